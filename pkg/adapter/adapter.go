@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package adapter
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+// Adapter is the required interface of a platform adapter. See the package
+// documentation for when each method is called and what it may block on.
+type Adapter interface {
+	// Name returns the configured instance name (the key under platforms:).
+	Name() string
+	// Start launches intake and returns promptly; see the package doc.
+	Start(ctx context.Context, inbox Inbox) error
+	// Send delivers one reply part. It returns the platform's id of the sent
+	// message (empty if the platform has none) or an error classified with
+	// the sentinels of this package.
+	Send(ctx context.Context, msg *message.Outbound) (SendResult, error)
+	// Stop ends intake and closes connections; it returns within 100 ms of
+	// ctx ending.
+	Stop(ctx context.Context) error
+}
+
+// SendResult describes a delivered message.
+type SendResult struct {
+	// MessageID is the platform's id of the message created, used by Editor.
+	MessageID string
+}
+
+// Inbox is the core's side of intake.
+type Inbox interface {
+	// Deliver stores msg durably, deduplicated on (Platform, EventID), and
+	// returns once it is safe to acknowledge msg to the platform. A message
+	// seen before returns nil as well: acknowledge it again.
+	//
+	// An error means the message was not stored: do not acknowledge it.
+	// ErrStopping means herald is shutting down and the platform should
+	// redeliver to the next instance; an error wrapping message.ErrInvalid
+	// means the event can never be stored (acknowledge it if the platform
+	// would otherwise redeliver it forever, and log it).
+	Deliver(ctx context.Context, msg *message.Inbound) error
+}
+
+// InboxFunc adapts a function to Inbox.
+type InboxFunc func(ctx context.Context, msg *message.Inbound) error
+
+// Deliver calls f.
+func (f InboxFunc) Deliver(ctx context.Context, msg *message.Inbound) error { return f(ctx, msg) }
+
+// Editor is implemented by adapters whose platform can edit a sent message;
+// the core uses it for edit-in-place streaming of long turns.
+type Editor interface {
+	Edit(ctx context.Context, msg *message.Outbound, messageID string) error
+}
+
+// Typer is implemented by adapters that can show a typing indicator.
+type Typer interface {
+	Typing(ctx context.Context, msg *message.Outbound) error
+}
+
+// Route is an HTTP endpoint an adapter serves on herald's HTTP listener.
+type Route struct {
+	// Pattern is a net/http.ServeMux pattern, e.g. "POST /hooks/ci".
+	Pattern string
+	Handler http.Handler
+}
+
+// RouteProvider is implemented by adapters that receive on herald's HTTP
+// listener (the generic webhook). Routes is called once, after New and
+// before Start; handlers must call the inbox given to Start and answer 503
+// until Start has been called.
+type RouteProvider interface {
+	Routes() []Route
+}
+
+// Limiter is implemented by adapters whose platform limits message length.
+// The core splits replies so that no part exceeds MaxMessageLen characters
+// (Unicode code points). Without it the core uses DefaultMaxMessageLen.
+type Limiter interface {
+	MaxMessageLen() int
+}
+
+// DefaultMaxMessageLen is the split size for adapters without Limiter.
+const DefaultMaxMessageLen = 4000
+
+// Phase is the connection state of an adapter as shown in STATUS= and by
+// the admin endpoint.
+type Phase string
+
+const (
+	// PhaseStarting: Start has been called, first connection not yet made.
+	PhaseStarting Phase = "starting"
+	// PhaseConnected: intake is live (websocket up, long poll answering,
+	// HTTP route mounted).
+	PhaseConnected Phase = "connected"
+	// PhaseReconnecting: the connection failed; a retry is scheduled at
+	// Status.RetryAt.
+	PhaseReconnecting Phase = "reconnecting"
+	// PhaseFatal: an error that retrying cannot fix (bad credentials,
+	// forbidden, connection limit). The adapter has stopped retrying.
+	PhaseFatal Phase = "fatal"
+	// PhaseStopped: Stop has returned.
+	PhaseStopped Phase = "stopped"
+)
+
+// Status is an adapter's report of its connection state.
+type Status struct {
+	Phase Phase
+	// RetryAt is when the next connection attempt happens (PhaseReconnecting).
+	RetryAt time.Time
+	// Err is the last error, if any. Must not contain secrets.
+	Err error
+	// Alarm marks a condition an operator must see even while connected,
+	// e.g. Telegram 409 Conflict (another poller uses the token).
+	Alarm string
+}
+
+// Env is what the core gives an adapter factory.
+type Env struct {
+	// Name is the instance name, also Adapter.Name.
+	Name string
+	// Log is the adapter's logger, with component=adapter/<type> and
+	// platform=<name> already set.
+	Log *logrus.Entry
+	// Report records a change of connection state. It never blocks and may
+	// be called from any goroutine. Never nil.
+	Report func(Status)
+	// Metrics receives adapter events for the metrics endpoint. Never nil.
+	Metrics Metrics
+}
+
+// Metrics is the subset of herald's metrics an adapter reports directly.
+// Everything else (inbound and outbound counts, delivery retries) the core
+// counts itself.
+type Metrics interface {
+	// Reconnect counts one reconnection attempt.
+	Reconnect()
+	// Rejected counts an inbound event refused at the edge: reason is a short
+	// fixed label such as "bad_signature", "malformed", "too_large".
+	Rejected(reason string)
+}
+
+// NopMetrics discards everything; for tests.
+type NopMetrics struct{}
+
+func (NopMetrics) Reconnect()      {}
+func (NopMetrics) Rejected(string) {}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package adapter
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors classify failures for the core's retry decisions. Adapters
+// wrap them (fmt.Errorf("telegram: sendMessage: %w: %s", adapter.ErrPermanent,
+// description)) so errors.Is works and the message stays specific.
+var (
+	// ErrTemporary: a transient failure (network error, 5xx); retry with
+	// backoff.
+	ErrTemporary = errors.New("temporary failure")
+	// ErrRateLimited: the platform asked to slow down. Use RetryAfterError to
+	// carry the platform's delay.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrPermanent: the request can never succeed as it is (bad chat id,
+	// message rejected); give up and count it.
+	ErrPermanent = errors.New("permanent failure")
+	// ErrUnauthorized: credentials were rejected; give up and alarm. Also
+	// the cause of PhaseFatal for intake.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrStopping is returned by Inbox.Deliver once herald has stopped
+	// intake: do not acknowledge, the platform will redeliver.
+	ErrStopping = errors.New("herald is stopping")
+	// ErrAmbiguous: the request may or may not have reached the platform (a
+	// timeout after the request was written). Retried only when the message
+	// carries an idempotency key the platform honours.
+	ErrAmbiguous = errors.New("outcome unknown")
+)
+
+// RetryAfterError is a rate-limit or temporary error with the delay the
+// platform asked for (Retry-After, retry_after, x-ogw-ratelimit-reset).
+type RetryAfterError struct {
+	After time.Duration
+	Err   error // ErrRateLimited or ErrTemporary, possibly wrapped
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %v)", e.Err, e.After)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter returns the delay carried by err, if any.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra *RetryAfterError
+	if errors.As(err, &ra) {
+		return ra.After, true
+	}
+	return 0, false
+}
+
+// Retryable reports whether a delivery that failed with err may be retried.
+// Unclassified errors are treated as temporary: a network error from
+// net/http is not wrapped by anyone.
+func Retryable(err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, ErrPermanent), errors.Is(err, ErrUnauthorized):
+		return false
+	default:
+		return true
+	}
+}

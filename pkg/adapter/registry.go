@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package adapter
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Factory builds an adapter from its decoded configuration. conf is the value
+// returned by the type's NewConfig, filled from YAML and validated. It must
+// not do network I/O or start goroutines.
+type Factory func(conf any, env Env) (Adapter, error)
+
+// Type describes a registered adapter type.
+type Type struct {
+	// Name is the type name used as platforms.<name>.type (and the default
+	// when the instance name equals it).
+	Name string
+	// NewConfig returns a pointer to a new configuration struct with
+	// defaults filled in. The config package decodes the platform's YAML
+	// mapping into it strictly (unknown keys are errors) using the `yaml`
+	// struct tags, then calls its Validate() error method if it has one.
+	NewConfig func() any
+	// New builds the adapter.
+	New Factory
+	// Hidden types (the fault-injection platform) are left out of help text.
+	Hidden bool
+}
+
+var (
+	mu    sync.RWMutex
+	types = map[string]Type{}
+)
+
+// Register makes an adapter type available. It is called from init functions
+// of adapter packages and panics on a duplicate or incomplete registration,
+// which is a programming error.
+func Register(t Type) {
+	if t.Name == "" || t.NewConfig == nil || t.New == nil {
+		panic("adapter: incomplete registration")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := types[t.Name]; dup {
+		panic(fmt.Sprintf("adapter: type %q registered twice", t.Name))
+	}
+	types[t.Name] = t
+}
+
+// Lookup returns the registered type name.
+func Lookup(name string) (Type, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	t, ok := types[name]
+	return t, ok
+}
+
+// Types lists the registered, non-hidden type names, sorted.
+func Types() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var names []string
+	for n, t := range types {
+		if !t.Hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
