@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package adaptertest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+// Inbox records delivered messages and deduplicates on (Platform, EventID)
+// like herald's store. Set Fail to make Deliver fail (the adapter must then
+// not acknowledge). The zero value is ready to use.
+type Inbox struct {
+	mu       sync.Mutex
+	msgs     []*message.Inbound
+	seen     map[string]bool
+	calls    int
+	fail     error
+	block    chan struct{}
+	notify   chan struct{}
+	notifyMu sync.Mutex
+}
+
+// SetFail makes every later Deliver return err (nil restores success).
+func (in *Inbox) SetFail(err error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.fail = err
+}
+
+// Block makes Deliver wait until the returned function is called or its ctx
+// ends, simulating a slow store.
+func (in *Inbox) Block() (release func()) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	ch := make(chan struct{})
+	in.block = ch
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			in.mu.Lock()
+			in.block = nil
+			in.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// Deliver implements adapter.Inbox.
+func (in *Inbox) Deliver(ctx context.Context, m *message.Inbound) error {
+	in.mu.Lock()
+	in.calls++
+	block := in.block
+	fail := in.fail
+	in.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if fail != nil {
+		return fail
+	}
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	in.mu.Lock()
+	if in.seen == nil {
+		in.seen = map[string]bool{}
+	}
+	key := m.Platform + "\x00" + m.EventID
+	if !in.seen[key] {
+		in.seen[key] = true
+		cp := *m
+		in.msgs = append(in.msgs, &cp)
+	}
+	in.mu.Unlock()
+	in.wake()
+	return nil
+}
+
+func (in *Inbox) wake() {
+	in.notifyMu.Lock()
+	defer in.notifyMu.Unlock()
+	if in.notify != nil {
+		close(in.notify)
+		in.notify = nil
+	}
+}
+
+// Messages returns the distinct messages stored so far.
+func (in *Inbox) Messages() []*message.Inbound {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]*message.Inbound(nil), in.msgs...)
+}
+
+// Calls returns how many times Deliver was called, duplicates included.
+func (in *Inbox) Calls() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.calls
+}
+
+// WaitN waits until at least n distinct messages are stored and returns
+// them, failing the test after timeout.
+func (in *Inbox) WaitN(t testing.TB, n int, timeout time.Duration) []*message.Inbound {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		in.notifyMu.Lock()
+		if in.notify == nil {
+			in.notify = make(chan struct{})
+		}
+		ch := in.notify
+		in.notifyMu.Unlock()
+		if msgs := in.Messages(); len(msgs) >= n {
+			return msgs
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("inbox: got %d messages after %v, want %d", len(in.Messages()), timeout, n)
+			return nil
+		}
+	}
+}
+
+// Statuses records status reports.
+type Statuses struct {
+	mu     sync.Mutex
+	all    []adapter.Status
+	notify chan struct{}
+}
+
+// Report is an adapter.Env.Report function.
+func (s *Statuses) Report(st adapter.Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all = append(s.all, st)
+	if s.notify != nil {
+		close(s.notify)
+		s.notify = nil
+	}
+}
+
+// All returns every report so far.
+func (s *Statuses) All() []adapter.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]adapter.Status(nil), s.all...)
+}
+
+// Last returns the latest report.
+func (s *Statuses) Last() adapter.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.all) == 0 {
+		return adapter.Status{}
+	}
+	return s.all[len(s.all)-1]
+}
+
+// WaitPhase waits until a report with phase p arrives (or already has) and
+// returns it.
+func (s *Statuses) WaitPhase(t testing.TB, p adapter.Phase, timeout time.Duration) adapter.Status {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	seen := 0
+	for {
+		s.mu.Lock()
+		for ; seen < len(s.all); seen++ {
+			if s.all[seen].Phase == p {
+				st := s.all[seen]
+				s.mu.Unlock()
+				return st
+			}
+		}
+		if s.notify == nil {
+			s.notify = make(chan struct{})
+		}
+		ch := s.notify
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("status: no %q report within %v; reports: %s", p, timeout, s.describe())
+			return adapter.Status{}
+		}
+	}
+}
+
+func (s *Statuses) describe() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := ""
+	for _, st := range s.all {
+		out += fmt.Sprintf("[%s err=%v alarm=%q] ", st.Phase, st.Err, st.Alarm)
+	}
+	return out
+}
+
+// Metrics counts adapter metrics.
+type Metrics struct {
+	mu         sync.Mutex
+	Reconnects int
+	Rejects    map[string]int
+}
+
+// Reconnect implements adapter.Metrics.
+func (m *Metrics) Reconnect() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Reconnects++
+}
+
+// Rejected implements adapter.Metrics.
+func (m *Metrics) Rejected(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Rejects == nil {
+		m.Rejects = map[string]int{}
+	}
+	m.Rejects[reason]++
+}
+
+// Rejections returns the count for reason.
+func (m *Metrics) Rejections(reason string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Rejects[reason]
+}
+
+// ReconnectCount returns the reconnects counted.
+func (m *Metrics) ReconnectCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Reconnects
+}
+
+// Env returns an adapter.Env for instance name with a logger writing to
+// t.Log, and the recorders behind it.
+func Env(t testing.TB, name string) (adapter.Env, *Statuses, *Metrics) {
+	st := &Statuses{}
+	m := &Metrics{}
+	log := logrus.New()
+	log.SetOutput(testWriter{t})
+	log.SetLevel(logrus.DebugLevel)
+	return adapter.Env{
+		Name:    name,
+		Log:     log.WithField("platform", name),
+		Report:  st.Report,
+		Metrics: m,
+	}, st, m
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+var _ io.Writer = testWriter{}
+
+// StopBound is the contract of adapter.Adapter.Stop: return within this
+// long after its context ends.
+const StopBound = 100 * time.Millisecond
+
+// StopWithin calls a.Stop with a context that is already cancelled and fails
+// the test unless it returns within StopBound. Call it with the adapter in
+// the state under test (mid-handshake, mid-poll, backing off, connected).
+func StopWithin(t testing.TB, a adapter.Adapter) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- a.Stop(ctx) }()
+	select {
+	case <-done:
+		if d := time.Since(start); d > StopBound {
+			t.Fatalf("%s: Stop returned %v after its context ended, bound %v", a.Name(), d, StopBound)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: Stop did not return 5s after its context ended (bound %v)", a.Name(), StopBound)
+	}
+}
