@@ -300,3 +300,24 @@ func StopWithin(t testing.TB, a adapter.Adapter) {
 		t.Fatalf("%s: Stop did not return 5s after its context ended (bound %v)", a.Name(), StopBound)
 	}
 }
+
+// StopAfter calls a.Stop with a context that ends after timeout and fails
+// the test unless Stop returns within timeout + StopBound. It covers the
+// graceful path: an adapter may use the time to send close frames, but a
+// server that never answers must not hold it past its context.
+func StopAfter(t testing.TB, a adapter.Adapter, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- a.Stop(ctx) }()
+	select {
+	case <-done:
+		if d := time.Since(start); d > timeout+StopBound {
+			t.Fatalf("%s: Stop returned after %v, bound %v + %v", a.Name(), d, timeout, StopBound)
+		}
+	case <-time.After(timeout + 5*time.Second):
+		t.Fatalf("%s: Stop did not return within %v (bound %v + %v)", a.Name(), timeout+5*time.Second, timeout, StopBound)
+	}
+}
