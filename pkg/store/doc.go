@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package store is herald's durable state: inbound messages (deduplicated on
+// the platform's event id), the outbox of replies, and session history, in
+// an embedded SQLite database (modernc.org/sqlite, WAL) in the state
+// directory.
+//
+// The store is what makes "acknowledged means durable" true: an adapter
+// acknowledges an event to its platform only after AddInbound has returned,
+// and AddInbound returns only after the transaction holding the event has
+// been committed (and, with sync=full, fsynced).
+//
+// Writes go through one writer goroutine that commits concurrent requests
+// together (group commit): under load one fsync covers many messages, so
+// durability does not cost one disk flush per message. Each request runs in
+// its own savepoint, so one failing request does not undo the others.
+//
+// Every state change of a message is one transaction: a finished turn marks
+// its inbound message done, appends the reply parts to the outbox and the
+// exchange to the session history atomically. After a crash the next
+// instance finds each message either pending (turn re-run; its reply parts
+// get the same idempotency keys) or done with its replies in the outbox.
+package store

@@ -1,0 +1,773 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+// State of an inbound message.
+type State int
+
+const (
+	// Pending: stored, turn not finished. Re-dispatched after a restart.
+	Pending State = 0
+	// Done: the turn finished; its replies are in the outbox.
+	Done State = 1
+	// Refused: the sender is not allowed; no turn runs.
+	Refused State = 2
+	// Dropped: discarded by /stop or /new before its turn ran, or cancelled
+	// by them while running.
+	Dropped State = 3
+	// Interrupted: cancelled by a newer message (busy policy interrupt).
+	Interrupted State = 4
+	// Failed: the turn failed permanently (the agent rejected it); the user
+	// got an error reply.
+	Failed State = 5
+)
+
+func (s State) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Done:
+		return "done"
+	case Refused:
+		return "refused"
+	case Dropped:
+		return "dropped"
+	case Interrupted:
+		return "interrupted"
+	case Failed:
+		return "failed"
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// OutboxState of a reply part.
+type OutboxState int
+
+const (
+	OutboxPending   OutboxState = 0
+	OutboxDelivered OutboxState = 1
+	OutboxFailed    OutboxState = 2
+)
+
+// Errors returned by Open. herald maps them to documented exit codes.
+var (
+	// ErrCorrupt: the database file exists but is not a valid herald
+	// database (not SQLite, failed integrity check, newer schema).
+	ErrCorrupt = errors.New("store: database is corrupt")
+	// ErrUnwritable: the database or its directory cannot be written.
+	ErrUnwritable = errors.New("store: database is not writable")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Options configure Open.
+type Options struct {
+	// SyncFull makes every commit survive power loss (PRAGMA
+	// synchronous=FULL). Without it commits survive a process crash but not
+	// power loss.
+	SyncFull bool
+	// MaxBatch bounds the requests committed in one transaction. Default 256.
+	MaxBatch int
+}
+
+// Store is the SQLite-backed store. It is safe for concurrent use.
+type Store struct {
+	path string
+	wdb  *sql.DB // one connection, used only by the writer goroutine
+	rdb  *sql.DB // read-only pool
+
+	reqs     chan *request
+	stop     chan struct{}
+	done     chan struct{}
+	maxBatch int
+
+	closeOnce sync.Once
+	mu        sync.RWMutex // guards closed against sends on reqs
+	closed    bool
+}
+
+const schemaVersion = 1
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`,
+	`CREATE TABLE IF NOT EXISTS inbound(
+		id INTEGER PRIMARY KEY,
+		platform TEXT NOT NULL,
+		event_id TEXT NOT NULL,
+		session_key TEXT NOT NULL,
+		state INTEGER NOT NULL,
+		msg BLOB NOT NULL,
+		received_at INTEGER NOT NULL,
+		finished_at INTEGER,
+		UNIQUE(platform, event_id)
+	) STRICT`,
+	`CREATE INDEX IF NOT EXISTS inbound_pending ON inbound(id) WHERE state = 0`,
+	`CREATE INDEX IF NOT EXISTS inbound_finished ON inbound(finished_at) WHERE state <> 0`,
+	`CREATE TABLE IF NOT EXISTS outbox(
+		id INTEGER PRIMARY KEY,
+		inbound_id INTEGER,
+		session_key TEXT NOT NULL,
+		platform TEXT NOT NULL,
+		idem_key TEXT NOT NULL UNIQUE,
+		state INTEGER NOT NULL,
+		msg BLOB NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		next_at INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT,
+		platform_msg_id TEXT,
+		created_at INTEGER NOT NULL,
+		finished_at INTEGER
+	) STRICT`,
+	`CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(id) WHERE state = 0`,
+	`CREATE INDEX IF NOT EXISTS outbox_finished ON outbox(finished_at) WHERE state <> 0`,
+	`CREATE TABLE IF NOT EXISTS history(
+		id INTEGER PRIMARY KEY,
+		session_key TEXT NOT NULL,
+		generation INTEGER NOT NULL,
+		role TEXT NOT NULL,
+		content TEXT NOT NULL,
+		created_at INTEGER NOT NULL
+	) STRICT`,
+	`CREATE INDEX IF NOT EXISTS history_session ON history(session_key, generation, id)`,
+	`CREATE TABLE IF NOT EXISTS sessions(
+		session_key TEXT PRIMARY KEY,
+		generation INTEGER NOT NULL
+	) STRICT`,
+}
+
+func init() {
+	// fdatasync is as durable as fsync for SQLite's files and skips the
+	// inode timestamp flush.
+	sqlite.Fdatasync(true)
+}
+
+// Open opens (creating if needed) the database at path and checks it.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnwritable, err)
+	}
+	if err := checkWritable(dir, path); err != nil {
+		return nil, err
+	}
+	if err := checkHeader(path); err != nil {
+		return nil, err
+	}
+	sync := "NORMAL"
+	if opts.SyncFull {
+		sync = "FULL"
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=foreign_keys(on)"
+	wdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	if err := initSchema(ctx, wdb, path); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_query_only=1")
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(4)
+	rdb.SetMaxIdleConns(2)
+	s := &Store{
+		path:     path,
+		wdb:      wdb,
+		rdb:      rdb,
+		reqs:     make(chan *request, 1024),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		maxBatch: opts.MaxBatch,
+	}
+	go s.writer()
+	return s, nil
+}
+
+// checkWritable fails early with a clear error when the directory or an
+// existing database file is read-only, instead of SQLite's "attempt to write
+// a readonly database" at the first message.
+func checkWritable(dir, path string) error {
+	f, err := os.CreateTemp(dir, ".herald-probe-*")
+	if err != nil {
+		return fmt.Errorf("%w: cannot create files in %s: %v", ErrUnwritable, dir, unwrapPathError(err))
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	if fi, err := os.Stat(path); err == nil {
+		if fi.IsDir() {
+			return fmt.Errorf("%w: %s is a directory", ErrUnwritable, path)
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrUnwritable, path, unwrapPathError(err))
+		}
+		f.Close()
+	}
+	return nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// checkHeader rejects a non-empty file that is not SQLite before SQLite
+// gets to it: SQLite only notices at the first read, with a less helpful
+// message.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // missing: created by SQLite
+	}
+	defer f.Close()
+	hdr := make([]byte, 16)
+	n, _ := f.Read(hdr)
+	if n == 0 {
+		return nil
+	}
+	if n < 16 || string(hdr) != "SQLite format 3\x00" {
+		return fmt.Errorf("%w: %s is not an SQLite database (move it away to start with an empty store)", ErrCorrupt, path)
+	}
+	return nil
+}
+
+func initSchema(ctx context.Context, db *sql.DB, path string) error {
+	classify := func(what string, err error) error {
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "not a database"), strings.Contains(msg, "malformed"), strings.Contains(msg, "corrupt"):
+			return fmt.Errorf("%w: %s: %s: %v", ErrCorrupt, path, what, err)
+		case strings.Contains(msg, "readonly"), strings.Contains(msg, "read-only"), strings.Contains(msg, "unable to open"), strings.Contains(msg, "permission"), strings.Contains(msg, "disk I/O"):
+			return fmt.Errorf("%w: %s: %s: %v", ErrUnwritable, path, what, err)
+		}
+		return fmt.Errorf("store: %s: %s: %w", path, what, err)
+	}
+	var check string
+	if err := db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil {
+		return classify("integrity check", err)
+	}
+	if check != "ok" {
+		return fmt.Errorf("%w: %s: integrity check: %s", ErrCorrupt, path, check)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return classify("begin", err)
+	}
+	defer tx.Rollback()
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return classify("create schema", err)
+		}
+	}
+	var v sql.NullString
+	if err := tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'schema'").Scan(&v); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return classify("read schema version", err)
+	}
+	switch {
+	case !v.Valid:
+		if _, err := tx.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('schema', ?)", fmt.Sprint(schemaVersion)); err != nil {
+			return classify("write schema version", err)
+		}
+	case v.String != fmt.Sprint(schemaVersion):
+		return fmt.Errorf("%w: %s has schema version %s, this herald understands %d", ErrCorrupt, path, v.String, schemaVersion)
+	}
+	if err := tx.Commit(); err != nil {
+		return classify("commit schema", err)
+	}
+	return nil
+}
+
+// request is one write for the group-commit writer.
+type request struct {
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// write runs fn in a transaction shared with other concurrent writes and
+// returns once that transaction is committed. fn must not block on anything
+// but the database.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	r := &request{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.reqs <- r:
+		s.mu.RUnlock()
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	// Once queued the request will be committed or failed; waiting for it
+	// even after ctx ends would be safer for callers that must know, but
+	// an adapter whose ctx ended will not acknowledge anyway.
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*request, 0, s.maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+		case <-s.stop:
+			// Drain what was queued before Close, then exit.
+			for {
+				select {
+				case r := <-s.reqs:
+					batch = append(batch, r)
+					if len(batch) == s.maxBatch {
+						s.commit(batch)
+						batch = batch[:0]
+					}
+				default:
+					if len(batch) > 0 {
+						s.commit(batch)
+					}
+					return
+				}
+			}
+		}
+	collect:
+		for len(batch) < s.maxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*request) {
+	// The writer's context is independent of callers': a queued request is
+	// committed even if its caller stopped waiting.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fail := func(err error) {
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("store: begin: %w", err))
+		return
+	}
+	results := make([]error, len(batch))
+	for i, r := range batch {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT req"); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("store: savepoint: %w", err))
+			return
+		}
+		if err := r.fn(tx); err != nil {
+			results[i] = err
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO req"); err != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("store: rollback to savepoint: %w", err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE req"); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("store: release savepoint: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("store: commit: %w", err))
+		return
+	}
+	for i, r := range batch {
+		r.done <- results[i]
+	}
+}
+
+// Close stops the writer after committing what was queued and closes the
+// database. It is safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.stop)
+		<-s.done
+		err = errors.Join(s.rdb.Close(), s.wdb.Close())
+	})
+	return err
+}
+
+// Path returns the database file.
+func (s *Store) Path() string { return s.path }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// InboundRecord is a stored inbound message.
+type InboundRecord struct {
+	ID         int64
+	SessionKey string
+	State      State
+	Msg        message.Inbound
+}
+
+// AddInbound stores m with the given state unless (m.Platform, m.EventID) is
+// already stored, in which case it returns the existing record's id and
+// dup=true. It returns after the commit.
+func (s *Store) AddInbound(ctx context.Context, sessionKey string, m *message.Inbound, state State) (id int64, dup bool, err error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return 0, false, fmt.Errorf("store: encode message: %w", err)
+	}
+	received := m.ReceivedAt
+	if received.IsZero() {
+		received = time.Now()
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO inbound(platform, event_id, session_key, state, msg, received_at, finished_at)
+			VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(platform, event_id) DO NOTHING`,
+			m.Platform, m.EventID, sessionKey, int(state), body, ms(received), finishedAt(state))
+		if err != nil {
+			return fmt.Errorf("store: insert inbound: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			dup = true
+			return tx.QueryRow(`SELECT id FROM inbound WHERE platform = ? AND event_id = ?`, m.Platform, m.EventID).Scan(&id)
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return id, dup, nil
+}
+
+func finishedAt(st State) any {
+	if st == Pending {
+		return nil
+	}
+	return ms(time.Now())
+}
+
+// Pending returns every pending inbound message in arrival order.
+func (s *Store) Pending(ctx context.Context) ([]InboundRecord, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, session_key, msg FROM inbound WHERE state = 0 ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: query pending: %w", err)
+	}
+	defer rows.Close()
+	var out []InboundRecord
+	for rows.Next() {
+		var r InboundRecord
+		var body []byte
+		if err := rows.Scan(&r.ID, &r.SessionKey, &body); err != nil {
+			return nil, fmt.Errorf("store: scan pending: %w", err)
+		}
+		if err := json.Unmarshal(body, &r.Msg); err != nil {
+			return nil, fmt.Errorf("%w: inbound %d: %v", ErrCorrupt, r.ID, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// HistoryEntry is one message of a session's conversation.
+type HistoryEntry struct {
+	Role    string
+	Content string
+}
+
+// OutboxRecord is a stored reply part.
+type OutboxRecord struct {
+	ID         int64
+	InboundID  int64
+	SessionKey string
+	Attempts   int
+	NextAt     time.Time
+	Msg        message.Outbound
+}
+
+// Finish records the end of a turn (or of a command) in one transaction: the
+// inbound message gets state st, replies are appended to the outbox and
+// history to the session (at generation gen). Replies whose idempotency key
+// is already in the outbox are skipped, so finishing a re-run turn twice
+// cannot queue a reply twice. It returns the new outbox records.
+func (s *Store) Finish(ctx context.Context, inboundID int64, st State, sessionKey string, gen int64, replies []message.Outbound, history []HistoryEntry) ([]OutboxRecord, error) {
+	bodies := make([][]byte, len(replies))
+	for i := range replies {
+		b, err := json.Marshal(&replies[i])
+		if err != nil {
+			return nil, fmt.Errorf("store: encode reply: %w", err)
+		}
+		bodies[i] = b
+	}
+	var out []OutboxRecord
+	now := ms(time.Now())
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		if inboundID != 0 {
+			if _, err := tx.Exec(`UPDATE inbound SET state = ?, finished_at = ? WHERE id = ?`, int(st), now, inboundID); err != nil {
+				return fmt.Errorf("store: finish inbound: %w", err)
+			}
+		}
+		for i := range replies {
+			r := &replies[i]
+			res, err := tx.Exec(`INSERT INTO outbox(inbound_id, session_key, platform, idem_key, state, msg, created_at)
+				VALUES(?, ?, ?, ?, 0, ?, ?) ON CONFLICT(idem_key) DO NOTHING`,
+				nullID(inboundID), sessionKey, r.Platform, r.IdempotencyKey, bodies[i], now)
+			if err != nil {
+				return fmt.Errorf("store: insert reply: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue
+			}
+			id, _ := res.LastInsertId()
+			out = append(out, OutboxRecord{ID: id, InboundID: inboundID, SessionKey: sessionKey, Msg: *r})
+		}
+		for _, h := range history {
+			if _, err := tx.Exec(`INSERT INTO history(session_key, generation, role, content, created_at) VALUES(?, ?, ?, ?, ?)`,
+				sessionKey, gen, h.Role, h.Content, now); err != nil {
+				return fmt.Errorf("store: append history: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// SetState changes the state of inbound messages (dropping queued messages
+// on /stop, say).
+func (s *Store) SetState(ctx context.Context, ids []int64, st State) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	now := ms(time.Now())
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			if _, err := tx.Exec(`UPDATE inbound SET state = ?, finished_at = ? WHERE id = ?`, int(st), now, id); err != nil {
+				return fmt.Errorf("store: set state: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// History returns up to limit of the latest entries of the session at its
+// current generation, oldest first.
+func (s *Store) History(ctx context.Context, sessionKey string, gen int64, limit int) ([]HistoryEntry, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT role, content FROM (
+		SELECT id, role, content FROM history WHERE session_key = ? AND generation = ? ORDER BY id DESC LIMIT ?
+	) ORDER BY id`, sessionKey, gen, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: query history: %w", err)
+	}
+	defer rows.Close()
+	var out []HistoryEntry
+	for rows.Next() {
+		var h HistoryEntry
+		if err := rows.Scan(&h.Role, &h.Content); err != nil {
+			return nil, fmt.Errorf("store: scan history: %w", err)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// Generation returns the session's current generation (0 for a session
+// never reset).
+func (s *Store) Generation(ctx context.Context, sessionKey string) (int64, error) {
+	var gen int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT generation FROM sessions WHERE session_key = ?`, sessionKey).Scan(&gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: query generation: %w", err)
+	}
+	return gen, nil
+}
+
+// ResetSession starts a new generation of the session (/new): earlier
+// history is no longer sent to the agent. It returns the new generation.
+func (s *Store) ResetSession(ctx context.Context, sessionKey string) (int64, error) {
+	var gen int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRow(`INSERT INTO sessions(session_key, generation) VALUES(?, 1)
+			ON CONFLICT(session_key) DO UPDATE SET generation = generation + 1 RETURNING generation`, sessionKey).Scan(&gen); err != nil {
+			return fmt.Errorf("store: reset session: %w", err)
+		}
+		if _, err := tx.Exec(`DELETE FROM history WHERE session_key = ? AND generation < ?`, sessionKey, gen); err != nil {
+			return fmt.Errorf("store: delete old history: %w", err)
+		}
+		return nil
+	})
+	return gen, err
+}
+
+// PendingOutbox returns every undelivered reply part in creation order.
+func (s *Store) PendingOutbox(ctx context.Context) ([]OutboxRecord, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, COALESCE(inbound_id, 0), session_key, attempts, next_at, msg FROM outbox WHERE state = 0 ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: query outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxRecord
+	for rows.Next() {
+		var r OutboxRecord
+		var next int64
+		var body []byte
+		if err := rows.Scan(&r.ID, &r.InboundID, &r.SessionKey, &r.Attempts, &next, &body); err != nil {
+			return nil, fmt.Errorf("store: scan outbox: %w", err)
+		}
+		if next > 0 {
+			r.NextAt = time.UnixMilli(next)
+		}
+		if err := json.Unmarshal(body, &r.Msg); err != nil {
+			return nil, fmt.Errorf("%w: outbox %d: %v", ErrCorrupt, r.ID, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Delivered marks a reply part delivered.
+func (s *Store) Delivered(ctx context.Context, id int64, attempts int, platformMsgID string) error {
+	now := ms(time.Now())
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE outbox SET state = 1, attempts = ?, platform_msg_id = ?, finished_at = ?, last_error = NULL WHERE id = ?`,
+			attempts, platformMsgID, now, id)
+		if err != nil {
+			return fmt.Errorf("store: mark delivered: %w", err)
+		}
+		return nil
+	})
+}
+
+// Retry records a failed attempt and when to try again.
+func (s *Store) Retry(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?`, attempts, ms(next), lastErr, id)
+		if err != nil {
+			return fmt.Errorf("store: record retry: %w", err)
+		}
+		return nil
+	})
+}
+
+// GiveUp marks a reply part failed for good.
+func (s *Store) GiveUp(ctx context.Context, id int64, attempts int, lastErr string) error {
+	now := ms(time.Now())
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE outbox SET state = 2, attempts = ?, last_error = ?, finished_at = ? WHERE id = ?`, attempts, lastErr, now, id)
+		if err != nil {
+			return fmt.Errorf("store: give up: %w", err)
+		}
+		return nil
+	})
+}
+
+// Prune deletes finished inbound messages and finished outbox entries older
+// than before. Pending work is never pruned. The dedupe window is therefore
+// the retention time.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	cut := ms(before)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`DELETE FROM outbox WHERE state <> 0 AND finished_at < ?`, cut)
+		if err != nil {
+			return fmt.Errorf("store: prune outbox: %w", err)
+		}
+		a, _ := res.RowsAffected()
+		res, err = tx.Exec(`DELETE FROM inbound WHERE state <> 0 AND finished_at < ? AND id NOT IN (SELECT inbound_id FROM outbox WHERE inbound_id IS NOT NULL)`, cut)
+		if err != nil {
+			return fmt.Errorf("store: prune inbound: %w", err)
+		}
+		b, _ := res.RowsAffected()
+		n = a + b
+		return nil
+	})
+	return n, err
+}
+
+// Stats summarises pending work for STATUS= and the admin endpoint.
+type Stats struct {
+	PendingInbound int
+	OldestPending  time.Time // zero if none
+	PendingOutbox  int
+	FailedOutbox   int
+}
+
+// Stats reads the current counts.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	var oldest sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*), MIN(received_at) FROM inbound WHERE state = 0`).Scan(&st.PendingInbound, &oldest); err != nil {
+		return st, fmt.Errorf("store: stats: %w", err)
+	}
+	if oldest.Valid {
+		st.OldestPending = time.UnixMilli(oldest.Int64)
+	}
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 0`).Scan(&st.PendingOutbox); err != nil {
+		return st, fmt.Errorf("store: stats: %w", err)
+	}
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 2`).Scan(&st.FailedOutbox); err != nil {
+		return st, fmt.Errorf("store: stats: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func open(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Options{SyncFull: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func msg(event, chat, text string) *message.Inbound {
+	return &message.Inbound{Platform: "p", EventID: event, ChatID: chat, ChatType: message.ChatDirect, SenderID: "u", Text: text, ReceivedAt: time.Now()}
+}
+
+func TestAddInboundDedupe(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	id1, dup, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi"), Pending)
+	if err != nil || dup {
+		t.Fatalf("first add: id=%d dup=%v err=%v", id1, dup, err)
+	}
+	id2, dup, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi again"), Pending)
+	if err != nil || !dup || id2 != id1 {
+		t.Fatalf("redelivery: id=%d dup=%v err=%v, want id=%d dup=true", id2, dup, err, id1)
+	}
+	other := msg("e1", "c", "x")
+	other.Platform = "q"
+	if _, dup, err := s.AddInbound(ctx, "k2", other, Pending); err != nil || dup {
+		t.Fatalf("same event id on another platform: dup=%v err=%v", dup, err)
+	}
+	p, err := s.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p) != 2 || p[0].Msg.Text != "hi" {
+		t.Fatalf("pending = %+v, want 2 with the first text kept", p)
+	}
+}
+
+func TestFinishAtomicAndIdempotent(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	in := msg("e1", "c", "hi")
+	id, _, err := s.AddInbound(ctx, "k", in, Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := in.ReplyTo()
+	reply.Text = "hello"
+	reply.IdempotencyKey = message.IdempotencyKey("p", "e1", 1)
+	recs, err := s.Finish(ctx, id, Done, "k", 0, []message.Outbound{reply}, []HistoryEntry{{"user", "hi"}, {"assistant", "hello"}})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("finish: %v %v", recs, err)
+	}
+	// A second finish of the same turn (re-run after a crash) must not
+	// queue the reply twice.
+	recs2, err := s.Finish(ctx, id, Done, "k", 0, []message.Outbound{reply}, nil)
+	if err != nil || len(recs2) != 0 {
+		t.Fatalf("second finish queued %d replies (err %v), want 0", len(recs2), err)
+	}
+	p, _ := s.Pending(ctx)
+	if len(p) != 0 {
+		t.Fatalf("pending after finish: %d", len(p))
+	}
+	ob, _ := s.PendingOutbox(ctx)
+	if len(ob) != 1 || ob[0].Msg.Text != "hello" {
+		t.Fatalf("outbox = %+v", ob)
+	}
+	h, _ := s.History(ctx, "k", 0, 10)
+	if len(h) != 2 || h[1].Content != "hello" {
+		t.Fatalf("history = %+v", h)
+	}
+	if err := s.Delivered(ctx, ob[0].ID, 1, "pm1"); err != nil {
+		t.Fatal(err)
+	}
+	if ob, _ := s.PendingOutbox(ctx); len(ob) != 0 {
+		t.Fatalf("outbox after delivery: %d", len(ob))
+	}
+}
+
+func TestHistoryLimitAndReset(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		if _, err := s.Finish(ctx, 0, Done, "k", 0, nil, []HistoryEntry{{"user", fmt.Sprint(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, _ := s.History(ctx, "k", 0, 3)
+	if len(h) != 3 || h[0].Content != "2" || h[2].Content != "4" {
+		t.Fatalf("history limit 3 = %+v, want 2,3,4", h)
+	}
+	gen, err := s.ResetSession(ctx, "k")
+	if err != nil || gen != 1 {
+		t.Fatalf("reset: gen=%d err=%v", gen, err)
+	}
+	if g, _ := s.Generation(ctx, "k"); g != 1 {
+		t.Fatalf("generation = %d, want 1", g)
+	}
+	if h, _ := s.History(ctx, "k", gen, 10); len(h) != 0 {
+		t.Fatalf("history after reset = %+v", h)
+	}
+}
+
+func TestRetryGiveUpStats(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	in := msg("e1", "c", "hi")
+	id, _, _ := s.AddInbound(ctx, "k", in, Pending)
+	r := in.ReplyTo()
+	r.Text, r.IdempotencyKey = "x", "k1"
+	recs, _ := s.Finish(ctx, id, Done, "k", 0, []message.Outbound{r}, nil)
+	next := time.Now().Add(time.Minute).Truncate(time.Millisecond)
+	if err := s.Retry(ctx, recs[0].ID, 1, next, "boom"); err != nil {
+		t.Fatal(err)
+	}
+	ob, _ := s.PendingOutbox(ctx)
+	if len(ob) != 1 || ob[0].Attempts != 1 || !ob[0].NextAt.Equal(next) {
+		t.Fatalf("outbox after retry = %+v", ob)
+	}
+	if err := s.GiveUp(ctx, recs[0].ID, 2, "permanent"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || st.PendingOutbox != 0 || st.FailedOutbox != 1 || st.PendingInbound != 0 {
+		t.Fatalf("stats = %+v err %v", st, err)
+	}
+}
+
+func TestConcurrentGroupCommit(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	const n = 500
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, _, err := s.AddInbound(ctx, "k", msg(fmt.Sprint(i), "c", "t"), Pending)
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _ := s.Pending(ctx)
+	if len(p) != n {
+		t.Fatalf("stored %d, want %d", len(p), n)
+	}
+}
+
+func TestFailingRequestDoesNotUndoOthers(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	// Run a failing and a succeeding request in the same batch.
+	var wg sync.WaitGroup
+	var badErr, goodErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		badErr = s.write(ctx, func(tx *sqlTx) error {
+			_, err := tx.Exec(`INSERT INTO no_such_table VALUES(1)`)
+			return err
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		_, _, goodErr = s.AddInbound(ctx, "k", msg("ok", "c", "t"), Pending)
+	}()
+	wg.Wait()
+	if badErr == nil || goodErr != nil {
+		t.Fatalf("bad=%v good=%v", badErr, goodErr)
+	}
+	if p, _ := s.Pending(ctx); len(p) != 1 {
+		t.Fatalf("pending = %d, want 1", len(p))
+	}
+}
+
+func TestPersistsAcrossReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herald.db")
+	ctx := context.Background()
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddInbound(ctx, "k", msg("e", "c", "t"), Pending); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, _, err := s.AddInbound(ctx, "k", msg("e2", "c", "t"), Pending); !errors.Is(err, ErrClosed) {
+		t.Fatalf("add after close: %v, want ErrClosed", err)
+	}
+	s, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p, _ := s.Pending(ctx); len(p) != 1 {
+		t.Fatalf("pending after reopen = %d", len(p))
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	os.WriteFile(garbage, []byte("this is not a database, just text that is long enough"), 0o600)
+	truncated := filepath.Join(dir, "truncated.db")
+	{
+		s, err := Open(context.Background(), truncated, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 200; i++ {
+			s.AddInbound(context.Background(), "k", msg(fmt.Sprint(i), "c", string(make([]byte, 500))), Pending)
+		}
+		s.Close()
+		b, _ := os.ReadFile(truncated)
+		// Keep the header, destroy the pages after it.
+		for i := 4096; i < len(b); i++ {
+			b[i] = 0xA5
+		}
+		os.WriteFile(truncated, b, 0o600)
+		os.Remove(truncated + "-wal")
+		os.Remove(truncated + "-shm")
+	}
+	tests := []struct {
+		name string
+		path string
+		want error
+	}{
+		{"not sqlite", garbage, ErrCorrupt},
+		{"damaged pages", truncated, ErrCorrupt},
+		{"directory is a file", "/dev/null/herald.db", ErrUnwritable},
+		{"path is a directory", dir, ErrUnwritable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(context.Background(), tt.path, Options{})
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%s) succeeded, want %v", tt.path, tt.want)
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Open(%s) = %v, want %v", tt.path, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPrune(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	id, _, _ := s.AddInbound(ctx, "k", msg("old", "c", "t"), Pending)
+	s.Finish(ctx, id, Done, "k", 0, nil, nil)
+	s.AddInbound(ctx, "k", msg("pending", "c", "t"), Pending)
+	n, err := s.Prune(ctx, time.Now().Add(time.Second))
+	if err != nil || n != 1 {
+		t.Fatalf("prune = %d, %v; want 1", n, err)
+	}
+	if p, _ := s.Pending(ctx); len(p) != 1 {
+		t.Fatalf("pending after prune = %d", len(p))
+	}
+	// The pruned event is no longer deduplicated: that is the retention
+	// window's meaning.
+	if _, dup, _ := s.AddInbound(ctx, "k", msg("old", "c", "t"), Pending); dup {
+		t.Fatal("pruned event still deduplicated")
+	}
+}
