@@ -1,0 +1,720 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package telegramtest
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"mime"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf16"
+)
+
+// DefaultToken is a well-formed token for tests that need no particular one.
+const DefaultToken = "123456:TEST-fake-token_0123456789"
+
+// MaxTextUnits is Telegram's text limit in UTF-16 code units.
+const MaxTextUnits = 4096
+
+// maxBody bounds a request body the fake reads.
+const maxBody = 8 << 20
+
+// closeWait bounds how long Close waits for handlers to return.
+const closeWait = 5 * time.Second
+
+type queued struct {
+	id  int64
+	raw json.RawMessage
+}
+
+// Server is a fake Bot API. Create it with New; its URL is the api_url for
+// herald. All methods are safe for concurrent use.
+type Server struct {
+	// URL is http://127.0.0.1:<port>, without a trailing slash.
+	URL string
+	// Token is the only token the server accepts (others get 401).
+	Token string
+	// Bot is what getMe returns.
+	Bot User
+
+	addr   string
+	closed chan struct{}
+	once   sync.Once
+
+	mu          sync.Mutex
+	changed     chan struct{} // closed and replaced on every change
+	srv         *http.Server
+	down        chan struct{} // closed by Refuse for the serving generation
+	serveDone   chan struct{}
+	active      int // handlers running
+	idle        chan struct{}
+	queue       []queued
+	nextUpdate  int64
+	nextMessage int64
+	confirmed   int64
+	negative    bool
+	requests    []Request
+	scripts     map[string][]Reply
+	always      map[string]Reply
+	sent        []*SentMessage
+	held        int
+	blackholed  int
+	poll        chan struct{} // closing it terminates the held poll with 409
+}
+
+// New starts a fake on 127.0.0.1 accepting token (DefaultToken if empty)
+// and closes it when the test ends.
+func New(t testing.TB, token string) *Server {
+	t.Helper()
+	if token == "" {
+		token = DefaultToken
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("telegramtest: listen: %v", err)
+	}
+	s := &Server{
+		Token:       token,
+		Bot:         User{ID: 42, IsBot: true, FirstName: "gw", Username: "gw_bot"},
+		addr:        ln.Addr().String(),
+		closed:      make(chan struct{}),
+		changed:     make(chan struct{}),
+		nextUpdate:  1000,
+		nextMessage: 0,
+		scripts:     map[string][]Reply{},
+		always:      map[string]Reply{},
+	}
+	s.URL = "http://" + s.addr
+	s.serve(ln)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *Server) serve(ln net.Listener) {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.srv, s.down, s.serveDone = srv, make(chan struct{}), done
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+}
+
+// Refuse takes the listener down: open connections are closed and new ones
+// are refused until Accept.
+func (s *Server) Refuse() {
+	s.mu.Lock()
+	srv, down, done := s.srv, s.down, s.serveDone
+	s.srv = nil
+	s.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	close(down)
+	_ = srv.Close()
+	<-done
+}
+
+// Accept listens again on the same address after Refuse.
+func (s *Server) Accept() error {
+	s.mu.Lock()
+	up := s.srv != nil
+	s.mu.Unlock()
+	select {
+	case <-s.closed:
+		return errors.New("telegramtest: server closed")
+	default:
+	}
+	if up {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return err
+	}
+	s.serve(ln)
+	return nil
+}
+
+// Close stops the server. Held and blackholed requests end at once; Close
+// waits at most a few seconds for handlers to return.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		close(s.closed)
+		s.Refuse()
+		s.mu.Lock()
+		var idle chan struct{}
+		if s.active > 0 {
+			s.idle = make(chan struct{})
+			idle = s.idle
+		}
+		s.mu.Unlock()
+		if idle != nil {
+			select {
+			case <-idle:
+			case <-time.After(closeWait):
+			}
+		}
+	})
+}
+
+func (s *Server) enter() {
+	s.mu.Lock()
+	s.active++
+	s.mu.Unlock()
+}
+
+func (s *Server) leave() {
+	s.mu.Lock()
+	s.active--
+	if s.active == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	s.mu.Unlock()
+}
+
+// notifyLocked wakes everyone waiting for a change.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// ServeHTTP implements the Bot API routes: /bot<token>/<method>.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.enter()
+	defer s.leave()
+	params, enc, perr := parseParams(r)
+	// Drain whatever is left so that net/http watches the connection and
+	// cancels r.Context() when the client goes away.
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
+
+	rest, ok := strings.CutPrefix(r.URL.Path, "/bot")
+	token, method, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 || method == "" || strings.Contains(method, "/") {
+		writeReply(w, NotFound())
+		return
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Method: method, Params: params, Encoding: enc, At: time.Now()})
+	reply, scripted := s.nextScriptLocked(method)
+	s.notifyLocked()
+	down := s.down
+	s.mu.Unlock()
+
+	if scripted {
+		s.apply(w, r, reply, down)
+		return
+	}
+	if token != s.Token {
+		writeReply(w, Unauthorized())
+		return
+	}
+	if perr != nil {
+		writeReply(w, Error(400, "Bad Request: "+perr.Error()))
+		return
+	}
+	switch method {
+	case "getMe":
+		writeOK(w, s.Bot)
+	case "getUpdates":
+		s.getUpdates(w, r, params, down)
+	case "sendMessage":
+		s.sendMessage(w, params)
+	case "editMessageText":
+		s.editMessageText(w, params)
+	case "sendChatAction":
+		if params.Get("chat_id") == "" {
+			writeReply(w, Error(400, "Bad Request: chat_id is empty"))
+			return
+		}
+		writeOK(w, true)
+	default:
+		writeReply(w, NotFound())
+	}
+}
+
+func (s *Server) nextScriptLocked(method string) (Reply, bool) {
+	if q := s.scripts[method]; len(q) > 0 {
+		s.scripts[method] = q[1:]
+		return q[0], true
+	}
+	r, ok := s.always[method]
+	return r, ok
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, reply Reply, down chan struct{}) {
+	switch {
+	case reply.Abort:
+		abort(w)
+	case reply.Blackhole:
+		s.mu.Lock()
+		s.blackholed++
+		s.notifyLocked()
+		s.mu.Unlock()
+		select {
+		case <-r.Context().Done():
+		case <-down:
+			abort(w)
+		case <-s.closed:
+			abort(w)
+		}
+		s.mu.Lock()
+		s.blackholed--
+		s.notifyLocked()
+		s.mu.Unlock()
+	default:
+		writeReply(w, reply)
+	}
+}
+
+// abort closes the connection under w without an answer.
+func abort(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("telegramtest: connection cannot be hijacked")
+	}
+	conn, _, err := hj.Hijack()
+	if err == nil {
+		_ = conn.Close()
+	}
+}
+
+func writeReply(w http.ResponseWriter, r Reply) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(r.Status)
+	_, _ = io.WriteString(w, r.Body)
+}
+
+func writeOK(w http.ResponseWriter, result any) {
+	b, err := json.Marshal(map[string]any{"ok": true, "result": result})
+	if err != nil {
+		writeReply(w, Error(500, "Internal Server Error"))
+		return
+	}
+	writeReply(w, Reply{Status: 200, Body: string(b)})
+}
+
+// parseParams reads query, JSON, form and multipart parameters.
+func parseParams(r *http.Request) (Params, string, error) {
+	p := Params{}
+	for k, vs := range r.URL.Query() {
+		p[k] = vs[0]
+	}
+	enc := "query"
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/json":
+		enc = "json"
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		if err != nil {
+			return p, enc, err
+		}
+		if len(strings.TrimSpace(string(body))) == 0 {
+			return p, enc, nil
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			return p, enc, errors.New("can't parse JSON object")
+		}
+		for k, v := range m {
+			var str string
+			if json.Unmarshal(v, &str) == nil {
+				p[k] = str
+			} else {
+				p[k] = string(v)
+			}
+		}
+	case "application/x-www-form-urlencoded":
+		enc = "form"
+		r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
+		if err := r.ParseForm(); err != nil {
+			return p, enc, err
+		}
+		for k, vs := range r.PostForm {
+			p[k] = vs[0]
+		}
+	case "multipart/form-data":
+		enc = "multipart"
+		if err := r.ParseMultipartForm(maxBody); err != nil {
+			return p, enc, err
+		}
+		for k, vs := range r.MultipartForm.Value {
+			p[k] = vs[0]
+		}
+		_ = r.MultipartForm.RemoveAll()
+	}
+	return p, enc, nil
+}
+
+func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p Params, down chan struct{}) {
+	offset := p.Int("offset")
+	limit := int(p.Int("limit"))
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
+	timeout := time.Duration(p.Int("timeout")) * time.Second
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+
+	s.mu.Lock()
+	s.confirmLocked(offset)
+	if s.poll != nil {
+		close(s.poll) // Telegram ends the older poll with 409
+	}
+	term := make(chan struct{})
+	s.poll = term
+	defer func() {
+		s.mu.Lock()
+		if s.poll == term {
+			s.poll = nil
+		}
+		s.mu.Unlock()
+	}()
+	for {
+		ups := s.pendingLocked(offset, limit)
+		if len(ups) > 0 || timeout <= 0 {
+			s.mu.Unlock()
+			writeOK(w, ups)
+			return
+		}
+		s.held++
+		s.notifyLocked()
+		ch := s.changed
+		s.mu.Unlock()
+		var end func()
+		select {
+		case <-ch:
+		case <-timer.C:
+			end = func() { writeOK(w, []json.RawMessage{}) }
+		case <-term:
+			end = func() { writeReply(w, Conflict()) }
+		case <-r.Context().Done():
+			end = func() {}
+		case <-down:
+			end = func() { abort(w) }
+		case <-s.closed:
+			end = func() { abort(w) }
+		}
+		s.mu.Lock()
+		s.held--
+		s.notifyLocked()
+		if end != nil {
+			s.mu.Unlock()
+			end()
+			return
+		}
+	}
+}
+
+// confirmLocked forgets updates the way Telegram does: a positive offset
+// confirms every update below it, a negative one keeps only the last
+// -offset updates.
+func (s *Server) confirmLocked(offset int64) {
+	switch {
+	case offset > 0:
+		i := sort.Search(len(s.queue), func(i int) bool { return s.queue[i].id >= offset })
+		s.queue = s.queue[i:]
+		if offset > s.confirmed {
+			s.confirmed = offset
+		}
+	case offset < 0:
+		s.negative = true
+		if keep := int(-offset); keep < len(s.queue) {
+			s.queue = s.queue[len(s.queue)-keep:]
+		}
+		if len(s.queue) > 0 && s.queue[0].id > s.confirmed {
+			s.confirmed = s.queue[0].id
+		}
+	}
+}
+
+func (s *Server) pendingLocked(offset int64, limit int) []json.RawMessage {
+	var out []json.RawMessage
+	for _, q := range s.queue {
+		if q.id >= offset && len(out) < limit {
+			out = append(out, q.raw)
+		}
+	}
+	return out
+}
+
+func utf16Len(s string) int { return len(utf16.Encode([]rune(s))) }
+
+func (s *Server) sendMessage(w http.ResponseWriter, p Params) {
+	chat := p.Get("chat_id")
+	text := p.Get("text")
+	switch {
+	case chat == "":
+		writeReply(w, Error(400, "Bad Request: chat_id is empty"))
+		return
+	case strings.TrimSpace(text) == "":
+		writeReply(w, Error(400, TextEmpty))
+		return
+	case utf16Len(text) > MaxTextUnits:
+		writeReply(w, TooLong())
+		return
+	}
+	sm := &SentMessage{ChatID: chat, Text: text, ThreadID: p.Int("message_thread_id")}
+	if p.Has("reply_parameters") {
+		var rp struct {
+			MessageID                int64 `json:"message_id"`
+			AllowSendingWithoutReply bool  `json:"allow_sending_without_reply"`
+		}
+		if err := p.Decode("reply_parameters", &rp); err != nil {
+			writeReply(w, Error(400, "Bad Request: can't parse reply parameters JSON object"))
+			return
+		}
+		sm.ReplyTo, sm.AllowSendingWithoutReply = rp.MessageID, rp.AllowSendingWithoutReply
+	} else {
+		sm.ReplyTo = p.Int("reply_to_message_id")
+	}
+	s.mu.Lock()
+	s.nextMessage++
+	sm.MessageID = s.nextMessage
+	s.sent = append(s.sent, sm)
+	s.notifyLocked()
+	res := s.resultLocked(sm)
+	s.mu.Unlock()
+	writeOK(w, res)
+}
+
+func (s *Server) resultLocked(sm *SentMessage) Message {
+	id, _ := strconv.ParseInt(sm.ChatID, 10, 64)
+	return Message{
+		MessageID:       sm.MessageID,
+		MessageThreadID: sm.ThreadID,
+		From:            &s.Bot,
+		Chat:            Chat{ID: id, Type: "private"},
+		Date:            time.Now().Unix(),
+		Text:            sm.Text,
+	}
+}
+
+func (s *Server) editMessageText(w http.ResponseWriter, p Params) {
+	chat, id, text := p.Get("chat_id"), p.Int("message_id"), p.Get("text")
+	switch {
+	case strings.TrimSpace(text) == "":
+		writeReply(w, Error(400, TextEmpty))
+		return
+	case utf16Len(text) > MaxTextUnits:
+		writeReply(w, TooLong())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sm := range s.sent {
+		if sm.ChatID != chat || sm.MessageID != id {
+			continue
+		}
+		if sm.Text == text {
+			writeReply(w, Error(400, NotModified))
+			return
+		}
+		sm.Text = text
+		sm.Edits++
+		s.notifyLocked()
+		writeOK(w, s.resultLocked(sm))
+		return
+	}
+	writeReply(w, Error(400, "Bad Request: message to edit not found"))
+}
+
+// Script queues one-shot answers for method: the next len(replies) calls
+// get them in order, then normal service resumes. Scripted answers are given
+// whatever the token.
+func (s *Server) Script(method string, replies ...Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scripts[method] = append(s.scripts[method], replies...)
+}
+
+// Always answers every call of method with r (after any one-shot scripts)
+// until Clear.
+func (s *Server) Always(method string, r Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.always[method] = r
+}
+
+// Clear removes the scripts of method.
+func (s *Server) Clear(method string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.scripts, method)
+	delete(s.always, method)
+}
+
+// Push queues u for getUpdates and returns its update_id. Zero update and
+// message ids and dates are filled in.
+func (s *Server) Push(u Update) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.UpdateID == 0 {
+		s.nextUpdate++
+		u.UpdateID = s.nextUpdate
+	} else if u.UpdateID > s.nextUpdate {
+		s.nextUpdate = u.UpdateID
+	}
+	for _, m := range []*Message{u.Message, u.EditedMessage, u.ChannelPost} {
+		if m == nil {
+			continue
+		}
+		if m.MessageID == 0 {
+			s.nextMessage++
+			m.MessageID = s.nextMessage
+		}
+		if m.Date == 0 {
+			m.Date = time.Now().Unix()
+		}
+	}
+	raw, err := json.Marshal(u)
+	if err != nil {
+		panic("telegramtest: marshal update: " + err.Error())
+	}
+	s.insertLocked(u.UpdateID, raw)
+	return u.UpdateID
+}
+
+// PushRaw queues a raw update, which must carry its update_id.
+func (s *Server) PushRaw(raw string) (int64, error) {
+	var head struct {
+		UpdateID *int64 `json:"update_id"`
+	}
+	if err := json.Unmarshal([]byte(raw), &head); err != nil || head.UpdateID == nil {
+		return 0, errors.New("telegramtest: raw update without update_id")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if *head.UpdateID > s.nextUpdate {
+		s.nextUpdate = *head.UpdateID
+	}
+	s.insertLocked(*head.UpdateID, json.RawMessage(raw))
+	return *head.UpdateID, nil
+}
+
+func (s *Server) insertLocked(id int64, raw json.RawMessage) {
+	s.queue = append(s.queue, queued{id: id, raw: raw})
+	sort.SliceStable(s.queue, func(i, j int) bool { return s.queue[i].id < s.queue[j].id })
+	s.notifyLocked()
+}
+
+// PushText queues a text message from `from` in chat and returns the
+// update_id.
+func (s *Server) PushText(chat Chat, from User, text string) int64 {
+	return s.Push(Update{Message: &Message{From: &from, Chat: chat, Text: text}})
+}
+
+// Requests returns the recorded calls of method ("" for all).
+func (s *Server) Requests(method string) []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Request
+	for _, r := range s.requests {
+		if method == "" || r.Method == method {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Count returns how many calls of method ("" for all) were received.
+func (s *Server) Count(method string) int { return len(s.Requests(method)) }
+
+// Sent returns copies of the messages the bot sent, in order.
+func (s *Server) Sent() []SentMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SentMessage, len(s.sent))
+	for i, sm := range s.sent {
+		out[i] = *sm
+	}
+	return out
+}
+
+// Transcript returns the texts the user sees in chat, in order, edits
+// applied.
+func (s *Server) Transcript(chatID string) []string {
+	var out []string
+	for _, sm := range s.Sent() {
+		if sm.ChatID == chatID {
+			out = append(out, sm.Text)
+		}
+	}
+	return out
+}
+
+// Confirmed returns the highest offset received: every update below it is
+// confirmed and forgotten.
+func (s *Server) Confirmed() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.confirmed
+}
+
+// Pending returns how many updates are queued and not confirmed.
+func (s *Server) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
+// NegativeOffsetSeen reports whether any getUpdates used a negative offset,
+// which throws pending updates away.
+func (s *Server) NegativeOffsetSeen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.negative
+}
+
+// Held returns how many getUpdates calls are waiting for an update now.
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}
+
+// Blackholed returns how many requests are being blackholed now.
+func (s *Server) Blackholed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.blackholed
+}
+
+// Wait blocks until cond returns true, re-checking after every change of
+// the server's state (a request, an update, a poll held or released), and
+// fails the test after timeout. cond may call the accessors of s.
+func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("telegramtest: %s: not reached within %v", what, timeout)
+			return
+		}
+	}
+}
