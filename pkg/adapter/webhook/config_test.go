@@ -53,12 +53,14 @@ func TestConfigValidate(t *testing.T) {
 		{name: "path dots", mod: func(c *webhook.Config) { c.Secret, c.Path = ref, "/hooks/../admin" }, wantKey: "path"},
 		{name: "path space", mod: func(c *webhook.Config) { c.Secret, c.Path = ref, "/hooks/a b" }, wantKey: "path"},
 		{name: "max_body_bytes 0", mod: func(c *webhook.Config) { c.Secret, c.MaxBodyBytes = ref, 0 }, wantKey: "max_body_bytes"},
-		{name: "max_body_bytes huge", mod: func(c *webhook.Config) { c.Secret, c.MaxBodyBytes = ref, 1 << 30 }, wantKey: "max_body_bytes"},
+		{name: "max_body_bytes huge", mod: func(c *webhook.Config) { c.Secret, c.MaxBodyBytes = ref, 1<<30 }, wantKey: "max_body_bytes"},
 		{name: "request_timeout 0", mod: func(c *webhook.Config) { c.Secret, c.RequestTimeout = ref, 0 }, wantKey: "request_timeout"},
 		{name: "reply_url scheme", mod: func(c *webhook.Config) { c.Secret, c.ReplyURL = ref, "ftp://example.com/" }, wantKey: "reply_url"},
 		{name: "reply_url userinfo", mod: func(c *webhook.Config) { c.Secret, c.ReplyURL = ref, "https://u:p@example.com/" }, wantKey: "reply_url"},
 		{name: "reply_url no host", mod: func(c *webhook.Config) { c.Secret, c.ReplyURL = ref, "https:///x" }, wantKey: "reply_url"},
-		{name: "reply_url_allow", mod: func(c *webhook.Config) { c.Secret, c.ReplyURLAllow = ref, []string{"https://ok.example.com/", "example.com"} }, wantKey: "reply_url_allow[1]"},
+		{name: "reply_url_allow", mod: func(c *webhook.Config) {
+			c.Secret, c.ReplyURLAllow = ref, []string{"https://ok.example.com/", "example.com"}
+		}, wantKey: "reply_url_allow[1]"},
 		{name: "max_message_len", mod: func(c *webhook.Config) { c.Secret, c.MaxMessageLen = ref, 0 }, wantKey: "max_message_len"},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook"
@@ -42,6 +44,7 @@ type harness struct {
 	inbox    *adaptertest.Inbox
 	statuses *adaptertest.Statuses
 	metrics  *adaptertest.Metrics
+	logs     *logtest.Hook
 	srv      *httptest.Server
 	url      string // the inbound route
 }
@@ -50,7 +53,7 @@ type harnessOpt func(*webhook.Config)
 
 // newAdapter builds (but does not start) an adapter named "hooks" with
 // testSecret, applying opts to the configuration.
-func newAdapter(t testing.TB, opts ...harnessOpt) (*webhook.Adapter, *adaptertest.Statuses, *adaptertest.Metrics) {
+func newAdapter(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	c := webhook.NewConfig()
 	c.Secret = secretFile(t, testSecret)
@@ -58,27 +61,28 @@ func newAdapter(t testing.TB, opts ...harnessOpt) (*webhook.Adapter, *adaptertes
 		o(c)
 	}
 	env, st, m := adaptertest.Env(t, "hooks")
+	hook := logtest.NewLocal(env.Log.Logger)
 	a, err := webhook.New(c, env)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { _ = a.Stop(context.Background()) })
-	return a, st, m
+	return &harness{a: a, inbox: &adaptertest.Inbox{}, statuses: st, metrics: m, logs: hook}
 }
 
 // start builds an adapter, mounts its routes on a loopback server and
 // starts it.
 func start(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
-	a, st, m := newAdapter(t, opts...)
+	h := newAdapter(t, opts...)
 	mux := http.NewServeMux()
-	for _, r := range a.Routes() {
+	for _, r := range h.a.Routes() {
 		mux.Handle(r.Pattern, r.Handler)
 	}
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	h := &harness{a: a, inbox: &adaptertest.Inbox{}, statuses: st, metrics: m, srv: srv, url: srv.URL + a.Path()}
-	if err := a.Start(context.Background(), h.inbox); err != nil {
+	h.srv = httptest.NewServer(mux)
+	t.Cleanup(h.srv.Close)
+	h.url = h.srv.URL + h.a.Path()
+	if err := h.a.Start(context.Background(), h.inbox); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	return h

@@ -298,7 +298,8 @@ func jsonProblem(err error) string {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+		// The message quotes at most one character of the input.
+		return fmt.Sprintf("syntax error at byte %d: %s", syn.Offset, syn.Error())
 	case errors.As(err, &typ):
 		if typ.Field == "" {
 			return "want a JSON object, got " + typ.Value

@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package webhooktest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/webhook/internal/signature"
+)
+
+// Reply is an outbound reply as the receiver reads it off the wire.
+type Reply struct {
+	ID             string `json:"id"`
+	ConversationID string `json:"conversation_id"`
+	UserID         string `json:"user_id"`
+	ThreadID       string `json:"thread_id"`
+	Text           string `json:"text"`
+	Part           int    `json:"part"`
+	Parts          int    `json:"parts"`
+	InReplyTo      string `json:"in_reply_to"`
+	// From the headers.
+	IdempotencyKey string `json:"-"`
+	WebhookID      string `json:"-"`
+}
+
+// Request is one request the receiver got, whatever became of it.
+type Request struct {
+	Header http.Header
+	Body   []byte
+	// Reply is Body decoded (zero if it is not JSON).
+	Reply Reply
+	// Step describes the scripted step applied ("accept" when none).
+	Step string
+	// SignatureErr is the verification failure, nil if the signature was
+	// valid or the receiver has no secret.
+	SignatureErr error
+	// Status is what the receiver answered; 0 when it never answered
+	// (blackhole, abrupt close).
+	Status int
+	// Delivered is set when this request delivered its reply (first time
+	// its Idempotency-Key completed); Duplicate when it was recognised as a
+	// retry of an already delivered reply and answered from the record.
+	Delivered bool
+	Duplicate bool
+}
+
+// Step is one scripted behaviour. A step applies to one request, in order;
+// once the script is used up the receiver accepts (Accept).
+type Step struct {
+	kind          stepKind
+	status        int
+	retryAfter    string
+	afterDelivery bool
+}
+
+type stepKind int
+
+const (
+	kindAccept stepKind = iota
+	kindRespond
+	kindBlackhole
+	kindClose
+)
+
+// Accept processes the request normally: verify, deduplicate, deliver, 200.
+func Accept() Step { return Step{kind: kindAccept} }
+
+// Respond answers status without processing the request.
+func Respond(status int) Step { return Step{kind: kindRespond, status: status} }
+
+// RespondRetryAfter answers status with a Retry-After header (seconds or an
+// HTTP-date, sent as given).
+func RespondRetryAfter(status int, retryAfter string) Step {
+	return Step{kind: kindRespond, status: status, retryAfter: retryAfter}
+}
+
+// RejectCredentials answers 401, as a receiver refusing the signature.
+func RejectCredentials() Step { return Respond(http.StatusUnauthorized) }
+
+// Blackhole reads the request and never answers, until the client gives up
+// or the receiver is closed.
+func Blackhole() Step { return Step{kind: kindBlackhole} }
+
+// Close reads the request and closes the connection without an answer.
+func Close() Step { return Step{kind: kindClose} }
+
+// AfterDelivery makes the step happen after the reply was delivered and its
+// Idempotency-Key recorded: the platform has the reply, but the sender does
+// not learn it. A retry with the same key is then a duplicate.
+func (s Step) AfterDelivery() Step {
+	s.afterDelivery = true
+	return s
+}
+
+func (s Step) String() string {
+	var out string
+	switch s.kind {
+	case kindAccept:
+		return "accept"
+	case kindRespond:
+		out = fmt.Sprintf("respond %d", s.status)
+		if s.retryAfter != "" {
+			out += " retry-after " + s.retryAfter
+		}
+	case kindBlackhole:
+		out = "blackhole"
+	case kindClose:
+		out = "close"
+	}
+	if s.afterDelivery {
+		out += " after delivery"
+	}
+	return out
+}
+
+// record is the receiver's memory of a completed Idempotency-Key.
+type record struct {
+	body   []byte
+	status int
+	answer []byte
+}
+
+// Receiver is a fake reply endpoint on 127.0.0.1.
+type Receiver struct {
+	// URL is where replies are to be POSTed (any path is accepted).
+	URL string
+
+	srv     *httptest.Server
+	key     []byte
+	closing chan struct{}
+	once    sync.Once
+
+	mu         sync.Mutex
+	script     []Step
+	requests   []Request
+	delivered  []Reply
+	duplicates int
+	keys       map[string]*record
+	notify     chan struct{}
+}
+
+// Option configures a Receiver.
+type Option func(*Receiver) error
+
+// WithSecret makes the receiver verify Standard Webhooks signatures with
+// secret ("whsec_<base64>" or raw) and answer 401 when they do not match.
+func WithSecret(secret string) Option {
+	return func(r *Receiver) error {
+		k, err := signature.StandardKey([]byte(secret))
+		if err != nil {
+			return err
+		}
+		r.key = k
+		return nil
+	}
+}
+
+// NewReceiver starts a receiver; it is closed when the test ends.
+func NewReceiver(t testing.TB, opts ...Option) *Receiver {
+	t.Helper()
+	r := &Receiver{closing: make(chan struct{}), keys: map[string]*record{}}
+	for _, o := range opts {
+		if err := o(r); err != nil {
+			t.Fatalf("webhooktest: %v", err)
+		}
+	}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	r.URL = r.srv.URL + "/reply"
+	t.Cleanup(r.Close)
+	return r
+}
+
+// Close releases blackholed requests and stops the server.
+func (r *Receiver) Close() {
+	r.once.Do(func() {
+		close(r.closing)
+		r.srv.CloseClientConnections()
+		r.srv.Close()
+	})
+}
+
+// Script appends steps to the script.
+func (r *Receiver) Script(steps ...Step) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.script = append(r.script, steps...)
+}
+
+// Requests returns every request so far, in arrival order.
+func (r *Receiver) Requests() []Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Request(nil), r.requests...)
+}
+
+// Delivered returns the distinct replies delivered, as the platform's users
+// would see them: a retry recognised by its Idempotency-Key is not repeated.
+func (r *Receiver) Delivered() []Reply {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Reply(nil), r.delivered...)
+}
+
+// Duplicates counts requests answered from the Idempotency-Key record.
+func (r *Receiver) Duplicates() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.duplicates
+}
+
+// WaitRequests waits until n requests have arrived (for a blackholed
+// request: until it has been read) and returns them.
+func (r *Receiver) WaitRequests(t testing.TB, n int, timeout time.Duration) []Request {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		if len(r.requests) >= n {
+			out := append([]Request(nil), r.requests...)
+			r.mu.Unlock()
+			return out
+		}
+		if r.notify == nil {
+			r.notify = make(chan struct{})
+		}
+		ch := r.notify
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("webhooktest: %d requests after %v, want %d", len(r.Requests()), timeout, n)
+			return nil
+		}
+	}
+}
+
+// add records req and wakes waiters; it returns the index.
+func (r *Receiver) add(req Request) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests = append(r.requests, req)
+	if r.notify != nil {
+		close(r.notify)
+		r.notify = nil
+	}
+	return len(r.requests) - 1
+}
+
+func (r *Receiver) setStatus(i, status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests[i].Status = status
+}
+
+func (r *Receiver) next() Step {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.script) == 0 {
+		return Accept()
+	}
+	s := r.script[0]
+	r.script = r.script[1:]
+	return s
+}
+
+func (r *Receiver) serve(w http.ResponseWriter, hr *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(hr.Body, 1<<20))
+	step := r.next()
+	req := Request{Header: hr.Header.Clone(), Body: body, Step: step.String()}
+	if json.Unmarshal(body, &req.Reply) == nil {
+		req.Reply.IdempotencyKey = hr.Header.Get("Idempotency-Key")
+		req.Reply.WebhookID = hr.Header.Get(signature.HeaderID)
+	}
+	if !step.afterDelivery && step.kind != kindAccept {
+		i := r.add(req)
+		r.fault(w, hr, step, i)
+		return
+	}
+	if r.key != nil {
+		req.SignatureErr = signature.VerifyStandard(r.key, hr.Header.Get(signature.HeaderID),
+			hr.Header.Get(signature.HeaderTimestamp), hr.Header.Get(signature.HeaderSignature), body, time.Now())
+		if req.SignatureErr != nil {
+			req.Status = http.StatusUnauthorized
+			r.add(req)
+			http.Error(w, "invalid signature: "+req.SignatureErr.Error(), http.StatusUnauthorized)
+			return
+		}
+	}
+	status, answer := r.process(&req)
+	i := r.add(req)
+	if step.afterDelivery {
+		r.fault(w, hr, step, i)
+		return
+	}
+	r.setStatus(i, status)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(answer)
+}
+
+// process applies Idempotency-Key semantics (draft-ietf-httpapi-idempotency-
+// key-header): a completed key with the same body is answered from the
+// record, with a different body 422. (Delivery is instantaneous here, so
+// the draft's 409 for a key still in progress is only ever scripted.)
+func (r *Receiver) process(req *Request) (int, []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := strings.Trim(req.Header.Get("Idempotency-Key"), `"`)
+	if key != "" {
+		if rec, ok := r.keys[key]; ok {
+			if !bytes.Equal(rec.body, req.Body) {
+				return http.StatusUnprocessableEntity, []byte(`{"error":"Idempotency-Key reused with a different body"}`)
+			}
+			r.duplicates++
+			req.Duplicate = true
+			return rec.status, rec.answer
+		}
+	}
+	r.delivered = append(r.delivered, req.Reply)
+	req.Delivered = true
+	answer := []byte(fmt.Sprintf(`{"id":"rcv-%d"}`, len(r.delivered)))
+	if key != "" {
+		r.keys[key] = &record{body: req.Body, status: http.StatusOK, answer: answer}
+	}
+	return http.StatusOK, answer
+}
+
+func (r *Receiver) fault(w http.ResponseWriter, hr *http.Request, step Step, i int) {
+	switch step.kind {
+	case kindRespond:
+		if step.retryAfter != "" {
+			w.Header().Set("Retry-After", step.retryAfter)
+		}
+		r.setStatus(i, step.status)
+		http.Error(w, fmt.Sprintf("scripted %d", step.status), step.status)
+	case kindBlackhole:
+		select {
+		case <-hr.Context().Done():
+		case <-r.closing:
+		}
+	case kindClose:
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			if tc, ok := conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // reset, not a graceful FIN
+			}
+			_ = conn.Close()
+		}
+	}
+}
+
+// RefusingURL returns a URL on 127.0.0.1 where nothing listens: a port that
+// was bound and released, so connecting is refused.
+func RefusingURL(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("webhooktest: %v", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatalf("webhooktest: %v", err)
+	}
+	return "http://" + addr + "/reply"
+}
