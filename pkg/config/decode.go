@@ -307,9 +307,8 @@ func describe(n *yaml.Node) string {
 
 // field is one decodable struct field.
 type field struct {
-	name   string
-	index  []int
-	inline bool
+	name  string
+	index []int
 }
 
 func structFields(t reflect.Type) []field {

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+// metaEditID marks a reply part that replaces a message shown while
+// streaming (edit-in-place) instead of sending a new one.
+const metaEditID = "herald_edit_message_id"
+
+// kickDeliveryLocked starts the session's delivery goroutine if replies wait
+// and none runs. One goroutine per session keeps a session's replies in
+// order.
+func (d *Dispatcher) kickDeliveryLocked(s *session) {
+	if s.delivering || len(s.outq) == 0 || d.ctx.Err() != nil {
+		return
+	}
+	s.delivering = true
+	d.deliverers++
+	d.wg.Add(1)
+	go d.deliverLoop(s)
+}
+
+func (d *Dispatcher) deliverLoop(s *session) {
+	defer d.wg.Done()
+	defer func() {
+		d.mu.Lock()
+		s.delivering = false
+		d.deliverers--
+		d.gcLocked(s)
+		d.mu.Unlock()
+		d.signal()
+	}()
+	for {
+		d.mu.Lock()
+		if len(s.outq) == 0 || d.ctx.Err() != nil {
+			d.mu.Unlock()
+			return
+		}
+		dl := s.outq[0]
+		p := d.platforms[dl.rec.Msg.Platform]
+		wait := time.Until(dl.nextAt)
+		if p == nil {
+			if !d.missingWarn[dl.rec.Msg.Platform] {
+				d.missingWarn[dl.rec.Msg.Platform] = true
+				d.log.WithField("platform", dl.rec.Msg.Platform).Warn("replies wait for a platform that is not configured; they are delivered if it comes back")
+			}
+			d.mu.Unlock()
+			return
+		}
+		draining := d.draining
+		d.mu.Unlock()
+		if wait > 0 {
+			if draining {
+				// Do not hold the stop for a backoff: the next instance
+				// delivers it.
+				return
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-d.drainCh:
+				t.Stop()
+				return
+			case <-d.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		d.attempt(s, dl, p)
+	}
+}
+
+// attempt makes one delivery attempt and records its outcome.
+func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
+	msg := dl.rec.Msg
+	log := d.log.WithFields(logrus.Fields{"platform": msg.Platform, "chat": msg.ChatID, "reply": dl.rec.ID, "part": msg.Part})
+	d.mu.Lock()
+	d.sending++
+	d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(d.ctx, d.opts.DeliveryTimeout)
+	var res adapter.SendResult
+	var err error
+	if id := msg.Meta[metaEditID]; id != "" && p.editor != nil {
+		err = p.editor.Edit(ctx, &msg, id)
+		res.MessageID = id
+	} else {
+		res, err = p.Adapter.Send(ctx, &msg)
+	}
+	cancel()
+	d.mu.Lock()
+	d.sending--
+	d.mu.Unlock()
+	dl.attempts++
+	d.progress.Add(1)
+	if d.ctx.Err() != nil && err != nil {
+		// Cancelled by the hard stop: the attempt does not count, the next
+		// instance retries it.
+		return
+	}
+	bg := d.bg()
+	pop := func() {
+		d.mu.Lock()
+		if len(s.outq) > 0 && s.outq[0] == dl {
+			s.outq = s.outq[1:]
+		}
+		d.mu.Unlock()
+	}
+	switch {
+	case err == nil:
+		if serr := d.store.Delivered(bg, dl.rec.ID, dl.attempts, res.MessageID); serr != nil {
+			log.WithError(serr).Error("reply delivered but not recorded; it may be sent again after a restart")
+		}
+		d.metrics.Outbound(msg.Platform, "delivered")
+		pop()
+	case errors.Is(err, adapter.ErrAmbiguous) && !p.Idempotent:
+		// The platform may show it already and cannot deduplicate a retry:
+		// sending again risks a duplicate, so stop here (as the reference
+		// gateway does for timeouts).
+		log.WithError(err).Warn("reply delivery outcome unknown and the platform has no idempotency key; not retrying")
+		d.giveUp(dl, "outcome unknown: "+err.Error())
+		d.metrics.Outbound(msg.Platform, "ambiguous")
+		pop()
+	case !adapter.Retryable(err) || dl.attempts >= d.opts.MaxAttempts:
+		log.WithError(err).WithField("attempts", dl.attempts).Warn("giving up on a reply")
+		d.giveUp(dl, err.Error())
+		d.metrics.Outbound(msg.Platform, "failed")
+		pop()
+	default:
+		delay := backoff(d.opts.InitialBackoff, d.opts.MaxBackoff, dl.attempts)
+		if ra, ok := adapter.RetryAfter(err); ok && ra > delay {
+			delay = ra
+		}
+		dl.nextAt = time.Now().Add(delay)
+		log.WithError(err).WithFields(logrus.Fields{"attempts": dl.attempts, "retry_in": delay.Round(time.Millisecond)}).Info("reply delivery failed; will retry")
+		if serr := d.store.Retry(bg, dl.rec.ID, dl.attempts, dl.nextAt, err.Error()); serr != nil {
+			log.WithError(serr).Error("cannot record a delivery retry")
+		}
+		d.metrics.DeliveryRetry(msg.Platform)
+	}
+}
+
+func (d *Dispatcher) giveUp(dl *delivery, reason string) {
+	if err := d.store.GiveUp(d.bg(), dl.rec.ID, dl.attempts, reason); err != nil {
+		d.log.WithError(err).Error("cannot record a failed reply")
+	}
+}
+
+// backoff returns the pause before attempt n+1: initial·2^(n−1) with ±20%
+// jitter, capped at max.
+func backoff(initial, max time.Duration, n int) time.Duration {
+	d := initial
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return jitter(d)
+}
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	f := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(d) * f)
+}
+
+// editStreamer shows a growing reply by editing one message while the agent
+// streams, on platforms with adapter.Editor. It is best-effort: failures
+// only stop the streaming view; the final reply always goes through the
+// outbox (as an edit of the streamed message when there is one).
+type editStreamer struct {
+	d       *Dispatcher
+	p       *platform
+	it      *item
+	ctx     context.Context
+	text    []byte
+	msgID   string
+	last    time.Time
+	broken  bool
+	current string
+}
+
+func (e *editStreamer) delta(s string) {
+	e.text = append(e.text, s...)
+	if e.broken || time.Since(e.last) < e.d.opts.StreamEditInterval {
+		return
+	}
+	e.last = time.Now()
+	show := string(e.text)
+	if parts := Split(show, e.p.limit-2); len(parts) > 0 {
+		show = parts[0]
+	}
+	show += " ▍"
+	if show == e.current {
+		return
+	}
+	out := e.it.msg.ReplyTo()
+	out.Text = show
+	out.IdempotencyKey = message.IdempotencyKey(e.it.msg.Platform, e.it.msg.EventID, 0)
+	ctx, cancel := context.WithTimeout(e.ctx, e.d.opts.DeliveryTimeout)
+	defer cancel()
+	if e.msgID == "" {
+		res, err := e.p.Adapter.Send(ctx, &out)
+		if err != nil || res.MessageID == "" {
+			e.broken = true
+			return
+		}
+		e.msgID = res.MessageID
+	} else if err := e.p.editor.Edit(ctx, &out, e.msgID); err != nil {
+		e.broken = true
+		return
+	}
+	e.current = show
+}
+
+// done marks the streamed message so that the final first part replaces it.
+func (e *editStreamer) done(string) {
+	if e.msgID == "" {
+		return
+	}
+	if e.it.msg.Meta == nil {
+		e.it.msg.Meta = map[string]string{}
+	}
+	e.it.msg.Meta[metaEditID] = e.msgID
+}

@@ -1,0 +1,843 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/agent"
+	"github.com/heraldgw/herald/pkg/message"
+	"github.com/heraldgw/herald/pkg/metrics"
+	"github.com/heraldgw/herald/pkg/store"
+)
+
+// Agent is the part of agent.Agent the dispatcher uses.
+type Agent interface {
+	Complete(ctx context.Context, req agent.Request, ev agent.Events) (string, error)
+	KeepsHistory() bool
+}
+
+// Policy is a platform's authorization and session policy.
+type Policy struct {
+	AllowAll             bool
+	AllowedUsers         []string
+	Unauthorized         string // "reply" or "ignore"
+	UnauthorizedText     string
+	GroupSessionsPerUser bool
+}
+
+// Platform is a built adapter with its policy.
+type Platform struct {
+	Adapter adapter.Adapter
+	Policy  Policy
+	// Idempotent says the platform deduplicates on Outbound.IdempotencyKey,
+	// so a delivery whose outcome is unknown may be retried.
+	Idempotent bool
+}
+
+// Options tune the dispatcher; zero values take the documented defaults of
+// the corresponding configuration keys.
+type Options struct {
+	BusyPolicy         string // queue | interrupt
+	MaxConcurrentTurns int
+	HistoryMessages    int
+	SystemPrompt       string
+	StreamEdits        bool
+	StreamEditInterval time.Duration
+	DeliveryTimeout    time.Duration
+	MaxAttempts        int
+	InitialBackoff     time.Duration
+	MaxBackoff         time.Duration
+	// TurnRetries is how often a turn is run again after the agent was
+	// unavailable, before the user is told. Default 3.
+	TurnRetries int
+	// TurnRetryBackoff is the first pause before such a re-run, doubled each
+	// time. Default 5s.
+	TurnRetryBackoff time.Duration
+	// Retention is how long finished messages are kept (the dedupe window).
+	Retention time.Duration
+	// RefusalInterval limits refusals to one per sender per interval.
+	// Default 10m.
+	RefusalInterval time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.BusyPolicy == "" {
+		o.BusyPolicy = "queue"
+	}
+	if o.MaxConcurrentTurns <= 0 {
+		o.MaxConcurrentTurns = 64
+	}
+	if o.StreamEditInterval <= 0 {
+		o.StreamEditInterval = time.Second
+	}
+	if o.DeliveryTimeout <= 0 {
+		o.DeliveryTimeout = 15 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.InitialBackoff <= 0 {
+		o.InitialBackoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Minute
+	}
+	if o.TurnRetries < 0 {
+		o.TurnRetries = 0
+	} else if o.TurnRetries == 0 {
+		o.TurnRetries = 3
+	}
+	if o.TurnRetryBackoff <= 0 {
+		o.TurnRetryBackoff = 5 * time.Second
+	}
+	if o.Retention <= 0 {
+		o.Retention = 72 * time.Hour
+	}
+	if o.RefusalInterval <= 0 {
+		o.RefusalInterval = 10 * time.Minute
+	}
+}
+
+// Dispatcher is the core. Create it with New, then Start it before any
+// adapter starts delivering.
+type Dispatcher struct {
+	opts    Options
+	store   *store.Store
+	log     *logrus.Entry
+	metrics *metrics.Metrics
+
+	// ctx is cancelled at the hard stop (Drain's deadline or Close); every
+	// turn and delivery runs below it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	progress atomic.Int64 // bumped on every sign of life of a turn or delivery
+	activity chan struct{}
+	probe    chan chan struct{}
+
+	mu          sync.Mutex
+	agent       Agent
+	platforms   map[string]*platform
+	sessions    map[string]*session
+	ready       []*session
+	running     int
+	deliverers  int
+	sending     int
+	queued      int
+	intakeOpen  bool
+	draining    bool
+	drainCh     chan struct{}
+	refusals    map[string]time.Time
+	started     bool
+	missingWarn map[string]bool
+}
+
+type platform struct {
+	Platform
+	allowed map[string]bool
+	limit   int
+	editor  adapter.Editor
+}
+
+type session struct {
+	key        string
+	gen        int64
+	genLoaded  bool
+	queue      []*item
+	turn       *turn
+	inReady    bool
+	retryTimer *time.Timer
+	outq       []*delivery
+	delivering bool
+}
+
+type item struct {
+	id        int64
+	key       string
+	msg       message.Inbound
+	attempts  int
+	notBefore time.Time
+}
+
+type turn struct {
+	item    *item
+	cancel  context.CancelFunc
+	started time.Time
+	// endState is set when the turn is cancelled on purpose: Dropped by
+	// /stop or /new, Interrupted by a newer message.
+	endState store.State
+}
+
+type delivery struct {
+	rec      store.OutboxRecord
+	attempts int
+	nextAt   time.Time
+}
+
+// New creates a dispatcher. platforms may be replaced later with
+// SetPlatforms (reload).
+func New(st *store.Store, ag Agent, platforms map[string]Platform, opts Options, log *logrus.Entry, m *metrics.Metrics) *Dispatcher {
+	opts.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Dispatcher{
+		opts:        opts,
+		store:       st,
+		log:         log,
+		metrics:     m,
+		ctx:         ctx,
+		cancel:      cancel,
+		activity:    make(chan struct{}, 1),
+		probe:       make(chan chan struct{}),
+		agent:       ag,
+		sessions:    map[string]*session{},
+		drainCh:     make(chan struct{}),
+		refusals:    map[string]time.Time{},
+		missingWarn: map[string]bool{},
+	}
+	d.setPlatformsLocked(platforms)
+	return d
+}
+
+// SetPlatforms replaces the platform set (after a reload). Replies waiting
+// for a platform that came back are delivered.
+func (d *Dispatcher) SetPlatforms(platforms map[string]Platform) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.setPlatformsLocked(platforms)
+	d.missingWarn = map[string]bool{}
+	for _, s := range d.sessions {
+		d.kickDeliveryLocked(s)
+	}
+}
+
+// SetAgent replaces the agent (after a reload); running turns keep theirs.
+func (d *Dispatcher) SetAgent(ag Agent) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.agent = ag
+}
+
+func (d *Dispatcher) setPlatformsLocked(ps map[string]Platform) {
+	d.platforms = make(map[string]*platform, len(ps))
+	for name, p := range ps {
+		pp := &platform{Platform: p, allowed: map[string]bool{}, limit: adapter.DefaultMaxMessageLen}
+		for _, u := range p.Policy.AllowedUsers {
+			pp.allowed[u] = true
+		}
+		if l, ok := p.Adapter.(adapter.Limiter); ok && l.MaxMessageLen() > 0 {
+			pp.limit = l.MaxMessageLen()
+		}
+		if e, ok := p.Adapter.(adapter.Editor); ok {
+			pp.editor = e
+		}
+		d.platforms[name] = pp
+	}
+}
+
+// Start re-dispatches what a previous instance left pending (messages whose
+// turn did not finish, replies not delivered) and opens intake. It returns
+// the number of messages and replies recovered.
+func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
+	pending, err := d.store.Pending(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch: recover messages: %w", err)
+	}
+	outbox, err := d.store.PendingOutbox(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch: recover replies: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started {
+		return 0, 0, errors.New("dispatch: started twice")
+	}
+	d.started = true
+	for _, r := range outbox {
+		s := d.sessionLocked(r.SessionKey)
+		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt})
+	}
+	for _, r := range pending {
+		d.enqueueLocked(&item{id: r.ID, key: r.SessionKey, msg: r.Msg})
+	}
+	for _, s := range d.sessions {
+		d.kickDeliveryLocked(s)
+	}
+	d.intakeOpen = true
+	d.wg.Add(1)
+	go d.housekeeping()
+	return len(pending), len(outbox), nil
+}
+
+// Deliver implements adapter.Inbox for every platform.
+func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
+	d.mu.Lock()
+	open := d.intakeOpen
+	p := d.platforms[m.Platform]
+	d.mu.Unlock()
+	if !open {
+		d.metrics.Inbound(m.Platform, "stopping")
+		return adapter.ErrStopping
+	}
+	if p == nil {
+		d.metrics.Inbound(m.Platform, "error")
+		return fmt.Errorf("dispatch: message from unknown platform %q", m.Platform)
+	}
+	if err := m.Validate(); err != nil {
+		d.metrics.Inbound(m.Platform, "invalid")
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	if m.ReceivedAt.IsZero() {
+		m.ReceivedAt = time.Now()
+	}
+	key := m.SessionKey(p.Policy.GroupSessionsPerUser)
+	if !p.Policy.AllowAll && !p.allowed[m.SenderID] {
+		return d.refuse(ctx, p, key, m)
+	}
+	id, dup, err := d.store.AddInbound(ctx, key, m, store.Pending)
+	if err != nil {
+		d.metrics.Inbound(m.Platform, "error")
+		return err
+	}
+	if dup {
+		d.metrics.Inbound(m.Platform, "duplicate")
+		return nil
+	}
+	d.metrics.Inbound(m.Platform, "stored")
+	d.mu.Lock()
+	d.enqueueLocked(&item{id: id, key: key, msg: *m})
+	d.mu.Unlock()
+	return nil
+}
+
+// refuse records a message from a sender who is not allowed, without its
+// text, and answers direct messages with a refusal at most once per sender
+// per RefusalInterval.
+func (d *Dispatcher) refuse(ctx context.Context, p *platform, key string, m *message.Inbound) error {
+	redacted := *m
+	redacted.Text = ""
+	id, dup, err := d.store.AddInbound(ctx, key, &redacted, store.Refused)
+	if err != nil {
+		d.metrics.Inbound(m.Platform, "error")
+		return err
+	}
+	if dup {
+		d.metrics.Inbound(m.Platform, "duplicate")
+		return nil
+	}
+	d.metrics.Inbound(m.Platform, "refused")
+	d.log.WithFields(logrus.Fields{"platform": m.Platform, "sender": m.SenderID, "chat": m.ChatID}).
+		Info("message from a user who is not in allowed_users refused")
+	if p.Policy.Unauthorized != "reply" || m.ChatType != message.ChatDirect {
+		return nil
+	}
+	d.mu.Lock()
+	sender := m.Platform + "\x00" + m.SenderID
+	if last, ok := d.refusals[sender]; ok && time.Since(last) < d.opts.RefusalInterval {
+		d.mu.Unlock()
+		return nil
+	}
+	d.refusals[sender] = time.Now()
+	d.wg.Add(1)
+	d.mu.Unlock()
+	go func() {
+		defer d.wg.Done()
+		it := &item{id: id, key: key, msg: *m}
+		d.finish(it, store.Refused, p.Policy.UnauthorizedText, nil)
+	}()
+	return nil
+}
+
+// CloseIntake makes Deliver answer adapter.ErrStopping: adapters stop
+// acknowledging and platforms redeliver to the next instance.
+func (d *Dispatcher) CloseIntake() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.intakeOpen = false
+}
+
+func (d *Dispatcher) sessionLocked(key string) *session {
+	s := d.sessions[key]
+	if s == nil {
+		s = &session{key: key}
+		d.sessions[key] = s
+	}
+	return s
+}
+
+// enqueueLocked adds a stored message to its session, handling commands at
+// once.
+func (d *Dispatcher) enqueueLocked(it *item) {
+	s := d.sessionLocked(it.key)
+	if cmd := ParseCommand(it.msg.Text); cmd != "" {
+		d.commandLocked(s, it, cmd)
+		return
+	}
+	if d.opts.BusyPolicy == "interrupt" && s.turn != nil && s.turn.endState == store.Pending {
+		s.turn.endState = store.Interrupted
+		s.turn.cancel()
+	}
+	// Keep arrival (store id) order even when concurrent Delivers enqueue
+	// out of order.
+	i := sort.Search(len(s.queue), func(i int) bool { return s.queue[i].id > it.id })
+	s.queue = append(s.queue, nil)
+	copy(s.queue[i+1:], s.queue[i:])
+	s.queue[i] = it
+	d.queued++
+	d.metrics.QueueDepth(d.queued)
+	d.scheduleLocked(s)
+}
+
+// scheduleLocked starts the session's next turn if it may run now, or puts
+// it in line for a turn slot.
+func (d *Dispatcher) scheduleLocked(s *session) {
+	if s.turn != nil || len(s.queue) == 0 || d.draining || d.ctx.Err() != nil {
+		return
+	}
+	if wait := time.Until(s.queue[0].notBefore); wait > 0 {
+		if s.retryTimer == nil {
+			s.retryTimer = time.AfterFunc(wait, func() {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				s.retryTimer = nil
+				d.scheduleLocked(s)
+			})
+		}
+		return
+	}
+	if d.running >= d.opts.MaxConcurrentTurns {
+		if !s.inReady {
+			s.inReady = true
+			d.ready = append(d.ready, s)
+		}
+		return
+	}
+	d.startTurnLocked(s)
+}
+
+func (d *Dispatcher) startTurnLocked(s *session) {
+	it := s.queue[0]
+	s.queue = s.queue[1:]
+	d.queued--
+	d.metrics.QueueDepth(d.queued)
+	ctx, cancel := context.WithCancel(d.ctx)
+	t := &turn{item: it, cancel: cancel, started: time.Now()}
+	s.turn = t
+	d.running++
+	d.metrics.TurnsInFlight(d.running)
+	ag := d.agent
+	if !s.genLoaded {
+		// Loaded lazily; a failed read leaves gen 0 and is retried next turn.
+		if gen, err := d.store.Generation(ctx, s.key); err == nil {
+			s.gen, s.genLoaded = gen, true
+		}
+	}
+	gen := s.gen
+	p := d.platforms[it.msg.Platform]
+	d.wg.Add(1)
+	go d.runTurn(ctx, s, t, ag, gen, p)
+}
+
+// turnEnded releases the session's turn slot and starts what waits for it.
+func (d *Dispatcher) turnEndedLocked(s *session, t *turn) {
+	t.cancel()
+	if s.turn == t {
+		s.turn = nil
+	}
+	d.running--
+	d.metrics.TurnsInFlight(d.running)
+	d.scheduleLocked(s)
+	for len(d.ready) > 0 && d.running < d.opts.MaxConcurrentTurns && !d.draining {
+		next := d.ready[0]
+		d.ready = d.ready[1:]
+		next.inReady = false
+		d.scheduleLocked(next)
+	}
+	d.gcLocked(s)
+	d.signal()
+}
+
+// gcLocked forgets an idle session so memory follows active sessions only.
+func (d *Dispatcher) gcLocked(s *session) {
+	if s.turn == nil && len(s.queue) == 0 && len(s.outq) == 0 && !s.delivering && !s.inReady && s.retryTimer == nil {
+		delete(d.sessions, s.key)
+	}
+}
+
+// signal wakes Drain after activity decreased.
+func (d *Dispatcher) signal() {
+	select {
+	case d.activity <- struct{}{}:
+	default:
+	}
+}
+
+// runTurn calls the agent for one message and records the outcome.
+func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent, gen int64, p *platform) {
+	defer d.wg.Done()
+	it := t.item
+	text, err := d.callAgent(ctx, s.key, it, ag, gen, p)
+	d.mu.Lock()
+	endState := t.endState
+	hardStop := d.ctx.Err() != nil
+	d.mu.Unlock()
+	elapsed := time.Since(t.started)
+	log := d.log.WithFields(logrus.Fields{"platform": it.msg.Platform, "session": s.key, "message": it.id})
+	switch {
+	case endState == store.Interrupted:
+		d.metrics.Turn(it.msg.Platform, "interrupted", elapsed)
+		d.metrics.AgentTurn("cancelled")
+		if err := d.store.SetState(d.bg(), []int64{it.id}, store.Interrupted); err != nil {
+			log.WithError(err).Error("cannot record interrupted turn")
+		}
+	case endState == store.Dropped:
+		// The command handler recorded it.
+		d.metrics.Turn(it.msg.Platform, "dropped", elapsed)
+		d.metrics.AgentTurn("cancelled")
+	case err == nil:
+		d.metrics.Turn(it.msg.Platform, "done", elapsed)
+		d.metrics.AgentTurn("ok")
+		var hist []store.HistoryEntry
+		if !ag.KeepsHistory() {
+			hist = []store.HistoryEntry{{Role: "user", Content: it.msg.Text}, {Role: "assistant", Content: text}}
+		}
+		d.finish(it, store.Done, text, hist)
+	case hardStop || errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		// Shutdown: left pending for the next instance.
+		d.metrics.Turn(it.msg.Platform, "cancelled", elapsed)
+		d.metrics.AgentTurn("cancelled")
+		log.Info("turn cancelled by shutdown; left pending for the next instance")
+	case errors.Is(err, agent.ErrRejected), errors.Is(err, agent.ErrProtocol):
+		d.metrics.Turn(it.msg.Platform, "failed", elapsed)
+		d.metrics.AgentTurn("error")
+		log.WithError(err).Warn("agent rejected the turn")
+		d.finish(it, store.Failed, "Sorry, the agent could not answer this message.", nil)
+	default:
+		// Unavailable, rate limited, timed out: run it again later, then
+		// tell the user.
+		d.metrics.AgentTurn("error")
+		d.mu.Lock()
+		if it.attempts < d.opts.TurnRetries && !d.draining {
+			it.attempts++
+			backoff := d.opts.TurnRetryBackoff << (it.attempts - 1)
+			it.notBefore = time.Now().Add(jitter(backoff))
+			s.queue = append([]*item{it}, s.queue...)
+			d.queued++
+			d.metrics.QueueDepth(d.queued)
+			log.WithError(err).WithField("retry_in", backoff).Warn("agent unavailable; turn will run again")
+			d.turnEndedLocked(s, t)
+			d.mu.Unlock()
+			return
+		}
+		draining := d.draining
+		d.mu.Unlock()
+		if draining {
+			log.WithError(err).Info("agent unavailable during drain; left pending for the next instance")
+			break
+		}
+		d.metrics.Turn(it.msg.Platform, "failed", elapsed)
+		log.WithError(err).Error("agent unavailable; giving up on the turn")
+		d.finish(it, store.Failed, "Sorry, the agent is not reachable right now. Please try again later.", nil)
+	}
+	d.progress.Add(1)
+	d.mu.Lock()
+	d.turnEndedLocked(s, t)
+	d.mu.Unlock()
+}
+
+// callAgent builds the request and runs it, streaming edits if enabled.
+func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Agent, gen int64, p *platform) (string, error) {
+	sessionID := key
+	if gen > 0 {
+		sessionID = fmt.Sprintf("%s#%d", key, gen)
+	}
+	var msgs []agent.Message
+	if !ag.KeepsHistory() {
+		if d.opts.SystemPrompt != "" {
+			msgs = append(msgs, agent.Message{Role: "system", Content: d.opts.SystemPrompt})
+		}
+		hist, err := d.store.History(ctx, key, gen, d.opts.HistoryMessages)
+		if err != nil {
+			return "", err
+		}
+		for _, h := range hist {
+			msgs = append(msgs, agent.Message{Role: h.Role, Content: h.Content})
+		}
+	}
+	msgs = append(msgs, agent.Message{Role: "user", Content: it.msg.Text})
+	req := agent.Request{
+		SessionID:      sessionID,
+		Messages:       msgs,
+		IdempotencyKey: message.IdempotencyKey(it.msg.Platform, it.msg.EventID, 0),
+	}
+	var streamer *editStreamer
+	if d.opts.StreamEdits && p != nil && p.editor != nil {
+		streamer = &editStreamer{d: d, p: p, it: it, ctx: ctx}
+	}
+	ev := agent.Events{
+		Delta: func(s string) {
+			d.progress.Add(1)
+			if streamer != nil {
+				streamer.delta(s)
+			}
+		},
+		Progress: func(string) { d.progress.Add(1) },
+	}
+	text, err := ag.Complete(ctx, req, ev)
+	if err == nil && streamer != nil {
+		streamer.done(text)
+	}
+	return text, err
+}
+
+// bg is the context for store writes that must happen even when the turn's
+// own context ended (recording its outcome).
+func (d *Dispatcher) bg() context.Context {
+	return context.Background()
+}
+
+// finish records the end of a turn or command with its reply and queues the
+// reply parts for delivery.
+func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.HistoryEntry) {
+	d.mu.Lock()
+	p := d.platforms[it.msg.Platform]
+	s := d.sessionLocked(it.key)
+	gen := s.gen
+	d.mu.Unlock()
+	limit := adapter.DefaultMaxMessageLen
+	if p != nil {
+		limit = p.limit
+	}
+	replies := d.replies(it, text, limit)
+	ctx, cancel := context.WithTimeout(d.bg(), 30*time.Second)
+	defer cancel()
+	recs, err := d.store.Finish(ctx, it.id, st, it.key, gen, replies, hist)
+	if err != nil {
+		d.log.WithError(err).WithField("message", it.id).Error("cannot record the end of a turn; it stays pending and runs again after a restart")
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s = d.sessionLocked(it.key)
+	for _, r := range recs {
+		s.outq = append(s.outq, &delivery{rec: r})
+	}
+	d.kickDeliveryLocked(s)
+	d.gcLocked(s)
+}
+
+func (d *Dispatcher) replies(it *item, text string, limit int) []message.Outbound {
+	if text == "" {
+		return nil
+	}
+	parts := Split(text, limit)
+	out := make([]message.Outbound, len(parts))
+	for i, part := range parts {
+		o := it.msg.ReplyTo()
+		o.Text = part
+		o.Part, o.Parts = i+1, len(parts)
+		o.IdempotencyKey = message.IdempotencyKey(it.msg.Platform, it.msg.EventID, i+1)
+		if i > 0 {
+			// Only the first part replaces a streamed message.
+			delete(o.Meta, metaEditID)
+		}
+		out[i] = o
+	}
+	return out
+}
+
+// Stats is a snapshot of the dispatcher's work.
+type Stats struct {
+	TurnsInFlight   int
+	Queued          int
+	Sessions        int
+	RepliesPending  int
+	Sending         int
+	OldestQueued    time.Time // zero if nothing waits
+	IntakeOpen      bool
+	Draining        bool
+	ProgressCounter int64
+}
+
+// Stats returns a snapshot.
+func (d *Dispatcher) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := Stats{
+		TurnsInFlight:   d.running,
+		Queued:          d.queued,
+		Sessions:        len(d.sessions),
+		Sending:         d.sending,
+		IntakeOpen:      d.intakeOpen,
+		Draining:        d.draining,
+		ProgressCounter: d.progress.Load(),
+	}
+	for _, s := range d.sessions {
+		st.RepliesPending += len(s.outq)
+		if len(s.queue) > 0 {
+			if at := s.queue[0].msg.ReceivedAt; st.OldestQueued.IsZero() || at.Before(st.OldestQueued) {
+				st.OldestQueued = at
+			}
+		}
+		if s.turn != nil {
+			if at := s.turn.item.msg.ReceivedAt; st.OldestQueued.IsZero() || at.Before(st.OldestQueued) {
+				st.OldestQueued = at
+			}
+		}
+	}
+	return st
+}
+
+// Progress returns a counter that grows whenever a turn or delivery shows
+// life (a streamed token, a keepalive, a finished turn, a delivered reply).
+// The stop sequence uses it to extend systemd's stop timeout only while the
+// drain progresses.
+func (d *Dispatcher) Progress() int64 { return d.progress.Load() }
+
+// Check is the watchdog's liveness probe: it succeeds when the
+// dispatcher's housekeeping loop, which takes the dispatcher's lock,
+// answers before ctx ends.
+func (d *Dispatcher) Check(ctx context.Context) error {
+	reply := make(chan struct{})
+	select {
+	case d.probe <- reply:
+	case <-ctx.Done():
+		return errors.New("dispatch: housekeeping loop did not take the probe")
+	case <-d.ctx.Done():
+		return nil
+	}
+	select {
+	case <-reply:
+		return nil
+	case <-ctx.Done():
+		return errors.New("dispatch: housekeeping loop did not answer the probe (dispatcher lock held?)")
+	}
+}
+
+func (d *Dispatcher) housekeeping() {
+	defer d.wg.Done()
+	gauges := time.NewTicker(5 * time.Second)
+	defer gauges.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	d.updateGauges()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case reply := <-d.probe:
+			d.mu.Lock()
+			// Taking the lock is the probe: a deadlocked dispatcher cannot.
+			d.mu.Unlock()
+			close(reply)
+		case <-gauges.C:
+			d.updateGauges()
+			d.mu.Lock()
+			for k, at := range d.refusals {
+				if time.Since(at) > d.opts.RefusalInterval {
+					delete(d.refusals, k)
+				}
+			}
+			d.mu.Unlock()
+		case <-prune.C:
+			ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+			if n, err := d.store.Prune(ctx, time.Now().Add(-d.opts.Retention)); err != nil {
+				d.log.WithError(err).Warn("pruning finished messages failed")
+			} else if n > 0 {
+				d.log.WithField("rows", n).Debug("pruned finished messages")
+			}
+			cancel()
+		}
+	}
+}
+
+func (d *Dispatcher) updateGauges() {
+	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
+	defer cancel()
+	st, err := d.store.Stats(ctx)
+	if err != nil {
+		return
+	}
+	d.metrics.OutboxPending(st.PendingOutbox)
+	if st.OldestPending.IsZero() {
+		d.metrics.OldestPending(0)
+	} else {
+		d.metrics.OldestPending(time.Since(st.OldestPending))
+	}
+}
+
+// Drain stops starting new turns and waits until running turns have ended
+// and ready replies are delivered, or ctx ends. Then (in both cases) it
+// cancels whatever still runs, waits briefly for those goroutines, and
+// returns; work not finished stays pending in the store. It returns nil if
+// everything finished, else an error saying what was left.
+func (d *Dispatcher) Drain(ctx context.Context) error {
+	d.mu.Lock()
+	d.intakeOpen = false
+	if !d.draining {
+		d.draining = true
+		close(d.drainCh)
+	}
+	for _, s := range d.sessions {
+		if s.retryTimer != nil {
+			s.retryTimer.Stop()
+			s.retryTimer = nil
+		}
+		s.inReady = false
+	}
+	d.ready = nil
+	d.mu.Unlock()
+	var left error
+wait:
+	for {
+		d.mu.Lock()
+		running, deliverers := d.running, d.deliverers
+		d.mu.Unlock()
+		if running == 0 && deliverers == 0 {
+			break
+		}
+		select {
+		case <-d.activity:
+		case <-ctx.Done():
+			left = fmt.Errorf("dispatch: drain timed out with %d turns running and %d sessions delivering; left pending for the next instance", running, deliverers)
+			break wait
+		}
+	}
+	d.Close()
+	return left
+}
+
+// Close cancels all work and waits up to a second for its goroutines.
+// Work not finished stays pending in the store.
+func (d *Dispatcher) Close() {
+	d.mu.Lock()
+	d.intakeOpen = false
+	d.draining = true
+	select {
+	case <-d.drainCh:
+	default:
+		close(d.drainCh)
+	}
+	d.mu.Unlock()
+	d.cancel()
+	done := make(chan struct{})
+	go func() {
+		d.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		d.log.Warn("some turns or deliveries did not end within 1s of cancellation; abandoning them")
+	}
+}
