@@ -97,18 +97,25 @@ func (d *decoder) errorf(n *yaml.Node, key, format string, args ...any) {
 	d.errs = append(d.errs, e)
 }
 
-// locate returns the node best describing key: the value node, else the
-// closest ancestor's, so a missing required key points at its parent.
+// locate returns the node best describing key: its value node if the key
+// is present (an invalid value), else the key node of its closest present
+// ancestor (a missing key is reported where its parent is declared).
 func (d *decoder) locate(key string) *yaml.Node {
+	if n, ok := d.pos[key]; ok {
+		return n
+	}
 	for k := key; k != ""; {
-		if n, ok := d.pos[k]; ok {
-			return n
-		}
 		i := strings.LastIndexAny(k, ".[")
 		if i < 0 {
 			break
 		}
 		k = k[:i]
+		if n, ok := d.keys[k]; ok {
+			return n
+		}
+		if n, ok := d.pos[k]; ok {
+			return n
+		}
 	}
 	return d.pos[""]
 }
