@@ -87,6 +87,15 @@ type Limiter interface {
 	MaxMessageLen() int
 }
 
+// Deduplicator is implemented by adapters whose platform deduplicates
+// sends carrying the same Outbound.IdempotencyKey (Feishu uuid, webhook
+// Idempotency-Key, Discord nonce). The core retries a delivery whose outcome
+// is unknown (ErrAmbiguous) only on such platforms; elsewhere a retry could
+// show the reply twice.
+type Deduplicator interface {
+	DeduplicatesSends() bool
+}
+
 // DefaultMaxMessageLen is the split size for adapters without Limiter.
 const DefaultMaxMessageLen = 4000
 

@@ -38,7 +38,7 @@
 // # Capabilities
 //
 // Optional behaviour is discovered by type assertion: Editor, Typer,
-// RouteProvider, Limiter. Each adapter package ends with an interface guard
+// RouteProvider, Limiter, Deduplicator. Each adapter package ends with an interface guard
 // block (var _ adapter.Adapter = (*Adapter)(nil)).
 //
 // Adapter packages must not import pkg/herald, pkg/dispatch or each other.
