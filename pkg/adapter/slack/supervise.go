@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+)
+
+// errLinkDisabled is the PhaseFatal cause when Slack turns Socket Mode off.
+var errLinkDisabled = fmt.Errorf("slack: %w: Socket Mode was disabled for the app (disconnect link_disabled)", adapter.ErrUnauthorized)
+
+type attemptResult struct {
+	c   *conn
+	err error
+}
+
+// supervise owns the connections. It keeps one current connection; on a
+// disconnect warning or refresh request it opens the next one while the
+// current one is still read, switches when the new one has said hello and
+// only then closes the old one, so no event is left on a dropped socket.
+// Connection failures are retried with jittered exponential backoff;
+// credential errors and link_disabled end in PhaseFatal.
+func (a *Adapter) supervise(startCtx context.Context) {
+	defer a.wg.Done()
+	defer close(a.supDone)
+	ctx := a.runCtx
+	var (
+		cur      *conn
+		attempt  chan attemptResult // non-nil while a connection attempt runs
+		abort    context.CancelFunc // cancels the running attempt
+		retry    *time.Timer        // non-nil while a retry is scheduled
+		retryAt  time.Time
+		fails    int // consecutive failed attempts
+		attempts int
+	)
+	start := func() {
+		if attempts > 0 {
+			a.metrics.Reconnect()
+		}
+		attempts++
+		actx, cancel := context.WithCancel(ctx)
+		ch := make(chan attemptResult, 1)
+		attempt, abort = ch, cancel
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			c, err := a.connect(actx)
+			ch <- attemptResult{c, err}
+		}()
+	}
+	schedule := func(d time.Duration) {
+		if retry != nil {
+			retry.Stop()
+		}
+		retry = time.NewTimer(d)
+		retryAt = time.Now().Add(d)
+	}
+	// end closes what is open: the current connection and one still being
+	// set up, each with a close frame bounded by closeWait and ctx.
+	end := func(ctx context.Context) {
+		if retry != nil {
+			retry.Stop()
+		}
+		conns := []*conn{cur}
+		if attempt != nil {
+			abort()
+			conns = append(conns, (<-attempt).c)
+		}
+		var wg sync.WaitGroup
+		for _, c := range conns {
+			if c != nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					a.closeConn(ctx, c)
+				}()
+			}
+		}
+		wg.Wait()
+	}
+	fatal := func(err error) {
+		a.log.WithError(err).Error("slack: giving up: no retry can fix this")
+		a.report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
+		a.intakeCancel()
+		end(ctx)
+	}
+
+	start()
+	for {
+		var curDone <-chan struct{}
+		var curDisc <-chan string
+		if cur != nil {
+			curDone, curDisc = cur.done, cur.disc
+		}
+		var retryC <-chan time.Time
+		if retry != nil {
+			retryC = retry.C
+		}
+		select {
+		case <-a.stopReq:
+			end(a.stopCtx)
+			return
+		case <-startCtx.Done():
+			a.intakeCancel()
+			sctx, cancel := context.WithTimeout(ctx, a.closeWait)
+			end(sctx)
+			cancel()
+			return
+
+		case r := <-attempt:
+			attempt = nil
+			abort()
+			if r.err != nil {
+				if r.c != nil {
+					r.c.kill()
+				}
+				if errors.Is(r.err, adapter.ErrUnauthorized) {
+					fatal(r.err)
+					return
+				}
+				fails++
+				d := a.backoff(fails, r.err)
+				schedule(d)
+				if cur != nil {
+					a.log.WithError(r.err).Warnf("slack: opening the next connection failed, retrying in %v; the current one stays open", d.Round(time.Millisecond))
+					continue
+				}
+				a.log.WithError(r.err).Warnf("slack: connecting failed, retrying in %v", d.Round(time.Millisecond))
+				a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: r.err})
+				continue
+			}
+			fails = 0
+			r.c.log.WithField("host", r.c.host).Info("slack: connected")
+			if cur != nil {
+				old := cur
+				a.wg.Add(1)
+				go func() {
+					defer a.wg.Done()
+					a.closeConn(ctx, old)
+				}()
+				cur = r.c
+				continue
+			}
+			cur = r.c
+			a.report(adapter.Status{Phase: adapter.PhaseConnected})
+
+		case reason := <-curDisc:
+			if reason == reasonLinkDisabled {
+				fatal(errLinkDisabled)
+				return
+			}
+			// warning, refresh_requested or a reason herald does not know:
+			// open the next connection before this one goes away.
+			if attempt == nil {
+				if retry != nil {
+					retry.Stop()
+					retry = nil
+				}
+				start()
+			}
+
+		case <-curDone:
+			dropped := cur
+			cur = nil
+			if dropped.linkDisabled() {
+				fatal(errLinkDisabled)
+				return
+			}
+			err := dropped.err
+			dropped.log.WithError(err).Warn("slack: connection lost")
+			switch {
+			case attempt != nil:
+				a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err})
+			case retry != nil:
+				a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err})
+			default:
+				if time.Since(dropped.helloAt) >= a.stableAfter {
+					fails = 0
+				} else {
+					fails++
+				}
+				if fails == 0 {
+					a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err})
+					start()
+					continue
+				}
+				schedule(a.backoff(fails, nil))
+				a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err})
+			}
+
+		case <-retryC:
+			retry = nil
+			start()
+		}
+	}
+}
+
+// backoff is the delay before attempt n+1 after n consecutive failures:
+// exponential from backoffMin, capped at backoffMax, jittered into
+// [d/2, d], and never shorter than a Retry-After carried by err.
+func (a *Adapter) backoff(n int, err error) time.Duration {
+	d := a.backoffMin
+	for i := 1; i < n && d < a.backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, a.backoffMax)
+	d = d/2 + rand.N(d/2+1)
+	if ra, ok := adapter.RetryAfter(err); ok && ra > d {
+		d = ra
+	}
+	return d
+}
