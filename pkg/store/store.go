@@ -85,6 +85,9 @@ type Options struct {
 	SyncFull bool
 	// MaxBatch bounds the requests committed in one transaction. Default 256.
 	MaxBatch int
+	// OnCommit, if set, is called after each commit with the number of
+	// requests it held (the group-commit batch size, for metrics).
+	OnCommit func(n int)
 }
 
 // Store is the SQLite-backed store. It is safe for concurrent use.
@@ -97,6 +100,7 @@ type Store struct {
 	stop     chan struct{}
 	done     chan struct{}
 	maxBatch int
+	onCommit func(int)
 
 	closeOnce sync.Once
 	mu        sync.RWMutex // guards closed against sends on reqs
@@ -204,6 +208,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		maxBatch: opts.MaxBatch,
+		onCommit: opts.OnCommit,
 	}
 	go s.writer()
 	return s, nil
@@ -419,6 +424,9 @@ func (s *Store) commit(batch []*request) {
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("store: commit: %w", err))
 		return
+	}
+	if s.onCommit != nil {
+		s.onCommit(len(batch))
 	}
 	for i, r := range batch {
 		r.done <- results[i]
