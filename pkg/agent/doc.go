@@ -9,8 +9,17 @@
 // The client is plain net/http plus a small server-sent-events reader of its
 // own: herald must survive keepalive comments during long tool runs, key on
 // Hermes event names, and stop a turn at once when its context ends, which
-// the common client libraries do not all do (see
-// /work/shared/notes/platforms.md §6).
+// the common Go client libraries do not all do (go-openai gives up after 300
+// non-data lines; openai-go pulls in a large dependency tree).
+//
+// # Timeouts
+//
+// agent.connect_timeout bounds dialing and the wait for response headers (so
+// a server that ignores "stream": true must answer within it);
+// first_token_timeout bounds the wait for the first reply text, idle_timeout
+// the silence between any two bytes of the stream (keepalive comments count),
+// and total_timeout the whole turn, retries included. A fired timeout
+// cancels the request and is reported as a *TimeoutError.
 //
 // # Errors
 //

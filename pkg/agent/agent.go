@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/config"
+)
+
+// Message roles.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// Message is one entry of the conversation sent to the backend.
+type Message struct {
+	Role    string `json:"role"` // RoleSystem, RoleUser or RoleAssistant
+	Content string `json:"content"`
+}
+
+// Request is one agent turn.
+type Request struct {
+	// SessionID keys the conversation (herald's session key plus its
+	// generation, so /new starts afresh). Sent as X-Hermes-Session-Id for
+	// kind hermes, which must have one; it must not contain CR, LF or NUL.
+	SessionID string
+	// Messages is what the backend sees. When the Agent KeepsHistory, only
+	// the new user message; otherwise the system prompt, the earlier
+	// messages and the new one. The caller builds it.
+	Messages []Message
+	// IdempotencyKey is sent as Idempotency-Key, the same on every retry,
+	// so a backend that got the request twice runs the turn once. Optional.
+	IdempotencyKey string
+}
+
+// Progress kinds passed to Events.Progress.
+const (
+	ProgressRole      = "role"      // the backend started answering (first chunk carries delta.role)
+	ProgressKeepalive = "keepalive" // a ":" comment line on the stream
+	ProgressTool      = "tool"      // a hermes.tool.progress event: a tool is running
+)
+
+// Events receives what happens during a turn. Both callbacks are optional and
+// are called synchronously from the goroutine running Complete, so they must
+// not block for long: a slow callback delays reading the stream.
+type Events struct {
+	// Delta receives streamed reply text in order; the concatenation of all
+	// deltas equals the reply Complete returns. A backend that does not
+	// stream gives one delta with the whole reply.
+	Delta func(text string)
+	// Progress reports signs of life that are not reply text (Progress*
+	// constants), for typing indicators and liveness checks.
+	Progress func(kind string)
+}
+
+func (e Events) delta(s string) {
+	if e.Delta != nil {
+		e.Delta(s)
+	}
+}
+
+func (e Events) progress(kind string) {
+	if e.Progress != nil {
+		e.Progress(kind)
+	}
+}
+
+// Agent runs agent turns. Implementations are safe for concurrent use.
+type Agent interface {
+	// Complete runs one turn and returns the full reply text (possibly
+	// empty). It returns as soon as ctx ends, with ctx.Err() wrapped; no
+	// goroutine outlives the call. See the package doc for the errors.
+	Complete(ctx context.Context, req Request, ev Events) (string, error)
+	// KeepsHistory reports whether the backend remembers the conversation
+	// by Request.SessionID, so the caller sends only the new user message.
+	KeepsHistory() bool
+}
+
+// Sentinel errors; see the package doc for when each is returned.
+var (
+	ErrRateLimited = errors.New("rate limited")
+	ErrUnavailable = errors.New("backend unavailable")
+	ErrRejected    = errors.New("request rejected")
+	ErrTimeout     = errors.New("timeout")
+	ErrProtocol    = errors.New("protocol error")
+)
+
+// HTTPError is an unsuccessful HTTP status from the backend. It unwraps to
+// ErrRateLimited (429), ErrUnavailable (408, 5xx) or ErrRejected (others).
+type HTTPError struct {
+	Status int
+	// Message is the server's error message (sanitised, shortened).
+	Message string
+	// RetryAfter is the server's Retry-After, 0 if none.
+	RetryAfter time.Duration
+}
+
+func (e *HTTPError) Error() string {
+	s := fmt.Sprintf("HTTP %d", e.Status)
+	if t := http.StatusText(e.Status); t != "" {
+		s += " " + t
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+func (e *HTTPError) Unwrap() error {
+	switch {
+	case e.Status == http.StatusTooManyRequests:
+		return ErrRateLimited
+	case e.Status == http.StatusRequestTimeout || e.Status >= 500:
+		return ErrUnavailable
+	default:
+		return ErrRejected
+	}
+}
+
+// TimeoutError says which of the agent timeouts fired. It unwraps to
+// ErrTimeout.
+type TimeoutError struct {
+	// Which is "first token", "idle" or "total".
+	Which string
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string { return fmt.Sprintf("%s timeout after %v", e.Which, e.After) }
+
+func (e *TimeoutError) Unwrap() error { return ErrTimeout }
+
+// New builds the agent for cfg.Kind. It reads the key (cfg.Key) but does no
+// network I/O. Zero durations and attempts take the documented defaults, so a
+// config.Agent built by hand in a test works. log may be nil.
+//
+// The returned Agent also has CloseIdleConnections() for kinds that use the
+// network; the daemon calls it after the last turn ended.
+func New(cfg config.Agent, log *logrus.Entry) (Agent, error) {
+	if log == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		log = logrus.NewEntry(l)
+	}
+	switch cfg.Kind {
+	case "", "echo":
+		return &echo{delay: cfg.Echo.WordDelay}, nil
+	case "openai", "hermes":
+		return newClient(cfg, log)
+	default:
+		return nil, fmt.Errorf("agent: unknown kind %q (known: echo, openai, hermes)", cfg.Kind)
+	}
+}
+
+// lastUser returns the content of the last user message.
+func lastUser(msgs []Message) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == RoleUser {
+			return msgs[i].Content
+		}
+	}
+	return ""
+}
+
+// wrapCtx wraps the caller's context error, adding its cause when the caller
+// gave one (context.WithCancelCause).
+func wrapCtx(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("agent: %w: %w", err, cause)
+	}
+	return fmt.Errorf("agent: %w", err)
+}
+
+// sanitize shortens a server-provided message and removes control
+// characters and the key, so an error string is one safe log line.
+func sanitize(s string, key string) string {
+	if key != "" {
+		s = strings.ReplaceAll(s, key, "[redacted]")
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.TrimSpace(s))
+	const max = 300
+	if len(s) > max {
+		cut := max
+		for cut > 0 && s[cut]&0xc0 == 0x80 { // do not split a UTF-8 sequence
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package agent
+
+import (
+	"context"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// echo is the built-in agent: it answers "echo: " followed by the last user
+// message, streamed word by word. It lets herald run, demo and be tested
+// end to end without any backend.
+type echo struct {
+	delay time.Duration // between words; 0 streams without timers
+}
+
+// KeepsHistory is true: echo needs none, so the caller need not send it.
+func (e *echo) KeepsHistory() bool { return true }
+
+func (e *echo) Complete(ctx context.Context, req Request, ev Events) (string, error) {
+	if ctx.Err() != nil {
+		return "", wrapCtx(ctx)
+	}
+	reply := "echo: " + lastUser(req.Messages)
+	var t *time.Timer
+	for i, rest := 0, reply; rest != ""; i++ {
+		n := nextWord(rest)
+		if i > 0 && e.delay > 0 {
+			if t == nil {
+				t = time.NewTimer(e.delay)
+				defer t.Stop()
+			} else {
+				t.Reset(e.delay)
+			}
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return "", wrapCtx(ctx)
+			}
+		}
+		ev.delta(rest[:n])
+		rest = rest[n:]
+	}
+	return reply, nil
+}
+
+// nextWord returns the length of the leading white space of s plus the word
+// after it, so the pieces of s concatenate back to s.
+func nextWord(s string) int {
+	i := 0
+	word := false
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		space := unicode.IsSpace(r)
+		if word && space {
+			break
+		}
+		if !space {
+			word = true
+		}
+		i += n
+	}
+	return i
+}
+
+// Interface guards
+var _ Agent = (*echo)(nil)
