@@ -200,4 +200,17 @@ func BenchmarkSSEParse(b *testing.B) {
 			}
 		}
 	})
+	b.Run("reader+chunks", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(benchStream)))
+		for b.Loop() {
+			s := &stream{}
+			if err := s.readSSE(bytes.NewReader(benchStream)); err != nil {
+				b.Fatal(err)
+			}
+			if s.reply.Len() != 200*len(" word") {
+				b.Fatalf("reply of %d bytes", s.reply.Len())
+			}
+		}
+	})
 }
