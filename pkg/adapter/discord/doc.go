@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package discord is herald's Discord adapter: a small gateway client (API
+// v10, JSON encoding, no compression) on github.com/coder/websocket and a
+// REST client on net/http.
+//
+// herald does not use discordgo: its Close can block forever while Open holds
+// the session lock in a read without deadline, it sleeps under that lock,
+// closes with 1000 (losing the session) and its heartbeat loop can start a
+// reconnect after an intentional Close (platforms.md §0). Here every network
+// call takes a context and Stop is bounded in every state.
+//
+// # Acknowledged means durable, on a platform without acks
+//
+// Discord never asks a bot to acknowledge an event. What it offers instead is
+// Resume: a client that reconnects with its session id and the sequence
+// number of the last event it handled gets every later event replayed. The
+// adapter therefore tracks one sequence number, the highest s such that this
+// event and every earlier one was stored by Inbox.Deliver (or deliberately
+// skipped). Heartbeats and Resume carry that number. When Deliver fails the
+// adapter stops reading, closes the connection with a non-1000 code (which
+// keeps the session resumable) and resumes from that number, so Discord sends
+// the event again. The README describes the limits of this scheme.
+//
+// # Ownership
+//
+// One goroutine (run) owns the session: it connects, reads and hands events
+// to the inbox in order. Per connection it starts a heartbeat goroutine and
+// a watcher that performs the graceful close when Stop is called. REST calls
+// (Send, Edit, Typing) run on the caller's goroutine.
+package discord
