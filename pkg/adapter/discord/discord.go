@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/secret"
+)
+
+// TypeName is the platform type name in herald.yaml.
+const TypeName = "discord"
+
+func init() {
+	adapter.Register(adapter.Type{
+		Name:      TypeName,
+		NewConfig: func() any { return NewConfig() },
+		New: func(conf any, env adapter.Env) (adapter.Adapter, error) {
+			c, ok := conf.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("discord: configuration is %T, want *discord.Config", conf)
+			}
+			return New(c, env)
+		},
+	})
+}
+
+// tunables are the timings of the gateway client. Tests shorten them.
+type tunables struct {
+	// backoffBase and backoffMax bound the jittered exponential backoff
+	// between connection attempts.
+	backoffBase, backoffMax time.Duration
+	// invalidMin..invalidMax is the wait after Invalid Session (op 9);
+	// Discord asks for 1–5 s.
+	invalidMin, invalidMax time.Duration
+	// closeBound bounds a close handshake (Stop, zombie, redelivery).
+	closeBound time.Duration
+	// closeGrace is what Stop still gives a close frame on its way out when
+	// its context has already ended (well within the 100 ms contract).
+	closeGrace time.Duration
+	// cmdLimit commands per cmdWindow (Discord: 120 per 60 s).
+	cmdLimit  int
+	cmdWindow time.Duration
+	// jitter returns the fraction of the heartbeat interval to wait before
+	// the first heartbeat, in [0,1).
+	jitter func() float64
+}
+
+func defaultTunables() tunables {
+	return tunables{
+		backoffBase: time.Second,
+		backoffMax:  2 * time.Minute,
+		invalidMin:  time.Second,
+		invalidMax:  5 * time.Second,
+		closeBound:  2 * time.Second,
+		closeGrace:  25 * time.Millisecond,
+		cmdLimit:    120,
+		cmdWindow:   time.Minute,
+		jitter:      rand.Float64,
+	}
+}
+
+// Adapter is a Discord bot connected through the gateway.
+type Adapter struct {
+	name    string
+	cfg     Config
+	token   secret.Value
+	log     *logrus.Entry
+	report  func(adapter.Status)
+	metrics adapter.Metrics
+	rest    *restClient
+	// wsTransport dials gateway connections only, so that each dial opens a
+	// fresh TCP connection whose net.Conn the adapter can close by force.
+	wsTransport *http.Transport
+	wsClient    *http.Client
+	tun         tunables
+
+	mu         sync.Mutex
+	started    bool
+	stopping   bool
+	stopCancel context.CancelFunc // ends dials, backoff; starts the graceful close
+	hardCancel context.CancelFunc // ends everything
+	runDone    chan struct{}
+	stopDone   chan struct{}
+	stopErr    error
+
+	// Session state, owned by the run goroutine; seq is also read by the
+	// heartbeat goroutine.
+	inbox      adapter.Inbox
+	sessionID  string
+	resumeURL  string
+	botID      string
+	seq        atomic.Int64
+	threads    map[string]struct{}
+	gatewayURL string
+}
+
+// New builds a Discord adapter; it reads the token but does no network I/O.
+func New(cfg *Config, env adapter.Env) (*Adapter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("discord: %w", err)
+	}
+	tok, err := cfg.Token.Read()
+	if err != nil {
+		return nil, fmt.Errorf("discord: token: %w", err)
+	}
+	if strings.HasPrefix(tok.Reveal(), "Bot ") {
+		return nil, fmt.Errorf("discord: token: %s holds \"Bot <token>\": store the bare token, herald adds the prefix", cfg.Token)
+	}
+	log := env.Log
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(nopWriter{})
+		log = logrus.NewEntry(l)
+	}
+	report := env.Report
+	if report == nil {
+		report = func(adapter.Status) {}
+	}
+	metrics := env.Metrics
+	if metrics == nil {
+		metrics = adapter.NopMetrics{}
+	}
+	if cfg.Intents&IntentMessageContent == 0 {
+		log.Warn("discord: intents lack MESSAGE_CONTENT (32768): guild messages that do not mention the bot arrive without text")
+	}
+	wsTr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           recordingDialer(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}),
+		TLSHandshakeTimeout:   cfg.RequestTimeout,
+		ResponseHeaderTimeout: cfg.RequestTimeout,
+		MaxIdleConns:          1,
+		IdleConnTimeout:       time.Second,
+	}
+	return &Adapter{
+		name:        env.Name,
+		cfg:         *cfg,
+		token:       tok,
+		log:         log,
+		report:      report,
+		metrics:     metrics,
+		rest:        newRESTClient(cfg.APIURL, tok, cfg.RequestTimeout),
+		wsTransport: wsTr,
+		wsClient:    &http.Client{Transport: wsTr},
+		tun:         defaultTunables(),
+		threads:     map[string]struct{}{},
+	}, nil
+}
+
+// Name returns the configured instance name.
+func (a *Adapter) Name() string { return a.name }
+
+// MaxMessageLen is max_message_len (2000 by default, Discord's limit).
+func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
+
+// Start launches the gateway client and returns at once. Connection
+// failures are retried in the background; see Status reports.
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	if inbox == nil {
+		return errors.New("discord: start: nil inbox")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.stopping:
+		return errors.New("discord: start: adapter already stopped")
+	case a.started:
+		return errors.New("discord: start: already started")
+	}
+	a.started = true
+	a.inbox = inbox
+	hardCtx, hardCancel := context.WithCancel(ctx)
+	stopCtx, stopCancel := context.WithCancel(hardCtx)
+	a.hardCancel, a.stopCancel = hardCancel, stopCancel
+	a.runDone = make(chan struct{})
+	a.report(adapter.Status{Phase: adapter.PhaseStarting})
+	go a.run(stopCtx, hardCtx)
+	return nil
+}
+
+// Stop closes the gateway connection with 1000 and returns within 100 ms of
+// ctx ending.
+//
+// The close handshake waits at most 2 s (and never past ctx); then the TCP
+// connection is closed by force. Closing with 1000 ends the session on
+// Discord's side, which is fine at shutdown: a new herald process has no
+// session to resume and identifies afresh. An event still being stored when
+// the bound runs out gets its context cancelled; see the README on what that
+// means for delivery.
+func (a *Adapter) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	if a.stopDone != nil {
+		done := a.stopDone
+		a.mu.Unlock()
+		select {
+		case <-done:
+			return a.stopErr
+		case <-ctx.Done():
+			return fmt.Errorf("discord: stop: %w", ctx.Err())
+		}
+	}
+	a.stopping = true
+	a.stopDone = make(chan struct{})
+	started := a.started
+	a.mu.Unlock()
+
+	if started {
+		a.stopErr = a.stopRun(ctx)
+	}
+	a.rest.tr.CloseIdleConnections()
+	a.wsTransport.CloseIdleConnections()
+	a.report(adapter.Status{Phase: adapter.PhaseStopped, Err: a.stopErr})
+	close(a.stopDone)
+	return a.stopErr
+}
+
+func (a *Adapter) stopRun(ctx context.Context) error {
+	a.stopCancel()
+	bound := time.NewTimer(a.tun.closeBound)
+	defer bound.Stop()
+	grace := func() {
+		t := time.NewTimer(a.tun.closeGrace)
+		defer t.Stop()
+		select {
+		case <-a.runDone:
+		case <-t.C:
+		}
+	}
+	select {
+	case <-a.runDone:
+	case <-bound.C:
+	case <-ctx.Done():
+		grace()
+	}
+	a.hardCancel()
+	select {
+	case <-a.runDone:
+		return nil
+	case <-ctx.Done():
+		grace()
+	}
+	select {
+	case <-a.runDone:
+		return nil
+	default:
+		return errors.New("discord: stop: gateway goroutine did not end (inbox ignoring its context?)")
+	}
+}
+
+// backoff returns the wait before attempt n (0-based): jittered, doubling
+// from backoffBase up to backoffMax.
+func (a *Adapter) backoff(n int) time.Duration {
+	d := a.tun.backoffBase
+	for i := 0; i < n && d < a.tun.backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, a.tun.backoffMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+func (a *Adapter) invalidSessionDelay() time.Duration {
+	lo, hi := a.tun.invalidMin, a.tun.invalidMax
+	if hi <= lo {
+		return lo
+	}
+	return lo + rand.N(hi-lo)
+}
+
+type nopWriter struct{}
+
+func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// Interface guards
+var (
+	_ adapter.Adapter = (*Adapter)(nil)
+	_ adapter.Editor  = (*Adapter)(nil)
+	_ adapter.Typer   = (*Adapter)(nil)
+	_ adapter.Limiter = (*Adapter)(nil)
+)
