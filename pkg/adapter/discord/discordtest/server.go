@@ -1,0 +1,602 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package discordtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// Defaults of Options.
+const (
+	DefaultToken = "test-token"
+	DefaultBotID = "100000000000000001"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Token the server accepts ("Bot <Token>" on REST, token in Identify).
+	Token string
+	// BotID is the bot's user id in READY.
+	BotID string
+	// HeartbeatInterval sent in Hello. Default 45s; tests of heartbeats use
+	// a few tens of milliseconds.
+	HeartbeatInterval time.Duration
+}
+
+// Server is a fake Discord. All methods are safe for concurrent use.
+type Server struct {
+	// URL is http://127.0.0.1:port.
+	URL string
+	// APIURL is URL + "/api/v10", the adapter's api_url.
+	APIURL string
+	// GatewayURL is ws://127.0.0.1:port/gw, returned by GET /gateway/bot and
+	// as resume_gateway_url.
+	GatewayURL string
+	Token      string
+	BotID      string
+
+	hs     *httptest.Server
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // handler goroutines and conn writers
+
+	mu       sync.Mutex
+	changed  chan struct{}
+	interval time.Duration
+	raw      map[string]net.Conn
+	closed   bool
+
+	// gateway
+	sessions     map[string]*session
+	current      *session
+	pending      []event // pushed before any session exists
+	conns        []*conn
+	live         *conn
+	nextSession  int
+	nextEventMsg int64
+	identifies   []Identify
+	resumes      []Resume
+	heartbeats   []Heartbeat
+	clientCloses []int
+	gwRequests   int
+	upgrades     int
+
+	// gateway scripts
+	blackholeHTTP    bool
+	blackholeUpgrade bool
+	gatewayStatus    int
+	noReady          bool
+	holdResume       bool
+	rejectResume     bool
+	identifyClose    int
+
+	// REST
+	nextMsgID  int64
+	messages   []*Message
+	byNonce    map[string]*Message
+	requests   []Request
+	typing     int
+	failNext   []int
+	limitNext  []limitScript
+	hangNext   int
+	bucketCfg  *bucketConfig
+	buckets    map[string]*bucketState
+	violations int
+}
+
+// New starts a fake Discord and closes it when the test ends.
+func New(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := Start(opts)
+	if err != nil {
+		t.Fatalf("discordtest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake Discord; the caller must Close it.
+func Start(opts Options) (*Server, error) {
+	if opts.Token == "" {
+		opts.Token = DefaultToken
+	}
+	if opts.BotID == "" {
+		opts.BotID = DefaultBotID
+	}
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = 45 * time.Second
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		Token:     opts.Token,
+		BotID:     opts.BotID,
+		ctx:       ctx,
+		cancel:    cancel,
+		changed:   make(chan struct{}),
+		interval:  opts.HeartbeatInterval,
+		raw:       map[string]net.Conn{},
+		sessions:  map[string]*session{},
+		byNonce:   map[string]*Message{},
+		buckets:   map[string]*bucketState{},
+		nextMsgID: 900000000000000000,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v10/gateway", s.api(s.handleGateway))
+	mux.HandleFunc("GET /api/v10/gateway/bot", s.api(s.handleGateway))
+	mux.HandleFunc("POST /api/v10/channels/{channel}/messages", s.api(s.handleCreate))
+	mux.HandleFunc("PATCH /api/v10/channels/{channel}/messages/{message}", s.api(s.handleEdit))
+	mux.HandleFunc("POST /api/v10/channels/{channel}/typing", s.api(s.handleTyping))
+	mux.HandleFunc("/gw/", s.handleWS)
+	s.hs = httptest.NewUnstartedServer(mux)
+	s.hs.Listener.Close()
+	s.hs.Listener = &trackingListener{Listener: ln, s: s}
+	s.hs.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	s.hs.Start()
+	s.URL = s.hs.URL
+	s.APIURL = s.URL + "/api/v10"
+	s.GatewayURL = "ws" + strings.TrimPrefix(s.URL, "http") + "/gw"
+	return s, nil
+}
+
+// Close stops the server: blackholed requests return, websockets and TCP
+// connections are closed by force. It never hangs.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.cancel()
+	for _, c := range s.raw {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.hs.Close()
+	s.wg.Wait()
+}
+
+type trackingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.s.mu.Lock()
+	if l.s.closed {
+		c.Close()
+	} else {
+		l.s.raw[c.RemoteAddr().String()] = c
+	}
+	l.s.mu.Unlock()
+	return c, nil
+}
+
+// notify wakes waiters; s.mu must be held.
+func (s *Server) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Await waits until cond (called with no lock held) is true, failing the
+// test after timeout. It re-checks whenever the server's state changes.
+func (s *Server) Await(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		if cond() {
+			return
+		}
+		// Also poll: conditions may depend on state outside the server.
+		tick := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ch:
+		case <-tick.C:
+		case <-deadline.C:
+			tick.Stop()
+			t.Fatalf("discordtest: %s: not within %v", what, timeout)
+			return
+		}
+		tick.Stop()
+	}
+}
+
+// Request is one REST request as the server saw it.
+type Request struct {
+	Method string
+	Path   string
+	Auth   string
+	Body   []byte
+	Status int
+}
+
+// api wraps REST handlers: recording, blackhole and token check.
+func (s *Server) api(h func(w http.ResponseWriter, r *http.Request, body []byte) int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body []byte
+		if r.Body != nil {
+			body, _ = readAll(r.Body, 1<<20)
+		}
+		s.mu.Lock()
+		bh := s.blackholeHTTP
+		if r.URL.Path == "/api/v10/gateway/bot" || r.URL.Path == "/api/v10/gateway" {
+			s.gwRequests++
+		}
+		i := len(s.requests)
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Body: body})
+		s.notify()
+		s.mu.Unlock()
+		if bh {
+			select {
+			case <-r.Context().Done():
+			case <-s.ctx.Done():
+			}
+			return
+		}
+		var status int
+		if r.URL.Path != "/api/v10/gateway" && r.Header.Get("Authorization") != "Bot "+s.Token {
+			status = writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401: Unauthorized", "code": 0})
+		} else {
+			status = h(w, r, body)
+		}
+		s.mu.Lock()
+		s.requests[i].Status = status
+		s.notify()
+		s.mu.Unlock()
+	}
+}
+
+func readAll(r interface{ Read([]byte) (int, error) }, limit int) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, 4096)
+	for len(out) < limit {
+		n, err := r.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			return out, nil
+		}
+	}
+	return out, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	return status
+}
+
+func (s *Server) handleGateway(w http.ResponseWriter, r *http.Request, _ []byte) int {
+	s.mu.Lock()
+	st := s.gatewayStatus
+	s.mu.Unlock()
+	if st != 0 {
+		return writeJSON(w, st, map[string]any{"message": http.StatusText(st), "code": 0})
+	}
+	v := map[string]any{"url": s.GatewayURL}
+	if strings.HasSuffix(r.URL.Path, "/bot") {
+		v["shards"] = 1
+		v["session_start_limit"] = map[string]any{"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// BlackholeHTTP makes every REST request hang until the client gives up
+// (on) or restores normal answers (off).
+func (s *Server) BlackholeHTTP(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blackholeHTTP = on
+}
+
+// SetGatewayStatus makes GET /gateway[/bot] answer status (0 restores 200).
+func (s *Server) SetGatewayStatus(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gatewayStatus = status
+}
+
+// GatewayRequests counts GET /gateway[/bot] requests.
+func (s *Server) GatewayRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gwRequests
+}
+
+// Requests returns every REST request so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Message is a message created through REST, as a user sees it.
+type Message struct {
+	ID              string
+	ChannelID       string
+	Content         string
+	Nonce           string
+	EnforceNonce    bool
+	ReplyTo         string
+	AllowedMentions json.RawMessage
+	Edits           int
+}
+
+type createBody struct {
+	Content          string          `json:"content"`
+	Nonce            json.RawMessage `json:"nonce"`
+	EnforceNonce     bool            `json:"enforce_nonce"`
+	AllowedMentions  json.RawMessage `json:"allowed_mentions"`
+	MessageReference *struct {
+		MessageID string `json:"message_id"`
+	} `json:"message_reference"`
+}
+
+type limitScript struct {
+	after  time.Duration
+	global bool
+}
+
+type bucketConfig struct {
+	limit  int
+	window time.Duration
+}
+
+type bucketState struct {
+	remaining int
+	reset     time.Time
+}
+
+// FailNext makes the next message/typing requests answer these statuses in
+// order (403 Missing Permissions, 404 Unknown Channel, 400, 500 …).
+func (s *Server) FailNext(statuses ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = append(s.failNext, statuses...)
+}
+
+// RateLimitNext makes the next message request answer 429 with retry_after
+// (and the global flag).
+func (s *Server) RateLimitNext(after time.Duration, global bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limitNext = append(s.limitNext, limitScript{after: after, global: global})
+}
+
+// HangNext makes the next create request store the message and then never
+// answer, as when a response is lost after Discord acted.
+func (s *Server) HangNext() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangNext++
+}
+
+// SetBucket enforces a bucket of limit create requests per window and
+// channel, announced with X-RateLimit headers. A request to an exhausted
+// bucket is answered 429 and counted as a violation.
+func (s *Server) SetBucket(limit int, window time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bucketCfg = &bucketConfig{limit: limit, window: window}
+}
+
+// Violations counts requests sent to an exhausted bucket.
+func (s *Server) Violations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.violations
+}
+
+// Messages returns the messages users see, edits applied.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Message, len(s.messages))
+	for i, m := range s.messages {
+		out[i] = *m
+	}
+	return out
+}
+
+// Typing counts typing requests.
+func (s *Server) Typing() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.typing
+}
+
+var errorBodies = map[int]map[string]any{
+	http.StatusBadRequest:          {"message": "Invalid Form Body", "code": 50035},
+	http.StatusForbidden:           {"message": "Missing Permissions", "code": 50013},
+	http.StatusNotFound:            {"message": "Unknown Channel", "code": 10003},
+	http.StatusInternalServerError: {"message": "Internal Server Error", "code": 0},
+	http.StatusBadGateway:          {"message": "Bad Gateway", "code": 0},
+}
+
+// scripted answers a scripted failure, if one is queued; s.mu held.
+func (s *Server) scripted(w http.ResponseWriter, bucket string) (int, bool) {
+	if len(s.limitNext) > 0 {
+		l := s.limitNext[0]
+		s.limitNext = s.limitNext[1:]
+		secs := l.after.Seconds()
+		h := w.Header()
+		h.Set("Retry-After", strconv.Itoa(int(secs+0.999)))
+		h.Set("X-RateLimit-Limit", "5")
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Reset-After", strconv.FormatFloat(secs, 'f', 3, 64))
+		h.Set("X-RateLimit-Bucket", bucket)
+		if l.global {
+			h.Set("X-RateLimit-Global", "true")
+			h.Set("X-RateLimit-Scope", "global")
+		} else {
+			h.Set("X-RateLimit-Scope", "user")
+		}
+		return writeJSON(w, http.StatusTooManyRequests, map[string]any{
+			"message": "You are being rate limited.", "retry_after": secs, "global": l.global, "code": 0,
+		}), true
+	}
+	if len(s.failNext) > 0 {
+		st := s.failNext[0]
+		s.failNext = s.failNext[1:]
+		body := errorBodies[st]
+		if body == nil {
+			body = map[string]any{"message": http.StatusText(st), "code": 0}
+		}
+		return writeJSON(w, st, body), true
+	}
+	return 0, false
+}
+
+// limit applies the bucket of channel; s.mu held.
+func (s *Server) limit(w http.ResponseWriter, channel string) (int, bool) {
+	cfg := s.bucketCfg
+	if cfg == nil {
+		return 0, false
+	}
+	now := time.Now()
+	b := s.buckets[channel]
+	if b == nil || !now.Before(b.reset) {
+		b = &bucketState{remaining: cfg.limit, reset: now.Add(cfg.window)}
+		s.buckets[channel] = b
+	}
+	h := w.Header()
+	h.Set("X-RateLimit-Bucket", "msgbucket")
+	h.Set("X-RateLimit-Limit", strconv.Itoa(cfg.limit))
+	after := b.reset.Sub(now).Seconds()
+	h.Set("X-RateLimit-Reset-After", strconv.FormatFloat(after, 'f', 3, 64))
+	if b.remaining == 0 {
+		s.violations++
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Scope", "user")
+		return writeJSON(w, http.StatusTooManyRequests, map[string]any{
+			"message": "You are being rate limited.", "retry_after": after, "global": false, "code": 0,
+		}), true
+	}
+	b.remaining--
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(b.remaining))
+	return 0, false
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, body []byte) int {
+	channel := r.PathValue("channel")
+	var b createBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		return writeJSON(w, http.StatusBadRequest, errorBodies[http.StatusBadRequest])
+	}
+	s.mu.Lock()
+	if st, done := s.scripted(w, "msgbucket"); done {
+		s.mu.Unlock()
+		return st
+	}
+	if st, done := s.limit(w, channel); done {
+		s.mu.Unlock()
+		return st
+	}
+	if n := utf8.RuneCountInString(b.Content); n == 0 || n > 2000 {
+		s.mu.Unlock()
+		return writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body", "code": 50035,
+			"errors": map[string]any{"content": fmt.Sprintf("%d characters, must be 1..2000", n)}})
+	}
+	nonce := rawString(b.Nonce)
+	m := s.byNonce[nonce]
+	if m == nil || !b.EnforceNonce || nonce == "" {
+		s.nextMsgID++
+		m = &Message{
+			ID: strconv.FormatInt(s.nextMsgID, 10), ChannelID: channel, Content: b.Content,
+			Nonce: nonce, EnforceNonce: b.EnforceNonce, AllowedMentions: b.AllowedMentions,
+		}
+		if b.MessageReference != nil {
+			m.ReplyTo = b.MessageReference.MessageID
+		}
+		s.messages = append(s.messages, m)
+		if b.EnforceNonce && nonce != "" {
+			s.byNonce[nonce] = m
+		}
+	}
+	hang := s.hangNext > 0
+	if hang {
+		s.hangNext--
+	}
+	resp := map[string]any{"id": m.ID, "channel_id": m.ChannelID, "content": m.Content, "nonce": m.Nonce,
+		"author": map[string]any{"id": s.BotID, "bot": true}}
+	s.notify()
+	s.mu.Unlock()
+	if hang {
+		select {
+		case <-r.Context().Done():
+		case <-s.ctx.Done():
+		}
+		return 0
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func rawString(b json.RawMessage) string {
+	var str string
+	if json.Unmarshal(b, &str) == nil {
+		return str
+	}
+	var n json.Number
+	if json.Unmarshal(b, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+func (s *Server) handleEdit(w http.ResponseWriter, r *http.Request, body []byte) int {
+	var b createBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		return writeJSON(w, http.StatusBadRequest, errorBodies[http.StatusBadRequest])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, done := s.scripted(w, "editbucket"); done {
+		return st
+	}
+	for _, m := range s.messages {
+		if m.ID == r.PathValue("message") && m.ChannelID == r.PathValue("channel") {
+			m.Content = b.Content
+			m.Edits++
+			s.notify()
+			return writeJSON(w, http.StatusOK, map[string]any{"id": m.ID, "channel_id": m.ChannelID, "content": m.Content})
+		}
+	}
+	return writeJSON(w, http.StatusNotFound, map[string]any{"message": "Unknown Message", "code": 10008})
+}
+
+func (s *Server) handleTyping(w http.ResponseWriter, r *http.Request, _ []byte) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, done := s.scripted(w, "typingbucket"); done {
+		return st
+	}
+	s.typing++
+	s.notify()
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent
+}
