@@ -188,6 +188,11 @@ func TestCompleteScripts(t *testing.T) {
 			err:     ErrUnavailable, errText: "backend error: overloaded, try later", requests: 1,
 		},
 		{
+			name:    "JSON without choices",
+			scripts: []agenttest.Script{{Body: `{"id":"x","object":"chat.completion","choices":[]}`}},
+			err:     ErrProtocol, errText: "without choices", requests: 1,
+		},
+		{
 			name:    "truncated stream",
 			scripts: []agenttest.Script{agenttest.Stream(agenttest.Role(), agenttest.Content("a")), agenttest.Reply("unused")},
 			err:     ErrUnavailable, errText: "without [DONE]", requests: 1,
@@ -728,6 +733,26 @@ func TestConcurrentTurns(t *testing.T) {
 	}
 	if srv.MaxActive() != n {
 		t.Errorf("MaxActive %d, want %d", srv.MaxActive(), n)
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"error":{"message":"bad key","type":"invalid_request_error","code":"invalid_api_key"}}`, "bad key (invalid_api_key)"},
+		{`{"error":{"message":"bad key","type":"invalid_request_error","code":null}}`, "bad key (invalid_request_error)"},
+		{`{"error":{"message":"m","code":429}}`, "m (429)"},
+		{`{"error":"plain string"}`, "plain string"},
+		{`{"error":{}}`, "{}"},
+		{`{"message":"top-level message"}`, "top-level message"},
+		{`{"detail":"Not authenticated"}`, "Not authenticated"},
+		{`{"detail":[{"loc":["body"],"msg":"field required"}]}`, `{"detail":[{"loc":["body"],"msg":"field required"}]}`},
+		{`upstream connect error`, "upstream connect error"},
+		{``, ""},
+	}
+	for _, tt := range tests {
+		if got := errorText([]byte(tt.in)); got != tt.want {
+			t.Errorf("errorText(%s) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 

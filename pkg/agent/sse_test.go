@@ -168,6 +168,13 @@ func FuzzSSE(f *testing.F) {
 		if wantErr != io.EOF && wantErr != errSSETooLarge {
 			t.Fatalf("unexpected error %v", wantErr)
 		}
+		// The chunk decoder on top never panics and keeps the reply within
+		// what the input carried.
+		st := &stream{}
+		_ = st.readSSE(bytes.NewReader(in))
+		if st.reply.Len() > len(in) {
+			t.Fatalf("reply of %d bytes from %d bytes of input", st.reply.Len(), len(in))
+		}
 	})
 }
 

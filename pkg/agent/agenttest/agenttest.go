@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -536,19 +535,5 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request, sc Script) {
 				return
 			}
 		}
-	}
-}
-
-// String describes a step for test failure messages.
-func (st Step) String() string {
-	switch {
-	case st.abort:
-		return "abort"
-	case st.stall:
-		return "stall"
-	case st.pause > 0:
-		return "pause " + st.pause.String()
-	default:
-		return strings.TrimSpace(st.raw)
 	}
 }
