@@ -110,3 +110,10 @@ func rejections(m *adaptertest.Metrics) map[string]int {
 }
 
 var _ adapter.Inbox = (*adaptertest.Inbox)(nil)
+
+func secretRefZero() secret.Ref { return secret.Ref{} }
+
+// adapterEnv is adaptertest.Env for the instance "hooks".
+func adapterEnv(t testing.TB) (adapter.Env, *adaptertest.Statuses, *adaptertest.Metrics) {
+	return adaptertest.Env(t, "hooks")
+}

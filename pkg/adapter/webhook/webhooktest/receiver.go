@@ -45,7 +45,7 @@ type Request struct {
 	// valid or the receiver has no secret.
 	SignatureErr error
 	// Status is what the receiver answered; 0 when it never answered
-	// (blackhole, abrupt close).
+	// (blackhole, abrupt close) or has not answered yet.
 	Status int
 	// Delivered is set when this request delivered its reply (first time
 	// its Idempotency-Key completed); Duplicate when it was recognised as a
@@ -55,11 +55,13 @@ type Request struct {
 }
 
 // Step is one scripted behaviour. A step applies to one request, in order;
-// once the script is used up the receiver accepts (Accept).
+// once the script is used up the receiver accepts (Accept). Faults happen
+// before signature verification unless AfterDelivery is used.
 type Step struct {
 	kind          stepKind
 	status        int
 	retryAfter    string
+	delay         time.Duration
 	afterDelivery bool
 }
 
@@ -70,6 +72,7 @@ const (
 	kindRespond
 	kindBlackhole
 	kindClose
+	kindDelay
 )
 
 // Accept processes the request normally: verify, deduplicate, deliver, 200.
@@ -90,6 +93,9 @@ func RejectCredentials() Step { return Respond(http.StatusUnauthorized) }
 // Blackhole reads the request and never answers, until the client gives up
 // or the receiver is closed.
 func Blackhole() Step { return Step{kind: kindBlackhole} }
+
+// Delay waits d (a slow receiver), then accepts.
+func Delay(d time.Duration) Step { return Step{kind: kindDelay, delay: d} }
 
 // Close reads the request and closes the connection without an answer.
 func Close() Step { return Step{kind: kindClose} }
@@ -116,6 +122,8 @@ func (s Step) String() string {
 		out = "blackhole"
 	case kindClose:
 		out = "close"
+	case kindDelay:
+		return "delay " + s.delay.String()
 	}
 	if s.afterDelivery {
 		out += " after delivery"
@@ -218,8 +226,9 @@ func (r *Receiver) Duplicates() int {
 	return r.duplicates
 }
 
-// WaitRequests waits until n requests have arrived (for a blackholed
-// request: until it has been read) and returns them.
+// WaitRequests waits until n requests have arrived (been read, before any
+// scripted step or processing) and returns them. A returned Request may
+// still be in progress: Status is 0 until it is answered.
 func (r *Receiver) WaitRequests(t testing.TB, n int, timeout time.Duration) []Request {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
@@ -257,12 +266,6 @@ func (r *Receiver) add(req Request) int {
 	return len(r.requests) - 1
 }
 
-func (r *Receiver) setStatus(i, status int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.requests[i].Status = status
-}
-
 func (r *Receiver) next() Step {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -282,40 +285,58 @@ func (r *Receiver) serve(w http.ResponseWriter, hr *http.Request) {
 		req.Reply.IdempotencyKey = hr.Header.Get("Idempotency-Key")
 		req.Reply.WebhookID = hr.Header.Get(signature.HeaderID)
 	}
-	if !step.afterDelivery && step.kind != kindAccept {
-		i := r.add(req)
+	i := r.add(req)
+	if !step.afterDelivery && step.kind != kindAccept && step.kind != kindDelay {
 		r.fault(w, hr, step, i)
 		return
 	}
-	if r.key != nil {
-		req.SignatureErr = signature.VerifyStandard(r.key, hr.Header.Get(signature.HeaderID),
-			hr.Header.Get(signature.HeaderTimestamp), hr.Header.Get(signature.HeaderSignature), body, time.Now())
-		if req.SignatureErr != nil {
-			req.Status = http.StatusUnauthorized
-			r.add(req)
-			http.Error(w, "invalid signature: "+req.SignatureErr.Error(), http.StatusUnauthorized)
+	if step.kind == kindDelay {
+		t := time.NewTimer(step.delay)
+		select {
+		case <-t.C:
+		case <-hr.Context().Done():
+			t.Stop()
+			return
+		case <-r.closing:
+			t.Stop()
 			return
 		}
 	}
-	status, answer := r.process(&req)
-	i := r.add(req)
+	if r.key != nil {
+		err := signature.VerifyStandard(r.key, hr.Header.Get(signature.HeaderID),
+			hr.Header.Get(signature.HeaderTimestamp), hr.Header.Get(signature.HeaderSignature), body, time.Now())
+		if err != nil {
+			r.update(i, func(q *Request) { q.SignatureErr, q.Status = err, http.StatusUnauthorized })
+			http.Error(w, "invalid signature: "+err.Error(), http.StatusUnauthorized)
+			return
+		}
+	}
+	status, answer := r.process(i)
 	if step.afterDelivery {
 		r.fault(w, hr, step, i)
 		return
 	}
-	r.setStatus(i, status)
+	r.update(i, func(q *Request) { q.Status = status })
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(answer)
 }
 
-// process applies Idempotency-Key semantics (draft-ietf-httpapi-idempotency-
-// key-header): a completed key with the same body is answered from the
-// record, with a different body 422. (Delivery is instantaneous here, so
-// the draft's 409 for a key still in progress is only ever scripted.)
-func (r *Receiver) process(req *Request) (int, []byte) {
+func (r *Receiver) update(i int, f func(*Request)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	f(&r.requests[i])
+}
+
+// process applies Idempotency-Key semantics (draft-ietf-httpapi-idempotency-
+// key-header) to request i: a completed key with the same body is answered
+// from the record, with a different body 422. (Delivery is instantaneous
+// here, so the draft's 409 for a key still in progress is only ever
+// scripted.)
+func (r *Receiver) process(i int) (int, []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	req := &r.requests[i]
 	key := strings.Trim(req.Header.Get("Idempotency-Key"), `"`)
 	if key != "" {
 		if rec, ok := r.keys[key]; ok {
@@ -342,7 +363,7 @@ func (r *Receiver) fault(w http.ResponseWriter, hr *http.Request, step Step, i i
 		if step.retryAfter != "" {
 			w.Header().Set("Retry-After", step.retryAfter)
 		}
-		r.setStatus(i, step.status)
+		r.update(i, func(q *Request) { q.Status = step.status })
 		http.Error(w, fmt.Sprintf("scripted %d", step.status), step.status)
 	case kindBlackhole:
 		select {
