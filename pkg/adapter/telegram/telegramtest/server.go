@@ -217,7 +217,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	down := s.down
 	s.mu.Unlock()
 
-	if scripted {
+	if scripted && reply != (Reply{}) {
 		s.apply(w, r, reply, down)
 		return
 	}

@@ -131,6 +131,10 @@ func NotFound() Reply { return Error(404, "Not Found") }
 // ServerError is a 502 as Telegram's front end sends it now and then.
 func ServerError() Reply { return Error(502, "Bad Gateway") }
 
+// Pass lets a call through to normal service; use it in Script to fail a
+// later call of a series (Script("sendMessage", Pass(), ServerError())).
+func Pass() Reply { return Reply{} }
+
 // Blackhole accepts and never answers.
 func Blackhole() Reply { return Reply{Blackhole: true} }
 
