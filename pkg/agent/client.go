@@ -446,6 +446,12 @@ func (s *stream) readSSE(r io.Reader) error {
 		switch e.Type {
 		case "", "message", "error":
 		case eventToolProgress:
+			// A running tool is the agent at work, not a silent backend:
+			// it satisfies the first-token timeout (tool runs before the
+			// first word are routine); the idle timeout still applies.
+			if s.onContent != nil {
+				s.onContent()
+			}
 			s.ev.progress(ProgressTool)
 			continue
 		default:

@@ -442,10 +442,20 @@ func TestTimeouts(t *testing.T) {
 	}{
 		{
 			name: "first token",
-			script: agenttest.Stream(agenttest.Role(), agenttest.Keepalive(), agenttest.Pause(ms(50)), agenttest.ToolProgress("t", "l"),
-				agenttest.Pause(ms(50)), agenttest.Keepalive(), agenttest.Stall()),
+			script: agenttest.Stream(agenttest.Role(), agenttest.Keepalive(), agenttest.Pause(ms(50)),
+				agenttest.Keepalive(), agenttest.Stall()),
 			edit: func(a *config.Agent) { a.FirstTokenTimeout = ms(300); a.IdleTimeout = 5 * time.Second },
 			err:  ErrTimeout, errText: "agent: first token timeout after 300ms", which: "first token", reqs: 1,
+		},
+		{
+			// A tool at work before the first word is routine: it satisfies
+			// the first-token timeout, the idle timeout still bounds silence.
+			name: "tool progress counts as the first token",
+			script: agenttest.Stream(agenttest.Role(), agenttest.ToolProgress("t", "l"), agenttest.Pause(ms(200)),
+				agenttest.ToolProgress("t", "l"), agenttest.Pause(ms(200)), agenttest.Content("done"),
+				agenttest.Finish("stop"), agenttest.Done()),
+			edit: func(a *config.Agent) { a.FirstTokenTimeout = ms(150); a.IdleTimeout = 5 * time.Second },
+			want: "done", reqs: 1,
 		},
 		{
 			name:   "first token before headers",
