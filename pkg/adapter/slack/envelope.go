@@ -213,7 +213,7 @@ func (m mapper) slash(env envelope, now time.Time) (*message.Inbound, string, er
 		ChatType:   ct,
 		SenderID:   sc.UserID,
 		SenderName: sc.UserName,
-		Text:       strings.TrimSpace(sc.Command + " " + unescape(sc.Text)),
+		Text:       strings.TrimSpace(sc.Command + " " + strings.TrimSpace(unescape(sc.Text))),
 		ReceivedAt: now,
 	}, "", nil
 }
@@ -284,11 +284,13 @@ func removeMention(text, id string) string {
 		// Join the text around the mention with at most one space.
 		out = bytes.TrimRight(append(out, text[:i]...), " ")
 		text = strings.TrimLeft(rest[end+1:], " ")
-		if len(out) > 0 && text != "" {
+		if len(out) > 0 && text != "" && !isSpace(out[len(out)-1]) && !isSpace(text[0]) {
 			out = append(out, ' ')
 		}
 	}
 }
+
+func isSpace(b byte) bool { return b == ' ' || b == '\n' || b == '\t' || b == '\r' }
 
 var (
 	unescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")

@@ -100,3 +100,12 @@ func (h *harness) connected() int {
 	h.st.WaitPhase(h.t, "connected", wait)
 	return h.fake.WaitHellos(h.t, 1, wait)
 }
+
+func mustRead(t *testing.T, r secret.Ref) secret.Value {
+	t.Helper()
+	v, err := r.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package slack
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+// sync makes sure the fake has read everything the client wrote to
+// connection id so far (see slacktest.Server.Sync).
+func (h *harness) sync(id int) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := h.fake.Sync(ctx, id); err != nil {
+		h.t.Fatalf("sync with connection %d: %v", id, err)
+	}
+}
+
+func (h *harness) acksOf(eventID string) []slacktest.Ack {
+	var out []slacktest.Ack
+	for _, a := range h.fake.Acks() {
+		if a.EventID == eventID {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// waitCalls waits until Deliver has been called n times.
+func (h *harness) waitCalls(n int) {
+	h.t.Helper()
+	deadline := time.Now().Add(wait)
+	for h.inbox.Calls() < n {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("Deliver called %d times, want %d", h.inbox.Calls(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func dm(text string) slacktest.Event {
+	return slacktest.Event{Channel: "D1", ChannelType: "im", User: "U1", Text: text}
+}
+
+func TestAckOnlyAfterStore(t *testing.T) {
+	h := newHarness(t, slacktest.Options{RedeliverAfter: time.Minute}, nil)
+	id := h.connected()
+	release := h.inbox.Block()
+	p := h.fake.PushEvent(dm("slow store"))
+	h.waitCalls(1)
+	h.sync(id)
+	if acks := h.acksOf(p.EventID); len(acks) != 0 {
+		t.Fatalf("acknowledged while Deliver was still running: %+v", acks)
+	}
+	release()
+	a := h.fake.WaitAck(t, p.EventID, wait)
+	if a.EnvelopeID != p.EnvelopeID || a.Conn != id {
+		t.Fatalf("ack %+v, want envelope %s on connection %d", a, p.EnvelopeID, id)
+	}
+	if got := h.inbox.Messages(); len(got) != 1 || got[0].EventID != p.EventID {
+		t.Fatalf("stored %+v", got)
+	}
+}
+
+func TestDeliverFailureIsNotAcknowledged(t *testing.T) {
+	h := newHarness(t, fastOptions(), nil)
+	id := h.connected()
+	h.inbox.SetFail(errors.New("disk full"))
+	p := h.fake.PushEvent(dm("keep me"))
+	h.waitCalls(1)
+	h.sync(id)
+	if acks := h.acksOf(p.EventID); len(acks) != 0 {
+		t.Fatalf("acknowledged although Deliver failed: %+v", acks)
+	}
+	// Slack redelivers the unacknowledged envelope (retry_attempt 1 after
+	// 300 ms); once the store works again it is stored and acknowledged.
+	h.inbox.SetFail(nil)
+	a := h.fake.WaitAck(t, p.EventID, wait)
+	if a.RetryAttempt < 1 || a.EnvelopeID == p.EnvelopeID {
+		t.Fatalf("ack %+v: want the redelivered envelope (retry_attempt >= 1), not %s", a, p.EnvelopeID)
+	}
+	for _, a := range h.fake.Acks() {
+		if a.EnvelopeID == p.EnvelopeID {
+			t.Fatalf("the failed delivery %s was acknowledged", p.EnvelopeID)
+		}
+	}
+	if got := h.inbox.WaitN(t, 1, wait); got[0].Text != "keep me" {
+		t.Fatalf("stored %+v", got[0])
+	}
+}
+
+func TestRedeliveryIsDeduplicated(t *testing.T) {
+	h := newHarness(t, slacktest.Options{RedeliverAfter: time.Minute}, nil)
+	h.connected()
+	p := h.fake.PushEvent(dm("once"))
+	h.fake.WaitAck(t, p.EventID, wait)
+	// The ack was lost on the way: Slack sends the event again.
+	r := h.fake.Redeliver(p.EventID)
+	waitAcks(t, h, p.EventID, 2)
+	if h.inbox.Calls() != 2 {
+		t.Fatalf("Deliver called %d times, want 2 (once per delivery)", h.inbox.Calls())
+	}
+	msgs := h.inbox.Messages()
+	if len(msgs) != 1 || msgs[0].EventID != p.EventID {
+		t.Fatalf("stored %+v, want one message with event id %s", msgs, p.EventID)
+	}
+	if acks := h.acksOf(p.EventID); acks[1].EnvelopeID != r.EnvelopeID || acks[1].RetryAttempt != 1 {
+		t.Fatalf("acks %+v, want the redelivery %s acknowledged", acks, r.EnvelopeID)
+	}
+}
+
+func waitAcks(t *testing.T, h *harness, eventID string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for len(h.acksOf(eventID)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d acks of %s, want %d", len(h.acksOf(eventID)), eventID, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Envelopes herald does not store are still acknowledged, so Slack does
+// not redeliver them.
+func TestSkippedEnvelopesAreAcknowledged(t *testing.T) {
+	h := newHarness(t, slacktest.Options{RedeliverAfter: time.Minute}, nil)
+	id := h.connected()
+	skipped := []slacktest.Pushed{
+		h.fake.PushEvent(slacktest.Event{Channel: "D1", ChannelType: "im", User: "UBOT", BotID: "B1", Text: "my own reply"}),
+		h.fake.PushEvent(slacktest.Event{Channel: "D1", ChannelType: "im", User: "U1", Subtype: "message_changed"}),
+		h.fake.PushEvent(slacktest.Event{Channel: "C1", ChannelType: "channel", User: "U1", Text: "chatter"}),
+		h.fake.PushInteractive(),
+		h.fake.PushEvent(dm(strings.Repeat("x", message.MaxTextBytes+1))),
+	}
+	stored := h.fake.PushEvent(slacktest.Event{Type: "app_mention", Channel: "C1", User: "U1", Text: "<@UBOT> hello"})
+	for _, p := range skipped {
+		h.fake.WaitAck(t, p.EventID, wait)
+	}
+	h.fake.WaitAck(t, stored.EventID, wait)
+	if err := h.fake.PushRaw(`{"envelope_id":`); err != nil {
+		t.Fatal(err)
+	}
+	h.sync(id)
+	msgs := h.inbox.Messages()
+	if len(msgs) != 1 || msgs[0].EventID != stored.EventID || msgs[0].Text != "hello" || msgs[0].ThreadID != msgs[0].MessageID {
+		t.Fatalf("stored %+v, want only the mention, threaded under itself", msgs)
+	}
+	if h.inbox.Calls() != 1 {
+		t.Fatalf("Deliver called %d times, want 1", h.inbox.Calls())
+	}
+	if n := h.m.Rejections("too_large"); n != 1 {
+		t.Errorf("too_large rejections = %d, want 1", n)
+	}
+	if n := h.m.Rejections("malformed"); n != 1 {
+		t.Errorf("malformed rejections = %d, want 1", n)
+	}
+}
+
+func TestSlashCommand(t *testing.T) {
+	h := newHarness(t, fastOptions(), nil)
+	h.connected()
+	p := h.fake.PushSlash(slacktest.SlashCommand{Command: "/stop", ChannelID: "D1", ChannelName: "directmessage", UserID: "U1", UserName: "ann"})
+	h.fake.WaitAck(t, p.EventID, wait)
+	got := h.inbox.WaitN(t, 1, wait)[0]
+	if got.Text != "/stop" || got.EventID != p.EventID || got.ChatType != message.ChatDirect || got.SenderID != "U1" {
+		t.Fatalf("stored %+v", got)
+	}
+	out := got.ReplyTo()
+	out.Text = "stopped"
+	if _, err := h.a.Send(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if m := h.fake.WaitMessages(t, 1, wait)[0]; m.Channel != "D1" || m.ThreadTS != "" {
+		t.Fatalf("reply %+v", m)
+	}
+}
+
+// An event the store refuses as invalid is acknowledged (Slack would
+// redeliver it forever) and counted.
+func TestStoreRejectsInvalid(t *testing.T) {
+	h := newHarness(t, slacktest.Options{RedeliverAfter: time.Minute}, nil)
+	h.connected()
+	h.inbox.SetFail(message.ErrInvalid)
+	p := h.fake.PushEvent(dm("x"))
+	h.fake.WaitAck(t, p.EventID, wait)
+	if n := h.m.Rejections("malformed"); n != 1 {
+		t.Fatalf("malformed rejections = %d, want 1", n)
+	}
+}

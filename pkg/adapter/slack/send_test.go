@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package slack
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+// Send and Edit need no connection: the adapter is not started.
+func TestReplyThread(t *testing.T) {
+	tests := []struct {
+		name     string
+		inThread bool // reply_in_thread
+		out      message.Outbound
+		want     string // thread_ts
+	}{
+		{"thread of the message", true, message.Outbound{ChatID: "C1", ChatType: message.ChatChannel, ThreadID: "5.0", ReplyTo: "5.5"}, "5.0"},
+		{"new thread under a channel message", true, message.Outbound{ChatID: "C1", ChatType: message.ChatChannel, ReplyTo: "5.5"}, "5.5"},
+		{"no thread when reply_in_thread is off", false, message.Outbound{ChatID: "C1", ChatType: message.ChatChannel, ReplyTo: "5.5"}, ""},
+		{"thread kept when reply_in_thread is off", false, message.Outbound{ChatID: "C1", ChatType: message.ChatChannel, ThreadID: "5.0", ReplyTo: "5.5"}, "5.0"},
+		{"direct message inline", true, message.Outbound{ChatID: "D1", ChatType: message.ChatDirect, ReplyTo: "5.5"}, ""},
+		{"direct message thread kept", true, message.Outbound{ChatID: "D1", ChatType: message.ChatDirect, ThreadID: "5.0", ReplyTo: "5.5"}, "5.0"},
+		{"chat type from the channel id", true, message.Outbound{ChatID: "D9", ReplyTo: "5.5"}, ""},
+		{"unsolicited", true, message.Outbound{ChatID: "C1"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, fastOptions(), func(c *Config) { c.ReplyInThread = tt.inThread })
+			out := tt.out
+			out.Text = "answer"
+			res, err := h.a.Send(context.Background(), &out)
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			m := h.fake.WaitMessages(t, 1, wait)[0]
+			if m.ThreadTS != tt.want || m.Channel != out.ChatID || m.Text != "answer" || m.TS != res.MessageID {
+				t.Fatalf("posted %+v (result %+v), want thread_ts %q", m, res, tt.want)
+			}
+		})
+	}
+}
+
+// End to end: a top-level mention is answered in a thread under it, and a
+// follow-up mention in that thread has the same session key.
+func TestMentionThreadSession(t *testing.T) {
+	h := newHarness(t, fastOptions(), nil)
+	h.connected()
+	first := h.fake.PushEvent(slacktest.Event{Type: "app_mention", Channel: "C1", User: "U1", Text: "<@UBOT> start", TS: "10.1"})
+	in := h.inbox.WaitN(t, 1, wait)[0]
+	out := in.ReplyTo()
+	out.Text = "started"
+	if _, err := h.a.Send(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if m := h.fake.WaitMessages(t, 1, wait)[0]; m.ThreadTS != "10.1" {
+		t.Fatalf("reply %+v, want thread_ts 10.1", m)
+	}
+	h.fake.PushEvent(slacktest.Event{Type: "app_mention", Channel: "C1", User: "U1", Text: "<@UBOT> more", TS: "10.2", ThreadTS: "10.1"})
+	next := h.inbox.WaitN(t, 2, wait)[1]
+	if in.SessionKey(true) != next.SessionKey(true) {
+		t.Fatalf("session keys differ: %q (event %s) vs %q", in.SessionKey(true), first.EventID, next.SessionKey(true))
+	}
+}
+
+func TestEdit(t *testing.T) {
+	h := newHarness(t, fastOptions(), nil)
+	out := message.Outbound{ChatID: "D1", ChatType: message.ChatDirect, Text: "draft"}
+	res, err := h.a.Send(context.Background(), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Text = "final <answer>"
+	if err := h.a.Edit(context.Background(), &out, res.MessageID); err != nil {
+		t.Fatalf("Edit: %v", err)
+	}
+	m := h.fake.Messages()[0]
+	if m.Display() != "final <answer>" || m.Edits != 1 {
+		t.Fatalf("message after edit %+v", m)
+	}
+	err = h.a.Edit(context.Background(), &out, "999.9")
+	if !errors.Is(err, adapter.ErrPermanent) {
+		t.Fatalf("Edit of an unknown message: %v, want ErrPermanent", err)
+	}
+	if err := h.a.Edit(context.Background(), &out, ""); !errors.Is(err, adapter.ErrPermanent) {
+		t.Fatalf("Edit without ts: %v, want ErrPermanent", err)
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	tests := []struct {
+		name       string
+		fault      *slacktest.Fault
+		blackhole  bool
+		badToken   bool
+		chat       string
+		want       error
+		retryAfter time.Duration
+	}{
+		{name: "rate limited", fault: &slacktest.Fault{Status: 429, Error: "ratelimited", RetryAfter: 7}, want: adapter.ErrRateLimited, retryAfter: 7 * time.Second},
+		{name: "rate limited without Retry-After", fault: &slacktest.Fault{Status: 429}, want: adapter.ErrRateLimited, retryAfter: time.Second},
+		{name: "ratelimited in a 200", fault: &slacktest.Fault{Error: "ratelimited", RetryAfter: 3}, want: adapter.ErrRateLimited, retryAfter: 3 * time.Second},
+		{name: "channel not found", fault: &slacktest.Fault{Error: "channel_not_found"}, want: adapter.ErrPermanent},
+		{name: "not in channel", fault: &slacktest.Fault{Error: "not_in_channel"}, want: adapter.ErrPermanent},
+		{name: "message too long", fault: &slacktest.Fault{Error: "msg_too_long"}, want: adapter.ErrPermanent},
+		{name: "revoked token", fault: &slacktest.Fault{Error: "token_revoked"}, want: adapter.ErrUnauthorized},
+		{name: "wrong token", badToken: true, want: adapter.ErrUnauthorized},
+		{name: "internal error", fault: &slacktest.Fault{Error: "internal_error"}, want: adapter.ErrTemporary},
+		{name: "server error", fault: &slacktest.Fault{Status: 503}, want: adapter.ErrTemporary},
+		{name: "server error with Retry-After", fault: &slacktest.Fault{Status: 503, RetryAfter: 2}, want: adapter.ErrTemporary, retryAfter: 2 * time.Second},
+		{name: "bad gateway page", fault: &slacktest.Fault{Status: 404}, want: adapter.ErrPermanent},
+		{name: "no chat id", chat: "-", want: adapter.ErrPermanent},
+		{name: "timeout after the request was sent", blackhole: true, want: adapter.ErrAmbiguous},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, fastOptions(), func(c *Config) { c.RequestTimeout = 200 * time.Millisecond })
+			if tt.fault != nil {
+				h.fake.FailPost(*tt.fault, 1)
+			}
+			if tt.blackhole {
+				h.fake.SetBlackhole(slacktest.BlackholePost)
+			}
+			if tt.badToken {
+				h.a.botToken = mustRead(t, tokenFile(t, "bad", "xoxb-wrong"))
+			}
+			out := message.Outbound{ChatID: "C1", Text: "x"}
+			if tt.chat == "-" {
+				out.ChatID = ""
+			}
+			_, err := h.a.Send(context.Background(), &out)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Send error = %v, want %v", err, tt.want)
+			}
+			if ra, ok := adapter.RetryAfter(err); ok != (tt.retryAfter > 0) || ra != tt.retryAfter {
+				t.Fatalf("RetryAfter = %v, %v; want %v", ra, ok, tt.retryAfter)
+			}
+			if got := adapter.Retryable(err); got == (errors.Is(err, adapter.ErrPermanent) || errors.Is(err, adapter.ErrUnauthorized)) {
+				t.Fatalf("Retryable(%v) = %v", err, got)
+			}
+			if tt.blackhole && len(h.fake.Messages()) != 1 {
+				t.Fatalf("the ambiguous post should have reached the user: %+v", h.fake.Messages())
+			}
+		})
+	}
+}
+
+// A connection that cannot be made is temporary: nothing was sent.
+func TestSendRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	h := newHarness(t, fastOptions(), func(c *Config) { c.APIURL = "http://" + addr + "/api" })
+	_, err = h.a.Send(context.Background(), &message.Outbound{ChatID: "C1", Text: "x"})
+	if !errors.Is(err, adapter.ErrTemporary) {
+		t.Fatalf("Send error = %v, want ErrTemporary", err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"30", 30 * time.Second, true},
+		{" 1 ", time.Second, true},
+		{"0", 0, true},
+		{"-1", 0, false},
+		{"", 0, false},
+		{"soon", 0, false},
+		{at.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{at.Add(-time.Minute).Format(http.TimeFormat), 0, true},
+	}
+	for _, tt := range tests {
+		got, ok := parseRetryAfter(tt.in, at)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestMaxMessageLen(t *testing.T) {
+	h := newHarness(t, fastOptions(), func(c *Config) { c.MaxMessageLen = 1234 })
+	var l adapter.Limiter = h.a
+	if got := l.MaxMessageLen(); got != 1234 {
+		t.Fatalf("MaxMessageLen = %d", got)
+	}
+	if got := NewConfig().MaxMessageLen; got != 39000 {
+		t.Fatalf("default max_message_len = %d, want 39000", got)
+	}
+}
