@@ -132,8 +132,8 @@ type Server struct {
 	seq        uint64
 	frameIDs   int
 	eventIDs   int
-	pending    map[string]*delivery // frame message_id -> delivery
-	queue      []*delivery          // waiting for a connection
+	pending    map[string]*attempt // frame message_id -> push
+	queue      []*delivery         // waiting for a connection
 	acks       []Ack
 	deliveries map[string]int // event_id -> pushes
 
@@ -182,7 +182,7 @@ func New(t testing.TB, opts Options) *Server {
 		opts:       opts,
 		quit:       make(chan struct{}),
 		notify:     make(chan struct{}),
-		pending:    map[string]*delivery{},
+		pending:    map[string]*attempt{},
 		deliveries: map[string]int{},
 		rest:       newRestState(),
 	}
@@ -209,8 +209,8 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	conns := append([]*wsConn(nil), s.conns...)
-	for _, d := range s.pending {
-		d.stop()
+	for _, at := range s.pending {
+		at.d.stop()
 	}
 	s.mu.Unlock()
 	close(s.quit)

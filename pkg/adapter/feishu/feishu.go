@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package feishu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/secret"
+)
+
+// userAgent is sent with the bootstrap, the handshake and REST calls.
+const userAgent = "herald-feishu/1 (+https://github.com/heraldgw/herald)"
+
+// timing holds the intervals that are not configuration keys: protocol
+// constants and herald's own bounds. Tests shorten them.
+type timing struct {
+	// defaults is the connection policy used until the platform sends its
+	// own ClientConfig (the SDK's defaults).
+	defaults clientConfig
+	// backoffBase is the first step of the exponential backoff after the
+	// random first retry.
+	backoffBase time.Duration
+	// readGrace is added to 2×PingInterval to form the read deadline.
+	readGrace time.Duration
+	// closeWait bounds the close handshake at Stop (also bounded by Stop's
+	// context).
+	closeWait time.Duration
+	// stopGrace is how long Stop still waits for its goroutines once its
+	// context has ended; it keeps Stop inside the 100 ms contract.
+	stopGrace time.Duration
+	// writeTimeout bounds one websocket write (ping, ack).
+	writeTimeout time.Duration
+	// deliverTimeout bounds Inbox.Deliver; past it the event is not acked
+	// and the platform redelivers it.
+	deliverTimeout time.Duration
+	// botInfoTimeout bounds the lookup of the bot's open_id on the intake
+	// path; botInfoRetry spaces failed lookups.
+	botInfoTimeout time.Duration
+	botInfoRetry   time.Duration
+}
+
+var defaultTiming = timing{
+	defaults: clientConfig{
+		reconnectCount:    -1,
+		reconnectInterval: 120 * time.Second,
+		reconnectNonce:    30 * time.Second,
+		pingInterval:      120 * time.Second,
+	},
+	backoffBase:    time.Second,
+	readGrace:      5 * time.Second,
+	closeWait:      2 * time.Second,
+	stopGrace:      50 * time.Millisecond,
+	writeTimeout:   10 * time.Second,
+	deliverTimeout: 15 * time.Second,
+	botInfoTimeout: 2 * time.Second,
+	botInfoRetry:   30 * time.Second,
+}
+
+// Adapter is a Feishu/Lark platform instance: a long-connection client for
+// intake and a REST client for replies.
+type Adapter struct {
+	name    string
+	conf    *Config
+	appID   string
+	secret  secret.Value
+	log     *logrus.Entry
+	report  func(adapter.Status)
+	metrics adapter.Metrics
+	timing  timing
+	tr      *http.Transport // bootstrap and REST; websocket dials get their own
+	rest    *restClient
+
+	cfgMu sync.Mutex
+	cc    clientConfig // the platform's latest ClientConfig
+
+	bot botIdentity
+
+	mu       sync.Mutex
+	started  bool
+	stopping bool
+	cancel   context.CancelFunc
+	cur      *session // the open connection, if any
+	wg       sync.WaitGroup
+	waitOnce sync.Once
+	done     chan struct{} // closed once wg is done (after Stop)
+	runDone  chan struct{} // closed when the intake goroutine returns
+}
+
+// New builds an adapter: it validates c and reads the app secret. It does no
+// network I/O and starts no goroutine.
+func New(c *Config, env adapter.Env) (*Adapter, error) {
+	if c == nil {
+		return nil, errors.New("feishu: no configuration")
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("feishu: %w", err)
+	}
+	sec, err := c.AppSecret.Read()
+	if err != nil {
+		return nil, fmt.Errorf("feishu: app_secret: %w", err)
+	}
+	a := &Adapter{
+		name:    env.Name,
+		conf:    c,
+		appID:   c.AppID,
+		secret:  sec,
+		log:     env.Log,
+		report:  env.Report,
+		metrics: env.Metrics,
+		timing:  defaultTiming,
+	}
+	if a.name == "" {
+		a.name = "feishu"
+	}
+	if a.log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		a.log = logrus.NewEntry(l)
+	}
+	if a.report == nil {
+		a.report = func(adapter.Status) {}
+	}
+	if a.metrics == nil {
+		a.metrics = adapter.NopMetrics{}
+	}
+	a.cc = a.timing.defaults
+	a.tr = &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: c.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          8,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   c.RequestTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	a.rest = &restClient{
+		base:    c.baseURL(),
+		appID:   c.AppID,
+		secret:  sec,
+		hc:      &http.Client{Transport: a.tr},
+		timeout: c.RequestTimeout,
+		now:     time.Now,
+		sem:     make(chan struct{}, 1),
+	}
+	return a, nil
+}
+
+// Name returns the instance name.
+func (a *Adapter) Name() string { return a.name }
+
+// MaxMessageLen implements adapter.Limiter.
+func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
+
+// Start launches the long-connection client and returns at once. Connection
+// failures are retried in the background; see README.md for the policy.
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	if inbox == nil {
+		return errors.New("feishu: Start: nil inbox")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started || a.stopping {
+		return errors.New("feishu: Start: adapter already started or stopped")
+	}
+	a.started = true
+	runCtx, cancel := context.WithCancel(ctx)
+	a.cancel = cancel
+	a.report(adapter.Status{Phase: adapter.PhaseStarting})
+	a.runDone = make(chan struct{})
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer close(a.runDone)
+		a.run(runCtx, inbox)
+	}()
+	return nil
+}
+
+// Stop sends a close frame on the open connection, waits for the platform's
+// answer at most 2 s (and never past ctx), then tears everything down. It
+// returns within 100 ms of ctx ending in every state.
+func (a *Adapter) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	first := !a.stopping
+	a.stopping = true
+	started := a.started
+	sess := a.cur
+	a.mu.Unlock()
+	if !started {
+		a.tr.CloseIdleConnections()
+		if first {
+			a.report(adapter.Status{Phase: adapter.PhaseStopped})
+		}
+		return nil
+	}
+	if first && sess != nil {
+		sess.closeGracefully(ctx, a.timing.closeWait)
+	}
+	a.cancel()
+	err := a.waitDone(ctx)
+	a.tr.CloseIdleConnections()
+	if first {
+		a.report(adapter.Status{Phase: adapter.PhaseStopped, Err: err})
+	}
+	return err
+}
+
+// waitDone waits for every goroutine of the adapter, or until stopGrace
+// after ctx ends.
+func (a *Adapter) waitDone(ctx context.Context) error {
+	a.waitOnce.Do(func() {
+		a.done = make(chan struct{})
+		go func() {
+			a.wg.Wait()
+			close(a.done)
+		}()
+	})
+	select {
+	case <-a.done:
+		return nil
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(a.timing.stopGrace)
+	defer t.Stop()
+	select {
+	case <-a.done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("feishu: stop: %w (connection teardown still running)", ctx.Err())
+	}
+}
+
+// isStopping reports whether Stop has been called.
+func (a *Adapter) isStopping() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stopping
+}
+
+// publish makes sess the connection Stop closes. It fails once Stop has
+// begun.
+func (a *Adapter) publish(sess *session) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopping {
+		return false
+	}
+	a.cur = sess
+	return true
+}
+
+func (a *Adapter) unpublish(sess *session) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cur == sess {
+		a.cur = nil
+	}
+}
+
+// Interface guards.
+var (
+	_ adapter.Adapter = (*Adapter)(nil)
+	_ adapter.Limiter = (*Adapter)(nil)
+	_ adapter.Editor  = (*Adapter)(nil)
+)

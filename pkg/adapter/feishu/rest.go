@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package feishu
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/message"
+	"github.com/heraldgw/herald/pkg/secret"
+)
+
+// Platform codes of the REST API.
+const (
+	codeRateLimited     = 99991400 // request trigger frequency limit
+	codeSendRateLimited = 230020   // message frequency limit
+	maxRequestBytes     = 150 << 10
+	maxUUIDLen          = 50
+)
+
+// tokenCodes mean the tenant access token is invalid or expired: refresh it
+// and retry once.
+var tokenCodes = map[int]bool{99991663: true, 99991664: true, 99991671: true}
+
+// restClient calls the open platform's REST API with a cached tenant access
+// token.
+type restClient struct {
+	base    string
+	appID   string
+	secret  secret.Value
+	hc      *http.Client
+	timeout time.Duration
+	now     func() time.Time
+	sem     chan struct{} // one token fetch at a time
+
+	mu        sync.Mutex
+	token     string
+	refreshAt time.Time
+}
+
+// refreshAfter is how long a token with lifetime expire is used: until 3
+// minutes before it expires (both tokens stay valid while the platform
+// rotates them), or half its lifetime when that is short.
+func refreshAfter(expire time.Duration) time.Duration {
+	if expire > 6*time.Minute {
+		return expire - 3*time.Minute
+	}
+	return expire / 2
+}
+
+func (c *restClient) cached() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token != "" && c.now().Before(c.refreshAt) {
+		return c.token
+	}
+	return ""
+}
+
+func (c *restClient) invalidate(tok string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token == tok {
+		c.token = ""
+	}
+}
+
+// tenantToken returns a valid tenant access token, fetching one if needed.
+func (c *restClient) tenantToken(ctx context.Context) (string, error) {
+	if tok := c.cached(); tok != "" {
+		return tok, nil
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("feishu: tenant_access_token: %w: %w", adapter.ErrTemporary, ctx.Err())
+	}
+	defer func() { <-c.sem }()
+	if tok := c.cached(); tok != "" {
+		return tok, nil
+	}
+	body := map[string]string{"app_id": c.appID, "app_secret": c.secret.Reveal()}
+	var out struct {
+		Token  string `json:"tenant_access_token"`
+		Expire int    `json:"expire"`
+	}
+	// The token endpoint answers at the top level, not under data.
+	if err := c.do(ctx, "tenant_access_token", http.MethodPost, "/open-apis/auth/v3/tenant_access_token/internal", "", body, &out, true); err != nil {
+		var te *tokenError
+		if errors.As(err, &te) || (!errors.Is(err, adapter.ErrTemporary) && !errors.Is(err, adapter.ErrRateLimited) && !errors.Is(err, adapter.ErrAmbiguous)) {
+			// A refused token request means refused credentials.
+			return "", fmt.Errorf("%w: %w", err, adapter.ErrUnauthorized)
+		}
+		return "", err
+	}
+	if out.Token == "" || out.Expire <= 0 {
+		return "", fmt.Errorf("feishu: tenant_access_token: no token in the response: %w", adapter.ErrTemporary)
+	}
+	c.mu.Lock()
+	c.token = out.Token
+	c.refreshAt = c.now().Add(refreshAfter(time.Duration(out.Expire) * time.Second))
+	c.mu.Unlock()
+	return out.Token, nil
+}
+
+// tokenError is an API answer saying the token was not accepted.
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string { return e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }
+
+// call performs an authenticated API call, refreshing the token and retrying
+// once if the platform rejects it. out receives "data", or the whole body
+// when topLevel.
+func (c *restClient) call(ctx context.Context, op, method, path string, body, out any, topLevel bool) error {
+	for attempt := 0; ; attempt++ {
+		tok, err := c.tenantToken(ctx)
+		if err != nil {
+			return err
+		}
+		err = c.do(ctx, op, method, path, tok, body, out, topLevel)
+		var te *tokenError
+		if errors.As(err, &te) && attempt == 0 {
+			c.invalidate(tok)
+			continue
+		}
+		return err
+	}
+}
+
+// do sends one request and classifies the outcome with the sentinels of
+// package adapter. out receives "data" (or the whole body when topLevel).
+func (c *restClient) do(ctx context.Context, op, method, path, token string, body, out any, topLevel bool) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("feishu: %s: %w: %w", op, adapter.ErrPermanent, err)
+		}
+		if len(b) > maxRequestBytes {
+			return fmt.Errorf("feishu: %s: request of %d bytes exceeds the platform's %d: %w", op, len(b), maxRequestBytes, adapter.ErrPermanent)
+		}
+		rd = bytes.NewReader(b)
+	}
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	})
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return fmt.Errorf("feishu: %s: %w: %w", op, adapter.ErrPermanent, err)
+	}
+	req.Header.Set("User-Agent", userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if wrote.Load() {
+			// The platform may have acted on it: only an idempotency key
+			// makes a retry safe.
+			return fmt.Errorf("feishu: %s: %w: %w", op, adapter.ErrAmbiguous, err)
+		}
+		return fmt.Errorf("feishu: %s: %w: %w", op, adapter.ErrTemporary, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("feishu: %s: reading response: %w: %w", op, adapter.ErrAmbiguous, err)
+	}
+	var env struct {
+		Code *int            `json:"code"`
+		Msg  string          `json:"msg"`
+		Data json.RawMessage `json:"data"`
+	}
+	decErr := json.Unmarshal(raw, &env)
+	code := 0
+	if env.Code != nil {
+		code = *env.Code
+	}
+	desc := fmt.Sprintf("HTTP %d, code %d: %s", resp.StatusCode, code, env.Msg)
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || code == codeRateLimited || code == codeSendRateLimited:
+		return &adapter.RetryAfterError{
+			After: rateLimitReset(resp.Header.Get("x-ogw-ratelimit-reset")),
+			Err:   fmt.Errorf("feishu: %s: %w (%s)", op, adapter.ErrRateLimited, desc),
+		}
+	case tokenCodes[code]:
+		return &tokenError{fmt.Errorf("feishu: %s: access token rejected (%s): %w", op, desc, adapter.ErrUnauthorized)}
+	case resp.StatusCode >= 500:
+		return fmt.Errorf("feishu: %s: %w (%s)", op, adapter.ErrTemporary, desc)
+	case decErr != nil || env.Code == nil:
+		if resp.StatusCode/100 == 2 {
+			return fmt.Errorf("feishu: %s: undecodable success response: %w", op, adapter.ErrAmbiguous)
+		}
+		return fmt.Errorf("feishu: %s: %w (HTTP %d)", op, adapter.ErrPermanent, resp.StatusCode)
+	case code != 0 || resp.StatusCode/100 != 2:
+		// 230001 bad parameter, 230002 bot not in the chat, 230006 bot
+		// ability disabled, and every other refusal: not retryable.
+		return fmt.Errorf("feishu: %s: %w (%s)", op, adapter.ErrPermanent, desc)
+	}
+	if out == nil {
+		return nil
+	}
+	src := []byte(env.Data)
+	if topLevel {
+		src = raw
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(src, out); err != nil {
+		return fmt.Errorf("feishu: %s: decoding response: %w: %w", op, adapter.ErrAmbiguous, err)
+	}
+	return nil
+}
+
+// rateLimitReset parses x-ogw-ratelimit-reset (seconds until the window
+// resets); 1 s when absent or invalid.
+func rateLimitReset(v string) time.Duration {
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n <= 0 {
+		return time.Second
+	}
+	return time.Duration(n * float64(time.Second))
+}
+
+// textContent is the content field of a text message: JSON in a string.
+func textContent(text string) string {
+	b, _ := json.Marshal(struct {
+		Text string `json:"text"`
+	}{text})
+	return string(b)
+}
+
+// requestUUID is the uuid sent with a message: the core's idempotency key,
+// hashed down if it exceeds the platform's 50 characters.
+func requestUUID(key string) string {
+	if len(key) <= maxUUIDLen {
+		return key
+	}
+	h := sha256.Sum256([]byte(key))
+	return "h-" + hex.EncodeToString(h[:])[:40]
+}
+
+// Send replies to msg.ReplyTo when set, else posts into msg.ChatID. The
+// uuid (msg.IdempotencyKey) makes the platform show a retried request once
+// (within 1 h), so ErrAmbiguous results are safe to retry.
+func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
+	if msg == nil || msg.Text == "" {
+		return adapter.SendResult{}, fmt.Errorf("feishu: send: empty message: %w", adapter.ErrPermanent)
+	}
+	content := textContent(msg.Text)
+	uuid := requestUUID(msg.IdempotencyKey)
+	var out struct {
+		MessageID string `json:"message_id"`
+	}
+	var err error
+	if msg.ReplyTo != "" {
+		body := struct {
+			MsgType       string `json:"msg_type"`
+			Content       string `json:"content"`
+			ReplyInThread bool   `json:"reply_in_thread"`
+			UUID          string `json:"uuid,omitempty"`
+		}{"text", content, false, uuid}
+		err = a.rest.call(ctx, "reply", http.MethodPost, "/open-apis/im/v1/messages/"+url.PathEscape(msg.ReplyTo)+"/reply", body, &out, false)
+	} else {
+		if msg.ChatID == "" {
+			return adapter.SendResult{}, fmt.Errorf("feishu: send: no chat id and nothing to reply to: %w", adapter.ErrPermanent)
+		}
+		body := struct {
+			ReceiveID string `json:"receive_id"`
+			MsgType   string `json:"msg_type"`
+			Content   string `json:"content"`
+			UUID      string `json:"uuid,omitempty"`
+		}{msg.ChatID, "text", content, uuid}
+		err = a.rest.call(ctx, "send", http.MethodPost, "/open-apis/im/v1/messages?receive_id_type=chat_id", body, &out, false)
+	}
+	if err != nil {
+		return adapter.SendResult{}, err
+	}
+	return adapter.SendResult{MessageID: out.MessageID}, nil
+}
+
+// Edit replaces the text of a message herald sent (PUT
+// /open-apis/im/v1/messages/:message_id). The platform allows 20 edits per
+// message; later ones fail with ErrPermanent.
+func (a *Adapter) Edit(ctx context.Context, msg *message.Outbound, messageID string) error {
+	if msg == nil || msg.Text == "" || messageID == "" {
+		return fmt.Errorf("feishu: edit: empty message or message id: %w", adapter.ErrPermanent)
+	}
+	body := struct {
+		MsgType string `json:"msg_type"`
+		Content string `json:"content"`
+	}{"text", textContent(msg.Text)}
+	return a.rest.call(ctx, "edit", http.MethodPut, "/open-apis/im/v1/messages/"+url.PathEscape(messageID), body, nil, false)
+}
+
+// botInfo returns the bot's open_id (GET /open-apis/bot/v3/info, which
+// answers under "bot", not "data").
+func (c *restClient) botInfo(ctx context.Context) (string, error) {
+	var out struct {
+		Bot struct {
+			OpenID string `json:"open_id"`
+		} `json:"bot"`
+	}
+	if err := c.call(ctx, "bot info", http.MethodGet, "/open-apis/bot/v3/info", nil, &out, true); err != nil {
+		return "", err
+	}
+	if out.Bot.OpenID == "" {
+		return "", fmt.Errorf("feishu: bot info: no open_id: %w", adapter.ErrPermanent)
+	}
+	return out.Bot.OpenID, nil
+}
