@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const helperEnv = "HERALD_SANDBOX_TEST_HELPER"
+
+// TestHelperProcess is not a test: TestCleanupAfterDeath runs the test binary
+// with helperEnv set, and this function then boots a sandbox with New, prints
+// "READY", and panics or waits to be killed.
+func TestHelperProcess(t *testing.T) {
+	mode := os.Getenv(helperEnv)
+	if mode == "" {
+		t.Skip("helper process of TestCleanupAfterDeath")
+	}
+	s := New(t, Options{Name: os.Getenv(helperEnv + "_NAME")})
+	fmt.Printf("READY %d\n", s.PID1())
+	switch mode {
+	case "panic":
+		panic("helper: deliberate panic with a live sandbox")
+	case "wait":
+		io.Copy(io.Discard, os.Stdin) // until killed
+	}
+}
+
+// TestCleanupAfterDeath kills or panics a test process that owns a sandbox
+// and checks that no process, mount or namespace of the sandbox survives,
+// and that Prune removes the state directory and cgroup it could not.
+func TestCleanupAfterDeath(t *testing.T) {
+	Require(t)
+	for _, tc := range []struct {
+		name string
+		mode string
+		sig  syscall.Signal // sent after READY; 0: let it panic
+	}{
+		{"SIGKILL", "wait", syscall.SIGKILL},
+		{"SIGINT", "wait", syscall.SIGINT},
+		{"panic", "panic", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprintf("death-%s-%d", strings.ToLower(tc.name), os.Getpid())
+			mounts := hostMounts(t)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+			cmd.Env = append(os.Environ(), helperEnv+"="+tc.mode, helperEnv+"_NAME="+name)
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdin.Close()
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			lines := make(chan string, 1)
+			go func() {
+				sc := bufio.NewScanner(out)
+				for sc.Scan() {
+					if strings.HasPrefix(sc.Text(), "READY ") {
+						lines <- sc.Text()
+					}
+				}
+				done <- cmd.Wait()
+			}()
+			var ready string
+			select {
+			case ready = <-lines:
+			case err := <-done:
+				t.Fatalf("helper exited before READY: %v\n%s", err, stderr.String())
+			case <-time.After(time.Minute):
+				cmd.Process.Kill()
+				t.Fatalf("helper not READY after a minute\n%s", stderr.String())
+			}
+			st, err := readState(name)
+			if err != nil {
+				t.Fatalf("%s: %v", ready, err)
+			}
+			s := &Sandbox{st: *st}
+			tr := traceOf(t, s, mounts)
+			if tc.sig != 0 {
+				if err := cmd.Process.Signal(tc.sig); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case err := <-done:
+				t.Logf("helper ended: %v", err)
+			case <-time.After(time.Minute):
+				cmd.Process.Kill()
+				t.Fatal("helper did not end")
+			}
+			// Processes, namespaces and mounts go with PID 1, whatever the
+			// way the owner died.
+			deadline := time.Now().Add(10 * time.Second)
+			for tr.pid1.alive() || tr.unshare.alive() {
+				if time.Now().After(deadline) {
+					t.Fatalf("sandbox processes survive their owner: %v", leftovers(t, tr))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if tc.sig != 0 {
+				// SIGKILL/SIGINT gave the owner no chance to clean the host
+				// directories: Prune (run by every Boot) does.
+				if _, err := os.Stat(stateDir(name)); err != nil {
+					t.Errorf("state directory already gone after %s? %v", tc.name, err)
+				}
+				if err := Prune(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitNoTrace(t, tr, 10*time.Second)
+			for _, l := range strings.Split(pgrepSandboxes(), "\n") {
+				if strings.Contains(l, "herald-sandbox-init:"+name) {
+					t.Errorf("pgrep -f herald-sandbox.target: %s", l)
+				}
+			}
+		})
+	}
+}
+
+// TestBootFailureCleansUp makes Boot fail after unshare started and checks
+// that nothing is left behind.
+func TestBootFailureCleansUp(t *testing.T) {
+	Require(t)
+	name := fmt.Sprintf("bootfail-%d", os.Getpid())
+	mounts := hostMounts(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	s, err := Boot(ctx, Options{Name: name})
+	if err == nil {
+		s.Close()
+		t.Fatal("Boot with a 1 ms deadline succeeded")
+	}
+	t.Logf("Boot: %v", err)
+	tr := trace{name: name, mounts: mounts}
+	waitNoTrace(t, tr, 10*time.Second)
+	for _, l := range strings.Split(pgrepSandboxes(), "\n") {
+		if strings.Contains(l, "herald-sandbox-init:"+name) {
+			t.Errorf("left running: %s", l)
+		}
+	}
+}
+
+// TestTwoSandboxes boots two sandboxes at once: their roots and networks are
+// separate (both bind the same port) and both shut down cleanly.
+func TestTwoSandboxes(t *testing.T) {
+	Require(t)
+	bin := testBin(t)
+	mounts := hostMounts(t)
+	var sbs [2]*Sandbox
+	errs := make(chan error, 2)
+	for i := range sbs {
+		go func() {
+			var err error
+			sbs[i], err = Boot(ctxT(t, time.Minute), Options{Shares: []Share{{Host: bin}}})
+			errs <- err
+		}()
+	}
+	for range sbs {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	var traces []trace
+	for _, s := range sbs {
+		if s != nil {
+			traces = append(traces, traceOf(t, s, mounts))
+			t.Cleanup(func() { s.Close() })
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	ctx := ctxT(t, time.Minute)
+	for i, s := range sbs {
+		if err := s.WriteFile("/etc/herald-sbx-id", []byte(s.Name()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Systemctl(ctx, "start", "--wait"[:0]+"sbx-web.service"); err == nil {
+			t.Fatalf("sandbox %d: sbx-web.service exists before it was created", i)
+		}
+		if _, stderr, code, err := s.Run(ctx, "systemd-run", "--unit=sbx-web", "-p", "Type=notify",
+			DefaultSharePath+"/notifyhttp", "-addr", "127.0.0.1:8090"); err != nil || code != 0 {
+			t.Fatalf("sandbox %d: systemd-run: exit %d, %v: %s", i, code, err, stderr)
+		}
+	}
+	for _, s := range sbs {
+		if out, _, _, _ := s.Run(ctx, "cat", "/etc/herald-sbx-id"); out != s.Name() {
+			t.Errorf("%s sees /etc/herald-sbx-id = %q", s.Name(), out)
+		}
+		if body := get(t, s.HTTPClient(), "http://127.0.0.1:8090/"); !strings.Contains(body, "listener=bound") {
+			t.Errorf("%s: %q", s.Name(), body)
+		}
+	}
+	for _, s := range sbs {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, tr := range traces {
+		waitNoTrace(t, tr, 5*time.Second)
+	}
+	if _, err := os.Stat(filepath.Join("/etc", "herald-sbx-id")); err == nil {
+		t.Error("/etc/herald-sbx-id appeared on the host")
+	}
+}
