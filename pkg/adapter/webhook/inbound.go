@@ -44,6 +44,8 @@ const DerivedIDPrefix = "sha256:"
 
 // Field limits of the inbound JSON contract.
 const (
+	preallocMax = 64 << 10 // largest body buffer allocated before it is read
+
 	maxIDLen   = 256 // delivery id, conversation_id, user_id, thread_id
 	maxNameLen = 256 // user_name
 )
@@ -151,7 +153,10 @@ func (a *Adapter) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int,
 	rd := http.MaxBytesReader(w, r.Body, limit)
 	var body []byte
 	var err error
-	if r.ContentLength > 0 {
+	// Allocate a declared length up front only when it is small: a client
+	// announcing max_body_bytes and sending nothing must not pin that much
+	// memory per connection; larger bodies grow as the bytes arrive.
+	if r.ContentLength > 0 && r.ContentLength <= preallocMax {
 		body = make([]byte, r.ContentLength)
 		_, err = io.ReadFull(rd, body)
 	} else {
