@@ -296,9 +296,11 @@ func (r *Receiver) serve(w http.ResponseWriter, hr *http.Request) {
 		case <-t.C:
 		case <-hr.Context().Done():
 			t.Stop()
+			abort(w)
 			return
 		case <-r.closing:
 			t.Stop()
+			abort(w)
 			return
 		}
 	}
@@ -370,15 +372,24 @@ func (r *Receiver) fault(w http.ResponseWriter, hr *http.Request, step Step, i i
 		case <-hr.Context().Done():
 		case <-r.closing:
 		}
+		// Returning would let net/http send an implicit 200.
+		abort(w)
 	case kindClose:
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err == nil {
-			if tc, ok := conn.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0) // reset, not a graceful FIN
-			}
-			_ = conn.Close()
-		}
+		abort(w)
 	}
+}
+
+// abort drops the connection without an answer: a reset, not a graceful
+// FIN, like a crashing or unplugged server.
+func abort(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // net/http closes the connection silently
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
 }
 
 // RefusingURL returns a URL on 127.0.0.1 where nothing listens: a port that
