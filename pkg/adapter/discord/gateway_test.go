@@ -188,6 +188,7 @@ func TestZombieConnectionResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Await(t, "resume after zombie", wait, func() bool { return len(srv.Resumes()) == 1 })
+	srv.Await(t, "client close recorded", wait, func() bool { return len(srv.ClientCloses()) > 0 })
 	if codes := srv.ClientCloses(); len(codes) != 1 || codes[0] == 1000 || codes[0] == 1001 {
 		t.Fatalf("client close codes %v, want one code other than 1000/1001", codes)
 	}
@@ -218,6 +219,7 @@ func TestReconnectOpcode(t *testing.T) {
 	if r := srv.Resumes()[0]; r.Seq != 2 {
 		t.Errorf("resume seq %d, want 2", r.Seq)
 	}
+	srv.Await(t, "client close recorded", wait, func() bool { return len(srv.ClientCloses()) > 0 })
 	if codes := srv.ClientCloses(); len(codes) != 1 || codes[0] != int(closeReconnect) {
 		t.Errorf("client closed with %v, want [%d]", codes, closeReconnect)
 	}
@@ -316,13 +318,15 @@ func TestReconnectableCloseCodes(t *testing.T) {
 			srv := discordtest.New(t, discordtest.Options{})
 			h := newHarness(t, srv)
 			h.connected(t)
+			srv.PushMessage(discordtest.Msg{Content: "before the close"})
+			h.inbox.WaitN(t, 1, wait)
 			if err := srv.CloseLive(tc.code); err != nil {
 				t.Fatal(err)
 			}
 			srv.Await(t, "reconnected", wait, func() bool { return countPhase(h.status, adapter.PhaseConnected) == 2 })
 			ids, res := len(srv.Identifies()), len(srv.Resumes())
-			if tc.resume && (ids != 1 || res != 1) {
-				t.Errorf("close %d: %d identifies, %d resumes; want a resume", tc.code, ids, res)
+			if tc.resume && (ids != 1 || res != 1 || srv.Resumes()[0].Seq != 2) {
+				t.Errorf("close %d: %d identifies, resumes %+v; want one resume with seq 2", tc.code, ids, srv.Resumes())
 			}
 			if !tc.resume && (ids != 2 || res != 0) {
 				t.Errorf("close %d: %d identifies, %d resumes; want a new Identify", tc.code, ids, res)
@@ -352,6 +356,7 @@ func TestDeliverFailureResumes(t *testing.T) {
 	h.inbox.SetFail(storeDown)
 	id, _ := srv.PushMessage(discordtest.Msg{Content: "needs a replay"})
 	srv.Await(t, "resume after failed delivery", wait, func() bool { return len(srv.Resumes()) >= 1 })
+	srv.Await(t, "client close recorded", wait, func() bool { return len(srv.ClientCloses()) > 0 })
 	if codes := srv.ClientCloses(); len(codes) == 0 || codes[0] != int(closeReconnect) {
 		t.Fatalf("client close codes %v, want %d first", codes, closeReconnect)
 	}

@@ -127,6 +127,9 @@ func TestStopGraceful(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("Stop used its whole context")
 	}
+	// The fake records the code once its side of the handshake is done,
+	// which may be just after the adapter's.
+	srv.Await(t, "client close recorded", wait, func() bool { return len(srv.ClientCloses()) > 0 })
 	if codes := srv.ClientCloses(); len(codes) != 1 || codes[0] != 1000 {
 		t.Fatalf("client close codes %v, want [1000]", codes)
 	}
