@@ -223,3 +223,29 @@ func TestTwoSandboxes(t *testing.T) {
 		t.Error("/etc/herald-sbx-id appeared on the host")
 	}
 }
+
+// TestCloseKillsHungShutdown: a unit that never stops makes poweroff hang;
+// Close must kill PID 1 after StopTimeout, say so, and leave nothing behind.
+func TestCloseKillsHungShutdown(t *testing.T) {
+	Require(t)
+	mounts := hostMounts(t)
+	s, err := Boot(ctxT(t, time.Minute), Options{StopTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	tr := traceOf(t, s, mounts)
+	if _, stderr, code, err := s.Run(ctxT(t, time.Minute), "systemd-run", "--unit=sbx-stubborn",
+		"-p", "TimeoutStopSec=infinity", "-p", "KillMode=process",
+		"/bin/sh", "-c", `trap "" TERM; while :; do sleep 0.1; done`); err != nil || code != 0 {
+		t.Fatalf("systemd-run: exit %d, %v: %s", code, err, stderr)
+	}
+	start := time.Now()
+	err = s.Close()
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "killed PID 1") {
+		t.Errorf("Close = %v, want an error saying PID 1 was killed", err)
+	}
+	t.Logf("Close after %v: %v", took.Round(time.Millisecond), err)
+	waitNoTrace(t, tr, 5*time.Second)
+}

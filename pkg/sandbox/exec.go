@@ -51,9 +51,10 @@ func (e *ExitError) Error() string {
 // Command returns a command that runs name with args in all of the sandbox's
 // namespaces and its root (nsenter -t PID1 -a), with GuestEnv, working
 // directory / and its own process group. The caller may set Stdin/Stdout/
-// Stderr and append to Env before starting it. When ctx ends, the whole
-// process group is killed, including the process inside the sandbox
-// (nsenter does not forward signals), and Wait gives up on its pipes after 2 s.
+// Stderr and append to Env before starting it. When ctx ends, the command
+// and everything in its process group inside the sandbox get SIGKILL
+// (nsenter does not forward signals; see cancelGroup), and Wait gives up on
+// its pipes 2 s later.
 //
 // The process lives in the sandbox's PID namespace, so it dies with the
 // sandbox, but not in a unit: for something systemd must account to a unit,

@@ -98,6 +98,7 @@ type Sandbox struct {
 	err    error         // exit status of unshare, read after exited
 
 	stopTimeout time.Duration
+	degraded    string // failed units at boot, if the boot was degraded
 	closing     atomic.Bool
 	closeOnce   sync.Once
 	closeErr    error
@@ -467,7 +468,8 @@ func (s *Sandbox) waitRunning(ctx context.Context) error {
 			return nil
 		case state == "degraded":
 			failed, _ := s.Systemctl(ctx, "--failed", "--no-legend", "--plain")
-			fmt.Fprintf(s.log, "sandbox %s: boot degraded, failed units:\n%s", s.st.Name, failed)
+			s.degraded = strings.TrimSpace(failed)
+			fmt.Fprintf(s.log, "sandbox %s: boot degraded, failed units:\n%s\n", s.st.Name, s.degraded)
 			return nil
 		case state == "stopping" || state == "maintenance":
 			return fmt.Errorf("system is %s", state)

@@ -254,6 +254,22 @@ func TestSandbox(t *testing.T) {
 		}
 	})
 
+	t.Run("hardened transient unit", func(t *testing.T) {
+		// PrivateUsers=yes fails with 217/USER under chroot (notes §7 hazard
+		// 6); the sandbox pivot_roots, so herald's hardening set must work.
+		args := []string{"--wait", "--pipe", "--unit=sbx-hardened"}
+		for _, p := range []string{"PrivateUsers=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+			"PrivateDevices=yes", "NoNewPrivileges=yes", "ProtectKernelTunables=yes", "ProtectControlGroups=yes",
+			"RestrictNamespaces=yes", "MemoryDenyWriteExecute=yes", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+			"SystemCallFilter=@system-service", "User=nobody"} {
+			args = append(args, "-p", p)
+		}
+		out, stderr, code, err := s.Run(ctx, "systemd-run", append(args, "/bin/sh", "-c", "id -un; echo ok")...)
+		if err != nil || code != 0 || out != "nobody\nok\n" {
+			t.Errorf("hardened unit: %q, exit %d, %v: %s", out, code, err, stderr)
+		}
+	})
+
 	t.Run("notify unit from /etc", func(t *testing.T) {
 		unit := "[Unit]\nDescription=sandbox smoke test\n[Service]\nType=notify\nExecStart=" +
 			DefaultSharePath + "/notifyhttp -addr 127.0.0.1:8090\n"
@@ -305,32 +321,15 @@ func TestSandbox(t *testing.T) {
 		if _, stderr, code, err := s.Run(ctx, "systemd-cat", "-t", "sbx-journal-test", "echo", token); err != nil || code != 0 {
 			t.Fatalf("systemd-cat: exit %d, %v: %s", code, err, stderr)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			entries, err := s.Journal(ctx, "-t", "sbx-journal-test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(entries) > 0 && entries[len(entries)-1]["MESSAGE"] == token {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("journal entries for sbx-journal-test: %v, want MESSAGE %q", entries, token)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		entries, err := s.Journal(ctx, "-u", "sbx-notify.service", "-t", "notifyhttp")
-		if err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for _, e := range entries {
-			if m, _ := e["MESSAGE"].(string); strings.Contains(m, "listening on 127.0.0.1:8090") && e["_SYSTEMD_UNIT"] == "sbx-notify.service" {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("no journal entry of sbx-notify.service saying it listens: %v", entries)
+		waitJournal(t, s, func(e map[string]any) bool { return e["MESSAGE"] == token }, "-t", "sbx-journal-test")
+		waitJournal(t, s, func(e map[string]any) bool {
+			m, _ := e["MESSAGE"].(string)
+			return strings.Contains(m, "listening on 127.0.0.1:8090") && e["_SYSTEMD_UNIT"] == "sbx-notify.service"
+		}, "-u", "sbx-notify.service", "-t", "notifyhttp")
+		// Storage=volatile: the journal lives in /run (RAM) only.
+		out, _, _, err := s.Run(ctx, "sh", "-c", "ls -d /run/log/journal/*/ && ls /var/log/journal/*/ 2>/dev/null | wc -l")
+		if err != nil || !strings.HasSuffix(out, "\n0\n") {
+			t.Errorf("journal storage: %q, %v; want files in /run/log/journal only", out, err)
 		}
 	})
 
@@ -505,6 +504,28 @@ func TestSandbox(t *testing.T) {
 	}
 	if _, err := s.DialContext(ctx, "tcp", "127.0.0.1:8089"); !errors.Is(err, ErrClosed) {
 		t.Errorf("DialContext after Close: %v, want ErrClosed", err)
+	}
+}
+
+// waitJournal polls Journal(args...) until an entry matches (journald
+// receives stream output asynchronously).
+func waitJournal(t *testing.T, s *Sandbox, match func(map[string]any) bool, args ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		entries, err := s.Journal(ctxT(t, 10*time.Second), args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if match(e) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("journalctl %v: no matching entry in %v", args, entries)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -28,6 +28,9 @@ func New(t testing.TB, opts Options) *Sandbox {
 		t.Fatal(err)
 	}
 	t.Logf("sandbox %s: PID 1 is %d, booted in %v", s.Name(), s.PID1(), time.Since(start).Round(time.Millisecond))
+	if s.degraded != "" {
+		t.Logf("sandbox %s: boot degraded, failed units:\n%s", s.Name(), s.degraded)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			s.dump(t)
