@@ -165,7 +165,8 @@ type Server struct {
 	blackhole  Blackhole
 	holdHello  bool
 	tickets    map[string]bool
-	conns      map[int]*wsConn
+	conns      map[int]*wsConn // open
+	all        map[int]*wsConn // ever accepted
 	nextConn   int
 	hellos     int
 	closes     map[int]websocket.StatusCode
@@ -184,6 +185,8 @@ type wsConn struct {
 	cancel context.CancelFunc
 	hello  bool // hello sent (under Server.mu)
 	zombie atomic.Bool
+	pings  atomic.Int64 // pings received from the client
+	pongs  atomic.Int64 // server pings the client answered
 }
 
 type delivery struct {
@@ -207,6 +210,7 @@ func New(opts Options) *Server {
 		changed: make(chan struct{}),
 		tickets: map[string]bool{},
 		conns:   map[int]*wsConn{},
+		all:     map[int]*wsConn{},
 		closes:  map[int]websocket.StatusCode{},
 	}
 	mux := http.NewServeMux()
@@ -487,7 +491,10 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// Slack's clients send Origin: https://api.slack.com.
 		InsecureSkipVerify: true,
-		OnPingReceived:     func(context.Context, []byte) bool { return !c.zombie.Load() },
+		OnPingReceived: func(context.Context, []byte) bool {
+			c.pings.Add(1)
+			return !c.zombie.Load()
+		},
 	})
 	if err != nil {
 		return
@@ -500,6 +507,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	s.nextConn++
 	c.id = s.nextConn
 	s.conns[c.id] = c
+	s.all[c.id] = c
 	hold := s.holdHello
 	s.notify()
 	s.mu.Unlock()
@@ -567,7 +575,9 @@ func (s *Server) pinger(c *wsConn) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-		_ = c.ws.Ping(ctx)
+		if c.ws.Ping(ctx) == nil {
+			c.pongs.Add(1)
+		}
 		cancel()
 	}
 }
@@ -982,6 +992,18 @@ func (s *Server) Live() []int {
 		}
 	}
 	return ids
+}
+
+// Pings returns how many pings the client sent on connection id, and how
+// many of the server's pings it answered.
+func (s *Server) Pings(id int) (fromClient, answered int) {
+	s.mu.Lock()
+	c := s.all[id]
+	s.mu.Unlock()
+	if c == nil {
+		return 0, 0
+	}
+	return int(c.pings.Load()), int(c.pongs.Load())
 }
 
 // Conns counts open websocket connections, with or without hello.
