@@ -496,7 +496,7 @@ func (s *session) handleFrame(ctx context.Context, inbox adapter.Inbox, b []byte
 	f, err := pbbp2.Unmarshal(b)
 	if err != nil {
 		s.a.log.WithError(err).Warn("feishu: dropping an undecodable frame")
-		s.a.metrics.Rejected("malformed")
+		s.a.metrics.Rejected(reasonMalformed)
 		return
 	}
 	switch f.Method {
@@ -536,13 +536,13 @@ func (s *session) handleEvent(ctx context.Context, inbox adapter.Inbox, f *pbbp2
 	if dropped > 0 {
 		s.a.log.WithField("sets", dropped).Warn("feishu: dropped incomplete fragmented events after fragment_ttl; the platform will redeliver them")
 		for range dropped {
-			s.a.metrics.Rejected("incomplete")
+			s.a.metrics.Rejected(reasonIncomplete)
 		}
 	}
 	if err != nil {
 		// Bad fragment headers: this frame can never be reassembled.
 		s.a.log.WithError(err).Warn("feishu: acknowledging a malformed event frame")
-		s.a.metrics.Rejected("malformed")
+		s.a.metrics.Rejected(reasonMalformed)
 		s.ack(ctx, f, start)
 		return
 	}

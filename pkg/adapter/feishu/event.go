@@ -19,6 +19,19 @@ import (
 
 const eventMessageReceive = "im.message.receive_v1"
 
+// Reasons passed to Metrics.Rejected for events acknowledged without being
+// stored. The labels match the other adapters where the meaning is shared.
+const (
+	reasonMalformed    = "malformed"     // undecodable frame or payload
+	reasonEncrypted    = "encrypted"     // an Encrypt Key is set on the app
+	reasonUnsupported  = "unsupported"   // an event type other than im.message.receive_v1
+	reasonFromBot      = "from_bot"      // sender_type is not "user"
+	reasonNotAddressed = "not_addressed" // group message without a mention of the bot
+	reasonTooLarge     = "too_large"     // text above message.MaxTextBytes
+	reasonInvalid      = "invalid"       // refused by the store as message.ErrInvalid
+	reasonIncomplete   = "incomplete"    // fragments missing after fragment_ttl (not acked)
+)
+
 // envelope is a v2 event (schema 2.0).
 type envelope struct {
 	Schema  string          `json:"schema"`
@@ -73,29 +86,29 @@ func (a *Adapter) process(ctx context.Context, inbox adapter.Inbox, payload []by
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil {
 		log.WithError(err).Warn("feishu: acknowledging an event that is not JSON")
-		a.metrics.Rejected("malformed")
+		a.metrics.Rejected(reasonMalformed)
 		return true
 	}
 	if env.Encrypt != nil {
 		log.Error("feishu: acknowledging an encrypted event: the long connection delivers plaintext; remove the app's Encrypt Key")
-		a.metrics.Rejected("encrypted")
+		a.metrics.Rejected(reasonEncrypted)
 		return true
 	}
 	log = log.WithFields(map[string]any{"event_id": env.Header.EventID, "event_type": env.Header.EventType})
 	if env.Header.EventID == "" {
 		log.Warn("feishu: acknowledging an event without header.event_id (not a v2 event)")
-		a.metrics.Rejected("malformed")
+		a.metrics.Rejected(reasonMalformed)
 		return true
 	}
 	if env.Header.EventType != eventMessageReceive {
 		log.Debug("feishu: acknowledging an event type herald does not handle")
-		a.metrics.Rejected("unsupported_event")
+		a.metrics.Rejected(reasonUnsupported)
 		return true
 	}
 	var ev messageReceive
 	if err := json.Unmarshal(env.Event, &ev); err != nil {
 		log.WithError(err).Warn("feishu: acknowledging a malformed message event")
-		a.metrics.Rejected("malformed")
+		a.metrics.Rejected(reasonMalformed)
 		return true
 	}
 	msg, reason := a.inbound(ctx, env.Header.EventID, &ev)
@@ -105,9 +118,9 @@ func (a *Adapter) process(ctx context.Context, inbox adapter.Inbox, payload []by
 		return true
 	}
 	if err := msg.Validate(); err != nil {
-		reason := "malformed"
+		reason := reasonMalformed
 		if len(msg.Text) > message.MaxTextBytes {
-			reason = "too_large"
+			reason = reasonTooLarge
 		}
 		log.WithError(err).Warn("feishu: acknowledging a message that cannot be stored")
 		a.metrics.Rejected(reason)
@@ -121,7 +134,7 @@ func (a *Adapter) process(ctx context.Context, inbox adapter.Inbox, payload []by
 		return true
 	case errors.Is(err, message.ErrInvalid):
 		log.WithError(err).Warn("feishu: acknowledging a message the store refused as invalid")
-		a.metrics.Rejected("invalid")
+		a.metrics.Rejected(reasonInvalid)
 		return true
 	case errors.Is(err, adapter.ErrStopping), ctx.Err() != nil:
 		log.WithError(err).Info("feishu: not acknowledging (stopping); the platform will redeliver")
@@ -138,7 +151,7 @@ func (a *Adapter) inbound(ctx context.Context, eventID string, ev *messageReceiv
 	if ev.Sender.SenderType != "user" {
 		// Bots (including herald itself) and system senders: never answer,
 		// so that two bots cannot loop.
-		return nil, "from_bot"
+		return nil, reasonFromBot
 	}
 	m := &ev.Message
 	var chatType message.ChatType
@@ -146,21 +159,21 @@ func (a *Adapter) inbound(ctx context.Context, eventID string, ev *messageReceiv
 	case "p2p":
 		chatType = message.ChatDirect
 	case "":
-		return nil, "malformed"
+		return nil, reasonMalformed
 	default: // "group" and any group-like type the platform adds
 		chatType = message.ChatGroup
 	}
 	text, err := messageText(m.MessageType, m.Content)
 	if err != nil {
 		a.log.WithError(err).WithField("message_type", m.MessageType).Warn("feishu: undecodable message content")
-		return nil, "malformed"
+		return nil, reasonMalformed
 	}
 	botID := ""
 	if len(m.Mentions) > 0 {
 		botID = a.botOpenID(ctx)
 	}
 	if chatType == message.ChatGroup && a.conf.RequireMention && !mentionsBot(m.Mentions, botID) {
-		return nil, "not_mentioned"
+		return nil, reasonNotAddressed
 	}
 	sender := ev.Sender.SenderID.OpenID
 	if sender == "" {

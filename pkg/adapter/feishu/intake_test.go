@@ -146,8 +146,8 @@ func TestGroupMentions(t *testing.T) {
 			switch {
 			case tt.wantText == "" && len(msgs) != 0:
 				t.Errorf("delivered %q, want nothing", msgs[0].Text)
-			case tt.wantText == "" && h.m.Rejections("not_mentioned") != 1:
-				t.Errorf("not_mentioned rejections = %d, want 1", h.m.Rejections("not_mentioned"))
+			case tt.wantText == "" && h.m.Rejections(reasonNotAddressed) != 1:
+				t.Errorf("not_mentioned rejections = %d, want 1", h.m.Rejections(reasonNotAddressed))
 			case tt.wantText != "" && (len(msgs) != 1 || msgs[0].Text != tt.wantText):
 				t.Errorf("delivered %+v, want text %q", msgs, tt.wantText)
 			}
@@ -176,7 +176,7 @@ func TestSkippedEventsAreAcked(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].EventID != id {
 		t.Fatalf("stored %+v, want only %s", msgs, id)
 	}
-	for reason, want := range map[string]int{"from_bot": 1, "unsupported_event": 1, "encrypted": 1, "malformed": 3} {
+	for reason, want := range map[string]int{reasonFromBot: 1, reasonUnsupported: 1, reasonEncrypted: 1, reasonMalformed: 3} {
 		if got := h.m.Rejections(reason); got != want {
 			t.Errorf("Rejected(%q) = %d, want %d", reason, got, want)
 		}
@@ -206,8 +206,8 @@ func TestTooLargeTextAcked(t *testing.T) {
 	if n := len(h.inbox.Messages()); n != 0 {
 		t.Errorf("stored %d messages", n)
 	}
-	if h.m.Rejections("too_large") != 1 {
-		t.Errorf("too_large rejections = %d", h.m.Rejections("too_large"))
+	if h.m.Rejections(reasonTooLarge) != 1 {
+		t.Errorf("too_large rejections = %d", h.m.Rejections(reasonTooLarge))
 	}
 }
 
@@ -230,7 +230,7 @@ func TestMalformedFramesNeverCrash(t *testing.T) {
 	if msgs := h.inbox.WaitN(t, 1, wait); msgs[0].EventID != id {
 		t.Errorf("stored %+v", msgs[0])
 	}
-	if got := h.m.Rejections("malformed"); got != 3 {
+	if got := h.m.Rejections(reasonMalformed); got != 3 {
 		t.Errorf("malformed = %d, want 3 (two undecodable frames, one bad sum)", got)
 	}
 	if h.fake.Connections() != 1 {
