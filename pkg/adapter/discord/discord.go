@@ -104,7 +104,8 @@ type Adapter struct {
 	botID      string
 	seq        atomic.Int64
 	threads    map[string]struct{}
-	gatewayURL string
+	// resumeDialFails counts failed dials of resume_gateway_url in a row.
+	resumeDialFails int
 }
 
 // New builds a Discord adapter; it reads the token but does no network I/O.

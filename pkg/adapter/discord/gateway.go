@@ -19,6 +19,10 @@ import (
 	"github.com/heraldgw/herald/pkg/message"
 )
 
+// maxResumeDialFails is how many failed dials of resume_gateway_url make
+// the client fall back to the main gateway URL.
+const maxResumeDialFails = 3
+
 // readLimit bounds one gateway message. coder/websocket's default of 32 KiB
 // is far too small: READY and GUILD_CREATE of a large guild run to
 // megabytes.
@@ -205,7 +209,6 @@ func (a *Adapter) connect(stopCtx, hardCtx context.Context) outcome {
 		if wait > 0 && !resume {
 			return outcome{err: fmt.Errorf("discord: gateway: daily session start limit reached, next Identify in %v", wait), delay: wait}
 		}
-		a.gatewayURL = u
 		base = u
 	}
 	wsURL := strings.TrimRight(base, "/") + "/?v=10&encoding=json"
@@ -221,8 +224,19 @@ func (a *Adapter) connect(stopCtx, hardCtx context.Context) outcome {
 	if err != nil {
 		box.close()
 		a.wsTransport.CloseIdleConnections()
+		if base == a.resumeURL {
+			// A resume host that cannot be reached: after a few tries,
+			// resume through the main gateway instead (Discord answers op 9
+			// if it will not resume there).
+			if a.resumeDialFails++; a.resumeDialFails >= maxResumeDialFails {
+				a.log.WithField("resume_gateway_url", a.resumeURL).Warn("discord: resume gateway unreachable, using the main gateway")
+				a.resumeURL = ""
+				a.resumeDialFails = 0
+			}
+		}
 		return outcome{err: fmt.Errorf("discord: gateway: dial: %w", err)}
 	}
+	a.resumeDialFails = 0
 	ws.SetReadLimit(readLimit)
 	c := &gwConn{ws: ws, raw: box, lim: newCmdLimiter(a.tun.cmdLimit, a.tun.cmdWindow), timeout: a.cfg.RequestTimeout}
 	c.acked.Store(true)
@@ -366,7 +380,13 @@ func (a *Adapter) dispatch(ctx context.Context, p payload, healthy *bool) (out o
 		if err := a.intake(ctx, p); err != nil {
 			// Not stored: do not advance, close resumably, resume from
 			// the last stored sequence number so Discord replays it.
-			return outcome{err: err}, true
+			out := outcome{err: err}
+			if errors.Is(err, adapter.ErrStopping) {
+				// herald is shutting down and Stop follows: no point in
+				// resuming into a store that refuses everything.
+				out.delay = a.tun.backoffMax
+			}
+			return out, true
 		}
 		a.advance(p.S)
 	case "THREAD_CREATE", "THREAD_UPDATE", "THREAD_DELETE", "GUILD_CREATE", "THREAD_LIST_SYNC":

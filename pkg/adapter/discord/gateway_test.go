@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -449,4 +450,44 @@ func TestGatewayLookupFailureRetries(t *testing.T) {
 	if h.metrics.ReconnectCount() < 2 {
 		t.Errorf("reconnects %d", h.metrics.ReconnectCount())
 	}
+}
+
+// TestResumeGatewayUnreachable: when resume_gateway_url cannot be dialled
+// the client falls back to the main gateway and still resumes there.
+func TestResumeGatewayUnreachable(t *testing.T) {
+	leakCheck(t)
+	// Port 1 on loopback: connection refused.
+	srv := discordtest.New(t, discordtest.Options{ResumeGatewayURL: "ws://127.0.0.1:1/gw"})
+	h := newHarness(t, srv)
+	h.connected(t)
+	srv.PushMessage(discordtest.Msg{Content: "one"})
+	h.inbox.WaitN(t, 1, wait)
+	if err := srv.Drop(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Await(t, "resume on the main gateway", wait, func() bool { return len(srv.Resumes()) == 1 })
+	if r := srv.Resumes()[0]; r.Seq != 2 || r.SessionID != "fake-session-1" {
+		t.Errorf("resume %+v", r)
+	}
+	if n := srv.GatewayRequests(); n != 2 {
+		t.Errorf("%d gateway lookups, want 2 (start, fallback)", n)
+	}
+	srv.Await(t, "connected", wait, func() bool { return countPhase(h.status, adapter.PhaseConnected) == 2 })
+}
+
+// TestDeliverStopping: a store that is shutting down is not hammered with
+// resumes; the adapter waits for Stop.
+func TestDeliverStopping(t *testing.T) {
+	leakCheck(t)
+	srv := discordtest.New(t, discordtest.Options{})
+	h := newHarness(t, srv)
+	h.a.tun.backoffMax = time.Hour
+	h.connected(t)
+	h.inbox.SetFail(fmt.Errorf("store: %w", adapter.ErrStopping))
+	srv.PushMessage(discordtest.Msg{Content: "too late"})
+	st := h.status.WaitPhase(t, adapter.PhaseReconnecting, wait)
+	if !errors.Is(st.Err, adapter.ErrStopping) || time.Until(st.RetryAt) < 30*time.Minute {
+		t.Fatalf("status %+v, want ErrStopping and a retry far away", st)
+	}
+	adaptertest.StopWithin(t, h.a)
 }

@@ -236,7 +236,7 @@ func (s *Server) handleFrame(c *conn, f inFrame) {
 			s.current = sess
 			c.sess = sess
 			s.appendEvent(sess, "READY", map[string]any{
-				"v": 10, "session_id": sess.id, "resume_gateway_url": s.GatewayURL,
+				"v": 10, "session_id": sess.id, "resume_gateway_url": s.resume,
 				"user":        map[string]any{"id": s.BotID, "username": "herald", "bot": true},
 				"guilds":      []any{},
 				"application": map[string]any{"id": s.BotID},

@@ -32,6 +32,8 @@ type Options struct {
 	// HeartbeatInterval sent in Hello. Default 45s; tests of heartbeats use
 	// a few tens of milliseconds.
 	HeartbeatInterval time.Duration
+	// ResumeGatewayURL is sent in READY. Default GatewayURL.
+	ResumeGatewayURL string
 }
 
 // Server is a fake Discord. All methods are safe for concurrent use.
@@ -54,6 +56,7 @@ type Server struct {
 	mu       sync.Mutex
 	changed  chan struct{}
 	interval time.Duration
+	resume   string
 	raw      map[string]net.Conn
 	closed   bool
 
@@ -129,6 +132,7 @@ func Start(opts Options) (*Server, error) {
 		cancel:    cancel,
 		changed:   make(chan struct{}),
 		interval:  opts.HeartbeatInterval,
+		resume:    opts.ResumeGatewayURL,
 		raw:       map[string]net.Conn{},
 		sessions:  map[string]*session{},
 		byNonce:   map[string]*Message{},
@@ -150,6 +154,9 @@ func Start(opts Options) (*Server, error) {
 	s.URL = s.hs.URL
 	s.APIURL = s.URL + "/api/v10"
 	s.GatewayURL = "ws" + strings.TrimPrefix(s.URL, "http") + "/gw"
+	if s.resume == "" {
+		s.resume = s.GatewayURL
+	}
 	return s, nil
 }
 
