@@ -98,12 +98,12 @@ type Adapter struct {
 
 	// Session state, owned by the run goroutine; seq is also read by the
 	// heartbeat goroutine.
-	inbox      adapter.Inbox
-	sessionID  string
-	resumeURL  string
-	botID      string
-	seq        atomic.Int64
-	threads    map[string]struct{}
+	inbox     adapter.Inbox
+	sessionID string
+	resumeURL string
+	botID     string
+	seq       atomic.Int64
+	threads   map[string]struct{}
 	// resumeDialFails counts failed dials of resume_gateway_url in a row.
 	resumeDialFails int
 }
