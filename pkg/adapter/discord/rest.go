@@ -124,7 +124,8 @@ func (c *restClient) do(ctx context.Context, r request, out any) error {
 		}
 		if out != nil && len(data) > 0 {
 			if err := json.Unmarshal(data, out); err != nil {
-				return fmt.Errorf("discord: %s: %w: bad response: %v", r.op, adapter.ErrTemporary, err)
+				// Done on Discord's side too, but without a usable answer.
+				return c.transportError(r, true, fmt.Errorf("bad response: %w", err))
 			}
 		}
 		return nil
