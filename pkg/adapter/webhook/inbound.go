@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
@@ -122,6 +123,22 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m.ReceivedAt = start
 
+	wait, err := requestedWait(r)
+	if err != nil {
+		a.reject(w, r, http.StatusBadRequest, RejectMalformed, err.Error(), logrus.DebugLevel)
+		return
+	}
+	var waiting *waiter
+	if wait > 0 {
+		// Registered before Deliver: the reply may be ready before Deliver
+		// even returns. A second request for the same event while one waits
+		// does not wait.
+		if wt, ok := a.waiters.add(id); ok {
+			waiting = wt
+			defer a.waiters.remove(id, wt)
+		}
+	}
+
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	err = live.inbox.Deliver(ctx, m)
 	cancel()
@@ -129,6 +146,26 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		if a.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 			a.log.WithFields(logrus.Fields{"event_id": id, "conversation_id": m.ChatID}).Debug("webhook: accepted")
+		}
+		if waiting != nil {
+			// The body is read: the read deadline no longer applies, the
+			// wait does; the server's write deadline is moved past it.
+			if err := http.NewResponseController(w).SetWriteDeadline(a.now().Add(wait + 5*time.Second)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				a.log.WithError(err).Debug("webhook: cannot extend the write deadline")
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-waiting.done:
+				t.Stop()
+				waiting.mu.Lock()
+				replies := append([]string(nil), waiting.parts...)
+				waiting.mu.Unlock()
+				writeJSON(w, http.StatusOK, repliedBody{ID: id, Replies: replies})
+				return
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+			}
 		}
 		writeJSON(w, http.StatusAccepted, acceptedBody{ID: id})
 	case errors.Is(err, adapter.ErrStopping):

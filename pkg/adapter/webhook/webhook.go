@@ -67,7 +67,8 @@ type Adapter struct {
 	// Stop, which is what makes the handler answer 503.
 	live atomic.Pointer[liveInbox]
 
-	warn logLimiter
+	warn    logLimiter
+	waiters waiters
 }
 
 type liveInbox struct{ inbox adapter.Inbox }
@@ -160,6 +161,11 @@ func (a *Adapter) Routes() []adapter.Route {
 	return []adapter.Route{{Pattern: http.MethodPost + " " + a.path, Handler: a}}
 }
 
+// DeduplicatesSends reports that replies carry Idempotency-Key and
+// webhook-id, stable across retries (adapter.Deduplicator): a receiver
+// following Standard Webhooks drops a retried reply it already has.
+func (a *Adapter) DeduplicatesSends() bool { return true }
+
 // MaxMessageLen returns max_message_len (adapter.Limiter).
 func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
 
@@ -239,5 +245,6 @@ var (
 	_ adapter.Adapter       = (*Adapter)(nil)
 	_ adapter.RouteProvider = (*Adapter)(nil)
 	_ adapter.Limiter       = (*Adapter)(nil)
+	_ adapter.Deduplicator  = (*Adapter)(nil)
 	_ http.Handler          = (*Adapter)(nil)
 )
