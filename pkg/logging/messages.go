@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package logging
+
+import "github.com/sirupsen/logrus"
+
+// FieldMessageID is the logrus field that becomes the journal's MESSAGE_ID.
+const FieldMessageID = "message_id"
+
+// MESSAGE_IDs of herald's lifecycle events (generated once with
+// `systemd-id128 new`; never change one, operators filter on them). Every
+// constant has a row in Messages.
+const (
+	MsgStarting            = "496f7fda07f84147a538ca772fa4ea23"
+	MsgReady               = "a946c2ccf8034e20ada6977bd0fefbc4"
+	MsgStopping            = "f103d41ba31c4230ac8b7a78a1bef4be"
+	MsgDrainFinished       = "817a23dc27974222a070ba4cd444784b"
+	MsgDrainTimedOut       = "bf895fb124774902a639f33db5a92770"
+	MsgAdapterStopTimeout  = "cd4e82708f404b67be53643ea9c28b52"
+	MsgStopped             = "eb608da9800f4602bb44501e93ea1ef7"
+	MsgReloadAccepted      = "6c682bcdc1f94ea49bc33b49be78d765"
+	MsgReloadRejected      = "bfb3ce0f85754c44a2c05fb41c6486ac"
+	MsgInstanceRefused     = "33b3c7e3740741b1903bd1ddbcb4f137"
+	MsgWatchdogCheckFailed = "674431bd8b3c4a8f910b3f71d25c3cad"
+	MsgConfigInvalid       = "748f084124964534b5f4db0efba74d69"
+	MsgAdapterFatal        = "46e34b41ce774df7bc42caf3978e104f"
+	MsgStoreError          = "6c682b6a83ba4f7eb07a2bd5ab35d98e"
+)
+
+// Message describes one MESSAGE_ID, for the journal catalog.
+type Message struct {
+	ID      string // 128-bit lowercase hex
+	Name    string // Go constant name
+	Subject string // one line: the catalog's Subject:
+}
+
+// Messages lists every MESSAGE_ID, in lifecycle order.
+var Messages = []Message{
+	{MsgStarting, "MsgStarting", "herald is starting"},
+	{MsgReady, "MsgReady", "herald is ready: listeners bound, dispatcher accepting"},
+	{MsgStopping, "MsgStopping", "herald received a stop request and stopped intake"},
+	{MsgDrainFinished, "MsgDrainFinished", "all turns in flight finished during shutdown"},
+	{MsgDrainTimedOut, "MsgDrainTimedOut", "shutdown drain timed out; unfinished turns stay pending for the next start"},
+	{MsgAdapterStopTimeout, "MsgAdapterStopTimeout", "a platform adapter did not stop within its bound and was abandoned"},
+	{MsgStopped, "MsgStopped", "herald stopped"},
+	{MsgReloadAccepted, "MsgReloadAccepted", "configuration reloaded"},
+	{MsgReloadRejected, "MsgReloadRejected", "configuration reload rejected; the previous configuration stays in effect"},
+	{MsgInstanceRefused, "MsgInstanceRefused", "start refused: another herald instance is running"},
+	{MsgWatchdogCheckFailed, "MsgWatchdogCheckFailed", "watchdog health check failed; WATCHDOG=1 withheld"},
+	{MsgConfigInvalid, "MsgConfigInvalid", "configuration is invalid; herald does not start"},
+	{MsgAdapterFatal, "MsgAdapterFatal", "a platform adapter failed permanently and stopped"},
+	{MsgStoreError, "MsgStoreError", "the message store failed"},
+}
+
+// Event returns log with the MESSAGE_ID id: in the journal it becomes
+// MESSAGE_ID=id; text and JSON output show message_id=id.
+func Event(log *logrus.Entry, id string) *logrus.Entry {
+	return log.WithField(FieldMessageID, id)
+}
