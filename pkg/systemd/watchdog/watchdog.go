@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sirupsen/logrus"
 
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/systemd/notify"
 )
 
@@ -39,7 +40,8 @@ func Interval() (time.Duration, bool) {
 // A check that does not answer in time keeps running in its goroutine, and
 // no new check starts until it returns: there is at most one outstanding
 // check, and every tick meanwhile counts as a failure. A failing streak is
-// logged once as a warning (with the reason), its recovery once at info. If
+// logged once as a warning (with the reason and MESSAGE_ID
+// logging.MsgWatchdogCheckFailed), its recovery once at info. If
 // check ignores its context, its goroutine outlives Run until it returns.
 func Run(ctx context.Context, n *notify.Notifier, interval, checkTimeout time.Duration,
 	check func(context.Context) error, log *logrus.Entry, onPing func()) {
@@ -145,5 +147,5 @@ func (r *runner) fail(err error) {
 		return
 	}
 	r.failSince = time.Now()
-	entry.Warn("watchdog: health check failed; withholding WATCHDOG=1 so systemd restarts herald if this lasts WatchdogSec")
+	logging.Event(entry, logging.MsgWatchdogCheckFailed).Warn("watchdog: health check failed; withholding WATCHDOG=1 so systemd restarts herald if this lasts WatchdogSec")
 }

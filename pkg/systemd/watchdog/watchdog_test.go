@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus/hooks/test"
 	"go.uber.org/goleak"
 
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/systemd/notify"
 	"github.com/heraldgw/herald/pkg/systemd/notify/notifytest"
 )
@@ -246,6 +247,9 @@ func TestFailingCheckWithholdsPings(t *testing.T) {
 	w := h.warnings()
 	if len(w) != 1 || !strings.Contains(w[0].Data[logrus.ErrorKey].(error).Error(), "dispatcher loop last ticked") {
 		t.Fatalf("warnings %v, want exactly one naming the reason", w)
+	}
+	if w[0].Data[logging.FieldMessageID] != logging.MsgWatchdogCheckFailed {
+		t.Errorf("warning without MESSAGE_ID %s: %v", logging.MsgWatchdogCheckFailed, w[0].Data)
 	}
 	fail.Store(false)
 	h.sock.WaitFor(t, "WATCHDOG=1", wait)
