@@ -35,15 +35,22 @@ type client struct {
 
 func newClient(base string, token secret.Value, requestTimeout time.Duration) *client {
 	dialer := &net.Dialer{Timeout: requestTimeout, KeepAlive: 30 * time.Second}
+	// HTTP/1.1 only (a custom DialContext without ForceAttemptHTTP2 keeps
+	// HTTP/2 off): the long poll and each send get their own connection, and
+	// a call cut by its deadline closes its connection. Over HTTP/2 all
+	// calls would share one connection, and one that died silently (NAT
+	// timeout) would keep swallowing new calls until they time out.
 	tr := &http.Transport{
 		// Loopback addresses are never proxied, so tests stay local.
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   requestTimeout,
-		MaxIdleConns:          8,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       90 * time.Second,
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: requestTimeout,
+		MaxIdleConns:        8,
+		MaxIdleConnsPerHost: 8,
+		// Below common server keep-alive timeouts (nginx: 75 s), so a send
+		// rarely races the server closing an idle connection, which would
+		// make it look ambiguous.
+		IdleConnTimeout:       30 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
 	// No http.Client.Timeout: every call carries a context deadline sized

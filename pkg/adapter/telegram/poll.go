@@ -111,9 +111,12 @@ func (p *poller) run(ctx context.Context) {
 			}
 			d := p.deliverBo.next()
 			entry := p.log().WithError(err).WithField("retry_in", d.Round(time.Millisecond).String())
-			if errors.Is(err, adapter.ErrStopping) {
+			switch {
+			case errors.Is(err, adapter.ErrStopping):
 				entry.Info("telegram: herald is stopping; updates left unconfirmed for the next instance")
-			} else {
+			case errors.Is(err, errNoProgress):
+				entry.Error("telegram: getUpdates returned only unreadable updates; asking again after a backoff")
+			default:
 				entry.Error("telegram: updates not stored; leaving them unconfirmed and fetching them again")
 			}
 			if !sleep(ctx, d) {

@@ -189,6 +189,9 @@ func TestSendErrors(t *testing.T) {
 	t.Run("connection refused", func(t *testing.T) {
 		h.fake.Refuse()
 		defer func() { _ = h.fake.Accept() }()
+		// Drop pooled connections the server has just closed, so that the
+		// call has to dial (and is refused) instead of racing the close.
+		h.a.api.close()
 		_, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "555", Text: "x"})
 		if !errors.Is(err, adapter.ErrTemporary) || errors.Is(err, adapter.ErrAmbiguous) {
 			t.Fatalf("err %v: nothing was sent, want ErrTemporary", err)
