@@ -143,6 +143,13 @@ type Env struct {
 	Report func(Status)
 	// Metrics receives adapter events for the metrics endpoint. Never nil.
 	Metrics Metrics
+	// StateDir is a directory private to this platform instance
+	// (<state_dir>/platforms/<name>, mode 0700), for the little state an
+	// adapter must keep across restarts (Discord's session and sequence,
+	// so the next instance resumes instead of losing what was sent in
+	// between). Empty when there is none (tests); adapters then keep such
+	// state in memory only.
+	StateDir string
 }
 
 // Metrics is the subset of herald's metrics an adapter reports directly.

@@ -283,10 +283,16 @@ type nopWriter struct{}
 
 func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 
+// DeduplicatesSends reports that Discord drops a create with a nonce it
+// saw in the past few minutes (enforce_nonce), so the core may retry a send
+// whose outcome is unknown (adapter.Deduplicator).
+func (a *Adapter) DeduplicatesSends() bool { return true }
+
 // Interface guards
 var (
-	_ adapter.Adapter = (*Adapter)(nil)
-	_ adapter.Editor  = (*Adapter)(nil)
-	_ adapter.Typer   = (*Adapter)(nil)
-	_ adapter.Limiter = (*Adapter)(nil)
+	_ adapter.Adapter      = (*Adapter)(nil)
+	_ adapter.Deduplicator = (*Adapter)(nil)
+	_ adapter.Editor       = (*Adapter)(nil)
+	_ adapter.Typer        = (*Adapter)(nil)
+	_ adapter.Limiter      = (*Adapter)(nil)
 )
