@@ -105,6 +105,10 @@ func (c *restClient) tenantToken(ctx context.Context) (string, error) {
 			// A refused token request means refused credentials.
 			return "", fmt.Errorf("%w: %w", err, adapter.ErrUnauthorized)
 		}
+		if errors.Is(err, adapter.ErrAmbiguous) {
+			// Nothing was sent yet: a lost token answer is just temporary.
+			return "", fmt.Errorf("feishu: tenant_access_token: %w (%v)", adapter.ErrTemporary, err)
+		}
 		return "", err
 	}
 	if out.Token == "" || out.Expire <= 0 {
@@ -312,7 +316,12 @@ func (a *Adapter) Edit(ctx context.Context, msg *message.Outbound, messageID str
 		MsgType string `json:"msg_type"`
 		Content string `json:"content"`
 	}{"text", textContent(msg.Text)}
-	return a.rest.call(ctx, "edit", http.MethodPut, "/open-apis/im/v1/messages/"+url.PathEscape(messageID), body, nil, false)
+	err := a.rest.call(ctx, "edit", http.MethodPut, "/open-apis/im/v1/messages/"+url.PathEscape(messageID), body, nil, false)
+	if errors.Is(err, adapter.ErrAmbiguous) {
+		// Repeating an edit with the same text is harmless.
+		return fmt.Errorf("feishu: edit: outcome unknown, safe to repeat: %w (%v)", adapter.ErrTemporary, err)
+	}
+	return err
 }
 
 // botInfo returns the bot's open_id (GET /open-apis/bot/v3/info, which

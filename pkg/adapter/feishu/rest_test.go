@@ -214,6 +214,18 @@ func TestEdit(t *testing.T) {
 	if err := h.a.Edit(ctx, outbound("x", "", ""), "om_unknown"); !errors.Is(err, adapter.ErrPermanent) {
 		t.Errorf("Edit of an unknown message = %v, want ErrPermanent", err)
 	}
+	// An edit whose answer is lost is temporary, not ambiguous: repeating
+	// it is harmless.
+	h.fake.FailNext(feishutest.Failure{StoreThenHang: true})
+	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err = h.a.Edit(tctx, outbound("final 2", "om_q", "k"), res.MessageID)
+	if !errors.Is(err, adapter.ErrTemporary) || errors.Is(err, adapter.ErrAmbiguous) {
+		t.Errorf("Edit with a lost answer = %v, want ErrTemporary only", err)
+	}
+	if msgs := h.fake.Messages(); msgs[0].Text != "final 2" || msgs[0].Edits != 2 {
+		t.Errorf("platform shows %+v", msgs[0])
+	}
 }
 
 func TestSendRejectsBeforeRequest(t *testing.T) {
