@@ -195,3 +195,32 @@ func TestStoreRejectsInvalid(t *testing.T) {
 		t.Fatalf("malformed rejections = %d, want 1", n)
 	}
 }
+
+// A slow store does not make the link look dead: the reader keeps
+// answering Slack's pings and herald's pings keep succeeding while the
+// intake worker spends several ping timeouts in Deliver.
+func TestSlowStoreKeepsLinkAlive(t *testing.T) {
+	h := newHarness(t, fastOptions(), func(c *Config) { c.RequestTimeout = 200 * time.Millisecond })
+	id := h.connected()
+	release := h.inbox.Block()
+	defer release()
+	for range 5 {
+		h.fake.PushEvent(dm("slow")) // each Deliver times out after 200 ms
+	}
+	h.waitCalls(1)
+	fromClient, answered := h.fake.Pings(id)
+	deadline := time.Now().Add(wait)
+	for {
+		f, a := h.fake.Pings(id)
+		if f >= fromClient+5 && a >= answered+2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("while Deliver blocked: herald pinged %d times (want 5), answered %d Slack pings (want 2)", f-fromClient, a-answered)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := h.fake.Opens(); n != 1 {
+		t.Fatalf("reconnected while the store was slow (%d opens)", n)
+	}
+}

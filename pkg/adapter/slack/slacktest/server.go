@@ -180,11 +180,10 @@ type Server struct {
 type wsConn struct {
 	id     int
 	ws     *websocket.Conn
-	raw    net.Conn // closing it ends every operation on ws at once
+	raw    *zconn // closing it ends every operation on ws at once
 	ctx    context.Context
 	cancel context.CancelFunc
 	hello  bool // hello sent (under Server.mu)
-	zombie atomic.Bool
 	pings  atomic.Int64 // pings received from the client
 	pongs  atomic.Int64 // server pings the client answered
 }
@@ -229,7 +228,7 @@ func New(opts Options) *Server {
 	if err != nil {
 		panic("slacktest: listen: " + err.Error())
 	}
-	s.http.Listener = ln
+	s.http.Listener = zlistener{ln}
 	s.http.Start()
 	s.hole, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -482,7 +481,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid ticket", http.StatusUnauthorized)
 		return
 	}
-	raw, _ := r.Context().Value(rawConnKey{}).(net.Conn)
+	raw, _ := r.Context().Value(rawConnKey{}).(*zconn)
 	if raw == nil {
 		http.Error(w, "no connection", http.StatusInternalServerError)
 		return
@@ -493,7 +492,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		InsecureSkipVerify: true,
 		OnPingReceived: func(context.Context, []byte) bool {
 			c.pings.Add(1)
-			return !c.zombie.Load()
+			return true
 		},
 	})
 	if err != nil {
@@ -553,9 +552,6 @@ func (s *Server) write(c *wsConn, v any) error {
 }
 
 func (s *Server) writeRaw(c *wsConn, b []byte) error {
-	if c.zombie.Load() {
-		return nil // lost on the way
-	}
 	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
 	defer cancel()
 	return c.ws.Write(ctx, websocket.MessageText, b)
@@ -571,7 +567,7 @@ func (s *Server) pinger(c *wsConn) {
 			return
 		case <-t.C:
 		}
-		if c.zombie.Load() {
+		if c.raw.zombie.Load() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
@@ -898,8 +894,10 @@ func (s *Server) Drop() {
 	}
 }
 
-// Zombie makes the newest connection stop answering pings, stop pinging
-// and lose every frame written to it, while the TCP connection stays up.
+// Zombie makes the newest connection a dead link whose TCP connection
+// stays up: from now on every byte the client sends is dropped unread (no
+// pong, no acknowledgement, no answer to a close frame) and nothing
+// reaches the client.
 // It returns the connection id.
 func (s *Server) Zombie() int {
 	s.mu.Lock()
@@ -908,7 +906,7 @@ func (s *Server) Zombie() int {
 	if c == nil {
 		panic("slacktest: no connection")
 	}
-	c.zombie.Store(true)
+	c.raw.zombie.Store(true)
 	return c.id
 }
 
@@ -1087,4 +1085,51 @@ func (s *Server) WaitMessages(t testing.TB, n int, timeout time.Duration) []Mess
 	t.Helper()
 	s.waitFor(t, timeout, fmt.Sprintf("%d messages", n), func() bool { return len(s.msgs) >= n })
 	return s.Messages()
+}
+
+// zlistener wraps accepted connections so that Zombie can cut them off
+// without closing them.
+type zlistener struct{ net.Listener }
+
+func (l zlistener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &zconn{Conn: c, closed: make(chan struct{})}, nil
+}
+
+// zconn is a server-side connection that can turn into a zombie: reads
+// swallow the client's bytes and then block until Close, writes vanish.
+type zconn struct {
+	net.Conn
+	zombie    atomic.Bool
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func (c *zconn) Read(p []byte) (int, error) {
+	for {
+		if c.zombie.Load() {
+			<-c.closed
+			return 0, net.ErrClosed
+		}
+		n, err := c.Conn.Read(p)
+		if err != nil || !c.zombie.Load() {
+			return n, err
+		}
+		// Became a zombie while this read was waiting: drop what came.
+	}
+}
+
+func (c *zconn) Write(p []byte) (int, error) {
+	if c.zombie.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *zconn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
