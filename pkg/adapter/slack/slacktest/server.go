@@ -183,7 +183,7 @@ type wsConn struct {
 	raw    *zconn // closing it ends every operation on ws at once
 	ctx    context.Context
 	cancel context.CancelFunc
-	hello  bool // hello sent (under Server.mu)
+	hello  bool         // hello sent (under Server.mu)
 	pings  atomic.Int64 // pings received from the client
 	pongs  atomic.Int64 // server pings the client answered
 }
