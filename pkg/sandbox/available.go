@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // AllowSystemdHostEnv is the environment variable that lets the sandbox boot
@@ -85,6 +87,9 @@ func probeHost() (*host, error) {
 	}
 	if h.cgroup2, err = findCgroup2(); err != nil {
 		return nil, err
+	}
+	if err := unix.Access(h.cgroup2, unix.W_OK); err != nil {
+		return nil, fmt.Errorf("cgroup2 hierarchy %s is not writable: %w", h.cgroup2, err)
 	}
 	if h.mntNS, err = os.Readlink("/proc/self/ns/mnt"); err != nil {
 		return nil, fmt.Errorf("read own mount namespace: %w", err)

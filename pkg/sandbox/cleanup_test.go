@@ -48,7 +48,9 @@ func TestCleanupAfterDeath(t *testing.T) {
 		sig  syscall.Signal // sent after READY; 0: let it panic
 	}{
 		{"SIGKILL", "wait", syscall.SIGKILL},
-		{"SIGINT", "wait", syscall.SIGINT},
+		// An unhandled signal, like ^C. Not SIGINT itself: background jobs
+		// of non-interactive shells inherit it ignored.
+		{"SIGTERM", "wait", syscall.SIGTERM},
 		{"panic", "panic", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,11 +120,9 @@ func TestCleanupAfterDeath(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			if tc.sig != 0 {
-				// SIGKILL/SIGINT gave the owner no chance to clean the host
-				// directories: Prune (run by every Boot) does.
-				if _, err := os.Stat(stateDir(name)); err != nil {
-					t.Errorf("state directory already gone after %s? %v", tc.name, err)
-				}
+				// The signal gave the owner no chance to clean the host
+				// directories: Prune (run by every Boot, maybe already by
+				// a concurrent test process) does.
 				if err := Prune(); err != nil {
 					t.Fatal(err)
 				}

@@ -49,6 +49,12 @@ func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Co
 // inNetNS runs fn on the calling goroutine's thread switched into the
 // sandbox's network namespace. Call it only from a goroutine of its own.
 func (s *Sandbox) inNetNS(fn func() (net.Conn, error)) (net.Conn, error) {
+	// Close must not close the namespace fd while it is used here.
+	s.nsMu.RLock()
+	defer s.nsMu.RUnlock()
+	if s.netns == nil {
+		return nil, ErrClosed
+	}
 	runtime.LockOSThread()
 	orig, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {

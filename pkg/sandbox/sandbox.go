@@ -91,7 +91,8 @@ type Sandbox struct {
 	h     *host
 	log   io.Writer
 	ring  *ring
-	netns *os.File // the sandbox's network namespace, held open
+	nsMu  sync.RWMutex
+	netns *os.File // the sandbox's network namespace, held open; nil after Close
 
 	cmd    *exec.Cmd     // nil for a sandbox found with Open
 	exited chan struct{} // closed when unshare has exited (cmd != nil)
@@ -569,9 +570,12 @@ func (s *Sandbox) close() error {
 		s.kill()
 		s.waitExit(10 * time.Second)
 	}
+	s.nsMu.Lock()
 	if s.netns != nil {
 		s.netns.Close()
+		s.netns = nil
 	}
+	s.nsMu.Unlock()
 	if err := removeState(&s.st, 5*time.Second); err != nil {
 		errs = append(errs, err)
 	}
