@@ -249,3 +249,29 @@ func TestCloseKillsHungShutdown(t *testing.T) {
 	t.Logf("Close after %v: %v", took.Round(time.Millisecond), err)
 	waitNoTrace(t, tr, 5*time.Second)
 }
+
+// TestCloseAfterPID1Died: when PID 1 dies on its own, methods return
+// ErrClosed, Close says so and still cleans up.
+func TestCloseAfterPID1Died(t *testing.T) {
+	Require(t)
+	mounts := hostMounts(t)
+	s, err := Boot(ctxT(t, time.Minute), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	tr := traceOf(t, s, mounts)
+	if err := syscall.Kill(s.PID1(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !s.waitExit(10 * time.Second) {
+		t.Fatal("unshare did not exit after PID 1 was killed")
+	}
+	if _, _, _, err := s.Run(ctxT(t, time.Minute), "true"); err != ErrClosed {
+		t.Errorf("Run after PID 1 died: %v, want ErrClosed", err)
+	}
+	if err := s.Close(); err == nil || !strings.Contains(err.Error(), "exited before Close") {
+		t.Errorf("Close = %v, want an error saying PID 1 had exited", err)
+	}
+	waitNoTrace(t, tr, 5*time.Second)
+}

@@ -567,6 +567,13 @@ func (s *Sandbox) close() error {
 			}
 		}
 	} else {
+		if s.cmd != nil {
+			select {
+			case <-s.exited:
+				errs = append(errs, fmt.Errorf("PID 1 had exited before Close (%v)", s.err))
+			default:
+			}
+		}
 		s.kill()
 		s.waitExit(10 * time.Second)
 	}
