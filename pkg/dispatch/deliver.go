@@ -94,6 +94,15 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 	if id := msg.Meta[metaEditID]; id != "" && p.editor != nil {
 		err = p.editor.Edit(ctx, &msg, id)
 		res.MessageID = id
+		if err != nil && !adapter.Retryable(err) {
+			// The streamed message cannot take the final text (Feishu
+			// allows 20 edits, a message may be gone): send it anew
+			// rather than lose the reply.
+			log.WithError(err).Info("final edit of a streamed reply refused; sending it as a new message")
+			delete(msg.Meta, metaEditID)
+			delete(dl.rec.Msg.Meta, metaEditID)
+			res, err = p.Adapter.Send(ctx, &msg)
+		}
 	} else {
 		res, err = p.Adapter.Send(ctx, &msg)
 	}

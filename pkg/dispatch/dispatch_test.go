@@ -37,6 +37,7 @@ type fakeAdapter struct {
 	edits   map[string]string
 	nextID  int
 	limit   int
+	editErr error
 	changed chan struct{}
 }
 
@@ -87,6 +88,9 @@ func (f *fakeAdapter) record(m *message.Outbound) {
 func (f *fakeAdapter) Edit(ctx context.Context, m *message.Outbound, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.editErr != nil {
+		return f.editErr
+	}
 	f.edits[id] = m.Text
 	return nil
 }
@@ -640,6 +644,18 @@ func TestStreamEdits(t *testing.T) {
 	if final != "re: a b c d" {
 		t.Fatalf("final edit %q", final)
 	}
+}
+
+func TestStreamEditRefusedFallsBackToSend(t *testing.T) {
+	e := newEnv(t, Options{StreamEdits: true, StreamEditInterval: time.Nanosecond}, allowAll)
+	e.ad.editErr = fmt.Errorf("edit limit reached: %w", adapter.ErrPermanent)
+	e.deliver(in("1", "c", "u", "a b c d"))
+	sent := e.ad.waitSent(t, 2)
+	waitDelivered(t, e.st, 1)
+	if sent[1].Text != "re: a b c d" {
+		t.Fatalf("sent %+v, want the final reply sent anew after the edit was refused", sent)
+	}
+	waitOutbox(t, e.st, 0, 0)
 }
 
 func TestChunking(t *testing.T) {

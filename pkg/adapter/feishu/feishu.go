@@ -267,9 +267,15 @@ func (a *Adapter) unpublish(sess *session) {
 	}
 }
 
+// DeduplicatesSends reports that Feishu drops a message whose uuid it saw
+// in the past hour, so the core may retry a send whose outcome is unknown
+// (adapter.Deduplicator).
+func (a *Adapter) DeduplicatesSends() bool { return true }
+
 // Interface guards.
 var (
-	_ adapter.Adapter = (*Adapter)(nil)
-	_ adapter.Limiter = (*Adapter)(nil)
-	_ adapter.Editor  = (*Adapter)(nil)
+	_ adapter.Adapter      = (*Adapter)(nil)
+	_ adapter.Deduplicator = (*Adapter)(nil)
+	_ adapter.Limiter      = (*Adapter)(nil)
+	_ adapter.Editor       = (*Adapter)(nil)
 )
