@@ -437,3 +437,33 @@ func TestStartTwice(t *testing.T) {
 		t.Fatal("second Start succeeded")
 	}
 }
+
+// A failed websocket handshake is retried, and the connection ticket in
+// the URL never reaches the status (which is shown to operators).
+func TestHandshakeFailureIsRetriedWithoutTicket(t *testing.T) {
+	h := newHarness(t, fastOptions(), nil)
+	h.fake.FailUpgrade(503, 1)
+	h.start()
+	st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
+	if st.Err == nil || !strings.Contains(st.Err.Error(), "503") || strings.Contains(st.Err.Error(), "ticket=tk-") || strings.Contains(st.Err.Error(), "tk-") {
+		t.Fatalf("status error %q: want the HTTP status and no ticket", st.Err)
+	}
+	if !errors.Is(st.Err, adapter.ErrTemporary) {
+		t.Fatalf("status error %v is not temporary", st.Err)
+	}
+	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+}
+
+// Slack says hello at once; a connection that stays silent is given up
+// after request_timeout and a new one is opened.
+func TestHelloTimeout(t *testing.T) {
+	h := newHarness(t, fastOptions(), func(c *Config) { c.RequestTimeout = 200 * time.Millisecond })
+	h.fake.HoldHello(true)
+	h.start()
+	st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
+	if st.Err == nil || !strings.Contains(st.Err.Error(), "hello") {
+		t.Fatalf("status error %v, want the missing hello", st.Err)
+	}
+	h.fake.ReleaseHello()
+	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+}

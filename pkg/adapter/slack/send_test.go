@@ -93,6 +93,26 @@ func TestEdit(t *testing.T) {
 	if err := h.a.Edit(context.Background(), &out, ""); !errors.Is(err, adapter.ErrPermanent) {
 		t.Fatalf("Edit without ts: %v, want ErrPermanent", err)
 	}
+	h.fake.FailPost(slacktest.Fault{Status: 429, RetryAfter: 4}, 1)
+	err = h.a.Edit(context.Background(), &out, res.MessageID)
+	if ra, ok := adapter.RetryAfter(err); !errors.Is(err, adapter.ErrRateLimited) || !ok || ra != 4*time.Second {
+		t.Fatalf("rate-limited Edit: %v", err)
+	}
+}
+
+// An edit whose answer is lost is simply retried: it is idempotent.
+func TestEditTimeoutIsTemporary(t *testing.T) {
+	h := newHarness(t, fastOptions(), func(c *Config) { c.RequestTimeout = 200 * time.Millisecond })
+	out := message.Outbound{ChatID: "D1", Text: "draft"}
+	res, err := h.a.Send(context.Background(), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.fake.SetBlackhole(slacktest.BlackholePost | slacktest.BlackholeUpdate)
+	err = h.a.Edit(context.Background(), &out, res.MessageID)
+	if !errors.Is(err, adapter.ErrTemporary) || errors.Is(err, adapter.ErrAmbiguous) {
+		t.Fatalf("Edit error = %v, want ErrTemporary only", err)
+	}
 }
 
 func TestSendErrors(t *testing.T) {

@@ -271,7 +271,8 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 }
 
 // Edit replaces the text of a message sent by Send (messageID is its ts)
-// with chat.update.
+// with chat.update. Unlike Send it is idempotent, so a timeout after the
+// request was sent is ErrTemporary, not ErrAmbiguous.
 func (a *Adapter) Edit(ctx context.Context, msg *message.Outbound, messageID string) error {
 	if msg.ChatID == "" || messageID == "" {
 		return fmt.Errorf("slack: chat.update: %w: chat id and message ts are required", adapter.ErrPermanent)
@@ -283,6 +284,11 @@ func (a *Adapter) Edit(ctx context.Context, msg *message.Outbound, messageID str
 		Text:    escape(msg.Text),
 		TS:      messageID,
 	})
+	if errors.Is(err, adapter.ErrAmbiguous) {
+		// Setting the same text twice shows nothing twice: a lost answer
+		// is simply worth a retry.
+		return fmt.Errorf("slack: chat.update: %w: %v", adapter.ErrTemporary, err)
+	}
 	return err
 }
 

@@ -78,6 +78,8 @@ const (
 	// BlackholePost: chat.postMessage records the message (the user sees
 	// it) and never answers.
 	BlackholePost
+	// BlackholeUpdate: chat.update applies the edit and never answers.
+	BlackholeUpdate
 )
 
 // Fault is a scripted Web API failure.
@@ -161,6 +163,7 @@ type Server struct {
 	changed    chan struct{}
 	opens      int
 	openFaults []Fault
+	upgradeErr []int // HTTP statuses for the next websocket upgrades
 	postFaults []Fault
 	blackhole  Blackhole
 	holdHello  bool
@@ -462,6 +465,12 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 			m.Text = b.Text
 			m.Edits++
 			s.notify()
+			if s.blackhole&BlackholeUpdate != 0 {
+				s.mu.Unlock()
+				s.hang(r)
+				s.mu.Lock()
+				return
+			}
 			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
 			return
 		}
@@ -476,9 +485,17 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	valid := s.tickets[ticket]
 	delete(s.tickets, ticket)
+	var reject int
+	if len(s.upgradeErr) > 0 {
+		reject, s.upgradeErr = s.upgradeErr[0], s.upgradeErr[1:]
+	}
 	s.mu.Unlock()
 	if !valid {
 		http.Error(w, "invalid ticket", http.StatusUnauthorized)
+		return
+	}
+	if reject != 0 {
+		http.Error(w, "upgrade refused", reject)
 		return
 	}
 	raw, _ := r.Context().Value(rawConnKey{}).(*zconn)
@@ -959,6 +976,15 @@ func (s *Server) FailOpen(f Fault, n int) {
 	defer s.mu.Unlock()
 	for range n {
 		s.openFaults = append(s.openFaults, f)
+	}
+}
+
+// FailUpgrade makes the next n websocket handshakes fail with HTTP status.
+func (s *Server) FailUpgrade(status, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.upgradeErr = append(s.upgradeErr, status)
 	}
 }
 
