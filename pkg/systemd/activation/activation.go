@@ -192,6 +192,10 @@ func listen(network, addr string) (net.Listener, error) {
 	return ul, nil
 }
 
+// ErrInUse is returned (wrapped) when a unix socket path to bind is live:
+// another process, most likely another herald, accepts connections on it.
+var ErrInUse = errors.New("socket path in use")
+
 // removeStale removes path if it is a socket file nobody accepts on (left by
 // a crashed process). A live socket or any other file is an error.
 func removeStale(path string) error {
@@ -208,7 +212,7 @@ func removeStale(path string) error {
 	c, err := net.DialTimeout("unix", path, staleCheckTimeout)
 	if err == nil {
 		_ = c.Close()
-		return fmt.Errorf("%s is in use: another process accepts connections on it (is herald already running?)", path)
+		return fmt.Errorf("%s is in use: another process accepts connections on it (is herald already running?): %w", path, ErrInUse)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("%s exists and cannot be probed, not removing it: %w", path, err)

@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package all registers every built-in adapter type. Import it for its
+// side effects.
+package all
+
+import (
+	// Built-in adapter types, registered in their init functions.
+	_ "github.com/heraldgw/herald/pkg/adapter/discord"
+	_ "github.com/heraldgw/herald/pkg/adapter/fault"
+	_ "github.com/heraldgw/herald/pkg/adapter/feishu"
+	_ "github.com/heraldgw/herald/pkg/adapter/slack"
+	_ "github.com/heraldgw/herald/pkg/adapter/telegram"
+	_ "github.com/heraldgw/herald/pkg/adapter/webhook"
+)

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/agent"
+	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/dispatch"
+	"github.com/heraldgw/herald/pkg/instance"
+	"github.com/heraldgw/herald/pkg/logging"
+	"github.com/heraldgw/herald/pkg/metrics"
+	"github.com/heraldgw/herald/pkg/store"
+	"github.com/heraldgw/herald/pkg/systemd/activation"
+	"github.com/heraldgw/herald/pkg/systemd/notify"
+	"github.com/heraldgw/herald/pkg/systemd/unitstate"
+	"github.com/heraldgw/herald/pkg/systemd/watchdog"
+	"github.com/heraldgw/herald/pkg/version"
+)
+
+// Options are what the command line gives Run.
+type Options struct {
+	// ConfigPath is the configuration file; "" runs the built-in default
+	// (webhook platform on 127.0.0.1, echo agent, state under ./.herald).
+	ConfigPath string
+	// Stderr receives logs (os.Stderr in production).
+	Stderr *os.File
+	// OnListening, if set, is called once the listeners are known, with
+	// their addresses; `herald run` prints them for `make run`.
+	OnListening func(httpAddr, adminAddr string)
+	// OnStopping, if set, is called when the stop sequence begins with the
+	// longest it can take. main arms a last-resort exit with it.
+	OnStopping func(bound time.Duration)
+}
+
+// stopSlack is the "small constant" of the stop bound: closing the HTTP
+// listener, the store and the logs.
+const stopSlack = 2 * time.Second
+
+// Run is herald's lifecycle, top to bottom. It returns nil after a stop
+// requested by SIGTERM or SIGINT (or ctx), and an *ExitError when start-up
+// fails.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	// Signals are caught before anything else so a SIGTERM during start-up
+	// still ends in an orderly exit.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	// 1. Configuration: strict; any error is EX_CONFIG before anything else
+	// happens, and READY=1 is never sent.
+	cfg, err := loadConfig(opts.ConfigPath)
+	if err != nil {
+		return exitErr(ExitConfig, err)
+	}
+	logger, err := logging.New(cfg.Log.Level, cfg.Log.Format, opts.Stderr)
+	if err != nil {
+		return exitErr(ExitConfig, fmt.Errorf("%s: log: %w", cfg.File, err))
+	}
+	log := logger.WithField("component", "daemon")
+	n := notify.New(log)
+	m := metrics.New(version.Version)
+	d := &daemon{
+		opts:     opts,
+		cfg:      cfg,
+		logger:   logger,
+		log:      log,
+		notifier: n,
+		metrics:  m,
+		board:    newBoard(m),
+		reloads:  make(chan reloadRequest),
+		probes:   make(chan chan struct{}),
+		stopping: make(chan struct{}),
+	}
+	logging.Event(log, logging.MsgStarting).WithFields(logrus.Fields{
+		"version": version.String(), "config": describeConfig(cfg),
+	}).Info("herald starting")
+
+	// 2. Listeners: socket activation by name, read once; fall back to
+	// binding the configured addresses.
+	if err := d.obtainListeners(); err != nil {
+		if errors.Is(err, activation.ErrInUse) {
+			// Our admin socket answers: another herald runs with this
+			// configuration.
+			logging.Event(log, logging.MsgInstanceRefused).Error(err.Error())
+			return exitErr(ExitRunning, err)
+		}
+		return exitErr(ExitListen, err)
+	}
+	defer d.closeListeners()
+
+	// 3. Single instance: systemd's unit state over D-Bus, then a
+	// kernel-released lock on the state directory.
+	if err := d.guardSingleInstance(ctx); err != nil {
+		logging.Event(log, logging.MsgInstanceRefused).Error(err.Error())
+		return exitErr(ExitRunning, err)
+	}
+	defer d.lock.Close()
+
+	// 4. State: the message store. herald never runs without it.
+	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreBatch})
+	if err != nil {
+		logging.Event(log, logging.MsgStoreError).WithError(err).Error("cannot open the message store")
+		if errors.Is(err, store.ErrCorrupt) {
+			return exitErr(ExitStoreCorrupt, err)
+		}
+		return exitErr(ExitStoreIO, err)
+	}
+	d.store = st
+	defer d.closeStore()
+
+	// 5. The core and the adapters. Building validates credentials (no
+	// network); starting never blocks on a platform: one that cannot be
+	// reached retries in the background and shows in STATUS=.
+	ag, err := agent.New(cfg.Agent, logger.WithField("component", "agent"))
+	if err != nil {
+		return exitErr(ExitConfig, fmt.Errorf("%s: agent: %w", cfg.File, err))
+	}
+	platforms, err := d.buildPlatforms(cfg, nil)
+	if err != nil {
+		return exitErr(ExitConfig, err)
+	}
+	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dispatchOptions(cfg), logger.WithField("component", "dispatch"), m)
+	recovered, replies, err := d.disp.Start(ctx)
+	if err != nil {
+		return exitErr(ExitStoreCorrupt, err)
+	}
+	if recovered+replies > 0 {
+		log.WithFields(logrus.Fields{"messages": recovered, "replies": replies}).Info("resuming work left by the previous instance")
+	}
+	d.serveHTTP(platforms)
+	d.serveAdmin()
+	d.startPlatforms(platforms)
+
+	// 6. Ready: listeners serve and the dispatcher accepts.
+	n.Ready(d.statusLine())
+	logging.Event(log, logging.MsgReady).WithFields(logrus.Fields{
+		"http": d.httpLn.Addr().String(), "admin": d.adminLn.Addr().String(),
+	}).Info("herald ready")
+	if d.opts.OnListening != nil {
+		d.opts.OnListening(d.httpLn.Addr().String(), d.adminLn.Addr().String())
+	}
+	wdCtx, stopWatchdog := context.WithCancel(context.Background())
+	var wdDone sync.WaitGroup
+	if interval, ok := watchdog.Interval(); ok {
+		check := cfg.Watchdog.CheckTimeout
+		if quarter := interval / 2; check > quarter {
+			check = quarter
+		}
+		wdDone.Add(1)
+		go func() {
+			defer wdDone.Done()
+			watchdog.Run(wdCtx, n, interval, check, d.alive, logger.WithField("component", "watchdog"), m.WatchdogPing)
+		}()
+	}
+
+	// 7. Serve: reloads, status updates and liveness probes on this one
+	// loop, until a stop is requested.
+	d.serve(ctx, sigs)
+	stopWatchdog()
+	wdDone.Wait()
+
+	// 8. Stop: STOPPING=1, stop intake, drain, stop adapters concurrently,
+	// close state. Whatever happens, the stop ends within its bound and
+	// returns nil: a stop is not a failure.
+	d.stop()
+	return nil
+}
+
+// serve runs the main loop until SIGTERM, SIGINT or ctx.
+func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
+	statusTick := time.NewTicker(2 * time.Second)
+	defer statusTick.Stop()
+	var wedge <-chan time.Time
+	if w := d.cfg.Fault.WedgeMainLoopAfter; w > 0 {
+		d.log.WithField("after", w).Warn("fault injection: the main loop will wedge")
+		wedge = time.After(w)
+	}
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				_ = d.reload()
+				continue
+			}
+			d.log.WithField("signal", sig.String()).Info("stop requested")
+			return
+		case <-ctx.Done():
+			d.log.Info("stop requested by context")
+			return
+		case req := <-d.reloads:
+			req.done <- d.reload()
+		case reply := <-d.probes:
+			close(reply)
+		case <-d.board.changed:
+			d.notifier.Status(d.statusLine())
+		case <-statusTick.C:
+			d.notifier.Status(d.statusLine())
+		case <-wedge:
+			d.log.Error("fault injection: main loop wedged; the watchdog will stop pinging")
+			select {} // The point of the fault: nothing ever wakes this loop again.
+		}
+	}
+}
+
+// stop is the bounded stop sequence.
+func (d *daemon) stop() {
+	close(d.stopping)
+	cfg := d.cfg
+	start := time.Now()
+	bound := cfg.Shutdown.DrainTimeout + cfg.Shutdown.AdapterTimeout + stopSlack
+	if d.opts.OnStopping != nil {
+		d.opts.OnStopping(bound)
+	}
+	st := d.disp.Stats()
+	d.notifier.Stopping(fmt.Sprintf("stopping: draining %d turns, %ds left", st.TurnsInFlight, int(cfg.Shutdown.DrainTimeout.Seconds())))
+	logging.Event(d.log, logging.MsgStopping).WithFields(logrus.Fields{
+		"turns_in_flight": st.TurnsInFlight, "drain_timeout": cfg.Shutdown.DrainTimeout, "adapter_timeout": cfg.Shutdown.AdapterTimeout,
+	}).Info("herald stopping")
+
+	// Stop intake: finish the HTTP requests already accepted (their
+	// messages are stored before they are answered), then refuse new
+	// messages so platforms redeliver them to the next instance. Requests
+	// still in the kernel backlog stay in systemd's socket for it too.
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.Shutdown.DrainTimeout)
+	defer cancelDrain()
+	d.stopHTTP(drainCtx)
+	d.disp.CloseIntake()
+
+	// Drain turns in flight, telling systemd how long we need while work
+	// remains, never past the bound.
+	drained := make(chan error, 1)
+	go func() { drained <- d.disp.Drain(drainCtx) }()
+	tick := time.NewTicker(time.Second)
+	var drainErr error
+drain:
+	for {
+		select {
+		case drainErr = <-drained:
+			break drain
+		case <-tick.C:
+			st := d.disp.Stats()
+			if st.TurnsInFlight+st.Sending == 0 {
+				continue
+			}
+			left := time.Until(start.Add(cfg.Shutdown.DrainTimeout)).Round(time.Second)
+			if left < 0 {
+				left = 0
+			}
+			d.notifier.ExtendTimeout(time.Until(start.Add(bound)))
+			d.notifier.Status(fmt.Sprintf("stopping: draining %d turns, %ds left", st.TurnsInFlight, int(left.Seconds())))
+		}
+	}
+	tick.Stop()
+	d.metrics.Drain(time.Since(start))
+	if drainErr != nil {
+		logging.Event(d.log, logging.MsgDrainTimedOut).WithError(drainErr).Warn("drain timed out; unfinished work stays pending for the next instance")
+	} else {
+		logging.Event(d.log, logging.MsgDrainFinished).WithField("took", time.Since(start).Round(time.Millisecond)).Info("drain finished")
+	}
+
+	// Stop every adapter at once, each bounded; one that overruns is
+	// abandoned (named in the log), never waited for.
+	d.notifier.Status("stopping: disconnecting platforms")
+	d.stopPlatforms(d.running(), cfg.Shutdown.AdapterTimeout)
+
+	d.stopAdmin()
+	logging.Event(d.log, logging.MsgStopped).WithField("took", time.Since(start).Round(time.Millisecond)).Info("herald stopped")
+}
+
+// daemon is the state Run builds up; its methods are the steps of Run.
+type daemon struct {
+	opts     Options
+	cfg      *config.Config
+	logger   *logrus.Logger
+	log      *logrus.Entry
+	notifier *notify.Notifier
+	metrics  *metrics.Metrics
+	board    *board
+
+	acts    *activation.Set
+	httpLn  net.Listener
+	adminLn net.Listener
+	lock    *instance.Lock
+	store   *store.Store
+	disp    *dispatch.Dispatcher
+
+	httpSrv   *http.Server
+	httpMux   *swapHandler
+	httpDone  chan struct{}
+	conns     *connTracker
+	adminSrv  *http.Server
+	adminDone chan struct{}
+
+	mu        sync.Mutex // guards platforms (read by the admin endpoint)
+	platforms map[string]*platform
+
+	reloads chan reloadRequest
+	probes  chan chan struct{}
+	// stopping is closed when the stop sequence begins.
+	stopping      chan struct{}
+	startedAt     time.Time
+	lastReloadErr string // guarded by mu
+	// timeoutStop is the unit's TimeoutStopSec (0 if unknown): a stop
+	// bound above it is logged at start, since systemd would SIGKILL
+	// herald before it finished stopping unless it extends the timeout.
+	timeoutStop time.Duration
+}
+
+func (d *daemon) isStopping() bool {
+	select {
+	case <-d.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+func describeConfig(c *config.Config) string {
+	if c.File == "" {
+		return "built-in default"
+	}
+	return c.File
+}
+
+// obtainListeners takes the sockets systemd passed (names "http" and
+// "admin") or binds the configured fallbacks.
+func (d *daemon) obtainListeners() error {
+	acts, err := activation.Load(d.log)
+	if err != nil {
+		return err
+	}
+	d.acts = acts
+	d.httpLn, _, err = acts.Listen("http", "tcp", d.cfg.Listen.HTTP)
+	if err != nil {
+		return err
+	}
+	d.adminLn, _, err = acts.Listen("admin", "unix", d.cfg.Admin.Socket)
+	if err != nil {
+		d.httpLn.Close()
+		return err
+	}
+	for _, name := range acts.Unused() {
+		d.log.WithField("name", name).Warn("systemd passed a socket herald does not use (FileDescriptorName= should be http or admin)")
+	}
+	return nil
+}
+
+func (d *daemon) closeListeners() {
+	if d.httpLn != nil {
+		d.httpLn.Close()
+	}
+	if d.adminLn != nil {
+		d.adminLn.Close()
+	}
+	d.acts.Close()
+}
+
+// guardSingleInstance refuses to run beside another herald: under systemd it
+// checks that the unit D-Bus reports for this process is really this
+// process; started by hand it refuses while the unit is active; in every
+// case it takes the state directory's kernel lock, which a SIGKILLed
+// predecessor releases by dying.
+func (d *daemon) guardSingleInstance(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	self, err := unitstate.Self(ctx, d.log)
+	manual := self == nil
+	switch {
+	case errors.Is(err, unitstate.ErrNotSelf):
+		// The environment names a unit this process is not the main
+		// process of: a shell that inherited a service's environment, or a
+		// wrapper in ExecStart=. Treat it as a manual start.
+		d.log.WithError(err).Warn("this process is not its unit's main process; checking as a manual start")
+		manual = true
+	case err != nil:
+		// D-Bus trouble must not keep a systemd-started herald down: the
+		// kernel lock below still guarantees exclusion.
+		d.log.WithError(err).Warn("cannot confirm this process's unit over D-Bus")
+		manual = false
+	case self != nil:
+		d.log.WithFields(logrus.Fields{"unit": self.Unit, "invocation_id": self.InvocationID}).Debug("running as a systemd unit")
+		d.timeoutStop = self.TimeoutStop
+	}
+	if manual {
+		if err := unitstate.CheckNotRunning(ctx, d.log, d.cfg.Unit); err != nil {
+			var running *unitstate.RunningError
+			if errors.As(err, &running) {
+				return err
+			}
+			d.log.WithError(err).Debug("cannot ask systemd whether the unit runs")
+		}
+	}
+	lock, err := instance.Acquire(d.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	d.lock = lock
+	return nil
+}
+
+func (d *daemon) closeStore() {
+	if err := d.store.Close(); err != nil {
+		d.log.WithError(err).Error("closing the message store")
+	}
+}
+
+// alive is the watchdog's liveness check: the main loop and the dispatcher
+// must both answer before ctx ends.
+func (d *daemon) alive(ctx context.Context) error {
+	reply := make(chan struct{})
+	select {
+	case d.probes <- reply:
+	case <-ctx.Done():
+		return errors.New("main loop did not take the liveness probe")
+	}
+	select {
+	case <-reply:
+	case <-ctx.Done():
+		return errors.New("main loop did not answer the liveness probe")
+	}
+	return d.disp.Check(ctx)
+}

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package herald
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes of the herald command. They are listed in the README; the unit
+// prevents restarts for ExitConfig and ExitStoreCorrupt
+// (RestartPreventExitStatus=), since restarting cannot fix either.
+const (
+	// ExitOK: normal end, including every stop started by SIGTERM or SIGINT.
+	ExitOK = 0
+	// ExitFailure: an unexpected error; the message says what.
+	ExitFailure = 1
+	// ExitUsage: bad command line (EX_USAGE).
+	ExitUsage = 64
+	// ExitStoreCorrupt: the message store is corrupt (EX_DATAERR).
+	ExitStoreCorrupt = 65
+	// ExitRunning: another herald runs: the unit is active (manual start
+	// refused) or the state directory is locked by another process
+	// (EX_UNAVAILABLE). Also `herald reload` when herald is not running.
+	ExitRunning = 69
+	// ExitListen: a listener could not be obtained (EX_OSERR).
+	ExitListen = 71
+	// ExitStoreIO: the message store cannot be opened for writing
+	// (EX_IOERR).
+	ExitStoreIO = 74
+	// ExitConfig: the configuration is invalid, or a credential it names
+	// cannot be read (EX_CONFIG).
+	ExitConfig = 78
+)
+
+// ExitError is an error with the exit code main should use.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+func exitErr(code int, err error) error { return &ExitError{Code: code, Err: err} }
+
+func exitErrf(code int, format string, args ...any) error {
+	return &ExitError{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// ExitCode returns the exit code for an error returned by Run (0 for nil).
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return ExitFailure
+}

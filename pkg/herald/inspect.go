@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package herald
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/secret"
+	"github.com/heraldgw/herald/pkg/systemd/unitstate"
+)
+
+// InspectOptions are the flags of `herald status` and `herald doctor`.
+type InspectOptions struct {
+	// ConfigPath is the configuration file; default /etc/herald/herald.yaml
+	// when it exists, else the built-in default.
+	ConfigPath string
+	// Unit overrides the configuration's unit name.
+	Unit string
+	// User asks the user service manager (systemctl --user).
+	User bool
+	// AdminSocket overrides the configuration's admin socket.
+	AdminSocket string
+	// CredentialsDir is where LoadCredential= reads secrets from; default
+	// /etc/herald/credentials.
+	CredentialsDir string
+	JSON           bool
+	Out            io.Writer
+}
+
+// DefaultConfigPath is the packaged configuration file.
+const DefaultConfigPath = "/etc/herald/herald.yaml"
+
+// ExitNotRunning is `herald status`'s exit code when herald is not running
+// (as `systemctl status` uses 3 for an inactive unit).
+const ExitNotRunning = 3
+
+func (o *InspectOptions) resolve() (*config.Config, error) {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.CredentialsDir == "" {
+		o.CredentialsDir = "/etc/herald/credentials"
+	}
+	path := o.ConfigPath
+	if path == "" {
+		if _, err := os.Stat(DefaultConfigPath); err == nil {
+			path = DefaultConfigPath
+		}
+	}
+	var cfg *config.Config
+	var err error
+	if path == "" {
+		cfg = config.Default()
+	} else {
+		cfg, err = config.Load(path)
+	}
+	if cfg != nil {
+		if o.Unit == "" {
+			o.Unit = cfg.Unit
+		}
+		if o.AdminSocket == "" {
+			o.AdminSocket = cfg.Admin.Socket
+			if os.Getenv("RUNTIME_DIRECTORY") == "" && path == DefaultConfigPath {
+				// Outside the service the runtime directory is not in the
+				// environment; the packaged socket unit puts it here.
+				o.AdminSocket = "/run/herald/admin.sock"
+			}
+		}
+	}
+	if o.Unit == "" {
+		o.Unit = "herald.service"
+	}
+	if o.AdminSocket == "" {
+		o.AdminSocket = "/run/herald/admin.sock"
+	}
+	o.ConfigPath = path
+	return cfg, err
+}
+
+// statusDoc is `herald status --json`.
+type statusDoc struct {
+	Unit        *unitstate.UnitStatus `json:"unit,omitempty"`
+	UnitError   string                `json:"unit_error,omitempty"`
+	Herald      *StatusReport         `json:"herald,omitempty"`
+	HeraldError string                `json:"herald_error,omitempty"`
+	Running     bool                  `json:"running"`
+}
+
+// Status prints the service state from systemd and herald's own report.
+// It needs no privileges: D-Bus unit properties and the admin socket's
+// read-only endpoints are open to every local user.
+func Status(ctx context.Context, o InspectOptions) error {
+	_, _ = o.resolve() // a broken config still lets status report the unit
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var doc statusDoc
+	us, err := unitstate.Describe(ctx, o.Unit, o.User)
+	if err != nil {
+		doc.UnitError = err.Error()
+	} else {
+		doc.Unit = us
+	}
+	rep, err := fetchStatus(ctx, o.AdminSocket)
+	if err != nil {
+		doc.HeraldError = err.Error()
+	} else {
+		doc.Herald = rep
+	}
+	doc.Running = doc.Herald != nil
+	if o.JSON {
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		enc.Encode(doc)
+	} else {
+		printStatus(o.Out, o, doc)
+	}
+	if !doc.Running {
+		return &ExitError{Code: ExitNotRunning, Err: errors.New("herald is not running")}
+	}
+	return nil
+}
+
+func fetchStatus(ctx context.Context, socket string) (*StatusReport, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://herald/status", nil)
+	resp, err := AdminClient(socket, 5*time.Second).Do(req)
+	if err != nil {
+		switch {
+		case errors.Is(err, syscall.ENOENT):
+			return nil, fmt.Errorf("no admin socket at %s (herald not running, or another admin.socket is configured)", socket)
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return nil, fmt.Errorf("admin socket %s refuses connections (herald not running)", socket)
+		case errors.Is(err, syscall.EACCES):
+			return nil, fmt.Errorf("admin socket %s: permission denied", socket)
+		}
+		return nil, fmt.Errorf("admin socket %s: %v", socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("admin socket %s: HTTP %d", socket, resp.StatusCode)
+	}
+	var rep StatusReport
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("admin socket %s: %v", socket, err)
+	}
+	return &rep, nil
+}
+
+func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
+	switch u := doc.Unit; {
+	case doc.UnitError != "":
+		fmt.Fprintf(w, "%s: systemd not reachable: %s\n", o.Unit, doc.UnitError)
+	case u.LoadState == "not-found":
+		fmt.Fprintf(w, "%s: not installed (LoadState=not-found)\n", o.Unit)
+	default:
+		fmt.Fprintf(w, "%s: %s (%s)", o.Unit, u.ActiveState, u.SubState)
+		if !u.ActiveEnterTimestamp.IsZero() && u.ActiveState == "active" {
+			fmt.Fprintf(w, " since %s (%s ago)", u.ActiveEnterTimestamp.Format(time.RFC3339), time.Since(u.ActiveEnterTimestamp).Round(time.Second))
+		}
+		if u.MainPID != 0 {
+			fmt.Fprintf(w, ", MainPID %d", u.MainPID)
+		}
+		fmt.Fprintf(w, ", %d restarts\n", u.NRestarts)
+		fmt.Fprintf(w, "  last result: %s; main process: %s\n", u.Result, describeExit(u.ExecMainCode, u.ExecMainStatus))
+		if u.StatusText != "" {
+			fmt.Fprintf(w, "  status: %s\n", u.StatusText)
+		}
+	}
+	if doc.HeraldError != "" {
+		fmt.Fprintf(w, "herald: %s\n", doc.HeraldError)
+		return
+	}
+	r := doc.Herald
+	fmt.Fprintf(w, "%s, pid %d, up %s, %s, config %s\n", r.Version, r.PID, time.Since(r.StartedAt).Round(time.Second), r.State, r.Config)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, p := range r.Platforms {
+		detail := ""
+		switch {
+		case p.Phase == "reconnecting" && !p.RetryAt.IsZero():
+			detail = fmt.Sprintf("retry in %s", time.Until(p.RetryAt).Round(time.Second))
+		}
+		if p.Error != "" {
+			detail = strings.TrimPrefix(detail+"; "+p.Error, "; ")
+		}
+		if p.Alarm != "" {
+			detail = strings.TrimPrefix(detail+"; ALARM: "+p.Alarm, "; ")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\tsince %s\t%s\n", p.Name, p.Type, p.Phase, time.Since(p.Since).Round(time.Second), detail)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "  turns in flight %d, queued %d, sessions %d, replies pending %d, oldest pending %s\n",
+		r.TurnsInFlight, r.QueueDepth, r.Sessions, r.RepliesPending, (time.Duration(r.OldestPendingAge * float64(time.Second))).Round(time.Second))
+	if r.LastReloadError != "" {
+		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
+	}
+}
+
+func describeExit(code, status int32) string {
+	switch code {
+	case 1:
+		return fmt.Sprintf("exited with status %d", status)
+	case 2:
+		return fmt.Sprintf("killed by signal %d", status)
+	case 3:
+		return fmt.Sprintf("dumped core (signal %d)", status)
+	case 0:
+		return "has not exited"
+	}
+	return fmt.Sprintf("code %d status %d", code, status)
+}
+
+// Check is one doctor finding.
+type Check struct {
+	Name   string `json:"name"`
+	Result string `json:"result"` // PASS, WARN, FAIL
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// Doctor runs every check, prints them and fails if one FAILs.
+func Doctor(ctx context.Context, o InspectOptions) error {
+	cfg, cfgErr := o.resolve()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var checks []Check
+	add := func(c Check) { checks = append(checks, c) }
+
+	// Configuration.
+	switch {
+	case cfgErr != nil:
+		add(Check{"config", "FAIL", cfgErr.Error(), "fix the lines named above, then `herald check-config " + o.ConfigPath + "`"})
+	case o.ConfigPath == "":
+		add(Check{"config", "WARN", "no configuration file; the built-in demo configuration is in effect", "install " + DefaultConfigPath + " or pass --config"})
+	default:
+		add(Check{"config", "PASS", o.ConfigPath + " is valid", ""})
+	}
+
+	// Credentials.
+	if cfg != nil {
+		for _, c := range credentialChecks(cfg, o.CredentialsDir) {
+			add(c)
+		}
+	}
+
+	// Units and sockets, as systemd sees them.
+	us, err := unitstate.Describe(ctx, o.Unit, o.User)
+	if err != nil {
+		add(Check{"systemd", "WARN", "cannot ask systemd over D-Bus: " + err.Error(), "run on a machine where systemd is PID 1 (or pass --user)"})
+	} else {
+		for _, c := range unitChecks(ctx, o, us) {
+			add(c)
+		}
+	}
+
+	// Adapters, from herald itself.
+	if rep, err := fetchStatus(ctx, o.AdminSocket); err != nil {
+		add(Check{"herald", "WARN", err.Error(), "start it: systemctl start herald.socket (the first request starts herald) or systemctl start " + o.Unit})
+	} else {
+		add(Check{"herald", "PASS", fmt.Sprintf("running, pid %d, %s", rep.PID, rep.StatusLine), ""})
+		for _, p := range rep.Platforms {
+			switch {
+			case p.Phase == "fatal":
+				fix := "check the platform's credentials and permissions, then systemctl reload " + o.Unit
+				if strings.Contains(strings.ToLower(p.Error), "intent") {
+					fix = "enable the privileged intents in the Discord developer portal, then systemctl reload " + o.Unit
+				}
+				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fix})
+			case p.Alarm != "":
+				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "make sure only one consumer uses this bot token (stop other bots, or delete a webhook set on it)"})
+			case p.Phase == "reconnecting":
+				add(Check{"platform " + p.Name, "WARN", "reconnecting: " + p.Error, "check network access to the platform; herald keeps retrying"})
+			default:
+				add(Check{"platform " + p.Name, "PASS", p.Phase, ""})
+			}
+		}
+		if rep.LastReloadError != "" {
+			add(Check{"reload", "FAIL", "last reload rejected: " + rep.LastReloadError, "fix the file, then systemctl reload " + o.Unit})
+		}
+	}
+
+	// Clock against the agent backend.
+	if cfg != nil && cfg.Agent.Kind != "echo" && cfg.Agent.URL != "" {
+		add(clockCheck(ctx, cfg.Agent.URL))
+	}
+
+	failed := 0
+	for _, c := range checks {
+		if c.Result == "FAIL" {
+			failed++
+		}
+	}
+	if o.JSON {
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			OK     bool    `json:"ok"`
+			Checks []Check `json:"checks"`
+		}{failed == 0, checks})
+	} else {
+		tw := tabwriter.NewWriter(o.Out, 2, 4, 2, ' ', 0)
+		for _, c := range checks {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Result, c.Name, c.Detail)
+			if c.Fix != "" && c.Result != "PASS" {
+				fmt.Fprintf(tw, "\t\tfix: %s\n", c.Fix)
+			}
+		}
+		tw.Flush()
+	}
+	if failed > 0 {
+		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d %s failed", failed, pluralize(failed, "check", "checks"))}
+	}
+	return nil
+}
+
+func pluralize(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// secretRefs finds every secret reference in the configuration, with its
+// key, by walking the decoded structs.
+func secretRefs(cfg *config.Config) map[string]secret.Ref {
+	out := map[string]secret.Ref{}
+	var walk func(prefix string, v reflect.Value)
+	walk = func(prefix string, v reflect.Value) {
+		if v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+			if v.IsNil() {
+				return
+			}
+			walk(prefix, v.Elem())
+			return
+		}
+		if v.Type() == reflect.TypeOf(secret.Ref{}) {
+			if r := v.Interface().(secret.Ref); !r.IsZero() {
+				out[prefix] = r
+			}
+			return
+		}
+		if v.Kind() != reflect.Struct {
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				name = strings.ToLower(f.Name)
+			}
+			walk(strings.TrimPrefix(prefix+"."+name, "."), v.Field(i))
+		}
+	}
+	walk("agent", reflect.ValueOf(cfg.Agent))
+	for name, p := range cfg.Platforms {
+		if p.IsEnabled() {
+			walk("platforms."+name, reflect.ValueOf(p.Settings))
+		}
+	}
+	return out
+}
+
+func credentialChecks(cfg *config.Config, credDir string) []Check {
+	refs := secretRefs(cfg)
+	keys := make([]string, 0, len(refs))
+	for k := range refs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []Check
+	svcUser, _ := user.Lookup("herald")
+	for _, k := range keys {
+		r := refs[k]
+		path := r.File
+		if r.Credential != "" {
+			path = filepath.Join(credDir, r.Credential)
+		}
+		name := "credential " + k
+		fi, err := os.Stat(path)
+		if err != nil {
+			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), fmt.Sprintf("create %s (mode 0600, owner root) with the secret", path)})
+			continue
+		}
+		mode := fi.Mode().Perm()
+		switch {
+		case fi.Size() == 0:
+			out = append(out, Check{name, "FAIL", path + " is empty", "write the secret into " + path})
+		case mode&0o004 != 0:
+			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s is world-readable (%04o)", path, mode), "chmod 600 " + path})
+		case r.File != "" && svcUser != nil && !readableBy(fi, svcUser):
+			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s is not readable by the service user herald (%04o)", path, mode),
+				"chgrp herald " + path + " && chmod 640 " + path + ", or move it to " + credDir + " and use {credential: NAME}"})
+		default:
+			out = append(out, Check{name, "PASS", path, ""})
+		}
+	}
+	return out
+}
+
+func readableBy(fi os.FileInfo, u *user.User) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true
+	}
+	mode := fi.Mode().Perm()
+	if strconv.FormatUint(uint64(st.Uid), 10) == u.Uid {
+		return mode&0o400 != 0
+	}
+	if strconv.FormatUint(uint64(st.Gid), 10) == u.Gid {
+		return mode&0o040 != 0
+	}
+	return mode&0o004 != 0
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// journalPatterns are the journal lines that explain a bad stop or start.
+var journalPatterns = []string{
+	"timed out", "Watchdog timeout", "start request repeated too quickly", "Start request repeated too quickly",
+	"status=78", "status=65", "Failed with result", "Killing",
+}
+
+func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus) []Check {
+	var out []Check
+	if us.LoadState != "loaded" {
+		return append(out, Check{"unit", "FAIL", fmt.Sprintf("%s LoadState=%s", o.Unit, us.LoadState), "install the herald package (it ships " + o.Unit + ")"})
+	}
+	if us.NeedDaemonReload {
+		out = append(out, Check{"unit", "WARN", o.Unit + " changed on disk since systemd loaded it", "systemctl daemon-reload"})
+	}
+	// verify prints nothing for good units; it exits 0 even on unknown keys.
+	if us.FragmentPath != "" {
+		if _, err := exec.LookPath("systemd-analyze"); err == nil {
+			paths := []string{us.FragmentPath}
+			for _, s := range []string{"herald.socket", "herald-admin.socket"} {
+				p := filepath.Join(filepath.Dir(us.FragmentPath), s)
+				if _, err := os.Stat(p); err == nil {
+					paths = append(paths, p)
+				}
+			}
+			args := append([]string{"verify", "--man=no"}, paths...)
+			vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			b, err := exec.CommandContext(vctx, "systemd-analyze", args...).CombinedOutput()
+			cancel()
+			if msg := strings.TrimSpace(string(b)); msg != "" || err != nil {
+				out = append(out, Check{"units verify", "FAIL", firstLines(msg, 5), "fix the unit files or drop-ins named above (systemctl cat " + o.Unit + ")"})
+			} else {
+				out = append(out, Check{"units verify", "PASS", strings.Join(paths, ", "), ""})
+			}
+		}
+	}
+	for _, sock := range []string{"herald.socket", "herald-admin.socket"} {
+		ss, err := unitstate.Describe(ctx, sock, o.User)
+		switch {
+		case err != nil:
+		case ss.LoadState != "loaded":
+			out = append(out, Check{"socket " + sock, "WARN", "not installed", "without it herald binds its own listener and restarts refuse connections briefly"})
+		case ss.ActiveState == "active":
+			out = append(out, Check{"socket " + sock, "PASS", ss.SubState, ""})
+		case ss.ActiveState == "failed":
+			out = append(out, Check{"socket " + sock, "FAIL", "failed (" + ss.Result + ")",
+				"systemctl reset-failed " + sock + " " + o.Unit + " && systemctl start " + sock})
+		default:
+			out = append(out, Check{"socket " + sock, "FAIL", ss.ActiveState + " (" + ss.SubState + ")", "systemctl enable --now " + sock})
+		}
+	}
+	switch us.Result {
+	case "success", "":
+		out = append(out, Check{"last run", "PASS", fmt.Sprintf("%s (%s), result %s, %d restarts", us.ActiveState, us.SubState, us.Result, us.NRestarts), ""})
+	default:
+		fix := "see the journal lines above; journalctl -xu " + o.Unit
+		switch us.Result {
+		case "exit-code":
+			if us.ExecMainStatus == ExitConfig || us.ExecMainStatus == ExitStoreCorrupt {
+				fix = "the configuration is invalid: herald check-config " + DefaultConfigPath
+			}
+		case "watchdog":
+			fix = "herald stopped answering its liveness check; the journal above has the goroutine dump. Report it."
+		case "start-limit-hit":
+			fix = "systemctl reset-failed " + o.Unit + " herald.socket && systemctl start herald.socket"
+		case "timeout":
+			fix = "raise TimeoutStopSec= above shutdown.drain_timeout + shutdown.adapter_timeout + 2s (drop-in)"
+		}
+		out = append(out, Check{"last run", "FAIL", fmt.Sprintf("result %s, main process %s\n%s", us.Result,
+			describeExit(us.ExecMainCode, us.ExecMainStatus), journalAround(ctx, o)), fix})
+	}
+	return out
+}
+
+// journalAround returns the unit's recent journal lines that explain a
+// failure.
+func journalAround(ctx context.Context, o InspectOptions) string {
+	if _, err := exec.LookPath("journalctl"); err != nil {
+		return ""
+	}
+	args := []string{"-u", o.Unit, "-n", "200", "--no-pager", "-o", "short-iso"}
+	if o.User {
+		args = append([]string{"--user"}, args...)
+	}
+	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	b, _ := exec.CommandContext(jctx, "journalctl", args...).Output()
+	var keep []string
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, p := range journalPatterns {
+			if strings.Contains(line, p) {
+				keep = append(keep, "    "+line)
+				break
+			}
+		}
+	}
+	if len(keep) > 8 {
+		keep = keep[len(keep)-8:]
+	}
+	return strings.Join(keep, "\n")
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = append(lines[:n], "…")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// clockCheck compares the local clock with the agent backend's Date header:
+// signatures with timestamps (Standard Webhooks) and token expiry need
+// clocks that agree.
+func clockCheck(ctx context.Context, base string) Check {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/health", nil)
+	if err != nil {
+		return Check{"clock", "WARN", err.Error(), ""}
+	}
+	sent := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Check{"clock", "WARN", "agent backend not reachable: " + err.Error(), "check agent.url and that the backend runs"}
+	}
+	resp.Body.Close()
+	rtt := time.Since(sent)
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return Check{"clock", "WARN", "the agent backend sends no Date header", ""}
+	}
+	skew := date.Sub(sent.Add(rtt / 2)).Round(time.Second)
+	switch abs := max(skew, -skew); {
+	case abs > time.Minute:
+		return Check{"clock", "FAIL", fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
+	case abs > 5*time.Second:
+		return Check{"clock", "WARN", fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
+	}
+	return Check{"clock", "PASS", fmt.Sprintf("within %s of the agent backend", max(skew, -skew)+time.Second), ""}
+}

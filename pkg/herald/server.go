@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package herald
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+)
+
+// swapHandler lets a reload replace the routes of a running server.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+// connTracker counts open connections through http.Server.ConnState, so the
+// stop can wait until every accepted connection was answered and closed.
+type connTracker struct {
+	mu      sync.Mutex
+	open    map[net.Conn]http.ConnState
+	changed chan struct{}
+}
+
+func newConnTracker() *connTracker {
+	return &connTracker{open: map[net.Conn]http.ConnState{}, changed: make(chan struct{}, 1)}
+}
+
+func (c *connTracker) track(conn net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	switch st {
+	case http.StateClosed, http.StateHijacked:
+		delete(c.open, conn)
+	default:
+		c.open[conn] = st
+	}
+	c.mu.Unlock()
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (c *connTracker) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.open)
+}
+
+// waitZero waits until no connection is open or ctx ends.
+func (c *connTracker) waitZero(ctx context.Context) bool {
+	for c.count() > 0 {
+		select {
+		case <-c.changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// httpRoutes builds the public listener's handler: adapter routes (the
+// webhook) and a health endpoint.
+func httpRoutes(ps map[string]*platform) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	for _, p := range ps {
+		rp, ok := p.adapter.(adapter.RouteProvider)
+		if !ok {
+			continue
+		}
+		for _, rt := range rp.Routes() {
+			mux.Handle(rt.Pattern, rt.Handler)
+		}
+	}
+	return mux
+}
+
+// serveHTTP serves the public listener.
+func (d *daemon) serveHTTP(ps map[string]*platform) {
+	d.httpMux = &swapHandler{}
+	d.httpMux.set(httpRoutes(ps))
+	d.conns = newConnTracker()
+	lc := d.cfg.Listen
+	d.httpSrv = &http.Server{
+		Handler:           d.httpMux,
+		ReadHeaderTimeout: lc.ReadHeaderTimeout,
+		ReadTimeout:       lc.RequestTimeout,
+		WriteTimeout:      lc.RequestTimeout + time.Second,
+		IdleTimeout:       lc.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ConnState:         d.conns.track,
+		ErrorLog:          newStdLogger(d.log.WithField("component", "http")),
+	}
+	d.httpDone = make(chan struct{})
+	go func() {
+		defer close(d.httpDone)
+		if err := d.httpSrv.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			d.log.WithError(err).Error("HTTP listener failed")
+		}
+	}()
+}
+
+// stopHTTP stops the public listener without dropping a request. Go's
+// Server.Shutdown alone drops requests read after shutdown began
+// (systemd.md §2.2), so: no more keep-alive, close our copy of the listener
+// (systemd keeps its own, and the kernel queues new connections for the
+// next instance), wait for Serve to return, wait until every accepted
+// connection was answered and closed, then Shutdown.
+func (d *daemon) stopHTTP(ctx context.Context) {
+	d.httpSrv.SetKeepAlivesEnabled(false)
+	d.httpLn.Close()
+	select {
+	case <-d.httpDone:
+	case <-ctx.Done():
+	}
+	if !d.conns.waitZero(ctx) {
+		d.log.WithField("connections", d.conns.count()).Warn("HTTP connections still open at the drain deadline; closing them")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := d.httpSrv.Shutdown(sctx); err != nil {
+		d.httpSrv.Close()
+	}
+}
