@@ -115,20 +115,28 @@ func (a *Adapter) dial(ctx context.Context, wsURL string) (*conn, error) {
 		return nil, fmt.Errorf("slack: apps.connections.open: %w: unusable websocket url", adapter.ErrTemporary)
 	}
 	var (
-		mu   sync.Mutex
-		raws []net.Conn
+		mu       sync.Mutex
+		raws     []net.Conn
+		finished bool // Dial returned: a dial still running is too late
 	)
-	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: a.conf.RequestTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			nc, err := dialer.DialContext(ctx, network, addr)
-			if err == nil {
-				mu.Lock()
-				raws = append(raws, nc)
-				mu.Unlock()
+			if err != nil {
+				return nil, err
 			}
-			return nc, err
+			mu.Lock()
+			defer mu.Unlock()
+			if finished {
+				// net/http may finish a dial after its request was
+				// cancelled and park the connection; nobody would close it.
+				_ = nc.Close()
+				return nil, errors.New("slack: websocket dial finished")
+			}
+			raws = append(raws, nc)
+			return nc, nil
 		},
 		TLSHandshakeTimeout: a.conf.RequestTimeout,
 	}
@@ -138,9 +146,10 @@ func (a *Adapter) dial(ctx context.Context, wsURL string) (*conn, error) {
 		HTTPHeader: http.Header{"User-Agent": {userAgent}},
 	})
 	cancel()
-	tr.CloseIdleConnections()
 	mu.Lock()
 	defer mu.Unlock()
+	finished = true
+	tr.CloseIdleConnections()
 	if err != nil {
 		for _, nc := range raws {
 			_ = nc.Close()

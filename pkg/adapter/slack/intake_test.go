@@ -224,3 +224,18 @@ func TestSlowStoreKeepsLinkAlive(t *testing.T) {
 		t.Fatalf("reconnected while the store was slow (%d opens)", n)
 	}
 }
+
+// Frames above coder/websocket's default 32 KiB read limit are read.
+func TestLargeFrame(t *testing.T) {
+	h := newHarness(t, fastOptions(), nil)
+	h.connected()
+	text := strings.Repeat("long line of text\n", 3000) // 54 KB, under the 64 KiB text limit
+	p := h.fake.PushEvent(dm(text))
+	h.fake.WaitAck(t, p.EventID, wait)
+	if got := h.inbox.WaitN(t, 1, wait)[0].Text; got != strings.TrimSpace(text) {
+		t.Fatalf("stored %d bytes, want %d", len(got), len(strings.TrimSpace(text)))
+	}
+	if n := h.fake.Opens(); n != 1 {
+		t.Fatalf("the large frame cost a reconnection (%d opens)", n)
+	}
+}
