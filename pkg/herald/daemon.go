@@ -111,6 +111,10 @@ func Run(ctx context.Context, opts Options) error {
 		return exitErr(ExitRunning, err)
 	}
 	defer d.lock.Close()
+	if bound := cfg.Shutdown.DrainTimeout + cfg.Shutdown.AdapterTimeout + stopSlack; d.timeoutStop > 0 && bound > d.timeoutStop {
+		log.WithFields(logrus.Fields{"stop_bound": bound, "timeout_stop": d.timeoutStop}).
+			Warn("the unit's TimeoutStopSec is below herald's stop bound (drain_timeout + adapter_timeout + 2s): herald extends it while turns drain, but an idle stop must fit in it")
+	}
 
 	// 4. State: the message store. herald never runs without it.
 	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreBatch})

@@ -495,8 +495,15 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 		fix := "see the journal lines above; journalctl -xu " + o.Unit
 		switch us.Result {
 		case "exit-code":
-			if us.ExecMainStatus == ExitConfig || us.ExecMainStatus == ExitStoreCorrupt {
+			switch us.ExecMainStatus {
+			case ExitConfig:
 				fix = "the configuration is invalid: herald check-config " + DefaultConfigPath
+			case ExitStoreCorrupt:
+				fix = "the message store is corrupt: move /var/lib/herald/herald.db* away (herald starts with an empty store), then systemctl start " + o.Unit
+			case ExitStoreIO:
+				fix = "the message store cannot be written: check free space and the permissions of /var/lib/herald"
+			case ExitRunning:
+				fix = "another herald holds the state directory: stop it (pgrep -a herald)"
 			}
 		case "watchdog":
 			fix = "herald stopped answering its liveness check; the journal above has the goroutine dump. Report it."

@@ -190,7 +190,7 @@ func (a *Adapter) Start(_ context.Context, inbox adapter.Inbox) error {
 	}
 	switch {
 	case a.replyURL == nil && len(a.allow) == 0:
-		a.log.Info("webhook: no reply_url or reply_url_allow configured: replies will fail with \"no reply_url\"")
+		a.log.Info("webhook: no reply_url or reply_url_allow configured: replies reach only senders that wait for them (POST ...?wait=10s); others fail with \"no reply_url\"")
 	case a.outKey == nil:
 		a.log.Warn("webhook: replies are sent unsigned (no outbound_secret)")
 	}
