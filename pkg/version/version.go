@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package version reports which herald this is. The values are set at build
+// time with -ldflags "-X github.com/heraldgw/herald/pkg/version.Version=…".
+package version
+
+import "runtime/debug"
+
+var (
+	// Version is the release, from git describe. "dev" for plain go build.
+	Version = "dev"
+	// Commit is the git commit.
+	Commit = ""
+)
+
+// String returns "herald <version> (<commit>)".
+func String() string {
+	v, c := Version, Commit
+	if c == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+					c = s.Value[:12]
+				}
+			}
+		}
+	}
+	if c == "" {
+		return "herald " + v
+	}
+	return "herald " + v + " (" + c + ")"
+}
