@@ -58,7 +58,8 @@ func (c *conn) kill() {
 	_ = c.raw.Close()
 }
 
-// disconnectReasons reports whether a link_disabled disconnect arrived.
+// linkDisabled drains the disconnect reasons and reports whether
+// link_disabled was among them.
 func (c *conn) linkDisabled() bool {
 	for {
 		select {
