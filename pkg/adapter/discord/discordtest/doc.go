@@ -7,7 +7,10 @@
 // The gateway keeps sessions the way Discord does: every dispatch gets the
 // next sequence number and is logged, so a client that resumes with a
 // sequence number gets every later event replayed, including events pushed
-// while it was disconnected. Tests script the rest: Reconnect (op 7),
+// while it was disconnected. Sessions live in the server, not in a
+// connection, so a new client process can resume one on a new connection,
+// until it ends: a client close with 1000 or 1001, InvalidSession(false), or
+// ExpireSessions (Discord's timeout). Tests script the rest: Reconnect (op 7),
 // Invalid Session (op 9), close codes, dropped TCP connections, silence
 // (no heartbeat ACKs), deafness (no reads, so no close handshake) and
 // blackholes that accept a request and never answer.

@@ -425,6 +425,30 @@ func (s *Server) InvalidSession(resumable bool) error {
 	})
 }
 
+// ExpireSessions ends every session as Discord does some minutes after a
+// connection was lost: a later Resume is answered with op 9 d=false, and
+// events pushed meanwhile are never delivered (the next Identify starts a
+// new session without them).
+func (s *Server) ExpireSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		sess.invalid = true
+	}
+	s.notify()
+}
+
+// SessionID returns the id of the current session ("" before the first
+// READY).
+func (s *Server) SessionID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current == nil {
+		return ""
+	}
+	return s.current.id
+}
+
 // RequestHeartbeat sends op 1 on the live connection.
 func (s *Server) RequestHeartbeat() error {
 	return s.onLive(func(c *conn) { c.enqueue(frame{data: encode(1, nil, 0, "")}) })

@@ -94,6 +94,58 @@ func TestSessionAndResume(t *testing.T) {
 	}
 }
 
+// TestSessionSurvivesClientClose: a client that closes with 4000 leaves
+// its session resumable from a new connection; 1000 and ExpireSessions end
+// it.
+func TestSessionSurvivesClientClose(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		code      websocket.StatusCode
+		expire    bool
+		resumable bool
+	}{
+		{"close 4000", 4000, false, true},
+		{"close 1000", websocket.StatusNormalClosure, false, false},
+		{"close 4000, expired", 4000, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(t, Options{})
+			c := dial(t, s)
+			read(t, c)
+			write(t, c, `{"op":2,"d":{"token":"`+s.Token+`","intents":513}}`)
+			read(t, c) // READY
+			if got := s.SessionID(); got != "fake-session-1" {
+				t.Fatalf("SessionID %q", got)
+			}
+			if err := c.Close(tc.code, "bye"); err != nil {
+				t.Fatal(err)
+			}
+			s.Await(t, "close recorded", 5*time.Second, func() bool { return len(s.ClientCloses()) == 1 })
+			if tc.expire {
+				s.ExpireSessions()
+			}
+			s.PushMessage(Msg{Content: "while away"})
+
+			c2 := dial(t, s)
+			read(t, c2)
+			write(t, c2, `{"op":6,"d":{"token":"`+s.Token+`","session_id":"fake-session-1","seq":1}}`)
+			m := read(t, c2)
+			if !tc.resumable {
+				if m["op"] != 9.0 || m["d"] != false {
+					t.Fatalf("resume of an ended session answered %v, want op 9 false", m)
+				}
+				return
+			}
+			if m["t"] != "MESSAGE_CREATE" || m["s"] != 2.0 {
+				t.Fatalf("replay %v", m)
+			}
+			if m := read(t, c2); m["t"] != "RESUMED" {
+				t.Fatalf("after replay %v", m)
+			}
+		})
+	}
+}
+
 func TestCloseNeverHangs(t *testing.T) {
 	s, err := Start(Options{})
 	if err != nil {
