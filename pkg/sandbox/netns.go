@@ -46,6 +46,36 @@ func (s *Sandbox) DialContext(ctx context.Context, network, addr string) (net.Co
 	return r.c, nil
 }
 
+// Listen opens a listener inside the sandbox's network namespace, so a test
+// can serve what units in the sandbox connect to (a fake agent backend, a
+// reply receiver) from the test process itself. addr must be an IP literal
+// (127.0.0.1:0 picks a free port of the sandbox's loopback). The caller
+// closes it.
+func (s *Sandbox) Listen(network, addr string) (net.Listener, error) {
+	if s.closing.Load() {
+		return nil, ErrClosed
+	}
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var ln net.Listener
+		_, err := s.inNetNS(func() (net.Conn, error) {
+			var err error
+			ln, err = net.Listen(network, addr)
+			return nil, err
+		})
+		ch <- result{ln, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		return nil, fmt.Errorf("sandbox: listen %s %s: %w", network, addr, r.err)
+	}
+	return r.ln, nil
+}
+
 // inNetNS runs fn on the calling goroutine's thread switched into the
 // sandbox's network namespace. Call it only from a goroutine of its own.
 func (s *Sandbox) inNetNS(fn func() (net.Conn, error)) (net.Conn, error) {

@@ -542,3 +542,34 @@ func get(t *testing.T, c *http.Client, url string) string {
 	}
 	return string(b)
 }
+
+func TestListenInSandbox(t *testing.T) {
+	s := New(t, Options{})
+	ln, err := s.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("from the test process"))
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	// The port is on the sandbox's loopback: a unit there reaches it...
+	out, _, code, err := s.Run(context.Background(), "curl", "-s", "http://"+ln.Addr().String()+"/")
+	if err != nil || code != 0 || out != "from the test process" {
+		if _, lerr := exec.LookPath("curl"); lerr != nil {
+			t.Skip("curl not installed")
+		}
+		t.Fatalf("curl in the sandbox: %q code %d err %v", out, code, err)
+	}
+	// ...and the host's loopback does not have it (another host process
+	// could by chance use the same port, but it would not answer this).
+	if resp, err := (&http.Client{Timeout: time.Second}).Get("http://" + ln.Addr().String() + "/"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) == "from the test process" {
+			t.Fatal("a listener opened in the sandbox answers on the host's loopback")
+		}
+	}
+}
