@@ -23,16 +23,26 @@ import (
 
 // AdminSocket returns the admin socket path for a configuration file ("" =
 // built-in default): what `herald reload` and `herald status` connect to.
+// A file that does not load still yields a path (the one systemd's
+// herald-admin.socket uses, or the default), so that reloading a broken file
+// reaches the daemon, which then says what is wrong with it.
 func AdminSocket(configPath string) (string, error) {
-	if configPath == "" {
-		c := config.Default()
-		return absPath(c.Admin.Socket), nil
-	}
-	c, err := config.Load(configPath)
-	if err != nil {
-		return "", exitErr(ExitConfig, err)
+	c := config.Default()
+	if configPath != "" {
+		if loaded, err := config.Load(configPath); err == nil {
+			c = loaded
+		} else if d := os.Getenv("RUNTIME_DIRECTORY"); d != "" {
+			return filepath.Join(firstDir(d), "admin.sock"), nil
+		} else {
+			return "/run/herald/admin.sock", nil
+		}
 	}
 	return absPath(c.Admin.Socket), nil
+}
+
+func firstDir(s string) string {
+	d, _, _ := strings.Cut(s, ":")
+	return d
 }
 
 func absPath(p string) string {

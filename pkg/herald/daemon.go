@@ -94,6 +94,18 @@ func Run(ctx context.Context, opts Options) error {
 	// 2. Listeners: socket activation by name, read once; fall back to
 	// binding the configured addresses.
 	if err := d.obtainListeners(); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// Started by hand while herald.socket holds the port: say that
+			// rather than "address in use".
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			rerr := unitstate.CheckNotRunning(ctx, log, cfg.Unit)
+			cancel()
+			var running *unitstate.RunningError
+			if errors.As(rerr, &running) {
+				logging.Event(log, logging.MsgInstanceRefused).Error(rerr.Error())
+				return exitErr(ExitRunning, rerr)
+			}
+		}
 		if errors.Is(err, activation.ErrInUse) {
 			// Our admin socket answers: another herald runs with this
 			// configuration.
@@ -147,9 +159,12 @@ func Run(ctx context.Context, opts Options) error {
 	if recovered+replies > 0 {
 		log.WithFields(logrus.Fields{"messages": recovered, "replies": replies}).Info("resuming work left by the previous instance")
 	}
+	// Adapters start before the HTTP listener serves: requests that queued
+	// in the socket's backlog during a restart must find the webhook route
+	// open, not a 503.
+	d.startPlatforms(platforms)
 	d.serveHTTP(platforms)
 	d.serveAdmin()
-	d.startPlatforms(platforms)
 
 	// 6. Ready: listeners serve and the dispatcher accepts.
 	n.Ready(d.statusLine())

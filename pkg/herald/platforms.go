@@ -324,8 +324,11 @@ func (d *daemon) statusLine() string {
 	if rejected != "" {
 		// Stays until a reload succeeds, so `systemctl status` keeps
 		// saying why the running configuration is not the file's.
-		first, _, _ := strings.Cut(rejected, "\n")
-		fmt.Fprintf(&b, "; reload rejected: %s", first)
+		lines := strings.Split(rejected, "\n")
+		fmt.Fprintf(&b, "; reload rejected: %s", lines[0])
+		if len(lines) > 1 {
+			fmt.Fprintf(&b, " (and %d more)", len(lines)-1)
+		}
 	}
 	return b.String()
 }

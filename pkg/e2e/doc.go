@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package e2e proves herald's lifecycle claims against the real service
+// manager: each test boots the machine's own systemd as PID 1 in throw-away
+// namespaces (package sandbox), installs the herald binary built from this
+// tree with the project's own unit files, and drives it with systemctl,
+// asserting with `systemctl show` properties and `journalctl -o json`.
+//
+// The package has tests only. TestMain builds herald once into a directory
+// shared read-only into every sandbox at /srv/herald-test (Binary, UnitsDir);
+// tests call install to put it in place. Without root or the kernel features
+// the sandbox needs, every test is skipped with one line saying why.
+package e2e
