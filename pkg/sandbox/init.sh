@@ -116,6 +116,14 @@ mkdir -p /etc/systemd/journald.conf.d
 printf '[Journal]\nStorage=volatile\n' >/etc/systemd/journald.conf.d/herald-sandbox.conf
 echo herald-sandbox >/etc/hostname
 
+# Mount propagation inside the sandbox, as on a booted machine: systemd
+# moves mounts it prepares in forked helpers (the credentials ramfs of
+# LoadCredential=, PrivateTmp=, …) back into PID 1's namespace through shared
+# propagation, and in container mode it does not make / shared itself. The
+# host's tree was made private above and replaced by pivot_root, so these
+# peer groups are new and local: nothing propagates to the host.
+mount --make-rshared /
+
 # Boot (§8 step 9) in a new cgroup namespace rooted at SBX_CGROUP, with a
 # clean environment.
 exec unshare --cgroup env -i container=unshare LANG=C.UTF-8 \

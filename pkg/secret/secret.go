@@ -72,7 +72,28 @@ func (r Ref) Path() (string, error) {
 	if dir == "" {
 		return "", fmt.Errorf("%s: %w", r, ErrNoCredentialsDirectory)
 	}
-	return filepath.Join(dir, r.Credential), nil
+	p := filepath.Join(dir, r.Credential)
+	if _, err := os.Lstat(p); err != nil {
+		// The packaged unit loads the whole directory
+		// (LoadCredential=herald:/etc/herald/credentials), and systemd
+		// names each file of a directory <id>_<file> (verified on 252):
+		// /etc/herald/credentials/telegram-token arrives as
+		// herald_telegram-token.
+		if alt := filepath.Join(dir, DirectoryPrefix+r.Credential); fileExists(alt) {
+			return alt, nil
+		}
+	}
+	return p, nil
+}
+
+// DirectoryPrefix is how systemd prefixes credentials loaded from the
+// packaged unit's credentials directory; Path finds a credential under its
+// plain name or with this prefix.
+const DirectoryPrefix = "herald_"
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 // Read returns the secret with surrounding white space (a trailing newline
