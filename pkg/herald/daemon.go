@@ -145,7 +145,7 @@ func Run(ctx context.Context, opts Options) error {
 	// reached retries in the background and shows in STATUS=.
 	ag, err := agent.New(cfg.Agent, logger.WithField("component", "agent"))
 	if err != nil {
-		return exitErr(ExitConfig, fmt.Errorf("%s: agent: %w", cfg.File, err))
+		return exitErr(ExitConfig, fmt.Errorf("%s: %w", cfg.File, err))
 	}
 	platforms, err := d.buildPlatforms(cfg, nil)
 	if err != nil {

@@ -117,8 +117,9 @@ func Status(ctx context.Context, o InspectOptions) error {
 	} else {
 		doc.Unit = us
 	}
-	rep, err := fetchStatus(ctx, o.AdminSocket)
-	if err != nil {
+	if reason := notRunning(doc.Unit, o.Unit); reason != "" {
+		doc.HeraldError = reason
+	} else if rep, err := fetchStatus(ctx, o.AdminSocket); err != nil {
 		doc.HeraldError = err.Error()
 	} else {
 		doc.Herald = rep
@@ -135,6 +136,20 @@ func Status(ctx context.Context, o InspectOptions) error {
 		return &ExitError{Code: ExitNotRunning, Err: errors.New("herald is not running")}
 	}
 	return nil
+}
+
+// notRunning says why herald is not asked over its admin socket: when
+// systemd reports the unit stopped, connecting would start herald through
+// herald-admin.socket, and a status query must not start the service.
+func notRunning(us *unitstate.UnitStatus, unit string) string {
+	if us == nil || us.LoadState != "loaded" {
+		return ""
+	}
+	switch us.ActiveState {
+	case "inactive", "failed":
+		return fmt.Sprintf("not running (%s is %s; not starting it through its socket)", unit, us.ActiveState)
+	}
+	return ""
 }
 
 func fetchStatus(ctx context.Context, socket string) (*StatusReport, error) {
@@ -268,8 +283,14 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		}
 	}
 
-	// Adapters, from herald itself.
-	if rep, err := fetchStatus(ctx, o.AdminSocket); err != nil {
+	// Adapters, from herald itself (never starting it to ask).
+	var rep *StatusReport
+	if reason := notRunning(us, o.Unit); reason != "" {
+		err = errors.New(reason)
+	} else {
+		rep, err = fetchStatus(ctx, o.AdminSocket)
+	}
+	if err != nil {
 		add(Check{"herald", "WARN", err.Error(), "start it: systemctl start herald.socket (the first request starts herald) or systemctl start " + o.Unit})
 	} else {
 		add(Check{"herald", "PASS", fmt.Sprintf("running, pid %d, %s", rep.PID, rep.StatusLine), ""})
@@ -524,13 +545,19 @@ func journalAround(ctx context.Context, o InspectOptions) string {
 	if _, err := exec.LookPath("journalctl"); err != nil {
 		return ""
 	}
-	args := []string{"-u", o.Unit, "-n", "200", "--no-pager", "-o", "short-iso"}
-	if o.User {
-		args = append([]string{"--user"}, args...)
+	// The service manager's own lines about the unit (a SIGABRT's goroutine
+	// dump would push them out of a plain tail), then herald's errors.
+	var b []byte
+	for _, sel := range [][]string{{"_PID=1", "-n", "50"}, {"-p", "err", "-n", "20"}} {
+		args := append([]string{"-u", o.Unit, "--no-pager", "-o", "short-iso"}, sel...)
+		if o.User {
+			args = append([]string{"--user"}, args...)
+		}
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		out, _ := exec.CommandContext(jctx, "journalctl", args...).Output()
+		cancel()
+		b = append(b, out...)
 	}
-	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	b, _ := exec.CommandContext(jctx, "journalctl", args...).Output()
 	var keep []string
 	for _, line := range strings.Split(string(b), "\n") {
 		for _, p := range journalPatterns {

@@ -67,7 +67,7 @@ func (d *daemon) applyReload() (changed []string, err error) {
 	var ag agent.Agent
 	if !reflect.DeepEqual(old.Agent, cfg.Agent) {
 		if ag, err = agent.New(cfg.Agent, d.logger.WithField("component", "agent")); err != nil {
-			return nil, fmt.Errorf("%s: agent: %w", cfg.File, err)
+			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
 		changed = append(changed, "agent")
 	}
