@@ -29,6 +29,15 @@ const (
 const (
 	DefaultAPIURL         = "https://discord.com/api/v10"
 	DefaultRequestTimeout = 10 * time.Second
+	// DefaultResumeWindow bounds the age of a saved session herald tries to
+	// resume after a restart. Discord: a session left without a close
+	// 1000/1001 "will remain active and timeout after a few minutes"
+	// (Gateway, Initiating a Disconnect). A Resume past that costs one
+	// refused attempt and 1–5 s before Identify, so the window errs long.
+	DefaultResumeWindow = 5 * time.Minute
+	// MaxResumeWindow is far beyond any session Discord keeps; larger
+	// values are typos.
+	MaxResumeWindow = time.Hour
 	// MaxContentLen is Discord's limit for the content of a bot message, in
 	// characters.
 	MaxContentLen = 2000
@@ -55,6 +64,10 @@ type Config struct {
 	// MaxMessageLen is the split size reported to the core (characters).
 	// Default and maximum 2000.
 	MaxMessageLen int `yaml:"max_message_len"`
+	// ResumeWindow: a session saved in the platform's state directory is
+	// resumed after a restart if it was saved at most this long ago.
+	// Default 5m; 0 keeps sessions in memory only (a restart identifies).
+	ResumeWindow time.Duration `yaml:"resume_window"`
 }
 
 // NewConfig returns a Config with the defaults filled in.
@@ -65,6 +78,7 @@ func NewConfig() *Config {
 		RequireMention: true,
 		RequestTimeout: DefaultRequestTimeout,
 		MaxMessageLen:  MaxContentLen,
+		ResumeWindow:   DefaultResumeWindow,
 	}
 }
 
@@ -90,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxContentLen {
 		errs = append(errs, config.Errorf("max_message_len", "%d is outside 1..%d", c.MaxMessageLen, MaxContentLen))
+	}
+	if c.ResumeWindow < 0 || c.ResumeWindow > MaxResumeWindow {
+		errs = append(errs, config.Errorf("resume_window", "%v is outside 0..%v (0 = do not resume across restarts)", c.ResumeWindow, MaxResumeWindow))
 	}
 	return errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
@@ -37,6 +38,10 @@ func TestConfigValidate(t *testing.T) {
 		{"max_message_len over 2000", func(c *Config) { c.MaxMessageLen = 2001 }, "max_message_len"},
 		{"max_message_len zero", func(c *Config) { c.MaxMessageLen = 0 }, "max_message_len"},
 		{"http api for the fake", func(c *Config) { c.APIURL = "http://127.0.0.1:1/api/v10" }, ""},
+		{"resume_window 0: in memory only", func(c *Config) { c.ResumeWindow = 0 }, ""},
+		{"resume_window 1h", func(c *Config) { c.ResumeWindow = time.Hour }, ""},
+		{"resume_window negative", func(c *Config) { c.ResumeWindow = -time.Second }, "resume_window"},
+		{"resume_window over 1h", func(c *Config) { c.ResumeWindow = 5 * time.Hour }, "resume_window"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
@@ -59,7 +64,7 @@ func TestConfigValidate(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	c := NewConfig()
 	if c.APIURL != "https://discord.com/api/v10" || c.Intents != 37377 || !c.RequireMention ||
-		c.RequestTimeout.String() != "10s" || c.MaxMessageLen != 2000 {
+		c.RequestTimeout.String() != "10s" || c.MaxMessageLen != 2000 || c.ResumeWindow != 5*time.Minute {
 		t.Fatalf("defaults %+v", c)
 	}
 }
@@ -76,6 +81,7 @@ platforms:
     require_mention: false
     request_timeout: 5s
     max_message_len: 1900
+    resume_window: 2m
 `
 	c, err := config.Parse("herald.yaml", []byte(good))
 	if err != nil {
@@ -86,7 +92,8 @@ platforms:
 		t.Fatalf("settings are %T", c.Platforms["discord"].Settings)
 	}
 	if got.Token.File != "/etc/herald/discord.token" || got.Intents != 4608 || got.RequireMention ||
-		got.RequestTimeout.String() != "5s" || got.MaxMessageLen != 1900 || got.APIURL != DefaultAPIURL {
+		got.RequestTimeout.String() != "5s" || got.MaxMessageLen != 1900 || got.APIURL != DefaultAPIURL ||
+		got.ResumeWindow != 2*time.Minute {
 		t.Errorf("decoded %+v", got)
 	}
 	for _, tc := range []struct{ yaml, want string }{

@@ -56,6 +56,15 @@ type tunables struct {
 	// jitter returns the fraction of the heartbeat interval to wait before
 	// the first heartbeat, in [0,1).
 	jitter func() float64
+	// saveInterval: while connected, the saved session is rewritten this
+	// often if the sequence number advanced (not per event: an fsync per
+	// event would bound intake by the disk). A SIGKILL loses at most this
+	// much progress, which Discord replays and the store deduplicates.
+	saveInterval time.Duration
+	// refreshInterval: while connected, the saved session is rewritten at
+	// least this often even without events, so that its saved_at stays
+	// close to the moment the connection ended (a crash of a quiet bot).
+	refreshInterval time.Duration
 }
 
 func defaultTunables() tunables {
@@ -69,6 +78,9 @@ func defaultTunables() tunables {
 		cmdLimit:    120,
 		cmdWindow:   time.Minute,
 		jitter:      rand.Float64,
+
+		saveInterval:    2 * time.Second,
+		refreshInterval: 30 * time.Second,
 	}
 }
 
@@ -96,8 +108,10 @@ type Adapter struct {
 	stopDone   chan struct{}
 	stopErr    error
 
-	// Session state, owned by the run goroutine; seq is also read by the
-	// heartbeat goroutine.
+	// Session state, owned by the run goroutine: only it writes these
+	// fields, under persistMu for sessionID, resumeURL and botID, which the
+	// saver and the stop watcher read under persistMu. seq is also read by
+	// the heartbeat goroutine.
 	inbox     adapter.Inbox
 	sessionID string
 	resumeURL string
@@ -106,6 +120,16 @@ type Adapter struct {
 	threads   map[string]struct{}
 	// resumeDialFails counts failed dials of resume_gateway_url in a row.
 	resumeDialFails int
+
+	// Persistence of the session across restarts (state.go). state.dir is
+	// "" when disabled (no StateDir, or resume_window 0). persistMu orders
+	// every file operation with session changes, so that a dropped session
+	// is never written back by a concurrent save.
+	state     stateFile
+	tokenFP   string
+	persistMu sync.Mutex
+	saved     savedMark // what the file holds
+	saveErrs  int       // failed saves in a row (logged once per streak)
 }
 
 // New builds a Discord adapter; it reads the token but does no network I/O.
@@ -137,6 +161,10 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 	if cfg.Intents&IntentMessageContent == 0 {
 		log.Warn("discord: intents lack MESSAGE_CONTENT (32768): guild messages that do not mention the bot arrive without text")
 	}
+	st := stateFile{dir: env.StateDir}
+	if cfg.ResumeWindow == 0 {
+		st.dir = ""
+	}
 	wsTr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           recordingDialer(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}),
@@ -157,6 +185,8 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 		wsClient:    &http.Client{Transport: wsTr},
 		tun:         defaultTunables(),
 		threads:     map[string]struct{}{},
+		state:       st,
+		tokenFP:     tokenFingerprint(tok.Reveal()),
 	}, nil
 }
 
@@ -191,15 +221,17 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 	return nil
 }
 
-// Stop closes the gateway connection with 1000 and returns within 100 ms of
-// ctx ending.
+// Stop saves the session, closes the gateway connection and returns within
+// 100 ms of ctx ending.
 //
-// The close handshake waits at most 2 s (and never past ctx); then the TCP
-// connection is closed by force. Closing with 1000 ends the session on
-// Discord's side, which is fine at shutdown: a new herald process has no
-// session to resume and identifies afresh. An event still being stored when
-// the bound runs out gets its context cancelled; see the README on what that
-// means for delivery.
+// With a state directory the connection is closed with 4000, which keeps
+// the session resumable, after the session was written to disk: the next
+// herald process resumes it and Discord replays what was sent in between.
+// Without one it closes with 1000, which ends the session (nobody could
+// resume it). The close handshake waits at most 2 s (and never past ctx);
+// then the TCP connection is closed by force. An event still being stored
+// when the bound runs out gets its context cancelled; it is not counted as
+// handled, so a resume replays it. See the README on what is guaranteed.
 func (a *Adapter) Stop(ctx context.Context) error {
 	a.mu.Lock()
 	if a.stopDone != nil {

@@ -22,10 +22,21 @@
 // keeps the session resumable) and resumes from that number, so Discord sends
 // the event again. The README describes the limits of this scheme.
 //
+// # Across restarts
+//
+// Resume also works from a new process, as long as Discord still keeps the
+// session (a few minutes). With a state directory (adapter.Env.StateDir) the
+// adapter saves session id, that sequence number and resume_gateway_url in
+// a small JSON file (state.go), never the token, and Stop closes with 4000
+// instead of 1000, which would end the session. The next process resumes
+// and the store deduplicates whatever Discord replays twice.
+//
 // # Ownership
 //
 // One goroutine (run) owns the session: it connects, reads and hands events
-// to the inbox in order. Per connection it starts a heartbeat goroutine and
-// a watcher that performs the graceful close when Stop is called. REST calls
-// (Send, Edit, Typing) run on the caller's goroutine.
+// to the inbox in order. Per connection it starts a heartbeat goroutine, a
+// watcher that saves the session and performs the graceful close when Stop
+// is called, and, with a state directory, a saver that writes the session
+// periodically. REST calls (Send, Edit, Typing) run on the caller's
+// goroutine.
 package discord

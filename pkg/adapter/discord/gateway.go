@@ -28,8 +28,17 @@ const maxResumeDialFails = 3
 // megabytes.
 const readLimit = 8 << 20
 
-// Close codes herald sends. 1000 ends the session (shutdown only); any
-// other code keeps it resumable.
+// Close codes herald sends. Discord: closing with 1000 or 1001 invalidates
+// the session; "if you simply close the TCP connection or use a different
+// close code, the session will remain active and timeout after a few
+// minutes" (Gateway, Initiating a Disconnect). closeShutdown is used only
+// when herald stops without a state directory: nobody could resume the
+// session, and the bot shows offline at once. Every other close, a stop
+// with a saved session included, uses 4000, the first of the
+// application-defined range (RFC 6455 §7.4.2), which Discord leaves
+// resumable and which herald already uses to resume after a zombie
+// connection. 1012 (Service Restart) was not used: it is a server's code in
+// IANA's registry and Discord documents no meaning for it.
 const (
 	closeShutdown  websocket.StatusCode = websocket.StatusNormalClosure
 	closeReconnect websocket.StatusCode = 4000
@@ -133,6 +142,7 @@ type outcome struct {
 // a fatal error.
 func (a *Adapter) run(stopCtx, hardCtx context.Context) {
 	defer close(a.runDone)
+	a.restoreSession()
 	attempt := 0
 	for {
 		out := a.connect(stopCtx, hardCtx)
@@ -180,12 +190,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// dropSession forgets the session: the next connection identifies.
-func (a *Adapter) dropSession() {
-	a.sessionID, a.resumeURL = "", ""
-	a.seq.Store(0)
-}
-
 // advance records that the event with sequence number s was handled.
 func (a *Adapter) advance(s int64) {
 	if s > a.seq.Load() {
@@ -230,7 +234,7 @@ func (a *Adapter) connect(stopCtx, hardCtx context.Context) outcome {
 			// if it will not resume there).
 			if a.resumeDialFails++; a.resumeDialFails >= maxResumeDialFails {
 				a.log.WithField("resume_gateway_url", a.resumeURL).Warn("discord: resume gateway unreachable, using the main gateway")
-				a.resumeURL = ""
+				a.setResumeURL("")
 				a.resumeDialFails = 0
 			}
 		}
@@ -244,14 +248,19 @@ func (a *Adapter) connect(stopCtx, hardCtx context.Context) outcome {
 	connCtx, connCancel := context.WithCancel(hardCtx)
 	var wg sync.WaitGroup
 	defer func() {
-		code, reason := closeReconnect, "reconnecting"
 		if stopCtx.Err() != nil {
-			code, reason = closeShutdown, "herald stopping"
+			a.closeStopping(c, hardCtx.Done())
+		} else {
+			c.close(closeReconnect, "reconnecting", a.tun.closeBound, hardCtx.Done())
 		}
-		c.close(code, reason, a.tun.closeBound, hardCtx.Done())
 		connCancel()
 		wg.Wait()
 		box.close()
+		if c.live.Load() {
+			// Events handled while the connection ended (after the last
+			// periodic save) count too.
+			a.saveSession(false)
+		}
 	}()
 	// The watcher performs the graceful close when Stop is called, whatever
 	// the reader is doing (waiting for Hello, READY, or the inbox).
@@ -260,10 +269,17 @@ func (a *Adapter) connect(stopCtx, hardCtx context.Context) outcome {
 		defer wg.Done()
 		select {
 		case <-stopCtx.Done():
-			c.close(closeShutdown, "herald stopping", a.tun.closeBound, hardCtx.Done())
+			a.closeStopping(c, hardCtx.Done())
 		case <-connCtx.Done():
 		}
 	}()
+	if a.persisting() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.saveLoop(connCtx, c)
+		}()
+	}
 
 	helloCtx, cancel := context.WithTimeout(connCtx, a.cfg.RequestTimeout)
 	_, data, err := ws.Read(helloCtx)
@@ -297,6 +313,42 @@ func (a *Adapter) connect(stopCtx, hardCtx context.Context) outcome {
 	return a.readLoop(connCtx, c)
 }
 
+// closeStopping closes c because herald stops. With a state directory it
+// first saves the session (if the connection is up), then closes with a
+// code that keeps the session resumable for the next process; without one
+// it closes with 1000. Any goroutine; only the first call saves.
+func (a *Adapter) closeStopping(c *gwConn, hard <-chan struct{}) {
+	code, reason := closeShutdown, "herald stopping"
+	if a.persisting() {
+		c.stopOnce.Do(func() {
+			if c.live.Load() {
+				a.saveSession(true)
+			}
+		})
+		if a.hasSession() {
+			code, reason = closeReconnect, "herald restarting, will resume"
+		}
+	}
+	c.close(code, reason, a.tun.closeBound, hard)
+}
+
+// saveLoop saves the session every saveInterval while c is up, when the
+// sequence number advanced (or refreshInterval passed).
+func (a *Adapter) saveLoop(ctx context.Context, c *gwConn) {
+	t := time.NewTicker(a.tun.saveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c.live.Load() {
+			a.saveSession(false)
+		}
+	}
+}
+
 // readLoop reads and handles frames until the connection ends.
 func (a *Adapter) readLoop(ctx context.Context, c *gwConn) outcome {
 	healthy := false
@@ -313,7 +365,11 @@ func (a *Adapter) readLoop(ctx context.Context, c *gwConn) outcome {
 		}
 		switch p.Op {
 		case opDispatch:
-			if out, done := a.dispatch(ctx, p, &healthy); done {
+			out, done := a.dispatch(ctx, p, &healthy)
+			if healthy {
+				c.live.Store(true)
+			}
+			if done {
 				return out
 			}
 		case opHeartbeat:
@@ -350,6 +406,9 @@ func (a *Adapter) readFailed(c *gwConn, err error, healthy bool) outcome {
 	}
 	switch act {
 	case actFatal:
+		// The token or configuration is refused: a saved session is of
+		// no use to the next process either.
+		a.dropSession()
 		return outcome{err: err, fatal: true}
 	case actIdentify:
 		a.dropSession()
@@ -366,14 +425,18 @@ func (a *Adapter) dispatch(ctx context.Context, p payload, healthy *bool) (out o
 			a.metrics.Rejected("malformed")
 			return outcome{err: fmt.Errorf("discord: gateway: %w", err)}, true
 		}
-		a.sessionID, a.resumeURL, a.botID = r.SessionID, r.ResumeGatewayURL, r.User.ID
-		a.seq.Store(p.S)
+		a.setSession(r.SessionID, r.ResumeGatewayURL, r.User.ID, p.S)
 		*healthy = true
+		// Saved at once: a crash right after READY must not lose the
+		// session.
+		a.saveSession(true)
 		a.log.WithFields(map[string]any{"bot_id": r.User.ID, "bot": r.User.Username}).Info("discord: connected (READY)")
 		a.report(adapter.Status{Phase: adapter.PhaseConnected})
 	case "RESUMED":
 		a.advance(p.S)
 		*healthy = true
+		// The session is known alive again: refresh saved_at at once.
+		a.saveSession(true)
 		a.log.WithField("seq", a.seq.Load()).Info("discord: session resumed")
 		a.report(adapter.Status{Phase: adapter.PhaseConnected})
 	case "MESSAGE_CREATE":
@@ -498,13 +561,16 @@ func (a *Adapter) heartbeat(ctx context.Context, c *gwConn, interval time.Durati
 
 // gwConn is one gateway websocket.
 type gwConn struct {
-	ws        *websocket.Conn
-	raw       *connBox
-	lim       *cmdLimiter
-	timeout   time.Duration
-	acked     atomic.Bool
-	zombie    atomic.Bool
+	ws      *websocket.Conn
+	raw     *connBox
+	lim     *cmdLimiter
+	timeout time.Duration
+	acked   atomic.Bool
+	zombie  atomic.Bool
+	// live: READY or RESUMED arrived; the session is known alive.
+	live      atomic.Bool
 	closeOnce sync.Once
+	stopOnce  sync.Once
 }
 
 // send writes one command within the gateway rate limit.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.uber.org/goleak"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -44,11 +46,19 @@ type harness struct {
 	inbox   *adaptertest.Inbox
 	status  *adaptertest.Statuses
 	metrics *adaptertest.Metrics
+	logs    *logtest.Hook
 }
 
-// newHarness builds an adapter against srv with short timings. mut may
-// change the configuration (e.g. a wrong token).
+// newHarness builds an adapter against srv with short timings and no state
+// directory. mut may change the configuration (e.g. a wrong token).
 func newHarness(t *testing.T, srv *discordtest.Server, mut ...func(*Config)) *harness {
+	t.Helper()
+	return newStateHarness(t, srv, "", mut...)
+}
+
+// newStateHarness is newHarness with Env.StateDir = stateDir; adapters of
+// one test sharing stateDir are successive herald processes.
+func newStateHarness(t *testing.T, srv *discordtest.Server, stateDir string, mut ...func(*Config)) *harness {
 	t.Helper()
 	cfg := NewConfig()
 	cfg.Token = tokenFile(t, srv.Token)
@@ -58,6 +68,8 @@ func newHarness(t *testing.T, srv *discordtest.Server, mut ...func(*Config)) *ha
 		f(cfg)
 	}
 	env, st, m := adaptertest.Env(t, "discord")
+	env.StateDir = stateDir
+	hook := logtest.NewLocal(env.Log.Logger)
 	a, err := New(cfg, env)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -67,7 +79,8 @@ func newHarness(t *testing.T, srv *discordtest.Server, mut ...func(*Config)) *ha
 	a.tun.invalidMin = 5 * time.Millisecond
 	a.tun.invalidMax = 10 * time.Millisecond
 	a.tun.closeBound = 500 * time.Millisecond
-	h := &harness{a: a, srv: srv, inbox: &adaptertest.Inbox{}, status: st, metrics: m}
+	a.tun.saveInterval = 20 * time.Millisecond
+	h := &harness{a: a, srv: srv, inbox: &adaptertest.Inbox{}, status: st, metrics: m, logs: hook}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -112,4 +125,15 @@ func countPhase(st *adaptertest.Statuses, p adapter.Phase) int {
 		}
 	}
 	return n
+}
+
+// warnings returns the messages logged at warning level or above.
+func (h *harness) warnings() []string {
+	var out []string
+	for _, e := range h.logs.AllEntries() {
+		if e.Level <= logrus.WarnLevel {
+			out = append(out, e.Message)
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestReadme keeps the README in step with the code: required sections,
@@ -31,7 +32,15 @@ func TestReadme(t *testing.T) {
 		}
 	}
 	d := NewConfig()
-	for _, v := range []string{d.APIURL, fmt.Sprint(d.Intents), d.RequestTimeout.String(), fmt.Sprint(d.MaxMessageLen), fmt.Sprint(d.RequireMention)} {
+	// Durations as a person writes them: 5m rather than Go's 5m0s.
+	dur := func(d time.Duration) string {
+		s := d.String()
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		return s
+	}
+	for _, v := range []string{d.APIURL, fmt.Sprint(d.Intents), dur(d.RequestTimeout), fmt.Sprint(d.MaxMessageLen), fmt.Sprint(d.RequireMention), dur(d.ResumeWindow)} {
 		if !strings.Contains(readme, "`"+v+"`") {
 			t.Errorf("README does not show the default %q", v)
 		}
