@@ -84,11 +84,28 @@ var stopStates = []struct {
 }
 
 func TestStopBounded(t *testing.T) {
+	for _, withState := range []bool{false, true} {
+		name := "in memory"
+		if withState {
+			// Stop also writes the session to disk first.
+			name = "state dir"
+		}
+		t.Run(name, func(t *testing.T) { testStopBounded(t, withState) })
+	}
+}
+
+func testStopBounded(t *testing.T, withState bool) {
+	harness := func(t *testing.T, srv *discordtest.Server) *harness {
+		if withState {
+			return newStateHarness(t, srv, t.TempDir())
+		}
+		return newHarness(t, srv)
+	}
 	for _, st := range stopStates {
 		t.Run(st.name+"/ctx ended", func(t *testing.T) {
 			leakCheck(t)
 			srv := discordtest.New(t, discordtest.Options{})
-			h := newHarness(t, srv)
+			h := harness(t, srv)
 			st.setup(t, h)
 			adaptertest.StopWithin(t, h.a)
 			if p := h.status.Last().Phase; p != adapter.PhaseStopped {
@@ -101,7 +118,7 @@ func TestStopBounded(t *testing.T) {
 		t.Run(st.name+"/ctx 150ms", func(t *testing.T) {
 			leakCheck(t)
 			srv := discordtest.New(t, discordtest.Options{})
-			h := newHarness(t, srv)
+			h := harness(t, srv)
 			h.a.tun.closeBound = time.Hour // only ctx bounds the close
 			st.setup(t, h)
 			adaptertest.StopAfter(t, h.a, 150*time.Millisecond)
@@ -112,8 +129,9 @@ func TestStopBounded(t *testing.T) {
 	}
 }
 
-// TestStopGraceful: with time to spare Stop closes with 1000 and returns
-// as soon as the handshake is done.
+// TestStopGraceful: with time to spare and no state directory, Stop closes
+// with 1000 and returns as soon as the handshake is done. With a state
+// directory it closes with 4000 (TestRestartResumes).
 func TestStopGraceful(t *testing.T) {
 	leakCheck(t)
 	srv := discordtest.New(t, discordtest.Options{})
