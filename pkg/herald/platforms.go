@@ -46,6 +46,9 @@ func (d *daemon) buildPlatforms(cfg *config.Config, keep map[string]*platform) (
 		if !pc.IsEnabled() {
 			continue
 		}
+		if !pc.AllowAll && len(pc.AllowedUsers) == 0 {
+			d.log.WithField("platform", name).Warn("platform allows nobody: every message is refused until allowed_users (or allow_all: true) is set")
+		}
 		if old, ok := keep[name]; ok && sameAdapterSettings(old.conf, pc) {
 			out[name] = &platform{name: name, conf: pc, adapter: old.adapter, cancel: old.cancel}
 			continue
