@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 
 	_ "modernc.org/sqlite" // the test opens herald's store to hold its write lock
 
+	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
 	"github.com/heraldgw/herald/pkg/herald"
@@ -165,6 +167,16 @@ func (e *e2e) stop(p *proc) {
 	if took := time.Since(t0); took > e2eStopBound {
 		e.t.Fatalf("stop took %v, bound drain_timeout 2s + adapter_timeout 1s + 2s", took)
 	}
+}
+
+// waitIdle waits until herald has no turn running or queued and every
+// reply is delivered and recorded: a SIGKILL then cannot make it send a
+// reply again.
+func (e *e2e) waitIdle() {
+	e.t.Helper()
+	waitStatus(e.t, e.dir, func(s herald.StatusReport) bool {
+		return s.TurnsInFlight == 0 && s.QueueDepth == 0 && s.RepliesPending == 0
+	})
 }
 
 // kill SIGKILLs herald and waits for it to be gone.
@@ -560,4 +572,118 @@ func TestE2EWebhookStoreLocked(t *testing.T) {
 		t.Fatalf("%d agent calls, want 1", n)
 	}
 	e.stop(p)
+}
+
+// TestE2ETelegram: Bot API long polling → herald → openai → sendMessage as
+// a reply to the user's message.
+func TestE2ETelegram(t *testing.T) {
+	t.Parallel()
+	ag := agenttest.New(t)
+	fake := telegramtest.New(t, "")
+	e := newE2E(t, "telegram")
+	e.configure(agentYAML(t, ag, "openai"), fmt.Sprintf(`  telegram:
+    allow_all: true
+    token: {file: %s}
+    api_url: %s
+    poll_timeout: 1s
+    request_timeout: 2s
+`, e.secret("telegram-token", fake.Token), fake.URL))
+	p := e.start(startOpts{})
+
+	chat := telegramtest.Chat{ID: 555, Type: "private"}
+	ann := telegramtest.User{ID: 555, FirstName: "Ann"}
+	update := func(id, msgID int64, text string) telegramtest.Update {
+		return telegramtest.Update{UpdateID: id, Message: &telegramtest.Message{MessageID: msgID, From: &ann, Chat: chat, Text: text}}
+	}
+	sent := func(n int) []telegramtest.SentMessage {
+		t.Helper()
+		fake.Wait(t, e2eWait, fmt.Sprintf("%d messages sent", n), func() bool { return len(fake.Sent()) >= n })
+		return fake.Sent()
+	}
+	// replies counts the replies to message msgID, as the user sees them.
+	replies := func(msgID int64) int {
+		n := 0
+		for _, m := range fake.Sent() {
+			if m.ReplyTo == msgID {
+				n++
+			}
+		}
+		return n
+	}
+
+	// A message: the offset that confirms it reaches Telegram only once it
+	// is stored; the answer is a reply to it.
+	first := update(0, 101, "hello telegram")
+	id1 := fake.Push(first)
+	fake.Wait(t, e2eWait, "update confirmed", func() bool { return fake.Confirmed() > id1 })
+	if n := e.inbound("stored"); n != 1 {
+		t.Fatalf("update confirmed while %v messages are stored, want 1", n)
+	}
+	if r := waitAgent(t, ag, 1)[0]; r.LastUser() != "hello telegram" {
+		t.Fatalf("agent got %q", r.LastUser())
+	}
+	if m := sent(1)[0]; m.ChatID != "555" || m.Text != "agent: hello telegram" || m.ReplyTo != 101 || !m.AllowSendingWithoutReply {
+		t.Fatalf("sent %+v, want the answer as a reply to message 101 in chat 555", m)
+	}
+
+	// Telegram sends the update again (as when the confirming offset was
+	// lost): confirmed again, not run again.
+	first.UpdateID = id1
+	raw, err := json.Marshal([]telegramtest.Update{first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Script("getUpdates", telegramtest.Reply{Status: http.StatusOK, Body: `{"ok":true,"result":` + string(raw) + `}`})
+	e.waitInbound("duplicate", 1)
+	if n := len(ag.Requests()); n != 1 {
+		t.Fatalf("%d agent calls after a redelivery, want 1", n)
+	}
+	if n := len(fake.Sent()); n != 1 {
+		t.Fatalf("%d messages sent after a redelivery, want 1", n)
+	}
+
+	// The conversation goes on: openai gets the history.
+	fake.Push(update(0, 102, "second"))
+	checkHistory(t, waitAgent(t, ag, 2)[1], "hello telegram", "agent: hello telegram", "second")
+	sent(2)
+
+	// Store write-locked: herald takes the update from a held poll but
+	// cannot store it, so it must not confirm it. SIGKILL freezes what
+	// Telegram saw; the next instance gets the update again and answers it.
+	// (Idle first: a reply sent but not yet recorded would be sent again
+	// after the SIGKILL, as Telegram has no idempotency key.)
+	e.waitIdle()
+	fake.Wait(t, e2eWait, "a poll held", func() bool { return fake.Held() == 1 })
+	release := e.lockStore()
+	id3 := fake.Push(update(0, 103, "stored after a crash"))
+	fake.Wait(t, e2eWait, "the held poll answered", func() bool { return fake.Held() == 0 })
+	e.kill(p)
+	if c := fake.Confirmed(); c > id3 {
+		t.Fatalf("offset %d confirms update %d, which herald could not store", c, id3)
+	}
+	release()
+	p = e.start(startOpts{})
+	waitUntil(t, "the reply to the update herald could not store", func() bool { return replies(103) == 1 })
+
+	// SIGTERM: exit 0 within the bound. Telegram keeps what arrives
+	// meanwhile; the next instance answers it.
+	e.stop(p)
+	fake.Push(update(0, 104, "sent while herald is down"))
+	p = e.start(startOpts{})
+	waitUntil(t, "the reply to the message sent while herald was down", func() bool { return replies(104) == 1 })
+	e.stop(p)
+
+	for _, text := range []string{"hello telegram", "second", "stored after a crash", "sent while herald is down"} {
+		if n := agentCalls(ag, text); n != 1 {
+			t.Errorf("%q: %d agent calls, want 1", text, n)
+		}
+	}
+	for _, id := range []int64{101, 102, 103, 104} {
+		if n := replies(id); n != 1 {
+			t.Errorf("message %d: %d replies shown, want 1", id, n)
+		}
+	}
+	if fake.NegativeOffsetSeen() {
+		t.Error("herald used a negative offset, which drops pending updates")
+	}
 }
