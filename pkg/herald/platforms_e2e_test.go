@@ -22,6 +22,7 @@ import (
 
 	_ "modernc.org/sqlite" // the test opens herald's store to hold its write lock
 
+	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
@@ -686,4 +687,135 @@ func TestE2ETelegram(t *testing.T) {
 	if fake.NegativeOffsetSeen() {
 		t.Error("herald used a negative offset, which drops pending updates")
 	}
+}
+
+// TestE2EFeishu: long-connection event → herald → openai → REST reply to
+// the user's message.
+func TestE2EFeishu(t *testing.T) {
+	t.Parallel()
+	ag := agenttest.New(t)
+	// Events unacknowledged for 500 ms are pushed again (the platform waits
+	// 3 s), so that the store-locked phase below is short.
+	fake := feishutest.New(t, feishutest.Options{RedeliverAfter: 500 * time.Millisecond})
+	e := newE2E(t, "feishu")
+	e.configure(agentYAML(t, ag, "openai"), fmt.Sprintf(`  feishu:
+    allow_all: true
+    app_id: cli_test
+    app_secret: {file: %s}
+    base_url: %s
+    request_timeout: 2s
+`, e.secret("feishu-app-secret", "test-secret"), fake.URL()))
+	p := e.start(startOpts{})
+
+	// replies counts the replies to message id, as the chat shows them.
+	replies := func(id string) int {
+		n := 0
+		for _, m := range fake.Messages() {
+			if m.ReplyTo == id {
+				n++
+			}
+		}
+		return n
+	}
+	// allAcked: every push of ev was acknowledged.
+	allAcked := func(ev string, pushes int) func() bool {
+		return func() bool { d := fake.Deliveries(ev); return d >= pushes && fake.AcksFor(ev) >= d }
+	}
+
+	// A message: acknowledged only once stored; answered as a reply to it.
+	ev1 := fake.Push(feishutest.Event{MessageID: "om_1", Text: "hello feishu"})
+	waitUntil(t, "ack of "+ev1, func() bool { return fake.AcksFor(ev1) >= 1 })
+	if n := e.inbound("stored"); n != 1 {
+		t.Fatalf("event acknowledged while %v messages are stored, want 1", n)
+	}
+	if r := waitAgent(t, ag, 1)[0]; r.LastUser() != "hello feishu" {
+		t.Fatalf("agent got %q", r.LastUser())
+	}
+	m := fake.WaitMessages(t, 1, e2eWait)[0]
+	if m.ReplyTo != "om_1" || m.Text != "agent: hello feishu" || m.MsgType != "text" || m.UUID == "" {
+		t.Fatalf("chat shows %+v, want the answer as a reply to om_1 with a uuid", m)
+	}
+
+	// The platform pushes the event again (same event_id, as after a lost
+	// ack): acknowledged, not run again.
+	fake.Push(feishutest.Event{EventID: ev1, MessageID: "om_1", Text: "hello feishu"})
+	waitUntil(t, "both pushes of "+ev1+" acknowledged", allAcked(ev1, 2))
+	if n := e.inbound("duplicate"); n < 1 {
+		t.Fatalf("redelivery counted %v duplicates", n)
+	}
+	if n, r := len(ag.Requests()), len(fake.Messages()); n != 1 || r != 1 {
+		t.Fatalf("after a redelivery: %d agent calls, %d messages shown; want 1 and 1", n, r)
+	}
+
+	// The conversation goes on: openai gets the history.
+	fake.Push(feishutest.Event{MessageID: "om_2", Text: "second"})
+	checkHistory(t, waitAgent(t, ag, 2)[1], "hello feishu", "agent: hello feishu", "second")
+	waitUntil(t, "the reply to om_2", func() bool { return replies("om_2") == 1 })
+
+	// Store write-locked: no ack, so the platform pushes the event again;
+	// SIGKILL freezes what it saw, and the next instance gets the event
+	// (the platform redelivers unacknowledged events to the next
+	// connection) and answers it.
+	e.waitIdle()
+	release := e.lockStore()
+	ev3 := fake.Push(feishutest.Event{MessageID: "om_3", Text: "stored after a crash"})
+	fake.WaitDeliveries(t, ev3, 2, e2eWait)
+	e.kill(p)
+	fake.WaitLive(t, 0, e2eWait)
+	if n := fake.AcksFor(ev3); n != 0 {
+		t.Fatalf("%d acks for an event herald could not store", n)
+	}
+	release()
+	p = e.start(startOpts{})
+	waitUntil(t, "the reply to om_3", func() bool { return replies("om_3") == 1 })
+
+	// SIGTERM: exit 0 within the bound, closing the connection with 1000.
+	// An event for the app meanwhile waits for the next connection.
+	e.stop(p)
+	fake.WaitLive(t, 0, e2eWait)
+	if codes := fake.CloseCodes(); len(codes) == 0 || codes[len(codes)-1] != 1000 {
+		t.Errorf("close codes %v, want 1000 at stop", codes)
+	}
+	fake.Push(feishutest.Event{MessageID: "om_4", Text: "sent while herald is down"})
+	p = e.start(startOpts{})
+	waitUntil(t, "the reply to om_4", func() bool { return replies("om_4") == 1 })
+	e.stop(p)
+
+	for _, text := range []string{"hello feishu", "second", "stored after a crash", "sent while herald is down"} {
+		if n := agentCalls(ag, text); n != 1 {
+			t.Errorf("%q: %d agent calls, want 1", text, n)
+		}
+	}
+	for _, id := range []string{"om_1", "om_2", "om_3", "om_4"} {
+		if n := replies(id); n != 1 {
+			t.Errorf("%s: %d replies shown, want 1", id, n)
+		}
+	}
+}
+
+// TestE2ELark: the lark type (a section named lark, domain lark) against
+// the same fake, with a hermes backend: one message and its reply.
+func TestE2ELark(t *testing.T) {
+	t.Parallel()
+	ag := agenttest.New(t)
+	fake := feishutest.New(t, feishutest.Options{})
+	e := newE2E(t, "lark")
+	e.configure(agentYAML(t, ag, "hermes"), fmt.Sprintf(`  lark:
+    allow_all: true
+    app_id: cli_test
+    app_secret: {file: %s}
+    base_url: %s
+`, e.secret("lark-app-secret", "test-secret"), fake.URL()))
+	p := e.start(startOpts{})
+	if pr := e.waitPhase("connected"); pr.Type != "lark" {
+		t.Fatalf("platform type %q, want lark", pr.Type)
+	}
+	ev := fake.Push(feishutest.Event{MessageID: "om_l1", ChatID: "oc_lark", Text: "hello lark"})
+	checkHermes(t, waitAgent(t, ag, 1)[0], "hello lark")
+	m := fake.WaitMessages(t, 1, e2eWait)[0]
+	if m.ReplyTo != "om_l1" || m.Text != "agent: hello lark" {
+		t.Fatalf("chat shows %+v, want the answer as a reply to om_l1", m)
+	}
+	waitUntil(t, "ack of "+ev, func() bool { return fake.AcksFor(ev) >= 1 })
+	e.stop(p)
 }
