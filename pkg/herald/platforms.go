@@ -5,6 +5,8 @@ package herald
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -59,6 +61,14 @@ func (d *daemon) buildPlatforms(cfg *config.Config, keep map[string]*platform) (
 			Log:     d.logger.WithFields(logrus.Fields{"component": "adapter/" + pc.Type, "platform": name}),
 			Report:  d.board.reporter(name, pc.Type),
 			Metrics: d.metrics.ForAdapter(name),
+		}
+		// A private directory for state the adapter keeps across restarts
+		// (Discord's resumable session). Without it the adapter still runs.
+		stateDir := filepath.Join(cfg.StateDir, "platforms", name)
+		if err := os.MkdirAll(stateDir, 0o700); err != nil {
+			env.Log.WithError(err).Warn("cannot create the platform's state directory; it keeps no state across restarts")
+		} else {
+			env.StateDir = stateDir
 		}
 		a, err := t.New(pc.Settings, env)
 		if err != nil {
