@@ -23,6 +23,7 @@ import (
 	_ "modernc.org/sqlite" // the test opens herald's store to hold its write lock
 
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
+	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
@@ -818,4 +819,130 @@ func TestE2ELark(t *testing.T) {
 	}
 	waitUntil(t, "ack of "+ev, func() bool { return fake.AcksFor(ev) >= 1 })
 	e.stop(p)
+}
+
+// TestE2ESlack: Socket Mode envelope → herald → openai → chat.postMessage
+// in a thread under the mention.
+func TestE2ESlack(t *testing.T) {
+	t.Parallel()
+	ag := agenttest.New(t)
+	// Unacknowledged envelopes come again after 500 ms (Slack: 3 s), and
+	// often enough to survive the restarts below.
+	fake := slacktest.New(slacktest.Options{RedeliverAfter: 500 * time.Millisecond, MaxRetries: 20})
+	t.Cleanup(fake.Close)
+	e := newE2E(t, "slack")
+	e.configure(agentYAML(t, ag, "openai"), fmt.Sprintf(`  slack:
+    allow_all: true
+    app_token: {file: %s}
+    bot_token: {file: %s}
+    api_url: %s
+    request_timeout: 2s
+`, e.secret("slack-app", fake.AppToken()), e.secret("slack-bot", fake.BotToken()), fake.APIURL()))
+	p := e.start(startOpts{})
+
+	mention := func(ts, threadTS, text string) slacktest.Pushed {
+		return fake.PushEvent(slacktest.Event{Type: "app_mention", Channel: "C1", User: "U1", Text: "<@" + fake.BotUserID() + "> " + text, TS: ts, ThreadTS: threadTS})
+	}
+	// inThread counts the messages posted in thread ts of C1.
+	inThread := func(ts string) int {
+		n := 0
+		for _, m := range fake.Messages() {
+			if m.Channel == "C1" && m.ThreadTS == ts {
+				n++
+			}
+		}
+		return n
+	}
+	acked := func(eventID string) bool {
+		for _, a := range fake.Acks() {
+			if a.EventID == eventID {
+				return true
+			}
+		}
+		return false
+	}
+
+	// A mention: acknowledged only once stored; answered in a thread under
+	// it, the mention removed from what the agent reads.
+	const ts1 = "1690000000.000101"
+	ev1 := mention(ts1, "", "hello slack")
+	fake.WaitAck(t, ev1.EventID, e2eWait)
+	if n := e.inbound("stored"); n != 1 {
+		t.Fatalf("envelope acknowledged while %v messages are stored, want 1", n)
+	}
+	if r := waitAgent(t, ag, 1)[0]; r.LastUser() != "hello slack" {
+		t.Fatalf("agent got %q", r.LastUser())
+	}
+	if m := fake.WaitMessages(t, 1, e2eWait)[0]; m.Channel != "C1" || m.ThreadTS != ts1 || m.Display() != "agent: hello slack" {
+		t.Fatalf("posted %+v, want the answer in the thread of %s", m, ts1)
+	}
+
+	// Slack redelivers the envelope (retry_attempt 1, as when an ack is
+	// lost): acknowledged, not run again.
+	fake.Redeliver(ev1.EventID)
+	waitUntil(t, "ack of the redelivery", func() bool {
+		for _, a := range fake.Acks() {
+			if a.EventID == ev1.EventID && a.RetryAttempt >= 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if n := e.inbound("duplicate"); n < 1 {
+		t.Fatalf("redelivery counted %v duplicates", n)
+	}
+	if n, r := len(ag.Requests()), len(fake.Messages()); n != 1 || r != 1 {
+		t.Fatalf("after a redelivery: %d agent calls, %d messages posted; want 1 and 1", n, r)
+	}
+
+	// A follow-up mention in the thread: same session, openai gets the
+	// history, the answer stays in the thread.
+	mention("1690000000.000102", ts1, "second")
+	checkHistory(t, waitAgent(t, ag, 2)[1], "hello slack", "agent: hello slack", "second")
+	waitUntil(t, "the answer in the thread", func() bool { return inThread(ts1) == 2 })
+
+	// Store write-locked: herald reads the envelope (Sync: it answered a
+	// ping sent after it) but cannot store it, so it must not acknowledge
+	// it. SIGKILL freezes what Slack saw; Slack redelivers to the next
+	// connection and herald answers.
+	e.waitIdle()
+	live := fake.Live()
+	release := e.lockStore()
+	const ts3 = "1690000000.000103"
+	ev3 := mention(ts3, "", "stored after a crash")
+	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
+	defer cancel()
+	if err := fake.Sync(ctx, live[len(live)-1]); err != nil {
+		t.Fatal(err)
+	}
+	e.kill(p)
+	waitUntil(t, "the connection gone", func() bool { return fake.Conns() == 0 })
+	if acked(ev3.EventID) {
+		t.Fatal("an envelope herald could not store was acknowledged")
+	}
+	release()
+	p = e.start(startOpts{})
+	waitUntil(t, "the answer to the envelope herald could not store", func() bool { return inThread(ts3) == 1 })
+
+	// SIGTERM: exit 0 within the bound, closing with 1000. Slack keeps the
+	// event that arrives meanwhile and delivers it to the next connection.
+	live = fake.Live()
+	e.stop(p)
+	if code := fake.WaitClosed(t, live[len(live)-1], e2eWait); code != 1000 {
+		t.Errorf("connection closed with %v at stop, want 1000", code)
+	}
+	const ts4 = "1690000000.000104"
+	mention(ts4, "", "sent while herald is down")
+	p = e.start(startOpts{})
+	waitUntil(t, "the answer to the event sent while herald was down", func() bool { return inThread(ts4) == 1 })
+	e.stop(p)
+
+	for _, text := range []string{"hello slack", "second", "stored after a crash", "sent while herald is down"} {
+		if n := agentCalls(ag, text); n != 1 {
+			t.Errorf("%q: %d agent calls, want 1", text, n)
+		}
+	}
+	if n := len(fake.Messages()); n != 4 {
+		t.Errorf("%d messages posted, want 4: %+v", n, fake.Messages())
+	}
 }
