@@ -11,7 +11,7 @@ LDFLAGS   := -s -w -X github.com/heraldgw/herald/pkg/version.Version=$(VERSION) 
 STATICCHECK_VERSION := v0.8.2
 NFPM      := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 # Debian packages the tests need; installed by `make deps` when missing.
-DEB_DEPS  := lintian rpm dbus iproute2 util-linux
+DEB_DEPS  := lintian rpm rpmlint dbus iproute2 util-linux
 TEST_FLAGS ?=
 
 .PHONY: help build run test unit e2e lint fmt vet staticcheck bench deps deb rpm packages clean units-check
@@ -67,13 +67,14 @@ units-check: ## offline checks of the unit files (security exposure ≤ 1.5)
 bench: build ## benchmarks against the floor in the real-systemd sandbox; writes BENCHMARKS.md
 	$(GO) run ./cmd/herald-bench -o BENCHMARKS.md
 
-deb: build ## build dist/herald_<version>_amd64.deb
+deb: build ## build dist/herald_<version>-1_amd64.deb (nfpm; version from git describe, see scripts/package)
 	scripts/package deb
 
-rpm: build ## build dist/herald-<version>.x86_64.rpm
+rpm: build ## build dist/herald-<version>-1.x86_64.rpm
 	scripts/package rpm
 
-packages: deb rpm
+packages: build ## build both packages
+	scripts/package all
 
 clean: ## remove build output
 	rm -rf bin dist
