@@ -22,6 +22,7 @@ import (
 
 	_ "modernc.org/sqlite" // the test opens herald's store to hold its write lock
 
+	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
@@ -944,5 +945,123 @@ func TestE2ESlack(t *testing.T) {
 	}
 	if n := len(fake.Messages()); n != 4 {
 		t.Errorf("%d messages posted, want 4: %+v", n, fake.Messages())
+	}
+}
+
+// TestE2EDiscord: gateway MESSAGE_CREATE → herald → hermes → REST create as
+// a reply (message_reference, nonce, no pings).
+func TestE2EDiscord(t *testing.T) {
+	t.Parallel()
+	ag := agenttest.New(t)
+	// Short heartbeats: they carry herald's "handled" sequence number,
+	// Discord's stand-in for an ack.
+	fake := discordtest.New(t, discordtest.Options{HeartbeatInterval: 200 * time.Millisecond})
+	e := newE2E(t, "discord")
+	e.configure(agentYAML(t, ag, "hermes"), fmt.Sprintf(`  discord:
+    allow_all: true
+    token: {file: %s}
+    api_url: %s
+    request_timeout: 2s
+`, e.secret("discord-token", fake.Token), fake.APIURL))
+	p := e.start(startOpts{})
+
+	replies := func(id string) int {
+		n := 0
+		for _, m := range fake.Messages() {
+			if m.ReplyTo == id {
+				n++
+			}
+		}
+		return n
+	}
+	handled := func(seq int64) func() bool {
+		return func() bool {
+			for _, hb := range fake.Heartbeats() {
+				if hb.Seq >= seq {
+					return true
+				}
+			}
+			return false
+		}
+	}
+
+	// A direct message: heartbeats carry its sequence number only once it
+	// is stored; the answer is a reply to it that pings nobody.
+	id1, seq1 := fake.PushMessage(discordtest.Msg{Content: "hello discord"})
+	fake.Await(t, "a heartbeat confirming the message", e2eWait, handled(seq1))
+	if n := e.inbound("stored"); n != 1 {
+		t.Fatalf("sequence %d confirmed while %v messages are stored, want 1", seq1, n)
+	}
+	checkHermes(t, waitAgent(t, ag, 1)[0], "hello discord")
+	fake.Await(t, "the reply", e2eWait, func() bool { return len(fake.Messages()) == 1 })
+	if m := fake.Messages()[0]; m.ReplyTo != id1 || m.Content != "agent: hello discord" || !m.EnforceNonce || m.Nonce == "" ||
+		strings.ReplaceAll(string(m.AllowedMentions), " ", "") != `{"parse":[]}` {
+		t.Fatalf("channel shows %+v, want the answer as a reply to %s with an enforced nonce and no pings", m, id1)
+	}
+
+	// Discord replays the message (same id, as on a resume): handled, not
+	// run again.
+	seq2 := fake.Push("MESSAGE_CREATE", fake.MessageData(discordtest.Msg{ID: id1, Content: "hello discord"}))
+	fake.Await(t, "a heartbeat confirming the replay", e2eWait, handled(seq2))
+	if n := e.inbound("duplicate"); n != 1 {
+		t.Fatalf("replay counted %v duplicates, want 1", n)
+	}
+	if n, r := len(ag.Requests()), len(fake.Messages()); n != 1 || r != 1 {
+		t.Fatalf("after a replay: %d agent calls, %d messages shown; want 1 and 1", n, r)
+	}
+
+	// Store write-locked: herald must not confirm the message. Its gateway
+	// reader waits for the store, so it reads no heartbeat ACK and takes
+	// the connection for a zombie (its log says so: evidence that it holds
+	// the message). SIGKILL freezes what Discord saw; the session, saved in
+	// the state directory with the last stored sequence number, outlives
+	// the process: the next instance resumes it, Discord replays the
+	// message, and herald answers it once.
+	e.waitIdle()
+	release := e.lockStore()
+	id3, seq3 := fake.PushMessage(discordtest.Msg{Content: "stored after a crash"})
+	p.waitLog(map[string]string{"platform": "discord", "msg": "zombie"}, e2eWait)
+	e.kill(p)
+	fake.Await(t, "the connection gone", e2eWait, func() bool { return !fake.Live() })
+	for _, h := range fake.Heartbeats() {
+		if h.Seq >= seq3 {
+			t.Fatalf("heartbeat confirms sequence %d while herald could not store message %d", h.Seq, seq3)
+		}
+	}
+	release()
+	resumes := len(fake.Resumes())
+	p = e.start(startOpts{})
+	if len(fake.Resumes()) == resumes {
+		t.Fatal("the restarted herald did not resume the saved session")
+	}
+	if r := fake.Resumes()[resumes]; r.Seq >= seq3 {
+		t.Fatalf("resume from sequence %d: message %d was never stored", r.Seq, seq3)
+	}
+	fake.Await(t, "the reply to the message herald could not store", e2eWait, func() bool { return replies(id3) == 1 })
+
+	// SIGTERM: exit 0 within the bound, closing with 4000, which keeps the
+	// session resumable. A message sent while herald is down waits in the
+	// session; the next instance resumes and answers it.
+	e.stop(p)
+	fake.Await(t, "the close frame", e2eWait, func() bool { return !fake.Live() })
+	if c := fake.ClientCloses(); len(c) == 0 || c[len(c)-1] != 4000 {
+		t.Errorf("client close codes %v, want 4000 (resumable) at stop", c)
+	}
+	resumes = len(fake.Resumes())
+	idA, _ := fake.PushMessage(discordtest.Msg{Content: "sent while herald is down"})
+	p = e.start(startOpts{})
+	if len(fake.Resumes()) == resumes {
+		t.Fatal("the restarted herald did not resume the saved session")
+	}
+	fake.Await(t, "the reply to the message sent while herald was down", e2eWait, func() bool { return replies(idA) == 1 })
+	e.stop(p)
+
+	for _, text := range []string{"hello discord", "stored after a crash", "sent while herald is down"} {
+		if n := agentCalls(ag, text); n != 1 {
+			t.Errorf("%q: %d agent calls, want 1", text, n)
+		}
+	}
+	if n := len(fake.Messages()); n != 3 {
+		t.Errorf("%d messages shown, want 3: %+v", n, fake.Messages())
 	}
 }
