@@ -1065,3 +1065,128 @@ func TestE2EDiscord(t *testing.T) {
 		t.Errorf("%d messages shown, want 3: %+v", n, fake.Messages())
 	}
 }
+
+// TestE2EBadCredentials: a platform whose credential the fake rejects never
+// blocks herald: READY=1 is sent, /status shows the platform fatal, `herald
+// doctor` reports it as FAIL, SIGTERM still exits 0, and the credential
+// appears nowhere in herald's output.
+func TestE2EBadCredentials(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// platform starts the fake and returns the platform section with a
+		// credential it rejects, and that credential.
+		platform func(t *testing.T, e *e2e) (yaml, bad string)
+	}{
+		{"telegram", func(t *testing.T, e *e2e) (string, string) {
+			fake := telegramtest.New(t, "")
+			const bad = "999999:WRONG-token_0123456789abcdef"
+			return fmt.Sprintf("  telegram:\n    allow_all: true\n    token: {file: %s}\n    api_url: %s\n    poll_timeout: 1s\n",
+				e.secret("telegram-token", bad), fake.URL), bad
+		}},
+		{"feishu", func(t *testing.T, e *e2e) (string, string) {
+			fake := feishutest.New(t, feishutest.Options{})
+			const bad = "wrong-app-secret"
+			return fmt.Sprintf("  feishu:\n    allow_all: true\n    app_id: cli_test\n    app_secret: {file: %s}\n    base_url: %s\n",
+				e.secret("feishu-app-secret", bad), fake.URL()), bad
+		}},
+		{"slack", func(t *testing.T, e *e2e) (string, string) {
+			fake := slacktest.New(slacktest.Options{})
+			t.Cleanup(fake.Close)
+			const bad = "xapp-1-A1-revoked"
+			return fmt.Sprintf("  slack:\n    allow_all: true\n    app_token: {file: %s}\n    bot_token: {file: %s}\n    api_url: %s\n",
+				e.secret("slack-app", bad), e.secret("slack-bot", fake.BotToken()), fake.APIURL()), bad
+		}},
+		{"discord", func(t *testing.T, e *e2e) (string, string) {
+			fake := discordtest.New(t, discordtest.Options{})
+			const bad = "revoked-discord-token"
+			return fmt.Sprintf("  discord:\n    allow_all: true\n    token: {file: %s}\n    api_url: %s\n",
+				e.secret("discord-token", bad), fake.APIURL), bad
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newE2E(t, tt.name)
+			yaml, bad := tt.platform(t, e)
+			e.configure("  kind: echo\n", yaml)
+			n := listenNotify(t)
+			p := start(t, e.cfg, startOpts{env: []string{n.env()}})
+			p.ready()
+			if _, ok := n.find("READY=1"); !ok {
+				t.Fatal("no READY=1 datagram when herald logged ready")
+			}
+			pr := e.waitPhase("fatal")
+			if pr.Error == "" {
+				t.Errorf("fatal platform without an error in /status: %+v", pr)
+			}
+			out, code := e.doctor()
+			if code != herald.ExitFailure || !hasLine(out, "FAIL", "platform "+tt.name) {
+				t.Errorf("herald doctor exit %d, want %d with a FAIL line for platform %s:\n%s", code, herald.ExitFailure, tt.name, out)
+			}
+			e.stop(p)
+			if strings.Contains(p.output(), bad) || strings.Contains(out, bad) {
+				t.Errorf("the rejected credential appears in herald's output")
+			}
+		})
+	}
+}
+
+// TestE2EWebhookBadCredentials: the webhook platform holds no connection,
+// so a wrong secret cannot make it fatal (and doctor cannot see it): a
+// request signed with another secret is refused with 401, a reply the
+// receiver refuses (401: outbound_secret wrong) is given up on and logged,
+// herald stays READY with the platform connected, and SIGTERM exits 0.
+func TestE2EWebhookBadCredentials(t *testing.T) {
+	t.Parallel()
+	recv := webhooktest.NewReceiver(t, webhooktest.WithSecret("whsec_cmVjZWl2ZXItc2VjcmV0"))
+	e := newE2E(t, "webhook")
+	e.configure("  kind: echo\n", fmt.Sprintf(`  webhook:
+    allow_all: true
+    secret: {file: %s}
+    reply_url: %s
+    outbound_secret: {file: %s}
+`, e.secret("webhook-in", "inbound-signing-secret"), recv.URL, e.secret("webhook-out", "whsec_c29tZS1vdGhlci1zZWNyZXQ=")))
+	n := listenNotify(t)
+	p := start(t, e.cfg, startOpts{env: []string{n.env()}})
+	p.ready()
+	if _, ok := n.find("READY=1"); !ok {
+		t.Fatal("no READY=1 datagram when herald logged ready")
+	}
+	e.waitPhase("connected")
+	url := "http://" + e.http + "/hooks/webhook"
+	body := webhooktest.Message{ConversationID: "c1", UserID: "u1", Text: "hello"}.JSON()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r, err := webhooktest.Post(ctx, url, "not-the-secret", body, "wh-forged"); err != nil || r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("request signed with another secret: %v %v, want 401", r, err)
+	}
+	if r, err := webhooktest.Post(ctx, url, "inbound-signing-secret", body, "wh-1"); err != nil || r.StatusCode != http.StatusAccepted {
+		t.Fatalf("signed request: %v %v, want 202", r, err)
+	}
+	p.waitLog(map[string]string{"msg": "giving up on a reply", "platform": "webhook"}, e2eWait)
+	reqs := recv.Requests()
+	if len(reqs) != 1 || reqs[0].Status != http.StatusUnauthorized || len(recv.Delivered()) != 0 {
+		t.Fatalf("receiver saw %d requests (%+v), want one refused with 401 and nothing delivered", len(reqs), reqs)
+	}
+	out, _ := e.doctor()
+	if hasLine(out, "FAIL", "platform webhook") {
+		t.Errorf("doctor reports the webhook platform failed; it cannot know:\n%s", out)
+	}
+	e.waitPhase("connected")
+	e.stop(p)
+}
+
+// hasLine reports whether a line of out contains every one of words.
+func hasLine(out string, words ...string) bool {
+next:
+	for _, line := range strings.Split(out, "\n") {
+		for _, w := range words {
+			if !strings.Contains(line, w) {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
+}
