@@ -1113,9 +1113,7 @@ func TestE2EBadCredentials(t *testing.T) {
 			n := listenNotify(t)
 			p := start(t, e.cfg, startOpts{env: []string{n.env()}})
 			p.ready()
-			if _, ok := n.find("READY=1"); !ok {
-				t.Fatal("no READY=1 datagram when herald logged ready")
-			}
+			waitUntil(t, "READY=1", func() bool { _, ok := n.find("READY=1"); return ok })
 			pr := e.waitPhase("fatal")
 			if pr.Error == "" {
 				t.Errorf("fatal platform without an error in /status: %+v", pr)
@@ -1150,9 +1148,7 @@ func TestE2EWebhookBadCredentials(t *testing.T) {
 	n := listenNotify(t)
 	p := start(t, e.cfg, startOpts{env: []string{n.env()}})
 	p.ready()
-	if _, ok := n.find("READY=1"); !ok {
-		t.Fatal("no READY=1 datagram when herald logged ready")
-	}
+	waitUntil(t, "READY=1", func() bool { _, ok := n.find("READY=1"); return ok })
 	e.waitPhase("connected")
 	url := "http://" + e.http + "/hooks/webhook"
 	body := webhooktest.Message{ConversationID: "c1", UserID: "u1", Text: "hello"}.JSON()
