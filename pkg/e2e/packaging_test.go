@@ -744,7 +744,11 @@ func pkDebLifecycle(t *testing.T, b *pkBuild) {
 	p := newPkBox(t, b, "deb")
 	deb1, deb2 := pkShare+"/"+b.deb1, pkShare+"/"+b.deb2
 
+	p.reloadProbe()
 	p.step("install "+b.v1, "dpkg -i "+deb1)
+	if !p.reloaded() {
+		t.Error("deb: installation under a running systemd did not run daemon-reload")
+	}
 	p.checkFreshInstall(b.v1, true)
 	if t.Failed() {
 		return
@@ -801,6 +805,46 @@ func pkDebLifecycle(t *testing.T, b *pkBuild) {
 	p.step("install after purge", "dpkg -i "+deb1)
 	p.checkFreshInstall(b.v1, false)
 	p.checkPristineConf()
+
+	p.step("purge again", "dpkg -P herald")
+	p.checkOfflineInstall("dpkg -i " + deb1)
+}
+
+// reloadProbe arms a marker for daemon-reload: a loaded unit (kept loaded by
+// being active) whose file then changes has NeedDaemonReload=yes until the
+// next daemon-reload.
+func (p *pkBox) reloadProbe() {
+	p.t.Helper()
+	p.sh(`printf '[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' >/etc/systemd/system/pk-reload-probe.service &&
+		systemctl daemon-reload && systemctl start pk-reload-probe.service &&
+		touch -d '+1 minute' /etc/systemd/system/pk-reload-probe.service`)
+	if got := p.show("pk-reload-probe.service", "NeedDaemonReload")["NeedDaemonReload"]; got != "yes" {
+		p.t.Fatalf("reload probe: NeedDaemonReload=%s, want yes", got)
+	}
+}
+
+// reloaded reports whether systemd was reloaded since reloadProbe.
+func (p *pkBox) reloaded() bool {
+	p.t.Helper()
+	return p.show("pk-reload-probe.service", "NeedDaemonReload")["NeedDaemonReload"] == "no"
+}
+
+// checkOfflineInstall installs as in a chroot or an image build, where
+// systemd does not run (no /run/systemd/system; systemctl works offline):
+// the sockets get enabled for the next boot, but nothing is started and
+// systemd is not reloaded.
+func (p *pkBox) checkOfflineInstall(script string) {
+	t := p.t
+	t.Helper()
+	p.reloadProbe()
+	p.step("install without a running systemd",
+		`SYSTEMD_OFFLINE=1 unshare --mount sh -c 'mount -t tmpfs none /run/systemd && `+script+`'`)
+	if p.reloaded() {
+		t.Errorf("%s: the maintainer scripts ran daemon-reload without a running systemd", p.format)
+	}
+	p.wantState("herald.socket", "enabled", "inactive")
+	p.wantState("herald-admin.socket", "enabled", "inactive")
+	p.wantState("herald.service", "disabled", "inactive")
 }
 
 // checkPristineConf compares the installed configuration with the shipped one.
@@ -827,7 +871,11 @@ func pkRPMLifecycle(t *testing.T, b *pkBuild) {
 	// database does not know systemd (dpkg's does): --nodeps.
 	const rpmOpts = " --nodeps --force-debian "
 
+	p.reloadProbe()
 	p.step("install "+b.v1, "rpm -i"+rpmOpts+rpm1)
+	if !p.reloaded() {
+		t.Error("rpm: installation under a running systemd did not run daemon-reload")
+	}
 	p.checkFreshInstall(b.v1, false)
 	if t.Failed() {
 		return
@@ -867,6 +915,9 @@ func pkRPMLifecycle(t *testing.T, b *pkBuild) {
 	p.step("install after erase", "rpm -i"+rpmOpts+rpm2)
 	p.checkFreshInstall(b.v2, false)
 	p.checkPristineConf()
+
+	p.step("erase again", "rpm -e --nodeps herald")
+	p.checkOfflineInstall("rpm -i" + rpmOpts + rpm1)
 
 	// rpmlint last: it unpacks the payload into / (nfpm's absolute cpio
 	// names; notes hazard 4), which only this throw-away root may suffer.
