@@ -35,17 +35,19 @@ import (
 // the real herald binary → agenttest → the fake again, where the reply is
 // checked as the platform's user would see it.
 //
-// Every test waits on conditions (the fakes' recorders, herald's /status
-// and /metrics on the admin socket), never on fixed sleeps.
+// Every test waits on conditions (the fakes' recorders, herald's log,
+// /status and /metrics on the admin socket), never on fixed sleeps.
 //
 // "Acknowledged only once stored" is checked two ways:
 //   - at the moment the fake records the ack (202, offset, envelope ack,
-//     heartbeat sequence), herald's inbound counter already shows the
-//     message stored;
+//     heartbeat sequence number), herald's inbound counter already shows
+//     the message stored;
 //   - with herald's store write-locked by the test (lockStore), the fake
-//     must see no ack at all; herald is then SIGKILLed, which freezes what
-//     the fake saw, and the next instance must answer the message the
-//     platform delivers again.
+//     must see no ack. Where the platform redelivers, herald is then
+//     SIGKILLed, which freezes what the fake saw, and the next instance
+//     must answer the message the platform delivers again. The lock is
+//     taken when herald is idle, since a reply sent but not yet recorded
+//     is sent again after a SIGKILL (at least once, by design).
 
 // e2eStopBound is the stop bound of e2eTemplate: drain_timeout 2s +
 // adapter_timeout 1s + 2s.
@@ -288,6 +290,19 @@ func (e *e2e) doctor() (string, int) {
 	return out, exitCode(err)
 }
 
+// logCount counts herald's log entries matching want (as waitLog).
+func logCount(p *proc, want map[string]string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, e := range p.lines {
+		if matches(e, want) {
+			n++
+		}
+	}
+	return n
+}
+
 // waitUntil polls cond until it holds, failing the test after e2eWait. For
 // state that has no recorder to wait on (herald's metrics, several fakes at
 // once).
@@ -336,7 +351,7 @@ func checkHermes(t testing.TB, r agenttest.Request, text string) {
 		t.Errorf("hermes request without X-Hermes-Session-Id (%q) or Idempotency-Key (%q)", r.SessionID, r.IdempotencyKey)
 	}
 	if r.LastUser() != text {
-		t.Errorf("agent got %q, want %q", r.LastUser(), text)
+		t.Fatalf("agent got %q, want %q", r.LastUser(), text)
 	}
 	for _, m := range r.Body.Messages[:len(r.Body.Messages)-1] {
 		if m.Role != "system" {
@@ -654,7 +669,8 @@ func TestE2ETelegram(t *testing.T) {
 	// cannot store it, so it must not confirm it. SIGKILL freezes what
 	// Telegram saw; the next instance gets the update again and answers it.
 	// (Idle first: a reply sent but not yet recorded would be sent again
-	// after the SIGKILL, as Telegram has no idempotency key.)
+	// after the SIGKILL, as Telegram has no idempotency key. The update is
+	// pushed to a held poll, so that the poll's answer carries it.)
 	e.waitIdle()
 	fake.Wait(t, e2eWait, "a poll held", func() bool { return fake.Held() == 1 })
 	release := e.lockStore()
@@ -1018,9 +1034,11 @@ func TestE2EDiscord(t *testing.T) {
 	// the process: the next instance resumes it, Discord replays the
 	// message, and herald answers it once.
 	e.waitIdle()
+	zombie := map[string]string{"platform": "discord", "msg": "zombie"}
+	zombies := logCount(p, zombie)
 	release := e.lockStore()
 	id3, seq3 := fake.PushMessage(discordtest.Msg{Content: "stored after a crash"})
-	p.waitLog(map[string]string{"platform": "discord", "msg": "zombie"}, e2eWait)
+	waitUntil(t, "herald's gateway reader stuck on the message", func() bool { return logCount(p, zombie) > zombies })
 	e.kill(p)
 	fake.Await(t, "the connection gone", e2eWait, func() bool { return !fake.Live() })
 	for _, h := range fake.Heartbeats() {
