@@ -5,6 +5,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -755,6 +758,7 @@ func pkDebLifecycle(t *testing.T, b *pkBuild) {
 	}
 
 	p.checkUpgrade("dpkg -i " + deb2)
+	p.checkCredentials()
 
 	// Remove: stopped and disabled; configuration and state stay.
 	p.step("remove", "dpkg -r herald")
@@ -808,6 +812,49 @@ func pkDebLifecycle(t *testing.T, b *pkBuild) {
 
 	p.step("purge again", "dpkg -P herald")
 	p.checkOfflineInstall("dpkg -i " + deb1)
+}
+
+// checkCredentials puts a secret into /etc/herald/credentials, turns on the
+// shipped (signed) webhook section, and checks that the packaged unit's
+// LoadCredential=herald:/etc/herald/credentials hands it to herald: systemd
+// 252 names a directory's files <id>_<file> (herald_webhook-secret), and
+// copies them when the service starts, so a new credential needs a restart.
+func (p *pkBox) checkCredentials() {
+	t := p.t
+	t.Helper()
+	const secret = "pk-s3cret"
+	p.sh(`install -m 0600 /dev/null /etc/herald/credentials/webhook-secret &&
+		printf '` + secret + `' >/etc/herald/credentials/webhook-secret &&
+		sed -i '/^  webhook:/,/^  telegram:/ s/^    enabled: false$/    enabled: true\n    allow_all: true/' ` + pkConf + ` &&
+		herald check-config ` + pkConf)
+	_, _, code := p.try("systemctl reload herald.service")
+	t.Logf("%s: reload after adding a credential: exit %d, StatusText %q", p.format, code,
+		p.show("herald.service", "StatusText")["StatusText"])
+	p.sh("systemctl restart herald.service")
+	if got := strings.TrimSpace(p.sh("ls /run/credentials/herald.service")); got != "herald_webhook-secret" {
+		t.Errorf("%s: $CREDENTIALS_DIRECTORY holds %q, want herald_webhook-secret", p.format, got)
+	}
+	if st := p.show("herald.service", "StatusText")["StatusText"]; !strings.HasPrefix(st, "ready: 1/1 platforms") {
+		t.Errorf("%s: with the webhook on, StatusText = %q", p.format, st)
+	}
+	body := `{"conversation_id":"pk","user_id":"pk","text":"hello"}`
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(body))
+	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, "http://127.0.0.1:8089/hooks/webhook?wait=10s", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := p.fresh.Do(req)
+	if err != nil {
+		t.Fatalf("%s: signed webhook request: %v", p.format, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(answer), "echo: hello") {
+		t.Errorf("%s: signed webhook request: %d %s, want 200 with the echo reply", p.format, resp.StatusCode, answer)
+	}
 }
 
 // reloadProbe arms a marker for daemon-reload: a loaded unit (kept loaded by
