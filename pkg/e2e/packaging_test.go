@@ -60,7 +60,7 @@ type pkBuild struct {
 	reproDir               string // the second build of version 1
 }
 
-// pkPackageEnv runs scripts/package with extra environment.
+// pkPackage runs scripts/package with extra environment and returns its output.
 func pkPackage(t *testing.T, root string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(root, "scripts", "package"), args...)
@@ -88,7 +88,7 @@ func pkGoBuild(t *testing.T, root, out, v string) {
 	}
 }
 
-func buildPackages(t *testing.T) *pkBuild {
+func pkBuildAll(t *testing.T) *pkBuild {
 	t.Helper()
 	root := pkRoot(t)
 	dir := t.TempDir()
@@ -152,7 +152,7 @@ func TestPackages(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	b := buildPackages(t)
+	b := pkBuildAll(t)
 	t.Cleanup(func() { t.Logf("packaging tests took %v", time.Since(start).Round(time.Millisecond)) })
 
 	t.Run("versions", func(t *testing.T) { pkCheckVersions(t, b) })
@@ -225,7 +225,7 @@ func pkExpected(unitDir string) map[string]string {
 	}
 }
 
-var debListRE = regexp.MustCompile(`^([-dl][rwxsStT-]{9}) (\S+)/(\S+)\s+\d+ \S+ \S+ \.(/\S*?)/?$`)
+var pkDebListRE = regexp.MustCompile(`^([-dl][rwxsStT-]{9}) (\S+)/(\S+)\s+\d+ \S+ \S+ \.(/\S*?)/?$`)
 
 func pkCheckDebContents(t *testing.T, b *pkBuild) {
 	deb := filepath.Join(b.dir, b.deb1)
@@ -235,7 +235,7 @@ func pkCheckDebContents(t *testing.T, b *pkBuild) {
 	}
 	got := map[string]string{}
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		m := debListRE.FindStringSubmatch(l)
+		m := pkDebListRE.FindStringSubmatch(l)
 		if m == nil {
 			t.Errorf("unexpected dpkg-deb -c line %q", l)
 			continue
@@ -420,7 +420,7 @@ const (
 	pkShare   = "/srv/herald-test"
 )
 
-func newPkBox(t *testing.T, b *pkBuild, format string) *pkBox {
+func pkNewBox(t *testing.T, b *pkBuild, format string) *pkBox {
 	t.Helper()
 	start := time.Now()
 	s := sandbox.New(t, sandbox.Options{Shares: []sandbox.Share{{Host: b.dir, Guest: pkShare}}})
@@ -494,11 +494,11 @@ func (p *pkBox) wantState(unit, enabled, active string) {
 	p.t.Helper()
 	e, a := p.state(unit)
 	if (enabled != "" && e != enabled) || a != active {
-		p.t.Errorf("%s: %s is %s and %s, want %s and %s", p.format, unit, e, a, orAny(enabled), active)
+		p.t.Errorf("%s: %s is %s and %s, want %s and %s", p.format, unit, e, a, pkOrAny(enabled), active)
 	}
 }
 
-func orAny(s string) string {
+func pkOrAny(s string) string {
 	if s == "" {
 		return "(any)"
 	}
@@ -591,7 +591,7 @@ func (p *pkBox) checkUnits() {
 	out, stderr, code = p.try("systemd-analyze security --no-pager --threshold=15 herald.service")
 	m := regexp.MustCompile(`Overall exposure level for herald\.service: ([0-9.]+)`).FindStringSubmatch(out)
 	if code != 0 || m == nil {
-		t.Errorf("%s: systemd-analyze security herald.service: exit %d (threshold 1.5)\n%s%s", p.format, code, lastLines(out, 3), stderr)
+		t.Errorf("%s: systemd-analyze security herald.service: exit %d (threshold 1.5)\n%s%s", p.format, code, pkLastLines(out, 3), stderr)
 	} else {
 		t.Logf("%s: systemd-analyze security herald.service: %s", p.format, m[1])
 		if v, _ := strconv.ParseFloat(m[1], 64); v > 1.5 {
@@ -600,7 +600,7 @@ func (p *pkBox) checkUnits() {
 	}
 }
 
-func lastLines(s string, n int) string {
+func pkLastLines(s string, n int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(l) > n {
 		l = l[len(l)-n:]
@@ -744,7 +744,7 @@ func (p *pkBox) checkUpgrade(script string) {
 }
 
 func pkDebLifecycle(t *testing.T, b *pkBuild) {
-	p := newPkBox(t, b, "deb")
+	p := pkNewBox(t, b, "deb")
 	deb1, deb2 := pkShare+"/"+b.deb1, pkShare+"/"+b.deb2
 
 	p.reloadProbe()
@@ -770,7 +770,7 @@ func pkDebLifecycle(t *testing.T, b *pkBuild) {
 	if l := p.links(); l != "" {
 		t.Errorf("deb: enablement links left after removal:\n%s", l)
 	}
-	if err := p.get(p.fresh); err == nil || !isRefused(err) {
+	if err := p.get(p.fresh); err == nil || !pkIsRefused(err) {
 		t.Errorf("deb: after removal GET /healthz = %v, want connection refused", err)
 	}
 	if got := p.exists(pkConf, "/var/lib/herald/herald.db"); len(got) != 2 {
@@ -906,13 +906,13 @@ func (p *pkBox) checkPristineConf() {
 	}
 }
 
-func isRefused(err error) bool {
+func pkIsRefused(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && strings.Contains(op.Err.Error(), "refused")
 }
 
 func pkRPMLifecycle(t *testing.T, b *pkBuild) {
-	p := newPkBox(t, b, "rpm")
+	p := pkNewBox(t, b, "rpm")
 	rpm1, rpm2 := pkShare+"/"+b.rpm1, pkShare+"/"+b.rpm2
 	// Debian's rpm refuses to install without --force-debian, and its
 	// database does not know systemd (dpkg's does): --nodeps.
@@ -945,7 +945,7 @@ func pkRPMLifecycle(t *testing.T, b *pkBuild) {
 	if l := p.links(); l != "" {
 		t.Errorf("rpm: enablement links left after erase:\n%s", l)
 	}
-	if err := p.get(p.fresh); err == nil || !isRefused(err) {
+	if err := p.get(p.fresh); err == nil || !pkIsRefused(err) {
 		t.Errorf("rpm: after erase GET /healthz = %v, want connection refused", err)
 	}
 	if left := p.exists(pkConf, "/etc/herald/credentials", "/var/lib/herald", "/run/herald", "/var/cache/herald"); len(left) > 0 {
@@ -1137,10 +1137,10 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	have := map[string]bool{}
-	yamlKeys(doc.Content[0], "", have)
+	pkYAMLKeys(doc.Content[0], "", have)
 
 	want := map[string]bool{}
-	structKeys(reflect.TypeOf(config.Config{}), "", want)
+	pkStructKeys(reflect.TypeOf(config.Config{}), "", want)
 	delete(want, "fault") // test-only fault injection, not for operators
 	for k := range want {
 		if strings.HasPrefix(k, "fault.") {
@@ -1150,7 +1150,7 @@ func TestExampleConfig(t *testing.T) {
 	// The keys every platform section takes are documented once, in full
 	// in one section (the others refer to the comment above them).
 	common := map[string]bool{}
-	structKeys(reflect.TypeOf(config.Platform{}), "", common)
+	pkStructKeys(reflect.TypeOf(config.Platform{}), "", common)
 	delete(common, "type") // the section name is the type
 	for k := range common {
 		found := false
@@ -1167,7 +1167,7 @@ func TestExampleConfig(t *testing.T) {
 		if !ok {
 			t.Fatalf("unknown type %s", p.Type)
 		}
-		structKeys(reflect.TypeOf(ty.NewConfig()).Elem(), prefix, want)
+		pkStructKeys(reflect.TypeOf(ty.NewConfig()).Elem(), prefix, want)
 	}
 	var missing []string
 	for k := range want {
@@ -1181,8 +1181,8 @@ func TestExampleConfig(t *testing.T) {
 	}
 }
 
-// yamlKeys collects the dotted paths of every mapping key.
-func yamlKeys(n *yaml.Node, prefix string, out map[string]bool) {
+// pkYAMLKeys collects the dotted paths of every mapping key.
+func pkYAMLKeys(n *yaml.Node, prefix string, out map[string]bool) {
 	if n.Kind != yaml.MappingNode {
 		return
 	}
@@ -1192,14 +1192,14 @@ func yamlKeys(n *yaml.Node, prefix string, out map[string]bool) {
 			k = prefix + "." + k
 		}
 		out[k] = true
-		yamlKeys(n.Content[i+1], k, out)
+		pkYAMLKeys(n.Content[i+1], k, out)
 	}
 }
 
-// structKeys collects the dotted yaml paths of a configuration struct. A
+// pkStructKeys collects the dotted yaml paths of a configuration struct. A
 // struct field is a section unless it is a leaf value (durations, secret
 // references and the like are written as one key).
-func structKeys(t reflect.Type, prefix string, out map[string]bool) {
+func pkStructKeys(t reflect.Type, prefix string, out map[string]bool) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
@@ -1219,7 +1219,7 @@ func structKeys(t reflect.Type, prefix string, out map[string]bool) {
 		}
 		out[k] = true
 		if ft.Kind() == reflect.Struct && ft.PkgPath() == reflect.TypeOf(config.Config{}).PkgPath() {
-			structKeys(ft, k, out)
+			pkStructKeys(ft, k, out)
 		}
 	}
 }
