@@ -122,6 +122,16 @@ func (d *Dispatcher) commandLocked(s *session, it *item, cmd string) {
 			}
 		}
 		d.finish(it, store.Done, text, nil)
+		d.mu.Lock()
+		delete(d.tracked, it.id)
+		for _, id := range dropped {
+			// The running turn's own id is untracked when its goroutine
+			// ends; queued ones end here.
+			if s.turn == nil || s.turn.item.id != id {
+				delete(d.tracked, id)
+			}
+		}
+		d.mu.Unlock()
 	}()
 }
 

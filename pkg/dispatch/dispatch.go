@@ -141,6 +141,14 @@ type Dispatcher struct {
 	refusals    map[string]time.Time
 	started     bool
 	missingWarn map[string]bool
+	// tracked holds the ids of stored messages this dispatcher has in a
+	// queue, a running turn or a command being answered. A pending message
+	// outside it is an orphan (stored by a Deliver whose caller gave up
+	// waiting for the commit) and is picked up by Deliver on redelivery or by
+	// the housekeeping sweep.
+	tracked map[int64]struct{}
+	// orphans are untracked pending ids seen by the last sweep.
+	orphans, nextOrphans map[int64]bool
 }
 
 type platform struct {
@@ -204,6 +212,9 @@ func New(st *store.Store, ag Agent, platforms map[string]Platform, opts Options,
 		drainCh:     make(chan struct{}),
 		refusals:    map[string]time.Time{},
 		missingWarn: map[string]bool{},
+		tracked:     map[int64]struct{}{},
+		orphans:     map[int64]bool{},
+		nextOrphans: map[int64]bool{},
 	}
 	d.setPlatformsLocked(platforms)
 	return d
@@ -311,6 +322,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 	}
 	if dup {
 		d.metrics.Inbound(m.Platform, "duplicate")
+		d.adoptIfOrphan(ctx, id, key, m)
 		return nil
 	}
 	d.metrics.Inbound(m.Platform, "stored")
@@ -318,6 +330,60 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 	d.enqueueLocked(&item{id: id, key: key, msg: *m})
 	d.mu.Unlock()
 	return nil
+}
+
+// adoptIfOrphan enqueues a redelivered message that is stored and pending
+// but not tracked: its first Deliver gave up waiting for the commit (the
+// platform was told it failed and redelivered), yet the commit happened.
+func (d *Dispatcher) adoptIfOrphan(ctx context.Context, id int64, key string, m *message.Inbound) {
+	d.mu.Lock()
+	_, known := d.tracked[id]
+	d.mu.Unlock()
+	if known {
+		return
+	}
+	pending, err := d.store.IsPending(ctx, id)
+	if err != nil || !pending {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, known := d.tracked[id]; known {
+		return
+	}
+	d.log.WithFields(logrus.Fields{"platform": m.Platform, "message": id}).Info("redelivered message was stored but never dispatched; dispatching it now")
+	d.enqueueLocked(&item{id: id, key: key, msg: *m})
+}
+
+// sweepOrphans dispatches pending messages nobody tracks: stored by a
+// Deliver whose caller stopped waiting before the commit, and never
+// redelivered.
+func (d *Dispatcher) sweepOrphans() {
+	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+	defer cancel()
+	pending, err := d.store.Pending(ctx)
+	if err != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.draining {
+		return
+	}
+	for _, r := range pending {
+		if _, known := d.tracked[r.ID]; known {
+			continue
+		}
+		// Seen at the previous sweep too: a fresh one may still be on its
+		// way from Deliver to enqueue.
+		if !d.orphans[r.ID] {
+			d.nextOrphans[r.ID] = true
+			continue
+		}
+		d.log.WithFields(logrus.Fields{"platform": r.Msg.Platform, "message": r.ID}).Info("stored message was never dispatched; dispatching it now")
+		d.enqueueLocked(&item{id: r.ID, key: r.SessionKey, msg: r.Msg})
+	}
+	d.orphans, d.nextOrphans = d.nextOrphans, map[int64]bool{}
 }
 
 // refuse records a message from a sender who is not allowed, without its
@@ -378,6 +444,7 @@ func (d *Dispatcher) sessionLocked(key string) *session {
 // enqueueLocked adds a stored message to its session, handling commands at
 // once.
 func (d *Dispatcher) enqueueLocked(it *item) {
+	d.tracked[it.id] = struct{}{}
 	s := d.sessionLocked(it.key)
 	if cmd := ParseCommand(it.msg.Text); cmd != "" {
 		d.commandLocked(s, it, cmd)
@@ -551,6 +618,9 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 	}
 	d.progress.Add(1)
 	d.mu.Lock()
+	// Recorded (or, if recording failed, left pending for the sweep or the
+	// next instance): no longer this dispatcher's.
+	delete(d.tracked, it.id)
 	d.turnEndedLocked(s, t)
 	d.mu.Unlock()
 }
@@ -730,6 +800,8 @@ func (d *Dispatcher) housekeeping() {
 	defer gauges.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	sweep := time.NewTicker(15 * time.Second)
+	defer sweep.Stop()
 	d.updateGauges()
 	for {
 		select {
@@ -749,6 +821,8 @@ func (d *Dispatcher) housekeeping() {
 				}
 			}
 			d.mu.Unlock()
+		case <-sweep.C:
+			d.sweepOrphans()
 		case <-prune.C:
 			ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
 			if n, err := d.store.Prune(ctx, time.Now().Add(-d.opts.Retention)); err != nil {

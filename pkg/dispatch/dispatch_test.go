@@ -734,3 +734,48 @@ func TestParseCommand(t *testing.T) {
 		}
 	}
 }
+
+// A message committed after its Deliver gave up waiting is stored but was
+// never dispatched: the platform's redelivery must dispatch it (not just
+// acknowledge the duplicate), and so must the sweep if none comes.
+func TestOrphanedMessagesAreDispatched(t *testing.T) {
+	t.Run("on redelivery", func(t *testing.T) {
+		e := newEnv(t, Options{}, allowAll)
+		m := in("1", "c", "u", "lost in the commit")
+		if _, _, err := e.st.AddInbound(context.Background(), m.SessionKey(true), m, store.Pending); err != nil {
+			t.Fatal(err)
+		}
+		e.deliver(in("1", "c", "u", "lost in the commit"))
+		if s := e.ad.waitSent(t, 1); s[0].Text != "re: lost in the commit" {
+			t.Fatalf("sent %q", s[0].Text)
+		}
+		e.deliver(in("1", "c", "u", "lost in the commit")) // a further redelivery: tracked, no second turn
+		waitDelivered(t, e.st, 1)
+		if n := len(e.agent.Calls()); n != 1 {
+			t.Fatalf("%d agent calls", n)
+		}
+	})
+	t.Run("by the sweep", func(t *testing.T) {
+		e := newEnv(t, Options{}, allowAll)
+		m := in("2", "c", "u", "never redelivered")
+		if _, _, err := e.st.AddInbound(context.Background(), m.SessionKey(true), m, store.Pending); err != nil {
+			t.Fatal(err)
+		}
+		e.d.sweepOrphans() // first sighting: may still be on its way
+		time.Sleep(20 * time.Millisecond)
+		if n := len(e.ad.Sent()); n != 0 {
+			t.Fatalf("dispatched at the first sighting")
+		}
+		e.d.sweepOrphans()
+		if s := e.ad.waitSent(t, 1); s[0].Text != "re: never redelivered" {
+			t.Fatalf("sent %q", s[0].Text)
+		}
+		waitDelivered(t, e.st, 1)
+		e.d.sweepOrphans()
+		e.d.sweepOrphans()
+		time.Sleep(20 * time.Millisecond)
+		if n := len(e.agent.Calls()); n != 1 {
+			t.Fatalf("%d agent calls: a finished message was swept again", n)
+		}
+	})
+}

@@ -473,6 +473,13 @@ func (s *Store) AddInbound(ctx context.Context, sessionKey string, m *message.In
 	if received.IsZero() {
 		received = time.Now()
 	}
+	// The closure runs on the writer goroutine and may finish after this
+	// call gave up waiting (ctx ended): it writes only to r, which is read
+	// only once write returned nil.
+	var r struct {
+		id  int64
+		dup bool
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO inbound(platform, event_id, session_key, state, msg, received_at, finished_at)
 			VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(platform, event_id) DO NOTHING`,
@@ -481,16 +488,29 @@ func (s *Store) AddInbound(ctx context.Context, sessionKey string, m *message.In
 			return fmt.Errorf("store: insert inbound: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			dup = true
-			return tx.QueryRow(`SELECT id FROM inbound WHERE platform = ? AND event_id = ?`, m.Platform, m.EventID).Scan(&id)
+			r.dup = true
+			return tx.QueryRow(`SELECT id FROM inbound WHERE platform = ? AND event_id = ?`, m.Platform, m.EventID).Scan(&r.id)
 		}
-		id, err = res.LastInsertId()
+		r.id, err = res.LastInsertId()
 		return err
 	})
 	if err != nil {
 		return 0, false, err
 	}
-	return id, dup, nil
+	return r.id, r.dup, nil
+}
+
+// IsPending reports whether inbound message id still waits for its turn.
+func (s *Store) IsPending(ctx context.Context, id int64) (bool, error) {
+	var st int
+	err := s.rdb.QueryRowContext(ctx, `SELECT state FROM inbound WHERE id = ?`, id).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: read state: %w", err)
+	}
+	return State(st) == Pending, nil
 }
 
 func finishedAt(st State) any {
@@ -654,18 +674,21 @@ func (s *Store) Generation(ctx context.Context, sessionKey string) (int64, error
 // ResetSession starts a new generation of the session (/new): earlier
 // history is no longer sent to the agent. It returns the new generation.
 func (s *Store) ResetSession(ctx context.Context, sessionKey string) (int64, error) {
-	var gen int64
+	var r struct{ gen int64 } // see AddInbound
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRow(`INSERT INTO sessions(session_key, generation) VALUES(?, 1)
-			ON CONFLICT(session_key) DO UPDATE SET generation = generation + 1 RETURNING generation`, sessionKey).Scan(&gen); err != nil {
+			ON CONFLICT(session_key) DO UPDATE SET generation = generation + 1 RETURNING generation`, sessionKey).Scan(&r.gen); err != nil {
 			return fmt.Errorf("store: reset session: %w", err)
 		}
-		if _, err := tx.Exec(`DELETE FROM history WHERE session_key = ? AND generation < ?`, sessionKey, gen); err != nil {
+		if _, err := tx.Exec(`DELETE FROM history WHERE session_key = ? AND generation < ?`, sessionKey, r.gen); err != nil {
 			return fmt.Errorf("store: delete old history: %w", err)
 		}
 		return nil
 	})
-	return gen, err
+	if err != nil {
+		return 0, err
+	}
+	return r.gen, nil
 }
 
 // PendingOutbox returns every undelivered reply part in creation order.
@@ -734,7 +757,7 @@ func (s *Store) GiveUp(ctx context.Context, id int64, attempts int, lastErr stri
 // than before. Pending work is never pruned. The dedupe window is therefore
 // the retention time.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
+	var r struct{ n int64 } // see AddInbound
 	cut := ms(before)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`DELETE FROM outbox WHERE state <> 0 AND finished_at < ?`, cut)
@@ -747,10 +770,13 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 			return fmt.Errorf("store: prune inbound: %w", err)
 		}
 		b, _ := res.RowsAffected()
-		n = a + b
+		r.n = a + b
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return r.n, nil
 }
 
 // Stats summarises pending work for STATUS= and the admin endpoint.
