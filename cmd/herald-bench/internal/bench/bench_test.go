@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/heraldgw/herald/pkg/adapter/all"
+	"github.com/heraldgw/herald/pkg/config"
+)
+
+// The tests cover the pure parts of the bench; the measures themselves need
+// root and a sandbox and run only under `make bench`. Nothing here asserts
+// a timing.
+
+func TestSummarize(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []float64
+		want Summary
+	}{
+		{"empty", nil, Summary{}},
+		{"one", []float64{7}, Summary{N: 1, Median: 7, Min: 7, Max: 7, P50: 7, P99: 7, Mean: 7}},
+		{"odd, unsorted", []float64{3, 1, 2}, Summary{N: 3, Median: 2, Min: 1, Max: 3, P50: 2, P99: 3, Mean: 2}},
+		{"even: median is the mean of the middle two", []float64{4, 1, 3, 2}, Summary{N: 4, Median: 2.5, Min: 1, Max: 4, P50: 2.5, P99: 4, Mean: 2.5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := append([]float64(nil), tt.in...)
+			if got := Summarize(tt.in); got != tt.want {
+				t.Errorf("Summarize(%v) = %+v, want %+v", tt.in, got, tt.want)
+			}
+			for i := range in {
+				if in[i] != tt.in[i] {
+					t.Fatalf("Summarize modified its input: %v, was %v", tt.in, in)
+				}
+			}
+		})
+	}
+}
+
+func TestQuantileNearestRank(t *testing.T) {
+	s := make([]float64, 200)
+	for i := range s {
+		s[i] = float64(i + 1) // 1..200
+	}
+	for _, tt := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 100}, {0.99, 198}, {1, 200}, {0.001, 1}, {0, 1}} {
+		if got := Quantile(s, tt.q); got != tt.want {
+			t.Errorf("Quantile(1..200, %v) = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	// With fewer than 100 values p99 is the maximum.
+	if got := Quantile([]float64{1, 2, 3, 50}, 0.99); got != 50 {
+		t.Errorf("p99 of 4 values = %v, want the max", got)
+	}
+	if got := Quantile(nil, 0.5); got != 0 {
+		t.Errorf("Quantile(nil) = %v", got)
+	}
+}
+
+func TestRatioAndSeconds(t *testing.T) {
+	if !math.IsNaN(Ratio(1, 0)) {
+		t.Error("Ratio(1, 0) is not NaN")
+	}
+	if got := Ratio(3, 2); got != 1.5 {
+		t.Errorf("Ratio(3, 2) = %v", got)
+	}
+	if got := Seconds([]time.Duration{1500 * time.Millisecond}); got[0] != 1.5 {
+		t.Errorf("Seconds = %v", got)
+	}
+}
+
+func TestGoals(t *testing.T) {
+	med := func(v float64) Summary { return Summarize([]float64{v}) }
+	tests := []struct {
+		name string
+		g    Goal
+		want Verdict
+	}{
+		{"start fast and close to floor", goalStartReady(med(0.026), med(0.015)), Pass},
+		{"start over 50 ms", goalStartReady(med(0.051), med(0.030)), Miss},
+		{"start over 3× floor", goalStartReady(med(0.031), med(0.010)), Miss},
+		{"start no data", goalStartReady(Summary{}, med(0.01)), Invalid},
+		{"restart within 3×", goalRestart(med(0.060), med(0.020)), Pass},
+		{"restart over 3×", goalRestart(med(0.061), med(0.020)), Miss},
+		{"hung stop within bound", goalHungStop(Summarize([]float64{1.02, 1.1}), time.Second), Pass},
+		{"hung stop: the slowest counts", goalHungStop(Summarize([]float64{1.0, 1.0, 1.101}), time.Second), Miss},
+		{"no failures", goalNoFailures(0, 100), Pass},
+		{"one failure", goalNoFailures(1, 100), Miss},
+		{"no requests", goalNoFailures(0, 0), Invalid},
+		{"throughput met", goalThroughput(5000, 2), Pass},
+		{"throughput missed", goalThroughput(4999, 2), Miss},
+		{"throughput not measured", goalThroughput(0, 2), Invalid},
+		{"idle RSS under 20 MB", goalIdleRSS(med(16e6)), Pass},
+		{"idle RSS over 20 MB", goalIdleRSS(med(20.5e6)), Miss},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.g.Verdict != tt.want {
+				t.Errorf("verdict %s, want %s (%+v)", tt.g.Verdict, tt.want, tt.g)
+			}
+			if tt.g.Name == "" || tt.g.Target == "" {
+				t.Errorf("goal without name or target: %+v", tt.g)
+			}
+		})
+	}
+}
+
+func TestFloorServiceFromHeraldService(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "units", "herald.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	herald := string(b)
+	got := floorService(herald, "/usr/bin/herald-floor -x", "floor.socket", "herald-floor")
+	for _, want := range []string{
+		"[Unit]\n", "[Service]\n",
+		"Requires=floor.socket\n", "Sockets=floor.socket\n",
+		"ExecStart=/usr/bin/herald-floor -x\n",
+		"StateDirectory=herald-floor\n", "RuntimeDirectory=herald-floor\n",
+		"WorkingDirectory=/var/lib/herald-floor\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("floor.service lacks %q:\n%s", want, got)
+		}
+	}
+	for _, bad := range []string{"herald.socket", "herald-admin.socket", "ExecReload=", "[Install]", "/usr/bin/herald ", "#"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("floor.service contains %q:\n%s", bad, got)
+		}
+	}
+	// Every other [Service] setting of herald.service is kept verbatim:
+	// the floor must pay for the same unit set-up.
+	for _, key := range []string{"Type", "User", "PrivateUsers", "SystemCallFilter", "LoadCredential", "WatchdogSec", "ProtectSystem", "RestrictAddressFamilies"} {
+		for _, l := range strings.Split(herald, "\n") {
+			if strings.HasPrefix(l, key+"=") && !strings.Contains(got, l+"\n") {
+				t.Errorf("floor.service lost %q", l)
+			}
+		}
+	}
+	if !strings.Contains(herald, "\nSystemCallFilter=") {
+		t.Fatal("herald.service changed shape: no SystemCallFilter= to check")
+	}
+}
+
+func TestFloorSocket(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "units", "herald.socket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := floorSocket(string(b), "127.0.0.1:8189", "floor.service")
+	for _, want := range []string{"ListenStream=127.0.0.1:8189\n", "Service=floor.service\n", "FileDescriptorName=http\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("floor.socket lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "8089") || strings.Contains(got, "herald.service") || strings.Contains(got, "[Install]") {
+		t.Errorf("floor.socket keeps herald's address, service or [Install]:\n%s", got)
+	}
+	bare := bareService("/x", "b.socket")
+	if !strings.Contains(bare, "Type=notify\n") || !strings.Contains(bare, "Sockets=b.socket\n") || strings.Contains(bare, "User=") {
+		t.Errorf("bare service:\n%s", bare)
+	}
+}
+
+// TestBenchConfigsAreValid parses every configuration the bench installs
+// with herald's own strict parser, so a config change in herald shows up
+// here rather than as a unit that fails in the sandbox.
+func TestBenchConfigsAreValid(t *testing.T) {
+	for _, c := range []heraldConf{
+		{},
+		{Sync: "normal"},
+		{AdapterTimeout: time.Second, Stuck: true},
+		{WordDelay: 30 * time.Second, DrainTimeout: time.Second},
+	} {
+		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
+			text := c.render()
+			cfg, err := config.Parse("bench.yaml", []byte(text))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, text)
+			}
+			if len(cfg.Platforms) != map[bool]int{true: 2, false: 1}[c.Stuck] {
+				t.Errorf("platforms = %v", cfg.Platforms)
+			}
+			if c.AdapterTimeout != 0 && cfg.Shutdown.AdapterTimeout != c.AdapterTimeout {
+				t.Errorf("adapter_timeout = %v", cfg.Shutdown.AdapterTimeout)
+			}
+		})
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "packaging", "herald.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Parse("herald.yaml", b); err != nil {
+		t.Errorf("packaging/herald.yaml: %v", err)
+	}
+}
+
+func TestParseGoBench(t *testing.T) {
+	out := `goos: linux
+goarch: amd64
+pkg: github.com/heraldgw/herald/pkg/dispatch
+cpu: Intel(R) Xeon(R) Processor
+BenchmarkPipeline/sync=full/serial-2         	    1197	   1192360 ns/op	       838.7 msgs/s	   15187 B/op	     282 allocs/op
+BenchmarkPipeline/sync=full/serial-2         	    1000	   1000000 ns/op	      1000 msgs/s	   15000 B/op	     280 allocs/op
+BenchmarkPipeline/sync=normal/concurrent=64-2       	--- FAIL: BenchmarkPipeline/sync=normal/concurrent=64-2
+    bench_test.go:192: 8990 of 8991 replies sent, none for 10s
+BenchmarkPipeline/sync=normal/concurrent=64-2       	    9993	    154499 ns/op	      6473 msgs/s	   10763 B/op	     211 allocs/op
+PASS
+ok  	github.com/heraldgw/herald/pkg/dispatch	24.628s
+`
+	got := parseGoBench(out)
+	if len(got.Results) != 2 {
+		t.Fatalf("results = %+v", got.Results)
+	}
+	r := got.Results[0]
+	if r.Name != "BenchmarkPipeline/sync=full/serial" || len(r.Metrics["ns/op"]) != 2 || r.Metrics["msgs/s"][0] != 838.7 || r.Metrics["allocs/op"][1] != 280 {
+		t.Errorf("first result = %+v", r)
+	}
+	if got.Results[1].Metrics["msgs/s"][0] != 6473 {
+		t.Errorf("second result = %+v", got.Results[1])
+	}
+	if len(got.Failures) != 1 || !strings.Contains(got.Failures[0], "8990 of 8991 replies sent") {
+		t.Errorf("failures = %q", got.Failures)
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	// A command with spaces and a parenthesis must not shift the fields.
+	stat := "42 (herald (x) y) S 1 42 42 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 12 0 100 0 0"
+	got, err := procStatCPU(stat)
+	if err != nil || got != 3.0 {
+		t.Errorf("procStatCPU = %v, %v; want 3 s (300 ticks)", got, err)
+	}
+	if _, err := procStatCPU("garbage"); err == nil {
+		t.Error("procStatCPU(garbage): no error")
+	}
+	busy, total, err := machineCPU("cpu  100 10 50 800 40 0 0 0 0 0\ncpu0 1 1 1 1 1 0 0 0\n")
+	if err != nil || busy != 1.6 || total != 10 {
+		t.Errorf("machineCPU = %v, %v, %v; want 1.6 busy of 10 s", busy, total, err)
+	}
+	a := cpuSnap{unit: 1, bench: 2, busy: 10, total: 20, at: time.Unix(0, 0)}
+	b := cpuSnap{unit: 2, bench: 2.5, busy: 15, total: 30, at: time.Unix(2, 0)}
+	u := a.to(b)
+	if u.Unit != 1 || u.UnitCores != 0.5 || u.BenchCores != 0.25 || u.MachineBusy != 0.5 {
+		t.Errorf("usage = %+v", u)
+	}
+}
+
+func TestFailKind(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("post: %w", syscall.ECONNRESET), "connection reset"},
+		{fmt.Errorf("post: %w", io.EOF), "EOF (connection closed without an answer)"},
+		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), "connection refused"},
+		{errors.New(`Post "http://x": net/http: HTTP/1.x transport connection broken: something`), "something"},
+	} {
+		if got := failKind(tt.err); got != tt.want {
+			t.Errorf("failKind(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestTrackerCounts(t *testing.T) {
+	tr := newTracker()
+	now := time.Now()
+	tr.register("a", now)
+	tr.register("b", now)
+	tr.register("c", now)
+	tr.register("f", now)
+	tr.failed("f")
+	tr.arrived("a", now)
+	tr.arrived("b", now)
+	tr.arrived("b", now)   // duplicate delivery
+	tr.arrived("f", now)   // failed for the client, stored all the same
+	tr.arrived("zzz", now) // not registered: ignored
+	replied, dup, missing, failedAnswered := tr.replyCounts()
+	if replied != 2 || dup != 1 || missing != 1 || failedAnswered != 1 {
+		t.Errorf("counts = %d replied, %d dup, %d missing, %d failed answered; want 2, 1, 1, 1", replied, dup, missing, failedAnswered)
+	}
+	tr.forget("c")
+	if _, _, missing, _ := tr.replyCounts(); missing != 0 {
+		t.Errorf("missing after forget = %d", missing)
+	}
+}
+
+func TestRender(t *testing.T) {
+	rep := &Report{
+		Generated: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), Took: 90 * time.Second, Command: "make bench",
+		Machine: [][2]string{{"CPU", "Test | CPU"}},
+		Goals: []Goal{
+			{Name: "Idle RSS", Target: "≤ 20 MB", Measured: "15 MB", Verdict: Pass},
+			{Name: "Throughput", Target: "≥ 5000/s", Verdict: Invalid},
+		},
+	}
+	rep.Add("First", Para("Some text.\n"), Table{Header: []string{"a", "b"}, Rows: [][]string{{"1"}, {"x|y", "multi\nline"}}})
+	rep.Add("Second", List{"one", "two"}, Code("code\n"))
+	var b bytes.Buffer
+	rep.Render(&b)
+	got := b.String()
+	for _, want := range []string{
+		"# herald benchmarks\n",
+		"on 2026-01-02 03:04 UTC in 1m30s",
+		"| CPU | Test \\| CPU |\n",
+		"| Idle RSS | ≤ 20 MB | 15 MB | **PASS** |\n",
+		"| Throughput | ≥ 5000/s |  | NO DATA |\n",
+		"## 1. First\n\nSome text.\n\n| a | b |\n|---|---|\n| 1 |  |\n| x\\|y | multi line |\n",
+		"## 2. Second\n\n- one\n- two\n\n```\ncode\n```\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestFormatters(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{ms(0.0012345), "1.23 ms"},
+		{ms(0.012345), "12.3 ms"},
+		{ms(0.12345), "123 ms"},
+		{ms(math.NaN()), "–"},
+		{msRange(Summarize([]float64{0.001, 0.002})), "1.00–2.00 ms"},
+		{ratio(1.5), "1.50×"},
+		{ratio(math.NaN()), "–"},
+		{mib(3 << 20), "3.0 MiB"},
+		{rate(5123.4), "5123/s"},
+		{rate(12.34), "12.3/s"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package bench
+
+import (
+	_ "embed"
+	"fmt"
+)
+
+// findings is the analysis of the profiles and misses, written by hand from
+// a run of this bench and shipped in the report as is: numbers in it are
+// from that run (it says which), not from the run that renders it.
+//
+//go:embed findings.md
+var findings string
+
+func methodNotes() []Block {
+	return []Block{
+		List{
+			"One program (`cmd/herald-bench`) boots a throw-away systemd as PID 1 in private namespaces (`pkg/sandbox`), installs herald with the project's own units (`units/herald.service`, `herald.socket`, `herald-admin.socket`, the `herald` user through `systemd-sysusers`) and the floors, and measures them one after the other in the same sandbox. Closing the sandbox stops every process it ran.",
+			"The floor (`cmd/herald-bench/internal/floor`, standard library only) takes the socket named `http`, sends READY=1, pings the watchdog, serves a fixed reply (or relays an echo to the receiver) and drains on SIGTERM like herald. `floor.service` is `herald.service` with ExecStart= and the socket and directory names replaced (same user, credentials, hardening, watchdog); `floor-bare.service` is the same program with no sandboxing.",
+			"herald runs its own configuration at /etc/herald/herald.yaml: the packaged `packaging/herald.yaml` (no platform enabled) where noted, otherwise the bench's: the webhook platform (unsigned, `reply_url` = the bench's receiver in the sandbox's network namespace), the echo agent, state in StateDirectory=. The state directory is a directory on the host's disk bound into the sandbox, so `store.sync: full` really reaches the device.",
+			"Timings are systemd's own monotonic timestamps (start to READY) or the wall time of D-Bus jobs over the sandbox's system bus (start, stop, restart: what `systemctl` waits for). Load runs in the bench process with sockets in the sandbox's network namespace; it shares the cores with herald.",
+			"Statistics: median (mean of the two middle values for an even count), min–max, and p99 by nearest rank (an observed value). Ratios are of medians. Verdicts are computed from these numbers by `goals.go`; no test asserts a timing.",
+			fmt.Sprintf("`make bench` = `make build` + `go run ./cmd/herald-bench -o BENCHMARKS.md` (root; about %d minutes on 2 cores). `-quick` runs a short smoke version.", 6),
+		},
+	}
+}

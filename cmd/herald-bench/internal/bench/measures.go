@@ -1,0 +1,633 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// subject is a unit measured, with the herald configuration it runs with
+// ("" for the floors).
+type subject struct {
+	label, unit, config, addr string
+}
+
+func (r *runner) heraldBench() subject {
+	return subject{"herald (bench config: webhook + echo)", "herald.service", heraldConf{}.render(), heraldAddr}
+}
+
+func (r *runner) heraldPackaged() subject {
+	return subject{"herald (packaged herald.yaml: no platform enabled)", "herald.service", r.packaged, heraldAddr}
+}
+
+var (
+	floorSubject = subject{"floor (unit derived from herald.service)", "floor.service", "", floorAddr}
+	bareSubject  = subject{"bare floor (no sandboxing, no user)", "floor-bare.service", "", bareAddr}
+)
+
+// prepare installs the subject's configuration (herald), stops it and
+// clears start limits.
+func (r *runner) prepare(ctx context.Context, s subject, fresh bool) error {
+	if s.config != "" {
+		return r.e.configure(ctx, s.config, fresh)
+	}
+	if _, err := r.e.mgr.stop(ctx, s.unit); err != nil {
+		return err
+	}
+	r.e.mgr.resetFailed(ctx, s.unit, strings.TrimSuffix(s.unit, ".service")+".socket")
+	return nil
+}
+
+// 1. Start to READY.
+func (r *runner) startReady(ctx context.Context) error {
+	subjects := []subject{r.heraldPackaged(), r.heraldBench(), floorSubject, bareSubject}
+	ready := map[string]Summary{}
+	jobs := map[string]Summary{}
+	for _, s := range subjects {
+		if err := r.prepare(ctx, s, false); err != nil {
+			return err
+		}
+		var s2r, job []time.Duration
+		for i := -1; i < r.plan.startReps; i++ { // i = -1: warm-up, not recorded
+			if _, err := r.e.mgr.stop(ctx, s.unit); err != nil {
+				return err
+			}
+			d, err := r.e.mgr.start(ctx, s.unit)
+			if err != nil {
+				return err
+			}
+			rd, err := r.e.mgr.startToReady(ctx, s.unit)
+			if err != nil {
+				return err
+			}
+			if i >= 0 {
+				s2r = append(s2r, rd)
+				job = append(job, d)
+			}
+		}
+		if _, err := r.e.mgr.stop(ctx, s.unit); err != nil {
+			return err
+		}
+		ready[s.label] = Summarize(Seconds(s2r))
+		jobs[s.label] = Summarize(Seconds(job))
+		r.logf("  %s: READY after %s (median)", s.label, ms(ready[s.label].Median))
+	}
+	floor := ready[floorSubject.label]
+	t := Table{Header: []string{"Unit", "n", "median", "min–max", "p99", "herald/floor (median)", "`start` job, median"}}
+	for _, s := range subjects {
+		row := append([]string{s.label}, durRow(ready[s.label])...)
+		rt := "–"
+		if s.unit == "herald.service" || s.unit == "floor-bare.service" {
+			rt = ratio(Ratio(ready[s.label].Median, floor.Median))
+		}
+		row = append(row, rt, ms(jobs[s.label].Median))
+		t.Rows = append(t.Rows, row)
+	}
+	r.rep.Add("Start to READY",
+		Para(fmt.Sprintf(`From the fork of the main process to READY=1, as systemd records it:
+ActiveEnterTimestampMonotonic − ExecMainStartTimestampMonotonic of each run (systemd stamps
+ExecMainStart in the parent right after the fork, so the time the kernel and systemd spend
+setting up the unit's sandbox is inside the interval). %d starts per unit after one warm-up
+start; the service is stopped before each start and its socket stays active. The floor's unit
+is herald.service with ExecStart= (and the socket and directory names) replaced, so both pay for
+the same hardening, credentials and user; the bare floor shows what that set-up costs. The last
+column is the wall time of the whole start job (what `+"`systemctl start`"+` waits for).`, r.plan.startReps)),
+		t)
+	r.goals = append(r.goals, goalStartReady(ready[r.heraldPackaged().label], floor))
+	// The bench config is the one the other measures use; judge it too.
+	g := goalStartReady(ready[r.heraldBench().label], floor)
+	g.Name += " (bench config)"
+	r.goals = append(r.goals, g)
+	return nil
+}
+
+// 6a. Idle memory, per unit, fresh starts.
+func (r *runner) idleMemory(ctx context.Context) error {
+	subjects := []subject{r.heraldPackaged(), r.heraldBench(), floorSubject, bareSubject}
+	t := Table{Header: []string{"Unit", "n", "VmRSS median", "VmRSS min–max", "RssAnon median", "RssFile + RssShmem median", "MemoryCurrent median"}}
+	var heraldIdle Summary
+	for _, s := range subjects {
+		if err := r.prepare(ctx, s, false); err != nil {
+			return err
+		}
+		var rss, anon, file, cg []float64
+		for range r.plan.rssReps {
+			if _, err := r.e.mgr.stop(ctx, s.unit); err != nil {
+				return err
+			}
+			if _, err := r.e.mgr.start(ctx, s.unit); err != nil {
+				return err
+			}
+			if err := pause(ctx, 2*time.Second); err != nil {
+				return err
+			}
+			m, err := r.e.memoryOf(ctx, s.unit)
+			if err != nil {
+				return err
+			}
+			rss, anon, file = append(rss, m.VmRSS), append(anon, m.RssAnon), append(file, m.RssFile+m.RssShmem)
+			if !math.IsNaN(m.Cgroup) {
+				cg = append(cg, m.Cgroup)
+			}
+		}
+		if _, err := r.e.mgr.stop(ctx, s.unit); err != nil {
+			return err
+		}
+		sr := Summarize(rss)
+		if s.label == r.heraldPackaged().label {
+			heraldIdle = sr
+		}
+		cgs := "not available (no memory controller in the sandbox's cgroup)"
+		if len(cg) > 0 {
+			cgs = mib(Summarize(cg).Median)
+		}
+		t.Rows = append(t.Rows, []string{s.label, fmt.Sprint(sr.N), mib(sr.Median),
+			strings.TrimSuffix(mib(sr.Min), " MiB") + "–" + mib(sr.Max),
+			mib(Summarize(anon).Median), mib(Summarize(file).Median), cgs})
+		r.logf("  %s: idle VmRSS %s", s.label, mib(sr.Median))
+	}
+	r.memIdle = t
+	r.goals = append(r.goals, goalIdleRSS(heraldIdle))
+	return nil
+}
+
+// 2. Restart, idle.
+func (r *runner) restartIdle(ctx context.Context) error {
+	subjects := []subject{r.heraldBench(), floorSubject, bareSubject}
+	res := map[string]Summary{}
+	cli := map[string]Summary{}
+	for _, s := range subjects {
+		if err := r.prepare(ctx, s, false); err != nil {
+			return err
+		}
+		if _, err := r.e.mgr.start(ctx, s.unit); err != nil {
+			return err
+		}
+		var ds []time.Duration
+		for i := -1; i < r.plan.restartReps; i++ {
+			d, err := r.e.mgr.restart(ctx, s.unit)
+			if err != nil {
+				return err
+			}
+			if i >= 0 {
+				ds = append(ds, d)
+			}
+		}
+		res[s.label] = Summarize(Seconds(ds))
+		// The same through the command line, as an operator runs it.
+		var cs []time.Duration
+		for range r.plan.cliReps {
+			t0 := time.Now()
+			if _, err := r.e.run(ctx, "systemctl", "restart", s.unit); err != nil {
+				return err
+			}
+			cs = append(cs, time.Since(t0))
+		}
+		cli[s.label] = Summarize(Seconds(cs))
+		if _, err := r.e.mgr.stop(ctx, s.unit); err != nil {
+			return err
+		}
+		r.e.mgr.resetFailed(ctx, s.unit)
+		r.logf("  %s: restart %s (median)", s.label, ms(res[s.label].Median))
+	}
+	// What forking nsenter + systemctl costs by itself.
+	var noop []time.Duration
+	for range r.plan.cliReps {
+		t0 := time.Now()
+		if _, err := r.e.run(ctx, "systemctl", "show", "-p", "Id", "floor.service"); err != nil {
+			return err
+		}
+		noop = append(noop, time.Since(t0))
+	}
+	floor := res[floorSubject.label]
+	t := Table{Header: []string{"Unit", "n", "median", "min–max", "p99", "herald/floor (median)", "`systemctl restart` CLI, median (n)"}}
+	for _, s := range subjects {
+		row := append([]string{s.label}, durRow(res[s.label])...)
+		rt := "–"
+		if s.unit != "floor.service" {
+			rt = ratio(Ratio(res[s.label].Median, floor.Median))
+		}
+		t.Rows = append(t.Rows, append(row, rt, fmt.Sprintf("%s (%d)", ms(cli[s.label].Median), cli[s.label].N)))
+	}
+	r.rep.Add("Restart (idle)",
+		Para(fmt.Sprintf(`Wall time of a restart job on the running, idle service: from the D-Bus RestartUnit
+call (over the sandbox's system bus) to the job's end (the JobRemoved signal `+"`systemctl restart`"+` waits
+for: the old process has exited and the new one sent READY=1). %d restarts after one warm-up.
+The last column runs `+"`systemctl restart`"+` itself through nsenter; a no-op `+"`systemctl show`"+`
+the same way takes %s (median), which is the command-line overhead in that column.`,
+			r.plan.restartReps, ms(Summarize(Seconds(noop)).Median))),
+		t)
+	r.goals = append(r.goals, goalRestart(res[r.heraldBench().label], floor))
+	return nil
+}
+
+// 3. Stop with a hung adapter.
+func (r *runner) hungStop(ctx context.Context) error {
+	const adapterTimeout = time.Second
+	rows := []struct {
+		label string
+		conf  heraldConf
+	}{
+		{"herald, hung fault platform", heraldConf{AdapterTimeout: adapterTimeout, Stuck: true}},
+		{"herald, same config without it", heraldConf{AdapterTimeout: adapterTimeout}},
+	}
+	t := Table{Header: []string{"Configuration", "n", "median", "min–max", "p99", "max − adapter_timeout", "unit Result"}}
+	var hung Summary
+	for i, row := range rows {
+		if err := r.e.configure(ctx, row.conf.render(), false); err != nil {
+			return err
+		}
+		var ds []time.Duration
+		results := map[string]int{}
+		for range r.plan.hungReps {
+			if _, err := r.e.mgr.start(ctx, "herald.service"); err != nil {
+				return err
+			}
+			// Let the adapters start (the fault platform reports connected
+			// at once) before asking for the stop.
+			if err := pause(ctx, 300*time.Millisecond); err != nil {
+				return err
+			}
+			d, err := r.e.mgr.stop(ctx, "herald.service")
+			if err != nil {
+				return err
+			}
+			ds = append(ds, d)
+			res, _ := r.e.mgr.strProp(ctx, "herald.service", "Service", "Result")
+			results[res]++
+		}
+		s := Summarize(Seconds(ds))
+		if i == 0 {
+			hung = s
+		}
+		var rs []string
+		for k, v := range results {
+			rs = append(rs, fmt.Sprintf("%s ×%d", k, v))
+		}
+		sort.Strings(rs)
+		over := "–"
+		if i == 0 {
+			over = fmt.Sprintf("%+.0f ms", (s.Max-adapterTimeout.Seconds())*1000)
+		}
+		t.Rows = append(t.Rows, append(append([]string{row.label}, durRow(s)...), over, strings.Join(rs, ", ")))
+		r.logf("  %s: stop %s (median), max %s", row.label, ms(s.Median), ms(s.Max))
+	}
+	r.rep.Add("Stop with a hung adapter",
+		Para(fmt.Sprintf(`The hidden fault platform `+"`stuck: {type: fault, allow_all: true, hang_stop: true}`"+`
+has a Stop that blocks forever and ignores its context. herald must abandon it after
+`+"`shutdown.adapter_timeout`"+` (%v here) and exit. Wall time of the stop job (D-Bus StopUnit to
+the job's end: the main process has exited and systemd has cleaned up), %d stops, each after a
+fresh start. Goal: every stop within adapter_timeout + 100 ms.`, adapterTimeout, r.plan.hungReps)),
+		t)
+	r.goals = append(r.goals, goalHungStop(hung, adapterTimeout))
+	return r.e.configure(ctx, heraldConf{}.render(), true)
+}
+
+// floorGrace is the keep-alive grace of the floor variant that stops with
+// Connection: close instead of closing idle connections at once.
+const floorGrace = 250 * time.Millisecond
+
+var floorGraceDropIn = fmt.Sprintf(`[Service]
+ExecStart=
+ExecStart=/usr/bin/herald-floor -reply-url %s -drain-grace %v
+`, receiverURL, floorGrace)
+
+// 4. Restart under load.
+func (r *runner) restartUnderLoad(ctx context.Context) error {
+	const senders = 8
+	t := Table{Header: []string{"Unit", "Phase", "requests", "failed", "p50", "p99", "max", "restart job median (max)"}}
+	var notes []string
+	var heraldFailed, heraldTotal int
+	graceful := floorSubject
+	graceful.label = fmt.Sprintf("floor, stopping with Connection: close + %v grace", floorGrace)
+	for _, s := range []subject{r.heraldBench(), floorSubject, graceful} {
+		if s.label == graceful.label {
+			if err := r.e.dropIn(ctx, s.unit, floorGraceDropIn); err != nil {
+				return err
+			}
+		}
+		if err := r.prepare(ctx, s, true); err != nil {
+			return err
+		}
+		if _, err := r.e.mgr.start(ctx, s.unit); err != nil {
+			return err
+		}
+		r.e.trk.reset()
+		prefix := fmt.Sprintf("rl-%s-%d", strings.TrimSuffix(s.unit, ".service"), time.Now().UnixNano())
+		snd := r.e.sender(s.addr, prefix)
+		base := snd.run(ctx, loadSpec{Senders: senders, Convs: 8, Duration: r.plan.loadBaseline})
+
+		lctx, stopLoad := context.WithCancel(ctx)
+		done := make(chan *loadResult, 1)
+		go func() { done <- snd.run(lctx, loadSpec{Senders: senders, Convs: 8}) }()
+		var restarts []time.Duration
+		var rerr error
+		if rerr = pause(ctx, time.Second); rerr == nil {
+			for range r.plan.loadRestarts {
+				d, err := r.e.mgr.restart(ctx, s.unit)
+				if err != nil {
+					rerr = err
+					break
+				}
+				restarts = append(restarts, d)
+				if rerr = pause(ctx, 300*time.Millisecond); rerr != nil {
+					break
+				}
+			}
+		}
+		if rerr == nil {
+			rerr = pause(ctx, time.Second)
+		}
+		stopLoad()
+		under := <-done
+		if rerr != nil {
+			return rerr
+		}
+		rs := Summarize(Seconds(restarts))
+		for _, ph := range []struct {
+			name string
+			res  *loadResult
+			rst  string
+		}{
+			{"no restarts", base, "–"},
+			{fmt.Sprintf("%d restarts", len(restarts)), under, fmt.Sprintf("%s (%s)", ms(rs.Median), ms(rs.Max))},
+		} {
+			ls := Summarize(Seconds(ph.res.PostLat))
+			t.Rows = append(t.Rows, []string{s.label, ph.name, fmt.Sprint(ph.res.Sent), fmt.Sprint(ph.res.Failed),
+				ms(ls.P50), ms(ls.P99), ms(ls.Max), ph.rst})
+			if ph.res.Failed > 0 {
+				var kinds []string
+				for k, v := range ph.res.FailKinds {
+					kinds = append(kinds, fmt.Sprintf("%d × %s", v, k))
+				}
+				sort.Strings(kinds)
+				notes = append(notes, fmt.Sprintf("%s, %s: failures: %s.", s.label, ph.name, strings.Join(kinds, "; ")))
+			}
+		}
+		if s.unit == "herald.service" {
+			heraldFailed, heraldTotal = under.Failed, under.Sent
+		}
+		// Every accepted message must get its reply, once per key: herald
+		// stores before answering 202 and redelivers after a restart.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		all := r.e.trk.waitReplies(wctx)
+		cancel()
+		replied, dup, missing, failedAnswered := r.e.trk.replyCounts()
+		waited := "within 30 s of the end of the load"
+		if !all {
+			waited = "after waiting 30 s"
+		}
+		note := fmt.Sprintf("%s: of %d messages answered 202 (both phases), %d got a reply %s, %d got none, %d got more than one (same Idempotency-Key, so a receiver drops them).",
+			s.label, base.Accepted+under.Accepted, replied, waited, missing, dup)
+		if f := base.Failed + under.Failed; f > 0 {
+			note += fmt.Sprintf(" Of the %d requests that failed, %d were stored and answered all the same (a sender's retry is then a duplicate that herald's deduplication on the delivery id absorbs).", f, failedAnswered)
+		}
+		notes = append(notes, note)
+		r.logf("  %s: %d of %d requests failed during %d restarts", s.label, under.Failed, under.Sent, len(restarts))
+		if _, err := r.e.mgr.stop(ctx, s.unit); err != nil {
+			return err
+		}
+		r.e.mgr.resetFailed(ctx, s.unit)
+		if s.label == graceful.label {
+			if err := r.e.dropIn(ctx, s.unit, ""); err != nil {
+				return err
+			}
+		}
+	}
+	r.rep.Add("Restart under load",
+		Para(fmt.Sprintf(`%d senders in the sandbox's network namespace POST webhook messages back to back
+(keep-alive connections, each waiting for its answer, no retries; the delivery id goes in `+"`webhook-id`"+`,
+because Go's client would silently retry a request carrying Idempotency-Key on a broken connection).
+First %v without restarts, then %d restart jobs 300 ms apart while the load runs. A request fails
+when it gets no answer or an answer other than 202. Latency is from sending the POST to its
+answer. The floor runs the same load with the same drain logic as herald (notes/systemd.md §2.2:
+no keep-alive, close the listener, wait for open connections, Shutdown). The last floor runs
+the alternative the findings recommend: from SIGTERM on, every answer carries `+"`Connection: close`"+`
+and idle keep-alive connections get %v to carry one more request before the rest are closed.`,
+			senders, r.plan.loadBaseline, r.plan.loadRestarts, floorGrace)),
+		t, List(notes))
+	r.goals = append(r.goals, goalNoFailures(heraldFailed, heraldTotal))
+	return nil
+}
+
+// 5. Throughput and overhead.
+func (r *runner) throughput(ctx context.Context) error {
+	const senders, convs = 64, 16
+	type variant struct {
+		s     subject
+		label string
+	}
+	full := r.heraldBench()
+	full.config = heraldConf{Sync: "full"}.render()
+	normal := r.heraldBench()
+	normal.config = heraldConf{Sync: "normal"}.render()
+	variants := []variant{
+		{full, "herald, store.sync: full"},
+		{normal, "herald, store.sync: normal"},
+		{floorSubject, "plain net/http relay (floor, no store)"},
+	}
+	t := Table{Header: []string{"Subject", "msgs/s", "end-to-end p50", "p99", "max", "POST→202 p50", "POST→202 p99", "late replies", "failed"}}
+	cpuT := Table{Header: []string{"Subject", "subject CPU per message", "subject cores busy", "bench process cores busy", "machine busy"}}
+	e2e := map[string]Summary{}
+	rates := map[string]float64{}
+	var heraldRate float64
+	for _, v := range variants {
+		if err := r.prepare(ctx, v.s, true); err != nil {
+			return err
+		}
+		if _, err := r.e.mgr.start(ctx, v.s.unit); err != nil {
+			return err
+		}
+		r.e.trk.reset()
+		snd := r.e.sender(v.s.addr, fmt.Sprintf("tp-%d", time.Now().UnixNano()))
+		spec := loadSpec{Senders: senders, Convs: convs, WaitReply: true, ReplyTimeout: 10 * time.Second, Duration: r.plan.warmup}
+		snd.run(ctx, spec)
+		spec.Duration = r.plan.window
+		c0, err := r.e.cpuSnap(ctx, v.s.unit)
+		if err != nil {
+			return err
+		}
+		res := snd.run(ctx, spec)
+		c1, err := r.e.cpuSnap(ctx, v.s.unit)
+		if err != nil {
+			return err
+		}
+		cu := c0.to(c1)
+		perMsg := math.NaN()
+		if res.Completed > 0 {
+			perMsg = cu.Unit / float64(res.Completed)
+		}
+		cpuT.Rows = append(cpuT.Rows, []string{v.label, fmt.Sprintf("%.0f µs", perMsg*1e6), fmt.Sprintf("%.2f", cu.UnitCores),
+			fmt.Sprintf("%.2f", cu.BenchCores), fmt.Sprintf("%.0f%%", cu.MachineBusy*100)})
+		rt := float64(res.Completed) / res.Elapsed.Seconds()
+		es, ps := Summarize(Seconds(res.E2ELat)), Summarize(Seconds(res.PostLat))
+		e2e[v.label] = es
+		rates[v.label] = rt
+		if v.label == variants[0].label {
+			heraldRate = rt
+		}
+		t.Rows = append(t.Rows, []string{v.label, rate(rt), ms(es.P50), ms(es.P99), ms(es.Max), ms(ps.P50), ms(ps.P99),
+			fmt.Sprint(res.Late), fmt.Sprint(res.Failed)})
+		r.logf("  %s: %s, end-to-end p50 %s p99 %s", v.label, rate(rt), ms(es.P50), ms(es.P99))
+		if _, err := r.e.mgr.stop(ctx, v.s.unit); err != nil {
+			return err
+		}
+	}
+	fl := e2e[variants[2].label]
+	added := Table{Header: []string{"herald variant", "added p50", "added p99", "msgs/s herald/floor"}}
+	for _, v := range variants[:2] {
+		h := e2e[v.label]
+		added.Rows = append(added.Rows, []string{v.label, ms(h.P50 - fl.P50), ms(h.P99 - fl.P99),
+			ratio(Ratio(rates[v.label], rates[variants[2].label]))})
+	}
+
+	// Intake alone: senders do not wait for replies, so herald's pipeline
+	// falls behind and what is measured is the rate of durable 202s.
+	if err := r.prepare(ctx, full, true); err != nil {
+		return err
+	}
+	if _, err := r.e.mgr.start(ctx, "herald.service"); err != nil {
+		return err
+	}
+	r.e.trk.reset()
+	snd := r.e.sender(heraldAddr, fmt.Sprintf("in-%d", time.Now().UnixNano()))
+	in := snd.run(ctx, loadSpec{Senders: senders, Convs: convs, Duration: r.plan.intake})
+	t0 := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	drained := r.e.trk.waitReplies(wctx)
+	cancel()
+	backlog := time.Since(t0)
+	ps := Summarize(Seconds(in.PostLat))
+	intake := fmt.Sprintf(`**Intake alone** (herald, sync full, %d senders not waiting for replies, %v): %s
+durable 202 answers (POST→202 p50 %s, p99 %s, %d failed). The replies for all %d accepted
+messages then took another %s to arrive%s, i.e. the whole pipeline completed %s.`,
+		senders, r.plan.intake, rate(float64(in.Accepted)/in.Elapsed.Seconds()), ms(ps.P50), ms(ps.P99), in.Failed,
+		in.Accepted, backlog.Round(10*time.Millisecond), map[bool]string{true: "", false: " (not all arrived within 2 min)"}[drained],
+		rate(float64(in.Accepted)/(in.Elapsed+backlog).Seconds()))
+	if _, err := r.e.mgr.stop(ctx, "herald.service"); err != nil {
+		return err
+	}
+
+	r.rep.Add("Throughput and overhead",
+		Para(fmt.Sprintf(`%d senders, each with %d conversations of its own (%d sessions), in a closed loop over
+the whole pipeline: POST a webhook message, wait for the 202, wait for the reply to reach the
+receiver (herald: inbound → SQLite store → echo agent → outbox → webhook delivery to reply_url),
+then send the next. msgs/s counts replies received during the %v window after a %v warm-up;
+end-to-end latency runs from sending the POST to the reply arriving at the receiver. The plain
+net/http relay does the same HTTP work without herald: it answers 202 at once and POSTs the echo
+to the receiver. The load generator and the receiver run on the same %s cores as the subject.`,
+			senders, convs, senders*convs, r.plan.window, r.plan.warmup, r.rep.cores())),
+		t,
+		Para(`CPU during the same windows (utime+stime of the main process from /proc, the bench
+process's own rusage, and the whole machine from /proc/stat; idle and iowait count as not busy):`),
+		cpuT,
+		Para("Latency herald adds to the plain relay (difference of the end-to-end quantiles):"),
+		added,
+		Para(intake))
+	r.goals = append(r.goals, goalThroughput(heraldRate, r.rep.coreCount()))
+	return nil
+}
+
+// 6b. Memory with many sessions.
+func (r *runner) sessionsMemory(ctx context.Context) error {
+	n := r.plan.sessions
+	const senders = 64
+	idx := len(r.rep.Sections)
+	r.rep.Add("Memory",
+		Para(`Idle: each unit started fresh, VmRSS of its main process from /proc/<MainPID>/status
+2 s after READY=1, split into anonymous memory (heap, stacks: what the program allocated) and
+file-backed pages (mostly the executable's own code and data; the binaries are installed in the
+sandbox's RAM overlay, so the kernel counts those pages as RssShmem rather than RssFile), and the
+unit's MemoryCurrent (cgroup) where the sandbox has a memory controller.`),
+		r.memIdle)
+	t := Table{Header: []string{"Scenario", "herald status after", "VmRSS before", "VmRSS after", "Δ VmRSS", "Δ per session", "Δ RssAnon per session", "MemoryCurrent after"}}
+	scenarios := []struct {
+		label string
+		conf  heraldConf
+		wait  bool
+	}{
+		{fmt.Sprintf("%d sessions, one message each, all answered", n), heraldConf{}, true},
+		{fmt.Sprintf("%d sessions, each with a turn running or queued (echo word_delay 30s)", n), heraldConf{WordDelay: 30 * time.Second, DrainTimeout: time.Second}, false},
+	}
+	for _, sc := range scenarios {
+		if err := r.e.configure(ctx, sc.conf.render(), true); err != nil {
+			return err
+		}
+		if _, err := r.e.mgr.start(ctx, "herald.service"); err != nil {
+			return err
+		}
+		if err := pause(ctx, 2*time.Second); err != nil {
+			return err
+		}
+		before, err := r.e.memoryOf(ctx, "herald.service")
+		if err != nil {
+			return err
+		}
+		r.e.trk.reset()
+		snd := r.e.sender(heraldAddr, fmt.Sprintf("mem-%d", time.Now().UnixNano()))
+		// Each sender's conversations never repeat: n distinct sessions.
+		res := snd.run(ctx, loadSpec{Senders: senders, Convs: n, Count: n})
+		if res.Failed > 0 {
+			return fmt.Errorf("%d of %d messages failed", res.Failed, res.Sent)
+		}
+		if sc.wait {
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			ok := r.e.trk.waitReplies(wctx)
+			cancel()
+			if !ok {
+				_, _, missing, _ := r.e.trk.replyCounts()
+				return fmt.Errorf("%d replies missing after 2 minutes", missing)
+			}
+		}
+		if err := pause(ctx, 3*time.Second); err != nil {
+			return err
+		}
+		after, err := r.e.memoryOf(ctx, "herald.service")
+		if err != nil {
+			return err
+		}
+		st, err := r.e.adminStatus(ctx)
+		status := "?"
+		if err == nil {
+			status = fmt.Sprintf("%v sessions, %v turns running, %v queued", st["sessions"], st["turns_in_flight"], st["queue_depth"])
+		}
+		d := after.VmRSS - before.VmRSS
+		da := after.RssAnon - before.RssAnon
+		t.Rows = append(t.Rows, []string{sc.label, status, mib(before.VmRSS), mib(after.VmRSS), mib(d),
+			fmt.Sprintf("%.2f KiB", d/float64(n)/1024), fmt.Sprintf("%.2f KiB", da/float64(n)/1024), mib(after.Cgroup)})
+		r.logf("  %s: %s → %s (%s)", sc.label, mib(before.VmRSS), mib(after.VmRSS), status)
+	}
+	if err := r.e.configure(ctx, heraldConf{}.render(), true); err != nil {
+		return err
+	}
+	r.rep.Sections[idx].Blocks = append(r.rep.Sections[idx].Blocks,
+		Para(fmt.Sprintf(`With %d sessions: %d distinct conversation ids each send one message (64 senders),
+measured 3 s after the last 202 (and, in the first row, after the last reply). herald's
+dispatcher forgets a session as soon as it has no turn, queue or undelivered reply, so in the
+first row no session is active any more when RSS is read: the growth is heap the Go runtime
+has not returned to the kernel plus SQLite's page cache, not per-session state. The second row
+keeps every session active: a slow echo agent (30 s between words) holds max_concurrent_turns
+(64) turns running and every other session's message queued in memory, which is the state an
+active session costs. "herald status" is the admin endpoint's /status.`, n, n)),
+		t)
+	return nil
+}
+
+// cores and coreCount read the machine table for prose.
+func (rep *Report) cores() string { return fmt.Sprint(rep.coreCount()) }
+
+func (rep *Report) coreCount() int {
+	for _, kv := range rep.Machine {
+		if kv[0] == "Cores" {
+			var n int
+			fmt.Sscan(kv[1], &n)
+			return n
+		}
+	}
+	return 0
+}
