@@ -5,11 +5,12 @@ SHELL := /bin/bash
 
 GO        ?= go
 GOBIN     := $(shell $(GO) env GOPATH)/bin
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The same version the packages carry (scripts/package maps git describe).
+VERSION   ?= $(shell scripts/package version 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X github.com/heraldgw/herald/pkg/version.Version=$(VERSION) -X github.com/heraldgw/herald/pkg/version.Commit=$(COMMIT)
 STATICCHECK_VERSION := v0.8.2
-NFPM      := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+NFPM_VERSION := v2.45.2
 # Debian packages the tests need; installed by `make deps` when missing.
 DEB_DEPS  := lintian rpm rpmlint dbus iproute2 util-linux
 TEST_FLAGS ?=
@@ -37,6 +38,9 @@ deps: ## install what the tests need (Go modules, staticcheck, Debian packages)
 	fi
 	@test -x $(GOBIN)/staticcheck && $(GOBIN)/staticcheck -version | grep -q $(STATICCHECK_VERSION:v%=%) || \
 		(cd / && GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION))
+	@# nfpm is run with `go run` (not a dependency of the module); build it
+	@# once here so the packaging tests do not pay for a cold build.
+	@cd / && GOFLAGS= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) --version >/dev/null
 
 test: deps lint ## everything CI runs: lint, unit tests with -race, the real-systemd end-to-end suite
 	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...

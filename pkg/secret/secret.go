@@ -106,6 +106,11 @@ func (r Ref) Read() (Value, error) {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
+			if r.Credential != "" && os.Getenv("CREDENTIALS_DIRECTORY") != "" {
+				// systemd copies credentials when the service starts: a
+				// reload cannot see one added since.
+				return Value{}, fmt.Errorf("%s: %s does not exist (systemd passes credentials at start: after adding one to /etc/herald/credentials, restart herald)", r, p)
+			}
 			return Value{}, fmt.Errorf("%s: %s does not exist", r, p)
 		}
 		return Value{}, fmt.Errorf("%s: %w", r, err)
