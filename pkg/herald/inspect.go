@@ -266,7 +266,16 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		add(Check{"config", "PASS", o.ConfigPath + " is valid", ""})
 	}
 
-	// Credentials.
+	// Credentials. The packaged unit loads the whole directory; without it
+	// systemd refuses to start herald (243/CREDENTIALS).
+	if fi, err := os.Stat(o.CredentialsDir); err != nil {
+		add(Check{"credentials directory", "FAIL", fmt.Sprintf("%s: %v (the unit's LoadCredential= makes the start fail with 243/CREDENTIALS)", o.CredentialsDir, unwrapPathErr(err)),
+			"install -d -m 0700 " + o.CredentialsDir})
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		add(Check{"credentials directory", "WARN", fmt.Sprintf("%s is %04o; it should be readable by root only", o.CredentialsDir, fi.Mode().Perm()), "chmod 0700 " + o.CredentialsDir})
+	} else {
+		add(Check{"credentials directory", "PASS", o.CredentialsDir, ""})
+	}
 	if cfg != nil {
 		for _, c := range credentialChecks(cfg, o.CredentialsDir) {
 			add(c)
@@ -525,6 +534,8 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 				fix = "the message store cannot be written: check free space and the permissions of /var/lib/herald"
 			case ExitRunning:
 				fix = "another herald holds the state directory: stop it (pgrep -a herald)"
+			case 243:
+				fix = "systemd could not load the credentials: install -d -m 0700 /etc/herald/credentials"
 			}
 		case "watchdog":
 			fix = "herald stopped answering its liveness check; the journal above has the goroutine dump. Report it."
