@@ -114,7 +114,7 @@ func requestedWait(r *http.Request) (time.Duration, error) {
 			}
 			secs, err := strconv.Atoi(strings.Trim(strings.TrimSpace(v), `"`))
 			if err != nil || secs < 0 {
-				return 0, errors.New("Prefer: wait= takes whole seconds")
+				return 0, errors.New("the Prefer header's wait= takes whole seconds")
 			}
 			return min(time.Duration(secs)*time.Second, maxWait), nil
 		}
