@@ -23,6 +23,7 @@ func main() {
 	flag.StringVar(&opts.Repo, "repo", ".", "repository root")
 	flag.StringVar(&opts.Herald, "herald", "bin/herald", "herald binary under test")
 	flag.BoolVar(&opts.Quick, "quick", false, "few repetitions and short loads (a smoke test of the bench)")
+	flag.StringVar(&opts.Profiles, "profiles", "", "keep the pprof files (and the profiled binary) in this directory")
 	flag.BoolVar(&opts.SkipGoBench, "skip-go-bench", false, "skip the Go benchmarks of pkg/dispatch")
 	only := flag.String("only", "", "comma-separated measures to run, of: "+strings.Join(bench.Measures, ","))
 	flag.Parse()

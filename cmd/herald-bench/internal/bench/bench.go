@@ -28,6 +28,10 @@ type Options struct {
 	Quick bool
 	// SkipGoBench skips the Go benchmarks of pkg/dispatch.
 	SkipGoBench bool
+	// Profiles, if set, is a directory that receives the pprof files
+	// (herald-prof binary, cpu, block, mutex and heap profiles) for
+	// further analysis with go tool pprof.
+	Profiles string
 	// Only, if not empty, names the measures to run (see Measures); the
 	// report then lacks the others. For working on the bench.
 	Only []string

@@ -22,7 +22,7 @@ func methodNotes() []Block {
 			"herald runs its own configuration at /etc/herald/herald.yaml: the packaged `packaging/herald.yaml` (no platform enabled) where noted, otherwise the bench's: the webhook platform (unsigned, `reply_url` = the bench's receiver in the sandbox's network namespace), the echo agent, state in StateDirectory=. The state directory is a directory on the host's disk bound into the sandbox, so `store.sync: full` really reaches the device.",
 			"Timings are systemd's own monotonic timestamps (start to READY) or the wall time of D-Bus jobs over the sandbox's system bus (start, stop, restart: what `systemctl` waits for). Load runs in the bench process with sockets in the sandbox's network namespace; it shares the cores with herald.",
 			"Statistics: median (mean of the two middle values for an even count), min–max, and p99 by nearest rank (an observed value). Ratios are of medians. Verdicts are computed from these numbers by `goals.go`; no test asserts a timing.",
-			fmt.Sprintf("`make bench` = `make build` + `go run ./cmd/herald-bench -o BENCHMARKS.md` (root; about %d minutes on 2 cores). `-quick` runs a short smoke version.", 6),
+			fmt.Sprintf("`make bench` = `make build` + `go run ./cmd/herald-bench -o BENCHMARKS.md` (root; about %d minutes on 2 cores). `-quick` runs a short smoke version, `-only` a subset, `-profiles DIR` keeps the pprof files.", 5),
 		},
 	}
 }

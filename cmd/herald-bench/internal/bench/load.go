@@ -176,7 +176,10 @@ type sender struct {
 // silently retries requests carrying Idempotency-Key on a broken keep-alive
 // connection, which would hide exactly the failures the restart measure
 // counts.
-func (s *sender) post(ctx context.Context, conv, text string) (id string, f *flight, code int, err error) {
+//
+// With idem the id goes in Idempotency-Key instead, to show what a client
+// that retries by itself sees.
+func (s *sender) post(ctx context.Context, conv, text string, idem bool) (id string, f *flight, code int, err error) {
 	id = fmt.Sprintf("%s-%d", s.prefix, s.seq.Add(1))
 	body, _ := json.Marshal(map[string]string{"conversation_id": conv, "user_id": "u-" + conv, "text": text})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
@@ -184,7 +187,11 @@ func (s *sender) post(ctx context.Context, conv, text string) (id string, f *fli
 		return id, nil, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("webhook-id", id)
+	if idem {
+		req.Header.Set("Idempotency-Key", id)
+	} else {
+		req.Header.Set("webhook-id", id)
+	}
 	f = s.trk.register(id, time.Now())
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -211,6 +218,10 @@ type loadSpec struct {
 	ReplyTimeout time.Duration
 	// Text is the message text.
 	Text string
+	// IdempotencyKey sends the delivery id as Idempotency-Key (Go's
+	// transport then retries a request on a broken keep-alive connection
+	// by itself) instead of webhook-id.
+	IdempotencyKey bool
 }
 
 // loadResult is what a load run observed.
@@ -272,7 +283,7 @@ func (s *sender) run(ctx context.Context, spec loadSpec) *loadResult {
 				}
 				conv := fmt.Sprintf("%s-s%d-c%d", s.prefix, w, i%spec.Convs)
 				sent := time.Now()
-				id, f, code, err := s.post(ctx, conv, spec.Text)
+				id, f, code, err := s.post(ctx, conv, spec.Text, spec.IdempotencyKey)
 				got := time.Now()
 				res.Sent++
 				// A message cancelled when the load stops is not tracked;

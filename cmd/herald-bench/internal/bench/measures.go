@@ -305,7 +305,9 @@ func (r *runner) restartUnderLoad(ctx context.Context) error {
 	var heraldFailed, heraldTotal int
 	graceful := floorSubject
 	graceful.label = fmt.Sprintf("floor, stopping with Connection: close + %v grace", floorGrace)
-	for _, s := range []subject{r.heraldBench(), floorSubject, graceful} {
+	idem := r.heraldBench()
+	idem.label = "herald, client sending Idempotency-Key (Go retries on a broken connection)"
+	for _, s := range []subject{r.heraldBench(), idem, floorSubject, graceful} {
 		if s.label == graceful.label {
 			if err := r.e.dropIn(ctx, s.unit, floorGraceDropIn); err != nil {
 				return err
@@ -320,11 +322,12 @@ func (r *runner) restartUnderLoad(ctx context.Context) error {
 		r.e.trk.reset()
 		prefix := fmt.Sprintf("rl-%s-%d", strings.TrimSuffix(s.unit, ".service"), time.Now().UnixNano())
 		snd := r.e.sender(s.addr, prefix)
-		base := snd.run(ctx, loadSpec{Senders: senders, Convs: 8, Duration: r.plan.loadBaseline})
+		useIdem := s.label == idem.label
+		base := snd.run(ctx, loadSpec{Senders: senders, Convs: 8, Duration: r.plan.loadBaseline, IdempotencyKey: useIdem})
 
 		lctx, stopLoad := context.WithCancel(ctx)
 		done := make(chan *loadResult, 1)
-		go func() { done <- snd.run(lctx, loadSpec{Senders: senders, Convs: 8}) }()
+		go func() { done <- snd.run(lctx, loadSpec{Senders: senders, Convs: 8, IdempotencyKey: useIdem}) }()
 		var restarts []time.Duration
 		var rerr error
 		if rerr = pause(ctx, time.Second); rerr == nil {
@@ -369,7 +372,7 @@ func (r *runner) restartUnderLoad(ctx context.Context) error {
 				notes = append(notes, fmt.Sprintf("%s, %s: failures: %s.", s.label, ph.name, strings.Join(kinds, "; ")))
 			}
 		}
-		if s.unit == "herald.service" {
+		if s.label == r.heraldBench().label {
 			heraldFailed, heraldTotal = under.Failed, under.Sent
 		}
 		// Every accepted message must get its reply, once per key: herald
@@ -385,7 +388,7 @@ func (r *runner) restartUnderLoad(ctx context.Context) error {
 		note := fmt.Sprintf("%s: of %d messages answered 202 (both phases), %d got a reply %s, %d got none, %d got more than one (same Idempotency-Key, so a receiver drops them).",
 			s.label, base.Accepted+under.Accepted, replied, waited, missing, dup)
 		if f := base.Failed + under.Failed; f > 0 {
-			note += fmt.Sprintf(" Of the %d requests that failed, %d were stored and answered all the same (a sender's retry is then a duplicate that herald's deduplication on the delivery id absorbs).", f, failedAnswered)
+			note += fmt.Sprintf(" Of the %d requests that failed, %d had been stored and were answered all the same (a sender's retry of those is a duplicate, absorbed by deduplication on the delivery id).", f, failedAnswered)
 		}
 		notes = append(notes, note)
 		r.logf("  %s: %d of %d requests failed during %d restarts", s.label, under.Failed, under.Sent, len(restarts))
@@ -405,10 +408,12 @@ func (r *runner) restartUnderLoad(ctx context.Context) error {
 because Go's client would silently retry a request carrying Idempotency-Key on a broken connection).
 First %v without restarts, then %d restart jobs 300 ms apart while the load runs. A request fails
 when it gets no answer or an answer other than 202. Latency is from sending the POST to its
-answer. The floor runs the same load with the same drain logic as herald (notes/systemd.md §2.2:
-no keep-alive, close the listener, wait for open connections, Shutdown). The last floor runs
-the alternative the findings recommend: from SIGTERM on, every answer carries `+"`Connection: close`"+`
-and idle keep-alive connections get %v to carry one more request before the rest are closed.`,
+answer. The second herald row sends the delivery id as Idempotency-Key instead, which Go's
+client treats as safe to retry by itself. The floor runs the same load with the same drain logic
+as herald (notes/systemd.md §2.2: no keep-alive, close the listener, wait for open connections,
+Shutdown). The last floor runs the alternative the findings recommend: from SIGTERM on, every
+answer carries `+"`Connection: close`"+` and idle keep-alive connections get %v to carry one more
+request before the rest are closed.`,
 			senders, r.plan.loadBaseline, r.plan.loadRestarts, floorGrace)),
 		t, List(notes))
 	r.goals = append(r.goals, goalNoFailures(heraldFailed, heraldTotal))

@@ -121,6 +121,20 @@ func (r *runner) profile(ctx context.Context) error {
 	if err := r.e.configure(ctx, heraldConf{}.render(), true); err != nil {
 		return err
 	}
+	if r.opts.Profiles != "" {
+		if err := os.MkdirAll(r.opts.Profiles, 0o755); err != nil {
+			return err
+		}
+		for _, name := range []string{"cpu.pprof", "block.pprof", "mutex.pprof", "heap.pprof"} {
+			if err := copyFile(filepath.Join(out, name), filepath.Join(r.opts.Profiles, name), 0o644); err != nil {
+				return err
+			}
+		}
+		if err := copyFile(filepath.Join(r.e.tmp, "bin", "herald-prof"), filepath.Join(r.opts.Profiles, "herald-prof"), 0o755); err != nil {
+			return err
+		}
+		r.logf("  profiles saved in %s", r.opts.Profiles)
+	}
 
 	r.profiles = append(r.profiles,
 		Para(fmt.Sprintf(`CPU profile of herald (internal/heraldprof: the unchanged herald.Run with
