@@ -388,7 +388,7 @@ func (r *runner) restartUnderLoad(ctx context.Context) error {
 		note := fmt.Sprintf("%s: of %d messages answered 202 (both phases), %d got a reply %s, %d got none, %d got more than one (same Idempotency-Key, so a receiver drops them).",
 			s.label, base.Accepted+under.Accepted, replied, waited, missing, dup)
 		if f := base.Failed + under.Failed; f > 0 {
-			note += fmt.Sprintf(" Of the %d requests that failed, %d had been stored and were answered all the same (a sender's retry of those is a duplicate, absorbed by deduplication on the delivery id).", f, failedAnswered)
+			note += fmt.Sprintf(" Of the %d failed requests, %d had nevertheless been stored: their replies arrived, and a sender's retry of them would be a duplicate, absorbed by deduplication on the delivery id.", f, failedAnswered)
 		}
 		notes = append(notes, note)
 		r.logf("  %s: %d of %d requests failed during %d restarts", s.label, under.Failed, under.Sent, len(restarts))
