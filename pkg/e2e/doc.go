@@ -6,6 +6,13 @@
 // tree with the project's own unit files, and drives it with systemctl,
 // asserting with `systemctl show` properties and `journalctl -o json`.
 //
+// The lifecycle suite (socket activation, restarts with a hung adapter,
+// SIGKILL, watchdog, drains, socket continuity through restarts, manual-start
+// refusal, reload, journal fields, unit verification, status and doctor)
+// installs the binary and units directly; the packaging suite
+// (packaging_test.go) builds the .deb and .rpm with scripts/package and
+// installs, upgrades under load, removes and purges them.
+//
 // The package has tests only. TestMain builds herald once into a directory
 // shared read-only into every sandbox at /srv/herald-test (Binary, UnitsDir);
 // tests call install to put it in place. Without root or the kernel features
