@@ -91,7 +91,7 @@ func newClient(cfg config.Agent, log *logrus.Entry) (*client, error) {
 			TLSHandshakeTimeout:   connect,
 			ResponseHeaderTimeout: connect,
 			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   16,
+			MaxIdleConnsPerHost:   64, // up to dispatch.max_concurrent_turns turns at once
 			IdleConnTimeout:       90 * time.Second,
 		},
 		// A POST redirected to a GET would lose the turn; a redirect means

@@ -116,8 +116,7 @@ func (d *Dispatcher) commandLocked(s *session, it *item, cmd string) {
 				text = "Sorry, the conversation could not be reset."
 			} else {
 				d.mu.Lock()
-				s := d.sessionLocked(it.key)
-				s.gen, s.genLoaded = gen, true
+				d.gens[it.key] = gen
 				d.mu.Unlock()
 			}
 		}

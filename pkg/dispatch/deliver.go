@@ -33,18 +33,20 @@ func (d *Dispatcher) kickDeliveryLocked(s *session) {
 
 func (d *Dispatcher) deliverLoop(s *session) {
 	defer d.wg.Done()
-	defer func() {
-		d.mu.Lock()
+	defer d.signal()
+	// Every exit clears s.delivering in the same critical section that
+	// decided to exit: a reply queued in between would otherwise find the
+	// flag still set, start no goroutine, and wait for the next message.
+	end := func() {
 		s.delivering = false
 		d.deliverers--
 		d.gcLocked(s)
 		d.mu.Unlock()
-		d.signal()
-	}()
+	}
 	for {
 		d.mu.Lock()
 		if len(s.outq) == 0 || d.ctx.Err() != nil {
-			d.mu.Unlock()
+			end()
 			return
 		}
 		dl := s.outq[0]
@@ -55,26 +57,26 @@ func (d *Dispatcher) deliverLoop(s *session) {
 				d.missingWarn[dl.rec.Msg.Platform] = true
 				d.log.WithField("platform", dl.rec.Msg.Platform).Warn("replies wait for a platform that is not configured; they are delivered if it comes back")
 			}
-			d.mu.Unlock()
+			end()
 			return
 		}
-		draining := d.draining
+		if wait > 0 && d.draining {
+			// Do not hold the stop for a backoff: the next instance
+			// delivers it (and what queues behind it).
+			end()
+			return
+		}
 		d.mu.Unlock()
 		if wait > 0 {
-			if draining {
-				// Do not hold the stop for a backoff: the next instance
-				// delivers it.
-				return
-			}
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
 			case <-d.drainCh:
 				t.Stop()
-				return
+				continue // re-checked under the lock: ends the loop
 			case <-d.ctx.Done():
 				t.Stop()
-				return
+				continue
 			}
 		}
 		d.attempt(s, dl, p)

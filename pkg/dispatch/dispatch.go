@@ -149,6 +149,9 @@ type Dispatcher struct {
 	tracked map[int64]struct{}
 	// orphans are untracked pending ids seen by the last sweep.
 	orphans, nextOrphans map[int64]bool
+	// gens holds the generation of every session ever reset by /new (the
+	// others are at 0), so a turn never reads the store under the lock.
+	gens map[string]int64
 }
 
 type platform struct {
@@ -160,8 +163,6 @@ type platform struct {
 
 type session struct {
 	key        string
-	gen        int64
-	genLoaded  bool
 	queue      []*item
 	turn       *turn
 	inReady    bool
@@ -268,12 +269,17 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: recover replies: %w", err)
 	}
+	gens, err := d.store.Generations(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch: read sessions: %w", err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.started {
 		return 0, 0, errors.New("dispatch: started twice")
 	}
 	d.started = true
+	d.gens = gens
 	for _, r := range outbox {
 		s := d.sessionLocked(r.SessionKey)
 		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt})
@@ -503,13 +509,7 @@ func (d *Dispatcher) startTurnLocked(s *session) {
 	d.running++
 	d.metrics.TurnsInFlight(d.running)
 	ag := d.agent
-	if !s.genLoaded {
-		// Loaded lazily; a failed read leaves gen 0 and is retried next turn.
-		if gen, err := d.store.Generation(ctx, s.key); err == nil {
-			s.gen, s.genLoaded = gen, true
-		}
-	}
-	gen := s.gen
+	gen := d.gens[s.key]
 	p := d.platforms[it.msg.Platform]
 	d.wg.Add(1)
 	go d.runTurn(ctx, s, t, ag, gen, p)
@@ -681,8 +681,7 @@ func (d *Dispatcher) bg() context.Context {
 func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.HistoryEntry) {
 	d.mu.Lock()
 	p := d.platforms[it.msg.Platform]
-	s := d.sessionLocked(it.key)
-	gen := s.gen
+	gen := d.gens[it.key]
 	d.mu.Unlock()
 	limit := adapter.DefaultMaxMessageLen
 	if p != nil {
@@ -698,7 +697,7 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s = d.sessionLocked(it.key)
+	s := d.sessionLocked(it.key)
 	for _, r := range recs {
 		s.outq = append(s.outq, &delivery{rec: r})
 	}

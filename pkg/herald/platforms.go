@@ -165,7 +165,15 @@ func (d *daemon) stopPlatforms(ps []*platform, timeout time.Duration) {
 	if len(ps) == 0 {
 		return
 	}
-	const grace = 100 * time.Millisecond
+	// Each adapter's Stop gets a context ending a little before the bound
+	// (the contract gives it 100 ms after its context to return), and the
+	// bound itself is when an adapter is abandoned: a hung adapter costs
+	// exactly adapter_timeout, not more.
+	const margin = 100 * time.Millisecond
+	stopCtxTimeout := timeout - margin
+	if stopCtxTimeout < timeout/2 {
+		stopCtxTimeout = timeout / 2
+	}
 	type result struct {
 		name string
 		err  error
@@ -174,7 +182,7 @@ func (d *daemon) stopPlatforms(ps []*platform, timeout time.Duration) {
 	results := make(chan result, len(ps))
 	for _, p := range ps {
 		go func(p *platform) {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			ctx, cancel := context.WithTimeout(context.Background(), stopCtxTimeout)
 			defer cancel()
 			start := time.Now()
 			err := p.adapter.Stop(ctx)
@@ -185,7 +193,7 @@ func (d *daemon) stopPlatforms(ps []*platform, timeout time.Duration) {
 	for _, p := range ps {
 		pending[p.name] = p
 	}
-	deadline := time.NewTimer(timeout + grace)
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for len(pending) > 0 {
 		select {

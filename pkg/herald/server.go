@@ -14,12 +14,19 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
-// swapHandler lets a reload replace the routes of a running server.
-type swapHandler struct{ h atomic.Pointer[http.Handler] }
+// swapHandler lets a reload replace the routes of a running server, and
+// marks every response Connection: close once the stop has begun.
+type swapHandler struct {
+	h       atomic.Pointer[http.Handler]
+	closing atomic.Bool
+}
 
 func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
 
 func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		w.Header().Set("Connection", "close")
+	}
 	(*s.h.Load()).ServeHTTP(w, r)
 }
 
@@ -115,17 +122,26 @@ func (d *daemon) serveHTTP(ps map[string]*platform) {
 
 // stopHTTP stops the public listener without dropping a request. Go's
 // Server.Shutdown alone drops requests read after shutdown began
-// (systemd.md §2.2), so: no more keep-alive, close our copy of the listener
-// (systemd keeps its own, and the kernel queues new connections for the
-// next instance), wait for Serve to return, wait until every accepted
-// connection was answered and closed, then Shutdown.
+// (systemd.md §2.2), and closing an idle keep-alive connection fails a
+// request its client is sending on it at that moment. So: answer everything
+// from now on with Connection: close; close our copy of the listener
+// (systemd keeps its own, and the kernel queues new connections for the next
+// instance); wait for Serve to return; give clients in the middle of a
+// keep-alive exchange a moment to come back and be told to close; only
+// then close the connections still idle; wait until every accepted
+// connection was answered and closed; Shutdown.
 func (d *daemon) stopHTTP(ctx context.Context) {
-	d.httpSrv.SetKeepAlivesEnabled(false)
+	const keepAliveGrace = 250 * time.Millisecond
+	d.httpMux.closing.Store(true)
 	d.httpLn.Close()
 	select {
 	case <-d.httpDone:
 	case <-ctx.Done():
 	}
+	gctx, cancel := context.WithTimeout(ctx, keepAliveGrace)
+	d.conns.waitZero(gctx)
+	cancel()
+	d.httpSrv.SetKeepAlivesEnabled(false) // closes what is still idle
 	if !d.conns.waitZero(ctx) {
 		d.log.WithField("connections", d.conns.count()).Warn("HTTP connections still open at the drain deadline; closing them")
 	}

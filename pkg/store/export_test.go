@@ -2,6 +2,4 @@
 
 package store
 
-import "database/sql"
-
-type sqlTx = sql.Tx
+type sqlTx = wtx

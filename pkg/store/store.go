@@ -96,6 +96,7 @@ type Store struct {
 	wdb  *sql.DB // one connection, used only by the writer goroutine
 	rdb  *sql.DB // read-only pool
 
+	prep     map[string]*sql.Stmt // hot statements, prepared on wdb
 	reqs     chan *request
 	stop     chan struct{}
 	done     chan struct{}
@@ -193,6 +194,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
+	prep := make(map[string]*sql.Stmt, len(hotStatements))
+	for _, q := range hotStatements {
+		st, err := wdb.PrepareContext(ctx, q)
+		if err != nil {
+			wdb.Close()
+			return nil, fmt.Errorf("store: prepare: %w", err)
+		}
+		prep[q] = st
+	}
 	rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_query_only=1")
 	if err != nil {
 		wdb.Close()
@@ -209,6 +219,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		done:     make(chan struct{}),
 		maxBatch: opts.MaxBatch,
 		onCommit: opts.OnCommit,
+		prep:     prep,
 	}
 	go s.writer()
 	return s, nil
@@ -314,14 +325,57 @@ func initSchema(ctx context.Context, db *sql.DB, path string) error {
 
 // request is one write for the group-commit writer.
 type request struct {
-	fn   func(tx *sql.Tx) error
+	fn   func(tx wtx) error
 	done chan error
+}
+
+// wtx is the writer's transaction as request functions see it: statements
+// herald runs all the time are prepared once on the writer's connection
+// (parsing them again for every message was a sixth of herald's CPU under
+// load); anything else is executed as text.
+type wtx struct {
+	tx   *sql.Tx
+	prep map[string]*sql.Stmt
+}
+
+func (w wtx) Exec(query string, args ...any) (sql.Result, error) {
+	if st := w.prep[query]; st != nil {
+		return w.tx.Stmt(st).Exec(args...)
+	}
+	return w.tx.Exec(query, args...)
+}
+
+func (w wtx) QueryRow(query string, args ...any) *sql.Row {
+	if st := w.prep[query]; st != nil {
+		return w.tx.Stmt(st).QueryRow(args...)
+	}
+	return w.tx.QueryRow(query, args...)
+}
+
+// SQL of the hot statements, prepared at Open.
+const (
+	sqlSavepoint       = `SAVEPOINT req`
+	sqlRollbackTo      = `ROLLBACK TO req`
+	sqlRelease         = `RELEASE req`
+	sqlInsertInbound   = `INSERT INTO inbound(platform, event_id, session_key, state, msg, received_at, finished_at) VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(platform, event_id) DO NOTHING`
+	sqlSelectInboundID = `SELECT id FROM inbound WHERE platform = ? AND event_id = ?`
+	sqlFinishInbound   = `UPDATE inbound SET state = ?, finished_at = ? WHERE id = ?`
+	sqlInsertOutbox    = `INSERT INTO outbox(inbound_id, session_key, platform, idem_key, state, msg, created_at) VALUES(?, ?, ?, ?, 0, ?, ?) ON CONFLICT(idem_key) DO NOTHING`
+	sqlInsertHistory   = `INSERT INTO history(session_key, generation, role, content, created_at) VALUES(?, ?, ?, ?, ?)`
+	sqlDelivered       = `UPDATE outbox SET state = 1, attempts = ?, platform_msg_id = ?, finished_at = ?, last_error = NULL WHERE id = ?`
+	sqlRetry           = `UPDATE outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?`
+	sqlGiveUp          = `UPDATE outbox SET state = 2, attempts = ?, last_error = ?, finished_at = ? WHERE id = ?`
+)
+
+var hotStatements = []string{
+	sqlSavepoint, sqlRollbackTo, sqlRelease, sqlInsertInbound, sqlSelectInboundID,
+	sqlFinishInbound, sqlInsertOutbox, sqlInsertHistory, sqlDelivered, sqlRetry, sqlGiveUp,
 }
 
 // write runs fn in a transaction shared with other concurrent writes and
 // returns once that transaction is committed. fn must not block on anything
 // but the database.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, fn func(tx wtx) error) error {
 	r := &request{fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
@@ -401,21 +455,22 @@ func (s *Store) commit(batch []*request) {
 		return
 	}
 	results := make([]error, len(batch))
+	w := wtx{tx: tx, prep: s.prep}
 	for i, r := range batch {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT req"); err != nil {
+		if _, err := w.Exec(sqlSavepoint); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("store: savepoint: %w", err))
 			return
 		}
-		if err := r.fn(tx); err != nil {
+		if err := r.fn(w); err != nil {
 			results[i] = err
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO req"); err != nil {
+			if _, err := w.Exec(sqlRollbackTo); err != nil {
 				tx.Rollback()
 				fail(fmt.Errorf("store: rollback to savepoint: %w", err))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE req"); err != nil {
+		if _, err := w.Exec(sqlRelease); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("store: release savepoint: %w", err))
 			return
@@ -443,6 +498,9 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		close(s.stop)
 		<-s.done
+		for _, st := range s.prep {
+			st.Close()
+		}
 		err = errors.Join(s.rdb.Close(), s.wdb.Close())
 	})
 	return err
@@ -480,16 +538,15 @@ func (s *Store) AddInbound(ctx context.Context, sessionKey string, m *message.In
 		id  int64
 		dup bool
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO inbound(platform, event_id, session_key, state, msg, received_at, finished_at)
-			VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(platform, event_id) DO NOTHING`,
+	err = s.write(ctx, func(tx wtx) error {
+		res, err := tx.Exec(sqlInsertInbound,
 			m.Platform, m.EventID, sessionKey, int(state), body, ms(received), finishedAt(state))
 		if err != nil {
 			return fmt.Errorf("store: insert inbound: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			r.dup = true
-			return tx.QueryRow(`SELECT id FROM inbound WHERE platform = ? AND event_id = ?`, m.Platform, m.EventID).Scan(&r.id)
+			return tx.QueryRow(sqlSelectInboundID, m.Platform, m.EventID).Scan(&r.id)
 		}
 		r.id, err = res.LastInsertId()
 		return err
@@ -574,17 +631,16 @@ func (s *Store) Finish(ctx context.Context, inboundID int64, st State, sessionKe
 	}
 	var out []OutboxRecord
 	now := ms(time.Now())
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx wtx) error {
 		out = out[:0]
 		if inboundID != 0 {
-			if _, err := tx.Exec(`UPDATE inbound SET state = ?, finished_at = ? WHERE id = ?`, int(st), now, inboundID); err != nil {
+			if _, err := tx.Exec(sqlFinishInbound, int(st), now, inboundID); err != nil {
 				return fmt.Errorf("store: finish inbound: %w", err)
 			}
 		}
 		for i := range replies {
 			r := &replies[i]
-			res, err := tx.Exec(`INSERT INTO outbox(inbound_id, session_key, platform, idem_key, state, msg, created_at)
-				VALUES(?, ?, ?, ?, 0, ?, ?) ON CONFLICT(idem_key) DO NOTHING`,
+			res, err := tx.Exec(sqlInsertOutbox,
 				nullID(inboundID), sessionKey, r.Platform, r.IdempotencyKey, bodies[i], now)
 			if err != nil {
 				return fmt.Errorf("store: insert reply: %w", err)
@@ -596,7 +652,7 @@ func (s *Store) Finish(ctx context.Context, inboundID int64, st State, sessionKe
 			out = append(out, OutboxRecord{ID: id, InboundID: inboundID, SessionKey: sessionKey, Msg: *r})
 		}
 		for _, h := range history {
-			if _, err := tx.Exec(`INSERT INTO history(session_key, generation, role, content, created_at) VALUES(?, ?, ?, ?, ?)`,
+			if _, err := tx.Exec(sqlInsertHistory,
 				sessionKey, gen, h.Role, h.Content, now); err != nil {
 				return fmt.Errorf("store: append history: %w", err)
 			}
@@ -623,9 +679,9 @@ func (s *Store) SetState(ctx context.Context, ids []int64, st State) error {
 		return nil
 	}
 	now := ms(time.Now())
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx wtx) error {
 		for _, id := range ids {
-			if _, err := tx.Exec(`UPDATE inbound SET state = ?, finished_at = ? WHERE id = ?`, int(st), now, id); err != nil {
+			if _, err := tx.Exec(sqlFinishInbound, int(st), now, id); err != nil {
 				return fmt.Errorf("store: set state: %w", err)
 			}
 		}
@@ -671,11 +727,32 @@ func (s *Store) Generation(ctx context.Context, sessionKey string) (int64, error
 	return gen, nil
 }
 
+// Generations returns the generation of every session that was ever reset
+// (sessions not listed are at generation 0). The dispatcher keeps them in
+// memory: only /new creates one, so the table is small.
+func (s *Store) Generations(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT session_key, generation FROM sessions`)
+	if err != nil {
+		return nil, fmt.Errorf("store: query generations: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var g int64
+		if err := rows.Scan(&k, &g); err != nil {
+			return nil, fmt.Errorf("store: scan generations: %w", err)
+		}
+		out[k] = g
+	}
+	return out, rows.Err()
+}
+
 // ResetSession starts a new generation of the session (/new): earlier
 // history is no longer sent to the agent. It returns the new generation.
 func (s *Store) ResetSession(ctx context.Context, sessionKey string) (int64, error) {
 	var r struct{ gen int64 } // see AddInbound
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx wtx) error {
 		if err := tx.QueryRow(`INSERT INTO sessions(session_key, generation) VALUES(?, 1)
 			ON CONFLICT(session_key) DO UPDATE SET generation = generation + 1 RETURNING generation`, sessionKey).Scan(&r.gen); err != nil {
 			return fmt.Errorf("store: reset session: %w", err)
@@ -720,8 +797,8 @@ func (s *Store) PendingOutbox(ctx context.Context) ([]OutboxRecord, error) {
 // Delivered marks a reply part delivered.
 func (s *Store) Delivered(ctx context.Context, id int64, attempts int, platformMsgID string) error {
 	now := ms(time.Now())
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`UPDATE outbox SET state = 1, attempts = ?, platform_msg_id = ?, finished_at = ?, last_error = NULL WHERE id = ?`,
+	return s.write(ctx, func(tx wtx) error {
+		_, err := tx.Exec(sqlDelivered,
 			attempts, platformMsgID, now, id)
 		if err != nil {
 			return fmt.Errorf("store: mark delivered: %w", err)
@@ -732,8 +809,8 @@ func (s *Store) Delivered(ctx context.Context, id int64, attempts int, platformM
 
 // Retry records a failed attempt and when to try again.
 func (s *Store) Retry(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`UPDATE outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?`, attempts, ms(next), lastErr, id)
+	return s.write(ctx, func(tx wtx) error {
+		_, err := tx.Exec(sqlRetry, attempts, ms(next), lastErr, id)
 		if err != nil {
 			return fmt.Errorf("store: record retry: %w", err)
 		}
@@ -744,8 +821,8 @@ func (s *Store) Retry(ctx context.Context, id int64, attempts int, next time.Tim
 // GiveUp marks a reply part failed for good.
 func (s *Store) GiveUp(ctx context.Context, id int64, attempts int, lastErr string) error {
 	now := ms(time.Now())
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`UPDATE outbox SET state = 2, attempts = ?, last_error = ?, finished_at = ? WHERE id = ?`, attempts, lastErr, now, id)
+	return s.write(ctx, func(tx wtx) error {
+		_, err := tx.Exec(sqlGiveUp, attempts, lastErr, now, id)
 		if err != nil {
 			return fmt.Errorf("store: give up: %w", err)
 		}
@@ -759,7 +836,7 @@ func (s *Store) GiveUp(ctx context.Context, id int64, attempts int, lastErr stri
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var r struct{ n int64 } // see AddInbound
 	cut := ms(before)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx wtx) error {
 		res, err := tx.Exec(`DELETE FROM outbox WHERE state <> 0 AND finished_at < ?`, cut)
 		if err != nil {
 			return fmt.Errorf("store: prune outbox: %w", err)

@@ -184,7 +184,7 @@ func TestFailingRequestDoesNotUndoOthers(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		badErr = s.write(ctx, func(tx *sqlTx) error {
+		badErr = s.write(ctx, func(tx sqlTx) error {
 			_, err := tx.Exec(`INSERT INTO no_such_table VALUES(1)`)
 			return err
 		})

@@ -140,7 +140,10 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("webhook: reply_url_allow: %w", err)
 	}
 	a.transport = http.DefaultTransport.(*http.Transport).Clone()
-	a.transport.MaxIdleConnsPerHost = 8
+	// Up to dispatch.max_concurrent_turns replies go to one reply host at
+	// once; fewer idle connections than that means a new dial (and TLS
+	// handshake) for most of them under load.
+	a.transport.MaxIdleConnsPerHost = 64
 	a.client = &http.Client{
 		Transport: a.transport,
 		// A redirect would send a signed reply to an address nobody
