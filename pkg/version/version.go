@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package version reports which herald this is. The values are set at build
-// time with -ldflags "-X github.com/heraldgw/herald/pkg/version.Version=…".
 package version
 
 import "runtime/debug"
