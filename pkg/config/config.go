@@ -131,8 +131,9 @@ type Agent struct {
 	Key secret.Ref `yaml:"key"`
 	// ConnectTimeout bounds dialing and receiving response headers. Default 10s.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// FirstTokenTimeout bounds the wait for the first streamed content.
-	// Default 120s.
+	// FirstTokenTimeout bounds the wait for the first streamed content or
+	// tool-progress event (a tool at work is not a silent backend). Default
+	// 120s.
 	FirstTokenTimeout time.Duration `yaml:"first_token_timeout"`
 	// IdleTimeout bounds the silence between two stream events (keepalive
 	// comments count). Default 120s.
