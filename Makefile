@@ -12,7 +12,7 @@ LDFLAGS   := -s -w -X github.com/heraldgw/herald/pkg/version.Version=$(VERSION) 
 STATICCHECK_VERSION := v0.8.2
 NFPM_VERSION := v2.45.2
 # Debian packages the tests need; installed by `make deps` when missing.
-DEB_DEPS  := lintian rpm rpmlint dbus iproute2 util-linux
+DEB_DEPS  := lintian rpm rpmlint dbus iproute2 util-linux curl
 TEST_FLAGS ?=
 
 .PHONY: help build run test unit e2e lint fmt vet staticcheck bench deps deb rpm packages clean units-check
