@@ -124,7 +124,7 @@ func run(args []string) int {
 
 // report prints err (if any) and returns its exit code.
 func report(err error) int {
-	if err != nil {
+	if err != nil && !herald.AlreadyLogged(err) {
 		fmt.Fprintf(os.Stderr, "herald: %v\n", err)
 	}
 	return herald.ExitCode(err)

@@ -66,7 +66,7 @@ func Run(ctx context.Context, opts Options) error {
 	// happens, and READY=1 is never sent.
 	cfg, err := loadConfig(opts.ConfigPath)
 	if err != nil {
-		return exitErr(ExitConfig, err)
+		return configError(opts.Stderr, err)
 	}
 	logger, err := logging.New(cfg.Log.Level, cfg.Log.Format, opts.Stderr)
 	if err != nil {
@@ -76,16 +76,17 @@ func Run(ctx context.Context, opts Options) error {
 	n := notify.New(log)
 	m := metrics.New(version.Version)
 	d := &daemon{
-		opts:     opts,
-		cfg:      cfg,
-		logger:   logger,
-		log:      log,
-		notifier: n,
-		metrics:  m,
-		board:    newBoard(m),
-		reloads:  make(chan reloadRequest),
-		probes:   make(chan chan struct{}),
-		stopping: make(chan struct{}),
+		opts:      opts,
+		cfg:       cfg,
+		logger:    logger,
+		log:       log,
+		notifier:  n,
+		metrics:   m,
+		board:     newBoard(m),
+		reloads:   make(chan reloadRequest),
+		probes:    make(chan chan struct{}),
+		stopping:  make(chan struct{}),
+		journaled: logging.IsJournalStream(opts.Stderr),
 	}
 	logging.Event(log, logging.MsgStarting).WithFields(logrus.Fields{
 		"version": version.String(), "config": describeConfig(cfg),
@@ -94,25 +95,7 @@ func Run(ctx context.Context, opts Options) error {
 	// 2. Listeners: socket activation by name, read once; fall back to
 	// binding the configured addresses.
 	if err := d.obtainListeners(); err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			// Started by hand while herald.socket holds the port: say that
-			// rather than "address in use".
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			rerr := unitstate.CheckNotRunning(ctx, log, cfg.Unit)
-			cancel()
-			var running *unitstate.RunningError
-			if errors.As(rerr, &running) {
-				logging.Event(log, logging.MsgInstanceRefused).Error(rerr.Error())
-				return exitErr(ExitRunning, rerr)
-			}
-		}
-		if errors.Is(err, activation.ErrInUse) {
-			// Our admin socket answers: another herald runs with this
-			// configuration.
-			logging.Event(log, logging.MsgInstanceRefused).Error(err.Error())
-			return exitErr(ExitRunning, err)
-		}
-		return exitErr(ExitListen, err)
+		return d.listenError(ctx, err)
 	}
 	defer d.closeListeners()
 
@@ -120,7 +103,7 @@ func Run(ctx context.Context, opts Options) error {
 	// kernel-released lock on the state directory.
 	if err := d.guardSingleInstance(ctx); err != nil {
 		logging.Event(log, logging.MsgInstanceRefused).Error(err.Error())
-		return exitErr(ExitRunning, err)
+		return d.failed(ExitRunning, err)
 	}
 	defer d.lock.Close()
 	if bound := cfg.Shutdown.DrainTimeout + cfg.Shutdown.AdapterTimeout + stopSlack; d.timeoutStop > 0 && bound > d.timeoutStop {
@@ -133,9 +116,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		logging.Event(log, logging.MsgStoreError).WithError(err).Error("cannot open the message store")
 		if errors.Is(err, store.ErrCorrupt) {
-			return exitErr(ExitStoreCorrupt, err)
+			return d.failed(ExitStoreCorrupt, err)
 		}
-		return exitErr(ExitStoreIO, err)
+		return d.failed(ExitStoreIO, err)
 	}
 	d.store = st
 	defer d.closeStore()
@@ -145,11 +128,14 @@ func Run(ctx context.Context, opts Options) error {
 	// reached retries in the background and shows in STATUS=.
 	ag, err := agent.New(cfg.Agent, logger.WithField("component", "agent"))
 	if err != nil {
-		return exitErr(ExitConfig, fmt.Errorf("%s: %w", cfg.File, err))
+		err = fmt.Errorf("%s: %w", cfg.File, err)
+		logging.Event(log, logging.MsgConfigInvalid).Error(err.Error())
+		return d.failed(ExitConfig, err)
 	}
 	platforms, err := d.buildPlatforms(cfg, nil)
 	if err != nil {
-		return exitErr(ExitConfig, err)
+		logging.Event(log, logging.MsgConfigInvalid).Error(err.Error())
+		return d.failed(ExitConfig, err)
 	}
 	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dispatchOptions(cfg), logger.WithField("component", "dispatch"), m)
 	recovered, replies, err := d.disp.Start(ctx)
@@ -335,6 +321,8 @@ type daemon struct {
 	stopping      chan struct{}
 	startedAt     time.Time
 	lastReloadErr string // guarded by mu
+	// journaled: stderr is the journal stream, where log events land.
+	journaled bool
 	// timeoutStop is the unit's TimeoutStopSec (0 if unknown): a stop
 	// bound above it is logged at start, since systemd would SIGKILL
 	// herald before it finished stopping unless it extends the timeout.
@@ -461,4 +449,51 @@ func (d *daemon) alive(ctx context.Context) error {
 		return errors.New("main loop did not answer the liveness probe")
 	}
 	return d.disp.Check(ctx)
+}
+
+// configError logs an invalid configuration (with its lifecycle event, in
+// the journal when stderr is the journal) before the configured logger
+// exists, and returns it as EX_CONFIG.
+func configError(stderr *os.File, err error) error {
+	if !logging.IsJournalStream(stderr) {
+		// On a terminal main prints the error as it is, one located
+		// problem per line.
+		return exitErr(ExitConfig, err)
+	}
+	logger, lerr := logging.New("info", "journal", stderr)
+	if lerr != nil {
+		return exitErr(ExitConfig, err)
+	}
+	logging.Event(logger.WithField("component", "daemon"), logging.MsgConfigInvalid).Error(err.Error())
+	return logged(ExitConfig, err)
+}
+
+// listenError maps a failure to obtain listeners to its exit code. Started
+// by hand while herald.socket holds the port, or while another herald
+// answers on the admin socket, it is a refused second instance, and says
+// so rather than "address in use".
+func (d *daemon) listenError(ctx context.Context, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		rerr := unitstate.CheckNotRunning(ctx, d.log, d.cfg.Unit)
+		cancel()
+		var running *unitstate.RunningError
+		if errors.As(rerr, &running) {
+			logging.Event(d.log, logging.MsgInstanceRefused).Error(rerr.Error())
+			return d.failed(ExitRunning, rerr)
+		}
+	}
+	if errors.Is(err, activation.ErrInUse) {
+		logging.Event(d.log, logging.MsgInstanceRefused).Error(err.Error())
+		return d.failed(ExitRunning, err)
+	}
+	d.log.WithError(err).Error("cannot obtain listeners")
+	return d.failed(ExitListen, err)
+}
+
+// failed returns err with its exit code, marked as already logged when the
+// log went to the journal (main then does not print it again; on a terminal
+// it prints the plain error, easier to read than the log line).
+func (d *daemon) failed(code int, err error) error {
+	return &ExitError{Code: code, Err: err, Logged: d.journaled}
 }

@@ -37,12 +37,23 @@ const (
 type ExitError struct {
 	Code int
 	Err  error
+	// Logged says herald already logged the error (as a lifecycle event,
+	// in the journal under systemd); main does not print it again.
+	Logged bool
 }
 
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
 func exitErr(code int, err error) error { return &ExitError{Code: code, Err: err} }
+
+func logged(code int, err error) error { return &ExitError{Code: code, Err: err, Logged: true} }
+
+// AlreadyLogged reports whether err was logged by herald itself.
+func AlreadyLogged(err error) bool {
+	var ee *ExitError
+	return errors.As(err, &ee) && ee.Logged
+}
 
 func exitErrf(code int, format string, args ...any) error {
 	return &ExitError{Code: code, Err: fmt.Errorf(format, args...)}
