@@ -129,12 +129,12 @@ func Run(ctx context.Context, opts Options) error {
 	ag, err := agent.New(cfg.Agent, logger.WithField("component", "agent"))
 	if err != nil {
 		err = fmt.Errorf("%s: %w", cfg.File, err)
-		logging.Event(log, logging.MsgConfigInvalid).Error(err.Error())
+		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")
 		return d.failed(ExitConfig, err)
 	}
 	platforms, err := d.buildPlatforms(cfg, nil)
 	if err != nil {
-		logging.Event(log, logging.MsgConfigInvalid).Error(err.Error())
+		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")
 		return d.failed(ExitConfig, err)
 	}
 	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dispatchOptions(cfg), logger.WithField("component", "dispatch"), m)
@@ -464,7 +464,7 @@ func configError(stderr *os.File, err error) error {
 	if lerr != nil {
 		return exitErr(ExitConfig, err)
 	}
-	logging.Event(logger.WithField("component", "daemon"), logging.MsgConfigInvalid).Error(err.Error())
+	logging.Event(logger.WithField("component", "daemon"), logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")
 	return logged(ExitConfig, err)
 }
 
