@@ -229,9 +229,8 @@ func (p *Platform) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
 func Default() *Config {
 	c := &Config{Platforms: map[string]*Platform{}}
 	c.applyDefaults()
-	if _, ok := adapter.Lookup("webhook"); ok {
+	if t, ok := adapter.Lookup("webhook"); ok {
 		p := &Platform{Name: "webhook", Type: "webhook", AllowAll: true}
-		t, _ := adapter.Lookup("webhook")
 		p.Settings = t.NewConfig()
 		if d, ok := p.Settings.(interface{ DemoDefaults() }); ok {
 			d.DemoDefaults()

@@ -113,7 +113,6 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 	d.sending--
 	d.mu.Unlock()
 	dl.attempts++
-	d.progress.Add(1)
 	if d.ctx.Err() != nil && err != nil {
 		// Cancelled by the hard stop: the attempt does not count, the next
 		// instance retries it.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -122,7 +121,6 @@ type Dispatcher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	progress atomic.Int64 // bumped on every sign of life of a turn or delivery
 	activity chan struct{}
 	probe    chan chan struct{}
 
@@ -616,7 +614,6 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 		log.WithError(err).Error("agent unavailable; giving up on the turn")
 		d.finish(it, store.Failed, "Sorry, the agent is not reachable right now. Please try again later.", nil)
 	}
-	d.progress.Add(1)
 	d.mu.Lock()
 	// Recorded (or, if recording failed, left pending for the sweep or the
 	// next instance): no longer this dispatcher's.
@@ -654,14 +651,9 @@ func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Age
 	if d.opts.StreamEdits && p != nil && p.editor != nil {
 		streamer = &editStreamer{d: d, p: p, it: it, ctx: ctx}
 	}
-	ev := agent.Events{
-		Delta: func(s string) {
-			d.progress.Add(1)
-			if streamer != nil {
-				streamer.delta(s)
-			}
-		},
-		Progress: func(string) { d.progress.Add(1) },
+	var ev agent.Events
+	if streamer != nil {
+		ev.Delta = streamer.delta
 	}
 	text, err := ag.Complete(ctx, req, ev)
 	if err == nil && streamer != nil {
@@ -727,15 +719,14 @@ func (d *Dispatcher) replies(it *item, text string, limit int) []message.Outboun
 
 // Stats is a snapshot of the dispatcher's work.
 type Stats struct {
-	TurnsInFlight   int
-	Queued          int
-	Sessions        int
-	RepliesPending  int
-	Sending         int
-	OldestQueued    time.Time // zero if nothing waits
-	IntakeOpen      bool
-	Draining        bool
-	ProgressCounter int64
+	TurnsInFlight  int
+	Queued         int
+	Sessions       int
+	RepliesPending int
+	Sending        int
+	OldestQueued   time.Time // zero if nothing waits
+	IntakeOpen     bool
+	Draining       bool
 }
 
 // Stats returns a snapshot.
@@ -743,13 +734,12 @@ func (d *Dispatcher) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := Stats{
-		TurnsInFlight:   d.running,
-		Queued:          d.queued,
-		Sessions:        len(d.sessions),
-		Sending:         d.sending,
-		IntakeOpen:      d.intakeOpen,
-		Draining:        d.draining,
-		ProgressCounter: d.progress.Load(),
+		TurnsInFlight: d.running,
+		Queued:        d.queued,
+		Sessions:      len(d.sessions),
+		Sending:       d.sending,
+		IntakeOpen:    d.intakeOpen,
+		Draining:      d.draining,
 	}
 	for _, s := range d.sessions {
 		st.RepliesPending += len(s.outq)
@@ -766,12 +756,6 @@ func (d *Dispatcher) Stats() Stats {
 	}
 	return st
 }
-
-// Progress returns a counter that grows whenever a turn or delivery shows
-// life (a streamed token, a keepalive, a finished turn, a delivered reply).
-// The stop sequence uses it to extend systemd's stop timeout only while the
-// drain progresses.
-func (d *Dispatcher) Progress() int64 { return d.progress.Load() }
 
 // Check is the watchdog's liveness probe: it succeeds when the
 // dispatcher's housekeeping loop, which takes the dispatcher's lock,

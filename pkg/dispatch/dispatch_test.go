@@ -175,8 +175,11 @@ func (a *fakeAgent) Complete(ctx context.Context, req agent.Request, ev agent.Ev
 		return "", err
 	}
 	reply := "re: " + last
+	// Events callbacks are optional (agent.Events), as real agents treat them.
 	for _, w := range strings.SplitAfter(reply, " ") {
-		ev.Delta(w)
+		if ev.Delta != nil {
+			ev.Delta(w)
+		}
 	}
 	return reply, nil
 }

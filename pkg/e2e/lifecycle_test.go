@@ -128,6 +128,32 @@ func TestWatchdogRestartsWedgedHerald(t *testing.T) {
 	e.waitProps("herald.service", map[string]string{"ActiveState": "active", "SubState": "running"}, 15*time.Second)
 }
 
+// The other half of scenario 4: a healthy herald keeps pinging. With
+// WatchdogSec=2s it stays up well past several periods, systemd records
+// fresh pings, and nothing restarts (a notifier that lost NOTIFY_SOCKET
+// after its first message would be killed here).
+func TestWatchdogPingsKeepHealthyHeraldAlive(t *testing.T) {
+	e := newEnv(t, envOpts{dropIn: "[Service]\nWatchdogSec=2s\nRestartSec=100ms\n"})
+	e.startReady()
+	first := e.show("herald.service", "InvocationID", "WatchdogTimestampMonotonic")
+	seen := map[string]bool{}
+	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); {
+		seen[e.show("herald.service", "WatchdogTimestampMonotonic")["WatchdogTimestampMonotonic"]] = true
+		time.Sleep(250 * time.Millisecond)
+	}
+	now := e.show("herald.service", "InvocationID", "NRestarts", "ActiveState", "Result")
+	if now["InvocationID"] != first["InvocationID"] || now["NRestarts"] != "0" || now["ActiveState"] != "active" {
+		t.Fatalf("healthy herald was restarted: before %v, after %v", first, now)
+	}
+	// Pings every WatchdogSec/2 over 6s: several distinct timestamps.
+	if len(seen) < 4 {
+		t.Fatalf("WatchdogTimestampMonotonic took %d values in 6s, want pings about every second", len(seen))
+	}
+	if j := e.journalText("herald.service"); strings.Contains(j, "Watchdog timeout") {
+		t.Fatalf("journal reports a watchdog timeout:\n%s", j)
+	}
+}
+
 // Scenario 10: 30 restarts in a row succeed (no start-limit trip); a stop
 // leaves the unit inactive, not failed.
 func TestManyRestartsAndCleanStop(t *testing.T) {

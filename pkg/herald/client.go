@@ -27,22 +27,15 @@ import (
 // herald-admin.socket uses, or the default), so that reloading a broken file
 // reaches the daemon, which then says what is wrong with it.
 func AdminSocket(configPath string) (string, error) {
-	c := config.Default()
+	c := config.Default() // its admin socket follows $RUNTIME_DIRECTORY
 	if configPath != "" {
 		if loaded, err := config.Load(configPath); err == nil {
 			c = loaded
-		} else if d := os.Getenv("RUNTIME_DIRECTORY"); d != "" {
-			return filepath.Join(firstDir(d), "admin.sock"), nil
-		} else {
+		} else if os.Getenv("RUNTIME_DIRECTORY") == "" {
 			return "/run/herald/admin.sock", nil
 		}
 	}
 	return absPath(c.Admin.Socket), nil
-}
-
-func firstDir(s string) string {
-	d, _, _ := strings.Cut(s, ":")
-	return d
 }
 
 func absPath(p string) string {

@@ -713,20 +713,6 @@ func (s *Store) History(ctx context.Context, sessionKey string, gen int64, limit
 	return out, rows.Err()
 }
 
-// Generation returns the session's current generation (0 for a session
-// never reset).
-func (s *Store) Generation(ctx context.Context, sessionKey string) (int64, error) {
-	var gen int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT generation FROM sessions WHERE session_key = ?`, sessionKey).Scan(&gen)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: query generation: %w", err)
-	}
-	return gen, nil
-}
-
 // Generations returns the generation of every session that was ever reset
 // (sessions not listed are at generation 0). The dispatcher keeps them in
 // memory: only /new creates one, so the table is small.

@@ -115,8 +115,8 @@ func TestHistoryLimitAndReset(t *testing.T) {
 	if err != nil || gen != 1 {
 		t.Fatalf("reset: gen=%d err=%v", gen, err)
 	}
-	if g, _ := s.Generation(ctx, "k"); g != 1 {
-		t.Fatalf("generation = %d, want 1", g)
+	if gens, _ := s.Generations(ctx); gens["k"] != 1 || len(gens) != 1 {
+		t.Fatalf("generations = %v, want k: 1", gens)
 	}
 	if h, _ := s.History(ctx, "k", gen, 10); len(h) != 0 {
 		t.Fatalf("history after reset = %+v", h)

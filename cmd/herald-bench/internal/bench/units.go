@@ -13,13 +13,13 @@ import (
 // text-based and tested; it keeps every [Service] setting except the ones
 // that name herald's files.
 
-// floorService derives floor.service from herald.service: ExecStart= runs
-// exec, the socket is sock (and herald-admin.socket is dropped), herald's
-// directories are renamed to dir, ExecReload= and [Install] are dropped.
-func floorService(heraldService, exec, sock, dir string) string {
+// rewriteUnit copies a unit file without comments, blank lines and its
+// [Install] section, passing every KEY=value through edit, which returns
+// the value to write or keep=false to drop the line.
+func rewriteUnit(src string, edit func(key, val string) (string, bool)) string {
 	var b strings.Builder
 	section := ""
-	for _, line := range strings.Split(heraldService, "\n") {
+	for _, line := range strings.Split(src, "\n") {
 		t := strings.TrimSpace(line)
 		if t == "" || strings.HasPrefix(t, "#") || strings.HasPrefix(t, ";") {
 			continue
@@ -38,25 +38,36 @@ func floorService(heraldService, exec, sock, dir string) string {
 		if !ok {
 			continue
 		}
-		switch key {
-		case "Description":
-			val = "herald-bench floor: takes its socket, sends READY=1, serves a fixed reply (unit derived from herald.service)"
-		case "Documentation", "ExecReload":
-			continue
-		case "Requires", "After", "Sockets", "Wants", "BindsTo", "PartOf":
-			val = renameSockets(val, sock)
-		case "ExecStart":
-			val = exec
-		case "StateDirectory", "RuntimeDirectory", "LogsDirectory", "CacheDirectory":
-			if val == "herald" {
-				val = dir
-			}
-		case "WorkingDirectory":
-			val = strings.Replace(val, "/var/lib/herald", "/var/lib/"+dir, 1)
+		if val, keep := edit(key, val); keep {
+			fmt.Fprintf(&b, "%s=%s\n", key, val)
 		}
-		fmt.Fprintf(&b, "%s=%s\n", key, val)
 	}
 	return strings.TrimLeft(b.String(), "\n")
+}
+
+// floorService derives floor.service from herald.service: ExecStart= runs
+// exec, the socket is sock (and herald-admin.socket is dropped), herald's
+// directories are renamed to dir, ExecReload= and [Install] are dropped.
+func floorService(heraldService, exec, sock, dir string) string {
+	return rewriteUnit(heraldService, func(key, val string) (string, bool) {
+		switch key {
+		case "Description":
+			return "herald-bench floor: takes its socket, sends READY=1, serves a fixed reply (unit derived from herald.service)", true
+		case "Documentation", "ExecReload":
+			return "", false
+		case "Requires", "After", "Sockets", "Wants", "BindsTo", "PartOf":
+			return renameSockets(val, sock), true
+		case "ExecStart":
+			return exec, true
+		case "StateDirectory", "RuntimeDirectory", "LogsDirectory", "CacheDirectory":
+			if val == "herald" {
+				return dir, true
+			}
+		case "WorkingDirectory":
+			return strings.Replace(val, "/var/lib/herald", "/var/lib/"+dir, 1), true
+		}
+		return val, true
+	})
 }
 
 // renameSockets maps herald.socket to sock and drops herald-admin.socket in a
@@ -78,40 +89,19 @@ func renameSockets(list, sock string) string {
 // floorSocket derives a floor socket from herald.socket: same settings
 // (FileDescriptorName=http included), another address and service.
 func floorSocket(heraldSocket, listen, service string) string {
-	var b strings.Builder
-	section := ""
-	for _, line := range strings.Split(heraldSocket, "\n") {
-		t := strings.TrimSpace(line)
-		if t == "" || strings.HasPrefix(t, "#") || strings.HasPrefix(t, ";") {
-			continue
-		}
-		if strings.HasPrefix(t, "[") {
-			section = t
-			if section != "[Install]" {
-				fmt.Fprintf(&b, "\n%s\n", section)
-			}
-			continue
-		}
-		if section == "[Install]" {
-			continue
-		}
-		key, val, ok := strings.Cut(t, "=")
-		if !ok {
-			continue
-		}
+	return rewriteUnit(heraldSocket, func(key, val string) (string, bool) {
 		switch key {
 		case "Description":
-			val = "herald-bench floor (HTTP listener)"
+			return "herald-bench floor (HTTP listener)", true
 		case "Documentation":
-			continue
+			return "", false
 		case "ListenStream":
-			val = listen
+			return listen, true
 		case "Service":
-			val = service
+			return service, true
 		}
-		fmt.Fprintf(&b, "%s=%s\n", key, val)
-	}
-	return strings.TrimLeft(b.String(), "\n")
+		return val, true
+	})
 }
 
 // bareService is the floor without herald's hardening and user: what the
