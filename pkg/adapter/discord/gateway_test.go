@@ -12,6 +12,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -295,6 +296,7 @@ func TestFatalCloseCodes(t *testing.T) {
 			if !errors.As(st.Err, &ce) || ce.Code != tc.code || !errors.Is(st.Err, tc.is) || !strings.Contains(st.Err.Error(), tc.text) {
 				t.Fatalf("fatal status error %v, want close %d (%v) mentioning %q", st.Err, tc.code, tc.is, tc.text)
 			}
+			adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
 			srv.Await(t, "gateway goroutine ended", wait, h.runEnded)
 			if n := srv.Connections(); n != 1 {
 				t.Errorf("%d connections after fatal close %d, want 1 (no retry)", n, tc.code)
@@ -418,6 +420,7 @@ func TestBadTokenIsFatal(t *testing.T) {
 	if !errors.Is(st.Err, adapter.ErrUnauthorized) {
 		t.Fatalf("fatal error %v, want ErrUnauthorized", st.Err)
 	}
+	adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
 	if strings.Contains(st.Err.Error(), "wrong") {
 		t.Fatalf("status error leaks the token: %v", st.Err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/internal/pbbp2"
+	"github.com/heraldgw/herald/pkg/logging"
 )
 
 // readLimit bounds one websocket message. coder/websocket defaults to 32 KiB;
@@ -159,7 +160,7 @@ func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 
 // giveUp reports a fatal error: herald stops retrying this platform.
 func (a *Adapter) giveUp(err error) {
-	a.log.WithError(err).Error("feishu: giving up on the long connection; fix the app or its configuration, then reload herald")
+	logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).Error("feishu: giving up on the long connection; fix the app or its configuration, then reload herald")
 	a.report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
+	"github.com/heraldgw/herald/pkg/logging"
 )
 
 func TestBootstrapServerErrorsAreRetried(t *testing.T) {
@@ -70,6 +71,7 @@ func TestFatalErrorsStopRetrying(t *testing.T) {
 			if !errors.Is(st.Err, tt.wantErr) {
 				t.Errorf("fatal error %v, want %v", st.Err, tt.wantErr)
 			}
+			adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
 			h.waitRunDone()
 			if n := len(h.fake.Bootstraps()); n != 1 {
 				t.Errorf("%d bootstrap attempts, want 1", n)

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
+	"github.com/heraldgw/herald/pkg/logging"
 )
 
 func (h *harness) waitEnded() {
@@ -35,6 +36,7 @@ func TestOpenCredentialErrorsAreFatal(t *testing.T) {
 			if !errors.Is(st.Err, adapter.ErrUnauthorized) || !strings.Contains(st.Err.Error(), code) {
 				t.Fatalf("fatal error %v, want ErrUnauthorized mentioning %s", st.Err, code)
 			}
+			adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
 			h.waitEnded()
 			if n := h.fake.Opens(); n != 1 {
 				t.Fatalf("apps.connections.open called %d times, want 1 (no retry)", n)

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -328,6 +329,7 @@ func TestBadTokenIsFatal(t *testing.T) {
 			if !errors.Is(st.Err, adapter.ErrUnauthorized) {
 				t.Fatalf("fatal error %v does not wrap ErrUnauthorized", st.Err)
 			}
+			adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
 			eventually(t, "intake ended", h.loopDone)
 			if n := h.fake.Count(""); n != tc.calls {
 				t.Fatalf("%d requests, want %d: retried after the token was rejected", n, tc.calls)

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -215,7 +216,7 @@ func (p *poller) retry(ctx context.Context, op string, err error) bool {
 		// 401: token revoked; 404: the token does not name a bot.
 		err = fmt.Errorf("%w (%w: check the token with @BotFather)", err, adapter.ErrUnauthorized)
 		p.fatal = true
-		p.log().WithError(err).Error("telegram: bot token rejected; intake stopped, not retrying")
+		logging.Event(p.log(), logging.MsgAdapterFatal).WithError(err).Error("telegram: bot token rejected; intake stopped, not retrying")
 		p.setStatus(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
 		return false
 	case isAPI && ae.Code == 409:
