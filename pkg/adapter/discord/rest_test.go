@@ -46,12 +46,7 @@ func TestSendReply(t *testing.T) {
 	if want := nonce(message.IdempotencyKey("discord", "700", 1)); m.Nonce != want || !m.EnforceNonce || len(m.Nonce) != 25 {
 		t.Errorf("nonce %q enforce %v, want %q enforced", m.Nonce, m.EnforceNonce, want)
 	}
-	var am struct {
-		Parse []string `json:"parse"`
-	}
-	if err := json.Unmarshal(m.AllowedMentions, &am); err != nil || am.Parse == nil || len(am.Parse) != 0 {
-		t.Errorf("allowed_mentions %s, want {\"parse\":[]}", m.AllowedMentions)
-	}
+	requireNoPings(t, m)
 	// Unsolicited message: no reference.
 	out := reply("note", 1)
 	out.ReplyTo, out.IdempotencyKey = "", ""
@@ -64,6 +59,19 @@ func TestSendReply(t *testing.T) {
 	req := srv.Requests()[0]
 	if req.Auth != "Bot "+srv.Token || req.Path != "/api/v10/channels/200000000000000001/messages" {
 		t.Errorf("request %+v", req)
+	}
+}
+
+// requireNoPings checks that m was sent with allowed_mentions {"parse":[]}:
+// Discord then notifies nobody, whatever @everyone, @here, <@id> or <@&role>
+// the agent's text holds.
+func requireNoPings(t *testing.T, m discordtest.Message) {
+	t.Helper()
+	var am struct {
+		Parse []string `json:"parse"`
+	}
+	if err := json.Unmarshal(m.AllowedMentions, &am); err != nil || am.Parse == nil || len(am.Parse) != 0 {
+		t.Errorf("message %q sent with allowed_mentions %s, want {\"parse\":[]}", m.Content, m.AllowedMentions)
 	}
 }
 
@@ -306,13 +314,14 @@ func TestEditAndTyping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.a.Edit(t.Context(), reply("final text", 1), res.MessageID); err != nil {
+	if err := h.a.Edit(t.Context(), reply("final text @everyone <@&42>", 1), res.MessageID); err != nil {
 		t.Fatal(err)
 	}
 	m := srv.Messages()[0]
-	if m.Content != "final text" || m.Edits != 1 {
+	if m.Content != "final text @everyone <@&42>" || m.Edits != 1 {
 		t.Errorf("after edit: %+v", m)
 	}
+	requireNoPings(t, m)
 	if err := h.a.Edit(t.Context(), reply("x", 1), "404404"); !errors.Is(err, adapter.ErrPermanent) {
 		t.Errorf("edit of unknown message: %v", err)
 	}

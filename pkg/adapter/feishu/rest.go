@@ -15,6 +15,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -249,11 +250,61 @@ func rateLimitReset(v string) time.Duration {
 }
 
 // textContent is the content field of a text message: JSON in a string.
+// Mention tags in text are neutralised (see noMentions).
 func textContent(text string) string {
 	b, _ := json.Marshal(struct {
 		Text string `json:"text"`
-	}{text})
+	}{noMentions(text)})
 	return string(b)
+}
+
+// fullwidthLT is U+FF1C FULLWIDTH LESS-THAN SIGN.
+const fullwidthLT = "\uFF1C"
+
+// noMentions breaks every <at …> tag in text. A text message renders
+// <at user_id="all"></at> as @all, which notifies everyone in the group, and
+// <at user_id="ou_…"> (or id=, open_id=, email=) as a mention that notifies
+// that user. The agent's text is untrusted (a prompt-injected reply could
+// ping a whole group) and herald never mentions anyone on purpose, so the
+// '<' of such a tag becomes U+FF1C, which looks alike and is not markup.
+// Any other '<' is left alone.
+func noMentions(text string) string {
+	if !strings.Contains(text, "<") {
+		return text
+	}
+	var b strings.Builder
+	rest := text
+	for {
+		i := strings.IndexByte(rest, '<')
+		if i < 0 {
+			break
+		}
+		b.WriteString(rest[:i])
+		if isAtTag(rest[i+1:]) {
+			b.WriteString(fullwidthLT)
+		} else {
+			b.WriteByte('<')
+		}
+		rest = rest[i+1:]
+	}
+	b.WriteString(rest)
+	return b.String()
+}
+
+// isAtTag reports whether s, the text after a '<', opens an at tag: "at" in
+// any letter case, then the end, white space, '>' or '/'.
+func isAtTag(s string) bool {
+	if len(s) < 2 || !strings.EqualFold(s[:2], "at") {
+		return false
+	}
+	if len(s) == 2 {
+		return true
+	}
+	switch s[2] {
+	case ' ', '\t', '\n', '\r', '\f', '>', '/':
+		return true
+	}
+	return false
 }
 
 // requestUUID is the uuid sent with a message: the core's idempotency key,

@@ -5,6 +5,7 @@ package feishu
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -261,5 +262,46 @@ func TestMaxMessageLen(t *testing.T) {
 	h := newHarness(t, feishutest.Options{}, func(c *Config) { c.MaxMessageLen = 500 })
 	if got := h.a.MaxMessageLen(); got != 500 {
 		t.Errorf("MaxMessageLen = %d, want the configured 500", got)
+	}
+}
+
+// TestSendNeutralisesMentions: the agent's text cannot mention anyone. A
+// text message renders <at user_id="all"></at> as @all; herald breaks every
+// at tag in Send and Edit, and leaves other text as written.
+func TestSendNeutralisesMentions(t *testing.T) {
+	h := newHarness(t, feishutest.Options{}, nil)
+	ctx := context.Background()
+	hostile := []string{
+		`<at user_id="all"></at> meeting now`,
+		`<AT USER_ID="all">everyone</AT>`,
+		`hi <at id=all></at>`,
+		"<at\nuser_id=\"ou_victim\">Ann</at>",
+		`<at open_id="ou_1"></at><at email=boss@example.com></at>`,
+		`<at user_id="all">`,
+	}
+	for i, text := range hostile {
+		res, err := h.a.Send(ctx, outbound(text, "", fmt.Sprint("k", i)))
+		if err != nil {
+			t.Fatalf("Send(%q): %v", text, err)
+		}
+		if err := h.a.Edit(ctx, outbound("again: "+text, "", ""), res.MessageID); err != nil {
+			t.Fatalf("Edit(%q): %v", text, err)
+		}
+	}
+	for _, m := range h.fake.Messages() {
+		if len(m.Mentions) != 0 {
+			t.Errorf("the platform shows %q with mentions %q", m.Text, m.Mentions)
+		}
+		if !strings.Contains(m.Text, "\uFF1C") || strings.Contains(strings.ToLower(m.Text), "<at") {
+			t.Errorf("the platform shows %q: the at tag is not broken", m.Text)
+		}
+	}
+	plain := `a<b && c > d; x <atom/> <a href="x">; 1 <at`
+	if _, err := h.a.Send(ctx, outbound(plain, "", "plain")); err != nil {
+		t.Fatal(err)
+	}
+	msgs := h.fake.Messages()
+	if got := msgs[len(msgs)-1].Text; got != "a<b && c > d; x <atom/> <a href=\"x\">; 1 \uFF1Cat" {
+		t.Errorf("plain text shown as %q", got)
 	}
 }

@@ -222,3 +222,26 @@ func TestMaxMessageLen(t *testing.T) {
 		t.Fatalf("default max_message_len = %d, want 39000", got)
 	}
 }
+
+// TestSendNeutralisesMentions: the agent's text cannot notify anyone.
+// Send and Edit escape <, > and &, so Slack shows mention markup as text.
+func TestSendNeutralisesMentions(t *testing.T) {
+	h := newHarness(t, fastOptions(), nil)
+	hostile := "<!channel> <!here> <!everyone> <!subteam^S1|@oncall> <@U123> <@W9|boss> @channel @here"
+	out := message.Outbound{ChatID: "C1", ChatType: message.ChatChannel, Text: hostile}
+	res, err := h.a.Send(context.Background(), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := h.fake.WaitMessages(t, 1, wait)[0]
+	if got := m.Mentions(); len(got) != 0 || m.Display() != hostile {
+		t.Fatalf("Slack shows %q with mentions %q, want the text as written and none", m.Display(), got)
+	}
+	out.Text = "edited " + hostile
+	if err := h.a.Edit(context.Background(), &out, res.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	if m := h.fake.Messages()[0]; len(m.Mentions()) != 0 || m.Display() != out.Text {
+		t.Fatalf("after Edit Slack shows %q with mentions %q", m.Display(), m.Mentions())
+	}
+}

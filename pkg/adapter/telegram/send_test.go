@@ -242,3 +242,28 @@ func TestEditAndTyping(t *testing.T) {
 		t.Errorf("typing 429: %v", err)
 	}
 }
+
+// TestNoMentionMarkup: replies and edits go out as plain text, without
+// parse_mode or entities, so the agent's text cannot form a text_mention or
+// a tg://user link; Telegram has no mention of everyone.
+func TestNoMentionMarkup(t *testing.T) {
+	h := newHarness(t)
+	hostile := `<a href="tg://user?id=555">Ann</a> [Ann](tg://user?id=555) @all @everyone <at user_id="all"></at>`
+	res, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "-1001", Text: hostile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.a.Edit(context.Background(), &message.Outbound{ChatID: "-1001", Text: hostile + " (edited)"}, res.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"sendMessage", "editMessageText"} {
+		reqs := h.fake.Requests(method)
+		if len(reqs) != 1 {
+			t.Fatalf("%d %s requests, want 1", len(reqs), method)
+		}
+		p := reqs[0].Params
+		if p.Has("parse_mode") || p.Has("entities") || !strings.HasPrefix(p.Get("text"), hostile) {
+			t.Errorf("%s sent %v: want the text as written, without parse_mode or entities", method, p)
+		}
+	}
+}

@@ -350,7 +350,7 @@ type Message struct {
 	Nonce           string
 	EnforceNonce    bool
 	ReplyTo         string
-	AllowedMentions json.RawMessage
+	AllowedMentions json.RawMessage // of the create, then of the latest edit
 	Edits           int
 }
 
@@ -588,6 +588,7 @@ func (s *Server) handleEdit(w http.ResponseWriter, r *http.Request, body []byte)
 	for _, m := range s.messages {
 		if m.ID == r.PathValue("message") && m.ChannelID == r.PathValue("channel") {
 			m.Content = b.Content
+			m.AllowedMentions = b.AllowedMentions
 			m.Edits++
 			s.notify()
 			return writeJSON(w, http.StatusOK, map[string]any{"id": m.ID, "channel_id": m.ChannelID, "content": m.Content})
