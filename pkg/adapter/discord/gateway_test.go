@@ -437,6 +437,22 @@ func TestBadTokenIsFatal(t *testing.T) {
 	}
 }
 
+// TestHostileSessionStartReset: with the daily session budget spent, a
+// reset_after of 30 days is clamped to the budget's 24 h.
+func TestHostileSessionStartReset(t *testing.T) {
+	leakCheck(t)
+	srv := discordtest.New(t, discordtest.Options{})
+	srv.SetSessionStartLimit(0, 30*24*3600*1000)
+	h := newHarness(t, srv)
+	started := time.Now()
+	h.start(t)
+	st := h.status.WaitPhase(t, adapter.PhaseReconnecting, wait)
+	if d := st.RetryAt.Sub(started); d < 24*time.Hour-time.Minute || d > 24*time.Hour+time.Minute {
+		t.Errorf("next Identify scheduled in %v, want 24h", d)
+	}
+	requireClamp(t, h, int64(30*24*3600*1000), 24*time.Hour)
+}
+
 func TestGatewayLookupFailureRetries(t *testing.T) {
 	leakCheck(t)
 	srv := discordtest.New(t, discordtest.Options{})

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
 	"github.com/heraldgw/herald/pkg/message"
@@ -259,6 +261,42 @@ func TestRateLimited429(t *testing.T) {
 	}
 }
 
+// TestHostileRetryAfter: a retry_after of 30 days is clamped to
+// adapter.MaxRetryAfter, and the clamp is logged with both values.
+func TestHostileRetryAfter(t *testing.T) {
+	leakCheck(t)
+	srv := discordtest.New(t, discordtest.Options{})
+	h := newHarness(t, srv)
+	srv.RateLimitNext(30*24*time.Hour, false)
+	_, err := h.a.Send(t.Context(), reply("x", 1))
+	if ra, ok := adapter.RetryAfter(err); !ok || ra != adapter.MaxRetryAfter || !errors.Is(err, adapter.ErrRateLimited) {
+		t.Fatalf("429 asking for 30 days: %v, want a retry after %v", err, adapter.MaxRetryAfter)
+	}
+	requireClamp(t, h, float64(30*24*3600), adapter.MaxRetryAfter)
+}
+
+// requireClamp checks that the clamp of a platform value was logged, with
+// the value given and the value used. A 429 carries the delay twice
+// (retry_after and X-RateLimit-Reset-After): each value out of bounds is
+// logged.
+func requireClamp(t *testing.T, h *harness, given any, used time.Duration) {
+	t.Helper()
+	var clamps []logrus.Fields
+	for _, e := range h.logs.AllEntries() {
+		if _, ok := e.Data["given"]; ok {
+			clamps = append(clamps, e.Data)
+		}
+	}
+	for _, c := range clamps {
+		if c["given"] != given || c["used"] != used.String() {
+			t.Errorf("clamp log entry %v, want given %v and used %v", c, given, used)
+		}
+	}
+	if len(clamps) == 0 {
+		t.Errorf("no clamp logged, want given %v and used %v", given, used)
+	}
+}
+
 func TestRateLimitedGlobal(t *testing.T) {
 	leakCheck(t)
 	srv := discordtest.New(t, discordtest.Options{})
@@ -414,6 +452,16 @@ func TestBuckets(t *testing.T) {
 	b.limited("x", "", 3*time.Second, true)
 	if w := b.reserve("other", "c9"); w != 3*time.Second {
 		t.Fatalf("global limit: waits %v", w)
+	}
+	// A hostile reset is clamped.
+	now = now.Add(time.Hour)
+	for _, v := range []string{"2592000", "1e30", "+Inf"} {
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Reset-After", v)
+		b.update("r", "c3", h)
+		if w := b.reserve("r", "c3"); w != adapter.MaxRetryAfter {
+			t.Errorf("X-RateLimit-Reset-After %s: waits %v, want %v", v, w, adapter.MaxRetryAfter)
+		}
 	}
 }
 

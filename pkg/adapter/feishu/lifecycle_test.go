@@ -146,6 +146,45 @@ func TestPingIntervalFromPong(t *testing.T) {
 	}
 }
 
+// TestHostileClientConfig: intervals far out of range, in the bootstrap and
+// in a pong, are clamped (and each clamp logged) instead of overflowing:
+// PingInterval 9.3e9 s used to become a negative duration, so the ping loop
+// spun and the read deadline was already past.
+func TestHostileClientConfig(t *testing.T) {
+	const huge = 9_300_000_000
+	hostile := &feishutest.ClientConfig{ReconnectCount: -1, ReconnectInterval: huge, ReconnectNonce: huge, PingInterval: huge}
+	h := newHarness(t, feishutest.Options{Config: hostile}, nil)
+	h.fake.SetPongConfig(hostile) // the answer to the first ping
+	h.connect()
+	poll(t, "clamps of the three intervals, in the bootstrap and the pong", func() bool { return clamps(h) >= 6 })
+	want := clientConfig{
+		reconnectCount:    -1,
+		reconnectInterval: reconnectIntervalBounds[1],
+		reconnectNonce:    reconnectNonceBounds[1],
+		pingInterval:      pingIntervalBounds[1],
+	}
+	if got := h.a.clientConfig(); got != want {
+		t.Errorf("client config %+v, want %+v", got, want)
+	}
+	if n := clamps(h); n != 6 {
+		t.Errorf("%d clamps logged, want 6 (one per field and message)", n)
+	}
+	if n := len(h.fake.Pings()); n != 1 {
+		t.Errorf("%d pings, want 1: the next is %v away", n, pingIntervalBounds[1])
+	}
+}
+
+// clamps counts the logged clamps of platform values.
+func clamps(h *harness) int {
+	n := 0
+	for _, e := range h.logs.AllEntries() {
+		if _, ok := e.Data["given"]; ok {
+			n++
+		}
+	}
+	return n
+}
+
 // TestReadDeadline: a platform that goes silent is detected after
 // 2×PingInterval + grace and the adapter reconnects.
 func TestReadDeadline(t *testing.T) {

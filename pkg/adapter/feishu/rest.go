@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/message"
 	"github.com/heraldgw/herald/pkg/secret"
@@ -47,6 +49,7 @@ type restClient struct {
 	timeout time.Duration
 	now     func() time.Time
 	sem     chan struct{} // one token fetch at a time
+	log     *logrus.Entry
 
 	mu        sync.Mutex
 	token     string
@@ -206,7 +209,7 @@ func (c *restClient) do(ctx context.Context, op, method, path, token string, bod
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || code == codeRateLimited || code == codeSendRateLimited:
 		return &adapter.RetryAfterError{
-			After: rateLimitReset(resp.Header.Get("x-ogw-ratelimit-reset")),
+			After: c.rateLimitReset(op, resp.Header.Get("x-ogw-ratelimit-reset")),
 			Err:   fmt.Errorf("feishu: %s: %w (%s)", op, adapter.ErrRateLimited, desc),
 		}
 	case tokenCodes[code]:
@@ -240,13 +243,18 @@ func (c *restClient) do(ctx context.Context, op, method, path, token string, bod
 }
 
 // rateLimitReset parses x-ogw-ratelimit-reset (seconds until the window
-// resets); 1 s when absent or invalid.
-func rateLimitReset(v string) time.Duration {
-	n, err := strconv.ParseFloat(v, 64)
-	if err != nil || n <= 0 {
+// resets) of an answer to op: 1 s when absent or invalid, at most
+// adapter.MaxRetryAfter (a clamp is logged).
+func (c *restClient) rateLimitReset(op, v string) time.Duration {
+	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || !(n > 0) {
 		return time.Second
 	}
-	return time.Duration(n * float64(time.Second))
+	d, clamped := adapter.BoundWait(n, time.Second, 0, adapter.MaxRetryAfter)
+	if clamped {
+		adapter.LogClamp(c.log, "feishu: "+op+": x-ogw-ratelimit-reset", v, d)
+	}
+	return d
 }
 
 // textContent is the content field of a text message: JSON in a string.

@@ -98,6 +98,9 @@ func TestSendErrorClasses(t *testing.T) {
 	}{
 		{"429 with reset", feishutest.Failure{Status: 429, Code: 99991400, Msg: "request trigger frequency limit", RateLimitReset: "7"}, adapter.ErrRateLimited, 7 * time.Second},
 		{"code 99991400 on 400", feishutest.Failure{Status: 400, Code: 99991400, RateLimitReset: "2"}, adapter.ErrRateLimited, 2 * time.Second},
+		{"429 with a reset of 30 days", feishutest.Failure{Status: 429, Code: 99991400, RateLimitReset: "2592000"}, adapter.ErrRateLimited, adapter.MaxRetryAfter},
+		{"429 with a reset of 1e30 s", feishutest.Failure{Status: 429, Code: 99991400, RateLimitReset: "1e30"}, adapter.ErrRateLimited, adapter.MaxRetryAfter},
+		{"429 with a reset of NaN", feishutest.Failure{Status: 429, Code: 99991400, RateLimitReset: "NaN"}, adapter.ErrRateLimited, time.Second},
 		{"230020 without reset", feishutest.Failure{Status: 400, Code: 230020, Msg: "frequency limit"}, adapter.ErrRateLimited, time.Second},
 		{"230001 bad param", feishutest.Failure{Code: 230001}, adapter.ErrPermanent, 0},
 		{"230002 bot not in chat", feishutest.Failure{Code: 230002}, adapter.ErrPermanent, 0},

@@ -102,6 +102,30 @@ func TestOpenRateLimitHonoursRetryAfter(t *testing.T) {
 	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
 }
 
+// TestOpenHostileRetryAfter: a Retry-After of 30 days on
+// apps.connections.open would stall intake for 720 h. It is clamped to
+// adapter.MaxRetryAfter and the clamp is logged once, with the value given
+// and the value used.
+func TestOpenHostileRetryAfter(t *testing.T) {
+	h := newHarness(t, fastOptions(), nil)
+	h.fake.FailOpen(slacktest.Fault{Status: 429, RetryAfter: 30 * 24 * 3600}, 1)
+	failed := time.Now()
+	h.start()
+	st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
+	if d := st.RetryAt.Sub(failed); d < adapter.MaxRetryAfter-time.Minute || d > adapter.MaxRetryAfter+time.Minute {
+		t.Errorf("retry scheduled %v after the 429, want %v", d, adapter.MaxRetryAfter)
+	}
+	var clamps []map[string]any
+	for _, e := range h.logs.AllEntries() {
+		if _, ok := e.Data["given"]; ok {
+			clamps = append(clamps, e.Data)
+		}
+	}
+	if len(clamps) != 1 || clamps[0]["given"] != "2592000" || clamps[0]["used"] != adapter.MaxRetryAfter.String() {
+		t.Errorf("clamp log entries %v, want one with given 2592000 and used %v", clamps, adapter.MaxRetryAfter)
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	a := &Adapter{backoffMin: time.Second, backoffMax: 5 * time.Minute}
 	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 9: 256 * time.Second, 10: 5 * time.Minute, 60: 5 * time.Minute} {

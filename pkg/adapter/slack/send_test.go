@@ -5,6 +5,7 @@ package slack
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"testing"
@@ -126,6 +127,7 @@ func TestSendErrors(t *testing.T) {
 		retryAfter time.Duration
 	}{
 		{name: "rate limited", fault: &slacktest.Fault{Status: 429, Error: "ratelimited", RetryAfter: 7}, want: adapter.ErrRateLimited, retryAfter: 7 * time.Second},
+		{name: "rate limited for 30 days", fault: &slacktest.Fault{Status: 429, RetryAfter: 30 * 24 * 3600}, want: adapter.ErrRateLimited, retryAfter: adapter.MaxRetryAfter},
 		{name: "rate limited without Retry-After", fault: &slacktest.Fault{Status: 429}, want: adapter.ErrRateLimited, retryAfter: time.Second},
 		{name: "ratelimited in a 200", fault: &slacktest.Fault{Error: "ratelimited", RetryAfter: 3}, want: adapter.ErrRateLimited, retryAfter: 3 * time.Second},
 		{name: "channel not found", fault: &slacktest.Fault{Error: "channel_not_found"}, want: adapter.ErrPermanent},
@@ -192,16 +194,19 @@ func TestParseRetryAfter(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		in   string
-		want time.Duration
+		want float64 // seconds
 		ok   bool
 	}{
-		{"30", 30 * time.Second, true},
-		{" 1 ", time.Second, true},
+		{"30", 30, true},
+		{" 1 ", 1, true},
 		{"0", 0, true},
+		{"2592000", 2592000, true},
+		{"99999999999999999999", math.Inf(1), true},
 		{"-1", 0, false},
+		{"1.5", 0, false},
 		{"", 0, false},
 		{"soon", 0, false},
-		{at.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{at.Add(90 * time.Second).Format(http.TimeFormat), 90, true},
 		{at.Add(-time.Minute).Format(http.TimeFormat), 0, true},
 	}
 	for _, tt := range tests {

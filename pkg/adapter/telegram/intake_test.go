@@ -254,6 +254,40 @@ func TestGetUpdates429WaitsRetryAfter(t *testing.T) {
 	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
 }
 
+// TestGetUpdatesHostileRetryAfter: a retry_after of 30 days would stall
+// intake for 720 h. It is clamped to adapter.MaxRetryAfter, and the clamp is
+// logged once with the value given and the value used.
+func TestGetUpdatesHostileRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply telegramtest.Reply
+		given any
+	}{
+		{"30 days", telegramtest.RetryAfter(30 * 24 * 3600), float64(30 * 24 * 3600)},
+		{"1e30 s", hugeRetryAfter, 1e30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.fake.Script("getUpdates", tc.reply)
+			h.start(t)
+			_, st := h.waitStatus(t, 0, "reconnecting after 429", phase(adapter.PhaseReconnecting))
+			at := h.fake.Requests("getUpdates")[0].At
+			if wait := st.RetryAt.Sub(at); wait < adapter.MaxRetryAfter-time.Minute || wait > adapter.MaxRetryAfter+time.Minute {
+				t.Errorf("retry scheduled %v after the 429, want %v", wait, adapter.MaxRetryAfter)
+			}
+			var clamps []logrus.Fields
+			for _, e := range h.logs.AllEntries() {
+				if _, ok := e.Data["given"]; ok {
+					clamps = append(clamps, e.Data)
+				}
+			}
+			if len(clamps) != 1 || clamps[0]["given"] != tc.given || clamps[0]["used"] != adapter.MaxRetryAfter.String() {
+				t.Errorf("clamp log entries %v, want one with given %v and used %v", clamps, tc.given, adapter.MaxRetryAfter)
+			}
+		})
+	}
+}
+
 func TestConflictAlarmAndBackoff(t *testing.T) {
 	h := newHarness(t)
 	h.fake.Always("getUpdates", telegramtest.Conflict())

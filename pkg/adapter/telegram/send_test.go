@@ -126,6 +126,9 @@ func TestSplitUnits(t *testing.T) {
 	}
 }
 
+// hugeRetryAfter is a 429 whose retry_after overflows every integer type.
+var hugeRetryAfter = telegramtest.Reply{Status: 429, Body: `{"ok":false,"error_code":429,"description":"Too Many Requests","parameters":{"retry_after":1e30}}`}
+
 func TestSendErrors(t *testing.T) {
 	h := newHarness(t)
 	tests := []struct {
@@ -137,6 +140,9 @@ func TestSendErrors(t *testing.T) {
 		after     time.Duration
 	}{
 		{"429", telegramtest.RetryAfter(2), adapter.ErrRateLimited, nil, true, 2 * time.Second},
+		{"429 asking for 30 days", telegramtest.RetryAfter(30 * 24 * 3600), adapter.ErrRateLimited, nil, true, adapter.MaxRetryAfter},
+		{"429 asking for 1e30 s", hugeRetryAfter, adapter.ErrRateLimited, nil, true, adapter.MaxRetryAfter},
+		{"429 with a negative retry_after", telegramtest.RetryAfter(-5), adapter.ErrRateLimited, nil, true, time.Second},
 		{"message too long", telegramtest.TooLong(), adapter.ErrPermanent, nil, false, 0},
 		{"chat not found", telegramtest.ChatNotFound(), adapter.ErrPermanent, nil, false, 0},
 		{"blocked by the user", telegramtest.Blocked(), adapter.ErrPermanent, adapter.ErrUnauthorized, false, 0},
