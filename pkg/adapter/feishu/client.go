@@ -566,7 +566,7 @@ func (s *session) handleFrame(ctx context.Context, inbox adapter.Inbox, b []byte
 func (s *session) handleEvent(ctx context.Context, inbox adapter.Inbox, f *pbbp2.Frame, start time.Time) {
 	payload, complete, dropped, err := s.frags.add(f, start)
 	if dropped > 0 {
-		s.a.log.WithField("sets", dropped).Warn("feishu: dropped incomplete fragmented events after fragment_ttl; the platform will redeliver them")
+		s.a.log.WithField("sets", dropped).Warn("feishu: dropped incomplete fragmented events (older than fragment_ttl, or crowded out by newer ones); the platform will redeliver them")
 		for range dropped {
 			s.a.metrics.Rejected(reasonIncomplete)
 		}
