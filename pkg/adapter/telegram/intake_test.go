@@ -532,3 +532,46 @@ func TestUnreadableBatchBacksOff(t *testing.T) {
 		t.Fatalf("fetched again after %v, want a backoff of at least %v", gap, testMinBackoff/2)
 	}
 }
+
+// TestConnectedWithoutWaitingForAPoll: on an idle bot a long poll answers
+// only after poll_timeout. The status turns connected when getMe succeeds,
+// not a whole poll_timeout later.
+func TestConnectedWithoutWaitingForAPoll(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.PollTimeout = 10 * time.Minute })
+	h.start(t)
+	st := h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+	if st.Err != nil {
+		t.Errorf("connected with error %v", st.Err)
+	}
+	h.fake.Wait(t, wait, "long poll held", func() bool { return h.fake.Held() == 1 })
+}
+
+// TestConnectedAtOnceAfterOutage: after a failed call the next getUpdates
+// is a short poll, so the status turns connected (without the old error)
+// as soon as Telegram answers again, not when a long poll ends or a message
+// arrives; then long polling resumes.
+func TestConnectedAtOnceAfterOutage(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.PollTimeout = 10 * time.Minute })
+	h.start(t)
+	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.fake.Wait(t, wait, "long poll held", func() bool { return h.fake.Held() == 1 })
+	h.fake.Refuse()
+	n, _ := h.waitStatus(t, 0, "reconnecting", phase(adapter.PhaseReconnecting))
+	polls := h.fake.Count("getUpdates")
+	if err := h.fake.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	_, st := h.waitStatus(t, n+1, "connected again", phase(adapter.PhaseConnected))
+	if st.Err != nil || !st.RetryAt.IsZero() {
+		t.Errorf("connected report %+v carries the outage's error or retry time", st)
+	}
+	h.fake.Wait(t, wait, "long poll held again", func() bool { return h.fake.Held() == 1 })
+	reqs := h.fake.Requests("getUpdates")[polls:]
+	if len(reqs) < 2 || reqs[0].Params.Int("timeout") != 0 || reqs[len(reqs)-1].Params.Int("timeout") != 600 {
+		var timeouts []int64
+		for _, r := range reqs {
+			timeouts = append(timeouts, r.Params.Int("timeout"))
+		}
+		t.Errorf("getUpdates timeouts after the outage %v, want a short poll (0) then long polls (600)", timeouts)
+	}
+}
