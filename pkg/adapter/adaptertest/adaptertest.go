@@ -294,6 +294,18 @@ func RequireEvent(t testing.TB, hook *logtest.Hook, id string) *logrus.Entry {
 	return nil
 }
 
+// Clamps returns the fields of the entries in hook that record a platform
+// value out of bounds (adapter.LogClamp): "given" and "used" among them.
+func Clamps(hook *logtest.Hook) []logrus.Fields {
+	var out []logrus.Fields
+	for _, e := range hook.AllEntries() {
+		if _, ok := e.Data["given"]; ok {
+			out = append(out, e.Data)
+		}
+	}
+	return out
+}
+
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {

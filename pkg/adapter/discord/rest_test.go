@@ -13,9 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -281,12 +280,7 @@ func TestHostileRetryAfter(t *testing.T) {
 // logged.
 func requireClamp(t *testing.T, h *harness, given any, used time.Duration) {
 	t.Helper()
-	var clamps []logrus.Fields
-	for _, e := range h.logs.AllEntries() {
-		if _, ok := e.Data["given"]; ok {
-			clamps = append(clamps, e.Data)
-		}
-	}
+	clamps := adaptertest.Clamps(h.logs)
 	for _, c := range clamps {
 		if c["given"] != given || c["used"] != used.String() {
 			t.Errorf("clamp log entry %v, want given %v and used %v", c, given, used)

@@ -175,15 +175,7 @@ func TestHostileClientConfig(t *testing.T) {
 }
 
 // clamps counts the logged clamps of platform values.
-func clamps(h *harness) int {
-	n := 0
-	for _, e := range h.logs.AllEntries() {
-		if _, ok := e.Data["given"]; ok {
-			n++
-		}
-	}
-	return n
-}
+func clamps(h *harness) int { return len(adaptertest.Clamps(h.logs)) }
 
 // TestReadDeadline: a platform that goes silent is detected after
 // 2×PingInterval + grace and the adapter reconnects.

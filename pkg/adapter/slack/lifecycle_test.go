@@ -115,12 +115,7 @@ func TestOpenHostileRetryAfter(t *testing.T) {
 	if d := st.RetryAt.Sub(failed); d < adapter.MaxRetryAfter-time.Minute || d > adapter.MaxRetryAfter+time.Minute {
 		t.Errorf("retry scheduled %v after the 429, want %v", d, adapter.MaxRetryAfter)
 	}
-	var clamps []map[string]any
-	for _, e := range h.logs.AllEntries() {
-		if _, ok := e.Data["given"]; ok {
-			clamps = append(clamps, e.Data)
-		}
-	}
+	clamps := adaptertest.Clamps(h.logs)
 	if len(clamps) != 1 || clamps[0]["given"] != "2592000" || clamps[0]["used"] != adapter.MaxRetryAfter.String() {
 		t.Errorf("clamp log entries %v, want one with given 2592000 and used %v", clamps, adapter.MaxRetryAfter)
 	}

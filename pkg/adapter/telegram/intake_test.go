@@ -275,12 +275,7 @@ func TestGetUpdatesHostileRetryAfter(t *testing.T) {
 			if wait := st.RetryAt.Sub(at); wait < adapter.MaxRetryAfter-time.Minute || wait > adapter.MaxRetryAfter+time.Minute {
 				t.Errorf("retry scheduled %v after the 429, want %v", wait, adapter.MaxRetryAfter)
 			}
-			var clamps []logrus.Fields
-			for _, e := range h.logs.AllEntries() {
-				if _, ok := e.Data["given"]; ok {
-					clamps = append(clamps, e.Data)
-				}
-			}
+			clamps := adaptertest.Clamps(h.logs)
 			if len(clamps) != 1 || clamps[0]["given"] != tc.given || clamps[0]["used"] != adapter.MaxRetryAfter.String() {
 				t.Errorf("clamp log entries %v, want one with given %v and used %v", clamps, tc.given, adapter.MaxRetryAfter)
 			}
