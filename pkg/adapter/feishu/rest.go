@@ -299,20 +299,21 @@ func noMentions(text string) string {
 	return b.String()
 }
 
-// isAtTag reports whether s, the text after a '<', opens an at tag: "at" in
-// any letter case, then the end, white space, '>' or '/'.
+// isAtTag reports whether s, the text after a '<', may open an at tag:
+// optional ASCII white space, "at" in any letter case, then the end or
+// anything but a letter, digit, '_' or '-' (so "<atom>" stays as it is).
+// It errs on the side of breaking: a false match only changes one glyph.
 func isAtTag(s string) bool {
+	s = strings.TrimLeft(s, " \t\n\r\f")
 	if len(s) < 2 || !strings.EqualFold(s[:2], "at") {
 		return false
 	}
 	if len(s) == 2 {
 		return true
 	}
-	switch s[2] {
-	case ' ', '\t', '\n', '\r', '\f', '>', '/':
-		return true
-	}
-	return false
+	c := s[2]
+	word := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	return !word
 }
 
 // requestUUID is the uuid sent with a message: the core's idempotency key,

@@ -281,6 +281,7 @@ func TestSendNeutralisesMentions(t *testing.T) {
 		"<at\nuser_id=\"ou_victim\">Ann</at>",
 		`<at open_id="ou_1"></at><at email=boss@example.com></at>`,
 		`<at user_id="all">`,
+		"< at\u00a0user_id=\"all\"></at>",
 	}
 	for i, text := range hostile {
 		res, err := h.a.Send(ctx, outbound(text, "", fmt.Sprint("k", i)))
