@@ -206,9 +206,8 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, p := range r.Platforms {
 		detail := ""
-		switch {
-		case p.Phase == "reconnecting" && !p.RetryAt.IsZero():
-			detail = fmt.Sprintf("retry in %s", time.Until(p.RetryAt).Round(time.Second))
+		if p.Phase == "reconnecting" && !p.RetryAt.IsZero() {
+			detail = retryDetail(time.Until(p.RetryAt))
 		}
 		if p.Error != "" {
 			detail = strings.TrimPrefix(detail+"; "+p.Error, "; ")
@@ -224,6 +223,15 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 	if r.LastReloadError != "" {
 		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
 	}
+}
+
+// retryDetail describes a reconnection due in wait. A retry time already
+// past means the attempt is under way: never a negative duration.
+func retryDetail(wait time.Duration) string {
+	if wait = wait.Round(time.Second); wait > 0 {
+		return "retry in " + wait.String()
+	}
+	return "retrying now"
 }
 
 func describeExit(code, status int32) string {

@@ -149,7 +149,7 @@ func newAdapter(c Config, env adapter.Env) (*Adapter, error) {
 		conf:        c,
 		appToken:    app,
 		botToken:    bot,
-		api:         &webAPI{base: strings.TrimRight(c.APIURL, "/"), client: &http.Client{Transport: tr}},
+		api:         &webAPI{base: strings.TrimRight(c.APIURL, "/"), client: &http.Client{Transport: tr}, log: log},
 		mapper:      mapper{platform: env.Name, replyInThread: c.ReplyInThread},
 		backoffMin:  defaultBackoffMin,
 		backoffMax:  defaultBackoffMax,

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +202,21 @@ func TestRedeliveryUntilAcked(t *testing.T) {
 	}
 	if code := s.WaitClosed(t, 1, 5*time.Second); code != websocket.StatusNormalClosure {
 		t.Fatalf("close status %v", code)
+	}
+}
+
+func TestMentions(t *testing.T) {
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"<!channel> <!here|here> <!everyone>", []string{"!channel", "!here", "!everyone"}},
+		{"hi <@U123> and <@W9|ann> from <!subteam^S1|@team>", []string{"@U123", "@W9", "!subteam^S1"}},
+		{"&lt;!channel&gt; &lt;@U123&gt; @channel @here", nil},
+	}
+	for _, tt := range tests {
+		if got := (Message{Text: tt.text}).Mentions(); !slices.Equal(got, tt.want) {
+			t.Errorf("Mentions(%q) = %q, want %q", tt.text, got, tt.want)
+		}
 	}
 }
