@@ -306,11 +306,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		for _, p := range rep.Platforms {
 			switch {
 			case p.Phase == "fatal":
-				fix := "check the platform's credentials and permissions, then systemctl reload " + o.Unit
-				if strings.Contains(strings.ToLower(p.Error), "intent") {
-					fix = "enable the privileged intents in the Discord developer portal, then systemctl reload " + o.Unit
-				}
-				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fix})
+				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fatalPlatformFix(p.Error, o.Unit)})
 			case p.Alarm != "":
 				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "make sure only one consumer uses this bot token (stop other bots, or delete a webhook set on it)"})
 			case p.Phase == "reconnecting":
@@ -356,6 +352,20 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d %s failed", failed, pluralize(failed, "check", "checks"))}
 	}
 	return nil
+}
+
+// fatalPlatformFix is the advice for a platform that stopped for good. It
+// says restart, never reload: systemd copies the credentials into
+// $CREDENTIALS_DIRECTORY when the service starts, so a reload cannot see a
+// corrected token, and a reload keeps an adapter whose settings did not
+// change, failed or not.
+func fatalPlatformFix(err, unit string) string {
+	if strings.Contains(strings.ToLower(err), "intent") {
+		return "enable the privileged intents in the Discord developer portal, then systemctl restart " + unit +
+			" (a reload keeps the failed adapter: its settings did not change)"
+	}
+	return "check the platform's credentials (/etc/herald/credentials) and permissions, then systemctl restart " + unit +
+		" (credentials are read when herald starts; a reload does not re-read them)"
 }
 
 func pluralize(n int, one, many string) string {
