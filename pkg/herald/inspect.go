@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -243,7 +244,7 @@ func describeExit(code, status int32) string {
 // Check is one doctor finding.
 type Check struct {
 	Name   string `json:"name"`
-	Result string `json:"result"` // PASS, WARN, FAIL
+	Result string `json:"result"` // PASS, WARN, FAIL, or SKIP (could not be checked, with the reason)
 	Detail string `json:"detail"`
 	Fix    string `json:"fix,omitempty"`
 }
@@ -277,7 +278,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		add(Check{"credentials directory", "PASS", o.CredentialsDir, ""})
 	}
 	if cfg != nil {
-		for _, c := range credentialChecks(cfg, o.CredentialsDir) {
+		for _, c := range credentialChecks(cfg, o.CredentialsDir, os.Stat) {
 			add(c)
 		}
 	}
@@ -418,7 +419,12 @@ func secretRefs(cfg *config.Config) map[string]secret.Ref {
 	return out
 }
 
-func credentialChecks(cfg *config.Config, credDir string) []Check {
+// credentialChecks checks every secret file cfg names. stat is os.Stat
+// (a parameter so that a test running as root can see EACCES). A file that
+// cannot be looked at for lack of permission is skipped with a note, not
+// reported missing: the credentials directory is root's alone, and an
+// unprivileged doctor cannot tell whether a file in it exists.
+func credentialChecks(cfg *config.Config, credDir string, stat func(string) (os.FileInfo, error)) []Check {
 	refs := secretRefs(cfg)
 	keys := make([]string, 0, len(refs))
 	for k := range refs {
@@ -434,9 +440,16 @@ func credentialChecks(cfg *config.Config, credDir string) []Check {
 			path = filepath.Join(credDir, r.Credential)
 		}
 		name := "credential " + k
-		fi, err := os.Stat(path)
-		if err != nil {
+		fi, err := stat(path)
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			out = append(out, Check{name, "SKIP", fmt.Sprintf("%s: permission denied: this check needs root", path), "run it as root: sudo herald doctor"})
+			continue
+		case errors.Is(err, fs.ErrNotExist):
 			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), fmt.Sprintf("create %s (mode 0600, owner root) with the secret", path)})
+			continue
+		case err != nil:
+			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), "make " + path + " a regular file holding the secret"})
 			continue
 		}
 		mode := fi.Mode().Perm()
