@@ -15,7 +15,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -319,6 +318,9 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		if rep.LastReloadError != "" {
 			add(Check{"reload", "FAIL", "last reload rejected: " + rep.LastReloadError, "fix the file, then systemctl reload " + o.Unit})
 		}
+		if cfg != nil && len(secretRefs(cfg)) > 0 {
+			add(secretsCurrentCheck(secretFiles(cfg, o.CredentialsDir), rep.StartedAt, o.Unit, os.Stat))
+		}
 	}
 
 	// Clock against the agent backend.
@@ -425,21 +427,11 @@ func secretRefs(cfg *config.Config) map[string]secret.Ref {
 // reported missing: the credentials directory is root's alone, and an
 // unprivileged doctor cannot tell whether a file in it exists.
 func credentialChecks(cfg *config.Config, credDir string, stat func(string) (os.FileInfo, error)) []Check {
-	refs := secretRefs(cfg)
-	keys := make([]string, 0, len(refs))
-	for k := range refs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var out []Check
 	svcUser, _ := user.Lookup("herald")
-	for _, k := range keys {
-		r := refs[k]
-		path := r.File
-		if r.Credential != "" {
-			path = filepath.Join(credDir, r.Credential)
-		}
-		name := "credential " + k
+	for _, sf := range secretFiles(cfg, credDir) {
+		path := sf.Path
+		name := "credential " + sf.Key
 		fi, err := stat(path)
 		switch {
 		case errors.Is(err, fs.ErrPermission):
@@ -458,7 +450,7 @@ func credentialChecks(cfg *config.Config, credDir string, stat func(string) (os.
 			out = append(out, Check{name, "FAIL", path + " is empty", "write the secret into " + path})
 		case mode&0o004 != 0:
 			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s is world-readable (%04o)", path, mode), "chmod 600 " + path})
-		case r.File != "" && svcUser != nil && !readableBy(fi, svcUser):
+		case !sf.Credential && svcUser != nil && !readableBy(fi, svcUser):
 			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s is not readable by the service user herald (%04o)", path, mode),
 				"chgrp herald " + path + " && chmod 640 " + path + ", or move it to " + credDir + " and use {credential: NAME}"})
 		default:
