@@ -90,7 +90,11 @@ func Reload(ctx context.Context, socket string, out io.Writer) error {
 	if !body.OK {
 		return fmt.Errorf("reload rejected: %s", body.Error)
 	}
-	fmt.Fprintf(out, "reloaded: %s\n", body.Status)
+	if !toJournal(out) {
+		// In the journal (ExecReload=) herald's own "reload accepted"
+		// says it already.
+		fmt.Fprintf(out, "reloaded: %s\n", body.Status)
+	}
 	warnChangedSecrets(ctx, socket, DefaultCredentialsDir, out)
 	return nil
 }

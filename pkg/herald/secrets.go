@@ -138,7 +138,7 @@ func warnChangedSecrets(ctx context.Context, socket, credDir string, out io.Writ
 	}
 	changed, denied := changedSecrets(secretFiles(cfg, credDir), rep.StartedAt, os.Stat)
 	prefix := ""
-	if f, ok := out.(*os.File); ok && logging.IsJournalStream(f) {
+	if toJournal(out) {
 		prefix = "<4>" // PRIORITY=4 (warning) in the journal
 	}
 	if len(changed) > 0 {
@@ -148,4 +148,11 @@ func warnChangedSecrets(ctx context.Context, socket, credDir string, out io.Writ
 		fmt.Fprintf(out, "%snote: cannot tell whether %d secret %s changed since herald started (permission denied); herald doctor as root can\n",
 			prefix, len(denied), pluralize(len(denied), "file", "files"))
 	}
+}
+
+// toJournal reports whether out is the journal stream systemd connected
+// (a command run as ExecReload=).
+func toJournal(out io.Writer) bool {
+	f, ok := out.(*os.File)
+	return ok && logging.IsJournalStream(f)
 }

@@ -157,7 +157,8 @@ func (s *Set) Listen(name, network, fallbackAddr string) (ln net.Listener, activ
 				entry.WithField("fallback", network+" "+fallbackAddr).
 					Warn("socket unit passes a different kind of socket than the configured fallback; using the passed socket")
 			}
-			entry.Info("using socket-activated listener")
+			// Load logged the sockets at info already, in one line.
+			entry.Debug("using socket-activated listener")
 		}
 		return ln, true, nil
 	}
