@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -14,7 +15,8 @@ import (
 // service started. `systemctl reload` still succeeds (the configuration is
 // applied), but ExecReload= warns in the unit's journal that a restart is
 // needed, `herald reload` by hand prints the same warning, and doctor says
-// WARN "restart to apply" until herald is restarted.
+// WARN "restart to apply" until herald is restarted. Run unprivileged,
+// doctor skips the credential checks as needing root.
 func TestRotatedCredentialNeedsRestart(t *testing.T) {
 	e := newEnv(t, envOpts{config: defaultConfig + `agent:
   kind: openai
@@ -42,6 +44,19 @@ func TestRotatedCredentialNeedsRestart(t *testing.T) {
 
 	if out := reloadByHand(); strings.Contains(out, "warning") {
 		t.Fatalf("reload with no secret changed warns:\n%s", out)
+	}
+	// An unprivileged doctor cannot look into /etc/herald/credentials
+	// (0700, root): it says the checks need root instead of claiming the
+	// file is missing.
+	out, errOut, _ := e.run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "herald", "doctor", "--json")
+	var d doctorDoc
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("herald doctor --json as nobody: %v\n%s%s", err, out, errOut)
+	}
+	for _, name := range []string{"credential agent.key", "secrets in use"} {
+		if c := d.find(name); c == nil || c.Result != "SKIP" || !strings.Contains(c.Detail, "needs root") || strings.Contains(c.Fix, "create") {
+			t.Errorf("doctor as nobody, check %q: %+v, want SKIP needing root", name, c)
+		}
 	}
 	if c := secretsCheck(); !strings.HasPrefix(c, "PASS") {
 		t.Fatalf("doctor before the rotation: %s", c)
