@@ -89,6 +89,11 @@ func changeTime(fi os.FileInfo) time.Time {
 	return fi.ModTime()
 }
 
+// stampFormat shows change and start times to the millisecond: a file
+// rotated in the second herald started must not read as changed "at" its
+// start.
+const stampFormat = "2006-01-02T15:04:05.000Z07:00"
+
 // restartAdvice is the fix for secrets changed under a running herald.
 func restartAdvice(unit string) string {
 	return "restart to apply: systemctl restart " + unit +
@@ -99,10 +104,10 @@ func restartAdvice(unit string) string {
 func describeChanged(changed []changedSecret, started time.Time) string {
 	parts := make([]string, len(changed))
 	for i, c := range changed {
-		parts[i] = fmt.Sprintf("%s (%s) changed at %s", c.Path, c.Key, c.Changed.Format(time.RFC3339))
+		parts[i] = fmt.Sprintf("%s (%s) changed at %s", c.Path, c.Key, c.Changed.Format(stampFormat))
 	}
 	return strings.Join(parts, "; ") + fmt.Sprintf(", after herald started (%s): herald still uses the old %s",
-		started.Format(time.RFC3339), pluralize(len(changed), "secret", "secrets"))
+		started.Format(stampFormat), pluralize(len(changed), "secret", "secrets"))
 }
 
 // secretsCurrentCheck is doctor's check that the running herald uses the
@@ -117,7 +122,7 @@ func secretsCurrentCheck(files []secretFile, started time.Time, unit string, sta
 		return Check{name, "SKIP", fmt.Sprintf("cannot tell whether %d secret %s changed since herald started: permission denied: this check needs root",
 			len(denied), pluralize(len(denied), "file", "files")), "run it as root: sudo herald doctor"}
 	}
-	return Check{name, "PASS", fmt.Sprintf("no secret file changed since herald started (%s)", started.Format(time.RFC3339)), ""}
+	return Check{name, "PASS", fmt.Sprintf("no secret file changed since herald started (%s)", started.Format(stampFormat)), ""}
 }
 
 // warnChangedSecrets is the end of `herald reload`: it asks the running
