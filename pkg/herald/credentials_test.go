@@ -50,22 +50,34 @@ platforms:
 	return cfg
 }
 
+// secretDirs makes a temporary directory with a credentials directory
+// holding the named credentials, and the agent's key file beside it.
+func secretDirs(t *testing.T, credentials ...string) (dir, credDir, keyFile string) {
+	t.Helper()
+	dir = t.TempDir()
+	credDir = filepath.Join(dir, "credentials")
+	if err := os.Mkdir(credDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keyFile = filepath.Join(dir, "agent-key")
+	paths := []string{keyFile}
+	for _, c := range credentials {
+		paths = append(paths, filepath.Join(credDir, c))
+	}
+	for _, p := range paths {
+		if err := os.WriteFile(p, []byte("s3cret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, credDir, keyFile
+}
+
 // An unprivileged doctor cannot look into /etc/herald/credentials (0700,
 // root): a file it cannot stat is skipped with a note that the check needs
 // root, never reported as missing with "create it". A file that really is
 // missing still fails with that fix.
 func TestCredentialChecksPermissionDenied(t *testing.T) {
-	dir := t.TempDir()
-	credDir := filepath.Join(dir, "credentials")
-	if err := os.Mkdir(credDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "agent-key")
-	for _, p := range []string{keyFile, filepath.Join(credDir, "slack-bot-token")} {
-		if err := os.WriteFile(p, []byte("s3cret"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, credDir, keyFile := secretDirs(t, "slack-bot-token")
 	cfg := secretConfig(t, dir, keyFile)
 	denied := filepath.Join(credDir, "telegram-token")
 	// Tests run as root, which no file mode stops: the EACCES an
@@ -99,17 +111,7 @@ func TestCredentialChecksPermissionDenied(t *testing.T) {
 // "restart to apply". The start time is made up around the files' real
 // change times (which no test can set).
 func TestSecretsCurrentCheck(t *testing.T) {
-	dir := t.TempDir()
-	credDir := filepath.Join(dir, "credentials")
-	if err := os.Mkdir(credDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "agent-key")
-	for _, p := range []string{keyFile, filepath.Join(credDir, "telegram-token"), filepath.Join(credDir, "slack-bot-token"), filepath.Join(credDir, "slack-app-token")} {
-		if err := os.WriteFile(p, []byte("s3cret"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, credDir, keyFile := secretDirs(t, "telegram-token", "slack-bot-token", "slack-app-token")
 	files := secretFiles(secretConfig(t, dir, keyFile), credDir)
 	if len(files) != 4 || files[0].Key != "agent.key" || files[0].Path != keyFile || files[0].Credential ||
 		files[3].Key != "platforms.telegram.secret" || files[3].Path != filepath.Join(credDir, "telegram-token") || !files[3].Credential {
