@@ -406,8 +406,11 @@ func (d *Dispatcher) refuse(ctx context.Context, p *platform, key string, m *mes
 		return nil
 	}
 	d.metrics.Inbound(m.Platform, "refused")
+	// The sender is in the message itself, where journalctl shows it: it is
+	// what the operator adds to allowed_users. Quoted, since the platform
+	// chose it.
 	d.log.WithFields(logrus.Fields{"platform": m.Platform, "sender": m.SenderID, "chat": m.ChatID}).
-		Info("message from a user who is not in allowed_users refused")
+		Infof("refused a message from user %q: not in platforms.%s.allowed_users", m.SenderID, m.Platform)
 	if p.Policy.Unauthorized != "reply" || m.ChatType != message.ChatDirect {
 		return nil
 	}

@@ -63,6 +63,8 @@ func AdminClient(socket string, timeout time.Duration) *http.Client {
 // until it is done: it is ExecReload= in the unit, so that `systemctl
 // reload` returns only when the new configuration is in effect (or was
 // rejected, which is reported as a failure while herald keeps running).
+// A secret file changed since herald started is not applied by a reload:
+// Reload then warns that a restart is needed.
 func Reload(ctx context.Context, socket string, out io.Writer) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://herald/reload", nil)
 	if err != nil {
@@ -88,7 +90,12 @@ func Reload(ctx context.Context, socket string, out io.Writer) error {
 	if !body.OK {
 		return fmt.Errorf("reload rejected: %s", body.Error)
 	}
-	fmt.Fprintf(out, "reloaded: %s\n", body.Status)
+	if !toJournal(out) {
+		// In the journal (ExecReload=) herald's own "reload accepted"
+		// says it already.
+		fmt.Fprintf(out, "reloaded: %s\n", body.Status)
+	}
+	warnChangedSecrets(ctx, socket, DefaultCredentialsDir, out)
 	return nil
 }
 
