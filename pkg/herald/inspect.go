@@ -58,12 +58,7 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 	if o.CredentialsDir == "" {
 		o.CredentialsDir = "/etc/herald/credentials"
 	}
-	path := o.ConfigPath
-	if path == "" {
-		if _, err := os.Stat(DefaultConfigPath); err == nil {
-			path = DefaultConfigPath
-		}
-	}
+	path := ConfigFile(o.ConfigPath)
 	var cfg *config.Config
 	var err error
 	if path == "" {
@@ -75,20 +70,12 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 		if o.Unit == "" {
 			o.Unit = cfg.Unit
 		}
-		if o.AdminSocket == "" {
-			o.AdminSocket = cfg.Admin.Socket
-			if os.Getenv("RUNTIME_DIRECTORY") == "" && path == DefaultConfigPath {
-				// Outside the service the runtime directory is not in the
-				// environment; the packaged socket unit puts it here.
-				o.AdminSocket = "/run/herald/admin.sock"
-			}
-		}
+	}
+	if o.AdminSocket == "" {
+		o.AdminSocket = adminSocketFor(cfg, path)
 	}
 	if o.Unit == "" {
 		o.Unit = "herald.service"
-	}
-	if o.AdminSocket == "" {
-		o.AdminSocket = "/run/herald/admin.sock"
 	}
 	o.ConfigPath = path
 	return cfg, err
