@@ -202,7 +202,7 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 		pop()
 	default:
 		settleFailed()
-		if errors.Is(err, adapter.ErrAmbiguous) && dl.unknownSince.IsZero() {
+		if errors.Is(err, adapter.ErrAmbiguous) && !p.Idempotent && dl.unknownSince.IsZero() {
 			// Retried through the adapter's Recoverer, which looks for
 			// the message before it sends again.
 			dl.unknownSince = started
