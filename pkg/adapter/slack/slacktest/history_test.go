@@ -3,7 +3,6 @@
 package slacktest
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,18 +11,7 @@ import (
 
 func list(t *testing.T, s *Server, method string, q url.Values) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.APIURL()+"/"+method, strings.NewReader(q.Encode()))
-	req.Header.Set("Authorization", "Bearer "+s.BotToken())
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
+	_, out := callAs(t, s, method, s.BotToken(), "application/x-www-form-urlencoded", q.Encode())
 	return out
 }
 
