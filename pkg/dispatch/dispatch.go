@@ -154,9 +154,10 @@ type Dispatcher struct {
 
 type platform struct {
 	Platform
-	allowed map[string]bool
-	limit   int
-	editor  adapter.Editor
+	allowed   map[string]bool
+	limit     int
+	editor    adapter.Editor
+	recoverer adapter.Recoverer
 }
 
 type session struct {
@@ -190,6 +191,10 @@ type delivery struct {
 	rec      store.OutboxRecord
 	attempts int
 	nextAt   time.Time
+	// unknownSince is when the first send of this reply whose outcome is
+	// unknown began (zero if none): on a platform without idempotency
+	// keys it is sent again only through adapter.Recoverer.
+	unknownSince time.Time
 }
 
 // New creates a dispatcher. platforms may be replaced later with
@@ -251,6 +256,9 @@ func (d *Dispatcher) setPlatformsLocked(ps map[string]Platform) {
 		if e, ok := p.Adapter.(adapter.Editor); ok {
 			pp.editor = e
 		}
+		if r, ok := p.Adapter.(adapter.Recoverer); ok {
+			pp.recoverer = r
+		}
 		d.platforms[name] = pp
 	}
 }
@@ -267,6 +275,10 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: recover replies: %w", err)
 	}
+	unknown, err := d.store.StartedAttempts(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch: recover send attempts: %w", err)
+	}
 	gens, err := d.store.Generations(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: read sessions: %w", err)
@@ -280,7 +292,7 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	d.gens = gens
 	for _, r := range outbox {
 		s := d.sessionLocked(r.SessionKey)
-		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt})
+		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt, unknownSince: unknown[r.ID]})
 	}
 	for _, r := range pending {
 		d.enqueueLocked(&item{id: r.ID, key: r.SessionKey, msg: r.Msg})
