@@ -358,6 +358,9 @@ func post(t testing.TB, addr, id, conv, text string) (int, error) {
 func runHerald(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(heraldBin, args...)
+	// A configuration without state_dir defaults to ./.herald: keep it out
+	// of the source tree.
+	cmd.Dir = t.TempDir()
 	cmd.Env = filterEnv(os.Environ(), "NOTIFY_SOCKET", "LISTEN_", "WATCHDOG_", "INVOCATION_ID", "JOURNAL_STREAM", "MANAGERPID")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
