@@ -76,9 +76,10 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if a.stopped.Load() {
 		return adapter.SendResult{}, fmt.Errorf("webhook: send: %w: adapter stopped", adapter.ErrTemporary)
 	}
-	if a.waiters.offer(msg) {
-		// The sender is waiting for this reply in its own request.
-		return adapter.SendResult{}, nil
+	if delivered, err := a.waiters.offer(ctx, msg); err != nil || delivered {
+		// The sender waits for this reply in its own request, and has it
+		// (or the outcome is unknown).
+		return adapter.SendResult{}, err
 	}
 	target, err := a.target(msg)
 	if err != nil {
