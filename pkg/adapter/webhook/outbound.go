@@ -256,10 +256,17 @@ func fallbackKey(msg *message.Outbound) string {
 	return "hw-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// describeURL shows where a reply went without query or user info, which
-// may carry tokens.
+// describeURL shows where a reply went: scheme and host only. The path, the
+// query and user info may carry tokens (a Discord or Slack incoming webhook
+// URL is https://<host>/api/webhooks/<id>/<token> or
+// https://hooks.slack.com/services/<ids>/<token>), and these strings reach
+// the journal and /status.
 func describeURL(u *url.URL) string {
-	return u.Scheme + "://" + u.Host + u.EscapedPath()
+	s := u.Scheme + "://" + u.Host
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		s += "/…"
+	}
+	return s
 }
 
 // snippet returns a printable, single-line prefix of a response body.
