@@ -147,8 +147,7 @@ func (a *Adapter) await(w http.ResponseWriter, r *http.Request, id string, wait 
 	timeout, stop := a.waitTimer(wait)
 	defer stop()
 	written := map[int]bool{}
-	total := 1
-	var broken bool
+	var broken, ended bool
 	write := func(b []byte) error {
 		if _, err := w.Write(b); err != nil {
 			return err
@@ -178,6 +177,12 @@ loop:
 			} else {
 				b = append([]byte(","), text...)
 			}
+			// The last part goes out with the end of the answer, so the
+			// answer is whole once the reply counts as delivered.
+			last := len(written)+1 >= p.of
+			if last {
+				b = append(b, "],\"complete\":true}\n"...)
+			}
 			err := write(b)
 			p.written <- err
 			if err != nil {
@@ -186,8 +191,8 @@ loop:
 				break loop
 			}
 			written[p.part] = true
-			total = p.of
-			if len(written) >= total {
+			if last {
+				ended = true
 				break loop
 			}
 		case <-timeout:
@@ -200,11 +205,11 @@ loop:
 	// From here on, parts take the usual path.
 	a.waiters.remove(token)
 	switch {
-	case broken:
+	case broken, ended:
 	case len(written) == 0:
 		writeJSON(w, http.StatusAccepted, acceptedBody{ID: id})
 	default:
-		_ = write([]byte(`],"complete":` + strconv.FormatBool(len(written) >= total) + "}\n"))
+		_ = write([]byte(`],"complete":false}` + "\n"))
 	}
 }
 
