@@ -63,6 +63,11 @@ type Listen struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// IdleTimeout closes idle keep-alive connections. Default 60s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the connections open at once (idle keep-alive
+	// ones included); a connection beyond it is answered 503 and closed at
+	// once. It bounds what a flood of clients can hold: a goroutine, buffers
+	// and up to a webhook's max_body_bytes each. Default 256.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Admin configures the local admin endpoint (health, metrics, status,
@@ -253,6 +258,7 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Listen.ReadHeaderTimeout, 5*time.Second)
 	defDur(&c.Listen.RequestTimeout, 15*time.Second)
 	defDur(&c.Listen.IdleTimeout, 60*time.Second)
+	defInt(&c.Listen.MaxConnections, 256)
 	if c.Admin.Socket == "" {
 		if d := firstPath(os.Getenv("RUNTIME_DIRECTORY")); d != "" {
 			c.Admin.Socket = filepath.Join(d, "admin.sock")
@@ -481,6 +487,9 @@ func (c *Config) validate() error {
 		if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
 			add("listen.http", "%q is not host:port", c.Listen.HTTP)
 		}
+	}
+	if c.Listen.MaxConnections < 1 {
+		add("listen.max_connections", "%d is not a positive number", c.Listen.MaxConnections)
 	}
 	if !oneOf(c.Log.Level, "trace", "debug", "info", "warn", "warning", "error") {
 		add("log.level", "%q is not one of trace, debug, info, warn, error", c.Log.Level)

@@ -76,6 +76,7 @@ type testConfig struct {
 	Drain     string
 	Adapter   string
 	WordDelay string
+	MaxConns  int    // listen.max_connections; 0: the default
 	Extra     string // appended verbatim under platforms:
 	Top       string // appended verbatim at the top level
 }
@@ -83,6 +84,9 @@ type testConfig struct {
 const configTemplate = `state_dir: {{.Dir}}/state
 listen:
   http: {{.HTTP}}
+{{- if .MaxConns}}
+  max_connections: {{.MaxConns}}
+{{- end}}
 admin:
   socket: {{.Dir}}/admin.sock
 log:

@@ -32,6 +32,7 @@ func TestNamesAndLabels(t *testing.T) {
 	m.Reload("accepted")
 	m.AgentTurn("ok")
 	m.StoreBatch(4)
+	m.HTTPRefused()
 
 	want := map[string]struct {
 		typ    dto.MetricType
@@ -53,6 +54,7 @@ func TestNamesAndLabels(t *testing.T) {
 		"herald_reloads_total":                      {dto.MetricType_COUNTER, "result"},
 		"herald_agent_turns_total":                  {dto.MetricType_COUNTER, "result"},
 		"herald_store_commit_batch_size":            {dto.MetricType_HISTOGRAM, ""},
+		"herald_http_connections_refused_total":     {dto.MetricType_COUNTER, ""},
 		"herald_build_info":                         {dto.MetricType_GAUGE, "version"},
 	}
 	families, err := m.Registry.Gather()
