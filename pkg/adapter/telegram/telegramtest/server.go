@@ -47,6 +47,7 @@ type Server struct {
 	Bot User
 
 	addr   string
+	listen func(network, address string) (net.Listener, error)
 	closed chan struct{}
 	once   sync.Once
 
@@ -75,14 +76,23 @@ type Server struct {
 // and closes it when the test ends.
 func New(t testing.TB, token string) *Server {
 	t.Helper()
+	return NewIn(t, token, net.Listen)
+}
+
+// NewIn is New with the listener opened by listen, for instance in the
+// network namespace of a sandbox whose 127.0.0.1 is not the test's (see
+// sandbox.Sandbox.Listen). Accept listens again through it.
+func NewIn(t testing.TB, token string, listen func(network, address string) (net.Listener, error)) *Server {
+	t.Helper()
 	if token == "" {
 		token = DefaultToken
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("telegramtest: listen: %v", err)
 	}
 	s := &Server{
+		listen:      listen,
 		Token:       token,
 		Bot:         User{ID: 42, IsBot: true, FirstName: "gw", Username: "gw_bot"},
 		addr:        ln.Addr().String(),
@@ -143,7 +153,7 @@ func (s *Server) Accept() error {
 	if up {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.addr)
+	ln, err := s.listen("tcp", s.addr)
 	if err != nil {
 		return err
 	}
