@@ -141,7 +141,9 @@ func (p *pkBox) runReadmeInstall(fake *telegramtest.Server) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	stdout, stderr, code, err := p.s.Run(p.ctx, "env", "BOT_TOKEN="+fake.Token, "EDITOR="+editor, "sh", "-e", "-c", block)
+	// bash, the operator's shell on Debian and Fedora; -e: every step must
+	// succeed.
+	stdout, stderr, code, err := p.s.Run(p.ctx, "env", "BOT_TOKEN="+fake.Token, "EDITOR="+editor, "bash", "-e", "-c", block)
 	if err != nil {
 		t.Fatal(err)
 	}
