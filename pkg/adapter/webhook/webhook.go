@@ -37,6 +37,8 @@ func init() {
 			}
 			return New(c, env)
 		},
+		// Requests on herald.socket start herald.
+		Passive: true,
 	})
 }
 
