@@ -182,8 +182,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.SyncFull {
 		sync = "FULL"
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=foreign_keys(on)"
-	wdb, err := sql.Open("sqlite", dsn)
+	wdsn, err := dsn(path, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=foreign_keys(on)")
+	if err != nil {
+		return nil, err
+	}
+	rdsn, err := dsn(path, "_pragma=busy_timeout(10000)&_query_only=1")
+	if err != nil {
+		return nil, err
+	}
+	wdb, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -203,7 +210,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		prep[q] = st
 	}
-	rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_query_only=1")
+	rdb, err := sql.Open("sqlite", rdsn)
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
