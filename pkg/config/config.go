@@ -174,6 +174,10 @@ type Dispatch struct {
 	StreamEdits bool `yaml:"stream_edits"`
 	// StreamEditInterval is the minimum time between two edits. Default 1s.
 	StreamEditInterval time.Duration `yaml:"stream_edit_interval"`
+	// MaxReplyParts caps the messages one reply is split into (a 4 MiB
+	// agent reply would be about 1,000 Telegram messages). A longer reply
+	// is cut, and its last part says so. Default 20.
+	MaxReplyParts int `yaml:"max_reply_parts"`
 }
 
 // Delivery configures reply delivery retries.
@@ -285,6 +289,7 @@ func (c *Config) applyDefaults() {
 	}
 	defInt(&c.Dispatch.MaxConcurrentTurns, 64)
 	defDur(&c.Dispatch.StreamEditInterval, time.Second)
+	defInt(&c.Dispatch.MaxReplyParts, 20)
 	defDur(&c.Delivery.Timeout, 15*time.Second)
 	defInt(&c.Delivery.MaxAttempts, 8)
 	defDur(&c.Delivery.InitialBackoff, time.Second)
@@ -530,6 +535,9 @@ func (c *Config) validate() error {
 	}
 	if c.Dispatch.MaxConcurrentTurns < 1 {
 		add("dispatch.max_concurrent_turns", "must be at least 1")
+	}
+	if c.Dispatch.MaxReplyParts < 1 {
+		add("dispatch.max_reply_parts", "must be at least 1")
 	}
 	if c.Delivery.MaxAttempts < 1 {
 		add("delivery.max_attempts", "must be at least 1")

@@ -52,10 +52,13 @@ type Options struct {
 	SystemPrompt       string
 	StreamEdits        bool
 	StreamEditInterval time.Duration
-	DeliveryTimeout    time.Duration
-	MaxAttempts        int
-	InitialBackoff     time.Duration
-	MaxBackoff         time.Duration
+	// MaxReplyParts caps the parts one reply is split into; past it the
+	// reply is cut with CutMarker. Default 20.
+	MaxReplyParts   int
+	DeliveryTimeout time.Duration
+	MaxAttempts     int
+	InitialBackoff  time.Duration
+	MaxBackoff      time.Duration
 	// TurnRetries is how often a turn is run again after the agent was
 	// unavailable, before the user is told. Default 3.
 	TurnRetries int
@@ -78,6 +81,9 @@ func (o *Options) defaults() {
 	}
 	if o.StreamEditInterval <= 0 {
 		o.StreamEditInterval = time.Second
+	}
+	if o.MaxReplyParts <= 0 {
+		o.MaxReplyParts = 20
 	}
 	if o.DeliveryTimeout <= 0 {
 		o.DeliveryTimeout = 15 * time.Second
@@ -702,6 +708,11 @@ func (d *Dispatcher) replies(it *item, text string, limit int) []message.Outboun
 		return nil
 	}
 	parts := Split(text, limit)
+	if len(parts) > d.opts.MaxReplyParts {
+		d.log.WithFields(logrus.Fields{"platform": it.msg.Platform, "message": it.id, "parts": len(parts), "max_reply_parts": d.opts.MaxReplyParts}).
+			Warn("reply longer than dispatch.max_reply_parts messages; the rest is cut")
+		parts = Cut(parts, d.opts.MaxReplyParts, limit)
+	}
 	out := make([]message.Outbound, len(parts))
 	for i, part := range parts {
 		o := it.msg.ReplyTo()

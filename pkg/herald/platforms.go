@@ -117,6 +117,7 @@ func dispatchOptions(cfg *config.Config) dispatch.Options {
 		SystemPrompt:       cfg.Agent.SystemPrompt,
 		StreamEdits:        cfg.Dispatch.StreamEdits,
 		StreamEditInterval: cfg.Dispatch.StreamEditInterval,
+		MaxReplyParts:      cfg.Dispatch.MaxReplyParts,
 		DeliveryTimeout:    cfg.Delivery.Timeout,
 		MaxAttempts:        cfg.Delivery.MaxAttempts,
 		InitialBackoff:     cfg.Delivery.InitialBackoff,
