@@ -187,7 +187,8 @@ type Delivery struct {
 	// MaxAttempts before a reply is given up. Default 8.
 	MaxAttempts int `yaml:"max_attempts"`
 	// InitialBackoff, doubled per attempt with jitter up to MaxBackoff.
-	// Defaults 1s and 5m. A platform's Retry-After wins when larger.
+	// Defaults 1s and 5m. A platform's Retry-After wins when larger, up to
+	// an hour (a longer one is logged and clamped).
 	InitialBackoff time.Duration `yaml:"initial_backoff"`
 	MaxBackoff     time.Duration `yaml:"max_backoff"`
 }

@@ -59,6 +59,10 @@ type Options struct {
 	MaxAttempts     int
 	InitialBackoff  time.Duration
 	MaxBackoff      time.Duration
+	// MaxRetryAfter caps the pause a platform may ask for before the next
+	// delivery attempt (Retry-After and the like); a larger one is logged
+	// and clamped. Default 1h.
+	MaxRetryAfter time.Duration
 	// TurnRetries is how often a turn is run again after the agent was
 	// unavailable, before the user is told. Default 3.
 	TurnRetries int
@@ -96,6 +100,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 5 * time.Minute
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = time.Hour
 	}
 	if o.TurnRetries < 0 {
 		o.TurnRetries = 0

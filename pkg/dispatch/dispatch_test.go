@@ -199,6 +199,7 @@ type env struct {
 	ad    *fakeAdapter
 	agent *fakeAgent
 	m     *metrics.Metrics
+	log   *logrus.Entry // quietLog() if nil
 }
 
 func quietLog() *logrus.Entry {
@@ -227,7 +228,11 @@ func (e *env) open(opts Options, policy Policy) {
 	if opts.TurnRetryBackoff == 0 {
 		opts.TurnRetryBackoff = 10 * time.Millisecond
 	}
-	e.d = New(st, e.agent, map[string]Platform{"p": {Adapter: e.ad, Policy: policy, Idempotent: true}}, opts, quietLog(), e.m)
+	log := e.log
+	if log == nil {
+		log = quietLog()
+	}
+	e.d = New(st, e.agent, map[string]Platform{"p": {Adapter: e.ad, Policy: policy, Idempotent: true}}, opts, log, e.m)
 	if _, _, err := e.d.Start(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}

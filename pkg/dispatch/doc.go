@@ -17,7 +17,7 @@
 //     inbound event, identical when a turn is re-run after a crash.
 //   - Replies of a session are delivered in order; failed deliveries are
 //     retried with jittered exponential backoff honouring the platform's
-//     Retry-After, and given up on permanent errors with a log entry and a
+//     Retry-After (clamped at Options.MaxRetryAfter), and given up on permanent errors with a log entry and a
 //     counter.
 //   - On stop, Drain lets running turns and ready deliveries finish until its
 //     context ends; what has not finished then stays pending in the store and
