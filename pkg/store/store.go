@@ -88,6 +88,10 @@ type Options struct {
 	// OnCommit, if set, is called after each commit with the number of
 	// requests it held (the group-commit batch size, for metrics).
 	OnCommit func(n int)
+	// OnHealth, if set, is called from the writer after every commit that
+	// failed for a storage reason (disk full, read-only, I/O error) and
+	// after the first commit that succeeds again. It must not block.
+	OnHealth func(Health)
 }
 
 // Store is the SQLite-backed store. It is safe for concurrent use.
@@ -106,6 +110,10 @@ type Store struct {
 	closeOnce sync.Once
 	mu        sync.RWMutex // guards closed against sends on reqs
 	closed    bool
+
+	onHealth func(Health)
+	hmu      sync.Mutex // guards health
+	health   Health
 }
 
 const schemaVersion = 1
@@ -226,6 +234,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		done:     make(chan struct{}),
 		maxBatch: opts.MaxBatch,
 		onCommit: opts.OnCommit,
+		onHealth: opts.OnHealth,
+		health:   Health{Writable: true, Since: time.Now()},
 		prep:     prep,
 	}
 	go s.writer()
@@ -452,6 +462,9 @@ func (s *Store) commit(batch []*request) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	fail := func(err error) {
+		if Cause(err) != "" {
+			s.noteCommit(err)
+		}
 		for _, r := range batch {
 			r.done <- err
 		}
@@ -471,9 +484,17 @@ func (s *Store) commit(batch []*request) {
 		}
 		if err := r.fn(w); err != nil {
 			results[i] = err
-			if _, err := w.Exec(sqlRollbackTo); err != nil {
+			if _, rerr := w.Exec(sqlRollbackTo); rerr != nil {
 				tx.Rollback()
-				fail(fmt.Errorf("store: rollback to savepoint: %w", err))
+				if Cause(err) != "" {
+					// SQLite rolled the whole transaction back itself
+					// (disk full, I/O error), savepoint included, so
+					// ROLLBACK TO fails with "no such savepoint": the
+					// request's own error is the one that explains.
+					fail(err)
+				} else {
+					fail(fmt.Errorf("%w (then rollback to savepoint: %v)", err, rerr))
+				}
 				return
 			}
 		}
@@ -490,6 +511,13 @@ func (s *Store) commit(batch []*request) {
 	if s.onCommit != nil {
 		s.onCommit(len(batch))
 	}
+	var storageErr error
+	for _, err := range results {
+		if Cause(err) != "" {
+			storageErr = err
+		}
+	}
+	s.noteCommit(storageErr)
 	for i, r := range batch {
 		r.done <- results[i]
 	}
