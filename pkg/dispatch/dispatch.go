@@ -69,6 +69,11 @@ type Options struct {
 	// TurnRetryBackoff is the first pause before such a re-run, doubled each
 	// time. Default 5s.
 	TurnRetryBackoff time.Duration
+	// FinishRetryBackoff is the first pause before writing the end of a
+	// turn again after the store failed to (a full disk), doubled each
+	// time up to 30s. The reply is kept in memory meanwhile; the agent is
+	// not asked again. Default 1s.
+	FinishRetryBackoff time.Duration
 	// Retention is how long finished messages are kept (the dedupe window).
 	Retention time.Duration
 	// RefusalInterval limits refusals to one per sender per interval.
@@ -112,6 +117,9 @@ func (o *Options) defaults() {
 	if o.TurnRetryBackoff <= 0 {
 		o.TurnRetryBackoff = 5 * time.Second
 	}
+	if o.FinishRetryBackoff <= 0 {
+		o.FinishRetryBackoff = time.Second
+	}
 	if o.Retention <= 0 {
 		o.Retention = 72 * time.Hour
 	}
@@ -145,6 +153,7 @@ type Dispatcher struct {
 	running     int
 	deliverers  int
 	sending     int
+	unrecorded  int
 	queued      int
 	intakeOpen  bool
 	draining    bool
@@ -693,11 +702,8 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 		limit = p.limit
 	}
 	replies := d.replies(it, text, limit)
-	ctx, cancel := context.WithTimeout(d.bg(), 30*time.Second)
-	defer cancel()
-	recs, err := d.store.Finish(ctx, it.id, st, it.key, gen, replies, hist)
-	if err != nil {
-		d.log.WithError(err).WithField("message", it.id).Error("cannot record the end of a turn; it stays pending and runs again after a restart")
+	recs, ok := d.record(it, st, gen, replies, hist)
+	if !ok {
 		return
 	}
 	d.mu.Lock()
@@ -742,9 +748,13 @@ type Stats struct {
 	Sessions       int
 	RepliesPending int
 	Sending        int
-	OldestQueued   time.Time // zero if nothing waits
-	IntakeOpen     bool
-	Draining       bool
+	// Unrecorded counts finished turns whose end the store has not taken
+	// yet (disk full): their replies wait in memory for the write to
+	// succeed.
+	Unrecorded   int
+	OldestQueued time.Time // zero if nothing waits
+	IntakeOpen   bool
+	Draining     bool
 }
 
 // Stats returns a snapshot.
@@ -756,6 +766,7 @@ func (d *Dispatcher) Stats() Stats {
 		Queued:        d.queued,
 		Sessions:      len(d.sessions),
 		Sending:       d.sending,
+		Unrecorded:    d.unrecorded,
 		IntakeOpen:    d.intakeOpen,
 		Draining:      d.draining,
 	}

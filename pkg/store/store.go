@@ -377,6 +377,7 @@ const (
 	sqlInsertInbound   = `INSERT INTO inbound(platform, event_id, session_key, state, msg, received_at, finished_at) VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(platform, event_id) DO NOTHING`
 	sqlSelectInboundID = `SELECT id FROM inbound WHERE platform = ? AND event_id = ?`
 	sqlFinishInbound   = `UPDATE inbound SET state = ?, finished_at = ? WHERE id = ?`
+	sqlFinishPending   = `UPDATE inbound SET state = ?, finished_at = ? WHERE id = ? AND state = 0`
 	sqlInsertOutbox    = `INSERT INTO outbox(inbound_id, session_key, platform, idem_key, state, msg, created_at) VALUES(?, ?, ?, ?, 0, ?, ?) ON CONFLICT(idem_key) DO NOTHING`
 	sqlInsertHistory   = `INSERT INTO history(session_key, generation, role, content, created_at) VALUES(?, ?, ?, ?, ?)`
 	sqlDelivered       = `UPDATE outbox SET state = 1, attempts = ?, platform_msg_id = ?, finished_at = ?, last_error = NULL WHERE id = ?`
@@ -386,7 +387,7 @@ const (
 
 var hotStatements = []string{
 	sqlSavepoint, sqlRollbackTo, sqlRelease, sqlInsertInbound, sqlSelectInboundID,
-	sqlFinishInbound, sqlInsertOutbox, sqlInsertHistory, sqlDelivered, sqlRetry, sqlGiveUp,
+	sqlFinishInbound, sqlFinishPending, sqlInsertOutbox, sqlInsertHistory, sqlDelivered, sqlRetry, sqlGiveUp,
 }
 
 // write runs fn in a transaction shared with other concurrent writes and
@@ -655,6 +656,9 @@ type OutboxRecord struct {
 // history to the session (at generation gen). Replies whose idempotency key
 // is already in the outbox are skipped, so finishing a re-run turn twice
 // cannot queue a reply twice. It returns the new outbox records.
+// Finishing a message that is already finished (an earlier Finish whose
+// caller stopped waiting did commit, and the caller tries again) appends
+// no history again.
 func (s *Store) Finish(ctx context.Context, inboundID int64, st State, sessionKey string, gen int64, replies []message.Outbound, history []HistoryEntry) ([]OutboxRecord, error) {
 	bodies := make([][]byte, len(replies))
 	for i := range replies {
@@ -668,10 +672,14 @@ func (s *Store) Finish(ctx context.Context, inboundID int64, st State, sessionKe
 	now := ms(time.Now())
 	err := s.write(ctx, func(tx wtx) error {
 		out = out[:0]
+		again := false
 		if inboundID != 0 {
-			if _, err := tx.Exec(sqlFinishInbound, int(st), now, inboundID); err != nil {
+			res, err := tx.Exec(sqlFinishPending, int(st), now, inboundID)
+			if err != nil {
 				return fmt.Errorf("store: finish inbound: %w", err)
 			}
+			n, _ := res.RowsAffected()
+			again = n == 0 && st != Refused
 		}
 		for i := range replies {
 			r := &replies[i]
@@ -685,6 +693,9 @@ func (s *Store) Finish(ctx context.Context, inboundID int64, st State, sessionKe
 			}
 			id, _ := res.LastInsertId()
 			out = append(out, OutboxRecord{ID: id, InboundID: inboundID, SessionKey: sessionKey, Msg: *r})
+		}
+		if again {
+			history = nil
 		}
 		for _, h := range history {
 			if _, err := tx.Exec(sqlInsertHistory,
