@@ -224,6 +224,7 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 	if r.LastReloadError != "" {
 		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
 	}
+	printStore(w, r.Store)
 }
 
 func describeExit(code, status int32) string {
@@ -322,6 +323,11 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		if rep.LastReloadError != "" {
 			add(Check{"reload", "FAIL", "last reload rejected: " + rep.LastReloadError, "fix the file, then systemctl reload " + o.Unit})
 		}
+	}
+
+	// The message store: writable, and room on its file system.
+	for _, c := range storeChecks(cfg, o, rep) {
+		add(c)
 	}
 
 	// Clock against the agent backend.

@@ -329,7 +329,11 @@ func (b *board) summary() (connected, total int, detail string) {
 func (d *daemon) statusLine() string {
 	connected, total, detail := d.board.summary()
 	var b strings.Builder
-	fmt.Fprintf(&b, "ready: %d/%d platforms connected", connected, total)
+	if note := d.storeNote(); note != "" {
+		fmt.Fprintf(&b, "degraded: %s; %d/%d platforms connected", note, connected, total)
+	} else {
+		fmt.Fprintf(&b, "ready: %d/%d platforms connected", connected, total)
+	}
 	if detail != "" {
 		fmt.Fprintf(&b, " (%s)", detail)
 	}
@@ -338,6 +342,9 @@ func (d *daemon) statusLine() string {
 		fmt.Fprintf(&b, "; %d turns in flight", st.TurnsInFlight)
 		if st.Queued > 0 {
 			fmt.Fprintf(&b, ", %d queued", st.Queued)
+		}
+		if st.Unrecorded > 0 {
+			fmt.Fprintf(&b, ", %d replies waiting for the store", st.Unrecorded)
 		}
 	}
 	d.mu.Lock()

@@ -29,6 +29,7 @@ type Metrics struct {
 	oldestPending  prometheus.Gauge
 	agentRequests  *prometheus.CounterVec
 	storeBatchSize prometheus.Histogram
+	store          storeMetrics
 }
 
 // New creates the metrics and registers them, with the Go runtime and
@@ -118,6 +119,7 @@ func New(version string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.store = newStoreMetrics(reg)
 	return m
 }
 
