@@ -344,7 +344,7 @@ func (d *daemon) statusLine() string {
 			fmt.Fprintf(&b, ", %d queued", st.Queued)
 		}
 		if st.Unrecorded > 0 {
-			fmt.Fprintf(&b, ", %d replies waiting for the store", st.Unrecorded)
+			fmt.Fprintf(&b, ", %d finished turns waiting for the store", st.Unrecorded)
 		}
 	}
 	d.mu.Lock()
