@@ -115,6 +115,11 @@ type Store struct {
 	// Retention is how long finished messages are kept for deduplication.
 	// Default 72h (platforms redeliver within 24h).
 	Retention time.Duration `yaml:"retention"`
+	// HistoryRetention is how long the conversation history of sessions
+	// with a backend that keeps none (kind openai) is kept. Besides, each
+	// session keeps only its newest agent.history_messages entries, the
+	// most a turn sends. Default 720h.
+	HistoryRetention time.Duration `yaml:"history_retention"`
 }
 
 // Agent configures the agent backend.
@@ -275,6 +280,7 @@ func (c *Config) applyDefaults() {
 	}
 	def(&c.Store.Sync, "full")
 	defDur(&c.Store.Retention, 72*time.Hour)
+	defDur(&c.Store.HistoryRetention, 30*24*time.Hour)
 	def(&c.Agent.Kind, "echo")
 	def(&c.Agent.Model, "hermes-agent")
 	defDur(&c.Agent.ConnectTimeout, 10*time.Second)

@@ -216,3 +216,16 @@ func TestMaxReplyParts(t *testing.T) {
 		t.Errorf("dispatch.max_reply_parts = %d, want 3", c.Dispatch.MaxReplyParts)
 	}
 }
+
+func TestHistoryRetention(t *testing.T) {
+	if got := Default().Store.HistoryRetention; got != 720*time.Hour {
+		t.Errorf("default store.history_retention = %v, want 720h", got)
+	}
+	c, err := Parse("herald.yaml", []byte("store:\n  history_retention: 168h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.HistoryRetention != 168*time.Hour {
+		t.Errorf("store.history_retention = %v", c.Store.HistoryRetention)
+	}
+}

@@ -76,6 +76,10 @@ type Options struct {
 	FinishRetryBackoff time.Duration
 	// Retention is how long finished messages are kept (the dedupe window).
 	Retention time.Duration
+	// HistoryRetention is how long session history is kept (besides, a
+	// session keeps only its newest HistoryMessages entries, the most a
+	// turn sends). Default 720h.
+	HistoryRetention time.Duration
 	// RefusalInterval limits refusals to one per sender per interval.
 	// Default 10m.
 	RefusalInterval time.Duration
@@ -122,6 +126,9 @@ func (o *Options) defaults() {
 	}
 	if o.Retention <= 0 {
 		o.Retention = 72 * time.Hour
+	}
+	if o.HistoryRetention <= 0 {
+		o.HistoryRetention = 30 * 24 * time.Hour
 	}
 	if o.RefusalInterval <= 0 {
 		o.RefusalInterval = 10 * time.Minute
@@ -836,13 +843,7 @@ func (d *Dispatcher) housekeeping() {
 		case <-sweep.C:
 			d.sweepOrphans()
 		case <-prune.C:
-			ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
-			if n, err := d.store.Prune(ctx, time.Now().Add(-d.opts.Retention)); err != nil {
-				d.log.WithError(err).Warn("pruning finished messages failed")
-			} else if n > 0 {
-				d.log.WithField("rows", n).Debug("pruned finished messages")
-			}
-			cancel()
+			d.prune()
 		}
 	}
 }

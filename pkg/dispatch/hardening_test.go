@@ -3,7 +3,9 @@
 package dispatch
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,5 +121,24 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPruneKeepsHistoryBounded: the hourly housekeeping prunes session
+// history down to what a turn sends (HistoryMessages).
+func TestPruneKeepsHistoryBounded(t *testing.T) {
+	e := newEnv(t, Options{HistoryMessages: 2}, allowAll)
+	for i := 1; i <= 3; i++ {
+		e.deliver(in(fmt.Sprint(i), "c", "u", fmt.Sprint("m", i)))
+		waitDelivered(t, e.st, i)
+	}
+	key := in("x", "c", "u", "").SessionKey(true)
+	if h, _ := e.st.History(context.Background(), key, 0, 100); len(h) != 6 {
+		t.Fatalf("history before pruning: %d entries, want 6", len(h))
+	}
+	e.d.prune()
+	h, _ := e.st.History(context.Background(), key, 0, 100)
+	if len(h) != 2 || h[0].Content != "m3" || h[1].Content != "re: m3" {
+		t.Fatalf("history after pruning: %+v, want the last exchange", h)
 	}
 }

@@ -69,3 +69,28 @@ func (d *Dispatcher) record(it *item, st store.State, gen int64, replies []messa
 		wait = min(2*wait, maxFinishBackoff)
 	}
 }
+
+// prune is the hourly housekeeping of the store: finished messages past
+// the retention (the dedupe window), history nobody will send again, and
+// the file's free pages given back, so that the database stays bounded
+// under a steady load.
+func (d *Dispatcher) prune() {
+	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+	defer cancel()
+	now := time.Now()
+	if n, err := d.store.Prune(ctx, now.Add(-d.opts.Retention)); err != nil {
+		d.log.WithError(err).Warn("pruning finished messages failed")
+	} else if n > 0 {
+		d.log.WithField("rows", n).Debug("pruned finished messages")
+	}
+	if n, err := d.store.PruneHistory(ctx, now.Add(-d.opts.HistoryRetention), d.opts.HistoryMessages); err != nil {
+		d.log.WithError(err).Warn("pruning session history failed")
+	} else if n > 0 {
+		d.log.WithField("entries", n).Debug("pruned session history")
+	}
+	if n, err := d.store.Compact(ctx); err != nil {
+		d.log.WithError(err).Warn("compacting the message store failed")
+	} else if n > 0 {
+		d.log.WithField("pages", n).Debug("gave free pages of the message store back to the file system")
+	}
+}

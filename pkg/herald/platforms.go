@@ -123,6 +123,7 @@ func dispatchOptions(cfg *config.Config) dispatch.Options {
 		InitialBackoff:     cfg.Delivery.InitialBackoff,
 		MaxBackoff:         cfg.Delivery.MaxBackoff,
 		Retention:          cfg.Store.Retention,
+		HistoryRetention:   cfg.Store.HistoryRetention,
 	}
 }
 

@@ -92,6 +92,8 @@ type Options struct {
 	// failed for a storage reason (disk full, read-only, I/O error) and
 	// after the first commit that succeeds again. It must not block.
 	OnHealth func(Health)
+	// Now is the clock for the times the store records. Default time.Now.
+	Now func() time.Time
 }
 
 // Store is the SQLite-backed store. It is safe for concurrent use.
@@ -112,6 +114,7 @@ type Store struct {
 	closed    bool
 
 	onHealth func(Health)
+	now      func() time.Time
 	hmu      sync.Mutex // guards health
 	health   Health
 }
@@ -176,6 +179,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnwritable, err)
@@ -190,7 +196,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.SyncFull {
 		sync = "FULL"
 	}
-	wdsn, err := dsn(path, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=foreign_keys(on)")
+	wdsn, err := dsn(path, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=foreign_keys(on)&_pragma=journal_size_limit("+fmt.Sprint(walSizeLimit)+")")
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +241,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		maxBatch: opts.MaxBatch,
 		onCommit: opts.OnCommit,
 		onHealth: opts.OnHealth,
+		now:      opts.Now,
 		health:   Health{Writable: true, Since: time.Now()},
 		prep:     prep,
 	}
@@ -311,6 +318,9 @@ func initSchema(ctx context.Context, db *sql.DB, path string) error {
 	}
 	if check != "ok" {
 		return fmt.Errorf("%w: %s: integrity check: %s", ErrCorrupt, path, check)
+	}
+	if err := enableIncrementalVacuum(ctx, db); err != nil {
+		return classify("enable incremental vacuum", err)
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -565,7 +575,7 @@ func (s *Store) AddInbound(ctx context.Context, sessionKey string, m *message.In
 	}
 	received := m.ReceivedAt
 	if received.IsZero() {
-		received = time.Now()
+		received = s.now()
 	}
 	// The closure runs on the writer goroutine and may finish after this
 	// call gave up waiting (ctx ended): it writes only to r, which is read
@@ -576,7 +586,7 @@ func (s *Store) AddInbound(ctx context.Context, sessionKey string, m *message.In
 	}
 	err = s.write(ctx, func(tx wtx) error {
 		res, err := tx.Exec(sqlInsertInbound,
-			m.Platform, m.EventID, sessionKey, int(state), body, ms(received), finishedAt(state))
+			m.Platform, m.EventID, sessionKey, int(state), body, ms(received), s.finishedAt(state))
 		if err != nil {
 			return fmt.Errorf("store: insert inbound: %w", err)
 		}
@@ -606,11 +616,11 @@ func (s *Store) IsPending(ctx context.Context, id int64) (bool, error) {
 	return State(st) == Pending, nil
 }
 
-func finishedAt(st State) any {
+func (s *Store) finishedAt(st State) any {
 	if st == Pending {
 		return nil
 	}
-	return ms(time.Now())
+	return ms(s.now())
 }
 
 // Pending returns every pending inbound message in arrival order.
@@ -669,7 +679,7 @@ func (s *Store) Finish(ctx context.Context, inboundID int64, st State, sessionKe
 		bodies[i] = b
 	}
 	var out []OutboxRecord
-	now := ms(time.Now())
+	now := ms(s.now())
 	err := s.write(ctx, func(tx wtx) error {
 		out = out[:0]
 		again := false
@@ -724,7 +734,7 @@ func (s *Store) SetState(ctx context.Context, ids []int64, st State) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	now := ms(time.Now())
+	now := ms(s.now())
 	return s.write(ctx, func(tx wtx) error {
 		for _, id := range ids {
 			if _, err := tx.Exec(sqlFinishInbound, int(st), now, id); err != nil {
@@ -828,7 +838,7 @@ func (s *Store) PendingOutbox(ctx context.Context) ([]OutboxRecord, error) {
 
 // Delivered marks a reply part delivered.
 func (s *Store) Delivered(ctx context.Context, id int64, attempts int, platformMsgID string) error {
-	now := ms(time.Now())
+	now := ms(s.now())
 	return s.write(ctx, func(tx wtx) error {
 		_, err := tx.Exec(sqlDelivered,
 			attempts, platformMsgID, now, id)
@@ -852,7 +862,7 @@ func (s *Store) Retry(ctx context.Context, id int64, attempts int, next time.Tim
 
 // GiveUp marks a reply part failed for good.
 func (s *Store) GiveUp(ctx context.Context, id int64, attempts int, lastErr string) error {
-	now := ms(time.Now())
+	now := ms(s.now())
 	return s.write(ctx, func(tx wtx) error {
 		_, err := tx.Exec(sqlGiveUp, attempts, lastErr, now, id)
 		if err != nil {
