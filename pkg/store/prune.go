@@ -52,20 +52,14 @@ func enableIncrementalVacuum(ctx context.Context, db *sql.DB) error {
 func (s *Store) PruneHistory(ctx context.Context, before time.Time, keep int) (int64, error) {
 	var r struct{ n int64 } // see AddInbound
 	err := s.write(ctx, func(tx wtx) error {
-		res, err := tx.Exec(`DELETE FROM history WHERE created_at < ?`, ms(before))
-		if err != nil {
-			return fmt.Errorf("store: prune history: %w", err)
-		}
-		a, _ := res.RowsAffected()
-		res, err = tx.Exec(`DELETE FROM history WHERE id IN (
+		res, err := tx.Exec(`DELETE FROM history WHERE created_at < ? OR id IN (
 			SELECT id FROM (
 				SELECT id, ROW_NUMBER() OVER (PARTITION BY session_key, generation ORDER BY id DESC) AS n FROM history
-			) WHERE n > ?)`, max(keep, 0))
+			) WHERE n > ?)`, ms(before), max(keep, 0))
 		if err != nil {
 			return fmt.Errorf("store: prune history: %w", err)
 		}
-		b, _ := res.RowsAffected()
-		r.n = a + b
+		r.n, _ = res.RowsAffected()
 		return nil
 	})
 	if err != nil {

@@ -32,6 +32,18 @@ func (c *fakeClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
+// openClocked opens a store on a fake clock, at 2026-01-01.
+func openClocked(t *testing.T) (*Store, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, clock
+}
+
 // turn stores one message and its finished turn (one reply part and the
 // exchange in the history) and delivers the reply, as herald does.
 func turn(t *testing.T, s *Store, at time.Time, event, session, text string) {
@@ -90,13 +102,8 @@ func TestBoundedUnderSteadyLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates 72 hours")
 	}
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s, clock := openClocked(t)
 	start := clock.Now()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	const (
 		retention = 24 * time.Hour
 		keep      = 20
@@ -104,6 +111,7 @@ func TestBoundedUnderSteadyLoad(t *testing.T) {
 	)
 	text := strings.Repeat("steady load ", 427) // 5 KiB
 	sizes := map[int]int64{}
+	var err error
 	i := 0
 	for at := start; at.Before(start.Add(72 * time.Hour)); at = at.Add(every) {
 		clock.Set(at)
@@ -141,12 +149,7 @@ func TestBoundedUnderSteadyLoad(t *testing.T) {
 // gives its free pages back (incremental vacuum) instead of staying at its
 // largest size.
 func TestCompactShrinksAfterBurst(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, clock := openClocked(t)
 	text := strings.Repeat("burst ", 1400) // 8 KiB
 	for i := 0; i < 400; i++ {
 		turn(t, s, clock.Now(), fmt.Sprint("b", i), fmt.Sprint("s", i), text)
@@ -165,12 +168,7 @@ func TestCompactShrinksAfterBurst(t *testing.T) {
 // TestPruneHistoryKeepsNewest: in each session only the newest entries a
 // turn can send survive, and entries past the history retention go.
 func TestPruneHistoryKeepsNewest(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, clock := openClocked(t)
 	ctx := context.Background()
 	for i := 0; i < 10; i++ {
 		turn(t, s, clock.Now(), fmt.Sprint("a", i), "busy", fmt.Sprint("busy ", i))
@@ -209,15 +207,9 @@ func TestPruneHistoryKeepsNewest(t *testing.T) {
 // TestExistingDatabaseConverted: a database made without incremental
 // vacuum (by an earlier herald) is converted at open, data intact.
 func TestExistingDatabaseConverted(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "herald.db")
-	ctx := context.Background()
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.AddInbound(ctx, "k", msg("e", "c", "t"), Pending); err != nil {
-		t.Fatal(err)
-	}
+	s := open(t)
+	path, ctx := s.Path(), context.Background()
+	turn(t, s, time.Now(), "e", "k", "t")
 	if _, err := s.wdb.Exec("PRAGMA auto_vacuum = NONE"); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +222,7 @@ func TestExistingDatabaseConverted(t *testing.T) {
 	if mode != 0 {
 		t.Fatalf("setup: auto_vacuum = %d, want 0", mode)
 	}
-	s, err = Open(ctx, path, Options{})
+	s, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +231,7 @@ func TestExistingDatabaseConverted(t *testing.T) {
 	if mode != 2 {
 		t.Errorf("auto_vacuum after open = %d, want 2 (incremental)", mode)
 	}
-	if p, _ := s.Pending(ctx); len(p) != 1 {
-		t.Errorf("pending after the conversion: %d, want 1", len(p))
+	if h, _ := s.History(ctx, "k", 0, 10); len(h) != 2 {
+		t.Errorf("history after the conversion: %d entries, want 2", len(h))
 	}
 }
