@@ -183,9 +183,10 @@ type Dispatcher struct {
 
 type platform struct {
 	Platform
-	allowed map[string]bool
-	limit   int
-	editor  adapter.Editor
+	allowed   map[string]bool
+	limit     int
+	editor    adapter.Editor
+	recoverer adapter.Recoverer
 }
 
 type session struct {
@@ -219,6 +220,10 @@ type delivery struct {
 	rec      store.OutboxRecord
 	attempts int
 	nextAt   time.Time
+	// unknownSince is when the first send of this reply whose outcome is
+	// unknown began (zero if none): on a platform without idempotency
+	// keys it is sent again only through adapter.Recoverer.
+	unknownSince time.Time
 }
 
 // New creates a dispatcher. platforms may be replaced later with
@@ -280,6 +285,9 @@ func (d *Dispatcher) setPlatformsLocked(ps map[string]Platform) {
 		if e, ok := p.Adapter.(adapter.Editor); ok {
 			pp.editor = e
 		}
+		if r, ok := p.Adapter.(adapter.Recoverer); ok {
+			pp.recoverer = r
+		}
 		d.platforms[name] = pp
 	}
 }
@@ -296,6 +304,10 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: recover replies: %w", err)
 	}
+	unknown, err := d.store.StartedAttempts(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch: recover send attempts: %w", err)
+	}
 	gens, err := d.store.Generations(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: read sessions: %w", err)
@@ -309,7 +321,7 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	d.gens = gens
 	for _, r := range outbox {
 		s := d.sessionLocked(r.SessionKey)
-		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt})
+		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt, unknownSince: unknown[r.ID]})
 	}
 	for _, r := range pending {
 		d.enqueueLocked(&item{id: r.ID, key: r.SessionKey, msg: r.Msg})
@@ -435,8 +447,11 @@ func (d *Dispatcher) refuse(ctx context.Context, p *platform, key string, m *mes
 		return nil
 	}
 	d.metrics.Inbound(m.Platform, "refused")
+	// The sender is in the message itself, where journalctl shows it: it is
+	// what the operator adds to allowed_users. Quoted, since the platform
+	// chose it.
 	d.log.WithFields(logrus.Fields{"platform": m.Platform, "sender": m.SenderID, "chat": m.ChatID}).
-		Info("message from a user who is not in allowed_users refused")
+		Infof("refused a message from user %q: not in platforms.%s.allowed_users", m.SenderID, m.Platform)
 	if p.Policy.Unauthorized != "reply" || m.ChatType != message.ChatDirect {
 		return nil
 	}

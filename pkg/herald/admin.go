@@ -57,7 +57,6 @@ const connKey ctxKey = 0
 // metrics and status for anyone who can reach the socket; reload only for
 // root and herald's own user (checked with SO_PEERCRED).
 func (d *daemon) serveAdmin() {
-	d.startedAt = time.Now()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

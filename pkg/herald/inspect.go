@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,12 +58,7 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 	if o.CredentialsDir == "" {
 		o.CredentialsDir = "/etc/herald/credentials"
 	}
-	path := o.ConfigPath
-	if path == "" {
-		if _, err := os.Stat(DefaultConfigPath); err == nil {
-			path = DefaultConfigPath
-		}
-	}
+	path := ConfigFile(o.ConfigPath)
 	var cfg *config.Config
 	var err error
 	if path == "" {
@@ -75,20 +70,12 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 		if o.Unit == "" {
 			o.Unit = cfg.Unit
 		}
-		if o.AdminSocket == "" {
-			o.AdminSocket = cfg.Admin.Socket
-			if os.Getenv("RUNTIME_DIRECTORY") == "" && path == DefaultConfigPath {
-				// Outside the service the runtime directory is not in the
-				// environment; the packaged socket unit puts it here.
-				o.AdminSocket = "/run/herald/admin.sock"
-			}
-		}
+	}
+	if o.AdminSocket == "" {
+		o.AdminSocket = adminSocketFor(cfg, path)
 	}
 	if o.Unit == "" {
 		o.Unit = "herald.service"
-	}
-	if o.AdminSocket == "" {
-		o.AdminSocket = "/run/herald/admin.sock"
 	}
 	o.ConfigPath = path
 	return cfg, err
@@ -206,9 +193,8 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, p := range r.Platforms {
 		detail := ""
-		switch {
-		case p.Phase == "reconnecting" && !p.RetryAt.IsZero():
-			detail = fmt.Sprintf("retry in %s", time.Until(p.RetryAt).Round(time.Second))
+		if p.Phase == "reconnecting" && !p.RetryAt.IsZero() {
+			detail = retryDetail(time.Until(p.RetryAt))
 		}
 		if p.Error != "" {
 			detail = strings.TrimPrefix(detail+"; "+p.Error, "; ")
@@ -225,6 +211,15 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
 	}
 	printStore(w, r.Store)
+}
+
+// retryDetail describes a reconnection due in wait. A retry time already
+// past means the attempt is under way: never a negative duration.
+func retryDetail(wait time.Duration) string {
+	if wait = wait.Round(time.Second); wait > 0 {
+		return "retry in " + wait.String()
+	}
+	return "retrying now"
 }
 
 func describeExit(code, status int32) string {
@@ -244,7 +239,7 @@ func describeExit(code, status int32) string {
 // Check is one doctor finding.
 type Check struct {
 	Name   string `json:"name"`
-	Result string `json:"result"` // PASS, WARN, FAIL
+	Result string `json:"result"` // PASS, WARN, FAIL, or SKIP (could not be checked, with the reason)
 	Detail string `json:"detail"`
 	Fix    string `json:"fix,omitempty"`
 }
@@ -278,7 +273,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		add(Check{"credentials directory", "PASS", o.CredentialsDir, ""})
 	}
 	if cfg != nil {
-		for _, c := range credentialChecks(cfg, o.CredentialsDir) {
+		for _, c := range credentialChecks(cfg, o.CredentialsDir, os.Stat) {
 			add(c)
 		}
 	}
@@ -307,11 +302,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		for _, p := range rep.Platforms {
 			switch {
 			case p.Phase == "fatal":
-				fix := "check the platform's credentials and permissions, then systemctl reload " + o.Unit
-				if strings.Contains(strings.ToLower(p.Error), "intent") {
-					fix = "enable the privileged intents in the Discord developer portal, then systemctl reload " + o.Unit
-				}
-				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fix})
+				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fatalPlatformFix(p.Error, o.Unit)})
 			case p.Alarm != "":
 				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "make sure only one consumer uses this bot token (stop other bots, or delete a webhook set on it)"})
 			case p.Phase == "reconnecting":
@@ -322,6 +313,9 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		}
 		if rep.LastReloadError != "" {
 			add(Check{"reload", "FAIL", "last reload rejected: " + rep.LastReloadError, "fix the file, then systemctl reload " + o.Unit})
+		}
+		if cfg != nil && len(secretRefs(cfg)) > 0 {
+			add(secretsCurrentCheck(secretFiles(cfg, o.CredentialsDir), rep.StartedAt, o.Unit, os.Stat))
 		}
 	}
 
@@ -362,6 +356,20 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d %s failed", failed, pluralize(failed, "check", "checks"))}
 	}
 	return nil
+}
+
+// fatalPlatformFix is the advice for a platform that stopped for good. It
+// says restart, never reload: systemd copies the credentials into
+// $CREDENTIALS_DIRECTORY when the service starts, so a reload cannot see a
+// corrected token, and a reload keeps an adapter whose settings did not
+// change, failed or not.
+func fatalPlatformFix(err, unit string) string {
+	if strings.Contains(strings.ToLower(err), "intent") {
+		return "enable the privileged intents in the Discord developer portal, then systemctl restart " + unit +
+			" (a reload keeps the failed adapter: its settings did not change)"
+	}
+	return "check the platform's credentials (/etc/herald/credentials) and permissions, then systemctl restart " + unit +
+		" (credentials are read when herald starts; a reload does not re-read them)"
 }
 
 func pluralize(n int, one, many string) string {
@@ -414,25 +422,27 @@ func secretRefs(cfg *config.Config) map[string]secret.Ref {
 	return out
 }
 
-func credentialChecks(cfg *config.Config, credDir string) []Check {
-	refs := secretRefs(cfg)
-	keys := make([]string, 0, len(refs))
-	for k := range refs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+// credentialChecks checks every secret file cfg names. stat is os.Stat
+// (a parameter so that a test running as root can see EACCES). A file that
+// cannot be looked at for lack of permission is skipped with a note, not
+// reported missing: the credentials directory is root's alone, and an
+// unprivileged doctor cannot tell whether a file in it exists.
+func credentialChecks(cfg *config.Config, credDir string, stat func(string) (os.FileInfo, error)) []Check {
 	var out []Check
 	svcUser, _ := user.Lookup("herald")
-	for _, k := range keys {
-		r := refs[k]
-		path := r.File
-		if r.Credential != "" {
-			path = filepath.Join(credDir, r.Credential)
-		}
-		name := "credential " + k
-		fi, err := os.Stat(path)
-		if err != nil {
+	for _, sf := range secretFiles(cfg, credDir) {
+		path := sf.Path
+		name := "credential " + sf.Key
+		fi, err := stat(path)
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			out = append(out, Check{name, "SKIP", fmt.Sprintf("%s: permission denied: this check needs root", path), "run it as root: sudo herald doctor"})
+			continue
+		case errors.Is(err, fs.ErrNotExist):
 			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), fmt.Sprintf("create %s (mode 0600, owner root) with the secret", path)})
+			continue
+		case err != nil:
+			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), "make " + path + " a regular file holding the secret"})
 			continue
 		}
 		mode := fi.Mode().Perm()
@@ -441,7 +451,7 @@ func credentialChecks(cfg *config.Config, credDir string) []Check {
 			out = append(out, Check{name, "FAIL", path + " is empty", "write the secret into " + path})
 		case mode&0o004 != 0:
 			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s is world-readable (%04o)", path, mode), "chmod 600 " + path})
-		case r.File != "" && svcUser != nil && !readableBy(fi, svcUser):
+		case !sf.Credential && svcUser != nil && !readableBy(fi, svcUser):
 			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s is not readable by the service user herald (%04o)", path, mode),
 				"chgrp herald " + path + " && chmod 640 " + path + ", or move it to " + credDir + " and use {credential: NAME}"})
 		default:

@@ -95,6 +95,13 @@ func TestDoctorPlatformChecks(t *testing.T) {
 	if !strings.Contains(got["platform dc"].Fix, "intents") {
 		t.Errorf("4014 fix: %q", got["platform dc"].Fix)
 	}
+	// Credentials are copied at start and a reload keeps an adapter whose
+	// settings did not change: only a restart can bring a fatal one back.
+	for _, name := range []string{"platform fs", "platform dc"} {
+		if fix := got[name].Fix; !strings.Contains(fix, "systemctl restart herald.service") || strings.Contains(fix, "systemctl reload") {
+			t.Errorf("%s fix %q: want systemctl restart, never reload", name, fix)
+		}
+	}
 	if doc.OK {
 		t.Error("ok: true with failures")
 	}

@@ -169,6 +169,12 @@ var schema = []string{
 }
 
 func init() {
+	// Added after the first release; CREATE … IF NOT EXISTS adds them to
+	// an existing database.
+	schema = append(schema, attemptSchema...)
+}
+
+func init() {
 	// fdatasync is as durable as fsync for SQLite's files and skips the
 	// inode timestamp flush.
 	sqlite.Fdatasync(true)
