@@ -55,8 +55,12 @@ func (d *Dispatcher) record(it *item, st store.State, gen int64, replies []messa
 			d.unrecorded++
 			d.mu.Unlock()
 			log.WithError(err).WithField("retry_in", wait).Error(what + "; the reply is kept in memory and the write retried, the agent is not asked again")
+		} else if entry := log.WithError(err).WithFields(logrus.Fields{"attempts": attempt, "retry_in": wait}); attempt&(attempt-1) == 0 {
+			// Still visible at attempts 2, 4, 8…: a write failing for
+			// another reason than the storage (a bug) holds the turn.
+			entry.Warn(what + "; retrying")
 		} else {
-			log.WithError(err).WithFields(logrus.Fields{"attempts": attempt, "retry_in": wait}).Debug(what + "; retrying")
+			entry.Debug(what + "; retrying")
 		}
 		t := time.NewTimer(wait)
 		select {
