@@ -221,6 +221,7 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 	if r.LastReloadError != "" {
 		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
 	}
+	printStore(w, r.Store)
 }
 
 // retryDetail describes a reconnection due in wait. A retry time already
@@ -330,6 +331,11 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		if cfg != nil && len(secretRefs(cfg)) > 0 {
 			add(secretsCurrentCheck(secretFiles(cfg, o.CredentialsDir), rep.StartedAt, o.Unit, os.Stat))
 		}
+	}
+
+	// The message store: writable, and room on its file system.
+	for _, c := range storeChecks(cfg, o, rep) {
+		add(c)
 	}
 
 	// Clock against the agent backend.

@@ -30,6 +30,7 @@ type Metrics struct {
 	agentRequests  *prometheus.CounterVec
 	storeBatchSize prometheus.Histogram
 	httpRefused    prometheus.Counter
+	store          storeMetrics
 }
 
 // New creates the metrics and registers them, with the Go runtime and
@@ -123,6 +124,7 @@ func New(version string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.store = newStoreMetrics(reg)
 	return m
 }
 
