@@ -28,6 +28,8 @@ commands:
                                  show the service and what herald is doing
   doctor [--json] [--unit NAME] [--user] [--config FILE]
                                  check the installation and say what to fix
+  migrate hermes [--hermes-home DIR] [--profile NAME] [--out DIR] [--dry-run] [--force]
+                                 write a herald configuration from a Hermes gateway's settings
   version                        print the version
 `
 
@@ -110,6 +112,8 @@ func run(args []string) int {
 			return report(herald.Status(context.Background(), o))
 		}
 		return report(herald.Doctor(context.Background(), o))
+	case "migrate":
+		return runMigrate(args, os.Stdout, os.Stderr)
 	case "version", "--version", "-v":
 		fmt.Println(version.String())
 		return herald.ExitOK
