@@ -55,6 +55,9 @@ type Plan struct {
 	TurnOff []string
 	// Notices are things the user must do or know.
 	Notices []string
+	// RemoteAgent is set when herald talks to a remote API server (Hermes'
+	// proxy mode), not to the one inside this Hermes gateway.
+	RemoteAgent bool
 }
 
 // Build maps a Hermes home to a herald configuration. It reads nothing:
@@ -455,7 +458,7 @@ func (b *builder) mapAgent() {
 				b.set(name, NotNeeded, "", "herald uses the remote API server of "+proxyFrom)
 			}
 		}
-		b.plan.TurnOff = append(b.plan.TurnOff, "herald talks to the remote API server, so this Hermes gateway may stop entirely once nothing else runs in it: "+b.hermesCmd("gateway stop"))
+		b.plan.RemoteAgent = true
 		return
 	}
 
@@ -555,12 +558,7 @@ func (b *builder) mapAgent() {
 
 func (b *builder) envPath() string { return b.src.Home + "/.env" }
 
-func (b *builder) hermesCmd(args string) string {
-	if b.src.Profile != "" {
-		return "hermes -p " + b.src.Profile + " " + args
-	}
-	return "hermes " + args
-}
+func (b *builder) hermesCmd(args string) string { return b.plan.hermesCmd(args) }
 
 // --- dispatch ---
 

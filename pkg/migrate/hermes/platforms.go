@@ -75,12 +75,12 @@ func (b *builder) mapPlatform(p string) {
 	}
 	if len(missing) > 0 {
 		if b.mentioned(p) {
-			b.found(p, NotMigrated, "", "no "+strings.Join(missing, ", ")+": Hermes cannot run it either")
 			for _, r := range b.rows {
-				if b.belongs(r.Setting, p) && r.Status == Mapped {
-					r.Status, r.Herald = NotMigrated, ""
+				if b.belongs(r.Setting, p) {
+					r.Status, r.Herald, r.Note = NotMigrated, "", "the "+p+" platform is not migrated (see the "+p+" row)"
 				}
 			}
+			b.set(p, NotMigrated, "", "no "+strings.Join(missing, ", ")+": Hermes cannot run it either")
 		}
 		return
 	}
@@ -187,11 +187,11 @@ func (b *builder) mapAccess(p, prefix string, add func(string, *yaml.Node, strin
 	case allowAll:
 		add("allow_all", boolNode(true), "Everyone may talk to the agent, as in Hermes.")
 		for _, f := range allowFrom {
-			b.set(f, Mapped, "platforms."+p+".allow_all: true", "")
+			b.set(f, Mapped, platformsKey(f, p)+".allow_all: true", "")
 		}
 		for _, f := range userFrom {
 			if !contains(allowFrom, f) {
-				b.set(f, Mapped, "platforms."+p+".allow_all: true", "the list is covered by allow_all")
+				b.set(f, Mapped, platformsKey(f, p)+".allow_all: true", "the list is covered by allow_all")
 			}
 		}
 	case len(users) > 0:
@@ -201,7 +201,7 @@ func (b *builder) mapAccess(p, prefix string, add func(string, *yaml.Node, strin
 		}
 		add("allowed_users", seq(users), comment)
 		for _, f := range userFrom {
-			b.set(f, Mapped, target, "")
+			b.set(f, Mapped, platformsKey(f, p)+".allowed_users", "")
 		}
 	default:
 		b.plan.Notices = append(b.plan.Notices, fmt.Sprintf("%s: no allowed users in Hermes (it relies on pairing, which herald does not have yet): herald refuses everyone until you list user ids in %s", p, target))
@@ -223,6 +223,15 @@ func (b *builder) mapAccess(p, prefix string, add func(string, *yaml.Node, strin
 	default:
 		b.set(from, Mapped, "platforms.*.unauthorized: reply", "herald has no pairing yet: an unknown user gets a short refusal instead of a pairing code")
 	}
+}
+
+// platformsKey is the herald section a Hermes setting maps to:
+// platforms.* for the gateway-wide GATEWAY_ settings.
+func platformsKey(setting, p string) string {
+	if strings.HasPrefix(setting, "GATEWAY_") {
+		return "platforms.*"
+	}
+	return "platforms." + p
 }
 
 // mapPlatformOptions maps mention rules and the platform's own options.

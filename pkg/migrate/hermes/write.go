@@ -179,16 +179,21 @@ func printAdvice(out io.Writer, plan *Plan) {
 		for _, t := range plan.TurnOff {
 			fmt.Fprintf(out, "  %s\n", t)
 		}
-		fmt.Fprintf(out, "  then: %s\n", plan.hermesRestart())
-		fmt.Fprintln(out, "  Keep the Hermes gateway itself running: its API server is the agent herald talks to (`hermes gateway stop` would stop it too).")
+		fmt.Fprintf(out, "  then: %s\n", plan.hermesCmd("gateway restart"))
+		if plan.RemoteAgent {
+			fmt.Fprintf(out, "  herald talks to the remote API server: once no other platform runs in this Hermes gateway, it may stop entirely (%s).\n", plan.hermesCmd("gateway stop"))
+		} else {
+			fmt.Fprintf(out, "  Keep the Hermes gateway itself running: its API server is the agent herald talks to (%s would stop it too).\n", plan.hermesCmd("gateway stop"))
+		}
 	}
 }
 
-func (p *Plan) hermesRestart() string {
+// hermesCmd is a hermes command line for the migrated profile.
+func (p *Plan) hermesCmd(args string) string {
 	if p.Source.Profile != "" {
-		return "hermes -p " + p.Source.Profile + " gateway restart"
+		return "hermes -p " + p.Source.Profile + " " + args
 	}
-	return "hermes gateway restart"
+	return "hermes " + args
 }
 
 // writeFile writes data to path through a temporary file in the same
