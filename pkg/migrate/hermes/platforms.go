@@ -80,7 +80,7 @@ func (b *builder) mapPlatform(p string) {
 					r.Status, r.Herald, r.Note = NotMigrated, "", "the "+p+" platform is not migrated (see the "+p+" row)"
 				}
 			}
-			b.set(p, NotMigrated, "", "no "+strings.Join(missing, ", ")+": Hermes cannot run it either")
+			b.set(p, NotMigrated, "", "no "+strings.Join(missing, ", ")+", which herald needs for it")
 		}
 		return
 	}
