@@ -65,4 +65,3 @@ func runMigrate(args []string, stdout, stderr io.Writer) int {
 	}
 	return herald.ExitOK
 }
-
