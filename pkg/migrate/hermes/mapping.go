@@ -146,6 +146,20 @@ func (b *builder) overriddenP(p, key, by string) {
 	}
 }
 
+// setting returns platform p's setting from the .env name env (which wins
+// in Hermes) or else the config.yaml key, and where it came from ("" when
+// unset).
+func (b *builder) setting(p, env, key string) (val, from string) {
+	if v, ok := b.src.Getenv(env); ok {
+		b.overriddenP(p, key, env)
+		return v, env
+	}
+	if v, path, ok := b.pget(p, key); ok && scalar(v) != "" {
+		return scalar(v), path
+	}
+	return "", ""
+}
+
 func (b *builder) secret(name, from, value string) {
 	b.secrets[name] = Secret{Name: name, From: from, Value: value}
 }
@@ -462,29 +476,15 @@ func (b *builder) mapAgent() {
 		return
 	}
 
-	keyVal, keyFrom := "", ""
-	if v, ok := b.src.Getenv("API_SERVER_KEY"); ok {
-		keyVal, keyFrom = v, "API_SERVER_KEY"
-		b.overriddenP("api_server", "key", keyFrom)
-	} else if v, path, ok := b.pget("api_server", "key"); ok && scalar(v) != "" {
-		keyVal, keyFrom = scalar(v), path
-	}
+	keyVal, keyFrom := b.setting("api_server", "API_SERVER_KEY", "key")
 	host, port := "127.0.0.1", "8642"
-	if v, ok := b.src.Getenv("API_SERVER_HOST"); ok {
+	if v, from := b.setting("api_server", "API_SERVER_HOST", "host"); from != "" {
 		host = v
-		b.set("API_SERVER_HOST", Mapped, "agent.url", "")
-		b.overriddenP("api_server", "host", "API_SERVER_HOST")
-	} else if v, path, ok := b.pget("api_server", "host"); ok && scalar(v) != "" {
-		host = scalar(v)
-		b.set(path, Mapped, "agent.url", "")
+		b.set(from, Mapped, "agent.url", "")
 	}
-	if v, ok := b.src.Getenv("API_SERVER_PORT"); ok {
+	if v, from := b.setting("api_server", "API_SERVER_PORT", "port"); from != "" {
 		port = v
-		b.set("API_SERVER_PORT", Mapped, "agent.url", "")
-		b.overriddenP("api_server", "port", "API_SERVER_PORT")
-	} else if v, path, ok := b.pget("api_server", "port"); ok && scalar(v) != "" {
-		port = scalar(v)
-		b.set(path, Mapped, "agent.url", "")
+		b.set(from, Mapped, "agent.url", "")
 	}
 	switch strings.Trim(host, "[]") {
 	case "", "0.0.0.0", "::", "localhost":
@@ -492,14 +492,9 @@ func (b *builder) mapAgent() {
 		host = "127.0.0.1"
 	}
 	add("url", str("http://"+net.JoinHostPort(strings.Trim(host, "[]"), port)), "The Hermes API server (it stays in Hermes; herald is its client).")
-	model := ""
-	if v, ok := b.src.Getenv("API_SERVER_MODEL_NAME"); ok {
-		model = v
-		b.set("API_SERVER_MODEL_NAME", Mapped, "agent.model", "")
-		b.overriddenP("api_server", "model_name", "API_SERVER_MODEL_NAME")
-	} else if v, path, ok := b.pget("api_server", "model_name"); ok && scalar(v) != "" {
-		model = scalar(v)
-		b.set(path, Mapped, "agent.model", "")
+	model, from := b.setting("api_server", "API_SERVER_MODEL_NAME", "model_name")
+	if from != "" {
+		b.set(from, Mapped, "agent.model", "")
 	} else if b.src.Profile != "" {
 		model = b.src.Profile
 	}

@@ -62,15 +62,12 @@ func (b *builder) mapPlatform(p string) {
 	}
 	appID, appIDFrom := "", ""
 	if p == "feishu" {
-		if v, ok := b.src.Getenv("FEISHU_APP_ID"); ok {
-			appID, appIDFrom = v, "FEISHU_APP_ID"
-			b.overriddenP(p, "app_id", appIDFrom)
-		} else if v, path, ok := b.pget(p, "app_id"); ok && scalar(v) != "" {
-			appID, appIDFrom = scalar(v), path
+		appID, appIDFrom = b.setting(p, "FEISHU_APP_ID", "app_id")
+		if appIDFrom != "FEISHU_APP_ID" {
 			envCreds = false
-		} else {
+		}
+		if appIDFrom == "" {
 			missing = append(missing, "FEISHU_APP_ID")
-			envCreds = false
 		}
 	}
 	if len(missing) > 0 {
@@ -274,13 +271,8 @@ func (b *builder) mapPlatformOptions(p, prefix string, add func(string, *yaml.No
 			}
 		}
 	case "feishu":
-		domain, from := "", ""
-		if v, ok := b.src.Getenv("FEISHU_DOMAIN"); ok {
-			domain, from = strings.ToLower(v), "FEISHU_DOMAIN"
-			b.overriddenP(p, "domain", from)
-		} else if v, path, ok := b.pget(p, "domain"); ok {
-			domain, from = strings.ToLower(scalar(v)), path
-		}
+		domain, from := b.setting(p, "FEISHU_DOMAIN", "domain")
+		domain = strings.ToLower(domain)
 		switch {
 		case from == "":
 		case domain == "lark":
@@ -291,13 +283,8 @@ func (b *builder) mapPlatformOptions(p, prefix string, add func(string, *yaml.No
 		default:
 			b.set(from, Unsupported, "", "neither feishu nor lark: set platforms.feishu.base_url by hand")
 		}
-		mode, from := "", ""
-		if v, ok := b.src.Getenv("FEISHU_CONNECTION_MODE"); ok {
-			mode, from = strings.ToLower(v), "FEISHU_CONNECTION_MODE"
-			b.overriddenP(p, "connection_mode", from)
-		} else if v, path, ok := b.pget(p, "connection_mode"); ok {
-			mode, from = strings.ToLower(scalar(v)), path
-		}
+		mode, from := b.setting(p, "FEISHU_CONNECTION_MODE", "connection_mode")
+		mode = strings.ToLower(mode)
 		switch {
 		case from == "":
 		case mode == "websocket":
