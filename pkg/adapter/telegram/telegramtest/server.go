@@ -75,12 +75,19 @@ type Server struct {
 // and closes it when the test ends.
 func New(t testing.TB, token string) *Server {
 	t.Helper()
-	if token == "" {
-		token = DefaultToken
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("telegramtest: listen: %v", err)
+	}
+	return NewOn(t, token, ln)
+}
+
+// NewOn is New on a given listener (for instance one in a sandbox's
+// network namespace). The fake owns ln from then on.
+func NewOn(t testing.TB, token string, ln net.Listener) *Server {
+	t.Helper()
+	if token == "" {
+		token = DefaultToken
 	}
 	s := &Server{
 		Token:       token,
