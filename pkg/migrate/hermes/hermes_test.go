@@ -371,6 +371,14 @@ func TestMissingHome(t *testing.T) {
 	if _, err := Load("testdata/full/home", "../x"); err == nil {
 		t.Error("a profile name with a slash was accepted")
 	}
+	// A config.yaml that is not a mapping: the error must not quote it.
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("FIXTURE-pasted-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(home, ""); err == nil || strings.Contains(err.Error(), secretMarker) {
+		t.Errorf("config.yaml holding a scalar: err = %v", err)
+	}
 }
 
 func TestParseDotenv(t *testing.T) {

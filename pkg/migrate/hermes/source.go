@@ -68,8 +68,13 @@ func Load(dir, profile string) (*Source, error) {
 		found = true
 		var m map[string]any
 		if err := yaml.Unmarshal(b, &m); err != nil {
-			// The YAML error names a line, never a value.
-			return nil, fmt.Errorf("hermes: %s: %v", filepath.Join(home, "config.yaml"), errors.Unwrap(err))
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				// A type error quotes the value, which may be a secret.
+				return nil, fmt.Errorf("hermes: %s: not a YAML mapping", filepath.Join(home, "config.yaml"))
+			}
+			// A syntax error names a line and what was expected.
+			return nil, fmt.Errorf("hermes: %s: %w", filepath.Join(home, "config.yaml"), err)
 		}
 		s.Config = m
 	case !errors.Is(err, fs.ErrNotExist):
