@@ -307,7 +307,13 @@ func (b *builder) turnOff(p string) {
 	case "feishu":
 		b.plan.TurnOff = append(b.plan.TurnOff, fmt.Sprintf("feishu: in %s delete (or comment out) FEISHU_APP_ID and FEISHU_APP_SECRET. Hermes turns Feishu on whenever both are set, even with enabled: false; two long connections would each get part of the events.", b.envPath()))
 	default:
-		b.plan.TurnOff = append(b.plan.TurnOff, fmt.Sprintf("%s: in %s set platforms.%s.enabled: false (Hermes honours an explicit false even with %s in .env).", p, cfg, p, platformCreds[p][len(platformCreds[p])-1].env))
+		// The setting Hermes reads first wins: set enabled where it is
+		// already set, else under platforms:.
+		key := "platforms." + p + ".enabled"
+		if _, path, ok := b.pget(p, "enabled"); ok {
+			key = path
+		}
+		b.plan.TurnOff = append(b.plan.TurnOff, fmt.Sprintf("%s: in %s set %s: false (Hermes honours an explicit false even with %s in .env).", p, cfg, key, platformCreds[p][len(platformCreds[p])-1].env))
 	}
 }
 
@@ -320,7 +326,7 @@ func (b *builder) mapApprovals() {
 	}
 	sort.Strings(names)
 	for _, p := range names {
-		setting := fmt.Sprintf("pairing: %s-approved.json (%d users)", p, len(b.src.Approved[p]))
+		setting := fmt.Sprintf("pairing: %s-approved.json (%d approved)", p, len(b.src.Approved[p]))
 		switch {
 		case contains(b.plan.Platforms, p):
 			b.set(setting, Mapped, "platforms."+p+".allowed_users", "herald has no pairing yet: the approved users joined the allowlist")
