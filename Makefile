@@ -14,10 +14,12 @@ NFPM_VERSION := v2.45.2
 # Debian packages the tests need; installed by `make deps` when missing.
 DEB_DEPS  := lintian rpm rpmlint dbus iproute2 util-linux curl
 TEST_FLAGS ?=
-# make fuzz: time per fuzz target, and fuzzing workers (the default 1 keeps a
-# shared machine usable; raise it on an idle one).
+# make fuzz: time per fuzz target, fuzzing workers (the default 1 keeps a
+# shared machine usable; raise it on an idle one) and the time spent
+# shrinking each new input.
 FUZZTIME  ?= 30s
 FUZZPARALLEL ?= 1
+FUZZMINIMIZETIME ?= 10s
 
 .PHONY: help build run test unit e2e fuzz lint fmt vet staticcheck bench deps deb rpm packages clean units-check
 
@@ -64,7 +66,7 @@ fuzz: ## fuzz every fuzz target for FUZZTIME each (default 30s; FUZZPARALLEL wor
 		dir=./$$(dirname "$$file"); \
 		for t in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(f \*testing\.F\).*/\1/p' "$$file"); do \
 			echo "== $$dir $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $(TEST_FLAGS) "$$dir" </dev/null || \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) -parallel $(FUZZPARALLEL) $(TEST_FLAGS) "$$dir" </dev/null || \
 				failed="$$failed $$dir:$$t"; \
 		done; \
 	done; \
