@@ -9,12 +9,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
@@ -450,6 +456,177 @@ func FuzzClientConfig(f *testing.F) {
 		}{{w.PingInterval, cc.pingInterval}, {w.ReconnectInterval, cc.reconnectInterval}} {
 			if c.v != nil && *c.v >= 1 && *c.v <= 60 && c.got != time.Duration(*c.v)*time.Second {
 				t.Fatalf("sane interval %d s became %v", *c.v, c.got)
+			}
+		}
+	})
+}
+
+// frameSeq encodes websocket messages for FuzzFrames: each is a 2-byte
+// big-endian length and that many bytes.
+func frameSeq(frames ...[]byte) []byte {
+	var b []byte
+	for _, f := range frames {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+func splitFrameSeq(data []byte) [][]byte {
+	var out [][]byte
+	for len(data) >= 2 {
+		n := min(int(binary.BigEndian.Uint16(data)), len(data)-2)
+		out = append(out, data[2:2+n])
+		data = data[2+n:]
+	}
+	return out
+}
+
+// ackServer is the platform end of a websocket for FuzzFrames: it decodes
+// every binary message it receives and hands it over on acks; a text
+// message is a marker, answered on marks once everything before it arrived.
+type ackServer struct {
+	srv   *httptest.Server
+	acks  chan *pbbp2.Frame
+	marks chan struct{}
+}
+
+func newAckServer(f *testing.F) (*ackServer, *websocket.Conn) {
+	s := &ackServer{acks: make(chan *pbbp2.Frame, 1<<16), marks: make(chan struct{}, 1)}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, b, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			if typ == websocket.MessageText {
+				s.marks <- struct{}{}
+				continue
+			}
+			fr, err := pbbp2.Unmarshal(b)
+			if err != nil {
+				fr = nil
+			}
+			s.acks <- fr
+		}
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.srv.URL, "http"), nil)
+	if err != nil {
+		s.srv.Close()
+		f.Fatal(err)
+	}
+	f.Cleanup(func() {
+		_ = conn.CloseNow()
+		s.srv.Close()
+	})
+	return s, conn
+}
+
+// FuzzFrames feeds sequences of websocket messages to a session's frame
+// handling: decoding, pongs, reassembly, event processing and
+// acknowledgement, with a loopback websocket peer collecting the acks.
+// Invariants: no panic; the intervals herald uses stay positive; every
+// event frame that completes an event or can never be reassembled is
+// acknowledged exactly once, with the frame's headers, biz_rt and the
+// response payload, and no other frame is; only valid messages are stored,
+// at most one per acknowledged event.
+func FuzzFrames(f *testing.F) {
+	ev := func(id string, payload []byte, hs ...pbbp2.Header) []byte {
+		return (&pbbp2.Frame{SeqID: 1, LogID: 2, Service: 3, Method: pbbp2.MethodData,
+			Headers: append([]pbbp2.Header{{Key: pbbp2.HeaderType, Value: pbbp2.TypeEvent}, {Key: pbbp2.HeaderMessageID, Value: id},
+				{Key: pbbp2.HeaderTraceID, Value: "tr"}}, hs...), Payload: payload}).Marshal()
+	}
+	sum := func(n, seq int) []pbbp2.Header {
+		return []pbbp2.Header{{Key: pbbp2.HeaderSum, Value: strconv.Itoa(n)}, {Key: pbbp2.HeaderSeq, Value: strconv.Itoa(seq)}}
+	}
+	text := eventPayload("ev_1", "user", "p2p", "text", `{"text":"hello"}`, `[]`)
+	pong := func(cfg string) []byte {
+		return (&pbbp2.Frame{Method: pbbp2.MethodControl, Headers: []pbbp2.Header{{Key: pbbp2.HeaderType, Value: pbbp2.TypePong}}, Payload: []byte(cfg)}).Marshal()
+	}
+	f.Add(frameSeq(ev("m1", text)))
+	f.Add(frameSeq(ev("m2", text[:10], sum(3, 0)...), ev("m2", text[20:], sum(3, 2)...), ev("m2", text[10:20], sum(3, 1)...)))
+	f.Add(frameSeq(ev("m3", text, sum(2, 5)...), ev("m4", text, pbbp2.Header{Key: pbbp2.HeaderSum, Value: "x"}), ev("", text, sum(2, 0)...)))
+	f.Add(frameSeq(pong(`{"PingInterval":5,"ReconnectInterval":3}`), pong(`not json`), pong(``)))
+	f.Add(frameSeq(
+		(&pbbp2.Frame{Method: pbbp2.MethodData, Headers: []pbbp2.Header{{Key: pbbp2.HeaderType, Value: pbbp2.TypeCard}}, Payload: []byte(`{}`)}).Marshal(),
+		(&pbbp2.Frame{Method: 7, Headers: []pbbp2.Header{{Key: pbbp2.HeaderType, Value: pbbp2.TypeEvent}}}).Marshal(),
+		(&pbbp2.Frame{Method: pbbp2.MethodData, Headers: []pbbp2.Header{{Key: pbbp2.HeaderType, Value: "other"}}}).Marshal(),
+		[]byte{0x2a, 0x80}, nil))
+	f.Add(frameSeq(ev("m5", []byte(`{"schema":"2.0","encrypt":"AAAA"}`)), ev("m6", []byte(`not json`)), ev("m7", nil)))
+
+	a := fuzzAdapter(f)
+	a.bot.openID = "ou_bot"
+	a.log = logrus.NewEntry(logrus.New())
+	a.log.Logger.SetOutput(io.Discard)
+	a.log.Logger.SetLevel(logrus.DebugLevel)
+	peer, conn := newAckServer(f)
+	s := &session{a: a, conn: conn, raw: &rawConn{}, ep: &endpoint{}, cfgChanged: make(chan struct{}, 1)}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a.cc = a.timing.defaults
+		s.frags = newReassembler(a.conf.FragmentTTL)
+		shadow := newReassembler(a.conf.FragmentTTL)
+		stored := 0
+		inbox := adapter.InboxFunc(func(_ context.Context, m *message.Inbound) error {
+			if err := m.Validate(); err != nil {
+				t.Fatalf("stored an invalid message: %v", err)
+			}
+			stored++
+			return nil
+		})
+		var wantAcks []*pbbp2.Frame
+		for _, b := range splitFrameSeq(data) {
+			now := time.Now()
+			s.handleFrame(context.Background(), inbox, b)
+			cc := a.clientConfig()
+			if cc.pingInterval <= 0 || cc.reconnectInterval <= 0 || cc.reconnectNonce < 0 {
+				t.Fatalf("client config %+v", cc)
+			}
+			fr, err := pbbp2.Unmarshal(b)
+			if err != nil || fr.Method != pbbp2.MethodData || fr.Type() != pbbp2.TypeEvent {
+				continue
+			}
+			if _, complete, _, err := shadow.add(fr, now); complete || err != nil {
+				wantAcks = append(wantAcks, fr)
+			}
+		}
+		if err := conn.Write(context.Background(), websocket.MessageText, []byte("mark")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-peer.marks:
+		case <-time.After(wait):
+			t.Fatal("the peer did not receive the marker")
+		}
+		var got []*pbbp2.Frame
+	drain:
+		for {
+			select {
+			case fr := <-peer.acks:
+				got = append(got, fr)
+			default:
+				break drain
+			}
+		}
+		if len(got) != len(wantAcks) || stored > len(wantAcks) {
+			t.Fatalf("%d acks for %d completed or malformed event frames, %d stored", len(got), len(wantAcks), stored)
+		}
+		for i, ack := range got {
+			want := wantAcks[i]
+			if ack == nil || !bytes.Equal(ack.Payload, ackPayload) || ack.Header(pbbp2.HeaderBizRT) == "" ||
+				len(ack.Headers) != len(want.Headers)+1 || ack.SeqID != want.SeqID || ack.Service != want.Service {
+				t.Fatalf("ack %d: %+v for %+v", i, ack, want)
+			}
+			for j, h := range want.Headers {
+				if ack.Headers[j] != h {
+					t.Fatalf("ack %d header %d: %+v, want %+v", i, j, ack.Headers[j], h)
+				}
 			}
 		}
 	})
