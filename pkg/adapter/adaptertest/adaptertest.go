@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -265,6 +267,43 @@ func Env(t testing.TB, name string) (adapter.Env, *Statuses, *Metrics) {
 		Report:  st.Report,
 		Metrics: m,
 	}, st, m
+}
+
+// Logs records every entry logged through env.Log from now on.
+func Logs(env adapter.Env) *logtest.Hook { return logtest.NewLocal(env.Log.Logger) }
+
+// RequireEvent returns the first entry in hook with the journal MESSAGE_ID
+// id and fails the test if there is none. The catalog entries show the
+// error and the platform, so the entry must carry both fields.
+func RequireEvent(t testing.TB, hook *logtest.Hook, id string) *logrus.Entry {
+	t.Helper()
+	for _, e := range hook.AllEntries() {
+		if e.Data[logging.FieldMessageID] != id {
+			continue
+		}
+		if e.Data[logrus.ErrorKey] == nil || e.Data["platform"] == nil {
+			t.Errorf("event %s %q lacks the error or platform field: %v", id, e.Message, e.Data)
+		}
+		return e
+	}
+	var msgs []string
+	for _, e := range hook.AllEntries() {
+		msgs = append(msgs, e.Message)
+	}
+	t.Fatalf("no log entry with MESSAGE_ID %s; logged: %q", id, msgs)
+	return nil
+}
+
+// Clamps returns the fields of the entries in hook that record a platform
+// value out of bounds (adapter.LogClamp): "given" and "used" among them.
+func Clamps(hook *logtest.Hook) []logrus.Fields {
+	var out []logrus.Fields
+	for _, e := range hook.AllEntries() {
+		if _, ok := e.Data["given"]; ok {
+			out = append(out, e.Data)
+		}
+	}
+	return out
 }
 
 type testWriter struct{ t testing.TB }

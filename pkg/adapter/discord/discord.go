@@ -180,7 +180,7 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 		log:         log,
 		report:      report,
 		metrics:     metrics,
-		rest:        newRESTClient(cfg.APIURL, tok, cfg.RequestTimeout),
+		rest:        newRESTClient(cfg.APIURL, tok, cfg.RequestTimeout, log),
 		wsTransport: wsTr,
 		wsClient:    &http.Client{Transport: wsTr},
 		tun:         defaultTunables(),

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -150,7 +151,7 @@ func (a *Adapter) run(stopCtx, hardCtx context.Context) {
 			return
 		}
 		if out.fatal {
-			a.log.WithError(out.err).Error("discord: not reconnecting: this needs an operator")
+			logging.Event(a.log, logging.MsgAdapterFatal).WithError(out.err).Error("discord: not reconnecting: this needs an operator")
 			a.report(adapter.Status{Phase: adapter.PhaseFatal, Err: out.err})
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -295,6 +296,7 @@ func TestFatalCloseCodes(t *testing.T) {
 			if !errors.As(st.Err, &ce) || ce.Code != tc.code || !errors.Is(st.Err, tc.is) || !strings.Contains(st.Err.Error(), tc.text) {
 				t.Fatalf("fatal status error %v, want close %d (%v) mentioning %q", st.Err, tc.code, tc.is, tc.text)
 			}
+			adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
 			srv.Await(t, "gateway goroutine ended", wait, h.runEnded)
 			if n := srv.Connections(); n != 1 {
 				t.Errorf("%d connections after fatal close %d, want 1 (no retry)", n, tc.code)
@@ -418,6 +420,7 @@ func TestBadTokenIsFatal(t *testing.T) {
 	if !errors.Is(st.Err, adapter.ErrUnauthorized) {
 		t.Fatalf("fatal error %v, want ErrUnauthorized", st.Err)
 	}
+	adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
 	if strings.Contains(st.Err.Error(), "wrong") {
 		t.Fatalf("status error leaks the token: %v", st.Err)
 	}
@@ -432,6 +435,22 @@ func TestBadTokenIsFatal(t *testing.T) {
 	if !errors.Is(err, adapter.ErrUnauthorized) {
 		t.Errorf("Send with bad token: %v, want ErrUnauthorized", err)
 	}
+}
+
+// TestHostileSessionStartReset: with the daily session budget spent, a
+// reset_after of 30 days is clamped to the budget's 24 h.
+func TestHostileSessionStartReset(t *testing.T) {
+	leakCheck(t)
+	srv := discordtest.New(t, discordtest.Options{})
+	srv.SetSessionStartLimit(0, 30*24*3600*1000)
+	h := newHarness(t, srv)
+	started := time.Now()
+	h.start(t)
+	st := h.status.WaitPhase(t, adapter.PhaseReconnecting, wait)
+	if d := st.RetryAt.Sub(started); d < 24*time.Hour-time.Minute || d > 24*time.Hour+time.Minute {
+		t.Errorf("next Identify scheduled in %v, want 24h", d)
+	}
+	requireClamp(t, h, int64(30*24*3600*1000), 24*time.Hour)
 }
 
 func TestGatewayLookupFailureRetries(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strconv"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // Gateway opcodes (https://docs.discord.com/developers/topics/opcodes-and-status-codes).
@@ -82,10 +84,11 @@ func parseHello(p payload) (time.Duration, error) {
 	if err := json.Unmarshal(p.D, &h); err != nil {
 		return 0, fmt.Errorf("hello: %w", err)
 	}
-	// Discord sends about 41 s. Anything outside 1 ms .. 10 min is broken.
-	iv := time.Duration(h.HeartbeatInterval * float64(time.Millisecond))
-	if iv < time.Millisecond || iv > 10*time.Minute {
-		return 0, fmt.Errorf("hello: heartbeat_interval %v out of range", h.HeartbeatInterval)
+	// Discord sends about 41 s. Anything outside 1 ms .. 10 min is broken
+	// (compared as milliseconds, before a huge value can overflow).
+	iv, out := adapter.BoundWait(h.HeartbeatInterval, time.Millisecond, time.Millisecond, 10*time.Minute)
+	if out {
+		return 0, fmt.Errorf("hello: heartbeat_interval %v ms out of range [1, 600000]", h.HeartbeatInterval)
 	}
 	return iv, nil
 }

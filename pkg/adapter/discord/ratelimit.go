@@ -5,10 +5,13 @@ package discord
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 )
@@ -24,6 +27,7 @@ type buckets struct {
 	hash   map[string]string  // route -> bucket hash
 	state  map[string]*bucket // bucket key -> state
 	global time.Time          // all requests wait until then (global 429)
+	log    *logrus.Entry      // records an X-RateLimit-Reset-After out of bounds
 }
 
 type bucket struct {
@@ -32,7 +36,9 @@ type bucket struct {
 }
 
 func newBuckets() *buckets {
-	return &buckets{now: time.Now, hash: map[string]string{}, state: map[string]*bucket{}}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return &buckets{now: time.Now, hash: map[string]string{}, state: map[string]*bucket{}, log: logrus.NewEntry(l)}
 }
 
 func (b *buckets) key(route, major string) string {
@@ -97,7 +103,7 @@ func (b *buckets) update(route, major string, h http.Header) {
 		b.hash[route] = hash
 	}
 	if err1 == nil && err2 == nil && remaining >= 0 && after >= 0 {
-		b.state[b.key(route, major)] = &bucket{remaining: remaining, reset: b.now().Add(seconds(after))}
+		b.state[b.key(route, major)] = &bucket{remaining: remaining, reset: b.now().Add(boundSeconds(b.log, route+": X-RateLimit-Reset-After", after))}
 	}
 }
 
@@ -116,14 +122,18 @@ func (b *buckets) limited(route, major string, after time.Duration, global bool)
 	b.state[b.key(route, major)] = &bucket{remaining: 0, reset: until}
 }
 
-func seconds(f float64) time.Duration {
-	if f <= 0 || f > 24*3600 {
-		if f > 0 {
-			return 24 * time.Hour
-		}
+// boundSeconds converts a delay Discord sent in seconds, bounded by
+// adapter.MaxRetryAfter; a clamp is logged with what names the value. It
+// returns 0 for 0, a negative value or NaN: the caller takes its default.
+func boundSeconds(log *logrus.Entry, what string, f float64) time.Duration {
+	if !(f > 0) {
 		return 0
 	}
-	return time.Duration(f * float64(time.Second))
+	d, clamped := adapter.BoundWait(f, time.Second, 0, adapter.MaxRetryAfter)
+	if clamped {
+		adapter.LogClamp(log, "discord: "+what, f, d)
+	}
+	return d
 }
 
 // cmdLimiter enforces Discord's gateway limit of 120 commands per 60 s per

@@ -20,6 +20,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/message"
 	"github.com/heraldgw/herald/pkg/secret"
@@ -46,17 +48,21 @@ type restClient struct {
 	hc      *http.Client
 	tr      *http.Transport
 	lim     *buckets
+	log     *logrus.Entry
 }
 
-func newRESTClient(base string, token secret.Value, timeout time.Duration) *restClient {
+func newRESTClient(base string, token secret.Value, timeout time.Duration, log *logrus.Entry) *restClient {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	lim := newBuckets()
+	lim.log = log
 	return &restClient{
 		base:    strings.TrimRight(base, "/"),
 		token:   token,
 		timeout: timeout,
 		hc:      &http.Client{Transport: tr},
 		tr:      tr,
-		lim:     newBuckets(),
+		lim:     lim,
+		log:     log,
 	}
 }
 
@@ -154,10 +160,10 @@ func (c *restClient) transportError(r request, wrote bool, err error) error {
 func (c *restClient) rateLimited(r request, h http.Header, data []byte) error {
 	var e apiError
 	_ = json.Unmarshal(data, &e)
-	after := seconds(e.RetryAfter)
+	after := boundSeconds(c.log, r.op+": retry_after", e.RetryAfter)
 	if after == 0 {
 		if s, err := strconv.ParseFloat(h.Get("Retry-After"), 64); err == nil {
-			after = seconds(s)
+			after = boundSeconds(c.log, r.op+": Retry-After", s)
 		}
 	}
 	if after == 0 {
@@ -217,7 +223,12 @@ func (c *restClient) gatewayBot(ctx context.Context) (u string, wait time.Durati
 		return "", 0, fmt.Errorf("discord: get gateway: %w: bad url %q", adapter.ErrTemporary, g.URL)
 	}
 	if g.SessionStartLimit.Total > 0 && g.SessionStartLimit.Remaining <= 0 {
-		wait = time.Duration(g.SessionStartLimit.ResetAfter) * time.Millisecond
+		// The budget is daily: a longer wait is a broken answer.
+		var clamped bool
+		wait, clamped = adapter.BoundWait(float64(g.SessionStartLimit.ResetAfter), time.Millisecond, 0, 24*time.Hour)
+		if clamped {
+			adapter.LogClamp(c.log, "discord: get gateway: session_start_limit.reset_after (ms)", g.SessionStartLimit.ResetAfter, wait)
+		}
 	}
 	return g.URL, wait, nil
 }

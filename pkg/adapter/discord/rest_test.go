@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -46,12 +47,7 @@ func TestSendReply(t *testing.T) {
 	if want := nonce(message.IdempotencyKey("discord", "700", 1)); m.Nonce != want || !m.EnforceNonce || len(m.Nonce) != 25 {
 		t.Errorf("nonce %q enforce %v, want %q enforced", m.Nonce, m.EnforceNonce, want)
 	}
-	var am struct {
-		Parse []string `json:"parse"`
-	}
-	if err := json.Unmarshal(m.AllowedMentions, &am); err != nil || am.Parse == nil || len(am.Parse) != 0 {
-		t.Errorf("allowed_mentions %s, want {\"parse\":[]}", m.AllowedMentions)
-	}
+	requireNoPings(t, m)
 	// Unsolicited message: no reference.
 	out := reply("note", 1)
 	out.ReplyTo, out.IdempotencyKey = "", ""
@@ -64,6 +60,19 @@ func TestSendReply(t *testing.T) {
 	req := srv.Requests()[0]
 	if req.Auth != "Bot "+srv.Token || req.Path != "/api/v10/channels/200000000000000001/messages" {
 		t.Errorf("request %+v", req)
+	}
+}
+
+// requireNoPings checks that m was sent with allowed_mentions {"parse":[]}:
+// Discord then notifies nobody, whatever @everyone, @here, <@id> or <@&role>
+// the agent's text holds.
+func requireNoPings(t *testing.T, m discordtest.Message) {
+	t.Helper()
+	var am struct {
+		Parse []string `json:"parse"`
+	}
+	if err := json.Unmarshal(m.AllowedMentions, &am); err != nil || am.Parse == nil || len(am.Parse) != 0 {
+		t.Errorf("message %q sent with allowed_mentions %s, want {\"parse\":[]}", m.Content, m.AllowedMentions)
 	}
 }
 
@@ -251,6 +260,37 @@ func TestRateLimited429(t *testing.T) {
 	}
 }
 
+// TestHostileRetryAfter: a retry_after of 30 days is clamped to
+// adapter.MaxRetryAfter, and the clamp is logged with both values.
+func TestHostileRetryAfter(t *testing.T) {
+	leakCheck(t)
+	srv := discordtest.New(t, discordtest.Options{})
+	h := newHarness(t, srv)
+	srv.RateLimitNext(30*24*time.Hour, false)
+	_, err := h.a.Send(t.Context(), reply("x", 1))
+	if ra, ok := adapter.RetryAfter(err); !ok || ra != adapter.MaxRetryAfter || !errors.Is(err, adapter.ErrRateLimited) {
+		t.Fatalf("429 asking for 30 days: %v, want a retry after %v", err, adapter.MaxRetryAfter)
+	}
+	requireClamp(t, h, float64(30*24*3600), adapter.MaxRetryAfter)
+}
+
+// requireClamp checks that the clamp of a platform value was logged, with
+// the value given and the value used. A 429 carries the delay twice
+// (retry_after and X-RateLimit-Reset-After): each value out of bounds is
+// logged.
+func requireClamp(t *testing.T, h *harness, given any, used time.Duration) {
+	t.Helper()
+	clamps := adaptertest.Clamps(h.logs)
+	for _, c := range clamps {
+		if c["given"] != given || c["used"] != used.String() {
+			t.Errorf("clamp log entry %v, want given %v and used %v", c, given, used)
+		}
+	}
+	if len(clamps) == 0 {
+		t.Errorf("no clamp logged, want given %v and used %v", given, used)
+	}
+}
+
 func TestRateLimitedGlobal(t *testing.T) {
 	leakCheck(t)
 	srv := discordtest.New(t, discordtest.Options{})
@@ -306,13 +346,14 @@ func TestEditAndTyping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.a.Edit(t.Context(), reply("final text", 1), res.MessageID); err != nil {
+	if err := h.a.Edit(t.Context(), reply("final text @everyone <@&42>", 1), res.MessageID); err != nil {
 		t.Fatal(err)
 	}
 	m := srv.Messages()[0]
-	if m.Content != "final text" || m.Edits != 1 {
+	if m.Content != "final text @everyone <@&42>" || m.Edits != 1 {
 		t.Errorf("after edit: %+v", m)
 	}
+	requireNoPings(t, m)
 	if err := h.a.Edit(t.Context(), reply("x", 1), "404404"); !errors.Is(err, adapter.ErrPermanent) {
 		t.Errorf("edit of unknown message: %v", err)
 	}
@@ -405,6 +446,16 @@ func TestBuckets(t *testing.T) {
 	b.limited("x", "", 3*time.Second, true)
 	if w := b.reserve("other", "c9"); w != 3*time.Second {
 		t.Fatalf("global limit: waits %v", w)
+	}
+	// A hostile reset is clamped.
+	now = now.Add(time.Hour)
+	for _, v := range []string{"2592000", "1e30", "+Inf"} {
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Reset-After", v)
+		b.update("r", "c3", h)
+		if w := b.reserve("r", "c3"); w != adapter.MaxRetryAfter {
+			t.Errorf("X-RateLimit-Reset-After %s: waits %v, want %v", v, w, adapter.MaxRetryAfter)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/internal/pbbp2"
+	"github.com/heraldgw/herald/pkg/logging"
 )
 
 // readLimit bounds one websocket message. coder/websocket defaults to 32 KiB;
@@ -48,16 +50,41 @@ type clientConfig struct {
 }
 
 // wireClientConfig is ClientConfig as sent in the bootstrap response and in
-// pong payloads (seconds). Absent fields keep their previous value.
+// pong payloads (seconds). Absent fields keep their previous value. The
+// fields are floats so that any JSON number decodes; applyConfig bounds
+// them.
 type wireClientConfig struct {
-	ReconnectCount    *int `json:"ReconnectCount"`
-	ReconnectInterval *int `json:"ReconnectInterval"`
-	ReconnectNonce    *int `json:"ReconnectNonce"`
-	PingInterval      *int `json:"PingInterval"`
+	ReconnectCount    *float64 `json:"ReconnectCount"`
+	ReconnectInterval *float64 `json:"ReconnectInterval"`
+	ReconnectNonce    *float64 `json:"ReconnectNonce"`
+	PingInterval      *float64 `json:"PingInterval"`
+}
+
+// Bounds of the intervals the platform sends. It sends 90 to 120 s; a
+// value outside the bounds is clamped and logged. Unbounded, a PingInterval
+// of 9.3e9 s overflows time.Duration into a negative interval: the ping
+// loop would spin and the read deadline (2×PingInterval + 5 s) would never
+// detect a dead connection.
+var (
+	pingIntervalBounds      = [2]time.Duration{time.Second, 5 * time.Minute}
+	reconnectIntervalBounds = [2]time.Duration{time.Second, 10 * time.Minute}
+	reconnectNonceBounds    = [2]time.Duration{0, 5 * time.Minute}
+)
+
+// interval bounds the platform's value v (seconds) for the ClientConfig
+// field name, logging a clamp.
+func (a *Adapter) interval(name string, v float64, bounds [2]time.Duration) time.Duration {
+	d, clamped := adapter.BoundWait(v, time.Second, bounds[0], bounds[1])
+	if clamped {
+		adapter.LogClamp(a.log, "feishu: ClientConfig "+name+" (seconds)", v, d)
+	}
+	return d
 }
 
 // applyConfig adopts the fields present in w and reports whether the ping
-// interval changed.
+// interval changed. Intervals of 0 or less are ignored (the previous value
+// stays), as is a ReconnectNonce below 0; a ReconnectCount below 0 means
+// unlimited.
 func (a *Adapter) applyConfig(w *wireClientConfig) (pingChanged bool) {
 	if w == nil {
 		return false
@@ -66,16 +93,21 @@ func (a *Adapter) applyConfig(w *wireClientConfig) (pingChanged bool) {
 	defer a.cfgMu.Unlock()
 	old := a.cc
 	if w.ReconnectCount != nil {
-		a.cc.reconnectCount = *w.ReconnectCount
+		switch n := *w.ReconnectCount; {
+		case n < 0 || math.IsNaN(n):
+			a.cc.reconnectCount = -1
+		default:
+			a.cc.reconnectCount = int(min(n, math.MaxInt32))
+		}
 	}
 	if w.ReconnectInterval != nil && *w.ReconnectInterval > 0 {
-		a.cc.reconnectInterval = time.Duration(*w.ReconnectInterval) * time.Second
+		a.cc.reconnectInterval = a.interval("ReconnectInterval", *w.ReconnectInterval, reconnectIntervalBounds)
 	}
 	if w.ReconnectNonce != nil && *w.ReconnectNonce >= 0 {
-		a.cc.reconnectNonce = time.Duration(*w.ReconnectNonce) * time.Second
+		a.cc.reconnectNonce = a.interval("ReconnectNonce", *w.ReconnectNonce, reconnectNonceBounds)
 	}
 	if w.PingInterval != nil && *w.PingInterval > 0 {
-		a.cc.pingInterval = time.Duration(*w.PingInterval) * time.Second
+		a.cc.pingInterval = a.interval("PingInterval", *w.PingInterval, pingIntervalBounds)
 	}
 	if a.cc != old {
 		a.log.WithFields(map[string]any{
@@ -159,7 +191,7 @@ func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 
 // giveUp reports a fatal error: herald stops retrying this platform.
 func (a *Adapter) giveUp(err error) {
-	a.log.WithError(err).Error("feishu: giving up on the long connection; fix the app or its configuration, then reload herald")
+	logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).Error("feishu: giving up on the long connection; fix the app or its configuration, then reload herald")
 	a.report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
 }
 
@@ -534,7 +566,7 @@ func (s *session) handleFrame(ctx context.Context, inbox adapter.Inbox, b []byte
 func (s *session) handleEvent(ctx context.Context, inbox adapter.Inbox, f *pbbp2.Frame, start time.Time) {
 	payload, complete, dropped, err := s.frags.add(f, start)
 	if dropped > 0 {
-		s.a.log.WithField("sets", dropped).Warn("feishu: dropped incomplete fragmented events after fragment_ttl; the platform will redeliver them")
+		s.a.log.WithField("sets", dropped).Warn("feishu: dropped incomplete fragmented events (older than fragment_ttl, or crowded out by newer ones); the platform will redeliver them")
 		for range dropped {
 			s.a.metrics.Rejected(reasonIncomplete)
 		}

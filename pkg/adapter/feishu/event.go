@@ -3,6 +3,7 @@
 package feishu
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,7 +30,7 @@ const (
 	reasonNotAddressed = "not_addressed" // group message without a mention of the bot
 	reasonTooLarge     = "too_large"     // text above message.MaxTextBytes
 	reasonInvalid      = "invalid"       // refused by the store as message.ErrInvalid
-	reasonIncomplete   = "incomplete"    // fragments missing after fragment_ttl (not acked)
+	reasonIncomplete   = "incomplete"    // fragments missing after fragment_ttl, or crowded out (not acked)
 )
 
 // envelope is a v2 event (schema 2.0).
@@ -368,31 +369,52 @@ func (a *Adapter) botOpenID(ctx context.Context) string {
 // sharing a message_id header, numbered by seq out of sum. The read loop
 // owns the buffer, so reassembly needs no locking (the SDK reassembles on
 // concurrent goroutines and loses fragments).
+//
+// Everything a server controls is bounded: fragments per event, incomplete
+// events at once, and the bytes they hold, counted as copied (a fragment's
+// payload is copied out of its websocket message, so a 1-byte fragment
+// cannot pin a 4 MiB message) plus the bookkeeping of each set.
 const (
-	maxFragments     = 1024
-	maxFragmentBytes = 16 << 20 // all incomplete sets together
+	maxFragments     = 1024     // fragments of one event
+	maxFragmentSets  = 64       // incomplete events; past it the oldest is dropped
+	maxFragmentBytes = 16 << 20 // all incomplete events together
+	// setOverhead and slotOverhead are the bytes counted for a set besides
+	// its id and payloads, and for each of its sum fragment slots (a slice
+	// header).
+	setOverhead  = 128
+	slotOverhead = 24
 )
 
 type fragSet struct {
+	id    string
 	sum   int
-	parts [][]byte
+	parts [][]byte // nil: not received yet
 	got   int
-	size  int
+	size  int // bytes counted for this set
 	first time.Time
+	elem  *list.Element // in reassembler.order
 }
 
+// reassembler buffers incomplete fragmented events. order queues the sets
+// by arrival of their first fragment; all share one TTL, so the front is
+// always the next to expire, and expiring costs nothing per frame beyond
+// the sets it drops.
 type reassembler struct {
 	ttl   time.Duration
 	sets  map[string]*fragSet
+	order *list.List // of *fragSet, oldest first
 	bytes int
 }
 
 func newReassembler(ttl time.Duration) *reassembler {
-	return &reassembler{ttl: ttl, sets: map[string]*fragSet{}}
+	return &reassembler{ttl: ttl, sets: map[string]*fragSet{}, order: list.New()}
 }
 
 // add stores fragment f received at now. It returns the whole payload once
-// complete, and how many incomplete sets it dropped for exceeding the TTL.
+// complete, and how many incomplete sets it dropped: sets older than the
+// TTL, and the oldest sets when there are too many or they hold too many
+// bytes. The platform redelivers a dropped event, since its frames were
+// never acknowledged.
 func (r *reassembler) add(f *pbbp2.Frame, now time.Time) (payload []byte, complete bool, dropped int, err error) {
 	dropped = r.expire(now)
 	sum, ok, err := f.HeaderInt(pbbp2.HeaderSum)
@@ -418,17 +440,23 @@ func (r *reassembler) add(f *pbbp2.Frame, now time.Time) (payload []byte, comple
 	}
 	set := r.sets[id]
 	if set != nil && set.sum != sum {
-		r.drop(id)
+		r.drop(set)
 		return nil, false, dropped, fmt.Errorf("feishu: fragments of %s disagree on sum (%d, %d)", id, set.sum, sum)
 	}
 	if set == nil {
-		set = &fragSet{sum: sum, parts: make([][]byte, sum), first: now}
+		for len(r.sets) >= maxFragmentSets {
+			r.drop(r.order.Front().Value.(*fragSet))
+			dropped++
+		}
+		set = &fragSet{id: id, sum: sum, parts: make([][]byte, sum), first: now}
+		set.size = setOverhead + len(id) + sum*slotOverhead
+		set.elem = r.order.PushBack(set)
 		r.sets[id] = set
+		r.bytes += set.size
 	}
-	part := f.Payload
-	if part == nil {
-		part = []byte{}
-	}
+	// A copy: f.Payload points into the whole websocket message.
+	part := make([]byte, len(f.Payload))
+	copy(part, f.Payload)
 	if old := set.parts[seq]; old != nil {
 		set.size -= len(old)
 		r.bytes -= len(old)
@@ -438,35 +466,46 @@ func (r *reassembler) add(f *pbbp2.Frame, now time.Time) (payload []byte, comple
 	set.parts[seq] = part
 	set.size += len(part)
 	r.bytes += len(part)
-	if r.bytes > maxFragmentBytes {
-		r.drop(id)
-		return nil, false, dropped, fmt.Errorf("feishu: fragmented events exceed %d bytes", maxFragmentBytes)
+	if set.size > maxFragmentBytes {
+		r.drop(set)
+		return nil, false, dropped, fmt.Errorf("feishu: fragmented event %s exceeds %d bytes", id, maxFragmentBytes)
+	}
+	for r.bytes > maxFragmentBytes {
+		// Older incomplete events make room for this one.
+		r.drop(r.order.Front().Value.(*fragSet))
+		dropped++
 	}
 	if set.got < set.sum {
 		return nil, false, dropped, nil
 	}
-	payload = make([]byte, 0, set.size)
+	payload = make([]byte, 0, set.size-setOverhead-len(id)-sum*slotOverhead)
 	for _, p := range set.parts {
 		payload = append(payload, p...)
 	}
-	r.drop(id)
+	r.drop(set)
 	return payload, true, dropped, nil
 }
 
-func (r *reassembler) drop(id string) {
-	if set := r.sets[id]; set != nil {
-		r.bytes -= set.size
-		delete(r.sets, id)
+func (r *reassembler) drop(set *fragSet) {
+	if r.sets[set.id] != set {
+		return
 	}
+	r.bytes -= set.size
+	delete(r.sets, set.id)
+	r.order.Remove(set.elem)
 }
 
+// expire drops the sets whose first fragment came more than the TTL before
+// now, from the front of the queue.
 func (r *reassembler) expire(now time.Time) int {
 	n := 0
-	for id, set := range r.sets {
-		if now.Sub(set.first) > r.ttl {
-			r.drop(id)
-			n++
+	for e := r.order.Front(); e != nil; e = r.order.Front() {
+		set := e.Value.(*fragSet)
+		if now.Sub(set.first) <= r.ttl {
+			break
 		}
+		r.drop(set)
+		n++
 	}
 	return n
 }

@@ -151,6 +151,7 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		timeout: c.RequestTimeout,
 		now:     time.Now,
 		sem:     make(chan struct{}, 1),
+		log:     a.log,
 	}
 	return a, nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -451,11 +452,11 @@ func FuzzClientConfig(f *testing.F) {
 			}
 		}
 		for _, c := range []struct {
-			v   *int
+			v   *float64
 			got time.Duration
 		}{{w.PingInterval, cc.pingInterval}, {w.ReconnectInterval, cc.reconnectInterval}} {
-			if c.v != nil && *c.v >= 1 && *c.v <= 60 && c.got != time.Duration(*c.v)*time.Second {
-				t.Fatalf("sane interval %d s became %v", *c.v, c.got)
+			if c.v != nil && *c.v >= 1 && *c.v <= 60 && *c.v == math.Trunc(*c.v) && c.got != time.Duration(*c.v)*time.Second {
+				t.Fatalf("sane interval %v s became %v", *c.v, c.got)
 			}
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.uber.org/goleak"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -49,6 +50,7 @@ type harness struct {
 	inbox   *adaptertest.Inbox
 	st      *adaptertest.Statuses
 	m       *adaptertest.Metrics
+	logs    *logtest.Hook
 	stopped bool
 }
 
@@ -80,7 +82,7 @@ func newHarness(t *testing.T, fo feishutest.Options, mod func(*Config)) *harness
 	}
 	a.timing = testTiming
 	a.cc = testTiming.defaults
-	h := &harness{t: t, fake: fake, a: a, inbox: &adaptertest.Inbox{}, st: st, m: m}
+	h := &harness{t: t, fake: fake, a: a, inbox: &adaptertest.Inbox{}, st: st, m: m, logs: adaptertest.Logs(env)}
 	t.Cleanup(func() {
 		if !h.stopped {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

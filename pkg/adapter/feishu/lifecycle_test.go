@@ -13,6 +13,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
+	"github.com/heraldgw/herald/pkg/logging"
 )
 
 func TestBootstrapServerErrorsAreRetried(t *testing.T) {
@@ -70,6 +71,7 @@ func TestFatalErrorsStopRetrying(t *testing.T) {
 			if !errors.Is(st.Err, tt.wantErr) {
 				t.Errorf("fatal error %v, want %v", st.Err, tt.wantErr)
 			}
+			adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
 			h.waitRunDone()
 			if n := len(h.fake.Bootstraps()); n != 1 {
 				t.Errorf("%d bootstrap attempts, want 1", n)
@@ -143,6 +145,37 @@ func TestPingIntervalFromPong(t *testing.T) {
 		t.Errorf("second ping %v after the first, want about 1s", p[1].Sub(p[0]))
 	}
 }
+
+// TestHostileClientConfig: intervals far out of range, in the bootstrap and
+// in a pong, are clamped (and each clamp logged) instead of overflowing:
+// PingInterval 9.3e9 s used to become a negative duration, so the ping loop
+// spun and the read deadline was already past.
+func TestHostileClientConfig(t *testing.T) {
+	const huge = 9_300_000_000
+	hostile := &feishutest.ClientConfig{ReconnectCount: -1, ReconnectInterval: huge, ReconnectNonce: huge, PingInterval: huge}
+	h := newHarness(t, feishutest.Options{Config: hostile}, nil)
+	h.fake.SetPongConfig(hostile) // the answer to the first ping
+	h.connect()
+	poll(t, "clamps of the three intervals, in the bootstrap and the pong", func() bool { return clamps(h) >= 6 })
+	want := clientConfig{
+		reconnectCount:    -1,
+		reconnectInterval: reconnectIntervalBounds[1],
+		reconnectNonce:    reconnectNonceBounds[1],
+		pingInterval:      pingIntervalBounds[1],
+	}
+	if got := h.a.clientConfig(); got != want {
+		t.Errorf("client config %+v, want %+v", got, want)
+	}
+	if n := clamps(h); n != 6 {
+		t.Errorf("%d clamps logged, want 6 (one per field and message)", n)
+	}
+	if n := len(h.fake.Pings()); n != 1 {
+		t.Errorf("%d pings, want 1: the next is %v away", n, pingIntervalBounds[1])
+	}
+}
+
+// clamps counts the logged clamps of platform values.
+func clamps(h *harness) int { return len(adaptertest.Clamps(h.logs)) }
 
 // TestReadDeadline: a platform that goes silent is detected after
 // 2×PingInterval + grace and the adapter reconnects.

@@ -15,9 +15,12 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/message"
@@ -46,6 +49,7 @@ type restClient struct {
 	timeout time.Duration
 	now     func() time.Time
 	sem     chan struct{} // one token fetch at a time
+	log     *logrus.Entry
 
 	mu        sync.Mutex
 	token     string
@@ -205,7 +209,7 @@ func (c *restClient) do(ctx context.Context, op, method, path, token string, bod
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || code == codeRateLimited || code == codeSendRateLimited:
 		return &adapter.RetryAfterError{
-			After: rateLimitReset(resp.Header.Get("x-ogw-ratelimit-reset")),
+			After: c.rateLimitReset(op, resp.Header.Get("x-ogw-ratelimit-reset")),
 			Err:   fmt.Errorf("feishu: %s: %w (%s)", op, adapter.ErrRateLimited, desc),
 		}
 	case tokenCodes[code]:
@@ -239,21 +243,77 @@ func (c *restClient) do(ctx context.Context, op, method, path, token string, bod
 }
 
 // rateLimitReset parses x-ogw-ratelimit-reset (seconds until the window
-// resets); 1 s when absent or invalid.
-func rateLimitReset(v string) time.Duration {
-	n, err := strconv.ParseFloat(v, 64)
-	if err != nil || n <= 0 {
+// resets) of an answer to op: 1 s when absent or invalid, at most
+// adapter.MaxRetryAfter (a clamp is logged).
+func (c *restClient) rateLimitReset(op, v string) time.Duration {
+	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || !(n > 0) {
 		return time.Second
 	}
-	return time.Duration(n * float64(time.Second))
+	d, clamped := adapter.BoundWait(n, time.Second, 0, adapter.MaxRetryAfter)
+	if clamped {
+		adapter.LogClamp(c.log, "feishu: "+op+": x-ogw-ratelimit-reset", v, d)
+	}
+	return d
 }
 
 // textContent is the content field of a text message: JSON in a string.
+// Mention tags in text are neutralised (see noMentions).
 func textContent(text string) string {
 	b, _ := json.Marshal(struct {
 		Text string `json:"text"`
-	}{text})
+	}{noMentions(text)})
 	return string(b)
+}
+
+// fullwidthLT is U+FF1C FULLWIDTH LESS-THAN SIGN.
+const fullwidthLT = "\uFF1C"
+
+// noMentions breaks every <at …> tag in text. A text message renders
+// <at user_id="all"></at> as @all, which notifies everyone in the group, and
+// <at user_id="ou_…"> (or id=, open_id=, email=) as a mention that notifies
+// that user. The agent's text is untrusted (a prompt-injected reply could
+// ping a whole group) and herald never mentions anyone on purpose, so the
+// '<' of such a tag becomes U+FF1C, which looks alike and is not markup.
+// Any other '<' is left alone.
+func noMentions(text string) string {
+	if !strings.Contains(text, "<") {
+		return text
+	}
+	var b strings.Builder
+	rest := text
+	for {
+		i := strings.IndexByte(rest, '<')
+		if i < 0 {
+			break
+		}
+		b.WriteString(rest[:i])
+		if isAtTag(rest[i+1:]) {
+			b.WriteString(fullwidthLT)
+		} else {
+			b.WriteByte('<')
+		}
+		rest = rest[i+1:]
+	}
+	b.WriteString(rest)
+	return b.String()
+}
+
+// isAtTag reports whether s, the text after a '<', may open an at tag:
+// optional ASCII white space, "at" in any letter case, then the end or
+// anything but a letter, digit, '_' or '-' (so "<atom>" stays as it is).
+// It errs on the side of breaking: a false match only changes one glyph.
+func isAtTag(s string) bool {
+	s = strings.TrimLeft(s, " \t\n\r\f")
+	if len(s) < 2 || !strings.EqualFold(s[:2], "at") {
+		return false
+	}
+	if len(s) == 2 {
+		return true
+	}
+	c := s[2]
+	word := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	return !word
 }
 
 // requestUUID is the uuid sent with a message: the core's idempotency key,

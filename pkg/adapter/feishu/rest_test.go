@@ -5,6 +5,7 @@ package feishu
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +98,9 @@ func TestSendErrorClasses(t *testing.T) {
 	}{
 		{"429 with reset", feishutest.Failure{Status: 429, Code: 99991400, Msg: "request trigger frequency limit", RateLimitReset: "7"}, adapter.ErrRateLimited, 7 * time.Second},
 		{"code 99991400 on 400", feishutest.Failure{Status: 400, Code: 99991400, RateLimitReset: "2"}, adapter.ErrRateLimited, 2 * time.Second},
+		{"429 with a reset of 30 days", feishutest.Failure{Status: 429, Code: 99991400, RateLimitReset: "2592000"}, adapter.ErrRateLimited, adapter.MaxRetryAfter},
+		{"429 with a reset of 1e30 s", feishutest.Failure{Status: 429, Code: 99991400, RateLimitReset: "1e30"}, adapter.ErrRateLimited, adapter.MaxRetryAfter},
+		{"429 with a reset of NaN", feishutest.Failure{Status: 429, Code: 99991400, RateLimitReset: "NaN"}, adapter.ErrRateLimited, time.Second},
 		{"230020 without reset", feishutest.Failure{Status: 400, Code: 230020, Msg: "frequency limit"}, adapter.ErrRateLimited, time.Second},
 		{"230001 bad param", feishutest.Failure{Code: 230001}, adapter.ErrPermanent, 0},
 		{"230002 bot not in chat", feishutest.Failure{Code: 230002}, adapter.ErrPermanent, 0},
@@ -261,5 +265,47 @@ func TestMaxMessageLen(t *testing.T) {
 	h := newHarness(t, feishutest.Options{}, func(c *Config) { c.MaxMessageLen = 500 })
 	if got := h.a.MaxMessageLen(); got != 500 {
 		t.Errorf("MaxMessageLen = %d, want the configured 500", got)
+	}
+}
+
+// TestSendNeutralisesMentions: the agent's text cannot mention anyone. A
+// text message renders <at user_id="all"></at> as @all; herald breaks every
+// at tag in Send and Edit, and leaves other text as written.
+func TestSendNeutralisesMentions(t *testing.T) {
+	h := newHarness(t, feishutest.Options{}, nil)
+	ctx := context.Background()
+	hostile := []string{
+		`<at user_id="all"></at> meeting now`,
+		`<AT USER_ID="all">everyone</AT>`,
+		`hi <at id=all></at>`,
+		"<at\nuser_id=\"ou_victim\">Ann</at>",
+		`<at open_id="ou_1"></at><at email=boss@example.com></at>`,
+		`<at user_id="all">`,
+		"< at\u00a0user_id=\"all\"></at>",
+	}
+	for i, text := range hostile {
+		res, err := h.a.Send(ctx, outbound(text, "", fmt.Sprint("k", i)))
+		if err != nil {
+			t.Fatalf("Send(%q): %v", text, err)
+		}
+		if err := h.a.Edit(ctx, outbound("again: "+text, "", ""), res.MessageID); err != nil {
+			t.Fatalf("Edit(%q): %v", text, err)
+		}
+	}
+	for _, m := range h.fake.Messages() {
+		if len(m.Mentions) != 0 {
+			t.Errorf("the platform shows %q with mentions %q", m.Text, m.Mentions)
+		}
+		if !strings.Contains(m.Text, "\uFF1C") || strings.Contains(strings.ToLower(m.Text), "<at") {
+			t.Errorf("the platform shows %q: the at tag is not broken", m.Text)
+		}
+	}
+	plain := `a<b && c > d; x <atom/> <a href="x">; 1 <at`
+	if _, err := h.a.Send(ctx, outbound(plain, "", "plain")); err != nil {
+		t.Fatal(err)
+	}
+	msgs := h.fake.Messages()
+	if got := msgs[len(msgs)-1].Text; got != "a<b && c > d; x <atom/> <a href=\"x\">; 1 \uFF1Cat" {
+		t.Errorf("plain text shown as %q", got)
 	}
 }

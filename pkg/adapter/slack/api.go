@@ -6,14 +6,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/secret"
@@ -54,6 +59,7 @@ var temporaryCodes = map[string]bool{
 type webAPI struct {
 	base   string // without trailing slash
 	client *http.Client
+	log    *logrus.Entry // records a Retry-After out of bounds
 }
 
 // apiResult is the union of the fields herald reads from Web API answers.
@@ -63,9 +69,12 @@ type apiResult struct {
 	URL     string `json:"url"`
 	Channel string `json:"channel"`
 	TS      string `json:"ts"`
+
+	raw []byte // the whole answer, for methods that read more
 }
 
-// call POSTs body as JSON (no body when nil) to method and returns the
+// call POSTs body as JSON (as a form if it is url.Values, no body when
+// nil) to method and returns the
 // answer if it is {"ok":true}. Errors wrap the adapter sentinels:
 //
 //   - transport failure before the request was written: ErrTemporary;
@@ -77,7 +86,10 @@ type apiResult struct {
 func (w *webAPI) call(ctx context.Context, method string, token secret.Value, body any) (apiResult, error) {
 	var rd io.Reader = http.NoBody
 	ctype := "application/x-www-form-urlencoded"
-	if body != nil {
+	if form, ok := body.(url.Values); ok {
+		// Read methods (conversations.*) take form parameters.
+		rd = strings.NewReader(form.Encode())
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return apiResult{}, fmt.Errorf("slack: %s: %w: %v", method, adapter.ErrPermanent, err)
@@ -114,7 +126,7 @@ func (w *webAPI) call(ctx context.Context, method string, token secret.Value, bo
 	}
 	var res apiResult
 	jsonErr := json.Unmarshal(data, &res)
-	retryAfter, hasRetryAfter := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	retryAfter, hasRetryAfter := w.retryAfter(method, resp.Header.Get("Retry-After"))
 
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || res.Error == "ratelimited":
@@ -136,6 +148,7 @@ func (w *webAPI) call(ctx context.Context, method string, token secret.Value, bo
 	case jsonErr != nil:
 		return apiResult{}, fmt.Errorf("slack: %s: %w: HTTP %d", method, adapter.ErrPermanent, resp.StatusCode)
 	case res.OK && resp.StatusCode == http.StatusOK:
+		res.raw = data
 		return res, nil
 	}
 	code := res.Error
@@ -164,24 +177,40 @@ func (e *apiError) Error() string {
 }
 func (e *apiError) Unwrap() error { return e.class }
 
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+// retryAfter reads the Retry-After header of an answer to method, bounded
+// by adapter.MaxRetryAfter; a clamp is logged.
+func (w *webAPI) retryAfter(method, v string) (time.Duration, bool) {
+	secs, ok := parseRetryAfter(v, time.Now())
+	if !ok {
+		return 0, false
+	}
+	d, clamped := adapter.BoundWait(secs, time.Second, 0, adapter.MaxRetryAfter)
+	if clamped {
+		adapter.LogClamp(w.log, "slack: "+method+": Retry-After", strings.TrimSpace(v), d)
+	}
+	return d, true
+}
+
+// parseRetryAfter reads a Retry-After header, delay-seconds or an HTTP
+// date, as seconds (0 for a date in the past, +Inf for more seconds than
+// fit in 64 bits).
+func parseRetryAfter(v string, now time.Time) (float64, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0, false
+	if v[0] >= '0' && v[0] <= '9' {
+		s, err := strconv.ParseUint(v, 10, 64)
+		switch {
+		case err == nil:
+			return float64(s), true
+		case errors.Is(err, strconv.ErrRange):
+			return math.Inf(1), true
 		}
-		return time.Duration(s) * time.Second, true
+		return 0, false
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
-		return d, true
+		return max(0, t.Sub(now).Seconds()), true
 	}
 	return 0, false
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.uber.org/goleak"
 
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
@@ -36,6 +37,7 @@ type harness struct {
 	inbox *adaptertest.Inbox
 	st    *adaptertest.Statuses
 	m     *adaptertest.Metrics
+	logs  *logtest.Hook
 }
 
 // fastOptions are fake timings that keep the package under its time budget.
@@ -71,7 +73,7 @@ func newHarness(t *testing.T, opts slacktest.Options, mod func(*Config)) *harnes
 	a.backoffMin = 20 * time.Millisecond
 	a.backoffMax = 200 * time.Millisecond
 	a.closeWait = 500 * time.Millisecond
-	return &harness{t: t, fake: fake, a: a, inbox: &adaptertest.Inbox{}, st: st, m: m}
+	return &harness{t: t, fake: fake, a: a, inbox: &adaptertest.Inbox{}, st: st, m: m, logs: adaptertest.Logs(env)}
 }
 
 func tokenFile(t *testing.T, name, value string) secret.Ref {

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
+	"github.com/heraldgw/herald/pkg/logging"
 )
 
 func (h *harness) waitEnded() {
@@ -35,6 +36,7 @@ func TestOpenCredentialErrorsAreFatal(t *testing.T) {
 			if !errors.Is(st.Err, adapter.ErrUnauthorized) || !strings.Contains(st.Err.Error(), code) {
 				t.Fatalf("fatal error %v, want ErrUnauthorized mentioning %s", st.Err, code)
 			}
+			adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
 			h.waitEnded()
 			if n := h.fake.Opens(); n != 1 {
 				t.Fatalf("apps.connections.open called %d times, want 1 (no retry)", n)
@@ -98,6 +100,25 @@ func TestOpenRateLimitHonoursRetryAfter(t *testing.T) {
 		t.Fatalf("retried at %v, before Retry-After allowed (%v)", now, st.RetryAt)
 	}
 	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+}
+
+// TestOpenHostileRetryAfter: a Retry-After of 30 days on
+// apps.connections.open would stall intake for 720 h. It is clamped to
+// adapter.MaxRetryAfter and the clamp is logged once, with the value given
+// and the value used.
+func TestOpenHostileRetryAfter(t *testing.T) {
+	h := newHarness(t, fastOptions(), nil)
+	h.fake.FailOpen(slacktest.Fault{Status: 429, RetryAfter: 30 * 24 * 3600}, 1)
+	failed := time.Now()
+	h.start()
+	st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
+	if d := st.RetryAt.Sub(failed); d < adapter.MaxRetryAfter-time.Minute || d > adapter.MaxRetryAfter+time.Minute {
+		t.Errorf("retry scheduled %v after the 429, want %v", d, adapter.MaxRetryAfter)
+	}
+	clamps := adaptertest.Clamps(h.logs)
+	if len(clamps) != 1 || clamps[0]["given"] != "2592000" || clamps[0]["used"] != adapter.MaxRetryAfter.String() {
+		t.Errorf("clamp log entries %v, want one with given 2592000 and used %v", clamps, adapter.MaxRetryAfter)
+	}
 }
 
 func TestBackoff(t *testing.T) {

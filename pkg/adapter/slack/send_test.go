@@ -5,6 +5,7 @@ package slack
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"testing"
@@ -126,6 +127,7 @@ func TestSendErrors(t *testing.T) {
 		retryAfter time.Duration
 	}{
 		{name: "rate limited", fault: &slacktest.Fault{Status: 429, Error: "ratelimited", RetryAfter: 7}, want: adapter.ErrRateLimited, retryAfter: 7 * time.Second},
+		{name: "rate limited for 30 days", fault: &slacktest.Fault{Status: 429, RetryAfter: 30 * 24 * 3600}, want: adapter.ErrRateLimited, retryAfter: adapter.MaxRetryAfter},
 		{name: "rate limited without Retry-After", fault: &slacktest.Fault{Status: 429}, want: adapter.ErrRateLimited, retryAfter: time.Second},
 		{name: "ratelimited in a 200", fault: &slacktest.Fault{Error: "ratelimited", RetryAfter: 3}, want: adapter.ErrRateLimited, retryAfter: 3 * time.Second},
 		{name: "channel not found", fault: &slacktest.Fault{Error: "channel_not_found"}, want: adapter.ErrPermanent},
@@ -192,16 +194,19 @@ func TestParseRetryAfter(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		in   string
-		want time.Duration
+		want float64 // seconds
 		ok   bool
 	}{
-		{"30", 30 * time.Second, true},
-		{" 1 ", time.Second, true},
+		{"30", 30, true},
+		{" 1 ", 1, true},
 		{"0", 0, true},
+		{"2592000", 2592000, true},
+		{"99999999999999999999", math.Inf(1), true},
 		{"-1", 0, false},
+		{"1.5", 0, false},
 		{"", 0, false},
 		{"soon", 0, false},
-		{at.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{at.Add(90 * time.Second).Format(http.TimeFormat), 90, true},
 		{at.Add(-time.Minute).Format(http.TimeFormat), 0, true},
 	}
 	for _, tt := range tests {
@@ -220,5 +225,28 @@ func TestMaxMessageLen(t *testing.T) {
 	}
 	if got := NewConfig().MaxMessageLen; got != 39000 {
 		t.Fatalf("default max_message_len = %d, want 39000", got)
+	}
+}
+
+// TestSendNeutralisesMentions: the agent's text cannot notify anyone.
+// Send and Edit escape <, > and &, so Slack shows mention markup as text.
+func TestSendNeutralisesMentions(t *testing.T) {
+	h := newHarness(t, fastOptions(), nil)
+	hostile := "<!channel> <!here> <!everyone> <!subteam^S1|@oncall> <@U123> <@W9|boss> @channel @here"
+	out := message.Outbound{ChatID: "C1", ChatType: message.ChatChannel, Text: hostile}
+	res, err := h.a.Send(context.Background(), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := h.fake.WaitMessages(t, 1, wait)[0]
+	if got := m.Mentions(); len(got) != 0 || m.Display() != hostile {
+		t.Fatalf("Slack shows %q with mentions %q, want the text as written and none", m.Display(), got)
+	}
+	out.Text = "edited " + hostile
+	if err := h.a.Edit(context.Background(), &out, res.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	if m := h.fake.Messages()[0]; len(m.Mentions()) != 0 || m.Display() != out.Text {
+		t.Fatalf("after Edit Slack shows %q with mentions %q", m.Display(), m.Mentions())
 	}
 }

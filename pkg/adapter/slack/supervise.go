@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/logging"
 )
 
 // errLinkDisabled is the PhaseFatal cause when Slack turns Socket Mode off.
@@ -86,7 +87,7 @@ func (a *Adapter) supervise(startCtx context.Context) {
 		wg.Wait()
 	}
 	fatal := func(err error) {
-		a.log.WithError(err).Error("slack: giving up: no retry can fix this")
+		logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).Error("slack: giving up: no retry can fix this")
 		a.report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
 		a.intakeCancel()
 		end(ctx)

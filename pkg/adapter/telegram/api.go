@@ -17,6 +17,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/secret"
 )
 
@@ -31,6 +34,8 @@ type client struct {
 	token secret.Value
 	tr    *http.Transport
 	http  *http.Client
+	// log records a retry_after out of bounds; set by New.
+	log *logrus.Entry
 }
 
 func newClient(base string, token secret.Value, requestTimeout time.Duration) *client {
@@ -55,7 +60,7 @@ func newClient(base string, token secret.Value, requestTimeout time.Duration) *c
 	}
 	// No http.Client.Timeout: every call carries a context deadline sized
 	// for its method (the long poll needs poll_timeout + request_timeout).
-	return &client{base: base, token: token, tr: tr, http: &http.Client{Transport: tr}}
+	return &client{base: base, token: token, tr: tr, http: &http.Client{Transport: tr}, log: logrus.NewEntry(logrus.StandardLogger())}
 }
 
 // apiError is an answer of the Bot API with ok:false, or a non-2xx status
@@ -63,7 +68,8 @@ func newClient(base string, token secret.Value, requestTimeout time.Duration) *c
 type apiError struct {
 	Code        int
 	Description string
-	// RetryAfter is parameters.retry_after (429, sometimes 5xx).
+	// RetryAfter is parameters.retry_after (429, sometimes 5xx), within
+	// [0, adapter.MaxRetryAfter].
 	RetryAfter time.Duration
 	// MigrateTo is parameters.migrate_to_chat_id: the group became a
 	// supergroup with this id.
@@ -95,8 +101,8 @@ type envelope struct {
 	ErrorCode   int             `json:"error_code"`
 	Description string          `json:"description"`
 	Parameters  *struct {
-		RetryAfter      int   `json:"retry_after"`
-		MigrateToChatID int64 `json:"migrate_to_chat_id"`
+		RetryAfter      float64 `json:"retry_after"`
+		MigrateToChatID int64   `json:"migrate_to_chat_id"`
 	} `json:"parameters"`
 }
 
@@ -161,7 +167,11 @@ func (c *client) call(ctx context.Context, method string, params, result any) er
 			e.Code = http.StatusInternalServerError
 		}
 		if env.Parameters != nil {
-			e.RetryAfter = time.Duration(env.Parameters.RetryAfter) * time.Second
+			var clamped bool
+			e.RetryAfter, clamped = adapter.BoundWait(env.Parameters.RetryAfter, time.Second, 0, adapter.MaxRetryAfter)
+			if clamped {
+				adapter.LogClamp(c.log, "telegram: "+method+": retry_after", env.Parameters.RetryAfter, e.RetryAfter)
+			}
 			e.MigrateTo = env.Parameters.MigrateToChatID
 		}
 		return e

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -253,6 +254,35 @@ func TestGetUpdates429WaitsRetryAfter(t *testing.T) {
 	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
 }
 
+// TestGetUpdatesHostileRetryAfter: a retry_after of 30 days would stall
+// intake for 720 h. It is clamped to adapter.MaxRetryAfter, and the clamp is
+// logged once with the value given and the value used.
+func TestGetUpdatesHostileRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply telegramtest.Reply
+		given any
+	}{
+		{"30 days", telegramtest.RetryAfter(30 * 24 * 3600), float64(30 * 24 * 3600)},
+		{"1e30 s", hugeRetryAfter, 1e30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.fake.Script("getUpdates", tc.reply)
+			h.start(t)
+			_, st := h.waitStatus(t, 0, "reconnecting after 429", phase(adapter.PhaseReconnecting))
+			at := h.fake.Requests("getUpdates")[0].At
+			if wait := st.RetryAt.Sub(at); wait < adapter.MaxRetryAfter-time.Minute || wait > adapter.MaxRetryAfter+time.Minute {
+				t.Errorf("retry scheduled %v after the 429, want %v", wait, adapter.MaxRetryAfter)
+			}
+			clamps := adaptertest.Clamps(h.logs)
+			if len(clamps) != 1 || clamps[0]["given"] != tc.given || clamps[0]["used"] != adapter.MaxRetryAfter.String() {
+				t.Errorf("clamp log entries %v, want one with given %v and used %v", clamps, tc.given, adapter.MaxRetryAfter)
+			}
+		})
+	}
+}
+
 func TestConflictAlarmAndBackoff(t *testing.T) {
 	h := newHarness(t)
 	h.fake.Always("getUpdates", telegramtest.Conflict())
@@ -328,6 +358,7 @@ func TestBadTokenIsFatal(t *testing.T) {
 			if !errors.Is(st.Err, adapter.ErrUnauthorized) {
 				t.Fatalf("fatal error %v does not wrap ErrUnauthorized", st.Err)
 			}
+			adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
 			eventually(t, "intake ended", h.loopDone)
 			if n := h.fake.Count(""); n != tc.calls {
 				t.Fatalf("%d requests, want %d: retried after the token was rejected", n, tc.calls)
@@ -494,5 +525,48 @@ func TestUnreadableBatchBacksOff(t *testing.T) {
 	reqs := h.fake.Requests("getUpdates")
 	if gap := reqs[1].At.Sub(reqs[0].At); gap < testMinBackoff/2 {
 		t.Fatalf("fetched again after %v, want a backoff of at least %v", gap, testMinBackoff/2)
+	}
+}
+
+// TestConnectedWithoutWaitingForAPoll: on an idle bot a long poll answers
+// only after poll_timeout. The status turns connected when getMe succeeds,
+// not a whole poll_timeout later.
+func TestConnectedWithoutWaitingForAPoll(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.PollTimeout = 10 * time.Minute })
+	h.start(t)
+	st := h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+	if st.Err != nil {
+		t.Errorf("connected with error %v", st.Err)
+	}
+	h.fake.Wait(t, wait, "long poll held", func() bool { return h.fake.Held() == 1 })
+}
+
+// TestConnectedAtOnceAfterOutage: after a failed call the next getUpdates
+// is a short poll, so the status turns connected (without the old error)
+// as soon as Telegram answers again, not when a long poll ends or a message
+// arrives; then long polling resumes.
+func TestConnectedAtOnceAfterOutage(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.PollTimeout = 10 * time.Minute })
+	h.start(t)
+	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.fake.Wait(t, wait, "long poll held", func() bool { return h.fake.Held() == 1 })
+	h.fake.Refuse()
+	n, _ := h.waitStatus(t, 0, "reconnecting", phase(adapter.PhaseReconnecting))
+	polls := h.fake.Count("getUpdates")
+	if err := h.fake.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	_, st := h.waitStatus(t, n+1, "connected again", phase(adapter.PhaseConnected))
+	if st.Err != nil || !st.RetryAt.IsZero() {
+		t.Errorf("connected report %+v carries the outage's error or retry time", st)
+	}
+	h.fake.Wait(t, wait, "long poll held again", func() bool { return h.fake.Held() == 1 })
+	reqs := h.fake.Requests("getUpdates")[polls:]
+	if len(reqs) < 2 || reqs[0].Params.Int("timeout") != 0 || reqs[len(reqs)-1].Params.Int("timeout") != 600 {
+		var timeouts []int64
+		for _, r := range reqs {
+			timeouts = append(timeouts, r.Params.Int("timeout"))
+		}
+		t.Errorf("getUpdates timeouts after the outage %v, want a short poll (0) then long polls (600)", timeouts)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -45,6 +46,11 @@ type poller struct {
 	lastConflict time.Time
 	last         adapter.Status // last reported, to report changes only
 	fatal        bool
+	// probe: the next getUpdates is a short poll (timeout 0). Set after a
+	// failed call, so that a working connection shows as connected at once
+	// and not only when a long poll ends (poll_timeout, 50 s by default, on
+	// an idle bot).
+	probe bool
 
 	// offset is the next getUpdates offset: every update below it is
 	// stored or skipped for good. sent is the offset of the last
@@ -81,6 +87,9 @@ func (p *poller) run(ctx context.Context) {
 				p.log().Warn("telegram: getMe returned no username; group messages can only reach the bot by reply or command")
 			}
 			p.log().WithField("bot", "@"+me.Username).Info("telegram: token accepted")
+			// Telegram answered: connected now, not when the first long
+			// poll ends.
+			p.answered()
 			break
 		}
 		if !p.retry(ctx, "getMe", err) {
@@ -88,13 +97,17 @@ func (p *poller) run(ctx context.Context) {
 		}
 	}
 	for {
+		poll := p.a.conf.PollTimeout
+		if p.probe {
+			poll = 0
+		}
 		params := getUpdatesParams{
 			Offset:         p.offset,
 			Limit:          pollLimit,
-			Timeout:        int(p.a.conf.PollTimeout / time.Second),
+			Timeout:        int(poll / time.Second),
 			AllowedUpdates: p.a.conf.AllowedUpdates,
 		}
-		cctx, cancel := context.WithTimeout(ctx, p.a.conf.PollTimeout+p.a.conf.RequestTimeout)
+		cctx, cancel := context.WithTimeout(ctx, poll+p.a.conf.RequestTimeout)
 		ups, err := p.a.api.getUpdates(cctx, params)
 		cancel()
 		if err != nil {
@@ -104,6 +117,7 @@ func (p *poller) run(ctx context.Context) {
 			continue
 		}
 		p.sent = params.Offset
+		p.probe = false
 		p.answered()
 		if err := p.handle(ctx, ups); err != nil {
 			if ctx.Err() != nil {
@@ -204,6 +218,7 @@ func (p *poller) retry(ctx context.Context, op string, err error) bool {
 		return false
 	}
 	err = fmt.Errorf("telegram: %s: %w", op, err)
+	p.probe = true
 	now := p.a.now()
 	var ae *apiError
 	isAPI := errors.As(err, &ae)
@@ -215,7 +230,7 @@ func (p *poller) retry(ctx context.Context, op string, err error) bool {
 		// 401: token revoked; 404: the token does not name a bot.
 		err = fmt.Errorf("%w (%w: check the token with @BotFather)", err, adapter.ErrUnauthorized)
 		p.fatal = true
-		p.log().WithError(err).Error("telegram: bot token rejected; intake stopped, not retrying")
+		logging.Event(p.log(), logging.MsgAdapterFatal).WithError(err).Error("telegram: bot token rejected; intake stopped, not retrying")
 		p.setStatus(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
 		return false
 	case isAPI && ae.Code == 409:

@@ -126,6 +126,9 @@ func TestSplitUnits(t *testing.T) {
 	}
 }
 
+// hugeRetryAfter is a 429 whose retry_after overflows every integer type.
+var hugeRetryAfter = telegramtest.Reply{Status: 429, Body: `{"ok":false,"error_code":429,"description":"Too Many Requests","parameters":{"retry_after":1e30}}`}
+
 func TestSendErrors(t *testing.T) {
 	h := newHarness(t)
 	tests := []struct {
@@ -137,6 +140,9 @@ func TestSendErrors(t *testing.T) {
 		after     time.Duration
 	}{
 		{"429", telegramtest.RetryAfter(2), adapter.ErrRateLimited, nil, true, 2 * time.Second},
+		{"429 asking for 30 days", telegramtest.RetryAfter(30 * 24 * 3600), adapter.ErrRateLimited, nil, true, adapter.MaxRetryAfter},
+		{"429 asking for 1e30 s", hugeRetryAfter, adapter.ErrRateLimited, nil, true, adapter.MaxRetryAfter},
+		{"429 with a negative retry_after", telegramtest.RetryAfter(-5), adapter.ErrRateLimited, nil, true, time.Second},
 		{"message too long", telegramtest.TooLong(), adapter.ErrPermanent, nil, false, 0},
 		{"chat not found", telegramtest.ChatNotFound(), adapter.ErrPermanent, nil, false, 0},
 		{"blocked by the user", telegramtest.Blocked(), adapter.ErrPermanent, adapter.ErrUnauthorized, false, 0},
@@ -240,5 +246,30 @@ func TestEditAndTyping(t *testing.T) {
 	h.fake.Script("sendChatAction", telegramtest.RetryAfter(1))
 	if err := h.a.Typing(ctx, out); !errors.Is(err, adapter.ErrRateLimited) {
 		t.Errorf("typing 429: %v", err)
+	}
+}
+
+// TestNoMentionMarkup: replies and edits go out as plain text, without
+// parse_mode or entities, so the agent's text cannot form a text_mention or
+// a tg://user link; Telegram has no mention of everyone.
+func TestNoMentionMarkup(t *testing.T) {
+	h := newHarness(t)
+	hostile := `<a href="tg://user?id=555">Ann</a> [Ann](tg://user?id=555) @all @everyone <at user_id="all"></at>`
+	res, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "-1001", Text: hostile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.a.Edit(context.Background(), &message.Outbound{ChatID: "-1001", Text: hostile + " (edited)"}, res.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"sendMessage", "editMessageText"} {
+		reqs := h.fake.Requests(method)
+		if len(reqs) != 1 {
+			t.Fatalf("%d %s requests, want 1", len(reqs), method)
+		}
+		p := reqs[0].Params
+		if p.Has("parse_mode") || p.Has("entities") || !strings.HasPrefix(p.Get("text"), hostile) {
+			t.Errorf("%s sent %v: want the text as written, without parse_mode or entities", method, p)
+		}
 	}
 }

@@ -120,6 +120,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		a.metrics = adapter.NopMetrics{}
 	}
 	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout)
+	a.api.log = a.log
 	a.life, a.lifeCancel = context.WithCancel(context.Background())
 	return a, nil
 }

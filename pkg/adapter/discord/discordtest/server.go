@@ -79,6 +79,7 @@ type Server struct {
 	blackholeHTTP    bool
 	blackholeUpgrade bool
 	gatewayStatus    int
+	startLimit       *[2]int64 // remaining, reset_after (ms) of session_start_limit
 	noReady          bool
 	holdResume       bool
 	rejectResume     bool
@@ -309,6 +310,11 @@ func (s *Server) handleGateway(w http.ResponseWriter, r *http.Request, _ []byte)
 	if strings.HasSuffix(r.URL.Path, "/bot") {
 		v["shards"] = 1
 		v["session_start_limit"] = map[string]any{"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}
+		s.mu.Lock()
+		if l := s.startLimit; l != nil {
+			v["session_start_limit"] = map[string]any{"total": 1000, "remaining": l[0], "reset_after": l[1], "max_concurrency": 1}
+		}
+		s.mu.Unlock()
 	}
 	return writeJSON(w, http.StatusOK, v)
 }
@@ -326,6 +332,14 @@ func (s *Server) SetGatewayStatus(status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gatewayStatus = status
+}
+
+// SetSessionStartLimit makes GET /gateway/bot report remaining session
+// starts and the reset_after (ms) of the daily budget.
+func (s *Server) SetSessionStartLimit(remaining, resetAfterMs int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.startLimit = &[2]int64{remaining, resetAfterMs}
 }
 
 // GatewayRequests counts GET /gateway[/bot] requests.
@@ -350,7 +364,7 @@ type Message struct {
 	Nonce           string
 	EnforceNonce    bool
 	ReplyTo         string
-	AllowedMentions json.RawMessage
+	AllowedMentions json.RawMessage // of the create, then of the latest edit
 	Edits           int
 }
 
@@ -588,6 +602,7 @@ func (s *Server) handleEdit(w http.ResponseWriter, r *http.Request, body []byte)
 	for _, m := range s.messages {
 		if m.ID == r.PathValue("message") && m.ChannelID == r.PathValue("channel") {
 			m.Content = b.Content
+			m.AllowedMentions = b.AllowedMentions
 			m.Edits++
 			s.notify()
 			return writeJSON(w, http.StatusOK, map[string]any{"id": m.ID, "channel_id": m.ChannelID, "content": m.Content})

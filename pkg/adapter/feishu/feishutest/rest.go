@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,6 +24,24 @@ type Message struct {
 	MsgType       string
 	Text          string
 	Edits         int
+	// Mentions are the users the text mentions as the platform renders
+	// it: the user_id (open_id, id, email) of each <at …> tag, "all" for
+	// everyone in the chat.
+	Mentions []string
+}
+
+// atTag is a mention tag as a text message renders it: <at user_id="ou_1">
+// Name</at>, <at user_id="all"></at>, and the id=, open_id= and email=
+// variants, quoted or not, in any letter case.
+var atTag = regexp.MustCompile(`(?i)<at\s[^>]*?\b(?:user_id|open_id|id|email)\s*=\s*"?([^"\s>]*)"?[^>]*>`)
+
+// mentions lists the users text mentions.
+func mentions(text string) []string {
+	var out []string
+	for _, m := range atTag.FindAllStringSubmatch(text, -1) {
+		out = append(out, m[1])
+	}
+	return out
 }
 
 // Failure scripts the answer to one request on the message endpoints
@@ -233,6 +252,7 @@ func (s *Server) store(chatID, replyTo string, b sendBody, text string) *Message
 	m := &Message{
 		MessageID: fmt.Sprintf("om_sent_%d", s.rest.nextMsg), ChatID: chatID, ReplyTo: replyTo,
 		ReplyInThread: b.ReplyInThread, UUID: b.UUID, MsgType: b.MsgType, Text: text,
+		Mentions: mentions(text),
 	}
 	s.rest.messages = append(s.rest.messages, m)
 	s.rest.byID[m.MessageID] = m
@@ -310,6 +330,7 @@ func (s *Server) handleEdit(w http.ResponseWriter, r *http.Request) {
 	m := s.rest.byID[r.PathValue("id")]
 	if m != nil {
 		m.Text = text
+		m.Mentions = mentions(text)
 		m.Edits++
 		s.changed()
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,4 +178,25 @@ func TestCloseDoesNotHang(t *testing.T) {
 		<-errs
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestMentions: the fake sees the mentions the platform would render, so
+// that an adapter test can tell a neutralised tag from a live one.
+func TestMentions(t *testing.T) {
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{`<at user_id="all"></at> hi`, []string{"all"}},
+		{`<AT USER_ID="ou_1">Ann</AT> and <at id=ou_2></at>`, []string{"ou_1", "ou_2"}},
+		{"<at\nemail=a@example.com></at>", []string{"a@example.com"}},
+		{"\uFF1Cat user_id=\"all\"></at>", nil},
+		{`<atom user_id="all">`, nil},
+		{`plain <b>text</b>`, nil},
+	}
+	for _, tt := range tests {
+		if got := mentions(tt.text); !slices.Equal(got, tt.want) {
+			t.Errorf("mentions(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,11 +20,16 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func call(t *testing.T, s *Server, method, token, body string) (int, map[string]any) {
 	t.Helper()
+	return callAs(t, s, method, token, "application/json", body)
+}
+
+func callAs(t *testing.T, s *Server, method, token, ctype, body string) (int, map[string]any) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, s.APIURL()+"/"+method, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -201,5 +207,21 @@ func TestRedeliveryUntilAcked(t *testing.T) {
 	}
 	if code := s.WaitClosed(t, 1, 5*time.Second); code != websocket.StatusNormalClosure {
 		t.Fatalf("close status %v", code)
+	}
+}
+
+func TestMentions(t *testing.T) {
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"<!channel> <!here|here> <!everyone>", []string{"!channel", "!here", "!everyone"}},
+		{"hi <@U123> and <@W9|ann> from <!subteam^S1|@team>", []string{"@U123", "@W9", "!subteam^S1"}},
+		{"&lt;!channel&gt; &lt;@U123&gt; @channel @here", nil},
+	}
+	for _, tt := range tests {
+		if got := (Message{Text: tt.text}).Mentions(); !slices.Equal(got, tt.want) {
+			t.Errorf("Mentions(%q) = %q, want %q", tt.text, got, tt.want)
+		}
 	}
 }
