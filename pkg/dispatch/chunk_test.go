@@ -67,9 +67,9 @@ func TestSplitReopensFence(t *testing.T) {
 }
 
 // FuzzSplit checks that every part fits the limit, that the number of
-// parts stays proportional to the text, and, for text without code fences
-// (whose closing and reopening add text), that nothing but whitespace is
-// lost or added.
+// parts stays proportional to the text, for text without code fences
+// (whose closing and reopening add text) that nothing but whitespace is
+// lost or added, and that Cut keeps its cap.
 func FuzzSplit(f *testing.F) {
 	f.Add("hello world", 20)
 	f.Add("```\ncode\n```\n", 16)
@@ -99,6 +99,26 @@ func FuzzSplit(f *testing.F) {
 		if !strings.Contains(s, "```") {
 			if got, want := dropSpace(strings.Join(parts, "")), dropSpace(s); got != want {
 				t.Fatalf("parts %q do not carry the text %q", parts, s)
+			}
+		}
+		// Cut at dispatch.max_reply_parts: at most max parts, each within
+		// the limit (platform limits are far above the marker's length),
+		// the last marked when parts were dropped.
+		if limit < 64 {
+			return
+		}
+		for _, max := range []int{1, 20} {
+			cut := Cut(parts, max, limit)
+			if len(cut) > max || len(cut) != min(max, len(parts)) {
+				t.Fatalf("Cut(%d parts, %d) kept %d", len(parts), max, len(cut))
+			}
+			for _, p := range cut {
+				if n := utf8.RuneCountInString(p); n > limit {
+					t.Fatalf("cut part of %d runes > %d", n, limit)
+				}
+			}
+			if len(parts) > max && !strings.HasSuffix(cut[len(cut)-1], CutMarker) {
+				t.Fatalf("cut reply without the marker: %q", cut[len(cut)-1])
 			}
 		}
 	})

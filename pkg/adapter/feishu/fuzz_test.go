@@ -114,8 +114,9 @@ func fragOpBytes(id uint16, sum, seq, flags byte, payload string) []byte {
 }
 
 // frame encodes op the way the platform would and decodes it as the read
-// loop does, so that the payload is a slice of the whole websocket message.
-func (op *fragOp) frame(t *testing.T) *pbbp2.Frame {
+// loop does, so that the payload is a slice of the whole websocket message,
+// which is returned too.
+func (op *fragOp) frame(t *testing.T) (*pbbp2.Frame, []byte) {
 	hs := []pbbp2.Header{{Key: pbbp2.HeaderType, Value: pbbp2.TypeEvent}}
 	if !op.noID {
 		hs = append(hs, pbbp2.Header{Key: pbbp2.HeaderMessageID, Value: op.id})
@@ -133,11 +134,12 @@ func (op *fragOp) frame(t *testing.T) *pbbp2.Frame {
 	if op.big {
 		hs = append(hs, bigHeader)
 	}
-	f, err := pbbp2.Unmarshal((&pbbp2.Frame{Method: pbbp2.MethodData, Headers: hs, Payload: op.payload}).Marshal())
+	msg := (&pbbp2.Frame{Method: pbbp2.MethodData, Headers: hs, Payload: op.payload}).Marshal()
+	f, err := pbbp2.Unmarshal(msg)
 	if err != nil {
 		t.Fatalf("re-decoding a fragment: %v", err)
 	}
-	return f
+	return f, msg
 }
 
 // modelSet is what FuzzReassemble expects the reassembler to hold for one
@@ -153,8 +155,10 @@ type modelSet struct {
 // event is complete once every seq of [0, sum) arrived, the payload is the
 // fragments in seq order (a repeated seq replaces the earlier one), sets
 // disagreeing on sum are dropped, and incomplete sets are dropped once older
-// than the TTL. Throughout, malformed headers are errors, never panics, and
-// the bytes held stay within maxFragmentBytes.
+// than the TTL. Each websocket message is overwritten once handled, so a
+// fragment kept by reference instead of copied shows as a corrupt event.
+// Throughout, malformed headers are errors, never panics, and the bytes
+// held stay within maxFragmentBytes.
 //
 // The model is exact while at most 8 message_ids are in play; beyond that
 // (a flood of incomplete sets) only the invariants are checked, so that a
@@ -184,12 +188,12 @@ func FuzzReassemble(f *testing.F) {
 		now := time.Unix(1700000000, 0)
 		model := map[string]*modelSet{}
 		ids := map[string]bool{}
-		// flood incomplete sets first (at most 2048: expiring them costs
-		// time quadratic in their number), under message_ids the ops never
-		// use.
+		// flood incomplete sets first (at most 2048, which keeps one run
+		// short), under message_ids the ops never use.
 		for i := range int(flood) % 2049 {
 			op := fragOp{id: "flood-" + strconv.Itoa(i), sum: maxFragments, hasSum: true, sumIsNumber: true, hasSeq: true, payload: []byte("p")}
-			if _, complete, _, err := r.add(op.frame(t), now); complete || err != nil {
+			fr, _ := op.frame(t)
+			if _, complete, _, err := r.add(fr, now); complete || err != nil {
 				t.Fatalf("flood set %d: complete=%v, %v", i, complete, err)
 			}
 			ids[op.id] = true
@@ -212,7 +216,8 @@ func FuzzReassemble(f *testing.F) {
 					}
 				}
 			}
-			payload, complete, dropped, err := r.add(op.frame(t), now)
+			fr, msg := op.frame(t)
+			payload, complete, dropped, err := r.add(fr, now)
 			if dropped < 0 || (exact && dropped != wantDropped) {
 				t.Fatalf("op %d: dropped %d sets, want %d", i, dropped, wantDropped)
 			}
@@ -223,11 +228,18 @@ func FuzzReassemble(f *testing.F) {
 				t.Fatalf("op %d: error %v with complete=%v", i, err, complete)
 			}
 			single := !op.hasSum || (op.sumIsNumber && op.sum <= 1)
+			if single && (err != nil || !complete || !bytes.Equal(payload, op.payload)) {
+				t.Fatalf("op %d: unfragmented frame gave %q, %v, %v", i, payload, complete, err)
+			}
+			// The read loop's buffer is the websocket message: what the
+			// reassembler keeps must not point into it (a 1-byte fragment
+			// would pin the whole message, and a reused buffer would
+			// corrupt the event).
+			for j := range msg {
+				msg[j] = 0xa5
+			}
 			switch {
 			case single:
-				if err != nil || !complete || !bytes.Equal(payload, op.payload) {
-					t.Fatalf("op %d: unfragmented frame gave %q, %v, %v", i, payload, complete, err)
-				}
 				continue
 			case !op.sumIsNumber, op.sum > maxFragments, !op.hasSeq, op.seq < 0, op.seq >= op.sum, op.noID:
 				if err == nil {
@@ -411,10 +423,10 @@ func FuzzProcess(f *testing.F) {
 
 // FuzzClientConfig feeds ClientConfig payloads, as pongs and the bootstrap
 // carry them, to the adapter. Whatever the platform sends, the intervals
-// herald then uses stay positive (no overflow of seconds into a negative
-// time.Duration), the read deadline derived from the ping interval stays
-// positive, every reconnect delay lies in [0, max(interval, nonce)], and
-// sane values are taken as given.
+// herald then uses stay positive and within their bounds (no overflow of
+// seconds into a negative time.Duration), the read deadline derived from
+// the ping interval stays positive, every reconnect delay lies in
+// [0, max(interval, nonce)], and sane values are taken as given.
 func FuzzClientConfig(f *testing.F) {
 	for _, s := range []string{
 		`{"ReconnectCount":-1,"ReconnectInterval":120,"ReconnectNonce":30,"PingInterval":120}`,
@@ -445,6 +457,14 @@ func FuzzClientConfig(f *testing.F) {
 		}
 		if cc.reconnectInterval <= 0 || cc.reconnectNonce < 0 {
 			t.Fatalf("reconnect interval %v, nonce %v from %s", cc.reconnectInterval, cc.reconnectNonce, payload)
+		}
+		for _, c := range []struct {
+			d      time.Duration
+			bounds [2]time.Duration
+		}{{cc.pingInterval, pingIntervalBounds}, {cc.reconnectInterval, reconnectIntervalBounds}, {cc.reconnectNonce, reconnectNonceBounds}} {
+			if c.d < c.bounds[0] || c.d > c.bounds[1] {
+				t.Fatalf("interval %v outside %v in %+v from %s", c.d, c.bounds, cc, payload)
+			}
 		}
 		for n := range 40 {
 			if d := a.backoff(n, cc); d < 0 || d > max(cc.reconnectInterval, cc.reconnectNonce) {

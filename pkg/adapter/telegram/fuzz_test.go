@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -28,7 +30,8 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // getUpdates call and a send see them. Invariants: no panic; success only
 // for an ok:true envelope; a failure is an *apiError or a *transportError,
 // classified as exactly one adapter error kind; a rate limit carries a
-// positive delay; no error text contains the bot token, even when a lower
+// positive delay of at most adapter.MaxRetryAfter (a retry_after of 30 days
+// would otherwise stall intake for 720 h); no error text contains the bot token, even when a lower
 // layer quotes the request URL.
 func FuzzAnswer(f *testing.F) {
 	for _, s := range []struct {
@@ -72,6 +75,9 @@ func FuzzAnswer(f *testing.F) {
 		f.Fatal(err)
 	}
 	c := newClient("https://api.telegram.invalid", tok, time.Second)
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	c.log = logrus.NewEntry(log)
 	f.Fuzz(func(t *testing.T, status uint16, body []byte, fail bool) {
 		if status < 100 || status > 599 {
 			status = 200 + status%400
@@ -101,6 +107,9 @@ func FuzzAnswer(f *testing.F) {
 			if ae.Code == 0 || (ae.Code >= 200 && ae.Code <= 299) {
 				t.Fatalf("API error with code %d", ae.Code)
 			}
+			if ae.RetryAfter < 0 || ae.RetryAfter > adapter.MaxRetryAfter {
+				t.Fatalf("retry_after read as %v", ae.RetryAfter)
+			}
 		case errors.As(err, &te):
 		default:
 			t.Fatalf("error %T %v is neither an API nor a transport error", err, err)
@@ -116,7 +125,7 @@ func FuzzAnswer(f *testing.F) {
 			if kinds != 1 {
 				t.Fatalf("%v classified as %d kinds", cerr, kinds)
 			}
-			if d, ok := adapter.RetryAfter(cerr); ok && d <= 0 {
+			if d, ok := adapter.RetryAfter(cerr); ok && (d <= 0 || d > adapter.MaxRetryAfter) {
 				t.Fatalf("%v asks to retry after %v", cerr, d)
 			}
 			if strings.Contains(cerr.Error(), token) || strings.Contains(cerr.Error(), "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw") {
