@@ -86,7 +86,7 @@ func FuzzParse(f *testing.F) {
 		"- a\n- b\n",
 		"unit: a.service\n---\nunit: b.service\n",
 		"\xef\xbb\xbfunit: \"\\ud800\"\n",
-		// Review findings: a store path that would become SQLite DSN syntax.
+		// A store path that would become SQLite DSN syntax.
 		"store:\n  path: /var/lib/herald/h#x.db\n",
 		"store:\n  path: \"/var/lib/herald/h.db?_pragma=journal_mode(off)&mode=ro\"\n",
 		// A secret written as a mapping of the wrong shape is not echoed either.

@@ -75,7 +75,7 @@ func FuzzSplit(f *testing.F) {
 	f.Add("```\ncode\n```\n", 16)
 	f.Add(strings.Repeat("ab ", 40), 17)
 	f.Add(strings.Repeat("字", 100)+strings.Repeat(" a", 100), 16)
-	// Review finding: a 4 MiB agent reply (about 1,000 Telegram messages).
+	// A 4 MiB agent reply (about 1,000 Telegram messages).
 	// Split takes seconds over it; while fuzzing, a 64 KiB one keeps the
 	// executions fast.
 	size := 4 << 20

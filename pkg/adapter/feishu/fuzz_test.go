@@ -31,8 +31,8 @@ import (
 )
 
 // The fuzz targets of this file run their seeds with go test; `make fuzz`
-// explores further. Seeds named issue12-* in testdata/fuzz reproduce the
-// hostile inputs of a security review.
+// explores further. The seeds in testdata/fuzz are hostile inputs found
+// before, named after what they reproduce.
 
 // fragOp is one fragment frame of FuzzReassemble, encoded in the fuzz input
 // as 6 bytes followed by the payload:
@@ -171,13 +171,13 @@ func FuzzReassemble(f *testing.F) {
 	f.Add(encodeFragOps(fragOpBytes(1, 0xff, 0, 0, "x"), fragOpBytes(1, 0xfe, 0, 0, "x"), fragOpBytes(1, 2, 0xfe, 0, "x"),
 		fragOpBytes(1, 2, 2, 0, "x"), fragOpBytes(1, 2, 0xff, 0, "x"), fragOpBytes(1, 2, 0, 0x20, "x")), uint16(0))
 	f.Add(encodeFragOps(fragOpBytes(7, 2, 0, 0, ""), fragOpBytes(7, 2, 1, 0, "")), uint16(0))
-	// Review finding: 1-byte fragments, each in a 64 KiB websocket message.
+	// Hostile server: 1-byte fragments, each in a 64 KiB websocket message.
 	var tiny [][]byte
 	for seq := range 64 {
 		tiny = append(tiny, fragOpBytes(9, 64, byte(seq), 0x10, "z"))
 	}
 	f.Add(encodeFragOps(tiny...), uint16(0))
-	// Review finding: a flood of incomplete fragment sets, then a set that
+	// Hostile server: a flood of incomplete fragment sets, then a set that
 	// completes.
 	f.Add(encodeFragOps(fragOpBytes(1, 2, 1, 0, "b"), fragOpBytes(1, 2, 0, 0, "a")), uint16(2048))
 

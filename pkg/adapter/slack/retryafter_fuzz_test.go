@@ -16,8 +16,8 @@ import (
 // FuzzRetryAfter: a Retry-After that Slack (or anything answering in its
 // place) sends is either refused or read as a number of seconds that is
 // not negative, and the delay herald then waits lies in
-// [0, adapter.MaxRetryAfter], however large the number. Seeds named
-// issue12-* reproduce the rate-limit waits of a security review.
+// [0, adapter.MaxRetryAfter], however large the number (the seeds in
+// testdata/fuzz once overflowed into negative waits).
 func FuzzRetryAfter(f *testing.F) {
 	for _, s := range []string{
 		"0", "1", "30", " 7 ", "-1", "1.5", "+3", "2592000", // 30 days

@@ -50,7 +50,7 @@ func FuzzAnswer(f *testing.F) {
 		{429, `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 5","parameters":{"retry_after":5}}`},
 		{429, `{"ok":false,"error_code":429,"parameters":{"retry_after":-5}}`},
 		{429, `{"ok":false,"error_code":429,"parameters":{"retry_after":"5"}}`},
-		// Review finding: a retry_after of 30 days, and one that overflows
+		// Hostile server: a retry_after of 30 days, and one that overflows
 		// a time.Duration once taken as seconds.
 		{429, `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 2592000","parameters":{"retry_after":2592000}}`},
 		{429, `{"ok":false,"error_code":429,"parameters":{"retry_after":9300000000}}`},
