@@ -154,3 +154,35 @@ func TestCut(t *testing.T) {
 		t.Errorf("a reply within the cap was changed: %q", got)
 	}
 }
+
+func TestRunesAtMost(t *testing.T) {
+	tests := []struct {
+		s    string
+		n    int
+		want bool
+	}{
+		{"", 0, true},
+		{"a", 0, false},
+		{"abc", 3, true},
+		{"abcd", 3, false},
+		{"ééé", 3, true}, // 6 bytes, 3 code points
+		{"éééé", 3, false},
+		{"日本語", 2, false},
+		{"日本語", 3, true},
+	}
+	for _, tt := range tests {
+		if got := runesAtMost(tt.s, tt.n); got != tt.want {
+			t.Errorf("runesAtMost(%q, %d) = %v, want %v", tt.s, tt.n, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkSplitLarge splits a 4 MiB reply: linear in its length, where
+// recounting the rest for every part made it take seconds.
+func BenchmarkSplitLarge(b *testing.B) {
+	text := strings.Repeat("word ", 4<<20/5)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		Split(text, 4096)
+	}
+}
