@@ -38,8 +38,8 @@
 // # Capabilities
 //
 // Optional behaviour is discovered by type assertion: Editor, Typer,
-// RouteProvider, Limiter, Deduplicator. Each adapter package ends with an interface guard
-// block (var _ adapter.Adapter = (*Adapter)(nil)).
+// RouteProvider, Limiter, Recoverer. Each adapter package ends with an
+// interface guard block (var _ adapter.Adapter = (*Adapter)(nil)).
 //
 // Adapter packages must not import pkg/herald, pkg/dispatch or each other.
 package adapter

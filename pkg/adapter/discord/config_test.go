@@ -124,8 +124,8 @@ func TestRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Name() != "dc" {
-		t.Errorf("name %q", a.Name())
+	if n := a.(*Adapter).name; n != "dc" {
+		t.Errorf("name %q", n)
 	}
 	if _, err := typ.New(struct{}{}, env); err == nil {
 		t.Error("New accepted a foreign configuration type")

@@ -24,17 +24,12 @@ import (
 const TypeName = "discord"
 
 func init() {
-	adapter.Register(adapter.Type{
-		Name:      TypeName,
-		NewConfig: func() any { return NewConfig() },
-		New: func(conf any, env adapter.Env) (adapter.Adapter, error) {
-			c, ok := conf.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("discord: configuration is %T, want *discord.Config", conf)
-			}
-			return New(c, env)
-		},
-	})
+	t := adapter.Define(TypeName, NewConfig, New)
+	// Discord drops a create with a nonce it saw in the past few minutes
+	// (enforce_nonce), so the core may retry a send whose outcome is
+	// unknown.
+	t.DeduplicatesSends = true
+	adapter.Register(t)
 }
 
 // tunables are the timings of the gateway client. Tests shorten them.
@@ -144,20 +139,8 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 	if strings.HasPrefix(tok.Reveal(), "Bot ") {
 		return nil, fmt.Errorf("discord: token: %s holds \"Bot <token>\": store the bare token, herald adds the prefix", cfg.Token)
 	}
-	log := env.Log
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(nopWriter{})
-		log = logrus.NewEntry(l)
-	}
-	report := env.Report
-	if report == nil {
-		report = func(adapter.Status) {}
-	}
-	metrics := env.Metrics
-	if metrics == nil {
-		metrics = adapter.NopMetrics{}
-	}
+	env = env.Defaults()
+	log, report, metrics := env.Log, env.Report, env.Metrics
 	if cfg.Intents&IntentMessageContent == 0 {
 		log.Warn("discord: intents lack MESSAGE_CONTENT (32768): guild messages that do not mention the bot arrive without text")
 	}
@@ -189,9 +172,6 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 		tokenFP:     tokenFingerprint(tok.Reveal()),
 	}, nil
 }
-
-// Name returns the configured instance name.
-func (a *Adapter) Name() string { return a.name }
 
 // MaxMessageLen is max_message_len (2000 by default, Discord's limit).
 func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
@@ -311,20 +291,10 @@ func (a *Adapter) invalidSessionDelay() time.Duration {
 	return lo + rand.N(hi-lo)
 }
 
-type nopWriter struct{}
-
-func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
-
-// DeduplicatesSends reports that Discord drops a create with a nonce it
-// saw in the past few minutes (enforce_nonce), so the core may retry a send
-// whose outcome is unknown (adapter.Deduplicator).
-func (a *Adapter) DeduplicatesSends() bool { return true }
-
 // Interface guards
 var (
-	_ adapter.Adapter      = (*Adapter)(nil)
-	_ adapter.Deduplicator = (*Adapter)(nil)
-	_ adapter.Editor       = (*Adapter)(nil)
-	_ adapter.Typer        = (*Adapter)(nil)
-	_ adapter.Limiter      = (*Adapter)(nil)
+	_ adapter.Adapter = (*Adapter)(nil)
+	_ adapter.Editor  = (*Adapter)(nil)
+	_ adapter.Typer   = (*Adapter)(nil)
+	_ adapter.Limiter = (*Adapter)(nil)
 )

@@ -33,12 +33,9 @@ func (c *Config) Validate() error {
 }
 
 func init() {
-	adapter.Register(adapter.Type{
-		Name:      "fault",
-		NewConfig: func() any { return &Config{} },
-		New:       New,
-		Hidden:    true,
-	})
+	t := adapter.Define("fault", func() *Config { return &Config{} }, New)
+	t.Hidden = true
+	adapter.Register(t)
 }
 
 // hung counts Stop calls blocked by HangStop, and release lets tests free
@@ -58,7 +55,6 @@ func ReleaseAll() { relOnce.Do(func() { close(release) }) }
 
 // Adapter is the fault platform.
 type Adapter struct {
-	name string
 	cfg  Config
 	env  adapter.Env
 
@@ -67,16 +63,9 @@ type Adapter struct {
 }
 
 // New builds a fault platform.
-func New(conf any, env adapter.Env) (adapter.Adapter, error) {
-	c, ok := conf.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("fault: unexpected config %T", conf)
-	}
-	return &Adapter{name: env.Name, cfg: *c, env: env}, nil
+func New(c *Config, env adapter.Env) (*Adapter, error) {
+	return &Adapter{cfg: *c, env: env.Defaults()}, nil
 }
-
-// Name implements adapter.Adapter.
-func (a *Adapter) Name() string { return a.name }
 
 // Start implements adapter.Adapter.
 func (a *Adapter) Start(ctx context.Context, _ adapter.Inbox) error {

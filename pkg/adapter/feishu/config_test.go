@@ -104,7 +104,7 @@ func TestFactory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Name() != "work" || a.(*Adapter).secret.Reveal() != "s3cret" {
-		t.Errorf("adapter %q secret read wrongly", a.Name())
+	if n := a.(*Adapter).name; n != "work" || a.(*Adapter).secret.Reveal() != "s3cret" {
+		t.Errorf("adapter %q secret read wrongly", n)
 	}
 }

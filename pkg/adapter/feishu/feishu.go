@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -102,6 +101,7 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 	if c == nil {
 		return nil, errors.New("feishu: no configuration")
 	}
+	env = env.Defaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("feishu: %w", err)
 	}
@@ -121,17 +121,6 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 	}
 	if a.name == "" {
 		a.name = "feishu"
-	}
-	if a.log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		a.log = logrus.NewEntry(l)
-	}
-	if a.report == nil {
-		a.report = func(adapter.Status) {}
-	}
-	if a.metrics == nil {
-		a.metrics = adapter.NopMetrics{}
 	}
 	a.cc = a.timing.defaults
 	a.tr = &http.Transport{
@@ -155,9 +144,6 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 	}
 	return a, nil
 }
-
-// Name returns the instance name.
-func (a *Adapter) Name() string { return a.name }
 
 // MaxMessageLen implements adapter.Limiter.
 func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
@@ -268,15 +254,9 @@ func (a *Adapter) unpublish(sess *session) {
 	}
 }
 
-// DeduplicatesSends reports that Feishu drops a message whose uuid it saw
-// in the past hour, so the core may retry a send whose outcome is unknown
-// (adapter.Deduplicator).
-func (a *Adapter) DeduplicatesSends() bool { return true }
-
 // Interface guards.
 var (
-	_ adapter.Adapter      = (*Adapter)(nil)
-	_ adapter.Deduplicator = (*Adapter)(nil)
-	_ adapter.Limiter      = (*Adapter)(nil)
-	_ adapter.Editor       = (*Adapter)(nil)
+	_ adapter.Adapter = (*Adapter)(nil)
+	_ adapter.Limiter = (*Adapter)(nil)
+	_ adapter.Editor  = (*Adapter)(nil)
 )

@@ -3,30 +3,18 @@
 package feishu
 
 import (
-	"fmt"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 func init() {
-	adapter.Register(adapter.Type{
-		Name:      "feishu",
-		NewConfig: func() any { return newConfig(DomainFeishu) },
-		New:       factory,
-	})
-	// "lark" is the same adapter with the international domain as default,
-	// so that `platforms: {lark: {app_id: …}}` works without a type: line.
-	adapter.Register(adapter.Type{
-		Name:      "lark",
-		NewConfig: func() any { return newConfig(DomainLark) },
-		New:       factory,
-	})
-}
-
-func factory(conf any, env adapter.Env) (adapter.Adapter, error) {
-	c, ok := conf.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("feishu: configuration is %T, want *feishu.Config", conf)
+	for _, domain := range []string{DomainFeishu, DomainLark} {
+		// "lark" is the same adapter with the international domain as
+		// default, so that `platforms: {lark: {app_id: …}}` works without a
+		// type: line.
+		t := adapter.Define(domain, func() *Config { return newConfig(domain) }, New)
+		// Feishu drops a message whose uuid it saw in the past hour, so
+		// the core may retry a send whose outcome is unknown.
+		t.DeduplicatesSends = true
+		adapter.Register(t)
 	}
-	return New(c, env)
 }

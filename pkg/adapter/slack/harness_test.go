@@ -66,9 +66,9 @@ func newHarness(t *testing.T, opts slacktest.Options, mod func(*Config)) *harnes
 		mod(conf)
 	}
 	env, st, m := adaptertest.Env(t, "slack")
-	a, err := newAdapter(*conf, env)
+	a, err := New(conf, env)
 	if err != nil {
-		t.Fatalf("newAdapter: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	a.backoffMin = 20 * time.Millisecond
 	a.backoffMax = 200 * time.Millisecond

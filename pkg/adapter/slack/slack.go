@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -24,11 +23,7 @@ import (
 const TypeName = "slack"
 
 func init() {
-	adapter.Register(adapter.Type{
-		Name:      TypeName,
-		NewConfig: func() any { return NewConfig() },
-		New:       New,
-	})
+	adapter.Register(adapter.Define(TypeName, NewConfig, New))
 }
 
 // Timings that are not configuration keys. Tests shorten them.
@@ -87,17 +82,13 @@ type Adapter struct {
 	stopCtx      context.Context
 }
 
-// New builds a Slack adapter from a *Config. It reads both tokens; it does
-// no network I/O.
-func New(conf any, env adapter.Env) (adapter.Adapter, error) {
-	c, ok := conf.(*Config)
-	if !ok || c == nil {
-		return nil, fmt.Errorf("slack: configuration is %T, want *slack.Config", conf)
+// New builds a Slack adapter. It reads both tokens; it does no network
+// I/O.
+func New(conf *Config, env adapter.Env) (*Adapter, error) {
+	if conf == nil {
+		return nil, errors.New("slack: no configuration")
 	}
-	return newAdapter(*c, env)
-}
-
-func newAdapter(c Config, env adapter.Env) (*Adapter, error) {
+	c := *conf
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}
@@ -115,23 +106,12 @@ func newAdapter(c Config, env adapter.Env) (*Adapter, error) {
 	if strings.HasPrefix(bot.Reveal(), "xapp-") {
 		return nil, errors.New("slack: bot_token: this is an app-level token; use the Bot User OAuth Token (xoxb-…)")
 	}
+	env = env.Defaults()
 	log := env.Log
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = logrus.NewEntry(l)
-	}
 	if !strings.HasPrefix(bot.Reveal(), "xoxb-") {
 		log.Warn("slack: bot_token does not start with xoxb-: replies are posted as whoever owns the token")
 	}
-	report := env.Report
-	if report == nil {
-		report = func(adapter.Status) {}
-	}
-	metrics := env.Metrics
-	if metrics == nil {
-		metrics = adapter.NopMetrics{}
-	}
+	report, metrics := env.Report, env.Metrics
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: c.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -157,9 +137,6 @@ func newAdapter(c Config, env adapter.Env) (*Adapter, error) {
 		stableAfter: defaultStableAfter,
 	}, nil
 }
-
-// Name returns the instance name.
-func (a *Adapter) Name() string { return a.name }
 
 // MaxMessageLen is max_message_len (default 39000 characters).
 func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }

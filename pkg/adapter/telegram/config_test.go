@@ -118,8 +118,8 @@ func TestRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Name() != "tg" {
-		t.Errorf("Name %q", a.Name())
+	if n := a.(*Adapter).name; n != "tg" {
+		t.Errorf("name %q", n)
 	}
 }
 

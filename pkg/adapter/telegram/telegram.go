@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -19,17 +18,7 @@ import (
 const TypeName = "telegram"
 
 func init() {
-	adapter.Register(adapter.Type{
-		Name:      TypeName,
-		NewConfig: func() any { return NewConfig() },
-		New: func(conf any, env adapter.Env) (adapter.Adapter, error) {
-			c, ok := conf.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("telegram: configuration is %T, want *telegram.Config", conf)
-			}
-			return New(c, env)
-		},
-	})
+	adapter.Register(adapter.Define(TypeName, NewConfig, New))
 }
 
 // Timing that is not configuration; tests shorten it.
@@ -83,6 +72,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	if conf == nil {
 		return nil, errors.New("telegram: no configuration")
 	}
+	env = env.Defaults()
 	if err := conf.Validate(); err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
@@ -107,17 +97,6 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	a.conf.AllowedUpdates = append([]string(nil), conf.AllowedUpdates...)
 	if a.name == "" {
 		a.name = TypeName
-	}
-	if a.log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		a.log = logrus.NewEntry(l)
-	}
-	if a.reportFn == nil {
-		a.reportFn = func(adapter.Status) {}
-	}
-	if a.metrics == nil {
-		a.metrics = adapter.NopMetrics{}
 	}
 	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout)
 	a.api.log = a.log
@@ -148,9 +127,6 @@ func validToken(t string) bool {
 	}
 	return true
 }
-
-// Name returns the instance name.
-func (a *Adapter) Name() string { return a.name }
 
 // MaxMessageLen implements adapter.Limiter: max_message_len, default 4096.
 // The core counts code points, Telegram UTF-16 code units; Send splits a

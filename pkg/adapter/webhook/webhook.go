@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync"
@@ -27,19 +26,14 @@ const TypeName = "webhook"
 const MetaReplyURL = "reply_url"
 
 func init() {
-	adapter.Register(adapter.Type{
-		Name:      TypeName,
-		NewConfig: func() any { return NewConfig() },
-		New: func(conf any, env adapter.Env) (adapter.Adapter, error) {
-			c, ok := conf.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("webhook: configuration is %T, want *webhook.Config", conf)
-			}
-			return New(c, env)
-		},
-		// Requests on herald.socket start herald.
-		Passive: true,
-	})
+	t := adapter.Define(TypeName, NewConfig, New)
+	// Replies carry Idempotency-Key and webhook-id, stable across retries:
+	// a receiver following Standard Webhooks drops a retried reply it
+	// already has.
+	t.DeduplicatesSends = true
+	// Requests on herald.socket start herald.
+	t.Passive = true
+	adapter.Register(t)
 }
 
 // Adapter is one webhook platform instance. It is an http.Handler for its
@@ -86,6 +80,7 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("webhook: %w", err)
 	}
+	env = env.Defaults()
 	a := &Adapter{
 		name:    env.Name,
 		cfg:     *c,
@@ -97,17 +92,6 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		waitTimer: newWaitTimer,
 	}
 	a.cfg.ReplyURLAllow = append([]string(nil), c.ReplyURLAllow...)
-	if a.log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		a.log = logrus.NewEntry(l)
-	}
-	if a.report == nil {
-		a.report = func(adapter.Status) {}
-	}
-	if a.metrics == nil {
-		a.metrics = adapter.NopMetrics{}
-	}
 	a.path = c.Path
 	if a.path == "" {
 		a.path = "/hooks/" + env.Name
@@ -159,9 +143,6 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 	return a, nil
 }
 
-// Name returns the instance name.
-func (a *Adapter) Name() string { return a.name }
-
 // Path returns the URL path of the inbound route.
 func (a *Adapter) Path() string { return a.path }
 
@@ -169,11 +150,6 @@ func (a *Adapter) Path() string { return a.path }
 func (a *Adapter) Routes() []adapter.Route {
 	return []adapter.Route{{Pattern: http.MethodPost + " " + a.path, Handler: a}}
 }
-
-// DeduplicatesSends reports that replies carry Idempotency-Key and
-// webhook-id, stable across retries (adapter.Deduplicator): a receiver
-// following Standard Webhooks drops a retried reply it already has.
-func (a *Adapter) DeduplicatesSends() bool { return true }
 
 // MaxMessageLen returns max_message_len (adapter.Limiter).
 func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
@@ -254,6 +230,5 @@ var (
 	_ adapter.Adapter       = (*Adapter)(nil)
 	_ adapter.RouteProvider = (*Adapter)(nil)
 	_ adapter.Limiter       = (*Adapter)(nil)
-	_ adapter.Deduplicator  = (*Adapter)(nil)
 	_ http.Handler          = (*Adapter)(nil)
 )
