@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,7 +55,7 @@ type Life struct {
 
 	mu          sync.Mutex
 	started     bool
-	stopping    bool
+	stopping    atomic.Bool // set under mu, read without it
 	final       bool // PhaseStopped reported: no report after it
 	soft        context.Context
 	softCancel  context.CancelFunc
@@ -79,7 +80,9 @@ func NewLife(typ string, report func(Status)) *Life {
 }
 
 // Start launches run(soft, hard) in a goroutine and reports PhaseStarting.
-// It fails for a nil inbox, a second Start, or a Start after Stop.
+// It fails for a nil inbox, a second Start, or a Start after Stop. An
+// adapter without an intake goroutine (one that serves a route) passes a
+// nil run and reports its own state.
 func (l *Life) Start(ctx context.Context, inbox Inbox, run func(soft, hard context.Context)) error {
 	if inbox == nil {
 		return fmt.Errorf("%s: start: nil inbox", l.typ)
@@ -87,7 +90,7 @@ func (l *Life) Start(ctx context.Context, inbox Inbox, run func(soft, hard conte
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case l.stopping:
+	case l.stopping.Load():
 		return fmt.Errorf("%s: start: adapter already stopped", l.typ)
 	case l.started:
 		return fmt.Errorf("%s: start: already started", l.typ)
@@ -102,6 +105,10 @@ func (l *Life) Start(ctx context.Context, inbox Inbox, run func(soft, hard conte
 	l.hardCancel = func() { hardCancel(); stop(); l.callsCancel() }
 	l.soft, l.softCancel = context.WithCancel(hard)
 	l.runDone = make(chan struct{})
+	if run == nil {
+		close(l.runDone)
+		return nil
+	}
 	l.report(Status{Phase: PhaseStarting})
 	l.wg.Add(1)
 	go func(soft context.Context, done chan struct{}) {
@@ -129,7 +136,7 @@ func (l *Life) Go(f func()) {
 // call returns.
 func (l *Life) Begin(ctx context.Context) (context.Context, func(), error) {
 	l.mu.Lock()
-	if l.stopping {
+	if l.stopping.Load() {
 		l.mu.Unlock()
 		return ctx, func() {}, fmt.Errorf("%s: %w", l.typ, ErrStopped)
 	}
@@ -151,11 +158,7 @@ func (l *Life) Report(st Status) {
 }
 
 // Stopping reports whether Stop has been called.
-func (l *Life) Stopping() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.stopping
-}
+func (l *Life) Stopping() bool { return l.stopping.Load() }
 
 // StopContext returns the context given to Stop (nil before Stop). It is
 // set before soft ends, so a goroutine that saw soft end may use it to
@@ -196,7 +199,7 @@ func (l *Life) Stop(ctx context.Context, graceful func(ctx context.Context)) err
 			return fmt.Errorf("%s: stop: %w", l.typ, ctx.Err())
 		}
 	}
-	l.stopping = true
+	l.stopping.Store(true)
 	l.stopCtx = ctx
 	l.stopDone = make(chan struct{})
 	started := l.started

@@ -43,7 +43,6 @@ type Adapter struct {
 	cfg     Config
 	path    string
 	log     *logrus.Entry
-	report  func(adapter.Status)
 	metrics adapter.Metrics
 	now     func() time.Time
 	// waitTimer starts the timer of a ?wait= request (tests replace it).
@@ -58,9 +57,7 @@ type Adapter struct {
 	transport *http.Transport
 	client    *http.Client
 
-	mu      sync.Mutex // serialises Start and Stop
-	started bool
-	stopped atomic.Bool
+	life *adapter.Life
 	// live holds the inbox while intake is open: nil before Start and after
 	// Stop, which is what makes the handler answer 503.
 	live atomic.Pointer[liveInbox]
@@ -85,9 +82,9 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		name:    env.Name,
 		cfg:     *c,
 		log:     env.Log,
-		report:  env.Report,
 		metrics: env.Metrics,
 		now:     time.Now,
+		life:    adapter.NewLife(TypeName, env.Report),
 
 		waitTimer: newWaitTimer,
 	}
@@ -140,6 +137,7 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		// allowed; 3xx is reported as a permanent failure instead.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	a.life.OnStop(func(context.Context, error) { a.transport.CloseIdleConnections() })
 	return a, nil
 }
 
@@ -157,19 +155,10 @@ func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
 // Start opens intake: from now on the route stores messages into inbox. It
 // starts no goroutine; the route is live as soon as it returns, so it
 // reports PhaseConnected at once. An adapter is started at most once.
-func (a *Adapter) Start(_ context.Context, inbox adapter.Inbox) error {
-	if inbox == nil {
-		return errors.New("webhook: Start: nil inbox")
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	if err := a.life.Start(ctx, inbox, nil); err != nil {
+		return err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	case a.stopped.Load():
-		return errors.New("webhook: Start after Stop")
-	case a.started:
-		return errors.New("webhook: already started")
-	}
-	a.started = true
 	if a.cfg.InsecureNoSignature {
 		a.log.Warn("webhook: inbound signatures are NOT verified (insecure_no_signature: true): anyone who can reach the listener can talk to the agent")
 	}
@@ -180,8 +169,14 @@ func (a *Adapter) Start(_ context.Context, inbox adapter.Inbox) error {
 		a.log.Warn("webhook: replies are sent unsigned (no outbound_secret)")
 	}
 	a.live.Store(&liveInbox{inbox: inbox})
+	if a.life.Stopping() {
+		// A Stop that ran meanwhile may have closed intake before it was
+		// open: close it again (Stop marks stopping before it closes).
+		a.live.Store(nil)
+		return nil
+	}
 	a.log.WithField("path", a.path).Info("webhook: route live")
-	a.report(adapter.Status{Phase: adapter.PhaseConnected})
+	a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	return nil
 }
 
@@ -189,16 +184,8 @@ func (a *Adapter) Start(_ context.Context, inbox adapter.Inbox) error {
 // connections. It holds no connection of its own, so it returns at once;
 // Sends in flight end with their own contexts and close their connections
 // when they do.
-func (a *Adapter) Stop(_ context.Context) error {
-	a.mu.Lock()
-	first := !a.stopped.Swap(true)
-	a.live.Store(nil)
-	a.mu.Unlock()
-	a.transport.CloseIdleConnections()
-	if first {
-		a.report(adapter.Status{Phase: adapter.PhaseStopped})
-	}
-	return nil
+func (a *Adapter) Stop(ctx context.Context) error {
+	return a.life.Stop(ctx, func(context.Context) { a.live.Store(nil) })
 }
 
 // logLimiter lets one warning per second through, so that a flood of bad
