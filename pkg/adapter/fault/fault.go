@@ -57,6 +57,7 @@ func ReleaseAll() { relOnce.Do(func() { close(release) }) }
 type Adapter struct {
 	cfg  Config
 	env  adapter.Env
+	life *adapter.Life
 
 	mu   sync.Mutex
 	sent []message.Outbound
@@ -64,18 +65,22 @@ type Adapter struct {
 
 // New builds a fault platform.
 func New(c *Config, env adapter.Env) (*Adapter, error) {
-	return &Adapter{cfg: *c, env: env.Defaults()}, nil
+	env = env.Defaults()
+	return &Adapter{cfg: *c, env: env, life: adapter.NewLife("fault", env.Report)}, nil
 }
 
 // Start implements adapter.Adapter.
-func (a *Adapter) Start(ctx context.Context, _ adapter.Inbox) error {
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	if err := a.life.Start(ctx, inbox, nil); err != nil {
+		return err
+	}
 	switch {
 	case a.cfg.Fatal:
-		a.env.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: fmt.Errorf("fault: injected fatal error: %w", adapter.ErrUnauthorized)})
+		a.life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: fmt.Errorf("fault: injected fatal error: %w", adapter.ErrUnauthorized)})
 	case a.cfg.Reconnecting:
-		a.env.Report(adapter.Status{Phase: adapter.PhaseReconnecting, Err: errors.New("fault: injected connection failure")})
+		a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, Err: errors.New("fault: injected connection failure")})
 	default:
-		a.env.Report(adapter.Status{Phase: adapter.PhaseConnected})
+		a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	}
 	return nil
 }
@@ -92,7 +97,7 @@ func (a *Adapter) Send(ctx context.Context, m *message.Outbound) (adapter.SendRe
 // its context says.
 func (a *Adapter) Stop(ctx context.Context) error {
 	if !a.cfg.HangStop {
-		return nil
+		return a.life.Stop(ctx, nil)
 	}
 	a.env.Log.Warn("fault injection: Stop hangs and ignores its context")
 	hung.Add(1)
