@@ -147,6 +147,13 @@ func (l *Life) Begin(ctx context.Context) (context.Context, func(), error) {
 	return cctx, func() { stop(); cancel(); l.wg.Done() }, nil
 }
 
+// RunDone is closed when run has returned; nil before Start.
+func (l *Life) RunDone() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.runDone
+}
+
 // Report passes st to the status board unless Stop has already reported
 // PhaseStopped: no report comes after the final one.
 func (l *Life) Report(st Status) {
