@@ -62,6 +62,7 @@ type Life struct {
 	hardCancel  context.CancelFunc
 	stopCtx     context.Context
 	runDone     chan struct{}
+	allDone     chan struct{} // made by Stop
 	wg          sync.WaitGroup // run, Go helpers and Begin calls
 	stopDone    chan struct{}
 	stopErr     error
@@ -154,6 +155,14 @@ func (l *Life) RunDone() <-chan struct{} {
 	return l.runDone
 }
 
+// Done is closed once Stop has seen every goroutine of the Life end; nil
+// before Stop.
+func (l *Life) Done() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.allDone
+}
+
 // Report passes st to the status board unless Stop has already reported
 // PhaseStopped: no report comes after the final one.
 func (l *Life) Report(st Status) {
@@ -223,6 +232,9 @@ func (l *Life) Stop(ctx context.Context, graceful func(ctx context.Context)) err
 		}
 		l.hardCancel()
 		all := make(chan struct{})
+		l.mu.Lock()
+		l.allDone = all
+		l.mu.Unlock()
 		go func() {
 			l.wg.Wait()
 			close(all)
