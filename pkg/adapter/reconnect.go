@@ -57,7 +57,7 @@ func (r Reconnect) Run(ctx context.Context, connect func(ctx context.Context) At
 			if errors.Is(at.Err, ErrUnauthorized) {
 				msg = "credentials rejected; not reconnecting: fix them, then reload herald"
 			}
-			logging.Event(r.Log, logging.MsgAdapterFatal).WithError(at.Err).Error(msg)
+			logging.Event(r.Log, logging.MsgAdapterFatal).WithError(at.Err).Error(r.Life.typ + ": " + msg)
 			r.Life.Report(Status{Phase: PhaseFatal, Err: at.Err})
 			return
 		}
@@ -72,7 +72,7 @@ func (r Reconnect) Run(ctx context.Context, connect func(ctx context.Context) At
 		default:
 			delay = bo.Next()
 		}
-		r.Log.WithError(at.Err).WithField("retry_in", delay.Round(time.Millisecond).String()).Warn("connection lost; reconnecting")
+		r.Log.WithError(at.Err).WithField("retry_in", delay.Round(time.Millisecond).String()).Warn(r.Life.typ + ": connection lost; reconnecting")
 		r.Life.Report(Status{Phase: PhaseReconnecting, RetryAt: time.Now().Add(delay), Err: at.Err})
 		r.Metrics.Reconnect()
 		if !Sleep(ctx, delay) {

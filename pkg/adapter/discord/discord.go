@@ -4,7 +4,6 @@ package discord
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -85,7 +84,6 @@ type Adapter struct {
 	cfg     Config
 	token   secret.Value
 	log     *logrus.Entry
-	report  func(adapter.Status)
 	metrics adapter.Metrics
 	rest    *restClient
 	// wsTransport dials gateway connections only, so that each dial opens a
@@ -94,14 +92,7 @@ type Adapter struct {
 	wsClient    *http.Client
 	tun         tunables
 
-	mu         sync.Mutex
-	started    bool
-	stopping   bool
-	stopCancel context.CancelFunc // ends dials, backoff; starts the graceful close
-	hardCancel context.CancelFunc // ends everything
-	runDone    chan struct{}
-	stopDone   chan struct{}
-	stopErr    error
+	life *adapter.Life
 
 	// Session state, owned by the run goroutine: only it writes these
 	// fields, under persistMu for sessionID, resumeURL and botID, which the
@@ -140,7 +131,7 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("discord: token: %s holds \"Bot <token>\": store the bare token, herald adds the prefix", cfg.Token)
 	}
 	env = env.Defaults()
-	log, report, metrics := env.Log, env.Report, env.Metrics
+	log, metrics := env.Log, env.Metrics
 	if cfg.Intents&IntentMessageContent == 0 {
 		log.Warn("discord: intents lack MESSAGE_CONTENT (32768): guild messages that do not mention the bot arrive without text")
 	}
@@ -156,13 +147,13 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 		MaxIdleConns:          1,
 		IdleConnTimeout:       time.Second,
 	}
-	return &Adapter{
+	a := &Adapter{
 		name:        env.Name,
 		cfg:         *cfg,
 		token:       tok,
 		log:         log,
-		report:      report,
 		metrics:     metrics,
+		life:        adapter.NewLife(TypeName, env.Report),
 		rest:        newRESTClient(cfg.APIURL, tok, cfg.RequestTimeout, log),
 		wsTransport: wsTr,
 		wsClient:    &http.Client{Transport: wsTr},
@@ -170,7 +161,12 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 		threads:     map[string]struct{}{},
 		state:       st,
 		tokenFP:     tokenFingerprint(tok.Reveal()),
-	}, nil
+	}
+	a.life.OnStop(func(context.Context, error) {
+		a.rest.tr.CloseIdleConnections()
+		a.wsTransport.CloseIdleConnections()
+	})
+	return a, nil
 }
 
 // MaxMessageLen is max_message_len (2000 by default, Discord's limit).
@@ -179,26 +175,11 @@ func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
 // Start launches the gateway client and returns at once. Connection
 // failures are retried in the background; see Status reports.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	if inbox == nil {
-		return errors.New("discord: start: nil inbox")
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	case a.stopping:
-		return errors.New("discord: start: adapter already stopped")
-	case a.started:
-		return errors.New("discord: start: already started")
-	}
-	a.started = true
-	a.inbox = inbox
-	hardCtx, hardCancel := context.WithCancel(ctx)
-	stopCtx, stopCancel := context.WithCancel(hardCtx)
-	a.hardCancel, a.stopCancel = hardCancel, stopCancel
-	a.runDone = make(chan struct{})
-	a.report(adapter.Status{Phase: adapter.PhaseStarting})
-	go a.run(stopCtx, hardCtx)
-	return nil
+	a.life.CloseBound, a.life.Grace = a.tun.closeBound, a.tun.closeGrace
+	return a.life.Start(ctx, inbox, func(soft, hard context.Context) {
+		a.inbox = inbox
+		a.run(soft, hard)
+	})
 }
 
 // Stop saves the session, closes the gateway connection and returns within
@@ -212,76 +193,7 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 // then the TCP connection is closed by force. An event still being stored
 // when the bound runs out gets its context cancelled; it is not counted as
 // handled, so a resume replays it. See the README on what is guaranteed.
-func (a *Adapter) Stop(ctx context.Context) error {
-	a.mu.Lock()
-	if a.stopDone != nil {
-		done := a.stopDone
-		a.mu.Unlock()
-		select {
-		case <-done:
-			return a.stopErr
-		case <-ctx.Done():
-			return fmt.Errorf("discord: stop: %w", ctx.Err())
-		}
-	}
-	a.stopping = true
-	a.stopDone = make(chan struct{})
-	started := a.started
-	a.mu.Unlock()
-
-	if started {
-		a.stopErr = a.stopRun(ctx)
-	}
-	a.rest.tr.CloseIdleConnections()
-	a.wsTransport.CloseIdleConnections()
-	a.report(adapter.Status{Phase: adapter.PhaseStopped, Err: a.stopErr})
-	close(a.stopDone)
-	return a.stopErr
-}
-
-func (a *Adapter) stopRun(ctx context.Context) error {
-	a.stopCancel()
-	bound := time.NewTimer(a.tun.closeBound)
-	defer bound.Stop()
-	grace := func() {
-		t := time.NewTimer(a.tun.closeGrace)
-		defer t.Stop()
-		select {
-		case <-a.runDone:
-		case <-t.C:
-		}
-	}
-	select {
-	case <-a.runDone:
-	case <-bound.C:
-	case <-ctx.Done():
-		grace()
-	}
-	a.hardCancel()
-	select {
-	case <-a.runDone:
-		return nil
-	case <-ctx.Done():
-		grace()
-	}
-	select {
-	case <-a.runDone:
-		return nil
-	default:
-		return errors.New("discord: stop: gateway goroutine did not end (inbox ignoring its context?)")
-	}
-}
-
-// backoff returns the wait before attempt n (0-based): jittered, doubling
-// from backoffBase up to backoffMax.
-func (a *Adapter) backoff(n int) time.Duration {
-	d := a.tun.backoffBase
-	for i := 0; i < n && d < a.tun.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, a.tun.backoffMax)
-	return d/2 + rand.N(d/2+1)
-}
+func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
 
 func (a *Adapter) invalidSessionDelay() time.Duration {
 	lo, hi := a.tun.invalidMin, a.tun.invalidMax
