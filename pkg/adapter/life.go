@@ -62,8 +62,9 @@ type Life struct {
 	hardCancel  context.CancelFunc
 	stopCtx     context.Context
 	runDone     chan struct{}
-	allDone     chan struct{} // made by Stop
-	wg          sync.WaitGroup // run, Go helpers and Begin calls
+	allDone     chan struct{}  // closed when run and the Go helpers ended
+	wg          sync.WaitGroup // run and Go helpers
+	callWG      sync.WaitGroup // Begin calls
 	stopDone    chan struct{}
 	stopErr     error
 	stoppedHook []func(ctx context.Context, err error)
@@ -106,8 +107,10 @@ func (l *Life) Start(ctx context.Context, inbox Inbox, run func(soft, hard conte
 	l.hardCancel = func() { hardCancel(); stop(); l.callsCancel() }
 	l.soft, l.softCancel = context.WithCancel(hard)
 	l.runDone = make(chan struct{})
+	l.allDone = make(chan struct{})
 	if run == nil {
 		close(l.runDone)
+		close(l.allDone)
 		return nil
 	}
 	l.report(Status{Phase: PhaseStarting})
@@ -117,12 +120,16 @@ func (l *Life) Start(ctx context.Context, inbox Inbox, run func(soft, hard conte
 		defer close(done)
 		run(soft, hard)
 	}(l.soft, l.runDone)
+	go func(all chan struct{}) {
+		l.wg.Wait()
+		close(all)
+	}(l.allDone)
 	return nil
 }
 
 // Go runs f in a goroutine that Stop waits for. Call it only from run or
-// from another goroutine Stop waits for (or before Stop), so that the
-// count never rises from zero while Stop waits.
+// from another goroutine launched by Go, so that the count never rises
+// from zero.
 func (l *Life) Go(f func()) {
 	l.wg.Add(1)
 	go func() {
@@ -141,11 +148,11 @@ func (l *Life) Begin(ctx context.Context) (context.Context, func(), error) {
 		l.mu.Unlock()
 		return ctx, func() {}, fmt.Errorf("%s: %w", l.typ, ErrStopped)
 	}
-	l.wg.Add(1)
+	l.callWG.Add(1)
 	l.mu.Unlock()
 	cctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(l.calls, cancel)
-	return cctx, func() { stop(); cancel(); l.wg.Done() }, nil
+	return cctx, func() { stop(); cancel(); l.callWG.Done() }, nil
 }
 
 // RunDone is closed when run has returned; nil before Start.
@@ -155,8 +162,8 @@ func (l *Life) RunDone() <-chan struct{} {
 	return l.runDone
 }
 
-// Done is closed once Stop has seen every goroutine of the Life end; nil
-// before Stop.
+// Done is closed once run and every Go helper have returned (with or
+// without Stop: Start's context may end them); nil before Start.
 func (l *Life) Done() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -231,19 +238,21 @@ func (l *Life) Stop(ctx context.Context, graceful func(ctx context.Context)) err
 			l.wait(ctx, l.runDone, l.CloseBound)
 		}
 		l.hardCancel()
-		all := make(chan struct{})
-		l.mu.Lock()
-		l.allDone = all
-		l.mu.Unlock()
-		go func() {
-			l.wg.Wait()
-			close(all)
-		}()
-		if !l.wait(ctx, all, 0) {
-			err = fmt.Errorf("%s: stop: goroutines still running after the context ended: %w", l.typ, context.Cause(ctx))
-		}
 	} else {
 		l.callsCancel()
+	}
+	// No Begin call can start now (stopping is set), so waiting on callWG
+	// is safe.
+	all := make(chan struct{})
+	go func(goroutines <-chan struct{}) {
+		if goroutines != nil {
+			<-goroutines
+		}
+		l.callWG.Wait()
+		close(all)
+	}(l.Done())
+	if !l.wait(ctx, all, 0) {
+		err = fmt.Errorf("%s: stop: goroutines still running after the context ended: %w", l.typ, context.Cause(ctx))
 	}
 	l.mu.Lock()
 	hooks := l.stoppedHook

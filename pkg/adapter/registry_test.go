@@ -5,11 +5,14 @@ package adapter_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/message"
 )
+
+var registerOnce sync.Once
 
 type defConfig struct{ N int }
 
@@ -31,7 +34,7 @@ func TestDefine(t *testing.T) {
 		return &defAdapter{env: env}, nil
 	})
 	typ.DeduplicatesSends = true
-	adapter.Register(typ)
+	registerOnce.Do(func() { adapter.Register(typ) })
 	got, ok := adapter.Lookup("deftest")
 	if !ok || !adapter.DeduplicatesSends("deftest") || adapter.DeduplicatesSends("nosuchtype") {
 		t.Fatalf("lookup %v, dedup %v", ok, adapter.DeduplicatesSends("deftest"))

@@ -192,9 +192,8 @@ func (a *Adapter) dial(ctx context.Context, wsURL string) (*conn, error) {
 		done:   make(chan struct{}),
 	}
 	c.log = a.log.WithField("conn", c.id)
-	a.wg.Add(2)
-	go a.read(c)
-	go a.ping(c)
+	a.life.Go(func() { a.read(c) })
+	a.life.Go(func() { a.ping(c) })
 	return c, nil
 }
 
@@ -211,7 +210,6 @@ func (e *redactedError) Unwrap() error { return e.err }
 // Read), signals hello and disconnect requests, and queues envelopes for
 // the intake worker so that a slow store never stalls pings.
 func (a *Adapter) read(c *conn) {
-	defer a.wg.Done()
 	defer close(c.done)
 	defer func() { _ = c.ws.CloseNow() }()
 	for {
@@ -265,7 +263,6 @@ func (a *Adapter) read(c *conn) {
 // but cannot notice that Slack went silent, so herald pings on a timer and
 // drops a connection whose pong does not come back within request_timeout.
 func (a *Adapter) ping(c *conn) {
-	defer a.wg.Done()
 	t := time.NewTicker(a.conf.PingInterval)
 	defer t.Stop()
 	for {
@@ -322,7 +319,6 @@ type intakeItem struct {
 // work stores envelopes one at a time, in the order they were read, and
 // acknowledges each after the store accepted it.
 func (a *Adapter) work() {
-	defer a.wg.Done()
 	for {
 		select {
 		case <-a.intakeCtx.Done():
