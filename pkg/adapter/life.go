@@ -56,7 +56,7 @@ type Life struct {
 	mu          sync.Mutex
 	started     bool
 	stopping    atomic.Bool // set under mu, read without it
-	final       bool // PhaseStopped reported: no report after it
+	final       bool        // PhaseStopped reported: no report after it
 	soft        context.Context
 	softCancel  context.CancelFunc
 	hardCancel  context.CancelFunc
