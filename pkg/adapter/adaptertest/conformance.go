@@ -39,6 +39,9 @@ type Platform struct {
 	// Passive adapters receive on herald's listener and connect to
 	// nothing: Start reports Connected at once.
 	Passive bool
+	// NoReadme skips the README checks, for a hidden test-only type whose
+	// README documents fault injection rather than a platform.
+	NoReadme bool
 }
 
 // Fake is one running fake platform.
@@ -69,7 +72,9 @@ func Conformance(t *testing.T, p Platform) {
 		t.Fatalf("type %q is not registered", p.Type)
 	}
 	t.Run("registration", func(t *testing.T) { checkRegistration(t, p, typ) })
-	t.Run("readme", func(t *testing.T) { checkReadme(t, p, typ) })
+	if !p.NoReadme {
+		t.Run("readme", func(t *testing.T) { checkReadme(t, typ) })
+	}
 	t.Run("stop/not started", func(t *testing.T) {
 		a, _ := build(t, p, typ, refused(t))
 		stopChecked(t, a)
@@ -203,9 +208,20 @@ func checkRegistration(t *testing.T, p Platform, typ adapter.Type) {
 
 var fence = regexp.MustCompile("(?s)```(\\w*)\n(.*?)```")
 
+// CodeBlocks returns the fenced code blocks of text in language lang.
+func CodeBlocks(text, lang string) []string {
+	var out []string
+	for _, m := range fence.FindAllStringSubmatch(text, -1) {
+		if m[1] == lang {
+			out = append(out, m[2])
+		}
+	}
+	return out
+}
+
 // checkReadme: the sections every adapter README has, every
 // configuration key in the Configuration table, every YAML example loads.
-func checkReadme(t *testing.T, p Platform, typ adapter.Type) {
+func checkReadme(t *testing.T, typ adapter.Type) {
 	b, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +232,7 @@ func checkReadme(t *testing.T, p Platform, typ adapter.Type) {
 			t.Errorf("README lacks section %q", s)
 		}
 	}
-	conf := section(doc, "Configuration")
+	conf := Section(doc, "Configuration")
 	rt := reflect.TypeOf(typ.NewConfig()).Elem()
 	for i := range rt.NumField() {
 		key, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
@@ -228,13 +244,13 @@ func checkReadme(t *testing.T, p Platform, typ adapter.Type) {
 		}
 	}
 	examples := 0
-	for _, m := range fence.FindAllStringSubmatch(section(doc, "Examples"), -1) {
-		if m[1] != "yaml" || !strings.Contains(m[2], "platforms:") {
+	for _, ex := range CodeBlocks(Section(doc, "Examples"), "yaml") {
+		if !strings.Contains(ex, "platforms:") {
 			continue
 		}
 		examples++
-		if _, err := config.Parse("README.md", []byte(m[2])); err != nil {
-			t.Errorf("README example does not load: %v\n%s", err, m[2])
+		if _, err := config.Parse("README.md", []byte(ex)); err != nil {
+			t.Errorf("README example does not load: %v\n%s", err, ex)
 		}
 	}
 	if examples == 0 {
@@ -242,8 +258,9 @@ func checkReadme(t *testing.T, p Platform, typ adapter.Type) {
 	}
 }
 
-// section returns the text of the "## name" section of doc.
-func section(doc, name string) string {
+// Section returns the text of the "## name" section of a README, up to the
+// next "## " heading; empty if there is none.
+func Section(doc, name string) string {
 	_, rest, ok := strings.Cut(doc, "\n## "+name+"\n")
 	if !ok {
 		return ""
