@@ -14,13 +14,6 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
-// TypeName is the adapter type, platforms.<name>.type.
-const TypeName = "telegram"
-
-func init() {
-	adapter.Register(adapter.Define(TypeName, NewConfig, New))
-}
-
 // Timing that is not configuration; tests shorten it.
 const (
 	defaultMinBackoff = time.Second

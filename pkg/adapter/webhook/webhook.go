@@ -18,23 +18,9 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter/webhook/internal/signature"
 )
 
-// TypeName is the adapter type name (platforms.<name>.type).
-const TypeName = "webhook"
-
 // MetaReplyURL is the message.Inbound.Meta key (copied to Outbound.Meta)
 // holding the per-message reply URL given by the sender.
 const MetaReplyURL = "reply_url"
-
-func init() {
-	t := adapter.Define(TypeName, NewConfig, New)
-	// Replies carry Idempotency-Key and webhook-id, stable across retries:
-	// a receiver following Standard Webhooks drops a retried reply it
-	// already has.
-	t.DeduplicatesSends = true
-	// Requests on herald.socket start herald.
-	t.Passive = true
-	adapter.Register(t)
-}
 
 // Adapter is one webhook platform instance. It is an http.Handler for its
 // inbound route (also returned by Routes).
