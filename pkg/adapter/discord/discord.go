@@ -19,18 +19,6 @@ import (
 	"github.com/heraldgw/herald/pkg/secret"
 )
 
-// TypeName is the platform type name in herald.yaml.
-const TypeName = "discord"
-
-func init() {
-	t := adapter.Define(TypeName, NewConfig, New)
-	// Discord drops a create with a nonce it saw in the past few minutes
-	// (enforce_nonce), so the core may retry a send whose outcome is
-	// unknown.
-	t.DeduplicatesSends = true
-	adapter.Register(t)
-}
-
 // tunables are the timings of the gateway client. Tests shorten them.
 type tunables struct {
 	// backoffBase and backoffMax bound the jittered exponential backoff
