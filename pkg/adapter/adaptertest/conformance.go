@@ -4,6 +4,7 @@ package adaptertest
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -419,4 +420,20 @@ func SecretFile(t testing.TB, name, value string) secret.Ref {
 		t.Fatal(err)
 	}
 	return secret.Ref{File: p}
+}
+
+// WantFieldError checks err, returned by a configuration's Validate: nil
+// when key is empty, else a config.FieldError for key.
+func WantFieldError(t testing.TB, err error, key string) {
+	t.Helper()
+	if key == "" {
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		return
+	}
+	var fe *config.FieldError
+	if !errors.As(err, &fe) || fe.Key != key {
+		t.Fatalf("Validate = %v, want a field error for %q", err, key)
+	}
 }
