@@ -77,8 +77,18 @@ func Conformance(t *testing.T, p Platform) {
 		t.Run("readme", func(t *testing.T) { checkReadme(t, typ) })
 	}
 	t.Run("stop/not started", func(t *testing.T) {
-		a, _ := build(t, p, typ, refused(t))
+		a, st := build(t, p, typ, refused(t))
+		if err := a.Start(context.Background(), nil); err == nil {
+			t.Error("Start with a nil inbox succeeded")
+		}
 		stopChecked(t, a)
+		stopChecked(t, a) // a second Stop is harmless
+		if ph := st.Last().Phase; ph != adapter.PhaseStopped {
+			t.Errorf("last report %q after Stop, want %q", ph, adapter.PhaseStopped)
+		}
+		if err := a.Start(context.Background(), &Inbox{}); err == nil {
+			t.Error("Start after Stop succeeded")
+		}
 	})
 	t.Run("stop/connected", func(t *testing.T) {
 		url := ""
@@ -88,6 +98,9 @@ func Conformance(t *testing.T, p Platform) {
 		a, st := build(t, p, typ, url)
 		start(t, a)
 		st.WaitPhase(t, adapter.PhaseConnected, waitFor)
+		if err := a.Start(context.Background(), &Inbox{}); err == nil {
+			t.Error("a second Start succeeded")
+		}
 		stopChecked(t, a)
 	})
 	if p.Fake == nil {

@@ -432,33 +432,6 @@ func TestStartContextEndsIntake(t *testing.T) {
 	}
 }
 
-func TestStartAfterStop(t *testing.T) {
-	h := newHarness(t, fastOptions(), nil)
-	if err := h.a.Start(context.Background(), nil); err == nil {
-		t.Fatal("Start with a nil inbox succeeded")
-	}
-	if err := h.a.Stop(context.Background()); err != nil {
-		t.Fatalf("Stop before Start: %v", err)
-	}
-	if st := h.st.Last(); st.Phase != adapter.PhaseStopped {
-		t.Fatalf("status %+v after Stop", st)
-	}
-	if err := h.a.Start(context.Background(), h.inbox); err == nil {
-		t.Fatal("Start after Stop succeeded")
-	}
-	if err := h.a.Stop(context.Background()); err != nil {
-		t.Fatalf("second Stop: %v", err)
-	}
-}
-
-func TestStartTwice(t *testing.T) {
-	h := newHarness(t, fastOptions(), nil)
-	h.start()
-	if err := h.a.Start(context.Background(), h.inbox); err == nil {
-		t.Fatal("second Start succeeded")
-	}
-}
-
 // A failed websocket handshake is retried, and the connection ticket in
 // the URL never reaches the status (which is shown to operators).
 func TestHandshakeFailureIsRetriedWithoutTicket(t *testing.T) {
