@@ -199,7 +199,7 @@ func checkRegistration(t *testing.T, p Platform, typ adapter.Type) {
 	if v := reflect.ValueOf(conf); v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
 		t.Fatalf("NewConfig returns %T, want a pointer to a struct", conf)
 	}
-	if reflect.DeepEqual(conf, typ.NewConfig()) == false {
+	if !reflect.DeepEqual(conf, typ.NewConfig()) {
 		t.Error("two NewConfig calls differ")
 	}
 	if _, err := typ.New(&struct{}{}, adapter.Env{Name: p.Type}); err == nil {
