@@ -50,8 +50,10 @@ type Fake struct {
 	// URL is what Configure points the adapter at.
 	URL string
 	// Blackhole, if set, makes the fake stop answering on the open
-	// connection (it stays open), for the blackholed state.
-	Blackhole func()
+	// connection (it stays open), for the blackholed state. It is called
+	// once the adapter reported Connected, and returns once the fake is
+	// silent.
+	Blackhole func(t testing.TB)
 	// Redeliver, if set, makes the platform deliver one event twice, the
 	// way it redelivers an event it thinks was lost. It calls start to
 	// start the adapter when the fake is ready for it.
@@ -138,7 +140,7 @@ func Conformance(t *testing.T, p Platform) {
 		a, st := build(t, p, typ, f.URL)
 		start(t, a)
 		st.WaitPhase(t, adapter.PhaseConnected, waitFor)
-		f.Blackhole()
+		f.Blackhole(t)
 		stopChecked(t, a)
 	})
 	t.Run("stop/mid-send", func(t *testing.T) {

@@ -23,6 +23,14 @@ func TestConformance(t *testing.T) {
 			srv := discordtest.New(t, discordtest.Options{})
 			return adaptertest.Fake{
 				URL: srv.APIURL,
+				Blackhole: func(t testing.TB) {
+					// The live connection stops reading: a close
+					// handshake is never answered.
+					if err := srv.Deafen(); err != nil {
+						t.Fatal(err)
+					}
+					srv.Await(t, "server deaf", wait, srv.Deafened)
+				},
 				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
 					start()
 					// The same message twice, as a resumed session

@@ -24,6 +24,11 @@ func TestConformance(t *testing.T) {
 			fake := telegramtest.New(t, telegramtest.DefaultToken)
 			return adaptertest.Fake{
 				URL: fake.URL,
+				Blackhole: func(t testing.TB) {
+					// The next long poll is never answered.
+					fake.Script("getUpdates", telegramtest.Blackhole())
+					fake.Wait(t, wait, "a blackholed poll", func() bool { return fake.Blackholed() == 1 })
+				},
 				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
 					// Both copies wait in one batch: the second comes
 					// after the first was stored.
