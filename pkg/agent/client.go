@@ -20,6 +20,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -207,11 +208,7 @@ func (c *client) backoff(attempt int, err error) time.Duration {
 		d := min(he.RetryAfter, c.retryAfterMax)
 		return d + rand.N(d/10+1) // spread the herd a little
 	}
-	d := c.backoffBase << (attempt - 1)
-	if d > c.backoffMax || d <= 0 {
-		d = c.backoffMax
-	}
-	return d/2 + rand.N(d/2+1)
+	return adapter.Backoff{Min: c.backoffBase, Max: c.backoffMax}.Delay(attempt - 1)
 }
 
 // attempt sends the request once. accepted reports that a 2xx response

@@ -639,7 +639,7 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 		if it.attempts < d.opts.TurnRetries && !d.draining {
 			it.attempts++
 			backoff := d.opts.TurnRetryBackoff << (it.attempts - 1)
-			it.notBefore = time.Now().Add(jitter(backoff))
+			it.notBefore = time.Now().Add(adapter.Backoff{Min: backoff, Max: backoff, Jitter: 0.2}.Delay(0))
 			s.queue = append([]*item{it}, s.queue...)
 			d.queued++
 			d.metrics.QueueDepth(d.queued)

@@ -93,7 +93,6 @@ func dispatchPlatforms(ps map[string]*platform, cfg *config.Config) map[string]d
 		if p.conf.GroupSessionsPerUser != nil {
 			group = *p.conf.GroupSessionsPerUser
 		}
-		dd, _ := p.adapter.(adapter.Deduplicator)
 		out[name] = dispatch.Platform{
 			Adapter: p.adapter,
 			Policy: dispatch.Policy{
@@ -103,7 +102,7 @@ func dispatchPlatforms(ps map[string]*platform, cfg *config.Config) map[string]d
 				UnauthorizedText:     p.conf.UnauthorizedText,
 				GroupSessionsPerUser: group,
 			},
-			Idempotent: dd != nil && dd.DeduplicatesSends(),
+			Idempotent: adapter.DeduplicatesSends(p.conf.Type),
 		}
 	}
 	return out

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -109,4 +110,16 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.Errorf("resume_window", "%v is outside 0..%v (0 = do not resume across restarts)", c.ResumeWindow, MaxResumeWindow))
 	}
 	return errors.Join(errs...)
+}
+
+// TypeName is the platform type name in herald.yaml.
+const TypeName = "discord"
+
+func init() {
+	t := adapter.Define(TypeName, NewConfig, New)
+	// Discord drops a create with a nonce it saw in the past few minutes
+	// (enforce_nonce), so the core may retry a send whose outcome is
+	// unknown.
+	t.DeduplicatesSends = true
+	adapter.Register(t)
 }

@@ -73,7 +73,7 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if msg == nil {
 		return adapter.SendResult{}, fmt.Errorf("webhook: send: %w: nil message", adapter.ErrPermanent)
 	}
-	if a.stopped.Load() {
+	if a.life.Stopping() {
 		return adapter.SendResult{}, fmt.Errorf("webhook: send: %w: adapter stopped", adapter.ErrTemporary)
 	}
 	if delivered, err := a.waiters.offer(ctx, msg); err != nil || delivered {
@@ -131,7 +131,7 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	// A Send that finishes after Stop must not leave a keep-alive
 	// connection (and its goroutines) behind.
 	defer func() {
-		if a.stopped.Load() {
+		if a.life.Stopping() {
 			a.transport.CloseIdleConnections()
 		}
 	}()

@@ -152,8 +152,8 @@ func TestNewChecksTokens(t *testing.T) {
 				if err != nil {
 					t.Fatalf("New: %v", err)
 				}
-				if a.Name() != "slack" {
-					t.Fatalf("Name() = %q", a.Name())
+				if a.name != "slack" {
+					t.Fatalf("name = %q", a.name)
 				}
 				return
 			}
@@ -165,7 +165,7 @@ func TestNewChecksTokens(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(struct{}{}, adapter.Env{}); err == nil {
+	if _, err := adapter.Define(TypeName, NewConfig, New).New(struct{}{}, adapter.Env{}); err == nil {
 		t.Fatal("New accepted a foreign configuration type")
 	}
 	c := NewConfig()

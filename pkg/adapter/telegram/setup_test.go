@@ -3,7 +3,6 @@
 package telegram
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -60,17 +59,7 @@ func TestConfigValidate(t *testing.T) {
 			c := NewConfig()
 			c.Token = secret.Ref{Credential: "telegram-token"}
 			tc.mod(c)
-			err := c.Validate()
-			if tc.key == "" {
-				if err != nil {
-					t.Fatalf("unexpected error %v", err)
-				}
-				return
-			}
-			var fe *config.FieldError
-			if !errors.As(err, &fe) || fe.Key != tc.key {
-				t.Fatalf("error %v, want one for key %q", err, tc.key)
-			}
+			adaptertest.WantFieldError(t, c.Validate(), tc.key)
 		})
 	}
 }
@@ -118,8 +107,8 @@ func TestRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Name() != "tg" {
-		t.Errorf("Name %q", a.Name())
+	if n := a.(*Adapter).name; n != "tg" {
+		t.Errorf("name %q", n)
 	}
 }
 

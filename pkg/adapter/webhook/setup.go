@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -144,4 +145,18 @@ func validPath(p string) error {
 		return fmt.Errorf("%q is not a clean path", p)
 	}
 	return nil
+}
+
+// TypeName is the adapter type name (platforms.<name>.type).
+const TypeName = "webhook"
+
+func init() {
+	t := adapter.Define(TypeName, NewConfig, New)
+	// Replies carry Idempotency-Key and webhook-id, stable across retries:
+	// a receiver following Standard Webhooks drops a retried reply it
+	// already has.
+	t.DeduplicatesSends = true
+	// Requests on herald.socket start herald.
+	t.Passive = true
+	adapter.Register(t)
 }

@@ -3,7 +3,6 @@
 package webhook_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -67,17 +66,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := webhook.NewConfig()
 			tt.mod(c)
-			err := c.Validate()
-			if tt.wantKey == "" {
-				if err != nil {
-					t.Fatalf("Validate() got %v, want nil", err)
-				}
-				return
-			}
-			var fe *config.FieldError
-			if !errors.As(err, &fe) || fe.Key != tt.wantKey {
-				t.Fatalf("Validate() got %v, want a FieldError for %q", err, tt.wantKey)
-			}
+			adaptertest.WantFieldError(t, c.Validate(), tt.wantKey)
 		})
 	}
 }

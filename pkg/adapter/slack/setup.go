@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -107,4 +108,11 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// TypeName is the platform type registered with the adapter registry.
+const TypeName = "slack"
+
+func init() {
+	adapter.Register(adapter.Define(TypeName, NewConfig, New))
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -37,10 +36,10 @@ type poller struct {
 	started time.Time
 	f       filter
 
-	bo         backoff // reconnects
-	conflictBo backoff // 409: reset only once the conflict is over
-	deliverBo  backoff // Inbox.Deliver failures
-	failures   int     // consecutive failed calls
+	bo         adapter.Backoff // reconnects
+	conflictBo adapter.Backoff // 409: reset only once the conflict is over
+	deliverBo  adapter.Backoff // Inbox.Deliver failures
+	failures   int             // consecutive failed calls
 
 	alarm        string
 	lastConflict time.Time
@@ -65,9 +64,9 @@ func newPoller(a *Adapter, inbox adapter.Inbox, started time.Time) *poller {
 		inbox:      inbox,
 		started:    started,
 		f:          filter{platform: a.name, groupMentionOnly: a.conf.GroupMentionOnly},
-		bo:         backoff{min: a.minBackoff, max: a.maxBackoff},
-		conflictBo: backoff{min: a.minBackoff, max: a.maxBackoff},
-		deliverBo:  backoff{min: a.minBackoff, max: a.maxBackoff},
+		bo:         adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff},
+		conflictBo: adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff},
+		deliverBo:  adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff},
 		last:       adapter.Status{Phase: adapter.PhaseStarting},
 	}
 }
@@ -123,7 +122,7 @@ func (p *poller) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			d := p.deliverBo.next()
+			d := p.deliverBo.Next()
 			entry := p.log().WithError(err).WithField("retry_in", d.Round(time.Millisecond).String())
 			switch {
 			case errors.Is(err, adapter.ErrStopping):
@@ -133,12 +132,12 @@ func (p *poller) run(ctx context.Context) {
 			default:
 				entry.Error("telegram: updates not stored; leaving them unconfirmed and fetching them again")
 			}
-			if !sleep(ctx, d) {
+			if !adapter.Sleep(ctx, d) {
 				return
 			}
 			continue
 		}
-		p.deliverBo.reset()
+		p.deliverBo.Reset()
 	}
 }
 
@@ -198,14 +197,14 @@ func (p *poller) skip(reason string, id int64, detail string) {
 // pollers of one token take turns: each sees answers between its 409s.
 func (p *poller) answered() {
 	p.failures = 0
-	p.bo.reset()
+	p.bo.Reset()
 	now := p.a.now()
 	if p.alarm != "" && now.Sub(p.lastConflict) >= p.a.conf.ConflictWindow {
 		p.log().Info("telegram: no 409 Conflict for conflict_window; alarm cleared")
 		p.alarm = ""
 	}
 	if p.alarm == "" {
-		p.conflictBo.reset()
+		p.conflictBo.Reset()
 	}
 	p.setStatus(adapter.Status{Phase: adapter.PhaseConnected, Alarm: p.alarm})
 }
@@ -235,7 +234,7 @@ func (p *poller) retry(ctx context.Context, op string, err error) bool {
 		return false
 	case isAPI && ae.Code == 409:
 		p.lastConflict = now
-		delay = p.conflictBo.next()
+		delay = p.conflictBo.Next()
 		entry = entry.WithField("retry_in", delay.Round(time.Millisecond).String())
 		if since := now.Sub(p.started); since < p.a.conf.ConflictWindow {
 			entry.Warn("telegram: 409 Conflict within conflict_window after start, most likely the previous instance's last poll; retrying")
@@ -247,7 +246,7 @@ func (p *poller) retry(ctx context.Context, op string, err error) bool {
 		delay = ae.RetryAfter
 		entry.WithField("retry_in", delay.String()).Warn("telegram: rate limited; waiting retry_after")
 	default:
-		delay = p.bo.next()
+		delay = p.bo.Next()
 		entry = entry.WithField("retry_in", delay.Round(time.Millisecond).String())
 		if p.failures >= 5 {
 			entry.Error("telegram: intake keeps failing; reconnecting with backoff")
@@ -257,7 +256,7 @@ func (p *poller) retry(ctx context.Context, op string, err error) bool {
 	}
 	p.a.metrics.Reconnect()
 	p.setStatus(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: now.Add(delay), Err: err, Alarm: p.alarm})
-	return sleep(ctx, delay)
+	return adapter.Sleep(ctx, delay)
 }
 
 // setStatus reports st unless it repeats the last Connected report.
@@ -266,36 +265,5 @@ func (p *poller) setStatus(st adapter.Status) {
 		return
 	}
 	p.last = st
-	p.a.report(st)
+	p.a.life.Report(st)
 }
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// backoff is exponential with equal jitter: the n-th delay lies in
-// [c/2, c] with c = min(min·2ⁿ, max), so there is always a floor.
-type backoff struct {
-	min, max time.Duration
-	cur      time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
-	half := b.cur / 2
-	return half + rand.N(b.cur-half+1)
-}
-
-func (b *backoff) reset() { b.cur = 0 }

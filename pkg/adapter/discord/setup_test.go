@@ -3,7 +3,6 @@
 package discord
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,17 +45,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
 			tc.mut(c)
-			err := c.Validate()
-			if tc.key == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			var fe *config.FieldError
-			if !errors.As(err, &fe) || fe.Key != tc.key {
-				t.Fatalf("Validate = %v, want a field error for %q", err, tc.key)
-			}
+			adaptertest.WantFieldError(t, c.Validate(), tc.key)
 		})
 	}
 }
@@ -124,8 +113,8 @@ func TestRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Name() != "dc" {
-		t.Errorf("name %q", a.Name())
+	if n := a.(*Adapter).name; n != "dc" {
+		t.Errorf("name %q", n)
 	}
 	if _, err := typ.New(struct{}{}, env); err == nil {
 		t.Error("New accepted a foreign configuration type")

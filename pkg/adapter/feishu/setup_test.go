@@ -3,7 +3,6 @@
 package feishu
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
-	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/secret"
 )
 
@@ -46,17 +45,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := validConfig()
 			tt.mod(c)
-			err := c.Validate()
-			if tt.wantKey == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v", err)
-				}
-				return
-			}
-			var fe *config.FieldError
-			if !errors.As(err, &fe) || fe.Key != tt.wantKey {
-				t.Fatalf("Validate() = %v, want a FieldError for %q", err, tt.wantKey)
-			}
+			adaptertest.WantFieldError(t, c.Validate(), tt.wantKey)
 		})
 	}
 }
@@ -104,7 +93,7 @@ func TestFactory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Name() != "work" || a.(*Adapter).secret.Reveal() != "s3cret" {
-		t.Errorf("adapter %q secret read wrongly", a.Name())
+	if n := a.(*Adapter).name; n != "work" || a.(*Adapter).secret.Reveal() != "s3cret" {
+		t.Errorf("adapter %q secret read wrongly", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -142,3 +143,10 @@ func (c *Config) Validate() error {
 
 // baseURL returns APIURL without trailing slashes.
 func (c *Config) baseURL() string { return strings.TrimRight(c.APIURL, "/") }
+
+// TypeName is the adapter type, platforms.<name>.type.
+const TypeName = "telegram"
+
+func init() {
+	adapter.Register(adapter.Define(TypeName, NewConfig, New))
+}
