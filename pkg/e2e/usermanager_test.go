@@ -295,6 +295,25 @@ func TestUserManager(t *testing.T) {
 		u.as("systemctl --user reload herald.service")
 	})
 
+	t.Run("listen address by drop-in", func(t *testing.T) {
+		dropIn := home + "/.config/systemd/user/herald.socket.d"
+		u.write(dropIn+"/listen.conf", "[Socket]\nListenStream=\nListenStream=127.0.0.1:9000\n")
+		u.sh("chown -R " + userName + ": " + dropIn)
+		u.as("systemctl --user daemon-reload && systemctl --user restart herald.socket herald.service")
+		if resp, err := u.http.Get("http://127.0.0.1:9000/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("healthz on the drop-in's port: %v %v", resp, err)
+		} else {
+			resp.Body.Close()
+		}
+		if resp, err := u.http.Get("http://127.0.0.1:8089/healthz"); err == nil {
+			resp.Body.Close()
+			t.Fatal("127.0.0.1:8089 still answers with the drop-in in place")
+		}
+		u.sh("rm -r " + dropIn)
+		u.as("systemctl --user daemon-reload && systemctl --user restart herald.socket herald.service")
+		u.waitUserProps("herald.service", running, 10*time.Second)
+	})
+
 	t.Run("watchdog", func(t *testing.T) {
 		// A drop-in of the user's own: uninstall must keep it.
 		u.write(home+"/.config/systemd/user/herald.service.d/e2e.conf", "[Service]\nWatchdogSec=2s\nRestartSec=100ms\nTimeoutAbortSec=5s\n")
@@ -336,6 +355,23 @@ func TestUserManager(t *testing.T) {
 		if out := u.as("journalctl --user -xu herald.service --no-pager"); !strings.Contains(out, "Subject: herald is ready: listeners bound, dispatcher accepting") {
 			t.Errorf("journalctl --user -xu herald.service shows no catalog text for READY")
 		}
+	})
+
+	t.Run("system state directory refused", func(t *testing.T) {
+		u.writeUserConfig("state_dir: /var/lib/herald\n" + defaultConfig)
+		if out, errOut, code := u.try("systemctl --user restart herald.service"); code == 0 {
+			t.Fatalf("a user service on /var/lib/herald started:\n%s%s", out, errOut)
+		}
+		st := show("ActiveState", "Result", "ExecMainStatus")
+		if st["ActiveState"] != "failed" || st["ExecMainStatus"] != fmt.Sprint(herald.ExitConfig) {
+			t.Fatalf("after starting on the system's state directory: %v, want failed with status 78 (no restart loop)", st)
+		}
+		entry := u.waitUserJournal("herald.service", map[string]string{"MESSAGE_ID": logging.MsgConfigInvalid}, 10*time.Second)
+		if msg, _ := entry["MESSAGE"].(string); !strings.Contains(msg, "/var/lib/herald belongs to the system service") {
+			t.Fatalf("journal: %q", msg)
+		}
+		u.writeUserConfig(defaultConfig)
+		u.as("systemctl --user reset-failed herald.service && systemctl --user start herald.service")
 	})
 
 	t.Run("uninstall", func(t *testing.T) {
