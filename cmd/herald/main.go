@@ -35,6 +35,7 @@ var commands = []command{
 	{"doctor", "[--json] [--unit NAME] [--user] [--config FILE] [--admin-socket PATH]", "check the installation and say what to fix"},
 	{"install", "--user", "install and start herald as a service of your systemd user manager (no root needed)"},
 	{"uninstall", "--user", "stop and remove the user service; keeps your configuration and state"},
+	{"migrate", "hermes [--hermes-home DIR] [--profile NAME] [--out DIR] [--dry-run] [--force]", "write a herald configuration from a Hermes gateway's settings"},
 	{"version", "", "print the version"},
 }
 
@@ -74,7 +75,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, version.String())
 		return herald.ExitOK
+	case "migrate":
+		return runMigrate(args, stdout, stderr)
 	case "help", "--help", "-h":
+		if len(args) == 1 && args[0] == "migrate" {
+			fmt.Fprint(stdout, migrateUsage)
+			return herald.ExitOK
+		}
 		if len(args) == 1 {
 			if fs := newFlagSet(args[0]); fs != nil {
 				defineFlags(fs)

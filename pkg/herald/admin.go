@@ -35,6 +35,7 @@ type StatusReport struct {
 	RepliesPending   int              `json:"replies_pending"`
 	OldestPendingAge float64          `json:"oldest_pending_age_seconds"`
 	LastReloadError  string           `json:"last_reload_error,omitempty"`
+	Store            *StoreReport     `json:"store,omitempty"`
 }
 
 // PlatformReport is one platform's state in StatusReport.
@@ -68,6 +69,10 @@ func (d *daemon) serveAdmin() {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		connected, total, detail := d.board.summary()
+		if note := d.storeNote(); note != "" {
+			http.Error(w, "not ready: "+note, http.StatusServiceUnavailable)
+			return
+		}
 		if d.isStopping() || connected < total {
 			msg := "not ready"
 			if detail != "" {
@@ -173,6 +178,7 @@ func (d *daemon) statusReport() StatusReport {
 		State:           "running",
 		StatusLine:      d.statusLine(),
 		LastReloadError: lastReload,
+		Store:           d.storeReport(),
 	}
 	if d.isStopping() {
 		rep.State = "stopping"
