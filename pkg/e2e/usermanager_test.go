@@ -120,7 +120,7 @@ func (u *userEnv) userJournal(unit string, match map[string]string) []map[string
 	u.t.Helper()
 	args := []string{"journalctl", "--user", "--no-pager", "-o", "json", "-u", unit}
 	for k, v := range match {
-		args = append(args, k+"="+v)
+		args = append(args, "'"+strings.ReplaceAll(k+"="+v, "'", `'\''`)+"'")
 	}
 	out := u.as(strings.Join(args, " "))
 	var entries []map[string]any
@@ -351,6 +351,9 @@ func TestUserManager(t *testing.T) {
 				t.Errorf("entry %s: %v", id, entry)
 			}
 		}
+		// herald confirmed its unit over the user bus (the single-instance
+		// guard asks the manager that runs it).
+		u.waitUserJournal("herald.service", map[string]string{"MESSAGE": "running as systemd unit", "BUS": "user", "_SYSTEMD_INVOCATION_ID": inv}, 10*time.Second)
 		// -x adds the catalog's explanation to herald's own entries.
 		if out := u.as("journalctl --user -xu herald.service --no-pager"); !strings.Contains(out, "Subject: herald is ready: listeners bound, dispatcher accepting") {
 			t.Errorf("journalctl --user -xu herald.service shows no catalog text for READY")
