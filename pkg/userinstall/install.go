@@ -160,7 +160,8 @@ const StarterConfig = `# herald's configuration for the user service (herald ins
 # GET /healthz on 127.0.0.1:8089 (herald.socket; another address or port
 # goes in a drop-in, see the comment in ~/.config/systemd/user/herald.socket),
 # with the built-in echo agent. Every key and its default is described in
-# the packaged example configuration and in herald(8).
+# herald's example configuration (packaging/herald.yaml in its source,
+# /etc/herald/herald.yaml where the herald package is installed).
 #
 # Secrets never appear in this file: put each in a file of
 # ~/.config/herald/credentials (mode 0700) and name it here as
