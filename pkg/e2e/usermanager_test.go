@@ -171,6 +171,13 @@ func TestUserManager(t *testing.T) {
 			t.Fatalf("after install: %v", st)
 		}
 		u.waitUserJournal("herald.service", map[string]string{"MESSAGE_ID": logging.MsgReady}, 10*time.Second)
+		// The user manager's own view of the hardening: exposure ≤ 1.5, as
+		// units-check measures offline.
+		if out, errOut, code := u.try("systemd-analyze --user security --threshold=15 --no-pager herald.service"); code != 0 {
+			t.Errorf("systemd-analyze --user security: exit %d\n%s%s", code, out, errOut)
+		} else if i := strings.LastIndex(out, "Overall exposure level"); i >= 0 {
+			t.Logf("user manager: %s", strings.TrimSpace(out[i:]))
+		}
 		// State in ~/.local/state/herald, the admin socket in
 		// $XDG_RUNTIME_DIR/herald, both the user's alone.
 		u.as(`test -f .local/state/herald/herald.db && test -S /run/user/` + u.uid + `/herald/admin.sock &&

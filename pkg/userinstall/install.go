@@ -251,7 +251,9 @@ func Install(ctx context.Context, o Options) error {
 	}
 	for _, args := range steps {
 		if _, err := o.Systemctl(ctx, args...); err != nil {
-			return fmt.Errorf("userinstall: starting herald (journalctl --user -xeu herald.service says why): %w", err)
+			return fmt.Errorf("userinstall: starting herald (journalctl --user -xeu herald.service says why; "+
+				"if herald.socket failed, 127.0.0.1:8089 is taken, perhaps by the system service: the comment in %s says how a drop-in moves it): %w",
+				filepath.Join(p.UnitDir, "herald.socket"), err)
 		}
 	}
 	say("enabled and started %s (systemctl --user status herald)", strings.Join(Units, ", "))

@@ -5,6 +5,7 @@ package userinstall
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -240,5 +241,27 @@ func TestUninstallKeepsUserFiles(t *testing.T) {
 	f.wantCalls()
 	if !strings.Contains(f.out.String(), "nothing of it is left") {
 		t.Fatalf("output:\n%s", f.out.String())
+	}
+}
+
+// A start that fails (herald.socket cannot bind a port the system service
+// holds) says where to look and how to move the port.
+func TestInstallStartFails(t *testing.T) {
+	f := newFixture(t)
+	o := f.opts()
+	o.Systemctl = func(_ context.Context, args ...string) (string, error) {
+		if args[0] == "restart" {
+			return "", errors.New("Job for herald.socket failed.")
+		}
+		return "", nil
+	}
+	err := Install(context.Background(), o)
+	if err == nil {
+		t.Fatal("Install succeeded although the start failed")
+	}
+	for _, want := range []string{"journalctl --user -xeu herald.service", filepath.Join(f.paths.UnitDir, "herald.socket"), "Job for herald.socket failed."} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
 	}
 }
