@@ -104,7 +104,12 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.closeListeners()
 
 	// 3. Single instance: systemd's unit state over D-Bus, then a
-	// kernel-released lock on the state directory.
+	// kernel-released lock on the state directory, which the system and
+	// a user service never share.
+	if err := checkStateDirScope(unitstate.Detect(), cfg.StateDir); err != nil {
+		logging.Event(log, logging.MsgConfigInvalid).Error(err.Error())
+		return d.failed(ExitConfig, err)
+	}
 	if err := d.guardSingleInstance(ctx); err != nil {
 		logging.Event(log, logging.MsgInstanceRefused).Error(err.Error())
 		return d.failed(ExitRunning, err)

@@ -57,6 +57,9 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
+	if o.User {
+		o.userDefaults()
+	}
 	if o.CredentialsDir == "" {
 		o.CredentialsDir = "/etc/herald/credentials"
 	}
@@ -99,9 +102,10 @@ type statusDoc struct {
 // It needs no privileges: D-Bus unit properties and the admin socket's
 // read-only endpoints are open to every local user.
 func Status(ctx context.Context, o InspectOptions) error {
-	cfg, _ := o.resolve() // a broken config still lets status report the unit
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	o.findManager(ctx)
+	cfg, _ := o.resolve() // a broken config still lets status report the unit
 	var doc statusDoc
 	us, err := unitstate.Describe(ctx, o.Unit, o.User)
 	if err != nil {
@@ -257,9 +261,10 @@ type Check struct {
 
 // Doctor runs every check, prints them and fails if one FAILs.
 func Doctor(ctx context.Context, o InspectOptions) error {
-	cfg, cfgErr := o.resolve()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	o.findManager(ctx)
+	cfg, cfgErr := o.resolve()
 	var checks []Check
 	add := func(c Check) { checks = append(checks, c) }
 
@@ -279,7 +284,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		add(Check{"credentials directory", "FAIL", fmt.Sprintf("%s: %v (the unit's LoadCredential= makes the start fail with 243/CREDENTIALS)", o.CredentialsDir, unwrapPathErr(err)),
 			"install -d -m 0700 " + o.CredentialsDir})
 	} else if fi.Mode().Perm()&0o077 != 0 {
-		add(Check{"credentials directory", "WARN", fmt.Sprintf("%s is %04o; it should be readable by root only", o.CredentialsDir, fi.Mode().Perm()), "chmod 0700 " + o.CredentialsDir})
+		add(Check{"credentials directory", "WARN", fmt.Sprintf("%s is %04o; it should be readable by its owner only", o.CredentialsDir, fi.Mode().Perm()), "chmod 0700 " + o.CredentialsDir})
 	} else {
 		add(Check{"credentials directory", "PASS", o.CredentialsDir, ""})
 	}
@@ -341,6 +346,11 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 	// Clock against the agent backend.
 	if cfg != nil && cfg.Agent.Kind != "echo" && cfg.Agent.URL != "" {
 		add(clockCheck(ctx, cfg.Agent.URL))
+	}
+
+	if o.User {
+		add(lingerCheck())
+		checks = forUserManager(checks)
 	}
 
 	failed := 0
@@ -523,6 +533,9 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 				}
 			}
 			args := append([]string{"verify", "--man=no"}, paths...)
+			if o.User {
+				args = append([]string{"--user"}, args...)
+			}
 			vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			b, err := exec.CommandContext(vctx, "systemd-analyze", args...).CombinedOutput()
 			cancel()
@@ -589,7 +602,12 @@ func journalAround(ctx context.Context, o InspectOptions) string {
 	// The service manager's own lines about the unit (a SIGABRT's goroutine
 	// dump would push them out of a plain tail), then herald's errors.
 	var b []byte
-	for _, sel := range [][]string{{"_PID=1", "-n", "50"}, {"-p", "err", "-n", "20"}} {
+	// A user manager is not PID 1: its lines are among the unit's.
+	manager := []string{"_PID=1", "-n", "50"}
+	if o.User {
+		manager = []string{"-n", "50"}
+	}
+	for _, sel := range [][]string{manager, {"-p", "err", "-n", "20"}} {
 		args := append([]string{"-u", o.Unit, "--no-pager", "-o", "short-iso"}, sel...)
 		if o.User {
 			args = append([]string{"--user"}, args...)
