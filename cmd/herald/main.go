@@ -33,6 +33,7 @@ var commands = []command{
 	{"status", "[--json] [--unit NAME] [--user] [--config FILE] [--admin-socket PATH]", "show the service and what herald is doing"},
 	{"doctor", "[--json] [--unit NAME] [--user] [--config FILE] [--admin-socket PATH]", "check the installation and say what to fix"},
 	{"migrate", "hermes [--hermes-home DIR] [--profile NAME] [--out DIR] [--dry-run] [--force]", "write a herald configuration from a Hermes gateway's settings"},
+	{"send", "--platform NAME [--chat ID] [--key KEY] [--wait D] [TEXT...]", "send a message to a chat through the durable outbox"},
 	{"version", "", "print the version"},
 }
 
@@ -74,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return herald.ExitOK
 	case "migrate":
 		return runMigrate(args, stdout, stderr)
+	case "send":
+		return runSend(args, stdout, stderr)
 	case "help", "--help", "-h":
 		if len(args) == 1 && args[0] == "migrate" {
 			fmt.Fprint(stdout, migrateUsage)

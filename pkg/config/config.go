@@ -43,6 +43,7 @@ type Config struct {
 	Agent    Agent    `yaml:"agent"`
 	Dispatch Dispatch `yaml:"dispatch"`
 	Delivery Delivery `yaml:"delivery"`
+	API      API      `yaml:"api"`
 	// Platforms maps an instance name to its settings. The instance name is
 	// also the adapter type unless type: is given.
 	Platforms map[string]*Platform `yaml:"platforms"`
@@ -229,6 +230,9 @@ type Platform struct {
 	UnauthorizedText string `yaml:"unauthorized_text"`
 	// GroupSessionsPerUser overrides dispatch.group_sessions_per_user.
 	GroupSessionsPerUser *bool `yaml:"group_sessions_per_user"`
+	// HomeChat is the chat a message of the send API goes to when it names
+	// none.
+	HomeChat string `yaml:"home_chat"`
 
 	// Settings is the adapter type's own configuration (adapter.Type
 	// NewConfig), decoded from the remaining keys of the section.
@@ -269,6 +273,7 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Listen.RequestTimeout, 15*time.Second)
 	defDur(&c.Listen.IdleTimeout, 60*time.Second)
 	defInt(&c.Listen.MaxConnections, 256)
+	c.apiDefaults()
 	if c.Admin.Socket == "" {
 		if d := firstPath(os.Getenv("RUNTIME_DIRECTORY")); d != "" {
 			c.Admin.Socket = filepath.Join(d, "admin.sock")
@@ -561,6 +566,7 @@ func (c *Config) validate() error {
 	if c.Delivery.InitialBackoff > c.Delivery.MaxBackoff {
 		add("delivery.initial_backoff", "%s is larger than max_backoff %s", c.Delivery.InitialBackoff, c.Delivery.MaxBackoff)
 	}
+	c.validateAPI(add)
 	names := make([]string, 0, len(c.Platforms))
 	for n := range c.Platforms {
 		names = append(names, n)

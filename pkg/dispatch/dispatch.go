@@ -41,6 +41,8 @@ type Platform struct {
 	// Idempotent says the platform deduplicates on Outbound.IdempotencyKey,
 	// so a delivery whose outcome is unknown may be retried.
 	Idempotent bool
+	// HomeChat is where a sent message without a chat goes.
+	HomeChat string
 }
 
 // Options tune the dispatcher; zero values take the documented defaults of

@@ -111,6 +111,7 @@ func (d *daemon) serveAdmin() {
 		case <-r.Context().Done():
 		}
 	})
+	d.sendRoutes(mux, d.adminAuthorize)
 	d.adminSrv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -104,6 +104,7 @@ func dispatchPlatforms(ps map[string]*platform, cfg *config.Config) map[string]d
 				GroupSessionsPerUser: group,
 			},
 			Idempotent: dd != nil && dd.DeduplicatesSends(),
+			HomeChat:   p.conf.HomeChat,
 		}
 	}
 	return out

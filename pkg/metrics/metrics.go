@@ -31,6 +31,7 @@ type Metrics struct {
 	storeBatchSize prometheus.Histogram
 	httpRefused    prometheus.Counter
 	store          storeMetrics
+	send           sendMetrics
 }
 
 // New creates the metrics and registers them, with the Go runtime and
@@ -125,6 +126,7 @@ func New(version string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.store = newStoreMetrics(reg)
+	m.send = newSendMetrics(reg)
 	return m
 }
 

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// sendMetrics count the messages of the send API.
+type sendMetrics struct {
+	requests   *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+}
+
+func newSendMetrics(reg prometheus.Registerer) sendMetrics {
+	s := sendMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_send_requests_total",
+			Help: "POST /v1/messages requests by platform and result (accepted, duplicate, invalid, unavailable, error, unauthorized).",
+		}, []string{"platform", "result"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_send_parts_total",
+			Help: "Parts of messages of the send API whose delivery ended, by platform and result (sent, failed).",
+		}, []string{"platform", "result"}),
+	}
+	reg.MustRegister(s.requests, s.deliveries)
+	return s
+}
+
+// SendRequest counts a request to the send API.
+func (m *Metrics) SendRequest(platform, result string) {
+	m.send.requests.WithLabelValues(platform, result).Inc()
+}
+
+// SendDelivery counts the end of a sent message's part.
+func (m *Metrics) SendDelivery(platform, result string) {
+	m.send.deliveries.WithLabelValues(platform, result).Inc()
+}
