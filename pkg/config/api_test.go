@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAPI(t *testing.T) {
+	c, err := Parse("herald.yaml", []byte("platforms:\n  testplat:\n    token: {credential: x}\n    home_chat: ops\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.Listen != "" || c.API.MaxBodyBytes != 64<<10 || c.Platforms["testplat"].HomeChat != "ops" {
+		t.Fatalf("defaults: api %+v, home_chat %q", c.API, c.Platforms["testplat"].HomeChat)
+	}
+	c, err = Parse("herald.yaml", []byte("api:\n  listen: 127.0.0.1:8090\n  token: {credential: herald-api}\n"))
+	if err != nil || c.API.Token.Credential != "herald-api" {
+		t.Fatalf("api with a token: %+v %v", c.API, err)
+	}
+	for src, want := range map[string]string{
+		"api:\n  listen: 127.0.0.1:8090\n":                    "api.token: required with api.listen",
+		"api:\n  listen: nope\n  token: {credential: a}\n":    "api.listen: \"nope\" is not host:port",
+		"api:\n  max_body_bytes: -1\n":                        "api.max_body_bytes: must be at least 1",
+		"api:\n  listen: 127.0.0.1:1\n  token: {file: rel}\n": "api.token: file \"rel\" must be an absolute path",
+		"api:\n  listen: 127.0.0.1:1\n  token: s3cret\n":      "api.token: expected a mapping",
+	} {
+		_, err := Parse("herald.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", src, err, want)
+		}
+	}
+}
