@@ -21,17 +21,35 @@ import (
 const sendUsage = `usage: herald send --platform NAME [--chat ID] [--thread ID] [--key KEY] [--wait D] [--json] [TEXT...]
 
 Sends a message to a chat through the running herald's durable outbox and
-prints its id. Without TEXT the message is read from standard input. The
-message is split at the platform's limit like a reply, retried by the
-delivery policy, and sent once per idempotency key: a script that runs
-again with the same --key sends nothing twice.
+prints its id and status. Without TEXT the message is read from standard
+input. The message is split at the platform's limit like a reply, retried
+by the delivery policy, and sent once per idempotency key: a script that
+runs again with the same --key sends nothing twice.
 
 flags:
   --platform NAME      the platform instance (a key under platforms:)
   --chat ID            the chat (default: the platform's home_chat)
   --thread ID          the thread or topic within the chat
   --key KEY            idempotency key (default: a random one)
-  --wait D             wait up to D for the delivery; exit 1 if it failed
+` + clientFlags
+
+const turnUsage = `usage: herald turn --platform NAME [--chat ID] [--user ID] [--chat-type T] [--key KEY] [--wait D] [--json] [TEXT...]
+
+Runs an agent turn as if the user had written TEXT in the chat (read from
+standard input without TEXT), under the platform's rules (allowed_users,
+sessions, commands), and delivers the reply to the chat. Prints the turn's
+id and status; the same --key runs the turn once.
+
+flags:
+  --platform NAME      the platform instance (a key under platforms:)
+  --chat ID            the chat (default: the platform's home_chat)
+  --chat-type T        dm (default), group or channel
+  --thread ID          the thread or topic within the chat
+  --user ID            the author (default: the chat, in a direct chat)
+  --key KEY            idempotency key (default: a random one)
+` + clientFlags
+
+const clientFlags = `  --wait D             wait up to D for the delivery; exit 1 if it failed
                        or is still pending
   --json               print the answer as JSON
   --config FILE        find the admin socket from this configuration
@@ -43,17 +61,51 @@ flags:
 
 // runSend is `herald send`.
 func runSend(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("herald send", flag.ContinueOnError)
+	var m herald.SendMessage
+	return runClient("send", sendUsage, args, stdout, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&m.Platform, "platform", "", "")
+		fs.StringVar(&m.ChatID, "chat", "", "")
+		fs.StringVar(&m.ThreadID, "thread", "", "")
+		fs.StringVar(&m.IdempotencyKey, "key", "", "")
+	}, func(ctx context.Context, c *herald.SendClient, text, key string) (herald.SendAccepted, error) {
+		m.Text = text
+		if m.IdempotencyKey == "" {
+			m.IdempotencyKey = key
+		}
+		return c.Send(ctx, m)
+	}, &m.Platform)
+}
+
+// runTurn is `herald turn`.
+func runTurn(args []string, stdout, stderr io.Writer) int {
+	var m herald.TurnMessage
+	return runClient("turn", turnUsage, args, stdout, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&m.Platform, "platform", "", "")
+		fs.StringVar(&m.ChatID, "chat", "", "")
+		fs.StringVar(&m.ChatType, "chat-type", "", "")
+		fs.StringVar(&m.ThreadID, "thread", "", "")
+		fs.StringVar(&m.UserID, "user", "", "")
+		fs.StringVar(&m.IdempotencyKey, "key", "", "")
+	}, func(ctx context.Context, c *herald.SendClient, text, key string) (herald.SendAccepted, error) {
+		m.Text = text
+		if m.IdempotencyKey == "" {
+			m.IdempotencyKey = key
+		}
+		return c.Turn(ctx, m)
+	}, &m.Platform)
+}
+
+// runClient is the common part of send and turn: flags, the text, the
+// client, waiting and printing.
+func runClient(name, usage string, args []string, stdout, stderr io.Writer,
+	own func(*flag.FlagSet), post func(context.Context, *herald.SendClient, string, string) (herald.SendAccepted, error), platform *string) int {
+	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {}
-	var m herald.SendMessage
+	own(fs)
 	var cfg, socket, url, tokenFile string
 	var wait, timeout time.Duration
 	var asJSON bool
-	fs.StringVar(&m.Platform, "platform", "", "")
-	fs.StringVar(&m.ChatID, "chat", "", "")
-	fs.StringVar(&m.ThreadID, "thread", "", "")
-	fs.StringVar(&m.IdempotencyKey, "key", "", "")
 	fs.DurationVar(&wait, "wait", 0, "")
 	fs.BoolVar(&asJSON, "json", false, "")
 	fs.StringVar(&cfg, "config", "", "")
@@ -63,64 +115,59 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&timeout, "timeout", time.Minute, "")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			fmt.Fprint(stdout, sendUsage)
+			fmt.Fprint(stdout, usage)
 			return herald.ExitOK
 		}
-		fmt.Fprint(stderr, sendUsage)
+		fmt.Fprint(stderr, usage)
 		return herald.ExitUsage
 	}
-	if m.Platform == "" {
-		fmt.Fprint(stderr, "herald send: --platform is required\n\n"+sendUsage)
+	if *platform == "" {
+		fmt.Fprintf(stderr, "herald %s: --platform is required\n\n%s", name, usage)
 		return herald.ExitUsage
 	}
-	if fs.NArg() > 0 {
-		m.Text = strings.Join(fs.Args(), " ")
-	} else {
+	text := strings.Join(fs.Args(), " ")
+	if fs.NArg() == 0 {
 		b, err := io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
 		if err != nil {
-			fmt.Fprintf(stderr, "herald send: read standard input: %v\n", err)
+			fmt.Fprintf(stderr, "herald %s: read standard input: %v\n", name, err)
 			return herald.ExitFailure
 		}
-		m.Text = string(b)
+		text = string(b)
 	}
-	if m.IdempotencyKey == "" {
-		var b [16]byte
-		rand.Read(b[:])
-		m.IdempotencyKey = "cli-" + hex.EncodeToString(b[:])
-	}
-	c := &herald.SendClient{URL: url}
-	if url == "" {
-		c.Socket = socket
-		if c.Socket == "" {
-			c.Socket = herald.AdminSocket(cfg)
-		}
-	} else {
-		if tokenFile == "" {
-			fmt.Fprint(stderr, "herald send: --url needs --token-file\n")
-			return herald.ExitUsage
-		}
+	var rnd [16]byte
+	rand.Read(rnd[:])
+	key := "cli-" + hex.EncodeToString(rnd[:])
+	c := &herald.SendClient{URL: url, Socket: socket}
+	switch {
+	case url == "" && socket == "":
+		c.Socket = herald.AdminSocket(cfg)
+	case url != "" && tokenFile == "":
+		fmt.Fprintf(stderr, "herald %s: --url needs --token-file\n", name)
+		return herald.ExitUsage
+	case url != "":
 		tok, err := secret.Ref{File: tokenFile}.Read()
 		if err != nil {
-			fmt.Fprintf(stderr, "herald send: %v\n", err)
+			fmt.Fprintf(stderr, "herald %s: %v\n", name, err)
 			return herald.ExitConfig
 		}
 		c.Token = tok.Reveal()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	acc, err := c.Send(ctx, m)
+	acc, err := post(ctx, c, text, key)
 	if err != nil {
-		return report(fmt.Errorf("send: %w", err), stderr)
+		return report(fmt.Errorf("%s: %w", name, err), stderr)
 	}
 	var out any = acc
 	line := fmt.Sprintf("%s %s\n", acc.ID, acc.Status)
 	code := herald.ExitOK
 	if wait > 0 {
+		kind := map[string]string{"send": "messages", "turn": "turns"}[name]
 		wctx, wcancel := context.WithTimeout(ctx, wait)
 		defer wcancel()
-		st, err := c.Wait(wctx, acc.ID)
+		st, err := c.Wait(wctx, kind, acc.ID)
 		if err != nil {
-			return report(fmt.Errorf("send: %w", err), stderr)
+			return report(fmt.Errorf("%s: %w", name, err), stderr)
 		}
 		out = st
 		line = fmt.Sprintf("%s %s\n", st.ID, st.Status)

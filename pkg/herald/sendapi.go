@@ -20,8 +20,8 @@ import (
 )
 
 // The send API: POST /v1/messages stores a message in the outbox and
-// answers 202 with its id; GET /v1/messages/{id} reports its delivery. It
-// is served on the admin socket (root and herald's own user only) and, with
+// answers 202 with its id; GET /v1/messages/{id} reports its delivery.
+// POST /v1/turns (turnapi.go) runs an agent turn. The API is served on the admin socket (root and herald's own user only) and, with
 // api.listen, on a TCP listener for callers with the bearer token.
 
 // SendMessage is the body of POST /v1/messages.
@@ -83,6 +83,7 @@ func (d *daemon) sendRoutes(mux *http.ServeMux, authorize func(http.ResponseWrit
 		}
 		d.getMessage(w, r)
 	})
+	d.turnRoutes(mux, authorize)
 }
 
 // readJSON decodes a bounded request body into v, answering the error
@@ -117,34 +118,45 @@ func (d *daemon) postMessage(w http.ResponseWriter, r *http.Request) {
 	id, dup, err := d.disp.Send(r.Context(), dispatch.SendRequest{
 		Platform: m.Platform, ChatID: m.ChatID, ThreadID: m.ThreadID, Text: m.Text, IdempotencyKey: m.IdempotencyKey,
 	})
+	if d.apiFailed(w, m.Platform, err, d.metrics.SendRequest) {
+		return
+	}
+	result := "accepted"
+	if dup {
+		result = "duplicate"
+	}
+	d.metrics.SendRequest(m.Platform, result)
+	status := "pending"
+	if dup {
+		if rec, err := d.store.SendStatus(r.Context(), id); err == nil {
+			status = sendStatus(rec).Status
+		}
+	}
+	writeJSON(w, http.StatusAccepted, SendAccepted{ID: strconv.FormatInt(id, 10), Status: status, Duplicate: dup})
+}
+
+// apiFailed answers err of the dispatcher, if any, counting it with count,
+// and reports whether it did: 400 naming the field of a request that can
+// never succeed, 503 while herald stops or the store fails.
+func (d *daemon) apiFailed(w http.ResponseWriter, platform string, err error, count func(platform, result string)) bool {
 	var fe *dispatch.FieldError
 	switch {
+	case err == nil:
+		return false
 	case errors.As(err, &fe):
-		d.metrics.SendRequest(m.Platform, "invalid")
+		count(platform, "invalid")
 		writeJSON(w, http.StatusBadRequest, apiError{Error: fe.Error(), Field: fe.Field})
 	case errors.Is(err, dispatch.ErrNotAccepting):
-		d.metrics.SendRequest(m.Platform, "unavailable")
+		count(platform, "unavailable")
 		w.Header().Set("Retry-After", "2")
 		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "herald is stopping; send again with the same idempotency_key"})
-	case err != nil:
-		d.metrics.SendRequest(m.Platform, "error")
-		d.log.WithError(err).WithField("platform", m.Platform).Error("send API: cannot store a message")
+	default:
+		count(platform, "error")
+		d.log.WithError(err).WithField("platform", platform).Error("API: cannot store a message")
 		w.Header().Set("Retry-After", "2")
 		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "cannot store the message; send again with the same idempotency_key"})
-	default:
-		result := "accepted"
-		if dup {
-			result = "duplicate"
-		}
-		d.metrics.SendRequest(m.Platform, result)
-		status := "pending"
-		if dup {
-			if rec, err := d.store.SendStatus(r.Context(), id); err == nil {
-				status = sendStatus(rec).Status
-			}
-		}
-		writeJSON(w, http.StatusAccepted, SendAccepted{ID: strconv.FormatInt(id, 10), Status: status, Duplicate: dup})
 	}
+	return true
 }
 
 func (d *daemon) getMessage(w http.ResponseWriter, r *http.Request) {
@@ -167,12 +179,19 @@ func (d *daemon) getMessage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sendStatus summarises the parts of a send: pending while any part is,
-// else failed if the delivery gave up on any, else sent.
+// sendStatus summarises the parts of a send.
 func sendStatus(rec store.SendRecord) SendStatus {
-	st := SendStatus{ID: strconv.FormatInt(rec.ID, 10), Platform: rec.Platform, ChatID: rec.ChatID, Status: "sent", Parts: len(rec.Parts)}
+	st := partsStatus(rec.Parts)
+	st.ID, st.Platform, st.ChatID = strconv.FormatInt(rec.ID, 10), rec.Platform, rec.ChatID
+	return st
+}
+
+// partsStatus summarises delivery parts: pending while any part is, else
+// failed if the delivery gave up on any, else sent.
+func partsStatus(parts []store.SendPart) SendStatus {
+	st := SendStatus{Status: "sent", Parts: len(parts)}
 	failed, pending := "", false
-	for _, p := range rec.Parts {
+	for _, p := range parts {
 		st.Attempts = max(st.Attempts, p.Attempts)
 		switch p.State {
 		case store.OutboxPending:

@@ -258,3 +258,47 @@ func metricValue(t *testing.T, dir, series string) float64 {
 	}
 	return 0
 }
+
+// POST /v1/turns runs the turn once per key and delivers the agent's reply
+// to the chat; `herald turn` is its client.
+func TestTurnAPI(t *testing.T) {
+	s := startSendAPI(t)
+	body := `{"platform":"webhook","chat_id":"c7","user_id":"u7","text":"turn from a timer","idempotency_key":"t1"}`
+	code, doc, raw := s.do(http.MethodPost, "/v1/turns", "", body)
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /v1/turns: %d %s", code, raw)
+	}
+	id := doc["id"].(string)
+	if _, doc, _ := s.do(http.MethodPost, "/v1/turns", s.token, body); doc["id"] != id {
+		t.Fatalf("the same key over TCP answered %v, want id %s", doc, id)
+	}
+	var st map[string]any
+	waitUntil(t, "turn "+id+" done", func() bool {
+		_, st, _ = s.do(http.MethodGet, "/v1/turns/"+id, "", "")
+		return st["status"] != "pending"
+	})
+	if st["status"] != "sent" || st["chat_id"] != "c7" || st["parts"] != 1.0 {
+		t.Fatalf("turn status %v", st)
+	}
+	if d := s.recv.Delivered(); len(d) != 1 || d[0].Text != "echo: turn from a timer" || d[0].ConversationID != "c7" || d[0].UserID != "u7" {
+		t.Fatalf("receiver got %+v", d)
+	}
+	if code, doc, raw := s.do(http.MethodPost, "/v1/turns", "", `{"platform":"webhook","chat_id":"c7","text":"x"}`); code != http.StatusBadRequest || doc["field"] != "idempotency_key" {
+		t.Fatalf("turn without a key: %d %s", code, raw)
+	}
+	if code, _, raw := s.do(http.MethodGet, "/v1/turns/999999", "", ""); code != http.StatusNotFound {
+		t.Fatalf("GET an unknown turn: %d %s", code, raw)
+	}
+	out, err := runHerald(t, "turn", "--admin-socket", filepath.Join(s.dir, "admin.sock"), "--platform", "webhook", "--chat", "c8", "--key", "cli-t", "--wait", "20s", "from", "the", "cli")
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(out), " sent") {
+		t.Fatalf("herald turn: %v\n%s", err, out)
+	}
+	waitUntil(t, "the reply of herald turn", func() bool {
+		for _, r := range s.recv.Delivered() {
+			if r.Text == "echo: from the cli" && r.ConversationID == "c8" {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -72,10 +72,19 @@ func (c *SendClient) do(ctx context.Context, method, path string, body any, out 
 // Send posts m. A 503 (herald restarting) or a connection that failed is
 // tried again with the same idempotency key until ctx ends, so give m one.
 func (c *SendClient) Send(ctx context.Context, m SendMessage) (SendAccepted, error) {
+	return c.post(ctx, "/v1/messages", m, m.IdempotencyKey != "")
+}
+
+// Turn posts m to POST /v1/turns, retried like Send.
+func (c *SendClient) Turn(ctx context.Context, m TurnMessage) (SendAccepted, error) {
+	return c.post(ctx, "/v1/turns", m, m.IdempotencyKey != "")
+}
+
+func (c *SendClient) post(ctx context.Context, path string, m any, retry bool) (SendAccepted, error) {
 	var acc SendAccepted
 	for {
-		code, err := c.do(ctx, http.MethodPost, "/v1/messages", m, &acc)
-		if err == nil || m.IdempotencyKey == "" || code != 0 && code != http.StatusServiceUnavailable {
+		code, err := c.do(ctx, http.MethodPost, path, m, &acc)
+		if err == nil || !retry || code != 0 && code != http.StatusServiceUnavailable {
 			return acc, err
 		}
 		select {
@@ -86,18 +95,18 @@ func (c *SendClient) Send(ctx context.Context, m SendMessage) (SendAccepted, err
 	}
 }
 
-// Status reads the delivery status of message id.
-func (c *SendClient) Status(ctx context.Context, id string) (SendStatus, error) {
+// Status reads the delivery status of message id (kind "messages") or of
+// turn id (kind "turns").
+func (c *SendClient) Status(ctx context.Context, kind, id string) (SendStatus, error) {
 	var st SendStatus
-	_, err := c.do(ctx, http.MethodGet, "/v1/messages/"+id, nil, &st)
+	_, err := c.do(ctx, http.MethodGet, "/v1/"+kind+"/"+id, nil, &st)
 	return st, err
 }
 
-// Wait polls the status of message id until it is no longer pending or
-// ctx ends.
-func (c *SendClient) Wait(ctx context.Context, id string) (SendStatus, error) {
+// Wait polls Status until it is no longer pending or ctx ends.
+func (c *SendClient) Wait(ctx context.Context, kind, id string) (SendStatus, error) {
 	for {
-		st, err := c.Status(ctx, id)
+		st, err := c.Status(ctx, kind, id)
 		if err == nil && st.Status != "pending" {
 			return st, nil
 		}

@@ -7,6 +7,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // sendMetrics count the messages of the send API.
 type sendMetrics struct {
 	requests   *prometheus.CounterVec
+	turns      *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
 }
 
@@ -16,12 +17,16 @@ func newSendMetrics(reg prometheus.Registerer) sendMetrics {
 			Name: "herald_send_requests_total",
 			Help: "POST /v1/messages requests by platform and result (accepted, duplicate, invalid, unavailable, error, unauthorized).",
 		}, []string{"platform", "result"}),
+		turns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_turn_requests_total",
+			Help: "POST /v1/turns requests by platform and result (accepted, invalid, unavailable, error).",
+		}, []string{"platform", "result"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_send_parts_total",
 			Help: "Parts of messages of the send API whose delivery ended, by platform and result (sent, failed).",
 		}, []string{"platform", "result"}),
 	}
-	reg.MustRegister(s.requests, s.deliveries)
+	reg.MustRegister(s.requests, s.turns, s.deliveries)
 	return s
 }
 
@@ -33,4 +38,9 @@ func (m *Metrics) SendRequest(platform, result string) {
 // SendDelivery counts the end of a sent message's part.
 func (m *Metrics) SendDelivery(platform, result string) {
 	m.send.deliveries.WithLabelValues(platform, result).Inc()
+}
+
+// TurnRequest counts a request to POST /v1/turns.
+func (m *Metrics) TurnRequest(platform, result string) {
+	m.send.turns.WithLabelValues(platform, result).Inc()
 }

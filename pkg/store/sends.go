@@ -141,17 +141,8 @@ func (s *Store) SendStatus(ctx context.Context, id int64) (SendRecord, error) {
 	if err != nil {
 		return rec, fmt.Errorf("store: read send parts: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var p SendPart
-		var st int
-		if err := rows.Scan(&st, &p.Attempts, &p.LastError, &p.PlatformMsgID); err != nil {
-			return rec, fmt.Errorf("store: read send parts: %w", err)
-		}
-		p.State = OutboxState(st)
-		rec.Parts = append(rec.Parts, p)
-	}
-	if err := rows.Err(); err != nil {
+	rec.Parts, err = scanParts(rows)
+	if err != nil {
 		return rec, fmt.Errorf("store: read send parts: %w", err)
 	}
 	if len(rec.Parts) == 0 {
@@ -159,6 +150,23 @@ func (s *Store) SendStatus(ctx context.Context, id int64) (SendRecord, error) {
 		return rec, ErrNoSend
 	}
 	return rec, nil
+}
+
+// scanParts reads rows of (state, attempts, last_error, platform_msg_id)
+// and closes them.
+func scanParts(rows *sql.Rows) ([]SendPart, error) {
+	defer rows.Close()
+	var out []SendPart
+	for rows.Next() {
+		var p SendPart
+		var st int
+		if err := rows.Scan(&st, &p.Attempts, &p.LastError, &p.PlatformMsgID); err != nil {
+			return nil, err
+		}
+		p.State = OutboxState(st)
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // PruneSends deletes sends older than before whose parts are all gone from
