@@ -32,3 +32,30 @@ func TestAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestDMPolicy(t *testing.T) {
+	for src, want := range map[string]string{
+		"":                           "allowlist",
+		"    allow_all: true\n":      "open",
+		"    dm_policy: pairing\n":   "pairing",
+		"    dm_policy: open\n":      "open",
+		"    dm_policy: allowlist\n": "allowlist",
+	} {
+		c, err := Parse("herald.yaml", []byte("platforms:\n  testplat:\n    token: {credential: x}\n"+src))
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if got := c.Platforms["testplat"].Policy(); got != want {
+			t.Errorf("%q: policy %s, want %s", src, got, want)
+		}
+	}
+	for src, want := range map[string]string{
+		"    dm_policy: everyone\n":                     "platforms.testplat.dm_policy: \"everyone\" is not one of allowlist, pairing, open",
+		"    dm_policy: pairing\n    allow_all: true\n": "platforms.testplat.allow_all: allow_all: true contradicts dm_policy: pairing",
+	} {
+		_, err := Parse("herald.yaml", []byte("platforms:\n  testplat:\n    token: {credential: x}\n"+src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", src, err, want)
+		}
+	}
+}

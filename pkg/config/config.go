@@ -220,7 +220,13 @@ type Platform struct {
 	// Enabled defaults to true; false keeps the section but builds nothing.
 	Enabled *bool `yaml:"enabled"`
 	// AllowAll lets every user talk to the agent. Must be explicit.
+	// Deprecated: dm_policy: open says the same.
 	AllowAll bool `yaml:"allow_all"`
+	// DMPolicy decides who may talk to the agent: allowlist (allowed_users
+	// and approved pairings), pairing (besides, an unknown user's direct
+	// message gets a code the operator can approve) or open (everyone).
+	// Default: open with allow_all, else allowlist.
+	DMPolicy string `yaml:"dm_policy"`
 	// AllowedUsers lists platform user ids allowed to talk to the agent.
 	AllowedUsers []string `yaml:"allowed_users"`
 	// Unauthorized: reply (default: a short refusal in direct messages) or
@@ -237,6 +243,18 @@ type Platform struct {
 	// Settings is the adapter type's own configuration (adapter.Type
 	// NewConfig), decoded from the remaining keys of the section.
 	Settings any `yaml:"-"`
+}
+
+// Policy returns DMPolicy with its default: open with allow_all, else
+// allowlist.
+func (p *Platform) Policy() string {
+	switch {
+	case p.DMPolicy != "":
+		return p.DMPolicy
+	case p.AllowAll:
+		return "open"
+	}
+	return "allowlist"
 }
 
 // IsEnabled reports whether the platform is to be built.
@@ -577,6 +595,11 @@ func (c *Config) validate() error {
 		key := "platforms." + n
 		if !oneOf(p.Unauthorized, "reply", "ignore") {
 			add(key+".unauthorized", "%q is not one of reply, ignore", p.Unauthorized)
+		}
+		if !oneOf(p.DMPolicy, "", "allowlist", "pairing", "open") {
+			add(key+".dm_policy", "%q is not one of allowlist, pairing, open", p.DMPolicy)
+		} else if p.AllowAll && p.DMPolicy != "" && p.DMPolicy != "open" {
+			add(key+".allow_all", "allow_all: true contradicts dm_policy: %s (allow_all is dm_policy: open)", p.DMPolicy)
 		}
 		if p.AllowAll && len(p.AllowedUsers) > 0 {
 			add(key+".allow_all", "allow_all: true and allowed_users exclude each other")

@@ -70,7 +70,7 @@ func (d *Dispatcher) Turn(ctx context.Context, req TurnRequest) (int64, error) {
 		return 0, &FieldError{"idempotency_key", "required"}
 	case len(req.IdempotencyKey) > MaxSendKey:
 		return 0, &FieldError{"idempotency_key", fmt.Sprintf("longer than %d bytes", MaxSendKey)}
-	case !p.Policy.AllowAll && !p.allowed[req.UserID]:
+	case !d.mayTalk(p, req.Platform, req.UserID):
 		return 0, &FieldError{"user_id", fmt.Sprintf("user %q may not talk to the agent on %s (allowed_users)", req.UserID, req.Platform)}
 	}
 	if !open {

@@ -32,6 +32,9 @@ type Policy struct {
 	Unauthorized         string // "reply" or "ignore"
 	UnauthorizedText     string
 	GroupSessionsPerUser bool
+	// DMPolicy is allowlist, pairing or open (AllowAll): in pairing mode
+	// an unknown user's direct message gets a pairing code.
+	DMPolicy string
 }
 
 // Platform is a built adapter with its policy.
@@ -181,6 +184,8 @@ type Dispatcher struct {
 	// gens holds the generation of every session ever reset by /new (the
 	// others are at 0), so a turn never reads the store under the lock.
 	gens map[string]int64
+	// paired holds the users approved by pairing, by platform.
+	paired map[string]map[string]bool
 }
 
 type platform struct {
@@ -314,6 +319,10 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: read sessions: %w", err)
 	}
+	paired, err := d.loadPaired(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.started {
@@ -321,6 +330,7 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	}
 	d.started = true
 	d.gens = gens
+	d.paired = paired
 	for _, r := range outbox {
 		s := d.sessionLocked(r.SessionKey)
 		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt, unknownSince: unknown[r.ID]})
@@ -359,7 +369,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 		m.ReceivedAt = time.Now()
 	}
 	key := m.SessionKey(p.Policy.GroupSessionsPerUser)
-	if !p.Policy.AllowAll && !p.allowed[m.SenderID] {
+	if !d.mayTalk(p, m.Platform, m.SenderID) {
 		return d.refuse(ctx, p, key, m)
 	}
 	id, dup, err := d.store.AddInbound(ctx, key, m, store.Pending)
@@ -454,7 +464,8 @@ func (d *Dispatcher) refuse(ctx context.Context, p *platform, key string, m *mes
 	// chose it.
 	d.log.WithFields(logrus.Fields{"platform": m.Platform, "sender": m.SenderID, "chat": m.ChatID}).
 		Infof("refused a message from user %q: not in platforms.%s.allowed_users", m.SenderID, m.Platform)
-	if p.Policy.Unauthorized != "reply" || m.ChatType != message.ChatDirect {
+	pairing := p.Policy.DMPolicy == "pairing" && m.ChatType == message.ChatDirect
+	if !pairing && (p.Policy.Unauthorized != "reply" || m.ChatType != message.ChatDirect) {
 		return nil
 	}
 	d.mu.Lock()
@@ -469,7 +480,11 @@ func (d *Dispatcher) refuse(ctx context.Context, p *platform, key string, m *mes
 	go func() {
 		defer d.wg.Done()
 		it := &item{id: id, key: key, msg: *m}
-		d.finish(it, store.Refused, p.Policy.UnauthorizedText, nil)
+		text := p.Policy.UnauthorizedText
+		if pairing {
+			text = d.pairingReply(m)
+		}
+		d.finish(it, store.Refused, text, nil)
 	}()
 	return nil
 }

@@ -112,6 +112,7 @@ func (d *daemon) serveAdmin() {
 		}
 	})
 	d.sendRoutes(mux, d.adminAuthorize)
+	d.pairingRoutes(mux)
 	d.adminSrv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
