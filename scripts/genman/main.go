@@ -35,6 +35,7 @@ var Sections = []struct{ README, Man string }{
 	{"Configuration", "CONFIGURATION"},
 	{"Commands", "COMMANDS"},
 	{"Sending messages", "SENDING MESSAGES"},
+	{"Letting people in", "PAIRING"},
 	{"Exit codes", "EXIT STATUS"},
 	{"Troubleshooting", "TROUBLESHOOTING"},
 }
