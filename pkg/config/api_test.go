@@ -59,3 +59,17 @@ func TestDMPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestLimits(t *testing.T) {
+	c, err := Parse("herald.yaml", []byte("limits:\n  per_user:\n    turns_per_minute: 5\n    turns_per_day: 100\n    max_queued: 3\n    exempt: [alice, \"telegram:42\"]\n    exempt_allowed_users: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Limits.PerUser; l.TurnsPerMinute != 5 || l.TurnsPerDay != 100 || l.MaxQueued != 3 || len(l.Exempt) != 2 || !l.ExemptAllowedUsers {
+		t.Fatalf("limits %+v", l)
+	}
+	_, err = Parse("herald.yaml", []byte("limits:\n  per_user:\n    turns_per_day: -1\n"))
+	if err == nil || !strings.Contains(err.Error(), "limits.per_user.turns_per_day: must not be negative") {
+		t.Fatalf("negative limit: %v", err)
+	}
+}

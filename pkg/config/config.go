@@ -44,6 +44,7 @@ type Config struct {
 	Dispatch Dispatch `yaml:"dispatch"`
 	Delivery Delivery `yaml:"delivery"`
 	API      API      `yaml:"api"`
+	Limits   Limits   `yaml:"limits"`
 	// Platforms maps an instance name to its settings. The instance name is
 	// also the adapter type unless type: is given.
 	Platforms map[string]*Platform `yaml:"platforms"`
@@ -585,6 +586,7 @@ func (c *Config) validate() error {
 		add("delivery.initial_backoff", "%s is larger than max_backoff %s", c.Delivery.InitialBackoff, c.Delivery.MaxBackoff)
 	}
 	c.validateAPI(add)
+	c.validateLimits(add)
 	names := make([]string, 0, len(c.Platforms))
 	for n := range c.Platforms {
 		names = append(names, n)

@@ -88,6 +88,8 @@ type Options struct {
 	// RefusalInterval limits refusals to one per sender per interval.
 	// Default 10m.
 	RefusalInterval time.Duration
+	// Limits are the per-user budgets (limits.per_user).
+	Limits UserLimits
 }
 
 func (o *Options) defaults() {
@@ -372,7 +374,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 	if !d.mayTalk(p, m.Platform, m.SenderID) {
 		return d.refuse(ctx, p, key, m)
 	}
-	id, dup, err := d.store.AddInbound(ctx, key, m, store.Pending)
+	id, dup, over, err := d.addInbound(ctx, p, key, m)
 	if err != nil {
 		d.metrics.Inbound(m.Platform, "error")
 		return err
@@ -380,6 +382,10 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 	if dup {
 		d.metrics.Inbound(m.Platform, "duplicate")
 		d.adoptIfOrphan(ctx, id, key, m)
+		return nil
+	}
+	if over != nil {
+		d.overBudget(p, id, key, m, over)
 		return nil
 	}
 	d.metrics.Inbound(m.Platform, "stored")

@@ -124,6 +124,13 @@ func dispatchOptions(cfg *config.Config) dispatch.Options {
 		MaxBackoff:         cfg.Delivery.MaxBackoff,
 		Retention:          cfg.Store.Retention,
 		HistoryRetention:   cfg.Store.HistoryRetention,
+		Limits: dispatch.UserLimits{
+			TurnsPerMinute:     cfg.Limits.PerUser.TurnsPerMinute,
+			TurnsPerDay:        cfg.Limits.PerUser.TurnsPerDay,
+			MaxQueued:          cfg.Limits.PerUser.MaxQueued,
+			Exempt:             cfg.Limits.PerUser.Exempt,
+			ExemptAllowedUsers: cfg.Limits.PerUser.ExemptAllowedUsers,
+		},
 	}
 }
 

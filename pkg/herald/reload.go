@@ -136,5 +136,6 @@ func restartOnly(a, b *config.Config) []string {
 	check("dispatch", a.Dispatch, b.Dispatch)
 	check("delivery", a.Delivery, b.Delivery)
 	check("api", a.API, b.API)
+	check("limits", a.Limits, b.Limits)
 	return keys
 }
