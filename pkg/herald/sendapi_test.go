@@ -88,6 +88,8 @@ func (s *sendAPI) waitFinal(id string) map[string]any {
 
 func TestSendAPI(t *testing.T) {
 	s := startSendAPI(t)
+	// The test configuration still says allow_all: true.
+	s.p.waitLog(map[string]string{"msg": "platforms.webhook.allow_all is deprecated: write dm_policy: open instead"}, 10*time.Second)
 
 	// Accepted, split at the platform's limit like a reply, delivered once.
 	long := strings.Repeat("word ", 50) // 250 characters: three parts of ≤ 100

@@ -42,7 +42,7 @@ func New(version string) *Metrics {
 		Registry: reg,
 		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_inbound_messages_total",
-			Help: "Inbound messages handed to the core, by platform and result (stored, duplicate, refused, invalid, stopping, error).",
+			Help: "Inbound messages handed to the core, by platform and result (stored, duplicate, refused, over_budget, invalid, stopping, error).",
 		}, []string{"platform", "result"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_inbound_rejected_total",
