@@ -66,6 +66,9 @@ platforms:
 	if err := json.Unmarshal([]byte(out), &list); rc != 0 || err != nil || len(list.Pending) != 1 || list.Pending[0].Code != code {
 		t.Fatalf("herald pairing list after the restart: exit %d %v\n%s", rc, err, out)
 	}
+	if out, errOut, rc := e.run("herald", "pairing", "approve", "webhook", "ZZZZ2222"); rc != 1 || !strings.Contains(errOut, `no pending pairing code "ZZZZ2222" on webhook`) {
+		t.Fatalf("herald pairing approve with a wrong code: exit %d\n%s%s", rc, out, errOut)
+	}
 	if out, errOut, rc := e.run("herald", "pairing", "approve", "webhook", code); rc != 0 || !strings.Contains(out, "approved: user u1 on webhook") {
 		t.Fatalf("herald pairing approve: exit %d\n%s%s", rc, out, errOut)
 	}
@@ -92,4 +95,17 @@ platforms:
 		t.Fatalf("herald pairing revoke: exit %d\n%s%s", rc, out, errOut)
 	}
 	e.waitJournal("herald.service", map[string]string{"MESSAGE_ID": logging.MsgPairingRevoked}, sendOnceWait)
+	if out, errOut, rc := e.run("herald", "pairing", "revoke", "webhook", "u1"); rc != 1 || !strings.Contains(errOut, `user "u1" is not approved on webhook`) {
+		t.Fatalf("herald pairing revoke again: exit %d\n%s%s", rc, out, errOut)
+	}
+	// Refused again: a new code, not an answer.
+	if code, body, err := e.post("p-4", "dm-ann", "after the revocation", 0); err != nil || code/100 != 2 {
+		t.Fatalf("post: %d %s %v", code, body, err)
+	}
+	fresh := waitReply(func(s string) bool { return strings.Contains(s, "herald pairing approve") && !strings.HasSuffix(s, code) }, "new pairing code")
+	for _, r := range recv.Delivered() {
+		if r.Text == "echo: after the revocation" {
+			t.Fatalf("a revoked user's message reached the agent (then %q)", fresh)
+		}
+	}
 }
