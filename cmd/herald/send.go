@@ -62,47 +62,42 @@ const clientFlags = `  --wait D             wait up to D for the delivery; exit 
 // runSend is `herald send`.
 func runSend(args []string, stdout, stderr io.Writer) int {
 	var m herald.SendMessage
-	return runClient("send", sendUsage, args, stdout, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&m.Platform, "platform", "", "")
-		fs.StringVar(&m.ChatID, "chat", "", "")
-		fs.StringVar(&m.ThreadID, "thread", "", "")
-		fs.StringVar(&m.IdempotencyKey, "key", "", "")
-	}, func(ctx context.Context, c *herald.SendClient, text, key string) (herald.SendAccepted, error) {
-		m.Text = text
-		if m.IdempotencyKey == "" {
-			m.IdempotencyKey = key
-		}
-		return c.Send(ctx, m)
-	}, &m.Platform)
+	return runClient("send", sendUsage, args, stdout, stderr,
+		target{&m.Platform, &m.ChatID, &m.ThreadID, &m.IdempotencyKey, &m.Text}, nil,
+		func(ctx context.Context, c *herald.SendClient) (herald.SendAccepted, error) { return c.Send(ctx, m) })
 }
 
 // runTurn is `herald turn`.
 func runTurn(args []string, stdout, stderr io.Writer) int {
 	var m herald.TurnMessage
-	return runClient("turn", turnUsage, args, stdout, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&m.Platform, "platform", "", "")
-		fs.StringVar(&m.ChatID, "chat", "", "")
-		fs.StringVar(&m.ChatType, "chat-type", "", "")
-		fs.StringVar(&m.ThreadID, "thread", "", "")
-		fs.StringVar(&m.UserID, "user", "", "")
-		fs.StringVar(&m.IdempotencyKey, "key", "", "")
-	}, func(ctx context.Context, c *herald.SendClient, text, key string) (herald.SendAccepted, error) {
-		m.Text = text
-		if m.IdempotencyKey == "" {
-			m.IdempotencyKey = key
-		}
-		return c.Turn(ctx, m)
-	}, &m.Platform)
+	return runClient("turn", turnUsage, args, stdout, stderr,
+		target{&m.Platform, &m.ChatID, &m.ThreadID, &m.IdempotencyKey, &m.Text},
+		func(fs *flag.FlagSet) {
+			fs.StringVar(&m.ChatType, "chat-type", "", "")
+			fs.StringVar(&m.UserID, "user", "", "")
+		},
+		func(ctx context.Context, c *herald.SendClient) (herald.SendAccepted, error) { return c.Turn(ctx, m) })
+}
+
+// target are the fields send and turn share, filled from the command line.
+type target struct {
+	platform, chat, thread, key, text *string
 }
 
 // runClient is the common part of send and turn: flags, the text, the
-// client, waiting and printing.
-func runClient(name, usage string, args []string, stdout, stderr io.Writer,
-	own func(*flag.FlagSet), post func(context.Context, *herald.SendClient, string, string) (herald.SendAccepted, error), platform *string) int {
+// client, waiting and printing. own defines the command's other flags.
+func runClient(name, usage string, args []string, stdout, stderr io.Writer, t target,
+	own func(*flag.FlagSet), post func(context.Context, *herald.SendClient) (herald.SendAccepted, error)) int {
 	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {}
-	own(fs)
+	fs.StringVar(t.platform, "platform", "", "")
+	fs.StringVar(t.chat, "chat", "", "")
+	fs.StringVar(t.thread, "thread", "", "")
+	fs.StringVar(t.key, "key", "", "")
+	if own != nil {
+		own(fs)
+	}
 	var cfg, socket, url, tokenFile string
 	var wait, timeout time.Duration
 	var asJSON bool
@@ -121,22 +116,24 @@ func runClient(name, usage string, args []string, stdout, stderr io.Writer,
 		fmt.Fprint(stderr, usage)
 		return herald.ExitUsage
 	}
-	if *platform == "" {
+	if *t.platform == "" {
 		fmt.Fprintf(stderr, "herald %s: --platform is required\n\n%s", name, usage)
 		return herald.ExitUsage
 	}
-	text := strings.Join(fs.Args(), " ")
+	*t.text = strings.Join(fs.Args(), " ")
 	if fs.NArg() == 0 {
 		b, err := io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
 		if err != nil {
 			fmt.Fprintf(stderr, "herald %s: read standard input: %v\n", name, err)
 			return herald.ExitFailure
 		}
-		text = string(b)
+		*t.text = string(b)
 	}
-	var rnd [16]byte
-	rand.Read(rnd[:])
-	key := "cli-" + hex.EncodeToString(rnd[:])
+	if *t.key == "" {
+		var rnd [16]byte
+		rand.Read(rnd[:])
+		*t.key = "cli-" + hex.EncodeToString(rnd[:])
+	}
 	c := &herald.SendClient{URL: url, Socket: socket}
 	switch {
 	case url == "" && socket == "":
@@ -154,7 +151,7 @@ func runClient(name, usage string, args []string, stdout, stderr io.Writer,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	acc, err := post(ctx, c, text, key)
+	acc, err := post(ctx, c)
 	if err != nil {
 		return report(fmt.Errorf("%s: %w", name, err), stderr)
 	}

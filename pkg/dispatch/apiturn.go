@@ -35,18 +35,9 @@ type TurnRequest struct {
 // *FieldError for a request that can never succeed (a user the platform
 // does not allow included), ErrNotAccepting while stopping.
 func (d *Dispatcher) Turn(ctx context.Context, req TurnRequest) (int64, error) {
-	d.mu.Lock()
-	open := d.intakeOpen
-	p := d.platforms[req.Platform]
-	d.mu.Unlock()
-	switch {
-	case req.Platform == "":
-		return 0, &FieldError{"platform", "required"}
-	case p == nil:
-		return 0, &FieldError{"platform", fmt.Sprintf("no platform %q is configured", req.Platform)}
-	}
-	if req.ChatID == "" {
-		req.ChatID = p.HomeChat
+	p, open, err := d.apiTarget(req.Platform, &req.ChatID)
+	if err != nil {
+		return 0, err
 	}
 	ct := message.ChatType(req.ChatType)
 	if ct == "" {
@@ -56,8 +47,6 @@ func (d *Dispatcher) Turn(ctx context.Context, req TurnRequest) (int64, error) {
 		req.UserID = req.ChatID
 	}
 	switch {
-	case req.ChatID == "":
-		return 0, &FieldError{"chat_id", fmt.Sprintf("required: platforms.%s has no home_chat", req.Platform)}
 	case ct != message.ChatDirect && ct != message.ChatGroup && ct != message.ChatChannel:
 		return 0, &FieldError{"chat_type", fmt.Sprintf("%q is not one of dm, group, channel", req.ChatType)}
 	case req.UserID == "":

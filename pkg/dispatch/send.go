@@ -55,22 +55,11 @@ const sendSessionPrefix = "send\x00"
 // sent again). Errors: *FieldError for a request that can never succeed,
 // ErrNotAccepting while stopping, else a store error.
 func (d *Dispatcher) Send(ctx context.Context, req SendRequest) (id int64, dup bool, err error) {
-	d.mu.Lock()
-	open := d.intakeOpen
-	p := d.platforms[req.Platform]
-	d.mu.Unlock()
-	switch {
-	case req.Platform == "":
-		return 0, false, &FieldError{"platform", "required"}
-	case p == nil:
-		return 0, false, &FieldError{"platform", fmt.Sprintf("no platform %q is configured", req.Platform)}
-	}
-	if req.ChatID == "" {
-		req.ChatID = p.HomeChat
+	p, open, err := d.apiTarget(req.Platform, &req.ChatID)
+	if err != nil {
+		return 0, false, err
 	}
 	switch {
-	case req.ChatID == "":
-		return 0, false, &FieldError{"chat_id", fmt.Sprintf("required: platforms.%s has no home_chat", req.Platform)}
 	case strings.TrimSpace(req.Text) == "":
 		return 0, false, &FieldError{"text", "required"}
 	case len(req.IdempotencyKey) > MaxSendKey:
@@ -121,6 +110,29 @@ func (d *Dispatcher) Send(ctx context.Context, req SendRequest) (id int64, dup b
 	d.kickDeliveryLocked(s)
 	d.gcLocked(s)
 	return id, false, nil
+}
+
+// apiTarget looks up the platform a request of the API names and fills in
+// its home chat when the request names none. open reports whether the
+// dispatcher accepts messages.
+func (d *Dispatcher) apiTarget(name string, chat *string) (p *platform, open bool, err error) {
+	d.mu.Lock()
+	open = d.intakeOpen
+	p = d.platforms[name]
+	d.mu.Unlock()
+	switch {
+	case name == "":
+		return nil, false, &FieldError{"platform", "required"}
+	case p == nil:
+		return nil, false, &FieldError{"platform", fmt.Sprintf("no platform %q is configured", name)}
+	}
+	if *chat == "" {
+		*chat = p.HomeChat
+	}
+	if *chat == "" {
+		return nil, false, &FieldError{"chat_id", fmt.Sprintf("required: platforms.%s has no home_chat", name)}
+	}
+	return p, open, nil
 }
 
 // isSend reports whether an outbox record belongs to a sent message.

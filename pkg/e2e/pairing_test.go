@@ -102,7 +102,9 @@ platforms:
 	if code, body, err := e.post("p-4", "dm-ann", "after the revocation", 0); err != nil || code/100 != 2 {
 		t.Fatalf("post: %d %s %v", code, body, err)
 	}
-	fresh := waitReply(func(s string) bool { return strings.Contains(s, "herald pairing approve") && !strings.HasSuffix(s, code) }, "new pairing code")
+	fresh := waitReply(func(s string) bool {
+		return strings.Contains(s, "herald pairing approve") && !strings.HasSuffix(s, code)
+	}, "new pairing code")
 	for _, r := range recv.Delivered() {
 		if r.Text == "echo: after the revocation" {
 			t.Fatalf("a revoked user's message reached the agent (then %q)", fresh)

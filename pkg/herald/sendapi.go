@@ -70,20 +70,19 @@ type apiError struct {
 // sendRoutes adds the send API's routes to mux. authorize decides who may
 // call them; it writes the refusal itself.
 func (d *daemon) sendRoutes(mux *http.ServeMux, authorize func(http.ResponseWriter, *http.Request) bool) {
-	mux.HandleFunc("POST /v1/messages", func(w http.ResponseWriter, r *http.Request) {
-		if !authorize(w, r) {
-			d.metrics.SendRequest("", "unauthorized")
-			return
+	guard := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if !authorize(w, r) {
+				d.metrics.SendRequest("", "unauthorized")
+				return
+			}
+			h(w, r)
 		}
-		d.postMessage(w, r)
-	})
-	mux.HandleFunc("GET /v1/messages/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if !authorize(w, r) {
-			return
-		}
-		d.getMessage(w, r)
-	})
-	d.turnRoutes(mux, authorize)
+	}
+	mux.HandleFunc("POST /v1/messages", guard(d.postMessage))
+	mux.HandleFunc("GET /v1/messages/{id}", guard(d.getMessage))
+	mux.HandleFunc("POST /v1/turns", guard(d.postTurn))
+	mux.HandleFunc("GET /v1/turns/{id}", guard(d.getTurn))
 }
 
 // readJSON decodes a bounded request body into v, answering the error

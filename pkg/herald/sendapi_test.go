@@ -172,6 +172,9 @@ func TestSendAPITCPListener(t *testing.T) {
 			t.Fatalf("token %q: %d %q, want 401 without detail", tok, code, raw)
 		}
 	}
+	if n := metricValue(t, s.dir, `herald_send_requests_total{platform="",result="unauthorized"}`); n != 3 {
+		t.Errorf("refused requests counted %v, want 3", n)
+	}
 	big := fmt.Sprintf(`{"platform":"webhook","chat_id":"c1","text":%q}`, strings.Repeat("x", 5000))
 	if code, _, raw := s.do(http.MethodPost, "/v1/messages", s.token, big); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized body: %d %s, want 413", code, raw)

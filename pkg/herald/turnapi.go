@@ -29,21 +29,6 @@ type TurnMessage struct {
 	IdempotencyKey string `json:"idempotency_key"`
 }
 
-func (d *daemon) turnRoutes(mux *http.ServeMux, authorize func(http.ResponseWriter, *http.Request) bool) {
-	mux.HandleFunc("POST /v1/turns", func(w http.ResponseWriter, r *http.Request) {
-		if !authorize(w, r) {
-			return
-		}
-		d.postTurn(w, r)
-	})
-	mux.HandleFunc("GET /v1/turns/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if !authorize(w, r) {
-			return
-		}
-		d.getTurn(w, r)
-	})
-}
-
 func (d *daemon) postTurn(w http.ResponseWriter, r *http.Request) {
 	var m TurnMessage
 	if !d.readJSON(w, r, &m) {

@@ -15,7 +15,7 @@ func newSendMetrics(reg prometheus.Registerer) sendMetrics {
 	s := sendMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_send_requests_total",
-			Help: "POST /v1/messages requests by platform and result (accepted, duplicate, invalid, unavailable, error, unauthorized).",
+			Help: "POST /v1/messages requests by platform and result (accepted, duplicate, invalid, unavailable, error); unauthorized counts every refused request of the API (a wrong token, a caller of the admin socket that is not root or herald).",
 		}, []string{"platform", "result"}),
 		turns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_turn_requests_total",
