@@ -36,6 +36,9 @@ var commands = []command{
 	{"install", "--user", "install and start herald as a service of your systemd user manager (no root needed)"},
 	{"uninstall", "--user", "stop and remove the user service; keeps your configuration and state"},
 	{"migrate", "hermes [--hermes-home DIR] [--profile NAME] [--out DIR] [--dry-run] [--force]", "write a herald configuration from a Hermes gateway's settings"},
+	{"send", "--platform NAME [--chat ID] [--key KEY] [--wait D] [TEXT...]", "send a message to a chat through the durable outbox"},
+	{"turn", "--platform NAME [--chat ID] [--user ID] [--key KEY] [--wait D] [TEXT...]", "run an agent turn as if the user wrote TEXT; the reply goes to the chat"},
+	{"pairing", "list | approve PLATFORM CODE | revoke PLATFORM USER", "let users in with pairing codes (dm_policy: pairing)"},
 	{"version", "", "print the version"},
 }
 
@@ -77,6 +80,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return herald.ExitOK
 	case "migrate":
 		return runMigrate(args, stdout, stderr)
+	case "send":
+		return runSend(args, stdout, stderr)
+	case "turn":
+		return runTurn(args, stdout, stderr)
+	case "pairing":
+		return runPairing(args, stdout, stderr)
 	case "help", "--help", "-h":
 		if len(args) == 1 && args[0] == "migrate" {
 			fmt.Fprint(stdout, migrateUsage)

@@ -180,6 +180,7 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 			log.WithError(serr).Error("reply delivered but not recorded; it may be sent again after a restart")
 		}
 		d.metrics.Outbound(msg.Platform, "delivered")
+		d.sendOutcome(dl, "sent")
 		pop()
 	case errors.Is(err, adapter.ErrAmbiguous) && !p.Idempotent && (p.recoverer == nil || dl.attempts >= d.opts.MaxAttempts):
 		// The platform may show it already and cannot deduplicate a retry:
@@ -227,6 +228,7 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 }
 
 func (d *Dispatcher) giveUp(dl *delivery, reason string) {
+	d.sendOutcome(dl, "failed")
 	if err := d.store.GiveUp(d.bg(), dl.rec.ID, dl.attempts, reason); err != nil {
 		d.log.WithError(err).Error("cannot record a failed reply")
 	}

@@ -32,6 +32,9 @@ type Policy struct {
 	Unauthorized         string // "reply" or "ignore"
 	UnauthorizedText     string
 	GroupSessionsPerUser bool
+	// DMPolicy is allowlist, pairing or open (AllowAll): in pairing mode
+	// an unknown user's direct message gets a pairing code.
+	DMPolicy string
 }
 
 // Platform is a built adapter with its policy.
@@ -41,6 +44,8 @@ type Platform struct {
 	// Idempotent says the platform deduplicates on Outbound.IdempotencyKey,
 	// so a delivery whose outcome is unknown may be retried.
 	Idempotent bool
+	// HomeChat is where a sent message without a chat goes.
+	HomeChat string
 }
 
 // Options tune the dispatcher; zero values take the documented defaults of
@@ -83,6 +88,8 @@ type Options struct {
 	// RefusalInterval limits refusals to one per sender per interval.
 	// Default 10m.
 	RefusalInterval time.Duration
+	// Limits are the per-user budgets (limits.per_user).
+	Limits UserLimits
 }
 
 func (o *Options) defaults() {
@@ -179,6 +186,8 @@ type Dispatcher struct {
 	// gens holds the generation of every session ever reset by /new (the
 	// others are at 0), so a turn never reads the store under the lock.
 	gens map[string]int64
+	// paired holds the users approved by pairing, by platform.
+	paired map[string]map[string]bool
 }
 
 type platform struct {
@@ -312,6 +321,10 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: read sessions: %w", err)
 	}
+	paired, err := d.loadPaired(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.started {
@@ -319,6 +332,7 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	}
 	d.started = true
 	d.gens = gens
+	d.paired = paired
 	for _, r := range outbox {
 		s := d.sessionLocked(r.SessionKey)
 		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt, unknownSince: unknown[r.ID]})
@@ -357,10 +371,10 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 		m.ReceivedAt = time.Now()
 	}
 	key := m.SessionKey(p.Policy.GroupSessionsPerUser)
-	if !p.Policy.AllowAll && !p.allowed[m.SenderID] {
+	if !d.mayTalk(p, m.Platform, m.SenderID) {
 		return d.refuse(ctx, p, key, m)
 	}
-	id, dup, err := d.store.AddInbound(ctx, key, m, store.Pending)
+	id, dup, over, err := d.addInbound(ctx, p, key, m)
 	if err != nil {
 		d.metrics.Inbound(m.Platform, "error")
 		return err
@@ -368,6 +382,10 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 	if dup {
 		d.metrics.Inbound(m.Platform, "duplicate")
 		d.adoptIfOrphan(ctx, id, key, m)
+		return nil
+	}
+	if over != nil {
+		d.overBudget(p, id, key, m, over)
 		return nil
 	}
 	d.metrics.Inbound(m.Platform, "stored")
@@ -452,7 +470,8 @@ func (d *Dispatcher) refuse(ctx context.Context, p *platform, key string, m *mes
 	// chose it.
 	d.log.WithFields(logrus.Fields{"platform": m.Platform, "sender": m.SenderID, "chat": m.ChatID}).
 		Infof("refused a message from user %q: not in platforms.%s.allowed_users", m.SenderID, m.Platform)
-	if p.Policy.Unauthorized != "reply" || m.ChatType != message.ChatDirect {
+	pairing := p.Policy.DMPolicy == "pairing" && m.ChatType == message.ChatDirect
+	if !pairing && (p.Policy.Unauthorized != "reply" || m.ChatType != message.ChatDirect) {
 		return nil
 	}
 	d.mu.Lock()
@@ -467,7 +486,11 @@ func (d *Dispatcher) refuse(ctx context.Context, p *platform, key string, m *mes
 	go func() {
 		defer d.wg.Done()
 		it := &item{id: id, key: key, msg: *m}
-		d.finish(it, store.Refused, p.Policy.UnauthorizedText, nil)
+		text := p.Policy.UnauthorizedText
+		if pairing {
+			text = d.pairingReply(m)
+		}
+		d.finish(it, store.Refused, text, nil)
 	}()
 	return nil
 }

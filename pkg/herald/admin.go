@@ -36,6 +36,7 @@ type StatusReport struct {
 	OldestPendingAge float64          `json:"oldest_pending_age_seconds"`
 	LastReloadError  string           `json:"last_reload_error,omitempty"`
 	Store            *StoreReport     `json:"store,omitempty"`
+	Users            *UsersReport     `json:"users,omitempty"`
 }
 
 // PlatformReport is one platform's state in StatusReport.
@@ -111,6 +112,8 @@ func (d *daemon) serveAdmin() {
 		case <-r.Context().Done():
 		}
 	})
+	d.sendRoutes(mux, d.adminAuthorize)
+	d.pairingRoutes(mux)
 	d.adminSrv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -179,6 +182,7 @@ func (d *daemon) statusReport() StatusReport {
 		StatusLine:      d.statusLine(),
 		LastReloadError: lastReload,
 		Store:           d.storeReport(),
+		Users:           d.usersReport(),
 	}
 	if d.isStopping() {
 		rep.State = "stopping"

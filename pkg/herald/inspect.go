@@ -226,6 +226,7 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
 	}
 	printStore(w, r.Store)
+	printUsers(w, r.Users)
 }
 
 // retryDetail describes a reconnection due in wait. A retry time already
