@@ -148,7 +148,13 @@ type Agent struct {
 	HistoryMessages int `yaml:"history_messages"`
 	// SystemPrompt is sent first to openai backends, if set.
 	SystemPrompt string `yaml:"system_prompt"`
-	Echo         Echo   `yaml:"echo"`
+	// HermesAPI chooses how kind hermes runs a turn: auto (default) uses
+	// the Runs API when GET /v1/capabilities offers run_submission,
+	// run_status, run_events_sse and run_stop, else chat completions (with
+	// a warning naming what is missing); runs or chat_completions force
+	// one.
+	HermesAPI string `yaml:"hermes_api"`
+	Echo      Echo   `yaml:"echo"`
 }
 
 // Echo configures the built-in echo agent.
@@ -278,6 +284,7 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Agent.TotalTimeout, 30*time.Minute)
 	defInt(&c.Agent.MaxAttempts, 3)
 	defInt(&c.Agent.HistoryMessages, 20)
+	def(&c.Agent.HermesAPI, "auto")
 	def(&c.Dispatch.BusyPolicy, "queue")
 	if c.Dispatch.GroupSessionsPerUser == nil {
 		t := true
@@ -521,6 +528,11 @@ func (c *Config) validate() error {
 	}
 	if c.Agent.MaxAttempts < 1 {
 		add("agent.max_attempts", "must be at least 1")
+	}
+	switch c.Agent.HermesAPI {
+	case "", "auto", "runs", "chat_completions":
+	default:
+		add("agent.hermes_api", "%q is not one of auto, runs, chat_completions", c.Agent.HermesAPI)
 	}
 	if c.Agent.HistoryMessages < 0 {
 		add("agent.history_messages", "must not be negative")
