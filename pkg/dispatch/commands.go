@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/agent"
 	"github.com/heraldgw/herald/pkg/store"
 )
 
@@ -58,7 +59,7 @@ func (d *Dispatcher) commandLocked(s *session, it *item, cmd string) {
 			return false
 		}
 		s.turn.endState = store.Dropped
-		s.turn.cancel()
+		s.turn.cancel(agent.ErrStopRequested)
 		dropped = append(dropped, s.turn.item.id)
 		return true
 	}

@@ -179,8 +179,11 @@ type item struct {
 }
 
 type turn struct {
-	item    *item
-	cancel  context.CancelFunc
+	item *item
+	// cancel ends the turn's context: with agent.ErrStopRequested when the
+	// user stops it (the agent then stops a backend run), with nil
+	// otherwise (shutdown: the agent detaches from a backend run).
+	cancel  context.CancelCauseFunc
 	started time.Time
 	// endState is set when the turn is cancelled on purpose: Dropped by
 	// /stop or /new, Interrupted by a newer message.
@@ -471,7 +474,7 @@ func (d *Dispatcher) enqueueLocked(it *item) {
 	}
 	if d.opts.BusyPolicy == "interrupt" && s.turn != nil && s.turn.endState == store.Pending {
 		s.turn.endState = store.Interrupted
-		s.turn.cancel()
+		s.turn.cancel(agent.ErrStopRequested)
 	}
 	// Keep arrival (store id) order even when concurrent Delivers enqueue
 	// out of order.
@@ -516,7 +519,7 @@ func (d *Dispatcher) startTurnLocked(s *session) {
 	s.queue = s.queue[1:]
 	d.queued--
 	d.metrics.QueueDepth(d.queued)
-	ctx, cancel := context.WithCancel(d.ctx)
+	ctx, cancel := context.WithCancelCause(d.ctx)
 	t := &turn{item: it, cancel: cancel, started: time.Now()}
 	s.turn = t
 	d.running++
@@ -530,7 +533,7 @@ func (d *Dispatcher) startTurnLocked(s *session) {
 
 // turnEnded releases the session's turn slot and starts what waits for it.
 func (d *Dispatcher) turnEndedLocked(s *session, t *turn) {
-	t.cancel()
+	t.cancel(nil)
 	if s.turn == t {
 		s.turn = nil
 	}
@@ -601,7 +604,7 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 		d.metrics.Turn(it.msg.Platform, "failed", elapsed)
 		d.metrics.AgentTurn("error")
 		log.WithError(err).Warn("agent rejected the turn")
-		d.finish(it, store.Failed, "Sorry, the agent could not answer this message.", nil)
+		d.finish(it, store.Failed, rejectedText(err), nil)
 	default:
 		// Unavailable, rate limited, timed out: run it again later, then
 		// tell the user.
@@ -659,14 +662,26 @@ func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Age
 	msgs = append(msgs, agent.Message{Role: "user", Content: it.msg.Text})
 	req := agent.Request{
 		SessionID:      sessionID,
+		SessionKey:     key,
 		Messages:       msgs,
 		IdempotencyKey: message.IdempotencyKey(it.msg.Platform, it.msg.EventID, 0),
+	}
+	if runID, body, ok, err := d.store.Run(ctx, it.id); err != nil {
+		return "", err
+	} else if ok {
+		req.Run = &agent.Run{ID: runID, Body: body}
 	}
 	var streamer *editStreamer
 	if d.opts.StreamEdits && p != nil && p.editor != nil {
 		streamer = &editStreamer{d: d, p: p, it: it, ctx: ctx}
 	}
-	var ev agent.Events
+	ev := agent.Events{RunStarted: func(r agent.Run) error {
+		// Recorded even if the turn's context ends meanwhile (shutdown):
+		// the next instance re-attaches to the run.
+		ctx, cancel := context.WithTimeout(d.bg(), 10*time.Second)
+		defer cancel()
+		return d.store.SetRun(ctx, it.id, r.ID, r.Body)
+	}}
 	if streamer != nil {
 		ev.Delta = streamer.delta
 	}
