@@ -44,10 +44,14 @@ type client struct {
 	// pollInterval is how often the runs backend asks a run's status when
 	// it cannot follow its events. A field so tests can shorten it.
 	pollInterval time.Duration
-	model        string
-	key          secret.Value
-	http         *http.Client
-	log          *logrus.Entry
+	// statusEvery is how long a run's event stream may go without an event
+	// before herald checks the run's status (30 s, Hermes' keepalive
+	// interval). A field so tests can shorten it.
+	statusEvery time.Duration
+	model       string
+	key         secret.Value
+	http        *http.Client
+	log         *logrus.Entry
 
 	firstToken, idle, total time.Duration
 	maxAttempts             int
@@ -71,6 +75,7 @@ func newClient(cfg config.Agent, log *logrus.Entry) (*client, error) {
 		mode:          hermesMode{force: cfg.HermesAPI},
 		connect:       connect,
 		pollInterval:  2 * time.Second,
+		statusEvery:   30 * time.Second,
 		model:         cfg.Model,
 		log:           log,
 		firstToken:    orDefault(cfg.FirstTokenTimeout, 120*time.Second),

@@ -323,6 +323,11 @@ func (t *runTurn) do(ctx context.Context) (string, error) {
 // errRunGone: the backend answered 404 for the run's status.
 var errRunGone = errors.New("run not found")
 
+// endedCause ends a stream whose run the status shows ended.
+type endedCause struct{ st runStatus }
+
+func (e *endedCause) Error() string { return "run " + e.st.Status }
+
 // create POSTs the run (the stored body if there is one), retrying, with
 // the same Idempotency-Key, connection errors, 429 and 5xx: the key makes
 // the POST safe to repeat.
@@ -522,12 +527,66 @@ func (t *runTurn) stream(ctx context.Context) (out string, done bool, err error)
 	// keepalive comment every 30 s); when it fires, herald polls instead.
 	idle := time.AfterFunc(c.idle, func() { cancel(&TimeoutError{Which: "idle", After: c.idle}) })
 	defer idle.Stop()
+	// A stream can stay open with nothing but keepalives while its run has
+	// ended: an older server hands a new subscriber the buffer of a
+	// subscriber that has gone but not yet noticed (a herald that died
+	// moments ago), then drops that buffer when it notices. So after
+	// statusEvery without an event herald asks the run's status, without
+	// leaving the stream.
+	var (
+		checks  sync.WaitGroup
+		quietMu sync.Mutex // guards quiet and stopped
+		quiet   *time.Timer
+		stopped bool
+	)
+	quietMu.Lock()
+	quiet = time.AfterFunc(c.statusEvery, func() {
+		quietMu.Lock()
+		if stopped {
+			quietMu.Unlock()
+			return
+		}
+		checks.Add(1)
+		quietMu.Unlock()
+		defer checks.Done()
+		st, code, err := t.status(sctx)
+		switch {
+		case sctx.Err() != nil:
+		case code == http.StatusNotFound:
+			cancel(errRunGone)
+		case err == nil && st.terminal():
+			cancel(&endedCause{st})
+		default:
+			quietMu.Lock()
+			if !stopped {
+				quiet.Reset(c.statusEvery)
+			}
+			quietMu.Unlock()
+		}
+	})
+	quietMu.Unlock()
+	defer func() {
+		cancel(nil)
+		quietMu.Lock()
+		stopped = true
+		quiet.Stop()
+		quietMu.Unlock()
+		checks.Wait() // no status check outlives the stream
+	}()
 	sr := newSSEReader(&activityReader{r: resp.Body, t: idle, d: c.idle}, maxEventBytes)
 	for {
 		e, err := sr.next()
 		if err != nil {
-			if sctx.Err() != nil && ctx.Err() == nil {
-				return "", false, context.Cause(sctx)
+			var ended *endedCause
+			switch cause := context.Cause(sctx); {
+			case ctx.Err() != nil:
+			case errors.Is(cause, errRunGone):
+				return "", true, errRunGone
+			case errors.As(cause, &ended):
+				out, err := t.ended(ended.st)
+				return out, true, err
+			case sctx.Err() != nil:
+				return "", false, cause
 			}
 			if err == io.EOF {
 				return "", false, nil // closed without a terminal event: ask the status
@@ -541,6 +600,9 @@ func (t *runTurn) stream(ctx context.Context) (out string, done bool, err error)
 		if e.ID != "" {
 			t.lastID = e.ID
 		}
+		quietMu.Lock()
+		quiet.Reset(c.statusEvery)
+		quietMu.Unlock()
 		var p struct {
 			Event    string          `json:"event"`
 			Delta    string          `json:"delta"`

@@ -5,6 +5,10 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +30,10 @@ const runsWait = 30 * time.Second
 // backoff intervals, logging into the returned hook.
 func newRunsClient(t *testing.T, f *agenttest.Runs, edit func(*config.Agent)) (*client, *test.Hook) {
 	t.Helper()
-	cfg := config.Agent{Kind: "hermes", URL: f.URL, Key: keyFile(t, "runs-key")}
+	cfg := config.Agent{Kind: "hermes", Key: keyFile(t, "runs-key")}
+	if f != nil {
+		cfg.URL = f.URL
+	}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -39,6 +46,7 @@ func newRunsClient(t *testing.T, f *agenttest.Runs, edit func(*config.Agent)) (*
 	c := a.(*client)
 	c.backoffBase, c.backoffMax = time.Millisecond, 5*time.Millisecond
 	c.pollInterval = 20 * time.Millisecond
+	c.statusEvery = 100 * time.Millisecond
 	t.Cleanup(c.CloseIdleConnections)
 	return c, hook
 }
@@ -428,5 +436,53 @@ func TestRunsApprovalDeniedByDefault(t *testing.T) {
 	}
 	if a := f.Approvals(); len(a) != 1 || a[0].Choice != "deny" || a[0].Status != 200 {
 		t.Fatalf("approvals %+v", a)
+	}
+}
+
+// An event stream that stays open with keepalives only while its run ends
+// (an older server handed herald the buffer of a subscriber that had gone):
+// herald notices from the run's status and returns the output.
+func TestRunsSilentStream(t *testing.T) {
+	var mu sync.Mutex
+	statusAsked := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/capabilities", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"features":{"run_submission":true,"run_status":true,"run_events_sse":true,"run_stop":true}}`)
+	})
+	mux.HandleFunc("POST /v1/runs", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"run_id":"run_1","status":"started"}`)
+	})
+	mux.HandleFunc("GET /v1/runs/run_1", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		statusAsked++
+		n := statusAsked
+		mu.Unlock()
+		st := "running"
+		if n >= 2 {
+			st = "completed"
+		}
+		fmt.Fprintf(w, `{"run_id":"run_1","status":%q,"output":"the output"}`, st)
+	})
+	mux.HandleFunc("GET /v1/runs/run_1/events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for {
+			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c, _ := newRunsClient(t, nil, func(a *config.Agent) { a.URL, a.TotalTimeout = srv.URL, 20*time.Second })
+	out, err := c.Complete(context.Background(), runRequest("hi", "hr-q-0"), Events{})
+	if err != nil || out != "the output" {
+		t.Fatalf("%q %v", out, err)
 	}
 }
