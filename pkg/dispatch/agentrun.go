@@ -22,3 +22,16 @@ func rejectedText(err error) string {
 	}
 	return "Sorry, the agent could not answer this message."
 }
+
+// AgentMode reports how the current agent runs turns (agent.ModeRuns or
+// agent.ModeChatCompletions for kind hermes once it asked the backend, ""
+// otherwise) and why, for herald status.
+func (d *Dispatcher) AgentMode() (mode, note string) {
+	d.mu.Lock()
+	ag := d.agent
+	d.mu.Unlock()
+	if m, ok := ag.(interface{ Mode() (string, string) }); ok {
+		return m.Mode()
+	}
+	return "", ""
+}
