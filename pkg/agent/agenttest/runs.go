@@ -147,6 +147,7 @@ type fakeRun struct {
 
 	approval chan string // the pending approval's answer
 	pending  map[string]any
+	deltas   int // message.delta events produced
 }
 
 // NewRuns starts the fake and closes it when the test ends.
@@ -335,6 +336,16 @@ func (f *Runs) Status(id string) string {
 		return str(st["status"])
 	}
 	return ""
+}
+
+// Deltas returns how many words run id has produced so far (0 if unknown).
+func (f *Runs) Deltas(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r := f.runs[id]; r != nil {
+		return r.deltas
+	}
+	return 0
 }
 
 // Pending returns the ids of runs waiting for approval.
@@ -682,7 +693,9 @@ func (f *Runs) execute(ctx context.Context, r *fakeRun) {
 		}
 		f.mu.Lock()
 		if ctx.Err() == nil {
+			r.deltas++
 			f.pushLocked(r, "message.delta", map[string]any{"delta": w})
+			f.notifyLocked()
 		}
 		f.mu.Unlock()
 	}
