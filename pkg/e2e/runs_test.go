@@ -224,3 +224,28 @@ func TestRunsFallbackShown(t *testing.T) {
 		t.Fatalf("herald status:\n%s", out)
 	}
 }
+
+// /stop during a run: herald calls the run's stop endpoint, the run ends
+// cancelled, and the user gets one "Stopped." and no reply.
+func TestRunStop(t *testing.T) {
+	r := newRunsEnv(t, agenttest.RunsOptions{WordDelay: time.Second}, "")
+	r.startReady()
+	r.send(r.chat, runsInput)
+	id := r.runAt(2)
+	r.send(r.chat, "/stop")
+	ctx, cancel := context.WithTimeout(context.Background(), runsWait)
+	defer cancel()
+	if err := r.ag.Wait(ctx, "the run cancelled", func() bool { return r.ag.Status(id) == agenttest.StatusCancelled }); err != nil {
+		t.Fatal(err)
+	}
+	r.tg.Wait(t, runsWait, "the stop reply", func() bool { return len(r.tg.Transcript("555")) >= 1 })
+	r.settled()
+	got := r.tg.Transcript("555")
+	t.Logf("/stop: %d stop calls, %d executions, user sees %q", len(r.ag.Stops()), r.ag.TotalExecutions(), got)
+	if stops := r.ag.Stops(); len(stops) != 1 || stops[0] != id {
+		t.Fatalf("stop calls %v, want [%s]", stops, id)
+	}
+	if len(got) != 1 || got[0] != "Stopped." {
+		t.Fatalf("the user sees %q, want [\"Stopped.\"]", got)
+	}
+}
