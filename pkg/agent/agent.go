@@ -89,6 +89,14 @@ type Events struct {
 	// read. The caller stores r durably before returning; an error is
 	// logged and the turn goes on (the Idempotency-Key still finds the run).
 	RunStarted func(r Run) error
+	// Approval is called by the runs backend when the run waits for a
+	// human decision on a tool call (from the approval.request event, or
+	// from the run's status when herald re-attached), and again with
+	// Resolved set once the decision was recorded. The caller asks the
+	// user and answers with the agent's Approve method; the turn goes on
+	// waiting. Nil: herald answers deny at once. It is called once per
+	// request id and turn, synchronously: it must not block for long.
+	Approval func(a Approval)
 }
 
 func (e Events) delta(s string) {

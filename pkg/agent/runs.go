@@ -31,6 +31,7 @@ const (
 	runFailed      = "failed"
 	runCancelled   = "cancelled"
 	runInterrupted = "interrupted"
+	runWaiting     = "waiting_for_approval"
 )
 
 // runsFeatures are the capabilities the runs backend needs.
@@ -279,6 +280,8 @@ type runTurn struct {
 
 	streamed strings.Builder // message.delta text given to ev.Delta
 	lastID   string          // id of the last event read (resumable streams)
+	asked    map[string]bool // approval requests handled
+	done     map[string]bool // approval requests reported resolved
 }
 
 func (t *runTurn) do(ctx context.Context) (string, error) {
@@ -299,6 +302,7 @@ func (t *runTurn) do(ctx context.Context) (string, error) {
 			return t.ended(st)
 		default:
 			t.log.WithFields(logrus.Fields{"run": t.run.ID, "status": st.Status}).Info("agent: re-attaching to the run")
+			t.waiting(ctx, st)
 		}
 	} else if err := t.create(ctx); err != nil {
 		return "", err
@@ -493,6 +497,8 @@ func (t *runTurn) follow(ctx context.Context) (string, error) {
 			return "", err
 		case st.terminal():
 			return t.ended(st)
+		default:
+			t.waiting(ctx, st)
 		}
 	}
 }
@@ -632,7 +638,9 @@ func (t *runTurn) stream(ctx context.Context) (out string, done bool, err error)
 			t.ev.progress(ProgressTool)
 		case "approval.request":
 			t.ev.progress(ProgressApproval)
-			t.approval(ctx, Approval{RunID: t.run.ID, RequestID: p.Request, Tool: p.Tool, Command: p.Command, Description: p.Describe, Choices: p.Choices})
+			t.approval(ctx, Approval{RequestID: p.Request, Tool: p.Tool, Command: p.Command, Description: p.Describe, Choices: p.Choices})
+		case "approval.responded":
+			t.resolved(p.Request)
 		case "run.completed":
 			t.finishDeltas(p.Output)
 			return p.Output, true, nil
@@ -673,23 +681,61 @@ const ProgressApproval = "approval"
 
 // Approval is a run's request for a human decision on a tool call.
 type Approval struct {
-	RunID       string
-	RequestID   string
-	Tool        string
-	Command     string
-	Description string
-	Choices     []string
+	RunID       string   `json:"-"`
+	RequestID   string   `json:"request_id"`
+	Tool        string   `json:"tool"`
+	Command     string   `json:"command"`
+	Description string   `json:"description"`
+	Choices     []string `json:"choices"`
+	// Resolved: the decision was recorded (approval.responded).
+	Resolved bool `json:"-"`
 }
 
-// approval handles an approval.request. Without an approval handler (not
-// configured yet) herald answers deny at once, which is also what Hermes
-// does on chat completions.
+// approval handles a pending approval request. With Events.Approval the
+// caller asks the user; without, herald answers deny at once, which is also
+// what Hermes does on chat completions.
 func (t *runTurn) approval(ctx context.Context, a Approval) {
-	if err := t.c.Approve(ctx, a.RunID, a.RequestID, "deny"); err != nil {
-		t.log.WithError(err).Warn("agent: cannot deny the run's approval request")
+	a.RunID = t.run.ID
+	if t.asked == nil {
+		t.asked = map[string]bool{}
+	}
+	if t.asked[a.RequestID] {
 		return
 	}
-	t.log.WithFields(logrus.Fields{"run": a.RunID, "tool": a.Tool}).Info("agent: denied the run's approval request (herald does not ask in the chat)")
+	t.asked[a.RequestID] = true
+	log := t.log.WithFields(logrus.Fields{"run": a.RunID, "tool": a.Tool, "request_id": a.RequestID})
+	if t.ev.Approval != nil {
+		log.Info("agent: the run waits for approval")
+		t.ev.Approval(a)
+		return
+	}
+	if err := t.c.Approve(ctx, a.RunID, a.RequestID, "deny"); err != nil {
+		log.WithError(err).Warn("agent: cannot deny the run's approval request")
+		return
+	}
+	log.Info("agent: denied the run's approval request (nobody to ask)")
+}
+
+// resolved reports an approval.responded event to the caller.
+func (t *runTurn) resolved(requestID string) {
+	if t.ev.Approval != nil && !t.done[requestID] {
+		if t.done == nil {
+			t.done = map[string]bool{}
+		}
+		t.done[requestID] = true
+		t.ev.Approval(Approval{RunID: t.run.ID, RequestID: requestID, Resolved: true})
+	}
+}
+
+// waiting reports the pending approval a status shows.
+func (t *runTurn) waiting(ctx context.Context, st runStatus) {
+	if st.Status != runWaiting || len(st.Approval) == 0 {
+		return
+	}
+	var a Approval
+	if json.Unmarshal(st.Approval, &a) == nil {
+		t.approval(ctx, a)
+	}
 }
 
 // Approve answers the pending approval of run runID: choice is once,

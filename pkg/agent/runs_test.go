@@ -486,3 +486,43 @@ func TestRunsSilentStream(t *testing.T) {
 		t.Fatalf("%q %v", out, err)
 	}
 }
+
+// With an approval handler the run waits for the caller's answer; the
+// handler hears of the request once, and of its resolution.
+func TestRunsApprovalHandler(t *testing.T) {
+	f := agenttest.NewRuns(t, agenttest.RunsOptions{})
+	c, _ := newRunsClient(t, f, nil)
+	var mu sync.Mutex
+	var got []Approval
+	answered := make(chan error, 1)
+	ev := Events{Approval: func(a Approval) {
+		mu.Lock()
+		got = append(got, a)
+		mu.Unlock()
+		if !a.Resolved {
+			go func() { answered <- c.Approve(context.Background(), a.RunID, a.RequestID, "once") }()
+		}
+	}}
+	out, err := c.Complete(context.Background(), runRequest(agenttest.InputApprove+" rm -rf /tmp/x", "hr-h-0"), ev)
+	if err != nil || out != "run: approved rm -rf /tmp/x" {
+		t.Fatalf("%q %v", out, err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0].Tool != "terminal" || got[0].Command != "rm -rf /tmp/x" || got[0].RequestID == "" || got[0].Resolved ||
+		!got[1].Resolved || got[1].RequestID != got[0].RequestID {
+		t.Fatalf("approval events %+v", got)
+	}
+	// Answering again: nothing is pending.
+	err = c.Approve(context.Background(), got[0].RunID, got[0].RequestID, "once")
+	var he *HTTPError
+	if !errors.As(err, &he) || he.Status != 409 {
+		t.Fatalf("second answer: %v", err)
+	}
+	if err := c.Approve(context.Background(), got[0].RunID, "", "maybe"); !errors.As(err, &he) || he.Status != 400 {
+		t.Fatalf("invalid choice: %v", err)
+	}
+}

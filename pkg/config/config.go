@@ -154,7 +154,11 @@ type Agent struct {
 	// a warning naming what is missing); runs or chat_completions force
 	// one.
 	HermesAPI string `yaml:"hermes_api"`
-	Echo      Echo   `yaml:"echo"`
+	// ApprovalTimeout is how long a run's request to approve a tool call
+	// waits for /approve or /deny in the chat before herald denies it.
+	// Default 5m.
+	ApprovalTimeout time.Duration `yaml:"approval_timeout"`
+	Echo            Echo          `yaml:"echo"`
 }
 
 // Echo configures the built-in echo agent.
@@ -285,6 +289,7 @@ func (c *Config) applyDefaults() {
 	defInt(&c.Agent.MaxAttempts, 3)
 	defInt(&c.Agent.HistoryMessages, 20)
 	def(&c.Agent.HermesAPI, "auto")
+	defDur(&c.Agent.ApprovalTimeout, 5*time.Minute)
 	def(&c.Dispatch.BusyPolicy, "queue")
 	if c.Dispatch.GroupSessionsPerUser == nil {
 		t := true
@@ -533,6 +538,9 @@ func (c *Config) validate() error {
 	case "", "auto", "runs", "chat_completions":
 	default:
 		add("agent.hermes_api", "%q is not one of auto, runs, chat_completions", c.Agent.HermesAPI)
+	}
+	if c.Agent.ApprovalTimeout > 24*time.Hour {
+		add("agent.approval_timeout", "%s is longer than the 24h limit", c.Agent.ApprovalTimeout)
 	}
 	if c.Agent.HistoryMessages < 0 {
 		add("agent.history_messages", "must not be negative")

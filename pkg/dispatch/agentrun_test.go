@@ -6,12 +6,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/agent"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
 	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/message"
 	"github.com/heraldgw/herald/pkg/metrics"
 	"github.com/heraldgw/herald/pkg/secret"
 	"github.com/heraldgw/herald/pkg/store"
@@ -21,7 +23,9 @@ import (
 // with restarts of the dispatcher and store (the fake keeps running, as
 // Hermes does while herald restarts).
 type runsEnv struct {
-	t    *testing.T
+	t      *testing.T
+	policy Policy
+	opts   Options
 	f    *agenttest.Runs
 	ag   agent.Agent
 	ad   *fakeAdapter
@@ -41,7 +45,8 @@ func newRunsEnv(t *testing.T, o agenttest.RunsOptions) *runsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &runsEnv{t: t, f: f, ag: ag, ad: newFakeAdapter("p"), path: filepath.Join(t.TempDir(), "herald.db")}
+	e := &runsEnv{t: t, f: f, ag: ag, ad: newFakeAdapter("p"), path: filepath.Join(t.TempDir(), "herald.db"), policy: allowAll,
+		opts: Options{InitialBackoff: 10 * time.Millisecond, TurnRetryBackoff: 10 * time.Millisecond}}
 	e.open()
 	t.Cleanup(e.close)
 	return e
@@ -54,7 +59,7 @@ func (e *runsEnv) open() {
 		e.t.Fatal(err)
 	}
 	e.st = st
-	e.d = New(st, e.ag, map[string]Platform{"p": {Adapter: e.ad, Policy: allowAll, Idempotent: true}}, Options{InitialBackoff: 10 * time.Millisecond, TurnRetryBackoff: 10 * time.Millisecond}, quietLog(), metrics.Nop())
+	e.d = New(st, e.ag, map[string]Platform{"p": {Adapter: e.ad, Policy: e.policy, Idempotent: true}}, e.opts, quietLog(), metrics.Nop())
 	if _, _, err := e.d.Start(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
@@ -159,5 +164,117 @@ func TestStopStopsRun(t *testing.T) {
 	e.d = nil
 	if sent := e.ad.Sent(); len(sent) != 1 || sent[0].Text != "Stopped." {
 		t.Fatalf("sent %+v", sent)
+	}
+}
+
+// texts returns the texts the user was sent.
+func texts(sent []message.Outbound) []string {
+	out := make([]string, len(sent))
+	for i, m := range sent {
+		out[i] = m.Text
+	}
+	return out
+}
+
+const approvalAsk = "The agent asks to run terminal:\nrm -rf /tmp/x\n(dangerous command)\nReply /approve to allow it once or /deny to refuse. Without an answer within 5m0s it is denied."
+
+// The run asks, herald restarts, the user answers /approve to the next
+// instance and the run completes: the prompt is shown once.
+func TestApprovalSurvivesRestart(t *testing.T) {
+	e := newRunsEnv(t, agenttest.RunsOptions{})
+	if err := e.d.Deliver(context.Background(), in("1", "c", "u", agenttest.InputApprove+" rm -rf /tmp/x")); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.ad.waitSent(t, 1); got[0].Text != approvalAsk {
+		t.Fatalf("prompt %q", got[0].Text)
+	}
+	e.stop()
+	e.open()
+	if err := e.d.Deliver(context.Background(), in("2", "c", "u", "/approve")); err != nil {
+		t.Fatal(err)
+	}
+	got := texts(e.ad.waitSent(t, 3))
+	waitPending(t, e.st, 0)
+	want := []string{approvalAsk, "Approved.", "run: approved rm -rf /tmp/x"}
+	if got = texts(e.ad.Sent()); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("the user sees %q, want %q", got, want)
+	}
+	if a := e.f.Approvals(); len(a) != 1 || a[0].Choice != "once" || a[0].Status != 200 || a[0].RequestID == "" {
+		t.Fatalf("approvals %+v", a)
+	}
+	if n := e.f.TotalExecutions(); n != 1 {
+		t.Fatalf("%d executions", n)
+	}
+}
+
+func TestApprovalDenyAndTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		answer  string
+		timeout time.Duration
+		want    []string
+	}{
+		{"deny", "/deny", 0, []string{"Denied.", "run: denied rm -rf /tmp/x"}},
+		{"timeout", "", 300 * time.Millisecond, []string{"No answer within 300ms: the request was denied.", "run: denied rm -rf /tmp/x"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newRunsEnv(t, agenttest.RunsOptions{})
+			if tt.timeout > 0 {
+				e.close()
+				e.opts.ApprovalTimeout = tt.timeout
+				e.open()
+			}
+			if err := e.d.Deliver(context.Background(), in("1", "c", "u", agenttest.InputApprove+" rm -rf /tmp/x")); err != nil {
+				t.Fatal(err)
+			}
+			e.ad.waitSent(t, 1)
+			if tt.answer != "" {
+				if err := e.d.Deliver(context.Background(), in("2", "c", "u", tt.answer)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.ad.waitSent(t, 3)
+			waitPending(t, e.st, 0)
+			got := texts(e.ad.Sent())[1:]
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Fatalf("after the prompt the user sees %q, want %q", got, tt.want)
+			}
+			if a := e.f.Approvals(); len(a) != 1 || a[0].Choice != "deny" {
+				t.Fatalf("approvals %+v", a)
+			}
+		})
+	}
+}
+
+// Only an allowed user may answer: anyone else is refused, and the run
+// goes on waiting.
+func TestApprovalOnlyAllowedUsers(t *testing.T) {
+	e := newRunsEnv(t, agenttest.RunsOptions{})
+	e.close()
+	e.policy = Policy{AllowedUsers: []string{"u"}, Unauthorized: "reply", UnauthorizedText: "no", GroupSessionsPerUser: false}
+	e.open()
+	group := func(event, sender, text string) *message.Inbound {
+		m := in(event, "g", sender, text)
+		m.ChatType = message.ChatGroup
+		return m
+	}
+	if err := e.d.Deliver(context.Background(), group("1", "u", agenttest.InputApprove+" rm -rf /tmp/x")); err != nil {
+		t.Fatal(err)
+	}
+	e.ad.waitSent(t, 1)
+	if err := e.d.Deliver(context.Background(), group("2", "intruder", "/approve")); err != nil {
+		t.Fatal(err)
+	}
+	waitPending(t, e.st, 1) // the intruder's message is refused, not pending
+	if len(e.f.Approvals()) != 0 || len(e.f.Pending()) != 1 {
+		t.Fatalf("approvals %+v, pending %v", e.f.Approvals(), e.f.Pending())
+	}
+	if err := e.d.Deliver(context.Background(), group("3", "u", "/approve")); err != nil {
+		t.Fatal(err)
+	}
+	e.ad.waitSent(t, 3)
+	waitPending(t, e.st, 0)
+	if a := e.f.Approvals(); len(a) != 1 || a[0].Choice != "once" {
+		t.Fatalf("approvals %+v", a)
 	}
 }

@@ -64,6 +64,9 @@ type Options struct {
 	TurnRetryBackoff time.Duration
 	// Retention is how long finished messages are kept (the dedupe window).
 	Retention time.Duration
+	// ApprovalTimeout is how long a run's approval request waits for the
+	// user's answer before herald denies it. Default 5m.
+	ApprovalTimeout time.Duration
 	// RefusalInterval limits refusals to one per sender per interval.
 	// Default 10m.
 	RefusalInterval time.Duration
@@ -104,6 +107,9 @@ func (o *Options) defaults() {
 	}
 	if o.RefusalInterval <= 0 {
 		o.RefusalInterval = 10 * time.Minute
+	}
+	if o.ApprovalTimeout <= 0 {
+		o.ApprovalTimeout = 5 * time.Minute
 	}
 }
 
@@ -150,6 +156,10 @@ type Dispatcher struct {
 	// gens holds the generation of every session ever reset by /new (the
 	// others are at 0), so a turn never reads the store under the lock.
 	gens map[string]int64
+	// approvals are the runs waiting for the user's /approve or /deny, by
+	// session (see agentrun.go); approvalsClosed is set by Close.
+	approvals       map[string]*pendingApproval
+	approvalsClosed bool
 }
 
 type platform struct {
@@ -633,6 +643,7 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 		d.finish(it, store.Failed, "Sorry, the agent is not reachable right now. Please try again later.", nil)
 	}
 	d.mu.Lock()
+	d.forgetApprovalLocked(it.key, it.id, "")
 	// Recorded (or, if recording failed, left pending for the sweep or the
 	// next instance): no longer this dispatcher's.
 	delete(d.tracked, it.id)
@@ -682,6 +693,9 @@ func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Age
 		defer cancel()
 		return d.store.SetRun(ctx, it.id, r.ID, r.Body)
 	}}
+	if _, ok := ag.(approver); ok {
+		ev.Approval = func(a agent.Approval) { d.onApproval(it, a) }
+	}
 	if streamer != nil {
 		ev.Delta = streamer.delta
 	}
@@ -717,9 +731,14 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 		d.log.WithError(err).WithField("message", it.id).Error("cannot record the end of a turn; it stays pending and runs again after a restart")
 		return
 	}
+	d.queueDeliveries(it.key, recs)
+}
+
+// queueDeliveries hands stored reply parts of session key to delivery.
+func (d *Dispatcher) queueDeliveries(key string, recs []store.OutboxRecord) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := d.sessionLocked(it.key)
+	s := d.sessionLocked(key)
 	for _, r := range recs {
 		s.outq = append(s.outq, &delivery{rec: r})
 	}
@@ -908,6 +927,7 @@ wait:
 // Work not finished stays pending in the store.
 func (d *Dispatcher) Close() {
 	d.mu.Lock()
+	d.closeApprovalsLocked()
 	d.intakeOpen = false
 	d.draining = true
 	select {

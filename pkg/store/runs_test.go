@@ -56,3 +56,38 @@ func TestRunLink(t *testing.T) {
 		t.Fatalf("run after prune: %v %v", ok, err)
 	}
 }
+
+func TestPendingApproval(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	id, _, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi"), Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	at, err := s.SetApproval(ctx, PendingApproval{InboundID: id, SessionKey: "k", RunID: "run_1", RequestID: "r1", AskedAt: first})
+	if err != nil || !at.Equal(first) {
+		t.Fatalf("asked at %v %v", at, err)
+	}
+	// Recorded again after a restart: the original time stays.
+	if at, err = s.SetApproval(ctx, PendingApproval{InboundID: id, SessionKey: "k", RunID: "run_1", RequestID: "r1", AskedAt: time.Now()}); err != nil || !at.Equal(first) {
+		t.Fatalf("asked again at %v %v, want %v", at, err, first)
+	}
+	a, ok, err := s.Approval(ctx, "k")
+	if !ok || err != nil || a.RunID != "run_1" || a.RequestID != "r1" || a.InboundID != id {
+		t.Fatalf("approval %+v %v %v", a, ok, err)
+	}
+	if err := s.DeleteApproval(ctx, id, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Approval(ctx, "k"); !ok {
+		t.Fatal("another request's deletion removed it")
+	}
+	// The turn's end removes it.
+	if _, err := s.Finish(ctx, id, Done, "k", 0, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Approval(ctx, "k"); ok || err != nil {
+		t.Fatalf("approval after the turn ended: %v %v", ok, err)
+	}
+}

@@ -910,7 +910,11 @@ func (f *Runs) approve(w http.ResponseWriter, req *http.Request, id string) {
 	r.pending = nil
 	r.approval <- choice
 	f.setStatusLocked(r, StatusRunning, map[string]any{"last_event": "approval.responded"})
-	f.pushLocked(r, "approval.responded", map[string]any{"choice": choice, "resolved": 1})
+	responded := map[string]any{"choice": choice, "resolved": 1}
+	if body.RequestID != nil {
+		responded["request_id"] = *body.RequestID
+	}
+	f.pushLocked(r, "approval.responded", responded)
 	record(http.StatusOK)
 	writeJSON(w, http.StatusOK, map[string]any{"object": "hermes.run.approval_response", "run_id": id, "choice": choice, "resolved": 1})
 }
