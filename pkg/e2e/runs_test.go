@@ -249,3 +249,27 @@ func TestRunStop(t *testing.T) {
 		t.Fatalf("the user sees %q, want [\"Stopped.\"]", got)
 	}
 }
+
+// Approval across a restart: the run asks, `systemctl restart herald`,
+// the user answers /approve to the next instance, and the run completes.
+func TestRunApprovalAcrossRestart(t *testing.T) {
+	r := newRunsEnv(t, agenttest.RunsOptions{}, "  approval_timeout: 10m\n")
+	r.startReady()
+	r.send(r.chat, agenttest.InputApprove+" rm -rf /tmp/x")
+	prompt := "The agent asks to run terminal:\nrm -rf /tmp/x\n(dangerous command)\nReply /approve to allow it once or /deny to refuse. Without an answer within 10m0s it is denied."
+	r.tg.Wait(t, runsWait, "the prompt", func() bool { return len(r.tg.Transcript("555")) == 1 })
+	r.systemctl("restart", "herald.service")
+	r.waitJournal("herald.service", map[string]string{"MESSAGE": "agent: re-attaching to the run"}, runsWait)
+	r.send(r.chat, "/approve")
+	r.tg.Wait(t, runsWait, "the reply", func() bool { return len(r.tg.Transcript("555")) >= 3 })
+	r.settled()
+	got := r.tg.Transcript("555")
+	want := []string{prompt, "Approved.", "run: approved rm -rf /tmp/x"}
+	t.Logf("approval across restart: %d executions, user sees %q", r.ag.TotalExecutions(), got)
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("the user sees %q, want %q", got, want)
+	}
+	if n := r.ag.TotalExecutions(); n != 1 {
+		t.Fatalf("%d executions", n)
+	}
+}
