@@ -26,12 +26,12 @@ type runsEnv struct {
 	t      *testing.T
 	policy Policy
 	opts   Options
-	f    *agenttest.Runs
-	ag   agent.Agent
-	ad   *fakeAdapter
-	path string
-	st   *store.Store
-	d    *Dispatcher
+	f      *agenttest.Runs
+	ag     agent.Agent
+	ad     *fakeAdapter
+	path   string
+	st     *store.Store
+	d      *Dispatcher
 }
 
 func newRunsEnv(t *testing.T, o agenttest.RunsOptions) *runsEnv {
@@ -66,14 +66,8 @@ func (e *runsEnv) open() {
 }
 
 func (e *runsEnv) close() {
-	if e.d != nil {
-		e.d.Close()
-		e.d = nil
-	}
-	if e.st != nil {
-		e.st.Close()
-		e.st = nil
-	}
+	(&env{d: e.d, st: e.st}).close()
+	e.d, e.st = nil, nil
 }
 
 // stop drains with an already-expired deadline (turns in flight detach)
@@ -193,10 +187,10 @@ func TestApprovalSurvivesRestart(t *testing.T) {
 	if err := e.d.Deliver(context.Background(), in("2", "c", "u", "/approve")); err != nil {
 		t.Fatal(err)
 	}
-	got := texts(e.ad.waitSent(t, 3))
+	e.ad.waitSent(t, 3)
 	waitPending(t, e.st, 0)
 	want := []string{approvalAsk, "Approved.", "run: approved rm -rf /tmp/x"}
-	if got = texts(e.ad.Sent()); strings.Join(got, "|") != strings.Join(want, "|") {
+	if got := texts(e.ad.Sent()); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("the user sees %q, want %q", got, want)
 	}
 	if a := e.f.Approvals(); len(a) != 1 || a[0].Choice != "once" || a[0].Status != 200 || a[0].RequestID == "" {

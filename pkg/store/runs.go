@@ -85,7 +85,6 @@ var approvalSchema = []string{
 		BEGIN DELETE FROM agent_approval WHERE inbound_id = old.id; END`,
 }
 
-
 // PendingApproval is a run's approval request herald asked the user about.
 type PendingApproval struct {
 	InboundID  int64
