@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -161,11 +162,16 @@ func TestStopStopsRun(t *testing.T) {
 	}
 }
 
-// texts returns the texts the user was sent.
+// texts returns the texts the user was sent. The answer to /approve or
+// /deny and the run's reply race (the run goes on as soon as the backend
+// has the answer), so the texts after the first are sorted.
 func texts(sent []message.Outbound) []string {
 	out := make([]string, len(sent))
 	for i, m := range sent {
 		out[i] = m.Text
+	}
+	if len(out) > 1 {
+		sort.Strings(out[1:])
 	}
 	return out
 }
@@ -189,7 +195,7 @@ func TestApprovalSurvivesRestart(t *testing.T) {
 	}
 	e.ad.waitSent(t, 3)
 	waitPending(t, e.st, 0)
-	want := []string{approvalAsk, "Approved.", "run: approved rm -rf /tmp/x"}
+	want := texts([]message.Outbound{{Text: approvalAsk}, {Text: "Approved."}, {Text: "run: approved rm -rf /tmp/x"}})
 	if got := texts(e.ad.Sent()); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("the user sees %q, want %q", got, want)
 	}
@@ -230,6 +236,7 @@ func TestApprovalDenyAndTimeout(t *testing.T) {
 			e.ad.waitSent(t, 3)
 			waitPending(t, e.st, 0)
 			got := texts(e.ad.Sent())[1:]
+			sort.Strings(tt.want)
 			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
 				t.Fatalf("after the prompt the user sees %q, want %q", got, tt.want)
 			}
