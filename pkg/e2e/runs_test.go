@@ -162,7 +162,9 @@ func TestRunSurvivesBufferExpiry(t *testing.T) {
 
 // Fifty conversations in flight across five restarts.
 func TestRunsManyAcrossRestarts(t *testing.T) {
-	r := newRunsEnv(t, agenttest.RunsOptions{WordDelay: 500 * time.Millisecond}, "")
+	// Runs of about 28 s (14 words, 2 s each): five restarts (about 2 s
+	// each: drain_timeout) all happen while they execute.
+	r := newRunsEnv(t, agenttest.RunsOptions{WordDelay: 2 * time.Second}, "")
 	r.startReady()
 	const n = 50
 	for i := 0; i < n; i++ {
@@ -174,7 +176,11 @@ func TestRunsManyAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 5; i++ {
-		r.systemctl("restart", "herald.service")
+		if done := r.ag.Completed(); done == n {
+			t.Fatalf("every run completed before restart %d: the runs are too short for this machine", i+1)
+		}
+		took, _, _ := r.timed("restart", "herald.service")
+		t.Logf("restart %d took %v, %d of %d runs completed", i+1, took.Round(time.Millisecond), r.ag.Completed(), n)
 	}
 	r.tg.Wait(t, 3*runsWait, "every reply", func() bool {
 		for i := 0; i < n; i++ {
@@ -195,7 +201,11 @@ func TestRunsManyAcrossRestarts(t *testing.T) {
 		}
 	}
 	execs := r.ag.TotalExecutions()
-	t.Logf("50 conversations, 5 restarts: %d executions, %d replies", execs, replies)
+	reattached := len(r.journal("herald.service", map[string]string{"MESSAGE": "agent: re-attaching to the run"}))
+	t.Logf("50 conversations, 5 restarts: %d executions, %d replies, %d re-attachments", execs, replies, reattached)
+	if reattached < n {
+		t.Errorf("%d re-attachments, want at least %d", reattached, n)
+	}
 	if execs != n {
 		t.Fatalf("%d executions, want %d: %v", execs, n, r.ag.ExecutionsByKey())
 	}

@@ -348,6 +348,19 @@ func (f *Runs) Deltas(id string) int {
 	return 0
 }
 
+// Completed returns how many runs in memory completed.
+func (f *Runs) Completed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, r := range f.runs {
+		if str(r.status["status"]) == StatusCompleted {
+			n++
+		}
+	}
+	return n
+}
+
 // Pending returns the ids of runs waiting for approval.
 func (f *Runs) Pending() []string {
 	f.mu.Lock()
