@@ -151,12 +151,26 @@
 //
 // When the caller's context ends the turn detaches: the run goes on. Only the
 // cause ErrStopRequested (the user's /stop, or the interrupt busy policy)
-// POSTs …/stop; so does the total timeout, which fails the turn.
+// POSTs …/stop; so does the total timeout, which fails the turn. The
+// first-token timeout does not apply to runs (the run executes whether or
+// not herald listens); the idle timeout and 30 s without an event make
+// herald check the run's status (and poll it if the stream is gone), never
+// fail the turn.
+//
+// Run approvals: Events.Approval hears of each request (tool, command,
+// request_id, choices), from the approval.request event or, after a
+// re-attach, from the status "approval"; the caller answers with
+// Approve(run, request_id, choice). Without it herald answers deny.
 //
 // A turn runs twice only when Hermes no longer knows its key when herald
 // comes back: the key was pruned (more than 24 hours after the run's last
 // status update, a run that ended), or Hermes lost its idempotency database,
 // or Hermes could not keep it durably (it then falls back to memory and
 // logs so). herald creates the run again under the same key and body; every
-// other path finds the original run.
+// other path finds the original run. If herald died after Hermes accepted
+// the run but before the run id was stored, the next instance POSTs the
+// same key and body again and gets the original run; if the body changed
+// meanwhile (agent.model was edited), Hermes answers 409 and the user is
+// told that the agent could not answer, while the original run finishes
+// unheard.
 package agent

@@ -279,3 +279,28 @@ func TestApprovalOnlyAllowedUsers(t *testing.T) {
 		t.Fatalf("approvals %+v", a)
 	}
 }
+
+// busy_policy interrupt: a new message stops the running run, and the new
+// one is answered.
+func TestInterruptStopsRun(t *testing.T) {
+	e := newRunsEnv(t, agenttest.RunsOptions{WordDelay: 50 * time.Millisecond})
+	e.close()
+	e.opts.BusyPolicy = "interrupt"
+	e.open()
+	if err := e.d.Deliver(context.Background(), in("1", "c", "u", "a b c d e f g h i j k l m n")); err != nil {
+		t.Fatal(err)
+	}
+	e.runRecorded()
+	if err := e.d.Deliver(context.Background(), in("2", "c", "u", "second")); err != nil {
+		t.Fatal(err)
+	}
+	e.ad.waitSent(t, 1)
+	waitPending(t, e.st, 0)
+	first := e.f.RunRequests()[0].RunID
+	if stops := e.f.Stops(); len(stops) != 1 || stops[0] != first {
+		t.Fatalf("stops %v, want [%s]", stops, first)
+	}
+	if sent := texts(e.ad.Sent()); len(sent) != 1 || sent[0] != "run: second" {
+		t.Fatalf("sent %q", sent)
+	}
+}
