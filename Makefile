@@ -14,8 +14,14 @@ NFPM_VERSION := v2.45.2
 # Debian packages the tests need; installed by `make deps` when missing.
 DEB_DEPS  := lintian rpm rpmlint dbus iproute2 util-linux curl
 TEST_FLAGS ?=
+# make fuzz: time per fuzz target, fuzzing workers (the default 1 keeps a
+# shared machine usable; raise it on an idle one) and the time spent
+# shrinking each new input.
+FUZZTIME  ?= 30s
+FUZZPARALLEL ?= 1
+FUZZMINIMIZETIME ?= 10s
 
-.PHONY: help build run test unit e2e lint fmt vet staticcheck bench deps deb rpm packages clean units-check
+.PHONY: help build run test unit e2e fuzz lint fmt vet staticcheck bench deps deb rpm packages clean units-check
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +56,21 @@ unit: ## unit tests only (-race), no real systemd
 
 e2e: deps ## the end-to-end suite under a real systemd (root)
 	$(GO) test -race -count=1 -timeout 10m -v $(TEST_FLAGS) ./pkg/e2e/...
+
+# Every `func FuzzX(f *testing.F)` under cmd/ and pkg/, one at a time: go test
+# -fuzz takes a single target per package. New findings are written to the
+# package's testdata/fuzz/FuzzX/ and then run with the seed corpus by `go test`.
+fuzz: ## fuzz every fuzz target for FUZZTIME each (default 30s; FUZZPARALLEL workers, default 1)
+	@failed=""; \
+	for file in $$(grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(f \*testing\.F\)' cmd pkg | sort); do \
+		dir=./$$(dirname "$$file"); \
+		for t in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(f \*testing\.F\).*/\1/p' "$$file"); do \
+			echo "== $$dir $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) -parallel $(FUZZPARALLEL) $(TEST_FLAGS) "$$dir" </dev/null || \
+				failed="$$failed $$dir:$$t"; \
+		done; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
 
 lint: fmt vet staticcheck units-check ## gofmt check, go vet, staticcheck, unit file checks
 

@@ -32,6 +32,7 @@ var commands = []command{
 	{"reload", "[--config FILE | --admin-socket PATH] [--timeout D]", "make the running herald reload its configuration; waits until done"},
 	{"status", "[--json] [--unit NAME] [--user] [--config FILE] [--admin-socket PATH]", "show the service and what herald is doing"},
 	{"doctor", "[--json] [--unit NAME] [--user] [--config FILE] [--admin-socket PATH]", "check the installation and say what to fix"},
+	{"migrate", "hermes [--hermes-home DIR] [--profile NAME] [--out DIR] [--dry-run] [--force]", "write a herald configuration from a Hermes gateway's settings"},
 	{"version", "", "print the version"},
 }
 
@@ -71,7 +72,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, version.String())
 		return herald.ExitOK
+	case "migrate":
+		return runMigrate(args, stdout, stderr)
 	case "help", "--help", "-h":
+		if len(args) == 1 && args[0] == "migrate" {
+			fmt.Fprint(stdout, migrateUsage)
+			return herald.ExitOK
+		}
 		if len(args) == 1 {
 			if fs := newFlagSet(args[0]); fs != nil {
 				defineFlags(fs)

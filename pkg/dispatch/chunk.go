@@ -16,7 +16,7 @@ func Split(text string, limit int) []string {
 	if limit < 16 {
 		limit = 16
 	}
-	if utf8.RuneCountInString(text) <= limit {
+	if runesAtMost(text, limit) {
 		return []string{text}
 	}
 	var parts []string
@@ -27,7 +27,7 @@ func Split(text string, limit int) []string {
 		budget := limit - utf8.RuneCountInString(prefix)
 		// Reserve room to close a fence we might end inside.
 		const closeFence = "\n```"
-		if utf8.RuneCountInString(rest) <= budget {
+		if runesAtMost(rest, budget) {
 			parts = append(parts, prefix+rest)
 			break
 		}
@@ -58,6 +58,22 @@ func Split(text string, limit int) []string {
 		}
 	}
 	return parts
+}
+
+// runesAtMost reports whether s has at most n code points. It reads at
+// most n+1 of them, so that Split stays linear in the length of the text
+// (counting all of the rest for every part made it quadratic).
+func runesAtMost(s string, n int) bool {
+	if len(s) <= n {
+		return true
+	}
+	for i := range s {
+		if n == 0 {
+			return i == len(s)
+		}
+		n--
+	}
+	return true
 }
 
 // cutPoint returns a byte offset ≤ the byte offset of the budget-th rune,
@@ -96,4 +112,23 @@ func fenceState(s string) (open bool, info string) {
 		}
 	}
 	return open, info
+}
+
+// CutMarker ends the last part of a reply that was cut at
+// dispatch.max_reply_parts.
+const CutMarker = "\n\n[… reply cut: too long to send in full]"
+
+// Cut keeps the first max of parts (as Split made them for limit) and ends
+// the last one kept with CutMarker, within limit.
+func Cut(parts []string, max, limit int) []string {
+	if len(parts) <= max {
+		return parts
+	}
+	out := append([]string(nil), parts[:max]...)
+	last := ""
+	if budget := limit - utf8.RuneCountInString(CutMarker); budget >= 16 {
+		last = strings.TrimRight(Split(out[max-1], budget)[0], " \n")
+	}
+	out[max-1] = last + CutMarker
+	return out
 }

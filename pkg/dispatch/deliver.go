@@ -208,8 +208,15 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 			dl.unknownSince = started
 		}
 		delay := backoff(d.opts.InitialBackoff, d.opts.MaxBackoff, dl.attempts)
-		if ra, ok := adapter.RetryAfter(err); ok && ra > delay {
-			delay = ra
+		if ra, ok := adapter.RetryAfter(err); ok {
+			if ra > d.opts.MaxRetryAfter {
+				log.WithFields(logrus.Fields{"retry_after": ra, "max_retry_after": d.opts.MaxRetryAfter}).
+					Warn("the platform asked for a longer pause than herald waits; waiting the maximum instead")
+				ra = d.opts.MaxRetryAfter
+			}
+			if ra > delay {
+				delay = ra
+			}
 		}
 		dl.nextAt = time.Now().Add(delay)
 		log.WithError(err).WithFields(logrus.Fields{"attempts": dl.attempts, "retry_in": delay.Round(time.Millisecond)}).Info("reply delivery failed; will retry")

@@ -17,7 +17,7 @@
 //     inbound event, identical when a turn is re-run after a crash.
 //   - Replies of a session are delivered in order; failed deliveries are
 //     retried with jittered exponential backoff honouring the platform's
-//     Retry-After, and given up on permanent errors with a log entry and a
+//     Retry-After (clamped at Options.MaxRetryAfter), and given up on permanent errors with a log entry and a
 //     counter.
 //   - A send to a platform that cannot deduplicate is marked in the store
 //     before it starts. A reply whose send may have reached the user (the

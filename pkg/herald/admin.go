@@ -38,8 +38,9 @@ type StatusReport struct {
 	// AgentMode is how kind hermes runs turns ("runs" or
 	// "chat_completions", "" before the first turn or for other kinds);
 	// AgentNote says why (the missing capability of a fallback).
-	AgentMode string `json:"agent_mode,omitempty"`
-	AgentNote string `json:"agent_note,omitempty"`
+	AgentMode string       `json:"agent_mode,omitempty"`
+	AgentNote string       `json:"agent_note,omitempty"`
+	Store     *StoreReport `json:"store,omitempty"`
 }
 
 // PlatformReport is one platform's state in StatusReport.
@@ -73,6 +74,10 @@ func (d *daemon) serveAdmin() {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		connected, total, detail := d.board.summary()
+		if note := d.storeNote(); note != "" {
+			http.Error(w, "not ready: "+note, http.StatusServiceUnavailable)
+			return
+		}
 		if d.isStopping() || connected < total {
 			msg := "not ready"
 			if detail != "" {
@@ -178,6 +183,7 @@ func (d *daemon) statusReport() StatusReport {
 		State:           "running",
 		StatusLine:      d.statusLine(),
 		LastReloadError: lastReload,
+		Store:           d.storeReport(),
 	}
 	if d.isStopping() {
 		rep.State = "stopping"

@@ -187,5 +187,8 @@ func CheckConfig(path, credDir string, out io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "%s: valid (%d platforms enabled, agent %s, %d secrets readable)\n", path, enabled, c.Agent.Kind, len(refs))
+	if w := bootWarning(context.Background(), c); w != "" {
+		fmt.Fprintf(out, "warning: %s\n", w)
+	}
 	return nil
 }

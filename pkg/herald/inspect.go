@@ -15,12 +15,14 @@ import (
 	"os/user"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/secret"
 	"github.com/heraldgw/herald/pkg/systemd/unitstate"
@@ -88,13 +90,16 @@ type statusDoc struct {
 	Herald      *StatusReport         `json:"herald,omitempty"`
 	HeraldError string                `json:"herald_error,omitempty"`
 	Running     bool                  `json:"running"`
+	// Boot is set when the configuration needs herald running and
+	// nothing starts it at boot.
+	Boot *Check `json:"boot,omitempty"`
 }
 
 // Status prints the service state from systemd and herald's own report.
 // It needs no privileges: D-Bus unit properties and the admin socket's
 // read-only endpoints are open to every local user.
 func Status(ctx context.Context, o InspectOptions) error {
-	_, _ = o.resolve() // a broken config still lets status report the unit
+	cfg, _ := o.resolve() // a broken config still lets status report the unit
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var doc statusDoc
@@ -103,6 +108,9 @@ func Status(ctx context.Context, o InspectOptions) error {
 		doc.UnitError = err.Error()
 	} else {
 		doc.Unit = us
+	}
+	if c := bootCheck(cfg, us, o.User); c != nil && c.Result == "FAIL" {
+		doc.Boot = c
 	}
 	if reason := notRunning(doc.Unit, o.Unit); reason != "" {
 		doc.HeraldError = reason
@@ -184,6 +192,9 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 			fmt.Fprintf(w, "  status: %s\n", u.StatusText)
 		}
 	}
+	if c := doc.Boot; c != nil {
+		fmt.Fprintf(w, "  %s %s: %s\n  fix: %s\n", c.Result, c.Name, c.Detail, c.Fix)
+	}
 	if doc.HeraldError != "" {
 		fmt.Fprintf(w, "herald: %s\n", doc.HeraldError)
 		return
@@ -213,6 +224,7 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 	if r.LastReloadError != "" {
 		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
 	}
+	printStore(w, r.Store)
 }
 
 // retryDetail describes a reconnection due in wait. A retry time already
@@ -288,6 +300,9 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		for _, c := range unitChecks(ctx, o, us) {
 			add(c)
 		}
+		if c := bootCheck(cfg, us, o.User); c != nil {
+			add(*c)
+		}
 	}
 
 	// Adapters, from herald itself (never starting it to ask).
@@ -306,7 +321,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 			case p.Phase == "fatal":
 				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fatalPlatformFix(p.Error, o.Unit)})
 			case p.Alarm != "":
-				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "make sure only one consumer uses this bot token (stop other bots, or delete a webhook set on it)"})
+				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "likely cause: another gateway, e.g. Hermes, is polling this bot. Make sure only one consumer uses this bot token: in Hermes set platforms." + p.Type + ".enabled: false and run hermes gateway restart (herald migrate hermes prints the steps); stop other bots, or delete a webhook set on it"})
 			case p.Phase == "reconnecting":
 				add(Check{"platform " + p.Name, "WARN", "reconnecting: " + p.Error, "check network access to the platform; herald keeps retrying"})
 			default:
@@ -319,6 +334,11 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		if cfg != nil && len(secretRefs(cfg)) > 0 {
 			add(secretsCurrentCheck(secretFiles(cfg, o.CredentialsDir), rep.StartedAt, o.Unit, os.Stat))
 		}
+	}
+
+	// The message store: writable, and room on its file system.
+	for _, c := range storeChecks(cfg, o, rep) {
+		add(c)
 	}
 
 	// Clock against the agent backend.
@@ -641,4 +661,70 @@ func noteSuffix(note string) string {
 		return ""
 	}
 	return " (" + note + ")"
+}
+
+// bootCheck tells whether herald starts at boot when its configuration
+// needs it running. Socket activation starts herald only for a request on
+// its own listeners, which is all a passive platform (the webhook) needs;
+// every other platform connects out (a long poll, a websocket) and hears
+// nothing until herald runs, so herald.service must be enabled. It returns
+// nil when there is nothing to judge (no configuration, no unit, a unit
+// state systemd does not report).
+func bootCheck(cfg *config.Config, us *unitstate.UnitStatus, user bool) *Check {
+	if cfg == nil || us == nil || us.UnitFileState == "" {
+		return nil
+	}
+	var need []string
+	for name, p := range cfg.Platforms {
+		if p.IsEnabled() && adapter.NeedsRunning(p.Type) {
+			need = append(need, name)
+		}
+	}
+	sort.Strings(need)
+	systemctl := "systemctl "
+	if user {
+		systemctl = "systemctl --user "
+	}
+	unit := strings.TrimSuffix(us.Unit, ".service")
+	const name = "start at boot"
+	state := us.UnitFileState
+	switch {
+	case state == "enabled" || state == "generated":
+		return &Check{name, "PASS", us.Unit + " is " + state, ""}
+	case len(need) == 0:
+		return &Check{name, "PASS", fmt.Sprintf("%s is %s; no enabled platform needs herald running (the first request on its socket starts it)", us.Unit, state), ""}
+	}
+	detail := fmt.Sprintf("%s is %s, so herald does not start at boot, and %s %s it running to receive anything",
+		us.Unit, state, strings.Join(need, ", "), pluralize(len(need), "needs", "need"))
+	fix := systemctl + "enable " + unit
+	switch state {
+	case "masked", "masked-runtime":
+		fix = systemctl + "unmask " + unit + " && " + fix
+	case "enabled-runtime":
+		detail = fmt.Sprintf("%s is enabled only until the next boot (enabled-runtime), and %s %s it running to receive anything",
+			us.Unit, strings.Join(need, ", "), pluralize(len(need), "needs", "need"))
+	}
+	return &Check{name, "FAIL", detail, fix}
+}
+
+// bootWarning is bootCheck for `herald check-config`: run by root on a
+// machine booted with systemd (not by the service itself), it names the
+// failure, else it returns "". It never fails the check: the file is valid.
+func bootWarning(ctx context.Context, cfg *config.Config) string {
+	if os.Geteuid() != 0 || os.Getenv("INVOCATION_ID") != "" {
+		return ""
+	}
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	us, err := unitstate.Describe(ctx, cfg.Unit, false)
+	if err != nil || us.LoadState == "not-found" {
+		return ""
+	}
+	if c := bootCheck(cfg, us, false); c != nil && c.Result == "FAIL" {
+		return c.Detail + "; fix: " + c.Fix
+	}
+	return ""
 }

@@ -32,6 +32,9 @@ func TestNamesAndLabels(t *testing.T) {
 	m.Reload("accepted")
 	m.AgentTurn("ok")
 	m.StoreBatch(4)
+	m.HTTPRefused()
+	m.StoreWritable(false)
+	m.StoreWriteError("disk full")
 
 	want := map[string]struct {
 		typ    dto.MetricType
@@ -53,6 +56,9 @@ func TestNamesAndLabels(t *testing.T) {
 		"herald_reloads_total":                      {dto.MetricType_COUNTER, "result"},
 		"herald_agent_turns_total":                  {dto.MetricType_COUNTER, "result"},
 		"herald_store_commit_batch_size":            {dto.MetricType_HISTOGRAM, ""},
+		"herald_http_connections_refused_total":     {dto.MetricType_COUNTER, ""},
+		"herald_store_writable":                     {dto.MetricType_GAUGE, ""},
+		"herald_store_write_errors_total":           {dto.MetricType_COUNTER, "cause"},
 		"herald_build_info":                         {dto.MetricType_GAUGE, "version"},
 	}
 	families, err := m.Registry.Gather()

@@ -92,10 +92,10 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 		t.Fatalf("telegramtest: listen: %v", err)
 	}
 	s := &Server{
+		listen:      listen,
 		Token:       token,
 		Bot:         User{ID: 42, IsBot: true, FirstName: "gw", Username: "gw_bot"},
 		addr:        ln.Addr().String(),
-		listen:      listen,
 		closed:      make(chan struct{}),
 		changed:     make(chan struct{}),
 		nextUpdate:  1000,
