@@ -289,3 +289,37 @@ func TestRunApprovalAcrossRestart(t *testing.T) {
 		t.Fatalf("%d executions", n)
 	}
 }
+
+// /deny, and no answer within agent.approval_timeout: the run is denied
+// either way and the user is told.
+func TestRunApprovalDenyAndTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		name, answer, timeout, told string
+	}{
+		{"deny", "/deny", "10m", "Denied."},
+		{"timeout", "", "3s", "No answer within 3s: the request was denied."},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRunsEnv(t, agenttest.RunsOptions{}, "  approval_timeout: "+tt.timeout+"\n")
+			r.startReady()
+			r.send(r.chat, agenttest.InputApprove+" rm -rf /tmp/x")
+			r.tg.Wait(t, runsWait, "the prompt", func() bool { return len(r.tg.Transcript("555")) == 1 })
+			if tt.answer != "" {
+				r.send(r.chat, tt.answer)
+			}
+			r.tg.Wait(t, runsWait, "the reply", func() bool { return len(r.tg.Transcript("555")) >= 3 })
+			r.settled()
+			got := r.tg.Transcript("555")[1:]
+			sort.Strings(got)
+			want := []string{tt.told, "run: denied rm -rf /tmp/x"}
+			sort.Strings(want)
+			t.Logf("approval %s: %d executions, user sees %q after the prompt", tt.name, r.ag.TotalExecutions(), got)
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Fatalf("after the prompt the user sees %q, want %q", got, want)
+			}
+			if a := r.ag.Approvals(); len(a) != 1 || a[0].Choice != "deny" {
+				t.Fatalf("approvals %+v", a)
+			}
+		})
+	}
+}
