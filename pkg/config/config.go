@@ -160,7 +160,17 @@ type Agent struct {
 	HistoryMessages int `yaml:"history_messages"`
 	// SystemPrompt is sent first to openai backends, if set.
 	SystemPrompt string `yaml:"system_prompt"`
-	Echo         Echo   `yaml:"echo"`
+	// HermesAPI chooses how kind hermes runs a turn: auto (default) uses
+	// the Runs API when GET /v1/capabilities offers run_submission,
+	// run_status, run_events_sse and run_stop, else chat completions (with
+	// a warning naming what is missing); runs or chat_completions force
+	// one.
+	HermesAPI string `yaml:"hermes_api"`
+	// ApprovalTimeout is how long a run's request to approve a tool call
+	// waits for /approve or /deny in the chat before herald denies it.
+	// Default 5m.
+	ApprovalTimeout time.Duration `yaml:"approval_timeout"`
+	Echo            Echo          `yaml:"echo"`
 }
 
 // Echo configures the built-in echo agent.
@@ -319,6 +329,8 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Agent.TotalTimeout, 30*time.Minute)
 	defInt(&c.Agent.MaxAttempts, 3)
 	defInt(&c.Agent.HistoryMessages, 20)
+	def(&c.Agent.HermesAPI, "auto")
+	defDur(&c.Agent.ApprovalTimeout, 5*time.Minute)
 	def(&c.Dispatch.BusyPolicy, "queue")
 	if c.Dispatch.GroupSessionsPerUser == nil {
 		t := true
@@ -566,6 +578,14 @@ func (c *Config) validate() error {
 	}
 	if c.Agent.MaxAttempts < 1 {
 		add("agent.max_attempts", "must be at least 1")
+	}
+	switch c.Agent.HermesAPI {
+	case "", "auto", "runs", "chat_completions":
+	default:
+		add("agent.hermes_api", "%q is not one of auto, runs, chat_completions", c.Agent.HermesAPI)
+	}
+	if c.Agent.ApprovalTimeout > 24*time.Hour {
+		add("agent.approval_timeout", "%s is longer than the 24h limit", c.Agent.ApprovalTimeout)
 	}
 	if c.Agent.HistoryMessages < 0 {
 		add("agent.history_messages", "must not be negative")

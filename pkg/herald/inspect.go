@@ -205,6 +205,9 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 	}
 	r := doc.Herald
 	fmt.Fprintf(w, "%s, pid %d, up %s, %s, config %s\n", r.Version, r.PID, time.Since(r.StartedAt).Round(time.Second), r.State, r.Config)
+	if r.AgentMode != "" {
+		fmt.Fprintf(w, "  agent: hermes via %s%s\n", strings.ReplaceAll(r.AgentMode, "_", " "), noteSuffix(r.AgentNote))
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, p := range r.Platforms {
 		detail := ""
@@ -670,6 +673,13 @@ func clockCheck(ctx context.Context, base string) Check {
 		return Check{"clock", "WARN", fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
 	}
 	return Check{"clock", "PASS", fmt.Sprintf("within %s of the agent backend", max(skew, -skew)+time.Second), ""}
+}
+
+func noteSuffix(note string) string {
+	if note == "" {
+		return ""
+	}
+	return " (" + note + ")"
 }
 
 // bootCheck tells whether herald starts at boot when its configuration

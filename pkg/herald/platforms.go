@@ -122,6 +122,7 @@ func dispatchOptions(cfg *config.Config) dispatch.Options {
 		InitialBackoff:     cfg.Delivery.InitialBackoff,
 		MaxBackoff:         cfg.Delivery.MaxBackoff,
 		Retention:          cfg.Store.Retention,
+		ApprovalTimeout:    cfg.Agent.ApprovalTimeout,
 		HistoryRetention:   cfg.Store.HistoryRetention,
 		Limits: dispatch.UserLimits{
 			TurnsPerMinute:     cfg.Limits.PerUser.TurnsPerMinute,
