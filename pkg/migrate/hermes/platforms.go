@@ -217,8 +217,11 @@ func (b *builder) mapAccess(p, prefix string, add func(string, *yaml.Node, strin
 	case mode == "ignore":
 		add("unauthorized", plain("ignore"), "")
 		b.set(from, Mapped, "platforms.*.unauthorized: ignore", "")
+	case mode == "pair":
+		add("dm_policy", plain("pairing"), "An unknown user's direct message gets a pairing code: herald pairing approve PLATFORM CODE.")
+		b.set(from, Mapped, platformsKey(from, p)+".dm_policy: pairing", "")
 	default:
-		b.set(from, Mapped, "platforms.*.unauthorized: reply", "herald has no pairing yet: an unknown user gets a short refusal instead of a pairing code")
+		b.set(from, Mapped, "platforms.*.unauthorized: reply", "an unknown user gets a short refusal")
 	}
 }
 
@@ -329,7 +332,7 @@ func (b *builder) mapApprovals() {
 		setting := fmt.Sprintf("pairing: %s-approved.json (%d approved)", p, len(b.src.Approved[p]))
 		switch {
 		case contains(b.plan.Platforms, p):
-			b.set(setting, Mapped, "platforms."+p+".allowed_users", "herald has no pairing yet: the approved users joined the allowlist")
+			b.set(setting, Mapped, "platforms."+p+".allowed_users", "the approved users joined the allowlist, so they need no new pairing code")
 		case heraldPlatforms[p] != "":
 			b.set(setting, NotMigrated, "", "the platform was not migrated")
 		default:
