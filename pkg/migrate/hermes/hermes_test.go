@@ -430,3 +430,31 @@ func TestDiff(t *testing.T) {
 		t.Error("Diff of equal texts is not empty")
 	}
 }
+
+// TestPairingBecomesDMPolicy: Hermes' pairing behaviour for unknown users
+// becomes herald's pairing mode, which herald's own loader accepts.
+func TestPairingBecomesDMPolicy(t *testing.T) {
+	home := t.TempDir()
+	files := map[string]string{
+		"config.yaml": "unauthorized_dm_behavior: pair\n",
+		".env":        "TELEGRAM_BOT_TOKEN=123:abc\nTELEGRAM_ALLOWED_USERS=555\nAPI_SERVER_ENABLED=true\nAPI_SERVER_KEY=k\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(home, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := t.TempDir()
+	var stdout bytes.Buffer
+	if err := Run(Options{HermesHome: home, Out: out, Stdout: &stdout}); err != nil {
+		t.Fatalf("Run: %v\n%s", err, stdout.String())
+	}
+	cfg, err := config.Load(filepath.Join(out, "herald.yaml"))
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	p := cfg.Platforms["telegram"]
+	if p == nil || p.Policy() != "pairing" {
+		t.Fatalf("telegram platform %+v, want dm_policy pairing", p)
+	}
+}
