@@ -63,6 +63,12 @@ type Listen struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// IdleTimeout closes idle keep-alive connections. Default 60s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// Metrics is host:port of the optional Prometheus listener, which
+	// serves only GET /metrics. Under systemd it comes from
+	// herald-metrics.socket (FileDescriptorName=metrics) when that unit is
+	// enabled. Default "": without the socket, no metrics listener (the
+	// admin socket serves /metrics too).
+	Metrics string `yaml:"metrics"`
 }
 
 // Admin configures the local admin endpoint (health, metrics, status,
@@ -480,6 +486,11 @@ func (c *Config) validate() error {
 	if c.Listen.HTTP != "" {
 		if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
 			add("listen.http", "%q is not host:port", c.Listen.HTTP)
+		}
+	}
+	if c.Listen.Metrics != "" {
+		if _, _, err := net.SplitHostPort(c.Listen.Metrics); err != nil {
+			add("listen.metrics", "%q is not host:port", c.Listen.Metrics)
 		}
 	}
 	if !oneOf(c.Log.Level, "trace", "debug", "info", "warn", "warning", "error") {

@@ -78,11 +78,15 @@ type testConfig struct {
 	WordDelay string
 	Extra     string // appended verbatim under platforms:
 	Top       string // appended verbatim at the top level
+	Metrics   string // listen.metrics, if set
 }
 
 const configTemplate = `state_dir: {{.Dir}}/state
 listen:
   http: {{.HTTP}}
+{{- if .Metrics}}
+  metrics: {{.Metrics}}
+{{- end}}
 admin:
   socket: {{.Dir}}/admin.sock
 log:

@@ -48,9 +48,18 @@ func TestAdminEndpoint(t *testing.T) {
 	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "down: reconnecting") {
 		t.Fatalf("/readyz: %d %q", code, body)
 	}
-	code, metrics := get("/metrics")
-	if code != 200 {
-		t.Fatalf("/metrics: %d", code)
+	// The synchronous answer can reach the client before the delivery is
+	// counted: wait for the count.
+	var code int
+	var metrics string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, metrics = get("/metrics")
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		if strings.Contains(metrics, `herald_outbound_messages_total{platform="webhook",result="delivered"} 1`) || time.Now().After(deadline) {
+			break
+		}
 	}
 	for _, want := range []string{
 		`herald_inbound_messages_total{platform="webhook",result="stored"} 1`,
@@ -64,6 +73,14 @@ func TestAdminEndpoint(t *testing.T) {
 		`herald_queue_depth 0`,
 		`herald_store_commit_batch_size_count`,
 		`herald_build_info{version=`,
+		`herald_adapter_state{platform="webhook",state="connected",type="webhook"} 1`,
+		`herald_adapter_state{platform="webhook",state="reconnecting",type="webhook"} 0`,
+		`herald_adapter_state{platform="down",state="reconnecting",type="fault"} 1`,
+		`herald_start_time_seconds `,
+		`herald_oldest_pending_reply_age_seconds 0`,
+		`herald_watchdog_checks_failed_total 0`,
+		`herald_store_size_bytes `,
+		`herald_store_filesystem_avail_bytes `,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
 	} {

@@ -29,6 +29,9 @@ type Metrics struct {
 	oldestPending  prometheus.Gauge
 	agentRequests  *prometheus.CounterVec
 	storeBatchSize prometheus.Histogram
+
+	// ops: the metrics of the operations pack (ops.go).
+	ops *ops
 }
 
 // New creates the metrics and registers them, with the Go runtime and
@@ -118,6 +121,7 @@ func New(version string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.ops = newOps(reg, time.Now())
 	return m
 }
 

@@ -3,6 +3,7 @@
 package metrics
 
 import (
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -32,6 +33,10 @@ func TestNamesAndLabels(t *testing.T) {
 	m.Reload("accepted")
 	m.AgentTurn("ok")
 	m.StoreBatch(4)
+	m.AdapterState("tg", "telegram", "connected")
+	m.WatchdogCheckFailed()
+	m.OldestPendingReply(time.Second)
+	m.WatchStore(filepath.Join(t.TempDir(), "herald.db"))
 
 	want := map[string]struct {
 		typ    dto.MetricType
@@ -54,6 +59,13 @@ func TestNamesAndLabels(t *testing.T) {
 		"herald_agent_turns_total":                  {dto.MetricType_COUNTER, "result"},
 		"herald_store_commit_batch_size":            {dto.MetricType_HISTOGRAM, ""},
 		"herald_build_info":                         {dto.MetricType_GAUGE, "version"},
+		"herald_adapter_state":                      {dto.MetricType_GAUGE, "platform,state,type"},
+		"herald_start_time_seconds":                 {dto.MetricType_GAUGE, ""},
+		"herald_watchdog_checks_failed_total":       {dto.MetricType_COUNTER, ""},
+		"herald_oldest_pending_reply_age_seconds":   {dto.MetricType_GAUGE, ""},
+		"herald_store_size_bytes":                   {dto.MetricType_GAUGE, ""},
+		"herald_store_filesystem_avail_bytes":       {dto.MetricType_GAUGE, ""},
+		"herald_store_filesystem_size_bytes":        {dto.MetricType_GAUGE, ""},
 	}
 	families, err := m.Registry.Gather()
 	if err != nil {
