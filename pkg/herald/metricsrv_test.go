@@ -107,3 +107,80 @@ func TestMetricsListenerFallback(t *testing.T) {
 	q.signal(syscall.SIGTERM)
 	q.wait(10 * time.Second)
 }
+
+// TestWatchdogNearMissCounted: when the liveness check fails (here the
+// main loop is wedged), each withheld keepalive is counted in
+// herald_watchdog_checks_failed_total, readable while it happens. No
+// systemd runs here, so nothing aborts herald; the test kills it.
+func TestWatchdogNearMissCounted(t *testing.T) {
+	addr := freePort(t)
+	cfg := writeConfig(t, testConfig{Metrics: addr, Top: "fault:\n  wedge_main_loop_after: 300ms\n"})
+	p := start(t, cfg, startOpts{env: []string{"WATCHDOG_USEC=1000000"}})
+	p.ready()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, body := scrape(t, http.MethodGet, addr, "/metrics")
+		if strings.Contains(body, "herald_watchdog_checks_failed_total ") &&
+			!strings.Contains(body, "herald_watchdog_checks_failed_total 0\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no withheld keepalive counted within 30s:\n%s", grepLines(body, "herald_watchdog"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.signal(syscall.SIGKILL)
+	p.wait(10 * time.Second)
+}
+
+// grepLines returns the lines of s starting with prefix.
+func grepLines(s, prefix string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestLastReloadGauge: a rejected reload sets
+// herald_config_last_reload_successful to 0 (the alert HeraldReloadRejected
+// fires on it), an accepted one back to 1.
+func TestLastReloadGauge(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	tc := testConfig{Dir: dir, Metrics: addr}
+	cfg := writeConfig(t, tc)
+	p := start(t, cfg, startOpts{})
+	p.ready()
+	gauge := func() string {
+		_, body := scrape(t, http.MethodGet, addr, "/metrics")
+		return grepLines(body, "herald_config_last_reload_successful ")
+	}
+	if g := gauge(); g != "herald_config_last_reload_successful 1" {
+		t.Fatalf("at start: %q", g)
+	}
+	good, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(good, []byte("no_such_key: 1\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGHUP)
+	p.waitLog(map[string]string{"msg": "reload rejected"}, 30*time.Second)
+	if g := gauge(); g != "herald_config_last_reload_successful 0" {
+		t.Fatalf("after a rejected reload: %q", g)
+	}
+	if err := os.WriteFile(cfg, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGHUP)
+	p.waitLog(map[string]string{"msg": "reload accepted"}, 30*time.Second)
+	if g := gauge(); g != "herald_config_last_reload_successful 1" {
+		t.Fatalf("after an accepted reload: %q", g)
+	}
+	p.signal(syscall.SIGTERM)
+	p.wait(10 * time.Second)
+}

@@ -61,6 +61,7 @@ func TestNamesAndLabels(t *testing.T) {
 		"herald_build_info":                         {dto.MetricType_GAUGE, "version"},
 		"herald_adapter_state":                      {dto.MetricType_GAUGE, "platform,state,type"},
 		"herald_start_time_seconds":                 {dto.MetricType_GAUGE, ""},
+		"herald_config_last_reload_successful":      {dto.MetricType_GAUGE, ""},
 		"herald_watchdog_checks_failed_total":       {dto.MetricType_COUNTER, ""},
 		"herald_oldest_pending_reply_age_seconds":   {dto.MetricType_GAUGE, ""},
 		"herald_store_size_bytes":                   {dto.MetricType_GAUGE, ""},

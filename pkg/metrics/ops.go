@@ -25,6 +25,7 @@ type ops struct {
 	startTime            prometheus.Gauge
 	watchdogChecksFailed prometheus.Counter
 	oldestReply          prometheus.Gauge
+	lastReloadOK         prometheus.Gauge
 	store                *storeCollector
 }
 
@@ -46,10 +47,15 @@ func newOps(reg *prometheus.Registry, now time.Time) *ops {
 			Name: "herald_oldest_pending_reply_age_seconds",
 			Help: "Age of the oldest reply part not yet delivered (0 if none).",
 		}),
+		lastReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_config_last_reload_successful",
+			Help: "0 after a configuration reload was rejected (herald runs on the previous configuration and the file on disk would not start), 1 at start and after an accepted reload.",
+		}),
 		store: newStoreCollector(),
 	}
 	o.startTime.Set(float64(now.UnixNano()) / 1e9)
-	reg.MustRegister(o.adapterState, o.startTime, o.watchdogChecksFailed, o.oldestReply, o.store)
+	o.lastReloadOK.Set(1)
+	reg.MustRegister(o.adapterState, o.startTime, o.watchdogChecksFailed, o.oldestReply, o.lastReloadOK, o.store)
 	return o
 }
 
@@ -70,6 +76,16 @@ func (m *Metrics) ForgetAdapter(platform, typ string) {
 	for _, s := range AdapterStates {
 		m.ops.adapterState.DeleteLabelValues(platform, typ, s)
 	}
+}
+
+// LastReload records whether the latest reload was accepted, in
+// herald_config_last_reload_successful.
+func (m *Metrics) LastReload(accepted bool) {
+	v := 0.0
+	if accepted {
+		v = 1
+	}
+	m.ops.lastReloadOK.Set(v)
 }
 
 // WatchdogCheckFailed counts a withheld keepalive.

@@ -134,3 +134,18 @@ func TestDescribeListsEmptyVectors(t *testing.T) {
 		t.Errorf("herald_turn_duration_seconds labels %v", l)
 	}
 }
+
+func TestLastReloadSuccessful(t *testing.T) {
+	m := New("v")
+	for _, c := range []struct {
+		result string
+		want   float64
+	}{{"", 1}, {"rejected", 0}, {"accepted", 1}, {"rejected", 0}} {
+		if c.result != "" {
+			m.LastReload(c.result == "accepted")
+		}
+		if v := gather(t, m, "herald_config_last_reload_successful")[""]; v != c.want {
+			t.Errorf("after %q: %v, want %v", c.result, v, c.want)
+		}
+	}
+}
