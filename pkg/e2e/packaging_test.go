@@ -222,6 +222,13 @@ func pkExpected(unitDir string) map[string]string {
 		"/usr/share/doc/herald/copyright":                 "", // deb only
 		"/usr/share/lintian/overrides/herald":             "",
 		"/usr/lib/systemd/system-preset/50-herald.preset": "", // rpm only
+
+		// The optional metrics socket and the operations pack.
+		unitDir + "/herald-metrics.socket":                   "-rw-r--r--",
+		"/usr/share/herald/monitoring/herald.rules.yml":      "-rw-r--r--",
+		"/usr/share/herald/monitoring/herald_rules.test.yml": "-rw-r--r--",
+		"/usr/share/herald/monitoring/herald-dashboard.json": "-rw-r--r--",
+		"/usr/share/herald/monitoring/metrics.md":            "-rw-r--r--",
 	}
 }
 
@@ -547,6 +554,7 @@ func (p *pkBox) checkFreshInstall(version string, catalog bool) {
 	t.Helper()
 	p.wantState("herald.socket", "enabled", "active")
 	p.wantState("herald-admin.socket", "enabled", "active")
+	p.wantState("herald-metrics.socket", "disabled", "inactive")
 	p.wantState("herald.service", "disabled", "inactive")
 	if pw := strings.TrimSpace(p.sh("getent passwd herald")); !strings.HasSuffix(pw, ":herald messaging gateway:/var/lib/herald:/usr/sbin/nologin") {
 		t.Errorf("herald user: %q", pw)
