@@ -55,6 +55,15 @@ func TestMetricsSocket(t *testing.T) {
 	if err != nil || code != http.StatusOK || !strings.Contains(body, "herald_build_info{") {
 		t.Fatalf("GET /metrics: %d %v\n%.300s", code, err, body)
 	}
+	// The metrics the alerts need are there under the unit's hardening
+	// (ProcSubset=pid hides /proc/stat, so process_start_time_seconds is
+	// not: the restart alert uses herald_start_time_seconds).
+	for _, want := range []string{"\nherald_start_time_seconds ", "\nherald_store_size_bytes ", "\nherald_store_filesystem_avail_bytes ",
+		"\nherald_config_last_reload_successful 1\n", `herald_adapter_state{platform="webhook",state="connected",type="webhook"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics under the unit lacks %q", strings.TrimSpace(want))
+		}
+	}
 	for _, path := range []string{"/", "/status", "/healthz", "/reload"} {
 		if code, _, err := e.scrape(path); err != nil || code != http.StatusNotFound {
 			t.Errorf("GET %s: %d %v, want 404", path, code, err)
