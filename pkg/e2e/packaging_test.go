@@ -321,6 +321,9 @@ func pkCheckRPMContents(t *testing.T, b *pkBuild) {
 	want["/usr/lib/systemd/system-preset/50-herald.preset"] = "-rw-r--r--"
 	want["/usr/share/licenses/herald/copyright"] = "-rw-r--r--"
 	want["/etc/herald"] = "drwxr-xr-x"
+	// The operations pack's directories belong to the package.
+	want["/usr/share/herald"] = "drwxr-xr-x"
+	want["/usr/share/herald/monitoring"] = "drwxr-xr-x"
 	for p, mode := range want {
 		if got[p] != mode {
 			t.Errorf("rpm: %s: mode %q, want %q", p, got[p], mode)
