@@ -2,6 +2,9 @@
 
 package metrics
 
+// docs/metrics.md is generated from Describe; a test fails when it is stale.
+//go:generate go run ../../scripts/genmetrics -o ../../docs/metrics.md
+
 import (
 	"fmt"
 	"reflect"
