@@ -96,6 +96,21 @@ type Deduplicator interface {
 	DeduplicatesSends() bool
 }
 
+// Recoverer is implemented by adapters whose platform cannot deduplicate
+// sends (no Deduplicator) but that can settle a send whose outcome is
+// unknown: herald was killed while the send was on the wire, or the answer
+// was lost (ErrAmbiguous). Without it the core never sends such a reply
+// again, so the user sees it at most once.
+type Recoverer interface {
+	// Recover delivers msg, whose earlier sends (the first began at since)
+	// may or may not have reached the platform. It either finds the message
+	// an earlier send created and returns its id, or sends msg, or declines
+	// with an error wrapping ErrNotResent. Other errors are classified as
+	// Send's are; the core calls Recover again on a retryable one, and so
+	// Recover must be safe to repeat.
+	Recover(ctx context.Context, msg *message.Outbound, since time.Time) (SendResult, error)
+}
+
 // DefaultMaxMessageLen is the split size for adapters without Limiter.
 const DefaultMaxMessageLen = 4000
 

@@ -31,6 +31,10 @@ var (
 	// timeout after the request was written). Retried only when the message
 	// carries an idempotency key the platform honours.
 	ErrAmbiguous = errors.New("outcome unknown")
+	// ErrNotResent: Recoverer.Recover declined to send again a message
+	// that an earlier send may have shown (an at-most-once policy). Not
+	// retried.
+	ErrNotResent = errors.New("not sent again: an earlier send may have reached the user")
 )
 
 // RetryAfterError is a rate-limit or temporary error with the delay the
@@ -62,7 +66,7 @@ func Retryable(err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, ErrPermanent), errors.Is(err, ErrUnauthorized):
+	case errors.Is(err, ErrPermanent), errors.Is(err, ErrUnauthorized), errors.Is(err, ErrNotResent):
 		return false
 	default:
 		return true

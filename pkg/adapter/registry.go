@@ -27,6 +27,19 @@ type Type struct {
 	New Factory
 	// Hidden types (the fault-injection platform) are left out of help text.
 	Hidden bool
+	// Passive types only answer requests that arrive on herald's HTTP
+	// listener, which socket activation starts herald for. Every other type
+	// connects out (a long poll, a websocket) and receives nothing unless
+	// herald already runs, so the service must start at boot.
+	Passive bool
+}
+
+// NeedsRunning reports whether an instance of the named type receives
+// messages only while herald runs: true for every type but the passive
+// ones, and for unknown names.
+func NeedsRunning(name string) bool {
+	t, ok := Lookup(name)
+	return !ok || !t.Passive
 }
 
 var (

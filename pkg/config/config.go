@@ -63,6 +63,11 @@ type Listen struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// IdleTimeout closes idle keep-alive connections. Default 60s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the connections open at once (idle keep-alive
+	// ones included); a connection beyond it is answered 503 and closed at
+	// once. It bounds what a flood of clients can hold: a goroutine, buffers
+	// and up to a webhook's max_body_bytes each. Default 256.
+	MaxConnections int `yaml:"max_connections"`
 	// Metrics is host:port of the optional Prometheus listener, which
 	// serves only GET /metrics. Under systemd it comes from
 	// herald-metrics.socket (FileDescriptorName=metrics) when that unit is
@@ -121,6 +126,11 @@ type Store struct {
 	// Retention is how long finished messages are kept for deduplication.
 	// Default 72h (platforms redeliver within 24h).
 	Retention time.Duration `yaml:"retention"`
+	// HistoryRetention is how long the conversation history of sessions
+	// with a backend that keeps none (kind openai) is kept. Besides, each
+	// session keeps only its newest agent.history_messages entries, the
+	// most a turn sends. Default 720h.
+	HistoryRetention time.Duration `yaml:"history_retention"`
 }
 
 // Agent configures the agent backend.
@@ -180,6 +190,10 @@ type Dispatch struct {
 	StreamEdits bool `yaml:"stream_edits"`
 	// StreamEditInterval is the minimum time between two edits. Default 1s.
 	StreamEditInterval time.Duration `yaml:"stream_edit_interval"`
+	// MaxReplyParts caps the messages one reply is split into (a 4 MiB
+	// agent reply would be about 1,000 Telegram messages). A longer reply
+	// is cut, and its last part says so. Default 20.
+	MaxReplyParts int `yaml:"max_reply_parts"`
 }
 
 // Delivery configures reply delivery retries.
@@ -189,7 +203,8 @@ type Delivery struct {
 	// MaxAttempts before a reply is given up. Default 8.
 	MaxAttempts int `yaml:"max_attempts"`
 	// InitialBackoff, doubled per attempt with jitter up to MaxBackoff.
-	// Defaults 1s and 5m. A platform's Retry-After wins when larger.
+	// Defaults 1s and 5m. A platform's Retry-After wins when larger, up to
+	// an hour (a longer one is logged and clamped).
 	InitialBackoff time.Duration `yaml:"initial_backoff"`
 	MaxBackoff     time.Duration `yaml:"max_backoff"`
 }
@@ -259,6 +274,7 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Listen.ReadHeaderTimeout, 5*time.Second)
 	defDur(&c.Listen.RequestTimeout, 15*time.Second)
 	defDur(&c.Listen.IdleTimeout, 60*time.Second)
+	defInt(&c.Listen.MaxConnections, 256)
 	if c.Admin.Socket == "" {
 		if d := firstPath(os.Getenv("RUNTIME_DIRECTORY")); d != "" {
 			c.Admin.Socket = filepath.Join(d, "admin.sock")
@@ -276,6 +292,7 @@ func (c *Config) applyDefaults() {
 	}
 	def(&c.Store.Sync, "full")
 	defDur(&c.Store.Retention, 72*time.Hour)
+	defDur(&c.Store.HistoryRetention, 30*24*time.Hour)
 	def(&c.Agent.Kind, "echo")
 	def(&c.Agent.Model, "hermes-agent")
 	defDur(&c.Agent.ConnectTimeout, 10*time.Second)
@@ -291,6 +308,7 @@ func (c *Config) applyDefaults() {
 	}
 	defInt(&c.Dispatch.MaxConcurrentTurns, 64)
 	defDur(&c.Dispatch.StreamEditInterval, time.Second)
+	defInt(&c.Dispatch.MaxReplyParts, 20)
 	defDur(&c.Delivery.Timeout, 15*time.Second)
 	defInt(&c.Delivery.MaxAttempts, 8)
 	defDur(&c.Delivery.InitialBackoff, time.Second)
@@ -488,6 +506,9 @@ func (c *Config) validate() error {
 			add("listen.http", "%q is not host:port", c.Listen.HTTP)
 		}
 	}
+	if c.Listen.MaxConnections < 1 {
+		add("listen.max_connections", "%d is not a positive number", c.Listen.MaxConnections)
+	}
 	if c.Listen.Metrics != "" {
 		if _, _, err := net.SplitHostPort(c.Listen.Metrics); err != nil {
 			add("listen.metrics", "%q is not host:port", c.Listen.Metrics)
@@ -541,6 +562,9 @@ func (c *Config) validate() error {
 	}
 	if c.Dispatch.MaxConcurrentTurns < 1 {
 		add("dispatch.max_concurrent_turns", "must be at least 1")
+	}
+	if c.Dispatch.MaxReplyParts < 1 {
+		add("dispatch.max_reply_parts", "must be at least 1")
 	}
 	if c.Delivery.MaxAttempts < 1 {
 		add("delivery.max_attempts", "must be at least 1")

@@ -113,10 +113,11 @@ func TestParseErrors(t *testing.T) {
 		{"wrong type bool", "dispatch:\n  stream_edits: yes please\n", "herald.yaml:2:17: dispatch.stream_edits: expected true or false"},
 		{"mapping expected", "listen: 8080\n", "herald.yaml:1:9: listen: expected a mapping, got the integer 8080"},
 		{"invalid value", "dispatch:\n  busy_policy: random\n", "herald.yaml:2:16: dispatch.busy_policy: \"random\" is not one of queue, interrupt"},
+		{"reply parts", "dispatch:\n  max_reply_parts: -1\n", "herald.yaml:2:20: dispatch.max_reply_parts: must be at least 1"},
 		{"invalid listen", "listen:\n  http: nope\n", "herald.yaml:2:9: listen.http: \"nope\" is not host:port"},
 		{"invalid metrics listen", "listen:\n  metrics: localhost\n", "herald.yaml:2:12: listen.metrics: \"localhost\" is not host:port"},
 		{"agent url required", "agent:\n  kind: openai\n", "herald.yaml:1:1: agent.url: required for kind openai"},
-		{"secret inline", "agent:\n  kind: openai\n  url: http://x\n  key: sk-123\n", "herald.yaml:4:8: agent.key: expected a mapping, got the string \"sk-123\""},
+		{"secret inline", "agent:\n  kind: openai\n  url: http://x\n  key: sk-123\n", "herald.yaml:4:8: agent.key: expected a mapping, got a string (6 bytes); secrets are {credential: NAME} or {file: /path}"},
 		{"secret both", "agent:\n  key: {credential: a, file: /b}\n", "herald.yaml:2:8: agent.key: set either credential or file, not both"},
 		{"secret relative", "agent:\n  key: {file: key.txt}\n", "herald.yaml:2:8: agent.key: file \"key.txt\" must be an absolute path"},
 		{"unknown platform type", "platforms:\n  chat:\n    token: {credential: x}\n", "herald.yaml:2:3: platforms.chat.type: unknown platform type \"chat\""},
@@ -200,6 +201,60 @@ func TestExampleFilesParse(t *testing.T) {
 		b, _ := os.ReadFile(m)
 		if _, err := Parse(m, b); err != nil {
 			t.Errorf("%s: %v", m, err)
+		}
+	}
+}
+
+func TestMaxReplyParts(t *testing.T) {
+	if got := Default().Dispatch.MaxReplyParts; got != 20 {
+		t.Errorf("default dispatch.max_reply_parts = %d, want 20", got)
+	}
+	c, err := Parse("herald.yaml", []byte("dispatch:\n  max_reply_parts: 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Dispatch.MaxReplyParts != 3 {
+		t.Errorf("dispatch.max_reply_parts = %d, want 3", c.Dispatch.MaxReplyParts)
+	}
+}
+
+func TestHistoryRetention(t *testing.T) {
+	if got := Default().Store.HistoryRetention; got != 720*time.Hour {
+		t.Errorf("default store.history_retention = %v, want 720h", got)
+	}
+	c, err := Parse("herald.yaml", []byte("store:\n  history_retention: 168h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.HistoryRetention != 168*time.Hour {
+		t.Errorf("store.history_retention = %v", c.Store.HistoryRetention)
+	}
+}
+
+// A secret written inline is never repeated in the error: the error goes to
+// the journal and, for a rejected reload, to /status, which every local user
+// can read.
+func TestInlineSecretNotEchoed(t *testing.T) {
+	const token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+	for _, src := range []string{
+		"agent:\n  kind: openai\n  url: http://x\n  key: " + token + "\n",
+		"agent:\n  kind: openai\n  url: http://x\n  key: \"" + token + "\"\n",
+		"agent:\n  kind: openai\n  url: http://x\n  key: 1234567890123\n",
+		"platforms:\n  testplat:\n    token: " + token + "\n",
+		"x: &tok " + token + "\nplatforms:\n  testplat:\n    token: *tok\n",
+	} {
+		_, err := Parse("herald.yaml", []byte(src))
+		if err == nil {
+			t.Fatalf("%q: accepted", src)
+		}
+		msg := err.Error()
+		for _, leak := range []string{token, "1234567890123", "AAHdqT"} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("%q: error repeats the secret: %s", src, msg)
+			}
+		}
+		if !strings.Contains(msg, "secrets are {credential: NAME} or {file: /path}") {
+			t.Errorf("%q: error does not say how to give a secret: %s", src, msg)
 		}
 	}
 }

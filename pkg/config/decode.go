@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldgw/herald/pkg/secret"
 )
 
 // FieldError is a problem with one configuration key. Validate methods of
@@ -166,6 +168,7 @@ var (
 	durationType        = reflect.TypeOf(time.Duration(0))
 	textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 	validatorType       = reflect.TypeOf((*Validator)(nil)).Elem()
+	secretRefType       = reflect.TypeOf(secret.Ref{})
 )
 
 // decode fills v (addressable) from n. path is the dotted key of n.
@@ -183,6 +186,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
 		d.decode(n, v.Elem(), path)
+		return
+	}
+	if v.Type() == secretRefType && n.Kind == yaml.ScalarNode {
+		// Most likely the secret itself, written inline: never repeat it
+		// (this error goes to the journal, and a rejected reload's error
+		// to /status, which every local user can read).
+		d.errorf(n, path, "expected a mapping, got a string (%d bytes); secrets are {credential: NAME} or {file: /path}, never the secret itself", len(n.Value))
 		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(textUnmarshalerType) && v.Type() != durationType {

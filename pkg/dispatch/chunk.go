@@ -97,3 +97,22 @@ func fenceState(s string) (open bool, info string) {
 	}
 	return open, info
 }
+
+// CutMarker ends the last part of a reply that was cut at
+// dispatch.max_reply_parts.
+const CutMarker = "\n\n[… reply cut: too long to send in full]"
+
+// Cut keeps the first max of parts (as Split made them for limit) and ends
+// the last one kept with CutMarker, within limit.
+func Cut(parts []string, max, limit int) []string {
+	if len(parts) <= max {
+		return parts
+	}
+	out := append([]string(nil), parts[:max]...)
+	last := ""
+	if budget := limit - utf8.RuneCountInString(CutMarker); budget >= 16 {
+		last = strings.TrimRight(Split(out[max-1], budget)[0], " \n")
+	}
+	out[max-1] = last + CutMarker
+	return out
+}

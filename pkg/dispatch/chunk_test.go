@@ -79,3 +79,25 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+func TestCut(t *testing.T) {
+	code := "```go\n" + strings.Repeat("fmt.Println(\"x\")\n", 200) + "```\n"
+	parts := Split(code, 80)
+	cut := Cut(parts, 2, 80)
+	if len(cut) != 2 || cut[0] != parts[0] {
+		t.Fatalf("Cut kept %d parts, want the first 2 unchanged", len(cut))
+	}
+	last := cut[1]
+	if n := utf8.RuneCountInString(last); n > 80 {
+		t.Errorf("last part has %d characters, limit 80", n)
+	}
+	if !strings.HasSuffix(last, CutMarker) {
+		t.Errorf("last part %q lacks the marker", last)
+	}
+	if open, _ := fenceState(strings.TrimSuffix(last, CutMarker)); open {
+		t.Errorf("last part leaves a code fence open: %q", last)
+	}
+	if got := Cut(parts[:2], 2, 80); len(got) != 2 || strings.Contains(got[1], CutMarker) {
+		t.Errorf("a reply within the cap was changed: %q", got)
+	}
+}

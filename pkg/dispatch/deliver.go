@@ -5,6 +5,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -87,13 +88,53 @@ func (d *Dispatcher) deliverLoop(s *session) {
 func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 	msg := dl.rec.Msg
 	log := d.log.WithFields(logrus.Fields{"platform": msg.Platform, "chat": msg.ChatID, "reply": dl.rec.ID, "part": msg.Part})
+	pop := func() {
+		d.mu.Lock()
+		if len(s.outq) > 0 && s.outq[0] == dl {
+			s.outq = s.outq[1:]
+		}
+		d.mu.Unlock()
+	}
+	unknown := !dl.unknownSince.IsZero() && !p.Idempotent
+	if unknown && p.recoverer == nil {
+		// An earlier instance died during the send: the user may see the
+		// reply already, and sending it again could show it twice.
+		log.Warn("reply delivery outcome unknown (herald stopped during the send) and the platform has no idempotency key; not retrying")
+		d.giveUp(dl, "outcome unknown: herald stopped during the send")
+		d.metrics.Outbound(msg.Platform, "ambiguous")
+		pop()
+		return
+	}
 	d.mu.Lock()
 	d.sending++
 	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(d.ctx, d.opts.DeliveryTimeout)
+	started := time.Now()
+	marked := false
+	// mark durably records that a send the platform cannot deduplicate
+	// begins, so that the next instance knows its outcome is unknown if
+	// this one dies before recording it.
+	mark := func() error {
+		if p.Idempotent {
+			return nil
+		}
+		if err := d.store.AttemptStarted(ctx, dl.rec.ID, started); err != nil {
+			return fmt.Errorf("dispatch: %w: not sending: %w", adapter.ErrTemporary, err)
+		}
+		marked = true
+		return nil
+	}
 	var res adapter.SendResult
 	var err error
-	if id := msg.Meta[metaEditID]; id != "" && p.editor != nil {
+	switch id := msg.Meta[metaEditID]; {
+	case unknown:
+		// The lost send was a new message (edits are not marked): look
+		// for it, or send it anew, as the platform allows.
+		delete(msg.Meta, metaEditID)
+		if err = mark(); err == nil {
+			res, err = p.recoverer.Recover(ctx, &msg, dl.unknownSince)
+		}
+	case id != "" && p.editor != nil:
 		err = p.editor.Edit(ctx, &msg, id)
 		res.MessageID = id
 		if err != nil && !adapter.Retryable(err) {
@@ -103,29 +144,37 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 			log.WithError(err).Info("final edit of a streamed reply refused; sending it as a new message")
 			delete(msg.Meta, metaEditID)
 			delete(dl.rec.Msg.Meta, metaEditID)
+			if err = mark(); err == nil {
+				res, err = p.Adapter.Send(ctx, &msg)
+			}
+		}
+	default:
+		if err = mark(); err == nil {
 			res, err = p.Adapter.Send(ctx, &msg)
 		}
-	} else {
-		res, err = p.Adapter.Send(ctx, &msg)
 	}
 	cancel()
 	d.mu.Lock()
 	d.sending--
 	d.mu.Unlock()
 	dl.attempts++
+	// A send that failed before it reached the platform leaves no unknown
+	// outcome behind; one that may have reached it keeps its mark.
+	settleFailed := func() {
+		if !marked || unknown || errors.Is(err, adapter.ErrAmbiguous) {
+			return
+		}
+		if serr := d.store.AttemptFailed(d.bg(), dl.rec.ID); serr != nil {
+			log.WithError(serr).Error("cannot record that a send failed; the next instance will take its outcome for unknown")
+		}
+	}
 	if d.ctx.Err() != nil && err != nil {
 		// Cancelled by the hard stop: the attempt does not count, the next
 		// instance retries it.
+		settleFailed()
 		return
 	}
 	bg := d.bg()
-	pop := func() {
-		d.mu.Lock()
-		if len(s.outq) > 0 && s.outq[0] == dl {
-			s.outq = s.outq[1:]
-		}
-		d.mu.Unlock()
-	}
 	switch {
 	case err == nil:
 		if serr := d.store.Delivered(bg, dl.rec.ID, dl.attempts, res.MessageID); serr != nil {
@@ -133,12 +182,17 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 		}
 		d.metrics.Outbound(msg.Platform, "delivered")
 		pop()
-	case errors.Is(err, adapter.ErrAmbiguous) && !p.Idempotent:
+	case errors.Is(err, adapter.ErrAmbiguous) && !p.Idempotent && (p.recoverer == nil || dl.attempts >= d.opts.MaxAttempts):
 		// The platform may show it already and cannot deduplicate a retry:
 		// sending again risks a duplicate, so stop here (as the reference
 		// gateway does for timeouts).
 		log.WithError(err).Warn("reply delivery outcome unknown and the platform has no idempotency key; not retrying")
 		d.giveUp(dl, "outcome unknown: "+err.Error())
+		d.metrics.Outbound(msg.Platform, "ambiguous")
+		pop()
+	case errors.Is(err, adapter.ErrNotResent):
+		log.WithError(err).Warn("reply delivery outcome unknown; the platform's policy is not to send it again")
+		d.giveUp(dl, err.Error())
 		d.metrics.Outbound(msg.Platform, "ambiguous")
 		pop()
 	case !adapter.Retryable(err) || dl.attempts >= d.opts.MaxAttempts:
@@ -147,9 +201,22 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 		d.metrics.Outbound(msg.Platform, "failed")
 		pop()
 	default:
+		settleFailed()
+		if errors.Is(err, adapter.ErrAmbiguous) && !p.Idempotent && dl.unknownSince.IsZero() {
+			// Retried through the adapter's Recoverer, which looks for
+			// the message before it sends again.
+			dl.unknownSince = started
+		}
 		delay := backoff(d.opts.InitialBackoff, d.opts.MaxBackoff, dl.attempts)
-		if ra, ok := adapter.RetryAfter(err); ok && ra > delay {
-			delay = ra
+		if ra, ok := adapter.RetryAfter(err); ok {
+			if ra > d.opts.MaxRetryAfter {
+				log.WithFields(logrus.Fields{"retry_after": ra, "max_retry_after": d.opts.MaxRetryAfter}).
+					Warn("the platform asked for a longer pause than herald waits; waiting the maximum instead")
+				ra = d.opts.MaxRetryAfter
+			}
+			if ra > delay {
+				delay = ra
+			}
 		}
 		dl.nextAt = time.Now().Add(delay)
 		log.WithError(err).WithFields(logrus.Fields{"attempts": dl.attempts, "retry_in": delay.Round(time.Millisecond)}).Info("reply delivery failed; will retry")

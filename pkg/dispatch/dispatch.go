@@ -52,18 +52,34 @@ type Options struct {
 	SystemPrompt       string
 	StreamEdits        bool
 	StreamEditInterval time.Duration
-	DeliveryTimeout    time.Duration
-	MaxAttempts        int
-	InitialBackoff     time.Duration
-	MaxBackoff         time.Duration
+	// MaxReplyParts caps the parts one reply is split into; past it the
+	// reply is cut with CutMarker. Default 20.
+	MaxReplyParts   int
+	DeliveryTimeout time.Duration
+	MaxAttempts     int
+	InitialBackoff  time.Duration
+	MaxBackoff      time.Duration
+	// MaxRetryAfter caps the pause a platform may ask for before the next
+	// delivery attempt (Retry-After and the like); a larger one is logged
+	// and clamped. Default 1h.
+	MaxRetryAfter time.Duration
 	// TurnRetries is how often a turn is run again after the agent was
 	// unavailable, before the user is told. Default 3.
 	TurnRetries int
 	// TurnRetryBackoff is the first pause before such a re-run, doubled each
 	// time. Default 5s.
 	TurnRetryBackoff time.Duration
+	// FinishRetryBackoff is the first pause before writing the end of a
+	// turn again after the store failed to (a full disk), doubled each
+	// time up to 30s. The reply is kept in memory meanwhile; the agent is
+	// not asked again. Default 1s.
+	FinishRetryBackoff time.Duration
 	// Retention is how long finished messages are kept (the dedupe window).
 	Retention time.Duration
+	// HistoryRetention is how long session history is kept (besides, a
+	// session keeps only its newest HistoryMessages entries, the most a
+	// turn sends). Default 720h.
+	HistoryRetention time.Duration
 	// RefusalInterval limits refusals to one per sender per interval.
 	// Default 10m.
 	RefusalInterval time.Duration
@@ -79,6 +95,9 @@ func (o *Options) defaults() {
 	if o.StreamEditInterval <= 0 {
 		o.StreamEditInterval = time.Second
 	}
+	if o.MaxReplyParts <= 0 {
+		o.MaxReplyParts = 20
+	}
 	if o.DeliveryTimeout <= 0 {
 		o.DeliveryTimeout = 15 * time.Second
 	}
@@ -91,6 +110,9 @@ func (o *Options) defaults() {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 5 * time.Minute
 	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = time.Hour
+	}
 	if o.TurnRetries < 0 {
 		o.TurnRetries = 0
 	} else if o.TurnRetries == 0 {
@@ -99,8 +121,14 @@ func (o *Options) defaults() {
 	if o.TurnRetryBackoff <= 0 {
 		o.TurnRetryBackoff = 5 * time.Second
 	}
+	if o.FinishRetryBackoff <= 0 {
+		o.FinishRetryBackoff = time.Second
+	}
 	if o.Retention <= 0 {
 		o.Retention = 72 * time.Hour
+	}
+	if o.HistoryRetention <= 0 {
+		o.HistoryRetention = 30 * 24 * time.Hour
 	}
 	if o.RefusalInterval <= 0 {
 		o.RefusalInterval = 10 * time.Minute
@@ -132,6 +160,7 @@ type Dispatcher struct {
 	running     int
 	deliverers  int
 	sending     int
+	unrecorded  int
 	queued      int
 	intakeOpen  bool
 	draining    bool
@@ -154,9 +183,10 @@ type Dispatcher struct {
 
 type platform struct {
 	Platform
-	allowed map[string]bool
-	limit   int
-	editor  adapter.Editor
+	allowed   map[string]bool
+	limit     int
+	editor    adapter.Editor
+	recoverer adapter.Recoverer
 }
 
 type session struct {
@@ -190,6 +220,10 @@ type delivery struct {
 	rec      store.OutboxRecord
 	attempts int
 	nextAt   time.Time
+	// unknownSince is when the first send of this reply whose outcome is
+	// unknown began (zero if none): on a platform without idempotency
+	// keys it is sent again only through adapter.Recoverer.
+	unknownSince time.Time
 }
 
 // New creates a dispatcher. platforms may be replaced later with
@@ -251,6 +285,9 @@ func (d *Dispatcher) setPlatformsLocked(ps map[string]Platform) {
 		if e, ok := p.Adapter.(adapter.Editor); ok {
 			pp.editor = e
 		}
+		if r, ok := p.Adapter.(adapter.Recoverer); ok {
+			pp.recoverer = r
+		}
 		d.platforms[name] = pp
 	}
 }
@@ -267,6 +304,10 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: recover replies: %w", err)
 	}
+	unknown, err := d.store.StartedAttempts(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch: recover send attempts: %w", err)
+	}
 	gens, err := d.store.Generations(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: read sessions: %w", err)
@@ -280,7 +321,7 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	d.gens = gens
 	for _, r := range outbox {
 		s := d.sessionLocked(r.SessionKey)
-		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt})
+		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt, unknownSince: unknown[r.ID]})
 	}
 	for _, r := range pending {
 		d.enqueueLocked(&item{id: r.ID, key: r.SessionKey, msg: r.Msg})
@@ -406,8 +447,11 @@ func (d *Dispatcher) refuse(ctx context.Context, p *platform, key string, m *mes
 		return nil
 	}
 	d.metrics.Inbound(m.Platform, "refused")
+	// The sender is in the message itself, where journalctl shows it: it is
+	// what the operator adds to allowed_users. Quoted, since the platform
+	// chose it.
 	d.log.WithFields(logrus.Fields{"platform": m.Platform, "sender": m.SenderID, "chat": m.ChatID}).
-		Info("message from a user who is not in allowed_users refused")
+		Infof("refused a message from user %q: not in platforms.%s.allowed_users", m.SenderID, m.Platform)
 	if p.Policy.Unauthorized != "reply" || m.ChatType != message.ChatDirect {
 		return nil
 	}
@@ -680,11 +724,8 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 		limit = p.limit
 	}
 	replies := d.replies(it, text, limit)
-	ctx, cancel := context.WithTimeout(d.bg(), 30*time.Second)
-	defer cancel()
-	recs, err := d.store.Finish(ctx, it.id, st, it.key, gen, replies, hist)
-	if err != nil {
-		d.log.WithError(err).WithField("message", it.id).Error("cannot record the end of a turn; it stays pending and runs again after a restart")
+	recs, ok := d.record(it, st, gen, replies, hist)
+	if !ok {
 		return
 	}
 	d.mu.Lock()
@@ -702,6 +743,11 @@ func (d *Dispatcher) replies(it *item, text string, limit int) []message.Outboun
 		return nil
 	}
 	parts := Split(text, limit)
+	if len(parts) > d.opts.MaxReplyParts {
+		d.log.WithFields(logrus.Fields{"platform": it.msg.Platform, "message": it.id, "parts": len(parts), "max_reply_parts": d.opts.MaxReplyParts}).
+			Warn("reply longer than dispatch.max_reply_parts messages; the rest is cut")
+		parts = Cut(parts, d.opts.MaxReplyParts, limit)
+	}
 	out := make([]message.Outbound, len(parts))
 	for i, part := range parts {
 		o := it.msg.ReplyTo()
@@ -724,9 +770,13 @@ type Stats struct {
 	Sessions       int
 	RepliesPending int
 	Sending        int
-	OldestQueued   time.Time // zero if nothing waits
-	IntakeOpen     bool
-	Draining       bool
+	// Unrecorded counts finished turns whose end the store has not taken
+	// yet (disk full): their replies wait in memory for the write to
+	// succeed.
+	Unrecorded   int
+	OldestQueued time.Time // zero if nothing waits
+	IntakeOpen   bool
+	Draining     bool
 }
 
 // Stats returns a snapshot.
@@ -738,6 +788,7 @@ func (d *Dispatcher) Stats() Stats {
 		Queued:        d.queued,
 		Sessions:      len(d.sessions),
 		Sending:       d.sending,
+		Unrecorded:    d.unrecorded,
 		IntakeOpen:    d.intakeOpen,
 		Draining:      d.draining,
 	}
@@ -807,13 +858,7 @@ func (d *Dispatcher) housekeeping() {
 		case <-sweep.C:
 			d.sweepOrphans()
 		case <-prune.C:
-			ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
-			if n, err := d.store.Prune(ctx, time.Now().Add(-d.opts.Retention)); err != nil {
-				d.log.WithError(err).Warn("pruning finished messages failed")
-			} else if n > 0 {
-				d.log.WithField("rows", n).Debug("pruned finished messages")
-			}
-			cancel()
+			d.prune()
 		}
 	}
 }

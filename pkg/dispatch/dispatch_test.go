@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 	"go.uber.org/goleak"
@@ -198,6 +199,7 @@ type env struct {
 	ad    *fakeAdapter
 	agent *fakeAgent
 	m     *metrics.Metrics
+	log   *logrus.Entry // quietLog() if nil
 }
 
 func quietLog() *logrus.Entry {
@@ -226,7 +228,11 @@ func (e *env) open(opts Options, policy Policy) {
 	if opts.TurnRetryBackoff == 0 {
 		opts.TurnRetryBackoff = 10 * time.Millisecond
 	}
-	e.d = New(st, e.agent, map[string]Platform{"p": {Adapter: e.ad, Policy: policy, Idempotent: true}}, opts, quietLog(), e.m)
+	log := e.log
+	if log == nil {
+		log = quietLog()
+	}
+	e.d = New(st, e.agent, map[string]Platform{"p": {Adapter: e.ad, Policy: policy, Idempotent: true}}, opts, log, e.m)
 	if _, _, err := e.d.Start(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
@@ -676,6 +682,34 @@ func TestChunking(t *testing.T) {
 		if s.Part != i+1 || s.Parts != len(sent) || s.IdempotencyKey != message.IdempotencyKey("p", "1", i+1) {
 			t.Fatalf("part %d: %+v", i, s)
 		}
+	}
+}
+
+// TestMaxReplyParts: a reply that would take more than MaxReplyParts
+// messages is cut to that many, the last one ending with CutMarker.
+func TestMaxReplyParts(t *testing.T) {
+	e := newEnv(t, Options{MaxReplyParts: 3}, allowAll)
+	e.ad.limit = 100
+	e.d.SetPlatforms(map[string]Platform{"p": {Adapter: e.ad, Policy: allowAll, Idempotent: true}})
+	e.deliver(in("1", "c", "u", strings.Repeat("word ", 1000)))
+	waitDelivered(t, e.st, 1)
+	sent := e.ad.Sent()
+	if len(sent) != 3 {
+		t.Fatalf("%d parts sent, want 3", len(sent))
+	}
+	for i, s := range sent {
+		if n := utf8.RuneCountInString(s.Text); n > 100 {
+			t.Errorf("part %d has %d characters, limit 100: %q", i+1, n, s.Text)
+		}
+		if s.Part != i+1 || s.Parts != 3 {
+			t.Errorf("part %d: Part %d of %d", i+1, s.Part, s.Parts)
+		}
+	}
+	if !strings.HasSuffix(sent[2].Text, CutMarker) || !strings.HasPrefix(sent[2].Text, "word") {
+		t.Fatalf("last part %q does not end with the cut marker", sent[2].Text)
+	}
+	if strings.Contains(sent[1].Text, CutMarker) {
+		t.Fatalf("the marker is on a part before the last: %q", sent[1].Text)
 	}
 }
 

@@ -17,8 +17,12 @@
 //     inbound event, identical when a turn is re-run after a crash.
 //   - Replies of a session are delivered in order; failed deliveries are
 //     retried with jittered exponential backoff honouring the platform's
-//     Retry-After, and given up on permanent errors with a log entry and a
+//     Retry-After (clamped at Options.MaxRetryAfter), and given up on permanent errors with a log entry and a
 //     counter.
+//   - A send to a platform that cannot deduplicate is marked in the store
+//     before it starts. A reply whose send may have reached the user (the
+//     answer was lost, or the process died with the mark set) is sent again
+//     only through the adapter's Recoverer, never blindly.
 //   - On stop, Drain lets running turns and ready deliveries finish until its
 //     context ends; what has not finished then stays pending in the store and
 //     the next instance picks it up (Start re-dispatches pending messages and

@@ -23,7 +23,7 @@ import (
 // traffic.
 const maxLabelValues = 16
 
-var enumValue = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+var enumValue = regexp.MustCompile(`^[a-z][a-z0-9_ -]*$`)
 
 // labelProblems walks herald's metric families and reports every label
 // whose values are not bounded: a platform label that is not a configured

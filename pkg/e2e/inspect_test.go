@@ -71,6 +71,14 @@ func TestStatusAndDoctorHealthy(t *testing.T) {
 	if _, _, code := e.run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "herald", "reload", "--admin-socket", "/run/herald/admin.sock"); code == 0 {
 		t.Fatal("an unprivileged user could reload herald")
 	}
+	// Run by hand, reload finds the running herald as status does: the
+	// shell lacks the service's $RUNTIME_DIRECTORY.
+	for _, args := range [][]string{{"reload"}, {"reload", "--config", "/etc/herald/herald.yaml"}} {
+		out, errOut, code := e.run("herald", args...)
+		if code != 0 || !strings.Contains(out, "reloaded") {
+			t.Fatalf("herald %s by hand: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
 	d, code, raw := e.doctor()
 	if code != 0 || !d.OK || len(d.failed()) > 0 {
 		t.Fatalf("doctor on a healthy herald: exit %d failed %v\n%s", code, d.failed(), raw)

@@ -39,7 +39,10 @@ import (
 // The packaging tests build the .deb and .rpm once per run with
 // scripts/package (what `make deb rpm` runs) and take each through install,
 // first request, upgrade under load, removal, purge and reinstallation in a
-// throw-away systemd (one sandbox per format), plus lintian and rpmlint.
+// throw-away systemd (one sandbox per format), plus lintian and rpmlint; and,
+// in a sandbox of its own per format, from the previous package through an
+// upgrade, the README's install commands and simulated boots
+// (packaging_boot_test.go).
 
 // pkRoot is the module root.
 func pkRoot(t testing.TB) string {
@@ -52,12 +55,16 @@ func pkRoot(t testing.TB) string {
 }
 
 // pkBuild is one run's packages: version 1 and a higher version 2 of each
-// format, and version 1 built a second time to check reproducibility.
+// format, and version 1 built a second time to check reproducibility; and
+// the previous package, built from pkPrevious.
 type pkBuild struct {
 	dir                    string // shared read-only into the sandboxes
 	v1, v2                 string // package versions (without the release)
 	deb1, deb2, rpm1, rpm2 string // file names in dir
 	reproDir               string // the second build of version 1
+	// vOld is the previous package's version, lower than v1; empty (and
+	// no files) when this clone lacks pkPrevious.
+	vOld, debOld, rpmOld string
 }
 
 // pkPackage runs scripts/package with extra environment and returns its output.
@@ -106,6 +113,11 @@ func pkBuildAll(t *testing.T) *pkBuild {
 
 	start = time.Now()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.vOld = pkBuildPrevious(t, root, dir)
+	}()
 	for _, job := range []struct{ bin, v, dist string }{
 		{bin1, b.v1, dir}, {bin2, b.v2, dir}, {bin1, b.v1, b.reproDir},
 	} {
@@ -119,12 +131,19 @@ func pkBuildAll(t *testing.T) *pkBuild {
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("built 6 packages in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("built 6 packages and the previous ones in %v", time.Since(start).Round(time.Millisecond))
+	if b.vOld != "" {
+		b.debOld = "herald_" + b.vOld + "-1_amd64.deb"
+		b.rpmOld = "herald-" + b.vOld + "-1.x86_64.rpm"
+	}
 	b.deb1 = "herald_" + b.v1 + "-1_amd64.deb"
 	b.deb2 = "herald_" + b.v2 + "-1_amd64.deb"
 	b.rpm1 = "herald-" + b.v1 + "-1.x86_64.rpm"
 	b.rpm2 = "herald-" + b.v2 + "-1.x86_64.rpm"
-	for _, f := range []string{b.deb1, b.deb2, b.rpm1, b.rpm2} {
+	for _, f := range []string{b.deb1, b.deb2, b.rpm1, b.rpm2, b.debOld, b.rpmOld} {
+		if f == "" {
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Fatalf("scripts/package did not write %s: %v", f, err)
 		}
@@ -186,16 +205,31 @@ func TestPackages(t *testing.T) {
 			t.Parallel()
 			pkRPMLifecycle(t, b)
 		})
+		t.Run("deb-boot", func(t *testing.T) {
+			t.Parallel()
+			pkBootLifecycle(t, b, "deb")
+		})
+		t.Run("rpm-boot", func(t *testing.T) {
+			t.Parallel()
+			pkBootLifecycle(t, b, "rpm")
+		})
 	})
 }
 
 func pkCheckVersions(t *testing.T, b *pkBuild) {
-	if out, err := exec.Command("dpkg", "--compare-versions", b.v2+"-1", "gt", b.v1+"-1").CombinedOutput(); err != nil {
-		t.Errorf("dpkg: %s-1 is not newer than %s-1: %v %s", b.v2, b.v1, err, out)
+	pairs := [][2]string{{b.v1, b.v2}}
+	if b.vOld != "" {
+		pairs = append(pairs, [2]string{b.vOld, b.v1})
 	}
-	out, err := exec.Command("rpm", "--eval", fmt.Sprintf("%%{lua: print(rpm.vercmp(%q, %q))}", b.v2+"-1", b.v1+"-1")).Output()
-	if err != nil || strings.TrimSpace(string(out)) != "1" {
-		t.Errorf("rpm: %s-1 is not newer than %s-1: %q %v", b.v2, b.v1, out, err)
+	for _, p := range pairs {
+		older, newer := p[0]+"-1", p[1]+"-1"
+		if out, err := exec.Command("dpkg", "--compare-versions", newer, "gt", older).CombinedOutput(); err != nil {
+			t.Errorf("dpkg: %s is not newer than %s: %v %s", newer, older, err, out)
+		}
+		out, err := exec.Command("rpm", "--eval", fmt.Sprintf("%%{lua: print(rpm.vercmp(%q, %q))}", newer, older)).Output()
+		if err != nil || strings.TrimSpace(string(out)) != "1" {
+			t.Errorf("rpm: %s is not newer than %s: %q %v", newer, older, out, err)
+		}
 	}
 	deb, err := exec.Command("dpkg-deb", "-f", filepath.Join(b.dir, b.deb1), "Version").Output()
 	if err != nil || strings.TrimSpace(string(deb)) != b.v1+"-1" {
@@ -364,8 +398,9 @@ func pkCheckRPMContents(t *testing.T, b *pkBuild) {
 }
 
 // pkCheckManPage extracts herald.8.gz from a package (to standard output:
-// never rpm2cpio | cpio -id, which would write nfpm's absolute member names
-// into /, notes hazard 4) and formats it with warnings on, as lintian does.
+// never rpm2cpio | cpio -id, which would write nfpm's absolute member names,
+// /usr/…, into the host's /) and formats it with warnings on, as lintian
+// does.
 func pkCheckManPage(t *testing.T, pkg, format string) {
 	t.Helper()
 	page := filepath.Join(t.TempDir(), "herald.8.gz")
@@ -550,15 +585,17 @@ func (p *pkBox) links() string {
 }
 
 // checkFreshInstall asserts what an installation leaves: the user, the
-// sockets enabled and listening, the service not yet started, valid units
-// and configuration; then the first request activates herald.
+// service and the sockets enabled (herald starts at boot) and running, valid
+// units and configuration; then the first request is answered.
 func (p *pkBox) checkFreshInstall(version string, catalog bool) {
 	t := p.t
 	t.Helper()
+	p.logStates("after installing " + version)
 	p.wantState("herald.socket", "enabled", "active")
 	p.wantState("herald-admin.socket", "enabled", "active")
 	p.wantState("herald-metrics.socket", "disabled", "inactive")
 	p.wantState("herald.service", "disabled", "inactive")
+	p.wantState("herald.service", "enabled", "active")
 	if pw := strings.TrimSpace(p.sh("getent passwd herald")); !strings.HasSuffix(pw, ":herald messaging gateway:/var/lib/herald:/usr/sbin/nologin") {
 		t.Errorf("herald user: %q", pw)
 	}
@@ -573,7 +610,7 @@ func (p *pkBox) checkFreshInstall(version string, catalog bool) {
 	}
 	p.checkUnits()
 
-	// The first request starts herald through the socket.
+	// The first request, through the socket.
 	if err := p.get(p.fresh); err != nil {
 		t.Fatalf("%s: first request: %v", p.format, err)
 	}
@@ -752,6 +789,7 @@ func (p *pkBox) checkUpgrade(script string) {
 	// The administrator's disable survived; the socket kept listening.
 	p.wantState("herald.socket", "disabled", "active")
 	p.wantState("herald-admin.socket", "enabled", "active")
+	p.wantState("herald.service", "enabled", "active")
 }
 
 func pkDebLifecycle(t *testing.T, b *pkBuild) {
@@ -789,10 +827,12 @@ func pkDebLifecycle(t *testing.T, b *pkBuild) {
 	}
 
 	// Reinstall after removal: the administrator's disable of
-	// herald.socket is still respected, the other socket comes back.
+	// herald.socket is still respected (it listens only because the
+	// service, enabled again, requires it), the other units come back.
 	p.step("reinstall after remove", "dpkg -i "+deb2)
-	p.wantState("herald.socket", "disabled", "inactive")
+	p.wantState("herald.socket", "disabled", "active")
 	p.wantState("herald-admin.socket", "enabled", "active")
+	p.wantState("herald.service", "enabled", "active")
 	p.sh("systemctl enable --now herald.socket")
 	if err := p.get(p.fresh); err != nil {
 		t.Errorf("deb: request after reinstallation: %v", err)
@@ -889,7 +929,7 @@ func (p *pkBox) reloaded() bool {
 
 // checkOfflineInstall installs as in a chroot or an image build, where
 // systemd does not run (no /run/systemd/system; systemctl works offline):
-// the sockets get enabled for the next boot, but nothing is started and
+// the units get enabled for the next boot, but nothing is started and
 // systemd is not reloaded.
 func (p *pkBox) checkOfflineInstall(script string) {
 	t := p.t
@@ -902,7 +942,7 @@ func (p *pkBox) checkOfflineInstall(script string) {
 	}
 	p.wantState("herald.socket", "enabled", "inactive")
 	p.wantState("herald-admin.socket", "enabled", "inactive")
-	p.wantState("herald.service", "disabled", "inactive")
+	p.wantState("herald.service", "enabled", "inactive")
 }
 
 // checkPristineConf compares the installed configuration with the shipped one.
@@ -945,8 +985,12 @@ func pkRPMLifecycle(t *testing.T, b *pkBuild) {
 	}
 	p.sh("systemctl enable herald.socket")
 
-	// Erase (RPM has no purge): stopped, disabled, state and secrets gone;
-	// rpm keeps the edited configuration as herald.yaml.rpmsave.
+	// Erase (RPM has no purge): stopped and disabled; the state (messages
+	// not yet delivered) and the secrets stay, as Fedora's daemons with
+	// state leave them, and rpm keeps the edited configuration as
+	// herald.yaml.rpmsave; the cache and the runtime directory go.
+	const keep = "/etc/herald/credentials/pk-keep"
+	p.sh("install -m 0600 /dev/null " + keep + " && printf kept >" + keep + " && test -s /var/lib/herald/herald.db")
 	p.step("erase", "rpm -e --nodeps herald")
 	for _, u := range []string{"herald.service", "herald.socket", "herald-admin.socket"} {
 		if a := p.show(u, "ActiveState")["ActiveState"]; a != "inactive" {
@@ -959,8 +1003,11 @@ func pkRPMLifecycle(t *testing.T, b *pkBuild) {
 	if err := p.get(p.fresh); err == nil || !pkIsRefused(err) {
 		t.Errorf("rpm: after erase GET /healthz = %v, want connection refused", err)
 	}
-	if left := p.exists(pkConf, "/etc/herald/credentials", "/var/lib/herald", "/run/herald", "/var/cache/herald"); len(left) > 0 {
+	if left := p.exists(pkConf, "/run/herald", "/var/cache/herald"); len(left) > 0 {
 		t.Errorf("rpm: left after erase: %v", left)
+	}
+	if kept := strings.TrimSpace(p.sh("cat " + keep + "; stat -c ' %a %U' /etc/herald/credentials " + keep + " /var/lib/herald/herald.db")); kept != "kept 700 root\n 600 root\n 600 herald" {
+		t.Errorf("rpm: after erase the secrets and the state are not kept as they were: %q", kept)
 	}
 	if tail := strings.TrimSpace(p.sh("tail -n 1 /etc/herald/herald.yaml.rpmsave")); tail != pkEdit {
 		t.Errorf("rpm: herald.yaml.rpmsave does not hold the edited configuration: %q", tail)
@@ -977,8 +1024,8 @@ func pkRPMLifecycle(t *testing.T, b *pkBuild) {
 	p.step("erase again", "rpm -e --nodeps herald")
 	p.checkOfflineInstall("rpm -i" + rpmOpts + rpm1)
 
-	// rpmlint last: it unpacks the payload into / (nfpm's absolute cpio
-	// names; notes hazard 4), which only this throw-away root may suffer.
+	// rpmlint last: it unpacks the payload into / (nfpm's cpio member
+	// names are absolute), which only this throw-away root may suffer.
 	if _, _, code := p.try("command -v rpmlint"); code != 0 {
 		t.Skip("rpmlint not installed (make deps installs it)")
 	}

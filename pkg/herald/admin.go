@@ -35,6 +35,7 @@ type StatusReport struct {
 	RepliesPending   int              `json:"replies_pending"`
 	OldestPendingAge float64          `json:"oldest_pending_age_seconds"`
 	LastReloadError  string           `json:"last_reload_error,omitempty"`
+	Store            *StoreReport     `json:"store,omitempty"`
 }
 
 // PlatformReport is one platform's state in StatusReport.
@@ -56,7 +57,6 @@ const connKey ctxKey = 0
 // metrics and status for anyone who can reach the socket; reload only for
 // root and herald's own user (checked with SO_PEERCRED).
 func (d *daemon) serveAdmin() {
-	d.startedAt = time.Now()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -69,6 +69,10 @@ func (d *daemon) serveAdmin() {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		connected, total, detail := d.board.summary()
+		if note := d.storeNote(); note != "" {
+			http.Error(w, "not ready: "+note, http.StatusServiceUnavailable)
+			return
+		}
 		if d.isStopping() || connected < total {
 			msg := "not ready"
 			if detail != "" {
@@ -174,6 +178,7 @@ func (d *daemon) statusReport() StatusReport {
 		State:           "running",
 		StatusLine:      d.statusLine(),
 		LastReloadError: lastReload,
+		Store:           d.storeReport(),
 	}
 	if d.isStopping() {
 		rep.State = "stopping"

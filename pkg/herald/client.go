@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -21,21 +22,72 @@ import (
 	"github.com/heraldgw/herald/pkg/secret"
 )
 
-// AdminSocket returns the admin socket path for a configuration file ("" =
-// built-in default): what `herald reload` and `herald status` connect to.
-// A file that does not load still yields a path (the one systemd's
-// herald-admin.socket uses, or the default), so that reloading a broken file
-// reaches the daemon, which then says what is wrong with it.
-func AdminSocket(configPath string) (string, error) {
-	c := config.Default() // its admin socket follows $RUNTIME_DIRECTORY
+// PackagedAdminSocket is the admin socket of the system service: the path
+// of herald-admin.socket, which is also $RUNTIME_DIRECTORY/admin.sock under
+// the packaged unit (RuntimeDirectory=herald).
+const PackagedAdminSocket = "/run/herald/admin.sock"
+
+// ConfigFile returns the configuration file a command means: configPath if
+// given, else DefaultConfigPath if it exists, else "" (the built-in
+// default).
+func ConfigFile(configPath string) string {
 	if configPath != "" {
-		if loaded, err := config.Load(configPath); err == nil {
+		return configPath
+	}
+	if _, err := os.Stat(DefaultConfigPath); err == nil {
+		return DefaultConfigPath
+	}
+	return ""
+}
+
+// AdminSocket returns the admin socket of the running herald that the
+// configuration file configPath describes (see ConfigFile for ""). Every
+// command that talks to a running herald (reload, status, doctor) finds it
+// with this function.
+//
+// A running herald listens on the socket systemd passed it (the packaged
+// herald-admin.socket) or else on admin.socket from its configuration,
+// whose default depends on the service's environment
+// ($RUNTIME_DIRECTORY/admin.sock, else <state_dir>/admin.sock): a command
+// run by hand lacks that environment. So AdminSocket tries, in order,
+// admin.socket as the configuration gives it here, PackagedAdminSocket,
+// and the user service manager's $XDG_RUNTIME_DIR/herald/admin.sock, and
+// returns the first that exists as a socket. When none does, it returns
+// the one the error message should name: PackagedAdminSocket for the
+// packaged configuration file, else the configured one. A file that does
+// not load still yields a path, so that reloading a broken file reaches
+// the daemon, which then says what is wrong with it.
+func AdminSocket(configPath string) string {
+	path := ConfigFile(configPath)
+	c := config.Default()
+	if path != "" {
+		if loaded, err := config.Load(path); err == nil {
 			c = loaded
-		} else if os.Getenv("RUNTIME_DIRECTORY") == "" {
-			return "/run/herald/admin.sock", nil
 		}
 	}
-	return absPath(c.Admin.Socket), nil
+	return adminSocketFor(c, path)
+}
+
+// adminSocketFor is AdminSocket for an already loaded configuration (nil:
+// the file did not load) read from path.
+func adminSocketFor(c *config.Config, path string) string {
+	if c == nil {
+		c = config.Default()
+	}
+	configured := absPath(c.Admin.Socket)
+	candidates := []string{configured, PackagedAdminSocket}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		candidates = append(candidates, filepath.Join(d, "herald", "admin.sock"))
+	}
+	for _, p := range candidates {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Type() == fs.ModeSocket {
+			return p
+		}
+	}
+	if path == DefaultConfigPath {
+		return PackagedAdminSocket
+	}
+	return configured
 }
 
 func absPath(p string) string {
@@ -63,6 +115,8 @@ func AdminClient(socket string, timeout time.Duration) *http.Client {
 // until it is done: it is ExecReload= in the unit, so that `systemctl
 // reload` returns only when the new configuration is in effect (or was
 // rejected, which is reported as a failure while herald keeps running).
+// A secret file changed since herald started is not applied by a reload:
+// Reload then warns that a restart is needed.
 func Reload(ctx context.Context, socket string, out io.Writer) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://herald/reload", nil)
 	if err != nil {
@@ -88,7 +142,12 @@ func Reload(ctx context.Context, socket string, out io.Writer) error {
 	if !body.OK {
 		return fmt.Errorf("reload rejected: %s", body.Error)
 	}
-	fmt.Fprintf(out, "reloaded: %s\n", body.Status)
+	if !toJournal(out) {
+		// In the journal (ExecReload=) herald's own "reload accepted"
+		// says it already.
+		fmt.Fprintf(out, "reloaded: %s\n", body.Status)
+	}
+	warnChangedSecrets(ctx, socket, DefaultCredentialsDir, out)
 	return nil
 }
 
@@ -128,5 +187,8 @@ func CheckConfig(path, credDir string, out io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "%s: valid (%d platforms enabled, agent %s, %d secrets readable)\n", path, enabled, c.Agent.Kind, len(refs))
+	if w := bootWarning(context.Background(), c); w != "" {
+		fmt.Fprintf(out, "warning: %s\n", w)
+	}
 	return nil
 }

@@ -53,6 +53,9 @@ const stopSlack = 2 * time.Second
 // requested by SIGTERM or SIGINT (or ctx), and an *ExitError when start-up
 // fails.
 func Run(ctx context.Context, opts Options) error {
+	// When this process started: systemd copied the credentials before it,
+	// so a secret file changed after it is not in use (see changedSecrets).
+	started := time.Now()
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
 	}
@@ -87,6 +90,7 @@ func Run(ctx context.Context, opts Options) error {
 		probes:    make(chan chan struct{}),
 		stopping:  make(chan struct{}),
 		journaled: logging.IsJournalStream(opts.Stderr),
+		startedAt: started,
 	}
 	logging.Event(log, logging.MsgStarting).WithFields(logrus.Fields{
 		"version": version.String(), "config": describeConfig(cfg),
@@ -112,7 +116,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	// 4. State: the message store. herald never runs without it.
-	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreBatch})
+	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreBatch, OnHealth: d.onStoreHealth(cfg.Store.Path)})
 	if err != nil {
 		logging.Event(log, logging.MsgStoreError).WithError(err).Error("cannot open the message store")
 		if errors.Is(err, store.ErrCorrupt) {
@@ -424,7 +428,7 @@ func (d *daemon) guardSingleInstance(ctx context.Context) error {
 		d.log.WithError(err).Warn("cannot confirm this process's unit over D-Bus")
 		manual = false
 	case self != nil:
-		d.log.WithFields(logrus.Fields{"unit": self.Unit, "invocation_id": self.InvocationID}).Debug("running as a systemd unit")
+		// unitstate.Self logged "running as systemd unit" with the details.
 		d.timeoutStop = self.TimeoutStop
 	}
 	if manual {

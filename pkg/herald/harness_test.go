@@ -76,6 +76,7 @@ type testConfig struct {
 	Drain     string
 	Adapter   string
 	WordDelay string
+	MaxConns  int    // listen.max_connections; 0: the default
 	Extra     string // appended verbatim under platforms:
 	Top       string // appended verbatim at the top level
 	Metrics   string // listen.metrics, if set
@@ -86,6 +87,9 @@ listen:
   http: {{.HTTP}}
 {{- if .Metrics}}
   metrics: {{.Metrics}}
+{{- end}}
+{{- if .MaxConns}}
+  max_connections: {{.MaxConns}}
 {{- end}}
 admin:
   socket: {{.Dir}}/admin.sock
@@ -362,6 +366,9 @@ func post(t testing.TB, addr, id, conv, text string) (int, error) {
 func runHerald(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(heraldBin, args...)
+	// A configuration without state_dir defaults to ./.herald: keep it out
+	// of the source tree.
+	cmd.Dir = t.TempDir()
 	cmd.Env = filterEnv(os.Environ(), "NOTIFY_SOCKET", "LISTEN_", "WATCHDOG_", "INVOCATION_ID", "JOURNAL_STREAM", "MANAGERPID")
 	out, err := cmd.CombinedOutput()
 	return string(out), err

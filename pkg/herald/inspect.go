@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/secret"
 	"github.com/heraldgw/herald/pkg/systemd/unitstate"
@@ -58,12 +60,7 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 	if o.CredentialsDir == "" {
 		o.CredentialsDir = "/etc/herald/credentials"
 	}
-	path := o.ConfigPath
-	if path == "" {
-		if _, err := os.Stat(DefaultConfigPath); err == nil {
-			path = DefaultConfigPath
-		}
-	}
+	path := ConfigFile(o.ConfigPath)
 	var cfg *config.Config
 	var err error
 	if path == "" {
@@ -75,20 +72,12 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 		if o.Unit == "" {
 			o.Unit = cfg.Unit
 		}
-		if o.AdminSocket == "" {
-			o.AdminSocket = cfg.Admin.Socket
-			if os.Getenv("RUNTIME_DIRECTORY") == "" && path == DefaultConfigPath {
-				// Outside the service the runtime directory is not in the
-				// environment; the packaged socket unit puts it here.
-				o.AdminSocket = "/run/herald/admin.sock"
-			}
-		}
+	}
+	if o.AdminSocket == "" {
+		o.AdminSocket = adminSocketFor(cfg, path)
 	}
 	if o.Unit == "" {
 		o.Unit = "herald.service"
-	}
-	if o.AdminSocket == "" {
-		o.AdminSocket = "/run/herald/admin.sock"
 	}
 	o.ConfigPath = path
 	return cfg, err
@@ -101,13 +90,16 @@ type statusDoc struct {
 	Herald      *StatusReport         `json:"herald,omitempty"`
 	HeraldError string                `json:"herald_error,omitempty"`
 	Running     bool                  `json:"running"`
+	// Boot is set when the configuration needs herald running and
+	// nothing starts it at boot.
+	Boot *Check `json:"boot,omitempty"`
 }
 
 // Status prints the service state from systemd and herald's own report.
 // It needs no privileges: D-Bus unit properties and the admin socket's
 // read-only endpoints are open to every local user.
 func Status(ctx context.Context, o InspectOptions) error {
-	_, _ = o.resolve() // a broken config still lets status report the unit
+	cfg, _ := o.resolve() // a broken config still lets status report the unit
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var doc statusDoc
@@ -116,6 +108,9 @@ func Status(ctx context.Context, o InspectOptions) error {
 		doc.UnitError = err.Error()
 	} else {
 		doc.Unit = us
+	}
+	if c := bootCheck(cfg, us, o.User); c != nil && c.Result == "FAIL" {
+		doc.Boot = c
 	}
 	if reason := notRunning(doc.Unit, o.Unit); reason != "" {
 		doc.HeraldError = reason
@@ -197,6 +192,9 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 			fmt.Fprintf(w, "  status: %s\n", u.StatusText)
 		}
 	}
+	if c := doc.Boot; c != nil {
+		fmt.Fprintf(w, "  %s %s: %s\n  fix: %s\n", c.Result, c.Name, c.Detail, c.Fix)
+	}
 	if doc.HeraldError != "" {
 		fmt.Fprintf(w, "herald: %s\n", doc.HeraldError)
 		return
@@ -223,6 +221,7 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 	if r.LastReloadError != "" {
 		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
 	}
+	printStore(w, r.Store)
 }
 
 // retryDetail describes a reconnection due in wait. A retry time already
@@ -251,7 +250,7 @@ func describeExit(code, status int32) string {
 // Check is one doctor finding.
 type Check struct {
 	Name   string `json:"name"`
-	Result string `json:"result"` // PASS, WARN, FAIL
+	Result string `json:"result"` // PASS, WARN, FAIL, or SKIP (could not be checked, with the reason)
 	Detail string `json:"detail"`
 	Fix    string `json:"fix,omitempty"`
 }
@@ -285,7 +284,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		add(Check{"credentials directory", "PASS", o.CredentialsDir, ""})
 	}
 	if cfg != nil {
-		for _, c := range credentialChecks(cfg, o.CredentialsDir) {
+		for _, c := range credentialChecks(cfg, o.CredentialsDir, os.Stat) {
 			add(c)
 		}
 	}
@@ -297,6 +296,9 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 	} else {
 		for _, c := range unitChecks(ctx, o, us) {
 			add(c)
+		}
+		if c := bootCheck(cfg, us, o.User); c != nil {
+			add(*c)
 		}
 	}
 
@@ -314,13 +316,9 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		for _, p := range rep.Platforms {
 			switch {
 			case p.Phase == "fatal":
-				fix := "check the platform's credentials and permissions, then systemctl reload " + o.Unit
-				if strings.Contains(strings.ToLower(p.Error), "intent") {
-					fix = "enable the privileged intents in the Discord developer portal, then systemctl reload " + o.Unit
-				}
-				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fix})
+				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fatalPlatformFix(p.Error, o.Unit)})
 			case p.Alarm != "":
-				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "make sure only one consumer uses this bot token (stop other bots, or delete a webhook set on it)"})
+				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "likely cause: another gateway, e.g. Hermes, is polling this bot. Make sure only one consumer uses this bot token: in Hermes set platforms." + p.Type + ".enabled: false and run hermes gateway restart (herald migrate hermes prints the steps); stop other bots, or delete a webhook set on it"})
 			case p.Phase == "reconnecting":
 				add(Check{"platform " + p.Name, "WARN", "reconnecting: " + p.Error, "check network access to the platform; herald keeps retrying"})
 			default:
@@ -330,6 +328,14 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		if rep.LastReloadError != "" {
 			add(Check{"reload", "FAIL", "last reload rejected: " + rep.LastReloadError, "fix the file, then systemctl reload " + o.Unit})
 		}
+		if cfg != nil && len(secretRefs(cfg)) > 0 {
+			add(secretsCurrentCheck(secretFiles(cfg, o.CredentialsDir), rep.StartedAt, o.Unit, os.Stat))
+		}
+	}
+
+	// The message store: writable, and room on its file system.
+	for _, c := range storeChecks(cfg, o, rep) {
+		add(c)
 	}
 
 	// Clock against the agent backend.
@@ -364,6 +370,20 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d %s failed", failed, pluralize(failed, "check", "checks"))}
 	}
 	return nil
+}
+
+// fatalPlatformFix is the advice for a platform that stopped for good. It
+// says restart, never reload: systemd copies the credentials into
+// $CREDENTIALS_DIRECTORY when the service starts, so a reload cannot see a
+// corrected token, and a reload keeps an adapter whose settings did not
+// change, failed or not.
+func fatalPlatformFix(err, unit string) string {
+	if strings.Contains(strings.ToLower(err), "intent") {
+		return "enable the privileged intents in the Discord developer portal, then systemctl restart " + unit +
+			" (a reload keeps the failed adapter: its settings did not change)"
+	}
+	return "check the platform's credentials (/etc/herald/credentials) and permissions, then systemctl restart " + unit +
+		" (credentials are read when herald starts; a reload does not re-read them)"
 }
 
 func pluralize(n int, one, many string) string {
@@ -416,25 +436,27 @@ func secretRefs(cfg *config.Config) map[string]secret.Ref {
 	return out
 }
 
-func credentialChecks(cfg *config.Config, credDir string) []Check {
-	refs := secretRefs(cfg)
-	keys := make([]string, 0, len(refs))
-	for k := range refs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+// credentialChecks checks every secret file cfg names. stat is os.Stat
+// (a parameter so that a test running as root can see EACCES). A file that
+// cannot be looked at for lack of permission is skipped with a note, not
+// reported missing: the credentials directory is root's alone, and an
+// unprivileged doctor cannot tell whether a file in it exists.
+func credentialChecks(cfg *config.Config, credDir string, stat func(string) (os.FileInfo, error)) []Check {
 	var out []Check
 	svcUser, _ := user.Lookup("herald")
-	for _, k := range keys {
-		r := refs[k]
-		path := r.File
-		if r.Credential != "" {
-			path = filepath.Join(credDir, r.Credential)
-		}
-		name := "credential " + k
-		fi, err := os.Stat(path)
-		if err != nil {
+	for _, sf := range secretFiles(cfg, credDir) {
+		path := sf.Path
+		name := "credential " + sf.Key
+		fi, err := stat(path)
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			out = append(out, Check{name, "SKIP", fmt.Sprintf("%s: permission denied: this check needs root", path), "run it as root: sudo herald doctor"})
+			continue
+		case errors.Is(err, fs.ErrNotExist):
 			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), fmt.Sprintf("create %s (mode 0600, owner root) with the secret", path)})
+			continue
+		case err != nil:
+			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), "make " + path + " a regular file holding the secret"})
 			continue
 		}
 		mode := fi.Mode().Perm()
@@ -443,7 +465,7 @@ func credentialChecks(cfg *config.Config, credDir string) []Check {
 			out = append(out, Check{name, "FAIL", path + " is empty", "write the secret into " + path})
 		case mode&0o004 != 0:
 			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s is world-readable (%04o)", path, mode), "chmod 600 " + path})
-		case r.File != "" && svcUser != nil && !readableBy(fi, svcUser):
+		case !sf.Credential && svcUser != nil && !readableBy(fi, svcUser):
 			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s is not readable by the service user herald (%04o)", path, mode),
 				"chgrp herald " + path + " && chmod 640 " + path + ", or move it to " + credDir + " and use {credential: NAME}"})
 		default:
@@ -629,4 +651,70 @@ func clockCheck(ctx context.Context, base string) Check {
 		return Check{"clock", "WARN", fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
 	}
 	return Check{"clock", "PASS", fmt.Sprintf("within %s of the agent backend", max(skew, -skew)+time.Second), ""}
+}
+
+// bootCheck tells whether herald starts at boot when its configuration
+// needs it running. Socket activation starts herald only for a request on
+// its own listeners, which is all a passive platform (the webhook) needs;
+// every other platform connects out (a long poll, a websocket) and hears
+// nothing until herald runs, so herald.service must be enabled. It returns
+// nil when there is nothing to judge (no configuration, no unit, a unit
+// state systemd does not report).
+func bootCheck(cfg *config.Config, us *unitstate.UnitStatus, user bool) *Check {
+	if cfg == nil || us == nil || us.UnitFileState == "" {
+		return nil
+	}
+	var need []string
+	for name, p := range cfg.Platforms {
+		if p.IsEnabled() && adapter.NeedsRunning(p.Type) {
+			need = append(need, name)
+		}
+	}
+	sort.Strings(need)
+	systemctl := "systemctl "
+	if user {
+		systemctl = "systemctl --user "
+	}
+	unit := strings.TrimSuffix(us.Unit, ".service")
+	const name = "start at boot"
+	state := us.UnitFileState
+	switch {
+	case state == "enabled" || state == "generated":
+		return &Check{name, "PASS", us.Unit + " is " + state, ""}
+	case len(need) == 0:
+		return &Check{name, "PASS", fmt.Sprintf("%s is %s; no enabled platform needs herald running (the first request on its socket starts it)", us.Unit, state), ""}
+	}
+	detail := fmt.Sprintf("%s is %s, so herald does not start at boot, and %s %s it running to receive anything",
+		us.Unit, state, strings.Join(need, ", "), pluralize(len(need), "needs", "need"))
+	fix := systemctl + "enable " + unit
+	switch state {
+	case "masked", "masked-runtime":
+		fix = systemctl + "unmask " + unit + " && " + fix
+	case "enabled-runtime":
+		detail = fmt.Sprintf("%s is enabled only until the next boot (enabled-runtime), and %s %s it running to receive anything",
+			us.Unit, strings.Join(need, ", "), pluralize(len(need), "needs", "need"))
+	}
+	return &Check{name, "FAIL", detail, fix}
+}
+
+// bootWarning is bootCheck for `herald check-config`: run by root on a
+// machine booted with systemd (not by the service itself), it names the
+// failure, else it returns "". It never fails the check: the file is valid.
+func bootWarning(ctx context.Context, cfg *config.Config) string {
+	if os.Geteuid() != 0 || os.Getenv("INVOCATION_ID") != "" {
+		return ""
+	}
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	us, err := unitstate.Describe(ctx, cfg.Unit, false)
+	if err != nil || us.LoadState == "not-found" {
+		return ""
+	}
+	if c := bootCheck(cfg, us, false); c != nil && c.Result == "FAIL" {
+		return c.Detail + "; fix: " + c.Fix
+	}
+	return ""
 }

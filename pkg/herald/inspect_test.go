@@ -14,6 +14,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/heraldgw/herald/pkg/adapter/telegram"
+	_ "github.com/heraldgw/herald/pkg/adapter/webhook"
+	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/systemd/unitstate"
 )
 
 func TestClockCheck(t *testing.T) {
@@ -51,7 +56,7 @@ func TestDoctorPlatformChecks(t *testing.T) {
 	}
 	rep := StatusReport{PID: 42, StatusLine: "ready", Platforms: []PlatformReport{
 		{Name: "ok", Phase: "connected"},
-		{Name: "tg", Phase: "connected", Alarm: "409 Conflict: another getUpdates poller or a webhook uses this bot token"},
+		{Name: "tg", Type: "telegram", Phase: "connected", Alarm: "409 Conflict: another getUpdates poller or a webhook uses this bot token"},
 		{Name: "fs", Phase: "fatal", Error: "feishu: bootstrap: unauthorized"},
 		{Name: "dc", Phase: "fatal", Error: "discord: close 4014: disallowed intents"},
 		{Name: "sl", Phase: "reconnecting", Error: "dial tcp: connection refused"},
@@ -89,13 +94,69 @@ func TestDoctorPlatformChecks(t *testing.T) {
 			t.Errorf("%s: %+v, want %s", name, got[name], res)
 		}
 	}
-	if !strings.Contains(got["platform tg"].Fix, "only one consumer") {
+	if f := got["platform tg"].Fix; !strings.Contains(f, "only one consumer") || !strings.Contains(f, "another gateway, e.g. Hermes") || !strings.Contains(f, "platforms.telegram.enabled: false") {
 		t.Errorf("409 fix: %q", got["platform tg"].Fix)
 	}
 	if !strings.Contains(got["platform dc"].Fix, "intents") {
 		t.Errorf("4014 fix: %q", got["platform dc"].Fix)
 	}
+	// Credentials are copied at start and a reload keeps an adapter whose
+	// settings did not change: only a restart can bring a fatal one back.
+	for _, name := range []string{"platform fs", "platform dc"} {
+		if fix := got[name].Fix; !strings.Contains(fix, "systemctl restart herald.service") || strings.Contains(fix, "systemctl reload") {
+			t.Errorf("%s fix %q: want systemctl restart, never reload", name, fix)
+		}
+	}
 	if doc.OK {
 		t.Error("ok: true with failures")
+	}
+}
+
+// TestBootCheck: a platform that connects out (telegram) needs herald.service
+// enabled; a webhook-only configuration is fine with socket activation.
+func TestBootCheck(t *testing.T) {
+	const (
+		webhookOnly = "platforms:\n  webhook: {allow_all: true, insecure_no_signature: true}\n"
+		withTG      = "platforms:\n  webhook: {allow_all: true, insecure_no_signature: true}\n" +
+			"  telegram: {allow_all: true, token: {file: /nonexistent}}\n"
+		tgOff = "platforms:\n  telegram: {enabled: false, allow_all: true, token: {file: /nonexistent}}\n"
+	)
+	tests := []struct {
+		name, yaml, state string
+		user              bool
+		want, fix, detail string
+	}{
+		{"telegram, enabled", withTG, "enabled", false, "PASS", "", "is enabled"},
+		{"telegram, disabled", withTG, "disabled", false, "FAIL", "systemctl enable herald", "telegram needs it running"},
+		{"telegram, user manager", withTG, "disabled", true, "FAIL", "systemctl --user enable herald", ""},
+		{"telegram, masked", withTG, "masked", false, "FAIL", "systemctl unmask herald && systemctl enable herald", "is masked"},
+		{"telegram, enabled until reboot", withTG, "enabled-runtime", false, "FAIL", "systemctl enable herald", "until the next boot"},
+		{"telegram off, disabled", tgOff, "disabled", false, "PASS", "", "no enabled platform needs"},
+		{"webhook only, disabled", webhookOnly, "disabled", false, "PASS", "", "first request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Parse("herald.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := bootCheck(cfg, &unitstate.UnitStatus{Unit: "herald.service", LoadState: "loaded", UnitFileState: tt.state}, tt.user)
+			if c == nil {
+				t.Fatal("no check")
+			}
+			if c.Result != tt.want || c.Fix != tt.fix || !strings.Contains(c.Detail, tt.detail) {
+				t.Errorf("%+v, want %s with fix %q and detail containing %q", *c, tt.want, tt.fix, tt.detail)
+			}
+		})
+	}
+	cfg, err := config.Parse("herald.yaml", []byte(withTG))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := bootCheck(cfg, nil, false); c != nil {
+		t.Errorf("without a unit: %+v, want no check", *c)
+	}
+	if c := bootCheck(nil, &unitstate.UnitStatus{Unit: "herald.service", UnitFileState: "disabled"}, false); c != nil {
+		t.Errorf("without a configuration: %+v, want no check", *c)
 	}
 }

@@ -292,6 +292,13 @@ func TestSocketActivation(t *testing.T) {
 	if addr != tcp.Addr().String() {
 		t.Fatalf("herald serves %s, want the activated %s", addr, tcp.Addr())
 	}
+	// One line for both sockets, naming each.
+	if n := logCount(p, map[string]string{"msg": "received socket"}); n != 1 {
+		t.Errorf("%d lines about received sockets, want 1:\n%s", n, p.output())
+	}
+	if e := p.waitLog(map[string]string{"msg": "received sockets from systemd"}, time.Second); !strings.Contains(fmt.Sprint(e["msg"]), "http (fd 3") || !strings.Contains(fmt.Sprint(e["msg"]), "admin (fd 4") {
+		t.Errorf("received sockets line %q does not name both", e["msg"])
+	}
 	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /healthz on the activated socket: %v %v", resp, err)

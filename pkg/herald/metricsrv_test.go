@@ -125,7 +125,7 @@ func TestWatchdogNearMissCounted(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no withheld keepalive counted within 30s:\n%s", grepLines(body, "herald_watchdog"))
+			t.Fatalf("no withheld keepalive counted within 30s:\n%s", linesWithPrefix(body, "herald_watchdog"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -133,8 +133,8 @@ func TestWatchdogNearMissCounted(t *testing.T) {
 	p.wait(10 * time.Second)
 }
 
-// grepLines returns the lines of s starting with prefix.
-func grepLines(s, prefix string) string {
+// linesWithPrefix returns the lines of s starting with prefix.
+func linesWithPrefix(s, prefix string) string {
 	var out []string
 	for l := range strings.SplitSeq(s, "\n") {
 		if strings.HasPrefix(l, prefix) {
@@ -156,7 +156,7 @@ func TestLastReloadGauge(t *testing.T) {
 	p.ready()
 	gauge := func() string {
 		_, body := scrape(t, http.MethodGet, addr, "/metrics")
-		return grepLines(body, "herald_config_last_reload_successful ")
+		return linesWithPrefix(body, "herald_config_last_reload_successful ")
 	}
 	if g := gauge(); g != "herald_config_last_reload_successful 1" {
 		t.Fatalf("at start: %q", g)

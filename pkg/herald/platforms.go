@@ -117,11 +117,13 @@ func dispatchOptions(cfg *config.Config) dispatch.Options {
 		SystemPrompt:       cfg.Agent.SystemPrompt,
 		StreamEdits:        cfg.Dispatch.StreamEdits,
 		StreamEditInterval: cfg.Dispatch.StreamEditInterval,
+		MaxReplyParts:      cfg.Dispatch.MaxReplyParts,
 		DeliveryTimeout:    cfg.Delivery.Timeout,
 		MaxAttempts:        cfg.Delivery.MaxAttempts,
 		InitialBackoff:     cfg.Delivery.InitialBackoff,
 		MaxBackoff:         cfg.Delivery.MaxBackoff,
 		Retention:          cfg.Store.Retention,
+		HistoryRetention:   cfg.Store.HistoryRetention,
 	}
 }
 
@@ -330,7 +332,11 @@ func (b *board) summary() (connected, total int, detail string) {
 func (d *daemon) statusLine() string {
 	connected, total, detail := d.board.summary()
 	var b strings.Builder
-	fmt.Fprintf(&b, "ready: %d/%d platforms connected", connected, total)
+	if note := d.storeNote(); note != "" {
+		fmt.Fprintf(&b, "degraded: %s; %d/%d platforms connected", note, connected, total)
+	} else {
+		fmt.Fprintf(&b, "ready: %d/%d platforms connected", connected, total)
+	}
 	if detail != "" {
 		fmt.Fprintf(&b, " (%s)", detail)
 	}
@@ -339,6 +345,9 @@ func (d *daemon) statusLine() string {
 		fmt.Fprintf(&b, "; %d turns in flight", st.TurnsInFlight)
 		if st.Queued > 0 {
 			fmt.Fprintf(&b, ", %d queued", st.Queued)
+		}
+		if st.Unrecorded > 0 {
+			fmt.Fprintf(&b, ", %d finished turns waiting for the store", st.Unrecorded)
 		}
 	}
 	d.mu.Lock()

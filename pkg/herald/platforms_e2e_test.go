@@ -47,7 +47,9 @@ import (
 //     SIGKILLed, which freezes what the fake saw, and the next instance
 //     must answer the message the platform delivers again. The lock is
 //     taken when herald is idle, since a reply sent but not yet recorded
-//     is sent again after a SIGKILL (at least once, by design).
+//     is an unknown outcome after a SIGKILL (retried where the platform
+//     deduplicates, looked up or resent by policy elsewhere: pkg/e2e
+//     tests that), not what these tests check.
 
 // e2eStopBound is the stop bound of e2eTemplate: drain_timeout 2s +
 // adapter_timeout 1s + 2s.

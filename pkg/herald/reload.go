@@ -41,7 +41,11 @@ func (d *daemon) reload() error {
 	d.mu.Lock()
 	d.lastReloadErr = ""
 	d.mu.Unlock()
-	logging.Event(d.log, logging.MsgReloadAccepted).WithField("changed", strings.Join(changed, ", ")).Info("reload accepted")
+	what := strings.Join(changed, ", ")
+	if what == "" {
+		what = "nothing"
+	}
+	logging.Event(d.log, logging.MsgReloadAccepted).WithField("changed", what).Info("reload accepted; changed: " + what)
 	d.notifier.Ready(d.statusLine())
 	return nil
 }

@@ -114,7 +114,8 @@ func (d *daemon) serveHTTP(ps map[string]*platform) {
 	d.httpDone = make(chan struct{})
 	go func() {
 		defer close(d.httpDone)
-		if err := d.httpSrv.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		ln := newLimitListener(d.httpLn, lc.MaxConnections, d.metrics.HTTPRefused, d.log.WithField("component", "http"))
+		if err := d.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			d.log.WithError(err).Error("HTTP listener failed")
 		}
 	}()

@@ -93,6 +93,23 @@ func JournalFields(e *logrus.Entry) map[string]string {
 	return vars
 }
 
+// journalMessage is the MESSAGE of e's native entry: its message and, when
+// e carries an error (WithError), ": " and the error, unless the message
+// already says it. journalctl shows MESSAGE and hides the other fields
+// unless asked (-o verbose), and the cause is what an operator needs first;
+// the ERROR field keeps the error on its own for filters and the catalog.
+func journalMessage(e *logrus.Entry) string {
+	v, ok := e.Data[logrus.ErrorKey]
+	if !ok || v == nil {
+		return e.Message
+	}
+	cause := fmt.Sprint(v)
+	if cause == "" || strings.Contains(e.Message, cause) {
+		return e.Message
+	}
+	return e.Message + ": " + cause
+}
+
 // journalHook sends every entry to the journal; an entry the journal does
 // not take is written to the fallback writer as text.
 type journalHook struct {
@@ -112,7 +129,7 @@ func (h *journalHook) Levels() []logrus.Level { return logrus.AllLevels }
 // Fire never returns an error: logrus would print "Failed to fire hook" and
 // lose the entry; the fallback keeps it.
 func (h *journalHook) Fire(e *logrus.Entry) error {
-	if err := h.send(e.Message, Priority(e.Level), JournalFields(e)); err == nil {
+	if err := h.send(journalMessage(e), Priority(e.Level), JournalFields(e)); err == nil {
 		return nil
 	}
 	b, err := h.format.Format(e)

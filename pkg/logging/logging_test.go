@@ -213,6 +213,33 @@ func TestHookSends(t *testing.T) {
 	}
 }
 
+// The cause of an error is in MESSAGE, which journalctl shows, not only in
+// ERROR=, which it hides by default.
+func TestHookPutsTheErrorInMessage(t *testing.T) {
+	fj := &fakeJournal{}
+	log := journalLogger(t, fj, io.Discard)
+	cause := errors.New("store: commit: database or disk is full (13)")
+	log.WithError(cause).Error("cannot record the end of a turn")
+	log.WithError(cause).Error("store failed: " + cause.Error()) // already says it
+	log.Warn("no error here")
+	if len(fj.sent) != 3 {
+		t.Fatalf("sent %d entries, want 3", len(fj.sent))
+	}
+	want := []string{
+		"cannot record the end of a turn: store: commit: database or disk is full (13)",
+		"store failed: store: commit: database or disk is full (13)",
+		"no error here",
+	}
+	for i, w := range want {
+		if fj.sent[i].msg != w {
+			t.Errorf("MESSAGE %q, want %q", fj.sent[i].msg, w)
+		}
+	}
+	if fj.sent[0].vars["ERROR"] != cause.Error() {
+		t.Errorf("ERROR=%q, want the error on its own", fj.sent[0].vars["ERROR"])
+	}
+}
+
 func TestHookFallsBackToStderr(t *testing.T) {
 	fj := &fakeJournal{fail: syscall.ENOENT}
 	var fallback syncBuffer

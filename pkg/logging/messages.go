@@ -25,6 +25,8 @@ const (
 	MsgConfigInvalid       = "748f084124964534b5f4db0efba74d69"
 	MsgAdapterFatal        = "46e34b41ce774df7bc42caf3978e104f"
 	MsgStoreError          = "6c682b6a83ba4f7eb07a2bd5ab35d98e"
+	MsgStoreUnwritable     = "5ae7681713ea4a1cb6de997c7075e333"
+	MsgStoreWritable       = "938c2525ba4e47bb9b80635f6ced8db1"
 )
 
 // Message describes one MESSAGE_ID, for the journal catalog.
@@ -50,6 +52,8 @@ var Messages = []Message{
 	{MsgConfigInvalid, "MsgConfigInvalid", "configuration is invalid; herald does not start"},
 	{MsgAdapterFatal, "MsgAdapterFatal", "a platform adapter failed permanently and stopped"},
 	{MsgStoreError, "MsgStoreError", "the message store failed"},
+	{MsgStoreUnwritable, "MsgStoreUnwritable", "the message store cannot be written (disk full, read-only or I/O error)"},
+	{MsgStoreWritable, "MsgStoreWritable", "the message store can be written again"},
 }
 
 // Event returns log with the MESSAGE_ID id: in the journal it becomes

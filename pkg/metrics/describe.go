@@ -160,6 +160,10 @@ func (m *Metrics) fieldCollectors() []prometheus.Collector {
 			// The fields are unexported; read them without the reflect
 			// export check. Nothing is written.
 			f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+			if f.Kind() == reflect.Struct {
+				walk(f)
+				continue
+			}
 			if f.Kind() == reflect.Pointer && !f.IsNil() && f.Elem().Kind() == reflect.Struct {
 				if c, ok := f.Interface().(prometheus.Collector); ok {
 					if _, typed := c.(descTyper); typed || vectorType(c) != "" {

@@ -29,6 +29,8 @@ type Metrics struct {
 	oldestPending  prometheus.Gauge
 	agentRequests  *prometheus.CounterVec
 	storeBatchSize prometheus.Histogram
+	httpRefused    prometheus.Counter
+	store          storeMetrics
 
 	// ops: the metrics of the operations pack (ops.go).
 	ops *ops
@@ -107,6 +109,10 @@ func New(version string) *Metrics {
 			Help:    "Write requests committed per store transaction (group commit).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
+		httpRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_http_connections_refused_total",
+			Help: "Connections to the HTTP listener answered 503 and closed because listen.max_connections were open.",
+		}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "herald_build_info",
@@ -117,10 +123,11 @@ func New(version string) *Metrics {
 		m.inbound, m.rejected, m.outbound, m.retries, m.turnDuration,
 		m.turnsInFlight, m.queueDepth, m.outboxPending, m.oldestPending,
 		m.reconnects, m.adapterUp, m.drainDuration, m.watchdogPings,
-		m.reloads, m.agentRequests, m.storeBatchSize, build,
+		m.reloads, m.agentRequests, m.storeBatchSize, m.httpRefused, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.store = newStoreMetrics(reg)
 	m.ops = newOps(reg, time.Now())
 	return m
 }
@@ -156,6 +163,7 @@ func (m *Metrics) WatchdogPing()           { m.watchdogPings.Inc() }
 func (m *Metrics) Reload(result string)    { m.reloads.WithLabelValues(result).Inc() }
 func (m *Metrics) AgentTurn(result string) { m.agentRequests.WithLabelValues(result).Inc() }
 func (m *Metrics) StoreBatch(n int)        { m.storeBatchSize.Observe(float64(n)) }
+func (m *Metrics) HTTPRefused()            { m.httpRefused.Inc() }
 
 // ForAdapter returns the adapter.Metrics view for one platform.
 func (m *Metrics) ForAdapter(platform string) *AdapterMetrics {

@@ -33,6 +33,9 @@ func TestNamesAndLabels(t *testing.T) {
 	m.Reload("accepted")
 	m.AgentTurn("ok")
 	m.StoreBatch(4)
+	m.HTTPRefused()
+	m.StoreWritable(false)
+	m.StoreWriteError("disk full")
 	m.AdapterState("tg", "telegram", "connected")
 	m.WatchdogCheckFailed()
 	m.OldestPendingReply(time.Second)
@@ -58,6 +61,9 @@ func TestNamesAndLabels(t *testing.T) {
 		"herald_reloads_total":                      {dto.MetricType_COUNTER, "result"},
 		"herald_agent_turns_total":                  {dto.MetricType_COUNTER, "result"},
 		"herald_store_commit_batch_size":            {dto.MetricType_HISTOGRAM, ""},
+		"herald_http_connections_refused_total":     {dto.MetricType_COUNTER, ""},
+		"herald_store_writable":                     {dto.MetricType_GAUGE, ""},
+		"herald_store_write_errors_total":           {dto.MetricType_COUNTER, "cause"},
 		"herald_build_info":                         {dto.MetricType_GAUGE, "version"},
 		"herald_adapter_state":                      {dto.MetricType_GAUGE, "platform,state,type"},
 		"herald_start_time_seconds":                 {dto.MetricType_GAUGE, ""},

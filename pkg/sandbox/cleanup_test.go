@@ -5,12 +5,15 @@ package sandbox
 import (
 	"bufio"
 	"bytes"
-	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -137,26 +140,173 @@ func TestCleanupAfterDeath(t *testing.T) {
 	}
 }
 
-// TestBootFailureCleansUp makes Boot fail after unshare started and checks
-// that nothing is left behind.
+// TestBootFailureCleansUp makes Boot give up at the end of each of its
+// stages and checks that nothing is left behind: no process that ran in the
+// sandbox's cgroup when Boot gave up, no cgroup, no state directory, no
+// mount. From the "cgroup" stage on, the injected failure also starts a
+// stray process in a child cgroup of the sandbox's. It stands for what a
+// Boot that gave up under load once left running: a systemd (and its
+// journald) whose PID Boot did not know yet and which did not die with
+// unshare. Only killing by cgroup removes it.
 func TestBootFailureCleansUp(t *testing.T) {
 	Require(t)
-	name := fmt.Sprintf("bootfail-%d", os.Getpid())
-	mounts := hostMounts(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-	defer cancel()
-	s, err := Boot(ctx, Options{Name: name})
-	if err == nil {
-		s.Close()
-		t.Fatal("Boot with a 1 ms deadline succeeded")
+	for i, stage := range bootStages {
+		t.Run(stage, func(t *testing.T) {
+			name := fmt.Sprintf("bootfail-%s-%d", stage, os.Getpid())
+			mounts := hostMounts(t)
+			injected := errors.New("injected failure")
+			var reached []string
+			var running []proc
+			var stray chan *os.ProcessState
+			opts := Options{Name: name, failAt: func(st string, s *Sandbox) error {
+				reached = append(reached, st)
+				if st != stage {
+					return nil
+				}
+				if st != "state" {
+					stray = startStray(t, filepath.Join(s.st.Cgroup, "stray"))
+					running = cgroupProcs(t, s.st.Cgroup)
+				}
+				return injected
+			}}
+			s, err := Boot(ctxT(t, time.Minute), opts)
+			if err == nil {
+				s.Close()
+				t.Fatal("Boot succeeded despite the injected failure")
+			}
+			if !errors.Is(err, injected) {
+				t.Fatalf("Boot = %v, want the injected failure", err)
+			}
+			if want := bootStages[:i+1]; !slices.Equal(reached, want) {
+				t.Errorf("stages reached %q, want %q", reached, want)
+			}
+			t.Logf("Boot: %v", err)
+			if stray != nil {
+				select {
+				case ps := <-stray:
+					if ws, ok := ps.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+						t.Errorf("stray process ended with %v, want SIGKILL", ps)
+					}
+				case <-time.After(time.Minute):
+					t.Fatal("stray process in the sandbox's cgroup survived the failed Boot")
+				}
+			}
+			// Boot returns only once the cgroup is empty: every process that
+			// ran in it is gone at once, no waiting.
+			for _, p := range running {
+				if p.alive() {
+					cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
+					t.Errorf("process %d (%q) of the sandbox's cgroup survived the failed Boot", p.PID, cmd)
+				}
+			}
+			if i >= slices.Index(bootStages, "pid1") && len(running) < 2 {
+				t.Errorf("only %d processes in the cgroup at stage %s: the check above proved little", len(running), stage)
+			}
+			waitNoTrace(t, trace{name: name, mounts: mounts}, 10*time.Second)
+		})
 	}
-	t.Logf("Boot: %v", err)
-	tr := trace{name: name, mounts: mounts}
-	waitNoTrace(t, tr, 10*time.Second)
-	for _, l := range strings.Split(pgrepSandboxes(), "\n") {
-		if strings.Contains(l, "herald-sandbox-init:"+name) {
-			t.Errorf("left running: %s", l)
+}
+
+// startStray starts a process in the (new) cgroup dir and returns a channel
+// that receives its exit state.
+func startStray(t *testing.T, dir string) chan *os.ProcessState {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *os.ProcessState, 1)
+	go func() {
+		cmd.Wait()
+		done <- cmd.ProcessState
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	if err := writeExisting(filepath.Join(dir, "cgroup.procs"), strconv.Itoa(cmd.Process.Pid)); err != nil {
+		t.Fatal(err)
+	}
+	return done
+}
+
+// cgroupProcs lists the processes in the cgroup tree at dir.
+func cgroupProcs(t *testing.T, dir string) []proc {
+	t.Helper()
+	var ps []proc
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
 		}
+		pids, err := readPIDs(filepath.Join(path, "cgroup.procs"))
+		for _, pid := range pids {
+			if p, err := procOf(pid); err == nil {
+				ps = append(ps, p)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// TestKillCgroupProcs checks the fallback for kernels without cgroup.kill:
+// it kills the processes of every cgroup of a tree, and killCgroup's rounds
+// wait until the tree is empty.
+func TestKillCgroupProcs(t *testing.T) {
+	Require(t)
+	h, _ := probe()
+	// Outside herald-sandbox/, where a concurrent Boot's garbage collection
+	// would take it for the cgroup of a dead sandbox.
+	root := filepath.Join(h.cgroup2, fmt.Sprintf("herald-sandbox-killtest-%d", os.Getpid()))
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := killCgroup(root, 10*time.Second); err != nil {
+			t.Error(err)
+		}
+		if err := removeCgroup(root, 5*time.Second); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := os.MkdirAll(filepath.Join(root, "y", "z"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var strays []chan *os.ProcessState
+	for _, leaf := range []string{"x", "y/z/leaf", "y/w"} {
+		strays = append(strays, startStray(t, filepath.Join(root, leaf)))
+	}
+	if populated, err := cgroupPopulated(root); err != nil || !populated {
+		t.Fatalf("cgroupPopulated = %v, %v before the kill", populated, err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if err := killCgroupProcs(root); err != nil {
+			t.Fatal(err)
+		}
+		populated, err := cgroupPopulated(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !populated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cgroup still populated after a minute of killCgroupProcs: %v", cgroupProcs(t, root))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i, c := range strays {
+		ps := <-c
+		if ws, ok := ps.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("stray %d ended with %v, want SIGKILL", i, ps)
+		}
+	}
+	if err := rmdirTree(root); err != nil {
+		t.Fatalf("rmdir after the kill: %v", err)
 	}
 }
 

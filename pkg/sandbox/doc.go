@@ -79,6 +79,12 @@
 //     PID 1 down with it. Only the empty state directory and cgroup remain;
 //     the next Boot (or Prune) removes them once no process of theirs lives.
 //   - A test that panics runs its t.Cleanup functions, hence Close.
+//   - A Boot that fails, at whatever stage, and Close kill every process
+//     of the sandbox's cgroup (cgroup.kill, or one process at a time on
+//     kernels before 5.14), repeating until the kernel reports the cgroup
+//     empty, then remove the cgroup tree, children first. Killing PID 1
+//     alone is not enough while Boot does not know it yet: a systemd that
+//     missed unshare's parent-death signal would survive with its journald.
 //
 // Nothing is ever run in the sandbox before PID 1 has exec'd systemd (that is,
 // after the root switch), and paths written by WriteFile and CopyIn are

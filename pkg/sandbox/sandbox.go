@@ -82,7 +82,16 @@ type Options struct {
 	// systemd-sandbox command: tests must not detach, or a killed test leaks
 	// a running sandbox.
 	Detach bool
+
+	// failAt, when set (only by this package's tests), is called at the end
+	// of each stage of Boot (bootStages) and makes Boot fail with its
+	// error, so that the failure path is checked for every state a boot
+	// can reach.
+	failAt func(stage string, s *Sandbox) error
 }
+
+// bootStages are the stages of Boot, in order.
+var bootStages = []string{"state", "cgroup", "unshare", "pid1", "netns", "running", "loopback"}
 
 // Sandbox is a running systemd in its own PID, mount, UTS, IPC, network and
 // cgroup namespaces. Its methods may be called concurrently.
@@ -189,8 +198,12 @@ func Boot(ctx context.Context, opts Options) (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	fail := func(err error) (*Sandbox, error) {
-		s.kill()
-		s.waitExit(10 * time.Second)
+		// Kill by cgroup, not only PID 1: PID 1 may not be known yet, or
+		// may have escaped unshare's parent-death signal, while systemd
+		// and journald run in the cgroup.
+		if kerr := s.stop(10 * time.Second); kerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup: %w", kerr))
+		}
 		if s.netns != nil {
 			s.netns.Close()
 		}
@@ -202,32 +215,42 @@ func Boot(ctx context.Context, opts Options) (*Sandbox, error) {
 		}
 		return nil, fmt.Errorf("sandbox: boot %s: %w", opts.Name, err)
 	}
-	if err := os.Mkdir(filepath.Join(dir, "root"), 0o700); err != nil {
-		return fail(err)
+	stage := func(name string) error {
+		if opts.failAt == nil {
+			return nil
+		}
+		return opts.failAt(name, s)
 	}
-	if err := writeState(&s.st); err != nil {
-		return fail(err)
-	}
-	if err := mkdirRetry(filepath.Dir(s.st.Cgroup), s.st.Cgroup, 0o755); err != nil {
-		return fail(fmt.Errorf("create cgroup: %w", err))
-	}
-	if err := s.start(opts, shares, masks); err != nil {
-		return fail(err)
-	}
-	if err := s.findPID1(ctx); err != nil {
-		return fail(err)
-	}
-	if err := writeState(&s.st); err != nil {
-		return fail(err)
-	}
-	if err := s.openNetNS(); err != nil {
-		return fail(err)
-	}
-	if err := s.waitRunning(ctx); err != nil {
-		return fail(err)
-	}
-	if err := s.checkLoopback(ctx); err != nil {
-		return fail(err)
+	for i, step := range []func() error{
+		func() error {
+			if err := os.Mkdir(filepath.Join(dir, "root"), 0o700); err != nil {
+				return err
+			}
+			return writeState(&s.st)
+		},
+		func() error {
+			if err := mkdirRetry(filepath.Dir(s.st.Cgroup), s.st.Cgroup, 0o755); err != nil {
+				return fmt.Errorf("create cgroup: %w", err)
+			}
+			return nil
+		},
+		func() error { return s.start(opts, shares, masks) },
+		func() error {
+			if err := s.findPID1(ctx); err != nil {
+				return err
+			}
+			return writeState(&s.st)
+		},
+		s.openNetNS,
+		func() error { return s.waitRunning(ctx) },
+		func() error { return s.checkLoopback(ctx) },
+	} {
+		if err := step(); err != nil {
+			return fail(err)
+		}
+		if err := stage(bootStages[i]); err != nil {
+			return fail(err)
+		}
 	}
 	return s, nil
 }
@@ -561,9 +584,8 @@ func (s *Sandbox) close() error {
 		if !s.waitExit(s.stopTimeout) {
 			errs = append(errs, fmt.Errorf("poweroff did not finish within %v (systemctl: %q): killed PID 1",
 				s.stopTimeout, strings.TrimSpace(stderr)))
-			s.kill()
-			if !s.waitExit(10 * time.Second) {
-				errs = append(errs, fmt.Errorf("PID 1 (%d) survived SIGKILL", s.st.PID1.PID))
+			if err := s.stop(10 * time.Second); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	} else {
@@ -574,8 +596,9 @@ func (s *Sandbox) close() error {
 			default:
 			}
 		}
-		s.kill()
-		s.waitExit(10 * time.Second)
+		if err := s.stop(10 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	s.nsMu.Lock()
 	if s.netns != nil {
@@ -598,6 +621,42 @@ func (s *Sandbox) kill() {
 	for _, p := range []proc{s.st.PID1, s.st.Unshare} {
 		if p.alive() {
 			_ = syscall.Kill(p.PID, syscall.SIGKILL)
+		}
+	}
+}
+
+// stop kills every process of the sandbox, whatever state its boot reached,
+// and waits up to d until all are gone: PID 1 and unshare by PID, everything
+// else through the sandbox's cgroup. It repeats the kill until then, because
+// PID 1 joins the cgroup only as the first step of the init script. Gone
+// means unshare reaped (for a sandbox that is not detached, that includes
+// every holder of the console pipe, which PID 1 passes on to its children)
+// and the cgroup tree reported empty by the kernel.
+func (s *Sandbox) stop(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		s.kill()
+		var err error
+		if s.st.Cgroup != "" {
+			err = signalCgroup(s.st.Cgroup)
+		}
+		exited := s.waitExit(50 * time.Millisecond)
+		populated := false
+		if err == nil && s.st.Cgroup != "" {
+			populated, err = cgroupPopulated(s.st.Cgroup)
+			if errors.Is(err, fs.ErrNotExist) {
+				populated, err = false, nil
+			}
+		}
+		switch {
+		case err != nil:
+			return fmt.Errorf("stop: %w", err)
+		case exited && !populated:
+			return nil
+		case !time.Now().Before(deadline) && !exited:
+			return fmt.Errorf("stop: PID 1 (%d) or unshare (%d) survived SIGKILL for %v", s.st.PID1.PID, s.st.Unshare.PID, d)
+		case !time.Now().Before(deadline):
+			return fmt.Errorf("stop: cgroup %s still populated %v after SIGKILL", s.st.Cgroup, d)
 		}
 	}
 }

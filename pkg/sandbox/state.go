@@ -103,14 +103,17 @@ func writeState(st *state) error {
 	return os.Rename(p+".tmp", p)
 }
 
-// removeState deletes what Boot created on the host: the cgroup tree first,
-// then the state directory. It never removes recursively with RemoveAll: the
+// removeState deletes what Boot created on the host: the cgroup tree first
+// (after killing whatever still runs in it, waiting up to wait until it is
+// empty), then the state directory. It never removes recursively with RemoveAll: the
 // mount point is removed with rmdir, which fails instead of descending if a
 // file system were (wrongly) mounted there.
 func removeState(st *state, wait time.Duration) error {
 	var errs []error
 	if st.Cgroup != "" {
-		if err := removeCgroup(st.Cgroup, wait); err != nil {
+		if err := killCgroup(st.Cgroup, wait); err != nil {
+			errs = append(errs, err)
+		} else if err := removeCgroup(st.Cgroup, wait); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -201,7 +204,8 @@ func rmdirTree(dir string) error {
 // sandboxes whose owner was killed before it could clean up (SIGKILL leaves
 // no chance to run code; the namespaces and mounts die with the processes,
 // these two directories do not). A sandbox is stale when neither its owner
-// nor its unshare process is alive. Errors are ignored: the next Boot retries.
+// nor its unshare process is alive; whatever still runs in its cgroup is
+// killed. Errors are ignored: the next Boot retries.
 func collectGarbage(cgroup2 string) {
 	ents, _ := os.ReadDir(StateRoot)
 	for _, e := range ents {
@@ -224,7 +228,9 @@ func collectGarbage(cgroup2 string) {
 		if _, err := os.Stat(stateDir(e.Name())); err == nil {
 			continue
 		}
-		_ = rmdirTree(filepath.Join(parent, e.Name()))
+		if killCgroup(filepath.Join(parent, e.Name()), 0) == nil {
+			_ = rmdirTree(filepath.Join(parent, e.Name()))
+		}
 	}
 	_ = syscall.Rmdir(parent)
 	_ = syscall.Rmdir(StateRoot)

@@ -20,4 +20,14 @@
 // exchange to the session history atomically. After a crash the next
 // instance finds each message either pending (turn re-run; its reply parts
 // get the same idempotency keys) or done with its replies in the outbox.
+//
+// The database stays bounded: Prune deletes finished messages past the
+// retention (the deduplication window), PruneHistory the history past its
+// own retention and beyond what a turn sends, and Compact gives the freed
+// pages back to the file system (auto_vacuum=INCREMENTAL, set when the
+// database is created, or by a one-time VACUUM of an older one).
+//
+// A commit that fails for a storage reason (disk full, read-only, I/O
+// error) marks the store unwritable until the next commit succeeds; Health
+// and the OnHealth hook report it with its Cause, so herald can show it.
 package store

@@ -88,6 +88,12 @@ type Options struct {
 	// OnCommit, if set, is called after each commit with the number of
 	// requests it held (the group-commit batch size, for metrics).
 	OnCommit func(n int)
+	// OnHealth, if set, is called from the writer after every commit that
+	// failed for a storage reason (disk full, read-only, I/O error) and
+	// after the first commit that succeeds again. It must not block.
+	OnHealth func(Health)
+	// Now is the clock for the times the store records. Default time.Now.
+	Now func() time.Time
 }
 
 // Store is the SQLite-backed store. It is safe for concurrent use.
@@ -106,6 +112,11 @@ type Store struct {
 	closeOnce sync.Once
 	mu        sync.RWMutex // guards closed against sends on reqs
 	closed    bool
+
+	onHealth func(Health)
+	now      func() time.Time
+	hmu      sync.Mutex // guards health
+	health   Health
 }
 
 const schemaVersion = 1
@@ -158,6 +169,12 @@ var schema = []string{
 }
 
 func init() {
+	// Added after the first release; CREATE … IF NOT EXISTS adds them to
+	// an existing database.
+	schema = append(schema, attemptSchema...)
+}
+
+func init() {
 	// fdatasync is as durable as fsync for SQLite's files and skips the
 	// inode timestamp flush.
 	sqlite.Fdatasync(true)
@@ -167,6 +184,9 @@ func init() {
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -182,8 +202,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.SyncFull {
 		sync = "FULL"
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=foreign_keys(on)"
-	wdb, err := sql.Open("sqlite", dsn)
+	wdsn, err := dsn(path, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=foreign_keys(on)&_pragma=journal_size_limit("+fmt.Sprint(walSizeLimit)+")")
+	if err != nil {
+		return nil, err
+	}
+	rdsn, err := dsn(path, "_pragma=busy_timeout(10000)&_query_only=1")
+	if err != nil {
+		return nil, err
+	}
+	wdb, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -203,7 +230,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		prep[q] = st
 	}
-	rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_query_only=1")
+	rdb, err := sql.Open("sqlite", rdsn)
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -219,6 +246,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		done:     make(chan struct{}),
 		maxBatch: opts.MaxBatch,
 		onCommit: opts.OnCommit,
+		onHealth: opts.OnHealth,
+		now:      opts.Now,
+		health:   Health{Writable: true, Since: time.Now()},
 		prep:     prep,
 	}
 	go s.writer()
@@ -295,6 +325,9 @@ func initSchema(ctx context.Context, db *sql.DB, path string) error {
 	if check != "ok" {
 		return fmt.Errorf("%w: %s: integrity check: %s", ErrCorrupt, path, check)
 	}
+	if err := enableIncrementalVacuum(ctx, db); err != nil {
+		return classify("enable incremental vacuum", err)
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return classify("begin", err)
@@ -360,6 +393,7 @@ const (
 	sqlInsertInbound   = `INSERT INTO inbound(platform, event_id, session_key, state, msg, received_at, finished_at) VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(platform, event_id) DO NOTHING`
 	sqlSelectInboundID = `SELECT id FROM inbound WHERE platform = ? AND event_id = ?`
 	sqlFinishInbound   = `UPDATE inbound SET state = ?, finished_at = ? WHERE id = ?`
+	sqlFinishPending   = `UPDATE inbound SET state = ?, finished_at = ? WHERE id = ? AND state = 0`
 	sqlInsertOutbox    = `INSERT INTO outbox(inbound_id, session_key, platform, idem_key, state, msg, created_at) VALUES(?, ?, ?, ?, 0, ?, ?) ON CONFLICT(idem_key) DO NOTHING`
 	sqlInsertHistory   = `INSERT INTO history(session_key, generation, role, content, created_at) VALUES(?, ?, ?, ?, ?)`
 	sqlDelivered       = `UPDATE outbox SET state = 1, attempts = ?, platform_msg_id = ?, finished_at = ?, last_error = NULL WHERE id = ?`
@@ -369,7 +403,7 @@ const (
 
 var hotStatements = []string{
 	sqlSavepoint, sqlRollbackTo, sqlRelease, sqlInsertInbound, sqlSelectInboundID,
-	sqlFinishInbound, sqlInsertOutbox, sqlInsertHistory, sqlDelivered, sqlRetry, sqlGiveUp,
+	sqlFinishInbound, sqlFinishPending, sqlInsertOutbox, sqlInsertHistory, sqlDelivered, sqlRetry, sqlGiveUp,
 }
 
 // write runs fn in a transaction shared with other concurrent writes and
@@ -445,6 +479,9 @@ func (s *Store) commit(batch []*request) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	fail := func(err error) {
+		if Cause(err) != "" {
+			s.noteCommit(err)
+		}
 		for _, r := range batch {
 			r.done <- err
 		}
@@ -464,9 +501,17 @@ func (s *Store) commit(batch []*request) {
 		}
 		if err := r.fn(w); err != nil {
 			results[i] = err
-			if _, err := w.Exec(sqlRollbackTo); err != nil {
+			if _, rerr := w.Exec(sqlRollbackTo); rerr != nil {
 				tx.Rollback()
-				fail(fmt.Errorf("store: rollback to savepoint: %w", err))
+				if Cause(err) != "" {
+					// SQLite rolled the whole transaction back itself
+					// (disk full, I/O error), savepoint included, so
+					// ROLLBACK TO fails with "no such savepoint": the
+					// request's own error is the one that explains.
+					fail(err)
+				} else {
+					fail(fmt.Errorf("%w (then rollback to savepoint: %v)", err, rerr))
+				}
 				return
 			}
 		}
@@ -483,6 +528,13 @@ func (s *Store) commit(batch []*request) {
 	if s.onCommit != nil {
 		s.onCommit(len(batch))
 	}
+	var storageErr error
+	for _, err := range results {
+		if Cause(err) != "" {
+			storageErr = err
+		}
+	}
+	s.noteCommit(storageErr)
 	for i, r := range batch {
 		r.done <- results[i]
 	}
@@ -529,7 +581,7 @@ func (s *Store) AddInbound(ctx context.Context, sessionKey string, m *message.In
 	}
 	received := m.ReceivedAt
 	if received.IsZero() {
-		received = time.Now()
+		received = s.now()
 	}
 	// The closure runs on the writer goroutine and may finish after this
 	// call gave up waiting (ctx ended): it writes only to r, which is read
@@ -540,7 +592,7 @@ func (s *Store) AddInbound(ctx context.Context, sessionKey string, m *message.In
 	}
 	err = s.write(ctx, func(tx wtx) error {
 		res, err := tx.Exec(sqlInsertInbound,
-			m.Platform, m.EventID, sessionKey, int(state), body, ms(received), finishedAt(state))
+			m.Platform, m.EventID, sessionKey, int(state), body, ms(received), s.finishedAt(state))
 		if err != nil {
 			return fmt.Errorf("store: insert inbound: %w", err)
 		}
@@ -570,11 +622,11 @@ func (s *Store) IsPending(ctx context.Context, id int64) (bool, error) {
 	return State(st) == Pending, nil
 }
 
-func finishedAt(st State) any {
+func (s *Store) finishedAt(st State) any {
 	if st == Pending {
 		return nil
 	}
-	return ms(time.Now())
+	return ms(s.now())
 }
 
 // Pending returns every pending inbound message in arrival order.
@@ -620,6 +672,9 @@ type OutboxRecord struct {
 // history to the session (at generation gen). Replies whose idempotency key
 // is already in the outbox are skipped, so finishing a re-run turn twice
 // cannot queue a reply twice. It returns the new outbox records.
+// Finishing a message that is already finished (an earlier Finish whose
+// caller stopped waiting did commit, and the caller tries again) appends
+// no history again.
 func (s *Store) Finish(ctx context.Context, inboundID int64, st State, sessionKey string, gen int64, replies []message.Outbound, history []HistoryEntry) ([]OutboxRecord, error) {
 	bodies := make([][]byte, len(replies))
 	for i := range replies {
@@ -630,13 +685,17 @@ func (s *Store) Finish(ctx context.Context, inboundID int64, st State, sessionKe
 		bodies[i] = b
 	}
 	var out []OutboxRecord
-	now := ms(time.Now())
+	now := ms(s.now())
 	err := s.write(ctx, func(tx wtx) error {
 		out = out[:0]
+		again := false
 		if inboundID != 0 {
-			if _, err := tx.Exec(sqlFinishInbound, int(st), now, inboundID); err != nil {
+			res, err := tx.Exec(sqlFinishPending, int(st), now, inboundID)
+			if err != nil {
 				return fmt.Errorf("store: finish inbound: %w", err)
 			}
+			n, _ := res.RowsAffected()
+			again = n == 0 && st != Refused
 		}
 		for i := range replies {
 			r := &replies[i]
@@ -650,6 +709,9 @@ func (s *Store) Finish(ctx context.Context, inboundID int64, st State, sessionKe
 			}
 			id, _ := res.LastInsertId()
 			out = append(out, OutboxRecord{ID: id, InboundID: inboundID, SessionKey: sessionKey, Msg: *r})
+		}
+		if again {
+			history = nil
 		}
 		for _, h := range history {
 			if _, err := tx.Exec(sqlInsertHistory,
@@ -678,7 +740,7 @@ func (s *Store) SetState(ctx context.Context, ids []int64, st State) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	now := ms(time.Now())
+	now := ms(s.now())
 	return s.write(ctx, func(tx wtx) error {
 		for _, id := range ids {
 			if _, err := tx.Exec(sqlFinishInbound, int(st), now, id); err != nil {
@@ -782,7 +844,7 @@ func (s *Store) PendingOutbox(ctx context.Context) ([]OutboxRecord, error) {
 
 // Delivered marks a reply part delivered.
 func (s *Store) Delivered(ctx context.Context, id int64, attempts int, platformMsgID string) error {
-	now := ms(time.Now())
+	now := ms(s.now())
 	return s.write(ctx, func(tx wtx) error {
 		_, err := tx.Exec(sqlDelivered,
 			attempts, platformMsgID, now, id)
@@ -806,7 +868,7 @@ func (s *Store) Retry(ctx context.Context, id int64, attempts int, next time.Tim
 
 // GiveUp marks a reply part failed for good.
 func (s *Store) GiveUp(ctx context.Context, id int64, attempts int, lastErr string) error {
-	now := ms(time.Now())
+	now := ms(s.now())
 	return s.write(ctx, func(tx wtx) error {
 		_, err := tx.Exec(sqlGiveUp, attempts, lastErr, now, id)
 		if err != nil {

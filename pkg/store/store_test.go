@@ -73,9 +73,10 @@ func TestFinishAtomicAndIdempotent(t *testing.T) {
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("finish: %v %v", recs, err)
 	}
-	// A second finish of the same turn (re-run after a crash) must not
-	// queue the reply twice.
-	recs2, err := s.Finish(ctx, id, Done, "k", 0, []message.Outbound{reply}, nil)
+	// A second finish of the same turn (re-run after a crash, or retried
+	// after an error although the first one committed) must not queue the
+	// reply twice, nor append the exchange to the history twice.
+	recs2, err := s.Finish(ctx, id, Done, "k", 0, []message.Outbound{reply}, []HistoryEntry{{"user", "hi"}, {"assistant", "hello"}})
 	if err != nil || len(recs2) != 0 {
 		t.Fatalf("second finish queued %d replies (err %v), want 0", len(recs2), err)
 	}

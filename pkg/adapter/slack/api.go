@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -68,9 +69,12 @@ type apiResult struct {
 	URL     string `json:"url"`
 	Channel string `json:"channel"`
 	TS      string `json:"ts"`
+
+	raw []byte // the whole answer, for methods that read more
 }
 
-// call POSTs body as JSON (no body when nil) to method and returns the
+// call POSTs body as JSON (as a form if it is url.Values, no body when
+// nil) to method and returns the
 // answer if it is {"ok":true}. Errors wrap the adapter sentinels:
 //
 //   - transport failure before the request was written: ErrTemporary;
@@ -82,7 +86,10 @@ type apiResult struct {
 func (w *webAPI) call(ctx context.Context, method string, token secret.Value, body any) (apiResult, error) {
 	var rd io.Reader = http.NoBody
 	ctype := "application/x-www-form-urlencoded"
-	if body != nil {
+	if form, ok := body.(url.Values); ok {
+		// Read methods (conversations.*) take form parameters.
+		rd = strings.NewReader(form.Encode())
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return apiResult{}, fmt.Errorf("slack: %s: %w: %v", method, adapter.ErrPermanent, err)
@@ -141,6 +148,7 @@ func (w *webAPI) call(ctx context.Context, method string, token secret.Value, bo
 	case jsonErr != nil:
 		return apiResult{}, fmt.Errorf("slack: %s: %w: HTTP %d", method, adapter.ErrPermanent, resp.StatusCode)
 	case res.OK && resp.StatusCode == http.StatusOK:
+		res.raw = data
 		return res, nil
 	}
 	code := res.Error

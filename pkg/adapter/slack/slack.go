@@ -248,11 +248,14 @@ type postMessage struct {
 	Text     string `json:"text"`
 	ThreadTS string `json:"thread_ts,omitempty"`
 	TS       string `json:"ts,omitempty"`
+	// Metadata tags a reply with herald's idempotency key (see Recover).
+	Metadata *metadata `json:"metadata,omitempty"`
 }
 
 // Send posts msg with chat.postMessage and returns its ts. See threadTS for
 // where the reply goes. chat.postMessage has no idempotency key: a timeout
-// after the request was sent is ErrAmbiguous and is not retried by the core.
+// after the request was sent is ErrAmbiguous, which the core settles with
+// Recover. The message carries msg.IdempotencyKey in its metadata.
 func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	if msg.ChatID == "" {
 		return adapter.SendResult{}, fmt.Errorf("slack: chat.postMessage: %w: no chat id", adapter.ErrPermanent)
@@ -263,6 +266,7 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 		Channel:  msg.ChatID,
 		Text:     escape(msg.Text),
 		ThreadTS: a.threadTS(msg),
+		Metadata: replyMetadata(msg.IdempotencyKey),
 	})
 	if err != nil {
 		return adapter.SendResult{}, err

@@ -27,6 +27,19 @@ const (
 	maxPollTimeout = 10 * time.Minute
 )
 
+// Values of Config.InterruptedSend.
+const (
+	// ResendMarked sends a reply whose earlier send was interrupted again,
+	// prefixed with RecoveredMark: nothing is lost, and a repeat is
+	// labelled as one.
+	ResendMarked = "resend_marked"
+	// AtMostOnce does not send it again: the reply is lost if the
+	// interrupted send had not reached Telegram.
+	AtMostOnce = "at_most_once"
+	// RecoveredMark is the line a marked resend starts with.
+	RecoveredMark = "(recovered reply, may repeat)"
+)
+
 // Config is the configuration of one Telegram platform instance, the keys of
 // its section under platforms:. NewConfig returns it with defaults; README.md
 // documents every key.
@@ -57,6 +70,11 @@ type Config struct {
 	// Only message updates are turned into messages; others are counted
 	// and skipped.
 	AllowedUpdates []string `yaml:"allowed_updates"`
+	// InterruptedSend is what becomes of a reply whose sendMessage may or
+	// may not have reached Telegram (herald was killed during it, or the
+	// answer was lost): ResendMarked (default) or AtMostOnce. Telegram has
+	// no idempotency key and no history to look in.
+	InterruptedSend string `yaml:"interrupted_send"`
 }
 
 // NewConfig returns a Config with defaults filled in.
@@ -69,6 +87,7 @@ func NewConfig() *Config {
 		GroupMentionOnly: true,
 		MaxMessageLen:    MaxTextUnits,
 		AllowedUpdates:   []string{"message"},
+		InterruptedSend:  ResendMarked,
 	}
 }
 
@@ -98,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxTextUnits {
 		add("max_message_len", "%d is not between 1 and %d", c.MaxMessageLen, MaxTextUnits)
+	}
+	if c.InterruptedSend != ResendMarked && c.InterruptedSend != AtMostOnce {
+		add("interrupted_send", "%q is neither %s nor %s", c.InterruptedSend, ResendMarked, AtMostOnce)
 	}
 	hasMessage := false
 	seen := map[string]bool{}

@@ -52,6 +52,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no message updates", func(c *Config) { c.AllowedUpdates = []string{"edited_message"} }, "allowed_updates"},
 		{"empty update type", func(c *Config) { c.AllowedUpdates = []string{"message", " "} }, "allowed_updates[1]"},
 		{"duplicate update type", func(c *Config) { c.AllowedUpdates = []string{"message", "message"} }, "allowed_updates[1]"},
+		{"interrupted_send at_most_once", func(c *Config) { c.InterruptedSend = AtMostOnce }, ""},
+		{"interrupted_send unknown", func(c *Config) { c.InterruptedSend = "twice" }, "interrupted_send"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,6 +189,7 @@ func TestReadme(t *testing.T) {
 	for key, def := range map[string]string{
 		"api_url": d.APIURL, "poll_timeout": "50s", "request_timeout": "10s", "conflict_window": "60s",
 		"group_mention_only": "true", "max_message_len": "4096", "allowed_updates": "[message]",
+		"interrupted_send": d.InterruptedSend,
 	} {
 		if !strings.Contains(conf, "| `"+key+"` | `"+def+"` |") {
 			t.Errorf("default of %q is not documented as %q", key, def)

@@ -19,7 +19,8 @@
 //
 // Telegram has no idempotency key: a sendMessage whose outcome is unknown
 // (the request was written, then the connection failed or timed out) is
-// reported as adapter.ErrAmbiguous and must not be retried blindly.
+// reported as adapter.ErrAmbiguous and must not be retried blindly; Recover
+// applies interrupted_send to it.
 //
 // The wire protocol, configuration keys, limits and failure handling are
 // documented in README.md next to this file, which a test keeps in step with

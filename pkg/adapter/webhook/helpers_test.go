@@ -74,7 +74,12 @@ func newAdapter(t testing.TB, opts ...harnessOpt) *harness {
 // starts it.
 func start(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
-	h := newAdapter(t, opts...)
+	return mount(t, newAdapter(t, opts...))
+}
+
+// mount serves h's routes on a loopback server and starts the adapter.
+func mount(t testing.TB, h *harness) *harness {
+	t.Helper()
 	mux := http.NewServeMux()
 	for _, r := range h.a.Routes() {
 		mux.Handle(r.Pattern, r.Handler)

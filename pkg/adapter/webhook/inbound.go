@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
@@ -128,15 +127,21 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.reject(w, r, http.StatusBadRequest, RejectMalformed, err.Error(), logrus.DebugLevel)
 		return
 	}
-	var waiting *waiter
+	var (
+		token   string
+		waiting *waiter
+	)
 	if wait > 0 {
 		// Registered before Deliver: the reply may be ready before Deliver
-		// even returns. A second request for the same event while one waits
-		// does not wait.
-		if wt, ok := a.waiters.add(id); ok {
-			waiting = wt
-			defer a.waiters.remove(id, wt)
+		// even returns. The token goes into the stored message, so only
+		// this request receives its reply, and only if it stored it.
+		if token, waiting, err = a.waiters.add(id); err != nil {
+			a.log.WithError(err).Error("webhook: cannot register the wait; the request is told to retry")
+			writeJSON(w, http.StatusInternalServerError, errorBody{"message not stored; retry"})
+			return
 		}
+		defer a.waiters.remove(token)
+		m.Meta = withMeta(m.Meta, metaWait, token)
 	}
 
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
@@ -148,24 +153,8 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.log.WithFields(logrus.Fields{"event_id": id, "conversation_id": m.ChatID}).Debug("webhook: accepted")
 		}
 		if waiting != nil {
-			// The body is read: the read deadline no longer applies, the
-			// wait does; the server's write deadline is moved past it.
-			if err := http.NewResponseController(w).SetWriteDeadline(a.now().Add(wait + 5*time.Second)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-				a.log.WithError(err).Debug("webhook: cannot extend the write deadline")
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-waiting.done:
-				t.Stop()
-				waiting.mu.Lock()
-				replies := append([]string(nil), waiting.parts...)
-				waiting.mu.Unlock()
-				writeJSON(w, http.StatusOK, repliedBody{ID: id, Replies: replies})
-				return
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-			}
+			a.await(w, r, id, wait, token, waiting)
+			return
 		}
 		writeJSON(w, http.StatusAccepted, acceptedBody{ID: id})
 	case errors.Is(err, adapter.ErrStopping):
@@ -332,6 +321,15 @@ func (a *Adapter) parse(body []byte, id string) (*message.Inbound, int, string, 
 		m.Meta = map[string]string{MetaReplyURL: in.ReplyURL}
 	}
 	return m, 0, "", nil
+}
+
+// withMeta returns meta with k set to v, allocating it if needed.
+func withMeta(meta map[string]string, k, v string) map[string]string {
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	meta[k] = v
+	return meta
 }
 
 // jsonProblem describes a decoding error without echoing the body.

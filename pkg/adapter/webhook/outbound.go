@@ -76,9 +76,10 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if a.stopped.Load() {
 		return adapter.SendResult{}, fmt.Errorf("webhook: send: %w: adapter stopped", adapter.ErrTemporary)
 	}
-	if a.waiters.offer(msg) {
-		// The sender is waiting for this reply in its own request.
-		return adapter.SendResult{}, nil
+	if delivered, err := a.waiters.offer(ctx, msg); err != nil || delivered {
+		// The sender waits for this reply in its own request, and has it
+		// (or the outcome is unknown).
+		return adapter.SendResult{}, err
 	}
 	target, err := a.target(msg)
 	if err != nil {
@@ -255,10 +256,17 @@ func fallbackKey(msg *message.Outbound) string {
 	return "hw-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// describeURL shows where a reply went without query or user info, which
-// may carry tokens.
+// describeURL shows where a reply went: scheme and host only. The path, the
+// query and user info may carry tokens (a Discord or Slack incoming webhook
+// URL is https://<host>/api/webhooks/<id>/<token> or
+// https://hooks.slack.com/services/<ids>/<token>), and these strings reach
+// the journal and /status.
 func describeURL(u *url.URL) string {
-	return u.Scheme + "://" + u.Host + u.EscapedPath()
+	s := u.Scheme + "://" + u.Host
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		s += "/…"
+	}
+	return s
 }
 
 // snippet returns a printable, single-line prefix of a response body.

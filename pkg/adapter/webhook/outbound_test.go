@@ -295,17 +295,67 @@ func TestSendTarget(t *testing.T) {
 	}
 }
 
-// Reply URLs may carry tokens in their query; errors (which reach logs and
-// Status.Err) show scheme, host and path only.
-func TestSendErrorsHideQuery(t *testing.T) {
-	rcv := webhooktest.NewReceiver(t)
-	rcv.Script(webhooktest.Respond(500))
-	for _, u := range []string{rcv.URL + "?token=s3cr3t-token", webhooktest.RefusingURL(t) + "?token=s3cr3t-token"} {
-		a := sender(t, u)
-		_, err := a.Send(sendCtx(t, 5*time.Second), reply(1, 1, "x"))
-		if err == nil || strings.Contains(err.Error(), "s3cr3t") {
-			t.Fatalf("error %v", err)
-		}
+// Reply URLs may carry tokens in their query and in their path (Discord and
+// Slack incoming webhooks); errors, which reach logs and /status, show
+// scheme and host only.
+func TestSendErrorsHideTokens(t *testing.T) {
+	const token = "s3cr3t-token"
+	refused := strings.TrimSuffix(webhooktest.RefusingURL(t), "/reply")
+	tests := []struct {
+		name string
+		path string            // with the token
+		step *webhooktest.Step // nil: nothing listens
+		want error
+	}{
+		{"query, 500", "/reply?token=" + token, ptr(webhooktest.Respond(500)), adapter.ErrTemporary},
+		{"query, refused", "/reply?token=" + token, nil, adapter.ErrTemporary},
+		{"discord path, 404", "/api/webhooks/123456/" + token, ptr(webhooktest.Respond(404)), adapter.ErrPermanent},
+		{"slack path, 401", "/services/T0/B0/" + token, ptr(webhooktest.RejectCredentials()), adapter.ErrUnauthorized},
+		{"path, 429", "/api/webhooks/123456/" + token, ptr(webhooktest.RespondRetryAfter(429, "5")), adapter.ErrRateLimited},
+		{"path, no answer", "/api/webhooks/123456/" + token, ptr(webhooktest.Blackhole()), adapter.ErrAmbiguous},
+		{"path, refused", "/api/webhooks/123456/" + token, nil, adapter.ErrTemporary},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			host := refused
+			if tt.step != nil {
+				rcv := webhooktest.NewReceiver(t)
+				rcv.Script(*tt.step)
+				host = strings.TrimSuffix(rcv.URL, "/reply")
+			}
+			h := newAdapter(t, withConfig(func(c *webhook.Config) { c.ReplyURL = host + tt.path }))
+			_, err := h.a.Send(sendCtx(t, 300*time.Millisecond), reply(1, 1, "x"))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Send: %v, want %v", err, tt.want)
+			}
+			if strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), host+"/…") {
+				t.Fatalf("error %q: want %s/… and no token", err, host)
+			}
+			for _, e := range h.logs.AllEntries() {
+				if line, _ := e.String(); strings.Contains(line, token) {
+					t.Fatalf("log line carries the token: %s", line)
+				}
+			}
+		})
+	}
+	base := refused
+
+	// A per-message reply_url no longer allowed is refused without
+	// showing its path either.
+	h := newAdapter(t, withConfig(func(c *webhook.Config) { c.ReplyURL = base + "/other" }))
+	msg := reply(1, 1, "x")
+	msg.Meta = map[string]string{webhook.MetaReplyURL: base + "/api/webhooks/1/" + token}
+	if _, err := h.a.Send(sendCtx(t, time.Second), msg); !errors.Is(err, adapter.ErrPermanent) || strings.Contains(err.Error(), token) {
+		t.Fatalf("Send to a reply_url not allowed: %v", err)
+	}
+
+	// Nor does a configuration error.
+	c := webhook.NewConfig()
+	c.Secret = secretFile(t, testSecret)
+	c.ReplyURLAllow = []string{base + "/api/webhooks/1/" + token + "#frag"}
+	env, _, _ := adapterEnv(t)
+	if _, err := webhook.New(c, env); err == nil || strings.Contains(err.Error(), token) {
+		t.Fatalf("New with a bad reply_url_allow: %v", err)
 	}
 }
 
@@ -372,3 +422,5 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

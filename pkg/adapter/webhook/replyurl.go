@@ -62,7 +62,8 @@ func newAllowList(prefixes ...string) (allowList, error) {
 		}
 		u, err := parseReplyURL(p)
 		if err != nil {
-			return nil, fmt.Errorf("%q: %w", p, err)
+			// Not quoted: the URL may carry a token.
+			return nil, err
 		}
 		l = append(l, u)
 	}

@@ -37,6 +37,8 @@ func init() {
 			}
 			return New(c, env)
 		},
+		// Requests on herald.socket start herald.
+		Passive: true,
 	})
 }
 
@@ -50,6 +52,8 @@ type Adapter struct {
 	report  func(adapter.Status)
 	metrics adapter.Metrics
 	now     func() time.Time
+	// waitTimer starts the timer of a ?wait= request (tests replace it).
+	waitTimer func(time.Duration) (<-chan time.Time, func() bool)
 
 	githubKey   []byte // inbound, X-Hub-Signature-256: the secret as written
 	standardKey []byte // inbound, Standard Webhooks: whsec_ decoded or raw
@@ -89,6 +93,8 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		report:  env.Report,
 		metrics: env.Metrics,
 		now:     time.Now,
+
+		waitTimer: newWaitTimer,
 	}
 	a.cfg.ReplyURLAllow = append([]string(nil), c.ReplyURLAllow...)
 	if a.log == nil {

@@ -62,6 +62,7 @@ func Load(log *logrus.Entry) (*Set, error) {
 	_ = os.Unsetenv("LISTEN_PIDFDID")
 
 	var errs []error
+	var received []string
 	for i, f := range files {
 		name := f.Name()
 		ln, err := fileListener(f)
@@ -74,12 +75,15 @@ func Load(log *logrus.Entry) (*Set, error) {
 			s.names = append(s.names, name)
 		}
 		s.lns[name] = append(s.lns[name], ln)
-		log.WithFields(logrus.Fields{"name": name, "fd": firstFD + i, "addr": describeAddr(ln.Addr())}).
-			Info("received socket from systemd")
+		received = append(received, fmt.Sprintf("%s (fd %d, %s)", name, firstFD+i, describeAddr(ln.Addr())))
 	}
 	if len(errs) > 0 {
 		_ = s.Close()
 		return nil, errors.Join(errs...)
+	}
+	if len(received) > 0 {
+		// One line for all of them, each named in the message itself.
+		log.WithField("sockets", len(received)).Info("received sockets from systemd: " + strings.Join(received, ", "))
 	}
 	return s, nil
 }
@@ -164,7 +168,8 @@ func (s *Set) Listen(name, network, fallbackAddr string) (ln net.Listener, activ
 				entry.WithField("fallback", network+" "+fallbackAddr).
 					Warn("socket unit passes a different kind of socket than the configured fallback; using the passed socket")
 			}
-			entry.Info("using socket-activated listener")
+			// Load logged the sockets at info already, in one line.
+			entry.Debug("using socket-activated listener")
 		}
 		return ln, true, nil
 	}

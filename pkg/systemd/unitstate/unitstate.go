@@ -209,6 +209,9 @@ type UnitStatus struct {
 	InvocationID         string // hex; empty if never started
 	FragmentPath         string
 	NeedDaemonReload     bool
+	// UnitFileState is what `systemctl is-enabled` prints: enabled,
+	// disabled, masked, enabled-runtime, static, …
+	UnitFileState string
 
 	MainPID        uint32
 	StatusText     string
@@ -245,6 +248,7 @@ func Describe(ctx context.Context, unit string, user bool) (*UnitStatus, error) 
 		InvocationID:         hex.EncodeToString(bytesProp(props, "InvocationID")),
 		FragmentPath:         str(props, "FragmentPath"),
 		NeedDaemonReload:     boolean(props, "NeedDaemonReload"),
+		UnitFileState:        str(props, "UnitFileState"),
 	}
 	if id := str(props, "Id"); id != "" {
 		st.Unit = id

@@ -344,7 +344,7 @@ func TestDescribe(t *testing.T) {
 	started := time.Date(2026, 5, 1, 12, 0, 0, 123456000, time.UTC)
 	fake.SetUnit(unitstatetest.Unit{
 		Name: "herald.service", InvocationID: mustHex(invocation), FragmentPath: "/usr/lib/systemd/system/herald.service",
-		NeedDaemonReload: true, ActiveEnterTimestamp: uint64(started.UnixMicro()),
+		NeedDaemonReload: true, ActiveEnterTimestamp: uint64(started.UnixMicro()), UnitFileState: "enabled",
 		MainPID: 999, StatusText: "telegram up; 2 in flight", NRestarts: 3, Result: "success",
 		ExecMainCode: 0, ExecMainStatus: 0, TimeoutStopUSec: 1<<64 - 1, WatchdogUSec: 10_000_000,
 	})
@@ -357,7 +357,7 @@ func TestDescribe(t *testing.T) {
 	want := UnitStatus{
 		Unit: "herald.service", Bus: "system", LoadState: "loaded", ActiveState: "active", SubState: "running",
 		ActiveEnterTimestamp: started, InvocationID: invocation, FragmentPath: "/usr/lib/systemd/system/herald.service",
-		NeedDaemonReload: true, MainPID: 999, StatusText: "telegram up; 2 in flight", NRestarts: 3, Result: "success",
+		NeedDaemonReload: true, UnitFileState: "enabled", MainPID: 999, StatusText: "telegram up; 2 in flight", NRestarts: 3, Result: "success",
 		TimeoutStop: Infinity, Watchdog: 10 * time.Second,
 	}
 	if !st.ActiveEnterTimestamp.Equal(want.ActiveEnterTimestamp) {

@@ -138,6 +138,10 @@ func (r *Report) Render(w io.Writer) {
 	if len(r.Goals) > 0 {
 		fmt.Fprintln(w, "## Goals")
 		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Each goal that depends on the machine's speed is judged by herald's ratio to the floor measured")
+		fmt.Fprintln(w, "in the same run, so that a slower or busier machine does not count against herald. The absolute")
+		fmt.Fprintln(w, "figures in parentheses are information only.")
+		fmt.Fprintln(w)
 		t := Table{Header: []string{"Goal", "Target", "Measured", "Result"}}
 		for _, g := range r.Goals {
 			v := string(g.Verdict)

@@ -40,6 +40,10 @@ type Options struct {
 	// DisconnectGrace is how long after a warning or refresh_requested
 	// disconnect the server closes the connection. Default 5s.
 	DisconnectGrace time.Duration
+	// Listen opens the server's listeners. Default net.Listen; a test
+	// serving herald in another network namespace passes that namespace's
+	// (sandbox.Sandbox.Listen).
+	Listen func(network, address string) (net.Listener, error)
 }
 
 func (o *Options) defaults() {
@@ -63,6 +67,9 @@ func (o *Options) defaults() {
 	}
 	if o.DisconnectGrace <= 0 {
 		o.DisconnectGrace = 5 * time.Second
+	}
+	if o.Listen == nil {
+		o.Listen = net.Listen
 	}
 }
 
@@ -143,6 +150,15 @@ type Message struct {
 	ThreadTS string
 	TS       string
 	Edits    int
+	// Metadata is the message metadata posted with it, if any.
+	Metadata *Metadata
+}
+
+// Metadata is Slack's message metadata: an event type and a free-form
+// payload.
+type Metadata struct {
+	EventType    string         `json:"event_type"`
+	EventPayload map[string]any `json:"event_payload"`
 }
 
 // Display is the text as a Slack user sees it: entities decoded.
@@ -177,6 +193,7 @@ type Server struct {
 	pending    []*delivery
 	acks       []Ack
 	msgs       []*Message
+	lastTS     int64 // microseconds of the newest message ts
 	holeConns  []net.Conn
 }
 
@@ -219,6 +236,8 @@ func New(opts Options) *Server {
 	mux.HandleFunc("POST /api/apps.connections.open", s.handleOpen)
 	mux.HandleFunc("POST /api/chat.postMessage", s.handlePost)
 	mux.HandleFunc("POST /api/chat.update", s.handleUpdate)
+	mux.HandleFunc("/api/conversations.history", s.handleHistory)
+	mux.HandleFunc("/api/conversations.replies", s.handleReplies)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"ok": false, "error": "unknown_method"})
 	})
@@ -227,13 +246,13 @@ func New(opts Options) *Server {
 	s.http.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		return context.WithValue(ctx, rawConnKey{}, c)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := opts.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic("slacktest: listen: " + err.Error())
 	}
 	s.http.Listener = zlistener{ln}
 	s.http.Start()
-	s.hole, err = net.Listen("tcp", "127.0.0.1:0")
+	s.hole, err = opts.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.http.Close()
 		panic("slacktest: listen: " + err.Error())
@@ -406,10 +425,11 @@ func (s *Server) handleOpen(w http.ResponseWriter, r *http.Request) {
 }
 
 type postBody struct {
-	Channel  string `json:"channel"`
-	Text     string `json:"text"`
-	ThreadTS string `json:"thread_ts"`
-	TS       string `json:"ts"`
+	Channel  string          `json:"channel"`
+	Text     string          `json:"text"`
+	ThreadTS string          `json:"thread_ts"`
+	TS       string          `json:"ts"`
+	Metadata json.RawMessage `json:"metadata"`
 }
 
 func (s *Server) decodePost(w http.ResponseWriter, r *http.Request) (postBody, bool) {
@@ -439,9 +459,14 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "no_text"})
 		return
 	}
+	md, ok := parseMetadata(b.Metadata)
+	if !ok {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "invalid_metadata_format"})
+		return
+	}
 	s.mu.Lock()
 	s.seq++
-	m := &Message{Channel: b.Channel, Text: b.Text, ThreadTS: b.ThreadTS, TS: fmt.Sprintf("1700000000.%06d", s.seq)}
+	m := &Message{Channel: b.Channel, Text: b.Text, ThreadTS: b.ThreadTS, TS: s.nextTSLocked(), Metadata: md}
 	s.msgs = append(s.msgs, m)
 	bh := s.blackhole
 	s.notify()

@@ -20,11 +20,16 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func call(t *testing.T, s *Server, method, token, body string) (int, map[string]any) {
 	t.Helper()
+	return callAs(t, s, method, token, "application/json", body)
+}
+
+func callAs(t *testing.T, s *Server, method, token, ctype, body string) (int, map[string]any) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, s.APIURL()+"/"+method, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

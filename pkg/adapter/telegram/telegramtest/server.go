@@ -47,6 +47,7 @@ type Server struct {
 	Bot User
 
 	addr   string
+	listen func(network, address string) (net.Listener, error)
 	closed chan struct{}
 	once   sync.Once
 
@@ -75,14 +76,23 @@ type Server struct {
 // and closes it when the test ends.
 func New(t testing.TB, token string) *Server {
 	t.Helper()
+	return NewOn(t, net.Listen, token)
+}
+
+// NewOn is New with the server's listeners (the first one and those of
+// Accept) opened by listen: a test serving herald in another network
+// namespace passes that namespace's (sandbox.Sandbox.Listen).
+func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error), token string) *Server {
+	t.Helper()
 	if token == "" {
 		token = DefaultToken
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("telegramtest: listen: %v", err)
 	}
 	s := &Server{
+		listen:      listen,
 		Token:       token,
 		Bot:         User{ID: 42, IsBot: true, FirstName: "gw", Username: "gw_bot"},
 		addr:        ln.Addr().String(),
@@ -143,7 +153,7 @@ func (s *Server) Accept() error {
 	if up {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.addr)
+	ln, err := s.listen("tcp", s.addr)
 	if err != nil {
 		return err
 	}
@@ -217,7 +227,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	down := s.down
 	s.mu.Unlock()
 
-	if scripted && reply != (Reply{}) {
+	if scripted && reply != (Reply{}) && !reply.Hold {
 		s.apply(w, r, reply, down)
 		return
 	}
@@ -235,7 +245,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "getUpdates":
 		s.getUpdates(w, r, params, down)
 	case "sendMessage":
-		s.sendMessage(w, params)
+		if !s.sendMessage(w, params, reply.Hold) {
+			return
+		}
+		s.apply(w, r, Reply{Blackhole: true}, down)
 	case "editMessageText":
 		s.editMessageText(w, params)
 	case "sendChatAction":
@@ -456,19 +469,21 @@ func (s *Server) pendingLocked(offset int64, limit int) []json.RawMessage {
 
 func utf16Len(s string) int { return len(utf16.Encode([]rune(s))) }
 
-func (s *Server) sendMessage(w http.ResponseWriter, p Params) {
+// sendMessage creates the message and answers, or with hold creates it and
+// returns true without answering.
+func (s *Server) sendMessage(w http.ResponseWriter, p Params, hold bool) bool {
 	chat := p.Get("chat_id")
 	text := p.Get("text")
 	switch {
 	case chat == "":
 		writeReply(w, Error(400, "Bad Request: chat_id is empty"))
-		return
+		return false
 	case strings.TrimSpace(text) == "":
 		writeReply(w, Error(400, TextEmpty))
-		return
+		return false
 	case utf16Len(text) > MaxTextUnits:
 		writeReply(w, TooLong())
-		return
+		return false
 	}
 	sm := &SentMessage{ChatID: chat, Text: text, ThreadID: p.Int("message_thread_id")}
 	if p.Has("reply_parameters") {
@@ -478,7 +493,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, p Params) {
 		}
 		if err := p.Decode("reply_parameters", &rp); err != nil {
 			writeReply(w, Error(400, "Bad Request: can't parse reply parameters JSON object"))
-			return
+			return false
 		}
 		sm.ReplyTo, sm.AllowSendingWithoutReply = rp.MessageID, rp.AllowSendingWithoutReply
 	} else {
@@ -491,7 +506,11 @@ func (s *Server) sendMessage(w http.ResponseWriter, p Params) {
 	s.notifyLocked()
 	res := s.resultLocked(sm)
 	s.mu.Unlock()
+	if hold {
+		return true
+	}
 	writeOK(w, res)
+	return false
 }
 
 func (s *Server) resultLocked(sm *SentMessage) Message {

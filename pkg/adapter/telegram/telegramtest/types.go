@@ -80,6 +80,10 @@ type Reply struct {
 	// Abort closes the connection without an answer (hijack + close),
 	// after the whole request was read.
 	Abort bool
+	// Hold carries the request out (sendMessage creates the message, which
+	// Sent and Transcript show) and then, like Blackhole, never answers:
+	// the client cannot know the message exists.
+	Hold bool
 }
 
 // Error is a Bot API error answer with the given code and description.
@@ -137,6 +141,9 @@ func Pass() Reply { return Reply{} }
 
 // Blackhole accepts and never answers.
 func Blackhole() Reply { return Reply{Blackhole: true} }
+
+// Hold creates the message and never answers.
+func Hold() Reply { return Reply{Hold: true} }
 
 // Abort closes the connection without answering.
 func Abort() Reply { return Reply{Abort: true} }

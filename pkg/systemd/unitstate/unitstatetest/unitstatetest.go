@@ -119,6 +119,7 @@ type Unit struct {
 	FragmentPath         string
 	NeedDaemonReload     bool
 	ActiveEnterTimestamp uint64 // µs since the epoch
+	UnitFileState        string // `systemctl is-enabled`; empty as for a transient unit
 
 	// Service interface (only for *.service).
 	MainPID         uint32
@@ -363,6 +364,7 @@ func propertyMap(u Unit, iface string) (map[string]dbus.Variant, bool) {
 			"NeedDaemonReload":     v(u.NeedDaemonReload),
 			"ActiveEnterTimestamp": v(u.ActiveEnterTimestamp),
 			"InvocationID":         v(inv),
+			"UnitFileState":        v(u.UnitFileState),
 		}, true
 	case ifaceSvc:
 		if !strings.HasSuffix(u.Name, ".service") {

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package herald
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/config"
+)
+
+// TestStoreChecks: doctor FAILs a store the running herald cannot write,
+// with the cause, the free space and a fix fitting the cause, and checks
+// the free space of the store's file system even when herald is down.
+func TestStoreChecks(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "herald.db")
+	cfg := config.Default()
+	cfg.Store.Path = path
+	since := time.Now().Add(-time.Minute)
+	full := &StatusReport{Store: &StoreReport{Path: path, Since: since, Cause: "disk full", Error: "store: commit: database or disk is full (13)", Unrecorded: 3}}
+	checks := storeChecks(cfg, InspectOptions{}, full)
+	if len(checks) != 2 {
+		t.Fatalf("checks: %+v", checks)
+	}
+	c := checks[0]
+	if c.Name != "store" || c.Result != "FAIL" || !strings.Contains(c.Detail, "disk full") || !strings.Contains(c.Detail, " free of ") ||
+		!strings.Contains(c.Detail, "database or disk is full") || !strings.Contains(c.Detail, "3 finished turns") || !strings.Contains(c.Fix, "free space on the file system holding "+dir) {
+		t.Errorf("unwritable store: %+v", c)
+	}
+	if c := checks[1]; c.Name != "store free space" || !strings.Contains(c.Detail, " on "+dir) {
+		t.Errorf("free space: %+v", c)
+	}
+	ro := &StatusReport{Store: &StoreReport{Path: path, Since: since, Cause: "read-only file system"}}
+	if c := storeChecks(cfg, InspectOptions{}, ro)[0]; c.Result != "FAIL" || !strings.Contains(c.Fix, "writable by the herald user") {
+		t.Errorf("read-only store: %+v", c)
+	}
+	ok := &StatusReport{Store: &StoreReport{Path: path, Writable: true}}
+	if c := storeChecks(cfg, InspectOptions{}, ok)[0]; c.Result != "PASS" {
+		t.Errorf("writable store: %+v", c)
+	}
+	// herald not running: only the free space, at the configured path.
+	if cs := storeChecks(cfg, InspectOptions{}, nil); len(cs) != 1 || cs[0].Name != "store free space" || cs[0].Result == "FAIL" {
+		t.Errorf("herald down: %+v", cs)
+	}
+	cfg.Store.Path = filepath.Join(dir, "missing", "herald.db")
+	if cs := storeChecks(cfg, InspectOptions{}, nil); len(cs) != 1 || cs[0].Result != "WARN" {
+		t.Errorf("missing state directory: %+v", cs)
+	}
+}
+
+func TestPrintStore(t *testing.T) {
+	var b bytes.Buffer
+	printStore(&b, &StoreReport{Path: "/var/lib/herald/herald.db", Since: time.Now(), Cause: "disk full", Error: "store: commit: database or disk is full (13)", TotalBytes: 8 << 20, Unrecorded: 2})
+	out := b.String()
+	for _, want := range []string{"DEGRADED", "disk full", "0 B free of 8 MiB", "2 finished turns", "database or disk is full"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printStore(&b, &StoreReport{Path: "/x/herald.db", Writable: true, FreeBytes: 3 << 30, TotalBytes: 10 << 30})
+	if got := b.String(); got != "  store /x/herald.db: writable, 3 GiB free of 10 GiB\n" {
+		t.Errorf("writable store: %q", got)
+	}
+}
