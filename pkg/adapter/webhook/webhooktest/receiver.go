@@ -231,14 +231,43 @@ func (r *Receiver) Duplicates() int {
 // still be in progress: Status is 0 until it is answered.
 func (r *Receiver) WaitRequests(t testing.TB, n int, timeout time.Duration) []Request {
 	t.Helper()
+	var out []Request
+	r.wait(t, timeout, func() bool {
+		if len(r.requests) < n {
+			return false
+		}
+		out = append([]Request(nil), r.requests...)
+		return true
+	}, func() string { return fmt.Sprintf("%d requests, want %d", len(r.requests), n) })
+	return out
+}
+
+// WaitDelivered waits until n replies have been delivered (processed, not
+// only read) and returns them.
+func (r *Receiver) WaitDelivered(t testing.TB, n int, timeout time.Duration) []Reply {
+	t.Helper()
+	var out []Reply
+	r.wait(t, timeout, func() bool {
+		if len(r.delivered) < n {
+			return false
+		}
+		out = append([]Reply(nil), r.delivered...)
+		return true
+	}, func() string { return fmt.Sprintf("%d replies delivered, want %d", len(r.delivered), n) })
+	return out
+}
+
+// wait calls done, with r.mu held, each time the receiver changes, until it
+// reports true or timeout passes (then the test fails with what says).
+func (r *Receiver) wait(t testing.TB, timeout time.Duration, done func() bool, what func() string) {
+	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		r.mu.Lock()
-		if len(r.requests) >= n {
-			out := append([]Request(nil), r.requests...)
+		if done() {
 			r.mu.Unlock()
-			return out
+			return
 		}
 		if r.notify == nil {
 			r.notify = make(chan struct{})
@@ -248,8 +277,11 @@ func (r *Receiver) WaitRequests(t testing.TB, n int, timeout time.Duration) []Re
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("webhooktest: %d requests after %v, want %d", len(r.Requests()), timeout, n)
-			return nil
+			r.mu.Lock()
+			msg := what()
+			r.mu.Unlock()
+			t.Fatalf("webhooktest: after %v: %s", timeout, msg)
+			return
 		}
 	}
 }
@@ -259,11 +291,17 @@ func (r *Receiver) add(req Request) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.requests = append(r.requests, req)
+	r.wakeLocked()
+	return len(r.requests) - 1
+}
+
+// wakeLocked wakes the waiters of WaitRequests and WaitDelivered; r.mu is
+// held.
+func (r *Receiver) wakeLocked() {
 	if r.notify != nil {
 		close(r.notify)
 		r.notify = nil
 	}
-	return len(r.requests) - 1
 }
 
 func (r *Receiver) next() Step {
@@ -352,6 +390,7 @@ func (r *Receiver) process(i int) (int, []byte) {
 	}
 	r.delivered = append(r.delivered, req.Reply)
 	req.Delivered = true
+	r.wakeLocked()
 	answer := []byte(fmt.Sprintf(`{"id":"rcv-%d"}`, len(r.delivered)))
 	if key != "" {
 		r.keys[key] = &record{body: req.Body, status: http.StatusOK, answer: answer}
