@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/internal/testnet"
 )
 
 // scrape sends method path to the metrics listener at addr and returns the
@@ -53,11 +55,12 @@ func checkMetricsOnly(t *testing.T, addr string) {
 
 // TestMetricsListenerActivated: a socket passed as "metrics" (what
 // herald-metrics.socket does) serves /metrics only, the configured
-// fallback is not bound, and herald does not call the socket unused.
+// fallback is not bound (it is a port held by a socket that does not
+// listen: binding it would fail herald's start), and herald does not call
+// the socket unused.
 func TestMetricsListenerActivated(t *testing.T) {
 	dir := t.TempDir()
-	fallback := freePort(t)
-	cfg := writeConfig(t, testConfig{Dir: dir, Metrics: fallback})
+	cfg := writeConfig(t, testConfig{Dir: dir, Metrics: testnet.RefusedAddr(t)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -73,10 +76,6 @@ func TestMetricsListenerActivated(t *testing.T) {
 		t.Fatalf("metrics listener %q, want the activated %s", got, ln.Addr())
 	}
 	checkMetricsOnly(t, ln.Addr().String())
-	if c, err := net.DialTimeout("tcp", fallback, 2*time.Second); err == nil {
-		c.Close()
-		t.Errorf("the fallback %s is bound although a socket was passed", fallback)
-	}
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
