@@ -575,7 +575,7 @@ func TestCancel(t *testing.T) {
 				log := logrus.New()
 				log.Out = io.Discard
 				log.AddHook(hookFunc(func(e *logrus.Entry) {
-					if e.Level == logrus.WarnLevel {
+					if e.Level == logrus.WarnLevel && strings.Contains(e.Message, "retrying") {
 						cancel(errors.New("user sent /stop"))
 					}
 				}))

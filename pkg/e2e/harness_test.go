@@ -135,6 +135,12 @@ func (e *env) show(unit string, props ...string) map[string]string {
 // waitProps polls until every property has the wanted value.
 func (e *env) waitProps(unit string, want map[string]string, timeout time.Duration) map[string]string {
 	e.t.Helper()
+	return pollProps(e.t, e.show, unit, want, timeout)
+}
+
+// pollProps polls show until every property of unit has the wanted value.
+func pollProps(t *testing.T, show func(unit string, props ...string) map[string]string, unit string, want map[string]string, timeout time.Duration) map[string]string {
+	t.Helper()
 	props := make([]string, 0, len(want))
 	for k := range want {
 		props = append(props, k)
@@ -142,7 +148,7 @@ func (e *env) waitProps(unit string, want map[string]string, timeout time.Durati
 	deadline := time.Now().Add(timeout)
 	var got map[string]string
 	for {
-		got = e.show(unit, props...)
+		got = show(unit, props...)
 		ok := true
 		for k, v := range want {
 			if got[k] != v {
@@ -153,7 +159,7 @@ func (e *env) waitProps(unit string, want map[string]string, timeout time.Durati
 			return got
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: properties %v after %v, want %v", unit, got, timeout, want)
+			t.Fatalf("%s: properties %v after %v, want %v", unit, got, timeout, want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -177,13 +183,20 @@ func (e *env) journal(unit string, match map[string]string) []map[string]any {
 // waitJournal waits for a journal entry of unit matching match.
 func (e *env) waitJournal(unit string, match map[string]string, timeout time.Duration) map[string]any {
 	e.t.Helper()
+	return pollJournal(e.t, e.journal, unit, match, timeout)
+}
+
+// pollJournal polls journal until it returns an entry of unit matching
+// match, and returns the last one.
+func pollJournal(t *testing.T, journal func(unit string, match map[string]string) []map[string]any, unit string, match map[string]string, timeout time.Duration) map[string]any {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		if got := e.journal(unit, match); len(got) > 0 {
+		if got := journal(unit, match); len(got) > 0 {
 			return got[len(got)-1]
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("no journal entry of %s matching %v within %v", unit, match, timeout)
+			t.Fatalf("no journal entry of %s matching %v within %v", unit, match, timeout)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

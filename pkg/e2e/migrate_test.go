@@ -5,6 +5,8 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,8 +59,28 @@ func TestMigrateHermes(t *testing.T) {
 	if code := migrate(); code != 1 || !strings.Contains(printed.String(), "--force") {
 		t.Fatalf("migrate over the packaged herald.yaml: exit %d, want 1 and a request for --force\n%s", code, printed.String())
 	}
-	if code := migrate("--force"); code != 0 {
-		t.Fatalf("migrate --force: exit %d\n%s", code, printed.String())
+	// Then the README's commands, as an operator runs them (as root, so
+	// without sudo; ~ is /root). The restart runs once the test has pointed
+	// the configuration at the fakes, so that herald never tries the real
+	// services.
+	var steps, restart string
+	for _, l := range strings.SplitAfter(strings.ReplaceAll(readmeShellBlock(t, migrateSection), "sudo ", ""), "\n") {
+		if strings.HasPrefix(l, "systemctl restart ") {
+			restart += l
+		} else {
+			steps += l
+		}
+	}
+	if restart == "" {
+		t.Fatalf("README, section %q: no systemctl restart step", migrateSection)
+	}
+	out, errOut, code := e.run("bash", "-ec", steps)
+	printed.WriteString(out + errOut)
+	if code != 0 {
+		t.Fatalf("the README's migration steps: exit %d\n%s\n%s%s", code, steps, out, errOut)
+	}
+	if !strings.Contains(out, "HERMES SETTING") || e.sh("test -f /etc/herald/herald.yaml.bak && echo kept") != "kept\n" {
+		t.Fatalf("the README's migration steps printed no mapping table or kept no herald.yaml.bak:\n%s%s", out, errOut)
 	}
 	if got := e.sh("stat -c '%a %n' /etc/herald/credentials/telegram-token /etc/herald/credentials/feishu-app-secret /etc/herald/credentials/agent-key"); got != "600 /etc/herald/credentials/telegram-token\n600 /etc/herald/credentials/feishu-app-secret\n600 /etc/herald/credentials/agent-key\n" {
 		t.Errorf("credential files: %q, want mode 600", got)
@@ -69,7 +91,11 @@ func TestMigrateHermes(t *testing.T) {
 	if out, errOut, code := e.run("herald", "check-config", "/etc/herald/herald.yaml"); code != 0 {
 		t.Fatalf("check-config: exit %d\n%s%s", code, out, errOut)
 	}
-	e.startReady()
+	e.startSockets()
+	if out, errOut, code := e.run("bash", "-ec", restart); code != 0 {
+		t.Fatalf("the README's restart step %q: exit %d\n%s%s", restart, code, out, errOut)
+	}
+	e.waitProps("herald.service", map[string]string{"ActiveState": "active", "SubState": "running"}, 30*time.Second)
 
 	chat := telegramtest.Chat{ID: 555, Type: "private"}
 	ann := telegramtest.User{ID: 555, FirstName: "Ann"}
@@ -107,4 +133,30 @@ func TestMigrateHermes(t *testing.T) {
 			t.Errorf("a secret appears in %s", what)
 		}
 	}
+}
+
+// migrateSection is the README section whose shell block TestMigrateHermes
+// runs.
+const migrateSection = "Switching from the Hermes gateway"
+
+// readmeShellBlock returns the first sh block of the README's section.
+func readmeShellBlock(t *testing.T, section string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(pkRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(src), "\n## "+section+"\n")
+	if !ok {
+		t.Fatalf("README: no section %q", section)
+	}
+	if i := strings.Index(rest, "\n## "); i >= 0 {
+		rest = rest[:i]
+	}
+	_, block, ok := strings.Cut(rest, "```sh\n")
+	if !ok {
+		t.Fatalf("README, section %q: no sh block", section)
+	}
+	block, _, _ = strings.Cut(block, "```")
+	return block
 }

@@ -155,6 +155,7 @@ type Receiver struct {
 	duplicates int
 	keys       map[string]*record
 	notify     chan struct{}
+	listen     func(network, address string) (net.Listener, error)
 }
 
 // Option configures a Receiver.
@@ -173,6 +174,15 @@ func WithSecret(secret string) Option {
 	}
 }
 
+// WithListen makes the receiver listen on 127.0.0.1 through listen (a
+// sandbox's network namespace, say) instead of the test's own.
+func WithListen(listen func(network, address string) (net.Listener, error)) Option {
+	return func(r *Receiver) error {
+		r.listen = listen
+		return nil
+	}
+}
+
 // NewReceiver starts a receiver; it is closed when the test ends.
 func NewReceiver(t testing.TB, opts ...Option) *Receiver {
 	t.Helper()
@@ -182,7 +192,18 @@ func NewReceiver(t testing.TB, opts ...Option) *Receiver {
 			t.Fatalf("webhooktest: %v", err)
 		}
 	}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	if r.listen == nil {
+		r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	} else {
+		ln, err := r.listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("webhooktest: listen: %v", err)
+		}
+		r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+		r.srv.Listener.Close()
+		r.srv.Listener = ln
+		r.srv.Start()
+	}
 	r.URL = r.srv.URL + "/reply"
 	t.Cleanup(r.Close)
 	return r
