@@ -11,6 +11,10 @@ COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X github.com/heraldgw/herald/pkg/version.Version=$(VERSION) -X github.com/heraldgw/herald/pkg/version.Commit=$(COMMIT)
 STATICCHECK_VERSION := v0.8.2
 NFPM_VERSION := v2.45.2
+# promtool checks and unit-tests the Prometheus rules in monitoring/; like
+# nfpm it runs with `go run`, outside herald's module.
+PROMTOOL_VERSION := v0.316.0
+PROMTOOL := cd / && GOFLAGS= $(GO) run github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 # Debian packages the tests need; installed by `make deps` when missing.
 DEB_DEPS  := lintian rpm rpmlint dbus iproute2 util-linux curl
 TEST_FLAGS ?=
@@ -21,7 +25,7 @@ FUZZTIME  ?= 30s
 FUZZPARALLEL ?= 1
 FUZZMINIMIZETIME ?= 10s
 
-.PHONY: help build run test unit e2e fuzz lint fmt vet staticcheck bench deps deb rpm packages clean units-check
+.PHONY: help build run test unit e2e fuzz lint fmt vet staticcheck bench deps deb rpm packages clean units-check rules-test
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,9 +51,15 @@ deps: ## install what the tests need (Go modules, staticcheck, Debian packages)
 	@# nfpm is run with `go run` (not a dependency of the module); build it
 	@# once here so the packaging tests do not pay for a cold build.
 	@cd / && GOFLAGS= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) --version >/dev/null
+	@# promtool too (a large build: several minutes cold).
+	@$(PROMTOOL) --version >/dev/null
 
-test: deps lint ## everything CI runs: lint, unit tests with -race, the real-systemd end-to-end suite
+test: deps lint rules-test ## everything CI runs: lint, rule tests, unit tests with -race, the real-systemd end-to-end suite
 	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
+
+rules-test: ## promtool: check and unit-test the Prometheus rules in monitoring/ (the Go tests check them against the registry)
+	$(PROMTOOL) check rules $(CURDIR)/monitoring/herald.rules.yml
+	$(PROMTOOL) test rules $(CURDIR)/monitoring/herald_rules.test.yml
 
 unit: ## unit tests only (-race), no real systemd
 	$(GO) test -race -count=1 -short $(TEST_FLAGS) ./...

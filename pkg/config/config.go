@@ -70,6 +70,12 @@ type Listen struct {
 	// once. It bounds what a flood of clients can hold: a goroutine, buffers
 	// and up to a webhook's max_body_bytes each. Default 256.
 	MaxConnections int `yaml:"max_connections"`
+	// Metrics is host:port of the optional Prometheus listener, which
+	// serves only GET /metrics. Under systemd it comes from
+	// herald-metrics.socket (FileDescriptorName=metrics) when that unit is
+	// enabled. Default "": without the socket, no metrics listener (the
+	// admin socket serves /metrics too).
+	Metrics string `yaml:"metrics"`
 }
 
 // Admin configures the local admin endpoint (health, metrics, status,
@@ -538,6 +544,11 @@ func (c *Config) validate() error {
 	}
 	if c.Listen.MaxConnections < 1 {
 		add("listen.max_connections", "%d is not a positive number", c.Listen.MaxConnections)
+	}
+	if c.Listen.Metrics != "" {
+		if _, _, err := net.SplitHostPort(c.Listen.Metrics); err != nil {
+			add("listen.metrics", "%q is not host:port", c.Listen.Metrics)
+		}
 	}
 	if !oneOf(c.Log.Level, "trace", "debug", "info", "warn", "warning", "error") {
 		add("log.level", "%q is not one of trace, debug, info, warn, error", c.Log.Level)

@@ -933,6 +933,11 @@ func (d *Dispatcher) updateGauges() {
 	} else {
 		d.metrics.OldestPending(time.Since(st.OldestPending))
 	}
+	if st.OldestOutbox.IsZero() {
+		d.metrics.OldestPendingReply(0)
+	} else {
+		d.metrics.OldestPendingReply(time.Since(st.OldestOutbox))
+	}
 }
 
 // Drain stops starting new turns and waits until running turns have ended

@@ -135,6 +135,7 @@ func Run(ctx context.Context, opts Options) error {
 		return d.failed(ExitStoreIO, err)
 	}
 	d.store = st
+	m.WatchStore(st.Path())
 	defer d.closeStore()
 
 	// 5. The core and the adapters. Building validates credentials (no
@@ -165,12 +166,13 @@ func Run(ctx context.Context, opts Options) error {
 	d.startPlatforms(platforms)
 	d.serveHTTP(platforms)
 	d.serveAdmin()
+	d.serveMetrics()
 	d.serveAPI()
 
 	// 6. Ready: listeners serve and the dispatcher accepts.
 	n.Ready(d.statusLine())
 	logging.Event(log, logging.MsgReady).WithFields(logrus.Fields{
-		"http": d.httpLn.Addr().String(), "admin": d.adminLn.Addr().String(),
+		"http": d.httpLn.Addr().String(), "admin": d.adminLn.Addr().String(), "metrics": d.metricsAddr(),
 	}).Info("herald ready")
 	if d.opts.OnListening != nil {
 		d.opts.OnListening(d.httpLn.Addr().String(), d.adminLn.Addr().String())
@@ -185,7 +187,7 @@ func Run(ctx context.Context, opts Options) error {
 		wdDone.Add(1)
 		go func() {
 			defer wdDone.Done()
-			watchdog.Run(wdCtx, n, interval, check, d.alive, logger.WithField("component", "watchdog"), m.WatchdogPing)
+			watchdog.Run(wdCtx, n, interval, check, d.watchdogCheck, logger.WithField("component", "watchdog"), m.WatchdogPing)
 		}()
 	}
 
@@ -301,6 +303,7 @@ drain:
 	d.stopPlatforms(d.running(), cfg.Shutdown.AdapterTimeout)
 
 	d.stopAdmin()
+	d.stopMetrics()
 	logging.Event(d.log, logging.MsgStopped).WithField("took", time.Since(start).Round(time.Millisecond)).Info("herald stopped")
 }
 
@@ -327,6 +330,11 @@ type daemon struct {
 	conns     *connTracker
 	adminSrv  *http.Server
 	adminDone chan struct{}
+	// The optional metrics listener (nil without herald-metrics.socket or
+	// listen.metrics).
+	metricsLn   net.Listener
+	metricsSrv  *http.Server
+	metricsDone chan struct{}
 	api       *apiServer // nil without api.listen
 
 	mu        sync.Mutex // guards platforms (read by the admin endpoint)
@@ -386,8 +394,13 @@ func (d *daemon) obtainListeners() error {
 		d.httpLn.Close()
 		return err
 	}
+	if err := d.obtainMetricsListener(); err != nil {
+		d.httpLn.Close()
+		d.adminLn.Close()
+		return err
+	}
 	for _, name := range acts.Unused() {
-		d.log.WithField("name", name).Warn("systemd passed a socket herald does not use (FileDescriptorName= should be http or admin)")
+		d.log.WithField("name", name).Warn("systemd passed a socket herald does not use (FileDescriptorName= should be http, admin or metrics)")
 	}
 	return nil
 }
@@ -398,6 +411,9 @@ func (d *daemon) closeListeners() {
 	}
 	if d.adminLn != nil {
 		d.adminLn.Close()
+	}
+	if d.metricsLn != nil {
+		d.metricsLn.Close()
 	}
 	d.acts.Close()
 }
@@ -466,6 +482,18 @@ func (d *daemon) alive(ctx context.Context) error {
 		return errors.New("main loop did not answer the liveness probe")
 	}
 	return d.disp.Check(ctx)
+}
+
+// watchdogCheck is alive as the watchdog calls it: a check that fails or
+// overruns its deadline withholds a keepalive, and is counted
+// (herald_watchdog_checks_failed_total) so that near-misses show before
+// systemd aborts herald.
+func (d *daemon) watchdogCheck(ctx context.Context) error {
+	err := d.alive(ctx)
+	if err != nil || ctx.Err() != nil {
+		d.metrics.WatchdogCheckFailed()
+	}
+	return err
 }
 
 // configError logs an invalid configuration (with its lifecycle event, in

@@ -79,11 +79,15 @@ type testConfig struct {
 	MaxConns  int    // listen.max_connections; 0: the default
 	Extra     string // appended verbatim under platforms:
 	Top       string // appended verbatim at the top level
+	Metrics   string // listen.metrics, if set
 }
 
 const configTemplate = `state_dir: {{.Dir}}/state
 listen:
   http: {{.HTTP}}
+{{- if .Metrics}}
+  metrics: {{.Metrics}}
+{{- end}}
 {{- if .MaxConns}}
   max_connections: {{.MaxConns}}
 {{- end}}

@@ -263,6 +263,7 @@ func (b *board) report(name, typ string, st adapter.Status) {
 	b.states[name] = platformState{Type: typ, Status: st, Since: since}
 	b.mu.Unlock()
 	b.metrics.AdapterUp(name, typ, st.Phase == adapter.PhaseConnected)
+	b.metrics.AdapterState(name, typ, string(st.Phase))
 	select {
 	case b.changed <- struct{}{}:
 	default:
@@ -277,6 +278,7 @@ func (b *board) forget(keep map[string]*platform) {
 		if _, ok := keep[name]; !ok {
 			delete(b.states, name)
 			b.metrics.AdapterUp(name, st.Type, false)
+			b.metrics.ForgetAdapter(name, st.Type)
 		}
 	}
 }

@@ -28,6 +28,7 @@ func (d *daemon) reload() error {
 	changed, err := d.applyReload()
 	if err != nil {
 		d.metrics.Reload("rejected")
+		d.metrics.LastReload(false)
 		d.mu.Lock()
 		d.lastReloadErr = err.Error()
 		d.mu.Unlock()
@@ -36,6 +37,7 @@ func (d *daemon) reload() error {
 		return err
 	}
 	d.metrics.Reload("accepted")
+	d.metrics.LastReload(true)
 	d.mu.Lock()
 	d.lastReloadErr = ""
 	d.mu.Unlock()

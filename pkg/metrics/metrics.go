@@ -32,6 +32,9 @@ type Metrics struct {
 	httpRefused    prometheus.Counter
 	store          storeMetrics
 	send           sendMetrics
+
+	// ops: the metrics of the operations pack (ops.go).
+	ops *ops
 }
 
 // New creates the metrics and registers them, with the Go runtime and
@@ -127,6 +130,7 @@ func New(version string) *Metrics {
 	)
 	m.store = newStoreMetrics(reg)
 	m.send = newSendMetrics(reg)
+	m.ops = newOps(reg, time.Now())
 	return m
 }
 

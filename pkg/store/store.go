@@ -911,6 +911,9 @@ type Stats struct {
 	OldestPending  time.Time // zero if none
 	PendingOutbox  int
 	FailedOutbox   int
+	// OldestOutbox is when the oldest undelivered reply part was stored
+	// (zero if none).
+	OldestOutbox time.Time
 }
 
 // Stats reads the current counts.
@@ -923,8 +926,12 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	if oldest.Valid {
 		st.OldestPending = time.UnixMilli(oldest.Int64)
 	}
-	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 0`).Scan(&st.PendingOutbox); err != nil {
+	var oldestOut sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = 0`).Scan(&st.PendingOutbox, &oldestOut); err != nil {
 		return st, fmt.Errorf("store: stats: %w", err)
+	}
+	if oldestOut.Valid {
+		st.OldestOutbox = time.UnixMilli(oldestOut.Int64)
 	}
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 2`).Scan(&st.FailedOutbox); err != nil {
 		return st, fmt.Errorf("store: stats: %w", err)
