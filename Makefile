@@ -11,7 +11,7 @@ COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X github.com/heraldgw/herald/pkg/version.Version=$(VERSION) -X github.com/heraldgw/herald/pkg/version.Commit=$(COMMIT)
 STATICCHECK_VERSION := v0.8.2
 NFPM_VERSION := v2.45.2
-# promtool checks and unit-tests the Prometheus rules in monitoring/; like
+# promtool checks and unit-tests the Prometheus rules in packaging/monitoring/; like
 # nfpm it runs with `go run`, outside herald's module.
 PROMTOOL_VERSION := v0.316.0
 PROMTOOL := cd / && GOFLAGS= $(GO) run github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
@@ -57,9 +57,9 @@ deps: ## install what the tests need (Go modules, staticcheck, Debian packages)
 test: deps lint rules-test ## everything CI runs: lint, rule tests, unit tests with -race, the real-systemd end-to-end suite
 	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
 
-rules-test: ## promtool: check and unit-test the Prometheus rules in monitoring/ (the Go tests check them against the registry)
-	$(PROMTOOL) check rules $(CURDIR)/monitoring/herald.rules.yml
-	$(PROMTOOL) test rules $(CURDIR)/monitoring/herald_rules.test.yml
+rules-test: ## promtool: check and unit-test the Prometheus rules in packaging/monitoring/ (the Go tests check them against the registry)
+	$(PROMTOOL) check rules $(CURDIR)/packaging/monitoring/herald.rules.yml
+	$(PROMTOOL) test rules $(CURDIR)/packaging/monitoring/herald_rules.test.yml
 
 unit: ## unit tests only (-race), no real systemd
 	$(GO) test -race -count=1 -short $(TEST_FLAGS) ./...

@@ -335,7 +335,7 @@ type daemon struct {
 	metricsLn   net.Listener
 	metricsSrv  *http.Server
 	metricsDone chan struct{}
-	api       *apiServer // nil without api.listen
+	api         *apiServer // nil without api.listen
 
 	mu        sync.Mutex // guards platforms (read by the admin endpoint)
 	platforms map[string]*platform
