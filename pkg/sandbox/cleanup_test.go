@@ -191,9 +191,15 @@ func TestBootFailureCleansUp(t *testing.T) {
 					t.Fatal("stray process in the sandbox's cgroup survived the failed Boot")
 				}
 			}
-			// Boot returns only once the cgroup is empty: every process that
-			// ran in it is gone at once, no waiting.
+			// Boot returns only once the cgroup is empty. The kernel takes a
+			// task out of its cgroup a little before the end of its exit
+			// (its memory, and so its command line, already gone), so a
+			// process may still be finishing its exit: wait for that, bounded.
 			for _, p := range running {
+				deadline := time.Now().Add(5 * time.Second)
+				for p.alive() && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
 				if p.alive() {
 					cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
 					t.Errorf("process %d (%q) of the sandbox's cgroup survived the failed Boot", p.PID, cmd)

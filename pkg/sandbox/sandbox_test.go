@@ -127,6 +127,12 @@ func leftovers(t *testing.T, tr trace) []string {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
+		if otherSandbox(e.Name(), tr.name) {
+			// The kernel reuses a freed namespace's inode number, so a
+			// sandbox booted meanwhile (another test package) can have
+			// this one's "mnt:[N]"; its processes are in its own cgroup.
+			continue
+		}
 		for _, ns := range []struct{ kind, id string }{{"pid", tr.pidNS}, {"mnt", tr.mntNS}, {"net", tr.net}} {
 			if v, _ := os.Readlink("/proc/" + e.Name() + "/ns/" + ns.kind); ns.id != "" && v == ns.id {
 				cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
@@ -154,6 +160,28 @@ func leftovers(t *testing.T, tr trace) []string {
 		left = append(left, "cgroup "+filepath.Join(h.cgroup2, cgroupParent, tr.name))
 	}
 	return left
+}
+
+// otherSandbox reports whether process pid is in the cgroup of a sandbox
+// other than name.
+func otherSandbox(pid, name string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/cgroup")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		_, path, ok := strings.Cut(line, "::")
+		if !ok {
+			continue
+		}
+		_, rest, ok := strings.Cut(path, "/"+cgroupParent+"/")
+		if !ok {
+			continue
+		}
+		sandbox, _, _ := strings.Cut(rest, "/")
+		return sandbox != name
+	}
+	return false
 }
 
 // waitNoTrace polls until leftovers is empty or d has passed.
