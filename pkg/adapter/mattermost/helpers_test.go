@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
+	"github.com/heraldgw/herald/pkg/secret"
 )
 
 // wait bounds every wait for something expected.
@@ -70,4 +71,27 @@ func (h *harness) connected(t *testing.T) {
 	h.start(t)
 	h.st.WaitPhase(t, "connected", wait)
 	h.fake.Wait(t, wait, "a websocket", func() bool { return h.fake.Connections() == 1 })
+}
+
+func mmBot() string { return mattermosttest.BotID }
+
+func mustSecret(t *testing.T, v string) secret.Value {
+	t.Helper()
+	s, err := adaptertest.SecretFile(t, "tok", v).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// eventually polls cond until it holds, failing the test after wait.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, wait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -78,8 +78,7 @@ type conn struct {
 	ws         *websocket.Conn
 	out        chan []byte
 	cancel     context.CancelFunc
-	blackholed chan struct{}
-	once       sync.Once
+	tcp        *freezeConn
 }
 
 // New starts a fake accepting token, with one public channel "town" (type
@@ -103,7 +102,10 @@ func New(t testing.TB, token string) *Server {
 	mux.HandleFunc("GET /api/v4/channels/{channel}/posts", s.rest(s.postsSince))
 	mux.HandleFunc("POST /api/v4/posts", s.rest(s.createPost))
 	mux.HandleFunc("GET /api/v4/websocket", s.websocket)
-	s.srv = httptest.NewServer(mux)
+	s.srv = httptest.NewUnstartedServer(mux)
+	s.srv.Listener = freezeListener{s.srv.Listener}
+	s.srv.Config.ConnContext = connContext
+	s.srv.Start()
 	s.URL = s.srv.URL
 	t.Cleanup(s.close)
 	return s
@@ -392,7 +394,8 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := &conn{ws: ws, out: make(chan []byte, 256), cancel: cancel, blackholed: make(chan struct{})}
+	tcp, _ := r.Context().Value(connKey{}).(*freezeConn)
+	c := &conn{ws: ws, out: make(chan []byte, 256), cancel: cancel, tcp: tcp}
 	defer ws.CloseNow()
 	actx, acancel := context.WithTimeout(ctx, 10*time.Second)
 	_, b, err := ws.Read(actx)
@@ -433,13 +436,8 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 	go func() {
-		// Reading answers pings; a blackholed connection stops reading.
+		// Reading answers pings.
 		for {
-			select {
-			case <-c.blackholed:
-				return
-			default:
-			}
 			if _, _, err := ws.Read(ctx); err != nil {
 				cancel()
 				return
@@ -449,9 +447,6 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-c.blackholed:
-			<-ctx.Done()
 			return
 		case b := <-c.out:
 			if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
@@ -507,7 +502,9 @@ func (s *Server) Blackhole() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		c.once.Do(func() { close(c.blackholed) })
+		if c.tcp != nil {
+			c.tcp.freeze()
+		}
 		delete(s.conns, c)
 	}
 	s.notify()
