@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -248,6 +247,3 @@ func (c *client) createPost(ctx context.Context, p *post) (*post, error) {
 	}
 	return &out, nil
 }
-
-// isUnauthorized reports whether err is a rejected credential.
-func isUnauthorized(err error) bool { return errors.Is(err, adapter.ErrUnauthorized) }

@@ -75,10 +75,10 @@ type pendingEntry struct {
 
 // conn is one websocket on the server side.
 type conn struct {
-	ws         *websocket.Conn
-	out        chan []byte
-	cancel     context.CancelFunc
-	tcp        *freezeConn
+	ws     *websocket.Conn
+	out    chan []byte
+	cancel context.CancelFunc
+	tcp    *freezeConn
 }
 
 // New starts a fake accepting token, with one public channel "town" (type
