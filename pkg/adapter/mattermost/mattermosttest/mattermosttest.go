@@ -65,6 +65,7 @@ type Server struct {
 	rateReset  string
 	loseAnswer int
 	requests   map[string]int
+	written    int // events written to websockets
 	changed    chan struct{}
 }
 
@@ -345,6 +346,27 @@ func (s *Server) PostTwice(channel, userID, text string) Post {
 	return *p
 }
 
+// Redeliver sends the posted event of the post id again to every
+// websocket, the way an event is seen twice; false if there is no such
+// post.
+func (s *Server) Redeliver(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.find(id)
+	if p == nil {
+		return false
+	}
+	s.broadcastLocked(p, false)
+	return true
+}
+
+// Written returns how many events were written to websockets.
+func (s *Server) Written() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.written
+}
+
 // broadcastLocked sends the posted event of p to every live websocket.
 func (s *Server) broadcastLocked(p *Post, twice bool) {
 	pj, _ := json.Marshal(p)
@@ -452,6 +474,10 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 			if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
 				return
 			}
+			s.mu.Lock()
+			s.written++
+			s.notify()
+			s.mu.Unlock()
 		}
 	}
 }
