@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -64,6 +65,8 @@ type Server struct {
 	retryAfter string
 	rateReset  string
 	loseAnswer int
+	holdAnswer int
+	held       int
 	requests   map[string]int
 	written    int // events written to websockets
 	changed    chan struct{}
@@ -82,9 +85,20 @@ type conn struct {
 	tcp    *freezeConn
 }
 
-// New starts a fake accepting token, with one public channel "town" (type
-// O) and one direct channel "dm" (type D) the bot is a member of.
+// New starts a fake accepting token on 127.0.0.1, with one public channel
+// "town" (type O) and one direct channel "dm" (type D) the bot is a member
+// of.
 func New(t testing.TB, token string) *Server {
+	return NewOn(t, net.Listen, token)
+}
+
+// NewOn is New on a listener from listen (a sandbox's network namespace).
+func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error), token string) *Server {
+	t.Helper()
+	ln, err := listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("mattermosttest: listen: %v", err)
+	}
 	s := &Server{
 		t:          t,
 		token:      token,
@@ -103,9 +117,10 @@ func New(t testing.TB, token string) *Server {
 	mux.HandleFunc("GET /api/v4/channels/{channel}/posts", s.rest(s.postsSince))
 	mux.HandleFunc("POST /api/v4/posts", s.rest(s.createPost))
 	mux.HandleFunc("GET /api/v4/websocket", s.websocket)
-	s.srv = httptest.NewUnstartedServer(mux)
-	s.srv.Listener = freezeListener{s.srv.Listener}
-	s.srv.Config.ConnContext = connContext
+	s.srv = &httptest.Server{
+		Listener: freezeListener{ln},
+		Config:   &http.Server{Handler: mux, ConnContext: connContext},
+	}
 	s.srv.Start()
 	s.URL = s.srv.URL
 	t.Cleanup(s.close)
@@ -289,6 +304,11 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 	if lose {
 		s.loseAnswer--
 	}
+	hold := !lose && s.holdAnswer > 0
+	if hold {
+		s.holdAnswer--
+		s.held++
+	}
 	s.broadcastLocked(p, false)
 	s.mu.Unlock()
 	if lose {
@@ -299,6 +319,11 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	}
+	if hold {
+		// The post exists; the answer waits until the client is gone.
+		<-r.Context().Done()
+		return
 	}
 	writeJSON(w, http.StatusCreated, p)
 }
@@ -559,6 +584,21 @@ func (s *Server) LoseAnswers(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.loseAnswer = n
+}
+
+// HoldAnswers makes the next n POST /api/v4/posts create the post and
+// hold the answer until the client goes away (herald killed mid-send).
+func (s *Server) HoldAnswers(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdAnswer = n
+}
+
+// Held returns how many answers were held so far.
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 // SetPendingTTL sets how long a pending_post_id is remembered (30s, as
