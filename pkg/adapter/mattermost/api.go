@@ -23,6 +23,10 @@ import (
 // maxBody bounds a REST answer read into memory.
 const maxBody = 8 << 20
 
+// unixTimeFloor: a rate-limit value above it (September 2001 in Unix
+// seconds) is a point in time, not a number of seconds to wait.
+const unixTimeFloor = 1e9
+
 // minRateWait is the shortest wait after a 429 without a usable hint.
 const minRateWait = time.Second
 
@@ -159,8 +163,8 @@ func (c *client) statusError(method, path string, resp *http.Response, body []by
 }
 
 // rateWait reads the wait a 429 asks for: Retry-After (seconds), else
-// X-Ratelimit-Reset (seconds until the window resets), clamped to
-// [1s, adapter.MaxRetryAfter].
+// X-Ratelimit-Reset (seconds until the window resets; a Unix time, as some
+// proxies send, is taken as one), clamped to [1s, adapter.MaxRetryAfter].
 func (c *client) rateWait(h http.Header, what string) time.Duration {
 	for _, name := range []string{"Retry-After", "X-Ratelimit-Reset"} {
 		v := strings.TrimSpace(h.Get(name))
@@ -171,6 +175,10 @@ func (c *client) rateWait(h http.Header, what string) time.Duration {
 		if err != nil {
 			c.log.WithField("header", name).Warnf("mattermost: %s: unreadable %s %q; waiting %v", what, name, v, minRateWait)
 			return minRateWait
+		}
+		if n > unixTimeFloor {
+			// A proxy's reset given as a Unix time, not a delay.
+			n -= float64(time.Now().Unix())
 		}
 		d, clamped := adapter.BoundWait(n, time.Second, minRateWait, adapter.MaxRetryAfter)
 		if clamped {

@@ -5,6 +5,7 @@ package mattermost
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -88,6 +89,9 @@ func TestSendRateLimited(t *testing.T) {
 		{"2", "50", 2 * time.Second, false},
 		{"9999999", "", adapter.MaxRetryAfter, true},
 		{"", "", minRateWait, false},
+		{"", "0", minRateWait, true},
+		{"soon", "", minRateWait, false},
+		{"", strconv.FormatInt(time.Now().Add(time.Hour+time.Minute).Unix(), 10), adapter.MaxRetryAfter, true},
 	} {
 		h := newHarness(t, nil, "", nil)
 		logs := adaptertest.Logs(adapter.Env{Log: h.a.log})
