@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // cursorFileName is the file in the platform's state directory that holds
@@ -52,9 +54,8 @@ func (f cursorFile) load() (int64, error) {
 	return c.LastPostAt, nil
 }
 
-// save writes the cursor atomically: a temporary file in the same
-// directory, fsync, rename over the old file, fsync of the directory. A
-// crash leaves the old or the new cursor, never a torn file.
+// save writes the cursor atomically (adapter.SaveStateFile): a crash
+// leaves the old or the new cursor, never a torn file.
 func (f cursorFile) save(at int64) error {
 	if f.dir == "" {
 		return nil
@@ -63,48 +64,12 @@ func (f cursorFile) save(at int64) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(f.dir, "."+cursorFileName+".*")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), f.path()); err != nil {
-		return err
-	}
-	done = true
-	d, err := os.Open(f.dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return adapter.SaveStateFile(f.dir, cursorFileName, append(b, '\n'))
 }
 
 // cleanTemp removes temporary files left by a crash during save.
 func (f cursorFile) cleanTemp() {
-	if f.dir == "" {
-		return
-	}
-	m, _ := filepath.Glob(filepath.Join(f.dir, "."+cursorFileName+".*"))
-	for _, p := range m {
-		os.Remove(p)
+	if f.dir != "" {
+		adapter.CleanStateTemp(f.dir, cursorFileName)
 	}
 }
