@@ -28,6 +28,10 @@ const readLimit = 1 << 20
 // already stored.
 const catchupOverlap = 2 * time.Second
 
+// sinceLimit is the most posts the server returns for one
+// GET /channels/{id}/posts?since= (LIMIT 1000 in its query).
+const sinceLimit = 1000
+
 // wsEvent is one frame of the event websocket: an event, or the response
 // to an action (seq_reply).
 type wsEvent struct {
@@ -233,8 +237,18 @@ func (a *Adapter) catchUp(ctx context.Context, inbox adapter.Inbox, me *user) er
 	for _, ch := range chs {
 		types[ch.ID] = ch.Type
 		ps, err := a.api.postsSince(ctx, ch.ID, since)
+		if errors.Is(err, adapter.ErrPermanent) {
+			// Left or lost access since the list was made: nothing
+			// there is for the bot now; the other channels still are.
+			a.log.WithError(err).WithField("channel_id", ch.ID).Warn("mattermost: catch-up: skipping a channel the bot cannot read")
+			continue
+		}
 		if err != nil {
 			return err
+		}
+		if len(ps) >= sinceLimit {
+			a.log.WithFields(map[string]any{"channel_id": ch.ID, "posts": len(ps)}).
+				Warn("mattermost: catch-up: the server's limit of posts per answer was reached; older posts made while disconnected may be missed")
 		}
 		for _, p := range ps {
 			// since also returns posts edited or deleted after it.

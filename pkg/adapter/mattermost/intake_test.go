@@ -247,3 +247,23 @@ func TestRateLimitedConnectWaits(t *testing.T) {
 		t.Fatalf("clamps logged: %v", c)
 	}
 }
+
+// A channel the bot can no longer read does not stop the catch-up of the
+// others.
+func TestCatchUpSkipsUnreadableChannel(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, nil, dir, nil)
+	h.connected(t)
+	h.stop(t)
+	h.fake.AddChannel("gone", "O")
+	h.fake.Forbid("gone")
+	p := h.fake.Post("dm", "ann", "still caught up", "")
+	h2 := newHarness(t, h.fake, dir, nil)
+	h2.start(t)
+	if m := h2.inbox.WaitN(t, 1, wait)[0]; m.EventID != p.ID {
+		t.Fatalf("stored %q", m.Text)
+	}
+	if h2.fake.Requests("GET /api/v4/channels/gone/posts") == 0 {
+		t.Fatal("the forbidden channel was not asked")
+	}
+}

@@ -52,6 +52,7 @@ type Server struct {
 	token      string
 	expired    bool
 	channels   map[string]string // id → type (O, P, D, G)
+	forbidden  map[string]bool   // listed, but its posts answer 403
 	posts      []*Post
 	pending    map[string]pendingEntry
 	pendingTTL time.Duration
@@ -103,6 +104,7 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 		t:          t,
 		token:      token,
 		channels:   map[string]string{"town": "O", "dm": "D"},
+		forbidden:  map[string]bool{},
 		pending:    map[string]pendingEntry{},
 		pendingTTL: 30 * time.Second,
 		conns:      map[*conn]bool{},
@@ -255,7 +257,7 @@ func (s *Server) postsSince(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.channels[ch]; !ok {
+	if _, ok := s.channels[ch]; !ok || s.forbidden[ch] {
 		writeError(w, http.StatusForbidden, "api.context.permissions.app_error", "no access to the channel")
 		return
 	}
@@ -614,6 +616,14 @@ func (s *Server) AddChannel(id, typ string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels[id] = typ
+}
+
+// Forbid makes reading channel id's posts answer 403 while it is still
+// listed among the bot's channels (the bot left it meanwhile).
+func (s *Server) Forbid(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forbidden[id] = true
 }
 
 // Sent returns the posts the bot made, oldest first.
