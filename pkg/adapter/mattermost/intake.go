@@ -74,15 +74,17 @@ func (a *Adapter) connect(ctx context.Context, inbox adapter.Inbox) adapter.Atte
 	defer ws.CloseNow()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Frames are read by one goroutine, so that pings are answered while
-	// the catch-up runs; the events wait in frames until handled.
+	// The websocket is open before the catch-up, so that nothing posted
+	// in between is missed; its events wait in frames (and then in the
+	// socket's buffers) until the catch-up is done. Pings start after it:
+	// a reader held up by a long catch-up does not answer them.
 	frames := make(chan []byte, 64)
 	readErr := make(chan error, 1)
 	a.life.Go(func() { readErr <- a.read(cctx, ws, frames) })
-	a.life.Go(func() { a.ping(cctx, ws, cancel) })
 	if err := a.catchUp(cctx, inbox, me); err != nil {
 		return attemptFor(fmt.Errorf("mattermost: catch-up: %w", err))
 	}
+	a.life.Go(func() { a.ping(cctx, ws, cancel) })
 	a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	a.log.WithField("bot", me.Username).Info("mattermost: connected")
 	for {
