@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -37,6 +38,9 @@ type client struct {
 	timeout time.Duration
 	http    *http.Client
 	log     *logrus.Entry
+	// date is the server's clock (Unix seconds) from the Date header of
+	// the latest answer, 0 before the first.
+	date atomic.Int64
 }
 
 func newClient(base string, token secret.Value, timeout time.Duration, log *logrus.Entry) *client {
@@ -123,6 +127,9 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("%s %s: %w: %w", method, path, adapter.ErrTemporary, err)
 	}
 	defer resp.Body.Close()
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		c.date.Store(d.Unix())
+	}
 	b, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if resp.StatusCode/100 == 2 {
 		if rerr != nil {
@@ -187,6 +194,15 @@ func (c *client) rateWait(h http.Header, what string) time.Duration {
 		return d
 	}
 	return minRateWait
+}
+
+// serverTime returns the server's clock as of the latest answer (to the
+// second, rounded down), the zero time before any.
+func (c *client) serverTime() time.Time {
+	if d := c.date.Load(); d > 0 {
+		return time.Unix(d, 0)
+	}
+	return time.Time{}
 }
 
 func (c *client) me(ctx context.Context) (*user, error) {

@@ -222,11 +222,17 @@ func (a *Adapter) handle(ctx context.Context, inbox adapter.Inbox, me *user, b [
 
 // catchUp delivers what was posted since the cursor in every channel the
 // bot is a member of, oldest first. On the very first connection (no
-// cursor) it only sets the cursor to now: herald does not answer history.
+// cursor) it only sets the cursor to now, the earlier of herald's clock
+// and the server's (create_at is the server's): herald does not answer
+// history, and a server clock behind herald's loses no post.
 func (a *Adapter) catchUp(ctx context.Context, inbox adapter.Inbox, me *user) error {
 	last := a.lastPostAt()
 	if last == 0 {
-		a.advance(a.now().UnixMilli())
+		start := a.now()
+		if st := a.api.serverTime(); !st.IsZero() && st.Before(start) {
+			start = st
+		}
+		a.advance(start.UnixMilli())
 		return nil
 	}
 	since := last - catchupOverlap.Milliseconds()

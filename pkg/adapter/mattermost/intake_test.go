@@ -267,3 +267,16 @@ func TestCatchUpSkipsUnreadableChannel(t *testing.T) {
 		t.Fatal("the forbidden channel was not asked")
 	}
 }
+
+// The first cursor is taken from the server's clock when it is behind
+// herald's: a post the server stamps before herald's "now" is not lost by
+// a reconnect.
+func TestFirstCursorUsesTheEarlierClock(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, nil, dir, nil)
+	h.a.now = func() time.Time { return time.Now().Add(time.Hour) } // herald's clock is ahead
+	h.connected(t)
+	if got, now := readCursor(t, dir), time.Now().UnixMilli(); got > now {
+		t.Fatalf("first cursor %d is after the server's time %d", got, now)
+	}
+}
