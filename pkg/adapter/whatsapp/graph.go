@@ -175,8 +175,8 @@ func classify(what string, err error, unsafe bool, log func(given string, used t
 			ge.Code == codePermission || ge.Code >= codePermissionLow && ge.Code <= codePermissionHigh:
 			return fmt.Errorf("whatsapp: %s: %w: %v", what, adapter.ErrUnauthorized, ge)
 		case ge.Code == codeReEngagement:
-			return fmt.Errorf("whatsapp: %s: %w: outside the 24-hour customer-service window, WhatsApp accepts only a template: %v",
-				what, adapter.ErrPermanent, ge)
+			return fmt.Errorf("whatsapp: %s: %w: %w: WhatsApp accepts only a template now: %v",
+				what, adapter.ErrPermanent, ErrOutsideWindow, ge)
 		case ge.Status >= 500 || ge.Code == codeUnknownAPI || ge.Code == codeServiceAPI || ge.Code == codeGeneric || ge.Code == codeUnavailable:
 			return fmt.Errorf("whatsapp: %s: %w: %v", what, adapter.ErrTemporary, ge)
 		default:
