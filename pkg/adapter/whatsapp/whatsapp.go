@@ -160,14 +160,9 @@ func (a *Adapter) Stop(ctx context.Context) error {
 // check verifies the access token until the Graph API accepts or rejects
 // it, then waits for Stop.
 func (a *Adapter) check(ctx context.Context) {
-	ok := false
 	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
 		Backoff: adapter.Backoff{Min: minBackoff, Max: maxBackoff}}.
 		Run(ctx, func(ctx context.Context) adapter.Attempt {
-			if ok {
-				<-ctx.Done()
-				return adapter.Attempt{Err: ctx.Err()}
-			}
 			cctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
 			var out struct {
 				ID string `json:"id"`
@@ -182,7 +177,6 @@ func (a *Adapter) check(ctx context.Context) {
 				d, _ := adapter.RetryAfter(err)
 				return adapter.Attempt{Err: err, Delay: d}
 			}
-			ok = true
 			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 			<-ctx.Done()
 			return adapter.Attempt{Err: ctx.Err(), Healthy: true}
