@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -87,13 +88,29 @@ type Fake struct {
 // New starts a fake on 127.0.0.1 with the default credentials; it stops
 // with the test.
 func New(t testing.TB) *Fake {
+	t.Helper()
+	return NewOn(t, net.Listen)
+}
+
+// NewOn is New with the listener opened by listen: a test serving herald in
+// another network namespace passes that namespace's
+// (sandbox.Sandbox.Listen).
+func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error)) *Fake {
+	t.Helper()
+	ln, err := listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("whatsapptest: listen: %v", err)
+	}
 	f := &Fake{Token: DefaultToken, AppSecret: DefaultAppSecret, PhoneNumberID: DefaultPhoneNumberID,
 		now: time.Now, lastIn: map[string]time.Time{}, changed: make(chan struct{})}
 	mux := http.NewServeMux()
 	base := "/" + DefaultVersion + "/" + f.PhoneNumberID
 	mux.HandleFunc("GET "+base, f.check)
 	mux.HandleFunc("POST "+base+"/messages", f.messages)
-	f.srv = httptest.NewServer(mux)
+	f.srv = httptest.NewUnstartedServer(mux)
+	f.srv.Listener.Close()
+	f.srv.Listener = ln
+	f.srv.Start()
 	f.URL = f.srv.URL
 	t.Cleanup(func() {
 		f.srv.CloseClientConnections()

@@ -125,14 +125,35 @@ func NewRequest(ctx context.Context, url, appSecret string, body []byte) (*http.
 	return req, nil
 }
 
+// Sender posts notifications to a callback URL the way Meta does.
+type Sender struct {
+	Client    *http.Client // nil: http.DefaultClient
+	URL       string       // the callback URL
+	AppSecret string       // signs every request
+}
+
 // Post sends one notification to url signed with appSecret and returns
 // the status code.
 func Post(ctx context.Context, url, appSecret string, body []byte) (int, error) {
-	req, err := NewRequest(ctx, url, appSecret, body)
+	return Sender{URL: url, AppSecret: appSecret}.Post(ctx, body)
+}
+
+// Deliver is Sender.Deliver with http.DefaultClient.
+func Deliver(ctx context.Context, url, appSecret string, body []byte, interval time.Duration) (int, error) {
+	return Sender{URL: url, AppSecret: appSecret}.Deliver(ctx, body, interval)
+}
+
+// Post sends one signed notification and returns the status code.
+func (s Sender) Post(ctx context.Context, body []byte) (int, error) {
+	req, err := NewRequest(ctx, s.URL, s.AppSecret, body)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := s.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -144,9 +165,9 @@ func Post(ctx context.Context, url, appSecret string, body []byte) (int, error) 
 // Deliver posts the notification the way Meta does: again and again,
 // every interval, until it is answered 200 or ctx ends. It returns how
 // many attempts were made.
-func Deliver(ctx context.Context, url, appSecret string, body []byte, interval time.Duration) (int, error) {
+func (s Sender) Deliver(ctx context.Context, body []byte, interval time.Duration) (int, error) {
 	for n := 1; ; n++ {
-		code, err := Post(ctx, url, appSecret, body)
+		code, err := s.Post(ctx, body)
 		if err == nil && code == http.StatusOK {
 			return n, nil
 		}
