@@ -34,15 +34,6 @@ func TestWhatsAppExactlyOnceAcrossRestarts(t *testing.T) {
 	e.startReady()
 	meta := whatsapptest.Sender{Client: e.http, URL: "http://127.0.0.1:8089/whatsapp/whatsapp", AppSecret: fake.AppSecret}
 	const ann = "4915550001"
-	replies := func(id string) int {
-		n := 0
-		for _, s := range fake.Reply(ann) {
-			if s.ReplyTo == id {
-				n++
-			}
-		}
-		return n
-	}
 	// deliver posts wamid id until herald answers 200, in the background.
 	deliver := func(id, text string) chan error {
 		body := fake.Text(whatsapptest.Message{ID: id, From: ann, Text: text})
@@ -58,7 +49,7 @@ func TestWhatsAppExactlyOnceAcrossRestarts(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
-		fake.Wait(t, sendOnceWait, "the reply to "+id, func() bool { return replies(id) >= 1 })
+		fake.Wait(t, sendOnceWait, "the reply to "+id, func() bool { return fake.RepliesTo(id) >= 1 })
 	}
 
 	answered("wamid.1", deliver("wamid.1", "before the restart"))
@@ -91,7 +82,7 @@ func TestWhatsAppExactlyOnceAcrossRestarts(t *testing.T) {
 	}
 	e.settled()
 	for _, id := range []string{"wamid.1", "wamid.2", "wamid.3", "wamid.4"} {
-		if n := replies(id); n != 1 {
+		if n := fake.RepliesTo(id); n != 1 {
 			t.Errorf("%s: %d replies shown, want 1", id, n)
 		}
 	}

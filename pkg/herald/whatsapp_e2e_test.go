@@ -56,16 +56,6 @@ func TestE2EWhatsApp(t *testing.T) {
 	text := func(id, s string) []byte {
 		return fake.Text(whatsapptest.Message{ID: id, From: ann, Name: "Ann", Text: s})
 	}
-	// replies counts the messages shown to the user in answer to id.
-	replies := func(id string) int {
-		n := 0
-		for _, s := range fake.Reply(ann) {
-			if s.ReplyTo == id {
-				n++
-			}
-		}
-		return n
-	}
 
 	// Meta's verification handshake, and a forged notification.
 	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
@@ -131,7 +121,7 @@ func TestE2EWhatsApp(t *testing.T) {
 	if err := <-delivered; err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the reply to the message herald could not store", func() bool { return replies("wamid.3") == 1 })
+	waitUntil(t, "the reply to the message herald could not store", func() bool { return fake.RepliesTo("wamid.3") == 1 })
 
 	// SIGTERM: exit 0 within the bound; Meta's retries while herald is
 	// down reach the next instance.
@@ -148,7 +138,7 @@ func TestE2EWhatsApp(t *testing.T) {
 	if err := <-delivered; err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the reply to the message sent while herald was down", func() bool { return replies("wamid.4") == 1 })
+	waitUntil(t, "the reply to the message sent while herald was down", func() bool { return fake.RepliesTo("wamid.4") == 1 })
 	e.stop(p)
 
 	for _, s := range []string{"hello whatsapp", "stored after a crash", "sent while herald is down"} {
@@ -157,7 +147,7 @@ func TestE2EWhatsApp(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"wamid.1", "wamid.3", "wamid.4"} {
-		if n := replies(id); n != 1 {
+		if n := fake.RepliesTo(id); n != 1 {
 			t.Errorf("%s: %d replies shown, want 1", id, n)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -44,8 +43,6 @@ const DerivedIDPrefix = "sha256:"
 
 // Field limits of the inbound JSON contract.
 const (
-	preallocMax = 64 << 10 // largest body buffer allocated before it is read
-
 	maxIDLen   = 256 // delivery id, conversation_id, user_id, thread_id
 	maxNameLen = 256 // user_name
 )
@@ -92,7 +89,7 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.log.WithError(err).Debug("webhook: cannot set read deadline")
 	}
 
-	body, status, err := a.readBody(w, r)
+	body, status, err := adapter.ReadBody(w, r, a.cfg.MaxBodyBytes, a.cfg.RequestTimeout)
 	if err != nil {
 		reason := RejectReadError
 		if status == http.StatusRequestEntityTooLarge {
@@ -166,39 +163,6 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		a.log.WithError(err).WithField("event_id", id).Error("webhook: cannot store message; the sender is told to retry")
 		writeJSON(w, http.StatusInternalServerError, errorBody{"message not stored; retry"})
-	}
-}
-
-// readBody reads the whole body within max_body_bytes. On failure it
-// returns the status to answer.
-func (a *Adapter) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
-	limit := a.cfg.MaxBodyBytes
-	if r.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body is %d bytes, limit %d", r.ContentLength, limit)
-	}
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	var body []byte
-	var err error
-	// Allocate a declared length up front only when it is small: a client
-	// announcing max_body_bytes and sending nothing must not pin that much
-	// memory per connection; larger bodies grow as the bytes arrive.
-	if r.ContentLength > 0 && r.ContentLength <= preallocMax {
-		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(rd, body)
-	} else {
-		body, err = io.ReadAll(rd)
-	}
-	if err == nil {
-		return body, 0, nil
-	}
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body exceeds %d bytes", limit)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, http.StatusRequestTimeout, fmt.Errorf("body not received within %s", a.cfg.RequestTimeout)
-	default:
-		return nil, http.StatusBadRequest, errors.New("body cut short")
 	}
 }
 
@@ -375,7 +339,7 @@ func truncate(s string, n int) string {
 func (a *Adapter) reject(w http.ResponseWriter, r *http.Request, status int, reason, msg string, level logrus.Level) {
 	a.metrics.Rejected(reason)
 	if a.log.Logger.IsLevelEnabled(level) {
-		if ok, suppressed := a.warn.allow(a.now()); ok {
+		if ok, suppressed := a.warn.Allow(a.now()); ok {
 			e := a.log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "reason": reason})
 			if suppressed > 0 {
 				e = e.WithField("suppressed", suppressed)

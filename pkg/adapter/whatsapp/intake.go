@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -140,7 +139,7 @@ func (a *Adapter) notification(w http.ResponseWriter, r *http.Request, inbox ada
 	if err := http.NewResponseController(w).SetReadDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		a.log.WithError(err).Debug("whatsapp: cannot set read deadline")
 	}
-	body, status, err := a.readBody(w, r)
+	body, status, err := adapter.ReadBody(w, r, a.conf.MaxBodyBytes, a.conf.RequestTimeout)
 	if err != nil {
 		reason := RejectReadError
 		if status == http.StatusRequestEntityTooLarge {
@@ -319,34 +318,12 @@ func verifySignature(secret []byte, header string, body []byte) error {
 	return nil
 }
 
-// readBody reads the whole body within max_body_bytes. On failure it
-// returns the status to answer.
-func (a *Adapter) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
-	limit := a.conf.MaxBodyBytes
-	if r.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body is %d bytes, limit %d", r.ContentLength, limit)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err == nil {
-		return body, 0, nil
-	}
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body exceeds %d bytes", limit)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, http.StatusRequestTimeout, fmt.Errorf("body not received within %s", a.conf.RequestTimeout)
-	default:
-		return nil, http.StatusBadRequest, errors.New("body cut short")
-	}
-}
-
 // reject answers status with msg, counts reason and logs at level
 // (rate-limited). Neither the body nor any secret is logged.
 func (a *Adapter) reject(w http.ResponseWriter, r *http.Request, status int, reason, msg string, level logrus.Level) {
 	a.metrics.Rejected(reason)
 	if a.log.Logger.IsLevelEnabled(level) {
-		if ok, suppressed := a.warn.allow(a.now()); ok {
+		if ok, suppressed := a.warn.Allow(a.now()); ok {
 			e := a.log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "reason": reason})
 			if suppressed > 0 {
 				e = e.WithField("suppressed", suppressed)

@@ -48,7 +48,7 @@ type Adapter struct {
 	statusMu sync.Mutex
 	statuses map[string]int64 // status webhooks seen, by status
 	fatal    atomic.Bool      // the fatal event was logged
-	warn     logLimiter
+	warn     adapter.LogLimiter
 }
 
 type liveInbox struct{ inbox adapter.Inbox }
@@ -197,28 +197,6 @@ func (a *Adapter) rejected(err error) {
 
 func (a *Adapter) logClamp(given string, used time.Duration) {
 	adapter.LogClamp(a.log, "whatsapp: Retry-After", given, used)
-}
-
-// logLimiter lets one warning per second through, so that a flood of bad
-// requests (which anyone can send) cannot flood the journal; the metrics
-// still count every one.
-type logLimiter struct {
-	mu         sync.Mutex
-	next       time.Time
-	suppressed int
-}
-
-func (l *logLimiter) allow(now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Before(l.next) {
-		l.suppressed++
-		return false, 0
-	}
-	l.next = now.Add(time.Second)
-	n := l.suppressed
-	l.suppressed = 0
-	return true, n
 }
 
 // Interface guards

@@ -348,3 +348,15 @@ func (f *Fake) Reply(user string) []Sent {
 	}
 	return out
 }
+
+// RepliesTo counts the accepted messages that quote message id
+// (context.message_id): the answers the user sees to it.
+func (f *Fake) RepliesTo(id string) int {
+	n := 0
+	for _, s := range f.Sent() {
+		if s.ReplyTo == id {
+			n++
+		}
+	}
+	return n
+}
