@@ -19,10 +19,42 @@ import (
 // bytes arrive.
 const preallocMax = 64 << 10
 
-// ReadBody reads the whole request body within limit bytes. On failure it
-// returns the status to answer: 413 (over limit), 408 (the read deadline,
-// which the caller set to timeout, passed) or 400 (body cut short).
-func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, int, error) {
+// Rejection reasons (Metrics.Rejected) of a body ReadBody refuses.
+const (
+	RejectTooLarge  = "too_large"  // 413: over the limit
+	RejectReadError = "read_error" // 408 (read deadline) or 400 (body cut short)
+)
+
+// BodyError is a request body ReadBody refused: the status to answer and
+// the rejection reason to count.
+type BodyError struct {
+	Status int
+	Reason string
+	Err    error
+}
+
+func (e *BodyError) Error() string { return e.Err.Error() }
+func (e *BodyError) Unwrap() error { return e.Err }
+
+// ReadBody reads the whole request body within limit bytes, by start +
+// timeout (it sets the connection's read deadline; the listener's own
+// timeouts only ever make it shorter, and test recorders lack one). On
+// failure the error is a *BodyError: 413 (over the limit), 408 (the
+// deadline passed) or 400 (body cut short).
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, start time.Time, timeout time.Duration) ([]byte, error) {
+	_ = http.NewResponseController(w).SetReadDeadline(start.Add(timeout))
+	body, status, err := readBody(w, r, limit, timeout)
+	if err != nil {
+		reason := RejectReadError
+		if status == http.StatusRequestEntityTooLarge {
+			reason = RejectTooLarge
+		}
+		return nil, &BodyError{Status: status, Reason: reason, Err: err}
+	}
+	return body, nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, int, error) {
 	if r.ContentLength > limit {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body is %d bytes, limit %d", r.ContentLength, limit)
 	}

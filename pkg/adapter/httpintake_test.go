@@ -3,6 +3,7 @@
 package adapter
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -40,7 +41,15 @@ func TestReadBody(t *testing.T) {
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
 		r.ContentLength = tc.length
-		body, status, err := ReadBody(httptest.NewRecorder(), r, 10, time.Second)
+		body, err := ReadBody(httptest.NewRecorder(), r, 10, time.Now(), time.Second)
+		status := 0
+		var be *BodyError
+		if errors.As(err, &be) {
+			status = be.Status
+			if want := map[int]string{413: RejectTooLarge, 400: RejectReadError}[status]; be.Reason != want {
+				t.Errorf("%q: reason %q, want %q", tc.body, be.Reason, want)
+			}
+		}
 		if status != tc.status || (status == 0) != (err == nil) || (status == 0 && string(body) != tc.body) {
 			t.Errorf("%q (length %d): %q %d %v, want status %d", tc.body, tc.length, body, status, err, tc.status)
 		}

@@ -23,11 +23,11 @@ import (
 
 // Rejection reasons passed to adapter.Metrics.Rejected.
 const (
-	RejectBadSignature   = "bad_signature"    // 401
-	RejectMalformed      = "malformed"        // 400: not JSON, wrong field types, missing or invalid fields
-	RejectTooLarge       = "too_large"        // 413: body over max_body_bytes or text over message.MaxTextBytes
-	RejectReplyURLDenied = "reply_url_denied" // 400: reply_url outside reply_url_allow
-	RejectReadError      = "read_error"       // 408 (read deadline) or 400 (body cut short)
+	RejectBadSignature   = "bad_signature"         // 401
+	RejectMalformed      = "malformed"             // 400: not JSON, wrong field types, missing or invalid fields
+	RejectTooLarge       = adapter.RejectTooLarge  // 413: body over max_body_bytes or text over message.MaxTextBytes
+	RejectReplyURLDenied = "reply_url_denied"      // 400: reply_url outside reply_url_allow
+	RejectReadError      = adapter.RejectReadError // 408 (read deadline) or 400 (body cut short)
 )
 
 // Delivery id headers, in order of preference. webhook-id is covered by the
@@ -82,20 +82,12 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{"use POST"})
 		return
 	}
+	// The deadline covers the body read and storing the message.
 	deadline := start.Add(a.cfg.RequestTimeout)
-	// The deadline covers the body read; the listener's own timeouts only
-	// ever make it shorter. Recorders in tests do not support it.
-	if err := http.NewResponseController(w).SetReadDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		a.log.WithError(err).Debug("webhook: cannot set read deadline")
-	}
-
-	body, status, err := adapter.ReadBody(w, r, a.cfg.MaxBodyBytes, a.cfg.RequestTimeout)
-	if err != nil {
-		reason := RejectReadError
-		if status == http.StatusRequestEntityTooLarge {
-			reason = RejectTooLarge
-		}
-		a.reject(w, r, status, reason, err.Error(), logrus.DebugLevel)
+	body, err := adapter.ReadBody(w, r, a.cfg.MaxBodyBytes, start, a.cfg.RequestTimeout)
+	var be *adapter.BodyError
+	if errors.As(err, &be) {
+		a.reject(w, r, be.Status, be.Reason, be.Error(), logrus.DebugLevel)
 		return
 	}
 

@@ -25,13 +25,13 @@ import (
 
 // Rejection reasons passed to adapter.Metrics.Rejected.
 const (
-	RejectBadSignature = "bad_signature"    // 401
-	RejectBadVerify    = "bad_verify_token" // 403 on the GET handshake
-	RejectMalformed    = "malformed"        // 400
-	RejectTooLarge     = "too_large"        // 413
-	RejectReadError    = "read_error"       // 408 or 400
-	RejectUnsupported  = "unsupported_type" // 200: a message herald cannot carry (media, reactions …)
-	RejectOtherNumber  = "other_number"     // 200: addressed to another phone number id
+	RejectBadSignature = "bad_signature"         // 401
+	RejectBadVerify    = "bad_verify_token"      // 403 on the GET handshake
+	RejectMalformed    = "malformed"             // 400
+	RejectTooLarge     = adapter.RejectTooLarge  // 413
+	RejectReadError    = adapter.RejectReadError // 408 or 400
+	RejectUnsupported  = "unsupported_type"      // 200: a message herald cannot carry (media, reactions …)
+	RejectOtherNumber  = "other_number"          // 200: addressed to another phone number id
 )
 
 // HeaderSignature carries "sha256=" + hex HMAC-SHA256(app secret, raw body).
@@ -136,16 +136,10 @@ func (a *Adapter) handshake(w http.ResponseWriter, r *http.Request) {
 func (a *Adapter) notification(w http.ResponseWriter, r *http.Request, inbox adapter.Inbox) {
 	start := a.now()
 	deadline := start.Add(a.conf.RequestTimeout)
-	if err := http.NewResponseController(w).SetReadDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		a.log.WithError(err).Debug("whatsapp: cannot set read deadline")
-	}
-	body, status, err := adapter.ReadBody(w, r, a.conf.MaxBodyBytes, a.conf.RequestTimeout)
-	if err != nil {
-		reason := RejectReadError
-		if status == http.StatusRequestEntityTooLarge {
-			reason = RejectTooLarge
-		}
-		a.reject(w, r, status, reason, err.Error(), logrus.DebugLevel)
+	body, err := adapter.ReadBody(w, r, a.conf.MaxBodyBytes, start, a.conf.RequestTimeout)
+	var be *adapter.BodyError
+	if errors.As(err, &be) {
+		a.reject(w, r, be.Status, be.Reason, be.Error(), logrus.DebugLevel)
 		return
 	}
 	if err := verifySignature(a.appSecret, r.Header.Get(HeaderSignature), body); err != nil {
