@@ -259,6 +259,7 @@ func (a *Adapter) statusEvents(p *payload) {
 				}
 				a.statusMu.Lock()
 				a.statuses[st]++
+				cur := a.reported
 				a.statusMu.Unlock()
 				log := a.log.WithFields(logrus.Fields{"message_id": s.ID, "status": s.Status, "recipient": s.RecipientID})
 				if st != "failed" {
@@ -271,8 +272,12 @@ func (a *Adapter) statusEvents(p *payload) {
 					log = log.WithField("code", s.Errors[0].Code)
 				}
 				log.Warn("whatsapp: WhatsApp could not deliver a sent message: " + reason)
-				a.life.Report(adapter.Status{Phase: adapter.PhaseConnected,
-					Alarm: fmt.Sprintf("last delivery failed (%s, %s)", truncate(s.ID, 64), truncate(reason, 128))})
+				// The alarm rides on the phase reported last, which it
+				// must not change (a rejected token stays fatal).
+				if cur.Phase != "" && cur.Phase != adapter.PhaseStopped {
+					cur.Alarm = fmt.Sprintf("last delivery failed (%s, %s)", truncate(s.ID, 64), truncate(reason, 128))
+					a.life.Report(cur)
+				}
 			}
 		}
 	}

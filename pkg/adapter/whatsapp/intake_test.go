@@ -192,3 +192,14 @@ func TestWindowRecordedFromTimestamp(t *testing.T) {
 		t.Fatalf("a 30 h old message is recorded: %v", last)
 	}
 }
+
+func TestFailedStatusKeepsFatalPhase(t *testing.T) {
+	fake := whatsapptest.New(t)
+	fake.ExpireToken()
+	h := newHarnessFake(t, fake, "", nil).start()
+	h.st.WaitPhase(t, adapter.PhaseFatal, wait)
+	h.deliver(fake.Statuses(whatsapptest.Status{ID: "wamid.f", Status: "failed", Recipient: ann, ErrorCode: 131026, Error: "undeliverable"}))
+	if last := h.st.Last(); last.Phase != adapter.PhaseFatal || !strings.Contains(last.Alarm, "131026") {
+		t.Fatalf("last status %+v, want still fatal, with the failed delivery as alarm", last)
+	}
+}

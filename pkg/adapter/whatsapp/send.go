@@ -67,9 +67,10 @@ type sendResponse struct {
 // recorded from them is older) a free-form message is refused with
 // ErrOutsideWindow (ErrPermanent); a push, which answers nothing
 // (msg.ReplyTo empty), is sent as the configured template instead, and so
-// is a push to a user who never wrote. Without a record (a user whose
-// message predates the state directory) a reply is tried and WhatsApp
-// decides: its 131047 is ErrPermanent too.
+// is a push to a user without a record. Otherwise, without a record (a
+// user who never wrote, or whose message predates the state directory),
+// the text is tried and WhatsApp decides: its 131047 is ErrOutsideWindow
+// too.
 //
 // Errors: HTTP 429 and the throttling codes 4, 80007, 130429, 131048,
 // 131056 → *adapter.RetryAfterError; 401, 190 (token expired) and the
@@ -97,7 +98,7 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	last, known := a.window.get(msg.ChatID)
 	inside := known && a.now().Sub(last) < Window
 	switch {
-	case inside || (!known && msg.ReplyTo != ""):
+	case inside || (!known && (msg.ReplyTo != "" || a.conf.TemplateName == "")):
 		req.Type = "text"
 		req.Text = &textBody{Body: neutralise(msg.Text, MaxTextLen)}
 		if msg.ReplyTo != "" {
@@ -114,10 +115,7 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 				Parameters: []templateParameter{{Type: "text", Text: neutralise(msg.Text, MaxTextLen)}}}}
 		}
 	default:
-		since := "has never written"
-		if known {
-			since = "last wrote at " + last.UTC().Format("2006-01-02 15:04:05 UTC")
-		}
+		since := "last wrote at " + last.UTC().Format("2006-01-02 15:04:05 UTC")
 		hint := "WhatsApp accepts only a template message now"
 		if msg.ReplyTo == "" {
 			hint += "; set template_name to send pushes as a template"

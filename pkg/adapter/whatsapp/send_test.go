@@ -207,3 +207,20 @@ func TestSendRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestPushToUnknownUser(t *testing.T) {
+	h := newHarness(t, "", nil).start()
+	// Without a template the text is tried, and WhatsApp refuses it.
+	_, err := h.a.Send(t.Context(), &message.Outbound{ChatID: "4915559999", Text: "news"})
+	if !errors.Is(err, ErrOutsideWindow) || !strings.Contains(err.Error(), "131047") {
+		t.Fatalf("push without a template: %v, want WhatsApp's 131047", err)
+	}
+	// With one, the push is the template.
+	h2 := newHarnessFake(t, h.fake, "", func(c *Config) { c.TemplateName = "hello_world" }).start()
+	if _, err := h2.a.Send(t.Context(), &message.Outbound{ChatID: "4915559999", Text: "news"}); err != nil {
+		t.Fatalf("template push: %v", err)
+	}
+	if s := h.fake.Sent(); len(s) != 1 || s[0].Template != "hello_world" || len(s[0].Params) != 0 {
+		t.Fatalf("sent %+v, want the template without parameters", s)
+	}
+}

@@ -47,6 +47,7 @@ type Adapter struct {
 
 	statusMu sync.Mutex
 	statuses map[string]int64 // status webhooks seen, by status
+	reported adapter.Status   // the last status reported, under statusMu
 	fatal    atomic.Bool      // the fatal event was logged
 	warn     adapter.LogLimiter
 }
@@ -68,13 +69,18 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		conf:     *conf,
 		log:      env.Log,
 		metrics:  env.Metrics,
-		life:     adapter.NewLife(TypeName, env.Report),
 		now:      time.Now,
 		statuses: map[string]int64{},
 	}
 	if a.name == "" {
 		a.name = TypeName
 	}
+	a.life = adapter.NewLife(TypeName, func(st adapter.Status) {
+		a.statusMu.Lock()
+		a.reported = st
+		a.statusMu.Unlock()
+		env.Report(st)
+	})
 	a.path = conf.Path
 	if a.path == "" {
 		a.path = "/whatsapp/" + a.name
