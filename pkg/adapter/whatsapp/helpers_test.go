@@ -22,7 +22,7 @@ const (
 
 // harness is one started adapter against a fake.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	fake    *whatsapptest.Fake
 	a       *Adapter
 	inbox   *adaptertest.Inbox
@@ -34,12 +34,12 @@ type harness struct {
 
 // newHarness builds and starts an adapter; edit may change the
 // configuration first, stateDir may be "" (memory only).
-func newHarness(t *testing.T, stateDir string, edit func(*Config)) *harness {
+func newHarness(t testing.TB, stateDir string, edit func(*Config)) *harness {
 	t.Helper()
 	return newHarnessFake(t, whatsapptest.New(t), stateDir, edit)
 }
 
-func newHarnessFake(t *testing.T, fake *whatsapptest.Fake, stateDir string, edit func(*Config)) *harness {
+func newHarnessFake(t testing.TB, fake *whatsapptest.Fake, stateDir string, edit func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, fake: fake, inbox: &adaptertest.Inbox{}}
 	h.env, h.st, h.metrics = adaptertest.Env(t, TypeName)
