@@ -224,3 +224,28 @@ func TestPushToUnknownUser(t *testing.T) {
 		t.Fatalf("sent %+v, want the template without parameters", s)
 	}
 }
+
+func TestSendBlackholedIsBoundedAndAmbiguous(t *testing.T) {
+	h := newHarness(t, "", func(c *Config) { c.RequestTimeout = 200 * time.Millisecond }).start()
+	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.deliver(h.fake.Text(whatsapptest.Message{ID: "wamid.in", From: ann, Text: "hi"}))
+	h.fake.Script(whatsapptest.Blackhole())
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.a.Send(t.Context(), reply("into the void"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		// The request was written: WhatsApp may have sent it, and a blind
+		// retry could show it twice.
+		if !errors.Is(err, adapter.ErrAmbiguous) {
+			t.Fatalf("Send = %v, want ErrAmbiguous", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Send did not end after request_timeout")
+	}
+	if h.fake.Blackholed() != 1 {
+		t.Fatalf("blackholed %d requests, want 1", h.fake.Blackholed())
+	}
+}
