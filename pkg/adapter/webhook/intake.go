@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -24,11 +23,11 @@ import (
 
 // Rejection reasons passed to adapter.Metrics.Rejected.
 const (
-	RejectBadSignature   = "bad_signature"    // 401
-	RejectMalformed      = "malformed"        // 400: not JSON, wrong field types, missing or invalid fields
-	RejectTooLarge       = "too_large"        // 413: body over max_body_bytes or text over message.MaxTextBytes
-	RejectReplyURLDenied = "reply_url_denied" // 400: reply_url outside reply_url_allow
-	RejectReadError      = "read_error"       // 408 (read deadline) or 400 (body cut short)
+	RejectBadSignature   = "bad_signature"         // 401
+	RejectMalformed      = "malformed"             // 400: not JSON, wrong field types, missing or invalid fields
+	RejectTooLarge       = adapter.RejectTooLarge  // 413: body over max_body_bytes or text over message.MaxTextBytes
+	RejectReplyURLDenied = "reply_url_denied"      // 400: reply_url outside reply_url_allow
+	RejectReadError      = adapter.RejectReadError // 408 (read deadline) or 400 (body cut short)
 )
 
 // Delivery id headers, in order of preference. webhook-id is covered by the
@@ -44,8 +43,6 @@ const DerivedIDPrefix = "sha256:"
 
 // Field limits of the inbound JSON contract.
 const (
-	preallocMax = 64 << 10 // largest body buffer allocated before it is read
-
 	maxIDLen   = 256 // delivery id, conversation_id, user_id, thread_id
 	maxNameLen = 256 // user_name
 )
@@ -85,20 +82,12 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{"use POST"})
 		return
 	}
+	// The deadline covers the body read and storing the message.
 	deadline := start.Add(a.cfg.RequestTimeout)
-	// The deadline covers the body read; the listener's own timeouts only
-	// ever make it shorter. Recorders in tests do not support it.
-	if err := http.NewResponseController(w).SetReadDeadline(deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		a.log.WithError(err).Debug("webhook: cannot set read deadline")
-	}
-
-	body, status, err := a.readBody(w, r)
-	if err != nil {
-		reason := RejectReadError
-		if status == http.StatusRequestEntityTooLarge {
-			reason = RejectTooLarge
-		}
-		a.reject(w, r, status, reason, err.Error(), logrus.DebugLevel)
+	body, err := adapter.ReadBody(w, r, a.cfg.MaxBodyBytes, start, a.cfg.RequestTimeout)
+	var be *adapter.BodyError
+	if errors.As(err, &be) {
+		a.reject(w, r, be.Status, be.Reason, be.Error(), logrus.DebugLevel)
 		return
 	}
 
@@ -166,39 +155,6 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		a.log.WithError(err).WithField("event_id", id).Error("webhook: cannot store message; the sender is told to retry")
 		writeJSON(w, http.StatusInternalServerError, errorBody{"message not stored; retry"})
-	}
-}
-
-// readBody reads the whole body within max_body_bytes. On failure it
-// returns the status to answer.
-func (a *Adapter) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
-	limit := a.cfg.MaxBodyBytes
-	if r.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body is %d bytes, limit %d", r.ContentLength, limit)
-	}
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	var body []byte
-	var err error
-	// Allocate a declared length up front only when it is small: a client
-	// announcing max_body_bytes and sending nothing must not pin that much
-	// memory per connection; larger bodies grow as the bytes arrive.
-	if r.ContentLength > 0 && r.ContentLength <= preallocMax {
-		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(rd, body)
-	} else {
-		body, err = io.ReadAll(rd)
-	}
-	if err == nil {
-		return body, 0, nil
-	}
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body exceeds %d bytes", limit)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, http.StatusRequestTimeout, fmt.Errorf("body not received within %s", a.cfg.RequestTimeout)
-	default:
-		return nil, http.StatusBadRequest, errors.New("body cut short")
 	}
 }
 
@@ -375,7 +331,7 @@ func truncate(s string, n int) string {
 func (a *Adapter) reject(w http.ResponseWriter, r *http.Request, status int, reason, msg string, level logrus.Level) {
 	a.metrics.Rejected(reason)
 	if a.log.Logger.IsLevelEnabled(level) {
-		if ok, suppressed := a.warn.allow(a.now()); ok {
+		if ok, suppressed := a.warn.Allow(a.now()); ok {
 			e := a.log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "reason": reason})
 			if suppressed > 0 {
 				e = e.WithField("suppressed", suppressed)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,7 +47,7 @@ type Adapter struct {
 	// Stop, which is what makes the handler answer 503.
 	live atomic.Pointer[liveInbox]
 
-	warn    logLimiter
+	warn    adapter.LogLimiter
 	waiters waiters
 }
 
@@ -172,30 +171,6 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 // when they do.
 func (a *Adapter) Stop(ctx context.Context) error {
 	return a.life.Stop(ctx, func(context.Context) { a.live.Store(nil) })
-}
-
-// logLimiter lets one warning per second through, so that a flood of bad
-// requests (which anyone can send) cannot flood the journal; the metrics
-// still count every one.
-type logLimiter struct {
-	mu         sync.Mutex
-	next       time.Time
-	suppressed int
-}
-
-// allow reports whether to log now and how many messages were suppressed
-// since the last one logged.
-func (l *logLimiter) allow(now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Before(l.next) {
-		l.suppressed++
-		return false, 0
-	}
-	l.next = now.Add(time.Second)
-	n := l.suppressed
-	l.suppressed = 0
-	return true, n
 }
 
 // Interface guards
