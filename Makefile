@@ -54,7 +54,7 @@ e2e: deps ## the end-to-end suite under a real systemd (root)
 lint: fmt vet staticcheck units-check ## gofmt check, go vet, staticcheck, unit file checks
 
 fmt:
-	@out=$$(gofmt -l cmd pkg); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal pkg); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...

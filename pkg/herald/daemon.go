@@ -95,6 +95,11 @@ func Run(ctx context.Context, opts Options) error {
 	logging.Event(log, logging.MsgStarting).WithFields(logrus.Fields{
 		"version": version.String(), "config": describeConfig(cfg),
 	}).Info("herald starting")
+	startFaults, err := d.armFaults()
+	if err != nil {
+		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")
+		return d.failed(ExitConfig, err)
+	}
 
 	// 2. Listeners: socket activation by name, read once; fall back to
 	// binding the configured addresses.
@@ -180,6 +185,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// 7. Serve: reloads, status updates and liveness probes on this one
 	// loop, until a stop is requested.
+	startFaults()
 	d.serve(ctx, sigs)
 	stopWatchdog()
 	wdDone.Wait()
@@ -195,11 +201,6 @@ func Run(ctx context.Context, opts Options) error {
 func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 	statusTick := time.NewTicker(2 * time.Second)
 	defer statusTick.Stop()
-	var wedge <-chan time.Time
-	if w := d.cfg.Fault.WedgeMainLoopAfter; w > 0 {
-		d.log.WithField("after", w).Warn("fault injection: the main loop will wedge")
-		wedge = time.After(w)
-	}
 	for {
 		select {
 		case sig := <-sigs:
@@ -220,9 +221,6 @@ func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 			d.notifier.Status(d.statusLine())
 		case <-statusTick.C:
 			d.notifier.Status(d.statusLine())
-		case <-wedge:
-			d.log.Error("fault injection: main loop wedged; the watchdog will stop pinging")
-			select {} // The point of the fault: nothing ever wakes this loop again.
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/heraldgw/herald/internal/testbuild"
 	"github.com/heraldgw/herald/pkg/herald"
 )
 
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	heraldBin = filepath.Join(dir, "herald")
-	build := exec.Command("go", "build", "-race", "-o", heraldBin, "github.com/heraldgw/herald/cmd/herald")
+	build := exec.Command("go", "build", "-race", "-tags", testbuild.Tag, "-o", heraldBin, "github.com/heraldgw/herald/cmd/herald")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building herald:", err)

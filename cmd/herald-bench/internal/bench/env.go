@@ -19,6 +19,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/heraldgw/herald/internal/testbuild"
 	"github.com/heraldgw/herald/pkg/sandbox"
 )
 
@@ -52,13 +53,15 @@ type env struct {
 	systemdVersion string // of the sandbox's PID 1
 }
 
-// build compiles the floor and the profiling herald into dir.
+// build compiles the floor, the profiling herald and the test build of
+// herald (with the fault platform, for the hung-stop measure) into dir.
 func build(ctx context.Context, repo, dir string) error {
-	for _, b := range []struct{ pkg, out string }{
-		{"./cmd/herald-bench/internal/floor", "herald-floor"},
-		{"./cmd/herald-bench/internal/heraldprof", "herald-prof"},
+	for _, b := range []struct{ pkg, out, tags string }{
+		{"./cmd/herald-bench/internal/floor", "herald-floor", ""},
+		{"./cmd/herald-bench/internal/heraldprof", "herald-prof", ""},
+		{"./cmd/herald", "herald-test", testbuild.Tag},
 	} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", b.tags, "-o", filepath.Join(dir, b.out), b.pkg)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -173,6 +176,7 @@ func setup(ctx context.Context, opts Options, logf func(string, ...any)) (e *env
 install -m 0755 ` + shareGuest + `/herald /usr/bin/herald
 install -m 0755 ` + shareGuest + `/herald-floor /usr/bin/herald-floor
 install -m 0755 ` + shareGuest + `/herald-prof /usr/bin/herald-prof
+install -m 0755 ` + shareGuest + `/herald-test /usr/bin/herald-test
 rm -f /etc/herald/credentials/.keep
 chmod 0700 /etc/herald/credentials
 systemd-sysusers

@@ -229,9 +229,23 @@ the same way takes %s (median), which is the command-line overhead in that colum
 	return nil
 }
 
+// testBuildDropIn runs herald's test build (go build -tags heraldtest: the
+// production code plus the fault platform) in herald's own unit.
+const testBuildDropIn = `[Service]
+ExecStart=
+ExecStart=/usr/bin/herald-test run --config /etc/herald/herald.yaml
+`
+
 // 3. Stop with a hung adapter.
 func (r *runner) hungStop(ctx context.Context) error {
 	const adapterTimeout = time.Second
+	// Both rows run the test build, the only one with the fault platform.
+	if err := r.e.dropIn(ctx, "herald.service", testBuildDropIn); err != nil {
+		return err
+	}
+	defer func() {
+		_ = r.e.dropIn(context.Background(), "herald.service", "") // on an error path
+	}()
 	rows := []struct {
 		label string
 		conf  heraldConf
@@ -284,14 +298,19 @@ func (r *runner) hungStop(ctx context.Context) error {
 	}
 	r.rep.Add("Stop with a hung adapter",
 		Para(fmt.Sprintf(`The hidden fault platform `+"`stuck: {type: fault, allow_all: true, hang_stop: true}`"+`
-has a Stop that blocks forever and ignores its context. herald must abandon it after
+has a Stop that blocks forever and ignores its context. It exists only in herald's test build
+(`+"`go build -tags heraldtest`"+`), which both rows run. herald must abandon it after
 `+"`shutdown.adapter_timeout`"+` (%v here) and exit. Wall time of the stop job (D-Bus StopUnit to
 the job's end: the main process has exited and systemd has cleaned up), %d stops, each after a
 fresh start. Goal: every stop within adapter_timeout + 100 ms + the slowest stop of the same
 configuration without the hung adapter.`, adapterTimeout, r.plan.hungReps)),
 		t)
 	r.goals = append(r.goals, goalHungStop(hung, plain, adapterTimeout))
-	return r.e.configure(ctx, heraldConf{}.render(), true)
+	if err := r.e.configure(ctx, heraldConf{}.render(), true); err != nil {
+		return err
+	}
+	// The measures after this one run the production binary again.
+	return r.e.dropIn(ctx, "herald.service", "")
 }
 
 // floorGrace is the keep-alive grace of the floor variant that stops with
