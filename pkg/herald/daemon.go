@@ -123,11 +123,7 @@ func Run(ctx context.Context, opts Options) error {
 	// 4. State: the message store. herald never runs without it.
 	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreBatch, OnHealth: d.onStoreHealth(cfg.Store.Path)})
 	if err != nil {
-		logging.Event(log, logging.MsgStoreError).WithError(err).Error("cannot open the message store")
-		if errors.Is(err, store.ErrCorrupt) {
-			return d.failed(ExitStoreCorrupt, err)
-		}
-		return d.failed(ExitStoreIO, err)
+		return d.storeFailed("cannot open the message store", err)
 	}
 	d.store = st
 	defer d.closeStore()
@@ -149,7 +145,7 @@ func Run(ctx context.Context, opts Options) error {
 	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dispatchOptions(cfg), logger.WithField("component", "dispatch"), m)
 	recovered, replies, err := d.disp.Start(ctx)
 	if err != nil {
-		return exitErr(ExitStoreCorrupt, err)
+		return d.storeFailed("cannot read the work left in the message store", err)
 	}
 	if recovered+replies > 0 {
 		log.WithFields(logrus.Fields{"messages": recovered, "replies": replies}).Info("resuming work left by the previous instance")
@@ -496,6 +492,20 @@ func (d *daemon) listenError(ctx context.Context, err error) error {
 // failed returns err with its exit code, marked as already logged when the
 // log went to the journal (main then does not print it again; on a terminal
 // it prints the plain error, easier to read than the log line).
+// storeFailed logs a message store that failed at start-up and returns the
+// exit for it: ExitStoreCorrupt, which the unit never restarts
+// (RestartPreventExitStatus=), only for a database that is actually
+// damaged; any other failure (I/O, permissions, a full disk, a lock) is
+// ExitStoreIO, which it restarts, since the next start may well succeed.
+func (d *daemon) storeFailed(what string, err error) error {
+	code := ExitStoreIO
+	if store.IsCorrupt(err) {
+		code = ExitStoreCorrupt
+	}
+	logging.Event(d.log, logging.MsgStoreError).WithError(err).WithField("exit_status", code).Error(what)
+	return d.failed(code, err)
+}
+
 func (d *daemon) failed(code int, err error) error {
 	return &ExitError{Code: code, Err: err, Logged: d.journaled}
 }

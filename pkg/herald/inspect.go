@@ -561,7 +561,7 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 			case ExitStoreCorrupt:
 				fix = "the message store is corrupt: move /var/lib/herald/herald.db* away (herald starts with an empty store), then systemctl start " + o.Unit
 			case ExitStoreIO:
-				fix = "the message store cannot be written: check free space and the permissions of /var/lib/herald"
+				fix = "the message store cannot be read or written: check free space, the permissions of /var/lib/herald and the kernel log for I/O errors"
 			case ExitRunning:
 				fix = "another herald holds the state directory: stop it (pgrep -a herald)"
 			case 243:
