@@ -255,8 +255,9 @@ func TestSandbox(t *testing.T) {
 	})
 
 	t.Run("hardened transient unit", func(t *testing.T) {
-		// PrivateUsers=yes fails with 217/USER under chroot (notes §7 hazard
-		// 6); the sandbox pivot_roots, so herald's hardening set must work.
+		// PrivateUsers=yes fails with 217/USER under chroot (the kernel
+		// refuses CLONE_NEWUSER in a chroot); the sandbox pivot_roots, so
+		// herald's hardening set must work.
 		args := []string{"--wait", "--pipe", "--unit=sbx-hardened"}
 		for _, p := range []string{"PrivateUsers=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
 			"PrivateDevices=yes", "NoNewPrivileges=yes", "ProtectKernelTunables=yes", "ProtectControlGroups=yes",

@@ -190,7 +190,7 @@ func TestNoFatalOutsideMain(t *testing.T) {
 }
 
 // TestDependencies: the module's direct requirements are the ones chosen on
-// purpose (README of the project brief); a new one needs a reason in its
+// purpose, each with its reason below; a new one needs a reason in its
 // commit and an entry here.
 func TestDependencies(t *testing.T) {
 	allowed := map[string]string{

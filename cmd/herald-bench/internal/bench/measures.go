@@ -435,8 +435,8 @@ First %v without restarts, then %d restart jobs 300 ms apart while the load runs
 when it gets no answer or an answer other than 202. Latency is from sending the POST to its
 answer. The second herald row sends the delivery id as Idempotency-Key instead, which Go's
 client treats as safe to retry by itself. The floor runs the same load with the same drain logic
-as herald (notes/systemd.md §2.2: no keep-alive, close the listener, wait for open connections,
-Shutdown). The last floor runs the alternative the findings recommend: from SIGTERM on, every
+as herald had before the keep-alive fix (no keep-alive, close the listener, wait for open
+connections, Shutdown). The last floor runs the alternative the findings recommend: from SIGTERM on, every
 answer carries `+"`Connection: close`"+` and idle keep-alive connections get %v to carry one more
 request before the rest are closed.`,
 			senders, r.plan.loadBaseline, r.plan.loadRestarts, floorGrace)),
