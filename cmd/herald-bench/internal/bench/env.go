@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/internal/testbuild"
+	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/sandbox"
 )
 
@@ -33,7 +34,7 @@ const (
 	hookPath     = "/hooks/webhook"
 
 	shareGuest = "/srv/herald-bench"
-	stateGuest = "/var/lib/herald"
+	stateGuest = paths.StateDir
 )
 
 // env is the sandbox with herald and the floors installed, the receiver
@@ -164,8 +165,8 @@ func setup(ctx context.Context, opts Options, logf func(string, ...any)) (e *env
 		"/etc/systemd/system/floor-bare.service":  bareService("/usr/bin/herald-floor -reply-url "+receiverURL, "floor-bare.socket"),
 		"/etc/systemd/system/floor-bare.socket":   floorSocket(heraldSocket, bareAddr, "floor-bare.service"),
 		"/usr/lib/sysusers.d/herald.conf":         sysusers,
-		"/etc/herald/herald.yaml":                 string(packaged),
-		"/etc/herald/credentials/.keep":           "",
+		paths.ConfigFile:                          string(packaged),
+		paths.CredentialsDir + "/.keep":           "",
 	}
 	for p, c := range files {
 		if err := e.sbx.WriteFile(p, []byte(c), 0o644); err != nil {
@@ -177,8 +178,8 @@ install -m 0755 ` + shareGuest + `/herald /usr/bin/herald
 install -m 0755 ` + shareGuest + `/herald-floor /usr/bin/herald-floor
 install -m 0755 ` + shareGuest + `/herald-prof /usr/bin/herald-prof
 install -m 0755 ` + shareGuest + `/herald-test /usr/bin/herald-test
-rm -f /etc/herald/credentials/.keep
-chmod 0700 /etc/herald/credentials
+rm -f ` + paths.CredentialsDir + `/.keep
+chmod 0700 ` + paths.CredentialsDir + `
 systemd-sysusers
 systemctl daemon-reload
 systemctl start herald.socket herald-admin.socket floor.socket floor-bare.socket
@@ -318,7 +319,7 @@ func (e *env) configure(ctx context.Context, config string, freshState bool) err
 	if _, err := e.mgr.stop(ctx, "herald.service"); err != nil {
 		return err
 	}
-	if err := e.sbx.WriteFile("/etc/herald/herald.yaml", []byte(config), 0o644); err != nil {
+	if err := e.sbx.WriteFile(paths.ConfigFile, []byte(config), 0o644); err != nil {
 		return err
 	}
 	if freshState {
@@ -410,7 +411,7 @@ func (e *env) memoryOf(ctx context.Context, unit string) (memory, error) {
 // adminStatus fetches herald's /status over its admin socket, reached
 // through the sandbox's root.
 func (e *env) adminStatus(ctx context.Context) (map[string]any, error) {
-	sock := fmt.Sprintf("/proc/%d/root/run/herald/admin.sock", e.sbx.PID1())
+	sock := fmt.Sprintf("/proc/%d/root%s", e.sbx.PID1(), paths.AdminSocket)
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer

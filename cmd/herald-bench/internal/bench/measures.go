@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/paths"
 )
 
 // subject is a unit measured, with the herald configuration it runs with
@@ -233,7 +235,7 @@ the same way takes %s (median), which is the command-line overhead in that colum
 // production code plus the fault platform) in herald's own unit.
 const testBuildDropIn = `[Service]
 ExecStart=
-ExecStart=/usr/bin/herald-test run --config /etc/herald/herald.yaml
+ExecStart=/usr/bin/herald-test run --config ` + paths.ConfigFile + `
 `
 
 // 3. Stop with a hung adapter.
