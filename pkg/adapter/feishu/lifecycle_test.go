@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
@@ -111,7 +112,7 @@ func TestReconnectAfterAbruptClose(t *testing.T) {
 	h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
 	h.fake.WaitBootstraps(t, 2, wait)
 	h.fake.WaitConnections(t, 2, wait)
-	poll(t, "a second connected report", func() bool {
+	testwait.For(t, "a second connected report", func() bool {
 		n := 0
 		for _, s := range h.st.All() {
 			if s.Phase == adapter.PhaseConnected {
@@ -156,7 +157,7 @@ func TestHostileClientConfig(t *testing.T) {
 	h := newHarness(t, feishutest.Options{Config: hostile}, nil)
 	h.fake.SetPongConfig(hostile) // the answer to the first ping
 	h.connect()
-	poll(t, "clamps of the three intervals, in the bootstrap and the pong", func() bool { return clamps(h) >= 6 })
+	testwait.For(t, "clamps of the three intervals, in the bootstrap and the pong", func() bool { return clamps(h) >= 6 })
 	want := clientConfig{
 		reconnectCount:    -1,
 		reconnectInterval: reconnectIntervalBounds[1],
@@ -299,7 +300,7 @@ func TestStopMidBackoff(t *testing.T) {
 	h.fake.SetBootstrapMode(feishutest.BootstrapHTTP500)
 	h.start()
 	h.fake.WaitBootstraps(t, 2, wait)
-	poll(t, "a retry scheduled far ahead", func() bool {
+	testwait.For(t, "a retry scheduled far ahead", func() bool {
 		st := h.st.Last()
 		return st.Phase == adapter.PhaseReconnecting && time.Until(st.RetryAt) > time.Minute
 	})
@@ -316,7 +317,7 @@ func TestStopWhileDeliverBlocks(t *testing.T) {
 			defer release()
 			h.connect()
 			h.fake.Push(feishutest.Event{Text: "slow store"})
-			poll(t, "Deliver to be called", func() bool { return h.inbox.Calls() == 1 })
+			testwait.For(t, "Deliver to be called", func() bool { return h.inbox.Calls() == 1 })
 			if graceful {
 				adaptertest.StopAfter(t, h.a, time.Second)
 				h.fake.WaitCloseCodes(t, 1, wait)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
@@ -113,7 +114,7 @@ func TestOffsetAdvancesOnlyAfterStore(t *testing.T) {
 	}
 
 	// b is fetched again and again; a is confirmed, b and c are not.
-	eventually(t, "b delivered three times", func() bool { return in.count(strconv.FormatInt(b, 10)) >= 3 })
+	testwait.For(t, "b delivered three times", func() bool { return in.count(strconv.FormatInt(b, 10)) >= 3 })
 	for _, r := range h.fake.Requests("getUpdates") {
 		if r.Params.Int("offset") > b {
 			t.Fatalf("offset %d sent while update %d was not stored", r.Params.Int("offset"), b)
@@ -300,7 +301,7 @@ func TestConflictAlarmAndBackoff(t *testing.T) {
 	if st.Alarm != ConflictAlarm || st.Phase != adapter.PhaseReconnecting || st.RetryAt.IsZero() {
 		t.Fatalf("status %+v", st)
 	}
-	eventually(t, "409 logged at error", func() bool { return h.logged(logrus.ErrorLevel, "409 Conflict") })
+	testwait.For(t, "409 logged at error", func() bool { return h.logged(logrus.ErrorLevel, "409 Conflict") })
 
 	// No hot loop: with backoff capped at testMaxBackoff (delays ≥ half of
 	// it) a window of 500 ms holds at most ~10 polls; a loop without
@@ -359,7 +360,7 @@ func TestBadTokenIsFatal(t *testing.T) {
 				t.Fatalf("fatal error %v does not wrap ErrUnauthorized", st.Err)
 			}
 			adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
-			eventually(t, "intake ended", h.loopDone)
+			testwait.For(t, "intake ended", h.loopDone)
 			if n := h.fake.Count(""); n != tc.calls {
 				t.Fatalf("%d requests, want %d: retried after the token was rejected", n, tc.calls)
 			}
@@ -449,7 +450,7 @@ func TestStopIsBounded(t *testing.T) {
 			t.Cleanup(h.inbox.Block())
 			h.fake.PushText(dm, ann, "slow store")
 			h.start(t)
-			eventually(t, "Deliver called", func() bool { return h.inbox.Calls() == 1 })
+			testwait.For(t, "Deliver called", func() bool { return h.inbox.Calls() == 1 })
 		}},
 		{"fatal", func(t *testing.T, h *harness) {
 			h.fake.Script("getMe", telegramtest.Unauthorized())
@@ -520,8 +521,8 @@ func TestUnreadableBatchBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start(t)
-	eventually(t, "error logged", func() bool { return h.logged(logrus.ErrorLevel, "only unreadable updates") })
-	eventually(t, "fetched again", func() bool { return h.metrics.Rejections(reasonMalformed) >= 2 })
+	testwait.For(t, "error logged", func() bool { return h.logged(logrus.ErrorLevel, "only unreadable updates") })
+	testwait.For(t, "fetched again", func() bool { return h.metrics.Rejections(reasonMalformed) >= 2 })
 	reqs := h.fake.Requests("getUpdates")
 	if gap := reqs[1].At.Sub(reqs[0].At); gap < testMinBackoff/2 {
 		t.Fatalf("fetched again after %v, want a backoff of at least %v", gap, testMinBackoff/2)
