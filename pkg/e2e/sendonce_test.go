@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
@@ -88,14 +89,14 @@ func TestSIGKILLDuringSendSlack(t *testing.T) {
 `, fake.APIURL())))
 	e.startReady()
 	fake.WaitHellos(t, 1, sendOnceWait)
-	fake.SetBlackhole(slacktest.BlackholePost)
+	fake.Inject(slacktest.Post, fakeserver.Blackhole())
 	fake.PushEvent(slacktest.Event{Channel: "D1", ChannelType: "im", User: "U1", Text: "hello"})
 	e.killDuringSend(func() {
 		held := fake.WaitMessages(t, 1, sendOnceWait)
 		if held[0].Display() != "echo: hello" {
 			t.Fatalf("held reply %+v", held[0])
 		}
-		fake.SetBlackhole(0)
+		fake.Heal(slacktest.Post)
 	})
 	e.waitJournal("herald.service", map[string]string{"MESSAGE": "slack: the reply whose send was interrupted is in the conversation; not posting it again"}, sendOnceWait)
 	e.settled()

@@ -124,9 +124,12 @@ func TestAdapterImports(t *testing.T) {
 			continue
 		}
 		parts := strings.Split(f.path, "/")
-		if len(parts) < 4 || parts[2] == "adaptertest" || parts[2] == "all" {
+		if len(parts) < 4 || parts[2] == "adaptertest" || parts[2] == "all" || parts[2] == "fakeserver" {
 			continue
 		}
+		// The fakes (<name>test packages) and tests may use the fakes'
+		// shared plumbing.
+		fake := f.test || (len(parts) >= 5 && parts[3] == parts[2]+"test")
 		own := module + "/pkg/adapter/" + parts[2]
 		for _, imp := range f.imports {
 			for _, bad := range forbidden {
@@ -137,8 +140,12 @@ func TestAdapterImports(t *testing.T) {
 					t.Errorf("%s imports %s: adapters must not depend on the core", f.path, imp)
 				}
 			}
+			if imp == module+"/pkg/adapter/fakeserver" && !fake {
+				t.Errorf("%s imports %s: only fakes and tests use the fakes' plumbing", f.path, imp)
+				continue
+			}
 			if strings.HasPrefix(imp, module+"/pkg/adapter/") && imp != own && !strings.HasPrefix(imp, own+"/") &&
-				imp != module+"/pkg/adapter/adaptertest" {
+				imp != module+"/pkg/adapter/adaptertest" && imp != module+"/pkg/adapter/fakeserver" {
 				t.Errorf("%s imports %s: adapters must not import each other", f.path, imp)
 			}
 		}
@@ -153,7 +160,7 @@ func TestAdapterREADMEs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() || e.Name() == "adaptertest" || e.Name() == "all" {
+		if !e.IsDir() || e.Name() == "adaptertest" || e.Name() == "all" || e.Name() == "fakeserver" {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(root, "pkg", "adapter", e.Name(), "README.md"))

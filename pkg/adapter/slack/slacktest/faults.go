@@ -4,22 +4,84 @@ package slacktest
 
 import (
 	"fmt"
+	"net/http"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
-// Blackhole selects endpoints that accept a request and never answer.
-type Blackhole int
+// The fault points of the Slack fake (see fakeserver for the faults).
+const (
+	// Open is apps.connections.open. Blackhole: the request hangs.
+	Open fakeserver.Point = "apps.connections.open"
+	// Upgrade is the websocket handshake. Blackhole: apps.connections.open
+	// answers with a URL whose server accepts TCP connections and never
+	// answers the handshake; Reject(status) refuses the upgrade.
+	Upgrade fakeserver.Point = "upgrade"
+	// Post is chat.postMessage. Blackhole and Drop record the message
+	// (the user sees it) before they fail the request.
+	Post fakeserver.Point = "chat.postMessage"
+	// Update is chat.update. Blackhole and Drop apply the edit first.
+	Update fakeserver.Point = "chat.update"
+)
 
-// Fault is a scripted Web API failure.
-type Fault struct {
-	// Status is the HTTP status; 0 means 200.
-	Status int
-	// Error is the "error" of an {"ok":false} body; empty sends no JSON
-	// body unless Status is 200 or 429.
-	Error string
-	// RetryAfter, if positive, is sent as Retry-After (seconds).
-	RetryAfter int
+// answer serves f as Slack would: a rejection or a rate limit is an
+// {"ok":false,"error":Code} body (Code "ratelimited" for a 429 without
+// one; a status other than 200 and 429 without a code is a bare error
+// page), with Retry-After in seconds when set.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, f fakeserver.Fault) {
+	switch f.Kind {
+	case fakeserver.KindBlackhole:
+		fakeserver.Hold(r, s.ctx.Done())
+		return
+	case fakeserver.KindDrop:
+		fakeserver.DropConn(w)
+		return
+	}
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
+	}
+	status := f.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if f.Code == "" && status != http.StatusOK && status != http.StatusTooManyRequests {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	code := f.Code
+	if code == "" && status == http.StatusTooManyRequests {
+		code = "ratelimited"
+	}
+	writeJSON(w, status, map[string]any{"ok": false, "error": code})
+}
+
+// rejects takes the fault for a request at p if it is answered before the
+// request is processed (a rejection or a rate limit), and serves it.
+func (s *Server) rejects(w http.ResponseWriter, r *http.Request, p fakeserver.Point) bool {
+	f, ok := s.Peek(p)
+	if !ok || (f.Kind != fakeserver.KindReject && f.Kind != fakeserver.KindRateLimit) {
+		return false
+	}
+	if f, ok = s.Take(p); ok {
+		s.answer(w, r, f)
+	}
+	return ok
+}
+
+// fails takes the fault for a request at p that was processed (a black
+// hole or a dropped connection), and serves it.
+func (s *Server) fails(w http.ResponseWriter, r *http.Request, p fakeserver.Point) bool {
+	f, ok := s.Peek(p)
+	if !ok || (f.Kind != fakeserver.KindBlackhole && f.Kind != fakeserver.KindDrop) {
+		return false
+	}
+	if f, ok = s.Take(p); ok {
+		s.answer(w, r, f)
+	}
+	return ok
 }
 
 func (s *Server) acceptHole() {
@@ -42,42 +104,8 @@ func (s *Server) acceptHole() {
 }
 
 // WaitHoleConns waits until n connections reached the black-holed
-// websocket endpoint (BlackholeUpgrade).
+// websocket endpoint (a Blackhole at Upgrade).
 func (s *Server) WaitHoleConns(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
 	s.waitFor(t, timeout, fmt.Sprintf("%d black-holed handshakes", n), func() bool { return len(s.holeConns) >= n })
-}
-
-// SetBlackhole selects the endpoints that never answer (0: none).
-func (s *Server) SetBlackhole(b Blackhole) {
-	s.mu.Lock()
-	s.blackhole = b
-	s.mu.Unlock()
-}
-
-// FailOpen makes the next n apps.connections.open calls answer f.
-func (s *Server) FailOpen(f Fault, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.openFaults = append(s.openFaults, f)
-	}
-}
-
-// FailUpgrade makes the next n websocket handshakes fail with HTTP status.
-func (s *Server) FailUpgrade(status, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.upgradeErr = append(s.upgradeErr, status)
-	}
-}
-
-// FailPost makes the next n chat.postMessage or chat.update calls answer f.
-func (s *Server) FailPost(f Fault, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.postFaults = append(s.postFaults, f)
-	}
 }

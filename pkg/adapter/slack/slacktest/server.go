@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Options configure a Server. Zero values take the documented defaults.
@@ -69,19 +71,6 @@ func (o *Options) defaults() {
 	}
 }
 
-const (
-	// BlackholeOpen: apps.connections.open reads the request and hangs.
-	BlackholeOpen Blackhole = 1 << iota
-	// BlackholeUpgrade: apps.connections.open answers with a URL whose
-	// server accepts TCP connections and never answers the handshake.
-	BlackholeUpgrade
-	// BlackholePost: chat.postMessage records the message (the user sees
-	// it) and never answers.
-	BlackholePost
-	// BlackholeUpdate: chat.update applies the edit and never answers.
-	BlackholeUpdate
-)
-
 // Server is the fake. Create it with New; Close it when done.
 type Server struct {
 	opts Options
@@ -91,26 +80,25 @@ type Server struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	mu         sync.Mutex
-	changed    chan struct{}
-	opens      int
-	openFaults []Fault
-	upgradeErr []int // HTTP statuses for the next websocket upgrades
-	postFaults []Fault
-	blackhole  Blackhole
-	holdHello  bool
-	tickets    map[string]bool
-	conns      map[int]*wsConn // open
-	all        map[int]*wsConn // ever accepted
-	nextConn   int
-	hellos     int
-	closes     map[int]websocket.StatusCode
-	seq        int
-	pending    []*delivery
-	acks       []Ack
-	msgs       []*Message
-	lastTS     int64 // microseconds of the newest message ts
-	holeConns  []net.Conn
+	// Faults at the points Open, Upgrade, Post and Update.
+	fakeserver.Faults
+
+	mu        sync.Mutex
+	changed   chan struct{}
+	opens     int
+	holdHello bool
+	tickets   map[string]bool
+	conns     map[int]*wsConn // open
+	all       map[int]*wsConn // ever accepted
+	nextConn  int
+	hellos    int
+	closes    map[int]websocket.StatusCode
+	seq       int
+	pending   []*delivery
+	acks      []Ack
+	msgs      []*Message
+	lastTS    int64 // microseconds of the newest message ts
+	holeConns []net.Conn
 }
 
 type wsConn struct {

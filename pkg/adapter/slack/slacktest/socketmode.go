@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
@@ -20,17 +22,17 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	valid := s.tickets[ticket]
 	delete(s.tickets, ticket)
-	var reject int
-	if len(s.upgradeErr) > 0 {
-		reject, s.upgradeErr = s.upgradeErr[0], s.upgradeErr[1:]
-	}
 	s.mu.Unlock()
 	if !valid {
 		http.Error(w, "invalid ticket", http.StatusUnauthorized)
 		return
 	}
-	if reject != 0 {
-		http.Error(w, "upgrade refused", reject)
+	if f, ok := s.Take(Upgrade); ok {
+		if f.Kind == fakeserver.KindReject || f.Kind == fakeserver.KindRateLimit {
+			http.Error(w, "upgrade refused", f.Status)
+			return
+		}
+		s.answer(w, r, f)
 		return
 	}
 	raw, _ := r.Context().Value(rawConnKey{}).(*zconn)

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -38,57 +39,13 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request, want, other string
 	return true
 }
 
-// fault answers with the next scripted fault, if any.
-func (s *Server) fault(w http.ResponseWriter, q *[]Fault) bool {
-	s.mu.Lock()
-	if len(*q) == 0 {
-		s.mu.Unlock()
-		return false
-	}
-	f := (*q)[0]
-	*q = (*q)[1:]
-	s.mu.Unlock()
-	if f.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
-	}
-	status := f.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	if f.Error == "" && status != http.StatusOK && status != http.StatusTooManyRequests {
-		http.Error(w, http.StatusText(status), status)
-		return true
-	}
-	code := f.Error
-	if code == "" && status == http.StatusTooManyRequests {
-		code = "ratelimited"
-	}
-	writeJSON(w, status, map[string]any{"ok": false, "error": code})
-	return true
-}
-
-// hang holds a request until the client gives up or the server closes.
-// The body is drained first: net/http only notices a client going away
-// once the body has been read.
-func (s *Server) hang(r *http.Request) {
-	select {
-	case <-r.Context().Done():
-	case <-s.ctx.Done():
-	}
-}
-
 func (s *Server) handleOpen(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	s.mu.Lock()
 	s.opens++
-	bh := s.blackhole
 	s.notify()
 	s.mu.Unlock()
-	if bh&BlackholeOpen != 0 {
-		s.hang(r)
-		return
-	}
-	if !s.auth(w, r, s.opts.AppToken, s.opts.BotToken) || s.fault(w, &s.openFaults) {
+	if s.fails(w, r, Open) || !s.auth(w, r, s.opts.AppToken, s.opts.BotToken) || s.rejects(w, r, Open) {
 		return
 	}
 	s.mu.Lock()
@@ -97,7 +54,8 @@ func (s *Server) handleOpen(w http.ResponseWriter, r *http.Request) {
 	s.tickets[ticket] = true
 	s.mu.Unlock()
 	host := strings.TrimPrefix(s.http.URL, "http://")
-	if bh&BlackholeUpgrade != 0 {
+	if f, ok := s.Peek(Upgrade); ok && f.Kind == fakeserver.KindBlackhole {
+		s.Take(Upgrade)
 		host = s.hole.Addr().String()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -124,13 +82,13 @@ func (s *Server) decodePost(w http.ResponseWriter, r *http.Request) (postBody, b
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "invalid_json"})
 		return b, false
 	}
-	_, _ = io.Copy(io.Discard, r.Body) // see hang
+	_, _ = io.Copy(io.Discard, r.Body) // net/http notices a client going away only once the body is read
 	return b, true
 }
 
 func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 	b, ok := s.decodePost(w, r)
-	if !ok || !s.auth(w, r, s.opts.BotToken, s.opts.AppToken) || s.fault(w, &s.postFaults) {
+	if !ok || !s.auth(w, r, s.opts.BotToken, s.opts.AppToken) || s.rejects(w, r, Post) {
 		return
 	}
 	switch {
@@ -150,11 +108,9 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 	s.seq++
 	m := &Message{Channel: b.Channel, Text: b.Text, ThreadTS: b.ThreadTS, TS: s.nextTSLocked(), Metadata: md}
 	s.msgs = append(s.msgs, m)
-	bh := s.blackhole
 	s.notify()
 	s.mu.Unlock()
-	if bh&BlackholePost != 0 {
-		s.hang(r)
+	if s.fails(w, r, Post) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
@@ -162,7 +118,7 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	b, ok := s.decodePost(w, r)
-	if !ok || !s.auth(w, r, s.opts.BotToken, s.opts.AppToken) || s.fault(w, &s.postFaults) {
+	if !ok || !s.auth(w, r, s.opts.BotToken, s.opts.AppToken) || s.rejects(w, r, Update) {
 		return
 	}
 	s.mu.Lock()
@@ -172,10 +128,10 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 			m.Text = b.Text
 			m.Edits++
 			s.notify()
-			if s.blackhole&BlackholeUpdate != 0 {
-				s.mu.Unlock()
-				s.hang(r)
-				s.mu.Lock()
+			s.mu.Unlock()
+			failed := s.fails(w, r, Update)
+			s.mu.Lock()
+			if failed {
 				return
 			}
 			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
