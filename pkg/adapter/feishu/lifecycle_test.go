@@ -13,6 +13,7 @@ import (
 	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
 	"github.com/heraldgw/herald/pkg/logging"
 )
@@ -56,9 +57,9 @@ func TestFatalErrorsStopRetrying(t *testing.T) {
 		{"connection limit at bootstrap", feishutest.Options{}, func(s *feishutest.Server) {
 			s.SetBootstrapMode(feishutest.BootstrapConnLimit)
 		}, adapter.ErrPermanent, 0},
-		{"handshake 403", feishutest.Options{}, func(s *feishutest.Server) { s.SetHandshakeReject(403, 0) }, adapter.ErrUnauthorized, 1},
+		{"handshake 403", feishutest.Options{}, func(s *feishutest.Server) { s.Inject(feishutest.Handshake, fakeserver.Reject(403)) }, adapter.ErrUnauthorized, 1},
 		{"handshake 514 connection limit", feishutest.Options{}, func(s *feishutest.Server) {
-			s.SetHandshakeReject(514, 1000040350)
+			s.Inject(feishutest.Handshake, fakeserver.Reject(514).WithCode("1000040350"))
 		}, adapter.ErrPermanent, 1},
 	}
 	for _, tt := range tests {
@@ -91,11 +92,11 @@ func TestFatalErrorsStopRetrying(t *testing.T) {
 
 func TestHandshake514OtherCodeIsRetried(t *testing.T) {
 	h := newHarness(t, feishutest.Options{}, nil)
-	h.fake.SetHandshakeReject(514, 1000040351)
+	h.fake.Inject(feishutest.Handshake, fakeserver.Reject(514).WithCode("1000040351"))
 	h.start()
 	h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
 	h.fake.WaitWSAttempts(t, 2, wait)
-	h.fake.SetHandshakeReject(0, 0)
+	h.fake.Heal(feishutest.Handshake)
 	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
 	if n := len(h.fake.Bootstraps()); n < 2 {
 		t.Errorf("%d bootstraps: every attempt must bootstrap again", n)
@@ -239,7 +240,7 @@ func TestStopMidBootstrap(t *testing.T) {
 
 func TestStopMidHandshake(t *testing.T) {
 	h := newHarness(t, feishutest.Options{}, nil)
-	h.fake.SetWSBlackhole(true)
+	h.fake.Inject(feishutest.Handshake, fakeserver.Blackhole())
 	h.start()
 	h.fake.WaitWSAttempts(t, 1, wait)
 	adaptertest.StopWithin(t, h.a)
