@@ -4,6 +4,7 @@ package fakeserver
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -177,15 +178,17 @@ func Hold(r *http.Request, done <-chan struct{}) {
 	}
 }
 
-// DropConn closes the connection under w without writing an answer. It
-// falls back to aborting the handler where the connection cannot be taken
-// over (HTTP/2).
+// DropConn drops the connection under w without an answer: a reset, not a
+// graceful FIN, like a crashing or unplugged server. Where the connection
+// cannot be taken over (HTTP/2) it aborts the handler, which net/http turns
+// into a silent close.
 func DropConn(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			_ = c.Close()
-			return
-		}
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
 	}
-	panic(http.ErrAbortHandler)
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
 }
