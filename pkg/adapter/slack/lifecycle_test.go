@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
@@ -271,17 +272,10 @@ func waitPhaseAfter(t *testing.T, st *adaptertest.Statuses, p, after adapter.Pha
 func TestPingsKeepAHealthyLinkAndAnswerSlack(t *testing.T) {
 	h := newHarness(t, fastOptions(), nil)
 	id := h.connected()
-	deadline := time.Now().Add(wait)
-	for {
+	testwait.For(t, "3 pings from herald and 2 Slack pings answered", func() bool {
 		fromClient, answered := h.fake.Pings(id)
-		if fromClient >= 3 && answered >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pings from herald %d (want 3), Slack pings answered %d (want 2)", fromClient, answered)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fromClient >= 3 && answered >= 2
+	})
 	if n := h.fake.Opens(); n != 1 {
 		t.Fatalf("reconnected %d times on a healthy link", n-1)
 	}
