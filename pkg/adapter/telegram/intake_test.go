@@ -303,13 +303,17 @@ func TestConflictAlarmAndBackoff(t *testing.T) {
 	}
 	testwait.For(t, "409 logged at error", func() bool { return h.logged(logrus.ErrorLevel, "409 Conflict") })
 
-	// No hot loop: with backoff capped at testMaxBackoff (delays ≥ half of
-	// it) a window of 500 ms holds at most ~10 polls; a loop without
-	// backoff would make thousands.
+	// No hot loop: every retry waits its backoff, whose floor is half of
+	// testMinBackoff, so consecutive polls arrive at least that far apart
+	// (a slow machine only spreads them further); a loop without backoff
+	// would send them back to back.
 	n0 := h.fake.Count("getUpdates")
-	time.Sleep(500 * time.Millisecond) // the measured window itself
-	if n := h.fake.Count("getUpdates") - n0; n > 15 {
-		t.Fatalf("%d getUpdates in 500ms during a conflict: hot loop", n)
+	testwait.For(t, "5 more polls during the conflict", func() bool { return h.fake.Count("getUpdates") >= n0+5 })
+	polls := h.fake.Requests("getUpdates")[n0-1:]
+	for i := 1; i < len(polls); i++ {
+		if gap := polls[i].At.Sub(polls[i-1].At); gap < testMinBackoff/2 {
+			t.Fatalf("getUpdates %v after the previous one during a conflict, below the backoff floor %v: hot loop", gap, testMinBackoff/2)
+		}
 	}
 	for _, s := range h.st.All() {
 		if s.Phase == adapter.PhaseFatal {
