@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -150,16 +151,18 @@ func (fs *Faults) Take(p Point) (Fault, bool) {
 	return f, true
 }
 
-// Peek reports the fault the next request at p would get, without counting
-// it.
-func (fs *Faults) Peek(p Point) (Fault, bool) {
+// TakeIf is Take for a fault of one of kinds only: a fake that serves some
+// kinds before processing a request (a rejection) and others after (a black
+// hole that first records the message) asks for each at its place.
+func (fs *Faults) TakeIf(p Point, kinds ...Kind) (Fault, bool) {
 	fs.mu.Lock()
-	defer fs.mu.Unlock()
 	q := fs.at[p]
-	if len(q) == 0 {
+	ok := len(q) > 0 && slices.Contains(kinds, q[0].Kind)
+	fs.mu.Unlock()
+	if !ok {
 		return Fault{}, false
 	}
-	return q[0], true
+	return fs.Take(p)
 }
 
 // Hold is a black hole for one HTTP request: it drains the body (net/http

@@ -27,8 +27,11 @@ func TestFaultsSchedule(t *testing.T) {
 			t.Fatalf("request %d: %v %v, want %v", i, f, ok, k)
 		}
 	}
-	if f, ok := fs.Peek(p); !ok || f.Kind != KindBlackhole {
-		t.Fatalf("a fault without a count was used up: %v %v", f, ok)
+	if _, ok := fs.TakeIf(p, KindReject, KindRateLimit); ok {
+		t.Fatal("TakeIf took a fault of another kind")
+	}
+	if f, ok := fs.TakeIf(p, KindBlackhole); !ok || f.Kind != KindBlackhole {
+		t.Fatalf("TakeIf(KindBlackhole) = %v %v", f, ok)
 	}
 	fs.Heal(p)
 	if _, ok := fs.Take(p); ok {

@@ -47,44 +47,29 @@ var commentLead = regexp.MustCompile(`(?m)^[ \t]*(//+|#+|\*+|--)?[ \t]*`)
 // YAML, the Makefile), with lines joined so a citation split over two
 // comment lines is caught.
 func TestNoCitationsOutsideRepository(t *testing.T) {
-	root := repoRoot(t)
 	type textFile struct{ rel, text string }
 	var texts []textFile
 	mdHere := map[string]bool{}
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
+	walkRepo(t, func(p, rel string) {
+		name := filepath.Base(p)
+		if strings.HasSuffix(name, ".md") {
+			mdHere[name] = true
 		}
-		if d.IsDir() {
-			switch d.Name() {
-			case ".git", "testdata", "bin", "dist", ".herald":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if strings.HasSuffix(p, ".md") {
-			mdHere[d.Name()] = true
-		}
-		if d.Name() == "go.sum" {
-			return nil
+		if name == "go.sum" {
+			return
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
 		if bytes.IndexByte(b, 0) >= 0 {
-			return nil // binary
+			return // binary
 		}
-		rel, _ := filepath.Rel(root, p)
 		joined := strings.Join(strings.Fields(commentLead.ReplaceAllString(string(b), "")), " ")
 		texts = append(texts, textFile{rel, joined})
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(texts) < 100 {
-		t.Fatalf("only %d text files found under %s", len(texts), root)
+		t.Fatalf("only %d text files found", len(texts))
 	}
 	excerpt := func(s string, i, j int) string {
 		from, to := max(0, i-40), min(len(s), j+40)

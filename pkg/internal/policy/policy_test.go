@@ -32,13 +32,12 @@ type goFile struct {
 	src     string
 }
 
-// files parses every Go file of the repository (not testdata).
-func files(t *testing.T) []goFile {
+// walkRepo calls visit with every file of the repository but build output,
+// state and test data, and its path relative to the root.
+func walkRepo(t *testing.T, visit func(p, rel string)) {
 	t.Helper()
 	root := repoRoot(t)
-	var out []goFile
-	fset := token.NewFileSet()
-	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -49,8 +48,23 @@ func files(t *testing.T) []goFile {
 			}
 			return nil
 		}
+		rel, _ := filepath.Rel(root, p)
+		visit(p, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// files parses every Go file of the repository (not testdata).
+func files(t *testing.T) []goFile {
+	t.Helper()
+	var out []goFile
+	fset := token.NewFileSet()
+	walkRepo(t, func(p, rel string) {
 		if !strings.HasSuffix(p, ".go") {
-			return nil
+			return
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -60,14 +74,12 @@ func files(t *testing.T) []goFile {
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		rel, _ := filepath.Rel(root, p)
 		gf := goFile{path: rel, pkg: f.Name.Name, doc: f.Doc != nil, test: strings.HasSuffix(p, "_test.go"), src: string(b)}
 		for _, imp := range f.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
 			gf.imports = append(gf.imports, path)
 		}
 		out = append(out, gf)
-		return nil
 	})
 	return out
 }

@@ -421,11 +421,10 @@ var errorBodies = map[int]map[string]any{
 // scripted answers the fault at Messages if it is answered before the
 // request is processed (a rejection or a rate limit); s.mu held.
 func (s *Server) scripted(w http.ResponseWriter, bucket string) (int, bool) {
-	f, ok := s.Peek(Messages)
-	if !ok || (f.Kind != fakeserver.KindReject && f.Kind != fakeserver.KindRateLimit) {
+	f, ok := s.TakeIf(Messages, fakeserver.KindReject, fakeserver.KindRateLimit)
+	if !ok {
 		return 0, false
 	}
-	s.Take(Messages)
 	return s.serveFault(w, nil, f, bucket), true
 }
 
@@ -495,11 +494,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, body []byt
 			s.byNonce[nonce] = m
 		}
 	}
-	var hang bool
-	if f, ok := s.Peek(Messages); ok && f.Kind == fakeserver.KindBlackhole {
-		s.Take(Messages)
-		hang = true
-	}
+	_, hang := s.TakeIf(Messages, fakeserver.KindBlackhole)
 	resp := map[string]any{"id": m.ID, "channel_id": m.ChannelID, "content": m.Content, "nonce": m.Nonce,
 		"author": map[string]any{"id": s.BotID, "bot": true}}
 	s.notify()

@@ -184,8 +184,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 // message and then never answers) or else pops a scripted failure and
 // writes it (handled).
 func (s *Server) nextFailure(w http.ResponseWriter) (hang, handled bool) {
-	if f, ok := s.Peek(Messages); ok && f.Kind == fakeserver.KindBlackhole {
-		s.Take(Messages)
+	if _, ok := s.TakeIf(Messages, fakeserver.KindBlackhole); ok {
 		return true, false
 	}
 	s.mu.Lock()

@@ -58,27 +58,21 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, f fakeserver.Fau
 	writeJSON(w, status, map[string]any{"ok": false, "error": code})
 }
 
-// rejects takes the fault for a request at p if it is answered before the
-// request is processed (a rejection or a rate limit), and serves it.
+// rejects serves the fault at p if it is answered before the request is
+// processed (a rejection or a rate limit).
 func (s *Server) rejects(w http.ResponseWriter, r *http.Request, p fakeserver.Point) bool {
-	f, ok := s.Peek(p)
-	if !ok || (f.Kind != fakeserver.KindReject && f.Kind != fakeserver.KindRateLimit) {
-		return false
-	}
-	if f, ok = s.Take(p); ok {
-		s.answer(w, r, f)
-	}
-	return ok
+	return s.serveIf(w, r, p, fakeserver.KindReject, fakeserver.KindRateLimit)
 }
 
-// fails takes the fault for a request at p that was processed (a black
-// hole or a dropped connection), and serves it.
+// fails serves the fault at p if it fails a request that was processed (a
+// black hole or a dropped connection).
 func (s *Server) fails(w http.ResponseWriter, r *http.Request, p fakeserver.Point) bool {
-	f, ok := s.Peek(p)
-	if !ok || (f.Kind != fakeserver.KindBlackhole && f.Kind != fakeserver.KindDrop) {
-		return false
-	}
-	if f, ok = s.Take(p); ok {
+	return s.serveIf(w, r, p, fakeserver.KindBlackhole, fakeserver.KindDrop)
+}
+
+func (s *Server) serveIf(w http.ResponseWriter, r *http.Request, p fakeserver.Point, kinds ...fakeserver.Kind) bool {
+	f, ok := s.TakeIf(p, kinds...)
+	if ok {
 		s.answer(w, r, f)
 	}
 	return ok

@@ -54,8 +54,7 @@ func (s *Server) handleOpen(w http.ResponseWriter, r *http.Request) {
 	s.tickets[ticket] = true
 	s.mu.Unlock()
 	host := strings.TrimPrefix(s.http.URL, "http://")
-	if f, ok := s.Peek(Upgrade); ok && f.Kind == fakeserver.KindBlackhole {
-		s.Take(Upgrade)
+	if _, ok := s.TakeIf(Upgrade, fakeserver.KindBlackhole); ok {
 		host = s.hole.Addr().String()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
