@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram"
@@ -43,33 +44,26 @@ func (e *env) killDuringSend(held func()) {
 	held()
 	before := e.mainPID()
 	e.systemctl("kill", "--signal=KILL", "herald.service")
-	deadline := time.Now().Add(sendOnceWait)
-	for {
-		p := e.show("herald.service", "MainPID", "ActiveState", "SubState", "NRestarts")
-		if p["MainPID"] != before && p["MainPID"] != "0" && p["ActiveState"] == "active" && p["SubState"] == "running" && p["NRestarts"] == "1" {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("herald was not restarted after the SIGKILL: %v", p)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var p map[string]string
+	if !testwait.Until(sendOnceWait, func() bool {
+		p = e.show("herald.service", "MainPID", "ActiveState", "SubState", "NRestarts")
+		return p["MainPID"] != before && p["MainPID"] != "0" && p["ActiveState"] == "active" && p["SubState"] == "running" && p["NRestarts"] == "1"
+	}) {
+		e.t.Fatalf("herald was not restarted after the SIGKILL: %v", p)
 	}
 }
 
 // settled waits until the new instance has no reply pending.
 func (e *env) settled() {
 	e.t.Helper()
-	deadline := time.Now().Add(sendOnceWait)
-	for {
-		doc, _ := e.statusJSON()
+	var doc map[string]any
+	if !testwait.Until(sendOnceWait, func() bool {
+		doc, _ = e.statusJSON()
 		h, _ := doc["herald"].(map[string]any)
-		if n, ok := h["replies_pending"].(float64); ok && n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("replies still pending: %v", doc)
-		}
-		time.Sleep(100 * time.Millisecond)
+		n, ok := h["replies_pending"].(float64)
+		return ok && n == 0
+	}) {
+		e.t.Fatalf("replies still pending: %v", doc)
 	}
 }
 
