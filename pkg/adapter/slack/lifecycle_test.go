@@ -251,21 +251,20 @@ func TestReconnectAfterAbruptClose(t *testing.T) {
 // phase after.
 func waitPhaseAfter(t *testing.T, st *adaptertest.Statuses, p, after adapter.Phase) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		all := st.All()
+	var all []adapter.Status
+	if !testwait.Until(testwait.Timeout, func() bool {
+		all = st.All()
 		seenAfter := false
 		for _, s := range all {
 			if s.Phase == after {
 				seenAfter = true
 			} else if s.Phase == p && seenAfter {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s report after %s: %+v", p, after, all)
-		}
-		time.Sleep(time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no %s report after %s: %+v", p, after, all)
 	}
 }
 
