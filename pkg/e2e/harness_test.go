@@ -136,13 +136,19 @@ func (e *env) show(unit string, props ...string) map[string]string {
 // waitProps polls until every property has the wanted value.
 func (e *env) waitProps(unit string, want map[string]string, timeout time.Duration) map[string]string {
 	e.t.Helper()
+	return pollProps(e.t, e.show, unit, want, timeout)
+}
+
+// pollProps polls show until every property of unit has the wanted value.
+func pollProps(t *testing.T, show func(unit string, props ...string) map[string]string, unit string, want map[string]string, timeout time.Duration) map[string]string {
+	t.Helper()
 	props := make([]string, 0, len(want))
 	for k := range want {
 		props = append(props, k)
 	}
 	var got map[string]string
 	if !testwait.Until(timeout, func() bool {
-		got = e.show(unit, props...)
+		got = show(unit, props...)
 		for k, v := range want {
 			if got[k] != v {
 				return false
@@ -150,7 +156,7 @@ func (e *env) waitProps(unit string, want map[string]string, timeout time.Durati
 		}
 		return true
 	}) {
-		e.t.Fatalf("%s: properties %v after %v, want %v", unit, got, timeout, want)
+		t.Fatalf("%s: properties %v after %v, want %v", unit, got, timeout, want)
 	}
 	return got
 }
@@ -173,12 +179,19 @@ func (e *env) journal(unit string, match map[string]string) []map[string]any {
 // waitJournal waits for a journal entry of unit matching match.
 func (e *env) waitJournal(unit string, match map[string]string, timeout time.Duration) map[string]any {
 	e.t.Helper()
+	return pollJournal(e.t, e.journal, unit, match, timeout)
+}
+
+// pollJournal polls journal until it returns an entry of unit matching
+// match, and returns the last one.
+func pollJournal(t *testing.T, journal func(unit string, match map[string]string) []map[string]any, unit string, match map[string]string, timeout time.Duration) map[string]any {
+	t.Helper()
 	var got []map[string]any
 	if !testwait.Until(timeout, func() bool {
-		got = e.journal(unit, match)
+		got = journal(unit, match)
 		return len(got) > 0
 	}) {
-		e.t.Fatalf("no journal entry of %s matching %v within %v", unit, match, timeout)
+		t.Fatalf("no journal entry of %s matching %v within %v", unit, match, timeout)
 	}
 	return got[len(got)-1]
 }

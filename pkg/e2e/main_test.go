@@ -68,6 +68,9 @@ func build(dir string) error {
 		return err
 	}
 	for _, e := range entries {
+		if e.IsDir() { // units/user: herald install --user embeds those
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(root, "units", e.Name()))
 		if err != nil {
 			return err

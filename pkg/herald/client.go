@@ -143,7 +143,7 @@ func Reload(ctx context.Context, socket string, out io.Writer) error {
 		// says it already.
 		fmt.Fprintf(out, "reloaded: %s\n", body.Status)
 	}
-	warnChangedSecrets(ctx, socket, paths.CredentialsDir, out)
+	warnChangedSecrets(ctx, socket, credentialsDirFor(socket), out)
 	return nil
 }
 

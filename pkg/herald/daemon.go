@@ -109,12 +109,22 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.closeListeners()
 
 	// 3. Single instance: systemd's unit state over D-Bus, then a
-	// kernel-released lock on the state directory.
+	// kernel-released lock on the state directory, which the system and
+	// a user service never share.
+	if err := checkStateDirScope(unitstate.Detect(), cfg.StateDir); err != nil {
+		logging.Event(log, logging.MsgConfigInvalid).Error(err.Error())
+		return d.failed(ExitConfig, err)
+	}
 	if err := d.guardSingleInstance(ctx); err != nil {
 		logging.Event(log, logging.MsgInstanceRefused).Error(err.Error())
 		return d.failed(ExitRunning, err)
 	}
 	defer d.lock.Close()
+	if d.api, err = d.prepareAPI(); err != nil {
+		d.log.WithError(err).Error("cannot open the send API listener")
+		return d.failed(ExitCode(err), err)
+	}
+	defer d.closeAPI()
 	if bound := cfg.Shutdown.DrainTimeout + cfg.Shutdown.AdapterTimeout + stopSlack; d.timeoutStop > 0 && bound > d.timeoutStop {
 		log.WithFields(logrus.Fields{"stop_bound": bound, "timeout_stop": d.timeoutStop}).
 			Warn("the unit's TimeoutStopSec is below herald's stop bound (drain_timeout + adapter_timeout + 2s): herald extends it while turns drain, but an idle stop must fit in it")
@@ -156,6 +166,7 @@ func Run(ctx context.Context, opts Options) error {
 	d.startPlatforms(platforms)
 	d.serveHTTP(platforms)
 	d.serveAdmin()
+	d.serveAPI()
 
 	// 6. Ready: listeners serve and the dispatcher accepts.
 	n.Ready(d.statusLine())
@@ -243,6 +254,7 @@ func (d *daemon) stop() {
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.Shutdown.DrainTimeout)
 	defer cancelDrain()
 	d.stopHTTP(drainCtx)
+	d.stopAPI(drainCtx)
 	d.disp.CloseIntake()
 
 	// Drain turns in flight, telling systemd how long we need while work
@@ -309,6 +321,7 @@ type daemon struct {
 	conns     *connTracker
 	adminSrv  *http.Server
 	adminDone chan struct{}
+	api       *apiServer // nil without api.listen
 
 	mu        sync.Mutex // guards platforms (read by the admin endpoint)
 	platforms map[string]*platform

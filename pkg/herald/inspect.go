@@ -55,6 +55,9 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
+	if o.User {
+		o.userDefaults()
+	}
 	if o.CredentialsDir == "" {
 		o.CredentialsDir = paths.CredentialsDir
 	}
@@ -97,9 +100,10 @@ type statusDoc struct {
 // It needs no privileges: D-Bus unit properties and the admin socket's
 // read-only endpoints are open to every local user.
 func Status(ctx context.Context, o InspectOptions) error {
-	cfg, _ := o.resolve() // a broken config still lets status report the unit
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	o.findManager(ctx)
+	cfg, _ := o.resolve() // a broken config still lets status report the unit
 	var doc statusDoc
 	us, err := unitstate.Describe(ctx, o.Unit, o.User)
 	if err != nil {
@@ -199,6 +203,9 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 	}
 	r := doc.Herald
 	fmt.Fprintf(w, "%s, pid %d, up %s, %s, config %s\n", r.Version, r.PID, time.Since(r.StartedAt).Round(time.Second), r.State, r.Config)
+	if r.AgentMode != "" {
+		fmt.Fprintf(w, "  agent: hermes via %s%s\n", strings.ReplaceAll(r.AgentMode, "_", " "), noteSuffix(r.AgentNote))
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, p := range r.Platforms {
 		detail := ""
@@ -220,6 +227,7 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
 	}
 	printStore(w, r.Store)
+	printUsers(w, r.Users)
 }
 
 // retryDetail describes a reconnection due in wait. A retry time already
@@ -255,9 +263,10 @@ type Check struct {
 
 // Doctor runs every check, prints them and fails if one FAILs.
 func Doctor(ctx context.Context, o InspectOptions) error {
-	cfg, cfgErr := o.resolve()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	o.findManager(ctx)
+	cfg, cfgErr := o.resolve()
 	var checks []Check
 	add := func(c Check) { checks = append(checks, c) }
 
@@ -277,7 +286,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		add(Check{"credentials directory", "FAIL", fmt.Sprintf("%s: %v (the unit's LoadCredential= makes the start fail with 243/CREDENTIALS)", o.CredentialsDir, unwrapPathErr(err)),
 			"install -d -m 0700 " + o.CredentialsDir})
 	} else if fi.Mode().Perm()&0o077 != 0 {
-		add(Check{"credentials directory", "WARN", fmt.Sprintf("%s is %04o; it should be readable by root only", o.CredentialsDir, fi.Mode().Perm()), "chmod 0700 " + o.CredentialsDir})
+		add(Check{"credentials directory", "WARN", fmt.Sprintf("%s is %04o; it should be readable by its owner only", o.CredentialsDir, fi.Mode().Perm()), "chmod 0700 " + o.CredentialsDir})
 	} else {
 		add(Check{"credentials directory", "PASS", o.CredentialsDir, ""})
 	}
@@ -316,7 +325,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 			case p.Phase == "fatal":
 				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fatalPlatformFix(p.Error, o.Unit)})
 			case p.Alarm != "":
-				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "make sure only one consumer uses this bot token (stop other bots, or delete a webhook set on it)"})
+				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "likely cause: another gateway, e.g. Hermes, is polling this bot. Make sure only one consumer uses this bot token: in Hermes set platforms." + p.Type + ".enabled: false and run hermes gateway restart (herald migrate hermes prints the steps); stop other bots, or delete a webhook set on it"})
 			case p.Phase == "reconnecting":
 				add(Check{"platform " + p.Name, "WARN", "reconnecting: " + p.Error, "check network access to the platform; herald keeps retrying"})
 			default:
@@ -339,6 +348,11 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 	// Clock against the agent backend.
 	if cfg != nil && cfg.Agent.Kind != "echo" && cfg.Agent.URL != "" {
 		add(clockCheck(ctx, cfg.Agent.URL))
+	}
+
+	if o.User {
+		add(lingerCheck())
+		checks = forUserManager(checks)
 	}
 
 	failed := 0
@@ -521,6 +535,9 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 				}
 			}
 			args := append([]string{"verify", "--man=no"}, files...)
+			if o.User {
+				args = append([]string{"--user"}, args...)
+			}
 			vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			b, err := exec.CommandContext(vctx, "systemd-analyze", args...).CombinedOutput()
 			cancel()
@@ -587,7 +604,12 @@ func journalAround(ctx context.Context, o InspectOptions) string {
 	// The service manager's own lines about the unit (a SIGABRT's goroutine
 	// dump would push them out of a plain tail), then herald's errors.
 	var b []byte
-	for _, sel := range [][]string{{"_PID=1", "-n", "50"}, {"-p", "err", "-n", "20"}} {
+	// A user manager is not PID 1: its lines are among the unit's.
+	manager := []string{"_PID=1", "-n", "50"}
+	if o.User {
+		manager = []string{"-n", "50"}
+	}
+	for _, sel := range [][]string{manager, {"-p", "err", "-n", "20"}} {
 		args := append([]string{"-u", o.Unit, "--no-pager", "-o", "short-iso"}, sel...)
 		if o.User {
 			args = append([]string{"--user"}, args...)
@@ -649,6 +671,13 @@ func clockCheck(ctx context.Context, base string) Check {
 		return Check{"clock", "WARN", fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
 	}
 	return Check{"clock", "PASS", fmt.Sprintf("within %s of the agent backend", max(skew, -skew)+time.Second), ""}
+}
+
+func noteSuffix(note string) string {
+	if note == "" {
+		return ""
+	}
+	return " (" + note + ")"
 }
 
 // bootCheck tells whether herald starts at boot when its configuration

@@ -48,9 +48,7 @@ func (d *daemon) buildPlatforms(cfg *config.Config, keep map[string]*platform) (
 		if !pc.IsEnabled() {
 			continue
 		}
-		if !pc.AllowAll && len(pc.AllowedUsers) == 0 {
-			d.log.WithField("platform", name).Warn("platform allows nobody: every message is refused until allowed_users (or allow_all: true) is set")
-		}
+		d.warnPolicy(cfg, name, pc)
 		if old, ok := keep[name]; ok && sameAdapterSettings(old.conf, pc) {
 			out[name] = &platform{name: name, conf: pc, adapter: old.adapter, cancel: old.cancel}
 			continue
@@ -93,17 +91,18 @@ func dispatchPlatforms(ps map[string]*platform, cfg *config.Config) map[string]d
 		if p.conf.GroupSessionsPerUser != nil {
 			group = *p.conf.GroupSessionsPerUser
 		}
-		dd, _ := p.adapter.(adapter.Deduplicator)
 		out[name] = dispatch.Platform{
 			Adapter: p.adapter,
 			Policy: dispatch.Policy{
-				AllowAll:             p.conf.AllowAll,
+				AllowAll:             p.conf.Policy() == "open",
+				DMPolicy:             p.conf.Policy(),
 				AllowedUsers:         p.conf.AllowedUsers,
 				Unauthorized:         p.conf.Unauthorized,
 				UnauthorizedText:     p.conf.UnauthorizedText,
 				GroupSessionsPerUser: group,
 			},
-			Idempotent: dd != nil && dd.DeduplicatesSends(),
+			Idempotent: adapter.DeduplicatesSends(p.conf.Type),
+			HomeChat:   p.conf.HomeChat,
 		}
 	}
 	return out
@@ -123,7 +122,15 @@ func dispatchOptions(cfg *config.Config) dispatch.Options {
 		InitialBackoff:     cfg.Delivery.InitialBackoff,
 		MaxBackoff:         cfg.Delivery.MaxBackoff,
 		Retention:          cfg.Store.Retention,
+		ApprovalTimeout:    cfg.Agent.ApprovalTimeout,
 		HistoryRetention:   cfg.Store.HistoryRetention,
+		Limits: dispatch.UserLimits{
+			TurnsPerMinute:     cfg.Limits.PerUser.TurnsPerMinute,
+			TurnsPerDay:        cfg.Limits.PerUser.TurnsPerDay,
+			MaxQueued:          cfg.Limits.PerUser.MaxQueued,
+			Exempt:             cfg.Limits.PerUser.Exempt,
+			ExemptAllowedUsers: cfg.Limits.PerUser.ExemptAllowedUsers,
+		},
 	}
 }
 

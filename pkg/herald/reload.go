@@ -135,5 +135,7 @@ func restartOnly(a, b *config.Config) []string {
 	check("log.format", a.Log.Format, b.Log.Format)
 	check("dispatch", a.Dispatch, b.Dispatch)
 	check("delivery", a.Delivery, b.Delivery)
+	check("api", a.API, b.API)
+	check("limits", a.Limits, b.Limits)
 	return keys
 }

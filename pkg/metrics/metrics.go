@@ -31,6 +31,7 @@ type Metrics struct {
 	storeBatchSize prometheus.Histogram
 	httpRefused    prometheus.Counter
 	store          storeMetrics
+	send           sendMetrics
 }
 
 // New creates the metrics and registers them, with the Go runtime and
@@ -41,7 +42,7 @@ func New(version string) *Metrics {
 		Registry: reg,
 		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_inbound_messages_total",
-			Help: "Inbound messages handed to the core, by platform and result (stored, duplicate, refused, invalid, stopping, error).",
+			Help: "Inbound messages handed to the core, by platform and result (stored, duplicate, refused, over_budget, invalid, stopping, error).",
 		}, []string{"platform", "result"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_inbound_rejected_total",
@@ -125,6 +126,7 @@ func New(version string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.store = newStoreMetrics(reg)
+	m.send = newSendMetrics(reg)
 	return m
 }
 

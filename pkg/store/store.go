@@ -172,6 +172,7 @@ func init() {
 	// Added after the first release; CREATE … IF NOT EXISTS adds them to
 	// an existing database.
 	schema = append(schema, attemptSchema...)
+	schema = append(schema, runSchema...)
 }
 
 func init() {

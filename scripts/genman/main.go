@@ -36,6 +36,8 @@ var Sections = []struct{ README, Man string }{
 	{"Installing and running under systemd", "RUNNING UNDER SYSTEMD"},
 	{"Configuration", "CONFIGURATION"},
 	{"Commands", "COMMANDS"},
+	{"Sending messages", "SENDING MESSAGES"},
+	{"Letting people in", "PAIRING"},
 	{"Exit codes", "EXIT STATUS"},
 	{"Troubleshooting", "TROUBLESHOOTING"},
 }

@@ -207,16 +207,6 @@ func TestStopLifecycle(t *testing.T) {
 	}
 }
 
-func TestStartTwice(t *testing.T) {
-	leakCheck(t)
-	srv := discordtest.New(t, discordtest.Options{})
-	h := newHarness(t, srv)
-	h.connected(t)
-	if err := h.a.Start(context.Background(), h.inbox); err == nil {
-		t.Fatal("second Start succeeded")
-	}
-}
-
 // TestStartContextEnds: the intake is bound to Start's context too.
 func TestStartContextEnds(t *testing.T) {
 	leakCheck(t)

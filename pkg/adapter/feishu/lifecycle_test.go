@@ -333,28 +333,6 @@ func TestStopWhileDeliverBlocks(t *testing.T) {
 	}
 }
 
-func TestStopBeforeStart(t *testing.T) {
-	h := newHarness(t, feishutest.Options{}, nil)
-	if err := h.a.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.a.Start(context.Background(), h.inbox); err == nil {
-		t.Error("Start after Stop succeeded")
-	}
-	h.stopped = true
-	if got := h.st.Last().Phase; got != adapter.PhaseStopped {
-		t.Errorf("status %q", got)
-	}
-}
-
-func TestStopTwice(t *testing.T) {
-	h := newHarness(t, feishutest.Options{}, nil)
-	h.connect()
-	adaptertest.StopWithin(t, h.a)
-	adaptertest.StopWithin(t, h.a)
-	h.assertStopped()
-}
-
 // TestStartContextCancel: cancelling Start's context ends intake without
 // Stop.
 func TestStartContextCancel(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 func (h *harness) waitEnded() {
 	h.t.Helper()
 	select {
-	case <-h.a.supDone:
+	case <-h.a.life.RunDone():
 	case <-time.After(wait):
 		h.t.Fatal("the adapter kept running")
 	}
@@ -125,19 +125,19 @@ func TestOpenHostileRetryAfter(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	a := &Adapter{backoffMin: time.Second, backoffMax: 5 * time.Minute}
+	a := &Adapter{backoff: adapter.Backoff{Min: time.Second, Max: 5 * time.Minute}}
 	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 9: 256 * time.Second, 10: 5 * time.Minute, 60: 5 * time.Minute} {
 		for range 20 {
-			if d := a.backoff(n, nil); d < want/2 || d > want {
+			if d := a.delay(n, nil); d < want/2 || d > want {
 				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, want/2, want)
 			}
 		}
 	}
 	ra := &adapter.RetryAfterError{After: 30 * time.Second, Err: adapter.ErrRateLimited}
-	if d := a.backoff(1, ra); d != 30*time.Second {
+	if d := a.delay(1, ra); d != 30*time.Second {
 		t.Fatalf("backoff with Retry-After 30s = %v", d)
 	}
-	if d := a.backoff(20, ra); d < 150*time.Second {
+	if d := a.delay(20, ra); d < 150*time.Second {
 		t.Fatalf("backoff(20) with a short Retry-After = %v, want the longer backoff", d)
 	}
 }
@@ -339,7 +339,7 @@ func TestStopBounded(t *testing.T) {
 			h.fake.WaitClosed(h.t, old, wait)
 		}},
 		{"backing off", func(h *harness) {
-			h.a.backoffMin = time.Hour
+			h.a.backoff.Min = time.Hour
 			h.fake.Inject(slacktest.Open, fakeserver.Reject(http.StatusOK).WithCode("internal_error").Times(1))
 			h.start()
 			h.st.WaitPhase(h.t, adapter.PhaseReconnecting, wait)
@@ -421,36 +421,9 @@ func TestStartContextEndsIntake(t *testing.T) {
 		t.Fatalf("closed with %v, want 1000", code)
 	}
 	select {
-	case <-h.a.allDone:
+	case <-h.a.life.Done():
 	case <-time.After(wait):
 		t.Fatal("goroutines still running after Start's context ended")
-	}
-}
-
-func TestStartAfterStop(t *testing.T) {
-	h := newHarness(t, fastOptions(), nil)
-	if err := h.a.Start(context.Background(), nil); err == nil {
-		t.Fatal("Start with a nil inbox succeeded")
-	}
-	if err := h.a.Stop(context.Background()); err != nil {
-		t.Fatalf("Stop before Start: %v", err)
-	}
-	if st := h.st.Last(); st.Phase != adapter.PhaseStopped {
-		t.Fatalf("status %+v after Stop", st)
-	}
-	if err := h.a.Start(context.Background(), h.inbox); err == nil {
-		t.Fatal("Start after Stop succeeded")
-	}
-	if err := h.a.Stop(context.Background()); err != nil {
-		t.Fatalf("second Stop: %v", err)
-	}
-}
-
-func TestStartTwice(t *testing.T) {
-	h := newHarness(t, fastOptions(), nil)
-	h.start()
-	if err := h.a.Start(context.Background(), h.inbox); err == nil {
-		t.Fatal("second Start succeeded")
 	}
 }
 

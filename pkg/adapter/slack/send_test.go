@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
+	"github.com/heraldgw/herald/pkg/internal/testnet"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -175,14 +175,9 @@ func TestSendErrors(t *testing.T) {
 
 // A connection that cannot be made is temporary: nothing was sent.
 func TestSendRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testnet.RefusedAddr(t)
 	h := newHarness(t, fastOptions(), func(c *Config) { c.APIURL = "http://" + addr + "/api" })
-	_, err = h.a.Send(context.Background(), &message.Outbound{ChatID: "C1", Text: "x"})
+	_, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "C1", Text: "x"})
 	if !errors.Is(err, adapter.ErrTemporary) {
 		t.Fatalf("Send error = %v, want ErrTemporary", err)
 	}

@@ -140,9 +140,7 @@ func phase(p adapter.Phase) func(adapter.Status) bool {
 
 // loopDone reports whether the intake goroutine has ended.
 func (h *harness) loopDone() bool {
-	h.a.mu.Lock()
-	done := h.a.done
-	h.a.mu.Unlock()
+	done := h.a.life.RunDone()
 	if done == nil {
 		return true
 	}

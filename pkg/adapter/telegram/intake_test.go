@@ -509,14 +509,6 @@ func TestStopGraceful(t *testing.T) {
 	}
 }
 
-func TestStartTwice(t *testing.T) {
-	h := newHarness(t)
-	h.start(t)
-	if err := h.a.Start(context.Background(), h.inbox); err == nil {
-		t.Fatal("second Start succeeded")
-	}
-}
-
 func TestUnreadableBatchBacksOff(t *testing.T) {
 	// An entry without a usable update_id cannot be confirmed; fetching it
 	// again at once would loop, so it goes through the backoff.

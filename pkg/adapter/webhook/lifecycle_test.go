@@ -65,8 +65,8 @@ func TestCapabilities(t *testing.T) {
 	if l, ok := a.(adapter.Limiter); !ok || l.MaxMessageLen() != 1234 {
 		t.Fatal("Limiter missing or wrong")
 	}
-	if a.Name() != "hooks" || newAdapter(t).a.Path() != "/hooks/hooks" {
-		t.Fatalf("name %q, default path %q", a.Name(), newAdapter(t).a.Path())
+	if p := newAdapter(t).a.Path(); p != "/hooks/hooks" {
+		t.Fatalf("default path %q", p)
 	}
 	if _, ok := adapter.Lookup(webhook.TypeName); !ok {
 		t.Fatal("type not registered")

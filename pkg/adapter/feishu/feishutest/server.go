@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -51,6 +52,10 @@ type Options struct {
 	// BotOpenID is the bot's open_id returned by /open-apis/bot/v3/info.
 	// Default "ou_bot".
 	BotOpenID string
+	// Listener, if set, is where the fake serves (for instance a listener
+	// in a sandbox's network namespace); the fake owns it. Default: a new
+	// listener on 127.0.0.1.
+	Listener net.Listener
 }
 
 // BootstrapMode selects how POST /callback/ws/endpoint answers.
@@ -192,7 +197,12 @@ func New(t testing.TB, opts Options) *Server {
 	mux.HandleFunc("POST /callback/ws/endpoint", s.handleBootstrap)
 	mux.HandleFunc("GET /ws/v2", s.handleWS)
 	s.restRoutes(mux)
-	s.hs = httptest.NewServer(mux)
+	if opts.Listener != nil {
+		s.hs = &httptest.Server{Listener: opts.Listener, Config: &http.Server{Handler: mux}}
+		s.hs.Start()
+	} else {
+		s.hs = httptest.NewServer(mux)
+	}
 	t.Cleanup(s.Close)
 	return s
 }
