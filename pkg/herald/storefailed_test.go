@@ -6,6 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -47,5 +52,31 @@ func TestStoreFailedExitCodes(t *testing.T) {
 				t.Fatalf("not logged as a store error: %+v", e)
 			}
 		})
+	}
+}
+
+// TestUnitRestartsAfterStoreIOErrors: the packaged unit never restarts
+// herald after a corrupt store or an invalid configuration (restarting
+// fixes neither), and does restart it after a store I/O error.
+func TestUnitRestartsAfterStoreIOErrors(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "units", "herald.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prevent []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "RestartPreventExitStatus="); ok {
+			prevent = append(prevent, strings.Fields(v)...)
+		}
+	}
+	has := func(code int) bool { return slices.Contains(prevent, strconv.Itoa(code)) }
+	if !has(ExitStoreCorrupt) || !has(ExitConfig) {
+		t.Errorf("RestartPreventExitStatus=%v lacks %d or %d", prevent, ExitStoreCorrupt, ExitConfig)
+	}
+	if has(ExitStoreIO) {
+		t.Errorf("RestartPreventExitStatus=%v holds %d: a transient I/O error would disable auto-restart", prevent, ExitStoreIO)
+	}
+	if !strings.Contains(string(b), "\nRestart=on-failure\n") {
+		t.Error("the unit does not restart herald on failure")
 	}
 }
