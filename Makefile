@@ -56,6 +56,7 @@ deps: ## install what the tests need (Go modules, staticcheck, Debian packages)
 
 test: deps lint rules-test ## everything CI runs: lint, rule tests, unit tests with -race, the real-systemd end-to-end suite
 	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
+	$(GO) test -race -count=1 -tags heraldtest $(TEST_FLAGS) ./pkg/adapter/fault/ ./pkg/adapter/all/
 
 rules-test: ## promtool: check and unit-test the Prometheus rules in packaging/monitoring/ (the Go tests check them against the registry)
 	$(PROMTOOL) check rules $(CURDIR)/packaging/monitoring/herald.rules.yml
@@ -63,6 +64,7 @@ rules-test: ## promtool: check and unit-test the Prometheus rules in packaging/m
 
 unit: ## unit tests only (-race), no real systemd
 	$(GO) test -race -count=1 -short $(TEST_FLAGS) ./...
+	$(GO) test -race -count=1 -short -tags heraldtest $(TEST_FLAGS) ./pkg/adapter/fault/ ./pkg/adapter/all/
 
 e2e: deps ## the end-to-end suite under a real systemd (root)
 	$(GO) test -race -count=1 -timeout 10m -v $(TEST_FLAGS) ./pkg/e2e/...
@@ -85,7 +87,7 @@ fuzz: ## fuzz every fuzz target for FUZZTIME each (default 30s; FUZZPARALLEL wor
 lint: fmt vet staticcheck units-check ## gofmt check, go vet, staticcheck, unit file checks
 
 fmt:
-	@out=$$(gofmt -l cmd pkg); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal pkg); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...

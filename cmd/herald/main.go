@@ -17,6 +17,7 @@ import (
 
 	_ "github.com/heraldgw/herald/pkg/adapter/all"
 	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/userinstall"
 	"github.com/heraldgw/herald/pkg/version"
 )
@@ -212,7 +213,7 @@ func defineFlags(fs *flag.FlagSet) flags {
 	}
 	switch name {
 	case "check-config":
-		f.credDir = fs.String("credentials-dir", "/etc/herald/credentials", "where systemd credentials named in the file are read from outside the service")
+		f.credDir = fs.String("credentials-dir", paths.CredentialsDir, "where systemd credentials named in the file are read from outside the service")
 	case "reload":
 		f.socket = fs.String("admin-socket", "", "admin socket path (default: found from the configuration, as status does)")
 		f.timeout = fs.Duration("timeout", 5*time.Minute, "give up after this long")

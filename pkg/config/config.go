@@ -222,6 +222,8 @@ type Delivery struct {
 }
 
 // Fault holds fault-injection hooks used by herald's own end-to-end tests.
+// Only test builds (go build -tags heraldtest) act on them; the production
+// binary refuses a configuration that sets one.
 type Fault struct {
 	// WedgeMainLoopAfter blocks the main loop forever this long after
 	// READY=1, so the watchdog stops pinging and systemd restarts herald.

@@ -184,8 +184,8 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 		pop()
 	case errors.Is(err, adapter.ErrAmbiguous) && !p.Idempotent && (p.recoverer == nil || dl.attempts >= d.opts.MaxAttempts):
 		// The platform may show it already and cannot deduplicate a retry:
-		// sending again risks a duplicate, so stop here (as the reference
-		// gateway does for timeouts).
+		// sending again risks a duplicate, so stop here: a reply shown twice
+		// is worse than an unknown outcome the log reports.
 		log.WithError(err).Warn("reply delivery outcome unknown and the platform has no idempotency key; not retrying")
 		d.giveUp(dl, "outcome unknown: "+err.Error())
 		d.metrics.Outbound(msg.Platform, "ambiguous")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/sandbox"
 )
 
@@ -145,24 +146,19 @@ func pollProps(t *testing.T, show func(unit string, props ...string) map[string]
 	for k := range want {
 		props = append(props, k)
 	}
-	deadline := time.Now().Add(timeout)
 	var got map[string]string
-	for {
+	if !testwait.Until(timeout, func() bool {
 		got = show(unit, props...)
-		ok := true
 		for k, v := range want {
 			if got[k] != v {
-				ok = false
+				return false
 			}
 		}
-		if ok {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: properties %v after %v, want %v", unit, got, timeout, want)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return true
+	}) {
+		t.Fatalf("%s: properties %v after %v, want %v", unit, got, timeout, want)
 	}
+	return got
 }
 
 // journal returns the unit's journal entries (this boot) matching every
@@ -190,16 +186,14 @@ func (e *env) waitJournal(unit string, match map[string]string, timeout time.Dur
 // match, and returns the last one.
 func pollJournal(t *testing.T, journal func(unit string, match map[string]string) []map[string]any, unit string, match map[string]string, timeout time.Duration) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if got := journal(unit, match); len(got) > 0 {
-			return got[len(got)-1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no journal entry of %s matching %v within %v", unit, match, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var got []map[string]any
+	if !testwait.Until(timeout, func() bool {
+		got = journal(unit, match)
+		return len(got) > 0
+	}) {
+		t.Fatalf("no journal entry of %s matching %v within %v", unit, match, timeout)
 	}
+	return got[len(got)-1]
 }
 
 // journalText is the unit's journal as text, for lines systemd itself

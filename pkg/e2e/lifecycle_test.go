@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/logging"
 )
 
@@ -105,16 +106,12 @@ func TestWatchdogRestartsWedgedHerald(t *testing.T) {
 	e := newEnv(t, envOpts{config: cfg, dropIn: "[Service]\nWatchdogSec=2s\nRestartSec=100ms\nTimeoutAbortSec=5s\n"})
 	e.startReady()
 	first := e.show("herald.service", "InvocationID")["InvocationID"]
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st := e.show("herald.service", "NRestarts", "InvocationID")
-		if st["NRestarts"] != "0" && st["InvocationID"] != first {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no watchdog restart within 30s: %v", st)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var st map[string]string
+	if !testwait.Until(30*time.Second, func() bool {
+		st = e.show("herald.service", "NRestarts", "InvocationID")
+		return st["NRestarts"] != "0" && st["InvocationID"] != first
+	}) {
+		t.Fatalf("no watchdog restart within 30s: %v", st)
 	}
 	j := e.journalText("herald.service")
 	for _, want := range []string{"Watchdog timeout (limit 2s)!", "Killing process", "with signal SIGABRT", "Failed with result 'watchdog'", "goroutine "} {

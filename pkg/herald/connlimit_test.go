@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/herald"
 )
 
@@ -77,16 +78,12 @@ func TestHTTPConnectionCap(t *testing.T) {
 		t.Fatalf("held connection after the refusal: %d %v", code, err)
 	}
 	held[0].Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, err := healthz(dial())
-		if err == nil && code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no place freed after closing a connection: %d %v", code, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var code int
+	if !testwait.Until(testwait.Timeout, func() bool {
+		code, err = healthz(dial())
+		return err == nil && code == http.StatusOK
+	}) {
+		t.Fatalf("no place freed after closing a connection: %d %v", code, err)
 	}
 }
 

@@ -95,6 +95,11 @@ func Run(ctx context.Context, opts Options) error {
 	logging.Event(log, logging.MsgStarting).WithFields(logrus.Fields{
 		"version": version.String(), "config": describeConfig(cfg),
 	}).Info("herald starting")
+	startFaults, err := d.armFaults()
+	if err != nil {
+		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")
+		return d.failed(ExitConfig, err)
+	}
 
 	// 2. Listeners: socket activation by name, read once; fall back to
 	// binding the configured addresses.
@@ -128,11 +133,7 @@ func Run(ctx context.Context, opts Options) error {
 	// 4. State: the message store. herald never runs without it.
 	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreBatch, OnHealth: d.onStoreHealth(cfg.Store.Path)})
 	if err != nil {
-		logging.Event(log, logging.MsgStoreError).WithError(err).Error("cannot open the message store")
-		if errors.Is(err, store.ErrCorrupt) {
-			return d.failed(ExitStoreCorrupt, err)
-		}
-		return d.failed(ExitStoreIO, err)
+		return d.storeFailed("cannot open the message store", err)
 	}
 	d.store = st
 	m.WatchStore(st.Path())
@@ -155,7 +156,7 @@ func Run(ctx context.Context, opts Options) error {
 	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dispatchOptions(cfg), logger.WithField("component", "dispatch"), m)
 	recovered, replies, err := d.disp.Start(ctx)
 	if err != nil {
-		return exitErr(ExitStoreCorrupt, err)
+		return d.storeFailed("cannot read the work left in the message store", err)
 	}
 	if recovered+replies > 0 {
 		log.WithFields(logrus.Fields{"messages": recovered, "replies": replies}).Info("resuming work left by the previous instance")
@@ -193,6 +194,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// 7. Serve: reloads, status updates and liveness probes on this one
 	// loop, until a stop is requested.
+	startFaults()
 	d.serve(ctx, sigs)
 	stopWatchdog()
 	wdDone.Wait()
@@ -208,11 +210,6 @@ func Run(ctx context.Context, opts Options) error {
 func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 	statusTick := time.NewTicker(2 * time.Second)
 	defer statusTick.Stop()
-	var wedge <-chan time.Time
-	if w := d.cfg.Fault.WedgeMainLoopAfter; w > 0 {
-		d.log.WithField("after", w).Warn("fault injection: the main loop will wedge")
-		wedge = time.After(w)
-	}
 	for {
 		select {
 		case sig := <-sigs:
@@ -233,9 +230,6 @@ func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 			d.notifier.Status(d.statusLine())
 		case <-statusTick.C:
 			d.notifier.Status(d.statusLine())
-		case <-wedge:
-			d.log.Error("fault injection: main loop wedged; the watchdog will stop pinging")
-			select {} // The point of the fault: nothing ever wakes this loop again.
 		}
 	}
 }
@@ -539,6 +533,20 @@ func (d *daemon) listenError(ctx context.Context, err error) error {
 // failed returns err with its exit code, marked as already logged when the
 // log went to the journal (main then does not print it again; on a terminal
 // it prints the plain error, easier to read than the log line).
+// storeFailed logs a message store that failed at start-up and returns the
+// exit for it: ExitStoreCorrupt, which the unit never restarts
+// (RestartPreventExitStatus=), only for a database that is actually
+// damaged; any other failure (I/O, permissions, a full disk, a lock) is
+// ExitStoreIO, which it restarts, since the next start may well succeed.
+func (d *daemon) storeFailed(what string, err error) error {
+	code := ExitStoreIO
+	if store.IsCorrupt(err) {
+		code = ExitStoreCorrupt
+	}
+	logging.Event(d.log, logging.MsgStoreError).WithError(err).WithField("exit_status", code).Error(what)
+	return d.failed(code, err)
+}
+
 func (d *daemon) failed(code int, err error) error {
 	return &ExitError{Code: code, Err: err, Logged: d.journaled}
 }

@@ -24,14 +24,15 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/secret"
 	"github.com/heraldgw/herald/pkg/systemd/unitstate"
 )
 
 // InspectOptions are the flags of `herald status` and `herald doctor`.
 type InspectOptions struct {
-	// ConfigPath is the configuration file; default /etc/herald/herald.yaml
-	// when it exists, else the built-in default.
+	// ConfigPath is the configuration file; default paths.ConfigFile when
+	// it exists, else the built-in default.
 	ConfigPath string
 	// Unit overrides the configuration's unit name.
 	Unit string
@@ -40,14 +41,11 @@ type InspectOptions struct {
 	// AdminSocket overrides the configuration's admin socket.
 	AdminSocket string
 	// CredentialsDir is where LoadCredential= reads secrets from; default
-	// /etc/herald/credentials.
+	// paths.CredentialsDir.
 	CredentialsDir string
 	JSON           bool
 	Out            io.Writer
 }
-
-// DefaultConfigPath is the packaged configuration file.
-const DefaultConfigPath = "/etc/herald/herald.yaml"
 
 // ExitNotRunning is `herald status`'s exit code when herald is not running
 // (as `systemctl status` uses 3 for an inactive unit).
@@ -61,7 +59,7 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 		o.userDefaults()
 	}
 	if o.CredentialsDir == "" {
-		o.CredentialsDir = "/etc/herald/credentials"
+		o.CredentialsDir = paths.CredentialsDir
 	}
 	path := ConfigFile(o.ConfigPath)
 	var cfg *config.Config
@@ -277,7 +275,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 	case cfgErr != nil:
 		add(Check{"config", "FAIL", cfgErr.Error(), "fix the lines named above, then `herald check-config " + o.ConfigPath + "`"})
 	case o.ConfigPath == "":
-		add(Check{"config", "WARN", "no configuration file; the built-in demo configuration is in effect", "install " + DefaultConfigPath + " or pass --config"})
+		add(Check{"config", "WARN", "no configuration file; the built-in demo configuration is in effect", "install " + paths.ConfigFile + " or pass --config"})
 	default:
 		add(Check{"config", "PASS", o.ConfigPath + " is valid", ""})
 	}
@@ -396,7 +394,7 @@ func fatalPlatformFix(err, unit string) string {
 		return "enable the privileged intents in the Discord developer portal, then systemctl restart " + unit +
 			" (a reload keeps the failed adapter: its settings did not change)"
 	}
-	return "check the platform's credentials (/etc/herald/credentials) and permissions, then systemctl restart " + unit +
+	return "check the platform's credentials (" + paths.CredentialsDir + ") and permissions, then systemctl restart " + unit +
 		" (credentials are read when herald starts; a reload does not re-read them)"
 }
 
@@ -529,14 +527,14 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 	// verify prints nothing for good units; it exits 0 even on unknown keys.
 	if us.FragmentPath != "" {
 		if _, err := exec.LookPath("systemd-analyze"); err == nil {
-			paths := []string{us.FragmentPath}
+			files := []string{us.FragmentPath}
 			for _, s := range []string{"herald.socket", "herald-admin.socket"} {
 				p := filepath.Join(filepath.Dir(us.FragmentPath), s)
 				if _, err := os.Stat(p); err == nil {
-					paths = append(paths, p)
+					files = append(files, p)
 				}
 			}
-			args := append([]string{"verify", "--man=no"}, paths...)
+			args := append([]string{"verify", "--man=no"}, files...)
 			if o.User {
 				args = append([]string{"--user"}, args...)
 			}
@@ -546,7 +544,7 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 			if msg := strings.TrimSpace(string(b)); msg != "" || err != nil {
 				out = append(out, Check{"units verify", "FAIL", firstLines(msg, 5), "fix the unit files or drop-ins named above (systemctl cat " + o.Unit + ")"})
 			} else {
-				out = append(out, Check{"units verify", "PASS", strings.Join(paths, ", "), ""})
+				out = append(out, Check{"units verify", "PASS", strings.Join(files, ", "), ""})
 			}
 		}
 	}
@@ -574,15 +572,15 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 		case "exit-code":
 			switch us.ExecMainStatus {
 			case ExitConfig:
-				fix = "the configuration is invalid: herald check-config " + DefaultConfigPath
+				fix = "the configuration is invalid: herald check-config " + paths.ConfigFile
 			case ExitStoreCorrupt:
-				fix = "the message store is corrupt: move /var/lib/herald/herald.db* away (herald starts with an empty store), then systemctl start " + o.Unit
+				fix = "the message store is corrupt: move " + paths.StoreFile + "* away (herald starts with an empty store), then systemctl start " + o.Unit
 			case ExitStoreIO:
-				fix = "the message store cannot be written: check free space and the permissions of /var/lib/herald"
+				fix = "the message store cannot be read or written: check free space, the permissions of " + paths.StateDir + " and the kernel log for I/O errors"
 			case ExitRunning:
 				fix = "another herald holds the state directory: stop it (pgrep -a herald)"
 			case 243:
-				fix = "systemd could not load the credentials: install -d -m 0700 /etc/herald/credentials"
+				fix = "systemd could not load the credentials: install -d -m 0700 " + paths.CredentialsDir
 			}
 		case "watchdog":
 			fix = "herald stopped answering its liveness check; the journal above has the goroutine dump. Report it."

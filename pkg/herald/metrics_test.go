@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/herald"
 )
 
@@ -53,15 +54,13 @@ func TestAdminEndpoint(t *testing.T) {
 	// before reading the rest.
 	const delivered = `herald_outbound_messages_total{platform="webhook",result="delivered"} 1`
 	var metrics string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	testwait.Until(testwait.Timeout, func() bool {
 		var code int
 		if code, metrics = get("/metrics"); code != 200 {
 			t.Fatalf("/metrics: %d", code)
 		}
-		if strings.Contains(metrics, delivered) || time.Now().After(deadline) {
-			break
-		}
-	}
+		return strings.Contains(metrics, delivered)
+	})
 	for _, want := range []string{
 		`herald_inbound_messages_total{platform="webhook",result="stored"} 1`,
 		`herald_inbound_rejected_total{platform="webhook",reason="malformed"} 1`,

@@ -168,8 +168,9 @@ func (d *daemon) running() []*platform {
 // stopPlatforms stops ps concurrently, each with its own timeout. It
 // returns after all returned or after timeout plus a short grace: an
 // adapter that ignores its context is logged by name and abandoned, so one
-// stuck disconnect can never hold the process (the reference gateway's
-// failure).
+// stuck disconnect can never hold the process until systemd's SIGKILL (a
+// disconnect blocked on network I/O, then a kill, a stale PID file and a
+// restart loop is how gateways built on platform SDKs fail).
 func (d *daemon) stopPlatforms(ps []*platform, timeout time.Duration) {
 	if len(ps) == 0 {
 		return

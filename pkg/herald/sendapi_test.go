@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
 	"github.com/heraldgw/herald/pkg/herald"
 )
@@ -79,7 +80,7 @@ func (s *sendAPI) do(method, path, token, body string) (int, map[string]any, str
 func (s *sendAPI) waitFinal(id string) map[string]any {
 	s.t.Helper()
 	var doc map[string]any
-	waitUntil(s.t, "message "+id+" delivered or failed", func() bool {
+	testwait.For(s.t, "message "+id+" delivered or failed", func() bool {
 		_, doc, _ = s.do(http.MethodGet, "/v1/messages/"+id, "", "")
 		return doc["status"] != "pending"
 	})
@@ -278,7 +279,7 @@ func TestTurnAPI(t *testing.T) {
 		t.Fatalf("the same key over TCP answered %v, want id %s", doc, id)
 	}
 	var st map[string]any
-	waitUntil(t, "turn "+id+" done", func() bool {
+	testwait.For(t, "turn "+id+" done", func() bool {
 		_, st, _ = s.do(http.MethodGet, "/v1/turns/"+id, "", "")
 		return st["status"] != "pending"
 	})
@@ -298,7 +299,7 @@ func TestTurnAPI(t *testing.T) {
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(out), " sent") {
 		t.Fatalf("herald turn: %v\n%s", err, out)
 	}
-	waitUntil(t, "the reply of herald turn", func() bool {
+	testwait.For(t, "the reply of herald turn", func() bool {
 		for _, r := range s.recv.Delivered() {
 			if r.Text == "echo: from the cli" && r.ConversationID == "c8" {
 				return true

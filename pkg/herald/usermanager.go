@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/systemd/unitstate"
 	"github.com/heraldgw/herald/pkg/userinstall"
 )
@@ -65,9 +66,9 @@ func forUserManager(checks []Check) []Check {
 		"journalctl --user ", "journalctl --user ",
 		"systemctl ", "systemctl --user ",
 		"journalctl ", "journalctl --user ",
-		DefaultCredentialsDir, p.CredentialsDir,
-		"/var/lib/herald", p.StateDir,
-		DefaultConfigPath, p.ConfigFile,
+		paths.CredentialsDir, p.CredentialsDir,
+		paths.StateDir, p.StateDir,
+		paths.ConfigFile, p.ConfigFile,
 		"install the herald package (it ships", "run herald install --user (it writes",
 	)
 	for i := range checks {
@@ -92,10 +93,6 @@ func lingerCheck() Check {
 	}
 }
 
-// SystemStateDir is the system service's state directory
-// (StateDirectory=herald).
-const SystemStateDir = "/var/lib/herald"
-
 // userStateSuffix ends the user service's state directory
 // (~/.local/state/herald, the user unit's STATE_DIRECTORY).
 const userStateSuffix = "/.local/state/herald"
@@ -111,10 +108,10 @@ func checkStateDirScope(scope unitstate.Scope, dir string) error {
 		return nil // the lock reports an unusable directory
 	}
 	switch {
-	case scope == unitstate.User && (abs == SystemStateDir || strings.HasPrefix(abs, SystemStateDir+"/")):
+	case scope == unitstate.User && (abs == paths.StateDir || strings.HasPrefix(abs, paths.StateDir+"/")):
 		return fmt.Errorf("state_dir %s belongs to the system service (herald.service of the system manager); a user service keeps its state in ~%s: leave state_dir unset", abs, userStateSuffix)
 	case scope == unitstate.System && strings.HasSuffix(abs, userStateSuffix):
-		return fmt.Errorf("state_dir %s is a user service's state directory; the system service keeps its state in %s: leave state_dir unset", abs, SystemStateDir)
+		return fmt.Errorf("state_dir %s is a user service's state directory; the system service keeps its state in %s: leave state_dir unset", abs, paths.StateDir)
 	}
 	return nil
 }
@@ -122,10 +119,10 @@ func checkStateDirScope(scope unitstate.Scope, dir string) error {
 // credentialsDirFor is where LoadCredential= reads the secrets of the
 // herald listening on socket: the user installation's credentials
 // directory for the user service's admin socket ($XDG_RUNTIME_DIR/herald),
-// else DefaultCredentialsDir.
+// else paths.CredentialsDir.
 func credentialsDirFor(socket string) string {
 	if p, err := userinstall.DefaultPaths(); err == nil && p.RuntimeDir != "" && filepath.Dir(socket) == p.RuntimeDir {
 		return p.CredentialsDir
 	}
-	return DefaultCredentialsDir
+	return paths.CredentialsDir
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/systemd/unitstate"
 	"github.com/heraldgw/herald/pkg/systemd/unitstate/unitstatetest"
 )
@@ -101,7 +102,7 @@ func TestCredentialsDirFor(t *testing.T) {
 	if got := credentialsDirFor("/run/user/1500/herald/admin.sock"); got != "/home/alice/.config/herald/credentials" {
 		t.Errorf("user socket: %s", got)
 	}
-	if got := credentialsDirFor(PackagedAdminSocket); got != DefaultCredentialsDir {
+	if got := credentialsDirFor(paths.AdminSocket); got != paths.CredentialsDir {
 		t.Errorf("system socket: %s", got)
 	}
 }

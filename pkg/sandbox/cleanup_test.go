@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/internal/testwait"
 )
 
 const helperEnv = "HERALD_SANDBOX_TEST_HELPER"
@@ -115,12 +117,8 @@ func TestCleanupAfterDeath(t *testing.T) {
 			}
 			// Processes, namespaces and mounts go with PID 1, whatever the
 			// way the owner died.
-			deadline := time.Now().Add(10 * time.Second)
-			for tr.pid1.alive() || tr.unshare.alive() {
-				if time.Now().After(deadline) {
-					t.Fatalf("sandbox processes survive their owner: %v", leftovers(t, tr))
-				}
-				time.Sleep(10 * time.Millisecond)
+			if !testwait.Until(testwait.Timeout, func() bool { return !tr.pid1.alive() && !tr.unshare.alive() }) {
+				t.Fatalf("sandbox processes survive their owner: %v", leftovers(t, tr))
 			}
 			if tc.sig != 0 {
 				// The signal gave the owner no chance to clean the host
@@ -288,8 +286,7 @@ func TestKillCgroupProcs(t *testing.T) {
 	if populated, err := cgroupPopulated(root); err != nil || !populated {
 		t.Fatalf("cgroupPopulated = %v, %v before the kill", populated, err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
+	if !testwait.Until(time.Minute, func() bool {
 		if err := killCgroupProcs(root); err != nil {
 			t.Fatal(err)
 		}
@@ -297,13 +294,9 @@ func TestKillCgroupProcs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !populated {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cgroup still populated after a minute of killCgroupProcs: %v", cgroupProcs(t, root))
-		}
-		time.Sleep(10 * time.Millisecond)
+		return !populated
+	}) {
+		t.Fatalf("cgroup still populated after a minute of killCgroupProcs: %v", cgroupProcs(t, root))
 	}
 	for i, c := range strays {
 		ps := <-c

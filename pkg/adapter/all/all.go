@@ -5,7 +5,6 @@ package all
 import (
 	// Built-in adapter types, registered in their init functions.
 	_ "github.com/heraldgw/herald/pkg/adapter/discord"
-	_ "github.com/heraldgw/herald/pkg/adapter/fault"
 	_ "github.com/heraldgw/herald/pkg/adapter/feishu"
 	_ "github.com/heraldgw/herald/pkg/adapter/mattermost"
 	_ "github.com/heraldgw/herald/pkg/adapter/slack"

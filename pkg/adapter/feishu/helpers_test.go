@@ -138,15 +138,3 @@ func (h *harness) waitRunDone() {
 		h.t.Fatal("intake goroutine did not end")
 	}
 }
-
-// poll waits for cond, for conditions no channel announces.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

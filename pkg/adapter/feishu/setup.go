@@ -26,8 +26,8 @@ var domainURLs = map[string]string{
 
 // Defaults. See README.md for the reasoning behind each.
 const (
-	// DefaultMaxMessageLen is the split size for replies: the reference
-	// gateway's Feishu limit. Feishu itself bounds a text request at 150 KB.
+	// DefaultMaxMessageLen is the split size for replies, a part a reader
+	// can take in at once. Feishu itself bounds a text request at 150 KB.
 	DefaultMaxMessageLen = 8000
 	// MaxMaxMessageLen keeps a part of 4-byte characters, escaped twice
 	// (content is JSON inside JSON), under the 150 KB request limit.

@@ -14,6 +14,7 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.uber.org/goleak"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
@@ -114,26 +115,13 @@ func (h *harness) start(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds, for conditions that have no
-// notification (inbox call counts, log entries).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %v", what, wait)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // waitStatus waits for a report after the first `after` reports that
 // satisfies pred, and returns its index and value.
 func (h *harness) waitStatus(t *testing.T, after int, what string, pred func(adapter.Status) bool) (int, adapter.Status) {
 	t.Helper()
 	var idx int
 	var got adapter.Status
-	eventually(t, what, func() bool {
+	testwait.For(t, what, func() bool {
 		all := h.st.All()
 		for i := after; i < len(all); i++ {
 			if pred(all[i]) {

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.uber.org/goleak"
 
+	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook"
@@ -156,13 +157,7 @@ func TestStopStates(t *testing.T) {
 			done <- r.StatusCode
 		}()
 		// Wait until the handler is inside Deliver.
-		deadline := time.Now().Add(5 * time.Second)
-		for h.inbox.Calls() == 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("request never reached Deliver")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		testwait.For(t, "the request to reach Deliver", func() bool { return h.inbox.Calls() > 0 })
 		adaptertest.StopWithin(t, h.a)
 		release()
 		if code := <-done; code != 202 {

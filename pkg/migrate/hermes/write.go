@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/heraldgw/herald/pkg/paths"
 )
 
 // Options of Run.
@@ -40,7 +42,7 @@ var ErrChanged = errors.New("files differ from what this migration writes (shown
 // ~/.config/herald.
 func DefaultOut() string {
 	if os.Geteuid() == 0 {
-		return "/etc/herald"
+		return paths.ConfigDir
 	}
 	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" {
 		return filepath.Join(x, "herald")
@@ -152,7 +154,7 @@ func Run(o Options) error {
 	}
 	printAdvice(out, plan)
 	fmt.Fprintf(out, "\nNext:\n  herald check-config --credentials-dir %s %s\n", credDir, cfgPath)
-	if o.Out == "/etc/herald" {
+	if o.Out == paths.ConfigDir {
 		fmt.Fprintln(out, "  systemctl restart herald   (a restart: systemd hands credentials over at start)")
 	} else {
 		fmt.Fprintf(out, "  CREDENTIALS_DIRECTORY=%s herald run --config %s\n", credDir, cfgPath)

@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/internal/signature"
 )
 
@@ -99,6 +101,25 @@ func Delay(d time.Duration) Step { return Step{kind: kindDelay, delay: d} }
 
 // Close reads the request and closes the connection without an answer.
 func Close() Step { return Step{kind: kindClose} }
+
+// Fault is the step for a fault of the fakes' shared vocabulary
+// (pkg/adapter/fakeserver): Blackhole, Drop (Close), RateLimit (429 with
+// Retry-After in whole seconds) and Reject(status) (Respond). A fault's N
+// does not apply here: a script holds one step per request.
+func Fault(f fakeserver.Fault) Step {
+	switch f.Kind {
+	case fakeserver.KindBlackhole:
+		return Blackhole()
+	case fakeserver.KindDrop:
+		return Close()
+	case fakeserver.KindRateLimit:
+		return RespondRetryAfter(http.StatusTooManyRequests, strconv.Itoa(int(f.RetryAfter/time.Second)))
+	}
+	if f.RetryAfter > 0 {
+		return RespondRetryAfter(f.Status, strconv.Itoa(int(f.RetryAfter/time.Second)))
+	}
+	return Respond(f.Status)
+}
 
 // AfterDelivery makes the step happen after the reply was delivered and its
 // Idempotency-Key recorded: the platform has the reply, but the sender does
@@ -355,11 +376,11 @@ func (r *Receiver) serve(w http.ResponseWriter, hr *http.Request) {
 		case <-t.C:
 		case <-hr.Context().Done():
 			t.Stop()
-			abort(w)
+			fakeserver.DropConn(w)
 			return
 		case <-r.closing:
 			t.Stop()
-			abort(w)
+			fakeserver.DropConn(w)
 			return
 		}
 	}
@@ -428,28 +449,12 @@ func (r *Receiver) fault(w http.ResponseWriter, hr *http.Request, step Step, i i
 		r.update(i, func(q *Request) { q.Status = step.status })
 		http.Error(w, fmt.Sprintf("scripted %d", step.status), step.status)
 	case kindBlackhole:
-		select {
-		case <-hr.Context().Done():
-		case <-r.closing:
-		}
+		fakeserver.Hold(hr, r.closing)
 		// Returning would let net/http send an implicit 200.
-		abort(w)
+		fakeserver.DropConn(w)
 	case kindClose:
-		abort(w)
+		fakeserver.DropConn(w)
 	}
-}
-
-// abort drops the connection without an answer: a reset, not a graceful
-// FIN, like a crashing or unplugged server.
-func abort(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler) // net/http closes the connection silently
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
 }
 
 // RefusingURL returns a URL on 127.0.0.1 where nothing listens: a port that
