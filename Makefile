@@ -87,7 +87,7 @@ fuzz: ## fuzz every fuzz target for FUZZTIME each (default 30s; FUZZPARALLEL wor
 lint: fmt vet staticcheck units-check ## gofmt check, go vet, staticcheck, unit file checks
 
 fmt:
-	@out=$$(gofmt -l cmd internal pkg); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg scripts packaging); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...

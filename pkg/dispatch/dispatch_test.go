@@ -18,12 +18,12 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.uber.org/goleak"
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/agent"
 	"github.com/heraldgw/herald/pkg/message"
 	"github.com/heraldgw/herald/pkg/metrics"
 	"github.com/heraldgw/herald/pkg/store"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

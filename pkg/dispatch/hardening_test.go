@@ -14,9 +14,9 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/metrics"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 	_ "modernc.org/sqlite" // the test opens the store with a connection of its own
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/logging"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // Scenario 1: with only the sockets started, the first request starts

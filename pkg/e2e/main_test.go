@@ -10,8 +10,8 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/heraldgw/herald/internal/testbuild"
 	"github.com/heraldgw/herald/pkg/sandbox"
+	"github.com/heraldgw/herald/pkg/testsupport/testbuild"
 )
 
 // buildDir holds what every sandbox shares at /srv/herald-test: the herald

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // TestMattermostRestarts: the Mattermost fake, served in the sandbox's
@@ -52,7 +53,7 @@ func TestMattermostRestarts(t *testing.T) {
 		before := e.mainPID()
 		e.systemctl("kill", "--signal=KILL", "herald.service")
 		meanwhile()
-		e.waitFor("herald restarted by systemd", sendOnceWait, func() bool {
+		testwait.Within(t, sendOnceWait, "herald restarted by systemd", func() bool {
 			p := e.show("herald.service", "MainPID", "ActiveState", "SubState")
 			return p["MainPID"] != before && p["MainPID"] != "0" && p["ActiveState"] == "active" && p["SubState"] == "running"
 		})
@@ -111,7 +112,7 @@ func TestMattermostRestarts(t *testing.T) {
 	// keeps running.
 	fake.Expire()
 	e.systemctl("restart", "herald.service")
-	e.waitFor("doctor showing the rejected token", sendOnceWait, func() bool {
+	testwait.Within(t, sendOnceWait, "doctor showing the rejected token", func() bool {
 		d, _, _ := e.doctor()
 		c := d.find("platform mattermost")
 		return c != nil && c.Result == "FAIL"

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/internal/testwait"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // A credential rotated under a running herald is not applied by a reload:

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // A SIGKILL while a send is on the wire, on the platforms that cannot

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // TestHTTPConnectionCap: with listen.max_connections open, a further

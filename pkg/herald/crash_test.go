@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // TestCrashConsistency SIGKILLs herald at random moments while 200

@@ -22,9 +22,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/heraldgw/herald/internal/testbuild"
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/testsupport/testbuild"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // The tests in this package run the real herald binary, built once with

@@ -22,7 +22,6 @@ import (
 
 	_ "modernc.org/sqlite" // the test opens herald's store to hold its write lock
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
@@ -30,6 +29,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
 	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // End-to-end tests, one per platform: the platform's fake on 127.0.0.1 →

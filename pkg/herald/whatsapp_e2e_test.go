@@ -13,6 +13,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter/whatsapp/whatsapptest"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
 	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // whatsappYAML is the platform section for the fake, with the access
@@ -121,7 +122,7 @@ func TestE2EWhatsApp(t *testing.T) {
 	if err := <-delivered; err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the reply to the message herald could not store", func() bool { return fake.RepliesTo("wamid.3") == 1 })
+	testwait.For(t, "the reply to the message herald could not store", func() bool { return fake.RepliesTo("wamid.3") == 1 })
 
 	// SIGTERM: exit 0 within the bound; Meta's retries while herald is
 	// down reach the next instance.
@@ -138,7 +139,7 @@ func TestE2EWhatsApp(t *testing.T) {
 	if err := <-delivered; err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the reply to the message sent while herald was down", func() bool { return fake.RepliesTo("wamid.4") == 1 })
+	testwait.For(t, "the reply to the message sent while herald was down", func() bool { return fake.RepliesTo("wamid.4") == 1 })
 	e.stop(p)
 
 	for _, s := range []string{"hello whatsapp", "stored after a crash", "sent while herald is down"} {
@@ -166,7 +167,7 @@ func TestE2EWhatsAppBadCredentials(t *testing.T) {
 	n := listenNotify(t)
 	p := start(t, e.cfg, startOpts{env: []string{n.env()}})
 	p.ready()
-	waitUntil(t, "READY=1", func() bool { _, ok := n.find("READY=1"); return ok })
+	testwait.For(t, "READY=1", func() bool { _, ok := n.find("READY=1"); return ok })
 	pr := e.waitPhase("fatal")
 	if !strings.Contains(pr.Error, "190") {
 		t.Errorf("fatal platform without the Graph error in /status: %+v", pr)

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/internal/testwait"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 const helperEnv = "HERALD_SANDBOX_TEST_HELPER"

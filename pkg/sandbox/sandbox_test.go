@@ -19,7 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/heraldgw/herald/internal/testwait"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 func TestMain(m *testing.M) {

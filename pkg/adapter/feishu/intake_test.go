@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/internal/pbbp2"
 	"github.com/heraldgw/herald/pkg/message"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 func TestReceiveText(t *testing.T) {

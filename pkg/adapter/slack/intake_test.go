@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/message"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // sync makes sure the fake has read everything the client wrote to

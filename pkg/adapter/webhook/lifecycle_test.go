@@ -12,11 +12,11 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.uber.org/goleak"
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 func TestLifecycleStatus(t *testing.T) {

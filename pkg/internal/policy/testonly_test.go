@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-// TestTestSupportStaysInTests: the test helpers (internal/testwait, which
+// TestTestSupportStaysInTests: the test helpers (pkg/testsupport/testwait, which
 // imports testing) are imported only by tests and by the fakes of
 // <name>test packages, never by code that ends up in herald's binary.
 func TestTestSupportStaysInTests(t *testing.T) {
-	testOnly := []string{module + "/internal/testwait"}
+	testOnly := []string{module + "/pkg/testsupport/testwait"}
 	n := 0
 	for _, f := range files(t) {
 		for _, imp := range f.imports {
@@ -27,6 +27,6 @@ func TestTestSupportStaysInTests(t *testing.T) {
 		}
 	}
 	if n == 0 {
-		t.Error("nothing imports internal/testwait: the check checks nothing")
+		t.Error("nothing imports pkg/testsupport/testwait: the check checks nothing")
 	}
 }

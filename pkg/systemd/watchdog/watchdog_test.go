@@ -17,10 +17,10 @@ import (
 	"github.com/sirupsen/logrus/hooks/test"
 	"go.uber.org/goleak"
 
-	"github.com/heraldgw/herald/internal/testwait"
 	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/systemd/notify"
 	"github.com/heraldgw/herald/pkg/systemd/notify/notifytest"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 const (

@@ -19,9 +19,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/heraldgw/herald/internal/testbuild"
 	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/sandbox"
+	"github.com/heraldgw/herald/pkg/testsupport/testbuild"
 )
 
 // Addresses in the sandbox's network namespace.
