@@ -20,8 +20,8 @@ import (
 
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
 	"github.com/heraldgw/herald/pkg/config"
-	"github.com/heraldgw/herald/pkg/internal/testnet"
 	"github.com/heraldgw/herald/pkg/secret"
+	"github.com/heraldgw/herald/pkg/testsupport/testnet"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/pkg/internal/testnet"
+	"github.com/heraldgw/herald/pkg/testsupport/testnet"
 )
 
 // scrape sends method path to the metrics listener at addr and returns the

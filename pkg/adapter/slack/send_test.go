@@ -13,8 +13,8 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
-	"github.com/heraldgw/herald/pkg/internal/testnet"
 	"github.com/heraldgw/herald/pkg/message"
+	"github.com/heraldgw/herald/pkg/testsupport/testnet"
 )
 
 // Send and Edit need no connection: the adapter is not started.
