@@ -68,7 +68,10 @@ type Sent struct {
 	Account        string
 	QuoteTimestamp int64
 	QuoteAuthor    string
-	Timestamp      int64
+	// Mention and TextStyle are the ranges sent, if any.
+	Mention   []string
+	TextStyle []string
+	Timestamp int64
 }
 
 // Reply scripts the answer to one send.
@@ -113,6 +116,8 @@ type Server struct {
 	events     []event
 	streams    map[chan event]struct{}
 	blackholed bool
+	dropped    int
+	keepalives int
 	opened     int
 	lastIDs    []string
 	sent       []Sent
@@ -250,7 +255,8 @@ func (s *Server) PushRaw(data string) string {
 }
 
 // Blackhole makes open and later streams fall silent (no event, no
-// keepalive) while staying open.
+// keepalive) while staying open: events are swallowed (see Dropped), as
+// by a network that loses everything.
 func (s *Server) Blackhole() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -359,14 +365,6 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	for {
-		if s.isBlackholed() {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-				continue
-			}
-		}
 		select {
 		case <-r.Context().Done():
 			return
@@ -374,16 +372,50 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
+			if s.drop() {
+				continue
+			}
 			if _, err := fmt.Fprintf(w, "id:%s%d\nevent:receive\ndata:%s\n\n", prefix, ev.seq, ev.data); err != nil {
 				return
 			}
 		case <-tick.C:
+			if s.isBlackholed() {
+				continue
+			}
 			if _, err := io.WriteString(w, ":\n"); err != nil {
 				return
 			}
+			s.mu.Lock()
+			s.keepalives++
+			s.mu.Unlock()
 		}
 		fl.Flush()
 	}
+}
+
+// drop reports whether the stream is blackholed, counting the event it
+// then swallows.
+func (s *Server) drop() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.blackholed {
+		s.dropped++
+	}
+	return s.blackholed
+}
+
+// KeepAlives counts the keepalive lines written.
+func (s *Server) KeepAlives() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keepalives
+}
+
+// Dropped counts the events blackholed streams swallowed.
+func (s *Server) Dropped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
 }
 
 func (s *Server) isBlackholed() bool {
@@ -406,6 +438,8 @@ type sendParams struct {
 	Account        string   `json:"account"`
 	QuoteTimestamp int64    `json:"quoteTimestamp"`
 	QuoteAuthor    string   `json:"quoteAuthor"`
+	Mention        []string `json:"mention"`
+	TextStyle      []string `json:"textStyle"`
 }
 
 func (s *Server) handleRPC(w http.ResponseWriter, r *http.Request) {
@@ -492,7 +526,7 @@ func (s *Server) handleRPC(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		s.mu.Lock()
 		s.sent = append(s.sent, Sent{Recipient: p.Recipient, GroupID: p.GroupID, Message: p.Message, Account: p.Account,
-			QuoteTimestamp: p.QuoteTimestamp, QuoteAuthor: p.QuoteAuthor, Timestamp: ts})
+			QuoteTimestamp: p.QuoteTimestamp, QuoteAuthor: p.QuoteAuthor, Mention: p.Mention, TextStyle: p.TextStyle, Timestamp: ts})
 		s.mu.Unlock()
 	}
 	writeJSON(w, map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": map[string]any{"timestamp": ts, "results": results}})
