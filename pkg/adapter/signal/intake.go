@@ -44,12 +44,13 @@ func (a *Adapter) intake(ctx context.Context, inbox adapter.Inbox) {
 		Run(ctx, func(ctx context.Context) adapter.Attempt { return a.stream(ctx, inbox) })
 }
 
-func (a *Adapter) eventsURL() string {
-	u := a.conf.baseURL() + "/api/v1/events"
-	if a.conf.Account != "" {
-		u += "?account=" + url.QueryEscape(a.conf.Account)
+// eventsPath is the event stream's path, with the account query of a
+// multi-account daemon.
+func (c *Config) eventsPath() string {
+	if c.Account != "" {
+		return "/api/v1/events?account=" + url.QueryEscape(c.Account)
 	}
-	return u
+	return "/api/v1/events"
 }
 
 // stream opens GET /api/v1/events (with Last-Event-ID once an event was
@@ -62,7 +63,7 @@ func (a *Adapter) stream(ctx context.Context, inbox adapter.Inbox) adapter.Attem
 	// renewed by every line (signal-cli writes a keepalive every 15 s).
 	idle := time.AfterFunc(a.conf.RequestTimeout, func() { cancel(errIdle) })
 	defer idle.Stop()
-	req, err := http.NewRequestWithContext(sctx, http.MethodGet, a.eventsURL(), nil)
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, a.conf.baseURL()+a.conf.eventsPath(), nil)
 	if err != nil {
 		return adapter.Attempt{Err: fmt.Errorf("signal: events: %w", err), Fatal: true}
 	}
