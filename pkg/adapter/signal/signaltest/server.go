@@ -87,8 +87,11 @@ type Reply struct {
 	RetryAfter int64
 	// Status, if set, answers with this HTTP status and no body.
 	Status int
-	// Hang holds the request until the client goes away.
+	// Hang holds the request until the client goes away; nothing is sent.
 	Hang bool
+	// Hold sends the message (the user sees it), then holds the answer
+	// until the client goes away: the outcome is unknown to the client.
+	Hold bool
 }
 
 type event struct {
@@ -105,6 +108,7 @@ type Server struct {
 	Account string
 
 	t      testing.TB
+	listen func(network, address string) (net.Listener, error)
 	addr   string
 	mu     sync.Mutex
 	srv    *http.Server
@@ -118,6 +122,8 @@ type Server struct {
 	blackholed bool
 	dropped    int
 	keepalives int
+	written    int
+	held       int
 	opened     int
 	lastIDs    []string
 	sent       []Sent
@@ -127,11 +133,16 @@ type Server struct {
 }
 
 // New starts a fake on 127.0.0.1 serving account; it stops with the test.
-func New(t testing.TB, account string) *Server {
+func New(t testing.TB, account string) *Server { return NewOn(t, net.Listen, account) }
+
+// NewOn is New with the listen function of another network namespace
+// (sandbox.Sandbox.Listen), so that a herald in that namespace reaches it
+// on its 127.0.0.1.
+func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error), account string) *Server {
 	t.Helper()
-	s := &Server{t: t, Account: account, keepAlive: DefaultKeepAlive, streams: map[chan event]struct{}{}, clock: 1700000000000}
+	s := &Server{t: t, Account: account, keepAlive: DefaultKeepAlive, streams: map[chan event]struct{}{}, clock: 1700000000000, listen: listen}
 	s.prefix = strconv.FormatInt(time.Now().UnixMilli(), 10) + "-"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +206,7 @@ func (s *Server) Up() {
 	var l net.Listener
 	var err error
 	for range 50 {
-		if l, err = net.Listen("tcp", s.addr); err == nil {
+		if l, err = s.listen("tcp", s.addr); err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -378,6 +389,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			if _, err := fmt.Fprintf(w, "id:%s%d\nevent:receive\ndata:%s\n\n", prefix, ev.seq, ev.data); err != nil {
 				return
 			}
+			fl.Flush()
+			s.mu.Lock()
+			s.written++
+			s.mu.Unlock()
 		case <-tick.C:
 			if s.isBlackholed() {
 				continue
@@ -402,6 +417,20 @@ func (s *Server) drop() bool {
 		s.dropped++
 	}
 	return s.blackholed
+}
+
+// Written counts the events written to streams.
+func (s *Server) Written() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.written
+}
+
+// Held counts the sends whose answer is held (Reply.Hold) right now.
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 // KeepAlives counts the keepalive lines written.
@@ -527,7 +556,17 @@ func (s *Server) handleRPC(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.sent = append(s.sent, Sent{Recipient: p.Recipient, GroupID: p.GroupID, Message: p.Message, Account: p.Account,
 			QuoteTimestamp: p.QuoteTimestamp, QuoteAuthor: p.QuoteAuthor, Mention: p.Mention, TextStyle: p.TextStyle, Timestamp: ts})
+		if reply.Hold {
+			s.held++
+		}
 		s.mu.Unlock()
+	}
+	if reply.Hold {
+		<-r.Context().Done()
+		s.mu.Lock()
+		s.held--
+		s.mu.Unlock()
+		return
 	}
 	writeJSON(w, map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": map[string]any{"timestamp": ts, "results": results}})
 }
