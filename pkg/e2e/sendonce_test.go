@@ -40,12 +40,12 @@ func (e *env) credential(name, value string) {
 func (e *env) killDuringSend(held func()) {
 	e.t.Helper()
 	held()
-	before := e.mainPID()
+	before := e.show("herald.service", "MainPID", "NRestarts")
 	e.systemctl("kill", "--signal=KILL", "herald.service")
 	deadline := time.Now().Add(sendOnceWait)
 	for {
 		p := e.show("herald.service", "MainPID", "ActiveState", "SubState", "NRestarts")
-		if p["MainPID"] != before && p["MainPID"] != "0" && p["ActiveState"] == "active" && p["SubState"] == "running" && p["NRestarts"] == "1" {
+		if p["MainPID"] != before["MainPID"] && p["MainPID"] != "0" && p["ActiveState"] == "active" && p["SubState"] == "running" && p["NRestarts"] != before["NRestarts"] {
 			return
 		}
 		if time.Now().After(deadline) {
