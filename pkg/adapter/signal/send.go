@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -266,24 +265,9 @@ func (a *Adapter) logPartial(res sendResult) {
 }
 
 // Recover implements adapter.Recoverer for a reply whose send may or may
-// not have reached Signal. Neither Signal nor signal-cli can tell, so:
-// with interrupted_send: at_most_once it declines (ErrNotResent); with
-// resend_marked it sends the reply again, starting with RecoveredMark. A
-// marked resend whose own outcome is unknown is not sent a third time.
+// not have reached Signal. Neither Signal nor signal-cli can tell, so
+// interrupted_send decides (adapter.RecoverByPolicy): at_most_once declines,
+// resend_marked sends it again once, marked.
 func (a *Adapter) Recover(ctx context.Context, msg *message.Outbound, since time.Time) (adapter.SendResult, error) {
-	if a.conf.InterruptedSend == AtMostOnce {
-		return adapter.SendResult{}, fmt.Errorf("signal: send: %w (interrupted_send: %s, first attempt at %s)",
-			adapter.ErrNotResent, AtMostOnce, since.UTC().Format(time.RFC3339))
-	}
-	marked := *msg
-	marked.Text = RecoveredMark + "\n" + msg.Text
-	marked.IdempotencyKey = msg.IdempotencyKey + "/recovered"
-	res, err := a.Send(ctx, &marked)
-	if errors.Is(err, adapter.ErrAmbiguous) {
-		return res, fmt.Errorf("signal: %w: the marked resend's outcome is unknown too: %v", adapter.ErrNotResent, err)
-	}
-	if err == nil {
-		a.log.WithField("timestamp", res.MessageID).Warn("signal: sent again, marked, a reply whose earlier send was interrupted; the user may see it twice")
-	}
-	return res, err
+	return adapter.RecoverByPolicy(ctx, a.conf.InterruptedSend, "signal: send", msg, since, a.log, a.Send)
 }

@@ -28,17 +28,12 @@ const (
 	minIdleTimeout = time.Second
 )
 
-// Values of Config.InterruptedSend.
+// Values of Config.InterruptedSend (see adapter.ResendMarked and
+// adapter.AtMostOnce).
 const (
-	// ResendMarked sends a reply whose earlier send was interrupted again,
-	// prefixed with RecoveredMark: nothing is lost, and a repeat is
-	// labelled as one.
-	ResendMarked = "resend_marked"
-	// AtMostOnce does not send it again: the reply is lost if the
-	// interrupted send had not reached Signal.
-	AtMostOnce = "at_most_once"
-	// RecoveredMark is the line a marked resend starts with.
-	RecoveredMark = "(recovered reply, may repeat)"
+	ResendMarked  = adapter.ResendMarked
+	AtMostOnce    = adapter.AtMostOnce
+	RecoveredMark = adapter.RecoveredMark
 )
 
 // GroupPrefix starts the ChatID of a Signal group: "group:" followed by

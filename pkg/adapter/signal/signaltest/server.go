@@ -363,9 +363,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		if _, ok := s.streams[ch]; ok {
-			delete(s.streams, ch)
-		}
+		delete(s.streams, ch)
 		s.mu.Unlock()
 	}()
 
