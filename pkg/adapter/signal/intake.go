@@ -35,7 +35,10 @@ const (
 	reasonInvalid    = "invalid"
 )
 
-var errIdle = errors.New("event stream idle for longer than idle_timeout")
+var (
+	errIdle     = errors.New("event stream idle for longer than idle_timeout")
+	errNoAnswer = errors.New("no answer within request_timeout")
+)
 
 // intake holds the event stream open, reopening it with backoff.
 func (a *Adapter) intake(ctx context.Context, inbox adapter.Inbox) {
@@ -59,10 +62,6 @@ func (c *Config) eventsPath() string {
 func (a *Adapter) stream(ctx context.Context, inbox adapter.Inbox) adapter.Attempt {
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	// Until the answer's headers: request_timeout; then idle_timeout,
-	// renewed by every line (signal-cli writes a keepalive every 15 s).
-	idle := time.AfterFunc(a.conf.RequestTimeout, func() { cancel(errIdle) })
-	defer idle.Stop()
 	req, err := http.NewRequestWithContext(sctx, http.MethodGet, a.conf.baseURL()+a.conf.eventsPath(), nil)
 	if err != nil {
 		return adapter.Attempt{Err: fmt.Errorf("signal: events: %w", err), Fatal: true}
@@ -72,7 +71,11 @@ func (a *Adapter) stream(ctx context.Context, inbox adapter.Inbox) adapter.Attem
 	if last != "" {
 		req.Header.Set("Last-Event-ID", last)
 	}
+	// Until the answer's headers: request_timeout; then idle_timeout,
+	// renewed by every line (signal-cli writes a keepalive every 15 s).
+	opening := time.AfterFunc(a.conf.RequestTimeout, func() { cancel(errNoAnswer) })
 	resp, err := a.http.Do(req)
+	opening.Stop()
 	if err != nil {
 		return adapter.Attempt{Err: fmt.Errorf("signal: events: daemon not answering: %w", streamErr(sctx, err))}
 	}
@@ -82,7 +85,8 @@ func (a *Adapter) stream(ctx context.Context, inbox adapter.Inbox) adapter.Attem
 	}
 	a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	a.log.WithField("last_event_id", last).Debug("signal: event stream open")
-	idle.Reset(a.conf.IdleTimeout)
+	idle := time.AfterFunc(a.conf.IdleTimeout, func() { cancel(errIdle) })
+	defer idle.Stop()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxEventLine)
 	var ev sseEvent

@@ -4,6 +4,7 @@ package signal
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -258,3 +259,40 @@ func TestNotADaemonFatal(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A daemon that accepts the connection and never answers: the stream's
+// opening is bounded by request_timeout, then retried.
+func TestOpenWithoutAnswer(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RequestTimeout = 200 * time.Millisecond })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	h.conf.URL = "http://" + l.Addr().String()
+	a := h.build(t)
+	if err := a.Start(t.Context(), h.inbox); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait); !errors.Is(st.Err, errNoAnswer) {
+		t.Errorf("reconnecting with %v, want %v", st.Err, errNoAnswer)
+	}
+}

@@ -66,11 +66,10 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	a.tr = &http.Transport{
 		// The daemon is local: no proxy. HTTP/1.1 only, so that the event
 		// stream and each send have their own connection.
-		DialContext:           dialer.DialContext,
-		TLSHandshakeTimeout:   conf.RequestTimeout,
-		ResponseHeaderTimeout: conf.RequestTimeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       30 * time.Second,
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: conf.RequestTimeout,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     30 * time.Second,
 	}
 	// No http.Client.Timeout: every call carries a context deadline, and
 	// the event stream has none (the idle timer watches it).
