@@ -320,7 +320,7 @@ func expandMentions(text string, ms []mention) string {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Start > ms[j].Start })
 	u := utf16.Encode([]rune(text))
 	for _, m := range ms {
-		if m.Start < 0 || m.Length < 0 || m.Start+m.Length > len(u) {
+		if m.Start < 0 || m.Length < 0 || m.Start > len(u) || m.Length > len(u)-m.Start {
 			continue
 		}
 		name := firstOf(m.Name, m.Number, m.UUID)
