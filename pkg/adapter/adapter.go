@@ -101,6 +101,14 @@ type Recoverer interface {
 	Recover(ctx context.Context, msg *message.Outbound, since time.Time) (SendResult, error)
 }
 
+// Prober is implemented by adapter configurations whose platform herald
+// doctor can reach directly, without herald running: a local daemon such as
+// signal-cli. Probe checks that it answers within ctx and says what
+// answered, or returns what did not.
+type Prober interface {
+	Probe(ctx context.Context) (string, error)
+}
+
 // DefaultMaxMessageLen is the split size for adapters without Limiter.
 const DefaultMaxMessageLen = 4000
 

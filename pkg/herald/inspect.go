@@ -340,6 +340,11 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		}
 	}
 
+	// Platforms herald reaches through a local daemon: does it answer?
+	for _, c := range probeChecks(ctx, cfg) {
+		add(c)
+	}
+
 	// The message store: writable, and room on its file system.
 	for _, c := range storeChecks(cfg, o, rep) {
 		add(c)
@@ -671,6 +676,37 @@ func clockCheck(ctx context.Context, base string) Check {
 		return Check{"clock", "WARN", fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
 	}
 	return Check{"clock", "PASS", fmt.Sprintf("within %s of the agent backend", max(skew, -skew)+time.Second), ""}
+}
+
+// probeChecks asks each enabled platform whose configuration is an
+// adapter.Prober (a local daemon such as signal-cli) whether it answers,
+// within 5 s each, in name order.
+func probeChecks(ctx context.Context, cfg *config.Config) []Check {
+	if cfg == nil {
+		return nil
+	}
+	names := make([]string, 0, len(cfg.Platforms))
+	for name := range cfg.Platforms {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var checks []Check
+	for _, name := range names {
+		p := cfg.Platforms[name]
+		pr, ok := p.Settings.(adapter.Prober)
+		if !ok || !p.IsEnabled() {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		detail, err := pr.Probe(pctx)
+		cancel()
+		if err != nil {
+			checks = append(checks, Check{"daemon of " + name, "FAIL", err.Error(), "start the " + p.Type + " daemon and check its url in the platform's configuration; herald keeps retrying"})
+			continue
+		}
+		checks = append(checks, Check{"daemon of " + name, "PASS", detail, ""})
+	}
+	return checks
 }
 
 func noteSuffix(note string) string {

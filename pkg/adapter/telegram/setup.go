@@ -28,17 +28,12 @@ const (
 	maxPollTimeout = 10 * time.Minute
 )
 
-// Values of Config.InterruptedSend.
+// Values of Config.InterruptedSend (see adapter.ResendMarked and
+// adapter.AtMostOnce).
 const (
-	// ResendMarked sends a reply whose earlier send was interrupted again,
-	// prefixed with RecoveredMark: nothing is lost, and a repeat is
-	// labelled as one.
-	ResendMarked = "resend_marked"
-	// AtMostOnce does not send it again: the reply is lost if the
-	// interrupted send had not reached Telegram.
-	AtMostOnce = "at_most_once"
-	// RecoveredMark is the line a marked resend starts with.
-	RecoveredMark = "(recovered reply, may repeat)"
+	ResendMarked  = adapter.ResendMarked
+	AtMostOnce    = adapter.AtMostOnce
+	RecoveredMark = adapter.RecoveredMark
 )
 
 // Config is the configuration of one Telegram platform instance, the keys of
