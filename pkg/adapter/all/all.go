@@ -7,6 +7,7 @@ import (
 	_ "github.com/heraldgw/herald/pkg/adapter/discord"
 	_ "github.com/heraldgw/herald/pkg/adapter/fault"
 	_ "github.com/heraldgw/herald/pkg/adapter/feishu"
+	_ "github.com/heraldgw/herald/pkg/adapter/matrix"
 	_ "github.com/heraldgw/herald/pkg/adapter/slack"
 	_ "github.com/heraldgw/herald/pkg/adapter/telegram"
 	_ "github.com/heraldgw/herald/pkg/adapter/webhook"
