@@ -96,7 +96,7 @@ type Server struct {
 	redeliver int
 	lastFrom  int
 	lastTo    int
-	nextID     int
+	nextID    int
 }
 
 // New starts a fake homeserver on 127.0.0.1, closed when the test ends.
