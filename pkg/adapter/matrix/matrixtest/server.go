@@ -97,13 +97,14 @@ type Server struct {
 	lastFrom  int
 	lastTo    int
 	nextID    int
+	served    map[string]int // event id → times served by /sync
 }
 
 // New starts a fake homeserver on 127.0.0.1, closed when the test ends.
 func New(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{Token: DefaultToken, UserID: DefaultUserID, DisplayName: DefaultDisplayName,
-		done: make(chan struct{}), changed: make(chan struct{}), txns: map[string]string{}, limits: map[string][]int{}}
+		done: make(chan struct{}), changed: make(chan struct{}), txns: map[string]string{}, limits: map[string][]int{}, served: map[string]int{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	t.Cleanup(func() {
@@ -224,6 +225,13 @@ func (s *Server) Syncs() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.syncs
+}
+
+// Served returns how many /sync answers carried the event id.
+func (s *Server) Served(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.served[id]
 }
 
 // Blackholed returns how many /sync calls are held forever.
@@ -463,6 +471,7 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 		case e.ev != nil:
 			tl := room(e.room)["timeline"].(map[string]any)
 			tl["events"] = append(tl["events"].([]any), e.ev)
+			s.served[e.ev.EventID]++
 		case e.invite != nil:
 			invite[e.room] = map[string]any{"invite_state": map[string]any{"events": []any{e.invite}}}
 		case e.members > 0:

@@ -54,6 +54,9 @@ func TestFake(t *testing.T) {
 			t.Fatalf("delivery %d: %v", i+1, m)
 		}
 	}
+	if n := s.Served(id2); n != 2 {
+		t.Fatalf("served %d times, want 2", n)
+	}
 	if _, m = call(t, s, "GET", "sync?"+filter+"&timeout=0&since=s2", ""); strings.Contains(mustJSON(t, m), id2) {
 		t.Fatalf("served a third time: %v", m)
 	}
