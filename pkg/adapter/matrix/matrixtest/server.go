@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -98,14 +99,32 @@ type Server struct {
 	lastTo    int
 	nextID    int
 	served    map[string]int // event id → times served by /sync
+	holdSends bool           // store a send, then never answer it
+	puts      map[string]int // transaction id → sends that carried it
+	heldSends int
 }
 
 // New starts a fake homeserver on 127.0.0.1, closed when the test ends.
 func New(t testing.TB) *Server {
 	t.Helper()
+	return NewOn(t, net.Listen)
+}
+
+// NewOn is New with the listener from listen("tcp", "127.0.0.1:0"): a test
+// running herald in another network namespace passes that namespace's
+// (sandbox.Sandbox.Listen).
+func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error)) *Server {
+	t.Helper()
 	s := &Server{Token: DefaultToken, UserID: DefaultUserID, DisplayName: DefaultDisplayName,
-		done: make(chan struct{}), changed: make(chan struct{}), txns: map[string]string{}, limits: map[string][]int{}, served: map[string]int{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+		done: make(chan struct{}), changed: make(chan struct{}), txns: map[string]string{}, limits: map[string][]int{}, served: map[string]int{}, puts: map[string]int{}}
+	ln, err := listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("matrixtest: listen: %v", err)
+	}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Listener.Close()
+	s.srv.Listener = ln
+	s.srv.Start()
 	s.URL = s.srv.URL
 	t.Cleanup(func() {
 		close(s.done)
@@ -189,6 +208,30 @@ func (s *Server) Blackhole() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.blackhole++
+}
+
+// HoldSends makes every later send (until HoldSends(false)) store the
+// message, so that the room shows it, and then never answer: the sender
+// cannot know whether it arrived.
+func (s *Server) HoldSends(hold bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdSends = hold
+}
+
+// Puts returns how many sends carried the transaction id, the
+// deduplicated repeats included.
+func (s *Server) Puts(txn string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.puts[txn]
+}
+
+// HeldSends returns how many sends were stored and left unanswered.
+func (s *Server) HeldSends() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.heldSends
 }
 
 // Expire makes the access token unknown: every call gets 401
@@ -373,19 +416,31 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, room, typ, txn str
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	// Transaction ids are scoped to the access token (one device here).
 	key := room + "\x00" + txn
-	if id, ok := s.txns[key]; ok {
-		writeJSON(w, http.StatusOK, map[string]any{"event_id": id})
+	s.puts[txn]++
+	id, ok := s.txns[key]
+	if !ok {
+		ev := &Event{Type: typ, EventID: s.eventID(), Sender: s.UserID, OriginServerTS: time.Now().UnixMilli(), Content: content}
+		id = ev.EventID
+		s.txns[key] = id
+		s.sent = append(s.sent, Sent{Room: room, TxnID: txn, EventID: id, Content: content})
+		s.log = append(s.log, entry{room: room, ev: ev})
+		s.notify()
+	}
+	hold := s.holdSends
+	if hold {
+		s.heldSends++
+	}
+	s.mu.Unlock()
+	if hold {
+		select {
+		case <-r.Context().Done():
+		case <-s.done:
+		}
 		return
 	}
-	ev := &Event{Type: typ, EventID: s.eventID(), Sender: s.UserID, OriginServerTS: time.Now().UnixMilli(), Content: content}
-	s.txns[key] = ev.EventID
-	s.sent = append(s.sent, Sent{Room: room, TxnID: txn, EventID: ev.EventID, Content: content})
-	s.log = append(s.log, entry{room: room, ev: ev})
-	s.notify()
-	writeJSON(w, http.StatusOK, map[string]any{"event_id": ev.EventID})
+	writeJSON(w, http.StatusOK, map[string]any{"event_id": id})
 }
 
 func (s *Server) sync(w http.ResponseWriter, r *http.Request) {

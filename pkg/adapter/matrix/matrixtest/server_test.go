@@ -64,7 +64,7 @@ func TestFake(t *testing.T) {
 	// Sends are deduplicated by transaction id.
 	_, a := call(t, s, "PUT", "rooms/%21r:fake.test/send/m.room.message/txn1", `{"msgtype":"m.text","body":"x"}`)
 	_, b := call(t, s, "PUT", "rooms/%21r:fake.test/send/m.room.message/txn1", `{"msgtype":"m.text","body":"x"}`)
-	if a["event_id"] != b["event_id"] || len(s.Sent()) != 1 {
+	if a["event_id"] != b["event_id"] || len(s.Sent()) != 1 || s.Puts("txn1") != 2 {
 		t.Fatalf("send not deduplicated: %v %v %d", a, b, len(s.Sent()))
 	}
 
