@@ -28,25 +28,9 @@ func TestMatrixUnderSystemd(t *testing.T) {
     poll_timeout: 5s
 `, fake.URL)))
 	const room, ann = "!dm:fake.test", "@ann:fake.test"
-	replies := func(id string) int {
-		n := 0
-		for _, s := range fake.Sent() {
-			if _, _, reply := s.Relation(); reply == id {
-				n++
-			}
-		}
-		return n
-	}
-	resumed := func() bool {
-		for _, s := range fake.Since() {
-			if s != "" {
-				return true
-			}
-		}
-		return false
-	}
+	replies := func(id string) int { return len(fake.Replies(id)) }
 	e.startReady()
-	fake.Wait(t, sendOnceWait, "a sync past the initial one", resumed)
+	fake.Wait(t, sendOnceWait, "a sync past the initial one", func() bool { return len(fake.Since()) > fake.InitialSyncs() })
 	fake.Members(room, 2)
 	id1 := fake.Text(room, ann, "hello")
 	fake.Wait(t, sendOnceWait, "the reply to hello", func() bool { return replies(id1) == 1 })
@@ -71,12 +55,7 @@ func TestMatrixUnderSystemd(t *testing.T) {
 		fake.HoldSends(false)
 	})
 	e.settled()
-	var txn string
-	for _, s := range fake.Sent() {
-		if _, _, reply := s.Relation(); reply == id3 {
-			txn = s.TxnID
-		}
-	}
+	txn := fake.Replies(id3)[0].TxnID
 	if n := fake.Puts(txn); n < 2 {
 		t.Fatalf("the interrupted reply was sent %d times; want it sent again after the SIGKILL, with the same transaction id", n)
 	}
@@ -92,13 +71,7 @@ func TestMatrixUnderSystemd(t *testing.T) {
 	if n := len(fake.Sent()); n != 4 {
 		t.Errorf("the room shows %d replies, want 4: %+v", n, fake.Sent())
 	}
-	initial := 0
-	for _, s := range fake.Since() {
-		if s == "" {
-			initial++
-		}
-	}
-	if initial != 1 {
+	if initial := fake.InitialSyncs(); initial != 1 {
 		t.Errorf("%d initial syncs, want 1: the restarts must resume from the saved since token", initial)
 	}
 }

@@ -33,15 +33,7 @@ func TestE2EMatrix(t *testing.T) {
 
 	const room, ann = "!dm:fake.test", "@ann:fake.test"
 	fake.Members(room, 2)
-	replies := func(id string) int {
-		n := 0
-		for _, s := range fake.Sent() {
-			if _, _, reply := s.Relation(); reply == id {
-				n++
-			}
-		}
-		return n
-	}
+	replies := func(id string) int { return len(fake.Replies(id)) }
 	// acked: herald asked /sync from a position past everything pushed
 	// so far, which it does only after storing it.
 	acked := func(pos string) func() bool {
@@ -116,13 +108,7 @@ func TestE2EMatrix(t *testing.T) {
 	}
 	// Only the very first start made an initial sync: the restarts resumed
 	// from the saved token.
-	initial := 0
-	for _, s := range fake.Since() {
-		if s == "" {
-			initial++
-		}
-	}
-	if initial != 1 {
+	if initial := fake.InitialSyncs(); initial != 1 {
 		t.Errorf("%d initial syncs, want 1", initial)
 	}
 }

@@ -110,12 +110,5 @@ func (h *harness) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
-	h.fake.Wait(t, wait, "a sync from the initial position", func() bool {
-		for _, s := range h.fake.Since() {
-			if s != "" {
-				return true
-			}
-		}
-		return false
-	})
+	h.fake.Wait(t, wait, "a sync from the initial position", func() bool { return len(h.fake.Since()) > h.fake.InitialSyncs() })
 }

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // stateFileName is the saved sync position inside Env.StateDir.
@@ -75,9 +77,8 @@ func (f stateFile) load() (*savedState, error) {
 	return &s, nil
 }
 
-// save writes s atomically: a temporary file in the same directory, fsync,
-// rename over the old file, fsync of the directory. A crash leaves either
-// the old or the new file.
+// save writes s atomically (adapter.WriteFileAtomic): a crash leaves
+// either the old or the new file.
 func (f stateFile) save(s *savedState) error {
 	if f.dir == "" {
 		return nil
@@ -86,48 +87,12 @@ func (f stateFile) save(s *savedState) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(f.dir, "."+stateFileName+".*")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), f.path()); err != nil {
-		return err
-	}
-	done = true
-	d, err := os.Open(f.dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return adapter.WriteFileAtomic(f.dir, stateFileName, append(b, '\n'))
 }
 
 // cleanTemp removes temporary files left by a crash during save.
 func (f stateFile) cleanTemp() {
-	if f.dir == "" {
-		return
-	}
-	m, _ := filepath.Glob(filepath.Join(f.dir, "."+stateFileName+".*"))
-	for _, p := range m {
-		os.Remove(p)
+	if f.dir != "" {
+		adapter.RemoveTempFiles(f.dir, stateFileName)
 	}
 }

@@ -92,7 +92,8 @@ type Server struct {
 	limits     map[string][]int // endpoint → retry_after_ms of the next answers
 	blackhole  int              // /sync calls to hold forever
 	blackholed int
-	// redeliver: 1 = the next non-empty batch is to be served twice, 2 =
+	// redeliver: 1 = the next batch with a timeline event is to be served
+	// twice, 2 =
 	// it was served once, as (lastFrom, lastTo].
 	redeliver int
 	lastFrom  int
@@ -187,8 +188,8 @@ func (s *Server) Invite(room, inviter string, direct bool) {
 	s.notify()
 }
 
-// Redeliver makes the next batch served be served again to the /sync that
-// follows it, as when the answer was lost on the way.
+// Redeliver makes the next batch with a timeline event be served again to
+// the /sync that follows it, as when the answer was lost on the way.
 func (s *Server) Redeliver() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -250,6 +251,18 @@ func (s *Server) Sent() []Sent {
 	return append([]Sent(nil), s.sent...)
 }
 
+// Replies returns the messages sent in reply to the event id (its
+// m.in_reply_to, threads included), as the user sees them.
+func (s *Server) Replies(id string) []Sent {
+	var out []Sent
+	for _, m := range s.Sent() {
+		if _, _, reply := m.Relation(); reply == id {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // Joins and Leaves return the rooms joined and left, in order.
 func (s *Server) Joins() []string {
 	s.mu.Lock()
@@ -290,6 +303,20 @@ func (s *Server) Since() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.sinces...)
+}
+
+// InitialSyncs returns how many /sync calls came without since: a client
+// that resumes from a saved token makes one in its whole life.
+func (s *Server) InitialSyncs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, since := range s.sinces {
+		if since == "" {
+			n++
+		}
+	}
+	return n
 }
 
 // Position returns the token of the newest position of the stream: a
@@ -509,9 +536,6 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 		from = len(s.log)
 	}
 	to := len(s.log)
-	if since != "" && s.redeliver == 1 && to > from {
-		s.redeliver, s.lastFrom, s.lastTo = 2, from, to
-	}
 	join := map[string]map[string]any{}
 	invite := map[string]any{}
 	room := func(id string) map[string]any {
@@ -531,6 +555,14 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 			invite[e.room] = map[string]any{"invite_state": map[string]any{"events": []any{e.invite}}}
 		case e.members > 0:
 			room(e.room)["summary"] = map[string]any{"m.joined_member_count": e.members}
+		}
+	}
+	if since != "" && s.redeliver == 1 && len(join) > 0 {
+		for _, e := range s.log[from:to] {
+			if e.ev != nil {
+				s.redeliver, s.lastFrom, s.lastTo = 2, from, to
+				break
+			}
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
