@@ -22,9 +22,9 @@ import (
 var roomPing = regexp.MustCompile(`(?i)@room`)
 
 // neutralise keeps agent text from notifying a whole room: a word joiner
-// (U+2060, invisible) after the @ breaks "@room". The empty m.mentions of
-// every send already tells homeservers with intentional mentions that no
-// one is mentioned.
+// (U+2060, invisible) after the @ breaks "@room", for homeservers older
+// than intentional mentions: on newer ones the m.mentions of every send,
+// which never sets room, already turns the body matching off.
 func neutralise(s string) string {
 	return roomPing.ReplaceAllStringFunc(s, func(m string) string { return m[:1] + "\u2060" + m[1:] })
 }
@@ -69,10 +69,17 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 
 // content builds the m.room.message content of msg.
 func content(msg *message.Outbound) map[string]any {
+	// m.mentions names whom the message notifies, and its presence turns
+	// off the homeserver's legacy matching of names and @room in the body.
+	// A reply mentions the asker only, as a client's reply does.
+	mentions := map[string]any{}
+	if msg.ReplyTo != "" && validUserID(msg.RecipientID) {
+		mentions["user_ids"] = []string{msg.RecipientID}
+	}
 	c := map[string]any{
 		"msgtype":    "m.text",
 		"body":       neutralise(msg.Text),
-		"m.mentions": map[string]any{},
+		"m.mentions": mentions,
 	}
 	switch {
 	case msg.ThreadID != "":

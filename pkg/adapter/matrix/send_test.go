@@ -52,11 +52,17 @@ func TestSendInThread(t *testing.T) {
 
 func TestSendReply(t *testing.T) {
 	h := newHarness(t)
-	if _, err := h.a.Send(t.Context(), &message.Outbound{ChatID: room, ReplyTo: "$q", Text: "answer", IdempotencyKey: "k"}); err != nil {
+	if _, err := h.a.Send(t.Context(), &message.Outbound{ChatID: room, ReplyTo: "$q", RecipientID: ann, Text: "answer @room", IdempotencyKey: "k"}); err != nil {
 		t.Fatal(err)
 	}
-	if rel, _, reply := h.fake.Sent()[0].Relation(); rel != "" || reply != "$q" {
+	s := h.fake.Sent()[0]
+	if rel, _, reply := s.Relation(); rel != "" || reply != "$q" {
 		t.Fatalf("relation %q, in reply to %q", rel, reply)
+	}
+	// The asker, and only the asker, is mentioned.
+	m, _ := s.Content["m.mentions"].(map[string]any)
+	if ids, _ := m["user_ids"].([]any); len(m) != 1 || len(ids) != 1 || ids[0] != ann {
+		t.Fatalf("m.mentions = %v, want the asker only", m)
 	}
 }
 
