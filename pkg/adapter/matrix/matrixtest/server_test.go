@@ -3,11 +3,13 @@
 package matrixtest
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func call(t *testing.T, s *Server, method, path, body string) (int, map[string]any) {
@@ -74,6 +76,21 @@ func TestFake(t *testing.T) {
 	if code != 429 || m["errcode"] != "M_LIMIT_EXCEEDED" || m["retry_after_ms"] != 1500.0 {
 		t.Fatalf("rate limit: %d %v", code, m)
 	}
+
+	// A held send is stored but never answered.
+	s.HoldSends(true)
+	req, _ := http.NewRequest("PUT", s.URL+"/_matrix/client/v3/rooms/%21r:fake.test/send/m.room.message/txn3", strings.NewReader(`{"msgtype":"m.text","body":"held"}`))
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if resp, err := http.DefaultClient.Do(req.WithContext(ctx)); err == nil {
+		resp.Body.Close()
+		t.Fatal("a held send was answered")
+	}
+	if s.HeldSends() != 1 || len(s.Sent()) != 2 || s.Sent()[1].Body() != "held" {
+		t.Fatalf("held %d, sent %+v", s.HeldSends(), s.Sent())
+	}
+	s.HoldSends(false)
 
 	// An expired token.
 	s.Expire()
