@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -28,11 +29,14 @@ type syncer struct {
 	notified map[string]bool
 	// saveErrs counts consecutive failed saves, to log the first only.
 	saveErrs int
+	// deliverBo spaces the retries of a batch the core could not store.
+	deliverBo adapter.Backoff
 }
 
 func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 	s := &syncer{a: a, inbox: inbox, direct: map[string]bool{}, notified: map[string]bool{},
-		cls: classifier{platform: a.name, requireMention: a.conf.RequireMention}}
+		cls:       classifier{platform: a.name, requireMention: a.conf.RequireMention},
+		deliverBo: adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff}}
 	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
 		Backoff: adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff}}.
 		Run(ctx, s.connect)
@@ -102,11 +106,24 @@ func (s *syncer) connect(ctx context.Context) adapter.Attempt {
 			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 		}
 		if err := s.handle(ctx, resp); err != nil {
-			if errors.Is(err, adapter.ErrStopping) {
-				a.log.WithError(err).Info("matrix: herald is stopping; batch left unacknowledged for the next instance")
+			if ctx.Err() != nil {
+				return adapter.Attempt{Err: err, Healthy: true}
 			}
-			return adapter.Attempt{Err: err, Healthy: true}
+			// The connection is fine: stay connected, and ask again from
+			// the unchanged since token after a backoff.
+			d := s.deliverBo.Next()
+			entry := a.log.WithError(err).WithField("retry_in", d.Round(time.Millisecond).String())
+			if errors.Is(err, adapter.ErrStopping) {
+				entry.Info("matrix: herald is stopping; batch left unacknowledged for the next instance")
+			} else {
+				entry.Error("matrix: batch not stored; not acknowledging it, syncing it again")
+			}
+			if !adapter.Sleep(ctx, d) {
+				return adapter.Attempt{Err: err, Healthy: true}
+			}
+			continue
 		}
+		s.deliverBo.Reset()
 	}
 }
 

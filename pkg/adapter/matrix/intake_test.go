@@ -57,6 +57,29 @@ func TestSinceSavedAfterStoring(t *testing.T) {
 	}
 }
 
+// A batch the inbox refuses is not acknowledged and is fetched again
+// after a backoff, without leaving the connected state.
+func TestRefusedBatchRetried(t *testing.T) {
+	h := newHarness(t)
+	h.fake.Members(room, 2)
+	h.start(t)
+	h.inbox.SetFail(errors.New("disk full"))
+	id := h.fake.Text(room, ann, "keep me")
+	h.fake.Wait(t, wait, "two refused deliveries", func() bool { return h.inbox.Calls() >= 2 })
+	if h.fake.Served(id) < 2 {
+		t.Fatalf("event served %d times, want it fetched again", h.fake.Served(id))
+	}
+	h.inbox.SetFail(nil)
+	if m := h.inbox.WaitN(t, 1, wait)[0]; m.EventID != id {
+		t.Fatalf("stored %+v", m)
+	}
+	for _, st := range h.st.All() {
+		if st.Phase != adapter.PhaseConnected && st.Phase != adapter.PhaseStarting {
+			t.Fatalf("reported %s while only the store failed", st.Phase)
+		}
+	}
+}
+
 // A batch the inbox refuses is not acknowledged: after a restart the next
 // process syncs from the saved position and gets the event again.
 func TestRefusedBatchFetchedAgainAfterRestart(t *testing.T) {
