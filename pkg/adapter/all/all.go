@@ -6,6 +6,7 @@ import (
 	// Built-in adapter types, registered in their init functions.
 	_ "github.com/heraldgw/herald/pkg/adapter/discord"
 	_ "github.com/heraldgw/herald/pkg/adapter/feishu"
+	_ "github.com/heraldgw/herald/pkg/adapter/matrix"
 	_ "github.com/heraldgw/herald/pkg/adapter/mattermost"
 	_ "github.com/heraldgw/herald/pkg/adapter/signal"
 	_ "github.com/heraldgw/herald/pkg/adapter/slack"
