@@ -155,26 +155,45 @@ func (s *Server) Pending() int {
 	return len(s.pending)
 }
 
-// The accessors below read the server without locking it: call them in an
-// Await condition, which runs with the server locked.
-
 // Connected reports whether a stream connection is open.
-func (s *Server) Connected() bool { return s.conn != nil }
+func (s *Server) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn != nil
+}
 
 // Dials is the number of stream connections accepted so far.
-func (s *Server) Dials() int { return s.dials }
+func (s *Server) Dials() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dials
+}
 
 // Opens is the number of connections/open calls so far.
-func (s *Server) Opens() int { return s.opens }
+func (s *Server) Opens() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opens
+}
 
 // TokenRequests is the number of oauth2/accessToken calls so far.
-func (s *Server) TokenRequests() int { return s.tokenReqs }
+func (s *Server) TokenRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenReqs
+}
 
 // Subscriptions returns the subscriptions of the last connections/open.
-func (s *Server) Subscriptions() []json.RawMessage { return s.subs }
+func (s *Server) Subscriptions() []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subs
+}
 
 // Acked reports whether the frame id was acknowledged with code 200.
 func (s *Server) Acked(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, a := range s.acks {
 		if a.MessageID == id && a.Code == 200 {
 			return true

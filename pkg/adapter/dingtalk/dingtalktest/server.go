@@ -129,16 +129,16 @@ func (s *Server) changedLocked() {
 	s.changed = make(chan struct{})
 }
 
-// Await waits until cond (called with the server locked) holds.
+// Await waits until cond holds; cond may call the server's accessors.
 func (s *Server) Await(t testing.TB, what string, timeout time.Duration, cond func(*Server) bool) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
-		ok, ch := cond(s), s.changed
+		ch := s.changed
 		s.mu.Unlock()
-		if ok {
+		if cond(s) {
 			return
 		}
 		select {
