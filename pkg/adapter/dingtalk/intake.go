@@ -181,6 +181,7 @@ func (a *Adapter) botMessage(ctx context.Context, conn *websocket.Conn, inbox ad
 		return err
 	default:
 		log = log.WithField("msg_id", msg.EventID)
+		log.Debug("dingtalk: bot message received; storing it")
 		switch err := inbox.Deliver(ctx, msg); {
 		case err == nil:
 		case errors.Is(err, message.ErrInvalid):
