@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/sirupsen/logrus"
@@ -61,10 +62,32 @@ func (a *Adapter) session(ctx context.Context, inbox adapter.Inbox) adapter.Atte
 		err = c
 	}
 	if errors.Is(err, errDisconnect) {
+		a.closeGracefully(ctx, conn)
 		a.log.Info("dingtalk: DingTalk asked to reconnect; stored frames acknowledged, opening a new connection")
 		return adapter.Attempt{Err: err, Healthy: true, Immediate: true}
 	}
 	return adapter.Attempt{Err: err, Healthy: true}
+}
+
+// closeGracefully closes conn with a close handshake, so that the
+// acknowledgements written last reach DingTalk before the socket goes,
+// within request_timeout and never past ctx.
+func (a *Adapter) closeGracefully(ctx context.Context, conn *websocket.Conn) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = conn.Close(websocket.StatusNormalClosure, "reconnecting")
+	}()
+	t := time.NewTimer(a.conf.RequestTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	conn.CloseNow()
+	<-done
 }
 
 // openFailure classifies a failed connections/open: rejected credentials

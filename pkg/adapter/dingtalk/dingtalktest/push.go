@@ -127,6 +127,14 @@ func (s *Server) LimitWebhook(n int) {
 	s.limitHook = n
 }
 
+// HoldWebhook makes the session webhook show each message (it is recorded
+// in Sent) but never answer, until the client gives up or hold is false.
+func (s *Server) HoldWebhook(hold bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holdHook = hold
+}
+
 // ExpireWebhooks makes every session webhook answer that it expired.
 func (s *Server) ExpireWebhooks() {
 	s.mu.Lock()

@@ -105,17 +105,29 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"errcode": 40035, "errmsg": "invalid body"})
 		return
 	}
+	var answer map[string]any
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer s.changedLocked()
+	hold := false
 	switch {
 	case s.hooksDead:
-		writeJSON(w, 200, map[string]any{"errcode": ErrCodeSessionExpired, "errmsg": "session webhook expired"})
+		answer = map[string]any{"errcode": ErrCodeSessionExpired, "errmsg": "session webhook expired"}
 	case s.limitHook > 0:
 		s.limitHook--
-		writeJSON(w, 200, map[string]any{"errcode": ErrCodeTooFast, "errmsg": "send too fast, exceed 20 times per minute"})
+		answer = map[string]any{"errcode": ErrCodeTooFast, "errmsg": "send too fast, exceed 20 times per minute"}
 	default:
 		s.sent = append(s.sent, Sent{Via: "webhook", To: r.URL.Query().Get("session"), Text: req.Text.Content, IsAtAll: req.At.IsAtAll})
-		writeJSON(w, 200, map[string]any{"errcode": 0, "errmsg": "ok"})
+		hold = s.holdHook
+		answer = map[string]any{"errcode": 0, "errmsg": "ok"}
 	}
+	s.changedLocked()
+	s.mu.Unlock()
+	if hold {
+		// The message is shown; its answer never comes.
+		select {
+		case <-r.Context().Done():
+		case <-s.closed:
+		}
+		return
+	}
+	writeJSON(w, 200, answer)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,6 +39,8 @@ type Server struct {
 	opts Options
 	srv  *httptest.Server
 
+	closed    chan struct{}
+	closeOnce sync.Once
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced on every change
 	conn      *websocket.Conn
@@ -57,6 +60,7 @@ type Server struct {
 	limitAPI  int
 	limitHook int
 	hooksDead bool
+	holdHook  bool
 }
 
 type pushed struct {
@@ -86,13 +90,24 @@ type Sent struct {
 // New starts a fake on 127.0.0.1; it stops at the end of the test.
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
+	return NewOn(t, net.Listen, opts)
+}
+
+// NewOn starts a fake on 127.0.0.1 of the network listen opens it in (a
+// sandbox's namespace); it stops at the end of the test.
+func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error), opts Options) *Server {
+	t.Helper()
+	ln, err := listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("dingtalktest: listen: %v", err)
+	}
 	if opts.ClientID == "" {
 		opts.ClientID = DefaultClientID
 	}
 	if opts.ClientSecret == "" {
 		opts.ClientSecret = DefaultClientSecret
 	}
-	s := &Server{opts: opts, changed: make(chan struct{}), tickets: map[string]bool{}, tokens: map[string]bool{}}
+	s := &Server{opts: opts, changed: make(chan struct{}), closed: make(chan struct{}), tickets: map[string]bool{}, tokens: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1.0/gateway/connections/open", s.open)
 	mux.HandleFunc("GET /connect", s.connect)
@@ -100,8 +115,7 @@ func New(t testing.TB, opts Options) *Server {
 	mux.HandleFunc("POST /v1.0/robot/oToMessages/batchSend", s.robotSend)
 	mux.HandleFunc("POST /v1.0/robot/groupMessages/send", s.robotSend)
 	mux.HandleFunc("POST /robot/sendBySession", s.webhook)
-	s.srv = httptest.NewUnstartedServer(mux)
-	s.srv.Listener = &freezeListener{Listener: s.srv.Listener, s: s}
+	s.srv = &httptest.Server{Listener: &freezeListener{Listener: ln, s: s}, Config: &http.Server{Handler: mux}}
 	s.srv.Start()
 	s.URL = s.srv.URL
 	t.Cleanup(s.Close)
@@ -110,6 +124,7 @@ func New(t testing.TB, opts Options) *Server {
 
 // Close drops the stream and stops the server.
 func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
 	s.mu.Lock()
 	c, raw := s.conn, s.raw
 	s.conn, s.raw = nil, nil
@@ -211,7 +226,8 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(1 << 20)
 	s.mu.Lock()
-	old := s.conn
+	// A replaced connection stays open until the client closes it, so
+	// that an acknowledgement it sent last is still read.
 	s.conn, s.deaf = c, false
 	s.connID++
 	s.dials++
@@ -220,9 +236,6 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	resend := append([]pushed(nil), s.pending...)
 	s.changedLocked()
 	s.mu.Unlock()
-	if old != nil {
-		old.CloseNow()
-	}
 	for _, p := range resend {
 		s.write(c, p.frame)
 	}
