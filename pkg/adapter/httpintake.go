@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 )
@@ -106,4 +108,20 @@ func (l *LogLimiter) Allow(now time.Time) (bool, int) {
 	n := l.suppressed
 	l.suppressed = 0
 	return true, n
+}
+
+var cleanPathBad = regexp.MustCompile(`//|/\.\.?(/|$)|[{}?#% \t\r\n\x00]`)
+
+// ValidPath accepts a clean absolute path usable as a callback URL in a
+// net/http.ServeMux pattern: no wildcards, no trailing slash.
+func ValidPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/") || p == "/":
+		return errors.New("must start with / and name a path")
+	case strings.HasSuffix(p, "/"):
+		return errors.New("must not end with /")
+	case cleanPathBad.MatchString(p):
+		return errors.New("must be a clean path without {, }, ?, #, % or white space")
+	}
+	return nil
 }
