@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -167,35 +168,56 @@ func (cb Callback) Tampered() Callback {
 	return Callback{Query: q, Body: cb.Body}
 }
 
-// Post delivers cb to url the way WeCom does: it retries until the answer
-// is 200, up to attempts times (WeCom gives a callback 5 seconds, then
-// retries). It returns the last status.
-func Post(ctx context.Context, client *http.Client, url string, cb Callback, attempts int) (int, error) {
-	status := 0
-	var err error
-	for range attempts {
-		var req *http.Request
-		req, err = cb.Request(ctx, url)
-		if err != nil {
-			return 0, err
+// Post sends cb to url once and returns the status code.
+func Post(ctx context.Context, url string, cb Callback) (int, error) {
+	req, err := cb.Request(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	return do(req)
+}
+
+// Deliver posts cb the way WeCom does: again, every interval (WeCom waits
+// 5 seconds for an answer, then retries), until it is answered 200 or ctx
+// ends. It returns how many attempts were made.
+func Deliver(ctx context.Context, url string, cb Callback, interval time.Duration) (int, error) {
+	for n := 1; ; n++ {
+		code, err := Post(ctx, url, cb)
+		if err == nil && code == http.StatusOK {
+			return n, nil
 		}
-		var resp *http.Response
-		resp, err = client.Do(req)
-		if err == nil {
-			status = resp.StatusCode
-			resp.Body.Close()
-			if status == http.StatusOK {
-				return status, nil
-			}
-		}
+		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
-			return status, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+			t.Stop()
+			return n, fmt.Errorf("wecomtest: not delivered after %d attempts (last: %d %v): %w", n, code, err, ctx.Err())
+		case <-t.C:
 		}
 	}
+}
+
+// Verify performs the GET URL verification with q (Crypt.Verification)
+// on target and returns the status code and body.
+func Verify(ctx context.Context, target string, q url.Values) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target+"?"+q.Encode(), nil)
 	if err != nil {
-		return status, err
+		return 0, "", err
 	}
-	return status, fmt.Errorf("wecomtest: callback answered %d %d times", status, attempts)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, string(b), nil
+}
+
+func do(req *http.Request) (int, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, nil
 }
