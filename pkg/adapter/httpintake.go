@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 // Helpers for adapters that receive on herald's HTTP listener (the
@@ -124,4 +126,32 @@ func ValidPath(p string) error {
 		return errors.New("must be a clean path without {, }, ?, #, % or white space")
 	}
 	return nil
+}
+
+// Refuser answers the requests a callback URL refuses: it counts each by
+// reason and logs at most one line a second (anyone can send them). The
+// request body and secrets are never logged. Set Log and Metrics before
+// use.
+type Refuser struct {
+	Log     *logrus.Entry
+	Metrics Metrics
+	// Prefix starts every log message ("wecom").
+	Prefix string
+	limit  LogLimiter
+}
+
+// Refuse answers status with msg as plain text, counts reason and logs
+// msg at level.
+func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, now time.Time, status int, reason, msg string, level logrus.Level) {
+	f.Metrics.Rejected(reason)
+	if f.Log.Logger.IsLevelEnabled(level) {
+		if ok, suppressed := f.limit.Allow(now); ok {
+			e := f.Log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "reason": reason})
+			if suppressed > 0 {
+				e = e.WithField("suppressed", suppressed)
+			}
+			e.Log(level, f.Prefix+": request rejected: "+msg)
+		}
+	}
+	http.Error(w, msg, status)
 }

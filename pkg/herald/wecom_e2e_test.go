@@ -89,7 +89,7 @@ func TestE2EWeCom(t *testing.T) {
 	if r := waitAgent(t, ag, 1)[0]; r.LastUser() != "hello wecom" {
 		t.Fatalf("agent got %q", r.LastUser())
 	}
-	fake.Wait(t, e2eWait, "the reply", func() bool { return len(fake.Sent()) >= 1 })
+	testwait.For(t, "the reply", func() bool { return len(fake.Sent()) >= 1 })
 	if s := fake.Sent()[0]; s.ToUser != member || s.Text != "agent: hello wecom" || s.AgentID != fake.AgentID {
 		t.Fatalf("sent %+v, want the answer to %s", s, member)
 	}

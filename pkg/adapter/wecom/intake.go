@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -181,20 +180,7 @@ func (a *Adapter) inbound(m *inMessage, received time.Time) *message.Inbound {
 	}
 }
 
-// reject answers status with msg, counts reason and logs at level
-// (rate-limited). Neither the body nor any secret is logged.
+// reject answers status with msg, counts reason and logs at level.
 func (a *Adapter) reject(w http.ResponseWriter, r *http.Request, status int, reason, msg string, level logrus.Level) {
-	a.metrics.Rejected(reason)
-	if a.log.Logger.IsLevelEnabled(level) {
-		if ok, suppressed := a.warn.Allow(a.now()); ok {
-			e := a.log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "reason": reason})
-			if suppressed > 0 {
-				e = e.WithField("suppressed", suppressed)
-			}
-			e.Log(level, "wecom: request rejected: "+msg)
-		}
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, msg+"\n")
+	a.refuse.Refuse(w, r, a.now(), status, reason, msg, level)
 }

@@ -39,9 +39,9 @@ type Adapter struct {
 
 	// live holds the inbox while intake is open: nil before Start and
 	// after Stop, which makes the handler answer 503.
-	live  atomic.Pointer[liveInbox]
-	fatal atomic.Bool // the fatal event was logged
-	warn  adapter.LogLimiter
+	live   atomic.Pointer[liveInbox]
+	fatal  atomic.Bool // the fatal event was logged
+	refuse adapter.Refuser
 }
 
 type liveInbox struct{ inbox adapter.Inbox }
@@ -60,6 +60,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	if a.name == "" {
 		a.name = TypeName
 	}
+	a.refuse = adapter.Refuser{Log: a.log, Metrics: a.metrics, Prefix: TypeName}
 	a.life = adapter.NewLife(TypeName, env.Report)
 	a.path = conf.Path
 	if a.path == "" {

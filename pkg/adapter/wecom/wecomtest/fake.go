@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 )
 
 // Defaults of a fake.
@@ -76,7 +75,6 @@ type Fake struct {
 	sent       []Sent
 	blackholed int
 	seq        int
-	changed    chan struct{}
 }
 
 // New starts a fake on 127.0.0.1 with the default credentials; it stops
@@ -97,7 +95,7 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	}
 	f := &Fake{CorpID: DefaultCorpID, AgentID: DefaultAgentID, Secret: DefaultSecret,
 		Crypt:  Crypt{Token: DefaultToken, EncodingAESKey: DefaultEncodingAESKey, ReceiveID: DefaultCorpID},
-		tokens: map[string]bool{}, changed: make(chan struct{})}
+		tokens: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /cgi-bin/gettoken", f.gettoken)
 	mux.HandleFunc("POST /cgi-bin/message/send", f.send)
@@ -170,27 +168,6 @@ func (f *Fake) Blackholed() int {
 	return f.blackholed
 }
 
-// Wait waits until cond holds, re-checked whenever the fake records
-// something, failing t after timeout.
-func (f *Fake) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		f.mu.Lock()
-		ch := f.changed
-		f.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("wecomtest: no %s within %v", what, timeout)
-		}
-	}
-}
-
 // Text builds a signed callback carrying text message m.
 func (f *Fake) Text(m Message) Callback {
 	agent := m.AgentID
@@ -198,12 +175,6 @@ func (f *Fake) Text(m Message) Callback {
 		agent = f.AgentID
 	}
 	return f.Crypt.Seal(agent, Plain(f.CorpID, agent, m))
-}
-
-// wake signals a change; called with mu held.
-func (f *Fake) wake() {
-	close(f.changed)
-	f.changed = make(chan struct{})
 }
 
 // answer writes WeCom's JSON answer: errcode, errmsg and fields.
@@ -230,7 +201,6 @@ func (f *Fake) gettoken(w http.ResponseWriter, r *http.Request) {
 		f.issued++
 		tok := fmt.Sprintf("fake-access-token-%04d", f.issued)
 		f.tokens[tok] = true
-		f.wake()
 		answer(w, 0, "ok", map[string]any{"access_token": tok, "expires_in": TokenLifetime})
 	}
 }
@@ -273,7 +243,6 @@ func (f *Fake) send(w http.ResponseWriter, r *http.Request) {
 		f.script = f.script[1:]
 		if fl.Blackhole {
 			f.blackholed++
-			f.wake()
 		}
 		f.mu.Unlock()
 		if fl.Blackhole {
@@ -309,7 +278,6 @@ func (f *Fake) send(w http.ResponseWriter, r *http.Request) {
 	f.seq++
 	s := Sent{MsgID: fmt.Sprintf("fake-msgid-%06d", f.seq), ToUser: b.ToUser, Text: b.Text.Content, AgentID: b.AgentID, Token: tok}
 	f.sent = append(f.sent, s)
-	f.wake()
 	f.mu.Unlock()
 	answer(w, 0, "ok", map[string]any{"invaliduser": "", "invalidparty": "", "invalidtag": "", "unlicenseduser": "", "msgid": s.MsgID})
 }
