@@ -10,11 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -197,10 +195,7 @@ func (c *api) do(ctx context.Context, method, path string, body, out any) error 
 		}
 		rd = bytes.NewReader(b)
 	}
-	var written atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { written.Store(true) },
-	})
+	ctx, written := adapter.TrackWritten(ctx)
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
@@ -211,7 +206,7 @@ func (c *api) do(ctx context.Context, method, path string, body, out any) error 
 	resp, err := c.client.Do(req)
 	if err != nil {
 		// The URL carries the secret or the token: net/http quotes it.
-		return &transportError{Err: c.scrub(err), Written: written.Load()}
+		return &transportError{Err: c.scrub(err), Written: written()}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
