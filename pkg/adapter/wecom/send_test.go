@@ -5,12 +5,14 @@ package wecom
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/wecom/wecomtest"
 	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
@@ -77,17 +79,17 @@ func TestSendExpiredToken(t *testing.T) {
 // TestSendFrequencyLimit: 45009 is rate-limited with a bounded wait.
 func TestSendFrequencyLimit(t *testing.T) {
 	h := newHarness(t, nil)
-	h.fake.Script(wecomtest.Frequency())
+	h.fake.Inject(wecomtest.Send, fakeserver.RateLimit(1, 0))
 	_, err := h.a.Send(context.Background(), out("zhangsan", "a"))
 	d, ok := adapter.RetryAfter(err)
 	if !ok || !errors.Is(err, adapter.ErrRateLimited) || d <= 0 || d > adapter.MaxRetryAfter {
 		t.Fatalf("err %v, wait %v", err, d)
 	}
-	h.fake.Script(wecomtest.Errcode(-1, "system busy"))
+	h.fake.Inject(wecomtest.Send, fakeserver.Reject(http.StatusOK).WithCode("-1").Times(1))
 	if _, err := h.a.Send(context.Background(), out("zhangsan", "a")); !errors.Is(err, adapter.ErrTemporary) {
 		t.Errorf("busy: %v", err)
 	}
-	h.fake.Script(wecomtest.Errcode(81013, "user & party & tag all invalid"))
+	h.fake.Inject(wecomtest.Send, fakeserver.Reject(http.StatusOK).WithCode("81013").Times(1))
 	if _, err := h.a.Send(context.Background(), out("zhangsan", "a")); !errors.Is(err, adapter.ErrPermanent) {
 		t.Errorf("no recipient: %v", err)
 	}
@@ -122,7 +124,7 @@ func TestStartRejectedSecret(t *testing.T) {
 // reported ambiguous (WeCom may have delivered it).
 func TestSendBlackholed(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.RequestTimeout = 300 * time.Millisecond })
-	h.fake.Script(wecomtest.Blackhole())
+	h.fake.Inject(wecomtest.Send, fakeserver.Blackhole().Times(1))
 	_, err := h.a.Send(context.Background(), out("zhangsan", "a"))
 	if !errors.Is(err, adapter.ErrAmbiguous) {
 		t.Fatalf("err %v", err)
@@ -146,5 +148,24 @@ func TestSendRefuses(t *testing.T) {
 	}
 	if n := len(h.fake.Sent()); n != 0 {
 		t.Errorf("%d sent", n)
+	}
+}
+
+// TestSendTokenUnanswered: an unanswered gettoken fails the send as
+// temporary, not ambiguous (nothing was sent), within request_timeout;
+// an HTTP 502 from WeCom's front is temporary too.
+func TestSendTokenUnanswered(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RequestTimeout = 300 * time.Millisecond })
+	h.fake.Inject(wecomtest.Token, fakeserver.Blackhole().Times(1))
+	_, err := h.a.Send(context.Background(), out("zhangsan", "a"))
+	if !errors.Is(err, adapter.ErrTemporary) || errors.Is(err, adapter.ErrAmbiguous) {
+		t.Fatalf("err %v", err)
+	}
+	h.fake.Inject(wecomtest.Send, fakeserver.Reject(http.StatusBadGateway).Times(1))
+	if _, err := h.a.Send(context.Background(), out("zhangsan", "a")); !errors.Is(err, adapter.ErrTemporary) {
+		t.Errorf("502: %v", err)
+	}
+	if _, err := h.a.Send(context.Background(), out("zhangsan", "a")); err != nil {
+		t.Errorf("healed: %v", err)
 	}
 }

@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Defaults of a fake.
@@ -37,25 +40,14 @@ type Sent struct {
 	Token   string
 }
 
-// Failure is a scripted answer to the next message/send.
-type Failure struct {
-	Code    int
-	Message string
-	// Blackhole holds the request unanswered until the client gives up.
-	Blackhole bool
-}
-
-// Frequency is errcode 45009, WeCom's API frequency limit.
-func Frequency() Failure {
-	return Failure{Code: 45009, Message: "api freq out of limit"}
-}
-
-// Errcode is another WeCom error answer (e.g. -1 system busy, 81013 no
-// valid recipient, 48002 API forbidden).
-func Errcode(code int, msg string) Failure { return Failure{Code: code, Message: msg} }
-
-// Blackhole is a request the fake never answers.
-func Blackhole() Failure { return Failure{Blackhole: true} }
+// Fault points (fakeserver.Faults.Inject). WeCom answers its errors with
+// HTTP 200 and an errcode: a RateLimit fault is errcode 45009 (or its
+// Code), a Reject(http.StatusOK).WithCode("…") fault that errcode, a
+// Reject of another status that HTTP status.
+const (
+	Token fakeserver.Point = "gettoken"
+	Send  fakeserver.Point = "message/send"
+)
 
 // Fake is a running fake WeCom.
 type Fake struct {
@@ -65,13 +57,15 @@ type Fake struct {
 	Secret  string
 	Crypt   Crypt
 
-	srv *httptest.Server
+	fakeserver.Faults
+
+	srv  *httptest.Server
+	done chan struct{}
 
 	mu         sync.Mutex
 	tokens     map[string]bool // issued tokens: true while valid
 	issued     int
 	secretBad  bool
-	script     []Failure
 	sent       []Sent
 	blackholed int
 	seq        int
@@ -95,7 +89,7 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	}
 	f := &Fake{CorpID: DefaultCorpID, AgentID: DefaultAgentID, Secret: DefaultSecret,
 		Crypt:  Crypt{Token: DefaultToken, EncodingAESKey: DefaultEncodingAESKey, ReceiveID: DefaultCorpID},
-		tokens: map[string]bool{}}
+		tokens: map[string]bool{}, done: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /cgi-bin/gettoken", f.gettoken)
 	mux.HandleFunc("POST /cgi-bin/message/send", f.send)
@@ -105,6 +99,7 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	f.srv.Start()
 	f.URL = f.srv.URL
 	t.Cleanup(func() {
+		close(f.done)
 		f.srv.CloseClientConnections()
 		f.srv.Close()
 	})
@@ -127,13 +122,6 @@ func (f *Fake) RejectSecret() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.secretBad = true
-}
-
-// Script queues failures answered to the next sends, in order.
-func (f *Fake) Script(fs ...Failure) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.script = append(f.script, fs...)
 }
 
 // Sent returns the messages accepted so far.
@@ -188,7 +176,36 @@ func answer(w http.ResponseWriter, code int, msg string, fields map[string]any) 
 	_, _ = w.Write(b)
 }
 
+// fault serves a fault injected at p, if any; it reports whether it did.
+func (f *Fake) fault(p fakeserver.Point, w http.ResponseWriter, r *http.Request) bool {
+	fl, ok := f.Take(p)
+	if !ok {
+		return false
+	}
+	switch {
+	case fl.Kind == fakeserver.KindBlackhole:
+		f.mu.Lock()
+		f.blackholed++
+		f.mu.Unlock()
+		fakeserver.Hold(r, f.done)
+	case fl.Kind == fakeserver.KindDrop:
+		fakeserver.DropConn(w)
+	case fl.Kind == fakeserver.KindRateLimit || fl.Status == http.StatusOK:
+		code, err := strconv.Atoi(fl.Code)
+		if err != nil {
+			code = 45009
+		}
+		answer(w, code, "fault: "+fl.String(), nil)
+	default:
+		http.Error(w, http.StatusText(fl.Status), fl.Status)
+	}
+	return true
+}
+
 func (f *Fake) gettoken(w http.ResponseWriter, r *http.Request) {
+	if f.fault(Token, w, r) {
+		return
+	}
 	q := r.URL.Query()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -221,6 +238,9 @@ func (f *Fake) send(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	if f.fault(Send, w, r) {
+		return
+	}
 	tok := r.URL.Query().Get("access_token")
 	f.mu.Lock()
 	valid, known := f.tokens[tok]
@@ -236,20 +256,6 @@ func (f *Fake) send(w http.ResponseWriter, r *http.Request) {
 	case !valid:
 		f.mu.Unlock()
 		answer(w, 42001, "access_token expired", nil)
-		return
-	}
-	if len(f.script) > 0 {
-		fl := f.script[0]
-		f.script = f.script[1:]
-		if fl.Blackhole {
-			f.blackholed++
-		}
-		f.mu.Unlock()
-		if fl.Blackhole {
-			<-r.Context().Done()
-			return
-		}
-		answer(w, fl.Code, fl.Message, nil)
 		return
 	}
 	f.mu.Unlock()

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 func call(t *testing.T, method, u string, body []byte) map[string]any {
@@ -63,7 +65,7 @@ func TestTokenLifecycle(t *testing.T) {
 	if c := send("forged"); c != 40014 {
 		t.Errorf("unknown token: errcode %d, want 40014", c)
 	}
-	f.Script(Frequency())
+	f.Inject(Send, fakeserver.RateLimit(1, 0))
 	if c := send(tok); c != 45009 {
 		t.Errorf("scripted: errcode %d, want 45009", c)
 	}
