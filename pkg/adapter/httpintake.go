@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -154,4 +155,47 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, now time.Time, 
 		}
 	}
 	http.Error(w, msg, status)
+}
+
+// Intake is whether a callback URL accepts events: open (with the inbox)
+// between Start and Stop, closed before and after, when its handler
+// answers 503 so that the platform retries, with the next instance if
+// this one is stopping. The zero value is closed.
+type Intake struct {
+	live atomic.Pointer[Inbox]
+}
+
+// Open opens intake into inbox, right after Life.Start succeeded. It
+// reports false, leaving intake closed, when a Stop ran meanwhile.
+func (in *Intake) Open(life *Life, inbox Inbox) bool {
+	in.live.Store(&inbox)
+	if life.Stopping() {
+		in.live.Store(nil)
+		return false
+	}
+	return true
+}
+
+// Close closes intake (Stop's close function).
+func (in *Intake) Close() { in.live.Store(nil) }
+
+// Inbox returns the inbox while intake is open; while it is closed it
+// answers 503 with Retry-After: 1 and returns nil.
+func (in *Intake) Inbox(w http.ResponseWriter) Inbox {
+	p := in.live.Load()
+	if p == nil {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "not accepting messages (starting or stopping)", http.StatusServiceUnavailable)
+		return nil
+	}
+	return *p
+}
+
+// CallbackRoutes are the GET (verification) and POST (events) routes of a
+// callback URL served by h.
+func CallbackRoutes(path string, h http.Handler) []Route {
+	return []Route{
+		{Pattern: http.MethodGet + " " + path, Handler: h},
+		{Pattern: http.MethodPost + " " + path, Handler: h},
+	}
 }

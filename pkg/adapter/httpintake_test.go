@@ -3,6 +3,7 @@
 package adapter
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestLogLimiter(t *testing.T) {
@@ -92,5 +95,33 @@ func TestRefuserCountsEveryOneLogsOnePerSecond(t *testing.T) {
 	}
 	if m.rejected["bad_signature"] != 3 || len(hook.Entries) != 1 || hook.Entries[0].Message != "x: request rejected: invalid signature" {
 		t.Errorf("counted %v, logged %d", m.rejected, len(hook.Entries))
+	}
+}
+
+type nopInbox struct{}
+
+func (nopInbox) Deliver(context.Context, *message.Inbound) error { return nil }
+
+// TestIntake: closed answers 503 with Retry-After, open hands out the
+// inbox, and opening after Stop leaves it closed.
+func TestIntake(t *testing.T) {
+	var in Intake
+	rec := httptest.NewRecorder()
+	if in.Inbox(rec) != nil || rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
+		t.Fatalf("closed: %d %v", rec.Code, rec.Header())
+	}
+	life := NewLife("x", func(Status) {})
+	if !in.Open(life, nopInbox{}) || in.Inbox(httptest.NewRecorder()) == nil {
+		t.Fatal("open intake has no inbox")
+	}
+	in.Close()
+	if in.Inbox(httptest.NewRecorder()) != nil {
+		t.Fatal("closed intake has an inbox")
+	}
+	if err := life.Stop(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if in.Open(life, nopInbox{}) || in.Inbox(httptest.NewRecorder()) != nil {
+		t.Fatal("intake opened after Stop")
 	}
 }

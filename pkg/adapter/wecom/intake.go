@@ -52,17 +52,15 @@ const maxIDLen = 256
 // ServeHTTP serves the callback URL: GET is WeCom's URL verification, POST
 // an encrypted message, answered 200 only once it is stored.
 func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	live := a.live.Load()
-	if live == nil {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "not accepting messages (starting or stopping)", http.StatusServiceUnavailable)
+	inbox := a.intake.Inbox(w)
+	if inbox == nil {
 		return
 	}
 	switch r.Method {
 	case http.MethodGet:
 		a.verifyURL(w, r)
 	case http.MethodPost:
-		a.callback(w, r, live.inbox)
+		a.callback(w, r, inbox)
 	default:
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "use GET or POST", http.StatusMethodNotAllowed)

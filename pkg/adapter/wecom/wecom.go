@@ -37,14 +37,10 @@ type Adapter struct {
 	api       *api
 	transport *http.Transport
 
-	// live holds the inbox while intake is open: nil before Start and
-	// after Stop, which makes the handler answer 503.
-	live   atomic.Pointer[liveInbox]
+	intake adapter.Intake
 	fatal  atomic.Bool // the fatal event was logged
 	refuse adapter.Refuser
 }
-
-type liveInbox struct{ inbox adapter.Inbox }
 
 // New checks conf and reads the credentials. It does no network I/O and
 // starts no goroutine.
@@ -99,10 +95,7 @@ func (a *Adapter) Path() string { return a.path }
 // Routes returns the callback URL's GET (URL verification) and POST
 // (messages) routes (adapter.RouteProvider).
 func (a *Adapter) Routes() []adapter.Route {
-	return []adapter.Route{
-		{Pattern: http.MethodGet + " " + a.path, Handler: a},
-		{Pattern: http.MethodPost + " " + a.path, Handler: a},
-	}
+	return adapter.CallbackRoutes(a.path, a)
 }
 
 // MaxMessageLen implements adapter.Limiter: max_message_len.
@@ -116,13 +109,9 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 	if err := a.life.Start(ctx, inbox, func(soft, _ context.Context) { a.check(soft) }); err != nil {
 		return err
 	}
-	a.live.Store(&liveInbox{inbox: inbox})
-	if a.life.Stopping() {
-		// A Stop that ran meanwhile closed intake before it was open.
-		a.live.Store(nil)
-		return nil
+	if a.intake.Open(a.life, inbox) {
+		a.log.WithField("path", a.path).Info("wecom: callback URL live")
 	}
-	a.log.WithField("path", a.path).Info("wecom: callback URL live")
 	return nil
 }
 
@@ -130,7 +119,7 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 // retries), ends the token check and waits for Sends in flight, within
 // 100 ms of ctx ending.
 func (a *Adapter) Stop(ctx context.Context) error {
-	return a.life.Stop(ctx, func(context.Context) { a.live.Store(nil) })
+	return a.life.Stop(ctx, func(context.Context) { a.intake.Close() })
 }
 
 // check fetches an access token until WeCom issues or refuses one, then
