@@ -168,21 +168,47 @@ func (cb Callback) Tampered() Callback {
 	return Callback{Query: q, Body: cb.Body}
 }
 
+// Sender posts callbacks to a callback URL the way WeCom does.
+type Sender struct {
+	Client *http.Client // nil: http.DefaultClient
+	URL    string       // the callback URL
+}
+
 // Post sends cb to url once and returns the status code.
 func Post(ctx context.Context, url string, cb Callback) (int, error) {
-	req, err := cb.Request(ctx, url)
+	return Sender{URL: url}.Post(ctx, cb)
+}
+
+// Deliver is Sender.Deliver with http.DefaultClient.
+func Deliver(ctx context.Context, url string, cb Callback, interval time.Duration) (int, error) {
+	return Sender{URL: url}.Deliver(ctx, cb, interval)
+}
+
+// Post sends cb once and returns the status code.
+func (s Sender) Post(ctx context.Context, cb Callback) (int, error) {
+	req, err := cb.Request(ctx, s.URL)
 	if err != nil {
 		return 0, err
 	}
-	return do(req)
+	client := s.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, nil
 }
 
 // Deliver posts cb the way WeCom does: again, every interval (WeCom waits
 // 5 seconds for an answer, then retries), until it is answered 200 or ctx
 // ends. It returns how many attempts were made.
-func Deliver(ctx context.Context, url string, cb Callback, interval time.Duration) (int, error) {
+func (s Sender) Deliver(ctx context.Context, cb Callback, interval time.Duration) (int, error) {
 	for n := 1; ; n++ {
-		code, err := Post(ctx, url, cb)
+		code, err := s.Post(ctx, cb)
 		if err == nil && code == http.StatusOK {
 			return n, nil
 		}
@@ -210,14 +236,4 @@ func Verify(ctx context.Context, target string, q url.Values) (int, string, erro
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, string(b), nil
-}
-
-func do(req *http.Request) (int, error) {
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, nil
 }
