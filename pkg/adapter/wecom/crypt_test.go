@@ -105,3 +105,5 @@ func TestFakeRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func xmlEnvelope(b []byte, e *envelope) bool { return xml.Unmarshal(b, e) == nil && e.Encrypt != "" }
