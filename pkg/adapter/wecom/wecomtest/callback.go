@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Message is an inbound message of a callback.
@@ -207,19 +209,11 @@ func (s Sender) Post(ctx context.Context, cb Callback) (int, error) {
 // 5 seconds for an answer, then retries), until it is answered 200 or ctx
 // ends. It returns how many attempts were made.
 func (s Sender) Deliver(ctx context.Context, cb Callback, interval time.Duration) (int, error) {
-	for n := 1; ; n++ {
-		code, err := s.Post(ctx, cb)
-		if err == nil && code == http.StatusOK {
-			return n, nil
-		}
-		t := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return n, fmt.Errorf("wecomtest: not delivered after %d attempts (last: %d %v): %w", n, code, err, ctx.Err())
-		case <-t.C:
-		}
+	n, err := fakeserver.Redeliver(ctx, interval, func(ctx context.Context) (int, error) { return s.Post(ctx, cb) })
+	if err != nil {
+		return n, fmt.Errorf("wecomtest: %w", err)
 	}
+	return n, nil
 }
 
 // Verify performs the GET URL verification with q (Crypt.Verification)
