@@ -123,7 +123,9 @@ func TestStartRejectedSecret(t *testing.T) {
 // TestSendBlackholed: an unanswered send is cut at request_timeout and
 // reported ambiguous (WeCom may have delivered it).
 func TestSendBlackholed(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.RequestTimeout = 300 * time.Millisecond })
+	// Long enough for the request to be written on a loaded machine: only
+	// a written request is ambiguous.
+	h := newHarness(t, func(c *Config) { c.RequestTimeout = 2 * time.Second })
 	h.fake.Inject(wecomtest.Send, fakeserver.Blackhole().Times(1))
 	_, err := h.a.Send(context.Background(), out("zhangsan", "a"))
 	if !errors.Is(err, adapter.ErrAmbiguous) {
