@@ -3,8 +3,11 @@
 package adapter
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,4 +74,15 @@ func Retryable(err error) bool {
 	default:
 		return true
 	}
+}
+
+// TrackWritten returns ctx traced so that written reports whether a request
+// made with it was written in full: after that, a failure leaves the
+// request's effect unknown (ErrAmbiguous for a send).
+func TrackWritten(ctx context.Context) (traced context.Context, written func() bool) {
+	var w atomic.Bool
+	traced = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { w.Store(i.Err == nil) },
+	})
+	return traced, w.Load
 }

@@ -8,8 +8,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 // Helpers for adapters that receive on herald's HTTP listener (the
@@ -106,4 +111,91 @@ func (l *LogLimiter) Allow(now time.Time) (bool, int) {
 	n := l.suppressed
 	l.suppressed = 0
 	return true, n
+}
+
+var cleanPathBad = regexp.MustCompile(`//|/\.\.?(/|$)|[{}?#% \t\r\n\x00]`)
+
+// ValidPath accepts a clean absolute path usable as a callback URL in a
+// net/http.ServeMux pattern: no wildcards, no trailing slash.
+func ValidPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/") || p == "/":
+		return errors.New("must start with / and name a path")
+	case strings.HasSuffix(p, "/"):
+		return errors.New("must not end with /")
+	case cleanPathBad.MatchString(p):
+		return errors.New("must be a clean path without {, }, ?, #, % or white space")
+	}
+	return nil
+}
+
+// Refuser answers the requests a callback URL refuses: it counts each by
+// reason and logs at most one line a second (anyone can send them). The
+// request body and secrets are never logged. Set Log and Metrics before
+// use.
+type Refuser struct {
+	Log     *logrus.Entry
+	Metrics Metrics
+	// Prefix starts every log message ("wecom").
+	Prefix string
+	limit  LogLimiter
+}
+
+// Refuse answers status with msg as plain text, counts reason and logs
+// msg at level.
+func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, now time.Time, status int, reason, msg string, level logrus.Level) {
+	f.Metrics.Rejected(reason)
+	if f.Log.Logger.IsLevelEnabled(level) {
+		if ok, suppressed := f.limit.Allow(now); ok {
+			e := f.Log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "reason": reason})
+			if suppressed > 0 {
+				e = e.WithField("suppressed", suppressed)
+			}
+			e.Log(level, f.Prefix+": request rejected: "+msg)
+		}
+	}
+	http.Error(w, msg, status)
+}
+
+// Intake is whether a callback URL accepts events: open (with the inbox)
+// between Start and Stop, closed before and after, when its handler
+// answers 503 so that the platform retries, with the next instance if
+// this one is stopping. The zero value is closed.
+type Intake struct {
+	live atomic.Pointer[Inbox]
+}
+
+// Open opens intake into inbox, right after Life.Start succeeded. It
+// reports false, leaving intake closed, when a Stop ran meanwhile.
+func (in *Intake) Open(life *Life, inbox Inbox) bool {
+	in.live.Store(&inbox)
+	if life.Stopping() {
+		in.live.Store(nil)
+		return false
+	}
+	return true
+}
+
+// Close closes intake (Stop's close function).
+func (in *Intake) Close() { in.live.Store(nil) }
+
+// Inbox returns the inbox while intake is open; while it is closed it
+// answers 503 with Retry-After: 1 and returns nil.
+func (in *Intake) Inbox(w http.ResponseWriter) Inbox {
+	p := in.live.Load()
+	if p == nil {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "not accepting messages (starting or stopping)", http.StatusServiceUnavailable)
+		return nil
+	}
+	return *p
+}
+
+// CallbackRoutes are the GET (verification) and POST (events) routes of a
+// callback URL served by h.
+func CallbackRoutes(path string, h http.Handler) []Route {
+	return []Route{
+		{Pattern: http.MethodGet + " " + path, Handler: h},
+		{Pattern: http.MethodPost + " " + path, Handler: h},
+	}
 }

@@ -3,12 +3,18 @@
 package adapter
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestLogLimiter(t *testing.T) {
@@ -53,5 +59,69 @@ func TestReadBody(t *testing.T) {
 		if status != tc.status || (status == 0) != (err == nil) || (status == 0 && string(body) != tc.body) {
 			t.Errorf("%q (length %d): %q %d %v, want status %d", tc.body, tc.length, body, status, err, tc.status)
 		}
+	}
+}
+
+func TestValidPath(t *testing.T) {
+	for _, p := range []string{"/wecom/wecom", "/a", "/a-b/c_d.e"} {
+		if err := ValidPath(p); err != nil {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "/", "a/b", "/a/", "//a", "/a/./b", "/a/..", "/{x}", "/a b", "/a?b", "/a%2f"} {
+		if err := ValidPath(p); err == nil {
+			t.Errorf("%q accepted", p)
+		}
+	}
+}
+
+type countMetrics struct{ rejected map[string]int }
+
+func (m *countMetrics) Reconnect()             {}
+func (m *countMetrics) Rejected(reason string) { m.rejected[reason]++ }
+
+func TestRefuserCountsEveryOneLogsOnePerSecond(t *testing.T) {
+	log, hook := logtest.NewNullLogger()
+	m := &countMetrics{rejected: map[string]int{}}
+	f := Refuser{Log: logrus.NewEntry(log), Metrics: m, Prefix: "x"}
+	t0 := time.Unix(1000, 0)
+	for i := range 3 {
+		rec := httptest.NewRecorder()
+		f.Refuse(rec, httptest.NewRequest(http.MethodPost, "/x", nil), t0.Add(time.Duration(i)*time.Millisecond),
+			http.StatusUnauthorized, "bad_signature", "invalid signature", logrus.WarnLevel)
+		if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "invalid signature") {
+			t.Fatalf("answer %d %q", rec.Code, rec.Body)
+		}
+	}
+	if m.rejected["bad_signature"] != 3 || len(hook.Entries) != 1 || hook.Entries[0].Message != "x: request rejected: invalid signature" {
+		t.Errorf("counted %v, logged %d", m.rejected, len(hook.Entries))
+	}
+}
+
+type nopInbox struct{}
+
+func (nopInbox) Deliver(context.Context, *message.Inbound) error { return nil }
+
+// TestIntake: closed answers 503 with Retry-After, open hands out the
+// inbox, and opening after Stop leaves it closed.
+func TestIntake(t *testing.T) {
+	var in Intake
+	rec := httptest.NewRecorder()
+	if in.Inbox(rec) != nil || rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
+		t.Fatalf("closed: %d %v", rec.Code, rec.Header())
+	}
+	life := NewLife("x", func(Status) {})
+	if !in.Open(life, nopInbox{}) || in.Inbox(httptest.NewRecorder()) == nil {
+		t.Fatal("open intake has no inbox")
+	}
+	in.Close()
+	if in.Inbox(httptest.NewRecorder()) != nil {
+		t.Fatal("closed intake has an inbox")
+	}
+	if err := life.Stop(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if in.Open(life, nopInbox{}) || in.Inbox(httptest.NewRecorder()) != nil {
+		t.Fatal("intake opened after Stop")
 	}
 }

@@ -13,5 +13,6 @@ import (
 	_ "github.com/heraldgw/herald/pkg/adapter/slack"
 	_ "github.com/heraldgw/herald/pkg/adapter/telegram"
 	_ "github.com/heraldgw/herald/pkg/adapter/webhook"
+	_ "github.com/heraldgw/herald/pkg/adapter/wecom"
 	_ "github.com/heraldgw/herald/pkg/adapter/whatsapp"
 )

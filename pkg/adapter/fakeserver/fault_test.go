@@ -4,6 +4,7 @@ package fakeserver
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -103,4 +104,22 @@ func TestHoldAndDrop(t *testing.T) {
 	close(done)
 	<-held
 	<-errc
+}
+
+// TestRedeliver: attempts until a 200, and gives up when ctx ends.
+func TestRedeliver(t *testing.T) {
+	codes := []int{503, 500, 200}
+	n, err := Redeliver(context.Background(), time.Millisecond, func(context.Context) (int, error) {
+		c := codes[0]
+		codes = codes[1:]
+		return c, nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("%d attempts, %v; want 3, nil", n, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Redeliver(ctx, time.Hour, func(context.Context) (int, error) { return 503, nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ended ctx: %v", err)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -85,11 +84,10 @@ func NewConfig() *Config {
 }
 
 var (
-	digits       = regexp.MustCompile(`^[0-9]{1,32}$`)
-	versionRE    = regexp.MustCompile(`^v[0-9]{1,3}\.[0-9]{1,3}$`)
-	templateRE   = regexp.MustCompile(`^[a-z0-9_]{1,512}$`)
-	languageRE   = regexp.MustCompile(`^[a-z]{2,3}(_[A-Za-z]{2,4})?$`)
-	cleanPathBad = regexp.MustCompile(`//|/\.\.?(/|$)|[{}?#% \t\r\n\x00]`)
+	digits     = regexp.MustCompile(`^[0-9]{1,32}$`)
+	versionRE  = regexp.MustCompile(`^v[0-9]{1,3}\.[0-9]{1,3}$`)
+	templateRE = regexp.MustCompile(`^[a-z0-9_]{1,512}$`)
+	languageRE = regexp.MustCompile(`^[a-z]{2,3}(_[A-Za-z]{2,4})?$`)
 )
 
 // Validate checks c (config.Validator). Secret files are read by New.
@@ -108,7 +106,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Path != "" {
-		if err := validPath(c.Path); err != nil {
+		if err := adapter.ValidPath(c.Path); err != nil {
 			add("path", "%v", err)
 		}
 	}
@@ -138,20 +136,6 @@ func (c *Config) Validate() error {
 		add("template_text_param", "needs template_name")
 	}
 	return errors.Join(errs...)
-}
-
-// validPath accepts a clean absolute path usable in a net/http.ServeMux
-// pattern: no wildcards, no trailing slash.
-func validPath(p string) error {
-	switch {
-	case !strings.HasPrefix(p, "/") || p == "/":
-		return errors.New("must start with / and name a path")
-	case strings.HasSuffix(p, "/"):
-		return errors.New("must not end with /")
-	case cleanPathBad.MatchString(p):
-		return errors.New("must be a clean path without {, }, ?, #, % or white space")
-	}
-	return nil
 }
 
 // TypeName is the adapter type, platforms.<name>.type.

@@ -84,7 +84,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	a.path = conf.Path
 	if a.path == "" {
 		a.path = "/whatsapp/" + a.name
-		if err := validPath(a.path); err != nil {
+		if err := adapter.ValidPath(a.path); err != nil {
 			return nil, fmt.Errorf("whatsapp: default path from instance name: %w", err)
 		}
 	}

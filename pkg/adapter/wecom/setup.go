@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package wecom
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/secret"
+)
+
+// Defaults and bounds of Config.
+const (
+	DefaultAPIURL         = "https://qyapi.weixin.qq.com"
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultRequestTimeout = 10 * time.Second
+	// MaxTextBytes is WeCom's limit for the content of a text message, in
+	// bytes of UTF-8.
+	MaxTextBytes = 2048
+	// DefaultMaxMessageLen is the split size in characters: 512 characters
+	// of at most 4 bytes each always fit MaxTextBytes.
+	DefaultMaxMessageLen = MaxTextBytes / 4
+
+	maxMaxBodyBytes   = 32 << 20
+	maxRequestTimeout = 5 * time.Minute
+)
+
+// Config is the configuration of one WeCom application, the keys of its
+// section under platforms:. NewConfig returns it with defaults; README.md
+// documents every key.
+type Config struct {
+	// CorpID is the enterprise's corp id (企业ID), ww…; it is also the
+	// receive id inside every encrypted callback. Required.
+	CorpID string `yaml:"corp_id"`
+	// AgentID is the application's AgentId. Required.
+	AgentID int64 `yaml:"agent_id"`
+	// Secret is the application's Secret, exchanged for access tokens.
+	// Required.
+	Secret secret.Ref `yaml:"secret"`
+	// Token is the callback Token set on the application's 接收消息 page.
+	// Required.
+	Token secret.Ref `yaml:"token"`
+	// EncodingAESKey is the callback EncodingAESKey (43 characters).
+	// Required.
+	EncodingAESKey secret.Ref `yaml:"encoding_aes_key"`
+	// Path is the callback URL path herald serves. Default
+	// /wecom/<instance name>.
+	Path string `yaml:"path"`
+	// APIURL is the server API base URL. Default https://qyapi.weixin.qq.com.
+	APIURL string `yaml:"api_url"`
+	// RequestTimeout bounds every API call, and reading and storing one
+	// callback. Default 10s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxBodyBytes is the largest callback body accepted (413 above).
+	// Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxMessageLen is the split size for replies in characters. Default
+	// 512, at most 2048; a part over 2048 bytes is refused.
+	MaxMessageLen int `yaml:"max_message_len"`
+}
+
+// NewConfig returns a Config with defaults filled in.
+func NewConfig() *Config {
+	return &Config{
+		APIURL:         DefaultAPIURL,
+		RequestTimeout: DefaultRequestTimeout,
+		MaxBodyBytes:   DefaultMaxBodyBytes,
+		MaxMessageLen:  DefaultMaxMessageLen,
+	}
+}
+
+var corpIDRE = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+
+// Validate checks c (config.Validator). Secret files are read by New.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
+	if !corpIDRE.MatchString(c.CorpID) {
+		add("corp_id", "%q is not a WeCom corp id (letters and digits)", c.CorpID)
+	}
+	if c.AgentID <= 0 {
+		add("agent_id", "required: the application's AgentId (a positive number)")
+	}
+	for _, s := range []struct {
+		key string
+		ref secret.Ref
+	}{{"secret", c.Secret}, {"token", c.Token}, {"encoding_aes_key", c.EncodingAESKey}} {
+		if s.ref.IsZero() {
+			add(s.key, "required: {credential: NAME} or {file: /absolute/path}")
+		}
+	}
+	if c.Path != "" {
+		if err := adapter.ValidPath(c.Path); err != nil {
+			add("path", "%v", err)
+		}
+	}
+	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		add("api_url", "%q is not an http(s) URL without query, fragment or user info", c.APIURL)
+	}
+	if c.RequestTimeout <= 0 || c.RequestTimeout > maxRequestTimeout {
+		add("request_timeout", "%s is outside (0, %s]", c.RequestTimeout, maxRequestTimeout)
+	}
+	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > maxMaxBodyBytes {
+		add("max_body_bytes", "%d is outside 1..%d", c.MaxBodyBytes, maxMaxBodyBytes)
+	}
+	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxTextBytes {
+		add("max_message_len", "%d is outside 1..%d", c.MaxMessageLen, MaxTextBytes)
+	}
+	return errors.Join(errs...)
+}
+
+// TypeName is the adapter type, platforms.<name>.type.
+const TypeName = "wecom"
+
+func init() {
+	t := adapter.Define(TypeName, NewConfig, New)
+	// Callbacks arrive on herald.socket, which starts herald.
+	t.Passive = true
+	adapter.Register(t)
+}

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package wecom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/logging"
+)
+
+// Timing that is not configuration; tests shorten it.
+var (
+	minBackoff = time.Second
+	maxBackoff = 5 * time.Minute
+)
+
+// Adapter is one WeCom self-built application. It is an http.Handler for
+// its callback URL (also returned by Routes).
+type Adapter struct {
+	name    string
+	conf    Config
+	path    string
+	log     *logrus.Entry
+	metrics adapter.Metrics
+	life    *adapter.Life
+	now     func() time.Time
+
+	crypt     *crypter
+	api       *api
+	transport *http.Transport
+
+	intake adapter.Intake
+	fatal  atomic.Bool // the fatal event was logged
+	refuse adapter.Refuser
+}
+
+// New checks conf and reads the credentials. It does no network I/O and
+// starts no goroutine.
+func New(conf *Config, env adapter.Env) (*Adapter, error) {
+	if conf == nil {
+		return nil, errors.New("wecom: no configuration")
+	}
+	env = env.Defaults()
+	if err := conf.Validate(); err != nil {
+		return nil, fmt.Errorf("wecom: %w", err)
+	}
+	a := &Adapter{name: env.Name, conf: *conf, log: env.Log, metrics: env.Metrics, now: time.Now}
+	if a.name == "" {
+		a.name = TypeName
+	}
+	a.refuse = adapter.Refuser{Log: a.log, Metrics: a.metrics, Prefix: TypeName}
+	a.life = adapter.NewLife(TypeName, env.Report)
+	a.path = conf.Path
+	if a.path == "" {
+		a.path = "/wecom/" + a.name
+		if err := adapter.ValidPath(a.path); err != nil {
+			return nil, fmt.Errorf("wecom: default path from instance name: %w", err)
+		}
+	}
+	sec, err := conf.Secret.Read()
+	if err != nil {
+		return nil, fmt.Errorf("wecom: secret: %w", err)
+	}
+	tok, err := conf.Token.Read()
+	if err != nil {
+		return nil, fmt.Errorf("wecom: token: %w", err)
+	}
+	key, err := conf.EncodingAESKey.Read()
+	if err != nil {
+		return nil, fmt.Errorf("wecom: encoding_aes_key: %w", err)
+	}
+	if sec.IsZero() || tok.IsZero() {
+		return nil, errors.New("wecom: secret and token must not be empty")
+	}
+	if a.crypt, err = newCrypter(tok.Reveal(), key.Reveal(), conf.CorpID); err != nil {
+		return nil, fmt.Errorf("wecom: %w", err)
+	}
+	a.transport = http.DefaultTransport.(*http.Transport).Clone()
+	a.api = newAPI(conf.APIURL, conf.CorpID, sec, &http.Client{Transport: a.transport}, conf.RequestTimeout)
+	a.life.OnStop(func(context.Context, error) { a.transport.CloseIdleConnections() })
+	return a, nil
+}
+
+// Path returns the callback URL path.
+func (a *Adapter) Path() string { return a.path }
+
+// Routes returns the callback URL's GET (URL verification) and POST
+// (messages) routes (adapter.RouteProvider).
+func (a *Adapter) Routes() []adapter.Route {
+	return adapter.CallbackRoutes(a.path, a)
+}
+
+// MaxMessageLen implements adapter.Limiter: max_message_len.
+func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
+
+// Start opens intake at once (the callback URL stores messages from now
+// on) and fetches an access token in the background: Connected once
+// WeCom issues one, Fatal when it rejects the corp id or secret, retried
+// with backoff while WeCom is unreachable.
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	if err := a.life.Start(ctx, inbox, func(soft, _ context.Context) { a.check(soft) }); err != nil {
+		return err
+	}
+	if a.intake.Open(a.life, inbox) {
+		a.log.WithField("path", a.path).Info("wecom: callback URL live")
+	}
+	return nil
+}
+
+// Stop closes intake (the callback URL answers 503 from now on, and WeCom
+// retries), ends the token check and waits for Sends in flight, within
+// 100 ms of ctx ending.
+func (a *Adapter) Stop(ctx context.Context) error {
+	return a.life.Stop(ctx, func(context.Context) { a.intake.Close() })
+}
+
+// check fetches an access token until WeCom issues or refuses one, then
+// waits for Stop.
+func (a *Adapter) check(ctx context.Context) {
+	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
+		Backoff: adapter.Backoff{Min: minBackoff, Max: maxBackoff}}.
+		Run(ctx, func(ctx context.Context) adapter.Attempt {
+			if _, err := a.api.accessToken(ctx); err != nil {
+				err = classify("get access token", err, false)
+				if errors.Is(err, adapter.ErrUnauthorized) {
+					a.fatal.Store(true)
+				}
+				d, _ := adapter.RetryAfter(err)
+				return adapter.Attempt{Err: err, Delay: d}
+			}
+			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+			<-ctx.Done()
+			return adapter.Attempt{Err: ctx.Err(), Healthy: true}
+		})
+}
+
+// rejected records that a Send found the credentials rejected: the status
+// board shows the platform as failed and the journal has the fatal event,
+// once.
+func (a *Adapter) rejected(err error) {
+	if !a.fatal.CompareAndSwap(false, true) {
+		return
+	}
+	logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).
+		Error("wecom: credentials rejected; replies fail until they are fixed: fix them, then reload herald")
+	a.life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
+}
+
+// Interface guards
+var (
+	_ adapter.Adapter       = (*Adapter)(nil)
+	_ adapter.RouteProvider = (*Adapter)(nil)
+	_ adapter.Limiter       = (*Adapter)(nil)
+	_ http.Handler          = (*Adapter)(nil)
+)
