@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/herald"
 )
 
@@ -86,7 +87,7 @@ func runPairing(args []string, stdout, stderr io.Writer) int {
 		}
 	case "approve":
 		notify := !*noNotify
-		res, err := c.ApprovePairing(ctx, herald.PairingApprove{Platform: fs.Arg(0), Code: fs.Arg(1), Notify: &notify})
+		res, err := c.ApprovePairing(ctx, adminapi.PairingApprove{Platform: fs.Arg(0), Code: fs.Arg(1), Notify: &notify})
 		if err != nil {
 			return report(fmt.Errorf("pairing approve: %w", err), stderr)
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/config"
 )
 
@@ -156,7 +157,7 @@ func TestSecretsCurrentCheck(t *testing.T) {
 }
 
 // fakeAdmin serves the admin endpoint's reload and status on a unix socket.
-func fakeAdmin(t *testing.T, rep StatusReport) string {
+func fakeAdmin(t *testing.T, rep adminapi.StatusReport) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	ln, err := net.Listen("unix", sock)
@@ -190,7 +191,7 @@ func TestReloadWarnsOfChangedSecrets(t *testing.T) {
 		{time.Now().Add(-time.Hour), true},
 		{time.Now().Add(time.Hour), false},
 	} {
-		sock := fakeAdmin(t, StatusReport{Config: cfg.File, StartedAt: tt.started})
+		sock := fakeAdmin(t, adminapi.StatusReport{Config: cfg.File, StartedAt: tt.started})
 		var out bytes.Buffer
 		if err := Reload(context.Background(), sock, &out); err != nil {
 			t.Fatalf("reload: %v", err)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/secret"
@@ -86,11 +87,11 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 
 // statusDoc is `herald status --json`.
 type statusDoc struct {
-	Unit        *unitstate.UnitStatus `json:"unit,omitempty"`
-	UnitError   string                `json:"unit_error,omitempty"`
-	Herald      *StatusReport         `json:"herald,omitempty"`
-	HeraldError string                `json:"herald_error,omitempty"`
-	Running     bool                  `json:"running"`
+	Unit        *unitstate.UnitStatus  `json:"unit,omitempty"`
+	UnitError   string                 `json:"unit_error,omitempty"`
+	Herald      *adminapi.StatusReport `json:"herald,omitempty"`
+	HeraldError string                 `json:"herald_error,omitempty"`
+	Running     bool                   `json:"running"`
 	// Boot is set when the configuration needs herald running and
 	// nothing starts it at boot.
 	Boot *Check `json:"boot,omitempty"`
@@ -149,7 +150,7 @@ func notRunning(us *unitstate.UnitStatus, unit string) string {
 	return ""
 }
 
-func fetchStatus(ctx context.Context, socket string) (*StatusReport, error) {
+func fetchStatus(ctx context.Context, socket string) (*adminapi.StatusReport, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://herald/status", nil)
 	resp, err := AdminClient(socket, 5*time.Second).Do(req)
 	if err != nil {
@@ -167,7 +168,7 @@ func fetchStatus(ctx context.Context, socket string) (*StatusReport, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("admin socket %s: HTTP %d", socket, resp.StatusCode)
 	}
-	var rep StatusReport
+	var rep adminapi.StatusReport
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep); err != nil {
 		return nil, fmt.Errorf("admin socket %s: %v", socket, err)
 	}
@@ -310,7 +311,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 	}
 
 	// Adapters, from herald itself (never starting it to ask).
-	var rep *StatusReport
+	var rep *adminapi.StatusReport
 	if reason := notRunning(us, o.Unit); reason != "" {
 		err = errors.New(reason)
 	} else {

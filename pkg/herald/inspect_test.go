@@ -17,6 +17,7 @@ import (
 
 	_ "github.com/heraldgw/herald/pkg/adapter/telegram"
 	_ "github.com/heraldgw/herald/pkg/adapter/webhook"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/systemd/unitstate"
 )
@@ -54,7 +55,7 @@ func TestDoctorPlatformChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := StatusReport{PID: 42, StatusLine: "ready", Platforms: []PlatformReport{
+	rep := adminapi.StatusReport{PID: 42, StatusLine: "ready", Platforms: []adminapi.PlatformReport{
 		{Name: "ok", Phase: "connected"},
 		{Name: "tg", Type: "telegram", Phase: "connected", Alarm: "409 Conflict: another getUpdates poller or a webhook uses this bot token"},
 		{Name: "fs", Phase: "fatal", Error: "feishu: bootstrap: unauthorized"},

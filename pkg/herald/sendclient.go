@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adminapi"
 )
 
 // SendClient calls the send API of a running herald: on its admin socket,
@@ -57,7 +59,7 @@ func (c *SendClient) do(ctx context.Context, method, path string, body any, out 
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 300 {
-		var e apiError
+		var e adminapi.Error
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			return resp.StatusCode, fmt.Errorf("HTTP %d: %s", resp.StatusCode, e.Error)
 		}
@@ -71,17 +73,17 @@ func (c *SendClient) do(ctx context.Context, method, path string, body any, out 
 
 // Send posts m. A 503 (herald restarting) or a connection that failed is
 // tried again with the same idempotency key until ctx ends, so give m one.
-func (c *SendClient) Send(ctx context.Context, m SendMessage) (SendAccepted, error) {
+func (c *SendClient) Send(ctx context.Context, m adminapi.SendMessage) (adminapi.SendAccepted, error) {
 	return c.post(ctx, "/v1/messages", m, m.IdempotencyKey != "")
 }
 
 // Turn posts m to POST /v1/turns, retried like Send.
-func (c *SendClient) Turn(ctx context.Context, m TurnMessage) (SendAccepted, error) {
+func (c *SendClient) Turn(ctx context.Context, m adminapi.TurnMessage) (adminapi.SendAccepted, error) {
 	return c.post(ctx, "/v1/turns", m, m.IdempotencyKey != "")
 }
 
-func (c *SendClient) post(ctx context.Context, path string, m any, retry bool) (SendAccepted, error) {
-	var acc SendAccepted
+func (c *SendClient) post(ctx context.Context, path string, m any, retry bool) (adminapi.SendAccepted, error) {
+	var acc adminapi.SendAccepted
 	for {
 		code, err := c.do(ctx, http.MethodPost, path, m, &acc)
 		if err == nil || !retry || code != 0 && code != http.StatusServiceUnavailable {
@@ -97,14 +99,14 @@ func (c *SendClient) post(ctx context.Context, path string, m any, retry bool) (
 
 // Status reads the delivery status of message id (kind "messages") or of
 // turn id (kind "turns").
-func (c *SendClient) Status(ctx context.Context, kind, id string) (SendStatus, error) {
-	var st SendStatus
+func (c *SendClient) Status(ctx context.Context, kind, id string) (adminapi.SendStatus, error) {
+	var st adminapi.SendStatus
 	_, err := c.do(ctx, http.MethodGet, "/v1/"+kind+"/"+id, nil, &st)
 	return st, err
 }
 
 // Wait polls Status until it is no longer pending or ctx ends.
-func (c *SendClient) Wait(ctx context.Context, kind, id string) (SendStatus, error) {
+func (c *SendClient) Wait(ctx context.Context, kind, id string) (adminapi.SendStatus, error) {
 	for {
 		st, err := c.Status(ctx, kind, id)
 		if err == nil && st.Status != "pending" {

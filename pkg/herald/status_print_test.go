@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adminapi"
 )
 
 // TestStatusNeverPrintsNegativeRetry: a platform still reconnecting after
@@ -23,7 +25,7 @@ func TestStatusNeverPrintsNegativeRetry(t *testing.T) {
 		var b bytes.Buffer
 		printStatus(&b, InspectOptions{Unit: "herald.service"}, statusDoc{
 			UnitError: "not reachable in this test",
-			Herald: &StatusReport{Platforms: []PlatformReport{
+			Herald: &adminapi.StatusReport{Platforms: []adminapi.PlatformReport{
 				{Name: "tg", Type: "telegram", Phase: "reconnecting", Since: time.Now(), RetryAt: tt.retryAt, Error: "connection refused"},
 			}},
 		})
@@ -39,7 +41,7 @@ func TestStatusPrintsAgentMode(t *testing.T) {
 	var b bytes.Buffer
 	printStatus(&b, InspectOptions{Unit: "herald.service"}, statusDoc{
 		UnitError: "not reachable in this test",
-		Herald:    &StatusReport{AgentMode: "chat_completions", AgentNote: "the backend's capabilities lack run_stop"},
+		Herald:    &adminapi.StatusReport{AgentMode: "chat_completions", AgentNote: "the backend's capabilities lack run_stop"},
 	})
 	if out := b.String(); !strings.Contains(out, "agent: hermes via chat completions (the backend's capabilities lack run_stop)") {
 		t.Fatalf("status:\n%s", out)

@@ -10,27 +10,12 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/store"
 )
-
-// StoreReport is the message store's state in StatusReport.
-type StoreReport struct {
-	Path     string    `json:"path"`
-	Writable bool      `json:"writable"`
-	Since    time.Time `json:"since"`
-	// Cause ("disk full") and Error describe why it cannot be written.
-	Cause string `json:"cause,omitempty"`
-	Error string `json:"error,omitempty"`
-	// FreeBytes and TotalBytes are the space on its file system.
-	FreeBytes  uint64 `json:"free_bytes"`
-	TotalBytes uint64 `json:"total_bytes"`
-	// Unrecorded counts finished turns whose reply waits in memory for
-	// the store to take it.
-	Unrecorded int `json:"unrecorded_turns,omitempty"`
-}
 
 // onStoreHealth is the store's OnHealth hook: the journal events, the
 // metrics, and a fresh STATUS= when the store stops or starts taking
@@ -82,12 +67,12 @@ func (d *daemon) storeNote() string {
 	return fmt.Sprintf("message store cannot be written (%s, %s)", h.Cause, describeSpace(d.store.Path()))
 }
 
-func (d *daemon) storeReport() *StoreReport {
+func (d *daemon) storeReport() *adminapi.StoreReport {
 	if d.store == nil {
 		return nil
 	}
 	h := d.store.Health()
-	r := &StoreReport{Path: d.store.Path(), Writable: h.Writable, Since: h.Since, Cause: h.Cause}
+	r := &adminapi.StoreReport{Path: d.store.Path(), Writable: h.Writable, Since: h.Since, Cause: h.Cause}
 	if h.Err != nil {
 		r.Error = h.Err.Error()
 	}
@@ -109,7 +94,7 @@ func (b *board) poke() {
 }
 
 // printStore is the store's line in `herald status`.
-func printStore(w io.Writer, r *StoreReport) {
+func printStore(w io.Writer, r *adminapi.StoreReport) {
 	if r == nil {
 		return
 	}
@@ -134,7 +119,7 @@ const (
 
 // storeChecks are doctor's checks of the message store: whether the
 // running herald can write it, and the free space of its file system.
-func storeChecks(cfg *config.Config, o InspectOptions, rep *StatusReport) []Check {
+func storeChecks(cfg *config.Config, o InspectOptions, rep *adminapi.StatusReport) []Check {
 	path := ""
 	switch {
 	case rep != nil && rep.Store != nil:

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/config"
 )
 
@@ -21,7 +22,7 @@ func TestStoreChecks(t *testing.T) {
 	cfg := config.Default()
 	cfg.Store.Path = path
 	since := time.Now().Add(-time.Minute)
-	full := &StatusReport{Store: &StoreReport{Path: path, Since: since, Cause: "disk full", Error: "store: commit: database or disk is full (13)", Unrecorded: 3}}
+	full := &adminapi.StatusReport{Store: &adminapi.StoreReport{Path: path, Since: since, Cause: "disk full", Error: "store: commit: database or disk is full (13)", Unrecorded: 3}}
 	checks := storeChecks(cfg, InspectOptions{}, full)
 	if len(checks) != 2 {
 		t.Fatalf("checks: %+v", checks)
@@ -34,11 +35,11 @@ func TestStoreChecks(t *testing.T) {
 	if c := checks[1]; c.Name != "store free space" || !strings.Contains(c.Detail, " on "+dir) {
 		t.Errorf("free space: %+v", c)
 	}
-	ro := &StatusReport{Store: &StoreReport{Path: path, Since: since, Cause: "read-only file system"}}
+	ro := &adminapi.StatusReport{Store: &adminapi.StoreReport{Path: path, Since: since, Cause: "read-only file system"}}
 	if c := storeChecks(cfg, InspectOptions{}, ro)[0]; c.Result != "FAIL" || !strings.Contains(c.Fix, "writable by the herald user") {
 		t.Errorf("read-only store: %+v", c)
 	}
-	ok := &StatusReport{Store: &StoreReport{Path: path, Writable: true}}
+	ok := &adminapi.StatusReport{Store: &adminapi.StoreReport{Path: path, Writable: true}}
 	if c := storeChecks(cfg, InspectOptions{}, ok)[0]; c.Result != "PASS" {
 		t.Errorf("writable store: %+v", c)
 	}
@@ -54,7 +55,7 @@ func TestStoreChecks(t *testing.T) {
 
 func TestPrintStore(t *testing.T) {
 	var b bytes.Buffer
-	printStore(&b, &StoreReport{Path: "/var/lib/herald/herald.db", Since: time.Now(), Cause: "disk full", Error: "store: commit: database or disk is full (13)", TotalBytes: 8 << 20, Unrecorded: 2})
+	printStore(&b, &adminapi.StoreReport{Path: "/var/lib/herald/herald.db", Since: time.Now(), Cause: "disk full", Error: "store: commit: database or disk is full (13)", TotalBytes: 8 << 20, Unrecorded: 2})
 	out := b.String()
 	for _, want := range []string{"DEGRADED", "disk full", "0 B free of 8 MiB", "2 finished turns", "database or disk is full"} {
 		if !strings.Contains(out, want) {
@@ -62,7 +63,7 @@ func TestPrintStore(t *testing.T) {
 		}
 	}
 	b.Reset()
-	printStore(&b, &StoreReport{Path: "/x/herald.db", Writable: true, FreeBytes: 3 << 30, TotalBytes: 10 << 30})
+	printStore(&b, &adminapi.StoreReport{Path: "/x/herald.db", Writable: true, FreeBytes: 3 << 30, TotalBytes: 10 << 30})
 	if got := b.String(); got != "  store /x/herald.db: writable, 3 GiB free of 10 GiB\n" {
 		t.Errorf("writable store: %q", got)
 	}

@@ -9,24 +9,15 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/heraldgw/herald/pkg/store"
+	"github.com/heraldgw/herald/pkg/adminapi"
 )
-
-// UsersReport shows the users who talked most to the agent today against
-// limits.per_user, in StatusReport.
-type UsersReport struct {
-	TurnsPerMinute int               `json:"turns_per_minute"`
-	TurnsPerDay    int               `json:"turns_per_day"`
-	MaxQueued      int               `json:"max_queued"`
-	Top            []store.UserUsage `json:"top"`
-}
 
 // topUsers is the number of users StatusReport lists.
 const topUsers = 5
 
 // usersReport reads the top users; nil when nobody talked to the agent
 // today or the store does not answer.
-func (d *daemon) usersReport() *UsersReport {
+func (d *daemon) usersReport() *adminapi.UsersReport {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	top, err := d.store.TopUsers(ctx, topUsers)
@@ -34,12 +25,12 @@ func (d *daemon) usersReport() *UsersReport {
 		return nil
 	}
 	l := d.cfg.Limits.PerUser
-	return &UsersReport{TurnsPerMinute: l.TurnsPerMinute, TurnsPerDay: l.TurnsPerDay, MaxQueued: l.MaxQueued, Top: top}
+	return &adminapi.UsersReport{TurnsPerMinute: l.TurnsPerMinute, TurnsPerDay: l.TurnsPerDay, MaxQueued: l.MaxQueued, Top: top}
 }
 
 // printUsers writes the top users, each against the limits (- when there
 // is none).
-func printUsers(w io.Writer, u *UsersReport) {
+func printUsers(w io.Writer, u *adminapi.UsersReport) {
 	if u == nil {
 		return
 	}
