@@ -16,6 +16,7 @@ import (
 	"time"
 
 	_ "github.com/heraldgw/herald/pkg/adapter/all"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/herald"
 	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/userinstall"
@@ -151,7 +152,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		path := *f.socket
 		if path == "" {
-			path = herald.AdminSocket(*f.config)
+			path = adminapi.AdminSocket(*f.config)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), *f.timeout)
 		defer cancel()

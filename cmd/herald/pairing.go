@@ -66,9 +66,9 @@ func runPairing(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, pairingUsage)
 		return herald.ExitUsage
 	}
-	c := &herald.SendClient{Socket: *socket}
+	c := &adminapi.SendClient{Socket: *socket}
 	if c.Socket == "" {
-		c.Socket = herald.AdminSocket(*cfg)
+		c.Socket = adminapi.AdminSocket(*cfg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

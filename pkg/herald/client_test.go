@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/paths"
 )
 
@@ -71,7 +72,7 @@ func TestAdminSocket(t *testing.T) {
 				}
 			}
 			want := expand(tc.want)
-			if got := AdminSocket(cfg); got != want {
+			if got := adminapi.AdminSocket(cfg); got != want {
 				t.Errorf("AdminSocket(%q) = %q, want %q", cfg, got, want)
 			}
 			o := InspectOptions{ConfigPath: cfg}
@@ -96,7 +97,7 @@ func TestAdminSocketPackagedConfig(t *testing.T) {
 	t.Setenv("STATE_DIRECTORY", "")
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
 	t.Chdir("/")
-	if got := adminSocketFor(nil, paths.ConfigFile); got != paths.AdminSocket {
-		t.Errorf("adminSocketFor(nil, %q) = %q, want %q", paths.ConfigFile, got, paths.AdminSocket)
+	if got := adminapi.AdminSocketFor(nil, paths.ConfigFile); got != paths.AdminSocket {
+		t.Errorf("adminapi.AdminSocketFor(nil, %q) = %q, want %q", paths.ConfigFile, got, paths.AdminSocket)
 	}
 }

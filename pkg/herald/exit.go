@@ -5,6 +5,8 @@ package herald
 import (
 	"errors"
 	"fmt"
+
+	"github.com/heraldgw/herald/pkg/adminapi"
 )
 
 // Exit codes of the herald command. They are listed in the README; the unit
@@ -70,6 +72,10 @@ func ExitCode(err error) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
+	}
+	var nr *adminapi.NotRunningError
+	if errors.As(err, &nr) {
+		return ExitRunning
 	}
 	return ExitFailure
 }

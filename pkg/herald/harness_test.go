@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adminapi"
-	"github.com/heraldgw/herald/pkg/herald"
 	"github.com/heraldgw/herald/pkg/testsupport/testbuild"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
@@ -380,7 +379,7 @@ func runHerald(t testing.TB, args ...string) (string, error) {
 // waitStatus polls the admin endpoint until cond holds.
 func waitStatus(t testing.TB, dir string, cond func(adminapi.StatusReport) bool) adminapi.StatusReport {
 	t.Helper()
-	client := herald.AdminClient(filepath.Join(dir, "admin.sock"), 2*time.Second)
+	client := adminapi.AdminClient(filepath.Join(dir, "admin.sock"), 2*time.Second)
 	var last adminapi.StatusReport
 	if !testwait.Until(testwait.Timeout, func() bool {
 		resp, err := client.Get("http://herald/status")

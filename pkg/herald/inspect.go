@@ -62,7 +62,7 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 	if o.CredentialsDir == "" {
 		o.CredentialsDir = paths.CredentialsDir
 	}
-	path := ConfigFile(o.ConfigPath)
+	path := adminapi.ConfigFile(o.ConfigPath)
 	var cfg *config.Config
 	var err error
 	if path == "" {
@@ -76,7 +76,7 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 		}
 	}
 	if o.AdminSocket == "" {
-		o.AdminSocket = adminSocketFor(cfg, path)
+		o.AdminSocket = adminapi.AdminSocketFor(cfg, path)
 	}
 	if o.Unit == "" {
 		o.Unit = "herald.service"
@@ -117,7 +117,7 @@ func Status(ctx context.Context, o InspectOptions) error {
 	}
 	if reason := notRunning(doc.Unit, o.Unit); reason != "" {
 		doc.HeraldError = reason
-	} else if rep, err := fetchStatus(ctx, o.AdminSocket); err != nil {
+	} else if rep, err := adminapi.FetchStatus(ctx, o.AdminSocket); err != nil {
 		doc.HeraldError = err.Error()
 	} else {
 		doc.Herald = rep
@@ -148,31 +148,6 @@ func notRunning(us *unitstate.UnitStatus, unit string) string {
 		return fmt.Sprintf("not running (%s is %s; not starting it through its socket)", unit, us.ActiveState)
 	}
 	return ""
-}
-
-func fetchStatus(ctx context.Context, socket string) (*adminapi.StatusReport, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://herald/status", nil)
-	resp, err := AdminClient(socket, 5*time.Second).Do(req)
-	if err != nil {
-		switch {
-		case errors.Is(err, syscall.ENOENT):
-			return nil, fmt.Errorf("no admin socket at %s (herald not running, or another admin.socket is configured)", socket)
-		case errors.Is(err, syscall.ECONNREFUSED):
-			return nil, fmt.Errorf("admin socket %s refuses connections (herald not running)", socket)
-		case errors.Is(err, syscall.EACCES):
-			return nil, fmt.Errorf("admin socket %s: permission denied", socket)
-		}
-		return nil, fmt.Errorf("admin socket %s: %v", socket, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("admin socket %s: HTTP %d", socket, resp.StatusCode)
-	}
-	var rep adminapi.StatusReport
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep); err != nil {
-		return nil, fmt.Errorf("admin socket %s: %v", socket, err)
-	}
-	return &rep, nil
 }
 
 func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
@@ -315,7 +290,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 	if reason := notRunning(us, o.Unit); reason != "" {
 		err = errors.New(reason)
 	} else {
-		rep, err = fetchStatus(ctx, o.AdminSocket)
+		rep, err = adminapi.FetchStatus(ctx, o.AdminSocket)
 	}
 	if err != nil {
 		add(Check{"herald", "WARN", err.Error(), "start it: systemctl start herald.socket (the first request starts herald) or systemctl start " + o.Unit})

@@ -100,28 +100,6 @@ func (d *daemon) warnPolicy(cfg *config.Config, name string, pc *config.Platform
 	}
 }
 
-// Pairings lists the pending codes and approved users of the running
-// herald.
-func (c *SendClient) Pairings(ctx context.Context) (adminapi.PairingList, error) {
-	var l adminapi.PairingList
-	_, err := c.do(ctx, http.MethodGet, "/v1/pairing", nil, &l)
-	return l, err
-}
-
-// ApprovePairing approves code on platform.
-func (c *SendClient) ApprovePairing(ctx context.Context, req adminapi.PairingApprove) (adminapi.PairingResult, error) {
-	var res adminapi.PairingResult
-	_, err := c.do(ctx, http.MethodPost, "/v1/pairing/approve", req, &res)
-	return res, err
-}
-
-// RevokePairing revokes user's approval on platform.
-func (c *SendClient) RevokePairing(ctx context.Context, platform, user string) (adminapi.PairingResult, error) {
-	var res adminapi.PairingResult
-	_, err := c.do(ctx, http.MethodPost, "/v1/pairing/revoke", adminapi.PairingRevoke{Platform: platform, UserID: user}, &res)
-	return res, err
-}
-
 // PrintPairings writes l as two tables.
 func PrintPairings(out io.Writer, l adminapi.PairingList) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

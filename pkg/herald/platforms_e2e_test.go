@@ -199,7 +199,7 @@ func (e *e2e) kill(p *proc) {
 // 0 if the series does not exist yet.
 func (e *e2e) metric(name string, labels map[string]string) float64 {
 	e.t.Helper()
-	client := herald.AdminClient(filepath.Join(e.dir, "admin.sock"), 2*time.Second)
+	client := adminapi.AdminClient(filepath.Join(e.dir, "admin.sock"), 2*time.Second)
 	resp, err := client.Get("http://herald/metrics")
 	if err != nil {
 		e.t.Fatalf("GET /metrics: %v", err)

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/logging"
 )
@@ -129,7 +130,7 @@ func secretsCurrentCheck(files []secretFile, started time.Time, unit string, sta
 func warnChangedSecrets(ctx context.Context, socket, credDir string, out io.Writer) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rep, err := fetchStatus(ctx, socket)
+	rep, err := adminapi.FetchStatus(ctx, socket)
 	if err != nil || !filepath.IsAbs(rep.Config) {
 		return // the built-in default names no secret files
 	}

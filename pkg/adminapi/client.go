@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package adminapi
 
 import (
 	"context"
@@ -13,14 +13,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/paths"
-	"github.com/heraldgw/herald/pkg/secret"
 )
 
 // ConfigFile returns the configuration file a command means: configPath if
@@ -61,12 +58,12 @@ func AdminSocket(configPath string) string {
 			c = loaded
 		}
 	}
-	return adminSocketFor(c, path)
+	return AdminSocketFor(c, path)
 }
 
-// adminSocketFor is AdminSocket for an already loaded configuration (nil:
+// AdminSocketFor is AdminSocket for an already loaded configuration (nil:
 // the file did not load) read from path.
-func adminSocketFor(c *config.Config, path string) string {
+func AdminSocketFor(c *config.Config, path string) string {
 	if c == nil {
 		c = config.Default()
 	}
@@ -107,84 +104,73 @@ func AdminClient(socket string, timeout time.Duration) *http.Client {
 	}
 }
 
-// Reload asks the running herald to reload its configuration and waits
-// until it is done: it is ExecReload= in the unit, so that `systemctl
-// reload` returns only when the new configuration is in effect (or was
-// rejected, which is reported as a failure while herald keeps running).
-// A secret file changed since herald started is not applied by a reload:
-// Reload then warns that a restart is needed.
-func Reload(ctx context.Context, socket string, out io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://herald/reload", nil)
-	if err != nil {
-		return err
+// NotRunningError says that no herald listens on Socket: the socket does
+// not exist or refuses connections. The herald command exits with
+// EX_UNAVAILABLE (69) for it.
+type NotRunningError struct{ Socket string }
+
+func (e *NotRunningError) Error() string {
+	return fmt.Sprintf("herald is not running (no admin socket at %s)", e.Socket)
+}
+
+// notRunning returns a NotRunningError for a dial error that says nobody
+// listens on socket, else nil.
+func notRunning(err error, socket string) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return &NotRunningError{Socket: socket}
 	}
-	resp, err := AdminClient(socket, 0).Do(req)
-	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return exitErrf(ExitRunning, "herald is not running (no admin socket at %s)", socket)
-		}
-		return fmt.Errorf("reload: %w", err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		OK     bool   `json:"ok"`
-		Error  string `json:"error"`
-		Status string `json:"status"`
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err := json.Unmarshal(b, &body); err != nil {
-		return fmt.Errorf("reload: HTTP %d: %s", resp.StatusCode, b)
-	}
-	if !body.OK {
-		return fmt.Errorf("reload rejected: %s", body.Error)
-	}
-	if !toJournal(out) {
-		// In the journal (ExecReload=) herald's own "reload accepted"
-		// says it already.
-		fmt.Fprintf(out, "reloaded: %s\n", body.Status)
-	}
-	warnChangedSecrets(ctx, socket, credentialsDirFor(socket), out)
 	return nil
 }
 
-// CheckConfig validates a configuration file without running anything:
-// syntax, keys, values, and that every secret it names can be read. Secrets
-// named as systemd credentials are looked up in $CREDENTIALS_DIRECTORY when
-// set (inside the service), else in credDir (where the packaged unit's
-// LoadCredential= reads them from).
-func CheckConfig(path, credDir string, out io.Writer) error {
-	c, err := config.Load(path)
+// Reload asks the running herald on socket to reload its configuration
+// and waits until it is done. An answer that rejects the configuration
+// (herald keeps running the old one) is an error.
+func Reload(ctx context.Context, socket string) (ReloadAnswer, error) {
+	var body ReloadAnswer
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://herald/reload", nil)
 	if err != nil {
-		return exitErr(ExitConfig, err)
+		return body, err
 	}
-	var problems []string
-	refs := secretRefs(c)
-	keys := make([]string, 0, len(refs))
-	for k := range refs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		r := refs[k]
-		if r.Credential != "" && os.Getenv("CREDENTIALS_DIRECTORY") == "" {
-			r = secret.Ref{File: filepath.Join(credDir, r.Credential)}
+	resp, err := AdminClient(socket, 0).Do(req)
+	if err != nil {
+		if nr := notRunning(err, socket); nr != nil {
+			return body, nr
 		}
-		if _, err := r.Read(); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %s: %v", path, k, err))
+		return body, fmt.Errorf("reload: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err := json.Unmarshal(b, &body); err != nil {
+		return body, fmt.Errorf("reload: HTTP %d: %s", resp.StatusCode, b)
+	}
+	if !body.OK {
+		return body, fmt.Errorf("reload rejected: %s", body.Error)
+	}
+	return body, nil
+}
+
+// FetchStatus reads GET /status of the herald on socket, within 5 s.
+func FetchStatus(ctx context.Context, socket string) (*StatusReport, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://herald/status", nil)
+	resp, err := AdminClient(socket, 5*time.Second).Do(req)
+	if err != nil {
+		switch {
+		case errors.Is(err, syscall.ENOENT):
+			return nil, fmt.Errorf("no admin socket at %s (herald not running, or another admin.socket is configured)", socket)
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return nil, fmt.Errorf("admin socket %s refuses connections (herald not running)", socket)
+		case errors.Is(err, syscall.EACCES):
+			return nil, fmt.Errorf("admin socket %s: permission denied", socket)
 		}
+		return nil, fmt.Errorf("admin socket %s: %v", socket, err)
 	}
-	if len(problems) > 0 {
-		return exitErr(ExitConfig, errors.New(strings.Join(problems, "\n")))
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("admin socket %s: HTTP %d", socket, resp.StatusCode)
 	}
-	enabled := 0
-	for _, p := range c.Platforms {
-		if p.IsEnabled() {
-			enabled++
-		}
+	var rep StatusReport
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("admin socket %s: %v", socket, err)
 	}
-	fmt.Fprintf(out, "%s: valid (%d platforms enabled, agent %s, %d secrets readable)\n", path, enabled, c.Agent.Kind, len(refs))
-	if w := bootWarning(context.Background(), c); w != "" {
-		fmt.Fprintf(out, "warning: %s\n", w)
-	}
-	return nil
+	return &rep, nil
 }

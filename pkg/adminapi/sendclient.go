@@ -1,20 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package adminapi
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"syscall"
 	"time"
-
-	"github.com/heraldgw/herald/pkg/adminapi"
 )
 
 // SendClient calls the send API of a running herald: on its admin socket,
@@ -51,15 +47,17 @@ func (c *SendClient) do(ctx context.Context, method, path string, body any, out 
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		if c.URL == "" && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)) {
-			return 0, exitErrf(ExitRunning, "herald is not running (no admin socket at %s)", c.Socket)
+		if c.URL == "" {
+			if nr := notRunning(err, c.Socket); nr != nil {
+				return 0, nr
+			}
 		}
 		return 0, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 300 {
-		var e adminapi.Error
+		var e Error
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			return resp.StatusCode, fmt.Errorf("HTTP %d: %s", resp.StatusCode, e.Error)
 		}
@@ -73,17 +71,17 @@ func (c *SendClient) do(ctx context.Context, method, path string, body any, out 
 
 // Send posts m. A 503 (herald restarting) or a connection that failed is
 // tried again with the same idempotency key until ctx ends, so give m one.
-func (c *SendClient) Send(ctx context.Context, m adminapi.SendMessage) (adminapi.SendAccepted, error) {
+func (c *SendClient) Send(ctx context.Context, m SendMessage) (SendAccepted, error) {
 	return c.post(ctx, "/v1/messages", m, m.IdempotencyKey != "")
 }
 
 // Turn posts m to POST /v1/turns, retried like Send.
-func (c *SendClient) Turn(ctx context.Context, m adminapi.TurnMessage) (adminapi.SendAccepted, error) {
+func (c *SendClient) Turn(ctx context.Context, m TurnMessage) (SendAccepted, error) {
 	return c.post(ctx, "/v1/turns", m, m.IdempotencyKey != "")
 }
 
-func (c *SendClient) post(ctx context.Context, path string, m any, retry bool) (adminapi.SendAccepted, error) {
-	var acc adminapi.SendAccepted
+func (c *SendClient) post(ctx context.Context, path string, m any, retry bool) (SendAccepted, error) {
+	var acc SendAccepted
 	for {
 		code, err := c.do(ctx, http.MethodPost, path, m, &acc)
 		if err == nil || !retry || code != 0 && code != http.StatusServiceUnavailable {
@@ -99,14 +97,14 @@ func (c *SendClient) post(ctx context.Context, path string, m any, retry bool) (
 
 // Status reads the delivery status of message id (kind "messages") or of
 // turn id (kind "turns").
-func (c *SendClient) Status(ctx context.Context, kind, id string) (adminapi.SendStatus, error) {
-	var st adminapi.SendStatus
+func (c *SendClient) Status(ctx context.Context, kind, id string) (SendStatus, error) {
+	var st SendStatus
 	_, err := c.do(ctx, http.MethodGet, "/v1/"+kind+"/"+id, nil, &st)
 	return st, err
 }
 
 // Wait polls Status until it is no longer pending or ctx ends.
-func (c *SendClient) Wait(ctx context.Context, kind, id string) (adminapi.SendStatus, error) {
+func (c *SendClient) Wait(ctx context.Context, kind, id string) (SendStatus, error) {
 	for {
 		st, err := c.Status(ctx, kind, id)
 		if err == nil && st.Status != "pending" {
@@ -121,4 +119,26 @@ func (c *SendClient) Wait(ctx context.Context, kind, id string) (adminapi.SendSt
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// Pairings lists the pending codes and approved users of the running
+// herald.
+func (c *SendClient) Pairings(ctx context.Context) (PairingList, error) {
+	var l PairingList
+	_, err := c.do(ctx, http.MethodGet, "/v1/pairing", nil, &l)
+	return l, err
+}
+
+// ApprovePairing approves code on platform.
+func (c *SendClient) ApprovePairing(ctx context.Context, req PairingApprove) (PairingResult, error) {
+	var res PairingResult
+	_, err := c.do(ctx, http.MethodPost, "/v1/pairing/approve", req, &res)
+	return res, err
+}
+
+// RevokePairing revokes user's approval on platform.
+func (c *SendClient) RevokePairing(ctx context.Context, platform, user string) (PairingResult, error) {
+	var res PairingResult
+	_, err := c.do(ctx, http.MethodPost, "/v1/pairing/revoke", PairingRevoke{Platform: platform, UserID: user}, &res)
+	return res, err
 }
