@@ -65,7 +65,9 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 	var m adminapi.SendMessage
 	return runClient("send", sendUsage, args, stdout, stderr,
 		target{&m.Platform, &m.ChatID, &m.ThreadID, &m.IdempotencyKey, &m.Text}, nil,
-		func(ctx context.Context, c *adminapi.SendClient) (adminapi.SendAccepted, error) { return c.Send(ctx, m) })
+		func(ctx context.Context, c *adminapi.SendClient) (adminapi.SendAccepted, error) {
+			return c.Send(ctx, m)
+		})
 }
 
 // runTurn is `herald turn`.
@@ -77,7 +79,9 @@ func runTurn(args []string, stdout, stderr io.Writer) int {
 			fs.StringVar(&m.ChatType, "chat-type", "", "")
 			fs.StringVar(&m.UserID, "user", "", "")
 		},
-		func(ctx context.Context, c *adminapi.SendClient) (adminapi.SendAccepted, error) { return c.Turn(ctx, m) })
+		func(ctx context.Context, c *adminapi.SendClient) (adminapi.SendAccepted, error) {
+			return c.Turn(ctx, m)
+		})
 }
 
 // target are the fields send and turn share, filled from the command line.

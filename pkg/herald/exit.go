@@ -38,6 +38,10 @@ const (
 	ExitConfig = 78
 )
 
+// ExitNotRunning is `herald status`'s exit code when herald is not running
+// (as `systemctl status` uses 3 for an inactive unit).
+const ExitNotRunning = 3
+
 // ExitError is an error with the exit code main should use.
 type ExitError struct {
 	Code int

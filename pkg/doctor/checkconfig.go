@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package doctor
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/herald"
 	"github.com/heraldgw/herald/pkg/secret"
 )
 
@@ -45,7 +46,7 @@ func Reload(ctx context.Context, socket string, out io.Writer) error {
 func CheckConfig(path, credDir string, out io.Writer) error {
 	c, err := config.Load(path)
 	if err != nil {
-		return exitErr(ExitConfig, err)
+		return &herald.ExitError{Code: herald.ExitConfig, Err: err}
 	}
 	var problems []string
 	refs := secretRefs(c)
@@ -64,7 +65,7 @@ func CheckConfig(path, credDir string, out io.Writer) error {
 		}
 	}
 	if len(problems) > 0 {
-		return exitErr(ExitConfig, errors.New(strings.Join(problems, "\n")))
+		return &herald.ExitError{Code: herald.ExitConfig, Err: errors.New(strings.Join(problems, "\n"))}
 	}
 	enabled := 0
 	for _, p := range c.Platforms {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package doctor
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func TestStoreChecks(t *testing.T) {
 	cfg.Store.Path = path
 	since := time.Now().Add(-time.Minute)
 	full := &adminapi.StatusReport{Store: &adminapi.StoreReport{Path: path, Since: since, Cause: "disk full", Error: "store: commit: database or disk is full (13)", Unrecorded: 3}}
-	checks := storeChecks(cfg, InspectOptions{}, full)
+	checks := storeChecks(cfg, Options{}, full)
 	if len(checks) != 2 {
 		t.Fatalf("checks: %+v", checks)
 	}
@@ -36,19 +36,19 @@ func TestStoreChecks(t *testing.T) {
 		t.Errorf("free space: %+v", c)
 	}
 	ro := &adminapi.StatusReport{Store: &adminapi.StoreReport{Path: path, Since: since, Cause: "read-only file system"}}
-	if c := storeChecks(cfg, InspectOptions{}, ro)[0]; c.Result != "FAIL" || !strings.Contains(c.Fix, "writable by the herald user") {
+	if c := storeChecks(cfg, Options{}, ro)[0]; c.Result != "FAIL" || !strings.Contains(c.Fix, "writable by the herald user") {
 		t.Errorf("read-only store: %+v", c)
 	}
 	ok := &adminapi.StatusReport{Store: &adminapi.StoreReport{Path: path, Writable: true}}
-	if c := storeChecks(cfg, InspectOptions{}, ok)[0]; c.Result != "PASS" {
+	if c := storeChecks(cfg, Options{}, ok)[0]; c.Result != "PASS" {
 		t.Errorf("writable store: %+v", c)
 	}
 	// herald not running: only the free space, at the configured path.
-	if cs := storeChecks(cfg, InspectOptions{}, nil); len(cs) != 1 || cs[0].Name != "store free space" || cs[0].Result == "FAIL" {
+	if cs := storeChecks(cfg, Options{}, nil); len(cs) != 1 || cs[0].Name != "store free space" || cs[0].Result == "FAIL" {
 		t.Errorf("herald down: %+v", cs)
 	}
 	cfg.Store.Path = filepath.Join(dir, "missing", "herald.db")
-	if cs := storeChecks(cfg, InspectOptions{}, nil); len(cs) != 1 || cs[0].Result != "WARN" {
+	if cs := storeChecks(cfg, Options{}, nil); len(cs) != 1 || cs[0].Result != "WARN" {
 		t.Errorf("missing state directory: %+v", cs)
 	}
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package doctor
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/paths"
-	"github.com/heraldgw/herald/pkg/systemd/unitstate"
 	"github.com/heraldgw/herald/pkg/systemd/unitstate/unitstatetest"
 )
 
@@ -23,7 +22,7 @@ func TestFindManager(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", userBus.Address())
 
 	find := func() bool {
-		var o InspectOptions
+		var o Options
 		o.findManager(context.Background())
 		return o.User
 	}
@@ -38,7 +37,7 @@ func TestFindManager(t *testing.T) {
 	if find() {
 		t.Fatal("the system manager has herald.service too: the user manager was picked")
 	}
-	o := InspectOptions{User: true}
+	o := Options{User: true}
 	o.findManager(context.Background())
 	if !o.User {
 		t.Fatal("--user was overridden")
@@ -69,29 +68,6 @@ func TestForUserManager(t *testing.T) {
 	}
 	if strings.Contains(got[1].Fix, "--user --user") {
 		t.Error("--user doubled")
-	}
-}
-
-func TestStateDirScope(t *testing.T) {
-	for _, c := range []struct {
-		scope unitstate.Scope
-		dir   string
-		ok    bool
-	}{
-		{unitstate.User, "/home/alice/.local/state/herald", true},
-		{unitstate.User, "/var/lib/herald", false},
-		{unitstate.User, "/var/lib/herald/", false},
-		{unitstate.User, "/var/lib/herald/sub", false},
-		{unitstate.User, "/var/lib/heraldx", true},
-		{unitstate.System, "/var/lib/herald", true},
-		{unitstate.System, "/home/alice/.local/state/herald", false},
-		{unitstate.NotSystemd, "/var/lib/herald", true},
-		{unitstate.NotSystemd, "/home/alice/.local/state/herald", true},
-	} {
-		err := checkStateDirScope(c.scope, c.dir)
-		if (err == nil) != c.ok {
-			t.Errorf("%s %s: %v, want ok=%v", c.scope, c.dir, err, c.ok)
-		}
 	}
 }
 

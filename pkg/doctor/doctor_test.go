@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package doctor
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -25,7 +24,7 @@ import (
 func TestClockCheck(t *testing.T) {
 	tests := []struct {
 		skew time.Duration
-		want string
+		want Result
 	}{
 		{0, "PASS"},
 		{20 * time.Second, "WARN"},
@@ -70,23 +69,15 @@ func TestDoctorPlatformChecks(t *testing.T) {
 	os.Chmod(dir, 0o700)
 	cfg := filepath.Join(dir, "herald.yaml")
 	os.WriteFile(cfg, []byte("state_dir: "+dir+"\n"), 0o600)
-	var out bytes.Buffer
-	err = Doctor(context.Background(), InspectOptions{ConfigPath: cfg, AdminSocket: sock, CredentialsDir: dir, JSON: true, Out: &out})
-	if ExitCode(err) != ExitFailure {
-		t.Fatalf("doctor: %v, want a failure", err)
-	}
-	var doc struct {
-		OK     bool
-		Checks []Check
-	}
-	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	doc := Doctor(context.Background(), Options{ConfigPath: cfg, AdminSocket: sock, CredentialsDir: dir})
+	if doc.Failed() == 0 {
+		t.Fatalf("doctor: %+v, want a failure", doc)
 	}
 	got := map[string]Check{}
 	for _, c := range doc.Checks {
 		got[c.Name] = c
 	}
-	want := map[string]string{
+	want := map[string]Result{
 		"platform ok": "PASS", "platform tg": "FAIL", "platform fs": "FAIL", "platform dc": "FAIL",
 		"platform sl": "WARN", "reload": "FAIL", "config": "PASS", "credentials directory": "PASS",
 	}
@@ -125,7 +116,8 @@ func TestBootCheck(t *testing.T) {
 	tests := []struct {
 		name, yaml, state string
 		user              bool
-		want, fix, detail string
+		want              Result
+		fix, detail       string
 	}{
 		{"telegram, enabled", withTG, "enabled", false, "PASS", "", "is enabled"},
 		{"telegram, disabled", withTG, "disabled", false, "FAIL", "systemctl enable herald", "telegram needs it running"},

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package doctor
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // installed in the system manager but is in the calling user's (`herald
 // install --user`), so that status and doctor find a user instance without
 // --user. A system instance always wins.
-func (o *InspectOptions) findManager(ctx context.Context) {
+func (o *Options) findManager(ctx context.Context) {
 	if o.User {
 		return
 	}
@@ -38,7 +38,7 @@ func (o *InspectOptions) findManager(ctx context.Context) {
 
 // userDefaults sets the configuration file and credentials directory of a
 // user installation where the options leave them open.
-func (o *InspectOptions) userDefaults() {
+func (o *Options) userDefaults() {
 	p, err := userinstall.DefaultPaths()
 	if err != nil {
 		return
@@ -84,36 +84,13 @@ func lingerCheck() Check {
 	on, err := userinstall.Linger(userinstall.LingerDir, name)
 	switch {
 	case err != nil:
-		return Check{"linger", "SKIP", err.Error(), ""}
+		return Check{"linger", Skip, err.Error(), ""}
 	case on:
-		return Check{"linger", "PASS", fmt.Sprintf("on for %s: herald runs while you are logged out and starts at boot", name), ""}
+		return Check{"linger", Pass, fmt.Sprintf("on for %s: herald runs while you are logged out and starts at boot", name), ""}
 	default:
-		return Check{"linger", "WARN", fmt.Sprintf("off for %s: herald stops when your last session ends and does not start at boot", name),
+		return Check{"linger", Warn, fmt.Sprintf("off for %s: herald stops when your last session ends and does not start at boot", name),
 			"loginctl enable-linger " + name}
 	}
-}
-
-// userStateSuffix ends the user service's state directory
-// (~/.local/state/herald, the user unit's STATE_DIRECTORY).
-const userStateSuffix = "/.local/state/herald"
-
-// checkStateDirScope keeps the system service and a user service from
-// sharing a state directory (a message store, an instance lock): a user
-// service may not use the system one, the system service no user one. A
-// herald not run by systemd may use either (for example to inspect a
-// copy); the directory's lock still excludes a running instance.
-func checkStateDirScope(scope unitstate.Scope, dir string) error {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil // the lock reports an unusable directory
-	}
-	switch {
-	case scope == unitstate.User && (abs == paths.StateDir || strings.HasPrefix(abs, paths.StateDir+"/")):
-		return fmt.Errorf("state_dir %s belongs to the system service (herald.service of the system manager); a user service keeps its state in ~%s: leave state_dir unset", abs, userStateSuffix)
-	case scope == unitstate.System && strings.HasSuffix(abs, userStateSuffix):
-		return fmt.Errorf("state_dir %s is a user service's state directory; the system service keeps its state in %s: leave state_dir unset", abs, paths.StateDir)
-	}
-	return nil
 }
 
 // credentialsDirFor is where LoadCredential= reads the secrets of the

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package doctor
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io/fs"
 	"net"
 	"net/http"
@@ -166,9 +167,9 @@ func fakeAdmin(t *testing.T, rep adminapi.StatusReport) string {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "status": "ready: 1/1 platforms connected"})
+		json.NewEncoder(w).Encode(adminapi.ReloadAnswer{OK: true, Status: "ready: 1/1 platforms connected"})
 	})
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, rep) })
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(rep) })
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package doctor
 
 import (
 	"context"
@@ -114,12 +114,12 @@ func secretsCurrentCheck(files []secretFile, started time.Time, unit string, sta
 	changed, denied := changedSecrets(files, started, stat)
 	switch {
 	case len(changed) > 0:
-		return Check{name, "WARN", describeChanged(changed, started), restartAdvice(unit)}
+		return Check{name, Warn, describeChanged(changed, started), restartAdvice(unit)}
 	case len(denied) > 0:
-		return Check{name, "SKIP", fmt.Sprintf("cannot tell whether %d secret %s changed since herald started: permission denied: this check needs root",
+		return Check{name, Skip, fmt.Sprintf("cannot tell whether %d secret %s changed since herald started: permission denied: this check needs root",
 			len(denied), pluralize(len(denied), "file", "files")), "run it as root: sudo herald doctor"}
 	}
-	return Check{name, "PASS", fmt.Sprintf("no secret file changed since herald started (%s)", started.Format(stampFormat)), ""}
+	return Check{name, Pass, fmt.Sprintf("no secret file changed since herald started (%s)", started.Format(stampFormat)), ""}
 }
 
 // warnChangedSecrets is the end of `herald reload`: it asks the running

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package doctor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,13 +24,14 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/herald"
 	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/secret"
 	"github.com/heraldgw/herald/pkg/systemd/unitstate"
 )
 
-// InspectOptions are the flags of `herald status` and `herald doctor`.
-type InspectOptions struct {
+// Options are the flags of `herald status` and `herald doctor`.
+type Options struct {
 	// ConfigPath is the configuration file; default paths.ConfigFile when
 	// it exists, else the built-in default.
 	ConfigPath string
@@ -44,18 +44,9 @@ type InspectOptions struct {
 	// CredentialsDir is where LoadCredential= reads secrets from; default
 	// paths.CredentialsDir.
 	CredentialsDir string
-	JSON           bool
-	Out            io.Writer
 }
 
-// ExitNotRunning is `herald status`'s exit code when herald is not running
-// (as `systemctl status` uses 3 for an inactive unit).
-const ExitNotRunning = 3
-
-func (o *InspectOptions) resolve() (*config.Config, error) {
-	if o.Out == nil {
-		o.Out = os.Stdout
-	}
+func (o *Options) resolve() (*config.Config, error) {
 	if o.User {
 		o.userDefaults()
 	}
@@ -85,8 +76,9 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 	return cfg, err
 }
 
-// statusDoc is `herald status --json`.
-type statusDoc struct {
+// StatusDoc is what `herald status` reports; `herald status --json`
+// prints it.
+type StatusDoc struct {
 	Unit        *unitstate.UnitStatus  `json:"unit,omitempty"`
 	UnitError   string                 `json:"unit_error,omitempty"`
 	Herald      *adminapi.StatusReport `json:"herald,omitempty"`
@@ -95,24 +87,27 @@ type statusDoc struct {
 	// Boot is set when the configuration needs herald running and
 	// nothing starts it at boot.
 	Boot *Check `json:"boot,omitempty"`
+	// UnitName is the unit asked about.
+	UnitName string `json:"-"`
 }
 
-// Status prints the service state from systemd and herald's own report.
+// Status reads the service state from systemd and herald's own report.
 // It needs no privileges: D-Bus unit properties and the admin socket's
-// read-only endpoints are open to every local user.
-func Status(ctx context.Context, o InspectOptions) error {
+// read-only endpoints are open to every local user. doc.Running says
+// whether herald answered.
+func Status(ctx context.Context, o Options) *StatusDoc {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	o.findManager(ctx)
 	cfg, _ := o.resolve() // a broken config still lets status report the unit
-	var doc statusDoc
+	doc := &StatusDoc{UnitName: o.Unit}
 	us, err := unitstate.Describe(ctx, o.Unit, o.User)
 	if err != nil {
 		doc.UnitError = err.Error()
 	} else {
 		doc.Unit = us
 	}
-	if c := bootCheck(cfg, us, o.User); c != nil && c.Result == "FAIL" {
+	if c := bootCheck(cfg, us, o.User); c != nil && c.Result == Fail {
 		doc.Boot = c
 	}
 	if reason := notRunning(doc.Unit, o.Unit); reason != "" {
@@ -123,17 +118,7 @@ func Status(ctx context.Context, o InspectOptions) error {
 		doc.Herald = rep
 	}
 	doc.Running = doc.Herald != nil
-	if o.JSON {
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		enc.Encode(doc)
-	} else {
-		printStatus(o.Out, o, doc)
-	}
-	if !doc.Running {
-		return &ExitError{Code: ExitNotRunning, Err: errors.New("herald is not running")}
-	}
-	return nil
+	return doc
 }
 
 // notRunning says why herald is not asked over its admin socket: when
@@ -150,14 +135,15 @@ func notRunning(us *unitstate.UnitStatus, unit string) string {
 	return ""
 }
 
-func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
+// PrintStatus writes doc as `herald status` shows it.
+func PrintStatus(w io.Writer, doc *StatusDoc) {
 	switch u := doc.Unit; {
 	case doc.UnitError != "":
-		fmt.Fprintf(w, "%s: systemd not reachable: %s\n", o.Unit, doc.UnitError)
+		fmt.Fprintf(w, "%s: systemd not reachable: %s\n", doc.UnitName, doc.UnitError)
 	case u.LoadState == "not-found":
-		fmt.Fprintf(w, "%s: not installed (LoadState=not-found)\n", o.Unit)
+		fmt.Fprintf(w, "%s: not installed (LoadState=not-found)\n", doc.UnitName)
 	default:
-		fmt.Fprintf(w, "%s: %s (%s)", o.Unit, u.ActiveState, u.SubState)
+		fmt.Fprintf(w, "%s: %s (%s)", doc.UnitName, u.ActiveState, u.SubState)
 		if !u.ActiveEnterTimestamp.IsZero() && u.ActiveState == "active" {
 			fmt.Fprintf(w, " since %s (%s ago)", u.ActiveEnterTimestamp.Format(time.RFC3339), time.Since(u.ActiveEnterTimestamp).Round(time.Second))
 		}
@@ -229,16 +215,47 @@ func describeExit(code, status int32) string {
 	return fmt.Sprintf("code %d status %d", code, status)
 }
 
-// Check is one doctor finding.
+// Result is the outcome of one check.
+type Result string
+
+// The results of a check.
+const (
+	Pass Result = "PASS"
+	Warn Result = "WARN"
+	Fail Result = "FAIL"
+	// Skip: could not be checked; the detail says why.
+	Skip Result = "SKIP"
+)
+
+// Check is one doctor finding. Fix is the advice for a result other than
+// Pass.
 type Check struct {
 	Name   string `json:"name"`
-	Result string `json:"result"` // PASS, WARN, FAIL, or SKIP (could not be checked, with the reason)
+	Result Result `json:"result"`
 	Detail string `json:"detail"`
 	Fix    string `json:"fix,omitempty"`
 }
 
-// Doctor runs every check, prints them and fails if one FAILs.
-func Doctor(ctx context.Context, o InspectOptions) error {
+// Report is what `herald doctor` found; `herald doctor --json` prints it.
+// OK: no check failed.
+type Report struct {
+	OK     bool    `json:"ok"`
+	Checks []Check `json:"checks"`
+}
+
+// Failed counts the checks that failed.
+func (r *Report) Failed() int {
+	n := 0
+	for _, c := range r.Checks {
+		if c.Result == Fail {
+			n++
+		}
+	}
+	return n
+}
+
+// Doctor runs every check.
+func Doctor(ctx context.Context, o Options) *Report {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	o.findManager(ctx)
@@ -249,22 +266,22 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 	// Configuration.
 	switch {
 	case cfgErr != nil:
-		add(Check{"config", "FAIL", cfgErr.Error(), "fix the lines named above, then `herald check-config " + o.ConfigPath + "`"})
+		add(Check{"config", Fail, cfgErr.Error(), "fix the lines named above, then `herald check-config " + o.ConfigPath + "`"})
 	case o.ConfigPath == "":
-		add(Check{"config", "WARN", "no configuration file; the built-in demo configuration is in effect", "install " + paths.ConfigFile + " or pass --config"})
+		add(Check{"config", Warn, "no configuration file; the built-in demo configuration is in effect", "install " + paths.ConfigFile + " or pass --config"})
 	default:
-		add(Check{"config", "PASS", o.ConfigPath + " is valid", ""})
+		add(Check{"config", Pass, o.ConfigPath + " is valid", ""})
 	}
 
 	// Credentials. The packaged unit loads the whole directory; without it
 	// systemd refuses to start herald (243/CREDENTIALS).
 	if fi, err := os.Stat(o.CredentialsDir); err != nil {
-		add(Check{"credentials directory", "FAIL", fmt.Sprintf("%s: %v (the unit's LoadCredential= makes the start fail with 243/CREDENTIALS)", o.CredentialsDir, unwrapPathErr(err)),
+		add(Check{"credentials directory", Fail, fmt.Sprintf("%s: %v (the unit's LoadCredential= makes the start fail with 243/CREDENTIALS)", o.CredentialsDir, unwrapPathErr(err)),
 			"install -d -m 0700 " + o.CredentialsDir})
 	} else if fi.Mode().Perm()&0o077 != 0 {
-		add(Check{"credentials directory", "WARN", fmt.Sprintf("%s is %04o; it should be readable by its owner only", o.CredentialsDir, fi.Mode().Perm()), "chmod 0700 " + o.CredentialsDir})
+		add(Check{"credentials directory", Warn, fmt.Sprintf("%s is %04o; it should be readable by its owner only", o.CredentialsDir, fi.Mode().Perm()), "chmod 0700 " + o.CredentialsDir})
 	} else {
-		add(Check{"credentials directory", "PASS", o.CredentialsDir, ""})
+		add(Check{"credentials directory", Pass, o.CredentialsDir, ""})
 	}
 	if cfg != nil {
 		for _, c := range credentialChecks(cfg, o.CredentialsDir, os.Stat) {
@@ -275,7 +292,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 	// Units and sockets, as systemd sees them.
 	us, err := unitstate.Describe(ctx, o.Unit, o.User)
 	if err != nil {
-		add(Check{"systemd", "WARN", "cannot ask systemd over D-Bus: " + err.Error(), "run on a machine where systemd is PID 1 (or pass --user)"})
+		add(Check{"systemd", Warn, "cannot ask systemd over D-Bus: " + err.Error(), "run on a machine where systemd is PID 1 (or pass --user)"})
 	} else {
 		for _, c := range unitChecks(ctx, o, us) {
 			add(c)
@@ -293,23 +310,23 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		rep, err = adminapi.FetchStatus(ctx, o.AdminSocket)
 	}
 	if err != nil {
-		add(Check{"herald", "WARN", err.Error(), "start it: systemctl start herald.socket (the first request starts herald) or systemctl start " + o.Unit})
+		add(Check{"herald", Warn, err.Error(), "start it: systemctl start herald.socket (the first request starts herald) or systemctl start " + o.Unit})
 	} else {
-		add(Check{"herald", "PASS", fmt.Sprintf("running, pid %d, %s", rep.PID, rep.StatusLine), ""})
+		add(Check{"herald", Pass, fmt.Sprintf("running, pid %d, %s", rep.PID, rep.StatusLine), ""})
 		for _, p := range rep.Platforms {
 			switch {
 			case p.Phase == "fatal":
-				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fatalPlatformFix(p.Error, o.Unit)})
+				add(Check{"platform " + p.Name, Fail, "stopped retrying: " + p.Error, fatalPlatformFix(p.Error, o.Unit)})
 			case p.Alarm != "":
-				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "likely cause: another gateway, e.g. Hermes, is polling this bot. Make sure only one consumer uses this bot token: in Hermes set platforms." + p.Type + ".enabled: false and run hermes gateway restart (herald migrate hermes prints the steps); stop other bots, or delete a webhook set on it"})
+				add(Check{"platform " + p.Name, Fail, p.Alarm, "likely cause: another gateway, e.g. Hermes, is polling this bot. Make sure only one consumer uses this bot token: in Hermes set platforms." + p.Type + ".enabled: false and run hermes gateway restart (herald migrate hermes prints the steps); stop other bots, or delete a webhook set on it"})
 			case p.Phase == "reconnecting":
-				add(Check{"platform " + p.Name, "WARN", "reconnecting: " + p.Error, "check network access to the platform; herald keeps retrying"})
+				add(Check{"platform " + p.Name, Warn, "reconnecting: " + p.Error, "check network access to the platform; herald keeps retrying"})
 			default:
-				add(Check{"platform " + p.Name, "PASS", p.Phase, ""})
+				add(Check{"platform " + p.Name, Pass, p.Phase, ""})
 			}
 		}
 		if rep.LastReloadError != "" {
-			add(Check{"reload", "FAIL", "last reload rejected: " + rep.LastReloadError, "fix the file, then systemctl reload " + o.Unit})
+			add(Check{"reload", Fail, "last reload rejected: " + rep.LastReloadError, "fix the file, then systemctl reload " + o.Unit})
 		}
 		if cfg != nil && len(secretRefs(cfg)) > 0 {
 			add(secretsCurrentCheck(secretFiles(cfg, o.CredentialsDir), rep.StartedAt, o.Unit, os.Stat))
@@ -336,33 +353,22 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		checks = forUserManager(checks)
 	}
 
-	failed := 0
+	r := &Report{Checks: checks}
+	r.OK = r.Failed() == 0
+	return r
+}
+
+// PrintChecks writes checks as a table, with the fix of each that did
+// not pass.
+func PrintChecks(w io.Writer, checks []Check) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, c := range checks {
-		if c.Result == "FAIL" {
-			failed++
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Result, c.Name, c.Detail)
+		if c.Fix != "" && c.Result != Pass {
+			fmt.Fprintf(tw, "\t\tfix: %s\n", c.Fix)
 		}
 	}
-	if o.JSON {
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		enc.Encode(struct {
-			OK     bool    `json:"ok"`
-			Checks []Check `json:"checks"`
-		}{failed == 0, checks})
-	} else {
-		tw := tabwriter.NewWriter(o.Out, 2, 4, 2, ' ', 0)
-		for _, c := range checks {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Result, c.Name, c.Detail)
-			if c.Fix != "" && c.Result != "PASS" {
-				fmt.Fprintf(tw, "\t\tfix: %s\n", c.Fix)
-			}
-		}
-		tw.Flush()
-	}
-	if failed > 0 {
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d %s failed", failed, pluralize(failed, "check", "checks"))}
-	}
-	return nil
+	tw.Flush()
 }
 
 // fatalPlatformFix is the advice for a platform that stopped for good. It
@@ -443,26 +449,26 @@ func credentialChecks(cfg *config.Config, credDir string, stat func(string) (os.
 		fi, err := stat(path)
 		switch {
 		case errors.Is(err, fs.ErrPermission):
-			out = append(out, Check{name, "SKIP", fmt.Sprintf("%s: permission denied: this check needs root", path), "run it as root: sudo herald doctor"})
+			out = append(out, Check{name, Skip, fmt.Sprintf("%s: permission denied: this check needs root", path), "run it as root: sudo herald doctor"})
 			continue
 		case errors.Is(err, fs.ErrNotExist):
-			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), fmt.Sprintf("create %s (mode 0600, owner root) with the secret", path)})
+			out = append(out, Check{name, Fail, fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), fmt.Sprintf("create %s (mode 0600, owner root) with the secret", path)})
 			continue
 		case err != nil:
-			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), "make " + path + " a regular file holding the secret"})
+			out = append(out, Check{name, Fail, fmt.Sprintf("%s: %v", path, unwrapPathErr(err)), "make " + path + " a regular file holding the secret"})
 			continue
 		}
 		mode := fi.Mode().Perm()
 		switch {
 		case fi.Size() == 0:
-			out = append(out, Check{name, "FAIL", path + " is empty", "write the secret into " + path})
+			out = append(out, Check{name, Fail, path + " is empty", "write the secret into " + path})
 		case mode&0o004 != 0:
-			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s is world-readable (%04o)", path, mode), "chmod 600 " + path})
+			out = append(out, Check{name, Fail, fmt.Sprintf("%s is world-readable (%04o)", path, mode), "chmod 600 " + path})
 		case !sf.Credential && svcUser != nil && !readableBy(fi, svcUser):
-			out = append(out, Check{name, "FAIL", fmt.Sprintf("%s is not readable by the service user herald (%04o)", path, mode),
+			out = append(out, Check{name, Fail, fmt.Sprintf("%s is not readable by the service user herald (%04o)", path, mode),
 				"chgrp herald " + path + " && chmod 640 " + path + ", or move it to " + credDir + " and use {credential: NAME}"})
 		default:
-			out = append(out, Check{name, "PASS", path, ""})
+			out = append(out, Check{name, Pass, path, ""})
 		}
 	}
 	return out
@@ -497,13 +503,13 @@ var journalPatterns = []string{
 	"status=78", "status=65", "Failed with result", "Killing",
 }
 
-func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus) []Check {
+func unitChecks(ctx context.Context, o Options, us *unitstate.UnitStatus) []Check {
 	var out []Check
 	if us.LoadState != "loaded" {
-		return append(out, Check{"unit", "FAIL", fmt.Sprintf("%s LoadState=%s", o.Unit, us.LoadState), "install the herald package (it ships " + o.Unit + ")"})
+		return append(out, Check{"unit", Fail, fmt.Sprintf("%s LoadState=%s", o.Unit, us.LoadState), "install the herald package (it ships " + o.Unit + ")"})
 	}
 	if us.NeedDaemonReload {
-		out = append(out, Check{"unit", "WARN", o.Unit + " changed on disk since systemd loaded it", "systemctl daemon-reload"})
+		out = append(out, Check{"unit", Warn, o.Unit + " changed on disk since systemd loaded it", "systemctl daemon-reload"})
 	}
 	// verify prints nothing for good units; it exits 0 even on unknown keys.
 	if us.FragmentPath != "" {
@@ -523,9 +529,9 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 			b, err := exec.CommandContext(vctx, "systemd-analyze", args...).CombinedOutput()
 			cancel()
 			if msg := strings.TrimSpace(string(b)); msg != "" || err != nil {
-				out = append(out, Check{"units verify", "FAIL", firstLines(msg, 5), "fix the unit files or drop-ins named above (systemctl cat " + o.Unit + ")"})
+				out = append(out, Check{"units verify", Fail, firstLines(msg, 5), "fix the unit files or drop-ins named above (systemctl cat " + o.Unit + ")"})
 			} else {
-				out = append(out, Check{"units verify", "PASS", strings.Join(files, ", "), ""})
+				out = append(out, Check{"units verify", Pass, strings.Join(files, ", "), ""})
 			}
 		}
 	}
@@ -534,31 +540,31 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 		switch {
 		case err != nil:
 		case ss.LoadState != "loaded":
-			out = append(out, Check{"socket " + sock, "WARN", "not installed", "without it herald binds its own listener and restarts refuse connections briefly"})
+			out = append(out, Check{"socket " + sock, Warn, "not installed", "without it herald binds its own listener and restarts refuse connections briefly"})
 		case ss.ActiveState == "active":
-			out = append(out, Check{"socket " + sock, "PASS", ss.SubState, ""})
+			out = append(out, Check{"socket " + sock, Pass, ss.SubState, ""})
 		case ss.ActiveState == "failed":
-			out = append(out, Check{"socket " + sock, "FAIL", "failed (" + ss.Result + ")",
+			out = append(out, Check{"socket " + sock, Fail, "failed (" + ss.Result + ")",
 				"systemctl reset-failed " + sock + " " + o.Unit + " && systemctl start " + sock})
 		default:
-			out = append(out, Check{"socket " + sock, "FAIL", ss.ActiveState + " (" + ss.SubState + ")", "systemctl enable --now " + sock})
+			out = append(out, Check{"socket " + sock, Fail, ss.ActiveState + " (" + ss.SubState + ")", "systemctl enable --now " + sock})
 		}
 	}
 	switch us.Result {
 	case "success", "":
-		out = append(out, Check{"last run", "PASS", fmt.Sprintf("%s (%s), result %s, %d restarts", us.ActiveState, us.SubState, us.Result, us.NRestarts), ""})
+		out = append(out, Check{"last run", Pass, fmt.Sprintf("%s (%s), result %s, %d restarts", us.ActiveState, us.SubState, us.Result, us.NRestarts), ""})
 	default:
 		fix := "see the journal lines above; journalctl -xu " + o.Unit
 		switch us.Result {
 		case "exit-code":
 			switch us.ExecMainStatus {
-			case ExitConfig:
+			case herald.ExitConfig:
 				fix = "the configuration is invalid: herald check-config " + paths.ConfigFile
-			case ExitStoreCorrupt:
+			case herald.ExitStoreCorrupt:
 				fix = "the message store is corrupt: move " + paths.StoreFile + "* away (herald starts with an empty store), then systemctl start " + o.Unit
-			case ExitStoreIO:
+			case herald.ExitStoreIO:
 				fix = "the message store cannot be read or written: check free space, the permissions of " + paths.StateDir + " and the kernel log for I/O errors"
-			case ExitRunning:
+			case herald.ExitRunning:
 				fix = "another herald holds the state directory: stop it (pgrep -a herald)"
 			case 243:
 				fix = "systemd could not load the credentials: install -d -m 0700 " + paths.CredentialsDir
@@ -570,7 +576,7 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 		case "timeout":
 			fix = "raise TimeoutStopSec= above shutdown.drain_timeout + shutdown.adapter_timeout + 2s (drop-in)"
 		}
-		out = append(out, Check{"last run", "FAIL", fmt.Sprintf("result %s, main process %s\n%s", us.Result,
+		out = append(out, Check{"last run", Fail, fmt.Sprintf("result %s, main process %s\n%s", us.Result,
 			describeExit(us.ExecMainCode, us.ExecMainStatus), journalAround(ctx, o)), fix})
 	}
 	return out
@@ -578,7 +584,7 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 
 // journalAround returns the unit's recent journal lines that explain a
 // failure.
-func journalAround(ctx context.Context, o InspectOptions) string {
+func journalAround(ctx context.Context, o Options) string {
 	if _, err := exec.LookPath("journalctl"); err != nil {
 		return ""
 	}
@@ -631,27 +637,27 @@ func clockCheck(ctx context.Context, base string) Check {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/health", nil)
 	if err != nil {
-		return Check{"clock", "WARN", err.Error(), ""}
+		return Check{"clock", Warn, err.Error(), ""}
 	}
 	sent := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return Check{"clock", "WARN", "agent backend not reachable: " + err.Error(), "check agent.url and that the backend runs"}
+		return Check{"clock", Warn, "agent backend not reachable: " + err.Error(), "check agent.url and that the backend runs"}
 	}
 	resp.Body.Close()
 	rtt := time.Since(sent)
 	date, err := http.ParseTime(resp.Header.Get("Date"))
 	if err != nil {
-		return Check{"clock", "WARN", "the agent backend sends no Date header", ""}
+		return Check{"clock", Warn, "the agent backend sends no Date header", ""}
 	}
 	skew := date.Sub(sent.Add(rtt / 2)).Round(time.Second)
 	switch abs := max(skew, -skew); {
 	case abs > time.Minute:
-		return Check{"clock", "FAIL", fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
+		return Check{"clock", Fail, fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
 	case abs > 5*time.Second:
-		return Check{"clock", "WARN", fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
+		return Check{"clock", Warn, fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
 	}
-	return Check{"clock", "PASS", fmt.Sprintf("within %s of the agent backend", max(skew, -skew)+time.Second), ""}
+	return Check{"clock", Pass, fmt.Sprintf("within %s of the agent backend", max(skew, -skew)+time.Second), ""}
 }
 
 // probeChecks asks each enabled platform whose configuration is an
@@ -677,10 +683,10 @@ func probeChecks(ctx context.Context, cfg *config.Config) []Check {
 		detail, err := pr.Probe(pctx)
 		cancel()
 		if err != nil {
-			checks = append(checks, Check{"daemon of " + name, "FAIL", err.Error(), "start the " + p.Type + " daemon and check its url in the platform's configuration; herald keeps retrying"})
+			checks = append(checks, Check{"daemon of " + name, Fail, err.Error(), "start the " + p.Type + " daemon and check its url in the platform's configuration; herald keeps retrying"})
 			continue
 		}
-		checks = append(checks, Check{"daemon of " + name, "PASS", detail, ""})
+		checks = append(checks, Check{"daemon of " + name, Pass, detail, ""})
 	}
 	return checks
 }
@@ -719,9 +725,9 @@ func bootCheck(cfg *config.Config, us *unitstate.UnitStatus, user bool) *Check {
 	state := us.UnitFileState
 	switch {
 	case state == "enabled" || state == "generated":
-		return &Check{name, "PASS", us.Unit + " is " + state, ""}
+		return &Check{name, Pass, us.Unit + " is " + state, ""}
 	case len(need) == 0:
-		return &Check{name, "PASS", fmt.Sprintf("%s is %s; no enabled platform needs herald running (the first request on its socket starts it)", us.Unit, state), ""}
+		return &Check{name, Pass, fmt.Sprintf("%s is %s; no enabled platform needs herald running (the first request on its socket starts it)", us.Unit, state), ""}
 	}
 	detail := fmt.Sprintf("%s is %s, so herald does not start at boot, and %s %s it running to receive anything",
 		us.Unit, state, strings.Join(need, ", "), pluralize(len(need), "needs", "need"))
@@ -733,7 +739,7 @@ func bootCheck(cfg *config.Config, us *unitstate.UnitStatus, user bool) *Check {
 		detail = fmt.Sprintf("%s is enabled only until the next boot (enabled-runtime), and %s %s it running to receive anything",
 			us.Unit, strings.Join(need, ", "), pluralize(len(need), "needs", "need"))
 	}
-	return &Check{name, "FAIL", detail, fix}
+	return &Check{name, Fail, detail, fix}
 }
 
 // bootWarning is bootCheck for `herald check-config`: run by root on a
@@ -752,7 +758,7 @@ func bootWarning(ctx context.Context, cfg *config.Config) string {
 	if err != nil || us.LoadState == "not-found" {
 		return ""
 	}
-	if c := bootCheck(cfg, us, false); c != nil && c.Result == "FAIL" {
+	if c := bootCheck(cfg, us, false); c != nil && c.Result == Fail {
 		return c.Detail + "; fix: " + c.Fix
 	}
 	return ""

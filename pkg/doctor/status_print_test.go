@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package doctor
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func TestStatusNeverPrintsNegativeRetry(t *testing.T) {
 		{time.Now().Add(90 * time.Second), "retry in 1m"},
 	} {
 		var b bytes.Buffer
-		printStatus(&b, InspectOptions{Unit: "herald.service"}, statusDoc{
+		PrintStatus(&b, &StatusDoc{UnitName: "herald.service",
 			UnitError: "not reachable in this test",
 			Herald: &adminapi.StatusReport{Platforms: []adminapi.PlatformReport{
 				{Name: "tg", Type: "telegram", Phase: "reconnecting", Since: time.Now(), RetryAt: tt.retryAt, Error: "connection refused"},
@@ -39,7 +39,7 @@ func TestStatusNeverPrintsNegativeRetry(t *testing.T) {
 // The agent's mode shows in herald status, with why it fell back.
 func TestStatusPrintsAgentMode(t *testing.T) {
 	var b bytes.Buffer
-	printStatus(&b, InspectOptions{Unit: "herald.service"}, statusDoc{
+	PrintStatus(&b, &StatusDoc{UnitName: "herald.service",
 		UnitError: "not reachable in this test",
 		Herald:    &adminapi.StatusReport{AgentMode: "chat_completions", AgentNote: "the backend's capabilities lack run_stop"},
 	})

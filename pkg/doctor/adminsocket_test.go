@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package herald
+package doctor
 
 import (
 	"net"
@@ -75,7 +75,7 @@ func TestAdminSocket(t *testing.T) {
 			if got := adminapi.AdminSocket(cfg); got != want {
 				t.Errorf("AdminSocket(%q) = %q, want %q", cfg, got, want)
 			}
-			o := InspectOptions{ConfigPath: cfg}
+			o := Options{ConfigPath: cfg}
 			if _, err := o.resolve(); err != nil {
 				t.Fatal(err)
 			}
