@@ -20,7 +20,7 @@ func status(ctx context.Context, o doctor.Options, asJSON bool, stdout, stderr i
 	if asJSON {
 		printJSON(stdout, doc)
 	} else {
-		doctor.PrintStatus(stdout, doc)
+		printStatus(stdout, doc)
 	}
 	if !doc.Running {
 		return report(&herald.ExitError{Code: herald.ExitNotRunning, Err: errors.New("herald is not running")}, stderr)
@@ -35,7 +35,7 @@ func runDoctor(ctx context.Context, o doctor.Options, asJSON bool, stdout, stder
 	if asJSON {
 		printJSON(stdout, r)
 	} else {
-		doctor.PrintChecks(stdout, r.Checks)
+		printChecks(stdout, r.Checks)
 	}
 	if n := r.Failed(); n > 0 {
 		what := "checks"

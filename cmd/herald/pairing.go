@@ -83,7 +83,7 @@ func runPairing(args []string, stdout, stderr io.Writer) int {
 			enc.SetIndent("", "  ")
 			enc.Encode(l)
 		} else {
-			herald.PrintPairings(stdout, l)
+			printPairings(stdout, l)
 		}
 	case "approve":
 		notify := !*noNotify

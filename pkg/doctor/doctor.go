@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -18,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -135,73 +133,9 @@ func notRunning(us *unitstate.UnitStatus, unit string) string {
 	return ""
 }
 
-// PrintStatus writes doc as `herald status` shows it.
-func PrintStatus(w io.Writer, doc *StatusDoc) {
-	switch u := doc.Unit; {
-	case doc.UnitError != "":
-		fmt.Fprintf(w, "%s: systemd not reachable: %s\n", doc.UnitName, doc.UnitError)
-	case u.LoadState == "not-found":
-		fmt.Fprintf(w, "%s: not installed (LoadState=not-found)\n", doc.UnitName)
-	default:
-		fmt.Fprintf(w, "%s: %s (%s)", doc.UnitName, u.ActiveState, u.SubState)
-		if !u.ActiveEnterTimestamp.IsZero() && u.ActiveState == "active" {
-			fmt.Fprintf(w, " since %s (%s ago)", u.ActiveEnterTimestamp.Format(time.RFC3339), time.Since(u.ActiveEnterTimestamp).Round(time.Second))
-		}
-		if u.MainPID != 0 {
-			fmt.Fprintf(w, ", MainPID %d", u.MainPID)
-		}
-		fmt.Fprintf(w, ", %d restarts\n", u.NRestarts)
-		fmt.Fprintf(w, "  last result: %s; main process: %s\n", u.Result, describeExit(u.ExecMainCode, u.ExecMainStatus))
-		if u.StatusText != "" {
-			fmt.Fprintf(w, "  status: %s\n", u.StatusText)
-		}
-	}
-	if c := doc.Boot; c != nil {
-		fmt.Fprintf(w, "  %s %s: %s\n  fix: %s\n", c.Result, c.Name, c.Detail, c.Fix)
-	}
-	if doc.HeraldError != "" {
-		fmt.Fprintf(w, "herald: %s\n", doc.HeraldError)
-		return
-	}
-	r := doc.Herald
-	fmt.Fprintf(w, "%s, pid %d, up %s, %s, config %s\n", r.Version, r.PID, time.Since(r.StartedAt).Round(time.Second), r.State, r.Config)
-	if r.AgentMode != "" {
-		fmt.Fprintf(w, "  agent: hermes via %s%s\n", strings.ReplaceAll(r.AgentMode, "_", " "), noteSuffix(r.AgentNote))
-	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, p := range r.Platforms {
-		detail := ""
-		if p.Phase == "reconnecting" && !p.RetryAt.IsZero() {
-			detail = retryDetail(time.Until(p.RetryAt))
-		}
-		if p.Error != "" {
-			detail = strings.TrimPrefix(detail+"; "+p.Error, "; ")
-		}
-		if p.Alarm != "" {
-			detail = strings.TrimPrefix(detail+"; ALARM: "+p.Alarm, "; ")
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\tsince %s\t%s\n", p.Name, p.Type, p.Phase, time.Since(p.Since).Round(time.Second), detail)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "  turns in flight %d, queued %d, sessions %d, replies pending %d, oldest pending %s\n",
-		r.TurnsInFlight, r.QueueDepth, r.Sessions, r.RepliesPending, (time.Duration(r.OldestPendingAge * float64(time.Second))).Round(time.Second))
-	if r.LastReloadError != "" {
-		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
-	}
-	printStore(w, r.Store)
-	printUsers(w, r.Users)
-}
-
-// retryDetail describes a reconnection due in wait. A retry time already
-// past means the attempt is under way: never a negative duration.
-func retryDetail(wait time.Duration) string {
-	if wait = wait.Round(time.Second); wait > 0 {
-		return "retry in " + wait.String()
-	}
-	return "retrying now"
-}
-
-func describeExit(code, status int32) string {
+// DescribeExit says how a unit's main process ended, from systemd's
+// ExecMainCode and ExecMainStatus.
+func DescribeExit(code, status int32) string {
 	switch code {
 	case 1:
 		return fmt.Sprintf("exited with status %d", status)
@@ -356,19 +290,6 @@ func Doctor(ctx context.Context, o Options) *Report {
 	r := &Report{Checks: checks}
 	r.OK = r.Failed() == 0
 	return r
-}
-
-// PrintChecks writes checks as a table, with the fix of each that did
-// not pass.
-func PrintChecks(w io.Writer, checks []Check) {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, c := range checks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Result, c.Name, c.Detail)
-		if c.Fix != "" && c.Result != Pass {
-			fmt.Fprintf(tw, "\t\tfix: %s\n", c.Fix)
-		}
-	}
-	tw.Flush()
 }
 
 // fatalPlatformFix is the advice for a platform that stopped for good. It
@@ -577,7 +498,7 @@ func unitChecks(ctx context.Context, o Options, us *unitstate.UnitStatus) []Chec
 			fix = "raise TimeoutStopSec= above shutdown.drain_timeout + shutdown.adapter_timeout + 2s (drop-in)"
 		}
 		out = append(out, Check{"last run", Fail, fmt.Sprintf("result %s, main process %s\n%s", us.Result,
-			describeExit(us.ExecMainCode, us.ExecMainStatus), journalAround(ctx, o)), fix})
+			DescribeExit(us.ExecMainCode, us.ExecMainStatus), journalAround(ctx, o)), fix})
 	}
 	return out
 }
@@ -689,13 +610,6 @@ func probeChecks(ctx context.Context, cfg *config.Config) []Check {
 		checks = append(checks, Check{"daemon of " + name, Pass, detail, ""})
 	}
 	return checks
-}
-
-func noteSuffix(note string) string {
-	if note == "" {
-		return ""
-	}
-	return " (" + note + ")"
 }
 
 // bootCheck tells whether herald starts at boot when its configuration

@@ -4,7 +4,6 @@ package doctor
 
 import (
 	"fmt"
-	"io"
 	"path/filepath"
 	"time"
 
@@ -13,24 +12,6 @@ import (
 	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/store"
 )
-
-// printStore is the store's line in `herald status`.
-func printStore(w io.Writer, r *adminapi.StoreReport) {
-	if r == nil {
-		return
-	}
-	space := store.Space{Free: r.FreeBytes, Total: r.TotalBytes}
-	if r.Writable {
-		fmt.Fprintf(w, "  store %s: writable, %s\n", r.Path, space)
-		return
-	}
-	fmt.Fprintf(w, "  store %s: DEGRADED, cannot be written since %s (%s ago): %s, %s\n",
-		r.Path, r.Since.Format(time.RFC3339), time.Since(r.Since).Round(time.Second), r.Cause, space)
-	if r.Unrecorded > 0 {
-		fmt.Fprintf(w, "    %d finished turns keep their reply in memory until the store takes it\n", r.Unrecorded)
-	}
-	fmt.Fprintf(w, "    error: %s\n", r.Error)
-}
 
 // Thresholds of doctor's free-space check.
 const (

@@ -3,7 +3,6 @@
 package doctor
 
 import (
-	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,21 +49,5 @@ func TestStoreChecks(t *testing.T) {
 	cfg.Store.Path = filepath.Join(dir, "missing", "herald.db")
 	if cs := storeChecks(cfg, Options{}, nil); len(cs) != 1 || cs[0].Result != "WARN" {
 		t.Errorf("missing state directory: %+v", cs)
-	}
-}
-
-func TestPrintStore(t *testing.T) {
-	var b bytes.Buffer
-	printStore(&b, &adminapi.StoreReport{Path: "/var/lib/herald/herald.db", Since: time.Now(), Cause: "disk full", Error: "store: commit: database or disk is full (13)", TotalBytes: 8 << 20, Unrecorded: 2})
-	out := b.String()
-	for _, want := range []string{"DEGRADED", "disk full", "0 B free of 8 MiB", "2 finished turns", "database or disk is full"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("status lacks %q:\n%s", want, out)
-		}
-	}
-	b.Reset()
-	printStore(&b, &adminapi.StoreReport{Path: "/x/herald.db", Writable: true, FreeBytes: 3 << 30, TotalBytes: 10 << 30})
-	if got := b.String(); got != "  store /x/herald.db: writable, 3 GiB free of 10 GiB\n" {
-		t.Errorf("writable store: %q", got)
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"text/tabwriter"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -98,18 +96,4 @@ func (d *daemon) warnPolicy(cfg *config.Config, name string, pc *config.Platform
 	if pc.Policy() == "allowlist" && len(pc.AllowedUsers) == 0 {
 		log.Warn("platform allows nobody: every message is refused until allowed_users is set (or dm_policy is pairing or open)")
 	}
-}
-
-// PrintPairings writes l as two tables.
-func PrintPairings(out io.Writer, l adminapi.PairingList) {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PENDING\tPLATFORM\tUSER\tNAME\tCHAT\tEXPIRES")
-	for _, p := range l.Pending {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Code, p.Platform, p.UserID, p.UserName, p.ChatID, p.ExpiresAt.Local().Format(time.DateTime))
-	}
-	fmt.Fprintln(tw, "\nAPPROVED\tPLATFORM\tUSER\tSINCE")
-	for _, u := range l.Approved {
-		fmt.Fprintf(tw, "\t%s\t%s\t%s\n", u.Platform, u.UserID, u.ApprovedAt.Local().Format(time.DateTime))
-	}
-	tw.Flush()
 }

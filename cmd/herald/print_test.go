@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package doctor
+package main
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adminapi"
+	"github.com/heraldgw/herald/pkg/doctor"
 )
 
 // TestStatusNeverPrintsNegativeRetry: a platform still reconnecting after
@@ -23,7 +24,7 @@ func TestStatusNeverPrintsNegativeRetry(t *testing.T) {
 		{time.Now().Add(90 * time.Second), "retry in 1m"},
 	} {
 		var b bytes.Buffer
-		PrintStatus(&b, &StatusDoc{UnitName: "herald.service",
+		printStatus(&b, &doctor.StatusDoc{UnitName: "herald.service",
 			UnitError: "not reachable in this test",
 			Herald: &adminapi.StatusReport{Platforms: []adminapi.PlatformReport{
 				{Name: "tg", Type: "telegram", Phase: "reconnecting", Since: time.Now(), RetryAt: tt.retryAt, Error: "connection refused"},
@@ -39,11 +40,27 @@ func TestStatusNeverPrintsNegativeRetry(t *testing.T) {
 // The agent's mode shows in herald status, with why it fell back.
 func TestStatusPrintsAgentMode(t *testing.T) {
 	var b bytes.Buffer
-	PrintStatus(&b, &StatusDoc{UnitName: "herald.service",
+	printStatus(&b, &doctor.StatusDoc{UnitName: "herald.service",
 		UnitError: "not reachable in this test",
 		Herald:    &adminapi.StatusReport{AgentMode: "chat_completions", AgentNote: "the backend's capabilities lack run_stop"},
 	})
 	if out := b.String(); !strings.Contains(out, "agent: hermes via chat completions (the backend's capabilities lack run_stop)") {
 		t.Fatalf("status:\n%s", out)
+	}
+}
+
+func TestPrintStore(t *testing.T) {
+	var b bytes.Buffer
+	printStore(&b, &adminapi.StoreReport{Path: "/var/lib/herald/herald.db", Since: time.Now(), Cause: "disk full", Error: "store: commit: database or disk is full (13)", TotalBytes: 8 << 20, Unrecorded: 2})
+	out := b.String()
+	for _, want := range []string{"DEGRADED", "disk full", "0 B free of 8 MiB", "2 finished turns", "database or disk is full"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printStore(&b, &adminapi.StoreReport{Path: "/x/herald.db", Writable: true, FreeBytes: 3 << 30, TotalBytes: 10 << 30})
+	if got := b.String(); got != "  store /x/herald.db: writable, 3 GiB free of 10 GiB\n" {
+		t.Errorf("writable store: %q", got)
 	}
 }
