@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package sandbox boots a throw-away systemd as PID 1 of private namespaces,
+// Package systemdbox boots a throw-away systemd as PID 1 of private namespaces,
 // from the host's own installation, so that tests can run herald under a real
 // service manager (sd_notify, socket activation, watchdog, journal, D-Bus)
 // without a VM and without changing anything on the host (systemd must never
@@ -10,8 +10,8 @@
 // # Use in tests
 //
 //	func TestUnderSystemd(t *testing.T) {
-//		s := sandbox.New(t, sandbox.Options{
-//			Shares: []sandbox.Share{{Host: buildDir}}, // at /srv/herald-test, read-only
+//		s := systemdbox.New(t, systemdbox.Options{
+//			Shares: []systemdbox.Share{{Host: buildDir}}, // at /srv/herald-test, read-only
 //		})
 //		ctx := context.Background()
 //		s.WriteFile("/etc/systemd/system/herald.service", unit, 0o644)
@@ -98,4 +98,4 @@
 //
 // scripts/systemd-sandbox boot|run|shell|copy|stop|list drives detached
 // sandboxes (Options.Detach) for manual work; see its usage text.
-package sandbox
+package systemdbox

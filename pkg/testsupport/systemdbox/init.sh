@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
-# In-namespace init of pkg/sandbox (embedded with go:embed; do not run by hand).
-# pkg/sandbox starts it as
+# In-namespace init of pkg/testsupport/systemdbox (embedded with go:embed; do not run by hand).
+# pkg/testsupport/systemdbox starts it as
 #   unshare --pid --fork --kill-child=SIGKILL --mount --uts --ipc --net \
 #           --propagation private sh -c "$(cat init.sh)" herald-sandbox-init:<name>
 # so it is PID 1 of fresh namespaces. It builds a throw-away root (an overlay
