@@ -4,6 +4,7 @@ package all
 
 import (
 	// Built-in adapter types, registered in their init functions.
+	_ "github.com/heraldgw/herald/pkg/adapter/dingtalk"
 	_ "github.com/heraldgw/herald/pkg/adapter/discord"
 	_ "github.com/heraldgw/herald/pkg/adapter/feishu"
 	_ "github.com/heraldgw/herald/pkg/adapter/matrix"

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package dingtalk
+
+import (
+	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/dingtalk/dingtalktest"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+func TestConformance(t *testing.T) {
+	adaptertest.Conformance(t, adaptertest.Platform{
+		Type: TypeName,
+		Configure: func(t testing.TB, conf any, url string) {
+			c := conf.(*Config)
+			c.ClientID = dingtalktest.DefaultClientID
+			c.ClientSecret = adaptertest.SecretFile(t, "client_secret", dingtalktest.DefaultClientSecret)
+			c.APIURL = url
+		},
+		Fake: func(t testing.TB) adaptertest.Fake {
+			srv := dingtalktest.New(t, dingtalktest.Options{})
+			return adaptertest.Fake{
+				URL: srv.URL,
+				Blackhole: func(t testing.TB) {
+					srv.Await(t, "stream connected", wait, (*dingtalktest.Server).Connected)
+					srv.Blackhole()
+				},
+				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
+					start()
+					// DingTalk sends a message again when it thinks the
+					// acknowledgement was lost: a new frame, the same msgId.
+					srv.Push(dingtalktest.Msg{MsgID: "msgtwice", Text: "twice"})
+					srv.Push(dingtalktest.Msg{MsgID: "msgtwice", Text: "twice"})
+				},
+			}
+		},
+		Outbound: &message.Outbound{Platform: TypeName, ChatID: "cidfakeconversation", ChatType: message.ChatGroup, Text: "hello"},
+	})
+}

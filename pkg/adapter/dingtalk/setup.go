@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package dingtalk
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/secret"
+)
+
+// Defaults of Config.
+const (
+	DefaultAPIURL         = "https://api.dingtalk.com"
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultPingInterval   = 30 * time.Second
+	// DefaultMaxMessageLen is the split size for replies, in characters.
+	// DingTalk's text message limit is 20000 bytes; 4000 characters of
+	// up to four UTF-8 bytes stay within it.
+	DefaultMaxMessageLen = 4000
+	maxMessageLen        = 5000
+)
+
+// Config is the configuration of one DingTalk platform instance, the keys
+// of its section under platforms:. README.md documents every key.
+type Config struct {
+	// ClientID is the app's Client ID (formerly AppKey). Required.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is the app's Client Secret (formerly AppSecret).
+	// Required.
+	ClientSecret secret.Ref `yaml:"client_secret"`
+	// RobotCode is the robot's code for the robot send APIs. Default: the
+	// robotCode of the message being answered, else ClientID (the robot
+	// code of an internal app's robot is its Client ID).
+	RobotCode string `yaml:"robot_code"`
+	// APIURL is the OpenAPI base URL. Default https://api.dingtalk.com.
+	APIURL string `yaml:"api_url"`
+	// RequestTimeout bounds every HTTP call, the websocket dial and every
+	// frame write. Default 10s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// PingInterval is how often herald pings the stream; a ping not
+	// answered within RequestTimeout ends the connection. Default 30s.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	// MaxMessageLen is the split size the core uses for replies, in
+	// characters. Default 4000.
+	MaxMessageLen int `yaml:"max_message_len"`
+}
+
+// NewConfig returns a Config with defaults filled in.
+func NewConfig() *Config {
+	return &Config{
+		APIURL:         DefaultAPIURL,
+		RequestTimeout: DefaultRequestTimeout,
+		PingInterval:   DefaultPingInterval,
+		MaxMessageLen:  DefaultMaxMessageLen,
+	}
+}
+
+// Validate checks c. Keys in the returned errors are relative to the
+// platform section.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
+	if strings.TrimSpace(c.ClientID) == "" {
+		add("client_id", "required: the app's Client ID (AppKey)")
+	}
+	if c.ClientSecret.IsZero() {
+		add("client_secret", "required: {credential: NAME} or {file: /absolute/path}")
+	}
+	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		add("api_url", "%q is not an http(s) URL without query, fragment or user info", c.APIURL)
+	}
+	if c.RequestTimeout <= 0 {
+		add("request_timeout", "must be positive")
+	}
+	if c.PingInterval < time.Second {
+		add("ping_interval", "%s is shorter than 1s", c.PingInterval)
+	}
+	if c.MaxMessageLen < 1 || c.MaxMessageLen > maxMessageLen {
+		add("max_message_len", "%d is not between 1 and %d", c.MaxMessageLen, maxMessageLen)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) baseURL() string { return strings.TrimRight(c.APIURL, "/") }
+
+// TypeName is the adapter type, platforms.<name>.type.
+const TypeName = "dingtalk"
+
+func init() {
+	adapter.Register(adapter.Define(TypeName, NewConfig, New))
+}
