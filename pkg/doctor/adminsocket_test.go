@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/adminapi"
-	"github.com/heraldgw/herald/pkg/paths"
 )
 
 // listenUnix creates a unix socket at path, which must not exist.
@@ -83,21 +82,5 @@ func TestAdminSocket(t *testing.T) {
 				t.Errorf("status and doctor use %q, reload %q", o.AdminSocket, want)
 			}
 		})
-	}
-}
-
-// TestAdminSocketPackagedConfig: with the packaged configuration file and
-// no socket anywhere, the error names the packaged socket, not a path
-// derived from the current directory.
-func TestAdminSocketPackagedConfig(t *testing.T) {
-	if _, err := os.Stat(paths.AdminSocket); err == nil {
-		t.Skipf("%s exists on this machine", paths.AdminSocket)
-	}
-	t.Setenv("RUNTIME_DIRECTORY", "")
-	t.Setenv("STATE_DIRECTORY", "")
-	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-	t.Chdir("/")
-	if got := adminapi.AdminSocketFor(nil, paths.ConfigFile); got != paths.AdminSocket {
-		t.Errorf("adminapi.AdminSocketFor(nil, %q) = %q, want %q", paths.ConfigFile, got, paths.AdminSocket)
 	}
 }

@@ -4,7 +4,6 @@ package herald
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/heraldgw/herald/pkg/adminapi"
 )
@@ -62,10 +61,6 @@ func logged(code int, err error) error { return &ExitError{Code: code, Err: err,
 func AlreadyLogged(err error) bool {
 	var ee *ExitError
 	return errors.As(err, &ee) && ee.Logged
-}
-
-func exitErrf(code int, format string, args ...any) error {
-	return &ExitError{Code: code, Err: fmt.Errorf(format, args...)}
 }
 
 // ExitCode returns the exit code for an error returned by Run (0 for nil).
