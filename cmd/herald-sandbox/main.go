@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Command herald-sandbox is the command-line face of pkg/sandbox (a throw-away
+// Command herald-sandbox is the command-line face of pkg/testsupport/systemdbox (a throw-away
 // systemd as PID 1 of private namespaces, for tests). It holds no logic of its
 // own; scripts/systemd-sandbox builds and runs it.
 package main
@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/heraldgw/herald/pkg/sandbox"
+	"github.com/heraldgw/herald/pkg/testsupport/systemdbox"
 )
 
 const usage = `usage: systemd-sandbox <command> [-name NAME] [args]
@@ -68,24 +68,24 @@ func run(args []string) error {
 		return fmt.Errorf("%s: %w\n%s", verb, err, usage)
 	}
 	rest := fs.Args()
-	if ok, why := sandbox.Available(); !ok {
+	if ok, why := systemdbox.Available(); !ok {
 		return errors.New(why)
 	}
 	switch verb {
 	case "boot":
-		opts := sandbox.Options{Name: *name, ExtraMasks: masks, BootTimeout: timeout, LogLevel: logLevel, Detach: true, Log: os.Stderr}
+		opts := systemdbox.Options{Name: *name, ExtraMasks: masks, BootTimeout: timeout, LogLevel: logLevel, Detach: true, Log: os.Stderr}
 		for _, s := range shares {
 			host, guest, _ := strings.Cut(s, ":")
-			opts.Shares = append(opts.Shares, sandbox.Share{Host: host, Guest: guest})
+			opts.Shares = append(opts.Shares, systemdbox.Share{Host: host, Guest: guest})
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		s, err := sandbox.Boot(ctx, opts)
+		s, err := systemdbox.Boot(ctx, opts)
 		if err != nil {
 			return err
 		}
 		fmt.Println(s.PID1())
-		fmt.Fprintf(os.Stderr, "sandbox %q running; console log in %s/%s/console.log\n", s.Name(), sandbox.StateRoot, s.Name())
+		fmt.Fprintf(os.Stderr, "sandbox %q running; console log in %s/%s/console.log\n", s.Name(), systemdbox.StateRoot, s.Name())
 		return nil
 	case "run", "shell":
 		if verb == "shell" {
@@ -94,7 +94,7 @@ func run(args []string) error {
 		if len(rest) == 0 {
 			return fmt.Errorf("run: no command\n%s", usage)
 		}
-		s, err := sandbox.Open(*name)
+		s, err := systemdbox.Open(*name)
 		if err != nil {
 			return err
 		}
@@ -113,27 +113,27 @@ func run(args []string) error {
 		if len(rest) != 2 {
 			return fmt.Errorf("copy: want HOST GUEST\n%s", usage)
 		}
-		s, err := sandbox.Open(*name)
+		s, err := systemdbox.Open(*name)
 		if err != nil {
 			return err
 		}
 		return s.CopyIn(rest[0], rest[1])
 	case "stop":
-		s, err := sandbox.Open(*name)
+		s, err := systemdbox.Open(*name)
 		if err != nil {
 			// Not running: remove what a killed owner left behind.
 			fmt.Fprintln(os.Stderr, "systemd-sandbox:", err)
-			return sandbox.Prune()
+			return systemdbox.Prune()
 		}
 		return s.Close()
 	case "list":
-		ents, err := os.ReadDir(sandbox.StateRoot)
+		ents, err := os.ReadDir(systemdbox.StateRoot)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		for _, e := range ents {
 			state := "stale"
-			if s, err := sandbox.Open(e.Name()); err == nil {
+			if s, err := systemdbox.Open(e.Name()); err == nil {
 				state = fmt.Sprintf("running, PID 1 %d", s.PID1())
 			}
 			fmt.Printf("%s\t%s\n", e.Name(), state)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	_ "github.com/heraldgw/herald/pkg/adapter/all"
+	"github.com/heraldgw/herald/pkg/adminapi"
+	"github.com/heraldgw/herald/pkg/doctor"
 	"github.com/heraldgw/herald/pkg/herald"
 	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/userinstall"
@@ -144,18 +146,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			printHelp(stderr, fs)
 			return herald.ExitUsage
 		}
-		return report(herald.CheckConfig(path, *f.credDir, stdout), stderr)
+		return report(doctor.CheckConfig(path, *f.credDir, stdout), stderr)
 	case "reload":
 		if code, done := parse(fs, args, 0, stdout, stderr); done {
 			return code
 		}
 		path := *f.socket
 		if path == "" {
-			path = herald.AdminSocket(*f.config)
+			path = adminapi.AdminSocket(*f.config)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), *f.timeout)
 		defer cancel()
-		return report(herald.Reload(ctx, path, stdout), stderr)
+		return report(doctor.Reload(ctx, path, stdout), stderr)
 	case "install", "uninstall":
 		if code, done := parse(fs, args, 0, stdout, stderr); done {
 			return code
@@ -174,11 +176,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if code, done := parse(fs, args, 0, stdout, stderr); done {
 			return code
 		}
-		o := herald.InspectOptions{ConfigPath: *f.config, Unit: *f.unit, User: *f.user, AdminSocket: *f.socket, JSON: *f.json, Out: stdout}
+		o := doctor.Options{ConfigPath: *f.config, Unit: *f.unit, User: *f.user, AdminSocket: *f.socket}
 		if name == "status" {
-			return report(herald.Status(context.Background(), o), stderr)
+			return status(context.Background(), o, *f.json, stdout, stderr)
 		}
-		return report(herald.Doctor(context.Background(), o), stderr)
+		return runDoctor(context.Background(), o, *f.json, stdout, stderr)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/herald"
 )
 
@@ -65,9 +66,9 @@ func runPairing(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, pairingUsage)
 		return herald.ExitUsage
 	}
-	c := &herald.SendClient{Socket: *socket}
+	c := &adminapi.SendClient{Socket: *socket}
 	if c.Socket == "" {
-		c.Socket = herald.AdminSocket(*cfg)
+		c.Socket = adminapi.AdminSocket(*cfg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -82,11 +83,11 @@ func runPairing(args []string, stdout, stderr io.Writer) int {
 			enc.SetIndent("", "  ")
 			enc.Encode(l)
 		} else {
-			herald.PrintPairings(stdout, l)
+			printPairings(stdout, l)
 		}
 	case "approve":
 		notify := !*noNotify
-		res, err := c.ApprovePairing(ctx, herald.PairingApprove{Platform: fs.Arg(0), Code: fs.Arg(1), Notify: &notify})
+		res, err := c.ApprovePairing(ctx, adminapi.PairingApprove{Platform: fs.Arg(0), Code: fs.Arg(1), Notify: &notify})
 		if err != nil {
 			return report(fmt.Errorf("pairing approve: %w", err), stderr)
 		}

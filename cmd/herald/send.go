@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/herald"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -61,22 +62,26 @@ const clientFlags = `  --wait D             wait up to D for the delivery; exit 
 
 // runSend is `herald send`.
 func runSend(args []string, stdout, stderr io.Writer) int {
-	var m herald.SendMessage
+	var m adminapi.SendMessage
 	return runClient("send", sendUsage, args, stdout, stderr,
 		target{&m.Platform, &m.ChatID, &m.ThreadID, &m.IdempotencyKey, &m.Text}, nil,
-		func(ctx context.Context, c *herald.SendClient) (herald.SendAccepted, error) { return c.Send(ctx, m) })
+		func(ctx context.Context, c *adminapi.SendClient) (adminapi.SendAccepted, error) {
+			return c.Send(ctx, m)
+		})
 }
 
 // runTurn is `herald turn`.
 func runTurn(args []string, stdout, stderr io.Writer) int {
-	var m herald.TurnMessage
+	var m adminapi.TurnMessage
 	return runClient("turn", turnUsage, args, stdout, stderr,
 		target{&m.Platform, &m.ChatID, &m.ThreadID, &m.IdempotencyKey, &m.Text},
 		func(fs *flag.FlagSet) {
 			fs.StringVar(&m.ChatType, "chat-type", "", "")
 			fs.StringVar(&m.UserID, "user", "", "")
 		},
-		func(ctx context.Context, c *herald.SendClient) (herald.SendAccepted, error) { return c.Turn(ctx, m) })
+		func(ctx context.Context, c *adminapi.SendClient) (adminapi.SendAccepted, error) {
+			return c.Turn(ctx, m)
+		})
 }
 
 // target are the fields send and turn share, filled from the command line.
@@ -87,7 +92,7 @@ type target struct {
 // runClient is the common part of send and turn: flags, the text, the
 // client, waiting and printing. own defines the command's other flags.
 func runClient(name, usage string, args []string, stdout, stderr io.Writer, t target,
-	own func(*flag.FlagSet), post func(context.Context, *herald.SendClient) (herald.SendAccepted, error)) int {
+	own func(*flag.FlagSet), post func(context.Context, *adminapi.SendClient) (adminapi.SendAccepted, error)) int {
 	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {}
@@ -134,10 +139,10 @@ func runClient(name, usage string, args []string, stdout, stderr io.Writer, t ta
 		rand.Read(rnd[:])
 		*t.key = "cli-" + hex.EncodeToString(rnd[:])
 	}
-	c := &herald.SendClient{URL: url, Socket: socket}
+	c := &adminapi.SendClient{URL: url, Socket: socket}
 	switch {
 	case url == "" && socket == "":
-		c.Socket = herald.AdminSocket(cfg)
+		c.Socket = adminapi.AdminSocket(cfg)
 	case url != "" && tokenFile == "":
 		fmt.Fprintf(stderr, "herald %s: --url needs --token-file\n", name)
 		return herald.ExitUsage

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/pkg/sandbox"
+	"github.com/heraldgw/herald/pkg/testsupport/systemdbox"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
@@ -33,7 +33,7 @@ platforms:
 // env is a sandbox with herald installed from the shared build.
 type env struct {
 	t   *testing.T
-	s   *sandbox.Sandbox
+	s   *systemdbox.Sandbox
 	ctx context.Context
 	// http talks to 127.0.0.1 of the sandbox.
 	http *http.Client
@@ -49,7 +49,7 @@ type envOpts struct {
 // starts nothing.
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	s := sandbox.New(t, sandbox.Options{Shares: []sandbox.Share{{Host: buildDir, Guest: guestShare}}})
+	s := systemdbox.New(t, systemdbox.Options{Shares: []systemdbox.Share{{Host: buildDir, Guest: guestShare}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, s: s, ctx: ctx, http: s.HTTPClient()}

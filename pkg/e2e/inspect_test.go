@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/doctor"
 	"github.com/heraldgw/herald/pkg/herald"
 )
 
 type doctorDoc struct {
 	OK     bool           `json:"ok"`
-	Checks []herald.Check `json:"checks"`
+	Checks []doctor.Check `json:"checks"`
 }
 
 func (e *env) doctor() (doctorDoc, int, string) {
@@ -27,7 +28,7 @@ func (e *env) doctor() (doctorDoc, int, string) {
 }
 
 // find returns the first check whose name starts with prefix.
-func (d doctorDoc) find(prefix string) *herald.Check {
+func (d doctorDoc) find(prefix string) *doctor.Check {
 	for i := range d.Checks {
 		if strings.HasPrefix(d.Checks[i].Name, prefix) {
 			return &d.Checks[i]

@@ -10,7 +10,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/sandbox"
+	"github.com/heraldgw/herald/pkg/testsupport/systemdbox"
 	"github.com/heraldgw/herald/pkg/testsupport/testbuild"
 )
 
@@ -26,9 +26,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if ok, why := sandbox.Available(); !ok {
+	if ok, why := systemdbox.Available(); !ok {
 		fmt.Println("e2e: skipping the real-systemd suite:", why)
-		os.Exit(m.Run()) // every test skips itself via sandbox.New
+		os.Exit(m.Run()) // every test skips itself via systemdbox.New
 	}
 	dir, err := os.MkdirTemp("", "herald-e2e-")
 	if err != nil {

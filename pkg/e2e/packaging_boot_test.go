@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/herald"
 )
 
@@ -192,7 +193,7 @@ func (p *pkBox) waitConnected(platform string) {
 	for {
 		out, _, code := p.try("herald status --json")
 		var doc struct {
-			Herald *herald.StatusReport `json:"herald"`
+			Herald *adminapi.StatusReport `json:"herald"`
 		}
 		if code == 0 && json.Unmarshal([]byte(out), &doc) == nil && doc.Herald != nil {
 			for _, pr := range doc.Herald.Platforms {

@@ -33,7 +33,7 @@ import (
 	_ "github.com/heraldgw/herald/pkg/adapter/all"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/logging"
-	"github.com/heraldgw/herald/pkg/sandbox"
+	"github.com/heraldgw/herald/pkg/testsupport/systemdbox"
 )
 
 // The packaging tests build the .deb and .rpm once per run with
@@ -449,7 +449,7 @@ func pkLintian(t *testing.T, b *pkBuild) {
 // pkBox is a sandbox in which a package is installed.
 type pkBox struct {
 	t        *testing.T
-	s        *sandbox.Sandbox
+	s        *systemdbox.Sandbox
 	ctx      context.Context
 	b        *pkBuild
 	unitDir  string
@@ -468,7 +468,7 @@ const (
 func pkNewBox(t *testing.T, b *pkBuild, format string) *pkBox {
 	t.Helper()
 	start := time.Now()
-	s := sandbox.New(t, sandbox.Options{Shares: []sandbox.Share{{Host: b.dir, Guest: pkShare}}})
+	s := systemdbox.New(t, systemdbox.Options{Shares: []systemdbox.Share{{Host: b.dir, Guest: pkShare}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	p := &pkBox{t: t, s: s, ctx: ctx, b: b, format: format, unitDir: "/lib/systemd/system"}

@@ -41,7 +41,7 @@ func TestRotatedCredentialNeedsRestart(t *testing.T) {
 		if c == nil {
 			t.Fatalf("doctor has no secrets check:\n%s", raw)
 		}
-		return c.Result + " " + c.Detail + " fix: " + c.Fix
+		return string(c.Result) + " " + c.Detail + " fix: " + c.Fix
 	}
 
 	if out := reloadByHand(); strings.Contains(out, "warning") {

@@ -16,44 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/version"
 )
-
-// StatusReport is what GET /status on the admin endpoint returns; `herald
-// status` prints it.
-type StatusReport struct {
-	Version          string           `json:"version"`
-	PID              int              `json:"pid"`
-	StartedAt        time.Time        `json:"started_at"`
-	Config           string           `json:"config"`
-	State            string           `json:"state"` // running | stopping
-	StatusLine       string           `json:"status_line"`
-	Platforms        []PlatformReport `json:"platforms"`
-	TurnsInFlight    int              `json:"turns_in_flight"`
-	QueueDepth       int              `json:"queue_depth"`
-	Sessions         int              `json:"sessions"`
-	RepliesPending   int              `json:"replies_pending"`
-	OldestPendingAge float64          `json:"oldest_pending_age_seconds"`
-	LastReloadError  string           `json:"last_reload_error,omitempty"`
-	// AgentMode is how kind hermes runs turns ("runs" or
-	// "chat_completions", "" before the first turn or for other kinds);
-	// AgentNote says why (the missing capability of a fallback).
-	AgentMode string       `json:"agent_mode,omitempty"`
-	AgentNote string       `json:"agent_note,omitempty"`
-	Store     *StoreReport `json:"store,omitempty"`
-	Users     *UsersReport `json:"users,omitempty"`
-}
-
-// PlatformReport is one platform's state in StatusReport.
-type PlatformReport struct {
-	Name    string    `json:"name"`
-	Type    string    `json:"type"`
-	Phase   string    `json:"phase"`
-	Since   time.Time `json:"since"`
-	RetryAt time.Time `json:"retry_at,omitzero"`
-	Error   string    `json:"error,omitempty"`
-	Alarm   string    `json:"alarm,omitempty"`
-}
 
 type ctxKey int
 
@@ -110,10 +75,10 @@ func (d *daemon) serveAdmin() {
 		select {
 		case err := <-req.done:
 			if err != nil {
-				writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"ok": false, "error": err.Error()})
+				writeJSON(w, http.StatusUnprocessableEntity, adminapi.ReloadAnswer{Error: err.Error()})
 				return
 			}
-			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "status": d.statusLine()})
+			writeJSON(w, http.StatusOK, adminapi.ReloadAnswer{OK: true, Status: d.statusLine()})
 		case <-r.Context().Done():
 		}
 	})
@@ -171,14 +136,14 @@ func (d *daemon) peerMayControl(r *http.Request) bool {
 	return cred.Uid == 0 || int(cred.Uid) == os.Geteuid()
 }
 
-func (d *daemon) statusReport() StatusReport {
+func (d *daemon) statusReport() adminapi.StatusReport {
 	d.mu.Lock()
 	cfgFile, lastReload := d.cfg.File, d.lastReloadErr
 	d.mu.Unlock()
 	if cfgFile == "" {
 		cfgFile = "built-in default"
 	}
-	rep := StatusReport{
+	rep := adminapi.StatusReport{
 		Version:         version.String(),
 		PID:             os.Getpid(),
 		StartedAt:       d.startedAt,
@@ -193,7 +158,7 @@ func (d *daemon) statusReport() StatusReport {
 		rep.State = "stopping"
 	}
 	for name, st := range d.board.snapshot() {
-		pr := PlatformReport{Name: name, Type: st.Type, Phase: string(st.Status.Phase), Since: st.Since, Alarm: st.Status.Alarm}
+		pr := adminapi.PlatformReport{Name: name, Type: st.Type, Phase: string(st.Status.Phase), Since: st.Since, Alarm: st.Status.Alarm}
 		if st.Status.Phase == adapter.PhaseReconnecting {
 			pr.RetryAt = st.Status.RetryAt
 		}

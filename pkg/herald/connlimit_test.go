@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
@@ -90,7 +90,7 @@ func TestHTTPConnectionCap(t *testing.T) {
 // adminMetrics returns the /metrics text of the herald whose state is dir.
 func adminMetrics(t *testing.T, dir string) string {
 	t.Helper()
-	client := herald.AdminClient(filepath.Join(dir, "admin.sock"), 5*time.Second)
+	client := adminapi.AdminClient(filepath.Join(dir, "admin.sock"), 5*time.Second)
 	resp, err := client.Get("http://herald/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)

@@ -12,4 +12,8 @@
 // constant, and a SIGTERM-initiated stop always ends in a clean exit.
 //
 // Errors returned by Run carry the exit code main should use (ExitCode).
+//
+// The bodies the admin socket and the send API serve are defined in
+// pkg/adminapi, with the client the herald command uses; the checks of
+// `herald status` and `herald doctor` are in pkg/doctor.
 package herald

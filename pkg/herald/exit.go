@@ -4,7 +4,8 @@ package herald
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/heraldgw/herald/pkg/adminapi"
 )
 
 // Exit codes of the herald command. They are listed in the README; the unit
@@ -36,6 +37,10 @@ const (
 	ExitConfig = 78
 )
 
+// ExitNotRunning is `herald status`'s exit code when herald is not running
+// (as `systemctl status` uses 3 for an inactive unit).
+const ExitNotRunning = 3
+
 // ExitError is an error with the exit code main should use.
 type ExitError struct {
 	Code int
@@ -58,10 +63,6 @@ func AlreadyLogged(err error) bool {
 	return errors.As(err, &ee) && ee.Logged
 }
 
-func exitErrf(code int, format string, args ...any) error {
-	return &ExitError{Code: code, Err: fmt.Errorf(format, args...)}
-}
-
 // ExitCode returns the exit code for an error returned by Run (0 for nil).
 func ExitCode(err error) int {
 	if err == nil {
@@ -70,6 +71,10 @@ func ExitCode(err error) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
+	}
+	var nr *adminapi.NotRunningError
+	if errors.As(err, &nr) {
+		return ExitRunning
 	}
 	return ExitFailure
 }

@@ -22,7 +22,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/testsupport/testbuild"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
@@ -377,17 +377,17 @@ func runHerald(t testing.TB, args ...string) (string, error) {
 }
 
 // waitStatus polls the admin endpoint until cond holds.
-func waitStatus(t testing.TB, dir string, cond func(herald.StatusReport) bool) herald.StatusReport {
+func waitStatus(t testing.TB, dir string, cond func(adminapi.StatusReport) bool) adminapi.StatusReport {
 	t.Helper()
-	client := herald.AdminClient(filepath.Join(dir, "admin.sock"), 2*time.Second)
-	var last herald.StatusReport
+	client := adminapi.AdminClient(filepath.Join(dir, "admin.sock"), 2*time.Second)
+	var last adminapi.StatusReport
 	if !testwait.Until(testwait.Timeout, func() bool {
 		resp, err := client.Get("http://herald/status")
 		if err != nil {
 			return false
 		}
 		defer resp.Body.Close()
-		var s herald.StatusReport
+		var s adminapi.StatusReport
 		if json.NewDecoder(resp.Body).Decode(&s) != nil {
 			return false
 		}

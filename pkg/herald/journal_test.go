@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/logging"
 )
 
@@ -115,7 +115,7 @@ func TestRejectedReloadDoesNotRepeatInlineSecret(t *testing.T) {
 	if err == nil {
 		t.Fatalf("reload of a file with an inline token succeeded:\n%s", out)
 	}
-	st := waitStatus(t, dir, func(s herald.StatusReport) bool { return s.LastReloadError != "" })
+	st := waitStatus(t, dir, func(s adminapi.StatusReport) bool { return s.LastReloadError != "" })
 	if !strings.Contains(st.LastReloadError, "platforms.tg.token: expected a mapping, got a string (44 bytes)") {
 		t.Errorf("last_reload_error %q does not say what is wrong", st.LastReloadError)
 	}

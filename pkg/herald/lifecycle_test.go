@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
 	"github.com/heraldgw/herald/pkg/herald"
 	"github.com/heraldgw/herald/pkg/logging"
@@ -142,7 +143,7 @@ func TestDrainExtendsStopTimeout(t *testing.T) {
 	if code, err := post(t, addr, "slow-1", "c1", text); err != nil || code != http.StatusAccepted {
 		t.Fatalf("post: %d %v", code, err)
 	}
-	waitStatus(t, dir, func(s herald.StatusReport) bool { return s.TurnsInFlight == 1 })
+	waitStatus(t, dir, func(s adminapi.StatusReport) bool { return s.TurnsInFlight == 1 })
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(30 * time.Second); code != 0 {
 		t.Fatalf("exit code %d, want 0", code)
@@ -194,7 +195,7 @@ func TestDrainTimeoutLeavesWorkForNextInstance(t *testing.T) {
 	if code, err := post(t, addr, "stuck-1", "c1", "hello"); err != nil || code != http.StatusAccepted {
 		t.Fatalf("post: %d %v", code, err)
 	}
-	waitStatus(t, dir, func(s herald.StatusReport) bool { return s.TurnsInFlight == 1 })
+	waitStatus(t, dir, func(s adminapi.StatusReport) bool { return s.TurnsInFlight == 1 })
 	t0 := time.Now()
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(10 * time.Second); code != 0 {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
@@ -31,7 +31,7 @@ func TestAdminEndpoint(t *testing.T) {
 	resp, _ = http.Post("http://"+addr+"/hooks/webhook", "application/json", strings.NewReader(`{not json`))
 	resp.Body.Close()
 
-	client := herald.AdminClient(filepath.Join(dir, "admin.sock"), 5*time.Second)
+	client := adminapi.AdminClient(filepath.Join(dir, "admin.sock"), 5*time.Second)
 	get := func(path string) (int, string) {
 		t.Helper()
 		resp, err := client.Get("http://herald" + path)

@@ -6,13 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"text/tabwriter"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/dispatch"
 	"github.com/heraldgw/herald/pkg/logging"
@@ -23,35 +22,6 @@ import (
 // GET /v1/pairing lists pending codes and approved users, POST
 // /v1/pairing/approve and /v1/pairing/revoke change them.
 
-// PairingList is the answer to GET /v1/pairing.
-type PairingList struct {
-	Pending  []store.PairingRequest `json:"pending"`
-	Approved []store.PairedUser     `json:"approved"`
-}
-
-// PairingApprove is the body of POST /v1/pairing/approve. Notify (default
-// true) tells the user they can talk to the agent now.
-type PairingApprove struct {
-	Platform string `json:"platform"`
-	Code     string `json:"code"`
-	Notify   *bool  `json:"notify,omitempty"`
-}
-
-// PairingRevoke is the body of POST /v1/pairing/revoke.
-type PairingRevoke struct {
-	Platform string `json:"platform"`
-	UserID   string `json:"user_id"`
-}
-
-// PairingResult is the answer to approve and revoke.
-type PairingResult struct {
-	Platform string `json:"platform"`
-	UserID   string `json:"user_id"`
-	ChatID   string `json:"chat_id,omitempty"`
-	Notified bool   `json:"notified,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
-
 func (d *daemon) pairingRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/pairing", func(w http.ResponseWriter, r *http.Request) {
 		if !d.adminAuthorize(w, r) {
@@ -61,13 +31,13 @@ func (d *daemon) pairingRoutes(mux *http.ServeMux) {
 		defer cancel()
 		pending, approved, err := d.store.Pairings(ctx)
 		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+			writeJSON(w, http.StatusServiceUnavailable, adminapi.Error{Error: err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, PairingList{Pending: pending, Approved: approved})
+		writeJSON(w, http.StatusOK, adminapi.PairingList{Pending: pending, Approved: approved})
 	})
 	mux.HandleFunc("POST /v1/pairing/approve", func(w http.ResponseWriter, r *http.Request) {
-		var req PairingApprove
+		var req adminapi.PairingApprove
 		if !d.adminAuthorize(w, r) || !d.readJSON(w, r, &req) {
 			return
 		}
@@ -78,25 +48,25 @@ func (d *daemon) pairingRoutes(mux *http.ServeMux) {
 		var fe *dispatch.FieldError
 		switch {
 		case errors.Is(err, store.ErrNoPairingCode):
-			writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no pending pairing code %q on %s (codes expire after an hour)", req.Code, req.Platform), Field: "code"})
+			writeJSON(w, http.StatusNotFound, adminapi.Error{Error: fmt.Sprintf("no pending pairing code %q on %s (codes expire after an hour)", req.Code, req.Platform), Field: "code"})
 			return
 		case errors.As(err, &fe):
-			writeJSON(w, http.StatusBadRequest, apiError{Error: fe.Error(), Field: fe.Field})
+			writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: fe.Error(), Field: fe.Field})
 			return
 		case err != nil && pr.UserID == "":
-			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+			writeJSON(w, http.StatusServiceUnavailable, adminapi.Error{Error: err.Error()})
 			return
 		}
 		logging.Event(d.log, logging.MsgPairingApproved).WithFields(logrus.Fields{"platform": pr.Platform, "user": pr.UserID, "chat": pr.ChatID}).
 			Infof("pairing approved: user %q may talk to the agent on %s", pr.UserID, pr.Platform)
-		res := PairingResult{Platform: pr.Platform, UserID: pr.UserID, ChatID: pr.ChatID, Notified: notify && err == nil}
+		res := adminapi.PairingResult{Platform: pr.Platform, UserID: pr.UserID, ChatID: pr.ChatID, Notified: notify && err == nil}
 		if err != nil {
 			res.Error = err.Error()
 		}
 		writeJSON(w, http.StatusOK, res)
 	})
 	mux.HandleFunc("POST /v1/pairing/revoke", func(w http.ResponseWriter, r *http.Request) {
-		var req PairingRevoke
+		var req adminapi.PairingRevoke
 		if !d.adminAuthorize(w, r) || !d.readJSON(w, r, &req) {
 			return
 		}
@@ -105,15 +75,15 @@ func (d *daemon) pairingRoutes(mux *http.ServeMux) {
 		found, err := d.disp.RevokePairing(ctx, req.Platform, req.UserID)
 		switch {
 		case err != nil:
-			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+			writeJSON(w, http.StatusServiceUnavailable, adminapi.Error{Error: err.Error()})
 			return
 		case !found:
-			writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("user %q is not approved on %s", req.UserID, req.Platform), Field: "user_id"})
+			writeJSON(w, http.StatusNotFound, adminapi.Error{Error: fmt.Sprintf("user %q is not approved on %s", req.UserID, req.Platform), Field: "user_id"})
 			return
 		}
 		logging.Event(d.log, logging.MsgPairingRevoked).WithFields(logrus.Fields{"platform": req.Platform, "user": req.UserID}).
 			Infof("pairing revoked: user %q may no longer talk to the agent on %s", req.UserID, req.Platform)
-		writeJSON(w, http.StatusOK, PairingResult{Platform: req.Platform, UserID: req.UserID})
+		writeJSON(w, http.StatusOK, adminapi.PairingResult{Platform: req.Platform, UserID: req.UserID})
 	})
 }
 
@@ -126,40 +96,4 @@ func (d *daemon) warnPolicy(cfg *config.Config, name string, pc *config.Platform
 	if pc.Policy() == "allowlist" && len(pc.AllowedUsers) == 0 {
 		log.Warn("platform allows nobody: every message is refused until allowed_users is set (or dm_policy is pairing or open)")
 	}
-}
-
-// Pairings lists the pending codes and approved users of the running
-// herald.
-func (c *SendClient) Pairings(ctx context.Context) (PairingList, error) {
-	var l PairingList
-	_, err := c.do(ctx, http.MethodGet, "/v1/pairing", nil, &l)
-	return l, err
-}
-
-// ApprovePairing approves code on platform.
-func (c *SendClient) ApprovePairing(ctx context.Context, req PairingApprove) (PairingResult, error) {
-	var res PairingResult
-	_, err := c.do(ctx, http.MethodPost, "/v1/pairing/approve", req, &res)
-	return res, err
-}
-
-// RevokePairing revokes user's approval on platform.
-func (c *SendClient) RevokePairing(ctx context.Context, platform, user string) (PairingResult, error) {
-	var res PairingResult
-	_, err := c.do(ctx, http.MethodPost, "/v1/pairing/revoke", PairingRevoke{Platform: platform, UserID: user}, &res)
-	return res, err
-}
-
-// PrintPairings writes l as two tables.
-func PrintPairings(out io.Writer, l PairingList) {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PENDING\tPLATFORM\tUSER\tNAME\tCHAT\tEXPIRES")
-	for _, p := range l.Pending {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Code, p.Platform, p.UserID, p.UserName, p.ChatID, p.ExpiresAt.Local().Format(time.DateTime))
-	}
-	fmt.Fprintln(tw, "\nAPPROVED\tPLATFORM\tUSER\tSINCE")
-	for _, u := range l.Approved {
-		fmt.Fprintf(tw, "\t%s\t%s\t%s\n", u.Platform, u.UserID, u.ApprovedAt.Local().Format(time.DateTime))
-	}
-	tw.Flush()
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
 	"github.com/heraldgw/herald/pkg/herald"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
@@ -149,10 +150,10 @@ func (e *e2e) start(o startOpts) *proc {
 }
 
 // waitPhase waits until /status shows the platform under test in phase.
-func (e *e2e) waitPhase(phase string) herald.PlatformReport {
+func (e *e2e) waitPhase(phase string) adminapi.PlatformReport {
 	e.t.Helper()
-	var got herald.PlatformReport
-	waitStatus(e.t, e.dir, func(s herald.StatusReport) bool {
+	var got adminapi.PlatformReport
+	waitStatus(e.t, e.dir, func(s adminapi.StatusReport) bool {
 		for _, p := range s.Platforms {
 			if p.Name == e.platform && p.Phase == phase {
 				got = p
@@ -182,7 +183,7 @@ func (e *e2e) stop(p *proc) {
 // reply again.
 func (e *e2e) waitIdle() {
 	e.t.Helper()
-	waitStatus(e.t, e.dir, func(s herald.StatusReport) bool {
+	waitStatus(e.t, e.dir, func(s adminapi.StatusReport) bool {
 		return s.TurnsInFlight == 0 && s.QueueDepth == 0 && s.RepliesPending == 0
 	})
 }
@@ -198,7 +199,7 @@ func (e *e2e) kill(p *proc) {
 // 0 if the series does not exist yet.
 func (e *e2e) metric(name string, labels map[string]string) float64 {
 	e.t.Helper()
-	client := herald.AdminClient(filepath.Join(e.dir, "admin.sock"), 2*time.Second)
+	client := adminapi.AdminClient(filepath.Join(e.dir, "admin.sock"), 2*time.Second)
 	resp, err := client.Get("http://herald/metrics")
 	if err != nil {
 		e.t.Fatalf("GET /metrics: %v", err)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/dispatch"
 	"github.com/heraldgw/herald/pkg/store"
 )
@@ -23,49 +24,6 @@ import (
 // answers 202 with its id; GET /v1/messages/{id} reports its delivery.
 // POST /v1/turns (turnapi.go) runs an agent turn. The API is served on the admin socket (root and herald's own user only) and, with
 // api.listen, on a TCP listener for callers with the bearer token.
-
-// SendMessage is the body of POST /v1/messages.
-type SendMessage struct {
-	Platform       string          `json:"platform"`
-	ChatID         string          `json:"chat_id,omitempty"`
-	ThreadID       string          `json:"thread_id,omitempty"`
-	Text           string          `json:"text"`
-	Media          json.RawMessage `json:"media,omitempty"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
-}
-
-// SendAccepted is the answer to POST /v1/messages.
-type SendAccepted struct {
-	ID        string `json:"id"`
-	Status    string `json:"status"`
-	Duplicate bool   `json:"duplicate,omitempty"`
-}
-
-// SendStatus is the answer to GET /v1/messages/{id}.
-type SendStatus struct {
-	ID       string `json:"id"`
-	Platform string `json:"platform"`
-	ChatID   string `json:"chat_id"`
-	// Status is pending (some part is not delivered yet, retries
-	// included), sent (every part delivered) or failed (the delivery
-	// policy gave up on a part: final).
-	Status string `json:"status"`
-	// PlatformMessageIDs are the platform's ids of the delivered parts,
-	// in order (empty where the platform gives none).
-	PlatformMessageIDs []string `json:"platform_message_ids,omitempty"`
-	// Reason is why a failed message failed, or the last error of a
-	// pending one that is being retried.
-	Reason   string `json:"reason,omitempty"`
-	Attempts int    `json:"attempts"`
-	Parts    int    `json:"parts"`
-}
-
-// apiError is the body of every 4xx and 5xx answer of the send API but
-// 401.
-type apiError struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
-}
 
 // sendRoutes adds the send API's routes to mux. authorize decides who may
 // call them; it writes the refusal itself.
@@ -94,24 +52,24 @@ func (d *daemon) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("request body larger than api.max_body_bytes (%d)", tooBig.Limit)})
+			writeJSON(w, http.StatusRequestEntityTooLarge, adminapi.Error{Error: fmt.Sprintf("request body larger than api.max_body_bytes (%d)", tooBig.Limit)})
 			return false
 		}
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "request body: " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: "request body: " + err.Error()})
 		return false
 	}
 	return true
 }
 
 func (d *daemon) postMessage(w http.ResponseWriter, r *http.Request) {
-	var m SendMessage
+	var m adminapi.SendMessage
 	if !d.readJSON(w, r, &m) {
 		d.metrics.SendRequest("", "invalid")
 		return
 	}
 	if len(bytes.TrimSpace(m.Media)) > 0 && string(bytes.TrimSpace(m.Media)) != "null" {
 		d.metrics.SendRequest(m.Platform, "invalid")
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "media: attachments are not supported by the send API; send text", Field: "media"})
+		writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: "media: attachments are not supported by the send API; send text", Field: "media"})
 		return
 	}
 	id, dup, err := d.disp.Send(r.Context(), dispatch.SendRequest{
@@ -131,7 +89,7 @@ func (d *daemon) postMessage(w http.ResponseWriter, r *http.Request) {
 			status = sendStatus(rec).Status
 		}
 	}
-	writeJSON(w, http.StatusAccepted, SendAccepted{ID: strconv.FormatInt(id, 10), Status: status, Duplicate: dup})
+	writeJSON(w, http.StatusAccepted, adminapi.SendAccepted{ID: strconv.FormatInt(id, 10), Status: status, Duplicate: dup})
 }
 
 // apiFailed answers err of the dispatcher, if any, counting it with count,
@@ -144,16 +102,16 @@ func (d *daemon) apiFailed(w http.ResponseWriter, platform string, err error, co
 		return false
 	case errors.As(err, &fe):
 		count(platform, "invalid")
-		writeJSON(w, http.StatusBadRequest, apiError{Error: fe.Error(), Field: fe.Field})
+		writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: fe.Error(), Field: fe.Field})
 	case errors.Is(err, dispatch.ErrNotAccepting):
 		count(platform, "unavailable")
 		w.Header().Set("Retry-After", "2")
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "herald is stopping; send again with the same idempotency_key"})
+		writeJSON(w, http.StatusServiceUnavailable, adminapi.Error{Error: "herald is stopping; send again with the same idempotency_key"})
 	default:
 		count(platform, "error")
 		d.log.WithError(err).WithField("platform", platform).Error("API: cannot store a message")
 		w.Header().Set("Retry-After", "2")
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "cannot store the message; send again with the same idempotency_key"})
+		writeJSON(w, http.StatusServiceUnavailable, adminapi.Error{Error: "cannot store the message; send again with the same idempotency_key"})
 	}
 	return true
 }
@@ -161,7 +119,7 @@ func (d *daemon) apiFailed(w http.ResponseWriter, platform string, err error, co
 func (d *daemon) getMessage(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		writeJSON(w, http.StatusNotFound, apiError{Error: "no such message", Field: "id"})
+		writeJSON(w, http.StatusNotFound, adminapi.Error{Error: "no such message", Field: "id"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -169,17 +127,17 @@ func (d *daemon) getMessage(w http.ResponseWriter, r *http.Request) {
 	rec, err := d.store.SendStatus(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNoSend):
-		writeJSON(w, http.StatusNotFound, apiError{Error: "no such message (never sent, or finished longer ago than store.retention)", Field: "id"})
+		writeJSON(w, http.StatusNotFound, adminapi.Error{Error: "no such message (never sent, or finished longer ago than store.retention)", Field: "id"})
 	case err != nil:
 		d.log.WithError(err).Error("send API: cannot read a message's status")
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "cannot read the message's status"})
+		writeJSON(w, http.StatusServiceUnavailable, adminapi.Error{Error: "cannot read the message's status"})
 	default:
 		writeJSON(w, http.StatusOK, sendStatus(rec))
 	}
 }
 
 // sendStatus summarises the parts of a send.
-func sendStatus(rec store.SendRecord) SendStatus {
+func sendStatus(rec store.SendRecord) adminapi.SendStatus {
 	st := partsStatus(rec.Parts)
 	st.ID, st.Platform, st.ChatID = strconv.FormatInt(rec.ID, 10), rec.Platform, rec.ChatID
 	return st
@@ -187,8 +145,8 @@ func sendStatus(rec store.SendRecord) SendStatus {
 
 // partsStatus summarises delivery parts: pending while any part is, else
 // failed if the delivery gave up on any, else sent.
-func partsStatus(parts []store.SendPart) SendStatus {
-	st := SendStatus{Status: "sent", Parts: len(parts)}
+func partsStatus(parts []store.SendPart) adminapi.SendStatus {
+	st := adminapi.SendStatus{Status: "sent", Parts: len(parts)}
 	failed, pending := "", false
 	for _, p := range parts {
 		st.Attempts = max(st.Attempts, p.Attempts)
@@ -221,7 +179,7 @@ func (d *daemon) adminAuthorize(w http.ResponseWriter, r *http.Request) bool {
 	if d.peerMayControl(r) {
 		return true
 	}
-	writeJSON(w, http.StatusForbidden, apiError{Error: "the send API on the admin socket is allowed for root and herald's own user only"})
+	writeJSON(w, http.StatusForbidden, adminapi.Error{Error: "the send API on the admin socket is allowed for root and herald's own user only"})
 	return false
 }
 

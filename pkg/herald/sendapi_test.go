@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
-	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
@@ -54,7 +54,7 @@ func startSendAPI(t *testing.T) *sendAPI {
 // listener with token, and returns the status and the decoded body.
 func (s *sendAPI) do(method, path, token, body string) (int, map[string]any, string) {
 	s.t.Helper()
-	client, base := herald.AdminClient(filepath.Join(s.dir, "admin.sock"), 10*time.Second), "http://herald"
+	client, base := adminapi.AdminClient(filepath.Join(s.dir, "admin.sock"), 10*time.Second), "http://herald"
 	if token != "" {
 		client, base = &http.Client{Timeout: 10 * time.Second}, "http://"+s.api
 	}
@@ -249,7 +249,7 @@ func execHerald(t *testing.T, args ...string) *exec.Cmd {
 // sorted) from /metrics on the admin socket; 0 if absent.
 func metricValue(t *testing.T, dir, series string) float64 {
 	t.Helper()
-	resp, err := herald.AdminClient(filepath.Join(dir, "admin.sock"), 5*time.Second).Get("http://herald/metrics")
+	resp, err := adminapi.AdminClient(filepath.Join(dir, "admin.sock"), 5*time.Second).Get("http://herald/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}

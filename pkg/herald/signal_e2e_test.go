@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/adapter/signal/signaltest"
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
 	"github.com/heraldgw/herald/pkg/herald"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
@@ -108,7 +109,7 @@ func TestE2ESignal(t *testing.T) {
 	// The daemon goes down: reconnecting, and doctor says the daemon does
 	// not answer; back up, connected again.
 	fake.Down()
-	waitStatus(t, e.dir, func(s herald.StatusReport) bool {
+	waitStatus(t, e.dir, func(s adminapi.StatusReport) bool {
 		for _, p := range s.Platforms {
 			if p.Name == "signal" && p.Phase == "reconnecting" && strings.Contains(p.Error, "daemon not answering") {
 				return true

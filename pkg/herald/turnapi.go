@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/dispatch"
 	"github.com/heraldgw/herald/pkg/store"
 )
@@ -18,19 +19,8 @@ import (
 // the chat, and delivers the reply there; GET /v1/turns/{id} reports it
 // like GET /v1/messages/{id}.
 
-// TurnMessage is the body of POST /v1/turns.
-type TurnMessage struct {
-	Platform       string `json:"platform"`
-	ChatID         string `json:"chat_id,omitempty"`
-	ChatType       string `json:"chat_type,omitempty"`
-	ThreadID       string `json:"thread_id,omitempty"`
-	UserID         string `json:"user_id,omitempty"`
-	Text           string `json:"text"`
-	IdempotencyKey string `json:"idempotency_key"`
-}
-
 func (d *daemon) postTurn(w http.ResponseWriter, r *http.Request) {
-	var m TurnMessage
+	var m adminapi.TurnMessage
 	if !d.readJSON(w, r, &m) {
 		d.metrics.TurnRequest("", "invalid")
 		return
@@ -47,7 +37,7 @@ func (d *daemon) postTurn(w http.ResponseWriter, r *http.Request) {
 		if rec, err := d.store.TurnStatus(ctx, id); err == nil {
 			status = turnStatus(rec).Status
 		}
-		writeJSON(w, http.StatusAccepted, SendAccepted{ID: strconv.FormatInt(id, 10), Status: status})
+		writeJSON(w, http.StatusAccepted, adminapi.SendAccepted{ID: strconv.FormatInt(id, 10), Status: status})
 	}
 }
 
@@ -63,10 +53,10 @@ func (d *daemon) getTurn(w http.ResponseWriter, r *http.Request) {
 	case err == nil && strings.HasPrefix(rec.Msg.EventID, dispatch.TurnEventID("")):
 		writeJSON(w, http.StatusOK, turnStatus(rec))
 	case err == nil, errors.Is(err, store.ErrNoInbound), errors.Is(err, strconv.ErrSyntax), errors.Is(err, strconv.ErrRange):
-		writeJSON(w, http.StatusNotFound, apiError{Error: "no such turn (never started, or finished longer ago than store.retention)", Field: "id"})
+		writeJSON(w, http.StatusNotFound, adminapi.Error{Error: "no such turn (never started, or finished longer ago than store.retention)", Field: "id"})
 	default:
 		d.log.WithError(err).Error("turn API: cannot read a turn's status")
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "cannot read the turn's status"})
+		writeJSON(w, http.StatusServiceUnavailable, adminapi.Error{Error: "cannot read the turn's status"})
 	}
 }
 
@@ -74,7 +64,7 @@ func (d *daemon) getTurn(w http.ResponseWriter, r *http.Request) {
 // ended and its reply is delivered; failed when the turn did not run to a
 // reply (refused, dropped, interrupted, the agent failed) or the delivery
 // gave up.
-func turnStatus(rec store.TurnRecord) SendStatus {
+func turnStatus(rec store.TurnRecord) adminapi.SendStatus {
 	st := partsStatus(rec.Replies)
 	st.ID, st.Platform, st.ChatID = strconv.FormatInt(rec.ID, 10), rec.Msg.Platform, rec.Msg.ChatID
 	switch rec.State {

@@ -18,7 +18,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter/slack"
 	"github.com/heraldgw/herald/pkg/adapter/telegram"
 	"github.com/heraldgw/herald/pkg/config"
-	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/doctor"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -119,7 +119,7 @@ func TestGeneratedConfigLoads(t *testing.T) {
 			}
 			t.Setenv("CREDENTIALS_DIRECTORY", "")
 			var check bytes.Buffer
-			if err := herald.CheckConfig(cfgPath, filepath.Join(out, "credentials"), &check); err != nil {
+			if err := doctor.CheckConfig(cfgPath, filepath.Join(out, "credentials"), &check); err != nil {
 				t.Fatalf("CheckConfig: %v", err)
 			}
 		})

@@ -2,7 +2,7 @@
 
 // Package bench is herald-bench: it measures herald against a floor (the
 // smallest program doing the same systemd work) in one run, under a real
-// systemd booted in throw-away namespaces (pkg/sandbox), and writes
+// systemd booted in throw-away namespaces (pkg/testsupport/systemdbox), and writes
 // BENCHMARKS.md.
 //
 // Why it is built this way:

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/paths"
-	"github.com/heraldgw/herald/pkg/sandbox"
+	"github.com/heraldgw/herald/pkg/testsupport/systemdbox"
 	"github.com/heraldgw/herald/pkg/testsupport/testbuild"
 )
 
@@ -41,7 +41,7 @@ const (
 // listening and a manager connection to its systemd.
 type env struct {
 	opts  Options
-	sbx   *sandbox.Sandbox
+	sbx   *systemdbox.Sandbox
 	mgr   *manager
 	tmp   string // host temporary directory, removed by Close
 	state string // host directory bound at /var/lib/herald
@@ -138,11 +138,11 @@ func setup(ctx context.Context, opts Options, logf func(string, ...any)) (e *env
 	}
 
 	logf("booting the sandbox")
-	bctx, cancel := context.WithTimeout(ctx, sandbox.DefaultBootTimeout)
+	bctx, cancel := context.WithTimeout(ctx, systemdbox.DefaultBootTimeout)
 	defer cancel()
-	e.sbx, err = sandbox.Boot(bctx, sandbox.Options{
+	e.sbx, err = systemdbox.Boot(bctx, systemdbox.Options{
 		Name: fmt.Sprintf("herald-bench-%d", os.Getpid()),
-		Shares: []sandbox.Share{
+		Shares: []systemdbox.Share{
 			{Host: bin, Guest: shareGuest},
 			{Host: e.state, Guest: stateGuest},
 		},

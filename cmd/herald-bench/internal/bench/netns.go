@@ -13,7 +13,7 @@ import (
 
 // listenInNetNS opens a TCP listener inside the network namespace of pid
 // (the sandbox's PID 1), so that services in the sandbox reach the bench's
-// receiver at the sandbox's 127.0.0.1. pkg/sandbox only dials into the
+// receiver at the sandbox's 127.0.0.1. pkg/testsupport/systemdbox only dials into the
 // namespace; a listener needs the same thread switch (setns(2) on a locked
 // thread, then back). The socket stays in the namespace it was created in;
 // accepting from any thread afterwards is fine. If switching back fails the

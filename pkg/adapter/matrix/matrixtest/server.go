@@ -113,7 +113,7 @@ func New(t testing.TB) *Server {
 
 // NewOn is New with the listener from listen("tcp", "127.0.0.1:0"): a test
 // running herald in another network namespace passes that namespace's
-// (sandbox.Sandbox.Listen).
+// (systemdbox.Sandbox.Listen).
 func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error)) *Server {
 	t.Helper()
 	s := &Server{Token: DefaultToken, UserID: DefaultUserID, DisplayName: DefaultDisplayName,

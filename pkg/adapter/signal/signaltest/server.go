@@ -136,7 +136,7 @@ type Server struct {
 func New(t testing.TB, account string) *Server { return NewOn(t, net.Listen, account) }
 
 // NewOn is New with the listen function of another network namespace
-// (sandbox.Sandbox.Listen), so that a herald in that namespace reaches it
+// (systemdbox.Sandbox.Listen), so that a herald in that namespace reaches it
 // on its 127.0.0.1.
 func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error), account string) *Server {
 	t.Helper()

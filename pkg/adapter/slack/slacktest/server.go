@@ -40,7 +40,7 @@ type Options struct {
 	DisconnectGrace time.Duration
 	// Listen opens the server's listeners. Default net.Listen; a test
 	// serving herald in another network namespace passes that namespace's
-	// (sandbox.Sandbox.Listen).
+	// (systemdbox.Sandbox.Listen).
 	Listen func(network, address string) (net.Listener, error)
 }
 

@@ -83,7 +83,7 @@ func New(t testing.TB, token string) *Server {
 
 // NewOn is New with the server's listeners (the first one and those of
 // Accept) opened by listen: a test serving herald in another network
-// namespace passes that namespace's (sandbox.Sandbox.Listen).
+// namespace passes that namespace's (systemdbox.Sandbox.Listen).
 func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error), token string) *Server {
 	t.Helper()
 	if token == "" {

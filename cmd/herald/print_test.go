@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adminapi"
+	"github.com/heraldgw/herald/pkg/doctor"
+)
+
+// TestStatusNeverPrintsNegativeRetry: a platform still reconnecting after
+// its retry time (the attempt is under way) shows "retrying now", not
+// "retry in -20s".
+func TestStatusNeverPrintsNegativeRetry(t *testing.T) {
+	for _, tt := range []struct {
+		retryAt time.Time
+		want    string
+	}{
+		{time.Now().Add(-20 * time.Second), "retrying now"},
+		{time.Now().Add(90 * time.Second), "retry in 1m"},
+	} {
+		var b bytes.Buffer
+		printStatus(&b, &doctor.StatusDoc{UnitName: "herald.service",
+			UnitError: "not reachable in this test",
+			Herald: &adminapi.StatusReport{Platforms: []adminapi.PlatformReport{
+				{Name: "tg", Type: "telegram", Phase: "reconnecting", Since: time.Now(), RetryAt: tt.retryAt, Error: "connection refused"},
+			}},
+		})
+		out := b.String()
+		if !strings.Contains(out, tt.want) || strings.Contains(out, "retry in -") {
+			t.Errorf("retry at %v printed as:\n%s\nwant %q", time.Until(tt.retryAt).Round(time.Second), out, tt.want)
+		}
+	}
+}
+
+// The agent's mode shows in herald status, with why it fell back.
+func TestStatusPrintsAgentMode(t *testing.T) {
+	var b bytes.Buffer
+	printStatus(&b, &doctor.StatusDoc{UnitName: "herald.service",
+		UnitError: "not reachable in this test",
+		Herald:    &adminapi.StatusReport{AgentMode: "chat_completions", AgentNote: "the backend's capabilities lack run_stop"},
+	})
+	if out := b.String(); !strings.Contains(out, "agent: hermes via chat completions (the backend's capabilities lack run_stop)") {
+		t.Fatalf("status:\n%s", out)
+	}
+}
+
+func TestPrintStore(t *testing.T) {
+	var b bytes.Buffer
+	printStore(&b, &adminapi.StoreReport{Path: "/var/lib/herald/herald.db", Since: time.Now(), Cause: "disk full", Error: "store: commit: database or disk is full (13)", TotalBytes: 8 << 20, Unrecorded: 2})
+	out := b.String()
+	for _, want := range []string{"DEGRADED", "disk full", "0 B free of 8 MiB", "2 finished turns", "database or disk is full"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printStore(&b, &adminapi.StoreReport{Path: "/x/herald.db", Writable: true, FreeBytes: 3 << 30, TotalBytes: 10 << 30})
+	if got := b.String(); got != "  store /x/herald.db: writable, 3 GiB free of 10 GiB\n" {
+		t.Errorf("writable store: %q", got)
+	}
+}
