@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/slack"
 )
 
 // TestStatusNeverPrintsNegativeRetry: a platform still reconnecting after
@@ -42,6 +44,21 @@ func TestStatusPrintsAgentMode(t *testing.T) {
 		Herald:    &StatusReport{AgentMode: "chat_completions", AgentNote: "the backend's capabilities lack run_stop"},
 	})
 	if out := b.String(); !strings.Contains(out, "agent: hermes via chat completions (the backend's capabilities lack run_stop)") {
+		t.Fatalf("status:\n%s", out)
+	}
+}
+
+// An adapter's alarm (here Slack's: another client holds a connection of
+// the app) shows in herald status next to the connected platform.
+func TestStatusPrintsAlarm(t *testing.T) {
+	var b bytes.Buffer
+	printStatus(&b, InspectOptions{Unit: "herald.service"}, statusDoc{
+		UnitError: "not reachable in this test",
+		Herald: &StatusReport{Platforms: []PlatformReport{
+			{Name: "slack", Type: "slack", Phase: "connected", Since: time.Now(), Alarm: slack.RivalAlarm},
+		}},
+	})
+	if out := b.String(); !strings.Contains(out, "connected") || !strings.Contains(out, "ALARM: "+slack.RivalAlarm) {
 		t.Fatalf("status:\n%s", out)
 	}
 }
