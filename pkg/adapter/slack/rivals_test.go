@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
@@ -44,21 +45,24 @@ func (h *harness) logged(level logrus.Level, text string) int {
 }
 
 // Another client holding a connection of the app (Slack counts it in
-// num_connections) raises the alarm once conflict_window has passed, and
-// the alarm clears once the other client is gone.
+// num_connections) raises the alarm once the excess has lasted
+// conflict_window, and the alarm clears once the other client is gone.
 func TestAnotherClientRaisesTheAlarm(t *testing.T) {
 	h := newHarness(t, fastOptions(), func(c *Config) { c.ConflictWindow = 300 * time.Millisecond })
 	h.fake.SetOthers(1)
 	h.connected()
 	if st := h.st.WaitPhase(t, adapter.PhaseConnected, wait); st.Alarm != "" {
-		t.Fatalf("alarm within conflict_window after start: %+v", st)
+		t.Fatalf("alarm at the first sight of the excess: %+v", st)
 	}
-	if h.logged(logrus.WarnLevel, "within conflict_window after start") != 1 {
-		t.Fatalf("no warning for the excess within conflict_window: %v", h.logs.AllEntries())
+	if h.logged(logrus.WarnLevel, "looking again after conflict_window") != 1 {
+		t.Fatalf("no warning at the first sight of the excess: %v", h.logs.AllEntries())
 	}
 	raised := h.waitAlarm(0, RivalAlarm)
 	if h.logged(logrus.ErrorLevel, "another client holds a Socket Mode connection") == 0 {
 		t.Fatal("the alarm was raised without an error log")
+	}
+	if n := h.fake.Opens(); n < 2 {
+		t.Fatalf("alarm after %d apps.connections.open calls: raised without a second look", n)
 	}
 
 	h.fake.SetOthers(0)
@@ -104,15 +108,16 @@ func TestOwnSwitchIsNotAnotherClient(t *testing.T) {
 	}
 }
 
-// Right after a restart the previous instance's connection may still be
-// counted: within conflict_window that is a warning, and a second look
-// that finds it gone raises nothing.
-func TestLingeringConnectionAfterRestartIsNoAlarm(t *testing.T) {
+// A connection Slack still counts after herald let it go (the previous
+// instance's right after a restart, or one dropped after a network
+// failure) is a warning, and a second look that finds it gone raises
+// nothing.
+func TestConnectionStillClosingIsNoAlarm(t *testing.T) {
 	h := newHarness(t, fastOptions(), func(c *Config) { c.ConflictWindow = 3 * time.Second })
 	h.fake.SetOthers(1)
 	first := h.connected()
-	h.fake.SetOthers(0) // the previous instance's connection is gone
-	if h.logged(logrus.WarnLevel, "most likely the previous instance's connection") != 1 {
+	h.fake.SetOthers(0) // the lingering connection is gone
+	if h.logged(logrus.WarnLevel, "most likely one still closing") != 1 {
 		t.Fatalf("no warning for the lingering connection: %v", h.logs.AllEntries())
 	}
 	h.fake.WaitHellos(t, 2, 2*wait) // the second look
@@ -124,5 +129,39 @@ func TestLingeringConnectionAfterRestartIsNoAlarm(t *testing.T) {
 	}
 	if n := h.fake.Opens(); n != 2 {
 		t.Fatalf("apps.connections.open called %d times, want 2 (one second look)", n)
+	}
+}
+
+// The alarm needs an excess that lasts conflict_window: a second excess
+// seen sooner (a refresh in between) is not yet one, and a hello without
+// excess starts over.
+func TestRivalsNeedAPersistentExcess(t *testing.T) {
+	env, _, _ := adaptertest.Env(t, "slack")
+	r := rivals{window: time.Minute}
+	t0 := time.Now()
+	hello := func(counted, held int, at time.Duration) (bool, string) {
+		again := r.observe(&conn{log: env.Log, counted: counted, held: held}, t0.Add(at))
+		return again, r.alarm
+	}
+	steps := []struct {
+		counted, held int
+		at            time.Duration
+		again         bool
+		alarm         string
+	}{
+		{1, 1, 0, false, ""},
+		{2, 1, time.Second, true, ""},                    // first sight
+		{3, 2, 30 * time.Second, true, ""},               // a refresh, 29s later
+		{2, 1, 61 * time.Second, true, RivalAlarm},       // still there a minute after the first sight
+		{3, 2, 62 * time.Second, true, RivalAlarm},       // herald's own switch keeps it up
+		{2, 2, 2 * time.Minute, false, ""},               // gone: cleared
+		{2, 1, 2*time.Minute + time.Second, true, ""},    // a new excess starts over
+		{2, 1, 2*time.Minute + 59*time.Second, true, ""}, // not yet a minute
+		{2, 1, 3*time.Minute + time.Second, true, RivalAlarm},
+	}
+	for i, s := range steps {
+		if again, alarm := hello(s.counted, s.held, s.at); again != s.again || alarm != s.alarm {
+			t.Fatalf("step %d (%d counted, %d held, at %v): again %v alarm %q, want %v %q", i, s.counted, s.held, s.at, again, alarm, s.again, s.alarm)
+		}
 	}
 }

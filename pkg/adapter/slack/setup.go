@@ -47,8 +47,9 @@ type Config struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// ConflictWindow is how long Slack may count more Socket Mode
 	// connections of the app than herald holds before the Status alarm
-	// says another client holds one: the previous instance's connection
-	// may still be closing right after a restart. Default 60s.
+	// says another client holds one: a connection Slack has not seen
+	// closed yet (the previous instance's right after a restart) counts
+	// for a while. Default 60s.
 	ConflictWindow time.Duration `yaml:"conflict_window"`
 	// MaxMessageLen is the split size reported to the core, in characters.
 	// Default 39000, at most 40000.

@@ -40,7 +40,7 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 		retryAt  time.Time
 		fails    int // consecutive failed attempts
 		attempts int
-		rival    = rivals{window: a.conf.ConflictWindow, started: time.Now()}
+		rival    = rivals{window: a.conf.ConflictWindow}
 		recheck  *time.Timer // non-nil while another look at num_connections is due
 	)
 	// start opens the next connection; reconnect counts it as a reconnect
