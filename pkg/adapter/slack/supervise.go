@@ -149,10 +149,12 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 			fails = 0
 			r.c.log.WithField("host", r.c.host).Info("slack: connected")
 			was := rival.alarm
-			if rival.observe(r.c, time.Now()) {
-				if recheck != nil {
-					recheck.Stop()
-				}
+			again := rival.observe(r.c, time.Now())
+			if recheck != nil {
+				recheck.Stop()
+				recheck = nil
+			}
+			if again {
 				recheck = time.NewTimer(rival.window)
 			}
 			if cur != nil {
