@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter/slack"
 	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/doctor"
 )
@@ -62,5 +63,20 @@ func TestPrintStore(t *testing.T) {
 	printStore(&b, &adminapi.StoreReport{Path: "/x/herald.db", Writable: true, FreeBytes: 3 << 30, TotalBytes: 10 << 30})
 	if got := b.String(); got != "  store /x/herald.db: writable, 3 GiB free of 10 GiB\n" {
 		t.Errorf("writable store: %q", got)
+	}
+}
+
+// An adapter's alarm (here Slack's: another client holds a connection of
+// the app) shows in herald status next to the connected platform.
+func TestStatusPrintsAlarm(t *testing.T) {
+	var b bytes.Buffer
+	printStatus(&b, &doctor.StatusDoc{UnitName: "herald.service",
+		UnitError: "not reachable in this test",
+		Herald: &adminapi.StatusReport{Platforms: []adminapi.PlatformReport{
+			{Name: "slack", Type: "slack", Phase: "connected", Since: time.Now(), Alarm: slack.RivalAlarm},
+		}},
+	})
+	if out := b.String(); !strings.Contains(out, "connected") || !strings.Contains(out, "ALARM: "+slack.RivalAlarm) {
+		t.Fatalf("status:\n%s", out)
 	}
 }

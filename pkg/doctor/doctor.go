@@ -252,7 +252,7 @@ func Doctor(ctx context.Context, o Options) *Report {
 			case p.Phase == "fatal":
 				add(Check{"platform " + p.Name, Fail, "stopped retrying: " + p.Error, fatalPlatformFix(p.Error, o.Unit)})
 			case p.Alarm != "":
-				add(Check{"platform " + p.Name, Fail, p.Alarm, "likely cause: another gateway, e.g. Hermes, is polling this bot. Make sure only one consumer uses this bot token: in Hermes set platforms." + p.Type + ".enabled: false and run hermes gateway restart (herald migrate hermes prints the steps); stop other bots, or delete a webhook set on it"})
+				add(alarmCheck(p))
 			case p.Phase == "reconnecting":
 				add(Check{"platform " + p.Name, Warn, "reconnecting: " + p.Error, "check network access to the platform; herald keeps retrying"})
 			default:
@@ -290,6 +290,17 @@ func Doctor(ctx context.Context, o Options) *Report {
 	r := &Report{Checks: checks}
 	r.OK = r.Failed() == 0
 	return r
+}
+
+// alarmCheck is the finding for a platform whose adapter raised an alarm:
+// each alarm says another consumer uses the platform's credentials, so the
+// fix names the likely cause and the Hermes setting that turns it off.
+func alarmCheck(p adminapi.PlatformReport) Check {
+	fix := "likely cause: another gateway, e.g. Hermes, is polling this bot. Make sure only one consumer uses this bot token: in Hermes set platforms." + p.Type + ".enabled: false and run hermes gateway restart (herald migrate hermes prints the steps); stop other bots, or delete a webhook set on it"
+	if p.Type == "slack" {
+		fix = "likely cause: another gateway, e.g. Hermes, holds a Socket Mode connection of this Slack app and gets part of its events. Make sure only herald connects with this app-level token: in Hermes set platforms.slack.enabled: false in config.yaml and run hermes gateway restart (herald migrate hermes prints the steps); stop any other Socket Mode client of the app"
+	}
+	return Check{"platform " + p.Name, Fail, p.Alarm, fix}
 }
 
 // fatalPlatformFix is the advice for a platform that stopped for good. It

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter/slack"
 	_ "github.com/heraldgw/herald/pkg/adapter/telegram"
 	_ "github.com/heraldgw/herald/pkg/adapter/webhook"
 	"github.com/heraldgw/herald/pkg/adminapi"
@@ -57,6 +58,7 @@ func TestDoctorPlatformChecks(t *testing.T) {
 	rep := adminapi.StatusReport{PID: 42, StatusLine: "ready", Platforms: []adminapi.PlatformReport{
 		{Name: "ok", Phase: "connected"},
 		{Name: "tg", Type: "telegram", Phase: "connected", Alarm: "409 Conflict: another getUpdates poller or a webhook uses this bot token"},
+		{Name: "sk", Type: "slack", Phase: "connected", Alarm: slack.RivalAlarm},
 		{Name: "fs", Phase: "fatal", Error: "feishu: bootstrap: unauthorized"},
 		{Name: "dc", Phase: "fatal", Error: "discord: close 4014: disallowed intents"},
 		{Name: "sl", Phase: "reconnecting", Error: "dial tcp: connection refused"},
@@ -78,7 +80,7 @@ func TestDoctorPlatformChecks(t *testing.T) {
 		got[c.Name] = c
 	}
 	want := map[string]Result{
-		"platform ok": "PASS", "platform tg": "FAIL", "platform fs": "FAIL", "platform dc": "FAIL",
+		"platform ok": "PASS", "platform tg": "FAIL", "platform sk": "FAIL", "platform fs": "FAIL", "platform dc": "FAIL",
 		"platform sl": "WARN", "reload": "FAIL", "config": "PASS", "credentials directory": "PASS",
 	}
 	for name, res := range want {
@@ -88,6 +90,10 @@ func TestDoctorPlatformChecks(t *testing.T) {
 	}
 	if f := got["platform tg"].Fix; !strings.Contains(f, "only one consumer") || !strings.Contains(f, "another gateway, e.g. Hermes") || !strings.Contains(f, "platforms.telegram.enabled: false") {
 		t.Errorf("409 fix: %q", got["platform tg"].Fix)
+	}
+	if c := got["platform sk"]; !strings.Contains(c.Detail, "another client (e.g. the Hermes gateway) holds a Socket Mode connection of this app") ||
+		!strings.Contains(c.Fix, "another gateway, e.g. Hermes") || !strings.Contains(c.Fix, "platforms.slack.enabled: false") || strings.Contains(c.Fix, "webhook") {
+		t.Errorf("slack alarm: %+v", c)
 	}
 	if !strings.Contains(got["platform dc"].Fix, "intents") {
 		t.Errorf("4014 fix: %q", got["platform dc"].Fix)

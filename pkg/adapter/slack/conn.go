@@ -35,10 +35,14 @@ type conn struct {
 
 	hello     chan struct{} // closed on Slack's hello
 	helloOnce sync.Once
-	helloAt   time.Time     // written before hello is closed
-	disc      chan string   // disconnect reasons, in order
-	done      chan struct{} // closed when the reader has returned
-	closing   atomic.Bool   // a close handshake was started
+	helloAt   time.Time // written before hello is closed
+	// counted and held are written before hello is closed: the app's
+	// Socket Mode connections as Slack counted them in hello, and those
+	// herald held open at that moment, this one included.
+	counted, held int
+	disc          chan string   // disconnect reasons, in order
+	done          chan struct{} // closed when the reader has returned
+	closing       atomic.Bool   // a close handshake was started
 
 	errOnce sync.Once
 	err     error // why the connection ended; read after done
@@ -190,6 +194,7 @@ func (a *Adapter) dial(ctx context.Context, wsURL string) (*conn, error) {
 		done:   make(chan struct{}),
 	}
 	c.log = a.log.WithField("conn", c.id)
+	a.open.Add(1) // until the reader returns
 	a.life.Go(func() { a.read(c) })
 	a.life.Go(func() { a.ping(c) })
 	return c, nil
@@ -209,6 +214,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 // the intake worker so that a slow store never stalls pings.
 func (a *Adapter) read(c *conn) {
 	defer close(c.done)
+	defer a.open.Add(-1)
 	defer func() { _ = c.ws.CloseNow() }()
 	for {
 		_, data, err := c.ws.Read(c.ctx)
@@ -231,6 +237,7 @@ func (a *Adapter) read(c *conn) {
 		case typeHello:
 			c.helloOnce.Do(func() {
 				c.helloAt = time.Now()
+				c.counted, c.held = env.NumConnections, int(a.open.Load())
 				close(c.hello)
 			})
 			c.log.WithField("num_connections", env.NumConnections).Debug("slack: hello")

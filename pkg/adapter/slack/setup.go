@@ -18,6 +18,8 @@ const (
 	DefaultAPIURL         = "https://slack.com/api"
 	DefaultPingInterval   = 30 * time.Second
 	DefaultRequestTimeout = 10 * time.Second
+	// DefaultConflictWindow is conflict_window's default.
+	DefaultConflictWindow = 60 * time.Second
 	// DefaultMaxMessageLen stays under Slack's 40,000-character text limit
 	// (beyond it Slack truncates) with room for the entities escape adds.
 	DefaultMaxMessageLen = 39000
@@ -43,6 +45,12 @@ type Config struct {
 	// RequestTimeout bounds one Web API request, the websocket handshake,
 	// the wait for hello, a ping and storing one event. Default 10s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// ConflictWindow is how long Slack may count more Socket Mode
+	// connections of the app than herald holds before the Status alarm
+	// says another client holds one: a connection Slack has not seen
+	// closed yet (the previous instance's right after a restart) counts
+	// for a while. Default 60s.
+	ConflictWindow time.Duration `yaml:"conflict_window"`
 	// MaxMessageLen is the split size reported to the core, in characters.
 	// Default 39000, at most 40000.
 	MaxMessageLen int `yaml:"max_message_len"`
@@ -58,6 +66,7 @@ func NewConfig() *Config {
 		APIURL:         DefaultAPIURL,
 		PingInterval:   DefaultPingInterval,
 		RequestTimeout: DefaultRequestTimeout,
+		ConflictWindow: DefaultConflictWindow,
 		MaxMessageLen:  DefaultMaxMessageLen,
 		ReplyInThread:  true,
 	}
@@ -82,6 +91,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 || c.RequestTimeout > 5*time.Minute {
 		errs = append(errs, config.Errorf("request_timeout", "%s is not between 0 and 5m", c.RequestTimeout))
+	}
+	if c.ConflictWindow <= 0 || c.ConflictWindow > time.Hour {
+		errs = append(errs, config.Errorf("conflict_window", "%s is not between 0 and 1h", c.ConflictWindow))
 	}
 	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxTextLen {
 		errs = append(errs, config.Errorf("max_message_len", "%d is not between 1 and %d", c.MaxMessageLen, MaxTextLen))

@@ -32,7 +32,7 @@ func TestRegistered(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := NewConfig()
-	want := Config{APIURL: "https://slack.com/api", PingInterval: 30 * time.Second, RequestTimeout: 10 * time.Second, MaxMessageLen: 39000, ReplyInThread: true}
+	want := Config{APIURL: "https://slack.com/api", PingInterval: 30 * time.Second, RequestTimeout: 10 * time.Second, ConflictWindow: time.Minute, MaxMessageLen: 39000, ReplyInThread: true}
 	if *c != want {
 		t.Fatalf("NewConfig() = %+v, want %+v", *c, want)
 	}
@@ -53,6 +53,8 @@ func TestValidate(t *testing.T) {
 		{"not a URL", func(c *Config) { c.APIURL = "slack.com" }, []string{"api_url"}},
 		{"zero intervals", func(c *Config) { c.PingInterval, c.RequestTimeout = 0, 0 }, []string{"ping_interval", "request_timeout"}},
 		{"huge intervals", func(c *Config) { c.PingInterval, c.RequestTimeout = time.Hour, time.Hour }, []string{"ping_interval", "request_timeout"}},
+		{"zero conflict window", func(c *Config) { c.ConflictWindow = 0 }, []string{"conflict_window"}},
+		{"conflict window over an hour", func(c *Config) { c.ConflictWindow = 2 * time.Hour }, []string{"conflict_window"}},
 		{"message length over Slack's limit", func(c *Config) { c.MaxMessageLen = 40001 }, []string{"max_message_len"}},
 		{"message length zero", func(c *Config) { c.MaxMessageLen = 0 }, []string{"max_message_len"}},
 	}
@@ -97,6 +99,7 @@ platforms:
     bot_token: {file: /etc/herald/slack-bot}
     ping_interval: 20s
     request_timeout: 5s
+    conflict_window: 2m
     max_message_len: 3000
     reply_in_thread: false
 `
@@ -107,7 +110,7 @@ platforms:
 	got := c.Platforms["slack"].Settings.(*Config)
 	want := Config{
 		AppToken: secret.Ref{Credential: "slack-app"}, BotToken: secret.Ref{File: "/etc/herald/slack-bot"},
-		APIURL: DefaultAPIURL, PingInterval: 20 * time.Second, RequestTimeout: 5 * time.Second, MaxMessageLen: 3000,
+		APIURL: DefaultAPIURL, PingInterval: 20 * time.Second, RequestTimeout: 5 * time.Second, ConflictWindow: 2 * time.Minute, MaxMessageLen: 3000,
 	}
 	if *got != want {
 		t.Fatalf("decoded %+v, want %+v", *got, want)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -51,6 +52,11 @@ type Adapter struct {
 	stableAfter time.Duration
 
 	life *adapter.Life
+
+	// open counts herald's Socket Mode connections from the websocket
+	// handshake until their reader returns, so that a connection being
+	// closed still counts (Slack may count it too).
+	open atomic.Int64
 
 	// Set by Start, before the supervisor runs.
 	inbox        adapter.Inbox

@@ -40,9 +40,13 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 		retryAt  time.Time
 		fails    int // consecutive failed attempts
 		attempts int
+		rival    = rivals{window: a.conf.ConflictWindow}
+		recheck  *time.Timer // non-nil while another look at num_connections is due
 	)
-	start := func() {
-		if attempts > 0 {
+	// start opens the next connection; reconnect counts it as a reconnect
+	// (a look at num_connections is not one).
+	start := func(reconnect bool) {
+		if reconnect && attempts > 0 {
 			a.metrics.Reconnect()
 		}
 		attempts++
@@ -66,6 +70,9 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 	end := func(ctx context.Context) {
 		if retry != nil {
 			retry.Stop()
+		}
+		if recheck != nil {
+			recheck.Stop()
 		}
 		conns := []*conn{cur}
 		if attempt != nil {
@@ -91,16 +98,19 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 		end(ctx)
 	}
 
-	start()
+	start(true)
 	for {
 		var curDone <-chan struct{}
 		var curDisc <-chan string
 		if cur != nil {
 			curDone, curDisc = cur.done, cur.disc
 		}
-		var retryC <-chan time.Time
+		var retryC, recheckC <-chan time.Time
 		if retry != nil {
 			retryC = retry.C
+		}
+		if recheck != nil {
+			recheckC = recheck.C
 		}
 		select {
 		case <-soft.Done():
@@ -133,19 +143,31 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 					continue
 				}
 				a.log.WithError(r.err).Warnf("slack: connecting failed, retrying in %v", d.Round(time.Millisecond))
-				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: r.err})
+				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: r.err, Alarm: rival.alarm})
 				continue
 			}
 			fails = 0
 			r.c.log.WithField("host", r.c.host).Info("slack: connected")
+			was := rival.alarm
+			again := rival.observe(r.c, time.Now())
+			if recheck != nil {
+				recheck.Stop()
+				recheck = nil
+			}
+			if again {
+				recheck = time.NewTimer(rival.window)
+			}
 			if cur != nil {
 				old := cur
 				a.life.Go(func() { a.closeConn(ctx, old) })
 				cur = r.c
+				if rival.alarm != was {
+					a.life.Report(adapter.Status{Phase: adapter.PhaseConnected, Alarm: rival.alarm})
+				}
 				continue
 			}
 			cur = r.c
-			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected, Alarm: rival.alarm})
 
 		case reason := <-curDisc:
 			if reason == reasonLinkDisabled {
@@ -159,7 +181,7 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 					retry.Stop()
 					retry = nil
 				}
-				start()
+				start(true)
 			}
 
 		case <-curDone:
@@ -173,9 +195,9 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 			dropped.log.WithError(err).Warn("slack: connection lost")
 			switch {
 			case attempt != nil:
-				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err})
+				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err, Alarm: rival.alarm})
 			case retry != nil:
-				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err})
+				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err, Alarm: rival.alarm})
 			default:
 				if time.Since(dropped.helloAt) >= a.stableAfter {
 					fails = 0
@@ -183,17 +205,26 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 					fails++
 				}
 				if fails == 0 {
-					a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err})
-					start()
+					a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err, Alarm: rival.alarm})
+					start(true)
 					continue
 				}
 				schedule(a.delay(fails, nil))
-				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err})
+				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err, Alarm: rival.alarm})
 			}
 
 		case <-retryC:
 			retry = nil
-			start()
+			start(true)
+
+		case <-recheckC:
+			// Look at num_connections again on a fresh connection, with the
+			// same switch as a refresh. While herald is reconnecting, the
+			// next connection's hello is that look.
+			recheck = nil
+			if cur != nil && attempt == nil {
+				start(false)
+			}
 		}
 	}
 }

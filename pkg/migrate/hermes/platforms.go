@@ -111,6 +111,7 @@ func (b *builder) mapPlatform(p string) {
 		b.set(c.src, Mapped, fmt.Sprintf("platforms.%s.%s (credential %s)", p, c.spec.heraldKey, c.spec.credential), "")
 	}
 	b.mapPlatformOptions(p, prefix, add)
+	b.mapHome(p, prefix, add)
 
 	b.platforms = append(b.platforms, key(p, ""), &yaml.Node{Kind: yaml.MappingNode, Content: body})
 	b.plan.Platforms = append(b.plan.Platforms, p)

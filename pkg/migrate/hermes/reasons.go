@@ -49,7 +49,7 @@ var otherPlatformEnv = []struct{ prefix, name string }{
 }
 
 const (
-	whyHome        = "Hermes' cron deliveries stay in Hermes; herald's own home_chat (for herald send) is set by hand"
+	whyHome        = "Hermes' cron deliveries stay in Hermes"
 	whyUserOnly    = "herald allows by user id only (allowed_users, in direct messages and groups alike): no chat, channel, topic or role lists"
 	whyMentionList = "herald has one mention rule per platform: no per-channel or pattern rules"
 	whyPerChannel  = "herald sends every turn to the one agent: no per-channel model or prompt"

@@ -87,6 +87,7 @@ type Server struct {
 	changed   chan struct{}
 	opens     int
 	holdHello bool
+	others    int // connections another client holds, counted in hello
 	tickets   map[string]bool
 	conns     map[int]*wsConn // open
 	all       map[int]*wsConn // ever accepted

@@ -83,7 +83,7 @@ func (s *Server) sendHello(c *wsConn) {
 		return
 	}
 	c.hello = true
-	n := len(s.conns)
+	n := len(s.conns) + s.others
 	s.mu.Unlock()
 	_ = s.write(c, map[string]any{
 		"type":            "hello",
@@ -296,6 +296,15 @@ func (s *Server) Sync(ctx context.Context, id int) error {
 		return fmt.Errorf("slacktest: no connection %d", id)
 	}
 	return c.ws.Ping(ctx)
+}
+
+// SetOthers makes hello count n more connections of the app than the
+// fake has open, as when another client (a second gateway) holds n
+// Socket Mode connections of the same app.
+func (s *Server) SetOthers(n int) {
+	s.mu.Lock()
+	s.others = n
+	s.mu.Unlock()
 }
 
 // HoldHello makes new connections wait for ReleaseHello before hello.
