@@ -116,7 +116,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	// 4. State: the message store. herald never runs without it.
-	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreBatch, OnHealth: d.onStoreHealth(cfg.Store.Path)})
+	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreCommit, OnHealth: d.onStoreHealth(cfg.Store.Path)})
 	if err != nil {
 		logging.Event(log, logging.MsgStoreError).WithError(err).Error("cannot open the message store")
 		if errors.Is(err, store.ErrCorrupt) {
