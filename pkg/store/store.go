@@ -453,13 +453,11 @@ func (s *Store) write(ctx context.Context, fn func(tx wtx) error) error {
 // several times as many commits (each rewriting the same pages of the
 // write-ahead log) as with FULL: the setting meant to be faster was the
 // slower. So with NORMAL, when the previous batch showed concurrent
-// writers, the writer waits up to lingerGap for each further request, up
-// to lingerMax in all. A lone writer (the previous batch held one
-// request) is not kept waiting.
-const (
-	lingerGap = 200 * time.Microsecond
-	lingerMax = 2 * time.Millisecond
-)
+// writers, the writer waits for the batch to grow as large as the previous
+// one, for lingerMax at most (less than a device flush takes, which is
+// what FULL waits). A lone writer (the previous batch held one request) is
+// not kept waiting.
+const lingerMax = 2 * time.Millisecond
 
 func (s *Store) writer() {
 	defer close(s.done)
@@ -500,31 +498,28 @@ func (s *Store) writer() {
 			}
 		}
 		if s.linger && last > 1 {
-			s.fill(&batch, timer)
+			s.fill(&batch, min(last, s.maxBatch), timer)
 		}
 		last = len(batch)
 		s.commit(batch)
 	}
 }
 
-// fill adds requests that arrive within lingerGap of each other to batch,
-// for up to lingerMax, or until the batch is full or the store closes.
-func (s *Store) fill(batch *[]*request, timer *time.Timer) {
-	end := time.Now().Add(lingerMax)
-	for len(*batch) < s.maxBatch {
-		wait := min(lingerGap, time.Until(end))
-		if wait <= 0 {
-			return
-		}
-		timer.Reset(wait)
+// fill adds requests to batch until it holds target, lingerMax has
+// passed, or the store closes.
+func (s *Store) fill(batch *[]*request, target int, timer *time.Timer) {
+	if len(*batch) >= target {
+		return
+	}
+	timer.Reset(lingerMax)
+	defer timer.Stop()
+	for len(*batch) < target {
 		select {
 		case r := <-s.reqs:
-			timer.Stop()
 			*batch = append(*batch, r)
 		case <-timer.C:
 			return
 		case <-s.stop:
-			timer.Stop()
 			return
 		}
 	}
