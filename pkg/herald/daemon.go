@@ -195,6 +195,7 @@ func Run(ctx context.Context, opts Options) error {
 func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 	statusTick := time.NewTicker(2 * time.Second)
 	defer statusTick.Stop()
+	mem := newMemReturner(d.shrinkStore)
 	var wedge <-chan time.Time
 	if w := d.cfg.Fault.WedgeMainLoopAfter; w > 0 {
 		d.log.WithField("after", w).Warn("fault injection: the main loop will wedge")
@@ -220,6 +221,9 @@ func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 			d.notifier.Status(d.statusLine())
 		case <-statusTick.C:
 			d.notifier.Status(d.statusLine())
+			if d.disp != nil && mem.tick(d.disp.Stats().Sessions) {
+				d.log.Debug("the burst is over: returned free memory to the kernel")
+			}
 		case <-wedge:
 			d.log.Error("fault injection: main loop wedged; the watchdog will stop pinging")
 			select {} // The point of the fault: nothing ever wakes this loop again.

@@ -313,11 +313,19 @@ func TestFailingRequestInBatchIsolated(t *testing.T) {
 	ctx := context.Background()
 	// Hold the writer in a request of its own until the three others are
 	// queued, so that they form the next batch.
-	release := make(chan struct{})
+	release, running := make(chan struct{}), make(chan struct{})
+	var releaseOnce, runningOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock() // before Close, if the test fails early
 	held := make(chan error, 1)
 	go func() {
-		held <- s.write(ctx, func(tx sqlTx) error { <-release; return nil })
+		held <- s.write(ctx, func(tx sqlTx) error {
+			runningOnce.Do(func() { close(running) })
+			<-release
+			return nil
+		})
 	}()
+	<-running
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
 	for i, event := range []string{"a", "bad", "c"} {
@@ -344,7 +352,7 @@ func TestFailingRequestInBatchIsolated(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	close(release)
+	unblock()
 	wg.Wait()
 	if err := <-held; err != nil {
 		t.Fatal(err)
