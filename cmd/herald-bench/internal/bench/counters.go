@@ -112,16 +112,21 @@ func promValue(text, name string) float64 {
 
 // get fetches a URL in the sandbox's network namespace.
 func (e *env) get(ctx context.Context, url string) (string, error) {
+	return fetch(ctx, e.hc, url)
+}
+
+// fetch GETs url with c and returns the body of a 200 answer.
+func fetch(ctx context.Context, c *http.Client, url string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := e.hc.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("bench: GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return "", err
 	}

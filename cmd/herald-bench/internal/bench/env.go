@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -326,17 +325,25 @@ func (e *env) configure(ctx context.Context, config string, freshState bool) err
 		return err
 	}
 	if freshState {
-		ents, err := os.ReadDir(e.state)
-		if err != nil {
+		if err := emptyDir(e.state); err != nil {
 			return err
-		}
-		for _, ent := range ents {
-			if err := os.RemoveAll(filepath.Join(e.state, ent.Name())); err != nil {
-				return err
-			}
 		}
 	}
 	e.mgr.resetFailed(ctx, "herald.service", "herald.socket", "herald-admin.socket")
+	return nil
+}
+
+// emptyDir removes everything in dir.
+func emptyDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, ent := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, ent.Name())); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -435,23 +442,7 @@ func (e *env) adminGet(ctx context.Context, path string) (string, error) {
 		},
 	}}
 	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://herald"+path, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("bench: admin %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("bench: admin %s: %s", path, resp.Status)
-	}
-	return string(b), nil
+	return fetch(ctx, c, "http://herald"+path)
 }
 
 // pause waits for d or until ctx ends.

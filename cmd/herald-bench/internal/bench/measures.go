@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -438,20 +436,6 @@ ExecStart=/usr/bin/herald-floor -reply-url %s -durable %s/relay.db -sync %s
 `, receiverURL, floorStateGuest, sync)
 }
 
-// clearFloorState empties the floors' state directory.
-func (e *env) clearFloorState() error {
-	ents, err := os.ReadDir(e.floorState)
-	if err != nil {
-		return err
-	}
-	for _, ent := range ents {
-		if err := os.RemoveAll(filepath.Join(e.floorState, ent.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // 5. Throughput and overhead.
 func (r *runner) throughput(ctx context.Context) error {
 	const senders, convs = 64, 16
@@ -489,7 +473,7 @@ func (r *runner) throughput(ctx context.Context) error {
 			if err := r.e.dropIn(ctx, v.s.unit, v.dropIn); err != nil {
 				return err
 			}
-			if err := r.e.clearFloorState(); err != nil {
+			if err := emptyDir(r.e.floorState); err != nil {
 				return err
 			}
 		}
