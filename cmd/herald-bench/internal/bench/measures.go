@@ -603,7 +603,8 @@ process wrote to the storage layer (write_bytes of /proc/<pid>/io):`),
 	r.goals = append(r.goals,
 		goalThroughput(rates[fullLabel], rates[durableLabel], rates[plainLabel], r.rep.coreCount(), writeReason(writes[fullLabel], writes[durableLabel])),
 		goalCPU(cpuPer[fullLabel], cpuPer[durableLabel], writeReason(writes[fullLabel], writes[durableLabel])),
-		goalSyncNormal(rates[normalLabel], rates[fullLabel], writeReason(writes[normalLabel], writes[fullLabel])))
+		goalSyncNormal(rates[normalLabel], rates[fullLabel], fmt.Sprintf("end-to-end p50 %s against %s, CPU per message %.0f µs against %.0f µs; %s",
+			ms(e2e[normalLabel].P50), ms(e2e[fullLabel].P50), cpuPer[normalLabel]*1e6, cpuPer[fullLabel]*1e6, writeReason(writes[normalLabel], writes[fullLabel]))))
 	return nil
 }
 
