@@ -17,6 +17,8 @@ import (
 
 	_ "github.com/heraldgw/herald/pkg/adapter/all"
 	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/paths"
+	"github.com/heraldgw/herald/pkg/userinstall"
 	"github.com/heraldgw/herald/pkg/version"
 )
 
@@ -32,6 +34,12 @@ var commands = []command{
 	{"reload", "[--config FILE | --admin-socket PATH] [--timeout D]", "make the running herald reload its configuration; waits until done"},
 	{"status", "[--json] [--unit NAME] [--user] [--config FILE] [--admin-socket PATH]", "show the service and what herald is doing"},
 	{"doctor", "[--json] [--unit NAME] [--user] [--config FILE] [--admin-socket PATH]", "check the installation and say what to fix"},
+	{"install", "--user", "install and start herald as a service of your systemd user manager (no root needed)"},
+	{"uninstall", "--user", "stop and remove the user service; keeps your configuration and state"},
+	{"migrate", "hermes [--hermes-home DIR] [--profile NAME] [--out DIR] [--dry-run] [--force]", "write a herald configuration from a Hermes gateway's settings"},
+	{"send", "--platform NAME [--chat ID] [--key KEY] [--wait D] [TEXT...]", "send a message to a chat through the durable outbox"},
+	{"turn", "--platform NAME [--chat ID] [--user ID] [--key KEY] [--wait D] [TEXT...]", "run an agent turn as if the user wrote TEXT; the reply goes to the chat"},
+	{"pairing", "list | approve PLATFORM CODE | revoke PLATFORM USER", "let users in with pairing codes (dm_policy: pairing)"},
 	{"version", "", "print the version"},
 }
 
@@ -71,7 +79,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, version.String())
 		return herald.ExitOK
+	case "migrate":
+		return runMigrate(args, stdout, stderr)
+	case "send":
+		return runSend(args, stdout, stderr)
+	case "turn":
+		return runTurn(args, stdout, stderr)
+	case "pairing":
+		return runPairing(args, stdout, stderr)
 	case "help", "--help", "-h":
+		if len(args) == 1 && args[0] == "migrate" {
+			fmt.Fprint(stdout, migrateUsage)
+			return herald.ExitOK
+		}
 		if len(args) == 1 {
 			if fs := newFlagSet(args[0]); fs != nil {
 				defineFlags(fs)
@@ -136,6 +156,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(context.Background(), *f.timeout)
 		defer cancel()
 		return report(herald.Reload(ctx, path, stdout), stderr)
+	case "install", "uninstall":
+		if code, done := parse(fs, args, 0, stdout, stderr); done {
+			return code
+		}
+		if !*f.user {
+			fmt.Fprintf(stderr, "herald %s: only --user is supported; the system service comes with the herald package\n", name)
+			printHelp(stderr, fs)
+			return herald.ExitUsage
+		}
+		do := userinstall.Install
+		if name == "uninstall" {
+			do = userinstall.Uninstall
+		}
+		return report(do(context.Background(), userinstall.Options{Out: stdout}), stderr)
 	default: // status, doctor
 		if code, done := parse(fs, args, 0, stdout, stderr); done {
 			return code
@@ -179,7 +213,7 @@ func defineFlags(fs *flag.FlagSet) flags {
 	}
 	switch name {
 	case "check-config":
-		f.credDir = fs.String("credentials-dir", "/etc/herald/credentials", "where systemd credentials named in the file are read from outside the service")
+		f.credDir = fs.String("credentials-dir", paths.CredentialsDir, "where systemd credentials named in the file are read from outside the service")
 	case "reload":
 		f.socket = fs.String("admin-socket", "", "admin socket path (default: found from the configuration, as status does)")
 		f.timeout = fs.Duration("timeout", 5*time.Minute, "give up after this long")
@@ -188,6 +222,8 @@ func defineFlags(fs *flag.FlagSet) flags {
 		f.unit = fs.String("unit", "", "unit name (default: from the configuration, herald.service)")
 		f.user = fs.Bool("user", false, "ask the user service manager instead of the system one")
 		f.socket = fs.String("admin-socket", "", "admin socket path (default: found from the configuration)")
+	case "install", "uninstall":
+		f.user = fs.Bool("user", false, "the systemd user manager of the calling user (~/.config/systemd/user)")
 	}
 	return f
 }

@@ -4,6 +4,7 @@ package adapter
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"time"
 
@@ -15,8 +16,6 @@ import (
 // Adapter is the required interface of a platform adapter. See the package
 // documentation for when each method is called and what it may block on.
 type Adapter interface {
-	// Name returns the configured instance name (the key under platforms:).
-	Name() string
 	// Start launches intake and returns promptly; see the package doc.
 	Start(ctx context.Context, inbox Inbox) error
 	// Send delivers one reply part. It returns the platform's id of the sent
@@ -87,17 +86,8 @@ type Limiter interface {
 	MaxMessageLen() int
 }
 
-// Deduplicator is implemented by adapters whose platform deduplicates
-// sends carrying the same Outbound.IdempotencyKey (Feishu uuid, webhook
-// Idempotency-Key, Discord nonce). The core retries a delivery whose outcome
-// is unknown (ErrAmbiguous) only on such platforms; elsewhere a retry could
-// show the reply twice.
-type Deduplicator interface {
-	DeduplicatesSends() bool
-}
-
 // Recoverer is implemented by adapters whose platform cannot deduplicate
-// sends (no Deduplicator) but that can settle a send whose outcome is
+// sends (no Type.DeduplicatesSends) but that can settle a send whose outcome is
 // unknown: herald was killed while the send was on the wire, or the answer
 // was lost (ErrAmbiguous). Without it the core never sends such a reply
 // again, so the user sees it at most once.
@@ -109,6 +99,14 @@ type Recoverer interface {
 	// Send's are; the core calls Recover again on a retryable one, and so
 	// Recover must be safe to repeat.
 	Recover(ctx context.Context, msg *message.Outbound, since time.Time) (SendResult, error)
+}
+
+// Prober is implemented by adapter configurations whose platform herald
+// doctor can reach directly, without herald running: a local daemon such as
+// signal-cli. Probe checks that it answers within ctx and says what
+// answered, or returns what did not.
+type Prober interface {
+	Probe(ctx context.Context) (string, error)
 }
 
 // DefaultMaxMessageLen is the split size for adapters without Limiter.
@@ -148,7 +146,7 @@ type Status struct {
 
 // Env is what the core gives an adapter factory.
 type Env struct {
-	// Name is the instance name, also Adapter.Name.
+	// Name is the instance name (the key under platforms:).
 	Name string
 	// Log is the adapter's logger, with component=adapter/<type> and
 	// platform=<name> already set.
@@ -176,6 +174,24 @@ type Metrics interface {
 	// Rejected counts an inbound event refused at the edge: reason is a short
 	// fixed label such as "bad_signature", "malformed", "too_large".
 	Rejected(reason string)
+}
+
+// Defaults returns env with what a test may leave out filled in: a logger
+// that discards, a Report and Metrics that do nothing. Define applies it,
+// so adapters need not check for nil.
+func (env Env) Defaults() Env {
+	if env.Log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		env.Log = logrus.NewEntry(l)
+	}
+	if env.Report == nil {
+		env.Report = func(Status) {}
+	}
+	if env.Metrics == nil {
+		env.Metrics = NopMetrics{}
+	}
+	return env
 }
 
 // NopMetrics discards everything; for tests.

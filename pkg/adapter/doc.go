@@ -38,8 +38,17 @@
 // # Capabilities
 //
 // Optional behaviour is discovered by type assertion: Editor, Typer,
-// RouteProvider, Limiter, Deduplicator. Each adapter package ends with an interface guard
-// block (var _ adapter.Adapter = (*Adapter)(nil)).
+// RouteProvider, Limiter, Recoverer. Each adapter package ends with an
+// interface guard block (var _ adapter.Adapter = (*Adapter)(nil)).
+//
+// # Skeleton
+//
+// Adapters do not write their own lifecycle: Define registers a type from
+// its typed configuration and constructor, Life is the start-once,
+// stop-once state machine with the bounded wait, Reconnect the reconnect
+// loop that reports to the status board, Backoff and Sleep the shared
+// retry timing. README.md in this directory is the guide to adding a
+// platform; adaptertest.Conformance checks the contract for every type.
 //
 // Adapter packages must not import pkg/herald, pkg/dispatch or each other.
 package adapter

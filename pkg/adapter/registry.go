@@ -10,8 +10,37 @@ import (
 
 // Factory builds an adapter from its decoded configuration. conf is the value
 // returned by the type's NewConfig, filled from YAML and validated. It must
-// not do network I/O or start goroutines.
+// not do network I/O or start goroutines. Adapters do not write one: Define
+// makes it from a typed constructor.
 type Factory func(conf any, env Env) (Adapter, error)
+
+// Define describes an adapter type from its typed parts: newConfig returns a
+// configuration with defaults filled in, build makes the adapter from it
+// (validate, read credentials; no network I/O, no goroutine). The caller
+// sets the optional fields of the result and passes it to Register:
+//
+//	func init() {
+//		t := adapter.Define("telegram", NewConfig, New)
+//		t.DeduplicatesSends = false
+//		adapter.Register(t)
+//	}
+func Define[C any, A Adapter](name string, newConfig func() *C, build func(*C, Env) (A, error)) Type {
+	return Type{
+		Name:      name,
+		NewConfig: func() any { return newConfig() },
+		New: func(conf any, env Env) (Adapter, error) {
+			c, ok := conf.(*C)
+			if !ok || c == nil {
+				return nil, fmt.Errorf("%s: configuration is %T, want %T", name, conf, c)
+			}
+			a, err := build(c, env.Defaults())
+			if err != nil {
+				return nil, err
+			}
+			return a, nil
+		},
+	}
+}
 
 // Type describes a registered adapter type.
 type Type struct {
@@ -27,6 +56,12 @@ type Type struct {
 	New Factory
 	// Hidden types (the fault-injection platform) are left out of help text.
 	Hidden bool
+	// DeduplicatesSends: the platform drops a send carrying an
+	// Outbound.IdempotencyKey it has seen (Feishu uuid, webhook
+	// Idempotency-Key, Discord nonce). The core retries a delivery whose
+	// outcome is unknown (ErrAmbiguous) only on such platforms; elsewhere a
+	// retry could show the reply twice (see Recoverer).
+	DeduplicatesSends bool
 	// Passive types only answer requests that arrive on herald's HTTP
 	// listener, which socket activation starts herald for. Every other type
 	// connects out (a long poll, a websocket) and receives nothing unless
@@ -60,6 +95,13 @@ func Register(t Type) {
 		panic(fmt.Sprintf("adapter: type %q registered twice", t.Name))
 	}
 	types[t.Name] = t
+}
+
+// DeduplicatesSends reports whether the named type's platform deduplicates
+// sends (Type.DeduplicatesSends); false for unknown names.
+func DeduplicatesSends(name string) bool {
+	t, ok := Lookup(name)
+	return ok && t.DeduplicatesSends
 }
 
 // Lookup returns the registered type name.

@@ -40,8 +40,30 @@ type Request struct {
 	// messages and the new one. The caller builds it.
 	Messages []Message
 	// IdempotencyKey is sent as Idempotency-Key, the same on every retry,
-	// so a backend that got the request twice runs the turn once. Optional.
+	// so a backend that got the request twice runs the turn once. Optional
+	// for chat completions; the Runs API needs it to re-attach (1 to 255
+	// visible ASCII characters).
 	IdempotencyKey string
+	// SessionKey is the stable memory scope of the conversation (platform,
+	// chat and, in group sessions, user), unchanged by /new. Kind hermes
+	// sends it as X-Hermes-Session-Key (see MemoryScope). Optional.
+	SessionKey string
+	// Run is the backend run an earlier herald instance started for this
+	// turn (what Events.RunStarted was given), nil if none. The runs
+	// backend re-attaches to it instead of creating a run.
+	Run *Run
+}
+
+// Run links a turn to the Hermes run that carries it. The caller stores it
+// when Events.RunStarted reports it and passes it back in Request.Run after
+// a restart.
+type Run struct {
+	// ID is the run id ("run_…").
+	ID string
+	// Body is the exact POST /v1/runs body. If the backend has forgotten
+	// the run, it is sent again with the same Idempotency-Key, which the
+	// server answers with the original run while it still knows the key.
+	Body []byte
 }
 
 // Progress kinds passed to Events.Progress.
@@ -62,6 +84,19 @@ type Events struct {
 	// Progress reports signs of life that are not reply text (Progress*
 	// constants), for typing indicators and liveness checks.
 	Progress func(kind string)
+	// RunStarted is called by the runs backend as soon as the backend
+	// accepted (or replayed) the run and before any of its events is
+	// read. The caller stores r durably before returning; an error is
+	// logged and the turn goes on (the Idempotency-Key still finds the run).
+	RunStarted func(r Run) error
+	// Approval is called by the runs backend when the run waits for a
+	// human decision on a tool call (from the approval.request event, or
+	// from the run's status when herald re-attached), and again with
+	// Resolved set once the decision was recorded. The caller asks the
+	// user and answers with the agent's Approve method; the turn goes on
+	// waiting. Nil: herald answers deny at once. It is called once per
+	// request id and turn, synchronously: it must not block for long.
+	Approval func(a Approval)
 }
 
 func (e Events) delta(s string) {
@@ -94,6 +129,12 @@ var (
 	ErrRejected    = errors.New("request rejected")
 	ErrTimeout     = errors.New("timeout")
 	ErrProtocol    = errors.New("protocol error")
+	// ErrStopRequested is the cancellation cause (context.WithCancelCause)
+	// with which the caller says the user stopped the turn (/stop, or the
+	// interrupt busy policy): the runs backend then stops the run. Any
+	// other cancellation (shutdown) only detaches from the run, which goes
+	// on executing and is re-attached by the next instance.
+	ErrStopRequested = errors.New("stop requested")
 )
 
 // HTTPError is an unsuccessful HTTP status from the backend. It unwraps to

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -37,11 +38,21 @@ const (
 // adds X-Hermes-Session-Id and relies on the server's history.
 type client struct {
 	hermes   bool
-	endpoint string
-	model    string
-	key      secret.Value
-	http     *http.Client
-	log      *logrus.Entry
+	endpoint string // …/v1/chat/completions
+	base     string // agent.url without /v1 and trailing slash
+	mode     hermesMode
+	connect  time.Duration
+	// pollInterval is how often the runs backend asks a run's status when
+	// it cannot follow its events. A field so tests can shorten it.
+	pollInterval time.Duration
+	// statusEvery is how long a run's event stream may go without an event
+	// before herald checks the run's status (30 s, Hermes' keepalive
+	// interval). A field so tests can shorten it.
+	statusEvery time.Duration
+	model       string
+	key         secret.Value
+	http        *http.Client
+	log         *logrus.Entry
 
 	firstToken, idle, total time.Duration
 	maxAttempts             int
@@ -57,9 +68,15 @@ func newClient(cfg config.Agent, log *logrus.Entry) (*client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: url: %w", err)
 	}
+	connect := orDefault(cfg.ConnectTimeout, 10*time.Second)
 	c := &client{
 		hermes:        cfg.Kind == "hermes",
 		endpoint:      endpoint,
+		base:          strings.TrimSuffix(endpoint, "/v1/chat/completions"),
+		mode:          hermesMode{force: cfg.HermesAPI},
+		connect:       connect,
+		pollInterval:  2 * time.Second,
+		statusEvery:   30 * time.Second,
 		model:         cfg.Model,
 		log:           log,
 		firstToken:    orDefault(cfg.FirstTokenTimeout, 120*time.Second),
@@ -83,7 +100,6 @@ func newClient(cfg config.Agent, log *logrus.Entry) (*client, error) {
 	} else if c.hermes {
 		return nil, errors.New("agent: key: required for kind hermes (the API server needs API_SERVER_KEY)")
 	}
-	connect := orDefault(cfg.ConnectTimeout, 10*time.Second)
 	c.http = &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
@@ -138,6 +154,18 @@ type chatRequest struct {
 func (c *client) Complete(ctx context.Context, req Request, ev Events) (string, error) {
 	if err := c.check(req); err != nil {
 		return "", fmt.Errorf("agent: %w", err)
+	}
+	if c.hermes {
+		runs, err := c.useRuns(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", wrapCtx(ctx)
+			}
+			return "", fmt.Errorf("agent: capabilities: %w", err)
+		}
+		if runs {
+			return c.completeRun(ctx, req, ev)
+		}
 	}
 	body, err := json.Marshal(chatRequest{Model: c.model, Messages: req.Messages, Stream: true})
 	if err != nil {
@@ -207,11 +235,7 @@ func (c *client) backoff(attempt int, err error) time.Duration {
 		d := min(he.RetryAfter, c.retryAfterMax)
 		return d + rand.N(d/10+1) // spread the herd a little
 	}
-	d := c.backoffBase << (attempt - 1)
-	if d > c.backoffMax || d <= 0 {
-		d = c.backoffMax
-	}
-	return d/2 + rand.N(d/2+1)
+	return adapter.Backoff{Min: c.backoffBase, Max: c.backoffMax}.Delay(attempt - 1)
 }
 
 // attempt sends the request once. accepted reports that a 2xx response
@@ -237,6 +261,9 @@ func (c *client) attempt(ctx context.Context, req Request, body []byte, ev Event
 	}
 	if c.hermes {
 		h.Set("X-Hermes-Session-Id", req.SessionID)
+		if req.SessionKey != "" {
+			h.Set("X-Hermes-Session-Key", MemoryScope(req.SessionKey))
+		}
 	}
 	if req.IdempotencyKey != "" {
 		h.Set("Idempotency-Key", req.IdempotencyKey)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/secret"
+	"github.com/heraldgw/herald/pkg/testsupport/testnet"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -519,12 +519,7 @@ func TestTimeouts(t *testing.T) {
 }
 
 func TestConnectionRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testnet.RefusedAddr(t)
 	a, err := New(config.Agent{Kind: "openai", URL: "http://" + addr, MaxAttempts: 2}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -580,7 +575,7 @@ func TestCancel(t *testing.T) {
 				log := logrus.New()
 				log.Out = io.Discard
 				log.AddHook(hookFunc(func(e *logrus.Entry) {
-					if e.Level == logrus.WarnLevel {
+					if e.Level == logrus.WarnLevel && strings.Contains(e.Message, "retrying") {
 						cancel(errors.New("user sent /stop"))
 					}
 				}))

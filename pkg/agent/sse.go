@@ -25,6 +25,9 @@ type sseEvent struct {
 	// Data is the data: lines joined with "\n", or the text of a comment.
 	// It is only valid until the next call to next.
 	Data []byte
+	// ID is the last event id the stream set ("id:" lines persist until
+	// changed, as in the specification); "" if none.
+	ID string
 	// Comment marks a ":" line. Servers send them as keepalives; they are
 	// reported at once and do not disturb the event being assembled.
 	Comment bool
@@ -36,8 +39,9 @@ type sseEvent struct {
 // up after a few hundred of them, and hide event names.
 //
 // Lines end in CR, LF or CRLF, even when a CRLF pair is split across reads.
-// retry: and id: are accepted and ignored: herald never reconnects a stream,
-// a turn is retried as a whole. Unlike the specification, an event whose
+// retry: is ignored; id: is reported with each event, so a Runs API event
+// stream can be resumed with Last-Event-ID (chat completion streams are
+// never resumed: such a turn is retried as a whole). Unlike the specification, an event whose
 // lines were complete but whose closing blank line is missing at EOF is still
 // dispatched (servers commonly end with "data: [DONE]\n"); an unterminated
 // last line is discarded as truncated.
@@ -53,6 +57,7 @@ type sseReader struct {
 	typ     string
 	data    []byte
 	hasData bool
+	lastID  string
 }
 
 func newSSEReader(r io.Reader, max int) *sseReader {
@@ -87,6 +92,10 @@ func (r *sseReader) next() (sseEvent, error) {
 		switch string(field) {
 		case "event":
 			r.typ = internType(value)
+		case "id":
+			if bytes.IndexByte(value, 0) < 0 && string(value) != r.lastID {
+				r.lastID = string(value)
+			}
 		case "data":
 			if r.hasData {
 				r.data = append(r.data, '\n')
@@ -97,12 +106,12 @@ func (r *sseReader) next() (sseEvent, error) {
 			r.data = append(r.data, value...)
 			r.hasData = true
 		}
-		// id:, retry: and unknown fields are ignored.
+		// retry: and unknown fields are ignored.
 	}
 }
 
 func (r *sseReader) dispatch() sseEvent {
-	ev := sseEvent{Type: r.typ, Data: r.data}
+	ev := sseEvent{Type: r.typ, Data: r.data, ID: r.lastID}
 	r.typ, r.data, r.hasData = "", r.data[:0], false
 	return ev
 }

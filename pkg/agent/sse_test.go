@@ -153,6 +153,21 @@ func FuzzSSE(f *testing.F) {
 		"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n",
 		"\r\r\n\n:\n" + strings.Repeat("data: x\n", 10),
 		strings.Repeat("x", 200),
+		// Hostile streams: a line that never ends, an event assembled from
+		// many lines past the limit, a keepalive flood, a CR flood, a byte
+		// order mark past the start, NULs and invalid UTF-8, an error event,
+		// data after [DONE], content that is not a string.
+		"data: " + strings.Repeat("A", 1<<16),
+		strings.Repeat("data: 0123456789\n", 100) + "\n",
+		strings.Repeat(":\n", 5000) + "data: [DONE]\n\n",
+		strings.Repeat("\r", 5000) + "data: x\r\r",
+		"data: a\n\n\xef\xbb\xbfdata: b\n\n",
+		"data: \x00\xff\xfe\n\nevent: \x00\ndata: {}\n\n",
+		"event: error\ndata: upstream exploded\n\n",
+		"data: {\"error\":{\"message\":\"quota\",\"code\":429}}\n\n",
+		"data: [DONE]\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"late\"}}]}\n\n",
+		"data: {\"choices\":[{\"delta\":{\"content\":[1,2]}}]}\n\n",
+		"data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"other\"}},{\"delta\":{\"content\":\"x\"},\"finish_reason\":\"stop\"}]}\n",
 	} {
 		f.Add([]byte(s), uint8(7))
 	}
@@ -168,12 +183,26 @@ func FuzzSSE(f *testing.F) {
 		if wantErr != io.EOF && wantErr != errSSETooLarge {
 			t.Fatalf("unexpected error %v", wantErr)
 		}
-		// The chunk decoder on top never panics and keeps the reply within
-		// what the input carried.
+		// The reader's memory stays within its limit, whatever the input.
+		sr := newSSEReader(bytes.NewReader(in), max)
+		for {
+			if _, err := sr.next(); err != nil {
+				break
+			}
+			if len(sr.buf) > max || cap(sr.data) > 2*max+8 {
+				t.Fatalf("buffers of %d and %d bytes with a limit of %d", len(sr.buf), cap(sr.data), max)
+			}
+		}
+		// The chunk decoder on top never panics, keeps the reply within
+		// what the input carried and fails with one of the agent's errors.
 		st := &stream{}
-		_ = st.readSSE(bytes.NewReader(in))
+		err := st.readSSE(bytes.NewReader(in))
 		if st.reply.Len() > len(in) {
 			t.Fatalf("reply of %d bytes from %d bytes of input", st.reply.Len(), len(in))
+		}
+		var se *serverError
+		if err != nil && !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrUnavailable) && !errors.As(err, &se) {
+			t.Fatalf("readSSE error %T %v", err, err)
 		}
 	})
 }

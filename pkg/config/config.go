@@ -43,6 +43,8 @@ type Config struct {
 	Agent    Agent    `yaml:"agent"`
 	Dispatch Dispatch `yaml:"dispatch"`
 	Delivery Delivery `yaml:"delivery"`
+	API      API      `yaml:"api"`
+	Limits   Limits   `yaml:"limits"`
 	// Platforms maps an instance name to its settings. The instance name is
 	// also the adapter type unless type: is given.
 	Platforms map[string]*Platform `yaml:"platforms"`
@@ -68,6 +70,12 @@ type Listen struct {
 	// once. It bounds what a flood of clients can hold: a goroutine, buffers
 	// and up to a webhook's max_body_bytes each. Default 256.
 	MaxConnections int `yaml:"max_connections"`
+	// Metrics is host:port of the optional Prometheus listener, which
+	// serves only GET /metrics. Under systemd it comes from
+	// herald-metrics.socket (FileDescriptorName=metrics) when that unit is
+	// enabled. Default "": without the socket, no metrics listener (the
+	// admin socket serves /metrics too).
+	Metrics string `yaml:"metrics"`
 }
 
 // Admin configures the local admin endpoint (health, metrics, status,
@@ -158,7 +166,17 @@ type Agent struct {
 	HistoryMessages int `yaml:"history_messages"`
 	// SystemPrompt is sent first to openai backends, if set.
 	SystemPrompt string `yaml:"system_prompt"`
-	Echo         Echo   `yaml:"echo"`
+	// HermesAPI chooses how kind hermes runs a turn: auto (default) uses
+	// the Runs API when GET /v1/capabilities offers run_submission,
+	// run_status, run_events_sse and run_stop, else chat completions (with
+	// a warning naming what is missing); runs or chat_completions force
+	// one.
+	HermesAPI string `yaml:"hermes_api"`
+	// ApprovalTimeout is how long a run's request to approve a tool call
+	// waits for /approve or /deny in the chat before herald denies it.
+	// Default 5m.
+	ApprovalTimeout time.Duration `yaml:"approval_timeout"`
+	Echo            Echo          `yaml:"echo"`
 }
 
 // Echo configures the built-in echo agent.
@@ -204,6 +222,8 @@ type Delivery struct {
 }
 
 // Fault holds fault-injection hooks used by herald's own end-to-end tests.
+// Only test builds (go build -tags heraldtest) act on them; the production
+// binary refuses a configuration that sets one.
 type Fault struct {
 	// WedgeMainLoopAfter blocks the main loop forever this long after
 	// READY=1, so the watchdog stops pinging and systemd restarts herald.
@@ -219,7 +239,13 @@ type Platform struct {
 	// Enabled defaults to true; false keeps the section but builds nothing.
 	Enabled *bool `yaml:"enabled"`
 	// AllowAll lets every user talk to the agent. Must be explicit.
+	// Deprecated: dm_policy: open says the same.
 	AllowAll bool `yaml:"allow_all"`
+	// DMPolicy decides who may talk to the agent: allowlist (allowed_users
+	// and approved pairings), pairing (besides, an unknown user's direct
+	// message gets a code the operator can approve) or open (everyone).
+	// Default: open with allow_all, else allowlist.
+	DMPolicy string `yaml:"dm_policy"`
 	// AllowedUsers lists platform user ids allowed to talk to the agent.
 	AllowedUsers []string `yaml:"allowed_users"`
 	// Unauthorized: reply (default: a short refusal in direct messages) or
@@ -229,10 +255,25 @@ type Platform struct {
 	UnauthorizedText string `yaml:"unauthorized_text"`
 	// GroupSessionsPerUser overrides dispatch.group_sessions_per_user.
 	GroupSessionsPerUser *bool `yaml:"group_sessions_per_user"`
+	// HomeChat is the chat a message of the send API goes to when it names
+	// none.
+	HomeChat string `yaml:"home_chat"`
 
 	// Settings is the adapter type's own configuration (adapter.Type
 	// NewConfig), decoded from the remaining keys of the section.
 	Settings any `yaml:"-"`
+}
+
+// Policy returns DMPolicy with its default: open with allow_all, else
+// allowlist.
+func (p *Platform) Policy() string {
+	switch {
+	case p.DMPolicy != "":
+		return p.DMPolicy
+	case p.AllowAll:
+		return "open"
+	}
+	return "allowlist"
 }
 
 // IsEnabled reports whether the platform is to be built.
@@ -269,6 +310,7 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Listen.RequestTimeout, 15*time.Second)
 	defDur(&c.Listen.IdleTimeout, 60*time.Second)
 	defInt(&c.Listen.MaxConnections, 256)
+	c.apiDefaults()
 	if c.Admin.Socket == "" {
 		if d := firstPath(os.Getenv("RUNTIME_DIRECTORY")); d != "" {
 			c.Admin.Socket = filepath.Join(d, "admin.sock")
@@ -295,6 +337,8 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Agent.TotalTimeout, 30*time.Minute)
 	defInt(&c.Agent.MaxAttempts, 3)
 	defInt(&c.Agent.HistoryMessages, 20)
+	def(&c.Agent.HermesAPI, "auto")
+	defDur(&c.Agent.ApprovalTimeout, 5*time.Minute)
 	def(&c.Dispatch.BusyPolicy, "queue")
 	if c.Dispatch.GroupSessionsPerUser == nil {
 		t := true
@@ -503,6 +547,11 @@ func (c *Config) validate() error {
 	if c.Listen.MaxConnections < 1 {
 		add("listen.max_connections", "%d is not a positive number", c.Listen.MaxConnections)
 	}
+	if c.Listen.Metrics != "" {
+		if _, _, err := net.SplitHostPort(c.Listen.Metrics); err != nil {
+			add("listen.metrics", "%q is not host:port", c.Listen.Metrics)
+		}
+	}
 	if !oneOf(c.Log.Level, "trace", "debug", "info", "warn", "warning", "error") {
 		add("log.level", "%q is not one of trace, debug, info, warn, error", c.Log.Level)
 	}
@@ -543,6 +592,14 @@ func (c *Config) validate() error {
 	if c.Agent.MaxAttempts < 1 {
 		add("agent.max_attempts", "must be at least 1")
 	}
+	switch c.Agent.HermesAPI {
+	case "", "auto", "runs", "chat_completions":
+	default:
+		add("agent.hermes_api", "%q is not one of auto, runs, chat_completions", c.Agent.HermesAPI)
+	}
+	if c.Agent.ApprovalTimeout > 24*time.Hour {
+		add("agent.approval_timeout", "%s is longer than the 24h limit", c.Agent.ApprovalTimeout)
+	}
 	if c.Agent.HistoryMessages < 0 {
 		add("agent.history_messages", "must not be negative")
 	}
@@ -561,6 +618,8 @@ func (c *Config) validate() error {
 	if c.Delivery.InitialBackoff > c.Delivery.MaxBackoff {
 		add("delivery.initial_backoff", "%s is larger than max_backoff %s", c.Delivery.InitialBackoff, c.Delivery.MaxBackoff)
 	}
+	c.validateAPI(add)
+	c.validateLimits(add)
 	names := make([]string, 0, len(c.Platforms))
 	for n := range c.Platforms {
 		names = append(names, n)
@@ -571,6 +630,11 @@ func (c *Config) validate() error {
 		key := "platforms." + n
 		if !oneOf(p.Unauthorized, "reply", "ignore") {
 			add(key+".unauthorized", "%q is not one of reply, ignore", p.Unauthorized)
+		}
+		if !oneOf(p.DMPolicy, "", "allowlist", "pairing", "open") {
+			add(key+".dm_policy", "%q is not one of allowlist, pairing, open", p.DMPolicy)
+		} else if p.AllowAll && p.DMPolicy != "" && p.DMPolicy != "open" {
+			add(key+".allow_all", "allow_all: true contradicts dm_policy: %s (allow_all is dm_policy: open)", p.DMPolicy)
 		}
 		if p.AllowAll && len(p.AllowedUsers) > 0 {
 			add(key+".allow_all", "allow_all: true and allowed_users exclude each other")

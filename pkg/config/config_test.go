@@ -115,6 +115,7 @@ func TestParseErrors(t *testing.T) {
 		{"invalid value", "dispatch:\n  busy_policy: random\n", "herald.yaml:2:16: dispatch.busy_policy: \"random\" is not one of queue, interrupt"},
 		{"reply parts", "dispatch:\n  max_reply_parts: -1\n", "herald.yaml:2:20: dispatch.max_reply_parts: must be at least 1"},
 		{"invalid listen", "listen:\n  http: nope\n", "herald.yaml:2:9: listen.http: \"nope\" is not host:port"},
+		{"invalid metrics listen", "listen:\n  metrics: localhost\n", "herald.yaml:2:12: listen.metrics: \"localhost\" is not host:port"},
 		{"agent url required", "agent:\n  kind: openai\n", "herald.yaml:1:1: agent.url: required for kind openai"},
 		{"secret inline", "agent:\n  kind: openai\n  url: http://x\n  key: sk-123\n", "herald.yaml:4:8: agent.key: expected a mapping, got a string (6 bytes); secrets are {credential: NAME} or {file: /path}"},
 		{"secret both", "agent:\n  key: {credential: a, file: /b}\n", "herald.yaml:2:8: agent.key: set either credential or file, not both"},

@@ -16,7 +16,7 @@ func Split(text string, limit int) []string {
 	if limit < 16 {
 		limit = 16
 	}
-	if utf8.RuneCountInString(text) <= limit {
+	if runesAtMost(text, limit) {
 		return []string{text}
 	}
 	var parts []string
@@ -27,7 +27,7 @@ func Split(text string, limit int) []string {
 		budget := limit - utf8.RuneCountInString(prefix)
 		// Reserve room to close a fence we might end inside.
 		const closeFence = "\n```"
-		if utf8.RuneCountInString(rest) <= budget {
+		if runesAtMost(rest, budget) {
 			parts = append(parts, prefix+rest)
 			break
 		}
@@ -58,6 +58,22 @@ func Split(text string, limit int) []string {
 		}
 	}
 	return parts
+}
+
+// runesAtMost reports whether s has at most n code points. It reads at
+// most n+1 of them, so that Split stays linear in the length of the text
+// (counting all of the rest for every part made it quadratic).
+func runesAtMost(s string, n int) bool {
+	if len(s) <= n {
+		return true
+	}
+	for i := range s {
+		if n == 0 {
+			return i == len(s)
+		}
+		n--
+	}
+	return true
 }
 
 // cutPoint returns a byte offset ≤ the byte offset of the budget-th rune,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/agent"
 	"github.com/heraldgw/herald/pkg/store"
 )
 
@@ -19,12 +20,16 @@ const (
 	CmdStop   = "stop"
 	CmdStatus = "status"
 	CmdHelp   = "help"
+	// CmdApprove and CmdDeny answer the agent's pending approval request.
+	CmdApprove = "approve"
+	CmdDeny    = "deny"
 )
 
 const helpText = `Commands:
 /new (or /reset) — cancel the current reply and start a new conversation
 /stop — cancel the current reply and drop queued messages
 /status — what herald is doing for this conversation
+/approve, /deny — answer the agent's request to run a tool
 /help — this text
 Anything else goes to the agent.`
 
@@ -40,7 +45,7 @@ func ParseCommand(text string) string {
 	word, _, _ = strings.Cut(word, "\n")
 	word, _, _ = strings.Cut(word, "@")
 	switch w := strings.ToLower(word); w {
-	case CmdNew, CmdReset, CmdStop, CmdStatus, CmdHelp:
+	case CmdNew, CmdReset, CmdStop, CmdStatus, CmdHelp, CmdApprove, CmdDeny:
 		return w
 	}
 	return ""
@@ -52,13 +57,14 @@ func ParseCommand(text string) string {
 func (d *Dispatcher) commandLocked(s *session, it *item, cmd string) {
 	var dropped []int64
 	var text string
+	var answer func() string // run in the goroutine, sets text
 	reset := false
 	cancelTurn := func() bool {
 		if s.turn == nil || s.turn.endState != store.Pending {
 			return false
 		}
 		s.turn.endState = store.Dropped
-		s.turn.cancel()
+		s.turn.cancel(agent.ErrStopRequested)
 		dropped = append(dropped, s.turn.item.id)
 		return true
 	}
@@ -99,11 +105,16 @@ func (d *Dispatcher) commandLocked(s *session, it *item, cmd string) {
 		text = d.statusTextLocked(s)
 	case CmdHelp:
 		text = helpText
+	case CmdApprove, CmdDeny:
+		answer = func() string { return d.answerApproval(it, cmd) }
 	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		ctx := d.bg()
+		if answer != nil {
+			text = answer()
+		}
 		if len(dropped) > 0 {
 			if err := d.store.SetState(ctx, dropped, store.Dropped); err != nil {
 				d.log.WithError(err).Error("cannot record dropped messages")

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -181,11 +180,12 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 			log.WithError(serr).Error("reply delivered but not recorded; it may be sent again after a restart")
 		}
 		d.metrics.Outbound(msg.Platform, "delivered")
+		d.sendOutcome(dl, "sent")
 		pop()
 	case errors.Is(err, adapter.ErrAmbiguous) && !p.Idempotent && (p.recoverer == nil || dl.attempts >= d.opts.MaxAttempts):
 		// The platform may show it already and cannot deduplicate a retry:
-		// sending again risks a duplicate, so stop here (as the reference
-		// gateway does for timeouts).
+		// sending again risks a duplicate, so stop here: a reply shown twice
+		// is worse than an unknown outcome the log reports.
 		log.WithError(err).Warn("reply delivery outcome unknown and the platform has no idempotency key; not retrying")
 		d.giveUp(dl, "outcome unknown: "+err.Error())
 		d.metrics.Outbound(msg.Platform, "ambiguous")
@@ -207,7 +207,7 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 			// the message before it sends again.
 			dl.unknownSince = started
 		}
-		delay := backoff(d.opts.InitialBackoff, d.opts.MaxBackoff, dl.attempts)
+		delay := adapter.Backoff{Min: d.opts.InitialBackoff, Max: d.opts.MaxBackoff, Jitter: 0.2}.Delay(dl.attempts - 1)
 		if ra, ok := adapter.RetryAfter(err); ok {
 			if ra > d.opts.MaxRetryAfter {
 				log.WithFields(logrus.Fields{"retry_after": ra, "max_retry_after": d.opts.MaxRetryAfter}).
@@ -228,30 +228,10 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 }
 
 func (d *Dispatcher) giveUp(dl *delivery, reason string) {
+	d.sendOutcome(dl, "failed")
 	if err := d.store.GiveUp(d.bg(), dl.rec.ID, dl.attempts, reason); err != nil {
 		d.log.WithError(err).Error("cannot record a failed reply")
 	}
-}
-
-// backoff returns the pause before attempt n+1: initial·2^(n−1) with ±20%
-// jitter, capped at max.
-func backoff(initial, max time.Duration, n int) time.Duration {
-	d := initial
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return jitter(d)
-}
-
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	f := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * f)
 }
 
 // editStreamer shows a growing reply by editing one message while the agent

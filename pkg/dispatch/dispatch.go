@@ -32,6 +32,9 @@ type Policy struct {
 	Unauthorized         string // "reply" or "ignore"
 	UnauthorizedText     string
 	GroupSessionsPerUser bool
+	// DMPolicy is allowlist, pairing or open (AllowAll): in pairing mode
+	// an unknown user's direct message gets a pairing code.
+	DMPolicy string
 }
 
 // Platform is a built adapter with its policy.
@@ -41,6 +44,8 @@ type Platform struct {
 	// Idempotent says the platform deduplicates on Outbound.IdempotencyKey,
 	// so a delivery whose outcome is unknown may be retried.
 	Idempotent bool
+	// HomeChat is where a sent message without a chat goes.
+	HomeChat string
 }
 
 // Options tune the dispatcher; zero values take the documented defaults of
@@ -76,6 +81,9 @@ type Options struct {
 	FinishRetryBackoff time.Duration
 	// Retention is how long finished messages are kept (the dedupe window).
 	Retention time.Duration
+	// ApprovalTimeout is how long a run's approval request waits for the
+	// user's answer before herald denies it. Default 5m.
+	ApprovalTimeout time.Duration
 	// HistoryRetention is how long session history is kept (besides, a
 	// session keeps only its newest HistoryMessages entries, the most a
 	// turn sends). Default 720h.
@@ -83,6 +91,8 @@ type Options struct {
 	// RefusalInterval limits refusals to one per sender per interval.
 	// Default 10m.
 	RefusalInterval time.Duration
+	// Limits are the per-user budgets (limits.per_user).
+	Limits UserLimits
 }
 
 func (o *Options) defaults() {
@@ -133,6 +143,9 @@ func (o *Options) defaults() {
 	if o.RefusalInterval <= 0 {
 		o.RefusalInterval = 10 * time.Minute
 	}
+	if o.ApprovalTimeout <= 0 {
+		o.ApprovalTimeout = 5 * time.Minute
+	}
 }
 
 // Dispatcher is the core. Create it with New, then Start it before any
@@ -179,6 +192,12 @@ type Dispatcher struct {
 	// gens holds the generation of every session ever reset by /new (the
 	// others are at 0), so a turn never reads the store under the lock.
 	gens map[string]int64
+	// paired holds the users approved by pairing, by platform.
+	paired map[string]map[string]bool
+	// approvals are the runs waiting for the user's /approve or /deny, by
+	// session (see agentrun.go); approvalsClosed is set by Close.
+	approvals       map[string]*pendingApproval
+	approvalsClosed bool
 }
 
 type platform struct {
@@ -208,8 +227,11 @@ type item struct {
 }
 
 type turn struct {
-	item    *item
-	cancel  context.CancelFunc
+	item *item
+	// cancel ends the turn's context: with agent.ErrStopRequested when the
+	// user stops it (the agent then stops a backend run), with nil
+	// otherwise (shutdown: the agent detaches from a backend run).
+	cancel  context.CancelCauseFunc
 	started time.Time
 	// endState is set when the turn is cancelled on purpose: Dropped by
 	// /stop or /new, Interrupted by a newer message.
@@ -312,6 +334,10 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: read sessions: %w", err)
 	}
+	paired, err := d.loadPaired(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.started {
@@ -319,6 +345,7 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	}
 	d.started = true
 	d.gens = gens
+	d.paired = paired
 	for _, r := range outbox {
 		s := d.sessionLocked(r.SessionKey)
 		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt, unknownSince: unknown[r.ID]})
@@ -357,10 +384,10 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 		m.ReceivedAt = time.Now()
 	}
 	key := m.SessionKey(p.Policy.GroupSessionsPerUser)
-	if !p.Policy.AllowAll && !p.allowed[m.SenderID] {
+	if !d.mayTalk(p, m.Platform, m.SenderID) {
 		return d.refuse(ctx, p, key, m)
 	}
-	id, dup, err := d.store.AddInbound(ctx, key, m, store.Pending)
+	id, dup, over, err := d.addInbound(ctx, p, key, m)
 	if err != nil {
 		d.metrics.Inbound(m.Platform, "error")
 		return err
@@ -368,6 +395,10 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 	if dup {
 		d.metrics.Inbound(m.Platform, "duplicate")
 		d.adoptIfOrphan(ctx, id, key, m)
+		return nil
+	}
+	if over != nil {
+		d.overBudget(p, id, key, m, over)
 		return nil
 	}
 	d.metrics.Inbound(m.Platform, "stored")
@@ -452,7 +483,8 @@ func (d *Dispatcher) refuse(ctx context.Context, p *platform, key string, m *mes
 	// chose it.
 	d.log.WithFields(logrus.Fields{"platform": m.Platform, "sender": m.SenderID, "chat": m.ChatID}).
 		Infof("refused a message from user %q: not in platforms.%s.allowed_users", m.SenderID, m.Platform)
-	if p.Policy.Unauthorized != "reply" || m.ChatType != message.ChatDirect {
+	pairing := p.Policy.DMPolicy == "pairing" && m.ChatType == message.ChatDirect
+	if !pairing && (p.Policy.Unauthorized != "reply" || m.ChatType != message.ChatDirect) {
 		return nil
 	}
 	d.mu.Lock()
@@ -467,7 +499,11 @@ func (d *Dispatcher) refuse(ctx context.Context, p *platform, key string, m *mes
 	go func() {
 		defer d.wg.Done()
 		it := &item{id: id, key: key, msg: *m}
-		d.finish(it, store.Refused, p.Policy.UnauthorizedText, nil)
+		text := p.Policy.UnauthorizedText
+		if pairing {
+			text = d.pairingReply(m)
+		}
+		d.finish(it, store.Refused, text, nil)
 	}()
 	return nil
 }
@@ -500,7 +536,7 @@ func (d *Dispatcher) enqueueLocked(it *item) {
 	}
 	if d.opts.BusyPolicy == "interrupt" && s.turn != nil && s.turn.endState == store.Pending {
 		s.turn.endState = store.Interrupted
-		s.turn.cancel()
+		s.turn.cancel(agent.ErrStopRequested)
 	}
 	// Keep arrival (store id) order even when concurrent Delivers enqueue
 	// out of order.
@@ -545,7 +581,7 @@ func (d *Dispatcher) startTurnLocked(s *session) {
 	s.queue = s.queue[1:]
 	d.queued--
 	d.metrics.QueueDepth(d.queued)
-	ctx, cancel := context.WithCancel(d.ctx)
+	ctx, cancel := context.WithCancelCause(d.ctx)
 	t := &turn{item: it, cancel: cancel, started: time.Now()}
 	s.turn = t
 	d.running++
@@ -559,7 +595,7 @@ func (d *Dispatcher) startTurnLocked(s *session) {
 
 // turnEnded releases the session's turn slot and starts what waits for it.
 func (d *Dispatcher) turnEndedLocked(s *session, t *turn) {
-	t.cancel()
+	t.cancel(nil)
 	if s.turn == t {
 		s.turn = nil
 	}
@@ -630,7 +666,7 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 		d.metrics.Turn(it.msg.Platform, "failed", elapsed)
 		d.metrics.AgentTurn("error")
 		log.WithError(err).Warn("agent rejected the turn")
-		d.finish(it, store.Failed, "Sorry, the agent could not answer this message.", nil)
+		d.finish(it, store.Failed, rejectedText(err), nil)
 	default:
 		// Unavailable, rate limited, timed out: run it again later, then
 		// tell the user.
@@ -639,7 +675,7 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 		if it.attempts < d.opts.TurnRetries && !d.draining {
 			it.attempts++
 			backoff := d.opts.TurnRetryBackoff << (it.attempts - 1)
-			it.notBefore = time.Now().Add(jitter(backoff))
+			it.notBefore = time.Now().Add(adapter.Backoff{Min: backoff, Max: backoff, Jitter: 0.2}.Delay(0))
 			s.queue = append([]*item{it}, s.queue...)
 			d.queued++
 			d.metrics.QueueDepth(d.queued)
@@ -659,6 +695,7 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 		d.finish(it, store.Failed, "Sorry, the agent is not reachable right now. Please try again later.", nil)
 	}
 	d.mu.Lock()
+	d.forgetApprovalLocked(it.key, it.id, "")
 	// Recorded (or, if recording failed, left pending for the sweep or the
 	// next instance): no longer this dispatcher's.
 	delete(d.tracked, it.id)
@@ -688,14 +725,29 @@ func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Age
 	msgs = append(msgs, agent.Message{Role: "user", Content: it.msg.Text})
 	req := agent.Request{
 		SessionID:      sessionID,
+		SessionKey:     key,
 		Messages:       msgs,
 		IdempotencyKey: message.IdempotencyKey(it.msg.Platform, it.msg.EventID, 0),
+	}
+	if runID, body, ok, err := d.store.Run(ctx, it.id); err != nil {
+		return "", err
+	} else if ok {
+		req.Run = &agent.Run{ID: runID, Body: body}
 	}
 	var streamer *editStreamer
 	if d.opts.StreamEdits && p != nil && p.editor != nil {
 		streamer = &editStreamer{d: d, p: p, it: it, ctx: ctx}
 	}
-	var ev agent.Events
+	ev := agent.Events{RunStarted: func(r agent.Run) error {
+		// Recorded even if the turn's context ends meanwhile (shutdown):
+		// the next instance re-attaches to the run.
+		ctx, cancel := context.WithTimeout(d.bg(), 10*time.Second)
+		defer cancel()
+		return d.store.SetRun(ctx, it.id, r.ID, r.Body)
+	}}
+	if _, ok := ag.(approver); ok {
+		ev.Approval = func(a agent.Approval) { d.onApproval(it, a) }
+	}
 	if streamer != nil {
 		ev.Delta = streamer.delta
 	}
@@ -728,9 +780,14 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 	if !ok {
 		return
 	}
+	d.queueDeliveries(it.key, recs)
+}
+
+// queueDeliveries hands stored reply parts of session key to delivery.
+func (d *Dispatcher) queueDeliveries(key string, recs []store.OutboxRecord) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := d.sessionLocked(it.key)
+	s := d.sessionLocked(key)
 	for _, r := range recs {
 		s.outq = append(s.outq, &delivery{rec: r})
 	}
@@ -876,6 +933,11 @@ func (d *Dispatcher) updateGauges() {
 	} else {
 		d.metrics.OldestPending(time.Since(st.OldestPending))
 	}
+	if st.OldestOutbox.IsZero() {
+		d.metrics.OldestPendingReply(0)
+	} else {
+		d.metrics.OldestPendingReply(time.Since(st.OldestOutbox))
+	}
 }
 
 // Drain stops starting new turns and waits until running turns have ended
@@ -923,6 +985,7 @@ wait:
 // Work not finished stays pending in the store.
 func (d *Dispatcher) Close() {
 	d.mu.Lock()
+	d.closeApprovalsLocked()
 	d.intakeOpen = false
 	d.draining = true
 	select {

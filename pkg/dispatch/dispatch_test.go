@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/heraldgw/herald/pkg/message"
 	"github.com/heraldgw/herald/pkg/metrics"
 	"github.com/heraldgw/herald/pkg/store"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -202,6 +204,14 @@ type env struct {
 	log   *logrus.Entry // quietLog() if nil
 }
 
+// tracked returns how many stored messages the dispatcher has in hand
+// (queued, running or waiting for the end of their turn to be recorded).
+func (e *env) tracked() int {
+	e.d.mu.Lock()
+	defer e.d.mu.Unlock()
+	return len(e.d.tracked)
+}
+
 func quietLog() *logrus.Entry {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
@@ -356,16 +366,13 @@ func TestBusyPolicies(t *testing.T) {
 
 func waitPending(t *testing.T, st *store.Store, want int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s, err := st.Stats(context.Background())
-		if err == nil && s.PendingInbound == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pending inbound = %d, want %d", s.PendingInbound, want)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var s store.Stats
+	if !testwait.Until(testwait.Timeout, func() bool {
+		var err error
+		s, err = st.Stats(context.Background())
+		return err == nil && s.PendingInbound == want
+	}) {
+		t.Fatalf("pending inbound = %d, want %d", s.PendingInbound, want)
 	}
 }
 
@@ -433,7 +440,9 @@ func TestAuthorization(t *testing.T) {
 	e.deliver(g)
 	e.deliver(in("4", "c2", "alice", "hello"))
 	e.ad.waitSent(t, 2)
-	time.Sleep(50 * time.Millisecond)
+	// Every message handled and every reply delivered: nothing else can
+	// be sent any more.
+	waitDelivered(t, e.st, 1)
 	sent := e.ad.Sent()
 	if len(sent) != 2 {
 		t.Fatalf("sent %+v, want one refusal and one reply", sent)
@@ -478,16 +487,13 @@ func TestDeliveryRetriesAndGiveUp(t *testing.T) {
 
 func waitOutbox(t *testing.T, st *store.Store, pending, failed int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s, err := st.Stats(context.Background())
-		if err == nil && s.PendingOutbox == pending && s.FailedOutbox == failed {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox pending=%d failed=%d, want %d/%d", s.PendingOutbox, s.FailedOutbox, pending, failed)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var s store.Stats
+	if !testwait.Until(testwait.Timeout, func() bool {
+		var err error
+		s, err = st.Stats(context.Background())
+		return err == nil && s.PendingOutbox == pending && s.FailedOutbox == failed
+	}) {
+		t.Fatalf("outbox pending=%d failed=%d, want %d/%d", s.PendingOutbox, s.FailedOutbox, pending, failed)
 	}
 }
 
@@ -495,16 +501,13 @@ func waitOutbox(t *testing.T, st *store.Store, pending, failed int) {
 // with at least one turn finished.
 func waitDelivered(t *testing.T, st *store.Store, turns int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s, err := st.Stats(context.Background())
-		if err == nil && s.PendingInbound == 0 && s.PendingOutbox == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v", s)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var s store.Stats
+	if !testwait.Until(testwait.Timeout, func() bool {
+		var err error
+		s, err = st.Stats(context.Background())
+		return err == nil && s.PendingInbound == 0 && s.PendingOutbox == 0
+	}) {
+		t.Fatalf("stats %+v", s)
 	}
 }
 
@@ -580,8 +583,9 @@ func TestUndeliveredRepliesRecovered(t *testing.T) {
 	e.close()
 	e.ad = newFakeAdapter("p")
 	e.open(Options{}, allowAll)
-	// The recorded next attempt is an hour away: still pending.
-	time.Sleep(50 * time.Millisecond)
+	// The recorded next attempt is an hour away: the delivery loop waits
+	// for it instead of sending.
+	waitParked(t, "dispatch.(*Dispatcher).deliverLoop")
 	if n := len(e.ad.Sent()); n != 0 {
 		t.Fatalf("retry ran before its time: %d sends", n)
 	}
@@ -590,17 +594,30 @@ func TestUndeliveredRepliesRecovered(t *testing.T) {
 	}
 }
 
+// waitParked waits until a goroutine whose innermost frame is fn blocks in
+// a select: the event that shows a loop decided to wait (for a timer, a
+// drain, its context) rather than act.
+func waitParked(t *testing.T, fn string) {
+	t.Helper()
+	testwait.For(t, fn+" blocked in a select", func() bool {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			lines := strings.SplitN(g, "\n", 3)
+			if len(lines) >= 2 && strings.Contains(lines[0], "[select") && strings.HasPrefix(lines[1], "github.com/heraldgw/herald/pkg/"+fn+"(") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 func waitRetry(t *testing.T, st *store.Store) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	testwait.For(t, "a recorded retry", func() bool {
 		ob, _ := st.PendingOutbox(context.Background())
-		if len(ob) == 1 && ob[0].Attempts == 1 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("no recorded retry")
+		return len(ob) == 1 && ob[0].Attempts == 1
+	})
 }
 
 func TestDrain(t *testing.T) {
@@ -799,18 +816,22 @@ func TestOrphanedMessagesAreDispatched(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.d.sweepOrphans() // first sighting: may still be on its way
-		time.Sleep(20 * time.Millisecond)
-		if n := len(e.ad.Sent()); n != 0 {
-			t.Fatalf("dispatched at the first sighting")
+		// The sweep enqueues synchronously: what it did not track now, it
+		// did not dispatch.
+		if n := e.tracked(); n != 0 {
+			t.Fatalf("dispatched at the first sighting: %d tracked", n)
 		}
 		e.d.sweepOrphans()
 		if s := e.ad.waitSent(t, 1); s[0].Text != "re: never redelivered" {
 			t.Fatalf("sent %q", s[0].Text)
 		}
 		waitDelivered(t, e.st, 1)
+		testwait.For(t, "the turn to end", func() bool { return e.tracked() == 0 })
 		e.d.sweepOrphans()
 		e.d.sweepOrphans()
-		time.Sleep(20 * time.Millisecond)
+		if n := e.tracked(); n != 0 {
+			t.Fatalf("a finished message was swept again: %d tracked", n)
+		}
 		if n := len(e.agent.Calls()); n != 1 {
 			t.Fatalf("%d agent calls: a finished message was swept again", n)
 		}

@@ -23,6 +23,14 @@
 //     before it starts. A reply whose send may have reached the user (the
 //     answer was lost, or the process died with the mark set) is sent again
 //     only through the adapter's Recoverer, never blindly.
+//   - Messages of the send API (Send) are stored with the caller's
+//     idempotency key in one transaction, split like replies, and delivered
+//     through the same outbox; the same key never sends twice. Turns of the
+//     API (Turn) are inbound messages under the platform's own rules.
+//   - Access: allowed_users, approved pairings (dm_policy pairing gives an
+//     unknown user's direct message a code instead of a turn) and per-user
+//     budgets (Options.Limits) are decided before a message reaches the
+//     agent; a refused message is stored without its text.
 //   - On stop, Drain lets running turns and ready deliveries finish until its
 //     context ends; what has not finished then stays pending in the store and
 //     the next instance picks it up (Start re-dispatches pending messages and

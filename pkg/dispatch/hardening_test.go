@@ -16,6 +16,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/metrics"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 	_ "modernc.org/sqlite" // the test opens the store with a connection of its own
 )
 
@@ -88,8 +89,8 @@ func TestFailedFinishKeepsTheReply(t *testing.T) {
 	e, hook := newLoggedEnv(t, Options{FinishRetryBackoff: 10 * time.Millisecond}, allowAll)
 	restore := failFinishes(t, e.path)
 	e.deliver(in("1", "c", "u", "hello"))
-	waitUntil(t, "the first failed write", func() bool { return logged(hook, "cannot record the end of a turn") > 0 })
-	waitUntil(t, "a retried write", func() bool { return logged(hook, "cannot record the end of a turn; retrying") > 0 })
+	testwait.For(t, "the first failed write", func() bool { return logged(hook, "cannot record the end of a turn") > 0 })
+	testwait.For(t, "a retried write", func() bool { return logged(hook, "cannot record the end of a turn; retrying") > 0 })
 	if st := e.d.Stats(); st.Unrecorded != 1 {
 		t.Errorf("Stats().Unrecorded = %d while the store refuses, want 1", st.Unrecorded)
 	}
@@ -110,17 +111,6 @@ func TestFailedFinishKeepsTheReply(t *testing.T) {
 	}
 	if n := logged(hook, "end of the turn recorded after the store failed"); n != 1 {
 		t.Errorf("recovery logged %d times, want 1", n)
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

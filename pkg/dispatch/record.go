@@ -87,6 +87,14 @@ func (d *Dispatcher) prune() {
 	} else if n > 0 {
 		d.log.WithField("rows", n).Debug("pruned finished messages")
 	}
+	if n, err := d.store.PruneSends(ctx, now.Add(-d.opts.Retention)); err != nil {
+		d.log.WithError(err).Warn("pruning sent messages failed")
+	} else if n > 0 {
+		d.log.WithField("messages", n).Debug("pruned sent messages")
+	}
+	if err := d.store.PruneBudgets(ctx); err != nil {
+		d.log.WithError(err).Warn("pruning per-user counts failed")
+	}
 	if n, err := d.store.PruneHistory(ctx, now.Add(-d.opts.HistoryRetention), d.opts.HistoryMessages); err != nil {
 		d.log.WithError(err).Warn("pruning session history failed")
 	} else if n > 0 {

@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,55 @@ import (
 func TestSocketContinuityThroughRestarts(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.startReady()
+	l := e.throughRestarts(20, func() (string, error) {
+		if _, code, out := e.timed("restart", "herald.service"); code != 0 {
+			return out, fmt.Errorf("exit %d", code)
+		}
+		return "", nil
+	})
+	t.Logf("system manager: %s", l)
+	l.check(t)
+	if st := e.show("herald.service", "NRestarts", "ActiveState"); st["ActiveState"] != "active" {
+		t.Fatalf("after the restarts: %v", st)
+	}
+}
+
+// load is what throughRestarts measured.
+type load struct {
+	sent, ok int64
+	failures []string
+	restarts []time.Duration // how long each restart took
+}
+
+func (l load) String() string {
+	took := slices.Clone(l.restarts)
+	slices.Sort(took)
+	s := fmt.Sprintf("%d requests through %d restarts, %d answered 202, %d failed", l.sent, len(took), l.ok, len(l.failures))
+	if len(took) > 0 {
+		s += fmt.Sprintf("; restart median %v, slowest %v", took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+	}
+	return s
+}
+
+// check fails the test unless every request was answered 202 and the
+// clients really sent.
+func (l load) check(t *testing.T) {
+	t.Helper()
+	if len(l.failures) > 0 {
+		t.Fatalf("%d of %d requests failed, e.g. %v", len(l.failures), l.sent, l.failures[:min(5, len(l.failures))])
+	}
+	if l.ok < 100 {
+		t.Fatalf("only %d requests answered: the clients were not really sending", l.ok)
+	}
+}
+
+// throughRestarts keeps four clients posting webhook messages to
+// 127.0.0.1:8089 while restart runs n times, 100ms apart, and reports
+// every request that was not answered 202. A failing restart fails the
+// test.
+func (e *env) throughRestarts(n int, restart func() (string, error)) load {
+	t := e.t
+	t.Helper()
 	var (
 		sent, ok atomic.Int64
 		failMu   sync.Mutex
@@ -64,25 +114,20 @@ func TestSocketContinuityThroughRestarts(t *testing.T) {
 			}
 		}(c, client)
 	}
-	for i := 0; i < 20; i++ {
+	var took []time.Duration
+	for i := 0; i < n; i++ {
 		time.Sleep(100 * time.Millisecond)
-		if _, code, out := e.timed("restart", "herald.service"); code != 0 {
+		begin := time.Now()
+		out, err := restart()
+		took = append(took, time.Since(begin))
+		if err != nil {
 			close(stop)
 			wg.Wait()
-			t.Fatalf("restart %d: %s", i+1, out)
+			t.Fatalf("restart %d: %v: %s", i+1, err, out)
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
 	close(stop)
 	wg.Wait()
-	t.Logf("%d requests through 20 restarts, %d answered 202", sent.Load(), ok.Load())
-	if len(failures) > 0 {
-		t.Fatalf("%d of %d requests failed, e.g. %v", len(failures), sent.Load(), failures[:min(5, len(failures))])
-	}
-	if ok.Load() < 100 {
-		t.Fatalf("only %d requests answered: the clients were not really sending", ok.Load())
-	}
-	if st := e.show("herald.service", "NRestarts", "ActiveState"); st["ActiveState"] != "active" {
-		t.Fatalf("after the restarts: %v", st)
-	}
+	return load{sent: sent.Load(), ok: ok.Load(), failures: failures, restarts: took}
 }

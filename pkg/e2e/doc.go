@@ -11,7 +11,11 @@
 // refusal, reload, journal fields, unit verification, status and doctor)
 // installs the binary and units directly; the packaging suite
 // (packaging_test.go) builds the .deb and .rpm with scripts/package and
-// installs, upgrades under load, removes and purges them.
+// installs, upgrades under load, removes and purges them. The user-manager
+// suite (usermanager_test.go) creates an unprivileged user in the sandbox,
+// starts its user@UID.service, and has that user install herald with
+// `herald install --user`, run it through the same lifecycle under
+// `systemctl --user`, and uninstall it.
 //
 // The package has tests only. TestMain builds herald once into a directory
 // shared read-only into every sandbox at /srv/herald-test (Binary, UnitsDir);

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/logging"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // receiver collects webhook replies inside the sandbox's network namespace.
@@ -60,32 +61,25 @@ func (r *receiver) got() []string {
 
 func (r *receiver) wait(t *testing.T, n int, timeout time.Duration) []string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if g := r.got(); len(g) >= n {
-			return g
-		}
-		time.Sleep(50 * time.Millisecond)
+	var g []string
+	if !testwait.Until(timeout, func() bool { g = r.got(); return len(g) >= n }) {
+		t.Fatalf("receiver got %d replies, want %d", len(g), n)
 	}
-	t.Fatalf("receiver got %d replies, want %d", len(r.got()), n)
-	return nil
+	return g
 }
 
 // waitTurns polls herald's admin status until n turns are in flight.
 func (e *env) waitTurns(n int) {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	if !testwait.Until(15*time.Second, func() bool {
 		out, _, _ := e.run("curl", "-sf", "--unix-socket", "/run/herald/admin.sock", "http://herald/status")
 		var st struct {
 			TurnsInFlight int `json:"turns_in_flight"`
 		}
-		if json.Unmarshal([]byte(out), &st) == nil && st.TurnsInFlight == n {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+		return json.Unmarshal([]byte(out), &st) == nil && st.TurnsInFlight == n
+	}) {
+		e.t.Fatalf("herald never had %d turns in flight", n)
 	}
-	e.t.Fatalf("herald never had %d turns in flight", n)
 }
 
 // Scenario 5a: work that outlasts TimeoutStopSec but makes progress

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/sandbox"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // defaultConfig is the configuration tests start from: the webhook platform
@@ -135,28 +136,29 @@ func (e *env) show(unit string, props ...string) map[string]string {
 // waitProps polls until every property has the wanted value.
 func (e *env) waitProps(unit string, want map[string]string, timeout time.Duration) map[string]string {
 	e.t.Helper()
+	return pollProps(e.t, e.show, unit, want, timeout)
+}
+
+// pollProps polls show until every property of unit has the wanted value.
+func pollProps(t *testing.T, show func(unit string, props ...string) map[string]string, unit string, want map[string]string, timeout time.Duration) map[string]string {
+	t.Helper()
 	props := make([]string, 0, len(want))
 	for k := range want {
 		props = append(props, k)
 	}
-	deadline := time.Now().Add(timeout)
 	var got map[string]string
-	for {
-		got = e.show(unit, props...)
-		ok := true
+	if !testwait.Until(timeout, func() bool {
+		got = show(unit, props...)
 		for k, v := range want {
 			if got[k] != v {
-				ok = false
+				return false
 			}
 		}
-		if ok {
-			return got
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: properties %v after %v, want %v", unit, got, timeout, want)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return true
+	}) {
+		t.Fatalf("%s: properties %v after %v, want %v", unit, got, timeout, want)
 	}
+	return got
 }
 
 // journal returns the unit's journal entries (this boot) matching every
@@ -177,16 +179,21 @@ func (e *env) journal(unit string, match map[string]string) []map[string]any {
 // waitJournal waits for a journal entry of unit matching match.
 func (e *env) waitJournal(unit string, match map[string]string, timeout time.Duration) map[string]any {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if got := e.journal(unit, match); len(got) > 0 {
-			return got[len(got)-1]
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no journal entry of %s matching %v within %v", unit, match, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
+	return pollJournal(e.t, e.journal, unit, match, timeout)
+}
+
+// pollJournal polls journal until it returns an entry of unit matching
+// match, and returns the last one.
+func pollJournal(t *testing.T, journal func(unit string, match map[string]string) []map[string]any, unit string, match map[string]string, timeout time.Duration) map[string]any {
+	t.Helper()
+	var got []map[string]any
+	if !testwait.Until(timeout, func() bool {
+		got = journal(unit, match)
+		return len(got) > 0
+	}) {
+		t.Fatalf("no journal entry of %s matching %v within %v", unit, match, timeout)
 	}
+	return got[len(got)-1]
 }
 
 // journalText is the unit's journal as text, for lines systemd itself

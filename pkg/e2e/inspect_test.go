@@ -172,7 +172,10 @@ platforms:
 	t.Run("after a watchdog restart", func(t *testing.T) {
 		e := newEnv(t, envOpts{
 			config: defaultConfig + "fault:\n  wedge_main_loop_after: 1s\n",
-			dropIn: "[Service]\nWatchdogSec=2s\nRestartSec=100ms\nTimeoutAbortSec=5s\n",
+			// A long RestartSec holds the unit in auto-restart with
+			// Result=watchdog while doctor looks (the next start resets
+			// Result); the test restarts it itself.
+			dropIn: "[Service]\nWatchdogSec=2s\nRestartSec=10min\nTimeoutAbortSec=5s\n",
 		})
 		e.startReady()
 		e.waitProps("herald.service", map[string]string{"Result": "watchdog"}, 30*time.Second)

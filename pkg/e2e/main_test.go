@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/sandbox"
+	"github.com/heraldgw/herald/pkg/testsupport/testbuild"
 )
 
 // buildDir holds what every sandbox shares at /srv/herald-test: the herald
@@ -47,11 +48,12 @@ func TestMain(m *testing.M) {
 }
 
 // build compiles herald as `make build` does (static, no race detector: the
-// binary runs under the unit's full hardening) and copies the units.
+// binary runs under the unit's full hardening) plus the test build tag (the
+// fault platform and the main-loop wedge), and copies the units.
 func build(dir string) error {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "herald"), "./cmd/herald")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", testbuild.Tag, "-o", filepath.Join(dir, "herald"), "./cmd/herald")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -66,6 +68,9 @@ func build(dir string) error {
 		return err
 	}
 	for _, e := range entries {
+		if e.IsDir() { // units/user: herald install --user embeds those
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(root, "units", e.Name()))
 		if err != nil {
 			return err

@@ -256,6 +256,13 @@ func pkExpected(unitDir string) map[string]string {
 		"/usr/share/doc/herald/copyright":                 "", // deb only
 		"/usr/share/lintian/overrides/herald":             "",
 		"/usr/lib/systemd/system-preset/50-herald.preset": "", // rpm only
+
+		// The optional metrics socket and the operations pack.
+		unitDir + "/herald-metrics.socket":                   "-rw-r--r--",
+		"/usr/share/herald/monitoring/herald.rules.yml":      "-rw-r--r--",
+		"/usr/share/herald/monitoring/herald_rules.test.yml": "-rw-r--r--",
+		"/usr/share/herald/monitoring/herald-dashboard.json": "-rw-r--r--",
+		"/usr/share/herald/monitoring/metrics.md":            "-rw-r--r--",
 	}
 }
 
@@ -348,6 +355,9 @@ func pkCheckRPMContents(t *testing.T, b *pkBuild) {
 	want["/usr/lib/systemd/system-preset/50-herald.preset"] = "-rw-r--r--"
 	want["/usr/share/licenses/herald/copyright"] = "-rw-r--r--"
 	want["/etc/herald"] = "drwxr-xr-x"
+	// The operations pack's directories belong to the package.
+	want["/usr/share/herald"] = "drwxr-xr-x"
+	want["/usr/share/herald/monitoring"] = "drwxr-xr-x"
 	for p, mode := range want {
 		if got[p] != mode {
 			t.Errorf("rpm: %s: mode %q, want %q", p, got[p], mode)
@@ -583,6 +593,7 @@ func (p *pkBox) checkFreshInstall(version string, catalog bool) {
 	p.logStates("after installing " + version)
 	p.wantState("herald.socket", "enabled", "active")
 	p.wantState("herald-admin.socket", "enabled", "active")
+	p.wantState("herald-metrics.socket", "disabled", "inactive")
 	p.wantState("herald.service", "enabled", "active")
 	if pw := strings.TrimSpace(p.sh("getent passwd herald")); !strings.HasSuffix(pw, ":herald messaging gateway:/var/lib/herald:/usr/sbin/nologin") {
 		t.Errorf("herald user: %q", pw)
@@ -797,9 +808,11 @@ func pkDebLifecycle(t *testing.T, b *pkBuild) {
 	p.checkUpgrade("dpkg -i " + deb2)
 	p.checkCredentials()
 
-	// Remove: stopped and disabled; configuration and state stay.
+	// Remove: stopped and disabled; configuration and state stay. The
+	// optional metrics socket, enabled by the administrator, stops too.
+	p.enableMetricsSocket()
 	p.step("remove", "dpkg -r herald")
-	for _, u := range []string{"herald.service", "herald.socket", "herald-admin.socket"} {
+	for _, u := range []string{"herald.service", "herald.socket", "herald-admin.socket", "herald-metrics.socket"} {
 		if a := p.show(u, "ActiveState")["ActiveState"]; a != "inactive" {
 			t.Errorf("deb: %s is %s after removal", u, a)
 		}
@@ -979,8 +992,9 @@ func pkRPMLifecycle(t *testing.T, b *pkBuild) {
 	// herald.yaml.rpmsave; the cache and the runtime directory go.
 	const keep = "/etc/herald/credentials/pk-keep"
 	p.sh("install -m 0600 /dev/null " + keep + " && printf kept >" + keep + " && test -s /var/lib/herald/herald.db")
+	p.enableMetricsSocket()
 	p.step("erase", "rpm -e --nodeps herald")
-	for _, u := range []string{"herald.service", "herald.socket", "herald-admin.socket"} {
+	for _, u := range []string{"herald.service", "herald.socket", "herald-admin.socket", "herald-metrics.socket"} {
 		if a := p.show(u, "ActiveState")["ActiveState"]; a != "inactive" {
 			t.Errorf("rpm: %s is %s after erase", u, a)
 		}
@@ -1267,5 +1281,17 @@ func pkStructKeys(t reflect.Type, prefix string, out map[string]bool) {
 		if ft.Kind() == reflect.Struct && ft.PkgPath() == reflect.TypeOf(config.Config{}).PkgPath() {
 			pkStructKeys(ft, k, out)
 		}
+	}
+}
+
+// enableMetricsSocket enables and starts herald-metrics.socket the way the
+// README says (with herald stopped: systemd refuses to start a socket
+// whose service runs), and checks herald took it.
+func (p *pkBox) enableMetricsSocket() {
+	p.t.Helper()
+	p.sh("systemctl enable herald-metrics.socket && systemctl stop herald.service && systemctl start herald-metrics.socket herald.service")
+	p.wantState("herald-metrics.socket", "enabled", "active")
+	if out := p.sh("curl -sS --max-time 30 http://127.0.0.1:9469/metrics"); !strings.Contains(out, "herald_build_info{") {
+		p.t.Errorf("%s: herald-metrics.socket serves no metrics:\n%.300s", p.format, out)
 	}
 }

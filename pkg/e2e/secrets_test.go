@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // A credential rotated under a running herald is not applied by a reload:
@@ -92,16 +94,16 @@ func TestRotatedCredentialNeedsRestart(t *testing.T) {
 // contains text, and returns the MESSAGE.
 func (e *env) waitJournalText(unit string, match map[string]string, text string, timeout time.Duration) string {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	var msg string
+	if !testwait.Until(timeout, func() bool {
 		for _, entry := range e.journal(unit, match) {
-			if msg := fmt.Sprint(entry["MESSAGE"]); strings.Contains(msg, text) {
-				return msg
+			if msg = fmt.Sprint(entry["MESSAGE"]); strings.Contains(msg, text) {
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no journal entry of %s matching %v with %q within %v:\n%s", unit, match, text, timeout, e.journalText(unit))
-		}
-		time.Sleep(100 * time.Millisecond)
+		return false
+	}) {
+		e.t.Fatalf("no journal entry of %s matching %v with %q within %v:\n%s", unit, match, text, timeout, e.journalText(unit))
 	}
+	return msg
 }

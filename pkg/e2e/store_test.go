@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/logging"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // metricValue reads one sample of herald's /metrics ("" labels: the only
@@ -26,18 +27,6 @@ func (e *env) metricValue(name, labels string) float64 {
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
 	return v
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
-	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // TestFullDiskIsVisible: with the state directory on a small tmpfs that
@@ -74,7 +63,7 @@ platforms:
 	// written.
 	e.run("dd", "if=/dev/zero", "of=/var/lib/herald/fill", "bs=64k")
 
-	e.waitFor("StatusText to say degraded", 60*time.Second, func() bool {
+	testwait.Within(e.t, 60*time.Second, "StatusText to say degraded", func() bool {
 		st := e.show("herald.service", "StatusText")["StatusText"]
 		return strings.HasPrefix(st, "degraded: message store cannot be written (disk full, ")
 	})
@@ -113,7 +102,7 @@ platforms:
 		t.Errorf("doctor free space check on a full disk: %+v", c)
 	}
 	// A while on a full disk: the write is retried, the agent is not.
-	e.waitFor("several failed writes", 60*time.Second, func() bool {
+	testwait.Within(e.t, 60*time.Second, "several failed writes", func() bool {
 		return e.metricValue("herald_store_write_errors_total", `{cause="disk full"}`) >= 6
 	})
 	if n := e.metricValue("herald_agent_turns_total", `{result="ok"}`); n != 3 {
@@ -128,7 +117,7 @@ platforms:
 			t.Errorf("reply %q", r)
 		}
 	}
-	e.waitFor("StatusText to say ready", 30*time.Second, func() bool {
+	testwait.Within(e.t, 30*time.Second, "StatusText to say ready", func() bool {
 		return strings.HasPrefix(e.show("herald.service", "StatusText")["StatusText"], "ready: ")
 	})
 	if v := e.metricValue("herald_store_writable", ""); v != 1 {

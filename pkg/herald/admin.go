@@ -35,7 +35,13 @@ type StatusReport struct {
 	RepliesPending   int              `json:"replies_pending"`
 	OldestPendingAge float64          `json:"oldest_pending_age_seconds"`
 	LastReloadError  string           `json:"last_reload_error,omitempty"`
-	Store            *StoreReport     `json:"store,omitempty"`
+	// AgentMode is how kind hermes runs turns ("runs" or
+	// "chat_completions", "" before the first turn or for other kinds);
+	// AgentNote says why (the missing capability of a fallback).
+	AgentMode string       `json:"agent_mode,omitempty"`
+	AgentNote string       `json:"agent_note,omitempty"`
+	Store     *StoreReport `json:"store,omitempty"`
+	Users     *UsersReport `json:"users,omitempty"`
 }
 
 // PlatformReport is one platform's state in StatusReport.
@@ -111,6 +117,8 @@ func (d *daemon) serveAdmin() {
 		case <-r.Context().Done():
 		}
 	})
+	d.sendRoutes(mux, d.adminAuthorize)
+	d.pairingRoutes(mux)
 	d.adminSrv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -179,6 +187,7 @@ func (d *daemon) statusReport() StatusReport {
 		StatusLine:      d.statusLine(),
 		LastReloadError: lastReload,
 		Store:           d.storeReport(),
+		Users:           d.usersReport(),
 	}
 	if d.isStopping() {
 		rep.State = "stopping"
@@ -194,6 +203,7 @@ func (d *daemon) statusReport() StatusReport {
 		rep.Platforms = append(rep.Platforms, pr)
 	}
 	sort.Slice(rep.Platforms, func(i, j int) bool { return rep.Platforms[i].Name < rep.Platforms[j].Name })
+	rep.AgentMode, rep.AgentNote = d.disp.AgentMode()
 	ds := d.disp.Stats()
 	rep.TurnsInFlight, rep.QueueDepth, rep.Sessions, rep.RepliesPending = ds.TurnsInFlight, ds.Queued, ds.Sessions, ds.RepliesPending
 	if !ds.OldestQueued.IsZero() {

@@ -19,23 +19,19 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/secret"
 )
 
-// PackagedAdminSocket is the admin socket of the system service: the path
-// of herald-admin.socket, which is also $RUNTIME_DIRECTORY/admin.sock under
-// the packaged unit (RuntimeDirectory=herald).
-const PackagedAdminSocket = "/run/herald/admin.sock"
-
 // ConfigFile returns the configuration file a command means: configPath if
-// given, else DefaultConfigPath if it exists, else "" (the built-in
+// given, else paths.ConfigFile if it exists, else "" (the built-in
 // default).
 func ConfigFile(configPath string) string {
 	if configPath != "" {
 		return configPath
 	}
-	if _, err := os.Stat(DefaultConfigPath); err == nil {
-		return DefaultConfigPath
+	if _, err := os.Stat(paths.ConfigFile); err == nil {
+		return paths.ConfigFile
 	}
 	return ""
 }
@@ -50,10 +46,10 @@ func ConfigFile(configPath string) string {
 // whose default depends on the service's environment
 // ($RUNTIME_DIRECTORY/admin.sock, else <state_dir>/admin.sock): a command
 // run by hand lacks that environment. So AdminSocket tries, in order,
-// admin.socket as the configuration gives it here, PackagedAdminSocket,
+// admin.socket as the configuration gives it here, paths.AdminSocket,
 // and the user service manager's $XDG_RUNTIME_DIR/herald/admin.sock, and
 // returns the first that exists as a socket. When none does, it returns
-// the one the error message should name: PackagedAdminSocket for the
+// the one the error message should name: paths.AdminSocket for the
 // packaged configuration file, else the configured one. A file that does
 // not load still yields a path, so that reloading a broken file reaches
 // the daemon, which then says what is wrong with it.
@@ -75,7 +71,7 @@ func adminSocketFor(c *config.Config, path string) string {
 		c = config.Default()
 	}
 	configured := absPath(c.Admin.Socket)
-	candidates := []string{configured, PackagedAdminSocket}
+	candidates := []string{configured, paths.AdminSocket}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		candidates = append(candidates, filepath.Join(d, "herald", "admin.sock"))
 	}
@@ -84,8 +80,8 @@ func adminSocketFor(c *config.Config, path string) string {
 			return p
 		}
 	}
-	if path == DefaultConfigPath {
-		return PackagedAdminSocket
+	if path == paths.ConfigFile {
+		return paths.AdminSocket
 	}
 	return configured
 }
@@ -147,7 +143,7 @@ func Reload(ctx context.Context, socket string, out io.Writer) error {
 		// says it already.
 		fmt.Fprintf(out, "reloaded: %s\n", body.Status)
 	}
-	warnChangedSecrets(ctx, socket, DefaultCredentialsDir, out)
+	warnChangedSecrets(ctx, socket, credentialsDirFor(socket), out)
 	return nil
 }
 

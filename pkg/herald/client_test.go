@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/heraldgw/herald/pkg/paths"
 )
 
 // listenUnix creates a unix socket at path, which must not exist.
@@ -87,14 +89,14 @@ func TestAdminSocket(t *testing.T) {
 // no socket anywhere, the error names the packaged socket, not a path
 // derived from the current directory.
 func TestAdminSocketPackagedConfig(t *testing.T) {
-	if _, err := os.Stat(PackagedAdminSocket); err == nil {
-		t.Skipf("%s exists on this machine", PackagedAdminSocket)
+	if _, err := os.Stat(paths.AdminSocket); err == nil {
+		t.Skipf("%s exists on this machine", paths.AdminSocket)
 	}
 	t.Setenv("RUNTIME_DIRECTORY", "")
 	t.Setenv("STATE_DIRECTORY", "")
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
 	t.Chdir("/")
-	if got := adminSocketFor(nil, DefaultConfigPath); got != PackagedAdminSocket {
-		t.Errorf("adminSocketFor(nil, %q) = %q, want %q", DefaultConfigPath, got, PackagedAdminSocket)
+	if got := adminSocketFor(nil, paths.ConfigFile); got != paths.AdminSocket {
+		t.Errorf("adminSocketFor(nil, %q) = %q, want %q", paths.ConfigFile, got, paths.AdminSocket)
 	}
 }

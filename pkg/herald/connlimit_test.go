@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // TestHTTPConnectionCap: with listen.max_connections open, a further
@@ -77,16 +78,12 @@ func TestHTTPConnectionCap(t *testing.T) {
 		t.Fatalf("held connection after the refusal: %d %v", code, err)
 	}
 	held[0].Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, err := healthz(dial())
-		if err == nil && code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no place freed after closing a connection: %d %v", code, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var code int
+	if !testwait.Until(testwait.Timeout, func() bool {
+		code, err = healthz(dial())
+		return err == nil && code == http.StatusOK
+	}) {
+		t.Fatalf("no place freed after closing a connection: %d %v", code, err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // TestCrashConsistency SIGKILLs herald at random moments while 200
@@ -83,10 +84,7 @@ func TestCrashConsistency(t *testing.T) {
 	wg.Wait()
 
 	// Every message gets its reply, as the platform shows it.
-	deadline := time.Now().Add(60 * time.Second)
-	for len(recv.Delivered()) < messages && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.Until(60*time.Second, func() bool { return len(recv.Delivered()) >= messages })
 	got := map[string]int{}
 	for _, r := range recv.Delivered() {
 		got[r.Text]++

@@ -95,6 +95,11 @@ func Run(ctx context.Context, opts Options) error {
 	logging.Event(log, logging.MsgStarting).WithFields(logrus.Fields{
 		"version": version.String(), "config": describeConfig(cfg),
 	}).Info("herald starting")
+	startFaults, err := d.armFaults()
+	if err != nil {
+		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")
+		return d.failed(ExitConfig, err)
+	}
 
 	// 2. Listeners: socket activation by name, read once; fall back to
 	// binding the configured addresses.
@@ -104,12 +109,22 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.closeListeners()
 
 	// 3. Single instance: systemd's unit state over D-Bus, then a
-	// kernel-released lock on the state directory.
+	// kernel-released lock on the state directory, which the system and
+	// a user service never share.
+	if err := checkStateDirScope(unitstate.Detect(), cfg.StateDir); err != nil {
+		logging.Event(log, logging.MsgConfigInvalid).Error(err.Error())
+		return d.failed(ExitConfig, err)
+	}
 	if err := d.guardSingleInstance(ctx); err != nil {
 		logging.Event(log, logging.MsgInstanceRefused).Error(err.Error())
 		return d.failed(ExitRunning, err)
 	}
 	defer d.lock.Close()
+	if d.api, err = d.prepareAPI(); err != nil {
+		d.log.WithError(err).Error("cannot open the send API listener")
+		return d.failed(ExitCode(err), err)
+	}
+	defer d.closeAPI()
 	if bound := cfg.Shutdown.DrainTimeout + cfg.Shutdown.AdapterTimeout + stopSlack; d.timeoutStop > 0 && bound > d.timeoutStop {
 		log.WithFields(logrus.Fields{"stop_bound": bound, "timeout_stop": d.timeoutStop}).
 			Warn("the unit's TimeoutStopSec is below herald's stop bound (drain_timeout + adapter_timeout + 2s): herald extends it while turns drain, but an idle stop must fit in it")
@@ -118,13 +133,10 @@ func Run(ctx context.Context, opts Options) error {
 	// 4. State: the message store. herald never runs without it.
 	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreCommit, OnHealth: d.onStoreHealth(cfg.Store.Path)})
 	if err != nil {
-		logging.Event(log, logging.MsgStoreError).WithError(err).Error("cannot open the message store")
-		if errors.Is(err, store.ErrCorrupt) {
-			return d.failed(ExitStoreCorrupt, err)
-		}
-		return d.failed(ExitStoreIO, err)
+		return d.storeFailed("cannot open the message store", err)
 	}
 	d.store = st
+	m.WatchStore(st.Path())
 	defer d.closeStore()
 
 	// 5. The core and the adapters. Building validates credentials (no
@@ -144,7 +156,7 @@ func Run(ctx context.Context, opts Options) error {
 	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dispatchOptions(cfg), logger.WithField("component", "dispatch"), m)
 	recovered, replies, err := d.disp.Start(ctx)
 	if err != nil {
-		return exitErr(ExitStoreCorrupt, err)
+		return d.storeFailed("cannot read the work left in the message store", err)
 	}
 	if recovered+replies > 0 {
 		log.WithFields(logrus.Fields{"messages": recovered, "replies": replies}).Info("resuming work left by the previous instance")
@@ -155,11 +167,13 @@ func Run(ctx context.Context, opts Options) error {
 	d.startPlatforms(platforms)
 	d.serveHTTP(platforms)
 	d.serveAdmin()
+	d.serveMetrics()
+	d.serveAPI()
 
 	// 6. Ready: listeners serve and the dispatcher accepts.
 	n.Ready(d.statusLine())
 	logging.Event(log, logging.MsgReady).WithFields(logrus.Fields{
-		"http": d.httpLn.Addr().String(), "admin": d.adminLn.Addr().String(),
+		"http": d.httpLn.Addr().String(), "admin": d.adminLn.Addr().String(), "metrics": d.metricsAddr(),
 	}).Info("herald ready")
 	if d.opts.OnListening != nil {
 		d.opts.OnListening(d.httpLn.Addr().String(), d.adminLn.Addr().String())
@@ -174,12 +188,13 @@ func Run(ctx context.Context, opts Options) error {
 		wdDone.Add(1)
 		go func() {
 			defer wdDone.Done()
-			watchdog.Run(wdCtx, n, interval, check, d.alive, logger.WithField("component", "watchdog"), m.WatchdogPing)
+			watchdog.Run(wdCtx, n, interval, check, d.watchdogCheck, logger.WithField("component", "watchdog"), m.WatchdogPing)
 		}()
 	}
 
 	// 7. Serve: reloads, status updates and liveness probes on this one
 	// loop, until a stop is requested.
+	startFaults()
 	d.serve(ctx, sigs)
 	stopWatchdog()
 	wdDone.Wait()
@@ -196,11 +211,6 @@ func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 	statusTick := time.NewTicker(2 * time.Second)
 	defer statusTick.Stop()
 	mem := newMemReturner(d.shrinkStore)
-	var wedge <-chan time.Time
-	if w := d.cfg.Fault.WedgeMainLoopAfter; w > 0 {
-		d.log.WithField("after", w).Warn("fault injection: the main loop will wedge")
-		wedge = time.After(w)
-	}
 	for {
 		select {
 		case sig := <-sigs:
@@ -224,9 +234,6 @@ func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 			if d.disp != nil && mem.tick(d.disp.Stats().Sessions) {
 				d.log.Debug("the burst is over: returned free memory to the kernel")
 			}
-		case <-wedge:
-			d.log.Error("fault injection: main loop wedged; the watchdog will stop pinging")
-			select {} // The point of the fault: nothing ever wakes this loop again.
 		}
 	}
 }
@@ -253,6 +260,7 @@ func (d *daemon) stop() {
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.Shutdown.DrainTimeout)
 	defer cancelDrain()
 	d.stopHTTP(drainCtx)
+	d.stopAPI(drainCtx)
 	d.disp.CloseIntake()
 
 	// Drain turns in flight, telling systemd how long we need while work
@@ -293,6 +301,7 @@ drain:
 	d.stopPlatforms(d.running(), cfg.Shutdown.AdapterTimeout)
 
 	d.stopAdmin()
+	d.stopMetrics()
 	logging.Event(d.log, logging.MsgStopped).WithField("took", time.Since(start).Round(time.Millisecond)).Info("herald stopped")
 }
 
@@ -319,6 +328,12 @@ type daemon struct {
 	conns     *connTracker
 	adminSrv  *http.Server
 	adminDone chan struct{}
+	// The optional metrics listener (nil without herald-metrics.socket or
+	// listen.metrics).
+	metricsLn   net.Listener
+	metricsSrv  *http.Server
+	metricsDone chan struct{}
+	api         *apiServer // nil without api.listen
 
 	mu        sync.Mutex // guards platforms (read by the admin endpoint)
 	platforms map[string]*platform
@@ -377,8 +392,13 @@ func (d *daemon) obtainListeners() error {
 		d.httpLn.Close()
 		return err
 	}
+	if err := d.obtainMetricsListener(); err != nil {
+		d.httpLn.Close()
+		d.adminLn.Close()
+		return err
+	}
 	for _, name := range acts.Unused() {
-		d.log.WithField("name", name).Warn("systemd passed a socket herald does not use (FileDescriptorName= should be http or admin)")
+		d.log.WithField("name", name).Warn("systemd passed a socket herald does not use (FileDescriptorName= should be http, admin or metrics)")
 	}
 	return nil
 }
@@ -389,6 +409,9 @@ func (d *daemon) closeListeners() {
 	}
 	if d.adminLn != nil {
 		d.adminLn.Close()
+	}
+	if d.metricsLn != nil {
+		d.metricsLn.Close()
 	}
 	d.acts.Close()
 }
@@ -459,6 +482,18 @@ func (d *daemon) alive(ctx context.Context) error {
 	return d.disp.Check(ctx)
 }
 
+// watchdogCheck is alive as the watchdog calls it: a check that fails or
+// overruns its deadline withholds a keepalive, and is counted
+// (herald_watchdog_checks_failed_total) so that near-misses show before
+// systemd aborts herald.
+func (d *daemon) watchdogCheck(ctx context.Context) error {
+	err := d.alive(ctx)
+	if err != nil || ctx.Err() != nil {
+		d.metrics.WatchdogCheckFailed()
+	}
+	return err
+}
+
 // configError logs an invalid configuration (with its lifecycle event, in
 // the journal when stderr is the journal) before the configured logger
 // exists, and returns it as EX_CONFIG.
@@ -502,6 +537,20 @@ func (d *daemon) listenError(ctx context.Context, err error) error {
 // failed returns err with its exit code, marked as already logged when the
 // log went to the journal (main then does not print it again; on a terminal
 // it prints the plain error, easier to read than the log line).
+// storeFailed logs a message store that failed at start-up and returns the
+// exit for it: ExitStoreCorrupt, which the unit never restarts
+// (RestartPreventExitStatus=), only for a database that is actually
+// damaged; any other failure (I/O, permissions, a full disk, a lock) is
+// ExitStoreIO, which it restarts, since the next start may well succeed.
+func (d *daemon) storeFailed(what string, err error) error {
+	code := ExitStoreIO
+	if store.IsCorrupt(err) {
+		code = ExitStoreCorrupt
+	}
+	logging.Event(d.log, logging.MsgStoreError).WithError(err).WithField("exit_status", code).Error(what)
+	return d.failed(code, err)
+}
+
 func (d *daemon) failed(code int, err error) error {
 	return &ExitError{Code: code, Err: err, Logged: d.journaled}
 }

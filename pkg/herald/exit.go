@@ -17,7 +17,9 @@ const (
 	ExitFailure = 1
 	// ExitUsage: bad command line (EX_USAGE).
 	ExitUsage = 64
-	// ExitStoreCorrupt: the message store is corrupt (EX_DATAERR).
+	// ExitStoreCorrupt: the message store is corrupt (EX_DATAERR): SQLite
+	// reports the file malformed or not a database, or a record cannot be
+	// decoded. Nothing else: the unit never restarts herald after it.
 	ExitStoreCorrupt = 65
 	// ExitRunning: another herald runs: the unit is active (manual start
 	// refused) or the state directory is locked by another process
@@ -25,8 +27,9 @@ const (
 	ExitRunning = 69
 	// ExitListen: a listener could not be obtained (EX_OSERR).
 	ExitListen = 71
-	// ExitStoreIO: the message store cannot be opened for writing
-	// (EX_IOERR).
+	// ExitStoreIO: the message store cannot be opened, read or written
+	// for any reason but corruption: I/O error, permissions, full disk
+	// (EX_IOERR). The unit restarts herald after it.
 	ExitStoreIO = 74
 	// ExitConfig: the configuration is invalid, or a credential it names
 	// cannot be read (EX_CONFIG).

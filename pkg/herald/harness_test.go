@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/testsupport/testbuild"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // The tests in this package run the real herald binary, built once with
@@ -44,7 +46,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	heraldBin = filepath.Join(dir, "herald")
-	build := exec.Command("go", "build", "-race", "-o", heraldBin, "github.com/heraldgw/herald/cmd/herald")
+	build := exec.Command("go", "build", "-race", "-tags", testbuild.Tag, "-o", heraldBin, "github.com/heraldgw/herald/cmd/herald")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building herald:", err)
@@ -79,11 +81,15 @@ type testConfig struct {
 	MaxConns  int    // listen.max_connections; 0: the default
 	Extra     string // appended verbatim under platforms:
 	Top       string // appended verbatim at the top level
+	Metrics   string // listen.metrics, if set
 }
 
 const configTemplate = `state_dir: {{.Dir}}/state
 listen:
   http: {{.HTTP}}
+{{- if .Metrics}}
+  metrics: {{.Metrics}}
+{{- end}}
 {{- if .MaxConns}}
   max_connections: {{.MaxConns}}
 {{- end}}
@@ -374,23 +380,21 @@ func runHerald(t testing.TB, args ...string) (string, error) {
 func waitStatus(t testing.TB, dir string, cond func(herald.StatusReport) bool) herald.StatusReport {
 	t.Helper()
 	client := herald.AdminClient(filepath.Join(dir, "admin.sock"), 2*time.Second)
-	deadline := time.Now().Add(15 * time.Second)
 	var last herald.StatusReport
-	for time.Now().Before(deadline) {
+	if !testwait.Until(testwait.Timeout, func() bool {
 		resp, err := client.Get("http://herald/status")
-		if err == nil {
-			var s herald.StatusReport
-			if json.NewDecoder(resp.Body).Decode(&s) == nil {
-				last = s
-				if cond(s) {
-					resp.Body.Close()
-					return s
-				}
-			}
-			resp.Body.Close()
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		defer resp.Body.Close()
+		var s herald.StatusReport
+		if json.NewDecoder(resp.Body).Decode(&s) != nil {
+			return false
+		}
+		last = s
+		return cond(s)
+	}) {
+		t.Fatalf("status condition not met; last status %+v", last)
 	}
-	t.Fatalf("status condition not met; last status %+v", last)
 	return last
 }

@@ -24,14 +24,15 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/secret"
 	"github.com/heraldgw/herald/pkg/systemd/unitstate"
 )
 
 // InspectOptions are the flags of `herald status` and `herald doctor`.
 type InspectOptions struct {
-	// ConfigPath is the configuration file; default /etc/herald/herald.yaml
-	// when it exists, else the built-in default.
+	// ConfigPath is the configuration file; default paths.ConfigFile when
+	// it exists, else the built-in default.
 	ConfigPath string
 	// Unit overrides the configuration's unit name.
 	Unit string
@@ -40,14 +41,11 @@ type InspectOptions struct {
 	// AdminSocket overrides the configuration's admin socket.
 	AdminSocket string
 	// CredentialsDir is where LoadCredential= reads secrets from; default
-	// /etc/herald/credentials.
+	// paths.CredentialsDir.
 	CredentialsDir string
 	JSON           bool
 	Out            io.Writer
 }
-
-// DefaultConfigPath is the packaged configuration file.
-const DefaultConfigPath = "/etc/herald/herald.yaml"
 
 // ExitNotRunning is `herald status`'s exit code when herald is not running
 // (as `systemctl status` uses 3 for an inactive unit).
@@ -57,8 +55,11 @@ func (o *InspectOptions) resolve() (*config.Config, error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
+	if o.User {
+		o.userDefaults()
+	}
 	if o.CredentialsDir == "" {
-		o.CredentialsDir = "/etc/herald/credentials"
+		o.CredentialsDir = paths.CredentialsDir
 	}
 	path := ConfigFile(o.ConfigPath)
 	var cfg *config.Config
@@ -99,9 +100,10 @@ type statusDoc struct {
 // It needs no privileges: D-Bus unit properties and the admin socket's
 // read-only endpoints are open to every local user.
 func Status(ctx context.Context, o InspectOptions) error {
-	cfg, _ := o.resolve() // a broken config still lets status report the unit
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	o.findManager(ctx)
+	cfg, _ := o.resolve() // a broken config still lets status report the unit
 	var doc statusDoc
 	us, err := unitstate.Describe(ctx, o.Unit, o.User)
 	if err != nil {
@@ -201,6 +203,9 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 	}
 	r := doc.Herald
 	fmt.Fprintf(w, "%s, pid %d, up %s, %s, config %s\n", r.Version, r.PID, time.Since(r.StartedAt).Round(time.Second), r.State, r.Config)
+	if r.AgentMode != "" {
+		fmt.Fprintf(w, "  agent: hermes via %s%s\n", strings.ReplaceAll(r.AgentMode, "_", " "), noteSuffix(r.AgentNote))
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, p := range r.Platforms {
 		detail := ""
@@ -222,6 +227,7 @@ func printStatus(w io.Writer, o InspectOptions, doc statusDoc) {
 		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
 	}
 	printStore(w, r.Store)
+	printUsers(w, r.Users)
 }
 
 // retryDetail describes a reconnection due in wait. A retry time already
@@ -257,9 +263,10 @@ type Check struct {
 
 // Doctor runs every check, prints them and fails if one FAILs.
 func Doctor(ctx context.Context, o InspectOptions) error {
-	cfg, cfgErr := o.resolve()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	o.findManager(ctx)
+	cfg, cfgErr := o.resolve()
 	var checks []Check
 	add := func(c Check) { checks = append(checks, c) }
 
@@ -268,7 +275,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 	case cfgErr != nil:
 		add(Check{"config", "FAIL", cfgErr.Error(), "fix the lines named above, then `herald check-config " + o.ConfigPath + "`"})
 	case o.ConfigPath == "":
-		add(Check{"config", "WARN", "no configuration file; the built-in demo configuration is in effect", "install " + DefaultConfigPath + " or pass --config"})
+		add(Check{"config", "WARN", "no configuration file; the built-in demo configuration is in effect", "install " + paths.ConfigFile + " or pass --config"})
 	default:
 		add(Check{"config", "PASS", o.ConfigPath + " is valid", ""})
 	}
@@ -279,7 +286,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		add(Check{"credentials directory", "FAIL", fmt.Sprintf("%s: %v (the unit's LoadCredential= makes the start fail with 243/CREDENTIALS)", o.CredentialsDir, unwrapPathErr(err)),
 			"install -d -m 0700 " + o.CredentialsDir})
 	} else if fi.Mode().Perm()&0o077 != 0 {
-		add(Check{"credentials directory", "WARN", fmt.Sprintf("%s is %04o; it should be readable by root only", o.CredentialsDir, fi.Mode().Perm()), "chmod 0700 " + o.CredentialsDir})
+		add(Check{"credentials directory", "WARN", fmt.Sprintf("%s is %04o; it should be readable by its owner only", o.CredentialsDir, fi.Mode().Perm()), "chmod 0700 " + o.CredentialsDir})
 	} else {
 		add(Check{"credentials directory", "PASS", o.CredentialsDir, ""})
 	}
@@ -318,7 +325,7 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 			case p.Phase == "fatal":
 				add(Check{"platform " + p.Name, "FAIL", "stopped retrying: " + p.Error, fatalPlatformFix(p.Error, o.Unit)})
 			case p.Alarm != "":
-				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "make sure only one consumer uses this bot token (stop other bots, or delete a webhook set on it)"})
+				add(Check{"platform " + p.Name, "FAIL", p.Alarm, "likely cause: another gateway, e.g. Hermes, is polling this bot. Make sure only one consumer uses this bot token: in Hermes set platforms." + p.Type + ".enabled: false and run hermes gateway restart (herald migrate hermes prints the steps); stop other bots, or delete a webhook set on it"})
 			case p.Phase == "reconnecting":
 				add(Check{"platform " + p.Name, "WARN", "reconnecting: " + p.Error, "check network access to the platform; herald keeps retrying"})
 			default:
@@ -333,6 +340,11 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 		}
 	}
 
+	// Platforms herald reaches through a local daemon: does it answer?
+	for _, c := range probeChecks(ctx, cfg) {
+		add(c)
+	}
+
 	// The message store: writable, and room on its file system.
 	for _, c := range storeChecks(cfg, o, rep) {
 		add(c)
@@ -341,6 +353,11 @@ func Doctor(ctx context.Context, o InspectOptions) error {
 	// Clock against the agent backend.
 	if cfg != nil && cfg.Agent.Kind != "echo" && cfg.Agent.URL != "" {
 		add(clockCheck(ctx, cfg.Agent.URL))
+	}
+
+	if o.User {
+		add(lingerCheck())
+		checks = forUserManager(checks)
 	}
 
 	failed := 0
@@ -382,7 +399,7 @@ func fatalPlatformFix(err, unit string) string {
 		return "enable the privileged intents in the Discord developer portal, then systemctl restart " + unit +
 			" (a reload keeps the failed adapter: its settings did not change)"
 	}
-	return "check the platform's credentials (/etc/herald/credentials) and permissions, then systemctl restart " + unit +
+	return "check the platform's credentials (" + paths.CredentialsDir + ") and permissions, then systemctl restart " + unit +
 		" (credentials are read when herald starts; a reload does not re-read them)"
 }
 
@@ -515,21 +532,24 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 	// verify prints nothing for good units; it exits 0 even on unknown keys.
 	if us.FragmentPath != "" {
 		if _, err := exec.LookPath("systemd-analyze"); err == nil {
-			paths := []string{us.FragmentPath}
+			files := []string{us.FragmentPath}
 			for _, s := range []string{"herald.socket", "herald-admin.socket"} {
 				p := filepath.Join(filepath.Dir(us.FragmentPath), s)
 				if _, err := os.Stat(p); err == nil {
-					paths = append(paths, p)
+					files = append(files, p)
 				}
 			}
-			args := append([]string{"verify", "--man=no"}, paths...)
+			args := append([]string{"verify", "--man=no"}, files...)
+			if o.User {
+				args = append([]string{"--user"}, args...)
+			}
 			vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			b, err := exec.CommandContext(vctx, "systemd-analyze", args...).CombinedOutput()
 			cancel()
 			if msg := strings.TrimSpace(string(b)); msg != "" || err != nil {
 				out = append(out, Check{"units verify", "FAIL", firstLines(msg, 5), "fix the unit files or drop-ins named above (systemctl cat " + o.Unit + ")"})
 			} else {
-				out = append(out, Check{"units verify", "PASS", strings.Join(paths, ", "), ""})
+				out = append(out, Check{"units verify", "PASS", strings.Join(files, ", "), ""})
 			}
 		}
 	}
@@ -557,15 +577,15 @@ func unitChecks(ctx context.Context, o InspectOptions, us *unitstate.UnitStatus)
 		case "exit-code":
 			switch us.ExecMainStatus {
 			case ExitConfig:
-				fix = "the configuration is invalid: herald check-config " + DefaultConfigPath
+				fix = "the configuration is invalid: herald check-config " + paths.ConfigFile
 			case ExitStoreCorrupt:
-				fix = "the message store is corrupt: move /var/lib/herald/herald.db* away (herald starts with an empty store), then systemctl start " + o.Unit
+				fix = "the message store is corrupt: move " + paths.StoreFile + "* away (herald starts with an empty store), then systemctl start " + o.Unit
 			case ExitStoreIO:
-				fix = "the message store cannot be written: check free space and the permissions of /var/lib/herald"
+				fix = "the message store cannot be read or written: check free space, the permissions of " + paths.StateDir + " and the kernel log for I/O errors"
 			case ExitRunning:
 				fix = "another herald holds the state directory: stop it (pgrep -a herald)"
 			case 243:
-				fix = "systemd could not load the credentials: install -d -m 0700 /etc/herald/credentials"
+				fix = "systemd could not load the credentials: install -d -m 0700 " + paths.CredentialsDir
 			}
 		case "watchdog":
 			fix = "herald stopped answering its liveness check; the journal above has the goroutine dump. Report it."
@@ -589,7 +609,12 @@ func journalAround(ctx context.Context, o InspectOptions) string {
 	// The service manager's own lines about the unit (a SIGABRT's goroutine
 	// dump would push them out of a plain tail), then herald's errors.
 	var b []byte
-	for _, sel := range [][]string{{"_PID=1", "-n", "50"}, {"-p", "err", "-n", "20"}} {
+	// A user manager is not PID 1: its lines are among the unit's.
+	manager := []string{"_PID=1", "-n", "50"}
+	if o.User {
+		manager = []string{"-n", "50"}
+	}
+	for _, sel := range [][]string{manager, {"-p", "err", "-n", "20"}} {
 		args := append([]string{"-u", o.Unit, "--no-pager", "-o", "short-iso"}, sel...)
 		if o.User {
 			args = append([]string{"--user"}, args...)
@@ -651,6 +676,44 @@ func clockCheck(ctx context.Context, base string) Check {
 		return Check{"clock", "WARN", fmt.Sprintf("%s off the agent backend's clock", skew), "enable time synchronisation (systemd-timesyncd or chrony)"}
 	}
 	return Check{"clock", "PASS", fmt.Sprintf("within %s of the agent backend", max(skew, -skew)+time.Second), ""}
+}
+
+// probeChecks asks each enabled platform whose configuration is an
+// adapter.Prober (a local daemon such as signal-cli) whether it answers,
+// within 5 s each, in name order.
+func probeChecks(ctx context.Context, cfg *config.Config) []Check {
+	if cfg == nil {
+		return nil
+	}
+	names := make([]string, 0, len(cfg.Platforms))
+	for name := range cfg.Platforms {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var checks []Check
+	for _, name := range names {
+		p := cfg.Platforms[name]
+		pr, ok := p.Settings.(adapter.Prober)
+		if !ok || !p.IsEnabled() {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		detail, err := pr.Probe(pctx)
+		cancel()
+		if err != nil {
+			checks = append(checks, Check{"daemon of " + name, "FAIL", err.Error(), "start the " + p.Type + " daemon and check its url in the platform's configuration; herald keeps retrying"})
+			continue
+		}
+		checks = append(checks, Check{"daemon of " + name, "PASS", detail, ""})
+	}
+	return checks
+}
+
+func noteSuffix(note string) string {
+	if note == "" {
+		return ""
+	}
+	return " (" + note + ")"
 }
 
 // bootCheck tells whether herald starts at boot when its configuration

@@ -56,7 +56,7 @@ func TestDoctorPlatformChecks(t *testing.T) {
 	}
 	rep := StatusReport{PID: 42, StatusLine: "ready", Platforms: []PlatformReport{
 		{Name: "ok", Phase: "connected"},
-		{Name: "tg", Phase: "connected", Alarm: "409 Conflict: another getUpdates poller or a webhook uses this bot token"},
+		{Name: "tg", Type: "telegram", Phase: "connected", Alarm: "409 Conflict: another getUpdates poller or a webhook uses this bot token"},
 		{Name: "fs", Phase: "fatal", Error: "feishu: bootstrap: unauthorized"},
 		{Name: "dc", Phase: "fatal", Error: "discord: close 4014: disallowed intents"},
 		{Name: "sl", Phase: "reconnecting", Error: "dial tcp: connection refused"},
@@ -94,7 +94,7 @@ func TestDoctorPlatformChecks(t *testing.T) {
 			t.Errorf("%s: %+v, want %s", name, got[name], res)
 		}
 	}
-	if !strings.Contains(got["platform tg"].Fix, "only one consumer") {
+	if f := got["platform tg"].Fix; !strings.Contains(f, "only one consumer") || !strings.Contains(f, "another gateway, e.g. Hermes") || !strings.Contains(f, "platforms.telegram.enabled: false") {
 		t.Errorf("409 fix: %q", got["platform tg"].Fix)
 	}
 	if !strings.Contains(got["platform dc"].Fix, "intents") {

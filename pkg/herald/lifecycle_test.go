@@ -208,8 +208,7 @@ func TestDrainTimeoutLeavesWorkForNextInstance(t *testing.T) {
 	cfg = writeConfig(t, testConfig{Dir: dir, HTTP: addr, ReplyURL: recv.URL})
 	p2 := start(t, cfg, startOpts{})
 	p2.ready()
-	recv.WaitRequests(t, 1, 10*time.Second)
-	if r := recv.Delivered(); len(r) != 1 || r[0].Text != "echo: hello" {
+	if r := recv.WaitDelivered(t, 1, 10*time.Second); len(r) != 1 || r[0].Text != "echo: hello" {
 		t.Fatalf("replies %+v", r)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // TestAdminEndpoint checks the admin socket's endpoints on a running herald
@@ -53,15 +54,13 @@ func TestAdminEndpoint(t *testing.T) {
 	// before reading the rest.
 	const delivered = `herald_outbound_messages_total{platform="webhook",result="delivered"} 1`
 	var metrics string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	testwait.Until(testwait.Timeout, func() bool {
 		var code int
 		if code, metrics = get("/metrics"); code != 200 {
 			t.Fatalf("/metrics: %d", code)
 		}
-		if strings.Contains(metrics, delivered) || time.Now().After(deadline) {
-			break
-		}
-	}
+		return strings.Contains(metrics, delivered)
+	})
 	for _, want := range []string{
 		`herald_inbound_messages_total{platform="webhook",result="stored"} 1`,
 		`herald_inbound_rejected_total{platform="webhook",reason="malformed"} 1`,
@@ -74,6 +73,14 @@ func TestAdminEndpoint(t *testing.T) {
 		`herald_queue_depth 0`,
 		`herald_store_commit_batch_size_count`,
 		`herald_build_info{version=`,
+		`herald_adapter_state{platform="webhook",state="connected",type="webhook"} 1`,
+		`herald_adapter_state{platform="webhook",state="reconnecting",type="webhook"} 0`,
+		`herald_adapter_state{platform="down",state="reconnecting",type="fault"} 1`,
+		`herald_start_time_seconds `,
+		`herald_oldest_pending_reply_age_seconds 0`,
+		`herald_watchdog_checks_failed_total 0`,
+		`herald_store_size_bytes `,
+		`herald_store_filesystem_avail_bytes `,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
 	} {

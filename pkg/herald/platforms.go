@@ -48,9 +48,7 @@ func (d *daemon) buildPlatforms(cfg *config.Config, keep map[string]*platform) (
 		if !pc.IsEnabled() {
 			continue
 		}
-		if !pc.AllowAll && len(pc.AllowedUsers) == 0 {
-			d.log.WithField("platform", name).Warn("platform allows nobody: every message is refused until allowed_users (or allow_all: true) is set")
-		}
+		d.warnPolicy(cfg, name, pc)
 		if old, ok := keep[name]; ok && sameAdapterSettings(old.conf, pc) {
 			out[name] = &platform{name: name, conf: pc, adapter: old.adapter, cancel: old.cancel}
 			continue
@@ -93,17 +91,18 @@ func dispatchPlatforms(ps map[string]*platform, cfg *config.Config) map[string]d
 		if p.conf.GroupSessionsPerUser != nil {
 			group = *p.conf.GroupSessionsPerUser
 		}
-		dd, _ := p.adapter.(adapter.Deduplicator)
 		out[name] = dispatch.Platform{
 			Adapter: p.adapter,
 			Policy: dispatch.Policy{
-				AllowAll:             p.conf.AllowAll,
+				AllowAll:             p.conf.Policy() == "open",
+				DMPolicy:             p.conf.Policy(),
 				AllowedUsers:         p.conf.AllowedUsers,
 				Unauthorized:         p.conf.Unauthorized,
 				UnauthorizedText:     p.conf.UnauthorizedText,
 				GroupSessionsPerUser: group,
 			},
-			Idempotent: dd != nil && dd.DeduplicatesSends(),
+			Idempotent: adapter.DeduplicatesSends(p.conf.Type),
+			HomeChat:   p.conf.HomeChat,
 		}
 	}
 	return out
@@ -123,7 +122,15 @@ func dispatchOptions(cfg *config.Config) dispatch.Options {
 		InitialBackoff:     cfg.Delivery.InitialBackoff,
 		MaxBackoff:         cfg.Delivery.MaxBackoff,
 		Retention:          cfg.Store.Retention,
+		ApprovalTimeout:    cfg.Agent.ApprovalTimeout,
 		HistoryRetention:   cfg.Store.HistoryRetention,
+		Limits: dispatch.UserLimits{
+			TurnsPerMinute:     cfg.Limits.PerUser.TurnsPerMinute,
+			TurnsPerDay:        cfg.Limits.PerUser.TurnsPerDay,
+			MaxQueued:          cfg.Limits.PerUser.MaxQueued,
+			Exempt:             cfg.Limits.PerUser.Exempt,
+			ExemptAllowedUsers: cfg.Limits.PerUser.ExemptAllowedUsers,
+		},
 	}
 }
 
@@ -161,8 +168,9 @@ func (d *daemon) running() []*platform {
 // stopPlatforms stops ps concurrently, each with its own timeout. It
 // returns after all returned or after timeout plus a short grace: an
 // adapter that ignores its context is logged by name and abandoned, so one
-// stuck disconnect can never hold the process (the reference gateway's
-// failure).
+// stuck disconnect can never hold the process until systemd's SIGKILL (a
+// disconnect blocked on network I/O, then a kill, a stale PID file and a
+// restart loop is how gateways built on platform SDKs fail).
 func (d *daemon) stopPlatforms(ps []*platform, timeout time.Duration) {
 	if len(ps) == 0 {
 		return
@@ -256,6 +264,7 @@ func (b *board) report(name, typ string, st adapter.Status) {
 	b.states[name] = platformState{Type: typ, Status: st, Since: since}
 	b.mu.Unlock()
 	b.metrics.AdapterUp(name, typ, st.Phase == adapter.PhaseConnected)
+	b.metrics.AdapterState(name, typ, string(st.Phase))
 	select {
 	case b.changed <- struct{}{}:
 	default:
@@ -270,6 +279,7 @@ func (b *board) forget(keep map[string]*platform) {
 		if _, ok := keep[name]; !ok {
 			delete(b.states, name)
 			b.metrics.AdapterUp(name, st.Type, false)
+			b.metrics.ForgetAdapter(name, st.Type)
 		}
 	}
 }

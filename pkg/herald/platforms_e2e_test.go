@@ -29,6 +29,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
 	"github.com/heraldgw/herald/pkg/herald"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // End-to-end tests, one per platform: the platform's fake on 127.0.0.1 →
@@ -246,7 +247,7 @@ func (e *e2e) inbound(result string) float64 {
 // waitInbound waits until inbound(result) reaches n.
 func (e *e2e) waitInbound(result string, n float64) {
 	e.t.Helper()
-	waitUntil(e.t, fmt.Sprintf("%s inbound messages %s ≥ %v", e.platform, result, n), func() bool { return e.inbound(result) >= n })
+	testwait.For(e.t, fmt.Sprintf("%s inbound messages %s ≥ %v", e.platform, result, n), func() bool { return e.inbound(result) >= n })
 }
 
 // lockStore takes the write lock of herald's store (BEGIN IMMEDIATE from
@@ -303,20 +304,6 @@ func logCount(p *proc, want map[string]string) int {
 		}
 	}
 	return n
-}
-
-// waitUntil polls cond until it holds, failing the test after e2eWait. For
-// state that has no recorder to wait on (herald's metrics, several fakes at
-// once).
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(e2eWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %v", what, e2eWait)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // waitAgent waits until the agent received n requests and returns them.
@@ -474,7 +461,7 @@ func TestE2EWebhook(t *testing.T) {
 	}
 	delivered := func(n int) []webhooktest.Reply {
 		t.Helper()
-		waitUntil(t, fmt.Sprintf("%d replies delivered", n), func() bool { return len(recv.Delivered()) >= n })
+		testwait.For(t, fmt.Sprintf("%d replies delivered", n), func() bool { return len(recv.Delivered()) >= n })
 		return recv.Delivered()
 	}
 
@@ -542,7 +529,7 @@ func TestE2EWebhook(t *testing.T) {
 	if err := <-acked; err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the reply to the message sent while herald was down", func() bool {
+	testwait.For(t, "the reply to the message sent while herald was down", func() bool {
 		return agentCalls(ag, "sent while herald is down") == 1 && len(recv.Delivered()) == 3
 	})
 	if r := recv.Delivered()[2]; r.Text != "agent: sent while herald is down" || r.InReplyTo != "wh-3" {
@@ -585,7 +572,7 @@ func TestE2EWebhookStoreLocked(t *testing.T) {
 	if r := send(); r.StatusCode != http.StatusAccepted {
 		t.Fatalf("retry: %d %s, want 202", r.StatusCode, r.Body)
 	}
-	waitUntil(t, "the reply to the retried message", func() bool { return len(recv.Delivered()) == 1 })
+	testwait.For(t, "the reply to the retried message", func() bool { return len(recv.Delivered()) == 1 })
 	if n := agentCalls(ag, "stored late"); n != 1 {
 		t.Fatalf("%d agent calls, want 1", n)
 	}
@@ -682,14 +669,14 @@ func TestE2ETelegram(t *testing.T) {
 	}
 	release()
 	p = e.start(startOpts{})
-	waitUntil(t, "the reply to the update herald could not store", func() bool { return replies(103) == 1 })
+	testwait.For(t, "the reply to the update herald could not store", func() bool { return replies(103) == 1 })
 
 	// SIGTERM: exit 0 within the bound. Telegram keeps what arrives
 	// meanwhile; the next instance answers it.
 	e.stop(p)
 	fake.Push(update(0, 104, "sent while herald is down"))
 	p = e.start(startOpts{})
-	waitUntil(t, "the reply to the message sent while herald was down", func() bool { return replies(104) == 1 })
+	testwait.For(t, "the reply to the message sent while herald was down", func() bool { return replies(104) == 1 })
 	e.stop(p)
 
 	for _, text := range []string{"hello telegram", "second", "stored after a crash", "sent while herald is down"} {
@@ -742,7 +729,7 @@ func TestE2EFeishu(t *testing.T) {
 
 	// A message: acknowledged only once stored; answered as a reply to it.
 	ev1 := fake.Push(feishutest.Event{MessageID: "om_1", Text: "hello feishu"})
-	waitUntil(t, "ack of "+ev1, func() bool { return fake.AcksFor(ev1) >= 1 })
+	testwait.For(t, "ack of "+ev1, func() bool { return fake.AcksFor(ev1) >= 1 })
 	if n := e.inbound("stored"); n != 1 {
 		t.Fatalf("event acknowledged while %v messages are stored, want 1", n)
 	}
@@ -757,7 +744,7 @@ func TestE2EFeishu(t *testing.T) {
 	// The platform pushes the event again (same event_id, as after a lost
 	// ack): acknowledged, not run again.
 	fake.Push(feishutest.Event{EventID: ev1, MessageID: "om_1", Text: "hello feishu"})
-	waitUntil(t, "both pushes of "+ev1+" acknowledged", allAcked(ev1, 2))
+	testwait.For(t, "both pushes of "+ev1+" acknowledged", allAcked(ev1, 2))
 	if n := e.inbound("duplicate"); n < 1 {
 		t.Fatalf("redelivery counted %v duplicates", n)
 	}
@@ -768,7 +755,7 @@ func TestE2EFeishu(t *testing.T) {
 	// The conversation goes on: openai gets the history.
 	fake.Push(feishutest.Event{MessageID: "om_2", Text: "second"})
 	checkHistory(t, waitAgent(t, ag, 2)[1], "hello feishu", "agent: hello feishu", "second")
-	waitUntil(t, "the reply to om_2", func() bool { return replies("om_2") == 1 })
+	testwait.For(t, "the reply to om_2", func() bool { return replies("om_2") == 1 })
 
 	// Store write-locked: no ack, so the platform pushes the event again;
 	// SIGKILL freezes what it saw, and the next instance gets the event
@@ -785,7 +772,7 @@ func TestE2EFeishu(t *testing.T) {
 	}
 	release()
 	p = e.start(startOpts{})
-	waitUntil(t, "the reply to om_3", func() bool { return replies("om_3") == 1 })
+	testwait.For(t, "the reply to om_3", func() bool { return replies("om_3") == 1 })
 
 	// SIGTERM: exit 0 within the bound, closing the connection with 1000.
 	// An event for the app meanwhile waits for the next connection.
@@ -796,7 +783,7 @@ func TestE2EFeishu(t *testing.T) {
 	}
 	fake.Push(feishutest.Event{MessageID: "om_4", Text: "sent while herald is down"})
 	p = e.start(startOpts{})
-	waitUntil(t, "the reply to om_4", func() bool { return replies("om_4") == 1 })
+	testwait.For(t, "the reply to om_4", func() bool { return replies("om_4") == 1 })
 	e.stop(p)
 
 	for _, text := range []string{"hello feishu", "second", "stored after a crash", "sent while herald is down"} {
@@ -834,7 +821,7 @@ func TestE2ELark(t *testing.T) {
 	if m.ReplyTo != "om_l1" || m.Text != "agent: hello lark" {
 		t.Fatalf("chat shows %+v, want the answer as a reply to om_l1", m)
 	}
-	waitUntil(t, "ack of "+ev, func() bool { return fake.AcksFor(ev) >= 1 })
+	testwait.For(t, "ack of "+ev, func() bool { return fake.AcksFor(ev) >= 1 })
 	e.stop(p)
 }
 
@@ -897,7 +884,7 @@ func TestE2ESlack(t *testing.T) {
 	// Slack redelivers the envelope (retry_attempt 1, as when an ack is
 	// lost): acknowledged, not run again.
 	fake.Redeliver(ev1.EventID)
-	waitUntil(t, "ack of the redelivery", func() bool {
+	testwait.For(t, "ack of the redelivery", func() bool {
 		for _, a := range fake.Acks() {
 			if a.EventID == ev1.EventID && a.RetryAttempt >= 1 {
 				return true
@@ -916,7 +903,7 @@ func TestE2ESlack(t *testing.T) {
 	// history, the answer stays in the thread.
 	mention("1690000000.000102", ts1, "second")
 	checkHistory(t, waitAgent(t, ag, 2)[1], "hello slack", "agent: hello slack", "second")
-	waitUntil(t, "the answer in the thread", func() bool { return inThread(ts1) == 2 })
+	testwait.For(t, "the answer in the thread", func() bool { return inThread(ts1) == 2 })
 
 	// Store write-locked: herald reads the envelope (Sync: it answered a
 	// ping sent after it) but cannot store it, so it must not acknowledge
@@ -933,13 +920,13 @@ func TestE2ESlack(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.kill(p)
-	waitUntil(t, "the connection gone", func() bool { return fake.Conns() == 0 })
+	testwait.For(t, "the connection gone", func() bool { return fake.Conns() == 0 })
 	if acked(ev3.EventID) {
 		t.Fatal("an envelope herald could not store was acknowledged")
 	}
 	release()
 	p = e.start(startOpts{})
-	waitUntil(t, "the answer to the envelope herald could not store", func() bool { return inThread(ts3) == 1 })
+	testwait.For(t, "the answer to the envelope herald could not store", func() bool { return inThread(ts3) == 1 })
 
 	// SIGTERM: exit 0 within the bound, closing with 1000. Slack keeps the
 	// event that arrives meanwhile and delivers it to the next connection.
@@ -951,7 +938,7 @@ func TestE2ESlack(t *testing.T) {
 	const ts4 = "1690000000.000104"
 	mention(ts4, "", "sent while herald is down")
 	p = e.start(startOpts{})
-	waitUntil(t, "the answer to the event sent while herald was down", func() bool { return inThread(ts4) == 1 })
+	testwait.For(t, "the answer to the event sent while herald was down", func() bool { return inThread(ts4) == 1 })
 	e.stop(p)
 
 	for _, text := range []string{"hello slack", "second", "stored after a crash", "sent while herald is down"} {
@@ -1038,7 +1025,7 @@ func TestE2EDiscord(t *testing.T) {
 	zombies := logCount(p, zombie)
 	release := e.lockStore()
 	id3, seq3 := fake.PushMessage(discordtest.Msg{Content: "stored after a crash"})
-	waitUntil(t, "herald's gateway reader stuck on the message", func() bool { return logCount(p, zombie) > zombies })
+	testwait.For(t, "herald's gateway reader stuck on the message", func() bool { return logCount(p, zombie) > zombies })
 	e.kill(p)
 	fake.Await(t, "the connection gone", e2eWait, func() bool { return !fake.Live() })
 	for _, h := range fake.Heartbeats() {
@@ -1131,7 +1118,7 @@ func TestE2EBadCredentials(t *testing.T) {
 			n := listenNotify(t)
 			p := start(t, e.cfg, startOpts{env: []string{n.env()}})
 			p.ready()
-			waitUntil(t, "READY=1", func() bool { _, ok := n.find("READY=1"); return ok })
+			testwait.For(t, "READY=1", func() bool { _, ok := n.find("READY=1"); return ok })
 			pr := e.waitPhase("fatal")
 			if pr.Error == "" {
 				t.Errorf("fatal platform without an error in /status: %+v", pr)
@@ -1166,7 +1153,7 @@ func TestE2EWebhookBadCredentials(t *testing.T) {
 	n := listenNotify(t)
 	p := start(t, e.cfg, startOpts{env: []string{n.env()}})
 	p.ready()
-	waitUntil(t, "READY=1", func() bool { _, ok := n.find("READY=1"); return ok })
+	testwait.For(t, "READY=1", func() bool { _, ok := n.find("READY=1"); return ok })
 	e.waitPhase("connected")
 	url := "http://" + e.http + "/hooks/webhook"
 	body := webhooktest.Message{ConversationID: "c1", UserID: "u1", Text: "hello"}.JSON()

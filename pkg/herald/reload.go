@@ -28,6 +28,7 @@ func (d *daemon) reload() error {
 	changed, err := d.applyReload()
 	if err != nil {
 		d.metrics.Reload("rejected")
+		d.metrics.LastReload(false)
 		d.mu.Lock()
 		d.lastReloadErr = err.Error()
 		d.mu.Unlock()
@@ -36,6 +37,7 @@ func (d *daemon) reload() error {
 		return err
 	}
 	d.metrics.Reload("accepted")
+	d.metrics.LastReload(true)
 	d.mu.Lock()
 	d.lastReloadErr = ""
 	d.mu.Unlock()
@@ -135,5 +137,7 @@ func restartOnly(a, b *config.Config) []string {
 	check("log.format", a.Log.Format, b.Log.Format)
 	check("dispatch", a.Dispatch, b.Dispatch)
 	check("delivery", a.Delivery, b.Delivery)
+	check("api", a.API, b.API)
+	check("limits", a.Limits, b.Limits)
 	return keys
 }

@@ -19,10 +19,6 @@ import (
 	"github.com/heraldgw/herald/pkg/logging"
 )
 
-// DefaultCredentialsDir is where the packaged unit's LoadCredential= reads
-// secrets from (LoadCredential=herald:/etc/herald/credentials).
-const DefaultCredentialsDir = "/etc/herald/credentials"
-
 // secretFile is a file holding one secret the configuration names.
 type secretFile struct {
 	Key  string // the configuration key, e.g. platforms.telegram.token

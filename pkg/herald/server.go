@@ -122,8 +122,10 @@ func (d *daemon) serveHTTP(ps map[string]*platform) {
 }
 
 // stopHTTP stops the public listener without dropping a request. Go's
-// Server.Shutdown alone drops requests read after shutdown began
-// (systemd.md §2.2), and closing an idle keep-alive connection fails a
+// Server.Shutdown alone drops requests read after shutdown began (net/http's
+// conn.serve returns without answering once shuttingDown() is true; a
+// minimal socket-activated server lost 1–3 requests per restart under
+// load), and closing an idle keep-alive connection fails a
 // request its client is sending on it at that moment. So: answer everything
 // from now on with Connection: close; close our copy of the listener
 // (systemd keeps its own, and the kernel queues new connections for the next

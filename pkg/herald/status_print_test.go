@@ -33,3 +33,15 @@ func TestStatusNeverPrintsNegativeRetry(t *testing.T) {
 		}
 	}
 }
+
+// The agent's mode shows in herald status, with why it fell back.
+func TestStatusPrintsAgentMode(t *testing.T) {
+	var b bytes.Buffer
+	printStatus(&b, InspectOptions{Unit: "herald.service"}, statusDoc{
+		UnitError: "not reachable in this test",
+		Herald:    &StatusReport{AgentMode: "chat_completions", AgentNote: "the backend's capabilities lack run_stop"},
+	})
+	if out := b.String(); !strings.Contains(out, "agent: hermes via chat completions (the backend's capabilities lack run_stop)") {
+		t.Fatalf("status:\n%s", out)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/logging"
+	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/store"
 )
 
@@ -140,10 +141,10 @@ func storeChecks(cfg *config.Config, o InspectOptions, rep *StatusReport) []Chec
 		path = rep.Store.Path
 	case cfg != nil:
 		path = cfg.Store.Path
-		if o.ConfigPath == DefaultConfigPath && path == filepath.Join(".herald", "herald.db") {
+		if o.ConfigPath == paths.ConfigFile && path == filepath.Join(".herald", "herald.db") {
 			// Outside the service $STATE_DIRECTORY is not set; the
 			// packaged unit's StateDirectory= is here.
-			path = "/var/lib/herald/herald.db"
+			path = paths.StoreFile
 		}
 	default:
 		return nil

@@ -27,6 +27,8 @@ const (
 	MsgStoreError          = "6c682b6a83ba4f7eb07a2bd5ab35d98e"
 	MsgStoreUnwritable     = "5ae7681713ea4a1cb6de997c7075e333"
 	MsgStoreWritable       = "938c2525ba4e47bb9b80635f6ced8db1"
+	MsgPairingApproved     = "98534b79787a4dce851ad399a591e238"
+	MsgPairingRevoked      = "c6e02b3a8a1d4e97b75c372e632dacf2"
 )
 
 // Message describes one MESSAGE_ID, for the journal catalog.
@@ -54,6 +56,8 @@ var Messages = []Message{
 	{MsgStoreError, "MsgStoreError", "the message store failed"},
 	{MsgStoreUnwritable, "MsgStoreUnwritable", "the message store cannot be written (disk full, read-only or I/O error)"},
 	{MsgStoreWritable, "MsgStoreWritable", "the message store can be written again"},
+	{MsgPairingApproved, "MsgPairingApproved", "a user was let in by an approved pairing code"},
+	{MsgPairingRevoked, "MsgPairingRevoked", "a user's pairing approval was revoked"},
 }
 
 // Event returns log with the MESSAGE_ID id: in the journal it becomes

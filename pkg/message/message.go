@@ -102,7 +102,8 @@ func (m *Inbound) Validate() error {
 //
 // Direct messages are keyed by chat (and thread). In group chats and channels
 // each sender has their own session when perUserInGroups is set (the
-// reference gateway's default), while threads are shared.
+// default: one member's conversation does not leak into another's), while
+// threads are shared.
 func (m *Inbound) SessionKey(perUserInGroups bool) string {
 	var b strings.Builder
 	b.WriteString(m.Platform)

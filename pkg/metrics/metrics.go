@@ -32,6 +32,10 @@ type Metrics struct {
 	storeStatements prometheus.Counter
 	httpRefused     prometheus.Counter
 	store           storeMetrics
+	send            sendMetrics
+
+	// ops: the metrics of the operations pack (ops.go).
+	ops *ops
 }
 
 // New creates the metrics and registers them, with the Go runtime and
@@ -42,7 +46,7 @@ func New(version string) *Metrics {
 		Registry: reg,
 		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_inbound_messages_total",
-			Help: "Inbound messages handed to the core, by platform and result (stored, duplicate, refused, invalid, stopping, error).",
+			Help: "Inbound messages handed to the core, by platform and result (stored, duplicate, refused, over_budget, invalid, stopping, error).",
 		}, []string{"platform", "result"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_inbound_rejected_total",
@@ -130,6 +134,8 @@ func New(version string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.store = newStoreMetrics(reg)
+	m.send = newSendMetrics(reg)
+	m.ops = newOps(reg, time.Now())
 	return m
 }
 

@@ -3,6 +3,7 @@
 package metrics
 
 import (
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -35,6 +36,10 @@ func TestNamesAndLabels(t *testing.T) {
 	m.HTTPRefused()
 	m.StoreWritable(false)
 	m.StoreWriteError("disk full")
+	m.AdapterState("tg", "telegram", "connected")
+	m.WatchdogCheckFailed()
+	m.OldestPendingReply(time.Second)
+	m.WatchStore(filepath.Join(t.TempDir(), "herald.db"))
 
 	want := map[string]struct {
 		typ    dto.MetricType
@@ -61,6 +66,14 @@ func TestNamesAndLabels(t *testing.T) {
 		"herald_store_writable":                     {dto.MetricType_GAUGE, ""},
 		"herald_store_write_errors_total":           {dto.MetricType_COUNTER, "cause"},
 		"herald_build_info":                         {dto.MetricType_GAUGE, "version"},
+		"herald_adapter_state":                      {dto.MetricType_GAUGE, "platform,state,type"},
+		"herald_start_time_seconds":                 {dto.MetricType_GAUGE, ""},
+		"herald_config_last_reload_successful":      {dto.MetricType_GAUGE, ""},
+		"herald_watchdog_checks_failed_total":       {dto.MetricType_COUNTER, ""},
+		"herald_oldest_pending_reply_age_seconds":   {dto.MetricType_GAUGE, ""},
+		"herald_store_size_bytes":                   {dto.MetricType_GAUGE, ""},
+		"herald_store_filesystem_avail_bytes":       {dto.MetricType_GAUGE, ""},
+		"herald_store_filesystem_size_bytes":        {dto.MetricType_GAUGE, ""},
 	}
 	families, err := m.Registry.Gather()
 	if err != nil {

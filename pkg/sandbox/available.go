@@ -19,8 +19,8 @@ import (
 )
 
 // AllowSystemdHostEnv is the environment variable that lets the sandbox boot
-// on a host whose PID 1 is systemd. That setup is not verified (notes §8), so
-// it is opt-in.
+// on a host whose PID 1 is systemd. The sandbox was built and verified on
+// hosts where systemd is not PID 1, so that setup is opt-in.
 const AllowSystemdHostEnv = "HERALD_SANDBOX_ALLOW_SYSTEMD_HOST"
 
 // host is what Available found out about the machine.

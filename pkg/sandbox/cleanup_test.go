@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 const helperEnv = "HERALD_SANDBOX_TEST_HELPER"
@@ -115,12 +117,8 @@ func TestCleanupAfterDeath(t *testing.T) {
 			}
 			// Processes, namespaces and mounts go with PID 1, whatever the
 			// way the owner died.
-			deadline := time.Now().Add(10 * time.Second)
-			for tr.pid1.alive() || tr.unshare.alive() {
-				if time.Now().After(deadline) {
-					t.Fatalf("sandbox processes survive their owner: %v", leftovers(t, tr))
-				}
-				time.Sleep(10 * time.Millisecond)
+			if !testwait.Until(testwait.Timeout, func() bool { return !tr.pid1.alive() && !tr.unshare.alive() }) {
+				t.Fatalf("sandbox processes survive their owner: %v", leftovers(t, tr))
 			}
 			if tc.sig != 0 {
 				// The signal gave the owner no chance to clean the host
@@ -191,9 +189,15 @@ func TestBootFailureCleansUp(t *testing.T) {
 					t.Fatal("stray process in the sandbox's cgroup survived the failed Boot")
 				}
 			}
-			// Boot returns only once the cgroup is empty: every process that
-			// ran in it is gone at once, no waiting.
+			// Boot returns only once the cgroup is empty. The kernel takes a
+			// task out of its cgroup a little before the end of its exit
+			// (its memory, and so its command line, already gone), so a
+			// process may still be finishing its exit: wait for that, bounded.
 			for _, p := range running {
+				deadline := time.Now().Add(5 * time.Second)
+				for p.alive() && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
 				if p.alive() {
 					cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
 					t.Errorf("process %d (%q) of the sandbox's cgroup survived the failed Boot", p.PID, cmd)
@@ -282,8 +286,7 @@ func TestKillCgroupProcs(t *testing.T) {
 	if populated, err := cgroupPopulated(root); err != nil || !populated {
 		t.Fatalf("cgroupPopulated = %v, %v before the kill", populated, err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
+	if !testwait.Until(time.Minute, func() bool {
 		if err := killCgroupProcs(root); err != nil {
 			t.Fatal(err)
 		}
@@ -291,13 +294,9 @@ func TestKillCgroupProcs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !populated {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cgroup still populated after a minute of killCgroupProcs: %v", cgroupProcs(t, root))
-		}
-		time.Sleep(10 * time.Millisecond)
+		return !populated
+	}) {
+		t.Fatalf("cgroup still populated after a minute of killCgroupProcs: %v", cgroupProcs(t, root))
 	}
 	for i, c := range strays {
 		ps := <-c

@@ -3,9 +3,9 @@
 // Package sandbox boots a throw-away systemd as PID 1 of private namespaces,
 // from the host's own installation, so that tests can run herald under a real
 // service manager (sd_notify, socket activation, watchdog, journal, D-Bus)
-// without a VM and without changing anything on the host. It implements
-// notes/systemd.md §8; scripts/systemd-sandbox is its command-line face
-// (cmd/herald-sandbox).
+// without a VM and without changing anything on the host (systemd must never
+// boot on the real root: systemd-tmpfiles-setup would empty the host's /tmp).
+// scripts/systemd-sandbox is its command-line face (cmd/herald-sandbox).
 //
 // # Use in tests
 //
@@ -33,7 +33,9 @@
 // parent test). A package that wants a single sandbox for all its tests uses
 // Boot and Close in TestMain. Several sandboxes may run at once: each has its
 // own network namespace, so fixed ports do not clash. Reset start limits
-// between cases that restart units often (notes §7 hazard 3).
+// between cases that restart units often: every start, restarts included,
+// counts towards StartLimitBurst= (the sixth in 10 s fails by default), and
+// a service that hits its start limit fails its socket too.
 //
 // Commands run through nsenter in all of the sandbox's namespaces (Run,
 // Command, Systemctl, Show, Journal). Processes started that way live in the
@@ -55,8 +57,9 @@
 // and a volatile journal drop-in, and execs systemd with container=unshare
 // in a new cgroup namespace. systemd brings lo up (Boot checks it).
 //
-// Differences from the §8 recipe, all found on the hybrid-cgroup Debian 12
-// host this was built on: binding the host's /sys let the sandboxed systemd
+// Differences from the usual recipe (bind the host's /sys and /dev, no
+// cgroup namespace), all found on the hybrid-cgroup Debian 12 host this was
+// built on: binding the host's /sys let the sandboxed systemd
 // remount the host's /sys/fs/cgroup tmpfs read-only (a superblock change),
 // create v1 hierarchies in it and leave init.scope/system.slice cgroups in
 // the host hierarchies. Here the sandbox sees only its own cgroup2 subtree

@@ -4,8 +4,8 @@
 # pkg/sandbox starts it as
 #   unshare --pid --fork --kill-child=SIGKILL --mount --uts --ipc --net \
 #           --propagation private sh -c "$(cat init.sh)" herald-sandbox-init:<name>
-# so it is PID 1 of fresh namespaces. It builds the root of notes/systemd.md §8
-# and execs systemd. Parameters come from the environment (SBX_*), prepared and
+# so it is PID 1 of fresh namespaces. It builds a throw-away root (an overlay
+# of the host's in RAM) and execs systemd in it. Parameters come from the environment (SBX_*), prepared and
 # validated by the Go side:
 #   SBX_DIR          empty host directory, only used as a mount point (in here)
 #   SBX_HOST_MNTNS   readlink /proc/self/ns/mnt of the host (refuse to run there)
@@ -18,7 +18,8 @@ set -eu
 umask 022
 die() { echo "herald-sandbox init: $*" >&2; exit 1; }
 
-# Hazard 1 of notes/systemd.md §7: never touch the host's mounts. Three checks
+# Never touch the host's mounts (a systemd booted on the real root empties the
+# host's /tmp through systemd-tmpfiles-setup). Three checks
 # before the first mount: we are PID 1 of a new PID namespace, our mount
 # namespace is not the host's, and nothing in it propagates back.
 [ "$$" = 1 ] || die "not PID 1 of a new PID namespace"
@@ -33,24 +34,25 @@ if grep -Eq ' (shared|master):' /proc/self/mountinfo; then die "mount propagatio
 # (on a hybrid host it would remount the host's /sys/fs/cgroup tmpfs read-only).
 echo 0 >"$SBX_CGROUP/cgroup.procs"
 
-# Overlay root in RAM (§8 step 3). Only the root file system is overlaid.
+# Overlay root in RAM. Only the root file system is overlaid.
 mount -t tmpfs -o mode=0700 herald-sandbox "$SBX_DIR"
 mkdir "$SBX_DIR/upper" "$SBX_DIR/work" "$SBX_DIR/merged"
 mount -t overlay herald-sandbox-root \
 	-o "lowerdir=/,upperdir=$SBX_DIR/upper,workdir=$SBX_DIR/work" "$SBX_DIR/merged"
 chmod 0755 "$SBX_DIR/merged"
 
-# Switch root (§8 step 8) before anything else is written, so that absolute
+# Switch root before anything else is written, so that absolute
 # symlinks in the tree (/var/run -> /run ...) resolve inside the sandbox, not
 # on the host. The host tree stays reachable at /.oldroot until the shares are
-# bound. pivot_root, not chroot: PrivateUsers=yes units need it (hazard 6).
+# bound. pivot_root, not chroot: PrivateUsers=yes units need it (the kernel
+# refuses CLONE_NEWUSER in a chroot: status 217/USER).
 cd "$SBX_DIR/merged"
 mkdir .oldroot
 pivot_root . .oldroot
 cd /
 old=/.oldroot
 
-# Pseudo file systems (§8 step 4), stricter than the recipe: a fresh sysfs of
+# Pseudo file systems, stricter than binds of the host's: a fresh sysfs of
 # our network namespace, read-only, and a private /dev with the usual nodes.
 # Binding the host's /sys or /dev would hand host state (cgroup tmpfs, block
 # devices, kmsg, console) to the units.
@@ -82,7 +84,7 @@ ln -s /proc/self/fd/2 /dev/stderr
 mount -t tmpfs -o mode=0755,nosuid,nodev run /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmp /tmp
 
-# Shares (§8 step 5): read-only binds of host paths.
+# Shares: read-only binds of host paths.
 tab=$(printf '\t')
 while IFS="$tab" read -r kind host guest; do
 	[ -n "$kind" ] || continue
@@ -101,7 +103,7 @@ EOF
 umount -l "$old"
 rmdir "$old"
 
-# Masks (§8 step 6), the target (step 7) and volatile journal storage.
+# Masks, the target and volatile journal storage.
 for unit in $SBX_MASKS; do
 	ln -sfn /dev/null "/etc/systemd/system/$unit"
 done
@@ -124,7 +126,7 @@ echo herald-sandbox >/etc/hostname
 # peer groups are new and local: nothing propagates to the host.
 mount --make-rshared /
 
-# Boot (§8 step 9) in a new cgroup namespace rooted at SBX_CGROUP, with a
+# Boot in a new cgroup namespace rooted at SBX_CGROUP, with a
 # clean environment.
 exec unshare --cgroup env -i container=unshare LANG=C.UTF-8 \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

@@ -34,7 +34,8 @@ var initScript string
 const DefaultSharePath = "/srv/herald-test"
 
 // DefaultMasks are the units masked in every sandbox because they touch
-// kernel-global or host state (notes §8 step 6).
+// kernel-global or host state: sysctls, kernel modules, binfmt_misc, udev,
+// the clock and the console.
 var DefaultMasks = []string{
 	"systemd-sysctl.service", "systemd-modules-load.service", "systemd-binfmt.service",
 	"proc-sys-fs-binfmt_misc.automount", "proc-sys-fs-binfmt_misc.mount",

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 func TestMain(m *testing.M) {
@@ -127,6 +129,12 @@ func leftovers(t *testing.T, tr trace) []string {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
+		if otherSandbox(e.Name(), tr.name) {
+			// The kernel reuses a freed namespace's inode number, so a
+			// sandbox booted meanwhile (another test package) can have
+			// this one's "mnt:[N]"; its processes are in its own cgroup.
+			continue
+		}
 		for _, ns := range []struct{ kind, id string }{{"pid", tr.pidNS}, {"mnt", tr.mntNS}, {"net", tr.net}} {
 			if v, _ := os.Readlink("/proc/" + e.Name() + "/ns/" + ns.kind); ns.id != "" && v == ns.id {
 				cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
@@ -156,19 +164,34 @@ func leftovers(t *testing.T, tr trace) []string {
 	return left
 }
 
+// otherSandbox reports whether process pid is in the cgroup of a sandbox
+// other than name.
+func otherSandbox(pid, name string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/cgroup")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		_, path, ok := strings.Cut(line, "::")
+		if !ok {
+			continue
+		}
+		_, rest, ok := strings.Cut(path, "/"+cgroupParent+"/")
+		if !ok {
+			continue
+		}
+		sandbox, _, _ := strings.Cut(rest, "/")
+		return sandbox != name
+	}
+	return false
+}
+
 // waitNoTrace polls until leftovers is empty or d has passed.
 func waitNoTrace(t *testing.T, tr trace, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		left := leftovers(t, tr)
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sandbox %s left traces on the host:\n  %s", tr.name, strings.Join(left, "\n  "))
-		}
-		time.Sleep(20 * time.Millisecond)
+	var left []string
+	if !testwait.Until(d, func() bool { left = leftovers(t, tr); return len(left) == 0 }) {
+		t.Fatalf("sandbox %s left traces on the host:\n  %s", tr.name, strings.Join(left, "\n  "))
 	}
 }
 
@@ -255,8 +278,9 @@ func TestSandbox(t *testing.T) {
 	})
 
 	t.Run("hardened transient unit", func(t *testing.T) {
-		// PrivateUsers=yes fails with 217/USER under chroot (notes §7 hazard
-		// 6); the sandbox pivot_roots, so herald's hardening set must work.
+		// PrivateUsers=yes fails with 217/USER under chroot (the kernel
+		// refuses CLONE_NEWUSER in a chroot); the sandbox pivot_roots, so
+		// herald's hardening set must work.
 		args := []string{"--wait", "--pipe", "--unit=sbx-hardened"}
 		for _, p := range []string{"PrivateUsers=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
 			"PrivateDevices=yes", "NoNewPrivileges=yes", "ProtectKernelTunables=yes", "ProtectControlGroups=yes",
@@ -468,20 +492,12 @@ func TestSandbox(t *testing.T) {
 			_, _, code, _ := s.Run(ctx, "pgrep", "-f", "sleep 1234")
 			return code
 		}
-		for deadline := time.Now().Add(10 * time.Second); inside() != 0; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("sleep never appeared in the sandbox")
-			}
-		}
+		testwait.For(t, "sleep to appear in the sandbox", func() bool { return inside() == 0 })
 		cancel()
 		if err := cmd.Wait(); err == nil {
 			t.Error("Wait after cancel: nil error")
 		}
-		for deadline := time.Now().Add(10 * time.Second); inside() != 1; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("sleep still runs in the sandbox after its context ended")
-			}
-		}
+		testwait.For(t, "sleep to end in the sandbox after its context ended", func() bool { return inside() == 1 })
 	})
 
 	if t.Failed() {
@@ -511,21 +527,20 @@ func TestSandbox(t *testing.T) {
 // receives stream output asynchronously).
 func waitJournal(t *testing.T, s *Sandbox, match func(map[string]any) bool, args ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		entries, err := s.Journal(ctxT(t, 10*time.Second), args...)
-		if err != nil {
+	var entries []map[string]any
+	if !testwait.Until(testwait.Timeout, func() bool {
+		var err error
+		if entries, err = s.Journal(ctxT(t, 10*time.Second), args...); err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
 			if match(e) {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("journalctl %v: no matching entry in %v", args, entries)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("journalctl %v: no matching entry in %v", args, entries)
 	}
 }
 

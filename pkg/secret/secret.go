@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/heraldgw/herald/pkg/paths"
 )
 
 // Ref names where a secret lives. Exactly one field is set.
@@ -109,7 +111,7 @@ func (r Ref) Read() (Value, error) {
 			if r.Credential != "" && os.Getenv("CREDENTIALS_DIRECTORY") != "" {
 				// systemd copies credentials when the service starts: a
 				// reload cannot see one added since.
-				return Value{}, fmt.Errorf("%s: %s does not exist (systemd passes credentials at start: after adding one to /etc/herald/credentials, restart herald)", r, p)
+				return Value{}, fmt.Errorf("%s: %s does not exist (systemd passes credentials at start: after adding one to %s, restart herald)", r, p, paths.CredentialsDir)
 			}
 			return Value{}, fmt.Errorf("%s: %s does not exist", r, p)
 		}

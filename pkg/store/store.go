@@ -186,6 +186,7 @@ func init() {
 	// Added after the first release; CREATE … IF NOT EXISTS adds them to
 	// an existing database.
 	schema = append(schema, attemptSchema...)
+	schema = append(schema, runSchema...)
 	// Indexes of finished rows by finish time, which only the hourly prune
 	// read, cost every message two index writes (one when its turn ended,
 	// one when its reply was delivered). The prune scans the tables
@@ -1038,6 +1039,9 @@ type Stats struct {
 	OldestPending  time.Time // zero if none
 	PendingOutbox  int
 	FailedOutbox   int
+	// OldestOutbox is when the oldest undelivered reply part was stored
+	// (zero if none).
+	OldestOutbox time.Time
 }
 
 // Stats reads the current counts.
@@ -1050,8 +1054,12 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	if oldest.Valid {
 		st.OldestPending = time.UnixMilli(oldest.Int64)
 	}
-	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 0`).Scan(&st.PendingOutbox); err != nil {
+	var oldestOut sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = 0`).Scan(&st.PendingOutbox, &oldestOut); err != nil {
 		return st, fmt.Errorf("store: stats: %w", err)
+	}
+	if oldestOut.Valid {
+		st.OldestOutbox = time.UnixMilli(oldestOut.Int64)
 	}
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE state = 2`).Scan(&st.FailedOutbox); err != nil {
 		return st, fmt.Errorf("store: stats: %w", err)

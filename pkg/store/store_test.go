@@ -410,3 +410,32 @@ func TestFinishedIndexesDropped(t *testing.T) {
 		t.Fatalf("%d of the finished indexes still there", n)
 	}
 }
+
+// TestStatsOldestOutbox: Stats reports when the oldest undelivered reply
+// part was stored, and zero once every part is delivered.
+func TestStatsOldestOutbox(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if st, err := s.Stats(ctx); err != nil || !st.OldestOutbox.IsZero() {
+		t.Fatalf("empty store: %+v %v", st, err)
+	}
+	in := msg("e1", "c", "hi")
+	id, _, _ := s.AddInbound(ctx, "k", in, Pending)
+	r := in.ReplyTo()
+	r.Text, r.IdempotencyKey = "x", "k1"
+	before := time.Now().Truncate(time.Millisecond)
+	recs, err := s.Finish(ctx, id, Done, "k", 0, []message.Outbound{r}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || st.OldestOutbox.Before(before) || st.OldestOutbox.After(time.Now()) {
+		t.Fatalf("stats = %+v err %v, want the oldest reply stored after %v", st, err, before)
+	}
+	if err := s.Delivered(ctx, recs[0].ID, 1, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Stats(ctx); err != nil || !st.OldestOutbox.IsZero() {
+		t.Fatalf("after delivery: %+v %v", st, err)
+	}
+}

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/heraldgw/herald/pkg/paths"
 )
 
 // Sections are the README's "## " sections rendered, in order, with their
@@ -34,6 +36,8 @@ var Sections = []struct{ README, Man string }{
 	{"Installing and running under systemd", "RUNNING UNDER SYSTEMD"},
 	{"Configuration", "CONFIGURATION"},
 	{"Commands", "COMMANDS"},
+	{"Sending messages", "SENDING MESSAGES"},
+	{"Letting people in", "PAIRING"},
 	{"Exit codes", "EXIT STATUS"},
 	{"Troubleshooting", "TROUBLESHOOTING"},
 }
@@ -41,22 +45,22 @@ var Sections = []struct{ README, Man string }{
 // linkTargets rewrites repository paths the README links to into what an
 // installed system has.
 var linkTargets = map[string]string{
-	"packaging/herald.yaml": "/etc/herald/herald.yaml",
+	"packaging/herald.yaml": paths.ConfigFile,
 }
 
 const files = `.TP
-.I /etc/herald/herald.yaml
+.I ` + paths.ConfigFile + `
 Configuration (a conffile: upgrades never overwrite it).
 .TP
-.I /etc/herald/credentials/
+.I ` + paths.CredentialsDir + `/
 Secrets, one file each, readable by root only; systemd passes them to herald with
 .BR LoadCredential= .
 .TP
-.I /var/lib/herald/
+.I ` + paths.StateDir + `/
 State: the message store and the instance lock
 .RB ( StateDirectory= ).
 .TP
-.I /run/herald/admin.sock
+.I ` + paths.AdminSocket + `
 Admin socket: health, status, metrics, reload
 .RB ( herald\-admin.socket ).
 .TP

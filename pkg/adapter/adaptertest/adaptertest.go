@@ -333,10 +333,10 @@ func StopWithin(t testing.TB, a adapter.Adapter) {
 	select {
 	case <-done:
 		if d := time.Since(start); d > StopBound {
-			t.Fatalf("%s: Stop returned %v after its context ended, bound %v", a.Name(), d, StopBound)
+			t.Fatalf("%s: Stop returned %v after its context ended, bound %v", fmt.Sprintf("%T", a), d, StopBound)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatalf("%s: Stop did not return 5s after its context ended (bound %v)", a.Name(), StopBound)
+		t.Fatalf("%s: Stop did not return 5s after its context ended (bound %v)", fmt.Sprintf("%T", a), StopBound)
 	}
 }
 
@@ -354,9 +354,9 @@ func StopAfter(t testing.TB, a adapter.Adapter, timeout time.Duration) {
 	select {
 	case <-done:
 		if d := time.Since(start); d > timeout+StopBound {
-			t.Fatalf("%s: Stop returned after %v, bound %v + %v", a.Name(), d, timeout, StopBound)
+			t.Fatalf("%s: Stop returned after %v, bound %v + %v", fmt.Sprintf("%T", a), d, timeout, StopBound)
 		}
 	case <-time.After(timeout + 5*time.Second):
-		t.Fatalf("%s: Stop did not return within %v (bound %v + %v)", a.Name(), timeout+5*time.Second, timeout, StopBound)
+		t.Fatalf("%s: Stop did not return within %v (bound %v + %v)", fmt.Sprintf("%T", a), timeout+5*time.Second, timeout, StopBound)
 	}
 }

@@ -4,7 +4,6 @@ package discord
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -19,23 +18,6 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/secret"
 )
-
-// TypeName is the platform type name in herald.yaml.
-const TypeName = "discord"
-
-func init() {
-	adapter.Register(adapter.Type{
-		Name:      TypeName,
-		NewConfig: func() any { return NewConfig() },
-		New: func(conf any, env adapter.Env) (adapter.Adapter, error) {
-			c, ok := conf.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("discord: configuration is %T, want *discord.Config", conf)
-			}
-			return New(c, env)
-		},
-	})
-}
 
 // tunables are the timings of the gateway client. Tests shorten them.
 type tunables struct {
@@ -90,7 +72,6 @@ type Adapter struct {
 	cfg     Config
 	token   secret.Value
 	log     *logrus.Entry
-	report  func(adapter.Status)
 	metrics adapter.Metrics
 	rest    *restClient
 	// wsTransport dials gateway connections only, so that each dial opens a
@@ -99,14 +80,7 @@ type Adapter struct {
 	wsClient    *http.Client
 	tun         tunables
 
-	mu         sync.Mutex
-	started    bool
-	stopping   bool
-	stopCancel context.CancelFunc // ends dials, backoff; starts the graceful close
-	hardCancel context.CancelFunc // ends everything
-	runDone    chan struct{}
-	stopDone   chan struct{}
-	stopErr    error
+	life *adapter.Life
 
 	// Session state, owned by the run goroutine: only it writes these
 	// fields, under persistMu for sessionID, resumeURL and botID, which the
@@ -144,20 +118,8 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 	if strings.HasPrefix(tok.Reveal(), "Bot ") {
 		return nil, fmt.Errorf("discord: token: %s holds \"Bot <token>\": store the bare token, herald adds the prefix", cfg.Token)
 	}
-	log := env.Log
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(nopWriter{})
-		log = logrus.NewEntry(l)
-	}
-	report := env.Report
-	if report == nil {
-		report = func(adapter.Status) {}
-	}
-	metrics := env.Metrics
-	if metrics == nil {
-		metrics = adapter.NopMetrics{}
-	}
+	env = env.Defaults()
+	log, metrics := env.Log, env.Metrics
 	if cfg.Intents&IntentMessageContent == 0 {
 		log.Warn("discord: intents lack MESSAGE_CONTENT (32768): guild messages that do not mention the bot arrive without text")
 	}
@@ -173,13 +135,13 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 		MaxIdleConns:          1,
 		IdleConnTimeout:       time.Second,
 	}
-	return &Adapter{
+	a := &Adapter{
 		name:        env.Name,
 		cfg:         *cfg,
 		token:       tok,
 		log:         log,
-		report:      report,
 		metrics:     metrics,
+		life:        adapter.NewLife(TypeName, env.Report),
 		rest:        newRESTClient(cfg.APIURL, tok, cfg.RequestTimeout, log),
 		wsTransport: wsTr,
 		wsClient:    &http.Client{Transport: wsTr},
@@ -187,11 +149,13 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 		threads:     map[string]struct{}{},
 		state:       st,
 		tokenFP:     tokenFingerprint(tok.Reveal()),
-	}, nil
+	}
+	a.life.OnStop(func(context.Context, error) {
+		a.rest.tr.CloseIdleConnections()
+		a.wsTransport.CloseIdleConnections()
+	})
+	return a, nil
 }
-
-// Name returns the configured instance name.
-func (a *Adapter) Name() string { return a.name }
 
 // MaxMessageLen is max_message_len (2000 by default, Discord's limit).
 func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
@@ -199,26 +163,11 @@ func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
 // Start launches the gateway client and returns at once. Connection
 // failures are retried in the background; see Status reports.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	if inbox == nil {
-		return errors.New("discord: start: nil inbox")
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	case a.stopping:
-		return errors.New("discord: start: adapter already stopped")
-	case a.started:
-		return errors.New("discord: start: already started")
-	}
-	a.started = true
-	a.inbox = inbox
-	hardCtx, hardCancel := context.WithCancel(ctx)
-	stopCtx, stopCancel := context.WithCancel(hardCtx)
-	a.hardCancel, a.stopCancel = hardCancel, stopCancel
-	a.runDone = make(chan struct{})
-	a.report(adapter.Status{Phase: adapter.PhaseStarting})
-	go a.run(stopCtx, hardCtx)
-	return nil
+	a.life.CloseBound, a.life.Grace = a.tun.closeBound, a.tun.closeGrace
+	return a.life.Start(ctx, inbox, func(soft, hard context.Context) {
+		a.inbox = inbox
+		a.run(soft, hard)
+	})
 }
 
 // Stop saves the session, closes the gateway connection and returns within
@@ -232,76 +181,7 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 // then the TCP connection is closed by force. An event still being stored
 // when the bound runs out gets its context cancelled; it is not counted as
 // handled, so a resume replays it. See the README on what is guaranteed.
-func (a *Adapter) Stop(ctx context.Context) error {
-	a.mu.Lock()
-	if a.stopDone != nil {
-		done := a.stopDone
-		a.mu.Unlock()
-		select {
-		case <-done:
-			return a.stopErr
-		case <-ctx.Done():
-			return fmt.Errorf("discord: stop: %w", ctx.Err())
-		}
-	}
-	a.stopping = true
-	a.stopDone = make(chan struct{})
-	started := a.started
-	a.mu.Unlock()
-
-	if started {
-		a.stopErr = a.stopRun(ctx)
-	}
-	a.rest.tr.CloseIdleConnections()
-	a.wsTransport.CloseIdleConnections()
-	a.report(adapter.Status{Phase: adapter.PhaseStopped, Err: a.stopErr})
-	close(a.stopDone)
-	return a.stopErr
-}
-
-func (a *Adapter) stopRun(ctx context.Context) error {
-	a.stopCancel()
-	bound := time.NewTimer(a.tun.closeBound)
-	defer bound.Stop()
-	grace := func() {
-		t := time.NewTimer(a.tun.closeGrace)
-		defer t.Stop()
-		select {
-		case <-a.runDone:
-		case <-t.C:
-		}
-	}
-	select {
-	case <-a.runDone:
-	case <-bound.C:
-	case <-ctx.Done():
-		grace()
-	}
-	a.hardCancel()
-	select {
-	case <-a.runDone:
-		return nil
-	case <-ctx.Done():
-		grace()
-	}
-	select {
-	case <-a.runDone:
-		return nil
-	default:
-		return errors.New("discord: stop: gateway goroutine did not end (inbox ignoring its context?)")
-	}
-}
-
-// backoff returns the wait before attempt n (0-based): jittered, doubling
-// from backoffBase up to backoffMax.
-func (a *Adapter) backoff(n int) time.Duration {
-	d := a.tun.backoffBase
-	for i := 0; i < n && d < a.tun.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, a.tun.backoffMax)
-	return d/2 + rand.N(d/2+1)
-}
+func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
 
 func (a *Adapter) invalidSessionDelay() time.Duration {
 	lo, hi := a.tun.invalidMin, a.tun.invalidMax
@@ -311,20 +191,10 @@ func (a *Adapter) invalidSessionDelay() time.Duration {
 	return lo + rand.N(hi-lo)
 }
 
-type nopWriter struct{}
-
-func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
-
-// DeduplicatesSends reports that Discord drops a create with a nonce it
-// saw in the past few minutes (enforce_nonce), so the core may retry a send
-// whose outcome is unknown (adapter.Deduplicator).
-func (a *Adapter) DeduplicatesSends() bool { return true }
-
 // Interface guards
 var (
-	_ adapter.Adapter      = (*Adapter)(nil)
-	_ adapter.Deduplicator = (*Adapter)(nil)
-	_ adapter.Editor       = (*Adapter)(nil)
-	_ adapter.Typer        = (*Adapter)(nil)
-	_ adapter.Limiter      = (*Adapter)(nil)
+	_ adapter.Adapter = (*Adapter)(nil)
+	_ adapter.Editor  = (*Adapter)(nil)
+	_ adapter.Typer   = (*Adapter)(nil)
+	_ adapter.Limiter = (*Adapter)(nil)
 )

@@ -7,7 +7,7 @@
 // herald does not use discordgo: its Close can block forever while Open holds
 // the session lock in a read without deadline, it sleeps under that lock,
 // closes with 1000 (losing the session) and its heartbeat loop can start a
-// reconnect after an intentional Close (platforms.md §0). Here every network
+// reconnect after an intentional Close (all seen with v0.29.0). Here every network
 // call takes a context and Stop is bounded in every state.
 //
 // # Acknowledged means durable, on a platform without acks

@@ -16,7 +16,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/heraldgw/herald/pkg/adapter"
-	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -142,53 +141,17 @@ type outcome struct {
 // run is the session owner: connect, read, reconnect, until stopCtx ends or
 // a fatal error.
 func (a *Adapter) run(stopCtx, hardCtx context.Context) {
-	defer close(a.runDone)
 	a.restoreSession()
-	attempt := 0
-	for {
+	rc := adapter.Reconnect{
+		Life:    a.life,
+		Log:     a.log,
+		Metrics: a.metrics,
+		Backoff: adapter.Backoff{Min: a.tun.backoffBase, Max: a.tun.backoffMax},
+	}
+	rc.Run(stopCtx, func(context.Context) adapter.Attempt {
 		out := a.connect(stopCtx, hardCtx)
-		if stopCtx.Err() != nil {
-			return
-		}
-		if out.fatal {
-			logging.Event(a.log, logging.MsgAdapterFatal).WithError(out.err).Error("discord: not reconnecting: this needs an operator")
-			a.report(adapter.Status{Phase: adapter.PhaseFatal, Err: out.err})
-			return
-		}
-		if out.healthy {
-			attempt = 0
-		}
-		var delay time.Duration
-		switch {
-		case out.delay > 0:
-			delay = out.delay
-		case out.immediate && out.healthy:
-		default:
-			delay = a.backoff(attempt)
-			attempt++
-		}
-		retryAt := time.Now().Add(delay)
-		a.log.WithError(out.err).WithField("retry_in", delay.Round(time.Millisecond).String()).Warn("discord: gateway connection lost")
-		a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: out.err})
-		a.metrics.Reconnect()
-		if !sleep(stopCtx, delay) {
-			return
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+		return adapter.Attempt{Err: out.err, Fatal: out.fatal, Healthy: out.healthy, Immediate: out.immediate, Delay: out.delay}
+	})
 }
 
 // advance records that the event with sequence number s was handled.
@@ -432,14 +395,14 @@ func (a *Adapter) dispatch(ctx context.Context, p payload, healthy *bool) (out o
 		// session.
 		a.saveSession(true)
 		a.log.WithFields(map[string]any{"bot_id": r.User.ID, "bot": r.User.Username}).Info("discord: connected (READY)")
-		a.report(adapter.Status{Phase: adapter.PhaseConnected})
+		a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	case "RESUMED":
 		a.advance(p.S)
 		*healthy = true
 		// The session is known alive again: refresh saved_at at once.
 		a.saveSession(true)
 		a.log.WithField("seq", a.seq.Load()).Info("discord: session resumed")
-		a.report(adapter.Status{Phase: adapter.PhaseConnected})
+		a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	case "MESSAGE_CREATE":
 		if err := a.intake(ctx, p); err != nil {
 			// Not stored: do not advance, close resumably, resume from

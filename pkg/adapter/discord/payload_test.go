@@ -39,6 +39,15 @@ var seeds = []string{
 	``,
 	`{"op":10,"d":{"heartbeat_interval":-5}}`,
 	`{"op":10,"d":{"heartbeat_interval":1e300}}`,
+	// Values a hostile gateway controls: an interval whose milliseconds
+	// overflow a time.Duration, sequence numbers at and past int64, a
+	// mention of @everyone and a message at the text limit.
+	`{"op":10,"d":{"heartbeat_interval":9300000000000}}`,
+	`{"op":10,"d":{"heartbeat_interval":"41250"}}`,
+	`{"op":0,"s":9223372036854775807,"t":"RESUMED","d":null}`,
+	`{"op":0,"s":9223372036854775808,"t":"RESUMED","d":null}`,
+	`{"op":0,"s":2,"t":"MESSAGE_CREATE","d":{"id":"1","channel_id":"2","author":{"id":"4"},"content":"@everyone <@&5> <@` + botID + `>","mention_everyone":true,"mentions":[{"id":"` + botID + `"}]}}`,
+	`{"op":0,"s":2,"t":"MESSAGE_CREATE","d":{"id":"1","channel_id":"2","author":{"id":"4"},"content":"` + strings.Repeat("x", 70000) + `"}}`,
 }
 
 func FuzzParsePayload(f *testing.F) {

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -166,7 +167,7 @@ func TestAmbiguousThenRetry(t *testing.T) {
 	leakCheck(t)
 	srv := discordtest.New(t, discordtest.Options{})
 	h := newHarness(t, srv)
-	srv.HangNext()
+	srv.Inject(discordtest.Messages, fakeserver.Blackhole().Times(1))
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	_, err := h.a.Send(ctx, reply("hello", 1))
@@ -197,7 +198,7 @@ func TestSendErrors(t *testing.T) {
 			leakCheck(t)
 			srv := discordtest.New(t, discordtest.Options{})
 			h := newHarness(t, srv)
-			srv.FailNext(tc.status)
+			srv.Inject(discordtest.Messages, fakeserver.Reject(tc.status).Times(1))
 			_, err := h.a.Send(t.Context(), reply("x", 1))
 			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.text) || !strings.HasPrefix(err.Error(), "discord: create message: ") {
 				t.Fatalf("status %d: %v, want %v mentioning %q", tc.status, err, tc.is, tc.text)
@@ -238,7 +239,7 @@ func TestRateLimited429(t *testing.T) {
 	leakCheck(t)
 	srv := discordtest.New(t, discordtest.Options{})
 	h := newHarness(t, srv)
-	srv.RateLimitNext(1500*time.Millisecond, false)
+	srv.Inject(discordtest.Messages, fakeserver.RateLimit(1, 1500*time.Millisecond))
 	_, err := h.a.Send(t.Context(), reply("x", 1))
 	var ra *adapter.RetryAfterError
 	if !errors.As(err, &ra) || !errors.Is(err, adapter.ErrRateLimited) || ra.After != 1500*time.Millisecond {
@@ -266,7 +267,7 @@ func TestHostileRetryAfter(t *testing.T) {
 	leakCheck(t)
 	srv := discordtest.New(t, discordtest.Options{})
 	h := newHarness(t, srv)
-	srv.RateLimitNext(30*24*time.Hour, false)
+	srv.Inject(discordtest.Messages, fakeserver.RateLimit(1, 30*24*time.Hour))
 	_, err := h.a.Send(t.Context(), reply("x", 1))
 	if ra, ok := adapter.RetryAfter(err); !ok || ra != adapter.MaxRetryAfter || !errors.Is(err, adapter.ErrRateLimited) {
 		t.Fatalf("429 asking for 30 days: %v, want a retry after %v", err, adapter.MaxRetryAfter)
@@ -295,7 +296,7 @@ func TestRateLimitedGlobal(t *testing.T) {
 	leakCheck(t)
 	srv := discordtest.New(t, discordtest.Options{})
 	h := newHarness(t, srv)
-	srv.RateLimitNext(100*time.Millisecond, true)
+	srv.Inject(discordtest.Messages, fakeserver.RateLimit(1, 100*time.Millisecond).WithCode(discordtest.Global))
 	if _, err := h.a.Send(t.Context(), reply("x", 1)); !errors.Is(err, adapter.ErrRateLimited) {
 		t.Fatalf("global 429: %v", err)
 	}
@@ -366,7 +367,7 @@ func TestEditAndTyping(t *testing.T) {
 	if srv.Typing() != 1 {
 		t.Error("typing not recorded")
 	}
-	srv.FailNext(500)
+	srv.Inject(discordtest.Messages, fakeserver.Reject(500).Times(1))
 	if err := h.a.Typing(t.Context(), reply("", 1)); !errors.Is(err, adapter.ErrTemporary) {
 		t.Errorf("typing 500: %v", err)
 	}

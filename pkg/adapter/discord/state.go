@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // stateFileName is the saved session inside Env.StateDir. The directory is
@@ -164,43 +166,14 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// save writes s atomically: a temporary file in the same directory (mode
-// 0600, from os.CreateTemp), fsync, rename over the old file, fsync of the
-// directory. A crash leaves either the old or the new file, never a torn
-// one.
+// save writes s atomically (adapter.SaveStateFile): a crash leaves either
+// the old or the new file, never a torn one.
 func (f stateFile) save(s *savedSession) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(f.dir, "."+stateFileName+".*")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), f.path()); err != nil {
-		return err
-	}
-	done = true
-	return syncDir(f.dir)
+	return adapter.SaveStateFile(f.dir, stateFileName, append(b, '\n'))
 }
 
 // remove deletes the saved session; a missing file is not an error.
@@ -209,23 +182,8 @@ func (f stateFile) remove() error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return syncDir(f.dir)
+	return adapter.SyncDir(f.dir)
 }
 
 // cleanTemp removes temporary files left by a crash during save.
-func (f stateFile) cleanTemp() {
-	m, _ := filepath.Glob(filepath.Join(f.dir, "."+stateFileName+".*"))
-	for _, p := range m {
-		os.Remove(p)
-	}
-}
-
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func (f stateFile) cleanTemp() { adapter.CleanStateTemp(f.dir, stateFileName) }

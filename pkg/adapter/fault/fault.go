@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
+//go:build heraldtest
+
 package fault
 
 import (
@@ -33,12 +35,9 @@ func (c *Config) Validate() error {
 }
 
 func init() {
-	adapter.Register(adapter.Type{
-		Name:      "fault",
-		NewConfig: func() any { return &Config{} },
-		New:       New,
-		Hidden:    true,
-	})
+	t := adapter.Define("fault", func() *Config { return &Config{} }, New)
+	t.Hidden = true
+	adapter.Register(t)
 }
 
 // hung counts Stop calls blocked by HangStop, and release lets tests free
@@ -58,35 +57,32 @@ func ReleaseAll() { relOnce.Do(func() { close(release) }) }
 
 // Adapter is the fault platform.
 type Adapter struct {
-	name string
 	cfg  Config
 	env  adapter.Env
+	life *adapter.Life
 
 	mu   sync.Mutex
 	sent []message.Outbound
 }
 
 // New builds a fault platform.
-func New(conf any, env adapter.Env) (adapter.Adapter, error) {
-	c, ok := conf.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("fault: unexpected config %T", conf)
-	}
-	return &Adapter{name: env.Name, cfg: *c, env: env}, nil
+func New(c *Config, env adapter.Env) (*Adapter, error) {
+	env = env.Defaults()
+	return &Adapter{cfg: *c, env: env, life: adapter.NewLife("fault", env.Report)}, nil
 }
 
-// Name implements adapter.Adapter.
-func (a *Adapter) Name() string { return a.name }
-
 // Start implements adapter.Adapter.
-func (a *Adapter) Start(ctx context.Context, _ adapter.Inbox) error {
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	if err := a.life.Start(ctx, inbox, nil); err != nil {
+		return err
+	}
 	switch {
 	case a.cfg.Fatal:
-		a.env.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: fmt.Errorf("fault: injected fatal error: %w", adapter.ErrUnauthorized)})
+		a.life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: fmt.Errorf("fault: injected fatal error: %w", adapter.ErrUnauthorized)})
 	case a.cfg.Reconnecting:
-		a.env.Report(adapter.Status{Phase: adapter.PhaseReconnecting, Err: errors.New("fault: injected connection failure")})
+		a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, Err: errors.New("fault: injected connection failure")})
 	default:
-		a.env.Report(adapter.Status{Phase: adapter.PhaseConnected})
+		a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	}
 	return nil
 }
@@ -103,7 +99,7 @@ func (a *Adapter) Send(ctx context.Context, m *message.Outbound) (adapter.SendRe
 // its context says.
 func (a *Adapter) Stop(ctx context.Context) error {
 	if !a.cfg.HangStop {
-		return nil
+		return a.life.Stop(ctx, nil)
 	}
 	a.env.Log.Warn("fault injection: Stop hangs and ignores its context")
 	hung.Add(1)

@@ -178,7 +178,7 @@ func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 		}
 		retries = 0
 		a.log.WithFields(map[string]any{"conn_id": sess.ep.deviceID, "endpoint": sess.ep.safe}).Info("feishu: connected")
-		a.report(adapter.Status{Phase: adapter.PhaseConnected})
+		a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 		err = sess.serve(ctx, inbox)
 		a.unpublish(sess)
 		if ctx.Err() != nil || a.isStopping() {
@@ -192,7 +192,7 @@ func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 // giveUp reports a fatal error: herald stops retrying this platform.
 func (a *Adapter) giveUp(err error) {
 	logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).Error("feishu: giving up on the long connection; fix the app or its configuration, then reload herald")
-	a.report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
+	a.life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
 }
 
 // backoff returns the delay before retry number n (0-based) of a reconnect
@@ -206,29 +206,13 @@ func (a *Adapter) backoff(n int, cc clientConfig) time.Duration {
 		}
 		return rand.N(cc.reconnectNonce + 1)
 	}
-	d := cc.reconnectInterval
-	if shift := n - 1; shift < 30 {
-		if step := a.timing.backoffBase << shift; step > 0 && step < d {
-			d = step
-		}
-	}
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
+	return adapter.Backoff{Min: min(a.timing.backoffBase, cc.reconnectInterval), Max: cc.reconnectInterval}.Delay(n - 1)
 }
 
 // sleep reports PhaseReconnecting and waits d; false if ctx ended first.
 func (a *Adapter) sleep(ctx context.Context, d time.Duration, cause error) bool {
-	a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now().Add(d), Err: cause})
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now().Add(d), Err: cause})
+	return adapter.Sleep(ctx, d)
 }
 
 // connect runs one bootstrap and one websocket handshake.
@@ -442,15 +426,13 @@ func (s *session) serve(ctx context.Context, inbox adapter.Inbox) error {
 // closeGracefully sends close 1000 and waits for the platform's answer at
 // most wait and never past ctx; then it cuts the TCP connection, which also
 // ends the close handshake still in progress. The goroutine running the
-// handshake is counted in the adapter's WaitGroup.
+// handshake is one that Stop waits for.
 func (s *session) closeGracefully(ctx context.Context, wait time.Duration) {
 	done := make(chan struct{})
-	s.a.wg.Add(1)
-	go func() {
-		defer s.a.wg.Done()
+	s.a.life.Go(func() {
 		defer close(done)
 		_ = s.conn.Close(websocket.StatusNormalClosure, "")
-	}()
+	})
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {

@@ -8,9 +8,9 @@
 // herald does not use the official SDK (larksuite/oapi-sdk-go): before
 // v3.11 its Start never returned and its Close did not unblock it, and
 // later versions wait for in-flight handlers at shutdown and reassemble
-// fragmented events on concurrent goroutines, losing fragments. The
-// reference gateway's Feishu disconnect blocked on network I/O until systemd
-// killed it, which left a stale PID file and a restart loop
+// fragmented events on concurrent goroutines, losing fragments. A gateway
+// built on the SDK had its Feishu disconnect block on network I/O until
+// systemd killed it, which left a stale PID file and a restart loop
 // (NousResearch/hermes-agent#14128). The protocol is small enough to own:
 // an HTTP bootstrap, protobuf frames (internal/pbbp2) over
 // github.com/coder/websocket, ping/pong, acks, fragment reassembly.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -35,9 +34,6 @@ type timing struct {
 	// closeWait bounds the close handshake at Stop (also bounded by Stop's
 	// context).
 	closeWait time.Duration
-	// stopGrace is how long Stop still waits for its goroutines once its
-	// context has ended; it keeps Stop inside the 100 ms contract.
-	stopGrace time.Duration
 	// writeTimeout bounds one websocket write (ping, ack).
 	writeTimeout time.Duration
 	// deliverTimeout bounds Inbox.Deliver; past it the event is not acked
@@ -59,7 +55,6 @@ var defaultTiming = timing{
 	backoffBase:    time.Second,
 	readGrace:      5 * time.Second,
 	closeWait:      2 * time.Second,
-	stopGrace:      50 * time.Millisecond,
 	writeTimeout:   10 * time.Second,
 	deliverTimeout: 15 * time.Second,
 	botInfoTimeout: 2 * time.Second,
@@ -74,7 +69,6 @@ type Adapter struct {
 	appID   string
 	secret  secret.Value
 	log     *logrus.Entry
-	report  func(adapter.Status)
 	metrics adapter.Metrics
 	timing  timing
 	tr      *http.Transport // bootstrap and REST; websocket dials get their own
@@ -85,15 +79,9 @@ type Adapter struct {
 
 	bot botIdentity
 
-	mu       sync.Mutex
-	started  bool
-	stopping bool
-	cancel   context.CancelFunc
-	cur      *session // the open connection, if any
-	wg       sync.WaitGroup
-	waitOnce sync.Once
-	done     chan struct{} // closed once wg is done (after Stop)
-	runDone  chan struct{} // closed when the intake goroutine returns
+	life *adapter.Life
+	mu   sync.Mutex
+	cur  *session // the open connection, if any
 }
 
 // New builds an adapter: it validates c and reads the app secret. It does no
@@ -102,6 +90,7 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 	if c == nil {
 		return nil, errors.New("feishu: no configuration")
 	}
+	env = env.Defaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("feishu: %w", err)
 	}
@@ -115,23 +104,12 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		appID:   c.AppID,
 		secret:  sec,
 		log:     env.Log,
-		report:  env.Report,
+		life:    adapter.NewLife("feishu", env.Report),
 		metrics: env.Metrics,
 		timing:  defaultTiming,
 	}
 	if a.name == "" {
 		a.name = "feishu"
-	}
-	if a.log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		a.log = logrus.NewEntry(l)
-	}
-	if a.report == nil {
-		a.report = func(adapter.Status) {}
-	}
-	if a.metrics == nil {
-		a.metrics = adapter.NopMetrics{}
 	}
 	a.cc = a.timing.defaults
 	a.tr = &http.Transport{
@@ -143,6 +121,7 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		TLSHandshakeTimeout:   c.RequestTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
+	a.life.OnStop(func(context.Context, error) { a.tr.CloseIdleConnections() })
 	a.rest = &restClient{
 		base:    c.baseURL(),
 		appID:   c.AppID,
@@ -156,104 +135,38 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 	return a, nil
 }
 
-// Name returns the instance name.
-func (a *Adapter) Name() string { return a.name }
-
 // MaxMessageLen implements adapter.Limiter.
 func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 
 // Start launches the long-connection client and returns at once. Connection
 // failures are retried in the background; see README.md for the policy.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	if inbox == nil {
-		return errors.New("feishu: Start: nil inbox")
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.started || a.stopping {
-		return errors.New("feishu: Start: adapter already started or stopped")
-	}
-	a.started = true
-	runCtx, cancel := context.WithCancel(ctx)
-	a.cancel = cancel
-	a.report(adapter.Status{Phase: adapter.PhaseStarting})
-	a.runDone = make(chan struct{})
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		defer close(a.runDone)
-		a.run(runCtx, inbox)
-	}()
-	return nil
+	return a.life.Start(ctx, inbox, func(_, hard context.Context) { a.run(hard, inbox) })
 }
 
 // Stop sends a close frame on the open connection, waits for the platform's
 // answer at most 2 s (and never past ctx), then tears everything down. It
 // returns within 100 ms of ctx ending in every state.
 func (a *Adapter) Stop(ctx context.Context) error {
-	a.mu.Lock()
-	first := !a.stopping
-	a.stopping = true
-	started := a.started
-	sess := a.cur
-	a.mu.Unlock()
-	if !started {
-		a.tr.CloseIdleConnections()
-		if first {
-			a.report(adapter.Status{Phase: adapter.PhaseStopped})
+	return a.life.Stop(ctx, func(ctx context.Context) {
+		a.mu.Lock()
+		sess := a.cur
+		a.mu.Unlock()
+		if sess != nil {
+			sess.closeGracefully(ctx, a.timing.closeWait)
 		}
-		return nil
-	}
-	if first && sess != nil {
-		sess.closeGracefully(ctx, a.timing.closeWait)
-	}
-	a.cancel()
-	err := a.waitDone(ctx)
-	a.tr.CloseIdleConnections()
-	if first {
-		a.report(adapter.Status{Phase: adapter.PhaseStopped, Err: err})
-	}
-	return err
-}
-
-// waitDone waits for every goroutine of the adapter, or until stopGrace
-// after ctx ends.
-func (a *Adapter) waitDone(ctx context.Context) error {
-	a.waitOnce.Do(func() {
-		a.done = make(chan struct{})
-		go func() {
-			a.wg.Wait()
-			close(a.done)
-		}()
 	})
-	select {
-	case <-a.done:
-		return nil
-	case <-ctx.Done():
-	}
-	t := time.NewTimer(a.timing.stopGrace)
-	defer t.Stop()
-	select {
-	case <-a.done:
-		return nil
-	case <-t.C:
-		return fmt.Errorf("feishu: stop: %w (connection teardown still running)", ctx.Err())
-	}
 }
 
 // isStopping reports whether Stop has been called.
-func (a *Adapter) isStopping() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.stopping
-}
+func (a *Adapter) isStopping() bool { return a.life.Stopping() }
 
 // publish makes sess the connection Stop closes. It fails once Stop has
 // begun.
 func (a *Adapter) publish(sess *session) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.stopping {
+	if a.life.Stopping() {
 		return false
 	}
 	a.cur = sess
@@ -268,15 +181,9 @@ func (a *Adapter) unpublish(sess *session) {
 	}
 }
 
-// DeduplicatesSends reports that Feishu drops a message whose uuid it saw
-// in the past hour, so the core may retry a send whose outcome is unknown
-// (adapter.Deduplicator).
-func (a *Adapter) DeduplicatesSends() bool { return true }
-
 // Interface guards.
 var (
-	_ adapter.Adapter      = (*Adapter)(nil)
-	_ adapter.Deduplicator = (*Adapter)(nil)
-	_ adapter.Limiter      = (*Adapter)(nil)
-	_ adapter.Editor       = (*Adapter)(nil)
+	_ adapter.Adapter = (*Adapter)(nil)
+	_ adapter.Limiter = (*Adapter)(nil)
+	_ adapter.Editor  = (*Adapter)(nil)
 )

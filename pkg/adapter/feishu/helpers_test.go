@@ -36,7 +36,6 @@ var testTiming = timing{
 	backoffBase:    10 * time.Millisecond,
 	readGrace:      5 * time.Second,
 	closeWait:      2 * time.Second,
-	stopGrace:      50 * time.Millisecond,
 	writeTimeout:   5 * time.Second,
 	deliverTimeout: 5 * time.Second,
 	botInfoTimeout: 2 * time.Second,
@@ -115,12 +114,12 @@ func (h *harness) assertStopped() {
 	h.t.Helper()
 	h.stopped = true
 	select {
-	case <-h.a.runDone:
+	case <-h.a.life.RunDone():
 	default:
 		h.t.Fatal("intake goroutine still running after Stop")
 	}
 	select {
-	case <-h.a.done:
+	case <-h.a.life.Done():
 	default:
 		h.t.Fatal("adapter goroutines still running after Stop")
 	}
@@ -134,20 +133,8 @@ func (h *harness) assertStopped() {
 func (h *harness) waitRunDone() {
 	h.t.Helper()
 	select {
-	case <-h.a.runDone:
+	case <-h.a.life.RunDone():
 	case <-time.After(wait):
 		h.t.Fatal("intake goroutine did not end")
-	}
-}
-
-// poll waits for cond, for conditions no channel announces.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

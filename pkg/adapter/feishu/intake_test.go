@@ -12,6 +12,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/internal/pbbp2"
 	"github.com/heraldgw/herald/pkg/message"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 func TestReceiveText(t *testing.T) {
@@ -58,7 +59,7 @@ func TestAckOnlyAfterStore(t *testing.T) {
 	h.connect()
 	id := h.fake.Push(feishutest.Event{Text: "x"})
 	h.fake.WaitDeliveries(t, id, 3, wait)
-	poll(t, "three Deliver calls", func() bool { return h.inbox.Calls() >= 3 })
+	testwait.For(t, "three Deliver calls", func() bool { return h.inbox.Calls() >= 3 })
 	if n := len(h.fake.Acks()); n != 0 {
 		t.Fatalf("%d acks while Deliver fails, want 0", n)
 	}

@@ -12,8 +12,10 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
 	"github.com/heraldgw/herald/pkg/logging"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 func TestBootstrapServerErrorsAreRetried(t *testing.T) {
@@ -55,9 +57,9 @@ func TestFatalErrorsStopRetrying(t *testing.T) {
 		{"connection limit at bootstrap", feishutest.Options{}, func(s *feishutest.Server) {
 			s.SetBootstrapMode(feishutest.BootstrapConnLimit)
 		}, adapter.ErrPermanent, 0},
-		{"handshake 403", feishutest.Options{}, func(s *feishutest.Server) { s.SetHandshakeReject(403, 0) }, adapter.ErrUnauthorized, 1},
+		{"handshake 403", feishutest.Options{}, func(s *feishutest.Server) { s.Inject(feishutest.Handshake, fakeserver.Reject(403)) }, adapter.ErrUnauthorized, 1},
 		{"handshake 514 connection limit", feishutest.Options{}, func(s *feishutest.Server) {
-			s.SetHandshakeReject(514, 1000040350)
+			s.Inject(feishutest.Handshake, fakeserver.Reject(514).WithCode("1000040350"))
 		}, adapter.ErrPermanent, 1},
 	}
 	for _, tt := range tests {
@@ -90,11 +92,11 @@ func TestFatalErrorsStopRetrying(t *testing.T) {
 
 func TestHandshake514OtherCodeIsRetried(t *testing.T) {
 	h := newHarness(t, feishutest.Options{}, nil)
-	h.fake.SetHandshakeReject(514, 1000040351)
+	h.fake.Inject(feishutest.Handshake, fakeserver.Reject(514).WithCode("1000040351"))
 	h.start()
 	h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
 	h.fake.WaitWSAttempts(t, 2, wait)
-	h.fake.SetHandshakeReject(0, 0)
+	h.fake.Heal(feishutest.Handshake)
 	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
 	if n := len(h.fake.Bootstraps()); n < 2 {
 		t.Errorf("%d bootstraps: every attempt must bootstrap again", n)
@@ -111,7 +113,7 @@ func TestReconnectAfterAbruptClose(t *testing.T) {
 	h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
 	h.fake.WaitBootstraps(t, 2, wait)
 	h.fake.WaitConnections(t, 2, wait)
-	poll(t, "a second connected report", func() bool {
+	testwait.For(t, "a second connected report", func() bool {
 		n := 0
 		for _, s := range h.st.All() {
 			if s.Phase == adapter.PhaseConnected {
@@ -156,7 +158,7 @@ func TestHostileClientConfig(t *testing.T) {
 	h := newHarness(t, feishutest.Options{Config: hostile}, nil)
 	h.fake.SetPongConfig(hostile) // the answer to the first ping
 	h.connect()
-	poll(t, "clamps of the three intervals, in the bootstrap and the pong", func() bool { return clamps(h) >= 6 })
+	testwait.For(t, "clamps of the three intervals, in the bootstrap and the pong", func() bool { return clamps(h) >= 6 })
 	want := clientConfig{
 		reconnectCount:    -1,
 		reconnectInterval: reconnectIntervalBounds[1],
@@ -238,7 +240,7 @@ func TestStopMidBootstrap(t *testing.T) {
 
 func TestStopMidHandshake(t *testing.T) {
 	h := newHarness(t, feishutest.Options{}, nil)
-	h.fake.SetWSBlackhole(true)
+	h.fake.Inject(feishutest.Handshake, fakeserver.Blackhole())
 	h.start()
 	h.fake.WaitWSAttempts(t, 1, wait)
 	adaptertest.StopWithin(t, h.a)
@@ -299,7 +301,7 @@ func TestStopMidBackoff(t *testing.T) {
 	h.fake.SetBootstrapMode(feishutest.BootstrapHTTP500)
 	h.start()
 	h.fake.WaitBootstraps(t, 2, wait)
-	poll(t, "a retry scheduled far ahead", func() bool {
+	testwait.For(t, "a retry scheduled far ahead", func() bool {
 		st := h.st.Last()
 		return st.Phase == adapter.PhaseReconnecting && time.Until(st.RetryAt) > time.Minute
 	})
@@ -316,7 +318,7 @@ func TestStopWhileDeliverBlocks(t *testing.T) {
 			defer release()
 			h.connect()
 			h.fake.Push(feishutest.Event{Text: "slow store"})
-			poll(t, "Deliver to be called", func() bool { return h.inbox.Calls() == 1 })
+			testwait.For(t, "Deliver to be called", func() bool { return h.inbox.Calls() == 1 })
 			if graceful {
 				adaptertest.StopAfter(t, h.a, time.Second)
 				h.fake.WaitCloseCodes(t, 1, wait)
@@ -329,28 +331,6 @@ func TestStopWhileDeliverBlocks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestStopBeforeStart(t *testing.T) {
-	h := newHarness(t, feishutest.Options{}, nil)
-	if err := h.a.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.a.Start(context.Background(), h.inbox); err == nil {
-		t.Error("Start after Stop succeeded")
-	}
-	h.stopped = true
-	if got := h.st.Last().Phase; got != adapter.PhaseStopped {
-		t.Errorf("status %q", got)
-	}
-}
-
-func TestStopTwice(t *testing.T) {
-	h := newHarness(t, feishutest.Options{}, nil)
-	h.connect()
-	adaptertest.StopWithin(t, h.a)
-	adaptertest.StopWithin(t, h.a)
-	h.assertStopped()
 }
 
 // TestStartContextCancel: cancelling Start's context ends intake without

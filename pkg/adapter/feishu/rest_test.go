@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -60,7 +61,7 @@ func TestSendIdempotentAfterAmbiguousTimeout(t *testing.T) {
 	if _, err := h.a.rest.tenantToken(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h.fake.FailNext(feishutest.Failure{StoreThenHang: true})
+	h.fake.Inject(feishutest.Messages, fakeserver.Blackhole().Times(1))
 	msg := outbound("answer", "om_q", message.IdempotencyKey("feishu", "ev_9", 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	_, err := h.a.Send(ctx, msg)
@@ -220,7 +221,7 @@ func TestEdit(t *testing.T) {
 	}
 	// An edit whose answer is lost is temporary, not ambiguous: repeating
 	// it is harmless.
-	h.fake.FailNext(feishutest.Failure{StoreThenHang: true})
+	h.fake.Inject(feishutest.Messages, fakeserver.Blackhole().Times(1))
 	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	err = h.a.Edit(tctx, outbound("final 2", "om_q", "k"), res.MessageID)

@@ -4,7 +4,6 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -19,7 +18,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
-	"github.com/heraldgw/herald/pkg/message"
 )
 
 // conn is one Socket Mode websocket with its reader and pinger goroutines.
@@ -192,9 +190,8 @@ func (a *Adapter) dial(ctx context.Context, wsURL string) (*conn, error) {
 		done:   make(chan struct{}),
 	}
 	c.log = a.log.WithField("conn", c.id)
-	a.wg.Add(2)
-	go a.read(c)
-	go a.ping(c)
+	a.life.Go(func() { a.read(c) })
+	a.life.Go(func() { a.ping(c) })
 	return c, nil
 }
 
@@ -211,7 +208,6 @@ func (e *redactedError) Unwrap() error { return e.err }
 // Read), signals hello and disconnect requests, and queues envelopes for
 // the intake worker so that a slow store never stalls pings.
 func (a *Adapter) read(c *conn) {
-	defer a.wg.Done()
 	defer close(c.done)
 	defer func() { _ = c.ws.CloseNow() }()
 	for {
@@ -265,7 +261,6 @@ func (a *Adapter) read(c *conn) {
 // but cannot notice that Slack went silent, so herald pings on a timer and
 // drops a connection whose pong does not come back within request_timeout.
 func (a *Adapter) ping(c *conn) {
-	defer a.wg.Done()
 	t := time.NewTicker(a.conf.PingInterval)
 	defer t.Stop()
 	for {
@@ -310,86 +305,4 @@ func (a *Adapter) closeConn(ctx context.Context, c *conn) {
 	}
 	c.fail(errors.New("slack: connection closed by herald"))
 	<-done // prompt: the TCP connection is closed
-}
-
-// intakeItem is an envelope waiting for the store, with the connection to
-// acknowledge it on.
-type intakeItem struct {
-	c   *conn
-	env envelope
-}
-
-// work stores envelopes one at a time, in the order they were read, and
-// acknowledges each after the store accepted it.
-func (a *Adapter) work() {
-	defer a.wg.Done()
-	for {
-		select {
-		case <-a.intakeCtx.Done():
-			return
-		case it := <-a.intake:
-			a.handle(a.intakeCtx, it)
-		}
-	}
-}
-
-func (a *Adapter) handle(ctx context.Context, it intakeItem) {
-	if ctx.Err() != nil {
-		return // stopping: Slack redelivers
-	}
-	env := it.env
-	log := it.c.log.WithFields(logrus.Fields{"envelope_id": env.EnvelopeID, "type": env.Type})
-	if env.RetryAttempt > 0 {
-		log = log.WithFields(logrus.Fields{"retry_attempt": env.RetryAttempt, "retry_reason": env.RetryReason})
-	}
-	msg, skip, err := a.mapper.inbound(env, time.Now())
-	switch {
-	case err != nil:
-		a.metrics.Rejected("malformed")
-		log.WithError(err).Warn("slack: acknowledging an envelope herald cannot read")
-	case msg == nil:
-		log.Debugf("slack: acknowledging without storing: %s", skip)
-	default:
-		log = log.WithField("event_id", msg.EventID)
-		if verr := msg.Validate(); verr != nil {
-			reason := "malformed"
-			if len(msg.Text) > message.MaxTextBytes {
-				reason = "too_large"
-			}
-			a.metrics.Rejected(reason)
-			log.WithError(verr).Warn("slack: acknowledging an event that cannot be stored")
-			break
-		}
-		dctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
-		err := a.inbox.Deliver(dctx, msg)
-		cancel()
-		if err != nil {
-			if errors.Is(err, message.ErrInvalid) {
-				a.metrics.Rejected("malformed")
-				log.WithError(err).Warn("slack: store refused the event; acknowledging so Slack stops redelivering it")
-				break
-			}
-			if ctx.Err() == nil {
-				log.WithError(err).Warn("slack: event not stored and not acknowledged; Slack will redeliver it")
-			}
-			return
-		}
-	}
-	a.ack(it.c, env.EnvelopeID, log)
-}
-
-// ack acknowledges an envelope on the connection it came from. A failed
-// ack is harmless: Slack redelivers and the store deduplicates.
-func (a *Adapter) ack(c *conn, id string, log *logrus.Entry) {
-	b, err := json.Marshal(struct {
-		EnvelopeID string `json:"envelope_id"`
-	}{id})
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, a.conf.RequestTimeout)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		log.WithError(err).Debug("slack: acknowledgement not sent; Slack will redeliver")
-	}
 }

@@ -283,6 +283,12 @@ func FuzzEnvelope(f *testing.F) {
 		`{"envelope_id":"e","type":"events_api","payload":null}`,
 		`{"type":"events_api","payload":{"type":"event_callback","event":null}}`,
 		`{}`, `[]`, `null`, ``,
+		// Values a hostile server controls: mention markup in every form,
+		// a text far above Slack's limits, a retry of an old event.
+		eventEnvelope("Ev4", `{"type":"app_mention","channel":"C1","user":"U1","text":"<@UBOT|herald> <!channel> <!here> <!subteam^S1> <@UBOT>","ts":"1.3"}`),
+		eventEnvelope("Ev5", `{"type":"message","channel":"D1","channel_type":"im","user":"U1","text":"`+strings.Repeat("y", 70000)+`","ts":"1.4"}`),
+		strings.Replace(eventEnvelope("Ev6", `{"type":"message","channel":"D1","channel_type":"im","user":"U1","text":"again","ts":"1.5"}`),
+			`"retry_attempt":0,"retry_reason":""`, `"retry_attempt":99,"retry_reason":"timeout"`, 1),
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), false)

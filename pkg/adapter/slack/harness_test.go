@@ -12,6 +12,7 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.uber.org/goleak"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/secret"
@@ -66,12 +67,11 @@ func newHarness(t *testing.T, opts slacktest.Options, mod func(*Config)) *harnes
 		mod(conf)
 	}
 	env, st, m := adaptertest.Env(t, "slack")
-	a, err := newAdapter(*conf, env)
+	a, err := New(conf, env)
 	if err != nil {
-		t.Fatalf("newAdapter: %v", err)
+		t.Fatalf("New: %v", err)
 	}
-	a.backoffMin = 20 * time.Millisecond
-	a.backoffMax = 200 * time.Millisecond
+	a.backoff = adapter.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	a.closeWait = 500 * time.Millisecond
 	return &harness{t: t, fake: fake, a: a, inbox: &adaptertest.Inbox{}, st: st, m: m, logs: adaptertest.Logs(env)}
 }

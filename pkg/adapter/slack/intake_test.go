@@ -5,12 +5,14 @@ package slack
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/message"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // sync makes sure the fake has read everything the client wrote to
@@ -37,13 +39,7 @@ func (h *harness) acksOf(eventID string) []slacktest.Ack {
 // waitCalls waits until Deliver has been called n times.
 func (h *harness) waitCalls(n int) {
 	h.t.Helper()
-	deadline := time.Now().Add(wait)
-	for h.inbox.Calls() < n {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("Deliver called %d times, want %d", h.inbox.Calls(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(h.t, fmt.Sprintf("%d Deliver calls", n), func() bool { return h.inbox.Calls() >= n })
 }
 
 func dm(text string) slacktest.Event {
@@ -119,13 +115,7 @@ func TestRedeliveryIsDeduplicated(t *testing.T) {
 
 func waitAcks(t *testing.T, h *harness, eventID string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for len(h.acksOf(eventID)) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d acks of %s, want %d", len(h.acksOf(eventID)), eventID, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, fmt.Sprintf("%d acks of %s", n, eventID), func() bool { return len(h.acksOf(eventID)) >= n })
 }
 
 // Envelopes herald does not store are still acknowledged, so Slack does
@@ -209,17 +199,10 @@ func TestSlowStoreKeepsLinkAlive(t *testing.T) {
 	}
 	h.waitCalls(1)
 	fromClient, answered := h.fake.Pings(id)
-	deadline := time.Now().Add(wait)
-	for {
+	testwait.For(t, "5 pings from herald and 2 Slack pings answered while Deliver blocked", func() bool {
 		f, a := h.fake.Pings(id)
-		if f >= fromClient+5 && a >= answered+2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("while Deliver blocked: herald pinged %d times (want 5), answered %d Slack pings (want 2)", f-fromClient, a-answered)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return f >= fromClient+5 && a >= answered+2
+	})
 	if n := h.fake.Opens(); n != 1 {
 		t.Fatalf("reconnected while the store was slow (%d opens)", n)
 	}

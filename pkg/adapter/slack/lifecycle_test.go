@@ -5,6 +5,7 @@ package slack
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -13,14 +14,16 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/logging"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 func (h *harness) waitEnded() {
 	h.t.Helper()
 	select {
-	case <-h.a.supDone:
+	case <-h.a.life.RunDone():
 	case <-time.After(wait):
 		h.t.Fatal("the adapter kept running")
 	}
@@ -30,7 +33,7 @@ func TestOpenCredentialErrorsAreFatal(t *testing.T) {
 	for _, code := range []string{"invalid_auth", "not_authed", "account_inactive", "token_revoked", "not_allowed_token_type"} {
 		t.Run(code, func(t *testing.T) {
 			h := newHarness(t, fastOptions(), nil)
-			h.fake.FailOpen(slacktest.Fault{Error: code}, 1)
+			h.fake.Inject(slacktest.Open, fakeserver.Reject(http.StatusOK).WithCode(code).Times(1))
 			h.start()
 			st := h.st.WaitPhase(t, adapter.PhaseFatal, wait)
 			if !errors.Is(st.Err, adapter.ErrUnauthorized) || !strings.Contains(st.Err.Error(), code) {
@@ -59,17 +62,17 @@ func TestBadAppTokenIsFatal(t *testing.T) {
 func TestOpenFailuresAreRetried(t *testing.T) {
 	tests := []struct {
 		name  string
-		fault slacktest.Fault
+		fault fakeserver.Fault
 	}{
-		{"internal_error", slacktest.Fault{Error: "internal_error"}},
-		{"unknown code", slacktest.Fault{Error: "something_new"}},
-		{"HTTP 500", slacktest.Fault{Status: 500}},
-		{"HTTP 503 with ok:false", slacktest.Fault{Status: 503, Error: "service_unavailable"}},
+		{"internal_error", fakeserver.Reject(http.StatusOK).WithCode("internal_error")},
+		{"unknown code", fakeserver.Reject(http.StatusOK).WithCode("something_new")},
+		{"HTTP 500", fakeserver.Reject(500)},
+		{"HTTP 503 with ok:false", fakeserver.Reject(503).WithCode("service_unavailable")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, fastOptions(), nil)
-			h.fake.FailOpen(tt.fault, 2)
+			h.fake.Inject(slacktest.Open, tt.fault.Times(2))
 			h.start()
 			st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
 			if st.Err == nil || st.RetryAt.IsZero() {
@@ -88,7 +91,7 @@ func TestOpenFailuresAreRetried(t *testing.T) {
 
 func TestOpenRateLimitHonoursRetryAfter(t *testing.T) {
 	h := newHarness(t, fastOptions(), nil)
-	h.fake.FailOpen(slacktest.Fault{Status: 429, RetryAfter: 1}, 1)
+	h.fake.Inject(slacktest.Open, fakeserver.RateLimit(1, time.Second))
 	failed := time.Now()
 	h.start()
 	st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
@@ -108,7 +111,7 @@ func TestOpenRateLimitHonoursRetryAfter(t *testing.T) {
 // and the value used.
 func TestOpenHostileRetryAfter(t *testing.T) {
 	h := newHarness(t, fastOptions(), nil)
-	h.fake.FailOpen(slacktest.Fault{Status: 429, RetryAfter: 30 * 24 * 3600}, 1)
+	h.fake.Inject(slacktest.Open, fakeserver.RateLimit(1, 30*24*time.Hour))
 	failed := time.Now()
 	h.start()
 	st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
@@ -122,19 +125,19 @@ func TestOpenHostileRetryAfter(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	a := &Adapter{backoffMin: time.Second, backoffMax: 5 * time.Minute}
+	a := &Adapter{backoff: adapter.Backoff{Min: time.Second, Max: 5 * time.Minute}}
 	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 9: 256 * time.Second, 10: 5 * time.Minute, 60: 5 * time.Minute} {
 		for range 20 {
-			if d := a.backoff(n, nil); d < want/2 || d > want {
+			if d := a.delay(n, nil); d < want/2 || d > want {
 				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, want/2, want)
 			}
 		}
 	}
 	ra := &adapter.RetryAfterError{After: 30 * time.Second, Err: adapter.ErrRateLimited}
-	if d := a.backoff(1, ra); d != 30*time.Second {
+	if d := a.delay(1, ra); d != 30*time.Second {
 		t.Fatalf("backoff with Retry-After 30s = %v", d)
 	}
-	if d := a.backoff(20, ra); d < 150*time.Second {
+	if d := a.delay(20, ra); d < 150*time.Second {
 		t.Fatalf("backoff(20) with a short Retry-After = %v, want the longer backoff", d)
 	}
 }
@@ -206,7 +209,7 @@ func TestRefreshFailureKeepsCurrent(t *testing.T) {
 	opts.DisconnectGrace = time.Minute
 	h := newHarness(t, opts, nil)
 	old := h.connected()
-	h.fake.FailOpen(slacktest.Fault{Error: "internal_error"}, 2)
+	h.fake.Inject(slacktest.Open, fakeserver.Reject(http.StatusOK).WithCode("internal_error").Times(2))
 	h.fake.Disconnect("refresh_requested")
 	h.fake.WaitHellos(t, 2, wait)
 	if code := h.fake.WaitClosed(t, old, wait); code != websocket.StatusNormalClosure {
@@ -248,38 +251,30 @@ func TestReconnectAfterAbruptClose(t *testing.T) {
 // phase after.
 func waitPhaseAfter(t *testing.T, st *adaptertest.Statuses, p, after adapter.Phase) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		all := st.All()
+	var all []adapter.Status
+	if !testwait.Until(testwait.Timeout, func() bool {
+		all = st.All()
 		seenAfter := false
 		for _, s := range all {
 			if s.Phase == after {
 				seenAfter = true
 			} else if s.Phase == p && seenAfter {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s report after %s: %+v", p, after, all)
-		}
-		time.Sleep(time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no %s report after %s: %+v", p, after, all)
 	}
 }
 
 func TestPingsKeepAHealthyLinkAndAnswerSlack(t *testing.T) {
 	h := newHarness(t, fastOptions(), nil)
 	id := h.connected()
-	deadline := time.Now().Add(wait)
-	for {
+	testwait.For(t, "3 pings from herald and 2 Slack pings answered", func() bool {
 		fromClient, answered := h.fake.Pings(id)
-		if fromClient >= 3 && answered >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pings from herald %d (want 3), Slack pings answered %d (want 2)", fromClient, answered)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fromClient >= 3 && answered >= 2
+	})
 	if n := h.fake.Opens(); n != 1 {
 		t.Fatalf("reconnected %d times on a healthy link", n-1)
 	}
@@ -322,12 +317,12 @@ func TestStopBounded(t *testing.T) {
 			h.fake.WaitConns(h.t, 1, wait)
 		}},
 		{"apps.connections.open black-holed", func(h *harness) {
-			h.fake.SetBlackhole(slacktest.BlackholeOpen)
+			h.fake.Inject(slacktest.Open, fakeserver.Blackhole())
 			h.start()
 			h.fake.WaitOpens(h.t, 1, wait)
 		}},
 		{"websocket handshake black-holed", func(h *harness) {
-			h.fake.SetBlackhole(slacktest.BlackholeUpgrade)
+			h.fake.Inject(slacktest.Upgrade, fakeserver.Blackhole())
 			h.start()
 			h.fake.WaitHoleConns(h.t, 1, wait)
 		}},
@@ -344,8 +339,8 @@ func TestStopBounded(t *testing.T) {
 			h.fake.WaitClosed(h.t, old, wait)
 		}},
 		{"backing off", func(h *harness) {
-			h.a.backoffMin = time.Hour
-			h.fake.FailOpen(slacktest.Fault{Error: "internal_error"}, 1)
+			h.a.backoff.Min = time.Hour
+			h.fake.Inject(slacktest.Open, fakeserver.Reject(http.StatusOK).WithCode("internal_error").Times(1))
 			h.start()
 			h.st.WaitPhase(h.t, adapter.PhaseReconnecting, wait)
 		}},
@@ -361,7 +356,7 @@ func TestStopBounded(t *testing.T) {
 			h.fake.Zombie()
 		}},
 		{"fatal", func(h *harness) {
-			h.fake.FailOpen(slacktest.Fault{Error: "invalid_auth"}, 1)
+			h.fake.Inject(slacktest.Open, fakeserver.Reject(http.StatusOK).WithCode("invalid_auth").Times(1))
 			h.start()
 			h.st.WaitPhase(h.t, adapter.PhaseFatal, wait)
 		}},
@@ -400,7 +395,7 @@ func TestStopWaitsAtMostCloseWait(t *testing.T) {
 	h.a.closeWait = 200 * time.Millisecond
 	h.connected()
 	h.fake.Zombie()
-	h.fake.SetBlackhole(slacktest.BlackholeOpen)
+	h.fake.Inject(slacktest.Open, fakeserver.Blackhole())
 	start := time.Now()
 	if err := h.a.Stop(context.Background()); err != nil {
 		t.Fatalf("Stop: %v", err)
@@ -426,36 +421,9 @@ func TestStartContextEndsIntake(t *testing.T) {
 		t.Fatalf("closed with %v, want 1000", code)
 	}
 	select {
-	case <-h.a.allDone:
+	case <-h.a.life.Done():
 	case <-time.After(wait):
 		t.Fatal("goroutines still running after Start's context ended")
-	}
-}
-
-func TestStartAfterStop(t *testing.T) {
-	h := newHarness(t, fastOptions(), nil)
-	if err := h.a.Start(context.Background(), nil); err == nil {
-		t.Fatal("Start with a nil inbox succeeded")
-	}
-	if err := h.a.Stop(context.Background()); err != nil {
-		t.Fatalf("Stop before Start: %v", err)
-	}
-	if st := h.st.Last(); st.Phase != adapter.PhaseStopped {
-		t.Fatalf("status %+v after Stop", st)
-	}
-	if err := h.a.Start(context.Background(), h.inbox); err == nil {
-		t.Fatal("Start after Stop succeeded")
-	}
-	if err := h.a.Stop(context.Background()); err != nil {
-		t.Fatalf("second Stop: %v", err)
-	}
-}
-
-func TestStartTwice(t *testing.T) {
-	h := newHarness(t, fastOptions(), nil)
-	h.start()
-	if err := h.a.Start(context.Background(), h.inbox); err == nil {
-		t.Fatal("second Start succeeded")
 	}
 }
 
@@ -463,7 +431,7 @@ func TestStartTwice(t *testing.T) {
 // the URL never reaches the status (which is shown to operators).
 func TestHandshakeFailureIsRetriedWithoutTicket(t *testing.T) {
 	h := newHarness(t, fastOptions(), nil)
-	h.fake.FailUpgrade(503, 1)
+	h.fake.Inject(slacktest.Upgrade, fakeserver.Reject(503).Times(1))
 	h.start()
 	st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
 	if st.Err == nil || !strings.Contains(st.Err.Error(), "503") || strings.Contains(st.Err.Error(), "ticket=tk-") || strings.Contains(st.Err.Error(), "tk-") {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -49,7 +50,7 @@ func TestRecoverFindsHeldSend(t *testing.T) {
 			}
 			out := tt.out
 			out.Text, out.IdempotencyKey = "answer", "k-1"
-			h.fake.SetBlackhole(slacktest.BlackholePost)
+			h.fake.Inject(slacktest.Post, fakeserver.Blackhole())
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			since := time.Now()
 			_, err := h.a.Send(ctx, &out)
@@ -57,7 +58,7 @@ func TestRecoverFindsHeldSend(t *testing.T) {
 			if !errors.Is(err, adapter.ErrAmbiguous) {
 				t.Fatalf("held send: %v, want ErrAmbiguous", err)
 			}
-			h.fake.SetBlackhole(0)
+			h.fake.Heal(slacktest.Post)
 			held := h.fake.WaitMessages(t, 2, wait)[1]
 			res, err := h.a.Recover(context.Background(), &out, since)
 			if err != nil {
@@ -77,7 +78,7 @@ func TestRecoverFindsHeldSend(t *testing.T) {
 func TestRecoverPostsWhenAbsent(t *testing.T) {
 	h := newHarness(t, fastOptions(), nil)
 	out := message.Outbound{ChatID: "C1", ChatType: message.ChatChannel, ThreadID: "1700000000.000100", Text: "answer", IdempotencyKey: "k-1"}
-	h.fake.FailPost(slacktest.Fault{Status: 503}, 1)
+	h.fake.Inject(slacktest.Post, fakeserver.Reject(503).Times(1))
 	if _, err := h.a.Send(context.Background(), &out); !errors.Is(err, adapter.ErrTemporary) {
 		t.Fatalf("failed send: %v", err)
 	}

@@ -6,14 +6,15 @@ import (
 	"context"
 	"errors"
 	"math"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/message"
+	"github.com/heraldgw/herald/pkg/testsupport/testnet"
 )
 
 // Send and Edit need no connection: the adapter is not started.
@@ -94,7 +95,7 @@ func TestEdit(t *testing.T) {
 	if err := h.a.Edit(context.Background(), &out, ""); !errors.Is(err, adapter.ErrPermanent) {
 		t.Fatalf("Edit without ts: %v, want ErrPermanent", err)
 	}
-	h.fake.FailPost(slacktest.Fault{Status: 429, RetryAfter: 4}, 1)
+	h.fake.Inject(slacktest.Update, fakeserver.RateLimit(1, 4*time.Second))
 	err = h.a.Edit(context.Background(), &out, res.MessageID)
 	if ra, ok := adapter.RetryAfter(err); !errors.Is(err, adapter.ErrRateLimited) || !ok || ra != 4*time.Second {
 		t.Fatalf("rate-limited Edit: %v", err)
@@ -109,7 +110,8 @@ func TestEditTimeoutIsTemporary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.fake.SetBlackhole(slacktest.BlackholePost | slacktest.BlackholeUpdate)
+	h.fake.Inject(slacktest.Post, fakeserver.Blackhole())
+	h.fake.Inject(slacktest.Update, fakeserver.Blackhole())
 	err = h.a.Edit(context.Background(), &out, res.MessageID)
 	if !errors.Is(err, adapter.ErrTemporary) || errors.Is(err, adapter.ErrAmbiguous) {
 		t.Fatalf("Edit error = %v, want ErrTemporary only", err)
@@ -119,37 +121,33 @@ func TestEditTimeoutIsTemporary(t *testing.T) {
 func TestSendErrors(t *testing.T) {
 	tests := []struct {
 		name       string
-		fault      *slacktest.Fault
-		blackhole  bool
+		fault      fakeserver.Fault
 		badToken   bool
 		chat       string
 		want       error
 		retryAfter time.Duration
 	}{
-		{name: "rate limited", fault: &slacktest.Fault{Status: 429, Error: "ratelimited", RetryAfter: 7}, want: adapter.ErrRateLimited, retryAfter: 7 * time.Second},
-		{name: "rate limited for 30 days", fault: &slacktest.Fault{Status: 429, RetryAfter: 30 * 24 * 3600}, want: adapter.ErrRateLimited, retryAfter: adapter.MaxRetryAfter},
-		{name: "rate limited without Retry-After", fault: &slacktest.Fault{Status: 429}, want: adapter.ErrRateLimited, retryAfter: time.Second},
-		{name: "ratelimited in a 200", fault: &slacktest.Fault{Error: "ratelimited", RetryAfter: 3}, want: adapter.ErrRateLimited, retryAfter: 3 * time.Second},
-		{name: "channel not found", fault: &slacktest.Fault{Error: "channel_not_found"}, want: adapter.ErrPermanent},
-		{name: "not in channel", fault: &slacktest.Fault{Error: "not_in_channel"}, want: adapter.ErrPermanent},
-		{name: "message too long", fault: &slacktest.Fault{Error: "msg_too_long"}, want: adapter.ErrPermanent},
-		{name: "revoked token", fault: &slacktest.Fault{Error: "token_revoked"}, want: adapter.ErrUnauthorized},
+		{name: "rate limited", fault: fakeserver.RateLimit(1, 7*time.Second).WithCode("ratelimited"), want: adapter.ErrRateLimited, retryAfter: 7 * time.Second},
+		{name: "rate limited for 30 days", fault: fakeserver.RateLimit(1, 30*24*time.Hour), want: adapter.ErrRateLimited, retryAfter: adapter.MaxRetryAfter},
+		{name: "rate limited without Retry-After", fault: fakeserver.RateLimit(1, 0), want: adapter.ErrRateLimited, retryAfter: time.Second},
+		{name: "ratelimited in a 200", fault: fakeserver.Reject(http.StatusOK).WithCode("ratelimited").WithRetryAfter(3 * time.Second), want: adapter.ErrRateLimited, retryAfter: 3 * time.Second},
+		{name: "channel not found", fault: fakeserver.Reject(http.StatusOK).WithCode("channel_not_found"), want: adapter.ErrPermanent},
+		{name: "not in channel", fault: fakeserver.Reject(http.StatusOK).WithCode("not_in_channel"), want: adapter.ErrPermanent},
+		{name: "message too long", fault: fakeserver.Reject(http.StatusOK).WithCode("msg_too_long"), want: adapter.ErrPermanent},
+		{name: "revoked token", fault: fakeserver.Reject(http.StatusOK).WithCode("token_revoked"), want: adapter.ErrUnauthorized},
 		{name: "wrong token", badToken: true, want: adapter.ErrUnauthorized},
-		{name: "internal error", fault: &slacktest.Fault{Error: "internal_error"}, want: adapter.ErrTemporary},
-		{name: "server error", fault: &slacktest.Fault{Status: 503}, want: adapter.ErrTemporary},
-		{name: "server error with Retry-After", fault: &slacktest.Fault{Status: 503, RetryAfter: 2}, want: adapter.ErrTemporary, retryAfter: 2 * time.Second},
-		{name: "bad gateway page", fault: &slacktest.Fault{Status: 404}, want: adapter.ErrPermanent},
+		{name: "internal error", fault: fakeserver.Reject(http.StatusOK).WithCode("internal_error"), want: adapter.ErrTemporary},
+		{name: "server error", fault: fakeserver.Reject(503), want: adapter.ErrTemporary},
+		{name: "server error with Retry-After", fault: fakeserver.Reject(503).WithRetryAfter(2 * time.Second), want: adapter.ErrTemporary, retryAfter: 2 * time.Second},
+		{name: "bad gateway page", fault: fakeserver.Reject(404), want: adapter.ErrPermanent},
 		{name: "no chat id", chat: "-", want: adapter.ErrPermanent},
-		{name: "timeout after the request was sent", blackhole: true, want: adapter.ErrAmbiguous},
+		{name: "timeout after the request was sent", fault: fakeserver.Blackhole(), want: adapter.ErrAmbiguous},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, fastOptions(), func(c *Config) { c.RequestTimeout = 200 * time.Millisecond })
-			if tt.fault != nil {
-				h.fake.FailPost(*tt.fault, 1)
-			}
-			if tt.blackhole {
-				h.fake.SetBlackhole(slacktest.BlackholePost)
+			if tt.fault.Kind != 0 {
+				h.fake.Inject(slacktest.Post, tt.fault.Times(1))
 			}
 			if tt.badToken {
 				h.a.botToken = mustRead(t, tokenFile(t, "bad", "xoxb-wrong"))
@@ -168,7 +166,7 @@ func TestSendErrors(t *testing.T) {
 			if got := adapter.Retryable(err); got == (errors.Is(err, adapter.ErrPermanent) || errors.Is(err, adapter.ErrUnauthorized)) {
 				t.Fatalf("Retryable(%v) = %v", err, got)
 			}
-			if tt.blackhole && len(h.fake.Messages()) != 1 {
+			if tt.fault.Kind == fakeserver.KindBlackhole && len(h.fake.Messages()) != 1 {
 				t.Fatalf("the ambiguous post should have reached the user: %+v", h.fake.Messages())
 			}
 		})
@@ -177,14 +175,9 @@ func TestSendErrors(t *testing.T) {
 
 // A connection that cannot be made is temporary: nothing was sent.
 func TestSendRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testnet.RefusedAddr(t)
 	h := newHarness(t, fastOptions(), func(c *Config) { c.APIURL = "http://" + addr + "/api" })
-	_, err = h.a.Send(context.Background(), &message.Outbound{ChatID: "C1", Text: "x"})
+	_, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "C1", Text: "x"})
 	if !errors.Is(err, adapter.ErrTemporary) {
 		t.Fatalf("Send error = %v, want ErrTemporary", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -28,9 +27,10 @@ type attemptResult struct {
 // only then closes the old one, so no event is left on a dropped socket.
 // Connection failures are retried with jittered exponential backoff;
 // credential errors and link_disabled end in PhaseFatal.
-func (a *Adapter) supervise(startCtx context.Context) {
-	defer a.wg.Done()
-	defer close(a.supDone)
+//
+// soft ends when Stop begins: intake stops, and every connection is closed
+// within Stop's context.
+func (a *Adapter) supervise(startCtx, soft context.Context) {
 	ctx := a.runCtx
 	var (
 		cur      *conn
@@ -49,12 +49,10 @@ func (a *Adapter) supervise(startCtx context.Context) {
 		actx, cancel := context.WithCancel(ctx)
 		ch := make(chan attemptResult, 1)
 		attempt, abort = ch, cancel
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
+		a.life.Go(func() {
 			c, err := a.connect(actx)
 			ch <- attemptResult{c, err}
-		}()
+		})
 	}
 	schedule := func(d time.Duration) {
 		if retry != nil {
@@ -88,7 +86,7 @@ func (a *Adapter) supervise(startCtx context.Context) {
 	}
 	fatal := func(err error) {
 		logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).Error("slack: giving up: no retry can fix this")
-		a.report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
+		a.life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
 		a.intakeCancel()
 		end(ctx)
 	}
@@ -105,8 +103,9 @@ func (a *Adapter) supervise(startCtx context.Context) {
 			retryC = retry.C
 		}
 		select {
-		case <-a.stopReq:
-			end(a.stopCtx)
+		case <-soft.Done():
+			a.intakeCancel()
+			end(a.life.StopContext())
 			return
 		case <-startCtx.Done():
 			a.intakeCancel()
@@ -127,30 +126,26 @@ func (a *Adapter) supervise(startCtx context.Context) {
 					return
 				}
 				fails++
-				d := a.backoff(fails, r.err)
+				d := a.delay(fails, r.err)
 				schedule(d)
 				if cur != nil {
 					a.log.WithError(r.err).Warnf("slack: opening the next connection failed, retrying in %v; the current one stays open", d.Round(time.Millisecond))
 					continue
 				}
 				a.log.WithError(r.err).Warnf("slack: connecting failed, retrying in %v", d.Round(time.Millisecond))
-				a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: r.err})
+				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: r.err})
 				continue
 			}
 			fails = 0
 			r.c.log.WithField("host", r.c.host).Info("slack: connected")
 			if cur != nil {
 				old := cur
-				a.wg.Add(1)
-				go func() {
-					defer a.wg.Done()
-					a.closeConn(ctx, old)
-				}()
+				a.life.Go(func() { a.closeConn(ctx, old) })
 				cur = r.c
 				continue
 			}
 			cur = r.c
-			a.report(adapter.Status{Phase: adapter.PhaseConnected})
+			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 
 		case reason := <-curDisc:
 			if reason == reasonLinkDisabled {
@@ -178,9 +173,9 @@ func (a *Adapter) supervise(startCtx context.Context) {
 			dropped.log.WithError(err).Warn("slack: connection lost")
 			switch {
 			case attempt != nil:
-				a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err})
+				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err})
 			case retry != nil:
-				a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err})
+				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err})
 			default:
 				if time.Since(dropped.helloAt) >= a.stableAfter {
 					fails = 0
@@ -188,12 +183,12 @@ func (a *Adapter) supervise(startCtx context.Context) {
 					fails++
 				}
 				if fails == 0 {
-					a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err})
+					a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err})
 					start()
 					continue
 				}
-				schedule(a.backoff(fails, nil))
-				a.report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err})
+				schedule(a.delay(fails, nil))
+				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err})
 			}
 
 		case <-retryC:
@@ -203,16 +198,11 @@ func (a *Adapter) supervise(startCtx context.Context) {
 	}
 }
 
-// backoff is the delay before attempt n+1 after n consecutive failures:
-// exponential from backoffMin, capped at backoffMax, jittered into
-// [d/2, d], and never shorter than a Retry-After carried by err.
-func (a *Adapter) backoff(n int, err error) time.Duration {
-	d := a.backoffMin
-	for i := 1; i < n && d < a.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, a.backoffMax)
-	d = d/2 + rand.N(d/2+1)
+// delay is the wait before attempt n+1 after n consecutive failures: the
+// shared backoff from backoffMin, and never shorter than a Retry-After
+// carried by err.
+func (a *Adapter) delay(n int, err error) time.Duration {
+	d := a.backoff.Delay(n - 1)
 	if ra, ok := adapter.RetryAfter(err); ok && ra > d {
 		d = ra
 	}

@@ -4,8 +4,9 @@
 // getUpdates client and sendMessage, on net/http with no SDK, so that herald
 // alone decides what happens on 409, 429, timeouts and shutdown.
 //
-// Two rules shape the package, both learnt from the reference gateway losing
-// messages:
+// Two rules shape the package, both against the usual ways a Telegram
+// gateway loses messages (dropping pending updates at start, a shutdown that
+// waits out a long poll):
 //
 //   - Nothing is ever dropped at the platform. Pending updates are fetched
 //     at start (no drop_pending_updates, no negative offset), and the offset

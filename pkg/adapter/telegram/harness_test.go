@@ -18,6 +18,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
 	"github.com/heraldgw/herald/pkg/secret"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -114,26 +115,13 @@ func (h *harness) start(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds, for conditions that have no
-// notification (inbox call counts, log entries).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %v", what, wait)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // waitStatus waits for a report after the first `after` reports that
 // satisfies pred, and returns its index and value.
 func (h *harness) waitStatus(t *testing.T, after int, what string, pred func(adapter.Status) bool) (int, adapter.Status) {
 	t.Helper()
 	var idx int
 	var got adapter.Status
-	eventually(t, what, func() bool {
+	testwait.For(t, what, func() bool {
 		all := h.st.All()
 		for i := after; i < len(all); i++ {
 			if pred(all[i]) {
@@ -152,9 +140,7 @@ func phase(p adapter.Phase) func(adapter.Status) bool {
 
 // loopDone reports whether the intake goroutine has ended.
 func (h *harness) loopDone() bool {
-	h.a.mu.Lock()
-	done := h.a.done
-	h.a.mu.Unlock()
+	done := h.a.life.RunDone()
 	if done == nil {
 		return true
 	}

@@ -4,8 +4,6 @@ package telegram
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -19,23 +17,7 @@ import (
 // resend_marked it sends the reply again, starting with RecoveredMark. A
 // marked resend whose own outcome is unknown is not sent a third time.
 func (a *Adapter) Recover(ctx context.Context, msg *message.Outbound, since time.Time) (adapter.SendResult, error) {
-	if a.conf.InterruptedSend == AtMostOnce {
-		return adapter.SendResult{}, fmt.Errorf("telegram: sendMessage: %w (interrupted_send: %s, first attempt at %s)",
-			adapter.ErrNotResent, AtMostOnce, since.UTC().Format(time.RFC3339))
-	}
-	marked := *msg
-	marked.Text = RecoveredMark + "\n" + msg.Text
-	// Its own key: pieces of a long part that an earlier attempt in this
-	// process showed belong to the unmarked text.
-	marked.IdempotencyKey = msg.IdempotencyKey + "/recovered"
-	res, err := a.Send(ctx, &marked)
-	if errors.Is(err, adapter.ErrAmbiguous) {
-		return res, fmt.Errorf("telegram: %w: the marked resend's outcome is unknown too: %v", adapter.ErrNotResent, err)
-	}
-	if err == nil {
-		a.log.WithField("message_id", res.MessageID).Warn("telegram: sent again, marked, a reply whose earlier send was interrupted; the user may see it twice")
-	}
-	return res, err
+	return adapter.RecoverByPolicy(ctx, a.conf.InterruptedSend, "telegram: sendMessage", msg, since, a.log, a.Send)
 }
 
 var _ adapter.Recoverer = (*Adapter)(nil)

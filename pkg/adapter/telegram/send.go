@@ -84,10 +84,11 @@ func optionalID(s string) (int64, error) {
 // the message twice.
 func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	const method = "sendMessage"
-	if err := a.begin(); err != nil {
-		return adapter.SendResult{}, fmt.Errorf("telegram: %s: %w: %w", method, adapter.ErrTemporary, err)
+	ctx, end, err := a.begin(ctx, method)
+	if err != nil {
+		return adapter.SendResult{}, err
 	}
-	defer a.end()
+	defer end()
 	t, err := parseTarget(msg)
 	if err != nil {
 		return adapter.SendResult{}, fmt.Errorf("telegram: %s: %w", method, err)
@@ -129,10 +130,11 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 // text over 4096 UTF-16 code units cannot be edited in: ErrPermanent.
 func (a *Adapter) Edit(ctx context.Context, msg *message.Outbound, messageID string) error {
 	const method = "editMessageText"
-	if err := a.begin(); err != nil {
-		return fmt.Errorf("telegram: %s: %w: %w", method, adapter.ErrTemporary, err)
+	ctx, end, err := a.begin(ctx, method)
+	if err != nil {
+		return err
 	}
-	defer a.end()
+	defer end()
 	t, err := parseTarget(msg)
 	if err != nil {
 		return fmt.Errorf("telegram: %s: %w", method, err)
@@ -169,10 +171,11 @@ func (a *Adapter) Edit(ctx context.Context, msg *message.Outbound, messageID str
 // Telegram shows for 5 s or until the next message.
 func (a *Adapter) Typing(ctx context.Context, msg *message.Outbound) error {
 	const method = "sendChatAction"
-	if err := a.begin(); err != nil {
-		return fmt.Errorf("telegram: %s: %w: %w", method, adapter.ErrTemporary, err)
+	ctx, end, err := a.begin(ctx, method)
+	if err != nil {
+		return err
 	}
-	defer a.end()
+	defer end()
 	t, err := parseTarget(msg)
 	if err != nil {
 		return fmt.Errorf("telegram: %s: %w", method, err)

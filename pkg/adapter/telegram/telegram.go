@@ -6,31 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 )
-
-// TypeName is the adapter type, platforms.<name>.type.
-const TypeName = "telegram"
-
-func init() {
-	adapter.Register(adapter.Type{
-		Name:      TypeName,
-		NewConfig: func() any { return NewConfig() },
-		New: func(conf any, env adapter.Env) (adapter.Adapter, error) {
-			c, ok := conf.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("telegram: configuration is %T, want *telegram.Config", conf)
-			}
-			return New(c, env)
-		},
-	})
-}
 
 // Timing that is not configuration; tests shorten it.
 const (
@@ -39,42 +21,27 @@ const (
 	// confirmTimeout bounds the getUpdates Stop makes to confirm stored
 	// updates, so the next instance does not fetch them again.
 	confirmTimeout = 2 * time.Second
-	// stopGrace is how long Stop waits for the intake goroutine after its
-	// context ended; every wait in it obeys the context, so this is only
-	// the time to unwind (well inside the contract's 100 ms).
-	stopGrace = 50 * time.Millisecond
 )
-
-var errStopped = errors.New("adapter stopped")
 
 // Adapter is one Telegram bot. Build it with New (or through the registry);
 // see the adapter package for the lifecycle.
 type Adapter struct {
-	name     string
-	conf     Config
-	log      *logrus.Entry
-	reportFn func(adapter.Status)
-	metrics  adapter.Metrics
-	api      *client
+	name    string
+	conf    Config
+	log     *logrus.Entry
+	metrics adapter.Metrics
+	api     *client
+	life    *adapter.Life
 
 	minBackoff, maxBackoff time.Duration
 	confirmTimeout         time.Duration
 	now                    func() time.Time
 
-	// life ends at Stop; Send, Edit and Typing calls end with it.
-	life       context.Context
-	lifeCancel context.CancelFunc
-
 	parts partStore
 
-	mu       sync.Mutex
-	started  bool
-	stopped  bool
-	cancel   context.CancelFunc
-	done     chan struct{}
-	poller   *poller
-	inflight int
-	idle     chan struct{}
+	// poller is the intake loop's state, set by Start; Stop reads it once
+	// the loop has ended.
+	poller atomic.Pointer[poller]
 }
 
 // New checks conf, reads the token and builds the adapter. It does no
@@ -83,6 +50,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	if conf == nil {
 		return nil, errors.New("telegram: no configuration")
 	}
+	env = env.Defaults()
 	if err := conf.Validate(); err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
@@ -97,7 +65,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		name:           env.Name,
 		conf:           *conf,
 		log:            env.Log,
-		reportFn:       env.Report,
+		life:           adapter.NewLife(TypeName, env.Report),
 		metrics:        env.Metrics,
 		minBackoff:     defaultMinBackoff,
 		maxBackoff:     defaultMaxBackoff,
@@ -108,20 +76,14 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	if a.name == "" {
 		a.name = TypeName
 	}
-	if a.log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		a.log = logrus.NewEntry(l)
-	}
-	if a.reportFn == nil {
-		a.reportFn = func(adapter.Status) {}
-	}
-	if a.metrics == nil {
-		a.metrics = adapter.NopMetrics{}
-	}
 	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout)
 	a.api.log = a.log
-	a.life, a.lifeCancel = context.WithCancel(context.Background())
+	a.life.OnStop(func(ctx context.Context, err error) {
+		if p := a.poller.Load(); p != nil && err == nil {
+			a.confirm(ctx, p)
+		}
+		a.api.close()
+	})
 	return a, nil
 }
 
@@ -149,9 +111,6 @@ func validToken(t string) bool {
 	return true
 }
 
-// Name returns the instance name.
-func (a *Adapter) Name() string { return a.name }
-
 // MaxMessageLen implements adapter.Limiter: max_message_len, default 4096.
 // The core counts code points, Telegram UTF-16 code units; Send splits a
 // part that is longer in UTF-16 (astral characters such as emoji count
@@ -161,98 +120,19 @@ func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 // Start launches the intake goroutine: getMe, then long polling. It
 // returns at once; an unreachable Telegram is retried in the background.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	if inbox == nil {
-		return errors.New("telegram: Start without an inbox")
+	p := newPoller(a, inbox, a.now())
+	if err := a.life.Start(ctx, inbox, func(soft, _ context.Context) { p.run(soft) }); err != nil {
+		return err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	case a.stopped:
-		return errors.New("telegram: Start after Stop")
-	case a.started:
-		return errors.New("telegram: Start called twice")
-	}
-	a.started = true
-	runCtx, cancel := context.WithCancel(ctx)
-	a.cancel = cancel
-	a.done = make(chan struct{})
-	a.poller = newPoller(a, inbox, a.now())
-	a.reportFn(adapter.Status{Phase: adapter.PhaseStarting})
-	go func(p *poller, done chan struct{}) {
-		defer close(done)
-		p.run(runCtx)
-	}(a.poller, a.done)
+	a.poller.Store(p)
 	return nil
-}
-
-// report passes st on unless Stop has already reported PhaseStopped. The
-// lock orders reports: none can arrive after the final one.
-func (a *Adapter) report(st adapter.Status) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.stopped {
-		a.reportFn(st)
-	}
 }
 
 // Stop cancels the intake (the in-flight long poll included) and any
 // Send, waits for them, confirms stored updates to Telegram if ctx leaves
 // time, and closes idle connections. It returns within 100 ms of ctx
 // ending; the error says what was still running then.
-func (a *Adapter) Stop(ctx context.Context) error {
-	a.mu.Lock()
-	if a.stopped {
-		a.mu.Unlock()
-		return nil
-	}
-	a.stopped = true
-	cancel, done, p := a.cancel, a.done, a.poller
-	a.mu.Unlock()
-
-	a.lifeCancel()
-	if cancel != nil {
-		cancel()
-	}
-	var err error
-	if done != nil && !waitOrGrace(ctx, done) {
-		err = fmt.Errorf("telegram: stop: intake still unwinding: %w", ctx.Err())
-	}
-	a.mu.Lock()
-	var idle chan struct{}
-	if a.inflight > 0 {
-		a.idle = make(chan struct{})
-		idle = a.idle
-	}
-	a.mu.Unlock()
-	if idle != nil && !waitOrGrace(ctx, idle) && err == nil {
-		err = fmt.Errorf("telegram: stop: sends still unwinding: %w", ctx.Err())
-	}
-	if err == nil && p != nil {
-		a.confirm(ctx, p)
-	}
-	a.api.close()
-	a.mu.Lock()
-	a.reportFn(adapter.Status{Phase: adapter.PhaseStopped})
-	a.mu.Unlock()
-	return err
-}
-
-// waitOrGrace waits for ch; once ctx has ended it waits stopGrace more.
-func waitOrGrace(ctx context.Context, ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	case <-ctx.Done():
-	}
-	t := time.NewTimer(stopGrace)
-	defer t.Stop()
-	select {
-	case <-ch:
-		return true
-	case <-t.C:
-		return false
-	}
-}
+func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
 
 // confirm tells Telegram that the updates stored since the last poll are
 // done, with one short getUpdates, so that the next instance does not fetch
@@ -272,32 +152,19 @@ func (a *Adapter) confirm(ctx context.Context, p *poller) {
 	a.log.WithField("offset", p.offset).Debug("telegram: stored updates confirmed")
 }
 
-// begin registers a Send/Edit/Typing call; Stop waits for it.
-func (a *Adapter) begin() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.stopped {
-		return errStopped
+// begin registers a Send/Edit/Typing call: Stop waits for it and cancels
+// it. The call is refused once Stop has begun.
+func (a *Adapter) begin(ctx context.Context, method string) (context.Context, func(), error) {
+	ctx, end, err := a.life.Begin(ctx)
+	if err != nil {
+		return ctx, end, fmt.Errorf("telegram: %s: %w: %w", method, adapter.ErrTemporary, err)
 	}
-	a.inflight++
-	return nil
+	return ctx, end, nil
 }
 
-func (a *Adapter) end() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.inflight--
-	if a.inflight == 0 && a.idle != nil {
-		close(a.idle)
-		a.idle = nil
-	}
-}
-
-// callCtx bounds one outbound call by request_timeout and by Stop.
+// callCtx bounds one outbound call by request_timeout.
 func (a *Adapter) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
-	stop := context.AfterFunc(a.life, cancel)
-	return ctx, func() { stop(); cancel() }
+	return context.WithTimeout(ctx, a.conf.RequestTimeout)
 }
 
 // Interface guards

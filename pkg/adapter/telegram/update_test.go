@@ -137,6 +137,12 @@ var fuzzSeeds = []string{
 	`{"update_id":1,"message":null}`,
 	`{"update_id":1e3}`,
 	`not json`,
+	// Values a hostile server controls: update_id at and past int64, a
+	// text far above Telegram's 4096 characters, entities past its end.
+	`{"update_id":9223372036854775807,"message":{"message_id":1,"from":{"id":5,"first_name":"A"},"chat":{"id":5,"type":"private"},"text":"x"}}`,
+	`{"update_id":9223372036854775808,"message":{"message_id":1,"from":{"id":5,"first_name":"A"},"chat":{"id":5,"type":"private"},"text":"x"}}`,
+	`{"update_id":-1,"message":{"message_id":1,"from":{"id":5,"first_name":"A"},"chat":{"id":5,"type":"private"},"text":"x"}}`,
+	`{"update_id":2,"message":{"message_id":1,"from":{"id":5,"first_name":"A"},"chat":{"id":-1,"type":"group"},"text":"@gw_bot ` + strings.Repeat("y", 70000) + `","entities":[{"type":"mention","offset":0,"length":7},{"type":"mention","offset":2147483647,"length":2147483647}]}}`,
 }
 
 // FuzzParseUpdate feeds arbitrary getUpdates entries through parsing and

@@ -219,7 +219,8 @@ func requestedWait(r *http.Request) (time.Duration, error) {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			if secs, ierr := strconv.Atoi(v); ierr == nil {
-				d, err = time.Duration(secs)*time.Second, nil
+				// Capped before the multiplication, which would overflow.
+				d, err = time.Duration(min(secs, int(maxWait/time.Second)))*time.Second, nil
 			}
 		}
 		if err != nil || d < 0 {
@@ -237,7 +238,7 @@ func requestedWait(r *http.Request) (time.Duration, error) {
 			if err != nil || secs < 0 {
 				return 0, errors.New("the Prefer header's wait= takes whole seconds")
 			}
-			return min(time.Duration(secs)*time.Second, maxWait), nil
+			return time.Duration(min(secs, int(maxWait/time.Second))) * time.Second, nil
 		}
 	}
 	return 0, nil

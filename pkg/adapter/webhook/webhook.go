@@ -6,10 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,28 +17,9 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter/webhook/internal/signature"
 )
 
-// TypeName is the adapter type name (platforms.<name>.type).
-const TypeName = "webhook"
-
 // MetaReplyURL is the message.Inbound.Meta key (copied to Outbound.Meta)
 // holding the per-message reply URL given by the sender.
 const MetaReplyURL = "reply_url"
-
-func init() {
-	adapter.Register(adapter.Type{
-		Name:      TypeName,
-		NewConfig: func() any { return NewConfig() },
-		New: func(conf any, env adapter.Env) (adapter.Adapter, error) {
-			c, ok := conf.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("webhook: configuration is %T, want *webhook.Config", conf)
-			}
-			return New(c, env)
-		},
-		// Requests on herald.socket start herald.
-		Passive: true,
-	})
-}
 
 // Adapter is one webhook platform instance. It is an http.Handler for its
 // inbound route (also returned by Routes).
@@ -49,7 +28,6 @@ type Adapter struct {
 	cfg     Config
 	path    string
 	log     *logrus.Entry
-	report  func(adapter.Status)
 	metrics adapter.Metrics
 	now     func() time.Time
 	// waitTimer starts the timer of a ?wait= request (tests replace it).
@@ -64,14 +42,12 @@ type Adapter struct {
 	transport *http.Transport
 	client    *http.Client
 
-	mu      sync.Mutex // serialises Start and Stop
-	started bool
-	stopped atomic.Bool
+	life *adapter.Life
 	// live holds the inbox while intake is open: nil before Start and after
 	// Stop, which is what makes the handler answer 503.
 	live atomic.Pointer[liveInbox]
 
-	warn    logLimiter
+	warn    adapter.LogLimiter
 	waiters waiters
 }
 
@@ -86,28 +62,18 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("webhook: %w", err)
 	}
+	env = env.Defaults()
 	a := &Adapter{
 		name:    env.Name,
 		cfg:     *c,
 		log:     env.Log,
-		report:  env.Report,
 		metrics: env.Metrics,
 		now:     time.Now,
+		life:    adapter.NewLife(TypeName, env.Report),
 
 		waitTimer: newWaitTimer,
 	}
 	a.cfg.ReplyURLAllow = append([]string(nil), c.ReplyURLAllow...)
-	if a.log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		a.log = logrus.NewEntry(l)
-	}
-	if a.report == nil {
-		a.report = func(adapter.Status) {}
-	}
-	if a.metrics == nil {
-		a.metrics = adapter.NopMetrics{}
-	}
 	a.path = c.Path
 	if a.path == "" {
 		a.path = "/hooks/" + env.Name
@@ -159,11 +125,9 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		// allowed; 3xx is reported as a permanent failure instead.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	a.life.OnStop(func(context.Context, error) { a.transport.CloseIdleConnections() })
 	return a, nil
 }
-
-// Name returns the instance name.
-func (a *Adapter) Name() string { return a.name }
 
 // Path returns the URL path of the inbound route.
 func (a *Adapter) Path() string { return a.path }
@@ -173,30 +137,16 @@ func (a *Adapter) Routes() []adapter.Route {
 	return []adapter.Route{{Pattern: http.MethodPost + " " + a.path, Handler: a}}
 }
 
-// DeduplicatesSends reports that replies carry Idempotency-Key and
-// webhook-id, stable across retries (adapter.Deduplicator): a receiver
-// following Standard Webhooks drops a retried reply it already has.
-func (a *Adapter) DeduplicatesSends() bool { return true }
-
 // MaxMessageLen returns max_message_len (adapter.Limiter).
 func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
 
 // Start opens intake: from now on the route stores messages into inbox. It
 // starts no goroutine; the route is live as soon as it returns, so it
 // reports PhaseConnected at once. An adapter is started at most once.
-func (a *Adapter) Start(_ context.Context, inbox adapter.Inbox) error {
-	if inbox == nil {
-		return errors.New("webhook: Start: nil inbox")
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	if err := a.life.Start(ctx, inbox, nil); err != nil {
+		return err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	case a.stopped.Load():
-		return errors.New("webhook: Start after Stop")
-	case a.started:
-		return errors.New("webhook: already started")
-	}
-	a.started = true
 	if a.cfg.InsecureNoSignature {
 		a.log.Warn("webhook: inbound signatures are NOT verified (insecure_no_signature: true): anyone who can reach the listener can talk to the agent")
 	}
@@ -207,8 +157,14 @@ func (a *Adapter) Start(_ context.Context, inbox adapter.Inbox) error {
 		a.log.Warn("webhook: replies are sent unsigned (no outbound_secret)")
 	}
 	a.live.Store(&liveInbox{inbox: inbox})
+	if a.life.Stopping() {
+		// A Stop that ran meanwhile may have closed intake before it was
+		// open: close it again (Stop marks stopping before it closes).
+		a.live.Store(nil)
+		return nil
+	}
 	a.log.WithField("path", a.path).Info("webhook: route live")
-	a.report(adapter.Status{Phase: adapter.PhaseConnected})
+	a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	return nil
 }
 
@@ -216,40 +172,8 @@ func (a *Adapter) Start(_ context.Context, inbox adapter.Inbox) error {
 // connections. It holds no connection of its own, so it returns at once;
 // Sends in flight end with their own contexts and close their connections
 // when they do.
-func (a *Adapter) Stop(_ context.Context) error {
-	a.mu.Lock()
-	first := !a.stopped.Swap(true)
-	a.live.Store(nil)
-	a.mu.Unlock()
-	a.transport.CloseIdleConnections()
-	if first {
-		a.report(adapter.Status{Phase: adapter.PhaseStopped})
-	}
-	return nil
-}
-
-// logLimiter lets one warning per second through, so that a flood of bad
-// requests (which anyone can send) cannot flood the journal; the metrics
-// still count every one.
-type logLimiter struct {
-	mu         sync.Mutex
-	next       time.Time
-	suppressed int
-}
-
-// allow reports whether to log now and how many messages were suppressed
-// since the last one logged.
-func (l *logLimiter) allow(now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Before(l.next) {
-		l.suppressed++
-		return false, 0
-	}
-	l.next = now.Add(time.Second)
-	n := l.suppressed
-	l.suppressed = 0
-	return true, n
+func (a *Adapter) Stop(ctx context.Context) error {
+	return a.life.Stop(ctx, func(context.Context) { a.live.Store(nil) })
 }
 
 // Interface guards
@@ -257,6 +181,5 @@ var (
 	_ adapter.Adapter       = (*Adapter)(nil)
 	_ adapter.RouteProvider = (*Adapter)(nil)
 	_ adapter.Limiter       = (*Adapter)(nil)
-	_ adapter.Deduplicator  = (*Adapter)(nil)
 	_ http.Handler          = (*Adapter)(nil)
 )

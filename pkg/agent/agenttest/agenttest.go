@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -81,6 +82,17 @@ type Server struct {
 func New(tb testing.TB) *Server {
 	s := &Server{closed: make(chan struct{}), changed: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.srv.URL
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// NewOn is New on a given listener (for instance one in a sandbox's
+// network namespace). The server owns ln from then on.
+func NewOn(tb testing.TB, ln net.Listener) *Server {
+	s := &Server{closed: make(chan struct{}), changed: make(chan struct{})}
+	s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(s.serve)}}
+	s.srv.Start()
 	s.URL = s.srv.URL
 	tb.Cleanup(s.Close)
 	return s

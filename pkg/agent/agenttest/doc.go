@@ -14,4 +14,12 @@
 //
 // The server never keeps a handler running after its client went away or
 // after Close, so Close returns promptly even with hanging scripts.
+//
+// Runs (NewRuns) is a second fake, of the Hermes Runs API: /v1/capabilities,
+// POST /v1/runs with a durable idempotency table (a state file that survives
+// Restart, after which unsettled runs read as interrupted), runs that execute
+// on their own whatever their clients do, event buffers that expire after a
+// configurable time (dropped when the subscriber leaves, or resumable with
+// Last-Event-ID), stop, approval, and 404 after Evict. It counts executions
+// per Idempotency-Key, so a test can assert that a turn ran once.
 package agenttest

@@ -32,13 +32,12 @@ type goFile struct {
 	src     string
 }
 
-// files parses every Go file of the repository (not testdata).
-func files(t *testing.T) []goFile {
+// walkRepo calls visit with every file of the repository but build output,
+// state and test data, and its path relative to the root.
+func walkRepo(t *testing.T, visit func(p, rel string)) {
 	t.Helper()
 	root := repoRoot(t)
-	var out []goFile
-	fset := token.NewFileSet()
-	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -49,8 +48,23 @@ func files(t *testing.T) []goFile {
 			}
 			return nil
 		}
+		rel, _ := filepath.Rel(root, p)
+		visit(p, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// files parses every Go file of the repository (not testdata).
+func files(t *testing.T) []goFile {
+	t.Helper()
+	var out []goFile
+	fset := token.NewFileSet()
+	walkRepo(t, func(p, rel string) {
 		if !strings.HasSuffix(p, ".go") {
-			return nil
+			return
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -60,14 +74,12 @@ func files(t *testing.T) []goFile {
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		rel, _ := filepath.Rel(root, p)
 		gf := goFile{path: rel, pkg: f.Name.Name, doc: f.Doc != nil, test: strings.HasSuffix(p, "_test.go"), src: string(b)}
 		for _, imp := range f.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
 			gf.imports = append(gf.imports, path)
 		}
 		out = append(out, gf)
-		return nil
 	})
 	return out
 }
@@ -124,9 +136,12 @@ func TestAdapterImports(t *testing.T) {
 			continue
 		}
 		parts := strings.Split(f.path, "/")
-		if len(parts) < 4 || parts[2] == "adaptertest" || parts[2] == "all" {
+		if len(parts) < 4 || parts[2] == "adaptertest" || parts[2] == "all" || parts[2] == "fakeserver" {
 			continue
 		}
+		// The fakes (<name>test packages) and tests may use the fakes'
+		// shared plumbing.
+		fake := f.test || (len(parts) >= 5 && parts[3] == parts[2]+"test")
 		own := module + "/pkg/adapter/" + parts[2]
 		for _, imp := range f.imports {
 			for _, bad := range forbidden {
@@ -137,8 +152,12 @@ func TestAdapterImports(t *testing.T) {
 					t.Errorf("%s imports %s: adapters must not depend on the core", f.path, imp)
 				}
 			}
+			if imp == module+"/pkg/adapter/fakeserver" && !fake {
+				t.Errorf("%s imports %s: only fakes and tests use the fakes' plumbing", f.path, imp)
+				continue
+			}
 			if strings.HasPrefix(imp, module+"/pkg/adapter/") && imp != own && !strings.HasPrefix(imp, own+"/") &&
-				imp != module+"/pkg/adapter/adaptertest" {
+				imp != module+"/pkg/adapter/adaptertest" && imp != module+"/pkg/adapter/fakeserver" {
 				t.Errorf("%s imports %s: adapters must not import each other", f.path, imp)
 			}
 		}
@@ -153,7 +172,7 @@ func TestAdapterREADMEs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() || e.Name() == "adaptertest" || e.Name() == "all" {
+		if !e.IsDir() || e.Name() == "adaptertest" || e.Name() == "all" || e.Name() == "fakeserver" {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(root, "pkg", "adapter", e.Name(), "README.md"))
@@ -190,7 +209,7 @@ func TestNoFatalOutsideMain(t *testing.T) {
 }
 
 // TestDependencies: the module's direct requirements are the ones chosen on
-// purpose (README of the project brief); a new one needs a reason in its
+// purpose, each with its reason below; a new one needs a reason in its
 // commit and an entry here.
 func TestDependencies(t *testing.T) {
 	allowed := map[string]string{

@@ -137,6 +137,17 @@ func (s *Set) Take(name string) []net.Listener {
 	return lns
 }
 
+// Has reports whether systemd passed a listener under name that was not
+// taken yet.
+func (s *Set) Has(name string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.lns[name]) > 0
+}
+
 // Listen returns the listener systemd passed under name (activated = true),
 // or else binds fallbackAddr on network ("tcp", "unix", …). Several fds with
 // the same name are combined into one listener accepting from all of them;

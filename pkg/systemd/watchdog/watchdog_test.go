@@ -20,6 +20,7 @@ import (
 	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/systemd/notify"
 	"github.com/heraldgw/herald/pkg/systemd/notify/notifytest"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 const (
@@ -121,20 +122,17 @@ func (h *harness) stop() {
 // waitLog polls the log until n entries satisfy match.
 func (h *harness) waitLog(t *testing.T, n int, match func(*logrus.Entry) bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
+	if !testwait.Until(wait, func() bool {
 		c := 0
 		for _, e := range h.hook.AllEntries() {
 			if match(e) {
 				c++
 			}
 		}
-		if c >= n {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+		return c >= n
+	}) {
+		t.Fatalf("fewer than %d matching log entries within %v: %v", n, wait, h.hook.AllEntries())
 	}
-	t.Fatalf("fewer than %d matching log entries within %v: %v", n, wait, h.hook.AllEntries())
 }
 
 func (h *harness) warnings() []*logrus.Entry {

@@ -18,7 +18,9 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/paths"
 	"github.com/heraldgw/herald/pkg/sandbox"
+	"github.com/heraldgw/herald/pkg/testsupport/testbuild"
 )
 
 // Addresses in the sandbox's network namespace.
@@ -31,7 +33,7 @@ const (
 	hookPath     = "/hooks/webhook"
 
 	shareGuest      = "/srv/herald-bench"
-	stateGuest      = "/var/lib/herald"
+	stateGuest      = paths.StateDir
 	floorStateGuest = "/var/lib/herald-floor" // the floors' StateDirectory
 )
 
@@ -55,13 +57,15 @@ type env struct {
 	systemdVersion string // of the sandbox's PID 1
 }
 
-// build compiles the floor and the profiling herald into dir.
+// build compiles the floor, the profiling herald and the test build of
+// herald (with the fault platform, for the hung-stop measure) into dir.
 func build(ctx context.Context, repo, dir string) error {
-	for _, b := range []struct{ pkg, out string }{
-		{"./cmd/herald-bench/internal/floor", "herald-floor"},
-		{"./cmd/herald-bench/internal/heraldprof", "herald-prof"},
+	for _, b := range []struct{ pkg, out, tags string }{
+		{"./cmd/herald-bench/internal/floor", "herald-floor", ""},
+		{"./cmd/herald-bench/internal/heraldprof", "herald-prof", ""},
+		{"./cmd/herald", "herald-test", testbuild.Tag},
 	} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", b.tags, "-o", filepath.Join(dir, b.out), b.pkg)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -168,8 +172,8 @@ func setup(ctx context.Context, opts Options, logf func(string, ...any)) (e *env
 		"/etc/systemd/system/floor-bare.service":  bareService("/usr/bin/herald-floor -reply-url "+receiverURL, "floor-bare.socket"),
 		"/etc/systemd/system/floor-bare.socket":   floorSocket(heraldSocket, bareAddr, "floor-bare.service"),
 		"/usr/lib/sysusers.d/herald.conf":         sysusers,
-		"/etc/herald/herald.yaml":                 string(packaged),
-		"/etc/herald/credentials/.keep":           "",
+		paths.ConfigFile:                          string(packaged),
+		paths.CredentialsDir + "/.keep":           "",
 	}
 	for p, c := range files {
 		if err := e.sbx.WriteFile(p, []byte(c), 0o644); err != nil {
@@ -180,8 +184,9 @@ func setup(ctx context.Context, opts Options, logf func(string, ...any)) (e *env
 install -m 0755 ` + shareGuest + `/herald /usr/bin/herald
 install -m 0755 ` + shareGuest + `/herald-floor /usr/bin/herald-floor
 install -m 0755 ` + shareGuest + `/herald-prof /usr/bin/herald-prof
-rm -f /etc/herald/credentials/.keep
-chmod 0700 /etc/herald/credentials
+install -m 0755 ` + shareGuest + `/herald-test /usr/bin/herald-test
+rm -f ` + paths.CredentialsDir + `/.keep
+chmod 0700 ` + paths.CredentialsDir + `
 systemd-sysusers
 systemctl daemon-reload
 systemctl start herald.socket herald-admin.socket floor.socket floor-bare.socket
@@ -321,7 +326,7 @@ func (e *env) configure(ctx context.Context, config string, freshState bool) err
 	if _, err := e.mgr.stop(ctx, "herald.service"); err != nil {
 		return err
 	}
-	if err := e.sbx.WriteFile("/etc/herald/herald.yaml", []byte(config), 0o644); err != nil {
+	if err := e.sbx.WriteFile(paths.ConfigFile, []byte(config), 0o644); err != nil {
 		return err
 	}
 	if freshState {
@@ -434,7 +439,7 @@ func (e *env) adminStatus(ctx context.Context) (map[string]any, error) {
 // adminGet fetches a path of herald's admin endpoint over its socket,
 // reached through the sandbox's root.
 func (e *env) adminGet(ctx context.Context, path string) (string, error) {
-	sock := fmt.Sprintf("/proc/%d/root/run/herald/admin.sock", e.sbx.PID1())
+	sock := fmt.Sprintf("/proc/%d/root%s", e.sbx.PID1(), paths.AdminSocket)
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/paths"
 )
 
 // subject is a unit measured, with the herald configuration it runs with
@@ -229,9 +231,23 @@ the same way takes %s (median), which is the command-line overhead in that colum
 	return nil
 }
 
+// testBuildDropIn runs herald's test build (go build -tags heraldtest: the
+// production code plus the fault platform) in herald's own unit.
+const testBuildDropIn = `[Service]
+ExecStart=
+ExecStart=/usr/bin/herald-test run --config ` + paths.ConfigFile + `
+`
+
 // 3. Stop with a hung adapter.
 func (r *runner) hungStop(ctx context.Context) error {
 	const adapterTimeout = time.Second
+	// Both rows run the test build, the only one with the fault platform.
+	if err := r.e.dropIn(ctx, "herald.service", testBuildDropIn); err != nil {
+		return err
+	}
+	defer func() {
+		_ = r.e.dropIn(context.Background(), "herald.service", "") // on an error path
+	}()
 	rows := []struct {
 		label string
 		conf  heraldConf
@@ -284,14 +300,19 @@ func (r *runner) hungStop(ctx context.Context) error {
 	}
 	r.rep.Add("Stop with a hung adapter",
 		Para(fmt.Sprintf(`The hidden fault platform `+"`stuck: {type: fault, allow_all: true, hang_stop: true}`"+`
-has a Stop that blocks forever and ignores its context. herald must abandon it after
+has a Stop that blocks forever and ignores its context. It exists only in herald's test build
+(`+"`go build -tags heraldtest`"+`), which both rows run. herald must abandon it after
 `+"`shutdown.adapter_timeout`"+` (%v here) and exit. Wall time of the stop job (D-Bus StopUnit to
 the job's end: the main process has exited and systemd has cleaned up), %d stops, each after a
 fresh start. Goal: every stop within adapter_timeout + 100 ms + the slowest stop of the same
 configuration without the hung adapter.`, adapterTimeout, r.plan.hungReps)),
 		t)
 	r.goals = append(r.goals, goalHungStop(hung, plain, adapterTimeout))
-	return r.e.configure(ctx, heraldConf{}.render(), true)
+	if err := r.e.configure(ctx, heraldConf{}.render(), true); err != nil {
+		return err
+	}
+	// The measures after this one run the production binary again.
+	return r.e.dropIn(ctx, "herald.service", "")
 }
 
 // floorGrace is the keep-alive grace of the floor variant that stops with
@@ -416,8 +437,8 @@ First %v without restarts, then %d restart jobs 300 ms apart while the load runs
 when it gets no answer or an answer other than 202. Latency is from sending the POST to its
 answer. The second herald row sends the delivery id as Idempotency-Key instead, which Go's
 client treats as safe to retry by itself. The floor runs the same load with the same drain logic
-as herald (notes/systemd.md §2.2: no keep-alive, close the listener, wait for open connections,
-Shutdown). The last floor runs the alternative the findings recommend: from SIGTERM on, every
+as herald had before the keep-alive fix (no keep-alive, close the listener, wait for open
+connections, Shutdown). The last floor runs the alternative the findings recommend: from SIGTERM on, every
 answer carries `+"`Connection: close`"+` and idle keep-alive connections get %v to carry one more
 request before the rest are closed.`,
 			senders, r.plan.loadBaseline, r.plan.loadRestarts, floorGrace)),

@@ -13,13 +13,15 @@ import (
 	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
+
+	"github.com/heraldgw/herald/pkg/paths"
 )
 
 // profileDropIn runs the profiling build of herald (internal/heraldprof:
 // herald.Run plus runtime/pprof) in herald's own unit.
 const profileDropIn = `[Service]
 ExecStart=
-ExecStart=/usr/bin/herald-prof run --config /etc/herald/herald.yaml
+ExecStart=/usr/bin/herald-prof run --config ` + paths.ConfigFile + `
 Environment=HERALD_CPUPROFILE=` + stateGuest + `/cpu.pprof HERALD_HEAPPROFILE=` + stateGuest + `/heap.pprof
 Environment=HERALD_BLOCKPROFILE=` + stateGuest + `/block.pprof HERALD_MUTEXPROFILE=` + stateGuest + `/mutex.pprof
 `

@@ -97,7 +97,8 @@ func (m *manager) restart(ctx context.Context, unit string) (time.Duration, erro
 }
 
 // resetFailed clears failed state and the start rate limit of units
-// (restarts count towards StartLimitBurst=, notes §7 hazard 3).
+// (every start, restarts included, counts towards StartLimitBurst=, and a
+// service that hits its start limit fails its socket too).
 func (m *manager) resetFailed(ctx context.Context, units ...string) {
 	for _, u := range units {
 		_ = m.conn.ResetFailedUnitContext(ctx, u)

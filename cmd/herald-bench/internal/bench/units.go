@@ -5,6 +5,8 @@ package bench
 import (
 	"fmt"
 	"strings"
+
+	"github.com/heraldgw/herald/pkg/paths"
 )
 
 // The floor runs under a unit derived from herald's own, so that both pay
@@ -64,7 +66,7 @@ func floorService(heraldService, exec, sock, dir string) string {
 				return dir, true
 			}
 		case "WorkingDirectory":
-			return strings.Replace(val, "/var/lib/herald", "/var/lib/"+dir, 1), true
+			return strings.Replace(val, paths.StateDir, "/var/lib/"+dir, 1), true
 		}
 		return val, true
 	})

@@ -3,8 +3,10 @@
 // Command floor is herald-bench's baseline: the smallest program that does
 // herald's systemd work. It takes the listening socket systemd passes by
 // name (http), sends READY=1, pings the watchdog when asked to, serves a
-// fixed reply, and stops without dropping a request (the recipe of
-// notes/systemd.md §2.2, which herald's stopHTTP follows). With
+// fixed reply, and stops without dropping a request the way Go's
+// Server.Shutdown alone would: keep-alives off, close the listener, wait
+// for Serve to return and for the open connections to reach zero, then
+// Shutdown (an older form of herald's stopHTTP). With
 // -drain-grace it stops the other way the bench compares: answers carry
 // "Connection: close" and idle keep-alive connections get that long to send
 // one more request before they are closed. With -reply-url it is also the plain net/http

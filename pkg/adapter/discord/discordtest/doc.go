@@ -17,8 +17,9 @@
 //
 // REST records what a user would see: created messages, deduplicated on
 // nonce when enforce_nonce is set, edits applied. It can answer 401 for a bad
-// token, scripted error statuses, 429 with retry_after and X-RateLimit
-// headers, and enforce a per-channel bucket, counting requests that ignore
+// token, and serves the shared fault vocabulary (pkg/adapter/fakeserver) at
+// its points Gateway, REST and Messages: scripted error statuses, 429 with
+// retry_after and X-RateLimit headers, black holes; it can also enforce a per-channel bucket, counting requests that ignore
 // it.
 //
 // Close never hangs: it cancels every handler, closes every TCP connection

@@ -94,14 +94,10 @@ func (c *conn) enqueue(f frame) {
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.upgrades++
-	bh := s.blackholeUpgrade
 	s.notify()
 	s.mu.Unlock()
-	if bh {
-		select {
-		case <-r.Context().Done():
-		case <-s.ctx.Done():
-		}
+	if f, ok := s.Take(Gateway); ok {
+		s.serveFault(w, r, f, "")
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -509,13 +505,6 @@ func (s *Server) Deafened() bool {
 		}
 	}
 	return false
-}
-
-// BlackholeUpgrade makes websocket handshakes hang without an answer.
-func (s *Server) BlackholeUpgrade(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.blackholeUpgrade = on
 }
 
 // NoReady makes Identify go unanswered (the connection stays up and

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Defaults of Options.
@@ -48,6 +50,9 @@ type Server struct {
 	Token      string
 	BotID      string
 
+	// Faults at the points Gateway, REST and Messages.
+	fakeserver.Faults
+
 	hs     *httptest.Server
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -76,14 +81,12 @@ type Server struct {
 	upgrades     int
 
 	// gateway scripts
-	blackholeHTTP    bool
-	blackholeUpgrade bool
-	gatewayStatus    int
-	startLimit       *[2]int64 // remaining, reset_after (ms) of session_start_limit
-	noReady          bool
-	holdResume       bool
-	rejectResume     bool
-	identifyClose    int
+	gatewayStatus int
+	startLimit    *[2]int64 // remaining, reset_after (ms) of session_start_limit
+	noReady       bool
+	holdResume    bool
+	rejectResume  bool
+	identifyClose int
 
 	// REST
 	nextMsgID  int64
@@ -91,9 +94,6 @@ type Server struct {
 	byNonce    map[string]*Message
 	requests   []Request
 	typing     int
-	failNext   []int
-	limitNext  []limitScript
-	hangNext   int
 	bucketCfg  *bucketConfig
 	buckets    map[string]*bucketState
 	violations int
@@ -249,7 +249,6 @@ func (s *Server) api(h func(w http.ResponseWriter, r *http.Request, body []byte)
 			body, _ = readAll(r.Body, 1<<20)
 		}
 		s.mu.Lock()
-		bh := s.blackholeHTTP
 		if r.URL.Path == "/api/v10/gateway/bot" || r.URL.Path == "/api/v10/gateway" {
 			s.gwRequests++
 		}
@@ -257,11 +256,8 @@ func (s *Server) api(h func(w http.ResponseWriter, r *http.Request, body []byte)
 		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Body: body})
 		s.notify()
 		s.mu.Unlock()
-		if bh {
-			select {
-			case <-r.Context().Done():
-			case <-s.ctx.Done():
-			}
+		if f, ok := s.Take(REST); ok {
+			s.serveFault(w, r, f, "")
 			return
 		}
 		var status int
@@ -319,14 +315,6 @@ func (s *Server) handleGateway(w http.ResponseWriter, r *http.Request, _ []byte)
 	return writeJSON(w, http.StatusOK, v)
 }
 
-// BlackholeHTTP makes every REST request hang until the client gives up
-// (on) or restores normal answers (off).
-func (s *Server) BlackholeHTTP(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.blackholeHTTP = on
-}
-
 // SetGatewayStatus makes GET /gateway[/bot] answer status (0 restores 200).
 func (s *Server) SetGatewayStatus(status int) {
 	s.mu.Lock()
@@ -378,11 +366,6 @@ type createBody struct {
 	} `json:"message_reference"`
 }
 
-type limitScript struct {
-	after  time.Duration
-	global bool
-}
-
 type bucketConfig struct {
 	limit  int
 	window time.Duration
@@ -391,30 +374,6 @@ type bucketConfig struct {
 type bucketState struct {
 	remaining int
 	reset     time.Time
-}
-
-// FailNext makes the next message/typing requests answer these statuses in
-// order (403 Missing Permissions, 404 Unknown Channel, 400, 500 …).
-func (s *Server) FailNext(statuses ...int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failNext = append(s.failNext, statuses...)
-}
-
-// RateLimitNext makes the next message request answer 429 with retry_after
-// (and the global flag).
-func (s *Server) RateLimitNext(after time.Duration, global bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.limitNext = append(s.limitNext, limitScript{after: after, global: global})
-}
-
-// HangNext makes the next create request store the message and then never
-// answer, as when a response is lost after Discord acted.
-func (s *Server) HangNext() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hangNext++
 }
 
 // SetBucket enforces a bucket of limit create requests per window and
@@ -459,38 +418,14 @@ var errorBodies = map[int]map[string]any{
 	http.StatusBadGateway:          {"message": "Bad Gateway", "code": 0},
 }
 
-// scripted answers a scripted failure, if one is queued; s.mu held.
+// scripted answers the fault at Messages if it is answered before the
+// request is processed (a rejection or a rate limit); s.mu held.
 func (s *Server) scripted(w http.ResponseWriter, bucket string) (int, bool) {
-	if len(s.limitNext) > 0 {
-		l := s.limitNext[0]
-		s.limitNext = s.limitNext[1:]
-		secs := l.after.Seconds()
-		h := w.Header()
-		h.Set("Retry-After", strconv.Itoa(int(secs+0.999)))
-		h.Set("X-RateLimit-Limit", "5")
-		h.Set("X-RateLimit-Remaining", "0")
-		h.Set("X-RateLimit-Reset-After", strconv.FormatFloat(secs, 'f', 3, 64))
-		h.Set("X-RateLimit-Bucket", bucket)
-		if l.global {
-			h.Set("X-RateLimit-Global", "true")
-			h.Set("X-RateLimit-Scope", "global")
-		} else {
-			h.Set("X-RateLimit-Scope", "user")
-		}
-		return writeJSON(w, http.StatusTooManyRequests, map[string]any{
-			"message": "You are being rate limited.", "retry_after": secs, "global": l.global, "code": 0,
-		}), true
+	f, ok := s.TakeIf(Messages, fakeserver.KindReject, fakeserver.KindRateLimit)
+	if !ok {
+		return 0, false
 	}
-	if len(s.failNext) > 0 {
-		st := s.failNext[0]
-		s.failNext = s.failNext[1:]
-		body := errorBodies[st]
-		if body == nil {
-			body = map[string]any{"message": http.StatusText(st), "code": 0}
-		}
-		return writeJSON(w, st, body), true
-	}
-	return 0, false
+	return s.serveFault(w, nil, f, bucket), true
 }
 
 // limit applies the bucket of channel; s.mu held.
@@ -559,10 +494,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, body []byt
 			s.byNonce[nonce] = m
 		}
 	}
-	hang := s.hangNext > 0
-	if hang {
-		s.hangNext--
-	}
+	_, hang := s.TakeIf(Messages, fakeserver.KindBlackhole)
 	resp := map[string]any{"id": m.ID, "channel_id": m.ChannelID, "content": m.Content, "nonce": m.Nonce,
 		"author": map[string]any{"id": s.BotID, "bot": true}}
 	s.notify()

@@ -12,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -151,7 +153,7 @@ func TestCloseNeverHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.BlackholeHTTP(true)
+	s.Inject(REST, fakeserver.Blackhole())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -11,7 +11,8 @@
 // are switched on per test: bootstrap errors, handshake rejections, servers
 // that accept TCP and never answer (blackhole), connections dropped without a
 // close frame, rate limits, invalidated tokens, replies stored but never
-// answered.
+// answered. Handshake faults and black-holed replies use the fakes' shared
+// vocabulary (pkg/adapter/fakeserver) at the points Handshake and Messages.
 //
 // The fake decodes every frame the client sends with the same strict codec the
 // platform's SDK uses and fails the test on a frame it would reject, on an ack

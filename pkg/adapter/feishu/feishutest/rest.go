@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Message is a message as the platform shows it in the chat: retried
@@ -54,10 +56,6 @@ type Failure struct {
 	Msg  string
 	// RateLimitReset is sent as x-ogw-ratelimit-reset (seconds) when set.
 	RateLimitReset string
-	// StoreThenHang processes the request normally (the message appears)
-	// and then never answers: the client's timeout fires after its request
-	// was sent.
-	StoreThenHang bool
 }
 
 type restState struct {
@@ -182,9 +180,13 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// nextFailure pops a scripted failure and writes it unless it is
-// StoreThenHang, which the caller handles after storing.
+// nextFailure takes a Blackhole at Messages (hang: the caller stores the
+// message and then never answers) or else pops a scripted failure and
+// writes it (handled).
 func (s *Server) nextFailure(w http.ResponseWriter) (hang, handled bool) {
+	if _, ok := s.TakeIf(Messages, fakeserver.KindBlackhole); ok {
+		return true, false
+	}
 	s.mu.Lock()
 	if len(s.rest.failures) == 0 {
 		s.mu.Unlock()
@@ -193,9 +195,6 @@ func (s *Server) nextFailure(w http.ResponseWriter) (hang, handled bool) {
 	f := s.rest.failures[0]
 	s.rest.failures = s.rest.failures[1:]
 	s.mu.Unlock()
-	if f.StoreThenHang {
-		return true, false
-	}
 	status := f.Status
 	if status == 0 {
 		status = http.StatusBadRequest
@@ -265,7 +264,7 @@ func (s *Server) store(chatID, replyTo string, b sendBody, text string) *Message
 
 func (s *Server) answerMessage(w http.ResponseWriter, r *http.Request, m *Message, hang bool) {
 	if hang {
-		s.blackhole(r)
+		fakeserver.Hold(r, s.quit)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "msg": "success", "data": map[string]any{

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/internal/pbbp2"
 )
 
@@ -50,6 +52,10 @@ type Options struct {
 	// BotOpenID is the bot's open_id returned by /open-apis/bot/v3/info.
 	// Default "ou_bot".
 	BotOpenID string
+	// Listener, if set, is where the fake serves (for instance a listener
+	// in a sandbox's network namespace); the fake owns it. Default: a new
+	// listener on 127.0.0.1.
+	Listener net.Listener
 }
 
 // BootstrapMode selects how POST /callback/ws/endpoint answers.
@@ -106,6 +112,9 @@ type Server struct {
 	opts Options
 	hs   *httptest.Server
 
+	// Faults at the points Handshake and Messages.
+	fakeserver.Faults
+
 	ctx    context.Context // cancelled by Close: ends websocket reads
 	cancel context.CancelFunc
 	quit   chan struct{} // closed by Close: releases blackholed handlers
@@ -118,16 +127,13 @@ type Server struct {
 	bootstrapMode BootstrapMode
 	bootstraps    []Bootstrap
 
-	handshakeStatus   int
-	handshakeAuthCode int
-	wsBlackhole       bool
-	freeze            bool
-	pongConfig        *ClientConfig
-	wsAttempts        int
-	conns             []*wsConn
-	connCount         int
-	pings             []time.Time
-	closeCodes        []websocket.StatusCode
+	freeze     bool
+	pongConfig *ClientConfig
+	wsAttempts int
+	conns      []*wsConn
+	connCount  int
+	pings      []time.Time
+	closeCodes []websocket.StatusCode
 
 	seq        uint64
 	frameIDs   int
@@ -191,7 +197,12 @@ func New(t testing.TB, opts Options) *Server {
 	mux.HandleFunc("POST /callback/ws/endpoint", s.handleBootstrap)
 	mux.HandleFunc("GET /ws/v2", s.handleWS)
 	s.restRoutes(mux)
-	s.hs = httptest.NewServer(mux)
+	if opts.Listener != nil {
+		s.hs = &httptest.Server{Listener: opts.Listener, Config: &http.Server{Handler: mux}}
+		s.hs.Start()
+	} else {
+		s.hs = httptest.NewServer(mux)
+	}
 	t.Cleanup(s.Close)
 	return s
 }
@@ -294,7 +305,7 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 	}
 	switch mode {
 	case BootstrapBlackhole:
-		s.blackhole(r)
+		fakeserver.Hold(r, s.quit)
 		return
 	case BootstrapHTTP500:
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -324,16 +335,6 @@ func (s *Server) handleBootstrap(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// blackhole holds a request that has been read completely until the client
-// goes away or the server closes: the client sees an accepted TCP connection
-// that never answers.
-func (s *Server) blackhole(r *http.Request) {
-	select {
-	case <-r.Context().Done():
-	case <-s.quit:
-	}
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -341,22 +342,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // ---- websocket ----
-
-// SetHandshakeReject makes later websocket handshakes fail with the
-// Handshake-Status header (and HTTP status) status and, if authErrCode is not
-// zero, Handshake-Autherrcode. status 0 accepts again.
-func (s *Server) SetHandshakeReject(status, authErrCode int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.handshakeStatus, s.handshakeAuthCode = status, authErrCode
-}
-
-// SetWSBlackhole makes later websocket upgrade requests hang unanswered.
-func (s *Server) SetWSBlackhole(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.wsBlackhole = on
-}
 
 // SetFreeze makes later websocket connections go silent after the
 // handshake: the fake never reads (so it never answers pings or a close
@@ -461,22 +446,12 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.wsAttempts++
-	status, authCode := s.handshakeStatus, s.handshakeAuthCode
-	blackhole, freeze := s.wsBlackhole, s.freeze
+	freeze := s.freeze
 	s.changed()
 	s.mu.Unlock()
 
-	if blackhole {
-		s.blackhole(r)
-		return
-	}
-	if status != 0 {
-		w.Header().Set("Handshake-Status", strconv.Itoa(status))
-		w.Header().Set("Handshake-Msg", "rejected by feishutest")
-		if authCode != 0 {
-			w.Header().Set("Handshake-Autherrcode", strconv.Itoa(authCode))
-		}
-		w.WriteHeader(status)
+	if f, ok := s.Take(Handshake); ok {
+		s.handshakeFault(w, r, f)
 		return
 	}
 	if r.URL.Query().Get("service_id") != strconv.Itoa(int(s.opts.ServiceID)) || r.URL.Query().Get("ticket") == "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/internal/pbbp2"
 )
 
@@ -154,13 +155,13 @@ func TestCloseDoesNotHang(t *testing.T) {
 		errs <- err
 	}()
 	s.WaitBootstraps(t, 1, 5*time.Second)
-	s.SetWSBlackhole(true)
+	s.Inject(Handshake, fakeserver.Blackhole())
 	go func() {
 		_, _, err := websocket.Dial(ctx, strings.Replace(s.URL(), "http", "ws", 1)+"/ws/v2?service_id=7&ticket=x", nil)
 		errs <- err
 	}()
 	s.WaitWSAttempts(t, 1, 5*time.Second)
-	s.SetWSBlackhole(false)
+	s.Heal(Handshake)
 	s.SetFreeze(true)
 	c, _, err := websocket.Dial(ctx, strings.Replace(s.URL(), "http", "ws", 1)+"/ws/v2?service_id=7&ticket=x", nil)
 	if err != nil {

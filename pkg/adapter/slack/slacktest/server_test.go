@@ -14,6 +14,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -69,8 +71,8 @@ func TestFaultsAreUsedInOrder(t *testing.T) {
 	s := New(Options{})
 	defer s.Close()
 	defer http.DefaultClient.CloseIdleConnections()
-	s.FailPost(Fault{Status: 429, RetryAfter: 2}, 1)
-	s.FailPost(Fault{Error: "channel_not_found"}, 1)
+	s.Inject(Post, fakeserver.RateLimit(1, 2*time.Second))
+	s.Inject(Post, fakeserver.Reject(http.StatusOK).WithCode("channel_not_found").Times(1))
 	if st, out := call(t, s, "chat.postMessage", s.BotToken(), `{"channel":"C1","text":"x"}`); st != 429 || out["error"] != "ratelimited" {
 		t.Fatalf("first: %d %v", st, out)
 	}
@@ -114,7 +116,8 @@ func TestCloseNeverHangs(t *testing.T) {
 	s.Zombie()
 
 	// Requests hanging in the black holes.
-	s.SetBlackhole(BlackholeOpen | BlackholePost)
+	s.Inject(Open, fakeserver.Blackhole())
+	s.Inject(Post, fakeserver.Blackhole())
 	calls := make(chan struct{}, 2)
 	for _, m := range []string{"apps.connections.open", "chat.postMessage"} {
 		go func() {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf16"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // DefaultToken is a well-formed token for tests that need no particular one.
@@ -274,7 +276,7 @@ func (s *Server) nextScriptLocked(method string) (Reply, bool) {
 func (s *Server) apply(w http.ResponseWriter, r *http.Request, reply Reply, down chan struct{}) {
 	switch {
 	case reply.Abort:
-		abort(w)
+		fakeserver.DropConn(w)
 	case reply.Blackhole:
 		s.mu.Lock()
 		s.blackholed++
@@ -283,9 +285,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, reply Reply, down
 		select {
 		case <-r.Context().Done():
 		case <-down:
-			abort(w)
+			fakeserver.DropConn(w)
 		case <-s.closed:
-			abort(w)
+			fakeserver.DropConn(w)
 		}
 		s.mu.Lock()
 		s.blackholed--
@@ -293,18 +295,6 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, reply Reply, down
 		s.mu.Unlock()
 	default:
 		writeReply(w, reply)
-	}
-}
-
-// abort closes the connection under w without an answer.
-func abort(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic("telegramtest: connection cannot be hijacked")
-	}
-	conn, _, err := hj.Hijack()
-	if err == nil {
-		_ = conn.Close()
 	}
 }
 
@@ -420,9 +410,9 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p Params, do
 		case <-r.Context().Done():
 			end = func() {}
 		case <-down:
-			end = func() { abort(w) }
+			end = func() { fakeserver.DropConn(w) }
 		case <-s.closed:
-			end = func() { abort(w) }
+			end = func() { fakeserver.DropConn(w) }
 		}
 		s.mu.Lock()
 		s.held--

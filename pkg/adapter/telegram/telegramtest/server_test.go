@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -310,5 +312,20 @@ func TestAbortAndRefuse(t *testing.T) {
 	}
 	if err := post(); err != nil {
 		t.Fatalf("after Accept: %v", err)
+	}
+}
+
+func TestFaultReplies(t *testing.T) {
+	if r := Fault(fakeserver.RateLimit(1, 3*time.Second)); r.Status != 429 || !strings.Contains(r.Body, `"retry_after":3`) {
+		t.Errorf("RateLimit: %+v", r)
+	}
+	if r := Fault(fakeserver.Reject(403).WithCode("Forbidden: bot was blocked by the user")); r != Blocked() {
+		t.Errorf("Reject(403) with a code: %+v, want %+v", r, Blocked())
+	}
+	if r := Fault(fakeserver.Reject(502)); r.Status != 502 || !strings.Contains(r.Body, `"description":"Bad Gateway"`) {
+		t.Errorf("Reject(502): %+v", r)
+	}
+	if !Fault(fakeserver.Blackhole()).Blackhole || !Fault(fakeserver.Drop()).Abort {
+		t.Error("Blackhole or Drop not mapped")
 	}
 }

@@ -5,8 +5,11 @@ package telegramtest
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // User is a Telegram user or bot as the Bot API serialises it.
@@ -140,13 +143,34 @@ func ServerError() Reply { return Error(502, "Bad Gateway") }
 func Pass() Reply { return Reply{} }
 
 // Blackhole accepts and never answers.
-func Blackhole() Reply { return Reply{Blackhole: true} }
+func Blackhole() Reply { return Fault(fakeserver.Blackhole()) }
 
 // Hold creates the message and never answers.
 func Hold() Reply { return Reply{Hold: true} }
 
 // Abort closes the connection without answering.
-func Abort() Reply { return Reply{Abort: true} }
+func Abort() Reply { return Fault(fakeserver.Drop()) }
+
+// Fault is the Bot API's form of a fault of the fakes' shared vocabulary:
+// Blackhole, Drop (Abort), RateLimit (a 429 with parameters.retry_after, in
+// whole seconds) and Reject(status) (an error answer whose description is
+// the fault's Code, else the status text). A fault's N does not apply here:
+// a script holds one Reply per request.
+func Fault(f fakeserver.Fault) Reply {
+	switch f.Kind {
+	case fakeserver.KindBlackhole:
+		return Reply{Blackhole: true}
+	case fakeserver.KindDrop:
+		return Reply{Abort: true}
+	case fakeserver.KindRateLimit:
+		return RetryAfter(int(f.RetryAfter / time.Second))
+	}
+	desc := f.Code
+	if desc == "" {
+		desc = http.StatusText(f.Status)
+	}
+	return Error(f.Status, desc)
+}
 
 // Request is one recorded API call.
 type Request struct {

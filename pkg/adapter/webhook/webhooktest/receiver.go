@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/internal/signature"
 )
 
@@ -100,6 +102,25 @@ func Delay(d time.Duration) Step { return Step{kind: kindDelay, delay: d} }
 // Close reads the request and closes the connection without an answer.
 func Close() Step { return Step{kind: kindClose} }
 
+// Fault is the step for a fault of the fakes' shared vocabulary
+// (pkg/adapter/fakeserver): Blackhole, Drop (Close), RateLimit (429 with
+// Retry-After in whole seconds) and Reject(status) (Respond). A fault's N
+// does not apply here: a script holds one step per request.
+func Fault(f fakeserver.Fault) Step {
+	switch f.Kind {
+	case fakeserver.KindBlackhole:
+		return Blackhole()
+	case fakeserver.KindDrop:
+		return Close()
+	case fakeserver.KindRateLimit:
+		return RespondRetryAfter(http.StatusTooManyRequests, strconv.Itoa(int(f.RetryAfter/time.Second)))
+	}
+	if f.RetryAfter > 0 {
+		return RespondRetryAfter(f.Status, strconv.Itoa(int(f.RetryAfter/time.Second)))
+	}
+	return Respond(f.Status)
+}
+
 // AfterDelivery makes the step happen after the reply was delivered and its
 // Idempotency-Key recorded: the platform has the reply, but the sender does
 // not learn it. A retry with the same key is then a duplicate.
@@ -155,6 +176,7 @@ type Receiver struct {
 	duplicates int
 	keys       map[string]*record
 	notify     chan struct{}
+	listen     func(network, address string) (net.Listener, error)
 }
 
 // Option configures a Receiver.
@@ -173,6 +195,15 @@ func WithSecret(secret string) Option {
 	}
 }
 
+// WithListen makes the receiver listen on 127.0.0.1 through listen (a
+// sandbox's network namespace, say) instead of the test's own.
+func WithListen(listen func(network, address string) (net.Listener, error)) Option {
+	return func(r *Receiver) error {
+		r.listen = listen
+		return nil
+	}
+}
+
 // NewReceiver starts a receiver; it is closed when the test ends.
 func NewReceiver(t testing.TB, opts ...Option) *Receiver {
 	t.Helper()
@@ -182,7 +213,18 @@ func NewReceiver(t testing.TB, opts ...Option) *Receiver {
 			t.Fatalf("webhooktest: %v", err)
 		}
 	}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	if r.listen == nil {
+		r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	} else {
+		ln, err := r.listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("webhooktest: listen: %v", err)
+		}
+		r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+		r.srv.Listener.Close()
+		r.srv.Listener = ln
+		r.srv.Start()
+	}
 	r.URL = r.srv.URL + "/reply"
 	t.Cleanup(r.Close)
 	return r
@@ -231,14 +273,43 @@ func (r *Receiver) Duplicates() int {
 // still be in progress: Status is 0 until it is answered.
 func (r *Receiver) WaitRequests(t testing.TB, n int, timeout time.Duration) []Request {
 	t.Helper()
+	var out []Request
+	r.wait(t, timeout, func() bool {
+		if len(r.requests) < n {
+			return false
+		}
+		out = append([]Request(nil), r.requests...)
+		return true
+	}, func() string { return fmt.Sprintf("%d requests, want %d", len(r.requests), n) })
+	return out
+}
+
+// WaitDelivered waits until n replies have been delivered (processed, not
+// only read) and returns them.
+func (r *Receiver) WaitDelivered(t testing.TB, n int, timeout time.Duration) []Reply {
+	t.Helper()
+	var out []Reply
+	r.wait(t, timeout, func() bool {
+		if len(r.delivered) < n {
+			return false
+		}
+		out = append([]Reply(nil), r.delivered...)
+		return true
+	}, func() string { return fmt.Sprintf("%d replies delivered, want %d", len(r.delivered), n) })
+	return out
+}
+
+// wait calls done, with r.mu held, each time the receiver changes, until it
+// reports true or timeout passes (then the test fails with what says).
+func (r *Receiver) wait(t testing.TB, timeout time.Duration, done func() bool, what func() string) {
+	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		r.mu.Lock()
-		if len(r.requests) >= n {
-			out := append([]Request(nil), r.requests...)
+		if done() {
 			r.mu.Unlock()
-			return out
+			return
 		}
 		if r.notify == nil {
 			r.notify = make(chan struct{})
@@ -248,8 +319,11 @@ func (r *Receiver) WaitRequests(t testing.TB, n int, timeout time.Duration) []Re
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("webhooktest: %d requests after %v, want %d", len(r.Requests()), timeout, n)
-			return nil
+			r.mu.Lock()
+			msg := what()
+			r.mu.Unlock()
+			t.Fatalf("webhooktest: after %v: %s", timeout, msg)
+			return
 		}
 	}
 }
@@ -259,11 +333,17 @@ func (r *Receiver) add(req Request) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.requests = append(r.requests, req)
+	r.wakeLocked()
+	return len(r.requests) - 1
+}
+
+// wakeLocked wakes the waiters of WaitRequests and WaitDelivered; r.mu is
+// held.
+func (r *Receiver) wakeLocked() {
 	if r.notify != nil {
 		close(r.notify)
 		r.notify = nil
 	}
-	return len(r.requests) - 1
 }
 
 func (r *Receiver) next() Step {
@@ -296,11 +376,11 @@ func (r *Receiver) serve(w http.ResponseWriter, hr *http.Request) {
 		case <-t.C:
 		case <-hr.Context().Done():
 			t.Stop()
-			abort(w)
+			fakeserver.DropConn(w)
 			return
 		case <-r.closing:
 			t.Stop()
-			abort(w)
+			fakeserver.DropConn(w)
 			return
 		}
 	}
@@ -352,6 +432,7 @@ func (r *Receiver) process(i int) (int, []byte) {
 	}
 	r.delivered = append(r.delivered, req.Reply)
 	req.Delivered = true
+	r.wakeLocked()
 	answer := []byte(fmt.Sprintf(`{"id":"rcv-%d"}`, len(r.delivered)))
 	if key != "" {
 		r.keys[key] = &record{body: req.Body, status: http.StatusOK, answer: answer}
@@ -368,28 +449,12 @@ func (r *Receiver) fault(w http.ResponseWriter, hr *http.Request, step Step, i i
 		r.update(i, func(q *Request) { q.Status = step.status })
 		http.Error(w, fmt.Sprintf("scripted %d", step.status), step.status)
 	case kindBlackhole:
-		select {
-		case <-hr.Context().Done():
-		case <-r.closing:
-		}
+		fakeserver.Hold(hr, r.closing)
 		// Returning would let net/http send an implicit 200.
-		abort(w)
+		fakeserver.DropConn(w)
 	case kindClose:
-		abort(w)
+		fakeserver.DropConn(w)
 	}
-}
-
-// abort drops the connection without an answer: a reset, not a graceful
-// FIN, like a crashing or unplugged server.
-func abort(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler) // net/http closes the connection silently
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
 }
 
 // RefusingURL returns a URL on 127.0.0.1 where nothing listens: a port that

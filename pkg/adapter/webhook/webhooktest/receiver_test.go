@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -144,5 +146,22 @@ func TestSignersMatchVerifier(t *testing.T) {
 	}
 	if !bytes.Equal(Message{Text: "x"}.JSON(), []byte(`{"text":"x"}`)) {
 		t.Fatal("Message.JSON")
+	}
+}
+
+func TestFaultSteps(t *testing.T) {
+	for _, tt := range []struct {
+		f    fakeserver.Fault
+		want string
+	}{
+		{fakeserver.Blackhole(), "blackhole"},
+		{fakeserver.Drop(), "close"},
+		{fakeserver.RateLimit(1, 7*time.Second), "respond 429 retry-after 7"},
+		{fakeserver.Reject(503), "respond 503"},
+		{fakeserver.Reject(503).WithRetryAfter(2 * time.Second), "respond 503 retry-after 2"},
+	} {
+		if got := Fault(tt.f).String(); got != tt.want {
+			t.Errorf("Fault(%v) = %q, want %q", tt.f, got, tt.want)
+		}
 	}
 }

@@ -146,13 +146,44 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte{0x08})
 	f.Add([]byte{0x2a, 0x80})
 	f.Add(bytes.Repeat([]byte{0x2a, 0x00}, 4))
+	// A 1-byte event fragment in a 64 KiB websocket message.
+	f.Add((&Frame{Method: MethodData, Headers: []Header{{HeaderType, TypeEvent}, {HeaderSum, "2"}, {HeaderSeq, "0"},
+		{HeaderTraceID, string(bytes.Repeat([]byte("t"), 64<<10))}}, Payload: []byte("z")}).Marshal())
+	// A pong carrying a ClientConfig whose PingInterval overflows.
+	f.Add((&Frame{Headers: []Header{{HeaderType, TypePong}}, Payload: []byte(`{"PingInterval":9300000000}`)}).Marshal())
+	// Lengths past the end, a 10-byte varint, groups, field 0, a repeated
+	// payload, a header with unknown fields and a header without value.
+	f.Add([]byte{0x42, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00})
+	f.Add([]byte{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x10, 0, 0x18, 0, 0x20, 0})
+	f.Add([]byte{0x0b, 0x0c, 0x08, 0, 0x10, 0, 0x18, 0, 0x20, 0})
+	f.Add([]byte{0x00, 0x08, 0, 0x10, 0, 0x18, 0, 0x20, 0})
+	f.Add([]byte{0x08, 0, 0x10, 0, 0x18, 0, 0x20, 0, 0x42, 1, 'a', 0x42, 1, 'b'})
+	f.Add([]byte{0x08, 0, 0x10, 0, 0x18, 0, 0x20, 0, 0x2a, 8, 0x0a, 1, 'k', 0x12, 1, 'v', 0x18, 1})
+	f.Add([]byte{0x08, 0, 0x10, 0, 0x18, 0, 0x20, 0, 0x2a, 3, 0x0a, 1, 'k'})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, err := Unmarshal(data)
+		if len(data) <= 4096 {
+			// Allocations grow with the input, never with what a length
+			// field claims.
+			if n := testing.AllocsPerRun(2, func() { _, _ = Unmarshal(data) }); n > float64(len(data)/2+16) {
+				t.Fatalf("%v allocations for %d bytes", n, len(data))
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
 			}
 			return
+		}
+		held := len(fr.Payload) + len(fr.PayloadEncoding) + len(fr.PayloadType) + len(fr.LogIDNew)
+		for _, h := range fr.Headers {
+			held += len(h.Key) + len(h.Value)
+			if _, ok, _ := fr.HeaderInt(h.Key); !ok {
+				t.Fatalf("HeaderInt(%q) does not find the header", h.Key)
+			}
+		}
+		if held > len(data) {
+			t.Fatalf("decoded %d bytes of fields from %d bytes", held, len(data))
 		}
 		b := fr.Marshal()
 		if len(b) != fr.size() {

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package adaptertest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/message"
+	"github.com/heraldgw/herald/pkg/secret"
+)
+
+// Platform describes an adapter type and its fake platform to Conformance.
+type Platform struct {
+	// Type is the registered type name.
+	Type string
+	// Configure fills conf, the value the type's NewConfig returned, with
+	// credentials (files under t.TempDir()) and points it at the platform
+	// at url. url may be an address that refuses connections or one that
+	// never answers.
+	Configure func(t testing.TB, conf any, url string)
+	// Fake starts the platform's fake for one test. Nil for a platform
+	// without network (the fault adapter): the states that need one are
+	// skipped.
+	Fake func(t testing.TB) Fake
+	// Outbound is a reply Send accepts, for the mid-send state.
+	Outbound *message.Outbound
+	// Passive adapters receive on herald's listener and connect to
+	// nothing: Start reports Connected at once.
+	Passive bool
+	// NoReadme skips the README checks, for a hidden test-only type whose
+	// README documents fault injection rather than a platform.
+	NoReadme bool
+}
+
+// Fake is one running fake platform.
+type Fake struct {
+	// URL is what Configure points the adapter at.
+	URL string
+	// Blackhole, if set, makes the fake stop answering on the open
+	// connection (it stays open), for the blackholed state. It is called
+	// once the adapter reported Connected, and returns once the fake is
+	// silent.
+	Blackhole func(t testing.TB)
+	// Redeliver, if set, makes the platform deliver one event twice, the
+	// way it redelivers an event it thinks was lost. It calls start to
+	// start the adapter when the fake is ready for it.
+	Redeliver func(t testing.TB, a adapter.Adapter, start func())
+}
+
+// Conformance runs the contract every adapter must meet against the
+// adapter type p.Type and its fake: registration and configuration
+// round-trip, the README's example configuration loads, Start returns
+// promptly when the platform is unreachable, Stop returns within
+// StopBound of its context in every state (not started, connecting,
+// connected, blackholed, mid-send, mid-reconnect backoff) and leaves no
+// goroutine of the adapter behind, and an event delivered twice is stored
+// once. Call it from the adapter package's tests (its README.md is read
+// from the working directory).
+func Conformance(t *testing.T, p Platform) {
+	typ, ok := adapter.Lookup(p.Type)
+	if !ok {
+		t.Fatalf("type %q is not registered", p.Type)
+	}
+	t.Run("registration", func(t *testing.T) { checkRegistration(t, p, typ) })
+	if !p.NoReadme {
+		t.Run("readme", func(t *testing.T) { checkReadme(t, typ) })
+	}
+	t.Run("stop/not started", func(t *testing.T) {
+		a, st := build(t, p, typ, refused(t))
+		if err := a.Start(context.Background(), nil); err == nil {
+			t.Error("Start with a nil inbox succeeded")
+		}
+		stopChecked(t, a)
+		stopChecked(t, a) // a second Stop is harmless
+		if ph := st.Last().Phase; ph != adapter.PhaseStopped {
+			t.Errorf("last report %q after Stop, want %q", ph, adapter.PhaseStopped)
+		}
+		if err := a.Start(context.Background(), &Inbox{}); err == nil {
+			t.Error("Start after Stop succeeded")
+		}
+	})
+	t.Run("stop/connected", func(t *testing.T) {
+		url := ""
+		if p.Fake != nil {
+			url = p.Fake(t).URL
+		}
+		a, st := build(t, p, typ, url)
+		start(t, a)
+		st.WaitPhase(t, adapter.PhaseConnected, waitFor)
+		if err := a.Start(context.Background(), &Inbox{}); err == nil {
+			t.Error("a second Start succeeded")
+		}
+		stopChecked(t, a)
+	})
+	if p.Fake == nil {
+		return
+	}
+	t.Run("start unreachable", func(t *testing.T) {
+		a, _ := build(t, p, typ, blackhole(t).url)
+		begin := time.Now()
+		start(t, a)
+		if d := time.Since(begin); d > time.Second {
+			t.Errorf("Start took %v with the platform unreachable", d)
+		}
+		stopChecked(t, a)
+	})
+	if !p.Passive {
+		t.Run("stop/connecting", func(t *testing.T) {
+			bh := blackhole(t)
+			a, _ := build(t, p, typ, bh.url)
+			start(t, a)
+			bh.waitAccepted(t)
+			stopChecked(t, a)
+		})
+		t.Run("stop/reconnect backoff", func(t *testing.T) {
+			a, st := build(t, p, typ, refused(t))
+			start(t, a)
+			st.WaitPhase(t, adapter.PhaseReconnecting, waitFor)
+			stopChecked(t, a)
+		})
+	}
+	t.Run("stop/blackholed", func(t *testing.T) {
+		f := p.Fake(t)
+		if f.Blackhole == nil {
+			t.Skip("the fake cannot blackhole a connection")
+		}
+		a, st := build(t, p, typ, f.URL)
+		start(t, a)
+		st.WaitPhase(t, adapter.PhaseConnected, waitFor)
+		f.Blackhole(t)
+		stopChecked(t, a)
+	})
+	t.Run("stop/mid-send", func(t *testing.T) {
+		if p.Outbound == nil {
+			t.Skip("no Outbound given")
+		}
+		bh := blackhole(t)
+		a, _ := build(t, p, typ, bh.url)
+		start(t, a)
+		ctx, cancel := context.WithCancel(context.Background())
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			msg := *p.Outbound
+			_, _ = a.Send(ctx, &msg)
+		}()
+		bh.waitAccepted(t)
+		StopWithin(t, a)
+		cancel()
+		select {
+		case <-sent:
+		case <-time.After(waitFor):
+			t.Fatal("Send did not return after its context ended")
+		}
+		noGoroutines(t, a)
+	})
+	t.Run("duplicate stored once", func(t *testing.T) {
+		f := p.Fake(t)
+		if f.Redeliver == nil {
+			t.Skip("the fake cannot redeliver")
+		}
+		env, st, _ := Env(t, p.Type)
+		a := buildEnv(t, p, typ, f.URL, env)
+		inbox := &Inbox{}
+		f.Redeliver(t, a, func() {
+			if err := a.Start(context.Background(), inbox); err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			st.WaitPhase(t, adapter.PhaseConnected, waitFor)
+		})
+		inbox.WaitN(t, 1, waitFor)
+		deadline := time.Now().Add(waitFor)
+		for inbox.Calls() < 2 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n, calls := len(inbox.Messages()), inbox.Calls(); calls < 2 || n != 1 {
+			t.Fatalf("%d deliveries stored %d messages; want 2 deliveries of one event stored once", calls, n)
+		}
+		stopChecked(t, a)
+	})
+}
+
+// waitFor bounds every wait for something expected.
+const waitFor = 10 * time.Second
+
+func checkRegistration(t *testing.T, p Platform, typ adapter.Type) {
+	conf := typ.NewConfig()
+	if v := reflect.ValueOf(conf); v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		t.Fatalf("NewConfig returns %T, want a pointer to a struct", conf)
+	}
+	if !reflect.DeepEqual(conf, typ.NewConfig()) {
+		t.Error("two NewConfig calls differ")
+	}
+	if _, err := typ.New(&struct{}{}, adapter.Env{Name: p.Type}); err == nil {
+		t.Error("New accepted a foreign configuration type")
+	}
+	env, _, _ := Env(t, p.Type)
+	conf = typ.NewConfig()
+	p.Configure(t, conf, refused(t))
+	if v, ok := conf.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			t.Fatalf("configured Validate: %v", err)
+		}
+	}
+	a, err := typ.New(conf, env)
+	if err != nil || a == nil {
+		t.Fatalf("New: %v", err)
+	}
+	stopChecked(t, a)
+}
+
+var fence = regexp.MustCompile("(?s)```(\\w*)\n(.*?)```")
+
+// CodeBlocks returns the fenced code blocks of text in language lang.
+func CodeBlocks(text, lang string) []string {
+	var out []string
+	for _, m := range fence.FindAllStringSubmatch(text, -1) {
+		if m[1] == lang {
+			out = append(out, m[2])
+		}
+	}
+	return out
+}
+
+// checkReadme: the sections every adapter README has, every
+// configuration key in the Configuration table, every YAML example loads.
+func checkReadme(t *testing.T, typ adapter.Type) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, s := range []string{"Name", "Description", "Wire protocol", "Configuration", "Limits", "Failure handling", "Metrics", "Examples"} {
+		if !strings.Contains(doc, "\n## "+s+"\n") {
+			t.Errorf("README lacks section %q", s)
+		}
+	}
+	conf := Section(doc, "Configuration")
+	rt := reflect.TypeOf(typ.NewConfig()).Elem()
+	for i := range rt.NumField() {
+		key, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
+		if key == "" || key == "-" {
+			continue
+		}
+		if !strings.Contains(conf, "| `"+key+"` |") {
+			t.Errorf("README Configuration table lacks key %q", key)
+		}
+	}
+	examples := 0
+	for _, ex := range CodeBlocks(Section(doc, "Examples"), "yaml") {
+		if !strings.Contains(ex, "platforms:") {
+			continue
+		}
+		examples++
+		if _, err := config.Parse("README.md", []byte(ex)); err != nil {
+			t.Errorf("README example does not load: %v\n%s", err, ex)
+		}
+	}
+	if examples == 0 {
+		t.Error("README Examples has no YAML configuration")
+	}
+}
+
+// Section returns the text of the "## name" section of a README, up to the
+// next "## " heading; empty if there is none.
+func Section(doc, name string) string {
+	_, rest, ok := strings.Cut(doc, "\n## "+name+"\n")
+	if !ok {
+		return ""
+	}
+	if i := strings.Index(rest, "\n## "); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
+func build(t *testing.T, p Platform, typ adapter.Type, url string) (adapter.Adapter, *Statuses) {
+	t.Helper()
+	env, st, _ := Env(t, p.Type)
+	return buildEnv(t, p, typ, url, env), st
+}
+
+func buildEnv(t *testing.T, p Platform, typ adapter.Type, url string, env adapter.Env) adapter.Adapter {
+	t.Helper()
+	conf := typ.NewConfig()
+	p.Configure(t, conf, url)
+	a, err := typ.New(conf, env)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = a.Stop(ctx)
+	})
+	return a
+}
+
+func start(t *testing.T, a adapter.Adapter) {
+	t.Helper()
+	if err := a.Start(context.Background(), &Inbox{}); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+}
+
+// stopChecked stops a with a context that has already ended, within
+// StopBound, and checks that no goroutine of the adapter's package is left.
+func stopChecked(t *testing.T, a adapter.Adapter) {
+	t.Helper()
+	StopWithin(t, a)
+	noGoroutines(t, a)
+}
+
+// noGoroutines waits until no goroutine runs code of a's package (its
+// fakes and tests aside), failing the test after waitFor.
+func noGoroutines(t *testing.T, a adapter.Adapter) {
+	t.Helper()
+	pkg := reflect.TypeOf(a).Elem().PkgPath() + "."
+	deadline := time.Now().Add(waitFor)
+	for {
+		left := adapterGoroutines(pkg)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of %s outlive Stop:\n%s", len(left), strings.TrimSuffix(pkg, "."), strings.Join(left, "\n\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func adapterGoroutines(pkg string) []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, pkg) && !strings.Contains(g, "testing.tRunner") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// refused returns a URL whose port refuses connections.
+func refused(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
+}
+
+// blackholeServer accepts connections and never answers.
+type blackholeServer struct {
+	url      string
+	accepted chan struct{}
+}
+
+func blackhole(t testing.TB) *blackholeServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blackholeServer{url: "http://" + l.Addr().String(), accepted: make(chan struct{})}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		once  sync.Once
+		done  = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			once.Do(func() { close(b.accepted) })
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return b
+}
+
+func (b *blackholeServer) waitAccepted(t testing.TB) {
+	t.Helper()
+	select {
+	case <-b.accepted:
+	case <-time.After(waitFor):
+		t.Fatal("the adapter never connected to the platform")
+	}
+}
+
+// SecretFile writes value to a file named name under t.TempDir() and
+// returns the reference to it, for credentials in test configurations.
+func SecretFile(t testing.TB, name, value string) secret.Ref {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(value+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return secret.Ref{File: p}
+}
+
+// WantFieldError checks err, returned by a configuration's Validate: nil
+// when key is empty, else a config.FieldError for key.
+func WantFieldError(t testing.TB, err error, key string) {
+	t.Helper()
+	if key == "" {
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		return
+	}
+	var fe *config.FieldError
+	if !errors.As(err, &fe) || fe.Key != key {
+		t.Fatalf("Validate = %v, want a field error for %q", err, key)
+	}
+}

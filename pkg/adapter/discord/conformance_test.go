@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package discord
+
+import (
+	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+func TestConformance(t *testing.T) {
+	adaptertest.Conformance(t, adaptertest.Platform{
+		Type: TypeName,
+		Configure: func(t testing.TB, conf any, url string) {
+			c := conf.(*Config)
+			c.Token = adaptertest.SecretFile(t, "token", discordtest.DefaultToken)
+			c.APIURL = url
+		},
+		Fake: func(t testing.TB) adaptertest.Fake {
+			srv := discordtest.New(t, discordtest.Options{})
+			return adaptertest.Fake{
+				URL: srv.APIURL,
+				Blackhole: func(t testing.TB) {
+					// The live connection stops reading: a close
+					// handshake is never answered.
+					if err := srv.Deafen(); err != nil {
+						t.Fatal(err)
+					}
+					srv.Await(t, "server deaf", wait, srv.Deafened)
+				},
+				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
+					start()
+					// The same message twice, as a resumed session
+					// replays what the last one already handled.
+					srv.PushMessage(discordtest.Msg{ID: "900000000000000001", Content: "twice"})
+					srv.PushMessage(discordtest.Msg{ID: "900000000000000001", Content: "twice"})
+				},
+			}
+		},
+		Outbound: &message.Outbound{Platform: "discord", ChatID: "200000000000000001", Text: "hello"},
+	})
+}

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build heraldtest
+
+package fault
+
+import (
+	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+)
+
+func TestConformance(t *testing.T) {
+	adaptertest.Conformance(t, adaptertest.Platform{
+		Type:      "fault",
+		Configure: func(testing.TB, any, string) {},
+		NoReadme:  true,
+	})
+}

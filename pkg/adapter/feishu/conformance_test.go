@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package feishu
+
+import (
+	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+func TestConformance(t *testing.T) {
+	adaptertest.Conformance(t, adaptertest.Platform{
+		Type: "feishu",
+		Configure: func(t testing.TB, conf any, url string) {
+			c := conf.(*Config)
+			c.AppID = "cli_test"
+			c.AppSecret = adaptertest.SecretFile(t, "app_secret", "test-secret")
+			c.BaseURL = url
+		},
+		Fake: func(t testing.TB) adaptertest.Fake {
+			fake := feishutest.New(t, feishutest.Options{})
+			return adaptertest.Fake{
+				URL: fake.URL(),
+				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
+					start()
+					ev := feishutest.Event{EventID: "ev_twice", MessageID: "om_twice", Text: "twice"}
+					fake.Push(ev)
+					fake.Push(ev)
+				},
+			}
+		},
+		Outbound: &message.Outbound{Platform: "feishu", ChatID: "oc_chat", Text: "hello"},
+	})
+}

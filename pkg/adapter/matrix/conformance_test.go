@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package matrix
+
+import (
+	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/matrix/matrixtest"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+func TestConformance(t *testing.T) {
+	adaptertest.Conformance(t, adaptertest.Platform{
+		Type: TypeName,
+		Configure: func(t testing.TB, conf any, url string) {
+			c := conf.(*Config)
+			*c = *testConfig(t, url)
+		},
+		Fake: func(t testing.TB) adaptertest.Fake {
+			fake := matrixtest.New(t)
+			return adaptertest.Fake{
+				URL: fake.URL,
+				Blackhole: func(t testing.TB) {
+					// The next /sync is never answered.
+					fake.Blackhole()
+					fake.Wait(t, wait, "a blackholed sync", func() bool { return fake.Blackholed() == 1 })
+				},
+				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
+					// The adapter skips what precedes its first sync,
+					// so it starts first; then one batch comes twice.
+					start()
+					fake.Wait(t, wait, "a sync from the initial position", func() bool { return len(fake.Since()) >= 2 })
+					fake.Redeliver()
+					fake.Members(room, 2)
+					fake.Text(room, ann, "twice")
+				},
+			}
+		},
+		Outbound: &message.Outbound{Platform: TypeName, ChatID: room, Text: "hello", IdempotencyKey: "k1"},
+	})
+}

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package matrix
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	logtest "github.com/sirupsen/logrus/hooks/test"
+	"go.uber.org/goleak"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/matrix/matrixtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Test timing: short enough for a quick package run, long enough that a
+// loaded machine does not hit them by accident.
+const (
+	testPollTimeout    = time.Second
+	testRequestTimeout = 2 * time.Second
+	testMinBackoff     = 20 * time.Millisecond
+	testMaxBackoff     = 100 * time.Millisecond
+	wait               = 10 * time.Second
+)
+
+const (
+	room = "!room:fake.test"
+	ann  = "@ann:fake.test"
+)
+
+func testConfig(t testing.TB, url string) *Config {
+	c := NewConfig()
+	c.Homeserver = url
+	c.AccessToken = adaptertest.SecretFile(t, "token", matrixtest.DefaultToken)
+	c.PollTimeout = testPollTimeout
+	c.RequestTimeout = testRequestTimeout
+	c.JoinInvitesFrom = []string{ann}
+	return c
+}
+
+type harness struct {
+	fake    *matrixtest.Server
+	a       *Adapter
+	inbox   *adaptertest.Inbox
+	st      *adaptertest.Statuses
+	metrics *adaptertest.Metrics
+	logs    *logtest.Hook
+	env     adapter.Env
+	conf    *Config
+}
+
+// newHarness builds an adapter, with a state directory, against a fresh
+// fake. At the end of the test it stops the adapter, checks that no
+// goroutine is left and that the token appears in no log entry.
+func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first: runs last
+	h := &harness{fake: matrixtest.New(t)}
+	h.conf = testConfig(t, h.fake.URL)
+	for _, f := range tweak {
+		f(h.conf)
+	}
+	h.env, h.st, h.metrics = adaptertest.Env(t, "mx")
+	h.env.StateDir = t.TempDir()
+	h.logs = logtest.NewLocal(h.env.Log.Logger)
+	h.inbox = &adaptertest.Inbox{}
+	h.a = h.build(t)
+	t.Cleanup(func() {
+		for _, e := range h.logs.AllEntries() {
+			if s, _ := e.String(); strings.Contains(s, h.fake.Token) {
+				t.Errorf("token leaked into a log entry: %s", s)
+			}
+		}
+	})
+	return h
+}
+
+// build makes another adapter on the same fake, state directory, inbox
+// and recorders (a restart).
+func (h *harness) build(t *testing.T) *Adapter {
+	t.Helper()
+	a, err := New(h.conf, h.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.minBackoff, a.maxBackoff = testMinBackoff, testMaxBackoff
+	t.Cleanup(func() { stop(t, a) })
+	return a
+}
+
+func stop(t *testing.T, a *Adapter) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := a.Stop(ctx); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+}
+
+// start starts the adapter and waits until it is connected and past its
+// initial sync, so that what is pushed next is new.
+func (h *harness) start(t *testing.T) {
+	t.Helper()
+	if err := h.a.Start(context.Background(), h.inbox); err != nil {
+		t.Fatal(err)
+	}
+	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.fake.Wait(t, wait, "a sync from the initial position", func() bool { return len(h.fake.Since()) > h.fake.InitialSyncs() })
+}

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package matrix
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/matrix/matrixtest"
+	"github.com/heraldgw/herald/pkg/logging"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+// savedSince returns the since token in the state file ("" if none).
+func (h *harness) savedSince(t *testing.T) string {
+	t.Helper()
+	s, err := stateFile{dir: h.env.StateDir}.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s == nil {
+		return ""
+	}
+	return s.Since
+}
+
+// The since token covering an event is saved only once the event is
+// stored: while Deliver blocks, the file still holds the position before.
+func TestSinceSavedAfterStoring(t *testing.T) {
+	h := newHarness(t)
+	h.fake.Members(room, 2)
+	h.fake.Text(room, ann, "history before the first start")
+	h.start(t)
+	before := h.fake.Position()
+	h.fake.Wait(t, wait, "the starting position saved", func() bool { return h.savedSince(t) == before })
+
+	release := h.inbox.Block()
+	id := h.fake.Text(room, ann, "hello")
+	h.fake.Wait(t, wait, "Deliver called", func() bool { return h.inbox.Calls() == 1 })
+	if got := h.savedSince(t); got != before {
+		t.Fatalf("since %q saved while the event was not stored yet, want %q", got, before)
+	}
+	release()
+	after := h.fake.Position()
+	h.fake.Wait(t, wait, "the new position saved", func() bool { return h.savedSince(t) == after })
+
+	msgs := h.inbox.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages stored, want 1 (history before the first start is skipped)", len(msgs))
+	}
+	m := msgs[0]
+	if m.EventID != id || m.MessageID != id || m.ChatID != room || m.ChatType != message.ChatDirect ||
+		m.SenderID != ann || m.Text != "hello" || m.Platform != "mx" || m.ThreadID != "" {
+		t.Fatalf("stored %+v", m)
+	}
+}
+
+// A batch the inbox refuses is not acknowledged and is fetched again
+// after a backoff, without leaving the connected state.
+func TestRefusedBatchRetried(t *testing.T) {
+	h := newHarness(t)
+	h.fake.Members(room, 2)
+	h.start(t)
+	h.inbox.SetFail(errors.New("disk full"))
+	id := h.fake.Text(room, ann, "keep me")
+	h.fake.Wait(t, wait, "two refused deliveries", func() bool { return h.inbox.Calls() >= 2 })
+	if h.fake.Served(id) < 2 {
+		t.Fatalf("event served %d times, want it fetched again", h.fake.Served(id))
+	}
+	h.inbox.SetFail(nil)
+	if m := h.inbox.WaitN(t, 1, wait)[0]; m.EventID != id {
+		t.Fatalf("stored %+v", m)
+	}
+	for _, st := range h.st.All() {
+		if st.Phase != adapter.PhaseConnected && st.Phase != adapter.PhaseStarting {
+			t.Fatalf("reported %s while only the store failed", st.Phase)
+		}
+	}
+}
+
+// A batch the inbox refuses is not acknowledged: after a restart the next
+// process syncs from the saved position and gets the event again.
+func TestRefusedBatchFetchedAgainAfterRestart(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	h.inbox.SetFail(errors.New("disk full"))
+	h.fake.Members(room, 2)
+	id := h.fake.Text(room, ann, "keep me")
+	h.fake.Wait(t, wait, "a refused delivery", func() bool { return h.inbox.Calls() >= 1 })
+	stop(t, h.a)
+	if len(h.inbox.Messages()) != 0 {
+		t.Fatal("stored despite the failing inbox")
+	}
+
+	h.inbox.SetFail(nil)
+	h.a = h.build(t)
+	h.start(t)
+	msgs := h.inbox.WaitN(t, 1, wait)
+	if msgs[0].EventID != id {
+		t.Fatalf("stored %+v", msgs[0])
+	}
+	// The second process resumed: it made no initial sync of its own.
+	if initial := h.fake.InitialSyncs(); initial != 1 {
+		t.Fatalf("%d initial syncs, want 1 (the restart resumes from the saved position)", initial)
+	}
+}
+
+// In rooms, only mentions pass: by m.mentions, user id or display name.
+// Own messages, notices and edits never pass; threads carry the root.
+func TestRoomRules(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	h.fake.Members(room, 5)
+	text := func(body string, extra map[string]any) string {
+		c := map[string]any{"msgtype": "m.text", "body": body}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return h.fake.Push(room, matrixtest.Event{Sender: ann, Content: c})
+	}
+	text("no mention", nil)
+	h.fake.Push(room, matrixtest.Event{Sender: matrixtest.DefaultUserID, Content: map[string]any{"msgtype": "m.text", "body": "herald's own, Herald"}})
+	h.fake.Push(room, matrixtest.Event{Sender: ann, Content: map[string]any{"msgtype": "m.notice", "body": "Herald notice"}})
+	text("* Herald edited", map[string]any{"m.relates_to": map[string]any{"rel_type": "m.replace", "event_id": "$x"}})
+	h.fake.Push(room, matrixtest.Event{Sender: ann, Content: map[string]any{"msgtype": "m.image", "body": "Herald.png"}})
+	byPill := text("hi there", map[string]any{"m.mentions": map[string]any{"user_ids": []string{matrixtest.DefaultUserID}}})
+	byName := text("herald: what time is it", nil)
+	inThread := text("@herald:fake.test in a thread", map[string]any{"m.relates_to": map[string]any{
+		"rel_type": "m.thread", "event_id": "$root", "is_falling_back": true, "m.in_reply_to": map[string]any{"event_id": "$root"}}})
+
+	msgs := h.inbox.WaitN(t, 3, wait)
+	if len(msgs) != 3 || msgs[0].EventID != byPill || msgs[1].EventID != byName || msgs[2].EventID != inThread {
+		t.Fatalf("stored %d messages: %+v", len(msgs), msgs)
+	}
+	for _, m := range msgs {
+		if m.ChatType != message.ChatGroup {
+			t.Errorf("%s: chat type %q, want group", m.EventID, m.ChatType)
+		}
+	}
+	if msgs[2].ThreadID != "$root" || msgs[0].ThreadID != "" {
+		t.Errorf("thread ids %q, %q", msgs[0].ThreadID, msgs[2].ThreadID)
+	}
+	for reason, n := range map[string]int{reasonNotMention: 1, reasonOwn: 1, reasonUnsupported: 2, reasonEdit: 1} {
+		if got := h.metrics.Rejections(reason); got != n {
+			t.Errorf("Rejected(%s) = %d, want %d", reason, got, n)
+		}
+	}
+}
+
+func TestRequireMentionOff(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RequireMention = false })
+	h.start(t)
+	h.fake.Members(room, 5)
+	id := h.fake.Text(room, ann, "no mention")
+	if m := h.inbox.WaitN(t, 1, wait)[0]; m.EventID != id || m.ChatType != message.ChatGroup {
+		t.Fatalf("stored %+v", m)
+	}
+}
+
+// Invites from join_invites_from are joined (a direct invite makes a
+// direct chat); others are declined.
+func TestInvites(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	const dmRoom, spam = "!dm:fake.test", "!spam:fake.test"
+	h.fake.Invite(spam, "@mallory:fake.test", false)
+	h.fake.Invite(dmRoom, ann, true)
+	h.fake.Wait(t, wait, "a join and a leave", func() bool { return len(h.fake.Joins()) == 1 && len(h.fake.Leaves()) == 1 })
+	if j, l := h.fake.Joins()[0], h.fake.Leaves()[0]; j != dmRoom || l != spam {
+		t.Fatalf("joined %s, left %s", j, l)
+	}
+	if n := h.metrics.Rejections(reasonInvite); n != 1 {
+		t.Fatalf("Rejected(invite_declined) = %d", n)
+	}
+	id := h.fake.Text(dmRoom, ann, "hi, no mention needed")
+	if m := h.inbox.WaitN(t, 1, wait)[0]; m.EventID != id || m.ChatType != message.ChatDirect {
+		t.Fatalf("stored %+v", m)
+	}
+}
+
+// An encrypted room is told once, also across a restart, and its events
+// are counted.
+func TestEncryptedRoom(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	enc := matrixtest.Event{Type: "m.room.encrypted", Sender: ann, Content: map[string]any{"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgA"}}
+	h.fake.Push(room, enc)
+	h.fake.Push(room, enc)
+	h.fake.Wait(t, wait, "two encrypted events counted", func() bool { return h.metrics.Rejections(reasonEncrypted) == 2 })
+	stop(t, h.a)
+
+	h.a = h.build(t)
+	h.start(t)
+	h.fake.Push(room, enc)
+	h.fake.Wait(t, wait, "the third encrypted event counted", func() bool { return h.metrics.Rejections(reasonEncrypted) == 3 })
+	sent := h.fake.Sent()
+	if len(sent) != 1 {
+		t.Fatalf("%d messages sent, want one notice", len(sent))
+	}
+	if s := sent[0]; s.Room != room || s.Content["msgtype"] != "m.notice" || s.Body() != DefaultEncryptedNotice {
+		t.Fatalf("sent %+v", s)
+	}
+	if len(h.inbox.Messages()) != 0 {
+		t.Fatal("an encrypted event was stored")
+	}
+}
+
+// An expired token stops intake as fatal with the adapter-fatal event.
+func TestExpiredToken(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	h.fake.Expire()
+	st := h.st.WaitPhase(t, adapter.PhaseFatal, wait)
+	if !errors.Is(st.Err, adapter.ErrUnauthorized) {
+		t.Fatalf("fatal with %v, want ErrUnauthorized", st.Err)
+	}
+	adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
+}
+
+// 429 M_LIMIT_EXCEEDED on /sync: the wait is retry_after_ms, clamped.
+func TestSyncRateLimited(t *testing.T) {
+	h := newHarness(t)
+	h.fake.RateLimit("sync", 30, 1e10)
+	if err := h.a.Start(t.Context(), h.inbox); err != nil {
+		t.Fatal(err)
+	}
+	st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
+	if !errors.Is(st.Err, adapter.ErrRateLimited) {
+		t.Fatalf("reconnecting with %v", st.Err)
+	}
+	h.fake.Wait(t, wait, "a clamped retry_after_ms", func() bool { return len(adaptertest.Clamps(h.logs)) == 1 })
+	if c := adaptertest.Clamps(h.logs)[0]; c["used"] != adapter.MaxRetryAfter.String() {
+		t.Fatalf("clamp %v", c)
+	}
+	var waits []any
+	for _, e := range h.logs.AllEntries() {
+		if d, ok := e.Data["retry_in"]; ok {
+			waits = append(waits, d)
+		}
+	}
+	if len(waits) != 2 || waits[0] != "30ms" || waits[1] != "1h0m0s" {
+		t.Fatalf("waits %v, want retry_after_ms 30ms then the clamped 1h", waits)
+	}
+}
+
+// A /sync that never returns is cut at poll_timeout + request_timeout and
+// the next one gets the event.
+func TestBlackholedSync(t *testing.T) {
+	h := newHarness(t)
+	h.start(t)
+	h.fake.Blackhole()
+	h.fake.Wait(t, wait, "a held sync", func() bool { return h.fake.Blackholed() == 1 })
+	h.fake.Members(room, 2)
+	id := h.fake.Text(room, ann, "after the silence")
+	if m := h.inbox.WaitN(t, 1, wait)[0]; m.EventID != id {
+		t.Fatalf("stored %+v", m)
+	}
+}

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package matrix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+)
+
+// Timing that is not configuration; tests shorten it.
+const (
+	defaultMinBackoff = time.Second
+	defaultMaxBackoff = time.Minute
+)
+
+// Adapter is one Matrix bot account. Build it with New (or through the
+// registry); see the adapter package for the lifecycle.
+type Adapter struct {
+	name    string
+	conf    Config
+	log     *logrus.Entry
+	metrics adapter.Metrics
+	api     *client
+	life    *adapter.Life
+	state   stateFile
+	invites map[string]bool
+
+	minBackoff, maxBackoff time.Duration
+	now                    func() time.Time
+}
+
+// New checks conf, reads the access token and builds the adapter. It does
+// no network I/O and starts no goroutine.
+func New(conf *Config, env adapter.Env) (*Adapter, error) {
+	if conf == nil {
+		return nil, errors.New("matrix: no configuration")
+	}
+	if err := conf.Validate(); err != nil {
+		return nil, fmt.Errorf("matrix: %w", err)
+	}
+	tok, err := conf.AccessToken.Read()
+	if err != nil {
+		return nil, fmt.Errorf("matrix: access_token: %w", err)
+	}
+	if t := tok.Reveal(); t == "" || strings.ContainsAny(t, " \t\r\n") {
+		return nil, fmt.Errorf("matrix: access_token: %s does not hold an access token (empty or with white space)", conf.AccessToken)
+	}
+	a := &Adapter{
+		name:       env.Name,
+		conf:       *conf,
+		log:        env.Log,
+		metrics:    env.Metrics,
+		life:       adapter.NewLife(TypeName, env.Report),
+		state:      stateFile{dir: env.StateDir},
+		invites:    map[string]bool{},
+		minBackoff: defaultMinBackoff,
+		maxBackoff: defaultMaxBackoff,
+		now:        time.Now,
+	}
+	if a.name == "" {
+		a.name = TypeName
+	}
+	for _, u := range conf.JoinInvitesFrom {
+		a.invites[u] = true
+	}
+	a.conf.JoinInvitesFrom = append([]string(nil), conf.JoinInvitesFrom...)
+	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout, a.log)
+	a.life.OnStop(func(context.Context, error) { a.api.close() })
+	return a, nil
+}
+
+// MaxMessageLen implements adapter.Limiter: max_message_len.
+func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
+
+// Start launches the intake goroutine (whoami, then /sync long polling)
+// and returns at once; an unreachable homeserver is retried in the
+// background.
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	return a.life.Start(ctx, inbox, func(soft, _ context.Context) { a.run(soft, inbox) })
+}
+
+// Stop cancels the intake (the in-flight /sync included) and any Send,
+// waits for them and closes idle connections. The since token needs no
+// goodbye: it is saved after each stored batch.
+func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
+
+// begin registers a Send: Stop waits for it and cancels it.
+func (a *Adapter) begin(ctx context.Context) (context.Context, func(), error) {
+	ctx, end, err := a.life.Begin(ctx)
+	if err != nil {
+		return ctx, end, fmt.Errorf("matrix: send: %w: %w", adapter.ErrTemporary, err)
+	}
+	return ctx, end, nil
+}
+
+// Interface guards
+var (
+	_ adapter.Adapter = (*Adapter)(nil)
+	_ adapter.Limiter = (*Adapter)(nil)
+)

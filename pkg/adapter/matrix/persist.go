@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package matrix
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+)
+
+// stateFileName is the saved sync position inside Env.StateDir.
+const stateFileName = "sync.json"
+
+// stateVersion is bumped when the meaning of a field changes; a file of
+// another version is ignored.
+const stateVersion = 1
+
+// maxStateFile bounds what is read.
+const maxStateFile = 1 << 20
+
+// savedState is what survives a restart. Since is the acknowledgement:
+// every event before it was stored or skipped for good.
+type savedState struct {
+	Version int    `json:"version"`
+	UserID  string `json:"user_id"`
+	Since   string `json:"since"`
+	// Direct lists the rooms known to be direct chats (two members, or
+	// joined from an is_direct invite): /sync reports it only on change.
+	Direct []string `json:"direct,omitempty"`
+	// Notified lists the encrypted rooms already told that herald cannot
+	// read them.
+	Notified []string `json:"notified,omitempty"`
+}
+
+// stateFile reads and writes the saved state atomically. An empty dir
+// keeps the state in memory only.
+type stateFile struct{ dir string }
+
+func (f stateFile) path() string { return filepath.Join(f.dir, stateFileName) }
+
+// load returns the saved state, nil if there is none.
+func (f stateFile) load() (*savedState, error) {
+	if f.dir == "" {
+		return nil, nil
+	}
+	fh, err := os.Open(f.path())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxStateFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxStateFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxStateFile)
+	}
+	var s savedState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if s.Version != stateVersion {
+		return nil, fmt.Errorf("version %d, want %d", s.Version, stateVersion)
+	}
+	if s.Since == "" || !validUserID(s.UserID) {
+		return nil, errors.New("missing since or user_id")
+	}
+	return &s, nil
+}
+
+// save writes s atomically (adapter.SaveStateFile): a crash leaves
+// either the old or the new file.
+func (f stateFile) save(s *savedState) error {
+	if f.dir == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return adapter.SaveStateFile(f.dir, stateFileName, append(b, '\n'))
+}
+
+// cleanTemp removes temporary files left by a crash during save.
+func (f stateFile) cleanTemp() {
+	if f.dir != "" {
+		adapter.CleanStateTemp(f.dir, stateFileName)
+	}
+}

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package mattermost
+
+import (
+	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+func TestConformance(t *testing.T) {
+	adaptertest.Conformance(t, adaptertest.Platform{
+		Type: TypeName,
+		Configure: func(t testing.TB, conf any, url string) {
+			c := conf.(*Config)
+			c.Token = adaptertest.SecretFile(t, "token", mattermosttest.DefaultToken)
+			c.URL = url
+		},
+		Fake: func(t testing.TB) adaptertest.Fake {
+			fake := mattermosttest.New(t, mattermosttest.DefaultToken)
+			return adaptertest.Fake{
+				URL: fake.URL,
+				Blackhole: func(t testing.TB) {
+					fake.Wait(t, wait, "a websocket", func() bool { return fake.Connections() == 1 })
+					fake.Blackhole()
+				},
+				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
+					start()
+					fake.Wait(t, wait, "a websocket", func() bool { return fake.Connections() == 1 })
+					fake.PostTwice("dm", "ann", "twice")
+				},
+			}
+		},
+		Outbound: &message.Outbound{Platform: TypeName, ChatID: "town", Text: "hello"},
+	})
+}

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package mattermost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+)
+
+// Timing that is not configuration; tests shorten it.
+const (
+	defaultMinBackoff = time.Second
+	defaultMaxBackoff = time.Minute
+)
+
+// Adapter is one Mattermost bot. Build it with New (or through the
+// registry); see the adapter package for the lifecycle.
+type Adapter struct {
+	name    string
+	conf    Config
+	log     *logrus.Entry
+	metrics adapter.Metrics
+	api     *client
+	life    *adapter.Life
+	cursor  cursorFile
+
+	minBackoff, maxBackoff time.Duration
+	now                    func() time.Time
+
+	mu sync.Mutex
+	me *user // the bot, learnt at connect
+	// last is the cursor: create_at (ms) of the newest post stored, every
+	// earlier one stored too. saved is what the state file holds.
+	last, saved int64
+	saveErrs    int
+}
+
+// New checks conf, reads the token and builds the adapter. It does no
+// network I/O and starts no goroutine.
+func New(conf *Config, env adapter.Env) (*Adapter, error) {
+	if conf == nil {
+		return nil, errors.New("mattermost: no configuration")
+	}
+	env = env.Defaults()
+	if err := conf.Validate(); err != nil {
+		return nil, fmt.Errorf("mattermost: %w", err)
+	}
+	tok, err := conf.Token.Read()
+	if err != nil {
+		return nil, fmt.Errorf("mattermost: token: %w", err)
+	}
+	if tok.IsZero() {
+		return nil, fmt.Errorf("mattermost: token: %s is empty", conf.Token)
+	}
+	a := &Adapter{
+		name:       env.Name,
+		conf:       *conf,
+		log:        env.Log,
+		metrics:    env.Metrics,
+		life:       adapter.NewLife(TypeName, env.Report),
+		cursor:     cursorFile{dir: env.StateDir},
+		minBackoff: defaultMinBackoff,
+		maxBackoff: defaultMaxBackoff,
+		now:        time.Now,
+	}
+	if a.name == "" {
+		a.name = TypeName
+	}
+	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout, a.log)
+	a.life.OnStop(func(context.Context, error) { a.api.close() })
+	return a, nil
+}
+
+// MaxMessageLen implements adapter.Limiter.
+func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
+
+// Start launches intake: it loads the saved cursor and connects in the
+// background; it returns at once.
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	return a.life.Start(ctx, inbox, func(soft, _ context.Context) {
+		a.loadCursor()
+		a.run(soft, inbox)
+	})
+}
+
+// Stop ends intake, cancels any Send and closes connections; it returns
+// within 100 ms of ctx ending.
+func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
+
+// loadCursor restores the saved cursor; whatever goes wrong, the adapter
+// starts from the time of its first connection.
+func (a *Adapter) loadCursor() {
+	a.cursor.cleanTemp()
+	at, err := a.cursor.load()
+	if err != nil {
+		a.log.WithError(err).Warn("mattermost: ignoring an unreadable cursor; posts made while herald was down are not fetched")
+		return
+	}
+	a.mu.Lock()
+	a.last, a.saved = at, at
+	a.mu.Unlock()
+	if at > 0 {
+		a.log.WithField("last_post_at", at).Info("mattermost: catching up from the saved cursor")
+	}
+}
+
+// advance moves the cursor to at (ms) once the post created then was
+// stored, and saves it.
+func (a *Adapter) advance(at int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if at <= a.last {
+		return
+	}
+	a.last = at
+	a.saveLocked()
+}
+
+// saveLocked writes the cursor if it changed; a.mu held.
+func (a *Adapter) saveLocked() {
+	if a.last == a.saved {
+		return
+	}
+	if err := a.cursor.save(a.last); err != nil {
+		if a.saveErrs == 0 {
+			a.log.WithError(err).WithField("dir", a.cursor.dir).
+				Warn("mattermost: cannot save the cursor: a restart catches up from an older post (the store drops duplicates)")
+		}
+		a.saveErrs++
+		return
+	}
+	if a.saveErrs > 0 {
+		a.log.WithField("failed_saves", a.saveErrs).Info("mattermost: saving the cursor works again")
+		a.saveErrs = 0
+	}
+	a.saved = a.last
+}
+
+// lastPostAt returns the cursor.
+func (a *Adapter) lastPostAt() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last
+}
+
+// bot returns the bot user, asking the server if it is not known yet.
+func (a *Adapter) bot(ctx context.Context) (*user, error) {
+	a.mu.Lock()
+	me := a.me
+	a.mu.Unlock()
+	if me != nil {
+		return me, nil
+	}
+	me, err := a.api.me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.me = me
+	a.mu.Unlock()
+	return me, nil
+}
+
+// begin registers an outbound call: Stop waits for it and cancels it.
+func (a *Adapter) begin(ctx context.Context, method string) (context.Context, func(), error) {
+	ctx, end, err := a.life.Begin(ctx)
+	if err != nil {
+		return ctx, end, fmt.Errorf("mattermost: %s: %w: %w", method, adapter.ErrTemporary, err)
+	}
+	return ctx, end, nil
+}
+
+// Interface guards
+var (
+	_ adapter.Adapter   = (*Adapter)(nil)
+	_ adapter.Limiter   = (*Adapter)(nil)
+	_ adapter.Recoverer = (*Adapter)(nil)
+)

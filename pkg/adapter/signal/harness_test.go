@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package signal
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	logtest "github.com/sirupsen/logrus/hooks/test"
+	"go.uber.org/goleak"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/signal/signaltest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Test timing: short enough for a quick package run, long enough that a
+// loaded machine does not hit them by accident.
+const (
+	testRequestTimeout = 2 * time.Second
+	testMinBackoff     = 20 * time.Millisecond
+	testMaxBackoff     = 100 * time.Millisecond
+	wait               = 10 * time.Second
+	account            = "+15550100"
+)
+
+type harness struct {
+	fake    *signaltest.Server
+	a       *Adapter
+	inbox   *adaptertest.Inbox
+	st      *adaptertest.Statuses
+	metrics *adaptertest.Metrics
+	logs    *logtest.Hook
+	env     adapter.Env
+	conf    *Config
+}
+
+// newHarness builds an adapter against a fresh fake; the state directory
+// is a temporary one. At the end of the test it stops the adapter and
+// checks that no goroutine is left.
+func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first: runs last
+	h := &harness{fake: signaltest.New(t, account), inbox: &adaptertest.Inbox{}}
+	h.conf = NewConfig()
+	h.conf.URL = h.fake.URL
+	h.conf.RequestTimeout = testRequestTimeout
+	for _, f := range tweak {
+		f(h.conf)
+	}
+	h.env, h.st, h.metrics = adaptertest.Env(t, TypeName)
+	h.env.StateDir = t.TempDir()
+	h.logs = adaptertest.Logs(h.env)
+	h.a = h.build(t)
+	return h
+}
+
+func (h *harness) build(t *testing.T) *Adapter {
+	t.Helper()
+	a, err := New(h.conf, h.env)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	a.minBackoff, a.maxBackoff = testMinBackoff, testMaxBackoff
+	t.Cleanup(func() { stop(t, a) })
+	return a
+}
+
+func stop(t *testing.T, a *Adapter) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := a.Stop(ctx); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+}
+
+// start starts h.a and waits until its stream is open.
+func (h *harness) start(t *testing.T) {
+	t.Helper()
+	if err := h.a.Start(context.Background(), h.inbox); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+}

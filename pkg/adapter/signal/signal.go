@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package signal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+)
+
+// Timing that is not configuration; tests shorten it.
+const (
+	defaultMinBackoff = time.Second
+	defaultMaxBackoff = time.Minute
+)
+
+// Adapter is one signal-cli account. Build it with New (or through the
+// registry); see the adapter package for the lifecycle.
+type Adapter struct {
+	name    string
+	conf    Config
+	log     *logrus.Entry
+	metrics adapter.Metrics
+	life    *adapter.Life
+	tr      *http.Transport
+	http    *http.Client
+	cursor  *cursor
+
+	minBackoff, maxBackoff time.Duration
+	now                    func() time.Time
+}
+
+// New checks conf and builds the adapter. It does no network I/O and starts
+// no goroutine. The id of the last stored event is kept in env.StateDir
+// (in memory only when there is none).
+func New(conf *Config, env adapter.Env) (*Adapter, error) {
+	if conf == nil {
+		return nil, errors.New("signal: no configuration")
+	}
+	env = env.Defaults()
+	if err := conf.Validate(); err != nil {
+		return nil, fmt.Errorf("signal: %w", err)
+	}
+	a := &Adapter{
+		name:       env.Name,
+		conf:       *conf,
+		log:        env.Log,
+		metrics:    env.Metrics,
+		life:       adapter.NewLife(TypeName, env.Report),
+		cursor:     newCursor(env.StateDir),
+		minBackoff: defaultMinBackoff,
+		maxBackoff: defaultMaxBackoff,
+		now:        time.Now,
+	}
+	if a.name == "" {
+		a.name = TypeName
+	}
+	dialer := &net.Dialer{Timeout: conf.RequestTimeout, KeepAlive: 30 * time.Second}
+	a.tr = &http.Transport{
+		// The daemon is local: no proxy. HTTP/1.1 only, so that the event
+		// stream and each send have their own connection.
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: conf.RequestTimeout,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	// No http.Client.Timeout: every call carries a context deadline, and
+	// the event stream has none (the idle timer watches it).
+	a.http = &http.Client{Transport: a.tr}
+	a.life.OnStop(func(context.Context, error) { a.tr.CloseIdleConnections() })
+	return a, nil
+}
+
+// MaxMessageLen implements adapter.Limiter: max_message_len, default 2000.
+func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
+
+// Start launches the intake goroutine, which holds the event stream open.
+// It returns at once; a daemon that is down is retried in the background
+// (the status board shows reconnecting).
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	return a.life.Start(ctx, inbox, func(soft, _ context.Context) { a.intake(soft, inbox) })
+}
+
+// Stop ends the event stream and any Send, waits for them and closes idle
+// connections. It returns within 100 ms of ctx ending.
+func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
+
+// Interface guards
+var (
+	_ adapter.Adapter   = (*Adapter)(nil)
+	_ adapter.Limiter   = (*Adapter)(nil)
+	_ adapter.Recoverer = (*Adapter)(nil)
+)

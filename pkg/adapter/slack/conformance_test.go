@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package slack
+
+import (
+	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+func TestConformance(t *testing.T) {
+	var fake *slacktest.Server
+	adaptertest.Conformance(t, adaptertest.Platform{
+		Type: TypeName,
+		Configure: func(t testing.TB, conf any, url string) {
+			c := conf.(*Config)
+			app, bot := "xapp-1-A-1", "xoxb-1"
+			if fake != nil {
+				app, bot = fake.AppToken(), fake.BotToken()
+			}
+			c.AppToken = adaptertest.SecretFile(t, "app", app)
+			c.BotToken = adaptertest.SecretFile(t, "bot", bot)
+			c.APIURL = url
+		},
+		Fake: func(t testing.TB) adaptertest.Fake {
+			f := slacktest.New(fastOptions())
+			t.Cleanup(f.Close)
+			fake = f
+			t.Cleanup(func() { fake = nil })
+			return adaptertest.Fake{
+				URL: f.APIURL(),
+				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
+					start()
+					f.WaitHellos(t, 1, wait)
+					p := f.PushEvent(slacktest.Event{Channel: "D1", ChannelType: "im", User: "U1", Text: "twice"})
+					f.WaitAck(t, p.EventID, wait)
+					f.Redeliver(p.EventID)
+				},
+			}
+		},
+		Outbound: &message.Outbound{Platform: "slack", ChatID: "D1", Text: "hello"},
+	})
+}

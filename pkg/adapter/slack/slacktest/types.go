@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package slacktest
+
+import (
+	"strings"
+)
+
+// Event is a message or app_mention event to push.
+type Event struct {
+	// EventID defaults to a generated Ev… id.
+	EventID string
+	// Type defaults to "message".
+	Type        string
+	Channel     string
+	ChannelType string
+	User        string
+	Text        string
+	// TS defaults to a generated timestamp.
+	TS       string
+	ThreadTS string
+	BotID    string
+	Subtype  string
+}
+
+// SlashCommand is a slash_commands payload to push.
+type SlashCommand struct {
+	Command     string
+	Text        string
+	ChannelID   string
+	ChannelName string
+	UserID      string
+	UserName    string
+	TriggerID   string
+}
+
+// Pushed identifies a pushed envelope.
+type Pushed struct {
+	EnvelopeID string
+	EventID    string
+}
+
+// Ack is an acknowledgement received from the client.
+type Ack struct {
+	EnvelopeID   string
+	EventID      string // "" if the envelope is unknown
+	RetryAttempt int
+	Conn         int
+}
+
+// Message is a message posted with chat.postMessage, as it stands after
+// chat.update calls.
+type Message struct {
+	Channel  string
+	Text     string // as sent (Slack mrkdwn, entities escaped)
+	ThreadTS string
+	TS       string
+	Edits    int
+	// Metadata is the message metadata posted with it, if any.
+	Metadata *Metadata
+}
+
+// Metadata is Slack's message metadata: an event type and a free-form
+// payload.
+type Metadata struct {
+	EventType    string         `json:"event_type"`
+	EventPayload map[string]any `json:"event_payload"`
+}
+
+// Display is the text as a Slack user sees it: entities decoded.
+func (m Message) Display() string {
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(m.Text)
+}

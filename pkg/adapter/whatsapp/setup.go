@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package whatsapp
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/secret"
+)
+
+// Defaults and bounds of Config.
+const (
+	DefaultGraphURL       = "https://graph.facebook.com"
+	DefaultAPIVersion     = "v21.0"
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultRequestTimeout = 10 * time.Second
+	// MaxTextLen is WhatsApp's limit for the body of a text message, in
+	// characters.
+	MaxTextLen = 4096
+	// Window is WhatsApp's customer-service window: free-form messages may
+	// be sent to a user only this long after the user's last message.
+	Window = 24 * time.Hour
+
+	maxMaxBodyBytes   = 32 << 20
+	maxRequestTimeout = 5 * time.Minute
+)
+
+// Config is the configuration of one WhatsApp platform instance, the keys
+// of its section under platforms:. NewConfig returns it with defaults;
+// README.md documents every key.
+type Config struct {
+	// PhoneNumberID is the Graph API id of the business phone number that
+	// sends (not the phone number itself). Required.
+	PhoneNumberID string `yaml:"phone_number_id"`
+	// AccessToken is the system-user or app access token sent as a bearer
+	// token. Required.
+	AccessToken secret.Ref `yaml:"access_token"`
+	// AppSecret verifies X-Hub-Signature-256 on inbound webhooks. Required.
+	AppSecret secret.Ref `yaml:"app_secret"`
+	// VerifyToken is the token entered in the app dashboard for the
+	// callback URL's GET handshake. Required.
+	VerifyToken secret.Ref `yaml:"verify_token"`
+	// Path is the callback URL path herald serves. Default
+	// /whatsapp/<instance name>.
+	Path string `yaml:"path"`
+	// GraphURL is the Graph API base URL. Default https://graph.facebook.com.
+	GraphURL string `yaml:"graph_url"`
+	// APIVersion is the Graph API version path segment. Default v21.0.
+	APIVersion string `yaml:"api_version"`
+	// RequestTimeout bounds every Graph API call, and reading and storing
+	// one webhook request. Default 10s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxBodyBytes is the largest webhook body accepted (413 above).
+	// Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxMessageLen is the split size for replies in characters. Default
+	// and maximum 4096.
+	MaxMessageLen int `yaml:"max_message_len"`
+	// TemplateName is an approved message template sent instead of a
+	// free-form push outside the 24-hour window. Empty: such pushes fail.
+	TemplateName string `yaml:"template_name"`
+	// TemplateLanguage is the template's language code. Default en_US.
+	TemplateLanguage string `yaml:"template_language"`
+	// TemplateTextParam passes the message text as the template body's
+	// single variable {{1}}. Default false: the template is sent as it is.
+	TemplateTextParam bool `yaml:"template_text_param"`
+}
+
+// NewConfig returns a Config with defaults filled in.
+func NewConfig() *Config {
+	return &Config{
+		GraphURL:         DefaultGraphURL,
+		APIVersion:       DefaultAPIVersion,
+		RequestTimeout:   DefaultRequestTimeout,
+		MaxBodyBytes:     DefaultMaxBodyBytes,
+		MaxMessageLen:    MaxTextLen,
+		TemplateLanguage: "en_US",
+	}
+}
+
+var (
+	digits       = regexp.MustCompile(`^[0-9]{1,32}$`)
+	versionRE    = regexp.MustCompile(`^v[0-9]{1,3}\.[0-9]{1,3}$`)
+	templateRE   = regexp.MustCompile(`^[a-z0-9_]{1,512}$`)
+	languageRE   = regexp.MustCompile(`^[a-z]{2,3}(_[A-Za-z]{2,4})?$`)
+	cleanPathBad = regexp.MustCompile(`//|/\.\.?(/|$)|[{}?#% \t\r\n\x00]`)
+)
+
+// Validate checks c (config.Validator). Secret files are read by New.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
+	if !digits.MatchString(c.PhoneNumberID) {
+		add("phone_number_id", "%q is not a Graph API phone number id (digits)", c.PhoneNumberID)
+	}
+	for _, s := range []struct {
+		key string
+		ref secret.Ref
+	}{{"access_token", c.AccessToken}, {"app_secret", c.AppSecret}, {"verify_token", c.VerifyToken}} {
+		if s.ref.IsZero() {
+			add(s.key, "required: {credential: NAME} or {file: /absolute/path}")
+		}
+	}
+	if c.Path != "" {
+		if err := validPath(c.Path); err != nil {
+			add("path", "%v", err)
+		}
+	}
+	if u, err := url.Parse(c.GraphURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		add("graph_url", "%q is not an http(s) URL without query, fragment or user info", c.GraphURL)
+	}
+	if !versionRE.MatchString(c.APIVersion) {
+		add("api_version", "%q is not a Graph API version such as v21.0", c.APIVersion)
+	}
+	if c.RequestTimeout <= 0 || c.RequestTimeout > maxRequestTimeout {
+		add("request_timeout", "%s is outside (0, %s]", c.RequestTimeout, maxRequestTimeout)
+	}
+	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > maxMaxBodyBytes {
+		add("max_body_bytes", "%d is outside 1..%d", c.MaxBodyBytes, maxMaxBodyBytes)
+	}
+	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxTextLen {
+		add("max_message_len", "%d is outside 1..%d", c.MaxMessageLen, MaxTextLen)
+	}
+	if c.TemplateName != "" && !templateRE.MatchString(c.TemplateName) {
+		add("template_name", "%q is not a template name (lowercase letters, digits, _)", c.TemplateName)
+	}
+	if !languageRE.MatchString(c.TemplateLanguage) {
+		add("template_language", "%q is not a language code such as en_US", c.TemplateLanguage)
+	}
+	if c.TemplateTextParam && c.TemplateName == "" {
+		add("template_text_param", "needs template_name")
+	}
+	return errors.Join(errs...)
+}
+
+// validPath accepts a clean absolute path usable in a net/http.ServeMux
+// pattern: no wildcards, no trailing slash.
+func validPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/") || p == "/":
+		return errors.New("must start with / and name a path")
+	case strings.HasSuffix(p, "/"):
+		return errors.New("must not end with /")
+	case cleanPathBad.MatchString(p):
+		return errors.New("must be a clean path without {, }, ?, #, % or white space")
+	}
+	return nil
+}
+
+// TypeName is the adapter type, platforms.<name>.type.
+const TypeName = "whatsapp"
+
+func init() {
+	t := adapter.Define(TypeName, NewConfig, New)
+	// Webhooks arrive on herald.socket, which starts herald.
+	t.Passive = true
+	adapter.Register(t)
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package whatsapp
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/secret"
+)
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		edit func(*Config)
+	}{
+		{"", func(*Config) {}},
+		{"phone_number_id", func(c *Config) { c.PhoneNumberID = "+1 555" }},
+		{"access_token", func(c *Config) { c.AccessToken = secret.Ref{} }},
+		{"app_secret", func(c *Config) { c.AppSecret = secret.Ref{} }},
+		{"verify_token", func(c *Config) { c.VerifyToken = secret.Ref{} }},
+		{"path", func(c *Config) { c.Path = "/whatsapp/" }},
+		{"path", func(c *Config) { c.Path = "/a/../b" }},
+		{"path", func(c *Config) { c.Path = "/{x}" }},
+		{"graph_url", func(c *Config) { c.GraphURL = "ftp://graph" }},
+		{"api_version", func(c *Config) { c.APIVersion = "21" }},
+		{"request_timeout", func(c *Config) { c.RequestTimeout = 0 }},
+		{"max_body_bytes", func(c *Config) { c.MaxBodyBytes = 0 }},
+		{"max_message_len", func(c *Config) { c.MaxMessageLen = MaxTextLen + 1 }},
+		{"template_name", func(c *Config) { c.TemplateName = "Hello World" }},
+		{"template_language", func(c *Config) { c.TemplateLanguage = "english" }},
+		{"template_text_param", func(c *Config) { c.TemplateTextParam = true }},
+	} {
+		c := NewConfig()
+		configure(t, c, "http://127.0.0.1:1")
+		tc.edit(c)
+		adaptertest.WantFieldError(t, c.Validate(), tc.key)
+	}
+}
+
+func TestNewRefusesEmptySecretAndKeepsItOutOfErrors(t *testing.T) {
+	c := NewConfig()
+	configure(t, c, "http://127.0.0.1:1")
+	p := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.AppSecret = secret.Ref{File: p}
+	if _, err := New(c, adapter.Env{}); err == nil || !strings.Contains(err.Error(), "app_secret") {
+		t.Fatalf("New with an empty app secret: %v", err)
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	h := newHarness(t, "", func(c *Config) { c.Path = "/wa/hook" })
+	var got []string
+	for _, r := range h.a.Routes() {
+		got = append(got, r.Pattern)
+	}
+	if strings.Join(got, ",") != "GET /wa/hook,POST /wa/hook" {
+		t.Fatalf("routes %v", got)
+	}
+	typ, _ := adapter.Lookup(TypeName)
+	if !typ.Passive || typ.DeduplicatesSends {
+		t.Errorf("type %+v: want passive, not deduplicating sends", typ)
+	}
+}

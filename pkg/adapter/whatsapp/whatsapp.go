@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/logging"
+)
+
+// Timing that is not configuration; tests shorten it.
+var (
+	minBackoff = time.Second
+	maxBackoff = 5 * time.Minute
+)
+
+// Adapter is one WhatsApp business phone number. It is an http.Handler for
+// its callback URL (also returned by Routes).
+type Adapter struct {
+	name    string
+	conf    Config
+	path    string
+	log     *logrus.Entry
+	metrics adapter.Metrics
+	life    *adapter.Life
+	now     func() time.Time
+
+	appSecret   []byte
+	verifyToken []byte
+	api         *graph
+	transport   *http.Transport
+
+	window windows
+	// live holds the inbox while intake is open: nil before Start and
+	// after Stop, which makes the handler answer 503.
+	live atomic.Pointer[liveInbox]
+
+	statusMu sync.Mutex
+	statuses map[string]int64 // status webhooks seen, by status
+	reported adapter.Status   // the last status reported, under statusMu
+	fatal    atomic.Bool      // the fatal event was logged
+	warn     adapter.LogLimiter
+}
+
+type liveInbox struct{ inbox adapter.Inbox }
+
+// New checks conf, reads the credentials and the saved window record. It
+// does no network I/O and starts no goroutine.
+func New(conf *Config, env adapter.Env) (*Adapter, error) {
+	if conf == nil {
+		return nil, errors.New("whatsapp: no configuration")
+	}
+	env = env.Defaults()
+	if err := conf.Validate(); err != nil {
+		return nil, fmt.Errorf("whatsapp: %w", err)
+	}
+	a := &Adapter{
+		name:     env.Name,
+		conf:     *conf,
+		log:      env.Log,
+		metrics:  env.Metrics,
+		now:      time.Now,
+		statuses: map[string]int64{},
+	}
+	if a.name == "" {
+		a.name = TypeName
+	}
+	a.life = adapter.NewLife(TypeName, func(st adapter.Status) {
+		a.statusMu.Lock()
+		a.reported = st
+		a.statusMu.Unlock()
+		env.Report(st)
+	})
+	a.path = conf.Path
+	if a.path == "" {
+		a.path = "/whatsapp/" + a.name
+		if err := validPath(a.path); err != nil {
+			return nil, fmt.Errorf("whatsapp: default path from instance name: %w", err)
+		}
+	}
+	tok, err := conf.AccessToken.Read()
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: access_token: %w", err)
+	}
+	sec, err := conf.AppSecret.Read()
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: app_secret: %w", err)
+	}
+	vt, err := conf.VerifyToken.Read()
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: verify_token: %w", err)
+	}
+	for _, v := range []struct {
+		key   string
+		empty bool
+	}{{"access_token", tok.IsZero()}, {"app_secret", sec.IsZero()}, {"verify_token", vt.IsZero()}} {
+		if v.empty {
+			return nil, fmt.Errorf("whatsapp: %s: empty", v.key)
+		}
+	}
+	a.appSecret, a.verifyToken = sec.Bytes(), vt.Bytes()
+	a.transport = http.DefaultTransport.(*http.Transport).Clone()
+	a.api = &graph{
+		base:   strings.TrimRight(conf.GraphURL, "/") + "/" + conf.APIVersion,
+		token:  tok,
+		client: &http.Client{Transport: a.transport},
+	}
+	a.window.dir = env.StateDir
+	if err := a.window.load(); err != nil {
+		a.log.WithError(err).Warn("whatsapp: ignoring the saved customer-service window record; free-form sends are tried and WhatsApp decides")
+	}
+	a.life.OnStop(func(context.Context, error) { a.transport.CloseIdleConnections() })
+	return a, nil
+}
+
+// Path returns the callback URL path.
+func (a *Adapter) Path() string { return a.path }
+
+// Routes returns the callback URL's GET (verification handshake) and POST
+// (events) routes (adapter.RouteProvider).
+func (a *Adapter) Routes() []adapter.Route {
+	return []adapter.Route{
+		{Pattern: http.MethodGet + " " + a.path, Handler: a},
+		{Pattern: http.MethodPost + " " + a.path, Handler: a},
+	}
+}
+
+// MaxMessageLen implements adapter.Limiter: max_message_len, at most 4096.
+func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
+
+// Start opens intake at once (the callback URL stores events from now on)
+// and checks the access token in the background with GET
+// /{phone-number-id}: Connected once the Graph API accepts it, Fatal when
+// it rejects it, retried with backoff while the Graph API is unreachable.
+func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
+	if err := a.life.Start(ctx, inbox, func(soft, _ context.Context) { a.check(soft) }); err != nil {
+		return err
+	}
+	a.live.Store(&liveInbox{inbox: inbox})
+	if a.life.Stopping() {
+		// A Stop that ran meanwhile closed intake before it was open.
+		a.live.Store(nil)
+		return nil
+	}
+	a.log.WithField("path", a.path).Info("whatsapp: callback URL live")
+	return nil
+}
+
+// Stop closes intake (the callback URL answers 503 from now on, and Meta
+// retries), ends the token check and waits for Sends in flight, within
+// 100 ms of ctx ending.
+func (a *Adapter) Stop(ctx context.Context) error {
+	return a.life.Stop(ctx, func(context.Context) { a.live.Store(nil) })
+}
+
+// check verifies the access token until the Graph API accepts or rejects
+// it, then waits for Stop.
+func (a *Adapter) check(ctx context.Context) {
+	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
+		Backoff: adapter.Backoff{Min: minBackoff, Max: maxBackoff}}.
+		Run(ctx, func(ctx context.Context) adapter.Attempt {
+			cctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
+			var out struct {
+				ID string `json:"id"`
+			}
+			err := a.api.do(cctx, http.MethodGet, "/"+a.conf.PhoneNumberID+"?fields=id", nil, &out)
+			cancel()
+			if err != nil {
+				err = classify("check access token", err, false, a.logClamp)
+				if errors.Is(err, adapter.ErrUnauthorized) {
+					a.fatal.Store(true)
+				}
+				d, _ := adapter.RetryAfter(err)
+				return adapter.Attempt{Err: err, Delay: d}
+			}
+			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+			<-ctx.Done()
+			return adapter.Attempt{Err: ctx.Err(), Healthy: true}
+		})
+}
+
+// rejected records that a Send found the access token rejected: the status
+// board shows the platform as failed and the journal has the fatal event,
+// once.
+func (a *Adapter) rejected(err error) {
+	if !a.fatal.CompareAndSwap(false, true) {
+		return
+	}
+	logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).
+		Error("whatsapp: access token rejected; replies fail until it is replaced: fix it, then reload herald")
+	a.life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
+}
+
+func (a *Adapter) logClamp(given string, used time.Duration) {
+	adapter.LogClamp(a.log, "whatsapp: Retry-After", given, used)
+}
+
+// Interface guards
+var (
+	_ adapter.Adapter       = (*Adapter)(nil)
+	_ adapter.RouteProvider = (*Adapter)(nil)
+	_ adapter.Limiter       = (*Adapter)(nil)
+	_ http.Handler          = (*Adapter)(nil)
+)
