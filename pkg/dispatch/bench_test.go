@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,7 +57,9 @@ const benchSessions = 1024
 
 func benchPipeline(b *testing.B, syncFull bool, senders int) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "herald.db"), store.Options{SyncFull: syncFull})
+	var commits, statements atomic.Int64
+	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "herald.db"), store.Options{SyncFull: syncFull,
+		OnCommit: func(_, n int) { commits.Add(1); statements.Add(int64(n)) }})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,6 +95,9 @@ func benchPipeline(b *testing.B, syncFull bool, senders int) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	commits.Store(0)
+	statements.Store(0)
+	cpu0 := processCPU()
 	start := time.Now()
 	if senders == 1 {
 		for i := range b.N {
@@ -130,6 +136,11 @@ func benchPipeline(b *testing.B, syncFull bool, senders int) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	// CPU time and commits per message do not depend on how busy the
+	// machine is, unlike ns/op.
+	b.ReportMetric((processCPU()-cpu0).Seconds()*1e6/float64(b.N), "cpu-µs/msg")
+	b.ReportMetric(float64(commits.Load())/float64(b.N), "commits/msg")
+	b.ReportMetric(float64(statements.Load())/float64(b.N), "stmts/msg")
 	if n := rec.distinct(); n != b.N {
 		b.Fatalf("%d distinct replies sent for %d messages", n, b.N)
 	}
@@ -203,3 +214,12 @@ func (r *recorder) distinct() int {
 
 // Interface guards.
 var _ adapter.Adapter = (*recorder)(nil)
+
+// processCPU is the CPU time the test process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

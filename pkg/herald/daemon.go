@@ -131,7 +131,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	// 4. State: the message store. herald never runs without it.
-	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreBatch, OnHealth: d.onStoreHealth(cfg.Store.Path)})
+	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreCommit, OnHealth: d.onStoreHealth(cfg.Store.Path)})
 	if err != nil {
 		return d.storeFailed("cannot open the message store", err)
 	}
@@ -210,6 +210,7 @@ func Run(ctx context.Context, opts Options) error {
 func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 	statusTick := time.NewTicker(2 * time.Second)
 	defer statusTick.Stop()
+	mem := newMemReturner(d.shrinkStore)
 	for {
 		select {
 		case sig := <-sigs:
@@ -230,6 +231,9 @@ func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 			d.notifier.Status(d.statusLine())
 		case <-statusTick.C:
 			d.notifier.Status(d.statusLine())
+			if d.disp != nil && mem.tick(d.disp.Stats().Sessions) {
+				d.log.Debug("the burst is over: returned free memory to the kernel")
+			}
 		}
 	}
 }

@@ -13,25 +13,26 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	inbound        *prometheus.CounterVec
-	rejected       *prometheus.CounterVec
-	outbound       *prometheus.CounterVec
-	retries        *prometheus.CounterVec
-	turnDuration   *prometheus.HistogramVec
-	turnsInFlight  prometheus.Gauge
-	queueDepth     prometheus.Gauge
-	outboxPending  prometheus.Gauge
-	reconnects     *prometheus.CounterVec
-	adapterUp      *prometheus.GaugeVec
-	drainDuration  prometheus.Histogram
-	watchdogPings  prometheus.Counter
-	reloads        *prometheus.CounterVec
-	oldestPending  prometheus.Gauge
-	agentRequests  *prometheus.CounterVec
-	storeBatchSize prometheus.Histogram
-	httpRefused    prometheus.Counter
-	store          storeMetrics
-	send           sendMetrics
+	inbound         *prometheus.CounterVec
+	rejected        *prometheus.CounterVec
+	outbound        *prometheus.CounterVec
+	retries         *prometheus.CounterVec
+	turnDuration    *prometheus.HistogramVec
+	turnsInFlight   prometheus.Gauge
+	queueDepth      prometheus.Gauge
+	outboxPending   prometheus.Gauge
+	reconnects      *prometheus.CounterVec
+	adapterUp       *prometheus.GaugeVec
+	drainDuration   prometheus.Histogram
+	watchdogPings   prometheus.Counter
+	reloads         *prometheus.CounterVec
+	oldestPending   prometheus.Gauge
+	agentRequests   *prometheus.CounterVec
+	storeBatchSize  prometheus.Histogram
+	storeStatements prometheus.Counter
+	httpRefused     prometheus.Counter
+	store           storeMetrics
+	send            sendMetrics
 
 	// ops: the metrics of the operations pack (ops.go).
 	ops *ops
@@ -110,6 +111,10 @@ func New(version string) *Metrics {
 			Help:    "Write requests committed per store transaction (group commit).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
+		storeStatements: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_store_statements_total",
+			Help: "SQL statements run by committed store transactions, BEGIN and COMMIT included.",
+		}),
 		httpRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_http_connections_refused_total",
 			Help: "Connections to the HTTP listener answered 503 and closed because listen.max_connections were open.",
@@ -124,7 +129,7 @@ func New(version string) *Metrics {
 		m.inbound, m.rejected, m.outbound, m.retries, m.turnDuration,
 		m.turnsInFlight, m.queueDepth, m.outboxPending, m.oldestPending,
 		m.reconnects, m.adapterUp, m.drainDuration, m.watchdogPings,
-		m.reloads, m.agentRequests, m.storeBatchSize, m.httpRefused, build,
+		m.reloads, m.agentRequests, m.storeBatchSize, m.storeStatements, m.httpRefused, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -164,8 +169,14 @@ func (m *Metrics) Drain(d time.Duration)   { m.drainDuration.Observe(d.Seconds()
 func (m *Metrics) WatchdogPing()           { m.watchdogPings.Inc() }
 func (m *Metrics) Reload(result string)    { m.reloads.WithLabelValues(result).Inc() }
 func (m *Metrics) AgentTurn(result string) { m.agentRequests.WithLabelValues(result).Inc() }
-func (m *Metrics) StoreBatch(n int)        { m.storeBatchSize.Observe(float64(n)) }
-func (m *Metrics) HTTPRefused()            { m.httpRefused.Inc() }
+
+// StoreCommit records a store commit of requests write requests, which
+// ran statements SQL statements.
+func (m *Metrics) StoreCommit(requests, statements int) {
+	m.storeBatchSize.Observe(float64(requests))
+	m.storeStatements.Add(float64(statements))
+}
+func (m *Metrics) HTTPRefused() { m.httpRefused.Inc() }
 
 // ForAdapter returns the adapter.Metrics view for one platform.
 func (m *Metrics) ForAdapter(platform string) *AdapterMetrics {

@@ -32,7 +32,7 @@ func TestNamesAndLabels(t *testing.T) {
 	m.WatchdogPing()
 	m.Reload("accepted")
 	m.AgentTurn("ok")
-	m.StoreBatch(4)
+	m.StoreCommit(4, 6)
 	m.HTTPRefused()
 	m.StoreWritable(false)
 	m.StoreWriteError("disk full")
@@ -61,6 +61,7 @@ func TestNamesAndLabels(t *testing.T) {
 		"herald_reloads_total":                      {dto.MetricType_COUNTER, "result"},
 		"herald_agent_turns_total":                  {dto.MetricType_COUNTER, "result"},
 		"herald_store_commit_batch_size":            {dto.MetricType_HISTOGRAM, ""},
+		"herald_store_statements_total":             {dto.MetricType_COUNTER, ""},
 		"herald_http_connections_refused_total":     {dto.MetricType_COUNTER, ""},
 		"herald_store_writable":                     {dto.MetricType_GAUGE, ""},
 		"herald_store_write_errors_total":           {dto.MetricType_COUNTER, "cause"},

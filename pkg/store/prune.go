@@ -124,3 +124,15 @@ func (s *Store) Size() (int64, error) {
 	}
 	return total, nil
 }
+
+// ShrinkMemory frees the page cache of the writer's connection and closes
+// idle read connections (with their caches): after a burst the cache
+// holds pages no longer needed, and they count in herald's RSS.
+func (s *Store) ShrinkMemory(ctx context.Context) error {
+	if _, err := s.wdb.ExecContext(ctx, `PRAGMA shrink_memory`); err != nil {
+		return fmt.Errorf("store: shrink memory: %w", err)
+	}
+	s.rdb.SetMaxIdleConns(0)
+	s.rdb.SetMaxIdleConns(readIdleConns)
+	return nil
+}

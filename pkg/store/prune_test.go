@@ -235,3 +235,22 @@ func TestExistingDatabaseConverted(t *testing.T) {
 		t.Errorf("history after the conversion: %d entries, want 2", len(h))
 	}
 }
+
+// TestShrinkMemory: the store's shrink works between writes, and the
+// store reads and writes afterwards.
+func TestShrinkMemory(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if _, _, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi"), Pending); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ShrinkMemory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddInbound(ctx, "k", msg("e2", "c", "hi"), Pending); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Pending(ctx); err != nil || len(p) != 2 {
+		t.Fatalf("pending after shrink: %d, %v", len(p), err)
+	}
+}

@@ -86,8 +86,10 @@ type Options struct {
 	// MaxBatch bounds the requests committed in one transaction. Default 256.
 	MaxBatch int
 	// OnCommit, if set, is called after each commit with the number of
-	// requests it held (the group-commit batch size, for metrics).
-	OnCommit func(n int)
+	// requests it held (the group-commit batch size, for metrics) and the
+	// number of SQL statements the transaction ran, BEGIN and COMMIT
+	// included.
+	OnCommit func(requests, statements int)
 	// OnHealth, if set, is called from the writer after every commit that
 	// failed for a storage reason (disk full, read-only, I/O error) and
 	// after the first commit that succeeds again. It must not block.
@@ -107,7 +109,8 @@ type Store struct {
 	stop     chan struct{}
 	done     chan struct{}
 	maxBatch int
-	onCommit func(int)
+	linger   bool // sync normal: wait a little for a batch to fill
+	onCommit func(requests, statements int)
 
 	closeOnce sync.Once
 	mu        sync.RWMutex // guards closed against sends on reqs
@@ -120,6 +123,19 @@ type Store struct {
 }
 
 const schemaVersion = 1
+
+// readIdleConns is how many read connections stay open when idle.
+const readIdleConns = 2
+
+// SQLite's page cache per connection (PRAGMA cache_size, negative: KiB).
+// SQLite's default is 2 MB per connection; its pages stay allocated after
+// a burst and count in herald's RSS. The writer touches a few hot pages
+// per message (the ends of the tables and their indexes); readers run a
+// few small queries. The operating system's page cache holds the rest.
+const (
+	writeCacheKiB = -1024
+	readCacheKiB  = -256
+)
 
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`,
@@ -135,7 +151,6 @@ var schema = []string{
 		UNIQUE(platform, event_id)
 	) STRICT`,
 	`CREATE INDEX IF NOT EXISTS inbound_pending ON inbound(id) WHERE state = 0`,
-	`CREATE INDEX IF NOT EXISTS inbound_finished ON inbound(finished_at) WHERE state <> 0`,
 	`CREATE TABLE IF NOT EXISTS outbox(
 		id INTEGER PRIMARY KEY,
 		inbound_id INTEGER,
@@ -152,7 +167,6 @@ var schema = []string{
 		finished_at INTEGER
 	) STRICT`,
 	`CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(id) WHERE state = 0`,
-	`CREATE INDEX IF NOT EXISTS outbox_finished ON outbox(finished_at) WHERE state <> 0`,
 	`CREATE TABLE IF NOT EXISTS history(
 		id INTEGER PRIMARY KEY,
 		session_key TEXT NOT NULL,
@@ -173,6 +187,13 @@ func init() {
 	// an existing database.
 	schema = append(schema, attemptSchema...)
 	schema = append(schema, runSchema...)
+	// Indexes of finished rows by finish time, which only the hourly prune
+	// read, cost every message two index writes (one when its turn ended,
+	// one when its reply was delivered). The prune scans the tables
+	// instead; a database created by an earlier herald loses them here.
+	schema = append(schema,
+		`DROP INDEX IF EXISTS inbound_finished`,
+		`DROP INDEX IF EXISTS outbox_finished`)
 }
 
 func init() {
@@ -203,11 +224,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.SyncFull {
 		sync = "FULL"
 	}
-	wdsn, err := dsn(path, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=foreign_keys(on)&_pragma=journal_size_limit("+fmt.Sprint(walSizeLimit)+")")
+	wdsn, err := dsn(path, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=foreign_keys(on)&_pragma=journal_size_limit("+fmt.Sprint(walSizeLimit)+")&_pragma=cache_size(-1024)")
 	if err != nil {
 		return nil, err
 	}
-	rdsn, err := dsn(path, "_pragma=busy_timeout(10000)&_query_only=1")
+	rdsn, err := dsn(path, "_pragma=busy_timeout(10000)&_query_only=1&_pragma=cache_size("+fmt.Sprint(readCacheKiB)+")")
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +258,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	rdb.SetMaxOpenConns(4)
-	rdb.SetMaxIdleConns(2)
+	rdb.SetMaxIdleConns(readIdleConns)
 	s := &Store{
 		path:     path,
 		wdb:      wdb,
@@ -246,6 +267,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		maxBatch: opts.MaxBatch,
+		linger:   !opts.SyncFull,
 		onCommit: opts.OnCommit,
 		onHealth: opts.OnHealth,
 		now:      opts.Now,
@@ -370,9 +392,11 @@ type request struct {
 type wtx struct {
 	tx   *sql.Tx
 	prep map[string]*sql.Stmt
+	n    *int // statements run
 }
 
 func (w wtx) Exec(query string, args ...any) (sql.Result, error) {
+	*w.n++
 	if st := w.prep[query]; st != nil {
 		return w.tx.Stmt(st).Exec(args...)
 	}
@@ -380,6 +404,7 @@ func (w wtx) Exec(query string, args ...any) (sql.Result, error) {
 }
 
 func (w wtx) QueryRow(query string, args ...any) *sql.Row {
+	*w.n++
 	if st := w.prep[query]; st != nil {
 		return w.tx.Stmt(st).QueryRow(args...)
 	}
@@ -435,9 +460,25 @@ func (s *Store) write(ctx context.Context, fn func(tx wtx) error) error {
 	}
 }
 
+// With synchronous=FULL a commit waits for the device flush, and the
+// requests that arrive meanwhile make the next batch large by themselves.
+// With NORMAL a commit is quick, so under load each batch would hold the
+// few requests that came during the previous one, and herald would run
+// several times as many commits (each rewriting the same pages of the
+// write-ahead log) as with FULL: the setting meant to be faster was the
+// slower. So with NORMAL, when the previous batch showed concurrent
+// writers, the writer waits for the batch to grow as large as the previous
+// one, for lingerMax at most (less than a device flush takes, which is
+// what FULL waits). A lone writer (the previous batch held one request) is
+// not kept waiting.
+const lingerMax = 2 * time.Millisecond
+
 func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*request, 0, s.maxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	last := 0
 	for {
 		batch = batch[:0]
 		select {
@@ -470,34 +511,99 @@ func (s *Store) writer() {
 				break collect
 			}
 		}
+		if s.linger && last > 1 {
+			s.fill(&batch, min(last, s.maxBatch), timer)
+		}
+		last = len(batch)
 		s.commit(batch)
 	}
 }
 
+// fill adds requests to batch until it holds target, lingerMax has
+// passed, or the store closes.
+func (s *Store) fill(batch *[]*request, target int, timer *time.Timer) {
+	if len(*batch) >= target {
+		return
+	}
+	timer.Reset(lingerMax)
+	defer timer.Stop()
+	for len(*batch) < target {
+		select {
+		case r := <-s.reqs:
+			*batch = append(*batch, r)
+		case <-timer.C:
+			return
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// commit runs a batch of requests in one transaction. Most batches have no
+// failing request, so the requests first run back to back without a
+// savepoint each (a savepoint and its release are two statements, more
+// than most requests run themselves). If one fails, the whole transaction
+// is rolled back, nothing of it having been committed, and the batch runs
+// again with every request in a savepoint of its own, so that a failing
+// request takes only its own writes with it. Request functions therefore
+// must be safe to run twice (they only write to the database and to
+// variables they set afresh).
 func (s *Store) commit(batch []*request) {
 	// The writer's context is independent of callers': a queued request is
 	// committed even if its caller stopped waiting.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fail := func(err error) {
-		if Cause(err) != "" {
-			s.noteCommit(err)
-		}
-		for _, r := range batch {
-			r.done <- err
-		}
+	if s.commitFast(ctx, batch) {
+		return
 	}
+	s.commitIsolated(ctx, batch)
+}
+
+// commitFast runs batch without savepoints. It returns false, having
+// rolled back and answered no request, if a request of a batch of several
+// failed.
+func (s *Store) commitFast(ctx context.Context, batch []*request) bool {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		fail(fmt.Errorf("store: begin: %w", err))
+		s.failBatch(batch, fmt.Errorf("store: begin: %w", err))
+		return true
+	}
+	w := wtx{tx: tx, prep: s.prep, n: new(int)}
+	for _, r := range batch {
+		if err := r.fn(w); err != nil {
+			tx.Rollback()
+			if len(batch) > 1 {
+				return false
+			}
+			// A batch of one: the rollback undid exactly the request.
+			if Cause(err) != "" {
+				s.noteCommit(err)
+			}
+			r.done <- err
+			return true
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		s.failBatch(batch, fmt.Errorf("store: commit: %w", err))
+		return true
+	}
+	s.committed(batch, nil, *w.n)
+	return true
+}
+
+// commitIsolated runs batch with each request in a savepoint.
+func (s *Store) commitIsolated(ctx context.Context, batch []*request) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		s.failBatch(batch, fmt.Errorf("store: begin: %w", err))
 		return
 	}
 	results := make([]error, len(batch))
-	w := wtx{tx: tx, prep: s.prep}
+	w := wtx{tx: tx, prep: s.prep, n: new(int)}
 	for i, r := range batch {
 		if _, err := w.Exec(sqlSavepoint); err != nil {
 			tx.Rollback()
-			fail(fmt.Errorf("store: savepoint: %w", err))
+			s.failBatch(batch, fmt.Errorf("store: savepoint: %w", err))
 			return
 		}
 		if err := r.fn(w); err != nil {
@@ -509,25 +615,42 @@ func (s *Store) commit(batch []*request) {
 					// (disk full, I/O error), savepoint included, so
 					// ROLLBACK TO fails with "no such savepoint": the
 					// request's own error is the one that explains.
-					fail(err)
+					s.failBatch(batch, err)
 				} else {
-					fail(fmt.Errorf("%w (then rollback to savepoint: %v)", err, rerr))
+					s.failBatch(batch, fmt.Errorf("%w (then rollback to savepoint: %v)", err, rerr))
 				}
 				return
 			}
 		}
 		if _, err := w.Exec(sqlRelease); err != nil {
 			tx.Rollback()
-			fail(fmt.Errorf("store: release savepoint: %w", err))
+			s.failBatch(batch, fmt.Errorf("store: release savepoint: %w", err))
 			return
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("store: commit: %w", err))
+		s.failBatch(batch, fmt.Errorf("store: commit: %w", err))
 		return
 	}
+	s.committed(batch, results, *w.n)
+}
+
+// failBatch answers every request of a batch that was not committed.
+func (s *Store) failBatch(batch []*request, err error) {
+	if Cause(err) != "" {
+		s.noteCommit(err)
+	}
+	for _, r := range batch {
+		r.done <- err
+	}
+}
+
+// committed answers the requests of a committed batch; results, if not
+// nil, holds the error of each request (rolled back to its savepoint).
+// statements is what the requests ran (BEGIN and COMMIT come on top).
+func (s *Store) committed(batch []*request, results []error, statements int) {
 	if s.onCommit != nil {
-		s.onCommit(len(batch))
+		s.onCommit(len(batch), statements+2)
 	}
 	var storageErr error
 	for _, err := range results {
@@ -537,7 +660,11 @@ func (s *Store) commit(batch []*request) {
 	}
 	s.noteCommit(storageErr)
 	for i, r := range batch {
-		r.done <- results[i]
+		var err error
+		if results != nil {
+			err = results[i]
+		}
+		r.done <- err
 	}
 }
 
@@ -592,6 +719,7 @@ func (s *Store) AddInbound(ctx context.Context, sessionKey string, m *message.In
 		dup bool
 	}
 	err = s.write(ctx, func(tx wtx) error {
+		r.dup = false // the function may run twice (see commit)
 		res, err := tx.Exec(sqlInsertInbound,
 			m.Platform, m.EventID, sessionKey, int(state), body, ms(received), s.finishedAt(state))
 		if err != nil {

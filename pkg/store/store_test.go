@@ -294,6 +294,123 @@ func TestPrune(t *testing.T) {
 	}
 }
 
+// TestFailingRequestInBatchIsolated puts a request that writes and then
+// fails between two good ones in one batch: the batch runs first without
+// savepoints, then again with one per request, so the failing request's
+// write is undone and the others are committed, in one commit.
+func TestFailingRequestInBatchIsolated(t *testing.T) {
+	var sizes []int
+	var mu sync.Mutex
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Options{OnCommit: func(n, _ int) {
+		mu.Lock()
+		sizes = append(sizes, n)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	// Hold the writer in a request of its own until the three others are
+	// queued, so that they form the next batch.
+	release, running := make(chan struct{}), make(chan struct{})
+	var releaseOnce, runningOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock() // before Close, if the test fails early
+	held := make(chan error, 1)
+	go func() {
+		held <- s.write(ctx, func(tx sqlTx) error {
+			runningOnce.Do(func() { close(running) })
+			<-release
+			return nil
+		})
+	}()
+	<-running
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i, event := range []string{"a", "bad", "c"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if event != "bad" {
+				_, _, errs[i] = s.AddInbound(ctx, "k", msg(event, "c", "t"), Pending)
+				return
+			}
+			errs[i] = s.write(ctx, func(tx sqlTx) error {
+				if _, err := tx.Exec(sqlInsertInbound, "p", "bad", "k", 0, []byte("{}"), 1, nil); err != nil {
+					return err
+				}
+				_, err := tx.Exec(`INSERT INTO no_such_table VALUES(1)`)
+				return err
+			})
+		}()
+		// Queue them in order.
+		for deadline := time.Now().Add(10 * time.Second); len(s.reqs) < i+1; {
+			if time.Now().After(deadline) {
+				t.Fatal("request not queued")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	unblock()
+	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || errs[1] == nil || errs[2] != nil {
+		t.Fatalf("errors = %v, want only the middle one to fail", errs)
+	}
+	p, err := s.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, r := range p {
+		events = append(events, r.Msg.EventID)
+	}
+	if fmt.Sprint(events) != "[a c]" {
+		t.Fatalf("stored %v, want [a c]", events)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(sizes) != "[1 3]" {
+		t.Fatalf("commit sizes %v, want [1 3] (the three requests in one batch)", sizes)
+	}
+}
+
+// TestFinishedIndexesDropped: a database made by an earlier herald, with
+// the indexes of finished rows that only the prune read, loses them at the
+// next Open (they cost every message two index writes).
+func TestFinishedIndexesDropped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herald.db")
+	ctx := context.Background()
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE INDEX inbound_finished ON inbound(finished_at) WHERE state <> 0`,
+		`CREATE INDEX outbox_finished ON outbox(finished_at) WHERE state <> 0`,
+	} {
+		if err := s.write(ctx, func(tx sqlTx) error { _, err := tx.Exec(q); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ('inbound_finished', 'outbox_finished')`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d of the finished indexes still there", n)
+	}
+}
+
 // TestStatsOldestOutbox: Stats reports when the oldest undelivered reply
 // part was stored, and zero once every part is delivered.
 func TestStatsOldestOutbox(t *testing.T) {

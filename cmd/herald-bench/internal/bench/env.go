@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -33,8 +32,9 @@ const (
 	receiverURL  = "http://" + receiverAddr + "/replies"
 	hookPath     = "/hooks/webhook"
 
-	shareGuest = "/srv/herald-bench"
-	stateGuest = paths.StateDir
+	shareGuest      = "/srv/herald-bench"
+	stateGuest      = paths.StateDir
+	floorStateGuest = "/var/lib/herald-floor" // the floors' StateDirectory
 )
 
 // env is the sandbox with herald and the floors installed, the receiver
@@ -45,10 +45,13 @@ type env struct {
 	mgr   *manager
 	tmp   string // host temporary directory, removed by Close
 	state string // host directory bound at /var/lib/herald
-	recv  *receiver
-	trk   *tracker
-	hc    *http.Client
-	log   func(format string, args ...any)
+	// floorState is the host directory bound at /var/lib/herald-floor: the
+	// durable relay's database is on the same disk as herald's.
+	floorState string
+	recv       *receiver
+	trk        *tracker
+	hc         *http.Client
+	log        func(format string, args ...any)
 
 	heraldService  string // units/herald.service as shipped
 	systemdVersion string // of the sandbox's PID 1
@@ -99,7 +102,8 @@ func setup(ctx context.Context, opts Options, logf func(string, ...any)) (e *env
 	// RAM overlay: on tmpfs fsync costs nothing and "durable" would be
 	// meaningless.
 	e.state = filepath.Join(e.tmp, "state")
-	for _, d := range []string{bin, e.state} {
+	e.floorState = filepath.Join(e.tmp, "floor-state")
+	for _, d := range []string{bin, e.state, e.floorState} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return e, err
 		}
@@ -145,6 +149,7 @@ func setup(ctx context.Context, opts Options, logf func(string, ...any)) (e *env
 		Shares: []systemdbox.Share{
 			{Host: bin, Guest: shareGuest},
 			{Host: e.state, Guest: stateGuest},
+			{Host: e.floorState, Guest: floorStateGuest},
 		},
 	})
 	if err != nil {
@@ -153,8 +158,10 @@ func setup(ctx context.Context, opts Options, logf func(string, ...any)) (e *env
 	// The state share is bound read-only like every share; make it
 	// writable inside the sandbox's own mount namespace (the host's mount
 	// of the directory is not touched).
-	if _, err := e.run(ctx, "mount", "-o", "remount,bind,rw", stateGuest); err != nil {
-		return e, err
+	for _, d := range []string{stateGuest, floorStateGuest} {
+		if _, err := e.run(ctx, "mount", "-o", "remount,bind,rw", d); err != nil {
+			return e, err
+		}
 	}
 	files := map[string]string{
 		"/etc/systemd/system/herald.service":      e.heraldService,
@@ -323,17 +330,25 @@ func (e *env) configure(ctx context.Context, config string, freshState bool) err
 		return err
 	}
 	if freshState {
-		ents, err := os.ReadDir(e.state)
-		if err != nil {
+		if err := emptyDir(e.state); err != nil {
 			return err
-		}
-		for _, ent := range ents {
-			if err := os.RemoveAll(filepath.Join(e.state, ent.Name())); err != nil {
-				return err
-			}
 		}
 	}
 	e.mgr.resetFailed(ctx, "herald.service", "herald.socket", "herald-admin.socket")
+	return nil
+}
+
+// emptyDir removes everything in dir.
+func emptyDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, ent := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, ent.Name())); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -408,9 +423,22 @@ func (e *env) memoryOf(ctx context.Context, unit string) (memory, error) {
 	return m, nil
 }
 
-// adminStatus fetches herald's /status over its admin socket, reached
-// through the sandbox's root.
+// adminStatus fetches herald's /status over its admin socket.
 func (e *env) adminStatus(ctx context.Context) (map[string]any, error) {
+	b, err := e.adminGet(ctx, "/status")
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(b), &m); err != nil {
+		return nil, fmt.Errorf("bench: admin status: %w: %s", err, b)
+	}
+	return m, nil
+}
+
+// adminGet fetches a path of herald's admin endpoint over its socket,
+// reached through the sandbox's root.
+func (e *env) adminGet(ctx context.Context, path string) (string, error) {
 	sock := fmt.Sprintf("/proc/%d/root%s", e.sbx.PID1(), paths.AdminSocket)
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -419,24 +447,7 @@ func (e *env) adminStatus(ctx context.Context) (map[string]any, error) {
 		},
 	}}
 	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://herald/status", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("bench: admin status: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("bench: admin status: %w: %s", err, b)
-	}
-	return m, nil
+	return fetch(ctx, c, "http://herald"+path)
 }
 
 // pause waits for d or until ctx ends.

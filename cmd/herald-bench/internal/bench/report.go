@@ -221,3 +221,28 @@ func durRow(s Summary) []string {
 	}
 	return []string{fmt.Sprint(s.N), ms(s.Median), msRange(s), ms(s.P99)}
 }
+
+// num formats a count with a fixed number of decimals ("–" if unknown).
+func num(x float64, decimals int) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.*f", decimals, x)
+}
+
+// kb formats bytes as kB (1000 bytes).
+func kb(b float64) string {
+	if math.IsNaN(b) || math.IsInf(b, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f kB", b/1000)
+}
+
+// perCommit is the group-commit batch size in messages ("–" without
+// commits).
+func perCommit(p perMsg) string {
+	if math.IsNaN(p.Commits) || p.Commits <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f messages", 1/p.Commits)
+}

@@ -12,8 +12,11 @@
 // one more request before they are closed. With -reply-url it is also the plain net/http
 // baseline of the throughput measure: a POST is answered 202 at once and its
 // text is POSTed back, as a webhook reply, to the receiver (no store, no
-// agent, no retries). Standard library only, so it measures Go and systemd,
-// nothing of herald.
+// agent, no retries). With -durable as well it is the durable relay: each
+// message is committed to SQLite before the 202 and marked delivered after
+// its echo was received (see durable.go), and GET /counters reports the
+// commits and statements. Standard library and the SQLite driver herald
+// uses only, so it measures Go, SQLite and systemd, nothing of herald.
 package main
 
 import (
@@ -40,14 +43,16 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8189", "address to bind when systemd passed no socket")
 	replyURL := flag.String("reply-url", "", "POST replies here (relay mode)")
 	grace := flag.Duration("drain-grace", 0, "on stop, answer with Connection: close and give idle connections this long before closing them")
+	dbPath := flag.String("durable", "", "store messages in this SQLite database before answering (durable relay mode)")
+	syncMode := flag.String("sync", "FULL", "SQLite synchronous setting of the durable relay (FULL or NORMAL)")
 	flag.Parse()
-	if err := run(*addr, *replyURL, *grace); err != nil {
+	if err := run(*addr, *replyURL, *grace, *dbPath, *syncMode); err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, replyURL string, grace time.Duration) error {
+func run(addr, replyURL string, grace time.Duration, dbPath, syncMode string) error {
 	ln, err := listener(addr)
 	if err != nil {
 		return err
@@ -56,6 +61,12 @@ func run(addr, replyURL string, grace time.Duration) error {
 	defer stop()
 
 	f := &floor{replyURL: replyURL, open: map[net.Conn]bool{}, changed: make(chan struct{}, 1)}
+	if dbPath != "" {
+		if f.store, err = openDurable(ctx, dbPath, syncMode); err != nil {
+			return err
+		}
+		defer f.store.close()
+	}
 	f.client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second}}
 	srv := &http.Server{
 		Handler:           f,
@@ -111,6 +122,7 @@ func run(addr, replyURL string, grace time.Duration) error {
 
 type floor struct {
 	replyURL string
+	store    *durable // nil: nothing is stored
 	stopping atomic.Bool
 	client   *http.Client
 	relays   sync.WaitGroup
@@ -123,6 +135,10 @@ type floor struct {
 // ServeHTTP answers every request with a fixed 202; in relay mode a POST's
 // text is echoed to the reply URL after the answer.
 func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/counters" && f.store != nil {
+		fmt.Fprintf(w, "{\"commits\":%d,\"statements\":%d}\n", f.store.commits.Load(), f.store.statements.Load())
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		http.Error(w, "read error", http.StatusBadRequest)
@@ -149,6 +165,12 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get("webhook-id")
 	if id == "" {
 		id = r.Header.Get("Idempotency-Key")
+	}
+	if f.store != nil {
+		if err := f.store.write(r.Context(), durableReq{id: id, body: body}); err != nil {
+			http.Error(w, "not stored", http.StatusServiceUnavailable)
+			return
+		}
 	}
 	w.WriteHeader(http.StatusAccepted)
 	fmt.Fprintf(w, "{\"id\":%q}\n", id)
@@ -183,6 +205,11 @@ func (f *floor) relay(inReplyTo, conv, user, text string) {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	if f.store != nil && resp.StatusCode/100 == 2 {
+		if err := f.store.write(ctx, durableReq{deliver: true, id: inReplyTo}); err != nil {
+			fmt.Fprintln(os.Stderr, "floor: mark delivered:", err)
+		}
+	}
 }
 
 func (f *floor) track(c net.Conn, st http.ConnState) {

@@ -80,7 +80,7 @@ func New(t testing.TB) *Fake {
 
 // NewOn is New with the listener opened by listen: a test serving herald in
 // another network namespace passes that namespace's
-// (sandbox.Sandbox.Listen).
+// (systemdbox.Sandbox.Listen).
 func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error)) *Fake {
 	t.Helper()
 	ln, err := listen("tcp", "127.0.0.1:0")
