@@ -138,6 +138,7 @@ func Run(ctx context.Context, opts Options) error {
 	d.store = st
 	m.WatchStore(st.Path())
 	defer d.closeStore()
+	d.importPairings(ctx, cfg.File, log)
 
 	// 5. The core and the adapters. Building validates credentials (no
 	// network); starting never blocks on a platform: one that cannot be

@@ -3,7 +3,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"os"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -202,4 +208,86 @@ func (s *Store) Pairings(ctx context.Context) ([]PairingRequest, []PairedUser, e
 		users = append(users, u)
 	}
 	return reqs, users, arows.Err()
+}
+
+// PairingImportFile is the name of the file, next to the configuration,
+// that carries approvals made elsewhere (herald migrate hermes writes it)
+// into the store. herald imports it once at start.
+const PairingImportFile = "pairing-import.json"
+
+// PairingImport is the content of PairingImportFile.
+type PairingImport struct {
+	// Approved lists the users to approve, by platform.
+	Approved map[string][]string `json:"approved"`
+}
+
+func init() {
+	schema = append(schema, `CREATE TABLE IF NOT EXISTS pairing_imports(
+		digest TEXT PRIMARY KEY,
+		imported_at INTEGER NOT NULL
+	) STRICT`)
+}
+
+// ImportPairingFile approves the users listed in the PairingImport file at
+// path, once: the file's SHA-256 is recorded in the same transaction, so a
+// second start (or a crash and a restart) imports nothing, and a user
+// revoked since stays revoked. Users approved already keep their approval.
+// A missing file is no error. It returns the users added and whether the
+// file was new.
+func (s *Store) ImportPairingFile(ctx context.Context, path string) (added int, imported bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store: read pairing import: %w", err)
+	}
+	var in PairingImport
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return 0, false, fmt.Errorf("store: read pairing import %s: %w", path, err)
+	}
+	for p, users := range in.Approved {
+		for _, u := range users {
+			if p == "" || u == "" {
+				return 0, false, fmt.Errorf("store: read pairing import %s: empty platform or user id", path)
+			}
+		}
+	}
+	sum := sha256.Sum256(data)
+	digest := hex.EncodeToString(sum[:])
+	now := ms(s.now())
+	var r struct {
+		added int
+		fresh bool
+	}
+	err = s.write(ctx, func(tx wtx) error {
+		r.added, r.fresh = 0, false
+		res, err := tx.Exec(`INSERT INTO pairing_imports(digest, imported_at) VALUES(?, ?) ON CONFLICT DO NOTHING`, digest, now)
+		if err != nil {
+			return fmt.Errorf("store: record pairing import: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		r.fresh = true
+		for p, users := range in.Approved {
+			for _, u := range users {
+				res, err := tx.Exec(`INSERT INTO pairing_approved(platform, user_id, approved_at) VALUES(?, ?, ?)
+					ON CONFLICT(platform, user_id) DO NOTHING`, p, u, now)
+				if err != nil {
+					return fmt.Errorf("store: import pairing: %w", err)
+				}
+				if n, _ := res.RowsAffected(); n == 1 {
+					r.added++
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return r.added, r.fresh, nil
 }
