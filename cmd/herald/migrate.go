@@ -14,8 +14,10 @@ import (
 const migrateUsage = `usage: herald migrate hermes [--hermes-home DIR] [--profile NAME] [--out DIR] [--dry-run] [--force]
 
 Reads the Hermes Agent gateway's settings (config.yaml, .env, pairing
-approvals) and writes a herald configuration: DIR/herald.yaml and one 0600
-file per secret in DIR/credentials/. Prints a table of every Hermes gateway
+approvals) and writes a herald configuration: DIR/herald.yaml, one 0600
+file per secret in DIR/credentials/, and the users approved by pairing in
+DIR/pairing-import.json, which herald imports into its pairing store once,
+at its next start. Prints a table of every Hermes gateway
 setting and what it became, and how to turn each migrated platform off in
 Hermes. Secrets are never printed.
 

@@ -47,6 +47,8 @@ func TestMigrateHermes(t *testing.T) {
 	e.write(home+"/config.yaml", "display:\n  busy_input_mode: queue\ntelegram:\n  require_mention: true\n")
 	e.write(home+"/.env", fmt.Sprintf("export TELEGRAM_BOT_TOKEN=\"%s\"\r\nTELEGRAM_ALLOWED_USERS=555 # me\r\nAPI_SERVER_ENABLED=true\r\nAPI_SERVER_KEY='%s'\r\nAPI_SERVER_PORT=%s\r\n"+
 		"FEISHU_APP_ID=cli_e2e\r\nFEISHU_APP_SECRET=%s\r\nFEISHU_ALLOWED_USERS=ou_user\r\n", fake.Token, apiKey, agPort, feishuSecret))
+	// Bob was let in by Hermes' pairing: he is not in the allowlist.
+	e.write(home+"/platforms/pairing/telegram-approved.json", `{"777": {"user_name": "bob", "approved_at": 1760000000}}`)
 
 	var printed strings.Builder
 	migrate := func(args ...string) int {
@@ -85,6 +87,14 @@ func TestMigrateHermes(t *testing.T) {
 	if got := e.sh("stat -c '%a %n' /etc/herald/credentials/telegram-token /etc/herald/credentials/feishu-app-secret /etc/herald/credentials/agent-key"); got != "600 /etc/herald/credentials/telegram-token\n600 /etc/herald/credentials/feishu-app-secret\n600 /etc/herald/credentials/agent-key\n" {
 		t.Errorf("credential files: %q, want mode 600", got)
 	}
+	// Bob's approval goes to herald's pairing store (the import file), not
+	// to allowed_users.
+	if y := e.sh("cat /etc/herald/herald.yaml"); strings.Contains(y, "777") {
+		t.Errorf("the paired user is in herald.yaml:\n%s", y)
+	}
+	if got := e.sh("stat -c '%a' /etc/herald/pairing-import.json"); got != "644\n" {
+		t.Errorf("pairing-import.json mode %q, want 644 (readable by herald's user)", got)
+	}
 	// Only the fake's address is added, as a test must (Hermes has no
 	// Telegram API URL setting to migrate).
 	e.sh(fmt.Sprintf(`sed -i -e 's|^  telegram:$|  telegram:\n    api_url: %s\n    poll_timeout: 1s|' -e 's|^  feishu:$|  feishu:\n    base_url: %s|' /etc/herald/herald.yaml`, fake.URL, fs.URL()))
@@ -104,6 +114,8 @@ func TestMigrateHermes(t *testing.T) {
 		fake.PushText(chat, ann, text)
 	}
 	fs.Push(feishutest.Event{MessageID: "om_1", Text: "on feishu"})
+	fake.PushText(telegramtest.Chat{ID: 777, Type: "private"}, telegramtest.User{ID: 777, FirstName: "Bob"}, "paired")
+	texts = append(texts, "paired")
 	fake.Wait(t, 60*time.Second, "a reply to each message", func() bool { return len(fake.Sent()) >= len(texts) })
 	if m := fs.WaitMessages(t, 1, 60*time.Second)[0]; m.ReplyTo != "om_1" || m.Text != "agent: on feishu" {
 		t.Errorf("feishu shows %+v, want the answer as a reply to om_1", m)
@@ -127,7 +139,21 @@ func TestMigrateHermes(t *testing.T) {
 			t.Errorf("%q: %d replies, %d agent calls; want 1 and 1", text, replies["agent: "+text], calls[text])
 		}
 	}
+	// The import happens once: revoked, Bob stays out across a restart.
+	if out, errOut, rc := e.run("herald", "pairing", "revoke", "telegram", "777"); rc != 0 {
+		t.Fatalf("pairing revoke: exit %d\n%s%s", rc, out, errOut)
+	}
+	if out, errOut, rc := e.run("systemctl", "restart", "herald.service"); rc != 0 {
+		t.Fatalf("restart: exit %d\n%s%s", rc, out, errOut)
+	}
+	e.waitProps("herald.service", map[string]string{"ActiveState": "active", "SubState": "running"}, 30*time.Second)
+	if out, errOut, rc := e.run("herald", "pairing", "list", "--json"); rc != 0 || strings.Contains(out, "777") {
+		t.Errorf("pairing list after revoke and restart: exit %d, want 0 and no user 777\n%s%s", rc, out, errOut)
+	}
 	journal := e.journalText("herald.service")
+	if n := strings.Count(journal, "imported the pairing approvals of /etc/herald/pairing-import.json: 1 users approved"); n != 1 {
+		t.Errorf("the journal shows the import %d times, want once:\n%s", n, journal)
+	}
 	for what, s := range map[string]string{"migrate's output": printed.String(), "the journal": journal} {
 		if strings.Contains(s, fake.Token) || strings.Contains(s, apiKey) || strings.Contains(s, feishuSecret) {
 			t.Errorf("a secret appears in %s", what)

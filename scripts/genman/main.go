@@ -56,6 +56,11 @@ Configuration (a conffile: upgrades never overwrite it).
 Secrets, one file each, readable by root only; systemd passes them to herald with
 .BR LoadCredential= .
 .TP
+.I ` + paths.ConfigDir + `/pairing\-import.json
+Pairing approvals written by
+.BR "herald migrate hermes" ;
+herald imports them into its store once, at start.
+.TP
 .I ` + paths.StateDir + `/
 State: the message store and the instance lock
 .RB ( StateDirectory= ).

@@ -4,11 +4,13 @@ package hermes
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter/telegram"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/doctor"
+	"github.com/heraldgw/herald/pkg/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -145,8 +148,34 @@ func TestFullMapping(t *testing.T) {
 		t.Errorf("dispatch = %+v", c.Dispatch)
 	}
 	tg := c.Platforms["telegram"]
-	if want := []string{"111111111", "222222222", "555555555", "666666666"}; !reflect.DeepEqual(tg.AllowedUsers, want) {
-		t.Errorf("telegram allowed_users = %q, want %q (the .env list plus both pairing directories)", tg.AllowedUsers, want)
+	if want := []string{"111111111", "222222222"}; !reflect.DeepEqual(tg.AllowedUsers, want) {
+		t.Errorf("telegram allowed_users = %q, want %q (the .env list, without the users approved by pairing)", tg.AllowedUsers, want)
+	}
+	// The users approved by pairing (both pairing directories) go to the
+	// store through the import file, which herald's store accepts once.
+	imp := filepath.Join(out, store.PairingImportFile)
+	if fi, err := os.Stat(imp); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("%s: %v %v", imp, fi, err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, fresh, err := st.ImportPairingFile(context.Background(), imp); err != nil || !fresh || n != 2 {
+		t.Fatalf("import %s: %d %v %v", imp, n, fresh, err)
+	}
+	_, users, err := st.Pairings(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range users {
+		got = append(got, u.Platform+"/"+u.UserID)
+	}
+	sort.Strings(got)
+	if want := []string{"telegram/555555555", "telegram/666666666"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("paired after import = %q, want %q", got, want)
 	}
 	if tg.Unauthorized != "ignore" || !tg.Settings.(*telegram.Config).GroupMentionOnly || tg.Settings.(*telegram.Config).Token.Credential != "telegram-token" {
 		t.Errorf("telegram = %+v %+v", tg, tg.Settings)

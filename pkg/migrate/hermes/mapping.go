@@ -53,6 +53,9 @@ type Plan struct {
 	Platforms []string
 	// TurnOff says how to turn each migrated platform off in Hermes.
 	TurnOff []string
+	// Approvals are the users approved by pairing in Hermes, by migrated
+	// platform, for herald's pairing store (the import file).
+	Approvals map[string][]string
 	// Notices are things the user must do or know.
 	Notices []string
 	// RemoteAgent is set when herald talks to a remote API server (Hermes'

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldgw/herald/pkg/store"
 )
 
 // credSpec is one secret of a platform: the .env name, the config.yaml key
@@ -176,9 +178,16 @@ func (b *builder) mapAccess(p, prefix string, add func(string, *yaml.Node, strin
 		users = append(users, list(v)...)
 		userFrom = append(userFrom, path)
 	}
-	approved := b.src.Approved[p]
-	users = append(users, approved...)
 	users = dedupe(users)
+	// The users approved by pairing go to herald's pairing store (see
+	// mapApprovals), not to the allowlist: herald pairing revoke can
+	// then take them out again.
+	if approved := b.src.Approved[p]; len(approved) > 0 {
+		if b.plan.Approvals == nil {
+			b.plan.Approvals = map[string][]string{}
+		}
+		b.plan.Approvals[p] = approved
+	}
 
 	target := "platforms." + p + ".allowed_users"
 	switch {
@@ -193,16 +202,14 @@ func (b *builder) mapAccess(p, prefix string, add func(string, *yaml.Node, strin
 			}
 		}
 	case len(users) > 0:
-		comment := ""
-		if len(approved) > 0 {
-			comment = "Includes the users approved by pairing in Hermes."
-		}
-		add("allowed_users", seq(users), comment)
+		add("allowed_users", seq(users), "")
 		for _, f := range userFrom {
 			b.set(f, Mapped, platformsKey(f, p)+".allowed_users", "")
 		}
+	case len(b.plan.Approvals[p]) > 0:
+		b.plan.Notices = append(b.plan.Notices, fmt.Sprintf("%s: no allowlist in Hermes: herald lets in the %d users approved by pairing there (imported into its pairing store at start) and refuses everyone else until you list user ids in %s or let them pair (dm_policy: pairing)", p, len(b.plan.Approvals[p]), target))
 	default:
-		b.plan.Notices = append(b.plan.Notices, fmt.Sprintf("%s: no allowed users in Hermes (it relies on pairing, which herald does not have yet): herald refuses everyone until you list user ids in %s", p, target))
+		b.plan.Notices = append(b.plan.Notices, fmt.Sprintf("%s: no allowed users in Hermes: herald refuses everyone until you list user ids in %s or let them pair (dm_policy: pairing, then herald pairing approve)", p, target))
 	}
 
 	mode, from := b.unauthorized, b.unauthorizedFrom
@@ -322,7 +329,8 @@ func (b *builder) turnOff(p string) {
 }
 
 // mapApprovals records the pairing approvals: those of migrated platforms
-// joined the allowlists; the others stay in Hermes.
+// go to herald's pairing store through the import file (Plan.Approvals);
+// the others stay in Hermes.
 func (b *builder) mapApprovals() {
 	names := make([]string, 0, len(b.src.Approved))
 	for p := range b.src.Approved {
@@ -333,7 +341,7 @@ func (b *builder) mapApprovals() {
 		setting := fmt.Sprintf("pairing: %s-approved.json (%d approved)", p, len(b.src.Approved[p]))
 		switch {
 		case contains(b.plan.Platforms, p):
-			b.set(setting, Mapped, "platforms."+p+".allowed_users", "the approved users joined the allowlist, so they need no new pairing code")
+			b.set(setting, Mapped, "herald pairing store ("+store.PairingImportFile+")", "herald imports them once at start, so they need no new pairing code; herald pairing list shows them")
 		case heraldPlatforms[p] != "":
 			b.set(setting, NotMigrated, "", "the platform was not migrated")
 		default:

@@ -6,15 +6,18 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/heraldgw/herald/pkg/paths"
+	"github.com/heraldgw/herald/pkg/store"
 )
 
 // Options of Run.
@@ -100,6 +103,9 @@ func Run(o Options) error {
 		for _, s := range plan.Secrets {
 			fmt.Fprintf(out, "  %s/%s  from %s%s\n", credDir, s.Name, s.From, conflictNote(s.Name, secretConflicts))
 		}
+		if len(plan.Approvals) > 0 {
+			fmt.Fprintf(out, "Pairing approvals for herald's store: %s (%s)\n", filepath.Join(o.Out, store.PairingImportFile), approvalCounts(plan.Approvals))
+		}
 		printAdvice(out, plan)
 		return nil
 	}
@@ -152,6 +158,9 @@ func Run(o Options) error {
 	} else {
 		fmt.Fprintf(out, "%s already matches\n", cfgPath)
 	}
+	if err := writeApprovals(out, o.Out, plan.Approvals); err != nil {
+		return err
+	}
 	printAdvice(out, plan)
 	fmt.Fprintf(out, "\nNext:\n  herald check-config --credentials-dir %s %s\n", credDir, cfgPath)
 	if o.Out == paths.ConfigDir {
@@ -160,6 +169,43 @@ func Run(o Options) error {
 		fmt.Fprintf(out, "  CREDENTIALS_DIRECTORY=%s herald run --config %s\n", credDir, cfgPath)
 	}
 	return nil
+}
+
+// writeApprovals writes the pairing approvals to the import file next to
+// the configuration; herald imports it into its pairing store at start,
+// once. It is 0644 like herald.yaml: herald runs as its own user, and the
+// user ids are no secret.
+func writeApprovals(out io.Writer, dir string, approved map[string][]string) error {
+	if len(approved) == 0 {
+		return nil
+	}
+	data, err := json.MarshalIndent(store.PairingImport{Approved: approved}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("hermes: encode pairing approvals: %w", err)
+	}
+	data = append(data, '\n')
+	path := filepath.Join(dir, store.PairingImportFile)
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		fmt.Fprintf(out, "%s already matches\n", path)
+		return nil
+	}
+	if err := writeFile(path, data, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "wrote %s (%s; herald imports them into its pairing store at start)\n", path, approvalCounts(approved))
+	return nil
+}
+
+func approvalCounts(approved map[string][]string) string {
+	names := make([]string, 0, len(approved))
+	for p := range approved {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for i, p := range names {
+		names[i] = fmt.Sprintf("%s: %d approved", p, len(approved[p]))
+	}
+	return strings.Join(names, ", ")
 }
 
 func conflictNote(name string, conflicts []string) string {
