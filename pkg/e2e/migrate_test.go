@@ -151,7 +151,7 @@ func TestMigrateHermes(t *testing.T) {
 		t.Errorf("pairing list after revoke and restart: exit %d, want 0 and no user 777\n%s%s", rc, out, errOut)
 	}
 	journal := e.journalText("herald.service")
-	if n := strings.Count(journal, "imported the pairing approvals of /etc/herald/pairing-import.json: 1 users approved"); n != 1 {
+	if n := strings.Count(journal, "imported the pairing approvals of /etc/herald/pairing-import.json: 1 new"); n != 1 {
 		t.Errorf("the journal shows the import %d times, want once:\n%s", n, journal)
 	}
 	for what, s := range map[string]string{"migrate's output": printed.String(), "the journal": journal} {

@@ -28,6 +28,6 @@ func (d *daemon) importPairings(ctx context.Context, cfgFile string, log *logrus
 	case err != nil:
 		log.WithError(err).Errorf("cannot import the pairing approvals of %s; herald starts without them", path)
 	case fresh:
-		log.Infof("imported the pairing approvals of %s: %d users approved (herald pairing list)", path, added)
+		log.Infof("imported the pairing approvals of %s: %d new (herald pairing list)", path, added)
 	}
 }
