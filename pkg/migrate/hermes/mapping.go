@@ -374,7 +374,7 @@ func (b *builder) registerStreaming(path string, v any) {
 func (b *builder) registerBlock(path, platform string, v any) {
 	m := asMap(v)
 	if _, ok := heraldPlatforms[platform]; !ok && platform != "api_server" {
-		b.found(path, StaysHermes, "", "herald has no "+platform+" adapter: this platform keeps running in Hermes")
+		b.found(path, StaysHermes, "", staysNote(platform))
 		return
 	}
 	for _, k := range sortedKeys(m) {

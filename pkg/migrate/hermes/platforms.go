@@ -345,7 +345,7 @@ func (b *builder) mapApprovals() {
 		case heraldPlatforms[p] != "":
 			b.set(setting, NotMigrated, "", "the platform was not migrated")
 		default:
-			b.set(setting, StaysHermes, "", "herald has no "+p+" adapter")
+			b.set(setting, StaysHermes, "", staysNote(p))
 		}
 	}
 }

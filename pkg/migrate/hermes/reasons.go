@@ -35,14 +35,33 @@ var hermesPlatforms = map[string]bool{
 	"qqbot": true, "yuanbao": true, "relay": true, "google_chat": true,
 }
 
+// unmappedHerald are the Hermes platforms (by their config.yaml name) for
+// which herald has an adapter whose settings migrate does not map yet, with
+// herald's platform type.
+var unmappedHerald = map[string]string{
+	"whatsapp_cloud": "whatsapp", "signal": "signal", "mattermost": "mattermost",
+	"matrix": "matrix", "dingtalk": "dingtalk", "wecom_callback": "wecom",
+}
+
+// staysNote says why a Hermes platform's settings stay in Hermes.
+func staysNote(platform string) string {
+	if platform == "whatsapp" {
+		return "herald's whatsapp adapter speaks only the WhatsApp Cloud API (Hermes' whatsapp_cloud): these settings stay in Hermes"
+	}
+	if t, ok := unmappedHerald[platform]; ok {
+		return "herald has a " + t + " adapter, but migrate does not map its settings yet: it keeps running in Hermes until you configure platforms." + t + " by hand (see its README)"
+	}
+	return "herald has no " + platform + " adapter: this platform keeps running in Hermes"
+}
+
 // otherPlatformEnv maps .env prefixes of Hermes platforms herald has no
 // adapter for to the platform's name.
 var otherPlatformEnv = []struct{ prefix, name string }{
-	{"WHATSAPP_CLOUD_", "WhatsApp Cloud"}, {"WHATSAPP_", "WhatsApp"},
-	{"SIGNAL_", "Signal"}, {"MATTERMOST_", "Mattermost"}, {"MATRIX_", "Matrix"},
+	{"WHATSAPP_CLOUD_", "whatsapp_cloud"}, {"WHATSAPP_", "whatsapp"},
+	{"SIGNAL_", "signal"}, {"MATTERMOST_", "mattermost"}, {"MATRIX_", "matrix"},
 	{"HASS_", "Home Assistant"}, {"EMAIL_", "Email"}, {"SMS_", "SMS"},
-	{"TWILIO_", "SMS (Twilio)"}, {"DINGTALK_", "DingTalk"},
-	{"WECOM_CALLBACK_", "WeCom callback"}, {"WECOM_", "WeCom"},
+	{"TWILIO_", "SMS (Twilio)"}, {"DINGTALK_", "dingtalk"},
+	{"WECOM_CALLBACK_", "wecom_callback"}, {"WECOM_", "WeCom"},
 	{"WEIXIN_", "Weixin"}, {"BLUEBUBBLES_", "BlueBubbles"}, {"QQBOT_", "QQ"},
 	{"QQ_", "QQ"}, {"YUANBAO_", "Yuanbao"}, {"GOOGLE_CHAT_", "Google Chat"},
 	{"MSGRAPH_WEBHOOK_", "Microsoft Graph webhook"},
@@ -65,7 +84,7 @@ const (
 func envDefault(name string) (status, note string, gw bool) {
 	for _, o := range otherPlatformEnv {
 		if strings.HasPrefix(name, o.prefix) {
-			return StaysHermes, "herald has no " + o.name + " adapter: this platform keeps running in Hermes", true
+			return StaysHermes, staysNote(o.name), true
 		}
 	}
 	switch name {
