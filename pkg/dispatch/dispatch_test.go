@@ -62,7 +62,12 @@ func (f *fakeAdapter) Send(ctx context.Context, m *message.Outbound) (adapter.Se
 	f.mu.Lock()
 	defer func() {
 		f.mu.Unlock()
-		f.changed <- struct{}{}
+		// A wake-up for waitSent, which checks the state again: never
+		// block a send on it (a full buffer once stalled deliveries).
+		select {
+		case f.changed <- struct{}{}:
+		default:
+		}
 	}()
 	if len(f.fail) > 0 {
 		err := f.fail[0]

@@ -115,7 +115,8 @@ func TestMetricLabelsBounded(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("outbox not drained: %+v %v", st, err)
+			ob, _ := e.st.PendingOutbox(t.Context())
+			t.Fatalf("outbox not drained: %+v %v\npending: %+v", st, err, ob)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -34,7 +34,10 @@ func (h *holdingAdapter) Send(ctx context.Context, m *message.Outbound) (adapter
 	h.mu.Lock()
 	h.record(m)
 	h.mu.Unlock()
-	h.changed <- struct{}{}
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
 	close(h.holding)
 	<-ctx.Done()
 	// As the real adapters classify a request written but not answered.
