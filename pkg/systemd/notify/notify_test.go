@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/heraldgw/herald/pkg/systemd/notify/notifytest"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 const wait = 5 * time.Second
@@ -258,6 +259,9 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	// Every status differs from its predecessor unless two goroutines
 	// interleaved identically, which they cannot (the strings are unique).
+	// The last ones may still be on their way to the listener after the
+	// last WATCHDOG=1 was read: wait for them (bounded), then count.
+	testwait.Until(wait, func() bool { return s.Count("STATUS=") >= 80 })
 	if got := s.Count("STATUS="); got != 80 {
 		t.Errorf("%d STATUS datagrams, want 80", got)
 	}
