@@ -108,9 +108,20 @@ func (d *Dispatcher) commandLocked(s *session, it *item, cmd string) {
 	case CmdApprove, CmdDeny:
 		answer = func() string { return d.answerApproval(it, cmd) }
 	}
+	// Drain waits for a command's reply like for a turn's: it is
+	// committed to the outbox (and its delivery started) before the count
+	// drops, so a stop right after a command does not leave its answer to
+	// the next instance.
+	d.commands++
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
+		defer func() {
+			d.mu.Lock()
+			d.commands--
+			d.mu.Unlock()
+			d.signal()
+		}()
 		ctx := d.bg()
 		if answer != nil {
 			text = answer()

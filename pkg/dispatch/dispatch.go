@@ -172,6 +172,7 @@ type Dispatcher struct {
 	ready       []*session
 	running     int
 	deliverers  int
+	commands    int // command goroutines still writing their answer
 	sending     int
 	unrecorded  int
 	queued      int
@@ -965,9 +966,9 @@ func (d *Dispatcher) Drain(ctx context.Context) error {
 wait:
 	for {
 		d.mu.Lock()
-		running, deliverers := d.running, d.deliverers
+		running, deliverers, commands := d.running, d.deliverers, d.commands
 		d.mu.Unlock()
-		if running == 0 && deliverers == 0 {
+		if running == 0 && deliverers == 0 && commands == 0 {
 			break
 		}
 		select {

@@ -90,7 +90,17 @@ func traceOf(t *testing.T, s *Sandbox, mountsBefore []string) trace {
 		kind string
 		dst  *string
 	}{{"pid", &tr.pidNS}, {"mnt", &tr.mntNS}, {"net", &tr.net}} {
-		v, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", s.PID1(), ns.kind))
+		path := fmt.Sprintf("/proc/%d/ns/%s", s.PID1(), ns.kind)
+		// Hold the namespace open until the test ends: the kernel reuses
+		// a freed namespace's inode number, and a sandbox booted meanwhile
+		// by another test binary (or the processes it nsenters) would
+		// otherwise show up as this one's leftovers.
+		pin, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pin.Close() })
+		v, err := os.Readlink(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,9 +140,8 @@ func leftovers(t *testing.T, tr trace) []string {
 			continue
 		}
 		if otherSandbox(e.Name(), tr.name) {
-			// The kernel reuses a freed namespace's inode number, so a
-			// sandbox booted meanwhile (another test package) can have
-			// this one's "mnt:[N]"; its processes are in its own cgroup.
+			// Belt and braces beside the pinned namespaces: a process in
+			// another sandbox's cgroup is that sandbox's.
 			continue
 		}
 		for _, ns := range []struct{ kind, id string }{{"pid", tr.pidNS}, {"mnt", tr.mntNS}, {"net", tr.net}} {
