@@ -30,4 +30,12 @@
 // A commit that fails for a storage reason (disk full, read-only, I/O
 // error) marks the store unwritable until the next commit succeeds; Health
 // and the OnHealth hook report it with its Cause, so herald can show it.
+//
+// Files, by concern: store.go (Open, schema, Close), writer.go (the
+// group-commit writer), messages.go (intake and message states), outbox.go
+// (turn results and reply parts), history.go (session history and
+// generations), runs.go, apiturns.go and sends.go (agent runs and the send
+// API), pairing.go and budget.go (access), prune.go (retention and
+// compaction), health.go and stats.go (what status shows), attempt.go
+// (send attempts in flight).
 package store

@@ -136,3 +136,29 @@ func (s *Store) ShrinkMemory(ctx context.Context) error {
 	s.rdb.SetMaxIdleConns(readIdleConns)
 	return nil
 }
+
+// Prune deletes finished inbound messages and finished outbox entries older
+// than before. Pending work is never pruned. The dedupe window is therefore
+// the retention time.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	var r struct{ n int64 } // see AddInbound
+	cut := ms(before)
+	err := s.write(ctx, func(tx wtx) error {
+		res, err := tx.Exec(`DELETE FROM outbox WHERE state <> 0 AND finished_at < ?`, cut)
+		if err != nil {
+			return fmt.Errorf("store: prune outbox: %w", err)
+		}
+		a, _ := res.RowsAffected()
+		res, err = tx.Exec(`DELETE FROM inbound WHERE state <> 0 AND finished_at < ? AND id NOT IN (SELECT inbound_id FROM outbox WHERE inbound_id IS NOT NULL)`, cut)
+		if err != nil {
+			return fmt.Errorf("store: prune inbound: %w", err)
+		}
+		b, _ := res.RowsAffected()
+		r.n = a + b
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return r.n, nil
+}
