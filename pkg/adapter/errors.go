@@ -38,6 +38,9 @@ var (
 	// that an earlier send may have shown (an at-most-once policy). Not
 	// retried.
 	ErrNotResent = errors.New("not sent again: an earlier send may have reached the user")
+	// ErrTooLarge: a file over a size limit (the platform's upload or
+	// download limit, or herald's media.max_bytes). Not retried.
+	ErrTooLarge = errors.New("file too large")
 )
 
 // RetryAfterError is a rate-limit or temporary error with the delay the
@@ -69,7 +72,7 @@ func Retryable(err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, ErrPermanent), errors.Is(err, ErrUnauthorized), errors.Is(err, ErrNotResent):
+	case errors.Is(err, ErrPermanent), errors.Is(err, ErrUnauthorized), errors.Is(err, ErrNotResent), errors.Is(err, ErrTooLarge):
 		return false
 	default:
 		return true

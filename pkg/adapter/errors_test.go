@@ -4,6 +4,7 @@ package adapter
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -38,5 +39,11 @@ func TestTrackWritten(t *testing.T) {
 	}
 	if written() {
 		t.Error("a refused connection counts as written")
+	}
+}
+
+func TestTooLargeIsNotRetried(t *testing.T) {
+	if Retryable(fmt.Errorf("telegram: sendDocument: %w: 413", ErrTooLarge)) {
+		t.Fatal("a file over a size limit is retried")
 	}
 }

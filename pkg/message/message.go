@@ -54,6 +54,13 @@ type Inbound struct {
 	// it. It may equal EventID.
 	MessageID string `json:"message_id,omitempty"`
 	Text      string `json:"text"`
+	// Attachments are the message's images, files and voice notes, by
+	// reference; a caption is Text.
+	Attachments []Attachment `json:"attachments,omitempty"`
+	// Unsupported names what the message carried that herald cannot pass
+	// to the agent ("sticker", "location", "poll"), one entry per item.
+	// The core tells the sender and counts it; it never vanishes silently.
+	Unsupported []string `json:"unsupported,omitempty"`
 	// Meta carries adapter-private routing data that the adapter needs again
 	// to reply (a webhook's reply_url, a Slack channel). It is stored with the
 	// message and copied onto every Outbound answering it. Never secrets.
@@ -86,6 +93,9 @@ func (m *Inbound) Validate() error {
 	}
 	if len(m.Text) > MaxTextBytes {
 		return fmt.Errorf("%w: text is %d bytes, limit %d", ErrInvalid, len(m.Text), MaxTextBytes)
+	}
+	if err := m.validateMedia(); err != nil {
+		return err
 	}
 	switch m.ChatType {
 	case ChatDirect, ChatGroup, ChatChannel:
@@ -133,6 +143,11 @@ type Outbound struct {
 	// RecipientID is the user the reply is meant for (the inbound sender).
 	RecipientID string `json:"recipient_id,omitempty"`
 	Text        string `json:"text"`
+	// Media, when set, makes this part a file: Text is then empty (a
+	// caption travels in Media.Caption). Adapters that implement
+	// adapter.MediaSender upload it natively; to others the core sends a
+	// text line with the link instead.
+	Media *OutboundMedia `json:"media,omitempty"`
 	// IdempotencyKey is stable across retries and across herald restarts for
 	// the same logical reply part. Adapters pass it to platforms that
 	// deduplicate (Feishu uuid, webhook Idempotency-Key and webhook-id) so a
