@@ -37,5 +37,6 @@
 // generations), runs.go, apiturns.go and sends.go (agent runs and the send
 // API), pairing.go and budget.go (access), prune.go (retention and
 // compaction), health.go and stats.go (what status shows), attempt.go
-// (send attempts in flight).
+// (send attempts in flight), dsn.go (the SQLite connection string) and
+// corrupt.go (recognising a damaged database file).
 package store
