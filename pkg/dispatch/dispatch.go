@@ -152,7 +152,7 @@ func (o *Options) defaults() {
 // adapter starts delivering.
 type Dispatcher struct {
 	opts    Options
-	store   *store.Store
+	store   Store
 	log     *logrus.Entry
 	metrics *metrics.Metrics
 
@@ -251,7 +251,7 @@ type delivery struct {
 
 // New creates a dispatcher. platforms may be replaced later with
 // SetPlatforms (reload).
-func New(st *store.Store, ag Agent, platforms map[string]Platform, opts Options, log *logrus.Entry, m *metrics.Metrics) *Dispatcher {
+func New(st Store, ag Agent, platforms map[string]Platform, opts Options, log *logrus.Entry, m *metrics.Metrics) *Dispatcher {
 	opts.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dispatcher{
