@@ -85,16 +85,22 @@ func (r *runsEnv) runAt(n int) string {
 	return id
 }
 
+// settledReplies waits for the chat's first reply, lets herald settle and
+// returns the run's full text and what the user sees.
+func (r *runsEnv) settledReplies() (want string, got []string) {
+	r.t.Helper()
+	chatID := fmt.Sprint(r.chat.ID)
+	r.tg.Wait(r.t, runsWait, "the reply", func() bool { return len(r.tg.Transcript(chatID)) >= 1 })
+	r.settled()
+	return "run: " + runsInput, r.tg.Transcript(chatID)
+}
+
 // oneReply waits for the chat's reply, lets herald settle and checks that
 // the user got exactly one reply, the run's full text, and that the fake
 // executed the turn exactly once. It logs the measured numbers.
 func (r *runsEnv) oneReply(scenario string) {
 	r.t.Helper()
-	want := "run: " + runsInput
-	chatID := fmt.Sprint(r.chat.ID)
-	r.tg.Wait(r.t, runsWait, "the reply", func() bool { return len(r.tg.Transcript(chatID)) >= 1 })
-	r.settled()
-	got := r.tg.Transcript(chatID)
+	want, got := r.settledReplies()
 	execs := r.ag.TotalExecutions()
 	r.t.Logf("%s: %d executions, %d replies, %d POST /v1/runs", scenario, execs, len(got), len(r.ag.RunRequests()))
 	if len(got) != 1 || got[0] != want {
@@ -347,11 +353,7 @@ func TestRunRerunAfterBackendRestart(t *testing.T) {
 	if r.mainPID() == before {
 		t.Fatal("herald was not restarted")
 	}
-	want := "run: " + runsInput
-	chatID := fmt.Sprint(r.chat.ID)
-	r.tg.Wait(r.t, runsWait, "the reply", func() bool { return len(r.tg.Transcript(chatID)) >= 1 })
-	r.settled()
-	got := r.tg.Transcript(chatID)
+	want, got := r.settledReplies()
 	byKey := r.ag.ExecutionsByKey()
 	t.Logf("backend restart at 3s, herald restart at 3s of the re-run: %d executions %v, %d replies, %d POST /v1/runs", r.ag.TotalExecutions(), byKey, len(got), len(r.ag.RunRequests()))
 	if len(got) != 1 || got[0] != want {

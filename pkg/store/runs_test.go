@@ -11,15 +11,8 @@ import (
 
 func TestRunLink(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "herald.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi"), Pending)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path, id := openWithInbound(t)
+	var err error
 	if _, _, ok, err := s.Run(ctx, id); ok || err != nil {
 		t.Fatalf("run before SetRun: %v %v", ok, err)
 	}
@@ -96,15 +89,8 @@ func TestPendingApproval(t *testing.T) {
 // the same transaction; pruning the message removes the attempt.
 func TestRerunAttempt(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "herald.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi"), Pending)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path, id := openWithInbound(t)
+	var err error
 	if n, err := s.Rerun(ctx, id); n != 0 || err != nil {
 		t.Fatalf("attempt before SetRerun: %d %v", n, err)
 	}
@@ -134,4 +120,20 @@ func TestRerunAttempt(t *testing.T) {
 	if n, err := s.Rerun(ctx, id); n != 0 || err != nil {
 		t.Fatalf("attempt after prune: %d %v", n, err)
 	}
+}
+
+// openWithInbound opens a new store with one pending inbound message.
+func openWithInbound(t *testing.T) (*Store, string, int64) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "herald.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi"), Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, path, id
 }
