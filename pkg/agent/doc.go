@@ -147,7 +147,9 @@
 //   - unknown (404): POST the stored body again under the same key, which
 //     finds the original run while Hermes still has the key;
 //   - failed, cancelled, interrupted: a *RunError (unwrapping to
-//     ErrRejected), so the user is told and the turn is not run again.
+//     ErrRejected), so the user is told and the turn is not run again
+//     under this key (the dispatcher may run an interrupted turn once more
+//     under a new key, if agent.rerun_interrupted says so).
 //
 // When the caller's context ends the turn detaches: the run goes on. Only the
 // cause ErrStopRequested (the user's /stop, or the interrupt busy policy)

@@ -176,7 +176,17 @@ type Agent struct {
 	// waits for /approve or /deny in the chat before herald denies it.
 	// Default 5m.
 	ApprovalTimeout time.Duration `yaml:"approval_timeout"`
-	Echo            Echo          `yaml:"echo"`
+	// RerunInterrupted (runs mode) runs a turn once more, under a new
+	// idempotency key, when its run reads as interrupted because Hermes
+	// itself restarted while it executed. Default false: the user is told
+	// and asked to send the message again. The trade-off: the interrupted
+	// run may already have run some of its tools (shell commands, file
+	// writes, web calls), and the re-run runs them again. At most one
+	// re-run per message; the attempt is recorded durably, so a herald
+	// restart during the re-run re-attaches to it instead of starting a
+	// third run.
+	RerunInterrupted bool `yaml:"rerun_interrupted"`
+	Echo             Echo `yaml:"echo"`
 }
 
 // Echo configures the built-in echo agent.

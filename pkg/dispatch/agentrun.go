@@ -236,3 +236,25 @@ func (d *Dispatcher) notice(it *item, what, text string) {
 	}
 	d.queueDeliveries(it.key, recs)
 }
+
+// maxReruns bounds the runs of one turn started again because the backend
+// restarted during them (agent.rerun_interrupted).
+const maxReruns = 1
+
+// runKey is the idempotency key of attempt n of the turn for m: attempt 0
+// is the message's own key, a re-run's key adds "-r" and n, so it is
+// derived again identically by the next instance.
+func runKey(m message.Inbound, n int) string {
+	k := message.IdempotencyKey(m.Platform, m.EventID, 0)
+	if n > 0 {
+		k += fmt.Sprintf("-r%d", n)
+	}
+	return k
+}
+
+// interrupted reports whether err is a run the backend interrupted (it
+// restarted while the run executed).
+func interrupted(err error) bool {
+	var re *agent.RunError
+	return errors.As(err, &re) && re.Status == "interrupted"
+}

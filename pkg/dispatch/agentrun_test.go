@@ -139,6 +139,50 @@ func TestRunInterruptedByBackendRestart(t *testing.T) {
 	}
 }
 
+// With agent.rerun_interrupted, a run the backend interrupted runs once
+// more under a new key; herald restarting during the re-run re-attaches to
+// it (no third run), and the user gets the reply once.
+func TestRerunInterruptedByBackendRestart(t *testing.T) {
+	e := newRunsEnv(t, agenttest.RunsOptions{WordDelay: 50 * time.Millisecond})
+	e.stop()
+	e.opts.RerunInterrupted = true
+	e.open()
+	text := "a b c d e f g h i j"
+	if err := e.d.Deliver(context.Background(), in("1", "c", "u", text)); err != nil {
+		t.Fatal(err)
+	}
+	e.runRecorded()
+	first := e.f.RunRequests()[0].RunID
+	e.stop()
+	e.f.Restart()
+	e.open()
+	e.wait("the re-run recorded", func() bool {
+		if len(e.f.RunRequests()) != 2 {
+			return false
+		}
+		id, _, ok, err := e.st.Run(context.Background(), 1)
+		return err == nil && ok && id != first
+	})
+	e.stop()
+	e.open()
+	sent := e.ad.waitSent(t, 1)
+	if len(sent) != 1 || sent[0].Text != "run: "+text {
+		t.Fatalf("sent %+v", sent)
+	}
+	waitPending(t, e.st, 0)
+	if n, posts := e.f.TotalExecutions(), len(e.f.RunRequests()); n != 2 || posts != 2 {
+		t.Fatalf("%d executions, %d POSTs; want 2, 2 (one re-run, re-attached after the restart)", n, posts)
+	}
+	keys := e.f.ExecutionsByKey()
+	k0 := message.IdempotencyKey("p", "1", 0)
+	if len(keys) != 2 || keys[k0] != 1 || keys[k0+"-r1"] != 1 {
+		t.Fatalf("executions by key %v", keys)
+	}
+	if sent := e.ad.Sent(); len(sent) != 1 {
+		t.Fatalf("sent %+v", sent)
+	}
+}
+
 func TestStopStopsRun(t *testing.T) {
 	e := newRunsEnv(t, agenttest.RunsOptions{WordDelay: 50 * time.Millisecond})
 	if err := e.d.Deliver(context.Background(), in("1", "c", "u", "a b c d e f g h i j k l m n")); err != nil {

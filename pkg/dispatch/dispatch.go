@@ -84,6 +84,11 @@ type Options struct {
 	// ApprovalTimeout is how long a run's approval request waits for the
 	// user's answer before herald denies it. Default 5m.
 	ApprovalTimeout time.Duration
+	// RerunInterrupted runs a turn whose backend run was interrupted (the
+	// backend restarted while it executed) once more under a new
+	// idempotency key, instead of telling the user (config
+	// agent.rerun_interrupted).
+	RerunInterrupted bool
 	// HistoryRetention is how long session history is kept (besides, a
 	// session keeps only its newest HistoryMessages entries, the most a
 	// turn sends). Default 720h.
@@ -725,11 +730,15 @@ func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Age
 	}
 	msgs = append(msgs, agent.Message{Role: "user", Content: it.msg.Text})
 	req := agent.Request{
-		SessionID:      sessionID,
-		SessionKey:     key,
-		Messages:       msgs,
-		IdempotencyKey: message.IdempotencyKey(it.msg.Platform, it.msg.EventID, 0),
+		SessionID:  sessionID,
+		SessionKey: key,
+		Messages:   msgs,
 	}
+	attempt, err := d.store.Rerun(ctx, it.id)
+	if err != nil {
+		return "", err
+	}
+	req.IdempotencyKey = runKey(it.msg, attempt)
 	if runID, body, ok, err := d.store.Run(ctx, it.id); err != nil {
 		return "", err
 	} else if ok {
@@ -753,6 +762,17 @@ func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Age
 		ev.Delta = streamer.delta
 	}
 	text, err := ag.Complete(ctx, req, ev)
+	if attempt < maxReruns && d.opts.RerunInterrupted && interrupted(err) {
+		attempt++
+		d.log.WithFields(logrus.Fields{"session": key, "message": it.id, "attempt": attempt}).WithError(err).
+			Warn("the backend restarted during the run; running the turn again under a new idempotency key (its tools may run twice)")
+		if err := d.store.SetRerun(d.bg(), it.id, attempt); err != nil {
+			return "", err
+		}
+		req.IdempotencyKey = runKey(it.msg, attempt)
+		req.Run = nil
+		text, err = ag.Complete(ctx, req, ev)
+	}
 	if err == nil && streamer != nil {
 		streamer.done(text)
 	}

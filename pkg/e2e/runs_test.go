@@ -85,16 +85,22 @@ func (r *runsEnv) runAt(n int) string {
 	return id
 }
 
+// settledReplies waits for the chat's first reply, lets herald settle and
+// returns the run's full text and what the user sees.
+func (r *runsEnv) settledReplies() (want string, got []string) {
+	r.t.Helper()
+	chatID := fmt.Sprint(r.chat.ID)
+	r.tg.Wait(r.t, runsWait, "the reply", func() bool { return len(r.tg.Transcript(chatID)) >= 1 })
+	r.settled()
+	return "run: " + runsInput, r.tg.Transcript(chatID)
+}
+
 // oneReply waits for the chat's reply, lets herald settle and checks that
 // the user got exactly one reply, the run's full text, and that the fake
 // executed the turn exactly once. It logs the measured numbers.
 func (r *runsEnv) oneReply(scenario string) {
 	r.t.Helper()
-	want := "run: " + runsInput
-	chatID := fmt.Sprint(r.chat.ID)
-	r.tg.Wait(r.t, runsWait, "the reply", func() bool { return len(r.tg.Transcript(chatID)) >= 1 })
-	r.settled()
-	got := r.tg.Transcript(chatID)
+	want, got := r.settledReplies()
 	execs := r.ag.TotalExecutions()
 	r.t.Logf("%s: %d executions, %d replies, %d POST /v1/runs", scenario, execs, len(got), len(r.ag.RunRequests()))
 	if len(got) != 1 || got[0] != want {
@@ -321,5 +327,42 @@ func TestRunApprovalDenyAndTimeout(t *testing.T) {
 				t.Fatalf("approvals %+v", a)
 			}
 		})
+	}
+}
+
+// agent.rerun_interrupted: Hermes restarts at the third second of a
+// ten-second run, so the run reads as interrupted; herald runs the turn once
+// more under a new key, and `systemctl restart herald` at the third second
+// of that re-run re-attaches to it (no third run). The user gets one reply.
+func TestRunRerunAfterBackendRestart(t *testing.T) {
+	r := newRunsEnv(t, agenttest.RunsOptions{WordDelay: time.Second}, "  rerun_interrupted: true\n")
+	r.startReady()
+	r.send(r.chat, runsInput)
+	r.runAt(3)
+	r.ag.Restart()
+	ctx, cancel := context.WithTimeout(context.Background(), runsWait)
+	defer cancel()
+	if err := r.ag.Wait(ctx, "the re-run at word 3", func() bool {
+		reqs := r.ag.RunRequests()
+		return len(reqs) == 2 && reqs[1].RunID != "" && r.ag.Deltas(reqs[1].RunID) >= 3
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := r.mainPID()
+	r.systemctl("restart", "herald.service")
+	if r.mainPID() == before {
+		t.Fatal("herald was not restarted")
+	}
+	want, got := r.settledReplies()
+	byKey := r.ag.ExecutionsByKey()
+	t.Logf("backend restart at 3s, herald restart at 3s of the re-run: %d executions %v, %d replies, %d POST /v1/runs", r.ag.TotalExecutions(), byKey, len(got), len(r.ag.RunRequests()))
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("the user sees %q, want exactly [%q]", got, want)
+	}
+	if r.ag.TotalExecutions() != 2 || len(byKey) != 2 {
+		t.Fatalf("executions %v, want one under the message's key and one under the re-run's", byKey)
+	}
+	if n := len(r.ag.RunRequests()); n != 2 {
+		t.Fatalf("%d POST /v1/runs, want 2: the restarted herald re-attaches to the re-run", n)
 	}
 }

@@ -123,6 +123,7 @@ func dispatchOptions(cfg *config.Config) dispatch.Options {
 		MaxBackoff:         cfg.Delivery.MaxBackoff,
 		Retention:          cfg.Store.Retention,
 		ApprovalTimeout:    cfg.Agent.ApprovalTimeout,
+		RerunInterrupted:   cfg.Agent.RerunInterrupted,
 		HistoryRetention:   cfg.Store.HistoryRetention,
 		Limits: dispatch.UserLimits{
 			TurnsPerMinute:     cfg.Limits.PerUser.TurnsPerMinute,

@@ -27,6 +27,12 @@ var runSchema = append([]string{
 	) STRICT`,
 	`CREATE TRIGGER IF NOT EXISTS agent_run_pruned AFTER DELETE ON inbound
 		BEGIN DELETE FROM agent_run WHERE inbound_id = old.id; END`,
+	`CREATE TABLE IF NOT EXISTS agent_rerun(
+		inbound_id INTEGER PRIMARY KEY,
+		attempt INTEGER NOT NULL
+	) STRICT`,
+	`CREATE TRIGGER IF NOT EXISTS agent_rerun_pruned AFTER DELETE ON inbound
+		BEGIN DELETE FROM agent_rerun WHERE inbound_id = old.id; END`,
 }, approvalSchema...)
 
 // SetRun records, and commits before it returns, that the turn of inbound
@@ -41,6 +47,39 @@ func (s *Store) SetRun(ctx context.Context, id int64, runID string, body []byte)
 		}
 		return nil
 	})
+}
+
+// SetRerun records, and commits before it returns, that the turn of
+// inbound message id runs again as attempt (1 for the first re-run of a run
+// the backend interrupted), and forgets the run recorded for the earlier
+// attempt in the same transaction: an instance that stops before the new
+// run is recorded creates it under the new attempt's idempotency key
+// instead of re-attaching to the interrupted run.
+func (s *Store) SetRerun(ctx context.Context, id int64, attempt int) error {
+	return s.write(ctx, func(tx wtx) error {
+		if _, err := tx.Exec(`INSERT INTO agent_rerun(inbound_id, attempt) VALUES(?, ?)
+			ON CONFLICT(inbound_id) DO UPDATE SET attempt = excluded.attempt`, id, attempt); err != nil {
+			return fmt.Errorf("store: record rerun: %w", err)
+		}
+		if _, err := tx.Exec(`DELETE FROM agent_run WHERE inbound_id = ?`, id); err != nil {
+			return fmt.Errorf("store: forget interrupted run: %w", err)
+		}
+		return nil
+	})
+}
+
+// Rerun returns the attempt recorded for inbound message id by SetRerun, 0
+// if none was.
+func (s *Store) Rerun(ctx context.Context, id int64) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT attempt FROM agent_rerun WHERE inbound_id = ?`, id).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: read rerun: %w", err)
+	}
+	return n, nil
 }
 
 // Run returns the backend run recorded for inbound message id; ok is false

@@ -11,15 +11,8 @@ import (
 
 func TestRunLink(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "herald.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi"), Pending)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path, id := openWithInbound(t)
+	var err error
 	if _, _, ok, err := s.Run(ctx, id); ok || err != nil {
 		t.Fatalf("run before SetRun: %v %v", ok, err)
 	}
@@ -90,4 +83,57 @@ func TestPendingApproval(t *testing.T) {
 	if _, ok, err := s.Approval(ctx, "k"); ok || err != nil {
 		t.Fatalf("approval after the turn ended: %v %v", ok, err)
 	}
+}
+
+// SetRerun records the attempt durably and forgets the interrupted run in
+// the same transaction; pruning the message removes the attempt.
+func TestRerunAttempt(t *testing.T) {
+	ctx := context.Background()
+	s, path, id := openWithInbound(t)
+	var err error
+	if n, err := s.Rerun(ctx, id); n != 0 || err != nil {
+		t.Fatalf("attempt before SetRerun: %d %v", n, err)
+	}
+	if err := s.SetRun(ctx, id, "run_1", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRerun(ctx, id, 1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(ctx, path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.Rerun(ctx, id); n != 1 || err != nil {
+		t.Fatalf("attempt after restart: %d %v", n, err)
+	}
+	if _, _, ok, err := s.Run(ctx, id); ok || err != nil {
+		t.Fatalf("interrupted run still recorded: %v %v", ok, err)
+	}
+	if _, err := s.Finish(ctx, id, Done, "k", 0, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Rerun(ctx, id); n != 0 || err != nil {
+		t.Fatalf("attempt after prune: %d %v", n, err)
+	}
+}
+
+// openWithInbound opens a new store with one pending inbound message.
+func openWithInbound(t *testing.T) (*Store, string, int64) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "herald.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi"), Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, path, id
 }
