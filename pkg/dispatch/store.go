@@ -60,6 +60,8 @@ type Runs interface {
 	SetApproval(ctx context.Context, a store.PendingApproval) (time.Time, error)
 	Approval(ctx context.Context, sessionKey string) (store.PendingApproval, bool, error)
 	DeleteApproval(ctx context.Context, id int64, requestID string) error
+	SetRerun(ctx context.Context, id int64, attempt int) error
+	Rerun(ctx context.Context, id int64) (int, error)
 }
 
 // Pairing holds pairing requests and paired users.
