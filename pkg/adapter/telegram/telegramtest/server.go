@@ -72,6 +72,7 @@ type Server struct {
 	held        int
 	blackholed  int
 	poll        chan struct{} // closing it terminates the held poll with 409
+	files       map[string]*storedFile
 }
 
 // New starts a fake on 127.0.0.1 accepting token (DefaultToken if empty)
@@ -211,6 +212,10 @@ func (s *Server) notifyLocked() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.enter()
 	defer s.leave()
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/file/bot"); ok {
+		s.download(w, r, rest)
+		return
+	}
 	params, enc, perr := parseParams(r)
 	// Drain whatever is left so that net/http watches the connection and
 	// cancels r.Context() when the client goes away.
@@ -244,6 +249,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch method {
 	case "getMe":
 		writeOK(w, s.Bot)
+	case "getFile":
+		s.getFile(w, params)
 	case "getUpdates":
 		s.getUpdates(w, r, params, down)
 	case "sendMessage":
