@@ -3,6 +3,11 @@
 package telegramtest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -118,4 +123,102 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, rest string) {
 			return
 		}
 	}
+}
+
+// Upload limits of the Bot API: 10 MB for a photo, 50 MB for other files.
+const (
+	MaxPhotoUpload = 10 << 20
+	MaxUpload      = 50 << 20
+)
+
+// Upload is a file received by sendPhoto, sendDocument, sendVoice,
+// sendAudio or sendVideo.
+type Upload struct {
+	MessageID   int64
+	Method      string
+	ChatID      string
+	Field       string
+	Name        string
+	ContentType string
+	Size        int64
+	SHA256      string // hex
+	Caption     string
+	// ReplyTo is reply_parameters.message_id.
+	ReplyTo  int64
+	ThreadID int64
+}
+
+type filePart struct {
+	field, name, contentType string
+	size                     int64
+	sha256                   string
+}
+
+func readFileParts(f *multipart.Form) []filePart {
+	var out []filePart
+	for field, fhs := range f.File {
+		for _, fh := range fhs {
+			part := filePart{field: field, name: fh.Filename, contentType: fh.Header.Get("Content-Type")}
+			if r, err := fh.Open(); err == nil {
+				h := sha256.New()
+				part.size, _ = io.Copy(h, r)
+				part.sha256 = hex.EncodeToString(h.Sum(nil))
+				r.Close()
+			}
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// Uploads returns the files received so far.
+func (s *Server) Uploads() []Upload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Upload(nil), s.uploads...)
+}
+
+// upload answers a send<Media> call: the file must come as a multipart part
+// named after the method's field (photo, document, voice, audio, video).
+func (s *Server) upload(w http.ResponseWriter, method string, p Params, parts []filePart) {
+	field := strings.ToLower(strings.TrimPrefix(method, "send"))
+	var part *filePart
+	for i := range parts {
+		if parts[i].field == field {
+			part = &parts[i]
+		}
+	}
+	switch {
+	case p.Get("chat_id") == "":
+		writeReply(w, Error(400, "Bad Request: chat_id is empty"))
+		return
+	case part == nil:
+		writeReply(w, Error(400, "Bad Request: there is no "+field+" in the request"))
+		return
+	case method == "sendPhoto" && part.size > MaxPhotoUpload:
+		writeReply(w, Error(400, "Bad Request: file is too big"))
+		return
+	case len([]rune(p.Get("caption"))) > 1024:
+		writeReply(w, Error(400, "Bad Request: message caption is too long"))
+		return
+	}
+	u := Upload{Method: method, ChatID: p.Get("chat_id"), Field: field, Name: part.name, ContentType: part.contentType,
+		Size: part.size, SHA256: part.sha256, Caption: p.Get("caption"), ThreadID: p.Int("message_thread_id")}
+	if rp := p.Get("reply_parameters"); rp != "" {
+		var v struct {
+			MessageID int64 `json:"message_id"`
+		}
+		if json.Unmarshal([]byte(rp), &v) != nil {
+			writeReply(w, Error(400, "Bad Request: can't parse reply parameters JSON object"))
+			return
+		}
+		u.ReplyTo = v.MessageID
+	}
+	s.mu.Lock()
+	s.nextMessage++
+	u.MessageID = s.nextMessage
+	s.uploads = append(s.uploads, u)
+	s.notifyLocked()
+	s.mu.Unlock()
+	writeOK(w, map[string]any{"message_id": u.MessageID, "chat": map[string]any{"id": p.Int("chat_id")}})
 }

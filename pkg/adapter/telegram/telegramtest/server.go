@@ -73,6 +73,7 @@ type Server struct {
 	blackholed  int
 	poll        chan struct{} // closing it terminates the held poll with 409
 	files       map[string]*storedFile
+	uploads     []Upload
 }
 
 // New starts a fake on 127.0.0.1 accepting token (DefaultToken if empty)
@@ -216,7 +217,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.download(w, r, rest)
 		return
 	}
-	params, enc, perr := parseParams(r)
+	if r.ContentLength > MaxUpload {
+		writeReply(w, Error(413, "Request Entity Too Large"))
+		return
+	}
+	params, enc, parts, perr := parseParams(r)
 	// Drain whatever is left so that net/http watches the connection and
 	// cancels r.Context() when the client goes away.
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
@@ -247,6 +252,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch method {
+	case "sendPhoto", "sendDocument", "sendVoice", "sendAudio", "sendVideo":
+		s.upload(w, method, params, parts)
 	case "getMe":
 		writeOK(w, s.Bot)
 	case "getFile":
@@ -321,7 +328,8 @@ func writeOK(w http.ResponseWriter, result any) {
 }
 
 // parseParams reads query, JSON, form and multipart parameters.
-func parseParams(r *http.Request) (Params, string, error) {
+func parseParams(r *http.Request) (Params, string, []filePart, error) {
+	var parts []filePart
 	p := Params{}
 	for k, vs := range r.URL.Query() {
 		p[k] = vs[0]
@@ -333,14 +341,14 @@ func parseParams(r *http.Request) (Params, string, error) {
 		enc = "json"
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 		if err != nil {
-			return p, enc, err
+			return p, enc, nil, err
 		}
 		if len(strings.TrimSpace(string(body))) == 0 {
-			return p, enc, nil
+			return p, enc, nil, nil
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(body, &m); err != nil {
-			return p, enc, errors.New("can't parse JSON object")
+			return p, enc, nil, errors.New("can't parse JSON object")
 		}
 		for k, v := range m {
 			var str string
@@ -354,7 +362,7 @@ func parseParams(r *http.Request) (Params, string, error) {
 		enc = "form"
 		r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
 		if err := r.ParseForm(); err != nil {
-			return p, enc, err
+			return p, enc, nil, err
 		}
 		for k, vs := range r.PostForm {
 			p[k] = vs[0]
@@ -362,14 +370,15 @@ func parseParams(r *http.Request) (Params, string, error) {
 	case "multipart/form-data":
 		enc = "multipart"
 		if err := r.ParseMultipartForm(maxBody); err != nil {
-			return p, enc, err
+			return p, enc, nil, err
 		}
 		for k, vs := range r.MultipartForm.Value {
 			p[k] = vs[0]
 		}
+		parts = readFileParts(r.MultipartForm)
 		_ = r.MultipartForm.RemoveAll()
 	}
-	return p, enc, nil
+	return p, enc, parts, nil
 }
 
 func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p Params, down chan struct{}) {
