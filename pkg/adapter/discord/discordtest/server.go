@@ -99,6 +99,12 @@ type Server struct {
 	bucketCfg  *bucketConfig
 	buckets    map[string]*bucketState
 	violations int
+
+	// CDN
+	cdn         map[string]*cdnFile
+	cdnGen      int
+	cdnRequests int
+	cdnAuth     int
 }
 
 // New starts a fake Discord and closes it when the test ends.
@@ -148,6 +154,8 @@ func Start(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /api/v10/channels/{channel}/messages", s.api(s.handleCreate))
 	mux.HandleFunc("PATCH /api/v10/channels/{channel}/messages/{message}", s.api(s.handleEdit))
 	mux.HandleFunc("POST /api/v10/channels/{channel}/typing", s.api(s.handleTyping))
+	mux.HandleFunc("GET /api/v10/channels/{channel}/messages/{message}", s.api(s.handleGetMessage))
+	mux.HandleFunc("GET /attachments/{channel}/{att}/{name}", s.handleCDN)
 	mux.HandleFunc("/gw/", s.handleWS)
 	s.hs = httptest.NewUnstartedServer(mux)
 	s.hs.Listener.Close()
