@@ -8,41 +8,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/message"
 )
-
-// mediaFile writes data, or a sparse file of size bytes when data is nil.
-func mediaFile(t *testing.T, kind message.MediaKind, name, mime string, data []byte, size int64) *message.OutboundMedia {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if data != nil {
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		size = int64(len(data))
-	} else if err := os.Truncate(createFile(t, path), size); err != nil {
-		t.Fatal(err)
-	}
-	return &message.OutboundMedia{Kind: kind, Name: name, MIME: mime, Size: size, Path: path}
-}
-
-func createFile(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	return path
-}
 
 func TestSendMedia(t *testing.T) {
 	leakCheck(t)
@@ -51,7 +26,7 @@ func TestSendMedia(t *testing.T) {
 	png := []byte("\x89PNG\r\n\x1a\nimage")
 	sum := sha256.Sum256(png)
 	out := reply("", 2)
-	out.Media = mediaFile(t, message.MediaImage, "a.png", "image/png", png, 0)
+	out.Media = adaptertest.MediaFile(t, message.MediaImage, "a.png", "image/png", png, 0)
 	out.Media.Caption = "look @everyone"
 	res, err := h.a.Send(t.Context(), out)
 	if err != nil {
@@ -78,7 +53,7 @@ func TestSendMedia(t *testing.T) {
 	}
 	// No caption: an attachment-only message.
 	out = reply("", 3)
-	out.Media = mediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0)
+	out.Media = adaptertest.MediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0)
 	if _, err := h.a.Send(t.Context(), out); err != nil {
 		t.Fatal(err)
 	}
@@ -102,14 +77,14 @@ func TestSendMediaFailures(t *testing.T) {
 	}
 	t.Run("over the limit is refused before uploading", func(t *testing.T) {
 		n := len(srv.Requests())
-		err := send(t.Context(), mediaFile(t, message.MediaFile, "big.bin", "application/octet-stream", nil, MaxUpload+1))
+		err := send(t.Context(), adaptertest.MediaFile(t, message.MediaFile, "big.bin", "application/octet-stream", nil, MaxUpload+1))
 		if !errors.Is(err, adapter.ErrTooLarge) || adapter.Retryable(err) || len(srv.Requests()) != n {
 			t.Fatalf("err %v, %d requests", err, len(srv.Requests())-n)
 		}
 	})
 	t.Run("413 40005", func(t *testing.T) {
 		// The file fits, the whole request does not.
-		err := send(t.Context(), mediaFile(t, message.MediaFile, "edge.bin", "application/octet-stream", nil, MaxUpload))
+		err := send(t.Context(), adaptertest.MediaFile(t, message.MediaFile, "edge.bin", "application/octet-stream", nil, MaxUpload))
 		if !errors.Is(err, adapter.ErrTooLarge) || !strings.Contains(err.Error(), "40005") {
 			t.Fatalf("err %v", err)
 		}
@@ -118,13 +93,13 @@ func TestSendMediaFailures(t *testing.T) {
 		srv.Inject(discordtest.Messages, fakeserver.Blackhole().Times(1))
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
-		err := send(ctx, mediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0))
+		err := send(ctx, adaptertest.MediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0))
 		if !errors.Is(err, adapter.ErrAmbiguous) {
 			t.Fatalf("err %v", err)
 		}
 	})
 	t.Run("missing file", func(t *testing.T) {
-		m := mediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0)
+		m := adaptertest.MediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0)
 		os.Remove(m.Path)
 		if err := send(t.Context(), m); !errors.Is(err, adapter.ErrPermanent) {
 			t.Fatalf("err %v", err)

@@ -8,39 +8,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf16"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
 	"github.com/heraldgw/herald/pkg/message"
 )
-
-// mediaFile writes data to a file, or makes a sparse file of size bytes
-// when data is nil, and returns the OutboundMedia for it.
-func mediaFile(t *testing.T, kind message.MediaKind, name, mime string, data []byte, size int64) *message.OutboundMedia {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if data != nil {
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		size = int64(len(data))
-	} else {
-		f, err := os.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Truncate(size); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
-	return &message.OutboundMedia{Kind: kind, Name: name, MIME: mime, Size: size, Path: path, Source: "https://example.org/" + name}
-}
 
 func TestSendMediaCalls(t *testing.T) {
 	h := newHarness(t)
@@ -51,14 +28,14 @@ func TestSendMediaCalls(t *testing.T) {
 		media  *message.OutboundMedia
 		method string
 	}{
-		{"photo", mediaFile(t, message.MediaImage, "a.png", "image/png", png, 0), "sendPhoto"},
-		{"image over the photo limit is a document", mediaFile(t, message.MediaImage, "big.png", "image/png", nil, telegramtest.MaxPhotoUpload+1), "sendDocument"},
-		{"gif image is a document", mediaFile(t, message.MediaImage, "a.gif", "image/gif", []byte("GIF89a"), 0), "sendDocument"},
-		{"voice", mediaFile(t, message.MediaVoice, "v.ogg", "audio/ogg", []byte("OggS"), 0), "sendVoice"},
-		{"audio", mediaFile(t, message.MediaAudio, "s.mp3", "audio/mpeg", []byte("ID3"), 0), "sendAudio"},
-		{"video", mediaFile(t, message.MediaVideo, "v.mp4", "video/mp4", []byte("....ftyp"), 0), "sendVideo"},
-		{"webm video is a document", mediaFile(t, message.MediaVideo, "v.webm", "video/webm", []byte("webm"), 0), "sendDocument"},
-		{"file", mediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0), "sendDocument"},
+		{"photo", adaptertest.MediaFile(t, message.MediaImage, "a.png", "image/png", png, 0), "sendPhoto"},
+		{"image over the photo limit is a document", adaptertest.MediaFile(t, message.MediaImage, "big.png", "image/png", nil, telegramtest.MaxPhotoUpload+1), "sendDocument"},
+		{"gif image is a document", adaptertest.MediaFile(t, message.MediaImage, "a.gif", "image/gif", []byte("GIF89a"), 0), "sendDocument"},
+		{"voice", adaptertest.MediaFile(t, message.MediaVoice, "v.ogg", "audio/ogg", []byte("OggS"), 0), "sendVoice"},
+		{"audio", adaptertest.MediaFile(t, message.MediaAudio, "s.mp3", "audio/mpeg", []byte("ID3"), 0), "sendAudio"},
+		{"video", adaptertest.MediaFile(t, message.MediaVideo, "v.mp4", "video/mp4", []byte("....ftyp"), 0), "sendVideo"},
+		{"webm video is a document", adaptertest.MediaFile(t, message.MediaVideo, "v.webm", "video/webm", []byte("webm"), 0), "sendDocument"},
+		{"file", adaptertest.MediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0), "sendDocument"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.media.Caption = "look"
@@ -88,7 +65,7 @@ func TestSendMediaCalls(t *testing.T) {
 
 func TestSendMediaCaptionBoundedAndMarked(t *testing.T) {
 	h := newHarness(t)
-	m := mediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0)
+	m := adaptertest.MediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0)
 	m.Caption = strings.Repeat("é", 3000)
 	// Recover's resend puts its mark in Text: it leads the caption.
 	if _, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "5", Text: adapter.RecoveredMark + "\n", Media: m}); err != nil {
@@ -103,7 +80,7 @@ func TestSendMediaCaptionBoundedAndMarked(t *testing.T) {
 func TestSendMediaFailures(t *testing.T) {
 	h := newHarness(t)
 	small := func() *message.OutboundMedia {
-		return mediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0)
+		return adaptertest.MediaFile(t, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"), 0)
 	}
 	send := func(ctx context.Context, m *message.OutboundMedia) error {
 		_, err := h.a.Send(ctx, &message.Outbound{ChatID: "5", IdempotencyKey: "k", Media: m})
@@ -111,7 +88,7 @@ func TestSendMediaFailures(t *testing.T) {
 	}
 
 	t.Run("over the upload limit is refused before uploading", func(t *testing.T) {
-		err := send(context.Background(), mediaFile(t, message.MediaFile, "huge.bin", "application/octet-stream", nil, telegramtest.MaxUpload+1))
+		err := send(context.Background(), adaptertest.MediaFile(t, message.MediaFile, "huge.bin", "application/octet-stream", nil, telegramtest.MaxUpload+1))
 		if !errors.Is(err, adapter.ErrTooLarge) || adapter.Retryable(err) {
 			t.Fatalf("err %v", err)
 		}

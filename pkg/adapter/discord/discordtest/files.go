@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // MaxUpload is the upload limit of a channel without server boosts. It
@@ -165,22 +167,7 @@ func (s *Server) handleCDN(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(f.Data)
 		return
 	}
-	fl, _ := w.(http.Flusher)
-	for i := range f.Data {
-		if _, err := w.Write(f.Data[i : i+1]); err != nil {
-			return
-		}
-		if fl != nil {
-			fl.Flush()
-		}
-		select {
-		case <-time.After(f.Drip):
-		case <-r.Context().Done():
-			return
-		case <-s.ctx.Done():
-			return
-		}
-	}
+	fakeserver.Drip(w, r, f.Data, f.Drip, s.ctx.Done())
 }
 
 // handleGetMessage answers GET /channels/{channel}/messages/{message} for

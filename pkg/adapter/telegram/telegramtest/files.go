@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // MaxDownload is the Bot API's limit for a file a bot downloads (20 MB):
@@ -107,22 +109,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, rest string) {
 		_, _ = w.Write(f.Data)
 		return
 	}
-	fl, _ := w.(http.Flusher)
-	for i := range f.Data {
-		if _, err := w.Write(f.Data[i : i+1]); err != nil {
-			return
-		}
-		if fl != nil {
-			fl.Flush()
-		}
-		select {
-		case <-time.After(f.Drip):
-		case <-r.Context().Done():
-			return
-		case <-s.closed:
-			return
-		}
-	}
+	fakeserver.Drip(w, r, f.Data, f.Drip, s.closed)
 }
 
 // Upload limits of the Bot API: 10 MB for a photo, 50 MB for other files.
