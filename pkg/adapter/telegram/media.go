@@ -102,18 +102,28 @@ func (m *tgMedia) attachments() (atts []message.Attachment, unsupported []string
 }
 
 // largestPhoto picks the largest size of a photo that a bot may download:
-// the sizes come smallest first; one whose declared size is over the
-// download limit is passed over.
+// one whose declared size is over the download limit is passed over. When
+// every size is over it, the smallest is kept, so that the download fails
+// as too large and the user is told, rather than the photo vanishing.
 func largestPhoto(sizes []photoSize) *photoSize {
-	var best *photoSize
+	var best, smallest *photoSize
 	for i := range sizes {
 		p := &sizes[i]
-		if p.FileID == "" || p.FileSize > maxDownloadBytes {
+		if p.FileID == "" {
+			continue
+		}
+		if smallest == nil || p.FileSize < smallest.FileSize {
+			smallest = p
+		}
+		if p.FileSize > maxDownloadBytes {
 			continue
 		}
 		if best == nil || p.Width*p.Height >= best.Width*best.Height {
 			best = p
 		}
+	}
+	if best == nil {
+		return smallest
 	}
 	return best
 }

@@ -77,6 +77,10 @@ func TestInboundMapping(t *testing.T) {
 				a := m.Attachments
 				return want(m.Text == "look" && oneAttachment(a, message.Attachment{Kind: message.MediaImage, Ref: "m", Size: 84000, Width: 1280, Height: 720}))
 			}},
+		{name: "photo with every size over the download limit is kept, to fail as too large", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"photo":[{"file_id":"b","width":9000,"height":6000,"file_size":31000000},{"file_id":"a","width":8000,"height":5000,"file_size":30000000}]}}`,
+			check: func(m *message.Inbound) string {
+				return want(oneAttachment(m.Attachments, message.Attachment{Kind: message.MediaImage, Ref: "a", Size: 30000000, Width: 8000, Height: 5000}))
+			}},
 		{name: "document", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"document":{"file_id":"d","file_unique_id":"u","file_name":"r.pdf","mime_type":"application/pdf","file_size":12}}}`,
 			check: func(m *message.Inbound) string {
 				return want(m.Text == "" && oneAttachment(m.Attachments, message.Attachment{Kind: message.MediaFile, Ref: "d", Name: "r.pdf", MIME: "application/pdf", Size: 12}))
