@@ -23,7 +23,7 @@ const (
 	skipWebhook   = "webhook message"
 	skipSystem    = "system message"
 	skipNoMention = "guild message without mention of or reply to the bot"
-	skipEmpty     = "no text"
+	skipEmpty     = "no text, attachment or sticker"
 )
 
 // intake turns MESSAGE_CREATE data into an Inbound. It is a pure function of
@@ -55,7 +55,8 @@ func (in *intake) inbound(m *messageData, now time.Time) (*message.Inbound, stri
 		}
 	}
 	text := in.stripMention(m.Content)
-	if text == "" {
+	atts, unsupported := attachments(m)
+	if text == "" && len(atts) == 0 && len(unsupported) == 0 {
 		return nil, skipEmpty
 	}
 	msg := &message.Inbound{
@@ -68,6 +69,9 @@ func (in *intake) inbound(m *messageData, now time.Time) (*message.Inbound, stri
 		MessageID:  m.ID,
 		Text:       text,
 		ReceivedAt: now,
+
+		Attachments: atts,
+		Unsupported: unsupported,
 	}
 	if msg.SenderName == "" {
 		msg.SenderName = m.Author.Username

@@ -126,7 +126,14 @@ type messageData struct {
 	Author    user   `json:"author"`
 	Content   string `json:"content"`
 	Mentions  []user `json:"mentions"`
-	WebhookID string `json:"webhook_id"`
+	Flags     int64  `json:"flags"`
+	// Attachments, StickerItems and Poll: media (media.go).
+	Attachments  []attachmentData `json:"attachments"`
+	StickerItems []struct {
+		ID string `json:"id"`
+	} `json:"sticker_items"`
+	Poll      json.RawMessage `json:"poll"`
+	WebhookID string          `json:"webhook_id"`
 	// Position is only present on messages in threads.
 	Position          *int64 `json:"position"`
 	ReferencedMessage *struct {

@@ -4,6 +4,7 @@ package discord
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -200,7 +201,7 @@ func TestIntake(t *testing.T) {
 		{name: "webhook", m: messageData{ID: "1", ChannelID: "c", Author: user{ID: "u"}, WebhookID: "w", Content: "x"}, skip: skipWebhook},
 		{name: "system", m: messageData{ID: "1", Type: 7, ChannelID: "c", Author: user{ID: "u"}, Content: "x"}, skip: skipSystem},
 		{name: "only a mention", m: messageData{ID: "1", ChannelID: "c", GuildID: "g", Author: user{ID: "u"}, Content: "<@" + botID + ">", Mentions: mention}, skip: skipEmpty},
-		{name: "attachment only", m: messageData{ID: "1", ChannelID: "c", Author: user{ID: "u"}}, skip: skipEmpty},
+		{name: "no text, attachment or sticker", m: messageData{ID: "1", ChannelID: "c", Author: user{ID: "u"}}, skip: skipEmpty},
 		{name: "global name wins", m: messageData{ID: "1", ChannelID: "c", Author: user{ID: "u", Username: "ann", GlobalName: "Ann B"}, Content: "x"}, text: "x", ct: message.ChatDirect},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -267,5 +268,54 @@ func BenchmarkParseHeartbeatACK(b *testing.B) {
 		if _, err := parsePayload(frame); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestInboundMedia(t *testing.T) {
+	in := &intake{platform: "dc", botID: botID, requireMention: true}
+	const head = `"id":"10","channel_id":"c","author":{"id":"u","username":"ann"}`
+	const png = `{"id":"a1","filename":"shot.png","content_type":"image/png","size":84000,"url":"https://cdn.discordapp.com/attachments/c/a1/shot.png?ex=1&is=2&hm=3","proxy_url":"https://media.discordapp.net/x","width":1280,"height":720}`
+	for _, tc := range []struct {
+		name  string
+		raw   string
+		text  string
+		atts  []message.Attachment
+		unsup []string
+		skip  string
+	}{
+		{name: "attachment only", raw: `{` + head + `,"content":"","attachments":[` + png + `]}`,
+			atts: []message.Attachment{{Kind: message.MediaImage, Ref: "https://cdn.discordapp.com/attachments/c/a1/shot.png?ex=1&is=2&hm=3", Name: "shot.png", MIME: "image/png", Size: 84000, Width: 1280, Height: 720, Meta: map[string]string{metaAttachmentID: "a1"}}}},
+		{name: "caption and file", raw: `{` + head + `,"content":"read this","attachments":[{"id":"a2","filename":"r.pdf","content_type":"application/pdf","size":12,"url":"https://cdn.discordapp.com/r.pdf"}]}`,
+			text: "read this", atts: []message.Attachment{{Kind: message.MediaFile, Ref: "https://cdn.discordapp.com/r.pdf", Name: "r.pdf", MIME: "application/pdf", Size: 12, Meta: map[string]string{metaAttachmentID: "a2"}}}},
+		{name: "voice message", raw: `{` + head + `,"content":"","flags":8192,"attachments":[{"id":"a3","filename":"voice-message.ogg","content_type":"audio/ogg","size":5000,"url":"https://cdn.discordapp.com/v.ogg","duration_secs":2.4,"waveform":"AAA="}]}`,
+			atts: []message.Attachment{{Kind: message.MediaVoice, Ref: "https://cdn.discordapp.com/v.ogg", Name: "voice-message.ogg", MIME: "audio/ogg", Size: 5000, Duration: 3, Meta: map[string]string{metaAttachmentID: "a3"}}}},
+		{name: "audio and video", raw: `{` + head + `,"content":"","attachments":[{"id":"a4","filename":"s.mp3","content_type":"audio/mpeg","size":1,"url":"https://cdn.discordapp.com/s.mp3"},{"id":"a5","filename":"v.mp4","content_type":"video/mp4","size":2,"url":"https://cdn.discordapp.com/v.mp4","width":640,"height":480}]}`,
+			atts: []message.Attachment{
+				{Kind: message.MediaAudio, Ref: "https://cdn.discordapp.com/s.mp3", Name: "s.mp3", MIME: "audio/mpeg", Size: 1, Meta: map[string]string{metaAttachmentID: "a4"}},
+				{Kind: message.MediaVideo, Ref: "https://cdn.discordapp.com/v.mp4", Name: "v.mp4", MIME: "video/mp4", Size: 2, Width: 640, Height: 480, Meta: map[string]string{metaAttachmentID: "a5"}},
+			}},
+		{name: "sticker only", raw: `{` + head + `,"content":"","sticker_items":[{"id":"s","name":"wave","format_type":1}]}`, unsup: []string{"sticker"}},
+		{name: "poll", raw: `{` + head + `,"content":"","poll":{"question":{"text":"?"},"answers":[]}}`, unsup: []string{"poll"}},
+		{name: "guild attachment without mention", raw: `{` + head + `,"guild_id":"g","content":"","attachments":[` + png + `]}`, skip: skipNoMention},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := parseMessage(json.RawMessage(tc.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, skip := in.inbound(m, time.Unix(5, 0))
+			if skip != tc.skip {
+				t.Fatalf("skip %q, want %q", skip, tc.skip)
+			}
+			if msg == nil {
+				return
+			}
+			if err := msg.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if msg.Text != tc.text || !reflect.DeepEqual(msg.Attachments, tc.atts) || !reflect.DeepEqual(msg.Unsupported, tc.unsup) {
+				t.Errorf("got text %q attachments %+v unsupported %v\nwant %q %+v %v", msg.Text, msg.Attachments, msg.Unsupported, tc.text, tc.atts, tc.unsup)
+			}
+		})
 	}
 }

@@ -84,6 +84,12 @@ type request struct {
 	// idempotent requests (GET, PATCH, typing) are plain temporary failures
 	// when the response is lost; others are ambiguous.
 	idempotent bool
+	// raw, when set, is sent instead of body: length bytes of contentType
+	// (a multipart upload), bounded by timeout rather than the client's.
+	raw         io.Reader
+	contentType string
+	length      int64
+	timeout     time.Duration
 }
 
 // do sends r and decodes a 2xx JSON answer into out (may be nil). Errors are
@@ -99,19 +105,31 @@ func (c *restClient) do(ctx context.Context, r request, out any) error {
 	if err := c.lim.acquire(ctx, r.route, r.major); err != nil {
 		return fmt.Errorf("discord: %s: %w", r.op, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	timeout := c.timeout
+	if r.timeout > 0 {
+		timeout = r.timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var wrote atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
 	})
-	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.path, bytes.NewReader(body))
+	var rd io.Reader = bytes.NewReader(body)
+	if r.raw != nil {
+		rd = r.raw
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.path, rd)
 	if err != nil {
 		return fmt.Errorf("discord: %s: %w: %v", r.op, adapter.ErrPermanent, err)
 	}
 	req.Header.Set("Authorization", "Bot "+c.token.Reveal())
 	req.Header.Set("User-Agent", userAgent)
-	if body != nil {
+	switch {
+	case r.raw != nil:
+		req.ContentLength = r.length
+		req.Header.Set("Content-Type", r.contentType)
+	case body != nil:
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
@@ -139,6 +157,9 @@ func (c *restClient) do(ctx context.Context, r request, out any) error {
 	}
 	detail := describe(resp.StatusCode, data)
 	switch s := resp.StatusCode; {
+	case s == http.StatusRequestEntityTooLarge:
+		// 40005 "Request entity too large": over the upload limit.
+		return fmt.Errorf("discord: %s: %w: %w: %s", r.op, adapter.ErrPermanent, adapter.ErrTooLarge, detail)
 	case s == http.StatusUnauthorized:
 		return fmt.Errorf("discord: %s: %w: %s (is the bot token valid?)", r.op, adapter.ErrUnauthorized, detail)
 	case s >= 500:
@@ -246,11 +267,18 @@ type allowedMentions struct {
 var noMentions = &allowedMentions{Parse: []string{}}
 
 type createMessage struct {
-	Content          string           `json:"content"`
+	Content string `json:"content"`
+	// Attachments describe the files[n] parts of a multipart create.
+	Attachments      []attachmentRef  `json:"attachments,omitempty"`
 	Nonce            string           `json:"nonce,omitempty"`
 	EnforceNonce     bool             `json:"enforce_nonce,omitempty"`
 	MessageReference *messageRef      `json:"message_reference,omitempty"`
 	AllowedMentions  *allowedMentions `json:"allowed_mentions"`
+}
+
+type attachmentRef struct {
+	ID       int    `json:"id"`
+	Filename string `json:"filename"`
 }
 
 type editMessage struct {

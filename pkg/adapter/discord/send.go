@@ -16,10 +16,14 @@ import (
 
 // Send posts msg.Text to channel msg.ChatID, as a reply to msg.ReplyTo if
 // set. Text longer than max_message_len is split (the core normally splits
-// first, using MaxMessageLen); the id of the last message is returned.
+// first, using MaxMessageLen); the id of the last message is returned. A
+// part with Media is one message with the file attached (sendMedia).
 func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	if msg.ChatID == "" {
 		return adapter.SendResult{}, fmt.Errorf("discord: create message: %w: no chat id", adapter.ErrPermanent)
+	}
+	if msg.Media != nil {
+		return a.sendMedia(ctx, msg)
 	}
 	if strings.TrimSpace(msg.Text) == "" {
 		return adapter.SendResult{}, fmt.Errorf("discord: create message: %w: empty text", adapter.ErrPermanent)

@@ -119,6 +119,12 @@ func (c *client) call(ctx context.Context, method string, params, result any) er
 		}
 		body = b
 	}
+	return c.do(ctx, method, bytes.NewReader(body), "application/json", int64(len(body)), result)
+}
+
+// do performs one API call with body of length bytes as contentType; see
+// call.
+func (c *client) do(ctx context.Context, method string, body io.Reader, contentType string, length int64, result any) error {
 	var written atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
@@ -127,12 +133,13 @@ func (c *client) call(ctx context.Context, method string, params, result any) er
 			}
 		},
 	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/bot"+c.token.Reveal()+"/"+method, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/bot"+c.token.Reveal()+"/"+method, body)
 	if err != nil {
 		// The URL error would quote the token.
 		return errors.New("cannot build the request URL from api_url and the token")
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = length
+	req.Header.Set("Content-Type", contentType)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// *url.Error quotes the URL, which holds the token.

@@ -149,7 +149,8 @@ func TestSkippedUpdatesAdvanceOffset(t *testing.T) {
 	bot := telegramtest.User{ID: 99, IsBot: true, FirstName: "other"}
 	h.fake.Push(telegramtest.Update{EditedMessage: &telegramtest.Message{From: &ann, Chat: dm, Text: "edited"}})
 	h.fake.Push(telegramtest.Update{CallbackQuery: []byte(`{"id":"1","from":{"id":555,"is_bot":false,"first_name":"Ann"}}`)})
-	h.fake.Push(telegramtest.Update{Message: &telegramtest.Message{From: &ann, Chat: dm, Photo: []telegramtest.PhotoSz{{FileID: "f", FileUniqueID: "u", Width: 1, Height: 1}}}})
+	h.fake.Push(telegramtest.Update{Message: &telegramtest.Message{From: &ann, Chat: dm}}) // a service message: nothing herald reads
+	photo := h.fake.Push(telegramtest.Update{Message: &telegramtest.Message{From: &ann, Chat: dm, Photo: []telegramtest.PhotoSz{{FileID: "f", FileUniqueID: "u", Width: 1, Height: 1}}}})
 	h.fake.PushText(dm, bot, "I am a bot")
 	h.fake.PushText(group, ann, "chatter not for the bot")
 	if _, err := h.fake.PushRaw(`{"update_id":2000,"message":"not an object"}`); err != nil {
@@ -163,9 +164,9 @@ func TestSkippedUpdatesAdvanceOffset(t *testing.T) {
 	if err := h.a.Start(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
-	msgs := h.inbox.WaitN(t, 1, wait)
-	if len(msgs) != 1 || msgs[0].Text != "hello" {
-		t.Fatalf("stored %+v, want only hello", msgs)
+	msgs := h.inbox.WaitN(t, 2, wait)
+	if len(msgs) != 2 || msgs[0].EventID != strconv.FormatInt(photo, 10) || len(msgs[0].Attachments) != 1 || msgs[0].Attachments[0].Ref != "f" || msgs[1].Text != "hello" {
+		t.Fatalf("stored %+v, want the photo-only message, then hello", msgs)
 	}
 	h.fake.Wait(t, wait, "everything confirmed", func() bool { return h.fake.Confirmed() == last+1 && h.fake.Pending() == 0 })
 	for reason, want := range map[string]int{

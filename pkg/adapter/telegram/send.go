@@ -77,6 +77,8 @@ func optionalID(s string) (int64, error) {
 // only the first a reply; should one fail, a retry with the same
 // IdempotencyKey continues after the pieces already sent (in this process).
 //
+// A part with Media is uploaded instead (sendMedia).
+//
 // Errors: 429 → *adapter.RetryAfterError (ErrRateLimited); 400 and 403 →
 // ErrPermanent; 401/404 → ErrUnauthorized; 5xx and failures before the
 // request was written → ErrTemporary; a failure after it was written →
@@ -92,6 +94,9 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	t, err := parseTarget(msg)
 	if err != nil {
 		return adapter.SendResult{}, fmt.Errorf("telegram: %s: %w", method, err)
+	}
+	if msg.Media != nil {
+		return a.sendMedia(ctx, msg, t)
 	}
 	if strings.TrimSpace(msg.Text) == "" {
 		return adapter.SendResult{}, fmt.Errorf("telegram: %s: %w: empty text", method, adapter.ErrPermanent)

@@ -30,6 +30,7 @@ type tgMessage struct {
 	Text            string     `json:"text"`
 	Entities        []entity   `json:"entities"`
 	ReplyToMessage  *tgMessage `json:"reply_to_message"`
+	tgMedia
 }
 
 type chat struct {
@@ -92,12 +93,20 @@ type filter struct {
 // inbound maps u to a message, or returns nil and the reason (a
 // Metrics.Rejected label) with a detail for the log.
 func (f *filter) inbound(u *update, now time.Time) (msg *message.Inbound, reason, detail string) {
-	m := u.Message
-	switch {
-	case m == nil:
+	if u.Message == nil {
 		return nil, reasonUnsupported, "not a message update"
-	case m.Text == "":
-		return nil, reasonUnsupported, "message without text"
+	}
+	mc := *u.Message
+	m := &mc
+	if m.Text == "" && m.Caption != "" {
+		// A caption is the text of a media message, its entities those of
+		// the text: mentions and commands work the same.
+		m.Text, m.Entities = m.Caption, m.CaptionEntities
+	}
+	atts, unsupported := m.attachments()
+	switch {
+	case m.Text == "" && len(atts) == 0 && len(unsupported) == 0:
+		return nil, reasonUnsupported, "message without text or media"
 	case m.From != nil && m.From.IsBot:
 		return nil, reasonFromBot, "sent by a bot"
 	}
@@ -120,6 +129,9 @@ func (f *filter) inbound(u *update, now time.Time) (msg *message.Inbound, reason
 		MessageID:  strconv.FormatInt(m.MessageID, 10),
 		Text:       text,
 		ReceivedAt: now,
+
+		Attachments: atts,
+		Unsupported: unsupported,
 	}
 	if m.IsTopicMessage && m.MessageThreadID != 0 {
 		msg.ThreadID = strconv.FormatInt(m.MessageThreadID, 10)

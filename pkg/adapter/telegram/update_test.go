@@ -5,6 +5,7 @@ package telegram
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ var testFilter = filter{platform: "tg", botID: 42, username: "gw_bot", groupMent
 func TestInboundMapping(t *testing.T) {
 	const grp = `"chat":{"id":-100,"type":"supergroup"}`
 	const ann = `"from":{"id":555,"is_bot":false,"first_name":"Ann"}`
+	const dm = `,"chat":{"id":555,"type":"private"},`
 	tests := []struct {
 		name   string
 		raw    string
@@ -70,7 +72,54 @@ func TestInboundMapping(t *testing.T) {
 			reason: reasonFromBot},
 		{name: "edited message", raw: `{"update_id":13,"edited_message":{"message_id":1,` + ann + `,"chat":{"id":555,"type":"private"},"text":"x"}}`,
 			reason: reasonUnsupported},
-		{name: "photo", raw: `{"update_id":14,"message":{"message_id":1,` + ann + `,"chat":{"id":555,"type":"private"},"photo":[{"file_id":"a"}],"caption":"look"}}`,
+		{name: "photo with caption, largest size within the download limit", raw: `{"update_id":14,"message":{"message_id":1,` + ann + `,"chat":{"id":555,"type":"private"},"photo":[{"file_id":"s","width":90,"height":60,"file_size":900},{"file_id":"m","width":1280,"height":720,"file_size":84000},{"file_id":"huge","width":9000,"height":6000,"file_size":30000000}],"caption":"look"}}`,
+			check: func(m *message.Inbound) string {
+				a := m.Attachments
+				return want(m.Text == "look" && oneAttachment(a, message.Attachment{Kind: message.MediaImage, Ref: "m", Size: 84000, Width: 1280, Height: 720}))
+			}},
+		{name: "photo with every size over the download limit is kept, to fail as too large", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"photo":[{"file_id":"b","width":9000,"height":6000,"file_size":31000000},{"file_id":"a","width":8000,"height":5000,"file_size":30000000}]}}`,
+			check: func(m *message.Inbound) string {
+				return want(oneAttachment(m.Attachments, message.Attachment{Kind: message.MediaImage, Ref: "a", Size: 30000000, Width: 8000, Height: 5000}))
+			}},
+		{name: "document", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"document":{"file_id":"d","file_unique_id":"u","file_name":"r.pdf","mime_type":"application/pdf","file_size":12}}}`,
+			check: func(m *message.Inbound) string {
+				return want(m.Text == "" && oneAttachment(m.Attachments, message.Attachment{Kind: message.MediaFile, Ref: "d", Name: "r.pdf", MIME: "application/pdf", Size: 12}))
+			}},
+		{name: "voice", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"voice":{"file_id":"v","file_unique_id":"u","duration":3,"mime_type":"audio/ogg","file_size":5000}}}`,
+			check: func(m *message.Inbound) string {
+				return want(oneAttachment(m.Attachments, message.Attachment{Kind: message.MediaVoice, Ref: "v", MIME: "audio/ogg", Size: 5000, Duration: 3}))
+			}},
+		{name: "audio", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"audio":{"file_id":"au","file_unique_id":"u","duration":200,"file_name":"s.mp3","mime_type":"audio/mpeg"}}}`,
+			check: func(m *message.Inbound) string {
+				return want(oneAttachment(m.Attachments, message.Attachment{Kind: message.MediaAudio, Ref: "au", Name: "s.mp3", MIME: "audio/mpeg", Duration: 200}))
+			}},
+		{name: "video", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"video":{"file_id":"vi","file_unique_id":"u","width":640,"height":480,"duration":9,"mime_type":"video/mp4","file_size":7}}}`,
+			check: func(m *message.Inbound) string {
+				return want(oneAttachment(m.Attachments, message.Attachment{Kind: message.MediaVideo, Ref: "vi", MIME: "video/mp4", Size: 7, Width: 640, Height: 480, Duration: 9}))
+			}},
+		{name: "video note", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"video_note":{"file_id":"vn","file_unique_id":"u","length":240,"duration":4}}}`,
+			check: func(m *message.Inbound) string {
+				return want(oneAttachment(m.Attachments, message.Attachment{Kind: message.MediaVideo, Ref: "vn", Width: 240, Height: 240, Duration: 4}))
+			}},
+		{name: "animation is taken once, not again as document", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"animation":{"file_id":"an","file_unique_id":"u","width":1,"height":1,"duration":1},"document":{"file_id":"an","file_unique_id":"u"}}}`,
+			check: func(m *message.Inbound) string {
+				return want(len(m.Attachments) == 1 && m.Attachments[0].Kind == message.MediaVideo && m.Attachments[0].Ref == "an")
+			}},
+		{name: "sticker only still reaches the core", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"sticker":{"file_id":"st","file_unique_id":"u","type":"regular","width":512,"height":512,"is_animated":false,"is_video":false}}}`,
+			check: func(m *message.Inbound) string {
+				return want(m.Text == "" && len(m.Attachments) == 0 && len(m.Unsupported) == 1 && m.Unsupported[0] == "sticker")
+			}},
+		{name: "location", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"location":{"latitude":1.5,"longitude":2.5}}}`,
+			check: func(m *message.Inbound) string {
+				return want(len(m.Unsupported) == 1 && m.Unsupported[0] == "location")
+			}},
+		{name: "group photo without caption is not addressed", raw: `{"update_id":14,"message":{"message_id":1,` + ann + `,` + grp + `,"photo":[{"file_id":"a"}]}}`,
+			reason: reasonNotAddressed},
+		{name: "group caption mentioning the bot", raw: `{"update_id":14,"message":{"message_id":1,` + ann + `,` + grp + `,"photo":[{"file_id":"a"}],"caption":"@gw_bot what is this","caption_entities":[{"type":"mention","offset":0,"length":7}]}}`,
+			check: func(m *message.Inbound) string {
+				return want(m.Text == "what is this" && len(m.Attachments) == 1 && m.Attachments[0].Ref == "a")
+			}},
+		{name: "service message", raw: `{"update_id":14,"message":{"message_id":1,` + ann + dm + `"new_chat_title":"x"}}`,
 			reason: reasonUnsupported},
 		{name: "unknown chat type", raw: `{"update_id":15,"message":{"message_id":1,` + ann + `,"chat":{"id":555,"type":"secret"},"text":"x"}}`,
 			reason: reasonInvalid},
@@ -212,4 +261,9 @@ func BenchmarkParseUpdates(b *testing.B) {
 			}
 		}
 	}
+}
+
+// oneAttachment reports whether atts is exactly want.
+func oneAttachment(atts []message.Attachment, want message.Attachment) bool {
+	return len(atts) == 1 && reflect.DeepEqual(atts[0], want)
 }

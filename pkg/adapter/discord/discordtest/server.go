@@ -5,7 +5,9 @@ package discordtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -97,6 +99,12 @@ type Server struct {
 	bucketCfg  *bucketConfig
 	buckets    map[string]*bucketState
 	violations int
+
+	// CDN
+	cdn         map[string]*cdnFile
+	cdnGen      int
+	cdnRequests int
+	cdnAuth     int
 }
 
 // New starts a fake Discord and closes it when the test ends.
@@ -146,6 +154,8 @@ func Start(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /api/v10/channels/{channel}/messages", s.api(s.handleCreate))
 	mux.HandleFunc("PATCH /api/v10/channels/{channel}/messages/{message}", s.api(s.handleEdit))
 	mux.HandleFunc("POST /api/v10/channels/{channel}/typing", s.api(s.handleTyping))
+	mux.HandleFunc("GET /api/v10/channels/{channel}/messages/{message}", s.api(s.handleGetMessage))
+	mux.HandleFunc("GET /attachments/{channel}/{att}/{name}", s.handleCDN)
 	mux.HandleFunc("/gw/", s.handleWS)
 	s.hs = httptest.NewUnstartedServer(mux)
 	s.hs.Listener.Close()
@@ -245,7 +255,12 @@ type Request struct {
 func (s *Server) api(h func(w http.ResponseWriter, r *http.Request, body []byte) int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var body []byte
-		if r.Body != nil {
+		var uerr error
+		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+			var ups []Upload
+			body, ups, uerr = readMultipart(r)
+			r = withUploads(r, ups)
+		} else if r.Body != nil {
 			body, _ = readAll(r.Body, 1<<20)
 		}
 		s.mu.Lock()
@@ -261,9 +276,14 @@ func (s *Server) api(h func(w http.ResponseWriter, r *http.Request, body []byte)
 			return
 		}
 		var status int
-		if r.URL.Path != "/api/v10/gateway" && r.Header.Get("Authorization") != "Bot "+s.Token {
+		switch {
+		case r.URL.Path != "/api/v10/gateway" && r.Header.Get("Authorization") != "Bot "+s.Token:
 			status = writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401: Unauthorized", "code": 0})
-		} else {
+		case errors.Is(uerr, errTooLarge):
+			status = writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"message": "Request entity too large", "code": 40005})
+		case uerr != nil:
+			status = writeJSON(w, http.StatusBadRequest, errorBodies[http.StatusBadRequest])
+		default:
 			status = h(w, r, body)
 		}
 		s.mu.Lock()
@@ -354,6 +374,8 @@ type Message struct {
 	ReplyTo         string
 	AllowedMentions json.RawMessage // of the create, then of the latest edit
 	Edits           int
+	// Attachments are the files of a multipart create.
+	Attachments []Upload
 }
 
 type createBody struct {
@@ -473,7 +495,8 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, body []byt
 		s.mu.Unlock()
 		return st
 	}
-	if n := utf8.RuneCountInString(b.Content); n == 0 || n > 2000 {
+	ups := uploadsOf(r)
+	if n := utf8.RuneCountInString(b.Content); (n == 0 && len(ups) == 0) || n > 2000 {
 		s.mu.Unlock()
 		return writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body", "code": 50035,
 			"errors": map[string]any{"content": fmt.Sprintf("%d characters, must be 1..2000", n)}})
@@ -485,6 +508,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, body []byt
 		m = &Message{
 			ID: strconv.FormatInt(s.nextMsgID, 10), ChannelID: channel, Content: b.Content,
 			Nonce: nonce, EnforceNonce: b.EnforceNonce, AllowedMentions: b.AllowedMentions,
+			Attachments: ups,
 		}
 		if b.MessageReference != nil {
 			m.ReplyTo = b.MessageReference.MessageID

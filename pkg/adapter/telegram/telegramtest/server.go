@@ -72,6 +72,8 @@ type Server struct {
 	held        int
 	blackholed  int
 	poll        chan struct{} // closing it terminates the held poll with 409
+	files       map[string]*storedFile
+	uploads     []Upload
 }
 
 // New starts a fake on 127.0.0.1 accepting token (DefaultToken if empty)
@@ -211,7 +213,15 @@ func (s *Server) notifyLocked() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.enter()
 	defer s.leave()
-	params, enc, perr := parseParams(r)
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/file/bot"); ok {
+		s.download(w, r, rest)
+		return
+	}
+	if r.ContentLength > MaxUpload {
+		writeReply(w, Error(413, "Request Entity Too Large"))
+		return
+	}
+	params, enc, parts, perr := parseParams(r)
 	// Drain whatever is left so that net/http watches the connection and
 	// cancels r.Context() when the client goes away.
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
@@ -242,8 +252,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch method {
+	case "sendPhoto", "sendDocument", "sendVoice", "sendAudio", "sendVideo":
+		s.upload(w, method, params, parts)
 	case "getMe":
 		writeOK(w, s.Bot)
+	case "getFile":
+		s.getFile(w, params)
 	case "getUpdates":
 		s.getUpdates(w, r, params, down)
 	case "sendMessage":
@@ -314,7 +328,8 @@ func writeOK(w http.ResponseWriter, result any) {
 }
 
 // parseParams reads query, JSON, form and multipart parameters.
-func parseParams(r *http.Request) (Params, string, error) {
+func parseParams(r *http.Request) (Params, string, []filePart, error) {
+	var parts []filePart
 	p := Params{}
 	for k, vs := range r.URL.Query() {
 		p[k] = vs[0]
@@ -326,14 +341,14 @@ func parseParams(r *http.Request) (Params, string, error) {
 		enc = "json"
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 		if err != nil {
-			return p, enc, err
+			return p, enc, nil, err
 		}
 		if len(strings.TrimSpace(string(body))) == 0 {
-			return p, enc, nil
+			return p, enc, nil, nil
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(body, &m); err != nil {
-			return p, enc, errors.New("can't parse JSON object")
+			return p, enc, nil, errors.New("can't parse JSON object")
 		}
 		for k, v := range m {
 			var str string
@@ -347,7 +362,7 @@ func parseParams(r *http.Request) (Params, string, error) {
 		enc = "form"
 		r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
 		if err := r.ParseForm(); err != nil {
-			return p, enc, err
+			return p, enc, nil, err
 		}
 		for k, vs := range r.PostForm {
 			p[k] = vs[0]
@@ -355,14 +370,15 @@ func parseParams(r *http.Request) (Params, string, error) {
 	case "multipart/form-data":
 		enc = "multipart"
 		if err := r.ParseMultipartForm(maxBody); err != nil {
-			return p, enc, err
+			return p, enc, nil, err
 		}
 		for k, vs := range r.MultipartForm.Value {
 			p[k] = vs[0]
 		}
+		parts = readFileParts(r.MultipartForm)
 		_ = r.MultipartForm.RemoveAll()
 	}
-	return p, enc, nil
+	return p, enc, parts, nil
 }
 
 func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p Params, down chan struct{}) {

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package adaptertest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+// MediaFile writes data to a file in a temporary directory, or makes a
+// sparse file of size bytes when data is nil, and returns the
+// OutboundMedia the core would hand to an adapter for it.
+func MediaFile(t testing.TB, kind message.MediaKind, name, mime string, data []byte, size int64) *message.OutboundMedia {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if data != nil {
+		size = int64(len(data))
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if data == nil {
+		if err := os.Truncate(path, size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &message.OutboundMedia{Kind: kind, Name: name, MIME: mime, Size: size, Path: path, Source: "https://example.org/" + name}
+}
