@@ -84,6 +84,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /open-apis/im/v1/messages/{id}/reply", s.handleReply)
 	mux.HandleFunc("PUT /open-apis/im/v1/messages/{id}", s.handleEdit)
 	mux.HandleFunc("GET /open-apis/bot/v3/info", s.handleBotInfo)
+	mux.HandleFunc("GET /open-apis/im/v1/messages/{id}/resources/{key}", s.handleResource)
 }
 
 // FailNext queues failures for the next requests to the message endpoints.

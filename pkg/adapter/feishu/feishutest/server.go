@@ -143,7 +143,8 @@ type Server struct {
 	acks       []Ack
 	deliveries map[string]int // event_id -> pushes
 
-	rest restState
+	rest      restState
+	resources map[resourceKey]Resource
 }
 
 type wsConn struct {
