@@ -145,6 +145,7 @@ type Server struct {
 
 	rest      restState
 	resources map[resourceKey]Resource
+	uploads   []*Upload
 }
 
 type wsConn struct {
