@@ -21,7 +21,7 @@ import (
 )
 
 const (
-	// maxUpload is Slack's file size limit: 1 GB.
+	// maxUpload bounds a file herald offers to Slack: 1 GiB.
 	maxUpload = 1 << 30
 	// uploadRate is the slowest upload rate a send is given time for, on
 	// top of request_timeout.
@@ -68,7 +68,7 @@ func (a *Adapter) sendMedia(ctx context.Context, msg *message.Outbound) (adapter
 	case size == 0:
 		return adapter.SendResult{}, fmt.Errorf("slack: upload: %w: empty file", adapter.ErrPermanent)
 	case size > maxUpload:
-		return adapter.SendResult{}, fmt.Errorf("slack: upload: %d bytes, Slack takes at most %d: %w", size, maxUpload, adapter.ErrTooLarge)
+		return adapter.SendResult{}, fmt.Errorf("slack: upload: %d bytes, herald uploads at most %d: %w", size, maxUpload, adapter.ErrTooLarge)
 	}
 	name := filepath.Base(m.Name)
 	if m.Name == "" || name == "." || name == "/" {
