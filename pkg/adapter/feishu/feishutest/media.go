@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Resource is a file the fake serves through the message-resource API.
@@ -62,16 +64,5 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(res.Data)
 		return
 	}
-	rc := http.NewResponseController(w)
-	for _, b := range res.Data {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(res.Drip):
-		}
-		if _, err := w.Write([]byte{b}); err != nil {
-			return
-		}
-		_ = rc.Flush()
-	}
+	fakeserver.Drip(w, r, res.Data, res.Drip, s.quit)
 }

@@ -163,20 +163,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(f.Data)
 		return
 	}
-	rc := http.NewResponseController(w)
-	for _, b := range f.Data {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.ctx.Done():
-			return
-		case <-time.After(f.Drip):
-		}
-		if _, err := w.Write([]byte{b}); err != nil {
-			return
-		}
-		_ = rc.Flush()
-	}
+	fakeserver.Drip(w, r, f.Data, f.Drip, s.ctx.Done())
 }
 
 func (s *Server) handleSignin(w http.ResponseWriter, r *http.Request) {
