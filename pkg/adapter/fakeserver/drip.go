@@ -7,24 +7,24 @@ import (
 	"time"
 )
 
-// Drip writes data one byte per interval, flushing each, until it is all
-// written, the client goes away or stop is closed: a download that does not
-// end in any useful time. Headers must be set before.
-func Drip(w http.ResponseWriter, r *http.Request, data []byte, interval time.Duration, stop <-chan struct{}) {
-	fl, _ := w.(http.Flusher)
-	for i := range data {
-		if _, err := w.Write(data[i : i+1]); err != nil {
-			return
-		}
-		if fl != nil {
-			fl.Flush()
-		}
+// Drip writes data one byte per every, flushing each: a slow body. It
+// returns when all is written, the client goes away or done is closed (the
+// fake closing). The status and headers must be written before.
+func Drip(w http.ResponseWriter, r *http.Request, data []byte, every time.Duration, done <-chan struct{}) {
+	rc := http.NewResponseController(w)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for _, b := range data {
 		select {
-		case <-time.After(interval):
 		case <-r.Context().Done():
 			return
-		case <-stop:
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if _, err := w.Write([]byte{b}); err != nil {
 			return
 		}
+		_ = rc.Flush()
 	}
 }

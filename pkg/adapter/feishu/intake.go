@@ -169,6 +169,11 @@ func (a *Adapter) inbound(ctx context.Context, eventID string, ev *messageReceiv
 		a.log.WithError(err).WithField("message_type", m.MessageType).Warn("feishu: undecodable message content")
 		return nil, reasonMalformed
 	}
+	atts, unsupported, err := messageMedia(m.MessageID, m.MessageType, m.Content)
+	if err != nil {
+		a.log.WithError(err).WithField("message_type", m.MessageType).Warn("feishu: undecodable message content")
+		return nil, reasonMalformed
+	}
 	botID := ""
 	if len(m.Mentions) > 0 {
 		botID = a.botOpenID(ctx)
@@ -180,7 +185,7 @@ func (a *Adapter) inbound(ctx context.Context, eventID string, ev *messageReceiv
 	if sender == "" {
 		sender = ev.Sender.SenderID.UnionID
 	}
-	return &message.Inbound{
+	in := &message.Inbound{
 		Platform:   a.name,
 		EventID:    eventID,
 		ChatID:     m.ChatID,
@@ -190,7 +195,12 @@ func (a *Adapter) inbound(ctx context.Context, eventID string, ev *messageReceiv
 		MessageID:  m.MessageID,
 		Text:       stripMentions(text, m.Mentions, botID),
 		ReceivedAt: time.Now(),
-	}, ""
+	}
+	in.Attachments = atts
+	if unsupported != "" {
+		in.Unsupported = []string{unsupported}
+	}
+	return in, ""
 }
 
 // mentionsBot reports whether mentions name the bot. Without the bot's
@@ -237,8 +247,8 @@ func stripMentions(text string, mentions []mention, botID string) string {
 }
 
 // messageText extracts the text of a message. Text and rich text (post)
-// are read; every other type becomes a placeholder such as "[image]" so
-// that the agent can tell the user it only reads text.
+// are read; other types have no text (their media are decoded by
+// messageMedia).
 func messageText(msgType, content string) (string, error) {
 	switch msgType {
 	case "text":
@@ -254,7 +264,8 @@ func messageText(msgType, content string) (string, error) {
 	case "":
 		return "", errors.New("no message_type")
 	default:
-		return "[" + msgType + "]", nil
+		// Media and unsupported kinds carry no text: see messageMedia.
+		return "", nil
 	}
 }
 
@@ -265,6 +276,7 @@ type postElement struct {
 	UserID    string `json:"user_id"`
 	UserName  string `json:"user_name"`
 	EmojiType string `json:"emoji_type"`
+	ImageKey  string `json:"image_key"`
 	Language  string `json:"language"`
 }
 
@@ -319,8 +331,6 @@ func postText(content string) (string, error) {
 				} else if e.UserName != "" {
 					b.WriteString("@" + e.UserName)
 				}
-			case "img":
-				b.WriteString("[image]")
 			case "media":
 				b.WriteString("[video]")
 			case "emotion":

@@ -184,17 +184,60 @@ func TestSkippedEventsAreAcked(t *testing.T) {
 	}
 }
 
+// TestMessageTypes: images, files, voice, video and the images of a post
+// become attachments with the keys FetchMedia needs (not "[image]"), a
+// post's text is their caption, and stickers and other kinds are named in
+// Unsupported.
 func TestMessageTypes(t *testing.T) {
 	h := newHarness(t, feishutest.Options{}, nil)
 	h.connect()
-	h.fake.Push(feishutest.Event{MessageType: "image", Content: `{"image_key":"img_v2_1"}`})
+	push := func(typ, content string) string {
+		return h.fake.Push(feishutest.Event{MessageType: typ, Content: content})
+	}
+	ids := map[string]string{
+		push("image", `{"image_key":"img_v2_1"}`):                                                            "image",
+		push("file", `{"file_key":"file_v2_2","file_name":"a.pdf"}`):                                         "file",
+		push("audio", `{"file_key":"file_v2_3","duration":4200}`):                                            "audio",
+		push("media", `{"file_key":"file_v2_4","image_key":"img_v2_5","file_name":"v.mp4","duration":9000}`): "media",
+		push("sticker", `{"file_key":"sticker_1"}`):                                                          "sticker",
+		push("share_chat", `{"chat_id":"oc_1"}`):                                                             "share_chat",
+	}
 	h.fake.Push(feishutest.Event{MessageType: "post", Mentions: []feishutest.Mention{{Key: "@_user_1", OpenID: "ou_bot", Name: "herald"}},
-		Content: `{"title":"Report","content":[[{"tag":"at","user_id":"@_user_1","user_name":"herald"},{"tag":"text","text":" see "},{"tag":"a","text":"this","href":"https://example.org/x"}],[{"tag":"text","text":"line two"},{"tag":"img","image_key":"k"}]]}`})
-	msgs := h.inbox.WaitN(t, 2, wait)
-	got := map[string]bool{msgs[0].Text: true, msgs[1].Text: true}
-	for _, want := range []string{"[image]", "Report\nsee this (https://example.org/x)\nline two[image]"} {
-		if !got[want] {
-			t.Errorf("texts %q lack %q", []string{msgs[0].Text, msgs[1].Text}, want)
+		Content: `{"title":"Report","content":[[{"tag":"at","user_id":"@_user_1","user_name":"herald"},{"tag":"text","text":" see "},{"tag":"a","text":"this","href":"https://example.org/x"}],[{"tag":"text","text":"line two"},{"tag":"img","image_key":"img_post"}]]}`})
+	msgs := h.inbox.WaitN(t, 7, wait)
+	for _, m := range msgs {
+		typ, ok := ids[m.EventID]
+		if !ok {
+			if m.Text != "Report\nsee this (https://example.org/x)\nline two" || len(m.Attachments) != 1 ||
+				m.Attachments[0].Ref != "img_post" || m.Attachments[0].Kind != message.MediaImage || m.Attachments[0].Meta[metaType] != "image" {
+				t.Errorf("post: %+v", m)
+			}
+			continue
+		}
+		want := map[string]message.Attachment{
+			"image": {Kind: message.MediaImage, Ref: "img_v2_1"},
+			"file":  {Kind: message.MediaFile, Ref: "file_v2_2", Name: "a.pdf"},
+			"audio": {Kind: message.MediaVoice, Ref: "file_v2_3", Duration: 4},
+			"media": {Kind: message.MediaVideo, Ref: "file_v2_4", Name: "v.mp4", Duration: 9},
+		}
+		if w, media := want[typ]; media {
+			if len(m.Attachments) != 1 || m.Text != "" || len(m.Unsupported) != 0 {
+				t.Errorf("%s: %+v", typ, m)
+				continue
+			}
+			got := m.Attachments[0]
+			wantType := "file"
+			if typ == "image" {
+				wantType = "image"
+			}
+			if got.Kind != w.Kind || got.Ref != w.Ref || got.Name != w.Name || got.Duration != w.Duration ||
+				got.Meta[metaMessageID] != m.MessageID || got.Meta[metaType] != wantType {
+				t.Errorf("%s: attachment %+v, want %+v", typ, got, w)
+			}
+			continue
+		}
+		if len(m.Attachments) != 0 || len(m.Unsupported) != 1 || m.Unsupported[0] != typ {
+			t.Errorf("%s: %+v, want Unsupported [%s]", typ, m, typ)
 		}
 	}
 }

@@ -151,9 +151,8 @@ func (c *restClient) call(ctx context.Context, op, method, path string, body, ou
 // do sends one request and classifies the outcome with the sentinels of
 // package adapter. out receives "data" (or the whole body when topLevel).
 func (c *restClient) do(ctx context.Context, op, method, path, token string, body, out any, topLevel bool) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	var rd io.Reader
+	contentType := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
@@ -163,7 +162,16 @@ func (c *restClient) do(ctx context.Context, op, method, path, token string, bod
 			return fmt.Errorf("feishu: %s: request of %d bytes exceeds the platform's %d: %w", op, len(b), maxRequestBytes, adapter.ErrPermanent)
 		}
 		rd = bytes.NewReader(b)
+		contentType = "application/json; charset=utf-8"
 	}
+	return c.doRaw(ctx, c.timeout, op, method, path, token, contentType, rd, out, topLevel)
+}
+
+// doRaw is do with an encoded body of type contentType (none if rd is
+// nil), bounded by timeout.
+func (c *restClient) doRaw(ctx context.Context, timeout time.Duration, op, method, path, token, contentType string, rd io.Reader, out any, topLevel bool) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var wrote atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
@@ -173,8 +181,8 @@ func (c *restClient) do(ctx context.Context, op, method, path, token string, bod
 		return fmt.Errorf("feishu: %s: %w: %w", op, adapter.ErrPermanent, err)
 	}
 	req.Header.Set("User-Agent", userAgent)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

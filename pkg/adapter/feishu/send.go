@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/message"
@@ -15,13 +16,43 @@ import (
 
 // Send replies to msg.ReplyTo when set, else posts into msg.ChatID. The
 // uuid (msg.IdempotencyKey) makes the platform show a retried request once
-// (within 1 h), so ErrAmbiguous results are safe to retry.
+// (within 1 h), so ErrAmbiguous results are safe to retry. A part with
+// Media is uploaded first (see uploadMedia), then sent as one message
+// carrying the uuid; a file's caption follows as a text message with a
+// uuid of its own.
 func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
-	if msg == nil || msg.Text == "" {
+	if msg == nil || (msg.Text == "" && msg.Media == nil) {
 		return adapter.SendResult{}, fmt.Errorf("feishu: send: empty message: %w", adapter.ErrPermanent)
 	}
-	content := textContent(msg.Text)
-	uuid := requestUUID(msg.IdempotencyKey)
+	if msg.ReplyTo == "" && msg.ChatID == "" {
+		return adapter.SendResult{}, fmt.Errorf("feishu: send: no chat id and nothing to reply to: %w", adapter.ErrPermanent)
+	}
+	if msg.Media == nil {
+		return a.sendContent(ctx, msg, "text", textContent(msg.Text), requestUUID(msg.IdempotencyKey))
+	}
+	caption := msg.Media.Caption
+	if msg.Text != "" && msg.Text != caption {
+		caption = strings.TrimSpace(msg.Text + "\n" + caption)
+	}
+	key, msgType, err := a.uploadMedia(ctx, msg.Media)
+	if err != nil {
+		return adapter.SendResult{}, err
+	}
+	msgType, content := mediaMessage(msgType, key, caption)
+	res, err := a.sendContent(ctx, msg, msgType, content, requestUUID(msg.IdempotencyKey))
+	if err != nil || caption == "" || msgType == "post" {
+		return res, err
+	}
+	if _, err := a.sendContent(ctx, msg, "text", textContent(caption), captionUUID(msg.IdempotencyKey)); err != nil {
+		// The file is shown; a retry sends it again under the same uuid
+		// (shown once) and then the caption.
+		return adapter.SendResult{}, fmt.Errorf("feishu: send caption: %w", err)
+	}
+	return res, nil
+}
+
+// sendContent sends one message of msgType with the given uuid.
+func (a *Adapter) sendContent(ctx context.Context, msg *message.Outbound, msgType, content, uuid string) (adapter.SendResult, error) {
 	var out struct {
 		MessageID string `json:"message_id"`
 	}
@@ -32,18 +63,15 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 			Content       string `json:"content"`
 			ReplyInThread bool   `json:"reply_in_thread"`
 			UUID          string `json:"uuid,omitempty"`
-		}{"text", content, false, uuid}
+		}{msgType, content, false, uuid}
 		err = a.rest.call(ctx, "reply", http.MethodPost, "/open-apis/im/v1/messages/"+url.PathEscape(msg.ReplyTo)+"/reply", body, &out, false)
 	} else {
-		if msg.ChatID == "" {
-			return adapter.SendResult{}, fmt.Errorf("feishu: send: no chat id and nothing to reply to: %w", adapter.ErrPermanent)
-		}
 		body := struct {
 			ReceiveID string `json:"receive_id"`
 			MsgType   string `json:"msg_type"`
 			Content   string `json:"content"`
 			UUID      string `json:"uuid,omitempty"`
-		}{msg.ChatID, "text", content, uuid}
+		}{msg.ChatID, msgType, content, uuid}
 		err = a.rest.call(ctx, "send", http.MethodPost, "/open-apis/im/v1/messages?receive_id_type=chat_id", body, &out, false)
 	}
 	if err != nil {

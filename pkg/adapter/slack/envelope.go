@@ -84,6 +84,8 @@ type messageEvent struct {
 	Text        string `json:"text"`
 	TS          string `json:"ts"`
 	ThreadTS    string `json:"thread_ts"`
+	// Files are set on subtype file_share (see fileAttachments).
+	Files []slackFile `json:"files"`
 }
 
 // slashCommand is the payload of a slash_commands envelope.
@@ -99,8 +101,8 @@ type slashCommand struct {
 }
 
 // Subtypes of message events that are still a person writing: a message
-// with files attached (the text is used, the files are not) and a thread
-// reply also sent to the channel. Every other subtype (message_changed,
+// with files attached (the text is their caption) and a thread reply also
+// sent to the channel. Every other subtype (message_changed,
 // message_deleted, bot_message, channel_join, …) is skipped.
 var userSubtypes = map[string]bool{"file_share": true, "thread_broadcast": true}
 
@@ -181,6 +183,7 @@ func (m mapper) event(payload json.RawMessage, now time.Time) (*message.Inbound,
 		Text:       cleanText(ev.Text, bots, ev.Type == "app_mention"),
 		ReceivedAt: now,
 	}
+	msg.Attachments, msg.Unsupported = fileAttachments(ev.Files)
 	if msg.ThreadID == "" && m.replyInThread && ct != message.ChatDirect {
 		// The reply opens a thread under this message (see Send); keying the
 		// session by that thread now keeps the first message and the

@@ -49,9 +49,22 @@ func TestInbound(t *testing.T) {
 			want:  &message.Inbound{EventID: "Ev2", ChatID: "D1", ChatType: message.ChatDirect, ThreadID: "1.1", SenderID: "U1", MessageID: "1.5", Text: "more"},
 		},
 		{
-			name:  "file share keeps the text",
-			frame: eventEnvelope("Ev3", `{"type":"message","subtype":"file_share","channel":"D1","channel_type":"im","user":"U1","text":"see file","ts":"1.1","files":[{"id":"F1"}]}`),
-			want:  &message.Inbound{EventID: "Ev3", ChatID: "D1", ChatType: message.ChatDirect, SenderID: "U1", MessageID: "1.1", Text: "see file"},
+			name: "file share: the text is the caption, files are attachments",
+			frame: eventEnvelope("Ev3", `{"type":"message","subtype":"file_share","channel":"D1","channel_type":"im","user":"U1","text":"see file","ts":"1.1","files":[`+
+				`{"id":"F1","name":"shot.png","mimetype":"image/png","filetype":"png","size":84000,"mode":"hosted","url_private":"https://files.slack.com/files-pri/T1-F1/shot.png","url_private_download":"https://files.slack.com/files-pri/T1-F1/download/shot.png","original_w":1280,"original_h":720},`+
+				`{"id":"F2","name":"audio_message.webm","mimetype":"audio/webm","subtype":"slack_audio","duration_ms":4500,"url_private":"https://files.slack.com/files-pri/T1-F2/audio_message.webm"},`+
+				`{"id":"F3","title":"report","mimetype":"application/pdf","url_private_download":"https://files.slack.com/files-pri/T1-F3/download/report.pdf"},`+
+				`{"id":"F4","mimetype":"video/quicktime","url_private_download":"https://files.slack.com/files-pri/T1-F4/download/v.mov"},`+
+				`{"id":"F5","mode":"hidden_by_limit"},{"id":"F6","mode":"file_access","file_access":"check_file_info"},`+
+				`{"id":"F7","mode":"external","is_external":true,"url_private":"https://docs.example/x"},{"id":"F8","mode":"tombstone"}]}`),
+			want: &message.Inbound{EventID: "Ev3", ChatID: "D1", ChatType: message.ChatDirect, SenderID: "U1", MessageID: "1.1", Text: "see file",
+				Attachments: []message.Attachment{
+					{Kind: message.MediaImage, Ref: "https://files.slack.com/files-pri/T1-F1/download/shot.png", Name: "shot.png", MIME: "image/png", Size: 84000, Width: 1280, Height: 720, Meta: map[string]string{metaFileID: "F1"}},
+					{Kind: message.MediaVoice, Ref: "https://files.slack.com/files-pri/T1-F2/audio_message.webm", Name: "audio_message.webm", MIME: "audio/webm", Duration: 4, Meta: map[string]string{metaFileID: "F2"}},
+					{Kind: message.MediaFile, Ref: "https://files.slack.com/files-pri/T1-F3/download/report.pdf", Name: "report", MIME: "application/pdf", Meta: map[string]string{metaFileID: "F3"}},
+					{Kind: message.MediaVideo, Ref: "https://files.slack.com/files-pri/T1-F4/download/v.mov", MIME: "video/quicktime", Meta: map[string]string{metaFileID: "F4"}},
+				},
+				Unsupported: []string{"hidden_file", "slack_connect_file", "external_file", "deleted_file"}},
 		},
 		{
 			name:  "mention in a channel, mention stripped, entities decoded",

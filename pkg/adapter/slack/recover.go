@@ -71,6 +71,11 @@ func (a *Adapter) Recover(ctx context.Context, msg *message.Outbound, since time
 	if msg.IdempotencyKey == "" {
 		return adapter.SendResult{}, fmt.Errorf("slack: recover: %w: the reply has no idempotency key to look for", adapter.ErrNotResent)
 	}
+	if msg.Media != nil {
+		// files.completeUploadExternal takes no metadata, so an earlier
+		// share cannot be recognised: at most once.
+		return adapter.SendResult{}, fmt.Errorf("slack: recover: %w: a file share carries no idempotency key to look for", adapter.ErrNotResent)
+	}
 	ts, err := a.findSent(ctx, msg, since.Add(-recoverSlack))
 	if err != nil {
 		return adapter.SendResult{}, err

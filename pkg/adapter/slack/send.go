@@ -24,10 +24,14 @@ type postMessage struct {
 // Send posts msg with chat.postMessage and returns its ts. See threadTS for
 // where the reply goes. chat.postMessage has no idempotency key: a timeout
 // after the request was sent is ErrAmbiguous, which the core settles with
-// Recover. The message carries msg.IdempotencyKey in its metadata.
+// Recover. The message carries msg.IdempotencyKey in its metadata. A part
+// with Media is shared with the external upload flow (sendMedia).
 func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	if msg.ChatID == "" {
 		return adapter.SendResult{}, fmt.Errorf("slack: chat.postMessage: %w: no chat id", adapter.ErrPermanent)
+	}
+	if msg.Media != nil {
+		return a.sendMedia(ctx, msg)
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
 	defer cancel()

@@ -44,6 +44,7 @@ type Adapter struct {
 	appToken secret.Value
 	botToken secret.Value
 	api      *webAPI
+	files    *http.Client // file downloads (see FetchMedia)
 	mapper   mapper
 
 	// Tunables, fixed after New; tests change them before Start.
@@ -114,6 +115,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		appToken:    app,
 		botToken:    bot,
 		api:         &webAPI{base: strings.TrimRight(c.APIURL, "/"), client: &http.Client{Transport: tr}, log: log},
+		files:       &http.Client{Transport: tr, CheckRedirect: sameHostRedirects},
 		mapper:      mapper{platform: env.Name, replyInThread: c.ReplyInThread},
 		backoff:     adapter.Backoff{Min: defaultBackoffMin, Max: defaultBackoffMax},
 		closeWait:   defaultCloseWait,

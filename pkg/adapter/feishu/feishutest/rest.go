@@ -25,7 +25,10 @@ type Message struct {
 	UUID          string
 	MsgType       string
 	Text          string
-	Edits         int
+	// Key is the image_key or file_key an image, file, audio or post
+	// message shows.
+	Key   string
+	Edits int
 	// Mentions are the users the text mentions as the platform renders
 	// it: the user_id (open_id, id, email) of each <at …> tag, "all" for
 	// everyone in the chat.
@@ -84,6 +87,9 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /open-apis/im/v1/messages/{id}/reply", s.handleReply)
 	mux.HandleFunc("PUT /open-apis/im/v1/messages/{id}", s.handleEdit)
 	mux.HandleFunc("GET /open-apis/bot/v3/info", s.handleBotInfo)
+	mux.HandleFunc("GET /open-apis/im/v1/messages/{id}/resources/{key}", s.handleResource)
+	mux.HandleFunc("POST /open-apis/im/v1/images", s.handleUpload)
+	mux.HandleFunc("POST /open-apis/im/v1/files", s.handleUpload)
 }
 
 // FailNext queues failures for the next requests to the message endpoints.
@@ -213,6 +219,7 @@ type sendBody struct {
 	Content       string `json:"content"`
 	UUID          string `json:"uuid"`
 	ReplyInThread bool   `json:"reply_in_thread"`
+	key           string
 }
 
 func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (sendBody, string, bool) {
@@ -222,8 +229,13 @@ func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (sendBody, s
 		return b, "", false
 	}
 	if b.MsgType != "text" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 230001, "msg": "fake supports msg_type text only"})
-		return b, "", false
+		key, text, err := s.mediaContent(b.MsgType, b.Content)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"code": 230001, "msg": err.Error()})
+			return b, "", false
+		}
+		b.key = key
+		return b, text, true
 	}
 	var c struct {
 		Text *string `json:"text"`
@@ -251,7 +263,7 @@ func (s *Server) store(chatID, replyTo string, b sendBody, text string) *Message
 	m := &Message{
 		MessageID: fmt.Sprintf("om_sent_%d", s.rest.nextMsg), ChatID: chatID, ReplyTo: replyTo,
 		ReplyInThread: b.ReplyInThread, UUID: b.UUID, MsgType: b.MsgType, Text: text,
-		Mentions: mentions(text),
+		Mentions: mentions(text), Key: b.key,
 	}
 	s.rest.messages = append(s.rest.messages, m)
 	s.rest.byID[m.MessageID] = m

@@ -143,7 +143,9 @@ type Server struct {
 	acks       []Ack
 	deliveries map[string]int // event_id -> pushes
 
-	rest restState
+	rest      restState
+	resources map[resourceKey]Resource
+	uploads   []*Upload
 }
 
 type wsConn struct {

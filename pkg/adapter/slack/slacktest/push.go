@@ -49,6 +49,9 @@ func (s *Server) eventPayload(ev *Event) map[string]any {
 			e[k] = v
 		}
 	}
+	if len(ev.Files) > 0 {
+		e["files"] = ev.Files
+	}
 	return map[string]any{
 		"token":      "verification-token",
 		"team_id":    "T1",

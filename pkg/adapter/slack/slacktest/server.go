@@ -42,6 +42,9 @@ type Options struct {
 	// serving herald in another network namespace passes that namespace's
 	// (systemdbox.Sandbox.Listen).
 	Listen func(network, address string) (net.Listener, error)
+	// MaxUploadBytes, when set, refuses larger uploads with
+	// file_upload_size_restricted (a workspace that restricts uploads).
+	MaxUploadBytes int64
 }
 
 func (o *Options) defaults() {
@@ -100,6 +103,13 @@ type Server struct {
 	msgs      []*Message
 	lastTS    int64 // microseconds of the newest message ts
 	holeConns []net.Conn
+
+	files       map[string]*File
+	noFilesRead bool
+	downloads   int
+	leaked      int
+	uploads     map[string]*pendingUpload
+	uploadOrder []string
 }
 
 type wsConn struct {
@@ -143,6 +153,11 @@ func New(opts Options) *Server {
 	mux.HandleFunc("POST /api/chat.update", s.handleUpdate)
 	mux.HandleFunc("/api/conversations.history", s.handleHistory)
 	mux.HandleFunc("/api/conversations.replies", s.handleReplies)
+	mux.HandleFunc("POST /api/files.getUploadURLExternal", s.handleGetUploadURL)
+	mux.HandleFunc("POST /api/files.completeUploadExternal", s.handleComplete)
+	mux.HandleFunc("POST /upload/v1/{id}", s.handleUploadBytes)
+	mux.HandleFunc("GET /files-pri/{team_file}/", s.handleDownload)
+	mux.HandleFunc("GET /signin", s.handleSignin)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"ok": false, "error": "unknown_method"})
 	})

@@ -21,6 +21,8 @@ type Event struct {
 	ThreadTS string
 	BotID    string
 	Subtype  string
+	// Files are file objects (see Server.AddFile) for a file_share message.
+	Files []map[string]any
 }
 
 // SlashCommand is a slash_commands payload to push.
@@ -58,6 +60,8 @@ type Message struct {
 	Edits    int
 	// Metadata is the message metadata posted with it, if any.
 	Metadata *Metadata
+	// FileIDs are the files the message shares (files.completeUploadExternal).
+	FileIDs []string
 }
 
 // Metadata is Slack's message metadata: an event type and a free-form
