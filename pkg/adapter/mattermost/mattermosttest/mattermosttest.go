@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Fixed identities of the fake.
@@ -70,7 +72,7 @@ type Server struct {
 	held       int
 	requests   map[string]int
 	written    int // events written to websockets
-	changed    chan struct{}
+	changes    fakeserver.Changes
 }
 
 type pendingEntry struct {
@@ -110,7 +112,6 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 		conns:      map[*conn]bool{},
 		all:        map[*conn]bool{},
 		requests:   map[string]int{},
-		changed:    make(chan struct{}),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v4/users/me", s.rest(s.me))
@@ -145,30 +146,13 @@ func (s *Server) close() {
 }
 
 // notify wakes Wait; s.mu held.
-func (s *Server) notify() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
+func (s *Server) notify() { s.changes.Notify() }
 
 // Wait waits until cond (called without the fake's lock) holds, failing
 // the test after timeout with what.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		ch := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("mattermosttest: no %s within %v", what, timeout)
-		}
-	}
+	s.changes.Wait(t, timeout, what, cond)
 }
 
 func newID() string {
