@@ -360,3 +360,15 @@ func StopAfter(t testing.TB, a adapter.Adapter, timeout time.Duration) {
 		t.Fatalf("%s: Stop did not return within %v (bound %v + %v)", fmt.Sprintf("%T", a), timeout+5*time.Second, timeout, StopBound)
 	}
 }
+
+// Stop stops a with a context that ends after timeout and reports an error
+// from Stop as a test error. Tests use it for the ordinary end of an
+// adapter; StopWithin and StopAfter assert the bounds.
+func Stop(t testing.TB, a adapter.Adapter, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := a.Stop(ctx); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+}

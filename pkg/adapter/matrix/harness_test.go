@@ -95,11 +95,7 @@ func (h *harness) build(t *testing.T) *Adapter {
 
 func stop(t *testing.T, a *Adapter) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := a.Stop(ctx); err != nil {
-		t.Errorf("Stop: %v", err)
-	}
+	adaptertest.Stop(t, a, wait)
 }
 
 // start starts the adapter and waits until it is connected and past its
