@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -370,5 +372,23 @@ func Stop(t testing.TB, a adapter.Adapter, timeout time.Duration) {
 	defer cancel()
 	if err := a.Stop(ctx); err != nil {
 		t.Errorf("Stop: %v", err)
+	}
+}
+
+// ServeTwice hands the same callback to h twice, as a platform that
+// redelivers does, and fails t unless both answers are 200. newRequest
+// builds the request afresh each time (a body is read once).
+func ServeTwice(t testing.TB, h http.Handler, newRequest func() (*http.Request, error)) {
+	t.Helper()
+	for range 2 {
+		req, err := newRequest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("POST: %d %s", rec.Code, rec.Body)
+		}
 	}
 }
