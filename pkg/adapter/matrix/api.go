@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -37,19 +36,7 @@ type client struct {
 }
 
 func newClient(base string, token secret.Value, requestTimeout time.Duration, log *logrus.Entry) *client {
-	dialer := &net.Dialer{Timeout: requestTimeout, KeepAlive: 30 * time.Second}
-	// HTTP/1.1 (a custom DialContext without ForceAttemptHTTP2): the long
-	// poll and each send get their own connection, and a call cut by its
-	// deadline closes its own connection only.
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSHandshakeTimeout:   requestTimeout,
-		MaxIdleConns:          8,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       30 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
+	tr := adapter.NewTransport(requestTimeout)
 	// No http.Client.Timeout: every call carries a context deadline.
 	return &client{base: base, token: token, tr: tr, http: &http.Client{Transport: tr}, log: log}
 }
