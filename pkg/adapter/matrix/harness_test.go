@@ -88,7 +88,7 @@ func (h *harness) build(t *testing.T) *Adapter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.minBackoff, a.maxBackoff = testMinBackoff, testMaxBackoff
+	a.backoff = adapter.Backoff{Min: testMinBackoff, Max: testMaxBackoff}
 	t.Cleanup(func() { stop(t, a) })
 	return a
 }
