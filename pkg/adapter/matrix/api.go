@@ -30,15 +30,13 @@ const maxAnswer = 16 << 20
 type client struct {
 	base  string
 	token secret.Value
-	tr    *http.Transport
 	http  *http.Client
 	log   *logrus.Entry
 }
 
 func newClient(base string, token secret.Value, requestTimeout time.Duration, log *logrus.Entry) *client {
-	tr := adapter.NewTransport(requestTimeout)
 	// No http.Client.Timeout: every call carries a context deadline.
-	return &client{base: base, token: token, tr: tr, http: &http.Client{Transport: tr}, log: log}
+	return &client{base: base, token: token, http: &http.Client{Transport: adapter.NewTransport(requestTimeout)}, log: log}
 }
 
 // apiError is an answer with a non-2xx status.
@@ -167,7 +165,7 @@ func (c *client) apiError(path string, resp *http.Response, data []byte) *apiErr
 }
 
 // close releases idle connections; in-flight calls end with their contexts.
-func (c *client) close() { c.tr.CloseIdleConnections() }
+func (c *client) close() { c.http.CloseIdleConnections() }
 
 func (c *client) whoami(ctx context.Context) (string, error) {
 	var r struct {
