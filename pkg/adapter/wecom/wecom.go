@@ -16,11 +16,9 @@ import (
 	"github.com/heraldgw/herald/pkg/logging"
 )
 
-// Timing that is not configuration; tests shorten it.
-var (
-	minBackoff = time.Second
-	maxBackoff = 5 * time.Minute
-)
+// checkBackoff paces the credential check at start (not configuration;
+// tests shorten it).
+var checkBackoff = adapter.Backoff{Min: time.Second, Max: 5 * time.Minute}
 
 // Adapter is one WeCom self-built application. It is an http.Handler for
 // its callback URL (also returned by Routes).
@@ -126,7 +124,7 @@ func (a *Adapter) Stop(ctx context.Context) error {
 // waits for Stop.
 func (a *Adapter) check(ctx context.Context) {
 	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
-		Backoff: adapter.Backoff{Min: minBackoff, Max: maxBackoff}}.
+		Backoff: checkBackoff}.
 		Run(ctx, func(ctx context.Context) adapter.Attempt {
 			if _, err := a.api.accessToken(ctx); err != nil {
 				err = classify("get access token", err, false)

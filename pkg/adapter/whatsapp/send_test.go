@@ -184,9 +184,9 @@ func TestRejectedTokenAtStart(t *testing.T) {
 func TestTokenCheckRetriesRateLimit(t *testing.T) {
 	fake := whatsapptest.New(t)
 	fake.Script(whatsapptest.GraphError(http.StatusInternalServerError, 2, "Service temporarily unavailable"))
-	old := minBackoff
-	minBackoff = 10 * time.Millisecond
-	t.Cleanup(func() { minBackoff = old })
+	old := checkBackoff
+	checkBackoff.Min = 10 * time.Millisecond
+	t.Cleanup(func() { checkBackoff = old })
 	h := newHarnessFake(t, fake, "", nil).start()
 	h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
 	h.st.WaitPhase(t, adapter.PhaseConnected, wait)

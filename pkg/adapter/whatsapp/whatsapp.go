@@ -18,11 +18,9 @@ import (
 	"github.com/heraldgw/herald/pkg/logging"
 )
 
-// Timing that is not configuration; tests shorten it.
-var (
-	minBackoff = time.Second
-	maxBackoff = 5 * time.Minute
-)
+// checkBackoff paces the credential check at start (not configuration;
+// tests shorten it).
+var checkBackoff = adapter.Backoff{Min: time.Second, Max: 5 * time.Minute}
 
 // Adapter is one WhatsApp business phone number. It is an http.Handler for
 // its callback URL (also returned by Routes).
@@ -167,7 +165,7 @@ func (a *Adapter) Stop(ctx context.Context) error {
 // it, then waits for Stop.
 func (a *Adapter) check(ctx context.Context) {
 	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
-		Backoff: adapter.Backoff{Min: minBackoff, Max: maxBackoff}}.
+		Backoff: checkBackoff}.
 		Run(ctx, func(ctx context.Context) adapter.Attempt {
 			cctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
 			var out struct {
