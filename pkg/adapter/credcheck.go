@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -25,6 +26,11 @@ type CredentialCheck struct {
 
 	fatal atomic.Bool // the fatal event was logged
 }
+
+// CheckBackoff is the usual backoff between credential checks: one second,
+// doubling up to five minutes (a platform down for long is checked rarely;
+// sends do not wait for the check).
+func CheckBackoff() Backoff { return Backoff{Min: time.Second, Max: 5 * time.Minute} }
 
 // Run calls check until it succeeds, then reports PhaseConnected and waits
 // for ctx to end. An error wrapping ErrUnauthorized ends Run as fatal (the

@@ -14,10 +14,6 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
-// checkBackoff paces the credential check at start (not configuration;
-// tests shorten it).
-var checkBackoff = adapter.Backoff{Min: time.Second, Max: 5 * time.Minute}
-
 // Adapter is one WeCom self-built application. It is an http.Handler for
 // its callback URL (also returned by Routes).
 type Adapter struct {
@@ -54,7 +50,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	}
 	a.refuse = adapter.Refuser{Log: a.log, Metrics: a.metrics, Prefix: TypeName}
 	a.life = adapter.NewLife(TypeName, env.Report)
-	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: checkBackoff}
+	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: adapter.CheckBackoff()}
 	a.path = conf.Path
 	if a.path == "" {
 		a.path = "/wecom/" + a.name

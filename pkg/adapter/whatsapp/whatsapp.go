@@ -17,10 +17,6 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
-// checkBackoff paces the credential check at start (not configuration;
-// tests shorten it).
-var checkBackoff = adapter.Backoff{Min: time.Second, Max: 5 * time.Minute}
-
 // Adapter is one WhatsApp business phone number. It is an http.Handler for
 // its callback URL (also returned by Routes).
 type Adapter struct {
@@ -78,7 +74,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		a.statusMu.Unlock()
 		env.Report(st)
 	})
-	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: checkBackoff}
+	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: adapter.CheckBackoff()}
 	a.path = conf.Path
 	if a.path == "" {
 		a.path = "/whatsapp/" + a.name
