@@ -392,3 +392,24 @@ func ServeTwice(t testing.TB, h http.Handler, newRequest func() (*http.Request, 
 		}
 	}
 }
+
+// Rig is what an adapter's own tests hand it and watch: an Env (with a
+// state directory of the test's own) whose status reports, metrics and log
+// entries are recorded, and an Inbox to start it with.
+type Rig struct {
+	Env     adapter.Env
+	St      *Statuses
+	Metrics *Metrics
+	Logs    *logtest.Hook
+	Inbox   *Inbox
+}
+
+// NewRig returns a Rig for an adapter instance called name.
+func NewRig(t testing.TB, name string) Rig {
+	var r Rig
+	r.Env, r.St, r.Metrics = Env(t, name)
+	r.Env.StateDir = t.TempDir()
+	r.Logs = Logs(r.Env)
+	r.Inbox = &Inbox{}
+	return r
+}
