@@ -3,6 +3,7 @@
 package fakeserver
 
 import (
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,5 +41,29 @@ func TestChangesCClosedByNotify(t *testing.T) {
 	case <-ch:
 	default:
 		t.Fatal("not closed by Notify")
+	}
+}
+
+func TestGetReadsUnderLock(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+	}()
+	for Get(&mu, &n) < 100 {
+		select {
+		case <-done:
+		default:
+			continue
+		}
+	}
+	if got := Get(&mu, &n); got != 100 {
+		t.Fatalf("Get = %d, want 100", got)
 	}
 }

@@ -372,11 +372,7 @@ func (s *Server) Redeliver(id string) bool {
 }
 
 // Written returns how many events were written to websockets.
-func (s *Server) Written() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.written
-}
+func (s *Server) Written() int { return fakeserver.Get(&s.mu, &s.written) }
 
 // broadcastLocked sends the posted event of p to every live websocket.
 func (s *Server) broadcastLocked(p *Post, twice bool) {
@@ -501,11 +497,7 @@ func (s *Server) Connections() int {
 }
 
 // Dials returns how many websocket handshakes were attempted.
-func (s *Server) Dials() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dialed
-}
+func (s *Server) Dials() int { return fakeserver.Get(&s.mu, &s.dialed) }
 
 // Requests returns how many times "METHOD /path" was called.
 func (s *Server) Requests(route string) int {
@@ -581,11 +573,7 @@ func (s *Server) HoldAnswers(n int) {
 }
 
 // Held returns how many answers were held so far.
-func (s *Server) Held() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.held
-}
+func (s *Server) Held() int { return fakeserver.Get(&s.mu, &s.held) }
 
 // SetPendingTTL sets how long a pending_post_id is remembered (30s, as
 // the server does).

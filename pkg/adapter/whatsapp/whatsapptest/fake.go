@@ -162,18 +162,10 @@ func (f *Fake) Sent() []Sent {
 }
 
 // Checks returns how many token checks (GET phone number) were answered.
-func (f *Fake) Checks() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.checks
-}
+func (f *Fake) Checks() int { return fakeserver.Get(&f.mu, &f.checks) }
 
 // Blackholed returns how many requests are being held unanswered or were.
-func (f *Fake) Blackholed() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.blackholed
-}
+func (f *Fake) Blackholed() int { return fakeserver.Get(&f.mu, &f.blackholed) }
 
 // Wait waits until cond holds, re-checked whenever the fake records
 // something, failing t after timeout.
