@@ -4,7 +4,6 @@ package fakeserver
 
 import (
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -39,23 +38,21 @@ func (c *Changes) C() <-chan struct{} {
 	return c.ch
 }
 
-// Wait waits until cond holds, re-checked after every Notify, and fails t
-// after timeout, naming what it waited for. cond runs without any lock of
-// Changes, so it may call the fake's accessors.
-func (c *Changes) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
+// Await waits until cond holds, re-checked after every Notify, and says
+// whether it did within timeout (the fake fails its test when not). cond
+// runs without any lock of Changes, so it may call the fake's accessors.
+func (c *Changes) Await(timeout time.Duration, cond func() bool) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		ch := c.C()
 		if cond() {
-			return
+			return true
 		}
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("fake: no %s within %v", what, timeout)
-			return
+			return cond()
 		}
 	}
 }

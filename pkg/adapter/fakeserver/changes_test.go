@@ -15,7 +15,9 @@ func TestChangesWaitWakesOnNotify(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.Wait(t, 10*time.Second, "three changes", func() bool { return n.Load() >= 3 })
+		if !c.Await(10*time.Second, func() bool { return n.Load() >= 3 }) {
+			t.Error("Await: condition not seen")
+		}
 	}()
 	for i := 0; i < 3; i++ {
 		n.Add(1)
@@ -25,6 +27,13 @@ func TestChangesWaitWakesOnNotify(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Wait did not return after the condition held")
+	}
+}
+
+func TestChangesAwaitTimesOut(t *testing.T) {
+	var c Changes
+	if c.Await(10*time.Millisecond, func() bool { return false }) {
+		t.Fatal("Await reported a condition that never held")
 	}
 }
 

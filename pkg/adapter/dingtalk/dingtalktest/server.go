@@ -146,7 +146,9 @@ func (s *Server) changedLocked() { s.changes.Notify() }
 // Await waits until cond holds; cond may call the server's accessors.
 func (s *Server) Await(t testing.TB, what string, timeout time.Duration, cond func(*Server) bool) {
 	t.Helper()
-	s.changes.Wait(t, timeout, what, func() bool { return cond(s) })
+	if !s.changes.Await(timeout, func() bool { return cond(s) }) {
+		t.Fatalf("dingtalktest: timed out after %v waiting for %s", timeout, what)
+	}
 }
 
 func newID(prefix string) string {

@@ -152,7 +152,9 @@ func (s *Server) notify() { s.changes.Notify() }
 // the test after timeout with what.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	s.changes.Wait(t, timeout, what, cond)
+	if !s.changes.Await(timeout, cond) {
+		t.Fatalf("mattermosttest: no %s within %v", what, timeout)
+	}
 }
 
 func newID() string {
