@@ -54,6 +54,10 @@ func (b *Backoff) Next() time.Duration {
 // Reset starts the sequence over: the next delay is the shortest again.
 func (b *Backoff) Reset() { b.n = 0 }
 
+// ReconnectBackoff is the usual backoff between connection attempts to a
+// platform: one second, doubling up to one minute.
+func ReconnectBackoff() Backoff { return Backoff{Min: time.Second, Max: time.Minute} }
+
 // Sleep waits d or until ctx ends, and reports whether d passed. A d of
 // zero or less returns at once, true unless ctx has ended.
 func Sleep(ctx context.Context, d time.Duration) bool {

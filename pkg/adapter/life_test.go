@@ -363,3 +363,15 @@ type countMetrics struct{ n int }
 
 func (m *countMetrics) Reconnect()      { m.n++ }
 func (m *countMetrics) Rejected(string) {}
+
+func TestReconnectBackoffBounds(t *testing.T) {
+	b := adapter.ReconnectBackoff()
+	for n := 0; n < 20; n++ {
+		if d := b.Next(); d <= 0 || d > time.Minute {
+			t.Fatalf("attempt %d: delay %v outside (0, 1m]", n, d)
+		}
+	}
+	if d := b.Delay(0); d > time.Second {
+		t.Fatalf("first delay %v, want at most 1s", d)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -359,4 +361,55 @@ func StopAfter(t testing.TB, a adapter.Adapter, timeout time.Duration) {
 	case <-time.After(timeout + 5*time.Second):
 		t.Fatalf("%s: Stop did not return within %v (bound %v + %v)", fmt.Sprintf("%T", a), timeout+5*time.Second, timeout, StopBound)
 	}
+}
+
+// Stop stops a with a context that ends after timeout and reports an error
+// from Stop as a test error. Tests use it for the ordinary end of an
+// adapter; StopWithin and StopAfter assert the bounds.
+func Stop(t testing.TB, a adapter.Adapter, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := a.Stop(ctx); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+}
+
+// ServeTwice hands the same callback to h twice, as a platform that
+// redelivers does, and fails t unless both answers are 200. newRequest
+// builds the request afresh each time (a body is read once).
+func ServeTwice(t testing.TB, h http.Handler, newRequest func() (*http.Request, error)) {
+	t.Helper()
+	for range 2 {
+		req, err := newRequest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("POST: %d %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// Rig is what an adapter's own tests hand it and watch: an Env (with a
+// state directory of the test's own) whose status reports, metrics and log
+// entries are recorded, and an Inbox to start it with.
+type Rig struct {
+	Env     adapter.Env
+	St      *Statuses
+	Metrics *Metrics
+	Logs    *logtest.Hook
+	Inbox   *Inbox
+}
+
+// NewRig returns a Rig for an adapter instance called name.
+func NewRig(t testing.TB, name string) Rig {
+	var r Rig
+	r.Env, r.St, r.Metrics = Env(t, name)
+	r.Env.StateDir = t.TempDir()
+	r.Logs = Logs(r.Env)
+	r.Inbox = &Inbox{}
+	return r
 }

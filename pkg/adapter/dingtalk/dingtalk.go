@@ -15,8 +15,6 @@ import (
 
 // Timing that is not configuration; tests shorten it.
 const (
-	defaultMinBackoff = time.Second
-	defaultMaxBackoff = time.Minute
 	// webhookMargin: a session webhook that expires sooner than this is
 	// not used; the reply goes through the robot API.
 	webhookMargin = 30 * time.Second
@@ -35,8 +33,8 @@ type Adapter struct {
 	life    *adapter.Life
 	api     *client
 
-	minBackoff, maxBackoff time.Duration
-	now                    func() time.Time
+	backoff adapter.Backoff // between connection attempts; tests shorten it
+	now     func() time.Time
 }
 
 // New checks conf, reads the client secret and builds the adapter. It does
@@ -57,14 +55,13 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("dingtalk: client_secret: %s is empty", conf.ClientSecret)
 	}
 	a := &Adapter{
-		name:       env.Name,
-		conf:       *conf,
-		log:        env.Log,
-		metrics:    env.Metrics,
-		life:       adapter.NewLife(TypeName, env.Report),
-		minBackoff: defaultMinBackoff,
-		maxBackoff: defaultMaxBackoff,
-		now:        time.Now,
+		name:    env.Name,
+		conf:    *conf,
+		log:     env.Log,
+		metrics: env.Metrics,
+		life:    adapter.NewLife(TypeName, env.Report),
+		backoff: adapter.ReconnectBackoff(),
+		now:     time.Now,
 	}
 	if a.name == "" {
 		a.name = TypeName

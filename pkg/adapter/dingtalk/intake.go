@@ -23,7 +23,7 @@ import (
 func (a *Adapter) stream(ctx context.Context, inbox adapter.Inbox) {
 	adapter.Reconnect{
 		Life: a.life, Log: a.log, Metrics: a.metrics,
-		Backoff: adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff},
+		Backoff: a.backoff,
 	}.Run(ctx, func(ctx context.Context) adapter.Attempt { return a.session(ctx, inbox) })
 }
 

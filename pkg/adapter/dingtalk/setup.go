@@ -4,7 +4,6 @@ package dingtalk
 
 import (
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 
@@ -71,9 +70,8 @@ func (c *Config) Validate() error {
 	if c.ClientSecret.IsZero() {
 		add("client_secret", "required: {credential: NAME} or {file: /absolute/path}")
 	}
-	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
-		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		add("api_url", "%q is not an http(s) URL without query, fragment or user info", c.APIURL)
+	if err := adapter.ValidBaseURL(c.APIURL); err != nil {
+		add("api_url", "%v", err)
 	}
 	if c.RequestTimeout <= 0 {
 		add("request_timeout", "must be positive")

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -31,27 +30,13 @@ const maxAnswer = 16 << 20
 type client struct {
 	base  string
 	token secret.Value
-	tr    *http.Transport
 	http  *http.Client
 	log   *logrus.Entry
 }
 
 func newClient(base string, token secret.Value, requestTimeout time.Duration, log *logrus.Entry) *client {
-	dialer := &net.Dialer{Timeout: requestTimeout, KeepAlive: 30 * time.Second}
-	// HTTP/1.1 (a custom DialContext without ForceAttemptHTTP2): the long
-	// poll and each send get their own connection, and a call cut by its
-	// deadline closes its own connection only.
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		TLSHandshakeTimeout:   requestTimeout,
-		MaxIdleConns:          8,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       30 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
 	// No http.Client.Timeout: every call carries a context deadline.
-	return &client{base: base, token: token, tr: tr, http: &http.Client{Transport: tr}, log: log}
+	return &client{base: base, token: token, http: &http.Client{Transport: adapter.NewTransport(requestTimeout)}, log: log}
 }
 
 // apiError is an answer with a non-2xx status.
@@ -180,7 +165,7 @@ func (c *client) apiError(path string, resp *http.Response, data []byte) *apiErr
 }
 
 // close releases idle connections; in-flight calls end with their contexts.
-func (c *client) close() { c.tr.CloseIdleConnections() }
+func (c *client) close() { c.http.CloseIdleConnections() }
 
 func (c *client) whoami(ctx context.Context) (string, error) {
 	var r struct {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.uber.org/goleak"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -44,14 +43,10 @@ func testConfig(t testing.TB, url string) *Config {
 }
 
 type harness struct {
-	fake    *matrixtest.Server
-	a       *Adapter
-	inbox   *adaptertest.Inbox
-	st      *adaptertest.Statuses
-	metrics *adaptertest.Metrics
-	logs    *logtest.Hook
-	env     adapter.Env
-	conf    *Config
+	adaptertest.Rig
+	fake *matrixtest.Server
+	a    *Adapter
+	conf *Config
 }
 
 // newHarness builds an adapter, with a state directory, against a fresh
@@ -65,13 +60,10 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 	for _, f := range tweak {
 		f(h.conf)
 	}
-	h.env, h.st, h.metrics = adaptertest.Env(t, "mx")
-	h.env.StateDir = t.TempDir()
-	h.logs = logtest.NewLocal(h.env.Log.Logger)
-	h.inbox = &adaptertest.Inbox{}
+	h.Rig = adaptertest.NewRig(t, "mx")
 	h.a = h.build(t)
 	t.Cleanup(func() {
-		for _, e := range h.logs.AllEntries() {
+		for _, e := range h.Logs.AllEntries() {
 			if s, _ := e.String(); strings.Contains(s, h.fake.Token) {
 				t.Errorf("token leaked into a log entry: %s", s)
 			}
@@ -84,31 +76,27 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 // and recorders (a restart).
 func (h *harness) build(t *testing.T) *Adapter {
 	t.Helper()
-	a, err := New(h.conf, h.env)
+	a, err := New(h.conf, h.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.minBackoff, a.maxBackoff = testMinBackoff, testMaxBackoff
+	a.backoff = adapter.Backoff{Min: testMinBackoff, Max: testMaxBackoff}
 	t.Cleanup(func() { stop(t, a) })
 	return a
 }
 
 func stop(t *testing.T, a *Adapter) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := a.Stop(ctx); err != nil {
-		t.Errorf("Stop: %v", err)
-	}
+	adaptertest.Stop(t, a, wait)
 }
 
 // start starts the adapter and waits until it is connected and past its
 // initial sync, so that what is pushed next is new.
 func (h *harness) start(t *testing.T) {
 	t.Helper()
-	if err := h.a.Start(context.Background(), h.inbox); err != nil {
+	if err := h.a.Start(context.Background(), h.Inbox); err != nil {
 		t.Fatal(err)
 	}
-	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.St.WaitPhase(t, adapter.PhaseConnected, wait)
 	h.fake.Wait(t, wait, "a sync from the initial position", func() bool { return len(h.fake.Since()) > h.fake.InitialSyncs() })
 }

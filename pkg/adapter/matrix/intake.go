@@ -36,9 +36,9 @@ type syncer struct {
 func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 	s := &syncer{a: a, inbox: inbox, direct: map[string]bool{}, notified: map[string]bool{},
 		cls:       classifier{platform: a.name, requireMention: a.conf.RequireMention},
-		deliverBo: adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff}}
+		deliverBo: a.backoff}
 	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
-		Backoff: adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff}}.
+		Backoff: a.backoff}.
 		Run(ctx, s.connect)
 }
 

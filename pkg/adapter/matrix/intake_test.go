@@ -16,7 +16,7 @@ import (
 // savedSince returns the since token in the state file ("" if none).
 func (h *harness) savedSince(t *testing.T) string {
 	t.Helper()
-	s, err := stateFile{dir: h.env.StateDir}.load()
+	s, err := stateFile{dir: h.Env.StateDir}.load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +36,9 @@ func TestSinceSavedAfterStoring(t *testing.T) {
 	before := h.fake.Position()
 	h.fake.Wait(t, wait, "the starting position saved", func() bool { return h.savedSince(t) == before })
 
-	release := h.inbox.Block()
+	release := h.Inbox.Block()
 	id := h.fake.Text(room, ann, "hello")
-	h.fake.Wait(t, wait, "Deliver called", func() bool { return h.inbox.Calls() == 1 })
+	h.fake.Wait(t, wait, "Deliver called", func() bool { return h.Inbox.Calls() == 1 })
 	if got := h.savedSince(t); got != before {
 		t.Fatalf("since %q saved while the event was not stored yet, want %q", got, before)
 	}
@@ -46,7 +46,7 @@ func TestSinceSavedAfterStoring(t *testing.T) {
 	after := h.fake.Position()
 	h.fake.Wait(t, wait, "the new position saved", func() bool { return h.savedSince(t) == after })
 
-	msgs := h.inbox.Messages()
+	msgs := h.Inbox.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages stored, want 1 (history before the first start is skipped)", len(msgs))
 	}
@@ -63,17 +63,17 @@ func TestRefusedBatchRetried(t *testing.T) {
 	h := newHarness(t)
 	h.fake.Members(room, 2)
 	h.start(t)
-	h.inbox.SetFail(errors.New("disk full"))
+	h.Inbox.SetFail(errors.New("disk full"))
 	id := h.fake.Text(room, ann, "keep me")
-	h.fake.Wait(t, wait, "two refused deliveries", func() bool { return h.inbox.Calls() >= 2 })
+	h.fake.Wait(t, wait, "two refused deliveries", func() bool { return h.Inbox.Calls() >= 2 })
 	if h.fake.Served(id) < 2 {
 		t.Fatalf("event served %d times, want it fetched again", h.fake.Served(id))
 	}
-	h.inbox.SetFail(nil)
-	if m := h.inbox.WaitN(t, 1, wait)[0]; m.EventID != id {
+	h.Inbox.SetFail(nil)
+	if m := h.Inbox.WaitN(t, 1, wait)[0]; m.EventID != id {
 		t.Fatalf("stored %+v", m)
 	}
-	for _, st := range h.st.All() {
+	for _, st := range h.St.All() {
 		if st.Phase != adapter.PhaseConnected && st.Phase != adapter.PhaseStarting {
 			t.Fatalf("reported %s while only the store failed", st.Phase)
 		}
@@ -85,19 +85,19 @@ func TestRefusedBatchRetried(t *testing.T) {
 func TestRefusedBatchFetchedAgainAfterRestart(t *testing.T) {
 	h := newHarness(t)
 	h.start(t)
-	h.inbox.SetFail(errors.New("disk full"))
+	h.Inbox.SetFail(errors.New("disk full"))
 	h.fake.Members(room, 2)
 	id := h.fake.Text(room, ann, "keep me")
-	h.fake.Wait(t, wait, "a refused delivery", func() bool { return h.inbox.Calls() >= 1 })
+	h.fake.Wait(t, wait, "a refused delivery", func() bool { return h.Inbox.Calls() >= 1 })
 	stop(t, h.a)
-	if len(h.inbox.Messages()) != 0 {
+	if len(h.Inbox.Messages()) != 0 {
 		t.Fatal("stored despite the failing inbox")
 	}
 
-	h.inbox.SetFail(nil)
+	h.Inbox.SetFail(nil)
 	h.a = h.build(t)
 	h.start(t)
-	msgs := h.inbox.WaitN(t, 1, wait)
+	msgs := h.Inbox.WaitN(t, 1, wait)
 	if msgs[0].EventID != id {
 		t.Fatalf("stored %+v", msgs[0])
 	}
@@ -130,7 +130,7 @@ func TestRoomRules(t *testing.T) {
 	inThread := text("@herald:fake.test in a thread", map[string]any{"m.relates_to": map[string]any{
 		"rel_type": "m.thread", "event_id": "$root", "is_falling_back": true, "m.in_reply_to": map[string]any{"event_id": "$root"}}})
 
-	msgs := h.inbox.WaitN(t, 3, wait)
+	msgs := h.Inbox.WaitN(t, 3, wait)
 	if len(msgs) != 3 || msgs[0].EventID != byPill || msgs[1].EventID != byName || msgs[2].EventID != inThread {
 		t.Fatalf("stored %d messages: %+v", len(msgs), msgs)
 	}
@@ -143,7 +143,7 @@ func TestRoomRules(t *testing.T) {
 		t.Errorf("thread ids %q, %q", msgs[0].ThreadID, msgs[2].ThreadID)
 	}
 	for reason, n := range map[string]int{reasonNotMention: 1, reasonOwn: 1, reasonUnsupported: 2, reasonEdit: 1} {
-		if got := h.metrics.Rejections(reason); got != n {
+		if got := h.Metrics.Rejections(reason); got != n {
 			t.Errorf("Rejected(%s) = %d, want %d", reason, got, n)
 		}
 	}
@@ -154,7 +154,7 @@ func TestRequireMentionOff(t *testing.T) {
 	h.start(t)
 	h.fake.Members(room, 5)
 	id := h.fake.Text(room, ann, "no mention")
-	if m := h.inbox.WaitN(t, 1, wait)[0]; m.EventID != id || m.ChatType != message.ChatGroup {
+	if m := h.Inbox.WaitN(t, 1, wait)[0]; m.EventID != id || m.ChatType != message.ChatGroup {
 		t.Fatalf("stored %+v", m)
 	}
 }
@@ -171,11 +171,11 @@ func TestInvites(t *testing.T) {
 	if j, l := h.fake.Joins()[0], h.fake.Leaves()[0]; j != dmRoom || l != spam {
 		t.Fatalf("joined %s, left %s", j, l)
 	}
-	if n := h.metrics.Rejections(reasonInvite); n != 1 {
+	if n := h.Metrics.Rejections(reasonInvite); n != 1 {
 		t.Fatalf("Rejected(invite_declined) = %d", n)
 	}
 	id := h.fake.Text(dmRoom, ann, "hi, no mention needed")
-	if m := h.inbox.WaitN(t, 1, wait)[0]; m.EventID != id || m.ChatType != message.ChatDirect {
+	if m := h.Inbox.WaitN(t, 1, wait)[0]; m.EventID != id || m.ChatType != message.ChatDirect {
 		t.Fatalf("stored %+v", m)
 	}
 }
@@ -188,13 +188,13 @@ func TestEncryptedRoom(t *testing.T) {
 	enc := matrixtest.Event{Type: "m.room.encrypted", Sender: ann, Content: map[string]any{"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgA"}}
 	h.fake.Push(room, enc)
 	h.fake.Push(room, enc)
-	h.fake.Wait(t, wait, "two encrypted events counted", func() bool { return h.metrics.Rejections(reasonEncrypted) == 2 })
+	h.fake.Wait(t, wait, "two encrypted events counted", func() bool { return h.Metrics.Rejections(reasonEncrypted) == 2 })
 	stop(t, h.a)
 
 	h.a = h.build(t)
 	h.start(t)
 	h.fake.Push(room, enc)
-	h.fake.Wait(t, wait, "the third encrypted event counted", func() bool { return h.metrics.Rejections(reasonEncrypted) == 3 })
+	h.fake.Wait(t, wait, "the third encrypted event counted", func() bool { return h.Metrics.Rejections(reasonEncrypted) == 3 })
 	sent := h.fake.Sent()
 	if len(sent) != 1 {
 		t.Fatalf("%d messages sent, want one notice", len(sent))
@@ -202,7 +202,7 @@ func TestEncryptedRoom(t *testing.T) {
 	if s := sent[0]; s.Room != room || s.Content["msgtype"] != "m.notice" || s.Body() != DefaultEncryptedNotice {
 		t.Fatalf("sent %+v", s)
 	}
-	if len(h.inbox.Messages()) != 0 {
+	if len(h.Inbox.Messages()) != 0 {
 		t.Fatal("an encrypted event was stored")
 	}
 }
@@ -212,30 +212,30 @@ func TestExpiredToken(t *testing.T) {
 	h := newHarness(t)
 	h.start(t)
 	h.fake.Expire()
-	st := h.st.WaitPhase(t, adapter.PhaseFatal, wait)
+	st := h.St.WaitPhase(t, adapter.PhaseFatal, wait)
 	if !errors.Is(st.Err, adapter.ErrUnauthorized) {
 		t.Fatalf("fatal with %v, want ErrUnauthorized", st.Err)
 	}
-	adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
+	adaptertest.RequireEvent(t, h.Logs, logging.MsgAdapterFatal)
 }
 
 // 429 M_LIMIT_EXCEEDED on /sync: the wait is retry_after_ms, clamped.
 func TestSyncRateLimited(t *testing.T) {
 	h := newHarness(t)
 	h.fake.RateLimit("sync", 30, 1e10)
-	if err := h.a.Start(t.Context(), h.inbox); err != nil {
+	if err := h.a.Start(t.Context(), h.Inbox); err != nil {
 		t.Fatal(err)
 	}
-	st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
+	st := h.St.WaitPhase(t, adapter.PhaseReconnecting, wait)
 	if !errors.Is(st.Err, adapter.ErrRateLimited) {
 		t.Fatalf("reconnecting with %v", st.Err)
 	}
-	h.fake.Wait(t, wait, "a clamped retry_after_ms", func() bool { return len(adaptertest.Clamps(h.logs)) == 1 })
-	if c := adaptertest.Clamps(h.logs)[0]; c["used"] != adapter.MaxRetryAfter.String() {
+	h.fake.Wait(t, wait, "a clamped retry_after_ms", func() bool { return len(adaptertest.Clamps(h.Logs)) == 1 })
+	if c := adaptertest.Clamps(h.Logs)[0]; c["used"] != adapter.MaxRetryAfter.String() {
 		t.Fatalf("clamp %v", c)
 	}
 	var waits []any
-	for _, e := range h.logs.AllEntries() {
+	for _, e := range h.Logs.AllEntries() {
 		if d, ok := e.Data["retry_in"]; ok {
 			waits = append(waits, d)
 		}
@@ -254,7 +254,7 @@ func TestBlackholedSync(t *testing.T) {
 	h.fake.Wait(t, wait, "a held sync", func() bool { return h.fake.Blackholed() == 1 })
 	h.fake.Members(room, 2)
 	id := h.fake.Text(room, ann, "after the silence")
-	if m := h.inbox.WaitN(t, 1, wait)[0]; m.EventID != id {
+	if m := h.Inbox.WaitN(t, 1, wait)[0]; m.EventID != id {
 		t.Fatalf("stored %+v", m)
 	}
 }

@@ -14,12 +14,6 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
-// Timing that is not configuration; tests shorten it.
-const (
-	defaultMinBackoff = time.Second
-	defaultMaxBackoff = time.Minute
-)
-
 // Adapter is one Matrix bot account. Build it with New (or through the
 // registry); see the adapter package for the lifecycle.
 type Adapter struct {
@@ -32,8 +26,8 @@ type Adapter struct {
 	state   stateFile
 	invites map[string]bool
 
-	minBackoff, maxBackoff time.Duration
-	now                    func() time.Time
+	backoff adapter.Backoff // between connection attempts; tests shorten it
+	now     func() time.Time
 }
 
 // New checks conf, reads the access token and builds the adapter. It does
@@ -53,16 +47,15 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("matrix: access_token: %s does not hold an access token (empty or with white space)", conf.AccessToken)
 	}
 	a := &Adapter{
-		name:       env.Name,
-		conf:       *conf,
-		log:        env.Log,
-		metrics:    env.Metrics,
-		life:       adapter.NewLife(TypeName, env.Report),
-		state:      stateFile{dir: env.StateDir},
-		invites:    map[string]bool{},
-		minBackoff: defaultMinBackoff,
-		maxBackoff: defaultMaxBackoff,
-		now:        time.Now,
+		name:    env.Name,
+		conf:    *conf,
+		log:     env.Log,
+		metrics: env.Metrics,
+		life:    adapter.NewLife(TypeName, env.Report),
+		state:   stateFile{dir: env.StateDir},
+		invites: map[string]bool{},
+		backoff: adapter.ReconnectBackoff(),
+		now:     time.Now,
 	}
 	if a.name == "" {
 		a.name = TypeName

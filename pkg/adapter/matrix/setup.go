@@ -5,7 +5,6 @@ package matrix
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -71,9 +70,8 @@ func NewConfig() *Config {
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
-	if u, err := url.Parse(c.Homeserver); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
-		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		add("homeserver", "%q is not an http(s) URL without query, fragment or user info", c.Homeserver)
+	if err := adapter.ValidBaseURL(c.Homeserver); err != nil {
+		add("homeserver", "%v", err)
 	}
 	if c.AccessToken.IsZero() {
 		add("access_token", "required: {credential: NAME} or {file: /absolute/path}")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
 	"github.com/heraldgw/herald/pkg/secret"
@@ -44,7 +45,7 @@ func newHarness(t *testing.T, fake *mattermosttest.Server, stateDir string, edit
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.minBackoff, a.maxBackoff = 10*time.Millisecond, 50*time.Millisecond
+	a.backoff = adapter.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 	h := &harness{fake: fake, a: a, inbox: &adaptertest.Inbox{}, st: st, metrics: m}
 	t.Cleanup(func() { h.stop(t) })
 	return h

@@ -53,7 +53,7 @@ type postedData struct {
 // run holds the connection until soft ends or credentials are rejected.
 func (a *Adapter) run(soft context.Context, inbox adapter.Inbox) {
 	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
-		Backoff: adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff}}.
+		Backoff: a.backoff}.
 		Run(soft, func(ctx context.Context) adapter.Attempt { return a.connect(ctx, inbox) })
 }
 

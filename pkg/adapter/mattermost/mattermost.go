@@ -14,12 +14,6 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
-// Timing that is not configuration; tests shorten it.
-const (
-	defaultMinBackoff = time.Second
-	defaultMaxBackoff = time.Minute
-)
-
 // Adapter is one Mattermost bot. Build it with New (or through the
 // registry); see the adapter package for the lifecycle.
 type Adapter struct {
@@ -31,8 +25,8 @@ type Adapter struct {
 	life    *adapter.Life
 	cursor  cursorFile
 
-	minBackoff, maxBackoff time.Duration
-	now                    func() time.Time
+	backoff adapter.Backoff // between connection attempts; tests shorten it
+	now     func() time.Time
 
 	mu sync.Mutex
 	me *user // the bot, learnt at connect
@@ -60,15 +54,14 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("mattermost: token: %s is empty", conf.Token)
 	}
 	a := &Adapter{
-		name:       env.Name,
-		conf:       *conf,
-		log:        env.Log,
-		metrics:    env.Metrics,
-		life:       adapter.NewLife(TypeName, env.Report),
-		cursor:     cursorFile{dir: env.StateDir},
-		minBackoff: defaultMinBackoff,
-		maxBackoff: defaultMaxBackoff,
-		now:        time.Now,
+		name:    env.Name,
+		conf:    *conf,
+		log:     env.Log,
+		metrics: env.Metrics,
+		life:    adapter.NewLife(TypeName, env.Report),
+		cursor:  cursorFile{dir: env.StateDir},
+		backoff: adapter.ReconnectBackoff(),
+		now:     time.Now,
 	}
 	if a.name == "" {
 		a.name = TypeName

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.uber.org/goleak"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -28,14 +27,10 @@ const (
 )
 
 type harness struct {
-	fake    *signaltest.Server
-	a       *Adapter
-	inbox   *adaptertest.Inbox
-	st      *adaptertest.Statuses
-	metrics *adaptertest.Metrics
-	logs    *logtest.Hook
-	env     adapter.Env
-	conf    *Config
+	adaptertest.Rig
+	fake *signaltest.Server
+	a    *Adapter
+	conf *Config
 }
 
 // newHarness builds an adapter against a fresh fake; the state directory
@@ -44,45 +39,39 @@ type harness struct {
 func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first: runs last
-	h := &harness{fake: signaltest.New(t, account), inbox: &adaptertest.Inbox{}}
+	h := &harness{fake: signaltest.New(t, account)}
 	h.conf = NewConfig()
 	h.conf.URL = h.fake.URL
 	h.conf.RequestTimeout = testRequestTimeout
 	for _, f := range tweak {
 		f(h.conf)
 	}
-	h.env, h.st, h.metrics = adaptertest.Env(t, TypeName)
-	h.env.StateDir = t.TempDir()
-	h.logs = adaptertest.Logs(h.env)
+	h.Rig = adaptertest.NewRig(t, TypeName)
 	h.a = h.build(t)
 	return h
 }
 
 func (h *harness) build(t *testing.T) *Adapter {
 	t.Helper()
-	a, err := New(h.conf, h.env)
+	a, err := New(h.conf, h.Env)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	a.minBackoff, a.maxBackoff = testMinBackoff, testMaxBackoff
+	a.backoff = adapter.Backoff{Min: testMinBackoff, Max: testMaxBackoff}
 	t.Cleanup(func() { stop(t, a) })
 	return a
 }
 
 func stop(t *testing.T, a *Adapter) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := a.Stop(ctx); err != nil {
-		t.Errorf("Stop: %v", err)
-	}
+	adaptertest.Stop(t, a, wait)
 }
 
 // start starts h.a and waits until its stream is open.
 func (h *harness) start(t *testing.T) {
 	t.Helper()
-	if err := h.a.Start(context.Background(), h.inbox); err != nil {
+	if err := h.a.Start(context.Background(), h.Inbox); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.St.WaitPhase(t, adapter.PhaseConnected, wait)
 }

@@ -43,7 +43,7 @@ var (
 // intake holds the event stream open, reopening it with backoff.
 func (a *Adapter) intake(ctx context.Context, inbox adapter.Inbox) {
 	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
-		Backoff: adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff}}.
+		Backoff: a.backoff}.
 		Run(ctx, func(ctx context.Context) adapter.Attempt { return a.stream(ctx, inbox) })
 }
 

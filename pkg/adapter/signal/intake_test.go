@@ -26,7 +26,7 @@ func TestIntakeDirectAndGroup(t *testing.T) {
 	g := h.fake.Message("in the group")
 	g.GroupID = "Z3JvdXAtaWQtMzItYnl0ZXMtbG9uZy4uLi4uLi4uLi4="
 	id := h.fake.Push(g)
-	got := h.inbox.WaitN(t, 2, wait)
+	got := h.Inbox.WaitN(t, 2, wait)
 	d := got[0]
 	if d.EventID != dm.SourceUUID+":"+itoa(dm.Timestamp) || d.ChatID != "+15550001" || d.SenderID != "+15550001" ||
 		d.ChatType != message.ChatDirect || d.Text != "hello" || d.MessageID != itoa(dm.Timestamp) || d.SenderName != "Ann" || d.Platform != TypeName {
@@ -38,7 +38,7 @@ func TestIntakeDirectAndGroup(t *testing.T) {
 	}
 	// The id of the last stored event is in the state directory.
 	h.fake.Wait(t, wait, "the cursor file", func() bool {
-		b, _ := os.ReadFile(filepath.Join(h.env.StateDir, cursorFile))
+		b, _ := os.ReadFile(filepath.Join(h.Env.StateDir, cursorFile))
 		return strings.TrimSpace(string(b)) == id
 	})
 }
@@ -49,7 +49,7 @@ func TestIntakeHiddenNumber(t *testing.T) {
 	e := h.fake.Message("hi")
 	e.Source, e.SourceNumber = e.SourceUUID, ""
 	h.fake.Push(e)
-	m := h.inbox.WaitN(t, 1, wait)[0]
+	m := h.Inbox.WaitN(t, 1, wait)[0]
 	if m.SenderID != e.SourceUUID || m.ChatID != e.SourceUUID {
 		t.Errorf("sender %q chat %q, want the ACI %q", m.SenderID, m.ChatID, e.SourceUUID)
 	}
@@ -65,15 +65,15 @@ func TestIntakeSkips(t *testing.T) {
 	h.fake.PushRaw(`{"envelope":`)
 	h.fake.PushRaw(`{"account":"+15550100"}`)
 	last := h.fake.Push(h.fake.Message("after"))
-	if m := h.inbox.WaitN(t, 1, wait); m[0].Text != "after" {
+	if m := h.Inbox.WaitN(t, 1, wait); m[0].Text != "after" {
 		t.Fatalf("stored %q", m[0].Text)
 	}
 	for reason, n := range map[string]int{reasonNotMessage: 1, reasonNoText: 1, reasonMalformed: 2} {
-		if got := h.metrics.Rejections(reason); got != n {
+		if got := h.Metrics.Rejections(reason); got != n {
 			t.Errorf("Rejected(%q) = %d, want %d", reason, got, n)
 		}
 	}
-	h.fake.Wait(t, wait, "the cursor at the last event", func() bool { return h.a.cursor.get(h.env.Log) == last })
+	h.fake.Wait(t, wait, "the cursor at the last event", func() bool { return h.a.cursor.get(h.Env.Log) == last })
 }
 
 func TestExpandMentions(t *testing.T) {
@@ -95,12 +95,12 @@ func TestStoreFailureReplays(t *testing.T) {
 	h := newHarness(t)
 	h.start(t)
 	first := h.fake.Push(h.fake.Message("one"))
-	h.inbox.WaitN(t, 1, wait)
-	h.inbox.SetFail(adapter.ErrStopping)
+	h.Inbox.WaitN(t, 1, wait)
+	h.Inbox.SetFail(adapter.ErrStopping)
 	h.fake.Push(h.fake.Message("two"))
 	h.fake.Wait(t, wait, "a reopened stream", func() bool { return h.fake.Opened() >= 2 })
-	h.inbox.SetFail(nil)
-	got := h.inbox.WaitN(t, 2, wait)
+	h.Inbox.SetFail(nil)
+	got := h.Inbox.WaitN(t, 2, wait)
 	if got[1].Text != "two" {
 		t.Fatalf("second stored %q", got[1].Text)
 	}
@@ -118,7 +118,7 @@ func TestResumeAcrossRestart(t *testing.T) {
 	h.start(t)
 	a := h.fake.Message("before")
 	id := h.fake.Push(a)
-	h.inbox.WaitN(t, 1, wait)
+	h.Inbox.WaitN(t, 1, wait)
 	stop(t, h.a)
 
 	h.fake.Push(h.fake.Message("while down"))
@@ -146,11 +146,11 @@ func TestDaemonRestartSendsKept(t *testing.T) {
 	h := newHarness(t)
 	h.start(t)
 	h.fake.Push(h.fake.Message("old"))
-	h.inbox.WaitN(t, 1, wait)
+	h.Inbox.WaitN(t, 1, wait)
 	h.fake.Restart()
 	h.fake.Wait(t, wait, "a reopened stream", func() bool { return h.fake.Opened() >= 2 })
 	h.fake.Push(h.fake.Message("new"))
-	got := h.inbox.WaitN(t, 2, wait)
+	got := h.Inbox.WaitN(t, 2, wait)
 	if got[1].Text != "new" {
 		t.Errorf("stored %q after the daemon restart", got[1].Text)
 	}
@@ -164,9 +164,9 @@ func TestReplayStoredOnce(t *testing.T) {
 	h.fake.Push(e)
 	h.fake.Push(e)
 	h.fake.Push(h.fake.Message("end"))
-	h.inbox.WaitN(t, 2, wait)
-	h.fake.Wait(t, wait, "three deliveries", func() bool { return h.inbox.Calls() == 3 })
-	if n := len(h.inbox.Messages()); n != 2 {
+	h.Inbox.WaitN(t, 2, wait)
+	h.fake.Wait(t, wait, "three deliveries", func() bool { return h.Inbox.Calls() == 3 })
+	if n := len(h.Inbox.Messages()); n != 2 {
 		t.Errorf("%d messages stored, want 2", n)
 	}
 }
@@ -174,17 +174,17 @@ func TestReplayStoredOnce(t *testing.T) {
 func TestDaemonDownReconnecting(t *testing.T) {
 	h := newHarness(t)
 	h.fake.Down()
-	if err := h.a.Start(t.Context(), h.inbox); err != nil {
+	if err := h.a.Start(t.Context(), h.Inbox); err != nil {
 		t.Fatal(err)
 	}
-	st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
+	st := h.St.WaitPhase(t, adapter.PhaseReconnecting, wait)
 	if st.Err == nil || !strings.Contains(st.Err.Error(), "daemon not answering") {
 		t.Errorf("reconnecting with %v", st.Err)
 	}
 	h.fake.Up()
-	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.St.WaitPhase(t, adapter.PhaseConnected, wait)
 	h.fake.Push(h.fake.Message("back"))
-	h.inbox.WaitN(t, 1, wait)
+	h.Inbox.WaitN(t, 1, wait)
 }
 
 func TestBlackholedStreamReopened(t *testing.T) {
@@ -193,7 +193,7 @@ func TestBlackholedStreamReopened(t *testing.T) {
 	h.start(t)
 	h.fake.Blackhole()
 	h.fake.Wait(t, wait, "an idle stream reported", func() bool {
-		for _, s := range h.st.All() {
+		for _, s := range h.St.All() {
 			if s.Phase == adapter.PhaseReconnecting && errors.Is(s.Err, errIdle) {
 				return true
 			}
@@ -203,7 +203,7 @@ func TestBlackholedStreamReopened(t *testing.T) {
 	h.fake.Unblackhole()
 	h.fake.Wait(t, wait, "a reopened stream", func() bool { return h.fake.Opened() >= 2 })
 	h.fake.Push(h.fake.Message("after"))
-	h.inbox.WaitN(t, 1, wait)
+	h.Inbox.WaitN(t, 1, wait)
 }
 
 // The keepalive keeps a quiet stream open past idle_timeout.
@@ -216,7 +216,7 @@ func TestKeepAliveKeepsStream(t *testing.T) {
 	// apart), then a message on the same stream.
 	h.fake.Wait(t, wait, "40 keepalives", func() bool { return h.fake.KeepAlives() >= 40 })
 	h.fake.Push(h.fake.Message("still here"))
-	h.inbox.WaitN(t, 1, wait)
+	h.Inbox.WaitN(t, 1, wait)
 	if got := h.fake.Opened(); got != before {
 		t.Errorf("%d streams opened, want %d: keepalives did not count", got, before)
 	}
@@ -224,14 +224,14 @@ func TestKeepAliveKeepsStream(t *testing.T) {
 
 func TestUnknownAccountFatal(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Account = "+15559999" })
-	if err := h.a.Start(t.Context(), h.inbox); err != nil {
+	if err := h.a.Start(t.Context(), h.Inbox); err != nil {
 		t.Fatal(err)
 	}
-	st := h.st.WaitPhase(t, adapter.PhaseFatal, wait)
+	st := h.St.WaitPhase(t, adapter.PhaseFatal, wait)
 	if !errors.Is(st.Err, adapter.ErrUnauthorized) {
 		t.Errorf("fatal with %v, want ErrUnauthorized", st.Err)
 	}
-	adaptertest.RequireEvent(t, h.logs, logging.MsgAdapterFatal)
+	adaptertest.RequireEvent(t, h.Logs, logging.MsgAdapterFatal)
 	if n := h.fake.Opened(); n != 0 {
 		t.Errorf("%d streams opened", n)
 	}
@@ -241,7 +241,7 @@ func TestAccountQuery(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Account = account })
 	h.start(t)
 	h.fake.Push(h.fake.Message("hi"))
-	h.inbox.WaitN(t, 1, wait)
+	h.Inbox.WaitN(t, 1, wait)
 	if _, err := h.a.Send(t.Context(), &message.Outbound{ChatID: "+15550001", Text: "yo"}); err != nil {
 		t.Fatal(err)
 	}
@@ -252,10 +252,10 @@ func TestAccountQuery(t *testing.T) {
 
 func TestNotADaemonFatal(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.URL += "/nope" })
-	if err := h.a.Start(t.Context(), h.inbox); err != nil {
+	if err := h.a.Start(t.Context(), h.Inbox); err != nil {
 		t.Fatal(err)
 	}
-	h.st.WaitPhase(t, adapter.PhaseFatal, wait)
+	h.St.WaitPhase(t, adapter.PhaseFatal, wait)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -289,10 +289,10 @@ func TestOpenWithoutAnswer(t *testing.T) {
 	})
 	h.conf.URL = "http://" + l.Addr().String()
 	a := h.build(t)
-	if err := a.Start(t.Context(), h.inbox); err != nil {
+	if err := a.Start(t.Context(), h.Inbox); err != nil {
 		t.Fatal(err)
 	}
-	if st := h.st.WaitPhase(t, adapter.PhaseReconnecting, wait); !errors.Is(st.Err, errNoAnswer) {
+	if st := h.St.WaitPhase(t, adapter.PhaseReconnecting, wait); !errors.Is(st.Err, errNoAnswer) {
 		t.Errorf("reconnecting with %v, want %v", st.Err, errNoAnswer)
 	}
 }

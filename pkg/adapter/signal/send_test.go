@@ -104,7 +104,7 @@ func TestSendErrors(t *testing.T) {
 			if tc.after != d || ok != (tc.after != 0) {
 				t.Errorf("retry after %v (%v), want %v", d, ok, tc.after)
 			}
-			if clamped := len(adaptertest.Clamps(h.logs)) > 0; clamped != (tc.after == adapter.MaxRetryAfter) {
+			if clamped := len(adaptertest.Clamps(h.Logs)) > 0; clamped != (tc.after == adapter.MaxRetryAfter) {
 				t.Errorf("clamp logged: %v", clamped)
 			}
 		})

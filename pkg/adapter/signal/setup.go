@@ -4,7 +4,6 @@ package signal
 
 import (
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 
@@ -84,9 +83,8 @@ func NewConfig() *Config {
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
-		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		add("url", "%q is not an http(s) URL without query, fragment or user info", c.URL)
+	if err := adapter.ValidBaseURL(c.URL); err != nil {
+		add("url", "%v", err)
 	}
 	if strings.TrimSpace(c.Account) != c.Account || strings.ContainsAny(c.Account, "/?#&") {
 		add("account", "%q is not a number (+E.164) or an ACI", c.Account)

@@ -15,12 +15,6 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
-// Timing that is not configuration; tests shorten it.
-const (
-	defaultMinBackoff = time.Second
-	defaultMaxBackoff = time.Minute
-)
-
 // Adapter is one signal-cli account. Build it with New (or through the
 // registry); see the adapter package for the lifecycle.
 type Adapter struct {
@@ -33,8 +27,8 @@ type Adapter struct {
 	http    *http.Client
 	cursor  *cursor
 
-	minBackoff, maxBackoff time.Duration
-	now                    func() time.Time
+	backoff adapter.Backoff // between connection attempts; tests shorten it
+	now     func() time.Time
 }
 
 // New checks conf and builds the adapter. It does no network I/O and starts
@@ -49,15 +43,14 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("signal: %w", err)
 	}
 	a := &Adapter{
-		name:       env.Name,
-		conf:       *conf,
-		log:        env.Log,
-		metrics:    env.Metrics,
-		life:       adapter.NewLife(TypeName, env.Report),
-		cursor:     newCursor(env.StateDir),
-		minBackoff: defaultMinBackoff,
-		maxBackoff: defaultMaxBackoff,
-		now:        time.Now,
+		name:    env.Name,
+		conf:    *conf,
+		log:     env.Log,
+		metrics: env.Metrics,
+		life:    adapter.NewLife(TypeName, env.Report),
+		cursor:  newCursor(env.StateDir),
+		backoff: adapter.ReconnectBackoff(),
+		now:     time.Now,
 	}
 	if a.name == "" {
 		a.name = TypeName

@@ -5,7 +5,6 @@ package wecom
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -30,17 +29,9 @@ func TestConformance(t *testing.T) {
 					start()
 					h := a.(adapter.RouteProvider).Routes()[1].Handler
 					cb := fake.Text(wecomtest.Message{ID: "7000000000000000001", From: "zhangsan", Text: "twice"})
-					for range 2 {
-						req, err := cb.Request(context.Background(), "/wecom/wecom")
-						if err != nil {
-							t.Fatal(err)
-						}
-						rec := httptest.NewRecorder()
-						h.ServeHTTP(rec, req)
-						if rec.Code != http.StatusOK {
-							t.Fatalf("POST: %d %s", rec.Code, rec.Body)
-						}
-					}
+					adaptertest.ServeTwice(t, h, func() (*http.Request, error) {
+						return cb.Request(context.Background(), "/wecom/wecom")
+					})
 				},
 			}
 		},

@@ -4,7 +4,6 @@ package wecom
 
 import (
 	"errors"
-	"net/url"
 	"regexp"
 	"time"
 
@@ -98,9 +97,8 @@ func (c *Config) Validate() error {
 			add("path", "%v", err)
 		}
 	}
-	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
-		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		add("api_url", "%q is not an http(s) URL without query, fragment or user info", c.APIURL)
+	if err := adapter.ValidBaseURL(c.APIURL); err != nil {
+		add("api_url", "%v", err)
 	}
 	if c.RequestTimeout <= 0 || c.RequestTimeout > maxRequestTimeout {
 		add("request_timeout", "%s is outside (0, %s]", c.RequestTimeout, maxRequestTimeout)

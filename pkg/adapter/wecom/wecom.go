@@ -7,19 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
-	"github.com/heraldgw/herald/pkg/logging"
-)
-
-// Timing that is not configuration; tests shorten it.
-var (
-	minBackoff = time.Second
-	maxBackoff = 5 * time.Minute
 )
 
 // Adapter is one WeCom self-built application. It is an http.Handler for
@@ -38,7 +30,7 @@ type Adapter struct {
 	transport *http.Transport
 
 	intake adapter.Intake
-	fatal  atomic.Bool // the fatal event was logged
+	creds  adapter.CredentialCheck
 	refuse adapter.Refuser
 }
 
@@ -58,6 +50,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	}
 	a.refuse = adapter.Refuser{Log: a.log, Metrics: a.metrics, Prefix: TypeName}
 	a.life = adapter.NewLife(TypeName, env.Report)
+	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: adapter.CheckBackoff()}
 	a.path = conf.Path
 	if a.path == "" {
 		a.path = "/wecom/" + a.name
@@ -125,33 +118,19 @@ func (a *Adapter) Stop(ctx context.Context) error {
 // check fetches an access token until WeCom issues or refuses one, then
 // waits for Stop.
 func (a *Adapter) check(ctx context.Context) {
-	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
-		Backoff: adapter.Backoff{Min: minBackoff, Max: maxBackoff}}.
-		Run(ctx, func(ctx context.Context) adapter.Attempt {
-			if _, err := a.api.accessToken(ctx); err != nil {
-				err = classify("get access token", err, false)
-				if errors.Is(err, adapter.ErrUnauthorized) {
-					a.fatal.Store(true)
-				}
-				d, _ := adapter.RetryAfter(err)
-				return adapter.Attempt{Err: err, Delay: d}
-			}
-			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
-			<-ctx.Done()
-			return adapter.Attempt{Err: ctx.Err(), Healthy: true}
-		})
+	a.creds.Run(ctx, func(ctx context.Context) error {
+		if _, err := a.api.accessToken(ctx); err != nil {
+			return classify("get access token", err, false)
+		}
+		return nil
+	})
 }
 
 // rejected records that a Send found the credentials rejected: the status
 // board shows the platform as failed and the journal has the fatal event,
 // once.
 func (a *Adapter) rejected(err error) {
-	if !a.fatal.CompareAndSwap(false, true) {
-		return
-	}
-	logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).
-		Error("wecom: credentials rejected; replies fail until they are fixed: fix them, then reload herald")
-	a.life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
+	a.creds.Rejected(err, "wecom: credentials rejected; replies fail until they are fixed: fix them, then reload herald")
 }
 
 // Interface guards

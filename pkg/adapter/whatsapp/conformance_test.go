@@ -5,7 +5,6 @@ package whatsapp
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -30,17 +29,9 @@ func TestConformance(t *testing.T) {
 					start()
 					h := a.(adapter.RouteProvider).Routes()[1].Handler
 					body := fake.Text(whatsapptest.Message{ID: "wamid.twice", From: "4915550001", Text: "twice"})
-					for range 2 {
-						req, err := whatsapptest.NewRequest(context.Background(), "/whatsapp/whatsapp", fake.AppSecret, body)
-						if err != nil {
-							t.Fatal(err)
-						}
-						rec := httptest.NewRecorder()
-						h.ServeHTTP(rec, req)
-						if rec.Code != http.StatusOK {
-							t.Fatalf("POST: %d %s", rec.Code, rec.Body)
-						}
-					}
+					adaptertest.ServeTwice(t, h, func() (*http.Request, error) {
+						return whatsapptest.NewRequest(context.Background(), "/whatsapp/whatsapp", fake.AppSecret, body)
+					})
 				},
 			}
 		},

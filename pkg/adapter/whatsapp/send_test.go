@@ -184,10 +184,9 @@ func TestRejectedTokenAtStart(t *testing.T) {
 func TestTokenCheckRetriesRateLimit(t *testing.T) {
 	fake := whatsapptest.New(t)
 	fake.Script(whatsapptest.GraphError(http.StatusInternalServerError, 2, "Service temporarily unavailable"))
-	old := minBackoff
-	minBackoff = 10 * time.Millisecond
-	t.Cleanup(func() { minBackoff = old })
-	h := newHarnessFake(t, fake, "", nil).start()
+	h := newHarnessFake(t, fake, "", nil)
+	h.a.creds.Backoff.Min = 10 * time.Millisecond
+	h.start()
 	h.st.WaitPhase(t, adapter.PhaseReconnecting, wait)
 	h.st.WaitPhase(t, adapter.PhaseConnected, wait)
 	if fake.Checks() != 1 || h.metrics.ReconnectCount() != 1 {

@@ -4,7 +4,6 @@ package whatsapp
 
 import (
 	"errors"
-	"net/url"
 	"regexp"
 	"time"
 
@@ -110,9 +109,8 @@ func (c *Config) Validate() error {
 			add("path", "%v", err)
 		}
 	}
-	if u, err := url.Parse(c.GraphURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
-		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		add("graph_url", "%q is not an http(s) URL without query, fragment or user info", c.GraphURL)
+	if err := adapter.ValidBaseURL(c.GraphURL); err != nil {
+		add("graph_url", "%v", err)
 	}
 	if !versionRE.MatchString(c.APIVersion) {
 		add("api_version", "%q is not a Graph API version such as v21.0", c.APIVersion)

@@ -15,13 +15,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
-	"github.com/heraldgw/herald/pkg/logging"
-)
-
-// Timing that is not configuration; tests shorten it.
-var (
-	minBackoff = time.Second
-	maxBackoff = 5 * time.Minute
 )
 
 // Adapter is one WhatsApp business phone number. It is an http.Handler for
@@ -48,7 +41,7 @@ type Adapter struct {
 	statusMu sync.Mutex
 	statuses map[string]int64 // status webhooks seen, by status
 	reported adapter.Status   // the last status reported, under statusMu
-	fatal    atomic.Bool      // the fatal event was logged
+	creds    adapter.CredentialCheck
 	warn     adapter.LogLimiter
 }
 
@@ -81,6 +74,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		a.statusMu.Unlock()
 		env.Report(st)
 	})
+	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: adapter.CheckBackoff()}
 	a.path = conf.Path
 	if a.path == "" {
 		a.path = "/whatsapp/" + a.name
@@ -166,39 +160,24 @@ func (a *Adapter) Stop(ctx context.Context) error {
 // check verifies the access token until the Graph API accepts or rejects
 // it, then waits for Stop.
 func (a *Adapter) check(ctx context.Context) {
-	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
-		Backoff: adapter.Backoff{Min: minBackoff, Max: maxBackoff}}.
-		Run(ctx, func(ctx context.Context) adapter.Attempt {
-			cctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
-			var out struct {
-				ID string `json:"id"`
-			}
-			err := a.api.do(cctx, http.MethodGet, "/"+a.conf.PhoneNumberID+"?fields=id", nil, &out)
-			cancel()
-			if err != nil {
-				err = classify("check access token", err, false, a.logClamp)
-				if errors.Is(err, adapter.ErrUnauthorized) {
-					a.fatal.Store(true)
-				}
-				d, _ := adapter.RetryAfter(err)
-				return adapter.Attempt{Err: err, Delay: d}
-			}
-			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
-			<-ctx.Done()
-			return adapter.Attempt{Err: ctx.Err(), Healthy: true}
-		})
+	a.creds.Run(ctx, func(ctx context.Context) error {
+		cctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
+		defer cancel()
+		var out struct {
+			ID string `json:"id"`
+		}
+		if err := a.api.do(cctx, http.MethodGet, "/"+a.conf.PhoneNumberID+"?fields=id", nil, &out); err != nil {
+			return classify("check access token", err, false, a.logClamp)
+		}
+		return nil
+	})
 }
 
 // rejected records that a Send found the access token rejected: the status
 // board shows the platform as failed and the journal has the fatal event,
 // once.
 func (a *Adapter) rejected(err error) {
-	if !a.fatal.CompareAndSwap(false, true) {
-		return
-	}
-	logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).
-		Error("whatsapp: access token rejected; replies fail until it is replaced: fix it, then reload herald")
-	a.life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
+	a.creds.Rejected(err, "whatsapp: access token rejected; replies fail until it is replaced: fix it, then reload herald")
 }
 
 func (a *Adapter) logClamp(given string, used time.Duration) {

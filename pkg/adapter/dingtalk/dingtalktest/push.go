@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Msg is a message sent to the robot.
@@ -171,32 +173,16 @@ func (s *Server) Connected() bool {
 }
 
 // Dials is the number of stream connections accepted so far.
-func (s *Server) Dials() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dials
-}
+func (s *Server) Dials() int { return fakeserver.Get(&s.mu, &s.dials) }
 
 // Opens is the number of connections/open calls so far.
-func (s *Server) Opens() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.opens
-}
+func (s *Server) Opens() int { return fakeserver.Get(&s.mu, &s.opens) }
 
 // TokenRequests is the number of oauth2/accessToken calls so far.
-func (s *Server) TokenRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tokenReqs
-}
+func (s *Server) TokenRequests() int { return fakeserver.Get(&s.mu, &s.tokenReqs) }
 
 // Subscriptions returns the subscriptions of the last connections/open.
-func (s *Server) Subscriptions() []json.RawMessage {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.subs
-}
+func (s *Server) Subscriptions() []json.RawMessage { return fakeserver.Get(&s.mu, &s.subs) }
 
 // Acked reports whether the frame id was acknowledged with code 200.
 func (s *Server) Acked(id string) bool {

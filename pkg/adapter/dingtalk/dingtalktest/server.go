@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Credentials the fake accepts unless Options says otherwise.
@@ -42,7 +44,7 @@ type Server struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	mu        sync.Mutex
-	changed   chan struct{} // closed and replaced on every change
+	changes   fakeserver.Changes // wakes Await on every change
 	conn      *websocket.Conn
 	connID    int
 	deaf      bool
@@ -107,7 +109,7 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	if opts.ClientSecret == "" {
 		opts.ClientSecret = DefaultClientSecret
 	}
-	s := &Server{opts: opts, changed: make(chan struct{}), closed: make(chan struct{}), tickets: map[string]bool{}, tokens: map[string]bool{}}
+	s := &Server{opts: opts, closed: make(chan struct{}), tickets: map[string]bool{}, tokens: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1.0/gateway/connections/open", s.open)
 	mux.HandleFunc("GET /connect", s.connect)
@@ -139,28 +141,13 @@ func (s *Server) Close() {
 	s.srv.Close()
 }
 
-func (s *Server) changedLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
+func (s *Server) changedLocked() { s.changes.Notify() }
 
 // Await waits until cond holds; cond may call the server's accessors.
 func (s *Server) Await(t testing.TB, what string, timeout time.Duration, cond func(*Server) bool) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		ch := s.changed
-		s.mu.Unlock()
-		if cond(s) {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("dingtalktest: timed out after %v waiting for %s", timeout, what)
-		}
+	if !s.changes.Await(timeout, func() bool { return cond(s) }) {
+		t.Fatalf("dingtalktest: timed out after %v waiting for %s", timeout, what)
 	}
 }
 

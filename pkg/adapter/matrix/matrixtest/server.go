@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Defaults of a new Server.
@@ -229,11 +231,7 @@ func (s *Server) Puts(txn string) int {
 }
 
 // HeldSends returns how many sends were stored and left unanswered.
-func (s *Server) HeldSends() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.heldSends
-}
+func (s *Server) HeldSends() int { return fakeserver.Get(&s.mu, &s.heldSends) }
 
 // Expire makes the access token unknown: every call gets 401
 // M_UNKNOWN_TOKEN.
@@ -277,11 +275,7 @@ func (s *Server) Leaves() []string {
 }
 
 // Syncs returns how many /sync calls were answered or held.
-func (s *Server) Syncs() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.syncs
-}
+func (s *Server) Syncs() int { return fakeserver.Get(&s.mu, &s.syncs) }
 
 // Served returns how many /sync answers carried the event id.
 func (s *Server) Served(id string) int {
@@ -291,11 +285,7 @@ func (s *Server) Served(id string) int {
 }
 
 // Blackholed returns how many /sync calls are held forever.
-func (s *Server) Blackholed() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.blackholed
-}
+func (s *Server) Blackholed() int { return fakeserver.Get(&s.mu, &s.blackholed) }
 
 // Since returns the since parameters of the /sync calls so far ("" for an
 // initial sync).

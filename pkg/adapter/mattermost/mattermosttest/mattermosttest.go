@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Fixed identities of the fake.
@@ -70,7 +72,7 @@ type Server struct {
 	held       int
 	requests   map[string]int
 	written    int // events written to websockets
-	changed    chan struct{}
+	changes    fakeserver.Changes
 }
 
 type pendingEntry struct {
@@ -110,7 +112,6 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 		conns:      map[*conn]bool{},
 		all:        map[*conn]bool{},
 		requests:   map[string]int{},
-		changed:    make(chan struct{}),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v4/users/me", s.rest(s.me))
@@ -145,29 +146,14 @@ func (s *Server) close() {
 }
 
 // notify wakes Wait; s.mu held.
-func (s *Server) notify() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
+func (s *Server) notify() { s.changes.Notify() }
 
 // Wait waits until cond (called without the fake's lock) holds, failing
 // the test after timeout with what.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		ch := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("mattermosttest: no %s within %v", what, timeout)
-		}
+	if !s.changes.Await(timeout, cond) {
+		t.Fatalf("mattermosttest: no %s within %v", what, timeout)
 	}
 }
 
@@ -388,11 +374,7 @@ func (s *Server) Redeliver(id string) bool {
 }
 
 // Written returns how many events were written to websockets.
-func (s *Server) Written() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.written
-}
+func (s *Server) Written() int { return fakeserver.Get(&s.mu, &s.written) }
 
 // broadcastLocked sends the posted event of p to every live websocket.
 func (s *Server) broadcastLocked(p *Post, twice bool) {
@@ -517,11 +499,7 @@ func (s *Server) Connections() int {
 }
 
 // Dials returns how many websocket handshakes were attempted.
-func (s *Server) Dials() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dialed
-}
+func (s *Server) Dials() int { return fakeserver.Get(&s.mu, &s.dialed) }
 
 // Requests returns how many times "METHOD /path" was called.
 func (s *Server) Requests(route string) int {
@@ -597,11 +575,7 @@ func (s *Server) HoldAnswers(n int) {
 }
 
 // Held returns how many answers were held so far.
-func (s *Server) Held() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.held
-}
+func (s *Server) Held() int { return fakeserver.Get(&s.mu, &s.held) }
 
 // SetPendingTTL sets how long a pending_post_id is remembered (30s, as
 // the server does).

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Kept is how many events the fake keeps for Last-Event-ID, as signal-cli.
@@ -282,11 +284,7 @@ func (s *Server) Unblackhole() {
 }
 
 // Opened is how many event streams were opened (answered 200).
-func (s *Server) Opened() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.opened
-}
+func (s *Server) Opened() int { return fakeserver.Get(&s.mu, &s.opened) }
 
 // LastEventIDs lists the Last-Event-ID header of every stream request, ""
 // when absent.
@@ -311,11 +309,7 @@ func (s *Server) Sent() []Sent {
 }
 
 // Sends counts send requests, answered or not.
-func (s *Server) Sends() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sends
-}
+func (s *Server) Sends() int { return fakeserver.Get(&s.mu, &s.sends) }
 
 // Wait polls cond until it holds, failing the test after timeout.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
@@ -418,38 +412,18 @@ func (s *Server) drop() bool {
 }
 
 // Written counts the events written to streams.
-func (s *Server) Written() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.written
-}
+func (s *Server) Written() int { return fakeserver.Get(&s.mu, &s.written) }
 
 // Held counts the sends whose answer is held (Reply.Hold) right now.
-func (s *Server) Held() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.held
-}
+func (s *Server) Held() int { return fakeserver.Get(&s.mu, &s.held) }
 
 // KeepAlives counts the keepalive lines written.
-func (s *Server) KeepAlives() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keepalives
-}
+func (s *Server) KeepAlives() int { return fakeserver.Get(&s.mu, &s.keepalives) }
 
 // Dropped counts the events blackholed streams swallowed.
-func (s *Server) Dropped() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dropped
-}
+func (s *Server) Dropped() int { return fakeserver.Get(&s.mu, &s.dropped) }
 
-func (s *Server) isBlackholed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.blackholed
-}
+func (s *Server) isBlackholed() bool { return fakeserver.Get(&s.mu, &s.blackholed) }
 
 type rpcRequest struct {
 	JSONRPC string          `json:"jsonrpc"`

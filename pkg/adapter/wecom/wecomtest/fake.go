@@ -143,18 +143,10 @@ func (f *Fake) To(user string) []Sent {
 }
 
 // Issued returns how many access tokens gettoken issued.
-func (f *Fake) Issued() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.issued
-}
+func (f *Fake) Issued() int { return fakeserver.Get(&f.mu, &f.issued) }
 
 // Blackholed returns how many requests are being held unanswered or were.
-func (f *Fake) Blackholed() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.blackholed
-}
+func (f *Fake) Blackholed() int { return fakeserver.Get(&f.mu, &f.blackholed) }
 
 // Text builds a signed callback carrying text message m.
 func (f *Fake) Text(m Message) Callback {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Defaults of a fake.
@@ -82,7 +84,7 @@ type Fake struct {
 	blackholed int
 	lastIn     map[string]time.Time
 	seq        int
-	changed    chan struct{}
+	changes    fakeserver.Changes
 }
 
 // New starts a fake on 127.0.0.1 with the default credentials; it stops
@@ -102,7 +104,7 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 		t.Fatalf("whatsapptest: listen: %v", err)
 	}
 	f := &Fake{Token: DefaultToken, AppSecret: DefaultAppSecret, PhoneNumberID: DefaultPhoneNumberID,
-		now: time.Now, lastIn: map[string]time.Time{}, changed: make(chan struct{})}
+		now: time.Now, lastIn: map[string]time.Time{}}
 	mux := http.NewServeMux()
 	base := "/" + DefaultVersion + "/" + f.PhoneNumberID
 	mux.HandleFunc("GET "+base, f.check)
@@ -160,45 +162,22 @@ func (f *Fake) Sent() []Sent {
 }
 
 // Checks returns how many token checks (GET phone number) were answered.
-func (f *Fake) Checks() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.checks
-}
+func (f *Fake) Checks() int { return fakeserver.Get(&f.mu, &f.checks) }
 
 // Blackholed returns how many requests are being held unanswered or were.
-func (f *Fake) Blackholed() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.blackholed
-}
+func (f *Fake) Blackholed() int { return fakeserver.Get(&f.mu, &f.blackholed) }
 
 // Wait waits until cond holds, re-checked whenever the fake records
 // something, failing t after timeout.
 func (f *Fake) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		f.mu.Lock()
-		ch := f.changed
-		f.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("whatsapptest: no %s within %v", what, timeout)
-		}
+	if !f.changes.Await(timeout, cond) {
+		t.Fatalf("whatsapptest: no %s within %v", what, timeout)
 	}
 }
 
 // wake signals a change; called with mu held.
-func (f *Fake) wake() {
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
+func (f *Fake) wake() { f.changes.Notify() }
 
 // answer checks the token and the script; it returns false when it has
 // answered the request itself.

@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Message is an inbound text message for a notification.
@@ -149,17 +151,7 @@ func (s Sender) Post(ctx context.Context, body []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	client := s.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, nil
+	return fakeserver.Do(s.Client, req)
 }
 
 // Deliver posts the notification the way Meta does: again and again,
