@@ -262,3 +262,49 @@ func TestLeaseHolderCutStopsBeforeTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLeaseSurvivesNATSNodeLoss: on an R3 bucket of a 3-node JetStream
+// cluster, a lease keeps renewing when one NATS server dies, and a lease
+// released afterwards passes to another node.
+func TestLeaseSurvivesNATSNodeLoss(t *testing.T) {
+	servers := natstest.StartCluster(t, 3)
+	var urls []string
+	for _, s := range servers {
+		urls = append(urls, s.ClientURL())
+	}
+	// Both clients connect to the first two servers; the third is killed.
+	url := urls[0] + "," + urls[1]
+	cfg := LeaseConfig{TTL: 4 * time.Second, Renew: 300 * time.Millisecond, StopTimeout: 500 * time.Millisecond, Drift: 400 * time.Millisecond}
+	kvA := bucket(t, connect(t, url), cfg.TTL, 3)
+	kvB := bucket(t, connect(t, url), cfg.TTL, 3)
+	ctx := context.Background()
+	var m counters
+	a, _ := NewLease(kvA, "partition", "p-1", "a", cfg, func(context.Context) {}, &m, quietLog())
+	b, _ := NewLease(kvB, "partition", "p-1", "b", cfg, func(context.Context) {}, &m, quietLog())
+	waitFor(t, "a acquired on the R3 bucket", func() bool {
+		ok, err := a.TryAcquire(ctx)
+		return ok && err == nil
+	})
+	e0, err := kvB.Get(ctx, "p-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers[2].Shutdown()
+	waitFor(t, "renewals after a NATS node died", func() bool {
+		e, err := kvB.Get(ctx, "p-1")
+		return err == nil && e.Revision() >= e0.Revision()+5
+	})
+	if !a.Held() || m.lost.Load() != 0 {
+		t.Fatalf("held=%v lost=%d after a NATS node died", a.Held(), m.lost.Load())
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b acquired after release", func() bool {
+		ok, err := b.TryAcquire(ctx)
+		return ok && err == nil
+	})
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
