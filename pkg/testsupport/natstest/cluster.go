@@ -32,17 +32,10 @@ func StartCluster(t testing.TB, n int) []*server.Server {
 	}
 	var servers []*server.Server
 	for i := 0; i < n; i++ {
-		opts := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i),
-			Host:       "127.0.0.1",
-			Port:       -1,
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			NoLog:      true,
-			NoSigs:     true,
-			Cluster:    server.ClusterOpts{Name: "herald-test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     routes,
-		}
+		opts := baseOptions(t)
+		opts.ServerName = fmt.Sprintf("n%d", i)
+		opts.Cluster = server.ClusterOpts{Name: "herald-test", Host: "127.0.0.1", Port: ports[i]}
+		opts.Routes = routes
 		s, err := server.NewServer(opts)
 		if err != nil {
 			t.Fatalf("natstest: new server %d: %v", i, err)

@@ -14,15 +14,7 @@ import (
 // StartServer starts a single JetStream server and stops it when the test ends.
 func StartServer(t testing.TB) *server.Server {
 	t.Helper()
-	opts := &server.Options{
-		Host:      "127.0.0.1",
-		Port:      -1,
-		JetStream: true,
-		StoreDir:  t.TempDir(),
-		NoLog:     true,
-		NoSigs:    true,
-	}
-	s, err := server.NewServer(opts)
+	s, err := server.NewServer(baseOptions(t))
 	if err != nil {
 		t.Fatalf("natstest: new server: %v", err)
 	}
@@ -36,6 +28,18 @@ func StartServer(t testing.TB) *server.Server {
 		s.WaitForShutdown()
 	})
 	return s
+}
+
+// baseOptions: JetStream on a random loopback port with a temporary store.
+func baseOptions(t testing.TB) *server.Options {
+	return &server.Options{
+		Host:      "127.0.0.1",
+		Port:      -1,
+		JetStream: true,
+		StoreDir:  t.TempDir(),
+		NoLog:     true,
+		NoSigs:    true,
+	}
 }
 
 // Proxy forwards TCP connections from a loopback port to a target address.
