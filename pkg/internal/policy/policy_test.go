@@ -224,6 +224,8 @@ func TestDependencies(t *testing.T) {
 		"github.com/prometheus/client_model":  "metrics test reads metric families",
 		"go.uber.org/goleak":                  "goroutine-leak checks in tests",
 		"golang.org/x/sys":                    "setns/unshare in the test sandbox",
+		"github.com/nats-io/nats.go":          "cluster mode: leases over JetStream KV",
+		"github.com/nats-io/nats-server/v2":   "in-process JetStream for cluster tests only (never in the herald binary)",
 	}
 	f, err := os.Open(filepath.Join(repoRoot(t), "go.mod"))
 	if err != nil {
