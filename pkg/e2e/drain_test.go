@@ -120,7 +120,7 @@ platforms:
 	if got := rcv.wait(t, 1, 5*time.Second); got[0] != "echo: "+text {
 		t.Fatalf("reply %q", got[0])
 	}
-	e.waitJournal("herald.service", map[string]string{"MESSAGE_ID": logging.MsgDrainFinished, "_SYSTEMD_INVOCATION_ID": inv}, 5*time.Second)
+	e.waitJournal("", map[string]string{"MESSAGE_ID": logging.MsgDrainFinished, "INVOCATION_ID": inv}, 5*time.Second)
 	if j := e.journalText("herald.service"); strings.Contains(j, "timed out") {
 		t.Fatalf("journal reports a timeout:\n%s", j)
 	}

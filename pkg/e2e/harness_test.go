@@ -162,10 +162,16 @@ func pollProps(t *testing.T, show func(unit string, props ...string) map[string]
 }
 
 // journal returns the unit's journal entries (this boot) matching every
-// field of match (exact values).
+// field of match (exact values); unit "" matches entries of any unit.
+// herald's own entries carry INVOCATION_ID: match on it, without a unit,
+// for what herald logs while it exits (journald may not attribute those to
+// the unit any more).
 func (e *env) journal(unit string, match map[string]string) []map[string]any {
 	e.t.Helper()
-	args := []string{"-u", unit}
+	var args []string
+	if unit != "" {
+		args = []string{"-u", unit}
+	}
 	for k, v := range match {
 		args = append(args, k+"="+v)
 	}

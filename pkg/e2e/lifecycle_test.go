@@ -71,8 +71,8 @@ func TestRestartWithHungAdapter(t *testing.T) {
 	}
 	_ = after
 	// The previous instance exited 0 after abandoning the adapter.
-	e.waitJournal("herald.service", map[string]string{
-		"MESSAGE_ID": logging.MsgAdapterStopTimeout, "PLATFORM": "stuck", "_SYSTEMD_INVOCATION_ID": before["InvocationID"],
+	e.waitJournal("", map[string]string{
+		"MESSAGE_ID": logging.MsgAdapterStopTimeout, "PLATFORM": "stuck", "INVOCATION_ID": before["InvocationID"],
 	}, 5*time.Second)
 	if j := e.journalText("herald.service"); strings.Contains(j, "timed out") || strings.Contains(j, "Failed with result") {
 		t.Fatalf("journal reports a failed stop:\n%s", j)

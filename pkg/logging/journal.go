@@ -5,6 +5,7 @@ package logging
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,10 +111,32 @@ func journalMessage(e *logrus.Entry) string {
 	return e.Message + ": " + cause
 }
 
+// invocationID returns v if it is a systemd invocation id (32 lowercase hex
+// digits), else "".
+func invocationID(v string) string {
+	if len(v) != 32 {
+		return ""
+	}
+	for _, c := range v {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return ""
+		}
+	}
+	return v
+}
+
 // journalHook sends every entry to the journal; an entry the journal does
 // not take is written to the fallback writer as text.
 type journalHook struct {
 	send func(message string, priority journal.Priority, vars map[string]string) error
+	// invocation is $INVOCATION_ID, which systemd sets for every unit it
+	// starts. Each entry carries it as INVOCATION_ID, the field systemd
+	// puts on its own messages about the unit, so `journalctl
+	// INVOCATION_ID=<id>` finds one run's entries even when journald could
+	// not attribute the last ones to the unit: it reads the cgroup of an
+	// entry's sender late, and a process that has already exited leaves
+	// them without _SYSTEMD_UNIT and _SYSTEMD_INVOCATION_ID.
+	invocation string
 
 	mu       sync.Mutex // serialises fallback writes
 	fallback io.Writer
@@ -121,7 +144,7 @@ type journalHook struct {
 }
 
 func newJournalHook(fallback io.Writer, format logrus.Formatter) *journalHook {
-	return &journalHook{send: journal.Send, fallback: fallback, format: format}
+	return &journalHook{send: journal.Send, fallback: fallback, format: format, invocation: invocationID(os.Getenv("INVOCATION_ID"))}
 }
 
 func (h *journalHook) Levels() []logrus.Level { return logrus.AllLevels }
@@ -129,7 +152,11 @@ func (h *journalHook) Levels() []logrus.Level { return logrus.AllLevels }
 // Fire never returns an error: logrus would print "Failed to fire hook" and
 // lose the entry; the fallback keeps it.
 func (h *journalHook) Fire(e *logrus.Entry) error {
-	if err := h.send(journalMessage(e), Priority(e.Level), JournalFields(e)); err == nil {
+	vars := JournalFields(e)
+	if h.invocation != "" {
+		vars["INVOCATION_ID"] = h.invocation
+	}
+	if err := h.send(journalMessage(e), Priority(e.Level), vars); err == nil {
 		return nil
 	}
 	b, err := h.format.Format(e)

@@ -470,3 +470,22 @@ func TestEvent(t *testing.T) {
 		t.Errorf("Event data %v", e.Data)
 	}
 }
+
+func TestHookAddsInvocationID(t *testing.T) {
+	fj := &fakeJournal{}
+	log := logrus.New()
+	log.Out = io.Discard
+	h := newJournalHook(io.Discard, lineFormatter(&logrus.TextFormatter{}, true))
+	h.send = fj.send
+	h.invocation = invocationID("0123456789abcdef0123456789abcdef")
+	log.AddHook(h)
+	log.Info("stopped")
+	if len(fj.sent) != 1 || fj.sent[0].vars["INVOCATION_ID"] != "0123456789abcdef0123456789abcdef" {
+		t.Fatalf("entries %+v", fj.sent)
+	}
+	for _, bad := range []string{"", "xyz", "0123456789ABCDEF0123456789ABCDEF", "0123456789abcdef0123456789abcdef0"} {
+		if got := invocationID(bad); got != "" {
+			t.Errorf("invocationID(%q) = %q", bad, got)
+		}
+	}
+}
