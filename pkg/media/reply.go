@@ -117,10 +117,15 @@ func parseImage(s string) (alt, src string, n int, ok bool) {
 		return "", "", 0, false
 	}
 	inner := strings.TrimSpace(rest[:end])
-	if i := strings.IndexAny(inner, " \t"); i >= 0 {
+	if b, ok := strings.CutPrefix(inner, "<"); ok {
+		gt := strings.IndexByte(b, '>')
+		if gt < 0 {
+			return "", "", 0, false
+		}
+		inner = strings.TrimSpace(b[:gt])
+	} else if i := strings.IndexAny(inner, " \t"); i >= 0 {
 		inner = inner[:i] // drop a title
 	}
-	inner = strings.TrimSuffix(strings.TrimPrefix(inner, "<"), ">")
 	if inner == "" || strings.ContainsAny(inner, "\n(") {
 		return "", "", 0, false
 	}
