@@ -139,5 +139,6 @@ func restartOnly(a, b *config.Config) []string {
 	check("delivery", a.Delivery, b.Delivery)
 	check("api", a.API, b.API)
 	check("limits", a.Limits, b.Limits)
+	check("media", a.Media, b.Media)
 	return keys
 }
