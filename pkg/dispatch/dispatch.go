@@ -93,6 +93,8 @@ type Options struct {
 	RefusalInterval time.Duration
 	// Limits are the per-user budgets (limits.per_user).
 	Limits UserLimits
+	// Media passes attachments to the agent; nil names them in a note.
+	Media *Media
 }
 
 func (o *Options) defaults() {
@@ -225,6 +227,9 @@ type item struct {
 	msg       message.Inbound
 	attempts  int
 	notBefore time.Time
+	// userText is what the agent was sent for msg (its text and media
+	// notes, never data: URLs), kept as history.
+	userText string
 }
 
 type turn struct {
@@ -655,7 +660,11 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 		d.metrics.AgentTurn("ok")
 		var hist []store.HistoryEntry
 		if !ag.KeepsHistory() {
-			hist = []store.HistoryEntry{{Role: "user", Content: it.msg.Text}, {Role: "assistant", Content: text}}
+			user := it.userText
+			if user == "" {
+				user = it.msg.Text
+			}
+			hist = []store.HistoryEntry{{Role: "user", Content: user}, {Role: "assistant", Content: text}}
 		}
 		d.finish(it, store.Done, text, hist)
 	case hardStop || errors.Is(err, context.Canceled) && ctx.Err() != nil:
@@ -723,7 +732,12 @@ func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Age
 			msgs = append(msgs, agent.Message{Role: h.Role, Content: h.Content})
 		}
 	}
-	msgs = append(msgs, agent.Message{Role: "user", Content: it.msg.Text})
+	um, err := d.userMessage(ctx, it, p)
+	if err != nil {
+		return "", err
+	}
+	it.userText = um.Content
+	msgs = append(msgs, um)
 	req := agent.Request{
 		SessionID:      sessionID,
 		SessionKey:     key,
