@@ -95,3 +95,14 @@ func BenchmarkEcho(b *testing.B) {
 		}
 	}
 }
+
+func TestEchoDescribesMedia(t *testing.T) {
+	in := "caption\n[image 1280×720 png, 84 KiB] http://127.0.0.1:8089/media/tok/a.png\n[file x.pdf could not be fetched: too large (25 MiB > 20 MiB)]"
+	want := "[image 1280×720 png, 84 KiB] [file x.pdf could not be fetched: too large (25 MiB > 20 MiB)] caption"
+	if got := echoText(in); got != want {
+		t.Fatalf("echoText = %q, want %q", got, want)
+	}
+	if got := echoText("[not a note] text"); got != "[not a note] text" {
+		t.Fatalf("plain text changed: %q", got)
+	}
+}
