@@ -790,7 +790,12 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 	if p != nil {
 		limit = p.limit
 	}
-	replies := d.replies(it, text, limit)
+	var replies []message.Outbound
+	if st == store.Done && d.opts.Media != nil && text != "" {
+		replies = d.mediaReplies(it, text, limit)
+	} else {
+		replies = d.replies(it, text, limit)
+	}
 	recs, ok := d.record(it, st, gen, replies, hist)
 	if !ok {
 		return

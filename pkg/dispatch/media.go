@@ -39,6 +39,8 @@ type Media struct {
 	// Retries after a temporary failure; DownloadTimeout bounds one try.
 	Retries         int
 	DownloadTimeout time.Duration
+	// OutboundDirs are where a reply's MEDIA: paths may point.
+	OutboundDirs []string
 	// Transcriber, if set, turns voice notes into text.
 	Transcriber *media.Transcriber
 }

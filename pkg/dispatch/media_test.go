@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/media"
 	"github.com/heraldgw/herald/pkg/message"
+	"github.com/heraldgw/herald/pkg/store"
 )
 
 // pngHeader returns the start of a PNG of the given size: enough for the
@@ -142,5 +144,96 @@ func TestMediaDeclaredTooLargeNotDownloaded(t *testing.T) {
 	um := e.agent.Calls()[0].Messages[len(e.agent.Calls()[0].Messages)-1]
 	if !strings.Contains(um.Content, "[image x.pdf could not be fetched: too large (25 MiB > 1000 B)]") || srv.hits.Load() != 0 {
 		t.Fatalf("content %q, %d downloads", um.Content, srv.hits.Load())
+	}
+}
+
+func TestMediaReplyOut(t *testing.T) {
+	srv := newMediaServer(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.pdf"), []byte("%PDF-1.4 report"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("secret"), 0o600)
+	os.Symlink(filepath.Join(outside, "secret.txt"), filepath.Join(dir, "link.txt"))
+	mo := mediaOptions(t, true)
+	mo.OutboundDirs = []string{dir}
+	e := newEnv(t, Options{Media: mo}, allowAll)
+	e.ad.media = true
+	text := "here\n![chart](" + srv.URL + "/img.png)\nMEDIA: " + filepath.Join(dir, "r.pdf") +
+		"\nMEDIA: " + dir + "/../" + filepath.Base(outside) + "/secret.txt\nMEDIA: " + filepath.Join(dir, "link.txt") + "\nbye"
+	e.deliver(in("1", "c", "u", text))
+	sent := e.ad.waitSent(t, 6)
+	if sent[0].Text != "re: here" || sent[0].Media != nil {
+		t.Fatalf("part 1 %+v", sent[0])
+	}
+	img := sent[1].Media
+	if img == nil || img.Kind != message.MediaImage || img.Caption != "chart" || img.Name != "img.png" || !strings.HasPrefix(img.URL, "http://herald.test/media/") {
+		t.Fatalf("part 2 %+v", sent[1])
+	}
+	if b, err := os.ReadFile(img.Path); err != nil || !bytes.Equal(b, pngHeader(1280, 720)) {
+		t.Fatalf("image bytes at %s: %v", img.Path, err)
+	}
+	if f := sent[2].Media; f == nil || f.Name != "r.pdf" || f.MIME != "application/pdf" {
+		t.Fatalf("part 3 %+v", sent[2])
+	}
+	for i := 3; i <= 4; i++ {
+		if sent[i].Media != nil || !strings.Contains(sent[i].Text, "could not be sent: not under media.outbound_dirs") {
+			t.Fatalf("part %d (outside outbound_dirs) %+v", i+1, sent[i])
+		}
+	}
+	if sent[5].Text != "bye" {
+		t.Fatalf("last part %+v", sent[5])
+	}
+	for i, s := range sent {
+		if s.Part != i+1 || s.Parts != 6 || s.IdempotencyKey != message.IdempotencyKey("p", "1", i+1) {
+			t.Fatalf("part %d numbering %+v", i, s)
+		}
+	}
+}
+
+func TestMediaReplyToTextPlatform(t *testing.T) {
+	srv := newMediaServer(t)
+	mo := mediaOptions(t, false)
+	e := newEnv(t, Options{Media: mo}, allowAll)
+	e.deliver(in("1", "c", "u", "x\nMEDIA: "+srv.URL+"/img.png"))
+	sent := e.ad.waitSent(t, 2)
+	// The reply's URL resolves to 127.0.0.1: refused, said in a text line.
+	if sent[1].Media != nil || !strings.Contains(sent[1].Text, "could not be sent: its address is not allowed") || srv.hits.Load() != 0 {
+		t.Fatalf("loopback URL %+v, %d hits", sent[1], srv.hits.Load())
+	}
+	mo2 := mediaOptions(t, true)
+	e2 := newEnv(t, Options{Media: mo2}, allowAll)
+	e2.deliver(in("1", "c", "u", "x\nMEDIA: "+srv.URL+"/img.png"))
+	sent = e2.ad.waitSent(t, 2)
+	// A platform without uploads gets the link.
+	if sent[1].Media != nil || !strings.HasPrefix(sent[1].Text, "[image 1280×720 png, 233 B] http://herald.test/media/") {
+		t.Fatalf("text platform %+v", sent[1])
+	}
+}
+
+func TestMediaPrunedWithMessages(t *testing.T) {
+	mo := mediaOptions(t, true)
+	e := newEnv(t, Options{Media: mo, Retention: time.Hour}, allowAll)
+	put := func(s string, age time.Duration) string {
+		it, err := mo.Store.Put(t.Context(), strings.NewReader(s), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-age)
+		os.Chtimes(mo.Store.Path(it.SHA256), old, old)
+		return it.SHA256
+	}
+	kept, old, recent := put("referenced", 3*time.Hour), put("unreferenced", 3*time.Hour), put("just fetched", 0)
+	id, _, err := e.st.AddInbound(t.Context(), "k", in("9", "c", "u", "x"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.RecordMediaFetch(t.Context(), id, store.MediaFetch{Index: 0, SHA256: kept, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.d.prune()
+	if !mo.Store.Has(kept) || mo.Store.Has(old) || !mo.Store.Has(recent) {
+		t.Fatalf("after prune: referenced %v, old %v, recent %v", mo.Store.Has(kept), mo.Store.Has(old), mo.Store.Has(recent))
 	}
 }

@@ -36,7 +36,7 @@ func buildMedia(cfg *config.Config) (*dispatch.Media, error) {
 		Store: st, Client: client, Signer: signer,
 		PublicURL: cfg.MediaPublicURL(), URLTTL: mc.URLTTL, MaxBytes: mc.MaxBytes,
 		ImageTransport: mc.ImageTransport, DataURLMaxBytes: mc.DataURLMaxBytes,
-		Retries: *mc.Retries, DownloadTimeout: mc.DownloadTimeout,
+		Retries: *mc.Retries, DownloadTimeout: mc.DownloadTimeout, OutboundDirs: mc.OutboundDirs,
 	}
 	if t := mc.Transcribe; t.Enabled() {
 		tr := &media.Transcriber{URL: t.URL, Model: t.Model, Timeout: t.Timeout}
