@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,6 +231,9 @@ type item struct {
 	// userText is what the agent was sent for msg (its text and media
 	// notes, never data: URLs), kept as history.
 	userText string
+	// notices are one-line messages for the user about media that did not
+	// reach the agent, sent before the reply.
+	notices []string
 }
 
 type turn struct {
@@ -789,6 +793,9 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 	limit := adapter.DefaultMaxMessageLen
 	if p != nil {
 		limit = p.limit
+	}
+	if st == store.Done && len(it.notices) > 0 {
+		text = strings.TrimSpace(strings.Join(it.notices, "\n") + "\n\n" + text)
 	}
 	var replies []message.Outbound
 	if st == store.Done && d.opts.Media != nil && text != "" {

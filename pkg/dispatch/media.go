@@ -59,6 +59,10 @@ const (
 // cannot record an outcome): the message stays pending.
 func (d *Dispatcher) userMessage(ctx context.Context, it *item, p *platform) (agent.Message, error) {
 	msg := agent.Message{Role: agent.RoleUser, Content: it.msg.Text}
+	it.notices = it.notices[:0]
+	for _, k := range it.msg.Unsupported {
+		it.notices = append(it.notices, fmt.Sprintf("herald cannot pass %s to the agent yet.", pluralKind(k)))
+	}
 	if len(it.msg.Attachments) == 0 {
 		return msg, nil
 	}
@@ -109,6 +113,7 @@ func (d *Dispatcher) userMessage(ctx context.Context, it *item, p *platform) (ag
 			}
 		}
 		if f.Error != "" {
+			it.notices = append(it.notices, fmt.Sprintf("herald could not pass %s %s to the agent: %s.", kindWord(att.Kind), name, f.Error))
 			notes = append(notes, fmt.Sprintf("[%s %s could not be fetched: %s]", kindWord(att.Kind), name, f.Error))
 			continue
 		}
@@ -260,4 +265,15 @@ func (d *Dispatcher) transcribe(ctx context.Context, item media.Item, name strin
 	}
 	defer f.Close()
 	return d.opts.Media.Transcriber.Transcribe(ctx, f, name, item.MIME)
+}
+
+// pluralKind names what the user sent, for a notice: "stickers".
+func pluralKind(kind string) string {
+	if kind == "" {
+		return "this kind of message"
+	}
+	if strings.HasSuffix(kind, "s") {
+		return kind
+	}
+	return kind + "s"
 }

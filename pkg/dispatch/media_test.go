@@ -6,8 +6,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/http"
-	"os"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -235,5 +235,18 @@ func TestMediaPrunedWithMessages(t *testing.T) {
 	e.d.prune()
 	if !mo.Store.Has(kept) || mo.Store.Has(old) || !mo.Store.Has(recent) {
 		t.Fatalf("after prune: referenced %v, old %v, recent %v", mo.Store.Has(kept), mo.Store.Has(old), mo.Store.Has(recent))
+	}
+}
+
+func TestMediaUserIsTold(t *testing.T) {
+	srv := newMediaServer(t)
+	e := newEnv(t, Options{Media: mediaOptions(t, true)}, allowAll)
+	m := withAttachments(in("1", "c", "u", "hi"), srv.URL, "big.pdf")
+	m.Unsupported = []string{"sticker"}
+	e.deliver(m)
+	sent := e.ad.waitSent(t, 1)
+	want := "herald cannot pass stickers to the agent yet.\nherald could not pass file big.pdf to the agent: too large (over 1000 B).\n\nre: hi"
+	if !strings.HasPrefix(sent[0].Text, want) {
+		t.Fatalf("reply %q, want it to start with %q", sent[0].Text, want)
 	}
 }
