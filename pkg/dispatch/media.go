@@ -61,6 +61,7 @@ func (d *Dispatcher) userMessage(ctx context.Context, it *item, p *platform) (ag
 	msg := agent.Message{Role: agent.RoleUser, Content: it.msg.Text}
 	it.notices = it.notices[:0]
 	for _, k := range it.msg.Unsupported {
+		d.metrics.MediaUnsupported(it.msg.Platform, k)
 		it.notices = append(it.notices, fmt.Sprintf("herald cannot pass %s to the agent yet.", pluralKind(k)))
 	}
 	if len(it.msg.Attachments) == 0 {
@@ -102,6 +103,7 @@ func (d *Dispatcher) userMessage(ctx context.Context, it *item, p *platform) (ag
 				return msg, ctx.Err()
 			}
 			f = store.MediaFetch{Index: i, At: time.Now()}
+			d.metrics.MediaFetch("in", fetchResult(ferr), item.Size)
 			if ferr != nil {
 				f.Error = fetchReason(ferr, att, m.MaxBytes)
 				d.log.WithFields(logrus.Fields{"platform": it.msg.Platform, "message": it.id, "attachment": i}).WithError(ferr).Warn("cannot fetch attachment")
@@ -276,4 +278,19 @@ func pluralKind(kind string) string {
 		return kind
 	}
 	return kind + "s"
+}
+
+// fetchResult is the result label of a download's metric.
+func fetchResult(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, adapter.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, media.ErrNoSpace), errors.Is(err, media.ErrStoreFull):
+		return "no_space"
+	case errors.Is(err, media.ErrForbiddenAddress):
+		return "forbidden"
+	}
+	return "failed"
 }

@@ -46,6 +46,11 @@ func (d *Dispatcher) mediaReplies(it *item, text string, limit int) []message.Ou
 			continue
 		}
 		om, err := d.fetchOutbound(s)
+		var size int64
+		if om != nil {
+			size = om.Size
+		}
+		d.metrics.MediaFetch("out", fetchResult(err), size)
 		if err != nil {
 			d.log.WithFields(logrus.Fields{"platform": it.msg.Platform, "message": it.id}).WithError(err).Warn("cannot fetch a file of the reply; sending its link instead")
 			parts = append(parts, part{text: fmt.Sprintf("[%s could not be sent: %s]", s.Source, outboundReason(err))})
