@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/media"
 	"github.com/heraldgw/herald/pkg/message"
 	"github.com/heraldgw/herald/pkg/store"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // pngHeader returns the start of a PNG of the given size: enough for the
@@ -248,5 +250,36 @@ func TestMediaUserIsTold(t *testing.T) {
 	want := "herald cannot pass stickers to the agent yet.\nherald could not pass file big.pdf to the agent: too large (over 1000 B).\n\nre: hi"
 	if !strings.HasPrefix(sent[0].Text, want) {
 		t.Fatalf("reply %q, want it to start with %q", sent[0].Text, want)
+	}
+}
+
+// A reply's file is fetched once, before the outbox commit: a restart
+// between the download and the delivery delivers each part once, from the
+// media store, without downloading again.
+func TestMediaReplySurvivesRestart(t *testing.T) {
+	srv := newMediaServer(t)
+	mo := mediaOptions(t, true)
+	e := newEnv(t, Options{Media: mo, InitialBackoff: 300 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}, allowAll)
+	e.ad.fail = []error{adapter.ErrTemporary}
+	e.deliver(in("1", "c", "u", "x\nMEDIA: "+srv.URL+"/img.png"))
+	testwait.For(t, "a recorded retry of the first part", func() bool {
+		ob, _ := e.st.PendingOutbox(t.Context())
+		return len(ob) == 2 && ob[0].Attempts == 1
+	})
+	e.close()
+	srv.Close() // the file is not downloaded again
+	e.ad = newFakeAdapter("p")
+	e.ad.media = true
+	e.open(Options{Media: mo}, allowAll)
+	sent := e.ad.waitSent(t, 2)
+	if sent[0].Text != "re: x" || sent[1].Media == nil {
+		t.Fatalf("after restart %+v", sent)
+	}
+	if b, err := os.ReadFile(sent[1].Media.Path); err != nil || !bytes.Equal(b, pngHeader(1280, 720)) {
+		t.Fatalf("file after restart: %v", err)
+	}
+	waitDelivered(t, e.st, 1)
+	if n := len(e.ad.Sent()); n != 2 || srv.hits.Load() != 1 {
+		t.Fatalf("%d sends, %d downloads", n, srv.hits.Load())
 	}
 }
