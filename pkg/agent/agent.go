@@ -4,6 +4,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,36 @@ const (
 type Message struct {
 	Role    string `json:"role"` // RoleSystem, RoleUser or RoleAssistant
 	Content string `json:"content"`
+	// Parts, when set, is sent as the message's content instead of Content
+	// (OpenAI content parts: text and image_url) to chat-completions
+	// backends. Content must then hold the same text with a note per image,
+	// for backends (and history) that take text only. A message without
+	// Parts is encoded exactly as before.
+	Parts []ContentPart `json:"-"`
+}
+
+// ContentPart is one part of a multi-part message content.
+type ContentPart struct {
+	Type     string    `json:"type"` // "text" or "image_url"
+	Text     string    `json:"text,omitempty"`
+	ImageURL *ImageURL `json:"image_url,omitempty"`
+}
+
+// ImageURL is an image_url part's value: an http(s) or data: URL.
+type ImageURL struct {
+	URL string `json:"url"`
+}
+
+// MarshalJSON encodes Content as a string, or Parts as an array when set.
+func (m Message) MarshalJSON() ([]byte, error) {
+	if len(m.Parts) == 0 {
+		type plain Message
+		return json.Marshal(plain(m))
+	}
+	return json.Marshal(struct {
+		Role    string        `json:"role"`
+		Content []ContentPart `json:"content"`
+	}{m.Role, m.Parts})
 }
 
 // Request is one agent turn.

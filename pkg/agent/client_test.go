@@ -5,6 +5,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -283,7 +284,7 @@ func TestRequestHeadersHermes(t *testing.T) {
 			t.Errorf("%s: %q, want %q", h, got, want)
 		}
 	}
-	if r.Body.Model != "m1" || !r.Body.Stream || len(r.Body.Messages) != 1 || r.Body.Messages[0] != (agenttest.Message{Role: "user", Content: "hello there"}) {
+	if r.Body.Model != "m1" || !r.Body.Stream || len(r.Body.Messages) != 1 || r.Body.Messages[0].Role != "user" || r.Body.Messages[0].Content != "hello there" || r.Body.Messages[0].Parts != nil {
 		t.Errorf("body %s", r.Raw)
 	}
 }
@@ -336,11 +337,11 @@ func TestInvalidRequests(t *testing.T) {
 		kind string
 		req  Request
 	}{
-		{"session id with LF", "hermes", Request{SessionID: "a\nb", Messages: []Message{{RoleUser, "x"}}}},
-		{"session id with CR", "openai", Request{SessionID: "a\rX-Evil: 1", Messages: []Message{{RoleUser, "x"}}}},
-		{"session id with NUL", "hermes", Request{SessionID: "a\x00", Messages: []Message{{RoleUser, "x"}}}},
-		{"hermes without session id", "hermes", Request{Messages: []Message{{RoleUser, "x"}}}},
-		{"idempotency key with LF", "openai", Request{IdempotencyKey: "k\n", Messages: []Message{{RoleUser, "x"}}}},
+		{"session id with LF", "hermes", Request{SessionID: "a\nb", Messages: []Message{{Role: RoleUser, Content: "x"}}}},
+		{"session id with CR", "openai", Request{SessionID: "a\rX-Evil: 1", Messages: []Message{{Role: RoleUser, Content: "x"}}}},
+		{"session id with NUL", "hermes", Request{SessionID: "a\x00", Messages: []Message{{Role: RoleUser, Content: "x"}}}},
+		{"hermes without session id", "hermes", Request{Messages: []Message{{Role: RoleUser, Content: "x"}}}},
+		{"idempotency key with LF", "openai", Request{IdempotencyKey: "k\n", Messages: []Message{{Role: RoleUser, Content: "x"}}}},
 		{"no messages", "openai", Request{SessionID: "s"}},
 	}
 	for _, tt := range tests {
@@ -773,3 +774,16 @@ func TestSanitize(t *testing.T) {
 }
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
+
+func TestMessageContentParts(t *testing.T) {
+	plain, err := json.Marshal(Message{Role: RoleUser, Content: "hi"})
+	if err != nil || string(plain) != `{"role":"user","content":"hi"}` {
+		t.Fatalf("text-only message changed: %s %v", plain, err)
+	}
+	multi, err := json.Marshal(Message{Role: RoleUser, Content: "look [image]", Parts: []ContentPart{
+		{Type: "text", Text: "look"}, {Type: "image_url", ImageURL: &ImageURL{URL: "data:image/png;base64,AA=="}}}})
+	want := `{"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]}`
+	if err != nil || string(multi) != want {
+		t.Fatalf("multi-part message: %s %v", multi, err)
+	}
+}

@@ -4,6 +4,7 @@ package agent
 
 import (
 	"context"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -23,7 +24,7 @@ func (e *echo) Complete(ctx context.Context, req Request, ev Events) (string, er
 	if ctx.Err() != nil {
 		return "", wrapCtx(ctx)
 	}
-	reply := "echo: " + lastUser(req.Messages)
+	reply := "echo: " + echoText(lastUser(req.Messages))
 	var t *time.Timer
 	for i, rest := 0, reply; rest != ""; i++ {
 		n := nextWord(rest)
@@ -67,3 +68,28 @@ func nextWord(s string) int {
 
 // Interface guards
 var _ Agent = (*echo)(nil)
+
+// echoText puts the media notes of a user message ("[image 1280×720 png,
+// 84 KiB] <signed link>" lines, as the dispatcher writes them) first,
+// without their links, followed by the text: "[image 1280×720 png, 84 KiB]
+// caption". A message without such lines is returned unchanged.
+func echoText(s string) string {
+	var notes, text []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "[") {
+			if i := strings.LastIndex(line, "] "); i > 0 && strings.Contains(line[i+2:], "/media/") && !strings.Contains(line[i+2:], " ") {
+				notes = append(notes, line[:i+1])
+				continue
+			}
+			if strings.HasSuffix(line, "]") && strings.Contains(line, " could not be fetched: ") {
+				notes = append(notes, line)
+				continue
+			}
+		}
+		text = append(text, line)
+	}
+	if len(notes) == 0 {
+		return s
+	}
+	return strings.TrimSpace(strings.Join(notes, " ") + " " + strings.Join(text, "\n"))
+}

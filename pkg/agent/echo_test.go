@@ -21,11 +21,11 @@ func TestEcho(t *testing.T) {
 		want   string
 		deltas []string
 	}{
-		{"one message", []Message{{RoleUser, "hello world"}}, "echo: hello world", []string{"echo:", " hello", " world"}},
-		{"last user message wins", []Message{{RoleSystem, "sys"}, {RoleUser, "first"}, {RoleAssistant, "a"}, {RoleUser, "second"}}, "echo: second", []string{"echo:", " second"}},
-		{"spacing kept", []Message{{RoleUser, "  a\n\nb\tc  "}}, "echo:   a\n\nb\tc  ", []string{"echo:", "   a", "\n\nb", "\tc", "  "}},
-		{"unicode", []Message{{RoleUser, "你好\u3000世界"}}, "echo: 你好\u3000世界", []string{"echo:", " 你好", "\u3000世界"}},
-		{"no user message", []Message{{RoleSystem, "sys"}}, "echo: ", []string{"echo:", " "}},
+		{"one message", []Message{{Role: RoleUser, Content: "hello world"}}, "echo: hello world", []string{"echo:", " hello", " world"}},
+		{"last user message wins", []Message{{Role: RoleSystem, Content: "sys"}, {Role: RoleUser, Content: "first"}, {Role: RoleAssistant, Content: "a"}, {Role: RoleUser, Content: "second"}}, "echo: second", []string{"echo:", " second"}},
+		{"spacing kept", []Message{{Role: RoleUser, Content: "  a\n\nb\tc  "}}, "echo:   a\n\nb\tc  ", []string{"echo:", "   a", "\n\nb", "\tc", "  "}},
+		{"unicode", []Message{{Role: RoleUser, Content: "你好\u3000世界"}}, "echo: 你好\u3000世界", []string{"echo:", " 你好", "\u3000世界"}},
+		{"no user message", []Message{{Role: RoleSystem, Content: "sys"}}, "echo: ", []string{"echo:", " "}},
 		{"no messages", nil, "echo: ", []string{"echo:", " "}},
 	}
 	for _, tt := range tests {
@@ -58,7 +58,7 @@ func TestEchoCancelDuringDelay(t *testing.T) {
 	var deltas int
 	done := make(chan error, 1)
 	go func() {
-		_, err := a.Complete(ctx, Request{Messages: []Message{{RoleUser, "never finished"}}}, Events{Delta: func(string) {
+		_, err := a.Complete(ctx, Request{Messages: []Message{{Role: RoleUser, Content: "never finished"}}}, Events{Delta: func(string) {
 			deltas++
 			cancel()
 		}})
@@ -78,14 +78,14 @@ func TestEchoCanceledBeforeStart(t *testing.T) {
 	a, _ := New(config.Agent{Kind: "echo"}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := a.Complete(ctx, Request{Messages: []Message{{RoleUser, "x"}}}, Events{}); !errors.Is(err, context.Canceled) {
+	if _, err := a.Complete(ctx, Request{Messages: []Message{{Role: RoleUser, Content: "x"}}}, Events{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v", err)
 	}
 }
 
 func BenchmarkEcho(b *testing.B) {
 	a, _ := New(config.Agent{Kind: "echo"}, nil)
-	req := Request{Messages: []Message{{RoleUser, "the quick brown fox jumps over the lazy dog"}}}
+	req := Request{Messages: []Message{{Role: RoleUser, Content: "the quick brown fox jumps over the lazy dog"}}}
 	var n int
 	ev := Events{Delta: func(s string) { n += len(s) }}
 	b.ReportAllocs()
@@ -93,5 +93,16 @@ func BenchmarkEcho(b *testing.B) {
 		if _, err := a.Complete(context.Background(), req, ev); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestEchoDescribesMedia(t *testing.T) {
+	in := "caption\n[image 1280×720 png, 84 KiB] http://127.0.0.1:8089/media/tok/a.png\n[file x.pdf could not be fetched: too large (25 MiB > 20 MiB)]"
+	want := "[image 1280×720 png, 84 KiB] [file x.pdf could not be fetched: too large (25 MiB > 20 MiB)] caption"
+	if got := echoText(in); got != want {
+		t.Fatalf("echoText = %q, want %q", got, want)
+	}
+	if got := echoText("[not a note] text"); got != "[not a note] text" {
+		t.Fatalf("plain text changed: %q", got)
 	}
 }

@@ -45,6 +45,7 @@ type Config struct {
 	Delivery Delivery `yaml:"delivery"`
 	API      API      `yaml:"api"`
 	Limits   Limits   `yaml:"limits"`
+	Media    Media    `yaml:"media"`
 	// Platforms maps an instance name to its settings. The instance name is
 	// also the adapter type unless type: is given.
 	Platforms map[string]*Platform `yaml:"platforms"`
@@ -361,6 +362,7 @@ func (c *Config) applyDefaults() {
 	defInt(&c.Delivery.MaxAttempts, 8)
 	defDur(&c.Delivery.InitialBackoff, time.Second)
 	defDur(&c.Delivery.MaxBackoff, 5*time.Minute)
+	c.mediaDefaults()
 	for _, p := range c.Platforms {
 		def(&p.Unauthorized, "reply")
 		def(&p.UnauthorizedText, "Sorry, you are not allowed to use this bot. Ask its operator to add your user id.")
@@ -630,6 +632,7 @@ func (c *Config) validate() error {
 	}
 	c.validateAPI(add)
 	c.validateLimits(add)
+	c.validateMedia(add)
 	names := make([]string, 0, len(c.Platforms))
 	for n := range c.Platforms {
 		names = append(names, n)

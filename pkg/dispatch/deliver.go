@@ -104,6 +104,7 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 		pop()
 		return
 	}
+	d.prepareMediaPart(p, &msg)
 	d.mu.Lock()
 	d.sending++
 	d.mu.Unlock()

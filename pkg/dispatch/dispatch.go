@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,6 +99,8 @@ type Options struct {
 	RefusalInterval time.Duration
 	// Limits are the per-user budgets (limits.per_user).
 	Limits UserLimits
+	// Media passes attachments to the agent; nil names them in a note.
+	Media *Media
 }
 
 func (o *Options) defaults() {
@@ -230,6 +233,12 @@ type item struct {
 	msg       message.Inbound
 	attempts  int
 	notBefore time.Time
+	// userText is what the agent was sent for msg (its text and media
+	// notes, never data: URLs), kept as history.
+	userText string
+	// notices are one-line messages for the user about media that did not
+	// reach the agent, sent before the reply.
+	notices []string
 }
 
 type turn struct {
@@ -660,7 +669,11 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 		d.metrics.AgentTurn("ok")
 		var hist []store.HistoryEntry
 		if !ag.KeepsHistory() {
-			hist = []store.HistoryEntry{{Role: "user", Content: it.msg.Text}, {Role: "assistant", Content: text}}
+			user := it.userText
+			if user == "" {
+				user = it.msg.Text
+			}
+			hist = []store.HistoryEntry{{Role: "user", Content: user}, {Role: "assistant", Content: text}}
 		}
 		d.finish(it, store.Done, text, hist)
 	case hardStop || errors.Is(err, context.Canceled) && ctx.Err() != nil:
@@ -728,7 +741,12 @@ func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Age
 			msgs = append(msgs, agent.Message{Role: h.Role, Content: h.Content})
 		}
 	}
-	msgs = append(msgs, agent.Message{Role: "user", Content: it.msg.Text})
+	um, err := d.userMessage(ctx, it, p)
+	if err != nil {
+		return "", err
+	}
+	it.userText = um.Content
+	msgs = append(msgs, um)
 	req := agent.Request{
 		SessionID:  sessionID,
 		SessionKey: key,
@@ -796,7 +814,15 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 	if p != nil {
 		limit = p.limit
 	}
-	replies := d.replies(it, text, limit)
+	if st == store.Done && len(it.notices) > 0 {
+		text = strings.TrimSpace(strings.Join(it.notices, "\n") + "\n\n" + text)
+	}
+	var replies []message.Outbound
+	if st == store.Done && d.opts.Media != nil && text != "" {
+		replies = d.mediaReplies(it, text, limit)
+	} else {
+		replies = d.replies(it, text, limit)
+	}
 	recs, ok := d.record(it, st, gen, replies, hist)
 	if !ok {
 		return

@@ -42,7 +42,11 @@ type fakeAdapter struct {
 	limit   int
 	editErr error
 	changed chan struct{}
+	// media is whether SendsMedia reports true (set before use).
+	media bool
 }
+
+func (f *fakeAdapter) SendsMedia(message.MediaKind) bool { return f.media }
 
 func newFakeAdapter(name string) *fakeAdapter {
 	return &fakeAdapter{name: name, byKey: map[string]bool{}, edits: map[string]string{}, changed: make(chan struct{}, 1000)}

@@ -87,6 +87,7 @@ func (d *Dispatcher) prune() {
 	} else if n > 0 {
 		d.log.WithField("rows", n).Debug("pruned finished messages")
 	}
+	d.pruneMedia(ctx, now)
 	if n, err := d.store.PruneSends(ctx, now.Add(-d.opts.Retention)); err != nil {
 		d.log.WithError(err).Warn("pruning sent messages failed")
 	} else if n > 0 {

@@ -154,7 +154,16 @@ func Run(ctx context.Context, opts Options) error {
 		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")
 		return d.failed(ExitConfig, err)
 	}
-	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dispatchOptions(cfg), logger.WithField("component", "dispatch"), m)
+	mediaOpts, err := buildMedia(cfg)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", cfg.File, err)
+		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("cannot set up media; herald does not start")
+		return d.failed(ExitConfig, err)
+	}
+	d.media = mediaOpts
+	dopts := dispatchOptions(cfg)
+	dopts.Media = mediaOpts
+	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dopts, logger.WithField("component", "dispatch"), m)
 	recovered, replies, err := d.disp.Start(ctx)
 	if err != nil {
 		return d.storeFailed("cannot read the work left in the message store", err)
@@ -323,8 +332,10 @@ type daemon struct {
 	store   *store.Store
 	disp    *dispatch.Dispatcher
 
-	httpSrv   *http.Server
-	httpMux   *swapHandler
+	httpSrv *http.Server
+	httpMux *swapHandler
+	// media is the media store, client and signer (nil before start).
+	media     *dispatch.Media
 	httpDone  chan struct{}
 	conns     *connTracker
 	adminSrv  *http.Server

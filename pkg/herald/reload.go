@@ -110,7 +110,7 @@ func (d *daemon) applyReload() (changed []string, err error) {
 		d.disp.SetAgent(ag)
 	}
 	d.disp.SetPlatforms(dispatchPlatforms(next, cfg))
-	d.httpMux.set(httpRoutes(next))
+	d.httpMux.set(httpRoutes(next, d.mediaHandler()))
 	d.startPlatforms(next)
 	if !reflect.DeepEqual(old.Shutdown, cfg.Shutdown) || !reflect.DeepEqual(old.Watchdog, cfg.Watchdog) || !reflect.DeepEqual(old.Fault, cfg.Fault) {
 		changed = append(changed, "shutdown/watchdog")
@@ -139,5 +139,6 @@ func restartOnly(a, b *config.Config) []string {
 	check("delivery", a.Delivery, b.Delivery)
 	check("api", a.API, b.API)
 	check("limits", a.Limits, b.Limits)
+	check("media", a.Media, b.Media)
 	return keys
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/media"
 )
 
 // swapHandler lets a reload replace the routes of a running server, and
@@ -77,8 +78,11 @@ func (c *connTracker) waitZero(ctx context.Context) bool {
 
 // httpRoutes builds the public listener's handler: adapter routes (the
 // webhook) and a health endpoint.
-func httpRoutes(ps map[string]*platform) http.Handler {
+func httpRoutes(ps map[string]*platform, mediaHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if mediaHandler != nil {
+		mux.Handle("GET "+media.PathPrefix, mediaHandler)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -98,7 +102,7 @@ func httpRoutes(ps map[string]*platform) http.Handler {
 // serveHTTP serves the public listener.
 func (d *daemon) serveHTTP(ps map[string]*platform) {
 	d.httpMux = &swapHandler{}
-	d.httpMux.set(httpRoutes(ps))
+	d.httpMux.set(httpRoutes(ps, d.mediaHandler()))
 	d.conns = newConnTracker()
 	lc := d.cfg.Listen
 	d.httpSrv = &http.Server{
@@ -153,4 +157,12 @@ func (d *daemon) stopHTTP(ctx context.Context) {
 	if err := d.httpSrv.Shutdown(sctx); err != nil {
 		d.httpSrv.Close()
 	}
+}
+
+// mediaHandler serves signed media links, nil without media.
+func (d *daemon) mediaHandler() http.Handler {
+	if d.media == nil {
+		return nil
+	}
+	return d.media.Signer.Handler()
 }

@@ -33,6 +33,7 @@ type Metrics struct {
 	httpRefused     prometheus.Counter
 	store           storeMetrics
 	send            sendMetrics
+	media           mediaMetrics
 
 	// ops: the metrics of the operations pack (ops.go).
 	ops *ops
@@ -135,6 +136,7 @@ func New(version string) *Metrics {
 	)
 	m.store = newStoreMetrics(reg)
 	m.send = newSendMetrics(reg)
+	m.media = newMediaMetrics(reg)
 	m.ops = newOps(reg, time.Now())
 	return m
 }

@@ -40,6 +40,11 @@ type Platform struct {
 	// Passive adapters receive on herald's listener and connect to
 	// nothing: Start reports Connected at once.
 	Passive bool
+	// Attachment is an inbound attachment (of Inbound) the adapter's
+	// FetchMedia accepts, for the media checks of a MediaFetcher; nil
+	// skips them.
+	Attachment *message.Attachment
+	Inbound    *message.Inbound
 	// NoReadme skips the README checks, for a hidden test-only type whose
 	// README documents fault injection rather than a platform.
 	NoReadme bool
@@ -92,6 +97,7 @@ func Conformance(t *testing.T, p Platform) {
 			t.Error("Start after Stop succeeded")
 		}
 	})
+	t.Run("media", func(t *testing.T) { checkMedia(t, p, typ) })
 	t.Run("stop/connected", func(t *testing.T) {
 		url := ""
 		if p.Fake != nil {
@@ -450,5 +456,56 @@ func WantFieldError(t testing.TB, err error, key string) {
 	var fe *config.FieldError
 	if !errors.As(err, &fe) || fe.Key != key {
 		t.Fatalf("Validate = %v, want a field error for %q", err, key)
+	}
+}
+
+// checkMedia runs the media contract for adapters that implement
+// MediaFetcher or MediaSender: FetchMedia returns within StopBound of its
+// context ending, and a Send whose Media.Path does not exist fails with an
+// error rather than a panic or a post without the file.
+func checkMedia(t *testing.T, p Platform, typ adapter.Type) {
+	url := ""
+	if p.Fake != nil {
+		url = p.Fake(t).URL
+	}
+	a, _ := build(t, p, typ, url)
+	_, fetcher := a.(adapter.MediaFetcher)
+	_, sender := a.(adapter.MediaSender)
+	if !fetcher && !sender {
+		t.Skip("the adapter implements neither MediaFetcher nor MediaSender")
+	}
+	start(t, a)
+	defer stopChecked(t, a)
+	if fetcher && p.Attachment != nil && p.Inbound != nil {
+		// Against a platform that accepts the connection and never
+		// answers, the fetch must end with its context.
+		bh := blackhole(t)
+		b, _ := build(t, p, typ, bh.url)
+		f := b.(adapter.MediaFetcher)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			in, att := *p.Inbound, *p.Attachment
+			if body, _, err := f.FetchMedia(ctx, &in, &att); err == nil {
+				body.Close()
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(StopBound + waitFor):
+			t.Error("FetchMedia did not return after its context ended")
+		}
+	}
+	if sender && p.Outbound != nil {
+		msg := *p.Outbound
+		msg.Media = &message.OutboundMedia{Kind: message.MediaFile, Source: "https://example.invalid/x.pdf", Name: "x.pdf",
+			MIME: "application/pdf", Size: 1, SHA256: strings.Repeat("0", 64), Path: filepath.Join(t.TempDir(), "missing"), URL: "http://127.0.0.1:1/media/x"}
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if _, err := a.Send(ctx, &msg); err == nil {
+			t.Error("Send of a media part whose file does not exist succeeded")
+		}
 	}
 }

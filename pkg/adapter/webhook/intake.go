@@ -57,6 +57,20 @@ type inboundBody struct {
 	UserName       string `json:"user_name"`
 	ThreadID       string `json:"thread_id"`
 	ChatType       string `json:"chat_type"`
+	// Attachments are files the sender offers by URL; herald fetches
+	// them with its guarded client (http(s), media.max_bytes, no private
+	// addresses unless media.allow_private).
+	Attachments []inboundAttachment `json:"attachments"`
+}
+
+// inboundAttachment is one entry of an inbound body's attachments.
+type inboundAttachment struct {
+	URL  string `json:"url"`
+	Name string `json:"name"`
+	MIME string `json:"mime"`
+	// Kind is image, file, voice, audio or video; default image for an
+	// image/* mime, else file.
+	Kind string `json:"kind"`
 }
 
 type acceptedBody struct {
@@ -240,8 +254,28 @@ func (a *Adapter) parse(body []byte, id string) (*message.Inbound, int, string, 
 			return bad("%s contains control characters", f.name)
 		}
 	}
-	if strings.TrimSpace(in.Text) == "" {
+	if strings.TrimSpace(in.Text) == "" && len(in.Attachments) == 0 {
 		return bad("text is required")
+	}
+	if len(in.Attachments) > message.MaxAttachments {
+		return bad("%d attachments, limit %d", len(in.Attachments), message.MaxAttachments)
+	}
+	var atts []message.Attachment
+	for i, at := range in.Attachments {
+		if !strings.HasPrefix(at.URL, "http://") && !strings.HasPrefix(at.URL, "https://") {
+			return bad("attachments[%d].url must be an http:// or https:// URL", i)
+		}
+		kind := message.MediaKind(at.Kind)
+		if at.Kind == "" {
+			kind = message.MediaFile
+			if strings.HasPrefix(at.MIME, "image/") {
+				kind = message.MediaImage
+			}
+		}
+		if !kind.Valid() {
+			return bad("attachments[%d].kind %q is not one of image, file, voice, audio, video", i, truncate(at.Kind, 32))
+		}
+		atts = append(atts, message.Attachment{Kind: kind, Ref: at.URL, Name: at.Name, MIME: at.MIME})
 	}
 	if len(in.Text) > message.MaxTextBytes {
 		return nil, http.StatusRequestEntityTooLarge, RejectTooLarge, fmt.Errorf("text is %d bytes, limit %d", len(in.Text), message.MaxTextBytes)
@@ -255,15 +289,16 @@ func (a *Adapter) parse(body []byte, id string) (*message.Inbound, int, string, 
 		return bad("chat_type %q is not one of dm, group, channel", truncate(in.ChatType, 32))
 	}
 	m := &message.Inbound{
-		Platform:   a.name,
-		EventID:    id,
-		ChatID:     in.ConversationID,
-		ChatType:   chatType,
-		ThreadID:   in.ThreadID,
-		SenderID:   in.UserID,
-		SenderName: in.UserName,
-		MessageID:  id,
-		Text:       in.Text,
+		Platform:    a.name,
+		EventID:     id,
+		ChatID:      in.ConversationID,
+		ChatType:    chatType,
+		ThreadID:    in.ThreadID,
+		SenderID:    in.UserID,
+		SenderName:  in.UserName,
+		MessageID:   id,
+		Text:        in.Text,
+		Attachments: atts,
 	}
 	if in.ReplyURL != "" {
 		u, err := parseReplyURL(in.ReplyURL)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -50,7 +51,24 @@ type ReplyBody struct {
 	Parts          int    `json:"parts"`
 	// InReplyTo is the event id of the inbound message answered.
 	InReplyTo string `json:"in_reply_to"`
+	// Media is the file of a media part (its Text is then empty or a
+	// caption): a signed, expiring herald link and what the file is.
+	Media *ReplyMedia `json:"media,omitempty"`
 }
+
+// ReplyMedia is the file of a media reply part.
+type ReplyMedia struct {
+	URL     string `json:"url"`
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	MIME    string `json:"mime"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	Caption string `json:"caption,omitempty"`
+}
+
+// SendsMedia reports that every kind is sent: as a link in the payload.
+func (a *Adapter) SendsMedia(message.MediaKind) bool { return true }
 
 // Send POSTs one reply part to the message's reply_url (Meta[MetaReplyURL],
 // re-checked against the allow list in case the configuration changed since
@@ -89,7 +107,18 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if key == "" {
 		key = fallbackKey(msg)
 	}
+	var rm *ReplyMedia
+	if m := msg.Media; m != nil {
+		if m.URL == "" {
+			return adapter.SendResult{}, fmt.Errorf("webhook: send: %w: media part without a link (media.public_url)", adapter.ErrPermanent)
+		}
+		if _, err := os.Stat(m.Path); err != nil {
+			return adapter.SendResult{}, fmt.Errorf("webhook: send: %w: %v", adapter.ErrPermanent, err)
+		}
+		rm = &ReplyMedia{URL: m.URL, Kind: string(m.Kind), Name: m.Name, MIME: m.MIME, Size: m.Size, SHA256: m.SHA256, Caption: m.Caption}
+	}
 	body, err := json.Marshal(ReplyBody{
+		Media:          rm,
 		ID:             key,
 		ConversationID: msg.ChatID,
 		UserID:         msg.RecipientID,

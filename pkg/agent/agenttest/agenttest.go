@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,42 @@ import (
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// Parts holds the content parts of a multi-part message (Content is
+	// then the concatenation of its text parts).
+	Parts []Part `json:"-"`
+}
+
+// Part is one content part of a recorded message.
+type Part struct {
+	Type     string `json:"type"`
+	Text     string `json:"text,omitempty"`
+	ImageURL *struct {
+		URL string `json:"url"`
+	} `json:"image_url,omitempty"`
+}
+
+// UnmarshalJSON accepts a string content or an array of content parts.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	m.Role = raw.Role
+	if len(raw.Content) > 0 && raw.Content[0] == '[' {
+		if err := json.Unmarshal(raw.Content, &m.Parts); err != nil {
+			return err
+		}
+		var text strings.Builder
+		for _, p := range m.Parts {
+			text.WriteString(p.Text)
+		}
+		m.Content = text.String()
+		return nil
+	}
+	return json.Unmarshal(raw.Content, &m.Content)
 }
 
 // Body is the decoded JSON of a recorded request.

@@ -30,9 +30,23 @@ type Reply struct {
 	Part           int    `json:"part"`
 	Parts          int    `json:"parts"`
 	InReplyTo      string `json:"in_reply_to"`
+	// Media is the file of a media part, nil for text.
+	Media *Media `json:"media,omitempty"`
 	// From the headers.
 	IdempotencyKey string `json:"-"`
 	WebhookID      string `json:"-"`
+}
+
+// Media is the file of a media reply part: a signed herald link and what
+// the file is.
+type Media struct {
+	URL     string `json:"url"`
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	MIME    string `json:"mime"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	Caption string `json:"caption,omitempty"`
 }
 
 // Request is one request the receiver got, whatever became of it.

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/media"
+	"github.com/heraldgw/herald/pkg/message"
+)
+
+// mediaReplies splits an agent reply into text and media parts in order.
+// Each file the reply names (a Markdown image, a MEDIA: line) is fetched
+// into the media store now, before its outbox record is written, so that
+// delivery after a restart needs nothing but the store. A file that cannot
+// be fetched becomes a text line with its source and the reason. Parts are
+// numbered and keyed as text parts are.
+func (d *Dispatcher) mediaReplies(it *item, text string, limit int) []message.Outbound {
+	segs := media.ParseReply(text)
+	hasMedia := false
+	for _, s := range segs {
+		hasMedia = hasMedia || s.IsMedia()
+	}
+	if !hasMedia {
+		return d.replies(it, text, limit)
+	}
+	type part struct {
+		text string
+		m    *message.OutboundMedia
+	}
+	var parts []part
+	for _, s := range segs {
+		if !s.IsMedia() {
+			for _, t := range Split(s.Text, limit) {
+				parts = append(parts, part{text: t})
+			}
+			continue
+		}
+		om, err := d.fetchOutbound(s)
+		var size int64
+		if om != nil {
+			size = om.Size
+		}
+		d.metrics.MediaFetch("out", fetchResult(err), size)
+		if err != nil {
+			d.log.WithFields(logrus.Fields{"platform": it.msg.Platform, "message": it.id}).WithError(err).Warn("cannot fetch a file of the reply; sending its link instead")
+			parts = append(parts, part{text: fmt.Sprintf("[%s could not be sent: %s]", s.Source, outboundReason(err))})
+			continue
+		}
+		parts = append(parts, part{m: om})
+	}
+	if len(parts) > d.opts.MaxReplyParts {
+		d.log.WithFields(logrus.Fields{"platform": it.msg.Platform, "message": it.id, "parts": len(parts)}).Warn("reply longer than dispatch.max_reply_parts messages; the rest is cut")
+		parts = parts[:d.opts.MaxReplyParts]
+	}
+	out := make([]message.Outbound, len(parts))
+	for i, p := range parts {
+		o := it.msg.ReplyTo()
+		o.Text, o.Media = p.text, p.m
+		o.Part, o.Parts = i+1, len(parts)
+		o.IdempotencyKey = message.IdempotencyKey(it.msg.Platform, it.msg.EventID, i+1)
+		if i > 0 || p.m != nil {
+			delete(o.Meta, metaEditID)
+		}
+		out[i] = o
+	}
+	return out
+}
+
+// fetchOutbound stores the file a reply segment names: a URL through the
+// guarded client, a path only under media.outbound_dirs.
+func (d *Dispatcher) fetchOutbound(s media.Segment) (*message.OutboundMedia, error) {
+	m := d.opts.Media
+	ctx, cancel := context.WithTimeout(d.ctx, m.DownloadTimeout)
+	defer cancel()
+	var item media.Item
+	name := path.Base(s.Source)
+	if strings.HasPrefix(s.Source, "http://") || strings.HasPrefix(s.Source, "https://") {
+		var err error
+		if item, err = m.Client.Fetch(ctx, s.Source, m.Store); err != nil {
+			return nil, fmt.Errorf("dispatch: fetch reply media: %w", err)
+		}
+		if i := strings.IndexAny(name, "?#"); i >= 0 {
+			name = name[:i]
+		}
+	} else {
+		resolved, _, err := media.LocalFile(s.Source, m.OutboundDirs, m.MaxBytes)
+		if err != nil {
+			return nil, fmt.Errorf("dispatch: reply media: %w", err)
+		}
+		f, err := os.Open(resolved)
+		if err != nil {
+			return nil, fmt.Errorf("dispatch: reply media: %w", err)
+		}
+		defer f.Close()
+		if item, err = m.Store.Put(ctx, f, m.MaxBytes); err != nil {
+			return nil, fmt.Errorf("dispatch: reply media: %w", err)
+		}
+	}
+	return &message.OutboundMedia{Kind: item.Kind, Source: s.Source, Name: media.SafeName(name, item.MIME), MIME: item.MIME,
+		Size: item.Size, SHA256: item.SHA256, Caption: s.Alt}, nil
+}
+
+func outboundReason(err error) string {
+	switch {
+	case errors.Is(err, media.ErrOutsideDirs):
+		return "not under media.outbound_dirs"
+	case errors.Is(err, media.ErrForbiddenAddress):
+		return "its address is not allowed"
+	}
+	return fetchReason(err, &message.Attachment{}, 0)
+}
+
+// prepareMediaPart readies a media part for Send: the file's path and a
+// signed link, or, for a platform that cannot upload this kind (or when the
+// file is gone), a text line with the link instead.
+func (d *Dispatcher) prepareMediaPart(p *platform, msg *message.Outbound) {
+	om := msg.Media
+	m := d.opts.Media
+	if om == nil || m == nil {
+		return
+	}
+	item, err := m.Store.Stat(om.SHA256)
+	if err != nil {
+		msg.Media = nil
+		msg.Text = fmt.Sprintf("[%s could not be sent: the file is no longer stored]", om.Source)
+		return
+	}
+	link, err := m.Signer.URL(m.PublicURL, item, om.Name, m.URLTTL)
+	if err != nil {
+		link = om.Source
+	}
+	ms, ok := p.Adapter.(adapter.MediaSender)
+	if !ok || !ms.SendsMedia(om.Kind) {
+		msg.Media = nil
+		msg.Text = strings.TrimSpace(om.Caption + " " + fmt.Sprintf("[%s] %s", media.Describe(media.DescribedItem(item, om.Name, 0)), link))
+		return
+	}
+	om2 := *om
+	om2.Path = m.Store.Path(om.SHA256)
+	om2.URL = link
+	msg.Media = &om2
+}
+
+// mediaGrace protects a file just stored whose reference is not yet
+// recorded (a fetch in progress) from the prune.
+const mediaGrace = time.Hour
+
+// pruneMedia removes the media files no kept message or pending reply
+// refers to (after the message prune, so with message retention), except
+// those stored within mediaGrace.
+func (d *Dispatcher) pruneMedia(ctx context.Context, now time.Time) {
+	m := d.opts.Media
+	if m == nil {
+		return
+	}
+	ref, err := d.store.ReferencedMedia(ctx)
+	if err != nil {
+		d.log.WithError(err).Warn("pruning media failed")
+		return
+	}
+	n, freed, err := m.Store.Prune(func(sha string) bool {
+		if ref[sha] {
+			return true
+		}
+		info, err := os.Stat(m.Store.Path(sha))
+		return err == nil && now.Sub(info.ModTime()) < mediaGrace
+	})
+	if err != nil {
+		d.log.WithError(err).Warn("pruning media failed")
+	} else if n > 0 {
+		d.log.WithFields(logrus.Fields{"files": n, "bytes": freed}).Debug("pruned media files")
+	}
+}
