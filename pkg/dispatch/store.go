@@ -20,7 +20,16 @@ type Store interface {
 	Outbox
 	Runs
 	Pairing
+	MediaRecords
 	Maintenance
+}
+
+// MediaRecords records which attachments were fetched (so none is downloaded
+// twice) and which stored files are still needed.
+type MediaRecords interface {
+	RecordMediaFetch(ctx context.Context, inboundID int64, f store.MediaFetch) error
+	MediaFetches(ctx context.Context, inboundID int64) (map[int]store.MediaFetch, error)
+	ReferencedMedia(ctx context.Context) (map[string]bool, error)
 }
 
 // Intake stores inbound messages exactly once per platform event id.
