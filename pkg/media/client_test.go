@@ -49,7 +49,7 @@ func TestClientFetch(t *testing.T) {
 		case "/gone":
 			http.Error(w, "gone", 404)
 		case "/busy":
-			http.Error(w, "busy", 503)
+			http.Error(w, "busy", http.StatusServiceUnavailable)
 		case "/loop":
 			http.Redirect(w, r, "/loop", http.StatusFound)
 		case "/hop":

@@ -249,10 +249,14 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (Item, error)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	final := s.Path(sha)
-	if info, err := os.Lstat(final); err == nil && info.Mode().IsRegular() && info.Size() == n {
-		return item, nil // already stored; the deferred cleanup drops tmp
+	var replaced int64 // a damaged copy under the name is replaced
+	if info, err := os.Lstat(final); err == nil && info.Mode().IsRegular() {
+		if info.Size() == n {
+			return item, nil // already stored; the deferred cleanup drops tmp
+		}
+		replaced = info.Size()
 	}
-	if s.maxTotal > 0 && s.usage+n > s.maxTotal {
+	if s.maxTotal > 0 && s.usage-replaced+n > s.maxTotal {
 		return Item{}, fmt.Errorf("media: put: %w: %d bytes used, %d more, cap %d", ErrStoreFull, s.usage, n, s.maxTotal)
 	}
 	sub := filepath.Dir(final)
@@ -271,7 +275,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (Item, error)
 		os.Remove(final)
 		return Item{}, noSpace("put: fsync dir", err)
 	}
-	s.usage += n
+	s.usage += n - replaced
 	return item, nil
 }
 

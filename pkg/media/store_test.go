@@ -67,6 +67,14 @@ func TestStorePutOpenRemove(t *testing.T) {
 	if _, err := s.Put(context.Background(), bytes.NewReader(data), 1<<20); err != nil || s.Usage() != int64(len(data)) {
 		t.Fatalf("second put: %v, usage %d", err, s.Usage())
 	}
+	// A damaged copy (truncated by hand) is replaced, accounted once.
+	if err := os.WriteFile(s.Path(it.SHA256), data[:5], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = media.OpenStore(dir, 0)
+	if _, err := s.Put(context.Background(), bytes.NewReader(data), 1<<20); err != nil || s.Usage() != int64(len(data)) {
+		t.Fatalf("repair: %v, usage %d", err, s.Usage())
+	}
 	// Reopening recomputes usage.
 	s2, err := media.OpenStore(dir, 0)
 	if err != nil || s2.Usage() != int64(len(data)) {

@@ -57,9 +57,9 @@ func TestTranscribeErrors(t *testing.T) {
 		case "400":
 			http.Error(w, `{"error":{"message":"bad audio"}}`, 400)
 		case "401":
-			http.Error(w, "no", 401)
+			http.Error(w, "no", http.StatusUnauthorized)
 		case "429":
-			http.Error(w, "slow down", 429)
+			http.Error(w, "slow down", http.StatusTooManyRequests)
 		case "500":
 			http.Error(w, "oops", 500)
 		case "garbage":
