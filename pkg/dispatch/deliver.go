@@ -153,6 +153,15 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 			res, err = p.Adapter.Send(ctx, &msg)
 		}
 	}
+	if err != nil && msg.Media != nil && !unknown && uploadRefused(err) {
+		// The platform refused the file itself (too large, a type it
+		// does not take): nothing was shown, so the part's key is
+		// unused. Send its link and the reason instead; never drop it.
+		log.WithError(err).Warn("the platform refused a file; sending its link instead")
+		d.metrics.MediaFetch("out", "upload_refused", 0)
+		msg = uploadFallback(msg, err)
+		res, err = p.Adapter.Send(ctx, &msg)
+	}
 	cancel()
 	d.mu.Lock()
 	d.sending--

@@ -44,6 +44,8 @@ type fakeAdapter struct {
 	changed chan struct{}
 	// media is whether SendsMedia reports true (set before use).
 	media bool
+	// mediaErr, when set, is returned by every send of a media part.
+	mediaErr error
 }
 
 func (f *fakeAdapter) SendsMedia(message.MediaKind) bool { return f.media }
@@ -73,6 +75,9 @@ func (f *fakeAdapter) Send(ctx context.Context, m *message.Outbound) (adapter.Se
 		default:
 		}
 	}()
+	if m.Media != nil && f.mediaErr != nil {
+		return adapter.SendResult{}, f.mediaErr
+	}
 	if len(f.fail) > 0 {
 		err := f.fail[0]
 		f.fail = f.fail[1:]

@@ -5,6 +5,7 @@ package dispatch
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -281,5 +282,30 @@ func TestMediaReplySurvivesRestart(t *testing.T) {
 	waitDelivered(t, e.st, 1)
 	if n := len(e.ad.Sent()); n != 2 || srv.hits.Load() != 1 {
 		t.Fatalf("%d sends, %d downloads", n, srv.hits.Load())
+	}
+}
+
+func TestMediaUploadRefusedSendsLink(t *testing.T) {
+	srv := newMediaServer(t)
+	for name, tc := range map[string]struct {
+		err  error
+		want string
+	}{
+		"too large": {fmt.Errorf("fake: sendPhoto: %w: 413", adapter.ErrTooLarge), "[img.png could not be attached: the file is too large for p] http://herald.test/media/"},
+		"refused":   {fmt.Errorf("fake: sendPhoto: %w: wrong type", adapter.ErrPermanent), "[img.png could not be attached: fake: sendPhoto: permanent failure: wrong type] http://herald.test/media/"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, Options{Media: mediaOptions(t, true)}, allowAll)
+			e.ad.media = true
+			e.ad.mediaErr = tc.err
+			e.deliver(in("1", "c", "u", "x\n![chart]("+srv.URL+"/img.png)"))
+			sent := e.ad.waitSent(t, 2)
+			if sent[1].Media != nil || !strings.HasPrefix(sent[1].Text, "chart\n"+tc.want) {
+				t.Fatalf("refused upload became %+v", sent[1])
+			}
+			if sent[1].IdempotencyKey != message.IdempotencyKey("p", "1", 2) {
+				t.Fatalf("the link does not keep the part's key: %+v", sent[1])
+			}
+		})
 	}
 }

@@ -181,3 +181,39 @@ func (d *Dispatcher) pruneMedia(ctx context.Context, now time.Time) {
 		d.log.WithFields(logrus.Fields{"files": n, "bytes": freed}).Debug("pruned media files")
 	}
 }
+
+// uploadRefused reports whether err is a platform's final refusal of a file
+// (as opposed to an outcome herald cannot know, or credentials it must
+// alarm on).
+func uploadRefused(err error) bool {
+	if errors.Is(err, adapter.ErrNotResent) || errors.Is(err, adapter.ErrUnauthorized) || errors.Is(err, adapter.ErrAmbiguous) {
+		return false
+	}
+	return errors.Is(err, adapter.ErrTooLarge) || errors.Is(err, adapter.ErrPermanent)
+}
+
+// maxReasonLen bounds the reason shown to the user for a refused upload.
+const maxReasonLen = 200
+
+// uploadFallback turns a media part whose upload the platform refused into
+// a text part: the caption, the file's link and why it is not attached.
+func uploadFallback(msg message.Outbound, err error) message.Outbound {
+	om := msg.Media
+	link := om.URL
+	if link == "" {
+		link = om.Source
+	}
+	reason := err.Error()
+	if errors.Is(err, adapter.ErrTooLarge) {
+		reason = "the file is too large for " + msg.Platform
+	} else if len(reason) > maxReasonLen {
+		reason = strings.ToValidUTF8(reason[:maxReasonLen], "") + "…"
+	}
+	name := om.Name
+	if name == "" {
+		name = om.Source
+	}
+	msg.Media = nil
+	msg.Text = strings.TrimSpace(om.Caption + "\n" + fmt.Sprintf("[%s could not be attached: %s] %s", name, reason, link))
+	return msg
+}

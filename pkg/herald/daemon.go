@@ -154,7 +154,7 @@ func Run(ctx context.Context, opts Options) error {
 		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")
 		return d.failed(ExitConfig, err)
 	}
-	mediaOpts, err := buildMedia(cfg)
+	mediaOpts, err := buildMedia(cfg, d.metrics)
 	if err != nil {
 		err = fmt.Errorf("%s: %w", cfg.File, err)
 		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("cannot set up media; herald does not start")

@@ -9,12 +9,13 @@ import (
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/dispatch"
 	"github.com/heraldgw/herald/pkg/media"
+	"github.com/heraldgw/herald/pkg/metrics"
 )
 
 // buildMedia opens the media store under state_dir/media and builds what
 // the dispatcher needs to pass attachments to the agent, from the media:
 // section.
-func buildMedia(cfg *config.Config) (*dispatch.Media, error) {
+func buildMedia(cfg *config.Config, met *metrics.Metrics) (*dispatch.Media, error) {
 	mc := cfg.Media
 	st, err := media.OpenStore(filepath.Join(cfg.StateDir, "media"), mc.MaxTotalBytes)
 	if err != nil {
@@ -32,6 +33,7 @@ func buildMedia(cfg *config.Config) (*dispatch.Media, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media signer: %w", err)
 	}
+	signer.OnReject = met.MediaLinkRefused
 	m := &dispatch.Media{
 		Store: st, Client: client, Signer: signer,
 		PublicURL: cfg.MediaPublicURL(), URLTTL: mc.URLTTL, MaxBytes: mc.MaxBytes,

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/metrics"
 )
 
 func TestMediaRouteServesSignedLinks(t *testing.T) {
@@ -18,7 +19,8 @@ func TestMediaRouteServesSignedLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := buildMedia(cfg)
+	met := metrics.Nop()
+	m, err := buildMedia(cfg, met)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,5 +58,8 @@ func TestMediaRouteServesSignedLinks(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		t.Fatal("an altered token was served")
+	}
+	if n := met.MediaLinksRefused(); n != 1 {
+		t.Fatalf("%v refused links counted, want 1", n)
 	}
 }

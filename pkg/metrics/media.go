@@ -2,13 +2,17 @@
 
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
 
 // mediaMetrics count images, files and voice notes.
 type mediaMetrics struct {
 	unsupported *prometheus.CounterVec
 	fetches     *prometheus.CounterVec
 	bytes       *prometheus.CounterVec
+	refused     *prometheus.CounterVec
 }
 
 func newMediaMetrics(reg prometheus.Registerer) mediaMetrics {
@@ -19,14 +23,18 @@ func newMediaMetrics(reg prometheus.Registerer) mediaMetrics {
 		}, []string{"platform", "kind"}),
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_media_fetches_total",
-			Help: "Downloads of media files, by direction (in: attachments, out: files of replies) and result (ok, too_large, no_space, forbidden, failed).",
+			Help: "Downloads of media files, by direction (in: attachments, out: files of replies) and result (ok, too_large, no_space, forbidden, failed; upload_refused: the platform refused a reply's file and its link was sent instead).",
 		}, []string{"direction", "result"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_media_bytes_total",
 			Help: "Bytes of media files stored by downloads, by direction (in, out).",
 		}, []string{"direction"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_media_links_refused_total",
+			Help: "Requests for /media/ links herald refused (404), by reason (bad_token, bad_mac, expired, missing, method; other for anything unlisted).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.unsupported, m.fetches, m.bytes)
+	reg.MustRegister(m.unsupported, m.fetches, m.bytes, m.refused)
 	return m
 }
 
@@ -48,4 +56,32 @@ func (m *Metrics) MediaFetch(direction, result string, bytes int64) {
 	if bytes > 0 {
 		m.media.bytes.WithLabelValues(direction).Add(float64(bytes))
 	}
+}
+
+// linkReasons bounds the reason label of refused media links.
+var linkReasons = map[string]bool{"bad_token": true, "bad_mac": true, "expired": true, "missing": true, "method": true}
+
+// MediaLinkRefused counts a request for a signed media link that herald
+// refused.
+func (m *Metrics) MediaLinkRefused(reason string) {
+	if !linkReasons[reason] {
+		reason = "other"
+	}
+	m.media.refused.WithLabelValues(reason).Inc()
+}
+
+// MediaLinksRefused is the total of refused media links, for tests and
+// status.
+func (m *Metrics) MediaLinksRefused() float64 {
+	ch := make(chan prometheus.Metric, len(linkReasons)+1)
+	m.media.refused.Collect(ch)
+	close(ch)
+	var n float64
+	for c := range ch {
+		var d dto.Metric
+		if c.Write(&d) == nil {
+			n += d.GetCounter().GetValue()
+		}
+	}
+	return n
 }
