@@ -298,6 +298,7 @@ func TestBenchConfigsAreValid(t *testing.T) {
 		{Sync: "normal"},
 		{AdapterTimeout: time.Second, Stuck: true},
 		{WordDelay: 30 * time.Second, DrainTimeout: time.Second},
+		{Media: true},
 	} {
 		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
 			text := c.render()
@@ -313,6 +314,9 @@ func TestBenchConfigsAreValid(t *testing.T) {
 			}
 			if len(cfg.Platforms) != map[bool]int{true: 2, false: 1}[c.Stuck] {
 				t.Errorf("platforms = %v", cfg.Platforms)
+			}
+			if cfg.Media.AllowPrivate != c.Media {
+				t.Errorf("media.allow_private = %v, want %v", cfg.Media.AllowPrivate, c.Media)
 			}
 			if c.AdapterTimeout != 0 && cfg.Shutdown.AdapterTimeout != c.AdapterTimeout {
 				t.Errorf("adapter_timeout = %v", cfg.Shutdown.AdapterTimeout)
@@ -403,11 +407,11 @@ func TestTrackerCounts(t *testing.T) {
 	tr.register("c", now)
 	tr.register("f", now)
 	tr.failed("f")
-	tr.arrived("a", now)
-	tr.arrived("b", now)
-	tr.arrived("b", now)   // duplicate delivery
-	tr.arrived("f", now)   // failed for the client, stored all the same
-	tr.arrived("zzz", now) // not registered: ignored
+	tr.arrived("a", now, "")
+	tr.arrived("b", now, "")
+	tr.arrived("b", now, "")   // duplicate delivery
+	tr.arrived("f", now, "")   // failed for the client, stored all the same
+	tr.arrived("zzz", now, "") // not registered: ignored
 	replied, dup, missing, failedAnswered := tr.replyCounts()
 	if replied != 2 || dup != 1 || missing != 1 || failedAnswered != 1 {
 		t.Errorf("counts = %d replied, %d dup, %d missing, %d failed answered; want 2, 1, 1, 1", replied, dup, missing, failedAnswered)
@@ -429,10 +433,7 @@ func TestRender(t *testing.T) {
 	}
 	rep.Add("First", Para("Some text.\n"), Table{Header: []string{"a", "b"}, Rows: [][]string{{"1"}, {"x|y", "multi\nline"}}})
 	rep.Add("Second", List{"one", "two"}, Code("code\n"))
-	var b bytes.Buffer
-	rep.Render(&b)
-	got := b.String()
-	for _, want := range []string{
+	mustContain(t, render(rep), []string{
 		"# herald benchmarks\n",
 		"on 2026-01-02 03:04 UTC in 1m30s",
 		"| CPU | Test \\| CPU |\n",
@@ -442,7 +443,20 @@ func TestRender(t *testing.T) {
 		"| Throughput | ≥ 5000/s |  | NO DATA |\n",
 		"## 1. First\n\nSome text.\n\n| a | b |\n|---|---|\n| 1 |  |\n| x\\|y | multi line |\n",
 		"## 2. Second\n\n- one\n- two\n\n```\ncode\n```\n",
-	} {
+	})
+}
+
+// render renders rep.
+func render(rep *Report) string {
+	var b bytes.Buffer
+	rep.Render(&b)
+	return b.String()
+}
+
+// mustContain reports each of wants that got lacks.
+func mustContain(t *testing.T, got string, wants []string) {
+	t.Helper()
+	for _, want := range wants {
 		if !strings.Contains(got, want) {
 			t.Errorf("report lacks %q:\n%s", want, got)
 		}

@@ -272,6 +272,9 @@ type heraldConf struct {
 	DrainTimeout   time.Duration
 	AdapterTimeout time.Duration
 	Stuck          bool
+	// Media lets herald fetch attachments from loopback (the bench's file
+	// server in the sandbox).
+	Media bool
 }
 
 var confTemplate = template.Must(template.New("herald.yaml").Parse(`# herald-bench configuration
@@ -294,6 +297,10 @@ platforms:
     allow_all: true
     insecure_no_signature: true
     reply_url: ` + receiverURL + `
+{{- if .Media}}
+media:
+  allow_private: true
+{{- end}}
 {{- if .Stuck}}
   stuck:
     type: fault

@@ -30,6 +30,7 @@ type flight struct {
 	failed  bool // the client saw no 202: not expected to be answered
 	sent    time.Time
 	replied time.Time     // first reply, zero until then
+	text    string        // text of the first reply
 	replies int           // more than one: a duplicate delivery
 	done    chan struct{} // closed at the first reply
 }
@@ -73,7 +74,7 @@ func (t *tracker) failed(id string) {
 	t.mu.Unlock()
 }
 
-func (t *tracker) arrived(id string, at time.Time) {
+func (t *tracker) arrived(id string, at time.Time, text string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	f := t.flights[id]
@@ -83,6 +84,7 @@ func (t *tracker) arrived(id string, at time.Time) {
 	f.replies++
 	if f.replies == 1 {
 		f.replied = at
+		f.text = text
 		close(f.done)
 	}
 }
@@ -145,6 +147,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
 	var body struct {
 		InReplyTo string `json:"in_reply_to"`
+		Text      string `json:"text"`
 	}
 	b, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
 	if err != nil || json.Unmarshal(b, &body) != nil || body.InReplyTo == "" {
@@ -152,7 +155,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.n.Add(1)
-	r.trk.arrived(body.InReplyTo, now)
+	r.trk.arrived(body.InReplyTo, now, body.Text)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -180,8 +183,16 @@ type sender struct {
 // With idem the id goes in Idempotency-Key instead, to show what a client
 // that retries by itself sees.
 func (s *sender) post(ctx context.Context, conv, text string, idem bool) (id string, f *flight, code int, err error) {
+	return s.postBody(ctx, map[string]string{"conversation_id": conv, "user_id": "u-" + conv, "text": text}, idem)
+}
+
+// postBody is post with any webhook body (attachments, for instance).
+func (s *sender) postBody(ctx context.Context, in any, idem bool) (id string, f *flight, code int, err error) {
 	id = fmt.Sprintf("%s-%d", s.prefix, s.seq.Add(1))
-	body, _ := json.Marshal(map[string]string{"conversation_id": conv, "user_id": "u-" + conv, "text": text})
+	body, err := json.Marshal(in)
+	if err != nil {
+		return id, nil, 0, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
 		return id, nil, 0, err
