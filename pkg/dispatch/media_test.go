@@ -309,3 +309,69 @@ func TestMediaUploadRefusedSendsLink(t *testing.T) {
 		})
 	}
 }
+
+// oggOpus is the start of an Ogg/Opus voice note: enough for the sniffer.
+func oggOpus() []byte {
+	b := append([]byte("OggS"), make([]byte, 24)...)
+	b = append(b, "OpusHead"...)
+	return append(b, make([]byte, 100)...)
+}
+
+func TestMediaVoiceTranscribed(t *testing.T) {
+	var transcribed atomic.Int64
+	stt := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/audio/transcriptions" || r.FormValue("model") != "whisper-1" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		transcribed.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"text":"please book the room"}`))
+	}))
+	defer stt.Close()
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(oggOpus()) }))
+	defer files.Close()
+	mo := mediaOptions(t, true)
+	mo.Transcriber = &media.Transcriber{URL: stt.URL, Model: "whisper-1", Timeout: 5 * time.Second}
+	e := newEnv(t, Options{Media: mo}, allowAll)
+	m := in("1", "c", "u", "")
+	m.Attachments = []message.Attachment{{Kind: message.MediaVoice, Ref: files.URL + "/note.ogg", Duration: 3}}
+	e.deliver(m)
+	e.ad.waitSent(t, 1)
+	um := e.agent.Calls()[0].Messages[len(e.agent.Calls()[0].Messages)-1]
+	// The transcript is the message text; the audio stays referenced next to it.
+	if !strings.HasPrefix(um.Content, "please book the room\n[voice 0:03 ogg") || !strings.Contains(um.Content, "http://herald.test/media/") {
+		t.Fatalf("agent content %q", um.Content)
+	}
+	if transcribed.Load() != 1 {
+		t.Fatalf("%d transcriptions", transcribed.Load())
+	}
+	// Without a transcriber the agent gets the audio as a file note only.
+	e2 := newEnv(t, Options{Media: mediaOptions(t, true)}, allowAll)
+	e2.deliver(m)
+	e2.ad.waitSent(t, 1)
+	um = e2.agent.Calls()[0].Messages[len(e2.agent.Calls()[0].Messages)-1]
+	if !strings.HasPrefix(um.Content, "[voice 0:03 ogg") || strings.Contains(um.Content, "book") {
+		t.Fatalf("agent content without transcription %q", um.Content)
+	}
+}
+
+func TestMediaStoreFullTellsUser(t *testing.T) {
+	srv := newMediaServer(t)
+	mo := mediaOptions(t, true)
+	full, err := media.OpenStore(filepath.Join(t.TempDir(), "media"), 100) // smaller than the image
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo.Store = full
+	e := newEnv(t, Options{Media: mo}, allowAll)
+	e.deliver(withAttachments(in("1", "c", "u", "look"), srv.URL, "img.png"))
+	sent := e.ad.waitSent(t, 1)
+	if want := "herald could not pass image img.png to the agent: herald's media store is full.\n\nre: look"; !strings.HasPrefix(sent[0].Text, want) {
+		t.Fatalf("reply %q, want it to start with %q", sent[0].Text, want)
+	}
+	um := e.agent.Calls()[0].Messages[len(e.agent.Calls()[0].Messages)-1]
+	if um.Content != "look\n[image img.png could not be fetched: herald's media store is full]" {
+		t.Fatalf("agent content %q", um.Content)
+	}
+}
