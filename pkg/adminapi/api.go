@@ -3,19 +3,25 @@
 package adminapi
 
 import (
-	"encoding/json"
-
 	"github.com/heraldgw/herald/pkg/store"
 )
 
 // SendMessage is the body of POST /v1/messages.
 type SendMessage struct {
-	Platform       string          `json:"platform"`
-	ChatID         string          `json:"chat_id,omitempty"`
-	ThreadID       string          `json:"thread_id,omitempty"`
-	Text           string          `json:"text"`
-	Media          json.RawMessage `json:"media,omitempty"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Platform       string      `json:"platform"`
+	ChatID         string      `json:"chat_id,omitempty"`
+	ThreadID       string      `json:"thread_id,omitempty"`
+	Text           string      `json:"text"`
+	Media          []SendMedia `json:"media,omitempty"`
+	IdempotencyKey string      `json:"idempotency_key,omitempty"`
+}
+
+// SendMedia is a file of a sent message: an http(s) URL herald fetches,
+// or a path under media.outbound_dirs; the caption goes with the file.
+type SendMedia struct {
+	URL     string `json:"url,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Caption string `json:"caption,omitempty"`
 }
 
 // SendAccepted is the answer to POST /v1/messages.

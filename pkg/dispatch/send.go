@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/media"
 	"github.com/heraldgw/herald/pkg/message"
 	"github.com/heraldgw/herald/pkg/store"
 )
@@ -26,10 +28,24 @@ type SendRequest struct {
 	ChatID   string
 	ThreadID string
 	Text     string
+	// Media are files sent after the text, in order, each a part of its
+	// own. Text may be empty when there are files.
+	Media []SendMedia
 	// IdempotencyKey identifies the message: the same key sends once and
 	// answers the same id. Empty: a random key.
 	IdempotencyKey string
 }
+
+// SendMedia is a file of a SendRequest.
+type SendMedia struct {
+	// Source is an http(s) URL, fetched with the guarded client, or an
+	// absolute path under media.outbound_dirs.
+	Source  string
+	Caption string
+}
+
+// MaxSendMedia bounds the files of one SendRequest.
+const MaxSendMedia = 10
 
 // FieldError is a SendRequest refused because of one of its fields.
 type FieldError struct {
@@ -60,8 +76,12 @@ func (d *Dispatcher) Send(ctx context.Context, req SendRequest) (id int64, dup b
 		return 0, false, err
 	}
 	switch {
-	case strings.TrimSpace(req.Text) == "":
+	case strings.TrimSpace(req.Text) == "" && len(req.Media) == 0:
 		return 0, false, &FieldError{"text", "required"}
+	case len(req.Media) > MaxSendMedia:
+		return 0, false, &FieldError{"media", fmt.Sprintf("more than %d files", MaxSendMedia)}
+	case len(req.Media) > 0 && d.opts.Media == nil:
+		return 0, false, &FieldError{"media", "media is not set up in this herald"}
 	case len(req.IdempotencyKey) > MaxSendKey:
 		return 0, false, &FieldError{"idempotency_key", fmt.Sprintf("longer than %d bytes", MaxSendKey)}
 	}
@@ -73,21 +93,51 @@ func (d *Dispatcher) Send(ctx context.Context, req SendRequest) (id int64, dup b
 		rand.Read(b[:])
 		req.IdempotencyKey = "random-" + hex.EncodeToString(b[:])
 	}
-	parts := Split(req.Text, p.limit)
-	if len(parts) > d.opts.MaxReplyParts {
-		parts = Cut(parts, d.opts.MaxReplyParts, p.limit)
+	var parts []string
+	if strings.TrimSpace(req.Text) != "" {
+		parts = Split(req.Text, p.limit)
 	}
-	out := make([]message.Outbound, len(parts))
-	for i, text := range parts {
-		out[i] = message.Outbound{
+	if len(parts)+len(req.Media) > d.opts.MaxReplyParts {
+		parts = Cut(parts, max(d.opts.MaxReplyParts-len(req.Media), 1), p.limit)
+	}
+	// The files are fetched into the media store before the outbox write,
+	// so that delivery, after a restart too, needs nothing but the store.
+	files := make([]*message.OutboundMedia, len(req.Media))
+	for i, f := range req.Media {
+		om, err := d.fetchOutbound(media.Segment{Source: f.Source, Alt: f.Caption})
+		var size int64
+		if om != nil {
+			size = om.Size
+		}
+		d.metrics.MediaFetch("out", fetchResult(err), size)
+		if err != nil {
+			if sendFetchRefused(err) {
+				return 0, false, &FieldError{"media", fmt.Sprintf("media[%d]: %s", i, outboundReason(err))}
+			}
+			return 0, false, fmt.Errorf("dispatch: send: media[%d]: %w", i, err)
+		}
+		files[i] = om
+	}
+	n := len(parts) + len(files)
+	out := make([]message.Outbound, 0, n)
+	add := func(text string, om *message.OutboundMedia) {
+		i := len(out) + 1
+		out = append(out, message.Outbound{
 			Platform:       req.Platform,
 			ChatID:         req.ChatID,
 			ThreadID:       req.ThreadID,
 			Text:           text,
-			Part:           i + 1,
-			Parts:          len(parts),
-			IdempotencyKey: message.IdempotencyKey(req.Platform, "send\x00"+req.IdempotencyKey, i+1),
-		}
+			Media:          om,
+			Part:           i,
+			Parts:          n,
+			IdempotencyKey: message.IdempotencyKey(req.Platform, "send\x00"+req.IdempotencyKey, i),
+		})
+	}
+	for _, text := range parts {
+		add(text, nil)
+	}
+	for _, om := range files {
+		add("", om)
 	}
 	key := sendSessionPrefix + req.Platform + "\x00" + req.ChatID + "\x00" + req.ThreadID
 	// The write runs to its end whatever the caller does, so that a stored
@@ -145,4 +195,12 @@ func (d *Dispatcher) sendOutcome(dl *delivery, result string) {
 	if isSend(dl.rec) {
 		d.metrics.SendDelivery(dl.rec.Msg.Platform, result)
 	}
+}
+
+// sendFetchRefused reports whether a file of a SendRequest can never be
+// fetched as given (the caller must change the request) rather than failed
+// for now.
+func sendFetchRefused(err error) bool {
+	return errors.Is(err, media.ErrOutsideDirs) || errors.Is(err, media.ErrForbiddenAddress) ||
+		errors.Is(err, adapter.ErrTooLarge) || errors.Is(err, adapter.ErrPermanent)
 }

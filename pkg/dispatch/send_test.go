@@ -5,6 +5,8 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +185,70 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSendMedia(t *testing.T) {
+	srv := newMediaServer(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.pdf"), []byte("%PDF-1.4 report"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mo := mediaOptions(t, true)
+	mo.OutboundDirs = []string{dir}
+	e := newEnv(t, Options{Media: mo}, allowAll)
+	e.ad.media = true
+	ctx := context.Background()
+	id, _, err := e.d.Send(ctx, SendRequest{Platform: "p", ChatID: "c", Text: "the report", IdempotencyKey: "k",
+		Media: []SendMedia{{Source: srv.URL + "/img.png", Caption: "chart"}, {Source: filepath.Join(dir, "r.pdf")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := e.waitSend(id)
+	sent := e.ad.Sent()
+	if len(rec.Parts) != 3 || len(sent) != 3 || sent[0].Text != "the report" ||
+		sent[1].Media == nil || sent[1].Media.Kind != message.MediaImage || sent[1].Media.Caption != "chart" ||
+		sent[2].Media == nil || sent[2].Media.Name != "r.pdf" {
+		t.Fatalf("parts %+v, sent %+v", rec.Parts, sent)
+	}
+	for i, s := range sent {
+		if s.Part != i+1 || s.Parts != 3 || s.IdempotencyKey != message.IdempotencyKey("p", "send\x00k", i+1) {
+			t.Fatalf("part %d numbering %+v", i+1, s)
+		}
+	}
+	// Files only: no text part.
+	id, _, err = e.d.Send(ctx, SendRequest{Platform: "p", ChatID: "c", IdempotencyKey: "k2", Media: []SendMedia{{Source: srv.URL + "/img.png"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := e.waitSend(id); len(rec.Parts) != 1 {
+		t.Fatalf("files-only send %+v", rec.Parts)
+	}
+	// Requests that can never succeed name the field; nothing is stored.
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("secret"), 0o600)
+	closed := mediaOptions(t, false)
+	ep := newEnv(t, Options{Media: closed}, allowAll)
+	for name, tc := range map[string]struct {
+		d   *Dispatcher
+		req SendRequest
+	}{
+		"outside outbound_dirs": {e.d, SendRequest{Platform: "p", ChatID: "c", Text: "x", Media: []SendMedia{{Source: filepath.Join(dir, "..", filepath.Base(outside), "secret.txt")}}}},
+		"private address":       {ep.d, SendRequest{Platform: "p", ChatID: "c", Text: "x", Media: []SendMedia{{Source: srv.URL + "/img.png"}}}},
+		"too many files":        {e.d, SendRequest{Platform: "p", ChatID: "c", Text: "x", Media: make([]SendMedia, MaxSendMedia+1)}},
+		"too large":             {e.d, SendRequest{Platform: "p", ChatID: "c", Text: "x", Media: []SendMedia{{Source: srv.URL + "/big.pdf"}}}},
+	} {
+		var fe *FieldError
+		if _, _, err := tc.d.Send(ctx, tc.req); !errors.As(err, &fe) || fe.Field != "media" {
+			t.Errorf("%s: Send = %v, want a FieldError on media", name, err)
+		}
+	}
+	if srv.hits.Load() != 2 {
+		t.Errorf("%d image downloads, want 2 (the private address is never asked)", srv.hits.Load())
+	}
+	noMedia := newEnv(t, Options{}, allowAll)
+	var fe *FieldError
+	if _, _, err := noMedia.d.Send(ctx, SendRequest{Platform: "p", ChatID: "c", Media: []SendMedia{{Source: srv.URL + "/img.png"}}}); !errors.As(err, &fe) || fe.Field != "media" {
+		t.Errorf("media without a media setup: %v", err)
 	}
 }

@@ -3,7 +3,6 @@
 package herald
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -67,14 +66,18 @@ func (d *daemon) postMessage(w http.ResponseWriter, r *http.Request) {
 		d.metrics.SendRequest("", "invalid")
 		return
 	}
-	if len(bytes.TrimSpace(m.Media)) > 0 && string(bytes.TrimSpace(m.Media)) != "null" {
-		d.metrics.SendRequest(m.Platform, "invalid")
-		writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: "media: attachments are not supported by the send API; send text", Field: "media"})
-		return
-	}
-	id, dup, err := d.disp.Send(r.Context(), dispatch.SendRequest{
+	req := dispatch.SendRequest{
 		Platform: m.Platform, ChatID: m.ChatID, ThreadID: m.ThreadID, Text: m.Text, IdempotencyKey: m.IdempotencyKey,
-	})
+	}
+	for i, f := range m.Media {
+		if (f.URL == "") == (f.Path == "") {
+			d.metrics.SendRequest(m.Platform, "invalid")
+			writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: fmt.Sprintf("media[%d]: give either url or path", i), Field: "media"})
+			return
+		}
+		req.Media = append(req.Media, dispatch.SendMedia{Source: f.URL + f.Path, Caption: f.Caption})
+	}
+	id, dup, err := d.disp.Send(r.Context(), req)
 	if d.apiFailed(w, m.Platform, err, d.metrics.SendRequest) {
 		return
 	}

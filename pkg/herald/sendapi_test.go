@@ -130,7 +130,9 @@ func TestSendAPI(t *testing.T) {
 		{`{"platform":"nope","chat_id":"c","text":"x"}`, "platform"},
 		{`{"chat_id":"c","text":"x"}`, "platform"},
 		{`{"platform":"webhook","chat_id":"c","text":" "}`, "text"},
-		{`{"platform":"webhook","chat_id":"c","text":"x","media":[{"url":"http://x"}]}`, "media"},
+		{`{"platform":"webhook","chat_id":"c","text":"x","media":[{"url":"http://127.0.0.1/x.png"}]}`, "media"},
+		{`{"platform":"webhook","chat_id":"c","text":"x","media":[{"url":"http://127.0.0.1/x.png","path":"/etc/passwd"}]}`, "media"},
+		{`{"platform":"webhook","chat_id":"c","text":"x","media":[{"path":"/etc/passwd"}]}`, "media"},
 	} {
 		code, doc, raw := s.do(http.MethodPost, "/v1/messages", "", tc.body)
 		if code != http.StatusBadRequest || doc["field"] != tc.field {
