@@ -64,6 +64,18 @@ type Typer interface {
 	Typing(ctx context.Context, msg *message.Outbound) error
 }
 
+// ButtonSender is implemented by adapters that show Outbound.Buttons as
+// native buttons (a Telegram inline keyboard, Slack and Discord buttons)
+// when SendsButtons reports true. A press is delivered as an Inbound whose
+// Button is the pressed button's Data, whose SenderID is the user who
+// pressed and whose EventID is the platform's id of the interaction; the
+// adapter acknowledges the interaction to the platform within the
+// platform's deadline, whatever the core makes of it. The core attaches
+// buttons only for adapters that report true.
+type ButtonSender interface {
+	SendsButtons() bool
+}
+
 // Route is an HTTP endpoint an adapter serves on herald's HTTP listener.
 type Route struct {
 	// Pattern is a net/http.ServeMux pattern, e.g. "POST /hooks/ci".

@@ -80,7 +80,11 @@ func (d *Dispatcher) onApproval(it *item, a agent.Approval) {
 		log.WithError(err).Error("cannot record the approval request; asking anyway")
 		asked = time.Now()
 	}
-	d.notice(it, "approval:"+a.RunID+":"+a.RequestID, approvalPrompt(a, d.opts.ApprovalTimeout))
+	var buttons []message.Button
+	if d.showsButtons(it.msg.Platform) {
+		buttons = d.approvalButtons(it.key, a.RequestID)
+	}
+	d.noticeButtons(it, "approval:"+a.RunID+":"+a.RequestID, approvalPrompt(a, d.opts.ApprovalTimeout), buttons)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.approvalsClosed {
@@ -143,13 +147,35 @@ func (d *Dispatcher) approvalExpired(it *item, p *pendingApproval) {
 }
 
 // answerApproval answers the session's pending approval with /approve or
-// /deny and returns the reply to the command.
+// /deny (typed, or a pressed button) and returns the reply to the command.
+// One answer at a time per session: a second one waits for the first to
+// settle and then finds nothing pending.
 func (d *Dispatcher) answerApproval(it *item, cmd string) string {
+	log := d.log.WithFields(logrus.Fields{"session": it.key, "sender": it.msg.SenderID})
+	d.mu.Lock()
+	if d.answering[it.key] {
+		d.mu.Unlock()
+		log.Info("an answer to the approval request is already being passed on; this one is not")
+		return "Nothing to " + cmd + ": the request is already being answered."
+	}
+	if d.answering == nil {
+		d.answering = map[string]bool{}
+	}
+	d.answering[it.key] = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.answering, it.key)
+		d.mu.Unlock()
+	}()
+	return d.answerApprovalOnce(it, cmd, log)
+}
+
+func (d *Dispatcher) answerApprovalOnce(it *item, cmd string, log *logrus.Entry) string {
 	choice, done := "once", "Approved."
 	if cmd == CmdDeny {
 		choice, done = "deny", "Denied."
 	}
-	log := d.log.WithFields(logrus.Fields{"session": it.key, "sender": it.msg.SenderID})
 	ctx, cancel := context.WithTimeout(d.bg(), 30*time.Second)
 	defer cancel()
 	d.mu.Lock()
@@ -170,6 +196,12 @@ func (d *Dispatcher) answerApproval(it *item, cmd string) string {
 	}
 	if !found || !ok {
 		return "Nothing to " + cmd + "."
+	}
+	if it.msg.Button != "" && !d.validButton(it.msg.Button, it.key, pa.RequestID, cmd) {
+		// A button of an earlier request, of another conversation, or
+		// forged: never taken as an answer to the one pending now.
+		log.WithField("request_id", pa.RequestID).Warn("refused a pressed button that does not belong to the pending approval request")
+		return "This button does not answer the pending request. Reply /approve or /deny."
 	}
 	log = log.WithFields(logrus.Fields{"run": pa.RunID, "request_id": pa.RequestID, "choice": choice})
 	err := ag.Approve(ctx, pa.RunID, pa.RequestID, choice)
@@ -221,11 +253,17 @@ func (d *Dispatcher) closeApprovalsLocked() {
 // reply, under an idempotency key derived from the message and what, so
 // the same notice is queued once even if asked for again after a restart.
 func (d *Dispatcher) notice(it *item, what, text string) {
+	d.noticeButtons(it, what, text, nil)
+}
+
+// noticeButtons is notice with native buttons under the text.
+func (d *Dispatcher) noticeButtons(it *item, what, text string, buttons []message.Button) {
 	d.mu.Lock()
 	gen := d.gens[it.key]
 	d.mu.Unlock()
 	o := it.msg.ReplyTo()
 	o.Text = text
+	o.Buttons = buttons
 	o.IdempotencyKey = message.IdempotencyKey(it.msg.Platform, it.msg.EventID+"\x00"+what, 0)
 	ctx, cancel := context.WithTimeout(d.bg(), 30*time.Second)
 	defer cancel()

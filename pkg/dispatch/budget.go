@@ -53,7 +53,7 @@ func (d *Dispatcher) exempt(p *platform, m *message.Inbound) bool {
 // stored refused.
 func (d *Dispatcher) addInbound(ctx context.Context, p *platform, key string, m *message.Inbound) (int64, bool, *store.OverBudget, error) {
 	l := d.opts.Limits
-	if l.none() || ParseCommand(m.Text) != "" || d.exempt(p, m) {
+	if l.none() || ParseCommand(m.Text) != "" || m.Button != "" || d.exempt(p, m) {
 		id, dup, err := d.store.AddInbound(ctx, key, m, store.Pending)
 		return id, dup, nil, err
 	}

@@ -101,6 +101,11 @@ type Options struct {
 	Limits UserLimits
 	// Media passes attachments to the agent; nil names them in a note.
 	Media *Media
+	// ButtonKey signs the data of approval buttons (see buttons.go). It
+	// must be the same in every instance sharing the store, so a button
+	// pressed after a restart is still valid. Empty: no buttons, only
+	// /approve and /deny.
+	ButtonKey []byte
 }
 
 func (o *Options) defaults() {
@@ -207,6 +212,9 @@ type Dispatcher struct {
 	// session (see agentrun.go); approvalsClosed is set by Close.
 	approvals       map[string]*pendingApproval
 	approvalsClosed bool
+	// answering holds the sessions whose approval is being answered, so
+	// two answers at once (a button pressed twice) reach the agent once.
+	answering map[string]bool
 }
 
 type platform struct {
@@ -395,6 +403,10 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 		d.metrics.Inbound(m.Platform, "invalid")
 		return fmt.Errorf("dispatch: %w", err)
 	}
+	if m.Button != "" && buttonCommand(m.Button) == "" {
+		d.metrics.Inbound(m.Platform, "invalid")
+		return fmt.Errorf("dispatch: %w: pressed button's data is not an approval button's", message.ErrInvalid)
+	}
 	if m.ReceivedAt.IsZero() {
 		m.ReceivedAt = time.Now()
 	}
@@ -545,6 +557,11 @@ func (d *Dispatcher) sessionLocked(key string) *session {
 func (d *Dispatcher) enqueueLocked(it *item) {
 	d.tracked[it.id] = struct{}{}
 	s := d.sessionLocked(it.key)
+	if it.msg.Button != "" {
+		// Deliver let only approval buttons in.
+		d.commandLocked(s, it, buttonCommand(it.msg.Button))
+		return
+	}
 	if cmd := ParseCommand(it.msg.Text); cmd != "" {
 		d.commandLocked(s, it, cmd)
 		return

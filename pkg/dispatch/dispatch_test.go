@@ -46,7 +46,11 @@ type fakeAdapter struct {
 	media bool
 	// mediaErr, when set, is returned by every send of a media part.
 	mediaErr error
+	// buttons is whether SendsButtons reports true (set before use).
+	buttons bool
 }
+
+func (f *fakeAdapter) SendsButtons() bool { return f.buttons }
 
 func (f *fakeAdapter) SendsMedia(message.MediaKind) bool { return f.media }
 

@@ -163,6 +163,14 @@ func Run(ctx context.Context, opts Options) error {
 	d.media = mediaOpts
 	dopts := dispatchOptions(cfg)
 	dopts.Media = mediaOpts
+	// Approval buttons are signed with a key of their own in state_dir,
+	// shared by every instance, so a button pressed after a restart is
+	// still recognised.
+	if dopts.ButtonKey, err = buttonKey(cfg); err != nil {
+		err = fmt.Errorf("%s: approval button key: %w", cfg.File, err)
+		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("cannot set up approval buttons; herald does not start")
+		return d.failed(ExitConfig, err)
+	}
 	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dopts, logger.WithField("component", "dispatch"), m)
 	recovered, replies, err := d.disp.Start(ctx)
 	if err != nil {

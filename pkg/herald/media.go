@@ -53,3 +53,9 @@ func buildMedia(cfg *config.Config, met *metrics.Metrics) (*dispatch.Media, erro
 	}
 	return m, nil
 }
+
+// buttonKey reads (creating it at first start) the key that signs approval
+// buttons, state_dir/approval-buttons.key: 32 random bytes, mode 0600.
+func buttonKey(cfg *config.Config) ([]byte, error) {
+	return media.LoadOrCreateKey(filepath.Join(cfg.StateDir, "approval-buttons.key"))
+}

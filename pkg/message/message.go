@@ -64,8 +64,29 @@ type Inbound struct {
 	// Meta carries adapter-private routing data that the adapter needs again
 	// to reply (a webhook's reply_url, a Slack channel). It is stored with the
 	// message and copied onto every Outbound answering it. Never secrets.
-	Meta       map[string]string `json:"meta,omitempty"`
-	ReceivedAt time.Time         `json:"received_at"`
+	Meta map[string]string `json:"meta,omitempty"`
+	// Button is the Data of the native button (Outbound.Buttons) the sender
+	// pressed; the press arrives as a message of its own with an empty
+	// Text, its EventID the platform's id of the interaction, so pressing
+	// is deduplicated like a message. The core checks the data, which it
+	// signed, before acting on it.
+	Button     string    `json:"button,omitempty"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// MaxButtonData bounds Button.Data: Telegram's callback_data takes at most
+// 64 bytes, the smallest limit of the platforms with buttons.
+const MaxButtonData = 64
+
+// Button is a native button under a message. Adapters that implement
+// adapter.ButtonSender show it; a press comes back as an Inbound with
+// Button set to Data.
+type Button struct {
+	Label string `json:"label"`
+	// Data is opaque to the adapter, at most MaxButtonData bytes.
+	Data string `json:"data"`
+	// Style is "primary", "danger" or "" (the platform's default look).
+	Style string `json:"style,omitempty"`
 }
 
 // ErrInvalid reports an Inbound that lacks a required field or is too large.
@@ -90,6 +111,9 @@ func (m *Inbound) Validate() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: missing %s", ErrInvalid, strings.Join(missing, ", "))
+	}
+	if len(m.Button) > MaxButtonData {
+		return fmt.Errorf("%w: button data is %d bytes, limit %d", ErrInvalid, len(m.Button), MaxButtonData)
 	}
 	if len(m.Text) > MaxTextBytes {
 		return fmt.Errorf("%w: text is %d bytes, limit %d", ErrInvalid, len(m.Text), MaxTextBytes)
@@ -148,6 +172,10 @@ type Outbound struct {
 	// adapter.MediaSender upload it natively; to others the core sends a
 	// text line with the link instead.
 	Media *OutboundMedia `json:"media,omitempty"`
+	// Buttons, when set, are shown under the text as native buttons by
+	// adapters that implement adapter.ButtonSender; others send the text
+	// alone, which always says how to answer without them.
+	Buttons []Button `json:"buttons,omitempty"`
 	// IdempotencyKey is stable across retries and across herald restarts for
 	// the same logical reply part. Adapters pass it to platforms that
 	// deduplicate (Feishu uuid, webhook Idempotency-Key and webhook-id) so a
