@@ -167,12 +167,16 @@ func (p *poller) handle(ctx context.Context, raws []json.RawMessage) error {
 				p.skip(reasonInvalid, id, err.Error())
 			default:
 				// Ask from this update on: it is fetched again, and
-				// everything before it is confirmed.
+				// everything before it is confirmed. A button press is
+				// answered when it is fetched again.
 				p.offset = id
 				return fmt.Errorf("telegram: storing update %d: %w", id, err)
 			}
 		} else {
 			p.skip(reason, id, detail)
+		}
+		if u.CallbackQuery != nil {
+			p.answerCallback(ctx, u.CallbackQuery.ID)
 		}
 		p.offset = id + 1
 		handled++

@@ -54,7 +54,7 @@ func TestReceive(t *testing.T) {
 		if r.Params.Has("drop_pending_updates") || r.Params.Int("offset") < 0 {
 			t.Errorf("getUpdates drops pending updates: %v", r.Params)
 		}
-		if r.Params.Int("timeout") != 1 || r.Params.Int("limit") != 100 || r.Params.Get("allowed_updates") != `["message"]` {
+		if r.Params.Int("timeout") != 1 || r.Params.Int("limit") != 100 || r.Params.Get("allowed_updates") != `["message","callback_query"]` {
 			t.Errorf("getUpdates params %v", r.Params)
 		}
 	}
@@ -144,7 +144,8 @@ func TestOffsetAdvancesOnlyAfterStore(t *testing.T) {
 }
 
 func TestSkippedUpdatesAdvanceOffset(t *testing.T) {
-	h := newHarness(t)
+	// edited_message asked for, so that Telegram (and the fake) deliver it.
+	h := newHarness(t, func(c *Config) { c.AllowedUpdates = []string{"message", "edited_message", "callback_query"} })
 	group := telegramtest.Chat{ID: -100, Type: "supergroup"}
 	bot := telegramtest.User{ID: 99, IsBot: true, FirstName: "other"}
 	h.fake.Push(telegramtest.Update{EditedMessage: &telegramtest.Message{From: &ann, Chat: dm, Text: "edited"}})

@@ -27,6 +27,7 @@ type sendMessageParams struct {
 	Text            string           `json:"text"`
 	MessageThreadID int64            `json:"message_thread_id,omitempty"`
 	ReplyParameters *replyParameters `json:"reply_parameters,omitempty"`
+	ReplyMarkup     *inlineKeyboard  `json:"reply_markup,omitempty"`
 }
 
 type sentMessage struct {
@@ -110,6 +111,9 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 		p := sendMessageParams{ChatID: t.chat, Text: pieces[i], MessageThreadID: t.thread}
 		if i == 0 && t.replyTo != 0 {
 			p.ReplyParameters = &replyParameters{MessageID: t.replyTo, AllowSendingWithoutReply: true}
+		}
+		if i == len(pieces)-1 {
+			p.ReplyMarkup = keyboard(msg.Buttons)
 		}
 		var sent sentMessage
 		cctx, cancel := a.callCtx(ctx)

@@ -62,9 +62,10 @@ type Config struct {
 	// characters (code points). Default 4096. A part longer than 4096
 	// UTF-16 code units is sent as several Telegram messages.
 	MaxMessageLen int `yaml:"max_message_len"`
-	// AllowedUpdates is getUpdates' allowed_updates. Default [message].
-	// Only message updates are turned into messages; others are counted
-	// and skipped.
+	// AllowedUpdates is getUpdates' allowed_updates. Default [message,
+	// callback_query]. Message updates become messages and callback
+	// queries button presses; others are counted and skipped. Without
+	// callback_query herald shows no buttons.
 	AllowedUpdates []string `yaml:"allowed_updates"`
 	// InterruptedSend is what becomes of a reply whose sendMessage may or
 	// may not have reached Telegram (herald was killed during it, or the
@@ -82,7 +83,7 @@ func NewConfig() *Config {
 		ConflictWindow:   DefaultConflictWindow,
 		GroupMentionOnly: true,
 		MaxMessageLen:    MaxTextUnits,
-		AllowedUpdates:   []string{"message"},
+		AllowedUpdates:   []string{"message", "callback_query"},
 		InterruptedSend:  ResendMarked,
 	}
 }

@@ -21,7 +21,7 @@ func TestConfigDefaults(t *testing.T) {
 	c := NewConfig()
 	if c.APIURL != "https://api.telegram.org" || c.PollTimeout != 50*time.Second || c.RequestTimeout != 10*time.Second ||
 		c.ConflictWindow != 60*time.Second || !c.GroupMentionOnly || c.MaxMessageLen != 4096 ||
-		!reflect.DeepEqual(c.AllowedUpdates, []string{"message"}) {
+		!reflect.DeepEqual(c.AllowedUpdates, []string{"message", "callback_query"}) {
 		t.Fatalf("defaults %+v", c)
 	}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "token") {
@@ -177,7 +177,7 @@ func TestReadme(t *testing.T) {
 	d := NewConfig()
 	for key, def := range map[string]string{
 		"api_url": d.APIURL, "poll_timeout": "50s", "request_timeout": "10s", "conflict_window": "60s",
-		"group_mention_only": "true", "max_message_len": "4096", "allowed_updates": "[message]",
+		"group_mention_only": "true", "max_message_len": "4096", "allowed_updates": "[message, callback_query]",
 		"interrupted_send": d.InterruptedSend,
 	} {
 		if !strings.Contains(conf, "| `"+key+"` | `"+def+"` |") {

@@ -169,8 +169,9 @@ func (a *Adapter) callCtx(ctx context.Context) (context.Context, context.CancelF
 
 // Interface guards
 var (
-	_ adapter.Adapter = (*Adapter)(nil)
-	_ adapter.Limiter = (*Adapter)(nil)
-	_ adapter.Typer   = (*Adapter)(nil)
-	_ adapter.Editor  = (*Adapter)(nil)
+	_ adapter.Adapter      = (*Adapter)(nil)
+	_ adapter.Limiter      = (*Adapter)(nil)
+	_ adapter.Typer        = (*Adapter)(nil)
+	_ adapter.Editor       = (*Adapter)(nil)
+	_ adapter.ButtonSender = (*Adapter)(nil)
 )

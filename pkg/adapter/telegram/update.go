@@ -17,8 +17,9 @@ import (
 // The subset of the Bot API's Update herald reads. Unknown fields are
 // ignored, so new Bot API versions do not break parsing.
 type update struct {
-	UpdateID *int64     `json:"update_id"`
-	Message  *tgMessage `json:"message"`
+	UpdateID      *int64         `json:"update_id"`
+	Message       *tgMessage     `json:"message"`
+	CallbackQuery *callbackQuery `json:"callback_query"`
 }
 
 type tgMessage struct {
@@ -93,6 +94,9 @@ type filter struct {
 // inbound maps u to a message, or returns nil and the reason (a
 // Metrics.Rejected label) with a detail for the log.
 func (f *filter) inbound(u *update, now time.Time) (msg *message.Inbound, reason, detail string) {
+	if u.CallbackQuery != nil {
+		return f.pressed(u.CallbackQuery, now)
+	}
 	if u.Message == nil {
 		return nil, reasonUnsupported, "not a message update"
 	}

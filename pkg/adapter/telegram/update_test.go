@@ -181,6 +181,7 @@ var fuzzSeeds = []string{
 	`{"update_id":8,"message":{"message_id":12,"message_thread_id":11,"is_topic_message":true,"from":{"id":5,"is_bot":false,"first_name":"A"},"chat":{"id":-1,"type":"supergroup"},"text":"x","reply_to_message":{"message_id":11,"from":{"id":42,"is_bot":true,"first_name":"gw"},"chat":{"id":-1,"type":"supergroup"}}}}`,
 	`{"update_id":13,"edited_message":{"message_id":1,"chat":{"id":1,"type":"private"},"text":"x"}}`,
 	`{"update_id":14,"callback_query":{"id":"1"}}`,
+	`{"update_id":15,"callback_query":{"id":"77","from":{"id":5,"is_bot":false,"first_name":"A"},"message":{"message_id":9,"chat":{"id":-100,"type":"supergroup"},"date":0},"chat_instance":"1","data":"hr1:a:x"}}`,
 	`{"update_id":1,"message":{"message_id":1,"from":{"id":5,"first_name":"A"},"chat":{"id":5,"type":"private"},"text":"/"}}`,
 	`{"update_id":1,"message":{"message_id":1,"from":{"id":5,"first_name":"A"},"chat":{"id":5,"type":"private"},"text":"\u0000\ud800"}}`,
 	`{"update_id":1,"message":null}`,
@@ -217,6 +218,13 @@ func FuzzParseUpdate(f *testing.F) {
 			}
 			if err := m.Validate(); err != nil {
 				t.Fatalf("delivered an invalid message: %v", err)
+			}
+			if u.CallbackQuery != nil {
+				// A button press: the query's id, the button's data.
+				if m.EventID != "cq:"+u.CallbackQuery.ID || m.Button == "" || m.Text != "" {
+					t.Fatalf("press %+v for callback query %+v", m, u.CallbackQuery)
+				}
+				continue
 			}
 			if m.EventID != strconv.FormatInt(*u.UpdateID, 10) {
 				t.Fatalf("EventID %q for update_id %d", m.EventID, *u.UpdateID)

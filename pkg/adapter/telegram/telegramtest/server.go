@@ -5,11 +5,13 @@ package telegramtest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +38,24 @@ const closeWait = 5 * time.Second
 type queued struct {
 	id  int64
 	raw json.RawMessage
+	// kind is the update's type, the name of its field besides update_id
+	// (message, callback_query, ...).
+	kind string
+}
+
+// updateKind returns the name of the first field of raw other than
+// update_id, "" if there is none.
+func updateKind(raw json.RawMessage) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return ""
+	}
+	for k := range fields {
+		if k != "update_id" {
+			return k
+		}
+	}
+	return ""
 }
 
 // Server is a fake Bot API. Create it with New; its URL is the api_url for
@@ -74,6 +94,12 @@ type Server struct {
 	poll        chan struct{} // closing it terminates the held poll with 409
 	files       map[string]*storedFile
 	uploads     []Upload
+	// allowed is the last allowed_updates given to getUpdates, which
+	// Telegram keeps until it is given again; nil lets every kind through.
+	allowed []string
+	// callbacks are the callback query ids pushed, answered or not.
+	callbacks    map[string]bool
+	nextCallback int
 }
 
 // New starts a fake on 127.0.0.1 accepting token (DefaultToken if empty)
@@ -267,6 +293,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.apply(w, r, Reply{Blackhole: true}, down)
 	case "editMessageText":
 		s.editMessageText(w, params)
+	case "answerCallbackQuery":
+		s.answerCallbackQuery(w, params)
 	case "sendChatAction":
 		if params.Get("chat_id") == "" {
 			writeReply(w, Error(400, "Bad Request: chat_id is empty"))
@@ -392,6 +420,15 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p Params, do
 	defer timer.Stop()
 
 	s.mu.Lock()
+	if p.Has("allowed_updates") {
+		var kinds []string
+		if err := p.Decode("allowed_updates", &kinds); err != nil {
+			s.mu.Unlock()
+			writeReply(w, Error(400, "Bad Request: can't parse allowed updates"))
+			return
+		}
+		s.allowed = kinds
+	}
 	s.confirmLocked(offset)
 	if s.poll != nil {
 		close(s.poll) // Telegram ends the older poll with 409
@@ -466,6 +503,9 @@ func (s *Server) confirmLocked(offset int64) {
 func (s *Server) pendingLocked(offset int64, limit int) []json.RawMessage {
 	var out []json.RawMessage
 	for _, q := range s.queue {
+		if len(s.allowed) > 0 && !slices.Contains(s.allowed, q.kind) {
+			continue // Telegram never delivers it
+		}
 		if q.id >= offset && len(out) < limit {
 			out = append(out, q.raw)
 		}
@@ -492,6 +532,24 @@ func (s *Server) sendMessage(w http.ResponseWriter, p Params, hold bool) bool {
 		return false
 	}
 	sm := &SentMessage{ChatID: chat, Text: text, ThreadID: p.Int("message_thread_id")}
+	if p.Has("reply_markup") {
+		var rm struct {
+			InlineKeyboard [][]InlineButton `json:"inline_keyboard"`
+		}
+		if err := p.Decode("reply_markup", &rm); err != nil {
+			writeReply(w, Error(400, "Bad Request: can't parse reply keyboard markup JSON object"))
+			return false
+		}
+		for _, row := range rm.InlineKeyboard {
+			for _, b := range row {
+				if b.CallbackData == "" || len(b.CallbackData) > MaxCallbackData {
+					writeReply(w, Error(400, "Bad Request: BUTTON_DATA_INVALID"))
+					return false
+				}
+				sm.Buttons = append(sm.Buttons, b)
+			}
+		}
+	}
 	if p.Has("reply_parameters") {
 		var rp struct {
 			MessageID                int64 `json:"message_id"`
@@ -529,6 +587,19 @@ func (s *Server) resultLocked(sm *SentMessage) Message {
 		Date:            time.Now().Unix(),
 		Text:            sm.Text,
 	}
+}
+
+// answerCallbackQuery accepts an answer to a callback query pushed with
+// PushCallback; an unknown id gets Telegram's 400.
+func (s *Server) answerCallbackQuery(w http.ResponseWriter, p Params) {
+	s.mu.Lock()
+	known := s.callbacks[p.Get("callback_query_id")]
+	s.mu.Unlock()
+	if !known {
+		writeReply(w, Error(400, "Bad Request: query is too old and response timeout expired or query ID is invalid"))
+		return
+	}
+	writeOK(w, true)
 }
 
 func (s *Server) editMessageText(w http.ResponseWriter, p Params) {
@@ -634,9 +705,34 @@ func (s *Server) PushRaw(raw string) (int64, error) {
 }
 
 func (s *Server) insertLocked(id int64, raw json.RawMessage) {
-	s.queue = append(s.queue, queued{id: id, raw: raw})
+	s.queue = append(s.queue, queued{id: id, raw: raw, kind: updateKind(raw)})
 	sort.SliceStable(s.queue, func(i, j int) bool { return s.queue[i].id < s.queue[j].id })
 	s.notifyLocked()
+}
+
+// PushCallback queues the press of a button with data by from under the
+// bot's message messageID in chat, and returns the update_id and the
+// callback query's id.
+func (s *Server) PushCallback(chat Chat, from User, messageID int64, data string) (int64, string) {
+	s.mu.Lock()
+	s.nextCallback++
+	id := fmt.Sprintf("cq%d-%d", s.nextCallback, time.Now().UnixNano())
+	if s.callbacks == nil {
+		s.callbacks = map[string]bool{}
+	}
+	s.callbacks[id] = true
+	s.mu.Unlock()
+	raw, err := json.Marshal(map[string]any{
+		"id":            id,
+		"from":          from,
+		"chat_instance": fmt.Sprint(chat.ID),
+		"data":          data,
+		"message":       Message{MessageID: messageID, From: &s.Bot, Chat: chat, Date: time.Now().Unix()},
+	})
+	if err != nil {
+		panic("telegramtest: marshal callback query: " + err.Error())
+	}
+	return s.Push(Update{CallbackQuery: raw}), id
 }
 
 // PushText queues a text message from `from` in chat and returns the

@@ -222,4 +222,15 @@ type SentMessage struct {
 	ThreadID                 int64
 	// Edits counts editMessageText calls that changed the text.
 	Edits int
+	// Buttons are the inline keyboard's buttons, row after row.
+	Buttons []InlineButton
 }
+
+// InlineButton is an InlineKeyboardButton with callback data.
+type InlineButton struct {
+	Text         string `json:"text"`
+	CallbackData string `json:"callback_data"`
+}
+
+// MaxCallbackData is Telegram's limit on callback_data, in bytes.
+const MaxCallbackData = 64
