@@ -113,7 +113,7 @@ type mapper struct {
 	replyInThread bool
 }
 
-// inbound maps an events_api or slash_commands envelope. A nil message with
+// inbound maps an events_api, slash_commands or interactive envelope. A nil message with
 // a nil error means the envelope is valid but not for herald (skip names
 // why); it must still be acknowledged. An error wrapping errMalformed means
 // the payload could not be understood.
@@ -123,6 +123,8 @@ func (m mapper) inbound(env envelope, now time.Time) (msg *message.Inbound, skip
 		return m.event(env.Payload, now)
 	case typeSlashCommands:
 		return m.slash(env, now)
+	case typeInteractive:
+		return m.pressed(env, now)
 	default:
 		return nil, "envelope type " + env.Type, nil
 	}

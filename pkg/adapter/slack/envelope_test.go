@@ -125,9 +125,14 @@ func TestInbound(t *testing.T) {
 			skip:  "user_change",
 		},
 		{
-			name:  "interactive",
-			frame: `{"envelope_id":"e","type":"interactive","payload":{"type":"block_actions"}}`,
-			skip:  "interactive",
+			name:  "interactive without herald's button",
+			frame: `{"envelope_id":"e","type":"interactive","payload":{"type":"block_actions","actions":[{"action_id":"x","value":"v"}]}}`,
+			skip:  "without a button of herald's",
+		},
+		{
+			name:  "interactive view submission",
+			frame: `{"envelope_id":"e","type":"interactive","payload":{"type":"view_submission"}}`,
+			skip:  "interactive payload type view_submission",
 		},
 		{
 			name:  "url verification payload",
@@ -293,6 +298,7 @@ func FuzzEnvelope(f *testing.F) {
 		eventEnvelope("", `{"type":"message","channel":"","channel_type":"im","user":"","text":"","ts":""}`),
 		`{"envelope_id":"e","type":"slash_commands","payload":{"command":"/new","channel_id":"C1","user_id":"U1","trigger_id":"t"}}`,
 		`{"envelope_id":"e","type":"interactive","payload":{}}`,
+		`{"envelope_id":"e","type":"interactive","payload":{"type":"block_actions","trigger_id":"t","user":{"id":"U1"},"channel":{"id":"C1"},"container":{"message_ts":"1.2"},"actions":[{"action_id":"herald_button_0","value":"hr1:a:x"}]}}`,
 		`{"envelope_id":"e","type":"events_api","payload":null}`,
 		`{"type":"events_api","payload":{"type":"event_callback","event":null}}`,
 		`{}`, `[]`, `null`, ``,

@@ -17,6 +17,8 @@ type postMessage struct {
 	Text     string `json:"text"`
 	ThreadTS string `json:"thread_ts,omitempty"`
 	TS       string `json:"ts,omitempty"`
+	// Blocks carry the text and the buttons of a message with buttons.
+	Blocks []block `json:"blocks,omitempty"`
 	// Metadata tags a reply with herald's idempotency key (see Recover).
 	Metadata *metadata `json:"metadata,omitempty"`
 }
@@ -35,11 +37,13 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
 	defer cancel()
+	text := escape(msg.Text)
 	res, err := a.api.call(ctx, "chat.postMessage", a.botToken, postMessage{
 		Channel:  msg.ChatID,
-		Text:     escape(msg.Text),
+		Text:     text,
 		ThreadTS: a.threadTS(msg),
 		Metadata: replyMetadata(msg.IdempotencyKey),
+		Blocks:   blocks(text, msg.Buttons),
 	})
 	if err != nil {
 		return adapter.SendResult{}, err

@@ -105,6 +105,38 @@ func (s *Server) PushInteractive() Pushed {
 	})
 }
 
+// PushPress sends the interactive (block_actions) envelope of a button
+// press on the newest connection. Its EventID is "action:" and the
+// interaction's trigger_id.
+func (s *Server) PushPress(p Press) Pushed {
+	s.mu.Lock()
+	s.seq++
+	trigger := fmt.Sprintf("trig-press-%d", s.seq)
+	actionTS := s.nextTSLocked()
+	s.mu.Unlock()
+	msg := map[string]any{"type": "message", "ts": p.MessageTS, "user": s.opts.BotUserID, "text": ""}
+	container := map[string]any{"type": "message", "message_ts": p.MessageTS, "channel_id": p.Channel, "is_ephemeral": false}
+	if p.ThreadTS != "" {
+		msg["thread_ts"] = p.ThreadTS
+		container["thread_ts"] = p.ThreadTS
+	}
+	return s.push(0, "interactive", "action:"+trigger, map[string]any{
+		"type":         "block_actions",
+		"user":         map[string]any{"id": p.User, "username": "user-" + p.User, "team_id": "T1"},
+		"api_app_id":   "A1",
+		"team":         map[string]any{"id": "T1", "domain": "fake"},
+		"container":    container,
+		"trigger_id":   trigger,
+		"channel":      map[string]any{"id": p.Channel, "name": "channel-" + p.Channel},
+		"message":      msg,
+		"response_url": "https://hooks.slack.invalid/actions/1",
+		"actions": []map[string]any{{
+			"type": "button", "action_id": p.ActionID, "block_id": "b1", "value": p.Value,
+			"text": map[string]any{"type": "plain_text", "text": "button"}, "action_ts": actionTS,
+		}},
+	})
+}
+
 // PushRaw writes a frame as is on the newest connection; it is not tracked
 // for redelivery.
 func (s *Server) PushRaw(frame string) error {

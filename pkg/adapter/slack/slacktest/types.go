@@ -62,6 +62,27 @@ type Message struct {
 	Metadata *Metadata
 	// FileIDs are the files the message shares (files.completeUploadExternal).
 	FileIDs []string
+	// Buttons are the button elements of its actions blocks.
+	Buttons []Button
+}
+
+// Button is a Block Kit button element.
+type Button struct {
+	Text     string // the plain_text label
+	ActionID string
+	Value    string
+	Style    string
+}
+
+// Press is a user pressing a button of a message.
+type Press struct {
+	User      string
+	Channel   string
+	MessageTS string
+	// ThreadTS is the thread the message is in, "" if none.
+	ThreadTS string
+	ActionID string
+	Value    string
 }
 
 // Metadata is Slack's message metadata: an event type and a free-form

@@ -69,6 +69,66 @@ type postBody struct {
 	ThreadTS string          `json:"thread_ts"`
 	TS       string          `json:"ts"`
 	Metadata json.RawMessage `json:"metadata"`
+	Blocks   json.RawMessage `json:"blocks"`
+}
+
+// Block Kit limits the fake enforces (invalid_blocks past them).
+const (
+	maxSectionText = 3000
+	maxActionID    = 255
+	maxButtonValue = 2000
+)
+
+// parseButtons reads the section and actions blocks of a message: the
+// buttons of its actions blocks, and whether every block is one the fake
+// knows and within Slack's limits.
+func parseButtons(raw json.RawMessage) ([]Button, bool) {
+	if len(raw) == 0 {
+		return nil, true
+	}
+	var blocks []struct {
+		Type string `json:"type"`
+		Text *struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"text"`
+		Elements []struct {
+			Type string `json:"type"`
+			Text struct {
+				Type string `json:"type"`
+				Text string `json:"text"`
+			} `json:"text"`
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+			Style    string `json:"style"`
+		} `json:"elements"`
+	}
+	if json.Unmarshal(raw, &blocks) != nil {
+		return nil, false
+	}
+	var out []Button
+	for _, b := range blocks {
+		switch b.Type {
+		case "section":
+			if b.Text == nil || (b.Text.Type != "mrkdwn" && b.Text.Type != "plain_text") || len([]rune(b.Text.Text)) > maxSectionText {
+				return nil, false
+			}
+		case "actions":
+			ids := map[string]bool{}
+			for _, e := range b.Elements {
+				if e.Type != "button" || e.Text.Type != "plain_text" || e.Text.Text == "" || e.ActionID == "" ||
+					len(e.ActionID) > maxActionID || len(e.Value) > maxButtonValue || ids[e.ActionID] ||
+					(e.Style != "" && e.Style != "primary" && e.Style != "danger") {
+					return nil, false
+				}
+				ids[e.ActionID] = true
+				out = append(out, Button{Text: e.Text.Text, ActionID: e.ActionID, Value: e.Value, Style: e.Style})
+			}
+		default:
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 func (s *Server) decodePost(w http.ResponseWriter, r *http.Request) (postBody, bool) {
@@ -103,9 +163,14 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "invalid_metadata_format"})
 		return
 	}
+	buttons, ok := parseButtons(b.Blocks)
+	if !ok {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "invalid_blocks"})
+		return
+	}
 	s.mu.Lock()
 	s.seq++
-	m := &Message{Channel: b.Channel, Text: b.Text, ThreadTS: b.ThreadTS, TS: s.nextTSLocked(), Metadata: md}
+	m := &Message{Channel: b.Channel, Text: b.Text, ThreadTS: b.ThreadTS, TS: s.nextTSLocked(), Metadata: md, Buttons: buttons}
 	s.msgs = append(s.msgs, m)
 	s.notify()
 	s.mu.Unlock()
