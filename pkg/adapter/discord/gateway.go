@@ -416,6 +416,15 @@ func (a *Adapter) dispatch(ctx context.Context, p payload, healthy *bool) (out o
 			return out, true
 		}
 		a.advance(p.S)
+	case "INTERACTION_CREATE":
+		if err := a.interaction(ctx, p); err != nil {
+			out := outcome{err: err}
+			if errors.Is(err, adapter.ErrStopping) {
+				out.delay = a.tun.backoffMax
+			}
+			return out, true
+		}
+		a.advance(p.S)
 	case "THREAD_CREATE", "THREAD_UPDATE", "THREAD_DELETE", "GUILD_CREATE", "THREAD_LIST_SYNC":
 		a.trackThreads(p)
 		a.advance(p.S)

@@ -38,6 +38,9 @@ const (
 	routeCreateMessage = "POST /channels/{channel}/messages"
 	routeEditMessage   = "PATCH /channels/{channel}/messages/{message}"
 	routeTyping        = "POST /channels/{channel}/typing"
+	// routeInteractionCallback is one bucket for all interactions (no
+	// major parameter), so that the bucket table does not grow per press.
+	routeInteractionCallback = "POST /interactions/{interaction}/{token}/callback"
 )
 
 type restClient struct {
@@ -274,6 +277,7 @@ type createMessage struct {
 	EnforceNonce     bool             `json:"enforce_nonce,omitempty"`
 	MessageReference *messageRef      `json:"message_reference,omitempty"`
 	AllowedMentions  *allowedMentions `json:"allowed_mentions"`
+	Components       []component      `json:"components,omitempty"`
 }
 
 type attachmentRef struct {

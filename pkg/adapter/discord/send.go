@@ -29,8 +29,12 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 		return adapter.SendResult{}, fmt.Errorf("discord: create message: %w: empty text", adapter.ErrPermanent)
 	}
 	var res adapter.SendResult
-	for i, part := range split(msg.Text, a.cfg.MaxMessageLen) {
+	parts := split(msg.Text, a.cfg.MaxMessageLen)
+	for i, part := range parts {
 		body := createMessage{Content: part, AllowedMentions: noMentions}
+		if i == len(parts)-1 {
+			body.Components = components(msg.Buttons)
+		}
 		if n := chunkNonce(msg.IdempotencyKey, i); n != "" {
 			body.Nonce, body.EnforceNonce = n, true
 		}

@@ -99,6 +99,8 @@ type Server struct {
 	bucketCfg  *bucketConfig
 	buckets    map[string]*bucketState
 	violations int
+	// interactions pushed with PushPress, by id
+	interactions map[string]*interactionState
 
 	// CDN
 	cdn         map[string]*cdnFile
@@ -155,6 +157,7 @@ func Start(opts Options) (*Server, error) {
 	mux.HandleFunc("PATCH /api/v10/channels/{channel}/messages/{message}", s.api(s.handleEdit))
 	mux.HandleFunc("POST /api/v10/channels/{channel}/typing", s.api(s.handleTyping))
 	mux.HandleFunc("GET /api/v10/channels/{channel}/messages/{message}", s.api(s.handleGetMessage))
+	mux.HandleFunc("POST /api/v10/interactions/{id}/{token}/callback", s.api(s.handleCallback))
 	mux.HandleFunc("GET /attachments/{channel}/{att}/{name}", s.handleCDN)
 	mux.HandleFunc("/gw/", s.handleWS)
 	s.hs = httptest.NewUnstartedServer(mux)
@@ -376,6 +379,15 @@ type Message struct {
 	Edits           int
 	// Attachments are the files of a multipart create.
 	Attachments []Upload
+	// Buttons are the buttons of its action rows.
+	Buttons []Button
+}
+
+// Button is a button component.
+type Button struct {
+	Label    string
+	Style    int
+	CustomID string
 }
 
 type createBody struct {
@@ -386,6 +398,45 @@ type createBody struct {
 	MessageReference *struct {
 		MessageID string `json:"message_id"`
 	} `json:"message_reference"`
+	Components json.RawMessage `json:"components"`
+}
+
+// parseButtons reads the action rows of a create: their buttons, and
+// whether they are valid (at most 5 rows of at most 5 buttons; a button
+// has a label of at most 80 characters, a style 1-4 and a custom_id of
+// 1-100 characters, unique in the message).
+func parseButtons(raw json.RawMessage) ([]Button, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, true
+	}
+	var rows []struct {
+		Type       int `json:"type"`
+		Components []struct {
+			Type     int    `json:"type"`
+			Style    int    `json:"style"`
+			Label    string `json:"label"`
+			CustomID string `json:"custom_id"`
+		} `json:"components"`
+	}
+	if json.Unmarshal(raw, &rows) != nil || len(rows) > 5 {
+		return nil, false
+	}
+	var out []Button
+	ids := map[string]bool{}
+	for _, r := range rows {
+		if r.Type != 1 || len(r.Components) == 0 || len(r.Components) > 5 {
+			return nil, false
+		}
+		for _, c := range r.Components {
+			if c.Type != 2 || c.Style < 1 || c.Style > 4 || c.Label == "" || utf8.RuneCountInString(c.Label) > 80 ||
+				c.CustomID == "" || utf8.RuneCountInString(c.CustomID) > 100 || ids[c.CustomID] {
+				return nil, false
+			}
+			ids[c.CustomID] = true
+			out = append(out, Button{Label: c.Label, Style: c.Style, CustomID: c.CustomID})
+		}
+	}
+	return out, true
 }
 
 type bucketConfig struct {
@@ -496,6 +547,12 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, body []byt
 		return st
 	}
 	ups := uploadsOf(r)
+	buttons, ok := parseButtons(b.Components)
+	if !ok {
+		s.mu.Unlock()
+		return writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body", "code": 50035,
+			"errors": map[string]any{"components": "invalid"}})
+	}
 	if n := utf8.RuneCountInString(b.Content); (n == 0 && len(ups) == 0) || n > 2000 {
 		s.mu.Unlock()
 		return writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body", "code": 50035,
@@ -508,7 +565,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, body []byt
 		m = &Message{
 			ID: strconv.FormatInt(s.nextMsgID, 10), ChannelID: channel, Content: b.Content,
 			Nonce: nonce, EnforceNonce: b.EnforceNonce, AllowedMentions: b.AllowedMentions,
-			Attachments: ups,
+			Attachments: ups, Buttons: buttons,
 		}
 		if b.MessageReference != nil {
 			m.ReplyTo = b.MessageReference.MessageID
