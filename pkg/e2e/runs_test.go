@@ -366,3 +366,51 @@ func TestRunRerunAfterBackendRestart(t *testing.T) {
 		t.Fatalf("%d POST /v1/runs, want 2: the restarted herald re-attaches to the re-run", n)
 	}
 }
+
+// Approval by button across a restart: the run asks with Approve and Deny
+// buttons, `systemctl restart herald`, the user presses Approve twice on
+// the next instance (the button's data is checked against the store, not
+// memory). Hermes gets exactly one answer, the run completes, both presses
+// are answered to Telegram, and the second press answers nothing.
+func TestRunApprovalButtonAcrossRestart(t *testing.T) {
+	r := newRunsEnv(t, agenttest.RunsOptions{}, "  approval_timeout: 10m\n")
+	r.startReady()
+	r.send(r.chat, agenttest.InputApprove+" rm -rf /tmp/x")
+	r.tg.Wait(t, runsWait, "the prompt", func() bool { return len(r.tg.Sent()) == 1 })
+	prompt := r.tg.Sent()[0]
+	if len(prompt.Buttons) != 2 || prompt.Buttons[0].Text != "Approve" || prompt.Buttons[1].Text != "Deny" {
+		t.Fatalf("prompt %+v, want Approve and Deny buttons", prompt)
+	}
+	r.systemctl("restart", "herald.service")
+	r.waitJournal("herald.service", map[string]string{"MESSAGE": "agent: re-attaching to the run"}, runsWait)
+	ann := telegramtest.User{ID: r.chat.ID, FirstName: "Ann"}
+	_, first := r.tg.PushCallback(r.chat, ann, prompt.MessageID, prompt.Buttons[0].CallbackData)
+	_, second := r.tg.PushCallback(r.chat, ann, prompt.MessageID, prompt.Buttons[0].CallbackData)
+	r.tg.Wait(t, runsWait, "the reply", func() bool { return len(r.tg.Transcript("555")) >= 4 })
+	r.settled()
+	got := r.tg.Transcript("555")
+	t.Logf("approval by button across restart: %d executions, %d approval answers, user sees %q", r.ag.TotalExecutions(), len(r.ag.Approvals()), got)
+	if a := r.ag.Approvals(); len(a) != 1 || a[0].Choice != "once" || a[0].Status != 200 {
+		t.Fatalf("Hermes got the approvals %+v, want one \"once\"", a)
+	}
+	if n := r.ag.TotalExecutions(); n != 1 {
+		t.Fatalf("%d executions", n)
+	}
+	count := map[string]int{}
+	for _, s := range got[1:] {
+		if strings.HasPrefix(s, "Nothing to approve") {
+			s = "Nothing to approve"
+		}
+		count[s]++
+	}
+	if len(got) != 4 || got[0] != prompt.Text || count["Approved."] != 1 || count["run: approved rm -rf /tmp/x"] != 1 || count["Nothing to approve"] != 1 {
+		t.Fatalf("the user sees %q, want the prompt, one \"Approved.\", the run's reply and one \"Nothing to approve\"", got)
+	}
+	answered := map[string]bool{}
+	for _, req := range r.tg.Requests("answerCallbackQuery") {
+		answered[req.Params.Get("callback_query_id")] = true
+	}
+	if !answered[first] || !answered[second] {
+		t.Fatalf("callback queries answered %v, want %s and %s", answered, first, second)
+	}
+}
