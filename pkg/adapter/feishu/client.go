@@ -563,8 +563,8 @@ func (s *session) handleEvent(ctx context.Context, inbox adapter.Inbox, f *pbbp2
 	if !complete {
 		return
 	}
-	if s.a.process(ctx, inbox, payload, f.Header(pbbp2.HeaderTraceID)) {
-		s.ack(ctx, f, start)
+	if ok, resp := s.a.process(ctx, inbox, payload, f.Header(pbbp2.HeaderTraceID)); ok {
+		s.ackWith(ctx, f, start, resp)
 	}
 }
 
@@ -575,10 +575,18 @@ var ackPayload = []byte(`{"code":200,"headers":null,"data":null}`)
 // ack echoes f (the frame that completed the event) with biz_rt added and
 // the response payload.
 func (s *session) ack(ctx context.Context, f *pbbp2.Frame, start time.Time) {
+	s.ackWith(ctx, f, start, nil)
+}
+
+// ackWith is ack with the response payload resp (ackPayload if nil).
+func (s *session) ackWith(ctx context.Context, f *pbbp2.Frame, start time.Time, resp []byte) {
+	if resp == nil {
+		resp = ackPayload
+	}
 	reply := *f
 	reply.Headers = append(append([]pbbp2.Header(nil), f.Headers...),
 		pbbp2.Header{Key: pbbp2.HeaderBizRT, Value: strconv.FormatInt(time.Since(start).Milliseconds(), 10)})
-	reply.Payload = ackPayload
+	reply.Payload = resp
 	wctx, cancel := context.WithTimeout(ctx, s.a.timing.writeTimeout)
 	defer cancel()
 	if err := s.conn.Write(wctx, websocket.MessageBinary, reply.Marshal()); err != nil {

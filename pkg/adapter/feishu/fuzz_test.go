@@ -373,7 +373,7 @@ func FuzzProcess(f *testing.F) {
 			}
 			return storeErr
 		})
-		ack := a.process(context.Background(), inbox, payload, "trace")
+		ack, _ := a.process(context.Background(), inbox, payload, "trace")
 		rejected := 0
 		for _, n := range m.Rejects {
 			rejected += n

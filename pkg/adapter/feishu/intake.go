@@ -81,42 +81,62 @@ type messageReceive struct {
 // process turns a complete event payload into a stored message. It returns
 // whether the event may be acknowledged: true once it is stored or when it
 // can never be processed (it would otherwise be redelivered forever), false
-// when the store failed and the platform must redeliver.
-func (a *Adapter) process(ctx context.Context, inbox adapter.Inbox, payload []byte, traceID string) bool {
+// when the store failed and the platform must redeliver. resp, when not
+// nil, is the payload to acknowledge with (a card callback's answer).
+func (a *Adapter) process(ctx context.Context, inbox adapter.Inbox, payload []byte, traceID string) (ack bool, resp []byte) {
+	ack, card := a.processEvent(ctx, inbox, payload, traceID)
+	if card {
+		return ack, cardAck
+	}
+	return ack, nil
+}
+
+// processEvent is process; card reports a card callback.
+func (a *Adapter) processEvent(ctx context.Context, inbox adapter.Inbox, payload []byte, traceID string) (ack, card bool) {
 	log := a.log.WithField("trace_id", traceID)
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil {
 		log.WithError(err).Warn("feishu: acknowledging an event that is not JSON")
 		a.metrics.Rejected(reasonMalformed)
-		return true
+		return true, card
 	}
 	if env.Encrypt != nil {
 		log.Error("feishu: acknowledging an encrypted event: the long connection delivers plaintext; remove the app's Encrypt Key")
 		a.metrics.Rejected(reasonEncrypted)
-		return true
+		return true, card
 	}
 	log = log.WithFields(map[string]any{"event_id": env.Header.EventID, "event_type": env.Header.EventType})
 	if env.Header.EventID == "" {
 		log.Warn("feishu: acknowledging an event without header.event_id (not a v2 event)")
 		a.metrics.Rejected(reasonMalformed)
-		return true
+		return true, card
 	}
-	if env.Header.EventType != eventMessageReceive {
+	var msg *message.Inbound
+	var reason string
+	switch env.Header.EventType {
+	case eventMessageReceive:
+		var ev messageReceive
+		if err := json.Unmarshal(env.Event, &ev); err != nil {
+			log.WithError(err).Warn("feishu: acknowledging a malformed message event")
+			a.metrics.Rejected(reasonMalformed)
+			return true, card
+		}
+		msg, reason = a.inbound(ctx, env.Header.EventID, &ev)
+	case eventCardAction:
+		card = true
+		var err error
+		if msg, reason, err = a.pressed(env.Header.EventID, env.Event); err != nil {
+			log.WithError(err).Warn("feishu: answering a malformed card callback")
+		}
+	default:
 		log.Debug("feishu: acknowledging an event type herald does not handle")
 		a.metrics.Rejected(reasonUnsupported)
-		return true
+		return true, card
 	}
-	var ev messageReceive
-	if err := json.Unmarshal(env.Event, &ev); err != nil {
-		log.WithError(err).Warn("feishu: acknowledging a malformed message event")
-		a.metrics.Rejected(reasonMalformed)
-		return true
-	}
-	msg, reason := a.inbound(ctx, env.Header.EventID, &ev)
 	if reason != "" {
 		log.WithField("reason", reason).Debug("feishu: acknowledging a message herald does not take")
 		a.metrics.Rejected(reason)
-		return true
+		return true, card
 	}
 	if err := msg.Validate(); err != nil {
 		reason := reasonMalformed
@@ -125,24 +145,24 @@ func (a *Adapter) process(ctx context.Context, inbox adapter.Inbox, payload []by
 		}
 		log.WithError(err).Warn("feishu: acknowledging a message that cannot be stored")
 		a.metrics.Rejected(reason)
-		return true
+		return true, card
 	}
 	dctx, cancel := context.WithTimeout(ctx, a.timing.deliverTimeout)
 	err := inbox.Deliver(dctx, msg)
 	cancel()
 	switch {
 	case err == nil:
-		return true
+		return true, card
 	case errors.Is(err, message.ErrInvalid):
 		log.WithError(err).Warn("feishu: acknowledging a message the store refused as invalid")
 		a.metrics.Rejected(reasonInvalid)
-		return true
+		return true, card
 	case errors.Is(err, adapter.ErrStopping), ctx.Err() != nil:
 		log.WithError(err).Info("feishu: not acknowledging (stopping); the platform will redeliver")
-		return false
+		return false, card
 	default:
 		log.WithError(err).Warn("feishu: message not stored, not acknowledged; the platform will redeliver it")
-		return false
+		return false, card
 	}
 }
 

@@ -27,6 +27,9 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if msg.ReplyTo == "" && msg.ChatID == "" {
 		return adapter.SendResult{}, fmt.Errorf("feishu: send: no chat id and nothing to reply to: %w", adapter.ErrPermanent)
 	}
+	if msg.Media == nil && len(msg.Buttons) > 0 {
+		return a.sendContent(ctx, msg, "interactive", cardContent(msg), requestUUID(msg.IdempotencyKey))
+	}
 	if msg.Media == nil {
 		return a.sendContent(ctx, msg, "text", textContent(msg.Text), requestUUID(msg.IdempotencyKey))
 	}

@@ -144,6 +144,52 @@ func (s *Server) Push(ev Event) string {
 	return ev.EventID
 }
 
+// CardAction describes a press of a card button: a card.action.trigger
+// callback.
+type CardAction struct {
+	EventID        string // default "ev_card_<n>"
+	OperatorOpenID string // default "ou_user"
+	ChatID         string // default "oc_chat"
+	MessageID      string
+	// Value is the pressed button's callback value.
+	Value map[string]any
+}
+
+// PushCardAction sends the card.action.trigger callback of a button press
+// as an event frame, redelivered until acknowledged, and returns its
+// event_id.
+func (s *Server) PushCardAction(ca CardAction) string {
+	s.mu.Lock()
+	s.eventIDs++
+	n := s.eventIDs
+	s.mu.Unlock()
+	if ca.EventID == "" {
+		ca.EventID = fmt.Sprintf("ev_card_%d", n)
+	}
+	if ca.OperatorOpenID == "" {
+		ca.OperatorOpenID = "ou_user"
+	}
+	if ca.ChatID == "" {
+		ca.ChatID = "oc_chat"
+	}
+	b, _ := json.Marshal(map[string]any{
+		"schema": "2.0",
+		"header": map[string]any{
+			"event_id": ca.EventID, "event_type": "card.action.trigger", "create_time": "1700000000000000",
+			"token": "", "app_id": "cli_test", "tenant_key": "tenant",
+		},
+		"event": map[string]any{
+			"operator": map[string]any{"tenant_key": "tenant", "user_id": "u1", "open_id": ca.OperatorOpenID, "union_id": "on_" + ca.OperatorOpenID},
+			"token":    "c-token",
+			"action":   map[string]any{"value": ca.Value, "tag": "button"},
+			"host":     "im_message",
+			"context":  map[string]any{"open_message_id": ca.MessageID, "open_chat_id": ca.ChatID},
+		},
+	})
+	s.push(ca.EventID, b, 1, nil)
+	return ca.EventID
+}
+
 // PushPayload pushes an arbitrary event payload (malformed JSON, encrypted
 // events, other event types) as a data frame, split into fragments like
 // Push. eventID names it in Acks and Deliveries; it is not checked against
@@ -283,7 +329,7 @@ func (s *Server) handleAck(f *pbbp2.Frame) {
 	}
 	s.acks = append(s.acks, Ack{
 		EventID: eventID, FrameMessageID: frameID, Code: *resp.Code,
-		SeqID: f.SeqID, LogID: f.LogID, BizRT: f.Header(pbbp2.HeaderBizRT), Frame: f, AtTime: time.Now(),
+		SeqID: f.SeqID, LogID: f.LogID, BizRT: f.Header(pbbp2.HeaderBizRT), Data: resp.Data, Frame: f, AtTime: time.Now(),
 	})
 	s.changed()
 }

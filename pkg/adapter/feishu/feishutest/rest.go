@@ -4,6 +4,7 @@ package feishutest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -33,6 +34,8 @@ type Message struct {
 	// it: the user_id (open_id, id, email) of each <at …> tag, "all" for
 	// everyone in the chat.
 	Mentions []string
+	// Buttons are the buttons of a card.
+	Buttons []Button
 }
 
 // atTag is a mention tag as a text message renders it: <at user_id="ou_1">
@@ -220,6 +223,68 @@ type sendBody struct {
 	UUID          string `json:"uuid"`
 	ReplyInThread bool   `json:"reply_in_thread"`
 	key           string
+	buttons       []Button
+}
+
+// Button is a button of a card (msg_type interactive).
+type Button struct {
+	Label string
+	Type  string // primary, danger, default
+	// Value is its callback behavior's value.
+	Value map[string]any
+}
+
+// cardContent reads a card JSON 2.0: the texts of its div elements, joined
+// by newlines, and its buttons. It refuses what the platform would: not
+// schema 2.0, a button without a plain_text label or without a callback
+// behavior whose value is an object.
+func cardContent(content string) (string, []Button, error) {
+	var c struct {
+		Schema string `json:"schema"`
+		Body   struct {
+			Elements []struct {
+				Tag  string `json:"tag"`
+				Text *struct {
+					Tag     string `json:"tag"`
+					Content string `json:"content"`
+				} `json:"text"`
+				Type      string `json:"type"`
+				Behaviors []struct {
+					Type  string          `json:"type"`
+					Value json.RawMessage `json:"value"`
+				} `json:"behaviors"`
+			} `json:"elements"`
+		} `json:"body"`
+	}
+	if err := json.Unmarshal([]byte(content), &c); err != nil {
+		return "", nil, fmt.Errorf("card content: %w", err)
+	}
+	if c.Schema != "2.0" {
+		return "", nil, fmt.Errorf("card schema %q, want 2.0", c.Schema)
+	}
+	var texts []string
+	var buttons []Button
+	for _, e := range c.Body.Elements {
+		switch e.Tag {
+		case "div":
+			if e.Text == nil || e.Text.Tag != "plain_text" {
+				return "", nil, errors.New("div without plain_text text")
+			}
+			texts = append(texts, e.Text.Content)
+		case "button":
+			if e.Text == nil || e.Text.Tag != "plain_text" || e.Text.Content == "" || len(e.Behaviors) != 1 || e.Behaviors[0].Type != "callback" {
+				return "", nil, errors.New("button without a plain_text label and one callback behavior")
+			}
+			var v map[string]any
+			if err := json.Unmarshal(e.Behaviors[0].Value, &v); err != nil || v == nil {
+				return "", nil, errors.New("button callback value is not an object")
+			}
+			buttons = append(buttons, Button{Label: e.Text.Content, Type: e.Type, Value: v})
+		default:
+			return "", nil, fmt.Errorf("card element %q unknown to the fake", e.Tag)
+		}
+	}
+	return strings.Join(texts, "\n"), buttons, nil
 }
 
 func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (sendBody, string, bool) {
@@ -227,6 +292,15 @@ func (s *Server) decodeSend(w http.ResponseWriter, r *http.Request) (sendBody, s
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 200<<10)).Decode(&b); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 230025, "msg": "bad body: " + err.Error()})
 		return b, "", false
+	}
+	if b.MsgType == "interactive" {
+		text, buttons, err := cardContent(b.Content)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"code": 230099, "msg": err.Error()})
+			return b, "", false
+		}
+		b.buttons = buttons
+		return b, text, true
 	}
 	if b.MsgType != "text" {
 		key, text, err := s.mediaContent(b.MsgType, b.Content)
@@ -263,7 +337,7 @@ func (s *Server) store(chatID, replyTo string, b sendBody, text string) *Message
 	m := &Message{
 		MessageID: fmt.Sprintf("om_sent_%d", s.rest.nextMsg), ChatID: chatID, ReplyTo: replyTo,
 		ReplyInThread: b.ReplyInThread, UUID: b.UUID, MsgType: b.MsgType, Text: text,
-		Mentions: mentions(text), Key: b.key,
+		Mentions: mentions(text), Key: b.key, Buttons: b.buttons,
 	}
 	s.rest.messages = append(s.rest.messages, m)
 	s.rest.byID[m.MessageID] = m

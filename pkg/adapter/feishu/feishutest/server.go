@@ -100,7 +100,9 @@ type Ack struct {
 	SeqID          uint64
 	LogID          uint64
 	// BizRT is the biz_rt header the client added.
-	BizRT  string
+	BizRT string
+	// Data is the response's data (a card callback's answer), nil if none.
+	Data   []byte
 	Frame  *pbbp2.Frame
 	AtTime time.Time
 }
