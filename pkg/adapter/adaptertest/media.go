@@ -29,3 +29,13 @@ func MediaFile(t testing.TB, kind message.MediaKind, name, mime string, data []b
 	}
 	return &message.OutboundMedia{Kind: kind, Name: name, MIME: mime, Size: size, Path: path, Source: "https://example.org/" + name}
 }
+
+// ApprovalButtons returns the Approve and Deny buttons the core attaches
+// to an approval prompt, with fixed data, for tests of adapters that
+// implement adapter.ButtonSender.
+func ApprovalButtons() []message.Button {
+	return []message.Button{
+		{Label: "Approve", Data: "hr1:a:xyz", Style: "primary"},
+		{Label: "Deny", Data: "hr1:d:xyz", Style: "danger"},
+	}
+}

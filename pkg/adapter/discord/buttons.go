@@ -37,8 +37,6 @@ const (
 	interactionComponent = 3
 	callbackDeferUpdate  = 6
 
-	// maxCustomID is Discord's limit on a component's custom_id.
-	maxCustomID = 100
 	// maxCallbackWait bounds the interaction callback: Discord refuses
 	// an answer later than 3 s after the interaction anyway.
 	maxCallbackWait = 3 * time.Second

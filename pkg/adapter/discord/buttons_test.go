@@ -8,11 +8,10 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
 	"github.com/heraldgw/herald/pkg/message"
 )
-
-var approveDeny = []message.Button{{Label: "Approve", Data: "hr1:a:xyz", Style: "primary"}, {Label: "Deny", Data: "hr1:d:xyz", Style: "danger"}}
 
 // Buttons are one action row on the message (the last one of a split
 // text); a press is stored as a message from the presser in that channel,
@@ -25,7 +24,7 @@ func TestButtonsRoundTrip(t *testing.T) {
 		t.Fatal("SendsButtons false")
 	}
 	h.connected(t)
-	if _, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "200000000000000001", Text: "0123456789abc", Buttons: approveDeny}); err != nil {
+	if _, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "200000000000000001", Text: "0123456789abc", Buttons: adaptertest.ApprovalButtons()}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := srv.Messages()

@@ -403,23 +403,18 @@ func (a *Adapter) dispatch(ctx context.Context, p payload, healthy *bool) (out o
 		a.saveSession(true)
 		a.log.WithField("seq", a.seq.Load()).Info("discord: session resumed")
 		a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
-	case "MESSAGE_CREATE":
-		if err := a.intake(ctx, p); err != nil {
+	case "MESSAGE_CREATE", "INTERACTION_CREATE":
+		store := a.intake
+		if p.T == "INTERACTION_CREATE" {
+			store = a.interaction
+		}
+		if err := store(ctx, p); err != nil {
 			// Not stored: do not advance, close resumably, resume from
 			// the last stored sequence number so Discord replays it.
 			out := outcome{err: err}
 			if errors.Is(err, adapter.ErrStopping) {
 				// herald is shutting down and Stop follows: no point in
 				// resuming into a store that refuses everything.
-				out.delay = a.tun.backoffMax
-			}
-			return out, true
-		}
-		a.advance(p.S)
-	case "INTERACTION_CREATE":
-		if err := a.interaction(ctx, p); err != nil {
-			out := outcome{err: err}
-			if errors.Is(err, adapter.ErrStopping) {
 				out.delay = a.tun.backoffMax
 			}
 			return out, true

@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
 	"github.com/heraldgw/herald/pkg/message"
 )
-
-var approveDeny = []message.Button{{Label: "Approve", Data: "hr1:a:xyz", Style: "primary"}, {Label: "Deny", Data: "hr1:d:xyz", Style: "danger"}}
 
 // A message with buttons is a card 2.0 with the text and two callback
 // buttons; a press comes back over the long connection as
@@ -28,7 +27,7 @@ func TestCardButtonsRoundTrip(t *testing.T) {
 	in := h.inbox.WaitN(t, 1, wait)[0]
 	out := in.ReplyTo()
 	out.Text = "The agent asks to run rm -rf /tmp/x"
-	out.Buttons = approveDeny
+	out.Buttons = adaptertest.ApprovalButtons()
 	out.IdempotencyKey = "hr-key-1"
 	if _, err := h.a.Send(context.Background(), &out); err != nil {
 		t.Fatal(err)

@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/message"
 )
-
-var approveDeny = []message.Button{{Label: "Approve", Data: "hr1:a:xyz", Style: "primary"}, {Label: "Deny", Data: "hr1:d:xyz", Style: "danger"}}
 
 // A prompt in a channel thread carries the buttons; a press of one comes
 // back, acknowledged, as a message from the presser in the same session
@@ -28,7 +27,7 @@ func TestButtonsRoundTrip(t *testing.T) {
 	in := h.inbox.WaitN(t, 1, wait)[0]
 	out := in.ReplyTo()
 	out.Text = "The agent asks to run rm <x> & more"
-	out.Buttons = approveDeny
+	out.Buttons = adaptertest.ApprovalButtons()
 	if _, err := h.a.Send(context.Background(), &out); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +65,7 @@ func TestButtonsTextTooLong(t *testing.T) {
 	for _, text := range []string{long, "plain"} {
 		var b []message.Button
 		if text == long {
-			b = approveDeny
+			b = adaptertest.ApprovalButtons()
 		}
 		if _, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "D1", Text: text, Buttons: b}); err != nil {
 			t.Fatal(err)

@@ -10,12 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
 	"github.com/heraldgw/herald/pkg/message"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
-
-var approveDeny = []message.Button{{Label: "Approve", Data: "hr1:a:xyz", Style: "primary"}, {Label: "Deny", Data: "hr1:d:xyz", Style: "danger"}}
 
 // Buttons become one row of an inline keyboard; a text split into several
 // messages carries them on the last one.
@@ -24,11 +23,11 @@ func TestSendButtons(t *testing.T) {
 	if !h.a.SendsButtons() {
 		t.Fatal("SendsButtons false with callback_query in allowed_updates")
 	}
-	if _, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "555", Text: "approve?", Buttons: approveDeny}); err != nil {
+	if _, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "555", Text: "approve?", Buttons: adaptertest.ApprovalButtons()}); err != nil {
 		t.Fatal(err)
 	}
 	long := strings.Repeat("x", MaxTextUnits) + "tail"
-	if _, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "555", Text: long, Buttons: approveDeny, IdempotencyKey: "k"}); err != nil {
+	if _, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "555", Text: long, Buttons: adaptertest.ApprovalButtons(), IdempotencyKey: "k"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.a.Send(context.Background(), &message.Outbound{ChatID: "555", Text: "plain"}); err != nil {
