@@ -81,6 +81,7 @@ agent:
 media:
   allow_private: true
   outbound_dirs: [/srv/herald-out]
+  download_timeout: 10s
 platforms:
   telegram:
     allow_all: true
@@ -122,8 +123,10 @@ platforms:
 	}
 	fs.Push(feishutest.Event{MessageID: "om_img", MessageType: "image", Content: `{"image_key":"img_1"}`})
 
-	tg.Wait(t, sendOnceWait, "a reply to each Telegram message", func() bool { return len(tg.Sent()) >= 3 })
-	fs.WaitMessages(t, 1, sendOnceWait)
+	// Generous: under a loaded machine a download may need its retry
+	// (download_timeout 10s per try).
+	tg.Wait(t, 3*sendOnceWait, "a reply to each Telegram message", func() bool { return len(tg.Sent()) >= 3 })
+	fs.WaitMessages(t, 1, 3*sendOnceWait)
 	e.settled()
 	if n, m := len(tg.Sent()), len(fs.Messages()); n != 3 || m != 1 {
 		t.Fatalf("%d Telegram and %d Feishu replies, want 3 and 1", n, m)
