@@ -34,10 +34,9 @@ type Adapter struct {
 	// earlier one stored too. saved is what the state file holds.
 	last, saved int64
 	saveErrs    int
-	// uploads are files uploaded for a part, by idempotency key, whose
-	// post is not made yet; uploadOrder is their order, oldest first.
-	uploads     map[string]uploaded
-	uploadOrder []string
+	// uploads are the file ids uploaded for parts whose post is not
+	// made yet.
+	uploads adapter.Uploads
 }
 
 // New checks conf, reads the token and builds the adapter. It does no

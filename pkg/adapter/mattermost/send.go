@@ -58,7 +58,7 @@ func (a *Adapter) send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	}
 	out, err := a.api.createPost(ctx, p)
 	if msg.Media != nil && (err == nil || !adapter.Retryable(err)) {
-		a.posted(msg.IdempotencyKey)
+		a.uploads.Forget(msg.IdempotencyKey)
 	}
 	if err != nil {
 		return adapter.SendResult{}, fmt.Errorf("mattermost: send: %w", err)

@@ -19,14 +19,9 @@ import (
 	"github.com/heraldgw/herald/pkg/message"
 )
 
-const (
-	// uploadRate is the slowest upload speed herald waits for, on top of
-	// request_timeout.
-	uploadRate = 128 << 10
-	// maxUploadsKept bounds the uploads remembered for a retry of their
-	// part.
-	maxUploadsKept = 256
-)
+// uploadRate is the slowest upload speed herald waits for, on top of
+// request_timeout.
+const uploadRate = 128 << 10
 
 var _ adapter.MediaSender = (*Adapter)(nil)
 
@@ -34,56 +29,20 @@ var _ adapter.MediaSender = (*Adapter)(nil)
 // attachment.
 func (a *Adapter) SendsMedia(kind message.MediaKind) bool { return kind.Valid() }
 
-// uploaded is a file uploaded for a part whose post is not made yet.
-type uploaded struct {
-	channel, fileID string
-}
-
 // attachMedia uploads msg.Media, once per part: a file uploaded for the
-// idempotency key and not yet posted is reused by a retry of the part, so
-// that a post that failed after its upload does not upload the file
-// again.
+// idempotency key whose post is not made yet is reused by a retry of the
+// part, so that a post that failed after its upload does not upload the
+// file again.
 func (a *Adapter) attachMedia(ctx context.Context, msg *message.Outbound) (string, error) {
-	key := msg.IdempotencyKey
-	a.mu.Lock()
-	u, ok := a.uploads[key]
-	a.mu.Unlock()
-	if ok && key != "" && u.channel == msg.ChatID {
-		return u.fileID, nil
+	if id, ok := a.uploads.Get(msg.IdempotencyKey, msg.ChatID); ok {
+		return id, nil
 	}
 	id, err := a.api.upload(ctx, msg.ChatID, msg.Media)
-	if err != nil || key == "" {
-		return id, err
+	if err != nil {
+		return "", err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.uploads == nil {
-		a.uploads = map[string]uploaded{}
-	}
-	if len(a.uploadOrder) >= maxUploadsKept {
-		delete(a.uploads, a.uploadOrder[0])
-		a.uploadOrder = a.uploadOrder[1:]
-	}
-	a.uploads[key] = uploaded{channel: msg.ChatID, fileID: id}
-	a.uploadOrder = append(a.uploadOrder, key)
+	a.uploads.Put(msg.IdempotencyKey, msg.ChatID, id)
 	return id, nil
-}
-
-// posted forgets the upload of key once its post is made (or refused for
-// good).
-func (a *Adapter) posted(key string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := a.uploads[key]; !ok {
-		return
-	}
-	delete(a.uploads, key)
-	for i, k := range a.uploadOrder {
-		if k == key {
-			a.uploadOrder = append(a.uploadOrder[:i], a.uploadOrder[i+1:]...)
-			break
-		}
-	}
 }
 
 // caption is the message of a media part's post: the part's text (set
