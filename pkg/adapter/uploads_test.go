@@ -3,8 +3,14 @@
 package adapter
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestUploads(t *testing.T) {
@@ -41,5 +47,35 @@ func TestUploads(t *testing.T) {
 	u.Put("1", "c", "g")
 	if len(u.order) != maxUploadsKept {
 		t.Fatalf("%d keys in order", len(u.order))
+	}
+}
+
+func TestOpenMediaAndUploadTimeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.bin")
+	if err := os.WriteFile(path, []byte("abc"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, size, err := OpenMedia(&message.OutboundMedia{Path: path})
+	if err != nil || size != 3 {
+		t.Fatalf("OpenMedia = %d, %v", size, err)
+	}
+	f.Close()
+	_, _, err = OpenMedia(&message.OutboundMedia{Path: path + ".gone"})
+	if !errors.Is(err, ErrPermanent) {
+		t.Fatalf("missing file: %v", err)
+	}
+	if d := UploadTimeout(time.Second, 10*uploadRate); d != 11*time.Second {
+		t.Fatalf("UploadTimeout = %v", d)
+	}
+}
+
+func TestMediaKindOf(t *testing.T) {
+	for mime, want := range map[string]message.MediaKind{
+		"image/png": message.MediaImage, "Audio/OGG": message.MediaAudio, "video/mp4": message.MediaVideo,
+		"application/pdf": message.MediaFile, "": message.MediaFile, "imagex": message.MediaFile,
+	} {
+		if got := MediaKindOf(mime); got != want {
+			t.Errorf("MediaKindOf(%q) = %q, want %q", mime, got, want)
+		}
 	}
 }

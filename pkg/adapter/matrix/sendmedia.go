@@ -8,20 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/message"
 )
-
-// uploadRate is the slowest upload speed herald waits for, on top of
-// request_timeout.
-const uploadRate = 128 << 10
 
 var _ adapter.MediaSender = (*Adapter)(nil)
 
@@ -107,20 +100,11 @@ func mediaContent(msg *message.Outbound, uri string) map[string]any {
 // after the request was written is temporary, not ambiguous: no message
 // exists yet, and media no message points to is shown to nobody.
 func (a *Adapter) upload(ctx context.Context, m *message.OutboundMedia) (string, error) {
-	f, err := os.Open(m.Path)
+	f, size, err := adapter.OpenMedia(m)
 	if err != nil {
-		kind := adapter.ErrTemporary
-		if errors.Is(err, fs.ErrNotExist) {
-			kind = adapter.ErrPermanent
-		}
-		return "", fmt.Errorf("matrix: upload: %w: %w", kind, err)
+		return "", fmt.Errorf("matrix: upload: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("matrix: upload: %w: %w", adapter.ErrTemporary, err)
-	}
-	size := st.Size()
 	if limit := a.uploadLimit(ctx); limit > 0 && size > limit {
 		return "", fmt.Errorf("matrix: upload: %w: %w: %d bytes, the homeserver's m.upload.size is %d",
 			adapter.ErrPermanent, adapter.ErrTooLarge, size, limit)
@@ -129,7 +113,7 @@ func (a *Adapter) upload(ctx context.Context, m *message.OutboundMedia) (string,
 	if name == "" {
 		name = "file"
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout+time.Duration(size/uploadRate)*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, adapter.UploadTimeout(a.conf.RequestTimeout, size))
 	defer cancel()
 	uri, err := a.api.upload(ctx, name, m.MIME, io.NewSectionReader(f, 0, size), size)
 	if err != nil {

@@ -5,6 +5,7 @@ package mattermost
 import (
 	"strings"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -72,19 +73,11 @@ func attachments(p *post) (atts []message.Attachment, unsupported []string) {
 	return atts, unsupported
 }
 
-// fileKind classifies a file by its declared MIME type; the core sniffs
-// the bytes later and does not trust it.
+// fileKind classifies a file by its declared MIME type; the one file of a
+// voice message post is a voice note.
 func fileKind(mimeType string, voice bool) message.MediaKind {
-	major, _, _ := strings.Cut(strings.ToLower(mimeType), "/")
-	switch {
-	case voice:
+	if voice {
 		return message.MediaVoice
-	case major == "image":
-		return message.MediaImage
-	case major == "audio":
-		return message.MediaAudio
-	case major == "video":
-		return message.MediaVideo
 	}
-	return message.MediaFile
+	return adapter.MediaKindOf(mimeType)
 }

@@ -5,23 +5,15 @@ package mattermost
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
-	"os"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/message"
 )
-
-// uploadRate is the slowest upload speed herald waits for, on top of
-// request_timeout.
-const uploadRate = 128 << 10
 
 var _ adapter.MediaSender = (*Adapter)(nil)
 
@@ -66,29 +58,21 @@ func caption(msg *message.Outbound, limit int) string {
 // uploaded but never attached to a post is not shown to anyone.
 func (c *client) upload(ctx context.Context, channel string, m *message.OutboundMedia) (string, error) {
 	const path = "/api/v4/files"
-	f, err := os.Open(m.Path)
+	f, size, err := adapter.OpenMedia(m)
 	if err != nil {
-		kind := adapter.ErrTemporary
-		if errors.Is(err, fs.ErrNotExist) {
-			kind = adapter.ErrPermanent
-		}
-		return "", fmt.Errorf("POST %s: %w: %w", path, kind, err)
+		return "", fmt.Errorf("POST %s: %w", path, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("POST %s: %w: %w", path, adapter.ErrTemporary, err)
-	}
 	name := m.Name
 	if name == "" {
 		name = "file"
 	}
 	body, ct, length, err := adapter.MultipartFile([]adapter.FormField{{Name: "channel_id", Value: channel}},
-		adapter.FormFile{Field: "files", Name: name, ContentType: m.MIME}, f, st.Size())
+		adapter.FormFile{Field: "files", Name: name, ContentType: m.MIME}, f, size)
 	if err != nil {
 		return "", fmt.Errorf("POST %s: %w: %w", path, adapter.ErrPermanent, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout+time.Duration(st.Size()/uploadRate)*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, adapter.UploadTimeout(c.timeout, size))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, body)
 	if err != nil {

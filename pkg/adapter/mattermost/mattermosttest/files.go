@@ -69,20 +69,11 @@ type Upload struct {
 // file_ids and metadata.files, and its posted event is sent to every
 // websocket.
 func (s *Server) PostFiles(channel, userID, text string, files ...File) Post {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ids []string
-	for _, f := range files {
-		ids = append(ids, s.storeLocked(channel, userID, f.Name, f.MimeType, f.Data, f.Drip, f.Width, f.Height).ID)
-	}
-	p := s.addLocked(channel, userID, text, "")
-	s.attachLocked(p, userID, ids)
-	s.broadcastLocked(p, false)
-	return *p
+	return s.PostType(channel, userID, text, "", files...)
 }
 
-// PostType is Post with the post's type set (custom_voice for a voice
-// message, another custom_ type for a plugin's post).
+// PostType is PostFiles with the post's type set (custom_voice for a
+// voice message, another custom_ type for a plugin's post).
 func (s *Server) PostType(channel, userID, text, typ string, files ...File) Post {
 	s.mu.Lock()
 	defer s.mu.Unlock()
