@@ -32,7 +32,7 @@ type Adapter struct {
 
 	// uploads are the mxc:// URIs uploaded for parts whose message is
 	// not sent yet; maxUpload is the homeserver's m.upload.size, 0 until
-	// known.
+	// known, -1 when the homeserver cannot tell.
 	uploads   adapter.Uploads
 	maxUpload atomic.Int64
 }

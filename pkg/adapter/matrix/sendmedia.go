@@ -128,10 +128,11 @@ func (a *Adapter) upload(ctx context.Context, m *message.OutboundMedia) (string,
 
 // uploadLimit returns the homeserver's m.upload.size, asked once (the
 // authenticated endpoint, else the older /_matrix/media/v3/config); 0 when
-// it is not known: the upload's answer then says.
+// it is not known: the upload's answer then says. A homeserver that has
+// neither endpoint is not asked again.
 func (a *Adapter) uploadLimit(ctx context.Context) int64 {
 	if n := a.maxUpload.Load(); n != 0 {
-		return n
+		return max(n, 0)
 	}
 	var cfg struct {
 		Size int64 `json:"m.upload.size"`
@@ -141,6 +142,9 @@ func (a *Adapter) uploadLimit(ctx context.Context) int64 {
 	err := a.api.do(cctx, http.MethodGet, "/_matrix/client/v1/media/config", nil, nil, &cfg)
 	if unrecognized(err) {
 		err = a.api.do(cctx, http.MethodGet, "/_matrix/media/v3/config", nil, nil, &cfg)
+		if unrecognized(err) {
+			a.maxUpload.Store(-1)
+		}
 	}
 	if err != nil || cfg.Size <= 0 {
 		a.log.WithError(err).Debug("matrix: the homeserver's upload limit is not known; uploading without checking it")

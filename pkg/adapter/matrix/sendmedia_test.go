@@ -160,3 +160,19 @@ func TestSendMediaLegacyHomeserver(t *testing.T) {
 		t.Fatalf("send: %v, %d uploads", err, len(h.fake.Uploads()))
 	}
 }
+
+// A homeserver with no media config endpoint at all is asked once; the
+// uploads go ahead and its answer says whether a file is too large.
+func TestSendMediaWithoutUploadLimit(t *testing.T) {
+	h := newHarness(t)
+	h.fake.HideMediaConfig(true)
+	for i, key := range []string{"k1", "k2"} {
+		out := mediaPart(t, key, message.MediaFile, "r.pdf", "application/pdf", []byte("%PDF"))
+		if _, err := h.a.Send(t.Context(), out); err != nil || len(h.fake.Uploads()) != i+1 {
+			t.Fatalf("send %d: %v, %d uploads", i, err, len(h.fake.Uploads()))
+		}
+	}
+	if n, legacy := h.fake.MediaRequests("config"), h.fake.MediaRequests("legacy config"); n != 1 || legacy != 1 {
+		t.Fatalf("config asked %d and %d times, want once each", n, legacy)
+	}
+}

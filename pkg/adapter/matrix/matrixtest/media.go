@@ -86,6 +86,14 @@ func (s *Server) LegacyMedia(legacy bool) {
 	s.legacy = legacy
 }
 
+// HideMediaConfig makes both media config endpoints answer 404
+// M_UNRECOGNIZED, as a homeserver that has neither.
+func (s *Server) HideMediaConfig(hide bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noConfig = hide
+}
+
 // Uploads returns the files uploaded so far, in order.
 func (s *Server) Uploads() []Upload {
 	s.mu.Lock()
@@ -126,10 +134,10 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) bool {
 		s.mediaCalls = map[string]int{}
 	}
 	s.mediaCalls[endpoint]++
-	legacy := s.legacy
+	legacy, noConfig := s.legacy, s.noConfig
 	s.notify()
 	s.mu.Unlock()
-	if legacy && (endpoint == "config" || endpoint == "download") {
+	if legacy && (endpoint == "config" || endpoint == "download") || noConfig && strings.HasSuffix(endpoint, "config") {
 		writeError(w, http.StatusNotFound, "M_UNRECOGNIZED", "Unrecognized request")
 		return true
 	}

@@ -109,6 +109,7 @@ type Server struct {
 	uploads   []Upload
 	maxUpload int64
 	legacy    bool // no authenticated media endpoints (before v1.11)
+	noConfig  bool // no media config endpoint at all
 	// mediaCalls counts the calls to the media endpoints.
 	mediaCalls map[string]int
 }
