@@ -3,9 +3,11 @@
 package adaptertest
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -37,5 +39,26 @@ func ApprovalButtons() []message.Button {
 	return []message.Button{
 		{Label: "Approve", Data: "hr1:a:xyz", Style: "primary"},
 		{Label: "Deny", Data: "hr1:d:xyz", Style: "danger"},
+	}
+}
+
+// ReadEndsOnCancel reads one byte of body (a download that trickles),
+// calls cancel (the download's context ends) and fails the test unless
+// reading the rest ends with an error within timeout.
+func ReadEndsOnCancel(t testing.TB, body io.Reader, cancel func(), timeout time.Duration) {
+	t.Helper()
+	if _, err := io.ReadFull(body, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(body); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("read ended without error")
+		}
+	case <-time.After(timeout):
+		t.Fatal("read did not end after the context was cancelled")
 	}
 }
