@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -148,6 +149,13 @@ func TestSendMediaFailures(t *testing.T) {
 		}
 		if len(h.srv.Uploads()) != 1 {
 			t.Fatalf("%d uploads", len(h.srv.Uploads()))
+		}
+	})
+	t.Run("unreachable: temporary, and the error quotes no token", func(t *testing.T) {
+		h.srv.Close()
+		err := sendFile(pdf())
+		if !errors.Is(err, adapter.ErrTemporary) || strings.Contains(err.Error(), "access_token") || strings.Contains(err.Error(), "?") {
+			t.Fatalf("err %v", err)
 		}
 	})
 }
