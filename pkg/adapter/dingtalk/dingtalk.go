@@ -34,7 +34,7 @@ type Adapter struct {
 	api     *client
 
 	// progress of media parts, by idempotency key
-	progress progressMap
+	progress adapter.Progress
 
 	backoff adapter.Backoff // between connection attempts; tests shorten it
 	now     func() time.Time

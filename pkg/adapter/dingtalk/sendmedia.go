@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -31,8 +30,6 @@ const (
 	pathUpload = "/media/upload"
 	// errCodeFileSize is the oapi's "invalid file size" errcode.
 	errCodeFileSize = 40006
-	// maxProgress bounds the media parts whose progress is remembered.
-	maxProgress = 256
 )
 
 // fileTypes are the extensions the sampleFile template shows as a file.
@@ -53,62 +50,6 @@ func (a *Adapter) SendsMedia(kind message.MediaKind) bool {
 	return kind == message.MediaImage || kind == message.MediaFile
 }
 
-// mediaProgress is how far the send of one media part got: a retry of the
-// part (same idempotency key) neither uploads again nor shows the file
-// twice.
-type mediaProgress struct {
-	mediaID string
-	shown   *adapter.SendResult
-}
-
-// progressMap remembers mediaProgress by idempotency key, the oldest
-// forgotten first.
-type progressMap struct {
-	mu    sync.Mutex
-	m     map[string]*mediaProgress
-	order []string
-}
-
-func (p *progressMap) get(key string) mediaProgress {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if mp := p.m[key]; mp != nil {
-		return *mp
-	}
-	return mediaProgress{}
-}
-
-func (p *progressMap) set(key string, mp mediaProgress) {
-	if key == "" {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[string]*mediaProgress{}
-	}
-	if _, ok := p.m[key]; !ok {
-		p.order = append(p.order, key)
-		if len(p.order) > maxProgress {
-			delete(p.m, p.order[0])
-			p.order = p.order[1:]
-		}
-	}
-	p.m[key] = &mp
-}
-
-func (p *progressMap) forget(key string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.m, key)
-	for i, k := range p.order {
-		if k == key {
-			p.order = append(p.order[:i], p.order[i+1:]...)
-			break
-		}
-	}
-}
-
 // sendMedia uploads msg.Media with media/upload (type image or file), sends
 // it through the robot API (sampleImageMsg or sampleFile), then the
 // caption as a text message: the templates have no caption. Each step is
@@ -117,41 +58,41 @@ func (p *progressMap) forget(key string) {
 func (a *Adapter) sendMedia(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	m := msg.Media
 	key := msg.IdempotencyKey
-	p := a.progress.get(key)
-	if p.mediaID == "" {
+	p := a.progress.Get(key)
+	if p.MediaID == "" {
 		id, err := a.upload(ctx, m)
 		if err != nil {
 			return adapter.SendResult{}, err
 		}
-		p.mediaID = id
-		a.progress.set(key, p)
+		p.MediaID = id
+		a.progress.Set(key, p)
 	}
-	if p.shown == nil {
+	if p.Shown == nil {
 		msgKey, param := "sampleImageMsg", any(struct {
 			PhotoURL string `json:"photoURL"`
-		}{p.mediaID})
+		}{p.MediaID})
 		if kind, _, _ := uploadKind(m); kind == "file" {
 			name, ext := fileName(m)
 			msgKey, param = "sampleFile", struct {
 				MediaID  string `json:"mediaId"`
 				FileName string `json:"fileName"`
 				FileType string `json:"fileType"`
-			}{p.mediaID, name, ext}
+			}{p.MediaID, name, ext}
 		}
 		res, err := a.sendRobot(ctx, msg, msgKey, param)
 		if err != nil {
 			return adapter.SendResult{}, err
 		}
-		p.shown = &res
-		a.progress.set(key, p)
+		p.Shown = &res
+		a.progress.Set(key, p)
 	}
 	if caption := strings.TrimSpace(strings.TrimSpace(msg.Text) + "\n" + strings.TrimSpace(m.Caption)); caption != "" {
 		if _, err := a.sendText(ctx, msg, caption); err != nil {
 			return adapter.SendResult{}, fmt.Errorf("dingtalk: send caption (the file is shown): %w", err)
 		}
 	}
-	a.progress.forget(key)
-	return *p.shown, nil
+	a.progress.Forget(key)
+	return *p.Shown, nil
 }
 
 // uploadKind is the media/upload type for m, "image" or "file", and its
