@@ -9,11 +9,12 @@ const maxProgress = 256
 
 // MediaStep is how far the send of one media part got on a platform whose
 // file message is an upload, then a message with the uploaded id, then a
-// caption message: MediaID once the upload succeeded, Shown once the file
-// message was sent.
+// caption message: MediaID (and the platform's media Type, where the file
+// message names it) once the upload succeeded, Shown once the file message
+// was sent.
 type MediaStep struct {
-	MediaID string
-	Shown   *SendResult
+	MediaID, Type string
+	Shown         *SendResult
 }
 
 // Progress remembers the MediaStep of media parts by idempotency key, in
