@@ -3,12 +3,10 @@
 package dingtalktest
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
@@ -134,14 +132,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	if slow > 0 {
-		w.WriteHeader(http.StatusOK)
-		_ = http.NewResponseController(w).Flush()
-		fakeserver.Drip(w, r, data, slow, s.closed)
-		return
-	}
-	_, _ = w.Write(data)
+	fakeserver.ServeBytes(w, r, data, slow, s.closed)
 }
 
 // upload is media/upload?access_token=&type=, a multipart/form-data body
@@ -160,37 +151,20 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"errcode": 40004, "errmsg": "不合法的媒体文件类型"})
 		return
 	}
-	mr, err := r.MultipartReader()
+	fp, err := fakeserver.ReadFilePart(r, "media")
+	if errors.Is(err, fakeserver.ErrNoFilePart) {
+		writeJSON(w, 200, map[string]any{"errcode": 41000, "errmsg": "缺少media参数"})
+		return
+	}
 	if err != nil {
 		writeJSON(w, 200, map[string]any{"errcode": 40035, "errmsg": "不合法的参数: " + err.Error()})
 		return
 	}
-	var up Upload
-	found := false
-	for {
-		p, err := mr.NextPart()
-		if err != nil {
-			break
-		}
-		if p.FormName() != "media" || p.FileName() == "" {
-			continue
-		}
-		h := sha256.New()
-		n, err := io.Copy(h, p)
-		if err != nil {
-			writeJSON(w, 200, map[string]any{"errcode": 40035, "errmsg": "read: " + err.Error()})
-			return
-		}
-		found = true
-		up = Upload{MediaID: "@" + newID("lA"), Type: typ, Name: p.FileName(), ContentType: p.Header.Get("Content-Type"),
-			Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}
-	}
+	up := Upload{MediaID: "@" + newID("lA"), Type: typ, Name: fp.Name, ContentType: fp.ContentType, Size: fp.Size, SHA256: fp.SHA256}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.changedLocked()
 	switch {
-	case !found:
-		writeJSON(w, 200, map[string]any{"errcode": 41000, "errmsg": "缺少media参数"})
 	case len(s.failUp) > 0:
 		code := s.failUp[0]
 		s.failUp = s.failUp[1:]

@@ -3,10 +3,8 @@
 package wecomtest
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -117,14 +115,7 @@ func (f *Fake) mediaGet(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	if slow > 0 {
-		w.WriteHeader(http.StatusOK)
-		_ = http.NewResponseController(w).Flush()
-		fakeserver.Drip(w, r, data, slow, f.done)
-		return
-	}
-	_, _ = w.Write(data)
+	fakeserver.ServeBytes(w, r, data, slow, f.done)
 }
 
 // upload is POST /cgi-bin/media/upload?access_token=&type=, multipart with
@@ -142,32 +133,17 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request) {
 		answer(w, 40004, "invalid media type", nil)
 		return
 	}
-	mr, err := r.MultipartReader()
+	fp, err := fakeserver.ReadFilePart(r, "media")
+	if errors.Is(err, fakeserver.ErrNoFilePart) {
+		answer(w, 41005, "media data missing", nil)
+		return
+	}
 	if err != nil {
 		answer(w, 40035, "invalid parameter: "+err.Error(), nil)
 		return
 	}
-	var up *Upload
-	for {
-		p, err := mr.NextPart()
-		if err != nil {
-			break
-		}
-		if p.FormName() != "media" || p.FileName() == "" {
-			continue
-		}
-		h := sha256.New()
-		n, err := io.Copy(h, p)
-		if err != nil {
-			answer(w, 40035, "read: "+err.Error(), nil)
-			return
-		}
-		up = &Upload{Type: typ, Name: p.FileName(), ContentType: p.Header.Get("Content-Type"), Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}
-	}
+	up := &Upload{Type: typ, Name: fp.Name, ContentType: fp.ContentType, Size: fp.Size, SHA256: fp.SHA256}
 	switch {
-	case up == nil:
-		answer(w, 41005, "media data missing", nil)
-		return
 	case up.Size <= MinUpload:
 		answer(w, ErrCodeFileSize, "invalid file size", nil)
 		return
