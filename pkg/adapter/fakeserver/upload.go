@@ -3,11 +3,17 @@
 package fakeserver
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
+	"time"
 )
 
 // FilePart is the file part of a multipart/form-data upload, as a fake
@@ -51,4 +57,51 @@ func ReadFilePart(r *http.Request, field string) (FilePart, error) {
 		return FilePart{}, ErrNoFilePart
 	}
 	return *fp, nil
+}
+
+// PostFile posts data as the file part field (named name) of a
+// multipart/form-data body to url and decodes the JSON answer, as a
+// client of a fake's upload API.
+func PostFile(url, field, name string, data []byte) (map[string]any, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile(field, name)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = fw.Write(data)
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	resp, err := http.Post(url, mw.FormDataContentType(), &buf)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("upload answer: %w", err)
+	}
+	return out, nil
+}
+
+// Stalls GETs url and reports nil if its headers come but its body does
+// not end within wait (a body ServeBytes drips).
+func Stalls(url string, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("no headers within %s: %w", wait, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("body of %d bytes ended with %v, not the deadline", len(b), err)
+	}
+	return nil
 }

@@ -7,12 +7,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 func open(t *testing.T, s *Server, secret string) (int, map[string]string) {
@@ -145,33 +146,17 @@ func TestSlowDownload(t *testing.T) {
 	tok := token(t, s)
 	s.SlowDownloads(time.Hour)
 	_, out := postJSON(t, s.URL+"/v1.0/robot/messageFiles/download", tok, map[string]string{"downloadCode": s.AddFile([]byte("xy")), "robotCode": DefaultClientID})
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, out["downloadUrl"].(string), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if err := fakeserver.Stalls(out["downloadUrl"].(string), 200*time.Millisecond); err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if _, err := io.ReadAll(resp.Body); err == nil {
-		t.Fatal("a body dripping one byte an hour was read whole")
 	}
 }
 
 func upload(t *testing.T, s *Server, tok, typ string, data []byte) map[string]any {
 	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, _ := mw.CreateFormFile("media", "a.png")
-	_, _ = fw.Write(data)
-	mw.Close()
-	resp, err := http.Post(s.URL+"/media/upload?access_token="+tok+"&type="+typ, mw.FormDataContentType(), &buf)
+	out, err := fakeserver.PostFile(s.URL+"/media/upload?access_token="+tok+"&type="+typ, "media", "a.png", data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return out
 }
 
