@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/dingtalk/dingtalktest"
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -55,18 +56,10 @@ func TestFetchMediaFailures(t *testing.T) {
 	t.Run("slow body ends with ctx", func(t *testing.T) {
 		h.srv.SlowDownloads(time.Hour)
 		defer h.srv.SlowDownloads(0)
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-		defer cancel()
-		done := make(chan error, 1)
-		go func() { _, err := fetch(t, h.a, ctx, h.srv.AddFile([]byte("slow bytes"))); done <- err }()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("err %v, want the context's deadline", err)
-			}
-		case <-time.After(wait):
-			t.Fatal("the download did not end with its context")
-		}
+		adaptertest.FetchEndsWithContext(t, func(ctx context.Context) error {
+			_, err := fetch(t, h.a, ctx, h.srv.AddFile([]byte("slow bytes")))
+			return err
+		})
 	})
 	t.Run("expired link is permanent", func(t *testing.T) {
 		h.srv.ExpireLinks()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/wecom/wecomtest"
 	"github.com/heraldgw/herald/pkg/message"
@@ -70,20 +71,9 @@ func TestFetchMediaFailures(t *testing.T) {
 	t.Run("slow body ends with ctx", func(t *testing.T) {
 		h.fake.SlowMedia(time.Hour)
 		defer h.fake.SlowMedia(0)
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-		defer cancel()
-		done := make(chan error, 1)
-		go func() {
+		adaptertest.FetchEndsWithContext(t, func(ctx context.Context) error {
 			_, err := fetch(ctx, h.a, h.fake.AddMedia([]byte("slow bytes"), "image/jpeg", "p.jpg"))
-			done <- err
-		}()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("err %v, want the context's deadline", err)
-			}
-		case <-time.After(wait):
-			t.Fatal("the download did not end with its context")
-		}
+			return err
+		})
 	})
 }

@@ -32,12 +32,10 @@ type File struct {
 
 // Upload is a file accepted by media/upload.
 type Upload struct {
-	MediaID     string
-	Type        string // image, voice, video or file
-	Name        string // the filename of the "media" part
-	ContentType string
-	Size        int64
-	SHA256      string
+	MediaID string
+	Type    string // image, voice, video or file
+	// FilePart is the "media" part: its filename, type, size and hash.
+	fakeserver.FilePart
 }
 
 // AddFile registers data as a received file and returns its downloadCode.
@@ -160,7 +158,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"errcode": 40035, "errmsg": "不合法的参数: " + err.Error()})
 		return
 	}
-	up := Upload{MediaID: "@" + newID("lA"), Type: typ, Name: fp.Name, ContentType: fp.ContentType, Size: fp.Size, SHA256: fp.SHA256}
+	up := Upload{MediaID: "@" + newID("lA"), Type: typ, FilePart: fp}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.changedLocked()

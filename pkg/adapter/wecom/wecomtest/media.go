@@ -47,12 +47,10 @@ type Media struct {
 
 // Upload is a file media/upload accepted.
 type Upload struct {
-	MediaID     string
-	Type        string // image, voice, video or file
-	Name        string // the filename of the "media" part
-	ContentType string
-	Size        int64
-	SHA256      string
+	MediaID string
+	Type    string // image, voice, video or file
+	// FilePart is the "media" part: its filename, type, size and hash.
+	fakeserver.FilePart
 }
 
 // AddMedia registers a file a member sent (its MediaId in a callback) and
@@ -142,7 +140,7 @@ func (f *Fake) upload(w http.ResponseWriter, r *http.Request) {
 		answer(w, 40035, "invalid parameter: "+err.Error(), nil)
 		return
 	}
-	up := &Upload{Type: typ, Name: fp.Name, ContentType: fp.ContentType, Size: fp.Size, SHA256: fp.SHA256}
+	up := &Upload{Type: typ, FilePart: fp}
 	switch {
 	case up.Size <= MinUpload:
 		answer(w, ErrCodeFileSize, "invalid file size", nil)
