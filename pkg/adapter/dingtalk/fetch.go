@@ -31,7 +31,11 @@ func (a *Adapter) FetchMedia(ctx context.Context, msg *message.Inbound, att *mes
 	body := struct {
 		DownloadCode string `json:"downloadCode"`
 		RobotCode    string `json:"robotCode"`
-	}{att.Ref, a.robotCode(msg.Meta)}
+	}{att.Ref, msg.Meta[MetaRobotCode]}
+	if body.RobotCode == "" {
+		// The robot the file was sent to, else the configured one.
+		body.RobotCode = a.robotCode(nil)
+	}
 	var out struct {
 		DownloadURL string `json:"downloadUrl"`
 	}

@@ -17,7 +17,8 @@ import (
 	"github.com/heraldgw/herald/pkg/message"
 )
 
-// Send delivers one reply part as a plain text message: through the
+// Send delivers one reply part with a file as an uploaded image or file
+// (see sendMedia), and any other as a plain text message: through the
 // message's session webhook while it is valid (at.isAtAll false), else
 // through the robot API (oToMessages/batchSend for a 1:1 chat,
 // groupMessages/send for a group, msgKey sampleText).

@@ -53,8 +53,9 @@ type sendResponse struct {
 }
 
 // Send delivers one reply part as a text message from the application to
-// msg.ChatID, the userid of the member who wrote. WeCom's application
-// messages have no quoting, so msg.ReplyTo is not used.
+// msg.ChatID, the userid of the member who wrote, or a part with a file as
+// an uploaded media message followed by its caption (see sendMedia).
+// WeCom's application messages have no quoting, so msg.ReplyTo is not used.
 //
 // The recipient must be a single userid: "@all" (every member who can see
 // the application) and "a|b" (several) are refused, so that no text from
