@@ -3,6 +3,8 @@
 package adaptertest
 
 import (
+	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -60,5 +62,25 @@ func ReadEndsOnCancel(t testing.TB, body io.Reader, cancel func(), timeout time.
 		}
 	case <-time.After(timeout):
 		t.Fatal("read did not end after the context was cancelled")
+	}
+}
+
+// FetchEndsWithContext runs fetch (a FetchMedia and the read of its body)
+// with a context that ends after a moment, against a fake dripping the body
+// one byte an hour, and fails unless it returns the context's deadline
+// error in time.
+func FetchEndsWithContext(t testing.TB, fetch func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fetch(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("slow download: err %v, want the context's deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the download did not end with its context")
 	}
 }

@@ -15,6 +15,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultAPIURL         = "https://api.dingtalk.com"
+	DefaultOAPIURL        = "https://oapi.dingtalk.com"
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultPingInterval   = 30 * time.Second
 	// DefaultMaxMessageLen is the split size for replies, in characters.
@@ -38,6 +39,9 @@ type Config struct {
 	RobotCode string `yaml:"robot_code"`
 	// APIURL is the OpenAPI base URL. Default https://api.dingtalk.com.
 	APIURL string `yaml:"api_url"`
+	// OAPIURL is the base URL of the legacy server API, which holds the
+	// media upload (media/upload). Default https://oapi.dingtalk.com.
+	OAPIURL string `yaml:"oapi_url"`
 	// RequestTimeout bounds every HTTP call, the websocket dial and every
 	// frame write. Default 10s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
@@ -53,6 +57,7 @@ type Config struct {
 func NewConfig() *Config {
 	return &Config{
 		APIURL:         DefaultAPIURL,
+		OAPIURL:        DefaultOAPIURL,
 		RequestTimeout: DefaultRequestTimeout,
 		PingInterval:   DefaultPingInterval,
 		MaxMessageLen:  DefaultMaxMessageLen,
@@ -73,6 +78,9 @@ func (c *Config) Validate() error {
 	if err := adapter.ValidBaseURL(c.APIURL); err != nil {
 		add("api_url", "%v", err)
 	}
+	if err := adapter.ValidBaseURL(c.OAPIURL); err != nil {
+		add("oapi_url", "%v", err)
+	}
 	if c.RequestTimeout <= 0 {
 		add("request_timeout", "must be positive")
 	}
@@ -86,6 +94,8 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) baseURL() string { return strings.TrimRight(c.APIURL, "/") }
+
+func (c *Config) oapiURL() string { return strings.TrimRight(c.OAPIURL, "/") }
 
 // TypeName is the adapter type, platforms.<name>.type.
 const TypeName = "dingtalk"

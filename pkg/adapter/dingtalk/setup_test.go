@@ -17,6 +17,7 @@ func TestValidate(t *testing.T) {
 		{"client_id", func(c *Config) { c.ClientID = " " }},
 		{"api_url", func(c *Config) { c.APIURL = "ftp://x" }},
 		{"api_url", func(c *Config) { c.APIURL = "https://x/?q=1" }},
+		{"oapi_url", func(c *Config) { c.OAPIURL = "ftp://x" }},
 		{"request_timeout", func(c *Config) { c.RequestTimeout = 0 }},
 		{"ping_interval", func(c *Config) { c.PingInterval = 0 }},
 		{"max_message_len", func(c *Config) { c.MaxMessageLen = 5001 }},
