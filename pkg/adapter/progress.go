@@ -4,8 +4,71 @@ package adapter
 
 import "sync"
 
-// maxProgress bounds the parts a Progress remembers.
-const maxProgress = 256
+// maxRemembered bounds the parts a Remembered holds.
+const maxRemembered = 256
+
+// Remembered holds a value per reply part, by the part's idempotency key,
+// in memory: how far a multi-step send of the part got, so that its retry
+// does not repeat a step that succeeded. It holds at most 256 parts,
+// forgetting the oldest first. The zero value is ready; it is safe for
+// concurrent use.
+type Remembered[V any] struct {
+	mu    sync.Mutex
+	m     map[string]V
+	order []string // keys, oldest first
+}
+
+// Get returns the value recorded for key and whether there is one.
+func (r *Remembered[V]) Get(key string) (V, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.m[key]
+	return v, ok
+}
+
+// Set records v for key; an empty key (a part without idempotency) is not
+// recorded.
+func (r *Remembered[V]) Set(key string, v V) {
+	if key == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]V{}
+	}
+	if _, ok := r.m[key]; !ok {
+		r.order = append(r.order, key)
+		if len(r.order) > maxRemembered {
+			delete(r.m, r.order[0])
+			r.order = r.order[1:]
+		}
+	}
+	r.m[key] = v
+}
+
+// Forget drops key once its part is delivered (or refused for good).
+func (r *Remembered[V]) Forget(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.m[key]; !ok {
+		return
+	}
+	delete(r.m, key)
+	for i, k := range r.order {
+		if k == key {
+			r.order = append(r.order[:i], r.order[i+1:]...)
+			break
+		}
+	}
+}
+
+// Len is the number of parts remembered.
+func (r *Remembered[V]) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m)
+}
 
 // MediaStep is how far the send of one media part got on a platform whose
 // file message is an upload, then a message with the uploaded id, then a
@@ -17,63 +80,31 @@ type MediaStep struct {
 	Shown         *SendResult
 }
 
-// Progress remembers the MediaStep of media parts by idempotency key, in
-// memory, so that a retry of a part whose later step failed neither uploads
-// again nor shows the file twice. It holds at most 256 parts, forgetting the
-// oldest first. The zero value is ready to use.
-type Progress struct {
-	mu    sync.Mutex
-	m     map[string]MediaStep
-	order []string
+// Progress remembers the MediaStep of media parts (DingTalk, WeCom), so
+// that a retry of a part whose later step failed neither uploads again nor
+// shows the file twice.
+type Progress = Remembered[MediaStep]
+
+// Uploads remembers the platform's reference of a file uploaded for a part
+// whose message is not sent yet (an upload, then a message naming the file:
+// Mattermost, Matrix), with the chat it was uploaded to. A retry of the part
+// sends the message with the same file instead of uploading it again.
+type Uploads struct{ r Remembered[upload] }
+
+type upload struct{ chat, ref string }
+
+// Get returns the reference uploaded for key in chat, if any.
+func (u *Uploads) Get(key, chat string) (string, bool) {
+	up, ok := u.r.Get(key)
+	if !ok || up.chat != chat {
+		return "", false
+	}
+	return up.ref, true
 }
 
-// Get returns the step recorded for key, the zero MediaStep if none.
-func (p *Progress) Get(key string) MediaStep {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.m[key]
-}
+// Put remembers ref as the file uploaded for key in chat.
+func (u *Uploads) Put(key, chat, ref string) { u.r.Set(key, upload{chat: chat, ref: ref}) }
 
-// Set records step for key; an empty key (a part without idempotency) is
-// not recorded.
-func (p *Progress) Set(key string, step MediaStep) {
-	if key == "" {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[string]MediaStep{}
-	}
-	if _, ok := p.m[key]; !ok {
-		p.order = append(p.order, key)
-		if len(p.order) > maxProgress {
-			delete(p.m, p.order[0])
-			p.order = p.order[1:]
-		}
-	}
-	p.m[key] = step
-}
-
-// Forget drops key once its part is delivered.
-func (p *Progress) Forget(key string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.m[key]; !ok {
-		return
-	}
-	delete(p.m, key)
-	for i, k := range p.order {
-		if k == key {
-			p.order = append(p.order[:i], p.order[i+1:]...)
-			break
-		}
-	}
-}
-
-// Len is the number of parts remembered.
-func (p *Progress) Len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.m)
-}
+// Forget drops the upload of key, once its message is sent (or refused
+// for good).
+func (u *Uploads) Forget(key string) { u.r.Forget(key) }

@@ -15,17 +15,19 @@ func TestProgress(t *testing.T) {
 	}
 	p.Set("a", MediaStep{MediaID: "m1"})
 	p.Set("a", MediaStep{MediaID: "m1", Shown: &SendResult{MessageID: "42"}})
-	if s := p.Get("a"); s.MediaID != "m1" || s.Shown == nil || s.Shown.MessageID != "42" || p.Len() != 1 {
+	if s, _ := p.Get("a"); s.MediaID != "m1" || s.Shown == nil || s.Shown.MessageID != "42" || p.Len() != 1 {
 		t.Fatalf("step %+v, %d parts", s, p.Len())
 	}
 	p.Forget("a")
-	if s := p.Get("a"); s.MediaID != "" || p.Len() != 0 {
+	if s, ok := p.Get("a"); ok || s.MediaID != "" || p.Len() != 0 {
 		t.Fatalf("forgotten step %+v", s)
 	}
-	for i := range maxProgress + 10 {
+	for i := range maxRemembered + 10 {
 		p.Set(fmt.Sprint(i), MediaStep{MediaID: fmt.Sprint(i)})
 	}
-	if p.Len() != maxProgress || p.Get("0").MediaID != "" || p.Get(fmt.Sprint(maxProgress+9)).MediaID == "" {
+	if p.Len() != maxRemembered || has(&p, "0") || !has(&p, fmt.Sprint(maxRemembered+9)) {
 		t.Fatalf("%d parts kept; the oldest must go first", p.Len())
 	}
 }
+
+func has[V any](r *Remembered[V], key string) bool { _, ok := r.Get(key); return ok }

@@ -34,19 +34,19 @@ func TestUploads(t *testing.T) {
 		t.Fatal("forgotten upload returned")
 	}
 	// Bounded: the oldest go first.
-	for i := range maxUploadsKept + 1 {
+	for i := range maxRemembered + 1 {
 		u.Put(strconv.Itoa(i), "c", "f")
 	}
 	if _, ok := u.Get("0", "c"); ok {
 		t.Fatal("the oldest upload was kept past the bound")
 	}
-	if _, ok := u.Get(strconv.Itoa(maxUploadsKept), "c"); !ok || len(u.refs) != maxUploadsKept || len(u.order) != maxUploadsKept {
-		t.Fatalf("%d uploads, %d keys in order", len(u.refs), len(u.order))
+	if _, ok := u.Get(strconv.Itoa(maxRemembered), "c"); !ok || u.r.Len() != maxRemembered || len(u.r.order) != maxRemembered {
+		t.Fatalf("%d uploads, %d keys in order", u.r.Len(), len(u.r.order))
 	}
 	// Put again under a kept key does not grow the order.
 	u.Put("1", "c", "g")
-	if len(u.order) != maxUploadsKept {
-		t.Fatalf("%d keys in order", len(u.order))
+	if len(u.r.order) != maxRemembered {
+		t.Fatalf("%d keys in order", len(u.r.order))
 	}
 }
 

@@ -58,7 +58,7 @@ func (a *Adapter) SendsMedia(kind message.MediaKind) bool {
 func (a *Adapter) sendMedia(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	m := msg.Media
 	key := msg.IdempotencyKey
-	p := a.progress.Get(key)
+	p, _ := a.progress.Get(key)
 	if p.MediaID == "" {
 		id, err := a.upload(ctx, m)
 		if err != nil {

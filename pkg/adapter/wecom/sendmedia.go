@@ -65,7 +65,7 @@ func uploadType(m *message.OutboundMedia, size int64) (string, int64) {
 // far longer than the core retries a part.
 func (a *Adapter) sendMedia(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	key := msg.IdempotencyKey
-	p := a.progress.Get(key)
+	p, _ := a.progress.Get(key)
 	if p.MediaID == "" {
 		id, typ, err := a.upload(ctx, msg.Media)
 		if err != nil {
