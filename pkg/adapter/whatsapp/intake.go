@@ -30,7 +30,7 @@ const (
 	RejectMalformed    = "malformed"             // 400
 	RejectTooLarge     = adapter.RejectTooLarge  // 413
 	RejectReadError    = adapter.RejectReadError // 408 or 400
-	RejectUnsupported  = "unsupported_type"      // 200: a message herald cannot carry (media, reactions …)
+	RejectUnsupported  = "unsupported_type"      // 200: a text message without text
 	RejectOtherNumber  = "other_number"          // 200: addressed to another phone number id
 )
 
@@ -80,6 +80,7 @@ type inMessage struct {
 	Context *struct {
 		ID string `json:"id"`
 	} `json:"context"`
+	inMedia
 }
 
 type statusEvent struct {
@@ -185,9 +186,12 @@ func (a *Adapter) notification(w http.ResponseWriter, r *http.Request, inbox ada
 	_, _ = io.WriteString(w, "ok")
 }
 
-// messages turns the notification's text messages into Inbound messages,
-// and returns each sender's latest message time (unix seconds). Messages
-// herald cannot carry are counted and skipped.
+// messages turns the notification's messages into Inbound messages, and
+// returns each sender's latest message time (unix seconds). Text is the
+// text; an image, document, audio or video becomes an attachment (by media
+// id) with its caption as the text; any other type (sticker, location,
+// contacts, reaction …) is named in Unsupported, so that the core answers
+// and counts it.
 func (a *Adapter) messages(p *payload, received time.Time) ([]*message.Inbound, map[string]int64) {
 	var out []*message.Inbound
 	times := map[string]int64{}
@@ -219,23 +223,41 @@ func (a *Adapter) messages(p *payload, received time.Time) ([]*message.Inbound, 
 				} else if err != nil && times[m.From] == 0 {
 					times[m.From] = received.Unix()
 				}
-				if m.Type != "text" || m.Text == nil || strings.TrimSpace(m.Text.Body) == "" {
-					a.metrics.Rejected(RejectUnsupported)
-					a.log.WithFields(logrus.Fields{"event_id": m.ID, "type": m.Type}).
-						Info("whatsapp: message type not supported (only text is); skipped")
-					continue
+				text := ""
+				var atts []message.Attachment
+				var unsupported []string
+				if m.Type == "text" {
+					if m.Text != nil {
+						text = m.Text.Body
+					}
+					if strings.TrimSpace(text) == "" {
+						a.metrics.Rejected(RejectUnsupported)
+						a.log.WithField("event_id", m.ID).Info("whatsapp: text message without text; skipped")
+						continue
+					}
+				} else {
+					att, caption, kind := m.media()
+					if att != nil {
+						atts, text = []message.Attachment{*att}, caption
+					} else {
+						// The core answers that herald cannot pass it on,
+						// and counts it.
+						unsupported = []string{kind}
+					}
 				}
 				in := &message.Inbound{
-					Platform:   a.name,
-					EventID:    m.ID,
-					ChatID:     m.From,
-					ChatType:   message.ChatDirect,
-					SenderID:   m.From,
-					SenderName: names[m.From],
-					MessageID:  m.ID,
-					Text:       m.Text.Body,
-					ReceivedAt: received,
-					Meta:       map[string]string{MetaPhoneNumberID: a.conf.PhoneNumberID},
+					Platform:    a.name,
+					EventID:     m.ID,
+					ChatID:      m.From,
+					ChatType:    message.ChatDirect,
+					SenderID:    m.From,
+					SenderName:  names[m.From],
+					MessageID:   m.ID,
+					Text:        text,
+					Attachments: atts,
+					Unsupported: unsupported,
+					ReceivedAt:  received,
+					Meta:        map[string]string{MetaPhoneNumberID: a.conf.PhoneNumberID},
 				}
 				out = append(out, in)
 			}

@@ -34,6 +34,9 @@ type Adapter struct {
 	transport   *http.Transport
 
 	window windows
+	// uploads remembers uploaded media ids, so that a resend does not
+	// upload the same file again.
+	uploads uploadCache
 	// live holds the inbox while intake is open: nil before Start and
 	// after Stop, which makes the handler answer 503.
 	live atomic.Pointer[liveInbox]
