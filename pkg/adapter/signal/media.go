@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -23,7 +24,9 @@ type attachmentData struct {
 	Caption     string `json:"caption"`
 }
 
-// media maps the attachments of dm to herald's, and the kinds herald cannot
+// media maps the attachments of dm to herald's (the kind by the declared
+// content type: signal-cli does not say whether audio was recorded as a
+// voice note, so audio is audio), and the kinds herald cannot
 // pass on (reaction, sticker, contact, payment, poll) to their names. An
 // attachment without an id (the daemon did not store it) cannot be fetched:
 // it is named as "attachment" in unsupported, so the sender hears of it.
@@ -38,7 +41,7 @@ func (dm *dataMessage) media() (atts []message.Attachment, unsupported []string,
 			continue
 		}
 		atts = append(atts, message.Attachment{
-			Kind: attachmentKind(a.ContentType), Ref: a.ID,
+			Kind: adapter.MediaKindOf(a.ContentType), Ref: a.ID,
 			Name: clip(a.Filename), MIME: clip(a.ContentType),
 			Size: max(a.Size, 0), Width: max(a.Width, 0), Height: max(a.Height, 0),
 		})
@@ -61,22 +64,6 @@ func (dm *dataMessage) media() (atts []message.Attachment, unsupported []string,
 		unsupported = unsupported[:message.MaxAttachments]
 	}
 	return atts, unsupported, caption
-}
-
-// attachmentKind classifies an attachment by its declared content type;
-// the core sniffs the bytes later and does not trust it. signal-cli does not
-// say whether audio was recorded as a voice note, so audio is audio.
-func attachmentKind(contentType string) message.MediaKind {
-	major, _, _ := strings.Cut(strings.ToLower(contentType), "/")
-	switch major {
-	case "image":
-		return message.MediaImage
-	case "audio":
-		return message.MediaAudio
-	case "video":
-		return message.MediaVideo
-	}
-	return message.MediaFile
 }
 
 // clip bounds a declared string to what a stored attachment may hold.

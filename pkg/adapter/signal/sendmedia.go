@@ -10,19 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/message"
 )
-
-// uploadRate is the slowest speed herald waits for while signal-cli takes
-// the file and uploads it to Signal, on top of request_timeout.
-const uploadRate = 128 << 10
 
 var _ adapter.MediaSender = (*Adapter)(nil)
 
@@ -42,20 +35,11 @@ func (a *Adapter) SendsMedia(kind message.MediaKind) bool { return kind.Valid() 
 func (a *Adapter) sendMedia(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	const method = "send"
 	m := msg.Media
-	f, err := os.Open(m.Path)
+	f, size, err := adapter.OpenMedia(m)
 	if err != nil {
-		kind := adapter.ErrTemporary
-		if errors.Is(err, fs.ErrNotExist) {
-			kind = adapter.ErrPermanent
-		}
-		return adapter.SendResult{}, fmt.Errorf("signal: send media: %w: %w", kind, err)
+		return adapter.SendResult{}, fmt.Errorf("signal: send media: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return adapter.SendResult{}, fmt.Errorf("signal: send media: %w: %w", adapter.ErrTemporary, err)
-	}
-	size := st.Size()
 	if size > maxAttachment {
 		return adapter.SendResult{}, fmt.Errorf("signal: send media: %w: %w: %d bytes, Signal attachments are at most %d",
 			adapter.ErrPermanent, adapter.ErrTooLarge, size, maxAttachment)
@@ -81,7 +65,7 @@ func (a *Adapter) sendMedia(ctx context.Context, msg *message.Outbound) (adapter
 	body := io.MultiReader(bytes.NewReader(head), newBase64Reader(io.NewSectionReader(f, 0, size)), bytes.NewReader(tail))
 	length := int64(len(head)) + int64(base64.StdEncoding.EncodedLen(int(size))) + int64(len(tail))
 
-	cctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout+time.Duration(size/uploadRate)*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, adapter.UploadTimeout(a.conf.RequestTimeout, size))
 	defer cancel()
 	resp, err := a.post(cctx, method, body, length)
 	if err != nil {

@@ -6,11 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -26,15 +24,6 @@ const (
 	maxDocumentUpload = 100 << 20 // any other type
 	// MaxCaptionLen bounds a media caption, in characters.
 	MaxCaptionLen = 1024
-	// uploadRate is the slowest upload speed herald waits for, on top of
-	// request_timeout.
-	uploadRate = 128 << 10
-	// uploadTTL is how long an uploaded media id is reused for a resend of
-	// the same file. WhatsApp keeps uploads for 30 days; a day leaves a
-	// wide margin.
-	uploadTTL = 24 * time.Hour
-	// maxUploads bounds the media ids remembered.
-	maxUploads = 256
 )
 
 var _ adapter.MediaSender = (*Adapter)(nil)
@@ -73,9 +62,9 @@ func messageType(m *message.OutboundMedia, size int64, caption string) (typ stri
 // messaging_product, type, file streamed from Media.Path), then sends a
 // message of the chosen type with the media id, the caption
 // (Media.Caption after msg.Text, cut at 1024 characters) and, for a
-// document, the file name. The media id is remembered for the file
-// (SHA-256 and type) for a day, so that a resend after a failed message
-// call does not upload again. The window rules are those of text, except
+// document, the file name. The media id is remembered for the part (its
+// idempotency key) until the message is sent, so that a retry after a
+// failed message call does not upload again. The window rules are those of text, except
 // that there is no template for a file: a push outside the window is
 // refused. A file over its type's limit, a 413 answer and Graph's "too
 // large" are ErrTooLarge; the message call is classified as for text (a
@@ -86,20 +75,11 @@ func (a *Adapter) sendMedia(ctx context.Context, msg *message.Outbound) (adapter
 	if _, err := a.route(msg, true); err != nil {
 		return adapter.SendResult{}, fmt.Errorf("whatsapp: %s: %w", what, err)
 	}
-	f, err := os.Open(m.Path)
+	f, size, err := adapter.OpenMedia(m)
 	if err != nil {
-		kind := adapter.ErrTemporary
-		if errors.Is(err, fs.ErrNotExist) {
-			kind = adapter.ErrPermanent
-		}
-		return adapter.SendResult{}, fmt.Errorf("whatsapp: %s: %w: %w", what, kind, err)
+		return adapter.SendResult{}, fmt.Errorf("whatsapp: %s: %w", what, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return adapter.SendResult{}, fmt.Errorf("whatsapp: %s: %w: %w", what, adapter.ErrTemporary, err)
-	}
-	size := st.Size()
 	caption := captionText(msg.Text, m.Caption)
 	typ, limit := messageType(m, size, caption)
 	if size > limit {
@@ -116,20 +96,13 @@ func (a *Adapter) sendMedia(ctx context.Context, msg *message.Outbound) (adapter
 		// when uploaded; as a document it is any file.
 		mime = "application/octet-stream"
 	}
-	key := ""
-	switch {
-	case m.SHA256 != "":
-		key = m.SHA256 + "|" + mime
-	case msg.IdempotencyKey != "":
-		key = "part|" + msg.IdempotencyKey
-	}
-	timeout := a.conf.RequestTimeout + time.Duration(size/uploadRate)*time.Second
-	id, ok := a.uploads.get(key, a.now())
+	timeout := adapter.UploadTimeout(a.conf.RequestTimeout, size)
+	id, ok := a.uploads.Get(msg.IdempotencyKey, msg.ChatID)
 	if !ok {
 		if id, err = a.upload(ctx, f, size, name, mime, timeout); err != nil {
 			return adapter.SendResult{}, err
 		}
-		a.uploads.put(key, id, a.now())
+		a.uploads.Put(msg.IdempotencyKey, msg.ChatID, id)
 	}
 	req := a.newRequest(msg)
 	req.Type = typ
@@ -148,7 +121,13 @@ func (a *Adapter) sendMedia(ctx context.Context, msg *message.Outbound) (adapter
 		body.Filename = name
 		req.Document = body
 	}
-	return a.post(ctx, what, req, a.conf.RequestTimeout)
+	res, err := a.post(ctx, what, req, a.conf.RequestTimeout)
+	if err == nil || errors.Is(err, adapter.ErrPermanent) || errors.Is(err, adapter.ErrAmbiguous) {
+		// Shown, refused for good, or perhaps shown: never sent again
+		// with this upload.
+		a.uploads.Forget(msg.IdempotencyKey)
+	}
+	return res, err
 }
 
 // mediaMIME reports whether mime is an image, audio or video type.
@@ -199,50 +178,4 @@ func captionText(text, caption string) string {
 		return c
 	}
 	return string([]rune(c)[:MaxCaptionLen-1]) + "…"
-}
-
-// uploadCache remembers media ids of uploaded files, by key, for
-// uploadTTL; at most maxUploads, the oldest going first.
-type uploadCache struct {
-	mu  sync.Mutex
-	ids map[string]uploaded
-}
-
-type uploaded struct {
-	id string
-	at time.Time
-}
-
-func (c *uploadCache) get(key string, now time.Time) (string, bool) {
-	if key == "" {
-		return "", false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	u, ok := c.ids[key]
-	if !ok || now.Sub(u.at) >= uploadTTL {
-		return "", false
-	}
-	return u.id, true
-}
-
-func (c *uploadCache) put(key, id string, now time.Time) {
-	if key == "" {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ids == nil {
-		c.ids = map[string]uploaded{}
-	}
-	for len(c.ids) >= maxUploads {
-		oldest := ""
-		for k, u := range c.ids {
-			if oldest == "" || u.at.Before(c.ids[oldest].at) {
-				oldest = k
-			}
-		}
-		delete(c.ids, oldest)
-	}
-	c.ids[key] = uploaded{id: id, at: now}
 }

@@ -167,27 +167,6 @@ func TestCaptionText(t *testing.T) {
 	}
 }
 
-func TestUploadCacheBounded(t *testing.T) {
-	var c uploadCache
-	now := time.Now()
-	for i := range maxUploads + 10 {
-		c.put(strings.Repeat("k", i+1), "id", now.Add(time.Duration(i)*time.Second))
-	}
-	if len(c.ids) != maxUploads {
-		t.Fatalf("%d entries, want %d", len(c.ids), maxUploads)
-	}
-	if _, ok := c.get("k", now.Add(time.Hour)); ok {
-		t.Error("the oldest entry survived")
-	}
-	last := strings.Repeat("k", maxUploads+10)
-	if _, ok := c.get(last, now.Add(uploadTTL+time.Hour)); ok {
-		t.Error("an entry older than uploadTTL was reused")
-	}
-	if _, ok := c.get("", now); ok {
-		t.Error("empty key found")
-	}
-}
-
 // checked waits for the token check at start, so that a script answers
 // the calls of the test.
 func (h *harness) checked() {

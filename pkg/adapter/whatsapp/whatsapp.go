@@ -34,9 +34,9 @@ type Adapter struct {
 	transport   *http.Transport
 
 	window windows
-	// uploads remembers uploaded media ids, so that a resend does not
-	// upload the same file again.
-	uploads uploadCache
+	// uploads remembers the media id uploaded for a part whose message is
+	// not sent yet, so that its retry does not upload the file again.
+	uploads adapter.Uploads
 	// live holds the inbox while intake is open: nil before Start and
 	// after Stop, which makes the handler answer 503.
 	live atomic.Pointer[liveInbox]

@@ -172,14 +172,7 @@ func (f *Fake) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", m.MIME)
-	w.Header().Set("Content-Length", strconv.Itoa(len(m.Data)))
-	if m.Drip <= 0 {
-		_, _ = w.Write(m.Data)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-	_ = http.NewResponseController(w).Flush()
-	fakeserver.Drip(w, r, m.Data, m.Drip, f.done)
+	fakeserver.ServeBytes(w, r, m.Data, m.Drip, f.done)
 }
 
 // limitFor is the upload limit of a MIME type.
