@@ -30,7 +30,7 @@ const (
 	RejectMalformed    = "malformed"             // 400
 	RejectTooLarge     = adapter.RejectTooLarge  // 413
 	RejectReadError    = adapter.RejectReadError // 408 or 400
-	RejectUnsupported  = "unsupported_type"      // 200: a text message without text
+	RejectUnsupported  = "unsupported_type"      // 200: a text message without text, a system message
 	RejectOtherNumber  = "other_number"          // 200: addressed to another phone number id
 )
 
@@ -235,6 +235,12 @@ func (a *Adapter) messages(p *payload, received time.Time) ([]*message.Inbound, 
 						a.log.WithField("event_id", m.ID).Info("whatsapp: text message without text; skipped")
 						continue
 					}
+				} else if m.Type == "system" {
+					// WhatsApp's own notice (the user changed their
+					// number), not something the user sent.
+					a.metrics.Rejected(RejectUnsupported)
+					a.log.WithField("event_id", m.ID).Info("whatsapp: system message skipped")
+					continue
 				} else {
 					att, caption, kind := m.media()
 					if att != nil {

@@ -22,6 +22,7 @@ func TestInboundMedia(t *testing.T) {
 		whatsapptest.Message{ID: "wamid.react", From: ann, Type: "reaction"},
 		whatsapptest.Message{ID: "wamid.contacts", From: ann, Type: "contacts"},
 		whatsapptest.Message{ID: "wamid.noid", From: ann, Type: "image"},
+		whatsapptest.Message{ID: "wamid.system", From: ann, Type: "system"},
 	))
 	want := []struct {
 		id, text    string
@@ -67,6 +68,10 @@ func TestInboundMedia(t *testing.T) {
 		if a.Kind != w.kind || a.Ref != w.ref || a.MIME != w.mime || a.Name != w.name {
 			t.Errorf("%s: attachment %+v", w.id, a)
 		}
+	}
+	// The system message (the user changed number) is skipped, counted.
+	if n := h.metrics.Rejections(RejectUnsupported); n != 1 {
+		t.Errorf("unsupported_type %d, want the system message", n)
 	}
 	// Every message counted for the window, media included.
 	if _, ok := h.a.window.get(ann); !ok {
