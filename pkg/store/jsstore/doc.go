@@ -55,8 +55,9 @@
 // which is the message retention, exactly as the SQLite store's unique
 // index does. The duplicate window of Nats-Msg-Id (2 minutes) could not
 // cover a retention of hours. The publish also carries a Nats-Msg-Id
-// (the key and the revision it expects), so a write retried after its
-// acknowledgement was lost is recognised within the window too. A pending
+// (the key, the revision it expects and the time the delivery was
+// received), so a write retried after its acknowledgement was lost is
+// recognised within the window too. A pending
 // message's pending mark goes in the same atomic batch. After any refusal
 // the record is read again: if it exists, the call reports a duplicate
 // with the stored id.
@@ -99,7 +100,8 @@
 // delete and delete each record with what belongs to it in one batch,
 // checked against the revision they read. Every delete leaves a delete
 // marker (the revision later writes of the key are checked against);
-// Compact purges markers older than an hour. Listing keys (Pending,
+// Compact purges markers older than an hour, each only up to its own
+// sequence, so that a key written again meanwhile keeps its value. Listing keys (Pending,
 // PendingOutbox, Stats, the prunes) reads the bucket with a filtered
 // watcher: its cost is the number of keys matching, and for the prunes
 // the number of records within the retention.

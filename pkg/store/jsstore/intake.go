@@ -53,7 +53,6 @@ func (s *Store) inbound(ctx context.Context, id int64) (nat string, rec inRec, c
 	if err := json.Unmarshal(val, &rec); err != nil {
 		return "", rec, 0, 0, false, fmt.Errorf("%w: inbound %d: %v", store.ErrCorrupt, id, err)
 	}
-	s.remember(id, key)
 	var st istRec
 	stRev, has, err := s.getJSON(ctx, "ist."+num(id), &st)
 	if err != nil {
@@ -100,7 +99,6 @@ func (s *Store) addInbound(ctx context.Context, sessionKey string, m *message.In
 			return 0, false, nil, err
 		}
 		if ok {
-			s.remember(int64(rev), key)
 			return int64(rev), true, nil, nil
 		}
 		rec := inRec{SK: sessionKey, St: state, Msg: body, Rcv: ms(received)}
@@ -117,9 +115,11 @@ func (s *Store) addInbound(ctx context.Context, sessionKey string, m *message.In
 			ops = append(ops, put("ipend."+nat, mustJSON(pendRec{At: rec.Rcv})))
 		}
 		ops = append(ops, putAt(key, mustJSON(rec), rev))
-		seq, err := s.commit(ctx, fmt.Sprintf("in.%s.%d", nat, rev), ops...)
+		// The message id names this write: the key, the revision it
+		// expects and the time this delivery was received (a
+		// redelivery by the platform is received anew).
+		seq, err := s.commit(ctx, fmt.Sprintf("in.%s.%d.%d", nat, rev, rec.Rcv), ops...)
 		if err == nil {
-			s.remember(int64(seq), key)
 			return int64(seq), false, over, nil
 		}
 		if errors.Is(err, errDuplicate) {
@@ -166,7 +166,7 @@ func (s *Store) IsPending(ctx context.Context, id int64) (bool, error) {
 		return false, err
 	}
 	defer cancel()
-	key, ok, err := s.keyOf(ctx, id)
+	key, _, ok, err := s.bySeq(ctx, id)
 	if err != nil || !ok {
 		return false, err
 	}

@@ -34,6 +34,9 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock for the times the store records. Default time.Now.
 	Now func() time.Time
+	// MarkerAge is how old a delete marker must be for Compact to purge
+	// it. Default 1h.
+	MarkerAge time.Duration
 }
 
 // Store is the JetStream-backed store. It is safe for concurrent use, by
@@ -47,12 +50,10 @@ type Store struct {
 	subj    string // "$KV.<bucket>."
 	timeout time.Duration
 	now     func() time.Time
+	markers time.Duration // see Options.MarkerAge
 
 	hmu  sync.Mutex
 	hseq int64 // last history sequence handed out
-
-	cmu   sync.Mutex
-	cache map[int64]string // id -> key of an immutable record
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -88,12 +89,14 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MarkerAge <= 0 {
+		opts.MarkerAge = time.Hour
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: jetstream: %w", err)
 	}
-	s := &Store{nc: nc, js: js, bucket: opts.Prefix + "_store", timeout: opts.Timeout, now: opts.Now,
-		cache: map[int64]string{}, closed: make(chan struct{})}
+	s := &Store{nc: nc, js: js, bucket: opts.Prefix + "_store", timeout: opts.Timeout, now: opts.Now, markers: opts.MarkerAge, closed: make(chan struct{})}
 	s.subj = "$KV." + s.bucket + "."
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
@@ -225,6 +228,8 @@ const (
 	errCodeWrongLastSeq2 = 10164
 	// The same Nats-Msg-Id is being stored by another publish right now.
 	errCodeMsgIDInProcess = 10158
+	// An atomic batch carries a Nats-Msg-Id stored within the window.
+	errCodeBatchDuplicate = 10201
 )
 
 // commit writes ops: one message, or an atomic batch of several that the
@@ -299,7 +304,7 @@ func (s *Store) commitOnce(ctx context.Context, msgID string, ops []op) (uint64,
 			if ack.Error.ErrCode == errCodeWrongLastSeq || ack.Error.ErrCode == errCodeWrongLastSeq2 {
 				return 0, fmt.Errorf("%w: %s", errConflict, ack.Error.Description)
 			}
-			if ack.Error.ErrCode == errCodeMsgIDInProcess {
+			if ack.Error.ErrCode == errCodeMsgIDInProcess || ack.Error.ErrCode == errCodeBatchDuplicate {
 				return 0, fmt.Errorf("%w: %s", errDuplicate, ack.Error.Description)
 			}
 			return 0, fmt.Errorf("jsstore: publish %s: %s (%d)", o.key, ack.Error.Description, ack.Error.ErrCode)
@@ -367,9 +372,11 @@ func (s *Store) bySeq(ctx context.Context, seq int64) (key string, val []byte, o
 
 // entry is one key and value from scan.
 type entry struct {
-	key string
-	val []byte
-	rev uint64
+	key     string
+	val     []byte
+	rev     uint64
+	created time.Time
+	deleted bool // a delete marker (only from scanMarkers)
 }
 
 // syncKey is written by every scan before it reads (see scan).
@@ -386,11 +393,25 @@ const syncKey = "sync"
 // once it delivered syncKey at b or later it delivered every write before
 // b. Deletes and updates that arrive meanwhile are applied in order.
 func (s *Store) scan(ctx context.Context, filter string) ([]entry, error) {
+	return s.scanAll(ctx, filter, false)
+}
+
+// scanMarkers is scan that returns the keys whose last write is a
+// delete marker, and only those.
+func (s *Store) scanMarkers(ctx context.Context, filter string) ([]entry, error) {
+	return s.scanAll(ctx, filter, true)
+}
+
+func (s *Store) scanAll(ctx context.Context, filter string, markers bool) ([]entry, error) {
 	b, err := s.commit(ctx, "", put(syncKey, nil))
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.kv.WatchFiltered(ctx, []string{filter, syncKey})
+	filters := []string{filter, syncKey}
+	if filter == ">" || filter == "*" {
+		filters = filters[:1] // it covers syncKey; filters must not overlap
+	}
+	w, err := s.kv.WatchFiltered(ctx, filters)
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: scan %s: %w", filter, err)
 	}
@@ -407,10 +428,9 @@ func (s *Store) scan(ctx context.Context, filter string) ([]entry, error) {
 				initial = false
 			case e.Key() == syncKey:
 				synced = synced || e.Revision() >= b
-			case e.Operation() != jetstream.KeyValuePut:
-				delete(latest, e.Key())
 			default:
-				latest[e.Key()] = entry{key: e.Key(), val: e.Value(), rev: e.Revision()}
+				del := e.Operation() != jetstream.KeyValuePut
+				latest[e.Key()] = entry{key: e.Key(), val: e.Value(), rev: e.Revision(), created: e.Created(), deleted: del}
 			}
 		case <-ctx.Done():
 			return nil, fmt.Errorf("jsstore: scan %s: %w", filter, ctx.Err())
@@ -418,7 +438,9 @@ func (s *Store) scan(ctx context.Context, filter string) ([]entry, error) {
 	}
 	out := make([]entry, 0, len(latest))
 	for _, e := range latest {
-		out = append(out, e)
+		if e.deleted == markers {
+			out = append(out, e)
+		}
 	}
 	return out, nil
 }
@@ -458,39 +480,4 @@ func fromMS(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v)
-}
-
-// keyOf returns the key of the immutable record created at sequence id,
-// from a small cache or from the stream.
-func (s *Store) keyOf(ctx context.Context, id int64) (key string, ok bool, err error) {
-	s.cmu.Lock()
-	k, hit := s.cache[id]
-	s.cmu.Unlock()
-	if hit {
-		return k, true, nil
-	}
-	k, _, ok, err = s.bySeq(ctx, id)
-	if err != nil || !ok {
-		return "", ok, err
-	}
-	s.remember(id, k)
-	return k, true, nil
-}
-
-// cacheSize bounds the id -> key cache; it is emptied when full.
-const cacheSize = 16384
-
-func (s *Store) remember(id int64, key string) {
-	s.cmu.Lock()
-	if len(s.cache) >= cacheSize {
-		s.cache = map[int64]string{}
-	}
-	s.cache[id] = key
-	s.cmu.Unlock()
-}
-
-func (s *Store) forget(id int64) {
-	s.cmu.Lock()
-	delete(s.cache, id)
-	s.cmu.Unlock()
 }

@@ -246,3 +246,70 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatalf("stream replicas: %+v", info.Cluster)
 	}
 }
+
+// Compact purges the delete markers that prunes and state changes leave,
+// and only those: live keys stay, and a pruned event can be stored again.
+func TestCompactPurgesMarkers(t *testing.T) {
+	srv := natstest.StartServer(t)
+	ctx := context.Background()
+	s, err := jsstore.Open(ctx, connect(t, srv.ClientURL()), jsstore.Options{Prefix: "compact", Replicas: 1, MarkerAge: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done, _, err := s.AddInbound(ctx, "k", inbound("done"), store.Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Finish(ctx, done, store.Done, "k", 0, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	pending, _, err := s.AddInbound(ctx, "k", inbound("pending"), store.Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Prune(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("prune: %d %v", n, err)
+	}
+	js, err := jetstream.New(connect(t, srv.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, s.Bucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	markers := func() int {
+		t.Helper()
+		w, err := kv.WatchAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		n := 0
+		for e := range w.Updates() {
+			if e == nil {
+				return n
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				n++
+			}
+		}
+		return n
+	}
+	if markers() == 0 {
+		t.Fatal("no delete markers after a finish and a prune")
+	}
+	if _, err := s.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := markers(); n != 0 {
+		t.Fatalf("%d delete markers after Compact", n)
+	}
+	if p, err := s.Pending(ctx); err != nil || len(p) != 1 || p[0].ID != pending {
+		t.Fatalf("pending after Compact: %+v %v", p, err)
+	}
+	if _, dup, err := s.AddInbound(ctx, "k", inbound("done"), store.Pending); err != nil || dup {
+		t.Fatalf("pruned event after Compact: dup %v err %v", dup, err)
+	}
+}

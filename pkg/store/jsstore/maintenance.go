@@ -73,7 +73,6 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 		return 0, err
 	}
 	var groups [][]op
-	var gone []int64
 	kept := map[int64]bool{}
 	for _, e := range outs {
 		var r outRec
@@ -90,7 +89,6 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 		}
 		n := num(id)
 		groups = append(groups, []op{delAt(e.key, e.rev), del("ost." + n), del("att." + n), del("ofail." + n)})
-		gone = append(gone, id)
 	}
 	ist := map[int64]istRec{}
 	if err := s.states(ctx, "ist.", func(id int64, v []byte) error {
@@ -134,13 +132,8 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 			g = append(g, del(k))
 		}
 		groups = append(groups, g)
-		gone = append(gone, id)
 	}
-	done, err := s.commitGroups(ctx, groups)
-	for _, id := range gone {
-		s.forget(id)
-	}
-	return done, err
+	return s.commitGroups(ctx, groups)
 }
 
 // commitGroups writes groups of ops, each group atomically, several groups
@@ -265,23 +258,35 @@ func (s *Store) PruneSends(ctx context.Context, before time.Time) (int64, error)
 	return s.commitGroups(ctx, groups)
 }
 
-// deleteMarkerAge is how long a delete marker stays before Compact purges
-// it. It is the revision later writes of the key are checked against,
-// and a key without any message is as good, so any age would do; an hour
-// keeps the markers of the latest prune for inspection.
-const deleteMarkerAge = time.Hour
-
-// Compact purges the delete markers older than an hour, which every
-// delete leaves in the bucket. JetStream reclaims the space of removed
-// messages itself; there is no page count to report, so it returns 0.
+// Compact purges the delete markers older than Options.MarkerAge that
+// deletes left
+// in the bucket, each with the sequence bound of the marker itself: a key
+// written again since keeps its new value. (The key-value client's own
+// PurgeDeletes purges the whole key, a value written meanwhile included.)
+// JetStream reclaims the space of removed messages itself; there is no
+// page count to report, so it returns 0.
 func (s *Store) Compact(ctx context.Context) (int64, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer cancel()
-	if err := s.kv.PurgeDeletes(ctx, jetstream.DeleteMarkersOlderThan(deleteMarkerAge)); err != nil {
-		return 0, fmt.Errorf("jsstore: compact: %w", err)
+	markers, err := s.scanMarkers(ctx, ">")
+	if err != nil {
+		return 0, err
+	}
+	// A marker is the revision later writes of its key are checked
+	// against, and a key without any message does as well (revision 0),
+	// so any age would do; the default hour keeps the latest prune's for
+	// inspection.
+	limit := time.Now().Add(-s.markers)
+	for _, m := range markers {
+		if m.created.After(limit) {
+			continue
+		}
+		if err := s.stream.Purge(ctx, jetstream.WithPurgeSubject(s.subj+m.key), jetstream.WithPurgeSequence(m.rev+1)); err != nil {
+			return 0, fmt.Errorf("jsstore: compact: %w", err)
+		}
 	}
 	return 0, nil
 }

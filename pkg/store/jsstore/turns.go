@@ -104,7 +104,6 @@ func (s *Store) newRecords(last uint64, n, base int, pos []int, inboundID int64,
 	var out []store.OutboxRecord
 	for i, p := range pos {
 		id := int64(last) - int64(n-1) + int64(base+2*i)
-		s.remember(id, "out."+tok(replies[p].IdempotencyKey))
 		out = append(out, store.OutboxRecord{ID: id, InboundID: inboundID, SessionKey: sessionKey, Msg: replies[p]})
 	}
 	return out
