@@ -4,6 +4,7 @@ package jsstore_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,7 +40,9 @@ func TestDialToken(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("wrong"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log := logrus.NewEntry(logrus.New())
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	log := logrus.NewEntry(l)
 	cfg := config.StoreNATS{URLs: []string{srv.ClientURL()}, Auth: "token", Secret: secret.Ref{File: bad}}
 	if nc, err := jsstore.Dial(cfg, "herald-test", 5*time.Second, log); err == nil {
 		nc.Close()

@@ -52,6 +52,8 @@ type Store struct {
 	now     func() time.Time
 	markers time.Duration // see Options.MarkerAge
 
+	inflight chan struct{} // a token per atomic batch in flight
+
 	hmu  sync.Mutex
 	hseq int64 // last history sequence handed out
 
@@ -96,7 +98,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: jetstream: %w", err)
 	}
-	s := &Store{nc: nc, js: js, bucket: opts.Prefix + "_store", timeout: opts.Timeout, now: opts.Now, markers: opts.MarkerAge, closed: make(chan struct{})}
+	s := &Store{nc: nc, js: js, bucket: opts.Prefix + "_store", timeout: opts.Timeout, now: opts.Now, markers: opts.MarkerAge,
+		inflight: make(chan struct{}, maxInflight), closed: make(chan struct{})}
 	s.subj = "$KV." + s.bucket + "."
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
@@ -230,7 +233,20 @@ const (
 	errCodeMsgIDInProcess = 10158
 	// An atomic batch carries a Nats-Msg-Id stored within the window.
 	errCodeBatchDuplicate = 10201
+	// The server did not get the whole batch (it refused an earlier
+	// message, say, when too many batches were in flight): nothing of it
+	// is stored.
+	errCodeBatchIncomplete = 10176
+	errCodeBatchInflight   = 10211
 )
+
+// errNotStored: the write was refused as a whole, before anything of it
+// was stored; sending it again is safe.
+var errNotStored = errors.New("jsstore: write not stored")
+
+// maxInflight bounds the atomic batches one store has in flight: the
+// server refuses batches beyond 50 per stream.
+const maxInflight = 16
 
 // commit writes ops: one message, or an atomic batch of several that the
 // server stores all or none of. It returns the stream sequence of the last
@@ -240,15 +256,24 @@ const (
 // quorum stored it.
 //
 // A write that found no stream to take it (its leader is being elected,
-// say, with nothing of it stored) is sent again, a new batch, until ctx
-// ends.
+// say), or that the server refused as a whole (too many batches in flight
+// from all nodes), stored nothing: it is sent again, a new batch, until
+// ctx ends. At most maxInflight batches of this store are in flight.
 func (s *Store) commit(ctx context.Context, msgID string, ops ...op) (uint64, error) {
 	if len(ops) == 0 {
 		return 0, nil
 	}
+	if len(ops) > 1 {
+		select {
+		case s.inflight <- struct{}{}:
+			defer func() { <-s.inflight }()
+		case <-ctx.Done():
+			return 0, fmt.Errorf("jsstore: wait to publish: %w", ctx.Err())
+		}
+	}
 	for try := 0; ; try++ {
 		seq, err := s.commitOnce(ctx, msgID, ops)
-		if !errors.Is(err, nats.ErrNoResponders) {
+		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, errNotStored) {
 			return seq, err
 		}
 		if perr := pause(ctx, min(try, 20)); perr != nil {
@@ -303,6 +328,9 @@ func (s *Store) commitOnce(ctx context.Context, msgID string, ops []op) (uint64,
 		if ack.Error != nil {
 			if ack.Error.ErrCode == errCodeWrongLastSeq || ack.Error.ErrCode == errCodeWrongLastSeq2 {
 				return 0, fmt.Errorf("%w: %s", errConflict, ack.Error.Description)
+			}
+			if ack.Error.ErrCode == errCodeBatchIncomplete || ack.Error.ErrCode == errCodeBatchInflight {
+				return 0, fmt.Errorf("%w: %s", errNotStored, ack.Error.Description)
 			}
 			if ack.Error.ErrCode == errCodeMsgIDInProcess || ack.Error.ErrCode == errCodeBatchDuplicate {
 				return 0, fmt.Errorf("%w: %s", errDuplicate, ack.Error.Description)

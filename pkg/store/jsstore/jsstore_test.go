@@ -69,6 +69,7 @@ func urls(servers ...*server.Server) []string {
 func TestR1(t *testing.T) {
 	srv := natstest.StartServer(t)
 	storetest.Run(t, opener(urls(srv), 1))
+	storetest.RunStatus(t, opener(urls(srv), 1))
 }
 
 // TestR3 runs the store contract against a 3-node JetStream cluster with
@@ -79,6 +80,7 @@ func TestR3(t *testing.T) {
 	}
 	servers := natstest.StartCluster(t, 3)
 	storetest.Run(t, opener(urls(servers...), 3))
+	storetest.RunStatus(t, opener(urls(servers...), 3))
 }
 
 // open opens a store with a new prefix on url.

@@ -99,13 +99,22 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	}); err != nil {
 		return 0, err
 	}
-	media := map[int64][]string{}
+	media := map[int64][]string{} // keys going with inbound id: media records, part lists
 	mfs, err := s.scan(ctx, "mf.>")
 	if err != nil {
 		return 0, err
 	}
 	for _, e := range mfs {
 		if id, ok := idAfter(e.key, "mf."); ok {
+			media[id] = append(media[id], e.key)
+		}
+	}
+	iparts, err := s.scan(ctx, "ipart.>")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range iparts {
+		if id, ok := idAfter(e.key, "ipart."); ok {
 			media[id] = append(media[id], e.key)
 		}
 	}

@@ -53,7 +53,17 @@ type sendRec struct {
 
 // outboxOps are the writes that add the reply parts whose idempotency key
 // is not stored yet: two messages each (the record, then its pending
-// mark). pos lists the indexes of the parts added, in order.
+// mark), and for the parts of an inbound message a third, ipart.<id>.<key>,
+// that lists them for TurnStatus. pos lists the indexes of the parts
+// added, in order; the record of part pos[i] is message i*partOps(id).
+// partOps is how many messages outboxOps writes per part.
+func partOps(inboundID int64) int {
+	if inboundID != 0 {
+		return 3
+	}
+	return 2
+}
+
 func (s *Store) outboxOps(ctx context.Context, inboundID int64, sessionKey string, parts []message.Outbound, now int64) (ops []op, pos []int, err error) {
 	seen := map[string]bool{}
 	for i := range parts {
@@ -76,6 +86,9 @@ func (s *Store) outboxOps(ctx context.Context, inboundID int64, sessionKey strin
 		ops = append(ops,
 			putAt("out."+k, mustJSON(outRec{Inb: inboundID, SK: sessionKey, Plat: parts[i].Platform, Msg: body, Created: now}), rev),
 			put("opend."+k, mustJSON(pendRec{At: now})))
+		if inboundID != 0 {
+			ops = append(ops, put("ipart."+num(inboundID)+"."+k, nil))
+		}
 		pos = append(pos, i)
 	}
 	return ops, pos, nil

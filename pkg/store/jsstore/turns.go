@@ -99,11 +99,11 @@ func (s *Store) Finish(ctx context.Context, inboundID int64, st store.State, ses
 
 // newRecords builds the outbox records of a committed write of n
 // messages ending at sequence last, whose reply part pos[i] (of replies)
-// is message base+i*2.
+// is message base+i*partOps(inboundID).
 func (s *Store) newRecords(last uint64, n, base int, pos []int, inboundID int64, sessionKey string, replies []message.Outbound) []store.OutboxRecord {
 	var out []store.OutboxRecord
 	for i, p := range pos {
-		id := int64(last) - int64(n-1) + int64(base+2*i)
+		id := int64(last) - int64(n-1) + int64(base+partOps(inboundID)*i)
 		out = append(out, store.OutboxRecord{ID: id, InboundID: inboundID, SessionKey: sessionKey, Msg: replies[p]})
 	}
 	return out
