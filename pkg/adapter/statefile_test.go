@@ -39,3 +39,38 @@ func TestSaveStateFile(t *testing.T) {
 		t.Fatal("saving into a missing directory succeeded")
 	}
 }
+
+// TestLoadSaveState: a saved value loads back; no directory and no file
+// load nothing without an error; an oversized or corrupt file is an error.
+func TestLoadSaveState(t *testing.T) {
+	type state struct {
+		Version int    `json:"version"`
+		Since   string `json:"since"`
+	}
+	var got state
+	if ok, err := LoadState("", "s.json", 1024, &got); ok || err != nil {
+		t.Fatalf("no directory: %v %v", ok, err)
+	}
+	if err := SaveState("", "s.json", state{}); err != nil {
+		t.Fatalf("save without a directory: %v", err)
+	}
+	dir := t.TempDir()
+	if ok, err := LoadState(dir, "s.json", 1024, &got); ok || err != nil {
+		t.Fatalf("no file: %v %v", ok, err)
+	}
+	if err := SaveState(dir, "s.json", state{Version: 1, Since: "s9"}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := LoadState(dir, "s.json", 1024, &got); !ok || err != nil || got != (state{1, "s9"}) {
+		t.Fatalf("LoadState = %v %v %+v", ok, err, got)
+	}
+	if _, err := LoadState(dir, "s.json", 8, &got); err == nil {
+		t.Fatal("a file over the limit loaded")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadState(dir, "bad.json", 1024, &got); err == nil {
+		t.Fatal("a corrupt file loaded")
+	}
+}

@@ -4,7 +4,6 @@ package mattermost
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -39,19 +38,13 @@ type Adapter struct {
 // New checks conf, reads the token and builds the adapter. It does no
 // network I/O and starts no goroutine.
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
-	if conf == nil {
-		return nil, errors.New("mattermost: no configuration")
-	}
-	env = env.Defaults()
-	if err := conf.Validate(); err != nil {
-		return nil, fmt.Errorf("mattermost: %w", err)
+	env, err := adapter.Prepare(TypeName, conf, env)
+	if err != nil {
+		return nil, err
 	}
 	tok, err := conf.Token.Read()
 	if err != nil {
 		return nil, fmt.Errorf("mattermost: token: %w", err)
-	}
-	if tok.IsZero() {
-		return nil, fmt.Errorf("mattermost: token: %s is empty", conf.Token)
 	}
 	a := &Adapter{
 		name:    env.Name,
@@ -62,9 +55,6 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		cursor:  cursorFile{dir: env.StateDir},
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
-	}
-	if a.name == "" {
-		a.name = TypeName
 	}
 	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout, a.log)
 	a.life.OnStop(func(context.Context, error) { a.api.close() })
