@@ -41,7 +41,7 @@ type Adapter struct {
 	statuses map[string]int64 // status webhooks seen, by status
 	reported adapter.Status   // the last status reported, under statusMu
 	creds    adapter.CredentialCheck
-	warn     adapter.LogLimiter
+	refuse   adapter.Refuser
 }
 
 type liveInbox struct{ inbox adapter.Inbox }
@@ -67,6 +67,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		a.statusMu.Unlock()
 		env.Report(st)
 	})
+	a.refuse = adapter.Refuser{Log: a.log, Metrics: a.metrics, Prefix: TypeName}
 	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: adapter.CheckBackoff()}
 	if a.path, err = adapter.CallbackPath(conf.Path, "/whatsapp/", a.name); err != nil {
 		return nil, fmt.Errorf("whatsapp: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/internal/pbbp2"
 )
 
@@ -335,11 +336,7 @@ func (s *Server) handleAck(f *pbbp2.Frame) {
 }
 
 // Acks returns the acknowledgements received so far.
-func (s *Server) Acks() []Ack {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Ack(nil), s.acks...)
-}
+func (s *Server) Acks() []Ack { return fakeserver.Copy(&s.mu, &s.acks) }
 
 // AcksFor returns how many acks name eventID.
 func (s *Server) AcksFor(eventID string) int {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // Defaults of a new Server.
@@ -320,13 +321,7 @@ func (s *Server) Position() string {
 // Wait polls cond until it holds, failing the test after timeout.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Within(t, timeout, "matrixtest: "+what, cond)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -152,9 +152,7 @@ func (s *Server) notify() { s.changes.Notify() }
 // the test after timeout with what.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !s.changes.Await(timeout, cond) {
-		t.Fatalf("mattermosttest: no %s within %v", what, timeout)
-	}
+	s.changes.Wait(t, timeout, "mattermosttest: "+what, cond)
 }
 
 func newID() string {
