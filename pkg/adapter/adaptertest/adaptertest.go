@@ -6,8 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -296,6 +295,18 @@ func RequireEvent(t testing.TB, hook *logtest.Hook, id string) *logrus.Entry {
 	return nil
 }
 
+// NoSecretLogged fails t, at its end, if an entry in hook shows secret: a
+// credential must never reach the journal.
+func NoSecretLogged(t testing.TB, hook *logtest.Hook, secret string) {
+	t.Cleanup(func() {
+		for _, e := range hook.AllEntries() {
+			if s, _ := e.String(); strings.Contains(s, secret) {
+				t.Errorf("a secret leaked into a log entry: %s", s)
+			}
+		}
+	})
+}
+
 // Clamps returns the fields of the entries in hook that record a platform
 // value out of bounds (adapter.LogClamp): "given" and "used" among them.
 func Clamps(hook *logtest.Hook) []logrus.Fields {
@@ -372,24 +383,6 @@ func Stop(t testing.TB, a adapter.Adapter, timeout time.Duration) {
 	defer cancel()
 	if err := a.Stop(ctx); err != nil {
 		t.Errorf("Stop: %v", err)
-	}
-}
-
-// ServeTwice hands the same callback to h twice, as a platform that
-// redelivers does, and fails t unless both answers are 200. newRequest
-// builds the request afresh each time (a body is read once).
-func ServeTwice(t testing.TB, h http.Handler, newRequest func() (*http.Request, error)) {
-	t.Helper()
-	for range 2 {
-		req, err := newRequest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			t.Fatalf("POST: %d %s", rec.Code, rec.Body)
-		}
 	}
 }
 

@@ -5,17 +5,15 @@ package dingtalk
 import (
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/dingtalk/dingtalktest"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
 		Type: TypeName,
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*Config)
+		Configure: func(t testing.TB, c *Config, url string) {
 			c.ClientID = dingtalktest.DefaultClientID
 			c.ClientSecret = adaptertest.SecretFile(t, "client_secret", dingtalktest.DefaultClientSecret)
 			c.APIURL = url
@@ -28,8 +26,7 @@ func TestConformance(t *testing.T) {
 					srv.Await(t, "stream connected", wait, (*dingtalktest.Server).Connected)
 					srv.Blackhole()
 				},
-				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
-					start()
+				Twice: func(t testing.TB) {
 					// DingTalk sends a message again when it thinks the
 					// acknowledgement was lost: a new frame, the same msgId.
 					srv.Push(dingtalktest.Msg{MsgID: "msgtwice", Text: "twice"})

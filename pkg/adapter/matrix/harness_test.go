@@ -4,7 +4,6 @@ package matrix
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,9 +21,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const (
 	testPollTimeout    = time.Second
 	testRequestTimeout = 2 * time.Second
-	testMinBackoff     = 20 * time.Millisecond
-	testMaxBackoff     = 100 * time.Millisecond
-	wait               = 10 * time.Second
+	wait               = adaptertest.Wait
 )
 
 const (
@@ -62,13 +59,7 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 	}
 	h.Rig = adaptertest.NewRig(t, "mx")
 	h.a = h.build(t)
-	t.Cleanup(func() {
-		for _, e := range h.Logs.AllEntries() {
-			if s, _ := e.String(); strings.Contains(s, h.fake.Token) {
-				t.Errorf("token leaked into a log entry: %s", s)
-			}
-		}
-	})
+	adaptertest.NoSecretLogged(t, h.Logs, h.fake.Token)
 	return h
 }
 
@@ -80,7 +71,7 @@ func (h *harness) build(t *testing.T) *Adapter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.backoff = adapter.Backoff{Min: testMinBackoff, Max: testMaxBackoff}
+	a.backoff = adaptertest.FastBackoff
 	t.Cleanup(func() { stop(t, a) })
 	return a
 }

@@ -5,17 +5,15 @@ package mattermost
 import (
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
 		Type: TypeName,
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*Config)
+		Configure: func(t testing.TB, c *Config, url string) {
 			c.Token = adaptertest.SecretFile(t, "token", mattermosttest.DefaultToken)
 			c.URL = url
 		},
@@ -27,8 +25,7 @@ func TestConformance(t *testing.T) {
 					fake.Wait(t, wait, "a websocket", func() bool { return fake.Connections() == 1 })
 					fake.Blackhole()
 				},
-				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
-					start()
+				Twice: func(t testing.TB) {
 					fake.Wait(t, wait, "a websocket", func() bool { return fake.Connections() == 1 })
 					fake.PostTwice("dm", "ann", "twice")
 				},

@@ -20,9 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // loaded machine does not hit them by accident.
 const (
 	testRequestTimeout = 2 * time.Second
-	testMinBackoff     = 20 * time.Millisecond
-	testMaxBackoff     = 100 * time.Millisecond
-	wait               = 10 * time.Second
+	wait               = adaptertest.Wait
 	account            = "+15550100"
 )
 
@@ -57,7 +55,7 @@ func (h *harness) build(t *testing.T) *Adapter {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	a.backoff = adapter.Backoff{Min: testMinBackoff, Max: testMaxBackoff}
+	a.backoff = adaptertest.FastBackoff
 	t.Cleanup(func() { stop(t, a) })
 	return a
 }
