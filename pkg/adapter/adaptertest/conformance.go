@@ -549,6 +549,31 @@ func WantFieldError(t testing.TB, err error, key string) {
 	}
 }
 
+// ValidateCheck returns a function that checks one change to a valid
+// configuration: it applies edit to a fresh configuration, from newConfig
+// and filled by configure (the Platform's Configure, for a loopback URL;
+// nil when the defaults are valid), and wants Validate to report an error
+// for key (WantFieldError; "" for none, the configuration stays valid). A
+// table of changes reads
+//
+//	check := adaptertest.ValidateCheck(t, NewConfig, configure)
+//	check("", func(*Config) {})
+//	check("api_url", func(c *Config) { c.APIURL = "ftp://x" })
+func ValidateCheck[C any, P interface {
+	*C
+	Validate() error
+}](t testing.TB, newConfig func() P, configure func(testing.TB, P, string)) func(key string, edit func(P)) {
+	return func(key string, edit func(P)) {
+		t.Helper()
+		c := newConfig()
+		if configure != nil {
+			configure(t, c, "http://127.0.0.1:1")
+		}
+		edit(c)
+		WantFieldError(t, c.Validate(), key)
+	}
+}
+
 // checkMedia runs the media contract for adapters that implement
 // MediaFetcher or MediaSender: FetchMedia returns within StopBound of its
 // context ending, and a Send whose Media.Path does not exist fails with an

@@ -12,12 +12,8 @@ import (
 
 func TestConformance(t *testing.T) {
 	adaptertest.Conformance(t, adaptertest.Platform[Config]{
-		Type: TypeName,
-		Configure: func(t testing.TB, c *Config, url string) {
-			c.ClientID = dingtalktest.DefaultClientID
-			c.ClientSecret = adaptertest.SecretFile(t, "client_secret", dingtalktest.DefaultClientSecret)
-			c.APIURL = url
-		},
+		Type:      TypeName,
+		Configure: configure,
 		Fake: func(t testing.TB) adaptertest.Fake {
 			srv := dingtalktest.New(t, dingtalktest.Options{})
 			return adaptertest.Fake{
@@ -36,4 +32,11 @@ func TestConformance(t *testing.T) {
 		},
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: "cidfakeconversation", ChatType: message.ChatGroup, Text: "hello"},
 	})
+}
+
+// configure fills a Config for the fake at url with the fake's defaults.
+func configure(t testing.TB, c *Config, url string) {
+	c.ClientID = dingtalktest.DefaultClientID
+	c.ClientSecret = adaptertest.SecretFile(t, "client_secret", dingtalktest.DefaultClientSecret)
+	c.APIURL = url
 }

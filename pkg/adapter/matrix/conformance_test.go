@@ -12,10 +12,8 @@ import (
 
 func TestConformance(t *testing.T) {
 	adaptertest.Conformance(t, adaptertest.Platform[Config]{
-		Type: TypeName,
-		Configure: func(t testing.TB, c *Config, url string) {
-			*c = *testConfig(t, url)
-		},
+		Type:      TypeName,
+		Configure: configure,
 		Fake: func(t testing.TB) adaptertest.Fake {
 			fake := matrixtest.New(t)
 			return adaptertest.Fake{
@@ -38,3 +36,6 @@ func TestConformance(t *testing.T) {
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: room, Text: "hello", IdempotencyKey: "k1"},
 	})
 }
+
+// configure fills c as testConfig does.
+func configure(t testing.TB, c *Config, url string) { *c = *testConfig(t, url) }

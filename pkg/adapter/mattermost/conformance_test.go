@@ -12,11 +12,8 @@ import (
 
 func TestConformance(t *testing.T) {
 	adaptertest.Conformance(t, adaptertest.Platform[Config]{
-		Type: TypeName,
-		Configure: func(t testing.TB, c *Config, url string) {
-			c.Token = adaptertest.SecretFile(t, "token", mattermosttest.DefaultToken)
-			c.URL = url
-		},
+		Type:      TypeName,
+		Configure: configure,
 		Fake: func(t testing.TB) adaptertest.Fake {
 			fake := mattermosttest.New(t, mattermosttest.DefaultToken)
 			return adaptertest.Fake{
@@ -33,4 +30,10 @@ func TestConformance(t *testing.T) {
 		},
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: "town", Text: "hello"},
 	})
+}
+
+// configure fills a Config for the fake at url with the fake's token.
+func configure(t testing.TB, c *Config, url string) {
+	c.Token = adaptertest.SecretFile(t, "token", mattermosttest.DefaultToken)
+	c.URL = url
 }
