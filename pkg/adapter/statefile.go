@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/sirupsen/logrus"
 )
 
 // LoadState decodes the JSON file name in dir (an adapter's Env.StateDir)
@@ -99,6 +101,34 @@ func CleanStateTemp(dir, name string) {
 		os.Remove(p)
 	}
 }
+
+// SaveStreak logs the outcome of a state file saved again and again: the
+// first failure of a streak at warning level, the later ones only
+// counted, and the first success after them at info level with the count.
+// The zero value is ready; the caller serializes the calls.
+type SaveStreak struct{ failed int }
+
+// Done records one save: err nil for success. log carries the adapter's
+// fields; prefix starts the messages ("discord"), what names what is saved
+// ("the session") and lost says what a failure costs. It reports whether
+// the save succeeded.
+func (s *SaveStreak) Done(log *logrus.Entry, err error, prefix, what, lost string) bool {
+	if err != nil {
+		if s.failed == 0 {
+			log.WithError(err).Warn(prefix + ": cannot save " + what + ": " + lost)
+		}
+		s.failed++
+		return false
+	}
+	if s.failed > 0 {
+		log.WithField("failed_saves", s.failed).Info(prefix + ": saving " + what + " works again")
+		s.failed = 0
+	}
+	return true
+}
+
+// Failed returns the failures of the current streak.
+func (s *SaveStreak) Failed() int { return s.failed }
 
 // SyncDir makes a rename or removal in dir durable.
 func SyncDir(dir string) error {

@@ -3,9 +3,14 @@
 package adapter
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 )
 
 func TestSaveStateFile(t *testing.T) {
@@ -72,5 +77,27 @@ func TestLoadSaveState(t *testing.T) {
 	}
 	if _, err := LoadState(dir, "bad.json", 1024, &got); err == nil {
 		t.Fatal("a corrupt file loaded")
+	}
+}
+
+// TestSaveStreak: one warning per streak of failures, one info line when
+// saving works again, nothing for successes in a row.
+func TestSaveStreak(t *testing.T) {
+	log, hook := logtest.NewNullLogger()
+	e := logrus.NewEntry(log)
+	var s SaveStreak
+	fail := errors.New("disk full")
+	for _, err := range []error{nil, fail, fail, fail, nil, nil, fail} {
+		if ok := s.Done(e, err, "x", "the cursor", "a restart repeats"); ok != (err == nil) {
+			t.Fatalf("Done(%v) = %v", err, ok)
+		}
+	}
+	var got []string
+	for _, en := range hook.AllEntries() {
+		got = append(got, en.Level.String()+" "+en.Message)
+	}
+	want := []string{"warning x: cannot save the cursor: a restart repeats", "info x: saving the cursor works again", "warning x: cannot save the cursor: a restart repeats"}
+	if strings.Join(got, "|") != strings.Join(want, "|") || s.Failed() != 1 {
+		t.Fatalf("logged %q, failed %d; want %q, 1", got, s.Failed(), want)
 	}
 }

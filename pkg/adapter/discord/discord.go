@@ -103,7 +103,7 @@ type Adapter struct {
 	tokenFP   string
 	persistMu sync.Mutex
 	saved     savedMark // what the file holds
-	saveErrs  int       // failed saves in a row (logged once per streak)
+	saves     adapter.SaveStreak
 }
 
 // New builds a Discord adapter; it reads the token but does no network I/O.

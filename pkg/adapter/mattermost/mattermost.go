@@ -32,7 +32,7 @@ type Adapter struct {
 	// last is the cursor: create_at (ms) of the newest post stored, every
 	// earlier one stored too. saved is what the state file holds.
 	last, saved int64
-	saveErrs    int
+	saves       adapter.SaveStreak
 }
 
 // New checks conf, reads the token and builds the adapter. It does no
@@ -111,19 +111,10 @@ func (a *Adapter) saveLocked() {
 	if a.last == a.saved {
 		return
 	}
-	if err := a.cursor.save(a.last); err != nil {
-		if a.saveErrs == 0 {
-			a.log.WithError(err).WithField("dir", a.cursor.dir).
-				Warn("mattermost: cannot save the cursor: a restart catches up from an older post (the store drops duplicates)")
-		}
-		a.saveErrs++
-		return
+	err := a.cursor.save(a.last)
+	if a.saves.Done(a.log.WithField("dir", a.cursor.dir), err, "mattermost", "the cursor", "a restart catches up from an older post (the store drops duplicates)") {
+		a.saved = a.last
 	}
-	if a.saveErrs > 0 {
-		a.log.WithField("failed_saves", a.saveErrs).Info("mattermost: saving the cursor works again")
-		a.saveErrs = 0
-	}
-	a.saved = a.last
 }
 
 // lastPostAt returns the cursor.
