@@ -397,6 +397,28 @@ type Rig struct {
 	Inbox   *Inbox
 }
 
+// Build makes an adapter with newAdapter (its package's New) from conf and
+// env, failing t on an error, and stops it at the end of the test.
+func Build[C any, A adapter.Adapter](t testing.TB, newAdapter func(*C, adapter.Env) (A, error), conf *C, env adapter.Env) A {
+	t.Helper()
+	a, err := newAdapter(conf, env)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { Stop(t, a, Wait) })
+	return a
+}
+
+// Start starts a with the Rig's inbox and waits until it reports
+// Connected.
+func (r Rig) Start(t testing.TB, a adapter.Adapter) {
+	t.Helper()
+	if err := a.Start(context.Background(), r.Inbox); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	r.St.WaitPhase(t, adapter.PhaseConnected, Wait)
+}
+
 // NewRig returns a Rig for an adapter instance called name.
 func NewRig(t testing.TB, name string) Rig {
 	var r Rig

@@ -3,13 +3,11 @@
 package matrix
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/matrix/matrixtest"
 )
@@ -67,12 +65,8 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 // and recorders (a restart).
 func (h *harness) build(t *testing.T) *Adapter {
 	t.Helper()
-	a, err := New(h.conf, h.Env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := adaptertest.Build(t, New, h.conf, h.Env)
 	a.backoff = adaptertest.FastBackoff
-	t.Cleanup(func() { stop(t, a) })
 	return a
 }
 
@@ -85,9 +79,6 @@ func stop(t *testing.T, a *Adapter) {
 // initial sync, so that what is pushed next is new.
 func (h *harness) start(t *testing.T) {
 	t.Helper()
-	if err := h.a.Start(context.Background(), h.Inbox); err != nil {
-		t.Fatal(err)
-	}
-	h.St.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.Rig.Start(t, h.a)
 	h.fake.Wait(t, wait, "a sync from the initial position", func() bool { return len(h.fake.Since()) > h.fake.InitialSyncs() })
 }

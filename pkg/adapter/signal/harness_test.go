@@ -3,13 +3,11 @@
 package signal
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/signal/signaltest"
 )
@@ -51,12 +49,8 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 
 func (h *harness) build(t *testing.T) *Adapter {
 	t.Helper()
-	a, err := New(h.conf, h.Env)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	a := adaptertest.Build(t, New, h.conf, h.Env)
 	a.backoff = adaptertest.FastBackoff
-	t.Cleanup(func() { stop(t, a) })
 	return a
 }
 
@@ -68,8 +62,5 @@ func stop(t *testing.T, a *Adapter) {
 // start starts h.a and waits until its stream is open.
 func (h *harness) start(t *testing.T) {
 	t.Helper()
-	if err := h.a.Start(context.Background(), h.Inbox); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	h.St.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.Rig.Start(t, h.a)
 }
