@@ -5,6 +5,7 @@ package adaptertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -334,11 +336,7 @@ func CodeBlocks(text, lang string) []string {
 // checkReadme: the sections every adapter README has, every
 // configuration key in the Configuration table, every YAML example loads.
 func checkReadme(t *testing.T, typ adapter.Type) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
+	doc := Readme(t)
 	for _, s := range []string{"Name", "Description", "Wire protocol", "Configuration", "Limits", "Failure handling", "Metrics", "Examples"} {
 		if !strings.Contains(doc, "\n## "+s+"\n") {
 			t.Errorf("README lacks section %q", s)
@@ -368,6 +366,50 @@ func checkReadme(t *testing.T, typ adapter.Type) {
 	if examples == 0 {
 		t.Error("README Examples has no YAML configuration")
 	}
+}
+
+// Readme returns README.md of the package under test (the working
+// directory of its tests).
+func Readme(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// ReadmeShows fails t for each of values that text (a README or a section
+// of it) does not show in backquotes; what names them in the failure ("the
+// default", "the fatal code").
+func ReadmeShows(t testing.TB, text, what string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if !strings.Contains(text, "`"+v+"`") {
+			t.Errorf("README does not show %s %q", what, v)
+		}
+	}
+}
+
+// ReadmeLists fails t for each of values that is not the first cell of a
+// row of table (a README section: the Metrics table's rejection reasons).
+func ReadmeLists(t testing.TB, table, what string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if !strings.Contains(table, "| `"+v+"` |") {
+			t.Errorf("README table lacks %s %q", what, v)
+		}
+	}
+}
+
+// Keys returns the keys of m as text (fmt.Sprint), for ReadmeShows.
+func Keys[K comparable, V any](m map[K]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, fmt.Sprint(k))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Section returns the text of the "## name" section of a README, up to the
