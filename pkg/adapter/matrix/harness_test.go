@@ -70,11 +70,6 @@ func (h *harness) build(t *testing.T) *Adapter {
 	return a
 }
 
-func stop(t *testing.T, a *Adapter) {
-	t.Helper()
-	adaptertest.Stop(t, a, wait)
-}
-
 // start starts the adapter and waits until it is connected and past its
 // initial sync, so that what is pushed next is new.
 func (h *harness) start(t *testing.T) {

@@ -54,11 +54,6 @@ func (h *harness) build(t *testing.T) *Adapter {
 	return a
 }
 
-func stop(t *testing.T, a *Adapter) {
-	t.Helper()
-	adaptertest.Stop(t, a, wait)
-}
-
 // start starts h.a and waits until its stream is open.
 func (h *harness) start(t *testing.T) {
 	t.Helper()
