@@ -3,6 +3,7 @@
 package discordtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -343,15 +344,9 @@ func (s *Server) MessageData(m Msg) map[string]any {
 		m.ID = strconv.FormatInt(700000000000000000+s.nextEventMsg, 10)
 		s.mu.Unlock()
 	}
-	if m.ChannelID == "" {
-		m.ChannelID = "200000000000000001"
-	}
-	if m.AuthorID == "" {
-		m.AuthorID = "300000000000000001"
-	}
-	if m.AuthorName == "" {
-		m.AuthorName = "ann"
-	}
+	m.ChannelID = cmp.Or(m.ChannelID, "200000000000000001")
+	m.AuthorID = cmp.Or(m.AuthorID, "300000000000000001")
+	m.AuthorName = cmp.Or(m.AuthorName, "ann")
 	mentions := []any{}
 	for _, id := range m.Mentions {
 		mentions = append(mentions, map[string]any{"id": id, "username": "u" + id})

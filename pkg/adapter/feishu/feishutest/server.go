@@ -3,6 +3,7 @@
 package feishutest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -166,12 +167,8 @@ func (w *wsConn) drop() {
 // New starts a Server on 127.0.0.1 and registers its Close with t.Cleanup.
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
-	if opts.AppID == "" {
-		opts.AppID = "cli_test"
-	}
-	if opts.AppSecret == "" {
-		opts.AppSecret = "test-secret"
-	}
+	opts.AppID = cmp.Or(opts.AppID, "cli_test")
+	opts.AppSecret = cmp.Or(opts.AppSecret, "test-secret")
 	if opts.ServiceID == 0 {
 		opts.ServiceID = 7
 	}
@@ -184,9 +181,7 @@ func New(t testing.TB, opts Options) *Server {
 	if opts.TokenExpire == 0 {
 		opts.TokenExpire = 7200
 	}
-	if opts.BotOpenID == "" {
-		opts.BotOpenID = "ou_bot"
-	}
+	opts.BotOpenID = cmp.Or(opts.BotOpenID, "ou_bot")
 	s := &Server{
 		t:          t,
 		opts:       opts,

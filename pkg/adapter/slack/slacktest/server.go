@@ -3,6 +3,7 @@
 package slacktest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"net"
@@ -48,15 +49,9 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.AppToken == "" {
-		o.AppToken = "xapp-1-A1-test"
-	}
-	if o.BotToken == "" {
-		o.BotToken = "xoxb-test"
-	}
-	if o.BotUserID == "" {
-		o.BotUserID = "UBOT"
-	}
+	o.AppToken = cmp.Or(o.AppToken, "xapp-1-A1-test")
+	o.BotToken = cmp.Or(o.BotToken, "xoxb-test")
+	o.BotUserID = cmp.Or(o.BotUserID, "UBOT")
 	if o.PingInterval <= 0 {
 		o.PingInterval = 10 * time.Second
 	}
