@@ -156,6 +156,27 @@ func TestRunsComplete(t *testing.T) {
 	}
 }
 
+// TestRunsImageAsNote: a run's input is text, so a message with an image
+// goes as its text with the image's note and link, never as image_url parts
+// or a data: URL.
+func TestRunsImageAsNote(t *testing.T) {
+	f := agenttest.NewRuns(t, agenttest.RunsOptions{})
+	c, _ := newRunsClient(t, f, nil)
+	text := "look\n[image 1280×720 png, 84 KiB] http://herald.test/media/abc"
+	req := runRequest(text, "hr-img-0")
+	req.Messages[0].Parts = []ContentPart{{Type: "text", Text: text}, {Type: "image_url", ImageURL: &ImageURL{URL: "data:image/png;base64,iVBORw0KGgo="}}}
+	if _, err := c.Complete(context.Background(), req, Events{}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := f.RunRequests()
+	if len(reqs) != 1 || reqs[0].Body["input"] != text {
+		t.Fatalf("requests %+v", reqs)
+	}
+	if raw := string(reqs[0].Raw); strings.Contains(raw, "image_url") || strings.Contains(raw, "data:") {
+		t.Fatalf("the run body carries image parts: %s", raw)
+	}
+}
+
 func TestRunsFallback(t *testing.T) {
 	for _, tt := range []struct {
 		name     string

@@ -215,6 +215,11 @@ type Dispatcher struct {
 	// answering holds the sessions whose approval is being answered, so
 	// two answers at once (a button pressed twice) reach the agent once.
 	answering map[string]bool
+
+	// mediaPrune serialises media prunes; mediaPrunedAt is when a full
+	// store last triggered one out of turn (see pruneMediaNow).
+	mediaPrune    sync.Mutex
+	mediaPrunedAt time.Time
 }
 
 type platform struct {

@@ -155,11 +155,20 @@ func (d *Dispatcher) fetchAttachment(ctx context.Context, it *item, p *platform,
 		fetcher, _ = p.Adapter.(adapter.MediaFetcher)
 	}
 	var err error
+	pruned := false
 	for attempt := 0; ; attempt++ {
 		var item media.Item
 		item, err = d.fetchOnce(ctx, it, fetcher, att)
 		if err == nil {
 			return item, nil
+		}
+		if errors.Is(err, media.ErrStoreFull) && !pruned && ctx.Err() == nil {
+			// A full store may hold files nothing refers to any more:
+			// prune now rather than at the next hourly maintenance.
+			pruned = true
+			if d.pruneMediaNow(ctx) {
+				continue
+			}
 		}
 		if permanentFetch(err) || attempt >= m.Retries || ctx.Err() != nil {
 			return media.Item{}, err

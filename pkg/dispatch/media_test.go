@@ -375,3 +375,34 @@ func TestMediaStoreFullTellsUser(t *testing.T) {
 		t.Fatalf("agent content %q", um.Content)
 	}
 }
+
+// TestMediaStoreFullPrunesAtOnce: a download that finds the store full of
+// files no message refers to prunes them at once and is tried again, rather
+// than failing until the next hourly prune.
+func TestMediaStoreFullPrunesAtOnce(t *testing.T) {
+	srv := newMediaServer(t)
+	mo := mediaOptions(t, true)
+	st, err := media.OpenStore(filepath.Join(t.TempDir(), "media"), 400) // room for the image, not for it and the orphan
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := st.Put(t.Context(), bytes.NewReader(make([]byte, 300)), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * mediaGrace)
+	if err := os.Chtimes(st.Path(orphan.SHA256), old, old); err != nil {
+		t.Fatal(err)
+	}
+	mo.Store = st
+	e := newEnv(t, Options{Media: mo}, allowAll)
+	e.deliver(withAttachments(in("1", "c", "u", "look"), srv.URL, "img.png"))
+	e.ad.waitSent(t, 1)
+	um := e.agent.Calls()[0].Messages[len(e.agent.Calls()[0].Messages)-1]
+	if !strings.HasPrefix(um.Content, "look\n[image 1280×720 png, 233 B] http://herald.test/media/") {
+		t.Fatalf("agent content %q", um.Content)
+	}
+	if st.Has(orphan.SHA256) || st.Usage() != 233 {
+		t.Fatalf("orphan kept %v, usage %d", st.Has(orphan.SHA256), st.Usage())
+	}
+}

@@ -77,8 +77,17 @@ func (d *Dispatcher) mediaReplies(it *item, text string, limit int) []message.Ou
 }
 
 // fetchOutbound stores the file a reply segment names: a URL through the
-// guarded client, a path only under media.outbound_dirs.
+// guarded client, a path only under media.outbound_dirs. A full store is
+// pruned at once and the file fetched again.
 func (d *Dispatcher) fetchOutbound(s media.Segment) (*message.OutboundMedia, error) {
+	om, err := d.fetchOutboundOnce(s)
+	if errors.Is(err, media.ErrStoreFull) && d.ctx.Err() == nil && d.pruneMediaNow(d.ctx) {
+		om, err = d.fetchOutboundOnce(s)
+	}
+	return om, err
+}
+
+func (d *Dispatcher) fetchOutboundOnce(s media.Segment) (*message.OutboundMedia, error) {
 	m := d.opts.Media
 	ctx, cancel := context.WithTimeout(d.ctx, m.DownloadTimeout)
 	defer cancel()
@@ -157,16 +166,18 @@ const mediaGrace = time.Hour
 
 // pruneMedia removes the media files no kept message or pending reply
 // refers to (after the message prune, so with message retention), except
-// those stored within mediaGrace.
-func (d *Dispatcher) pruneMedia(ctx context.Context, now time.Time) {
+// those stored within mediaGrace, and returns how many bytes it freed.
+func (d *Dispatcher) pruneMedia(ctx context.Context, now time.Time) int64 {
 	m := d.opts.Media
 	if m == nil {
-		return
+		return 0
 	}
+	d.mediaPrune.Lock()
+	defer d.mediaPrune.Unlock()
 	ref, err := d.store.ReferencedMedia(ctx)
 	if err != nil {
 		d.log.WithError(err).Warn("pruning media failed")
-		return
+		return 0
 	}
 	n, freed, err := m.Store.Prune(func(sha string) bool {
 		if ref[sha] {
@@ -180,6 +191,30 @@ func (d *Dispatcher) pruneMedia(ctx context.Context, now time.Time) {
 	} else if n > 0 {
 		d.log.WithFields(logrus.Fields{"files": n, "bytes": freed}).Debug("pruned media files")
 	}
+	return freed
+}
+
+// mediaPruneEvery is how often at most a full media store triggers a prune
+// out of turn; the hourly maintenance prunes regardless.
+const mediaPruneEvery = time.Minute
+
+// pruneMediaNow prunes the media store at once, when a download found it
+// full, unless a full store already did within mediaPruneEvery. It reports
+// whether the prune freed space, so the download is worth another try.
+func (d *Dispatcher) pruneMediaNow(ctx context.Context) bool {
+	d.mediaPrune.Lock()
+	now := time.Now()
+	if !d.mediaPrunedAt.IsZero() && now.Sub(d.mediaPrunedAt) < mediaPruneEvery {
+		d.mediaPrune.Unlock()
+		return false
+	}
+	d.mediaPrunedAt = now
+	d.mediaPrune.Unlock()
+	freed := d.pruneMedia(ctx, now)
+	if freed > 0 {
+		d.log.WithField("bytes", freed).Info("media store was full: pruned files no message refers to")
+	}
+	return freed > 0
 }
 
 // uploadRefused reports whether err is a platform's final refusal of a file

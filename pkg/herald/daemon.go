@@ -156,9 +156,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	mediaOpts, err := buildMedia(cfg, d.metrics)
 	if err != nil {
-		err = fmt.Errorf("%s: %w", cfg.File, err)
-		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("cannot set up media; herald does not start")
-		return d.failed(ExitConfig, err)
+		return d.setupFailed(cfg.File, "cannot set up media; herald does not start", err)
 	}
 	d.media = mediaOpts
 	dopts := dispatchOptions(cfg)
@@ -167,9 +165,7 @@ func Run(ctx context.Context, opts Options) error {
 	// shared by every instance, so a button pressed after a restart is
 	// still recognised.
 	if dopts.ButtonKey, err = buttonKey(cfg); err != nil {
-		err = fmt.Errorf("%s: approval button key: %w", cfg.File, err)
-		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("cannot set up approval buttons; herald does not start")
-		return d.failed(ExitConfig, err)
+		return d.setupFailed(cfg.File, "cannot set up approval buttons; herald does not start", err)
 	}
 	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dopts, logger.WithField("component", "dispatch"), m)
 	recovered, replies, err := d.disp.Start(ctx)

@@ -3,11 +3,13 @@
 package herald
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/dispatch"
+	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/media"
 	"github.com/heraldgw/herald/pkg/metrics"
 )
@@ -19,7 +21,7 @@ func buildMedia(cfg *config.Config, met *metrics.Metrics) (*dispatch.Media, erro
 	mc := cfg.Media
 	st, err := media.OpenStore(filepath.Join(cfg.StateDir, "media"), mc.MaxTotalBytes)
 	if err != nil {
-		return nil, fmt.Errorf("media store: %w", err)
+		return nil, &storageError{fmt.Errorf("media store: %w", err)}
 	}
 	client, err := media.NewClient(media.ClientOptions{MaxBytes: mc.MaxBytes, Timeout: mc.DownloadTimeout, Deadline: mc.DownloadTimeout, AllowPrivate: mc.AllowPrivate})
 	if err != nil {
@@ -27,13 +29,14 @@ func buildMedia(cfg *config.Config, met *metrics.Metrics) (*dispatch.Media, erro
 	}
 	key, err := media.LoadOrCreateKey(filepath.Join(cfg.StateDir, "media.key"))
 	if err != nil {
-		return nil, fmt.Errorf("media signing key: %w", err)
+		return nil, &storageError{fmt.Errorf("media signing key: %w", err)}
 	}
 	signer, err := media.NewSigner(key, st)
 	if err != nil {
 		return nil, fmt.Errorf("media signer: %w", err)
 	}
 	signer.OnReject = met.MediaLinkRefused
+	st.OnUsage(met.MediaStore)
 	m := &dispatch.Media{
 		Store: st, Client: client, Signer: signer,
 		PublicURL: cfg.MediaPublicURL(), URLTTL: mc.URLTTL, MaxBytes: mc.MaxBytes,
@@ -57,5 +60,29 @@ func buildMedia(cfg *config.Config, met *metrics.Metrics) (*dispatch.Media, erro
 // buttonKey reads (creating it at first start) the key that signs approval
 // buttons, state_dir/approval-buttons.key: 32 random bytes, mode 0600.
 func buttonKey(cfg *config.Config) ([]byte, error) {
-	return media.LoadOrCreateKey(filepath.Join(cfg.StateDir, "approval-buttons.key"))
+	k, err := media.LoadOrCreateKey(filepath.Join(cfg.StateDir, "approval-buttons.key"))
+	if err != nil {
+		return nil, &storageError{fmt.Errorf("approval button key: %w", err)}
+	}
+	return k, nil
+}
+
+// storageError is a set-up failure of the state directory (a full disk, an
+// I/O or permission error), which a later start may not meet, as opposed
+// to an invalid configuration.
+type storageError struct{ err error }
+
+func (e *storageError) Error() string { return e.err.Error() }
+func (e *storageError) Unwrap() error { return e.err }
+
+// setupFailed logs a failure to set up media or approval buttons and
+// returns its exit: ExitStoreIO for the state directory's storage, which
+// the unit restarts, ExitConfig for the configuration, which it does not.
+func (d *daemon) setupFailed(file, what string, err error) error {
+	err = fmt.Errorf("%s: %w", file, err)
+	if se := (*storageError)(nil); errors.As(err, &se) {
+		return d.storeFailed(what, err)
+	}
+	logging.Event(d.log, logging.MsgConfigInvalid).WithError(err).Error(what)
+	return d.failed(ExitConfig, err)
 }

@@ -50,6 +50,8 @@ type Store struct {
 
 	mu    sync.Mutex
 	usage int64
+	// onUsage, if set, is told the usage after every change.
+	onUsage func(used, limit int64)
 }
 
 // sniffLen is how much of a file's head Sniff is given.
@@ -87,6 +89,23 @@ func OpenStore(dir string, maxTotal int64) (*Store, error) {
 		return nil, fmt.Errorf("media: open store: %w", err)
 	}
 	return s, nil
+}
+
+// OnUsage sets f to be called with the store's usage and cap (0: none),
+// at once and after every change (under the store's lock: f must not call
+// back into the store).
+func (s *Store) OnUsage(f func(used, limit int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onUsage = f
+	s.changed()
+}
+
+// changed reports the usage to onUsage; s.mu is held.
+func (s *Store) changed() {
+	if s.onUsage != nil {
+		s.onUsage(s.usage, s.maxTotal)
+	}
 }
 
 // Dir is the store's directory.
@@ -192,6 +211,7 @@ func (s *Store) Remove(sha string) error {
 		return fmt.Errorf("media: remove: %w", err)
 	}
 	s.usage -= info.Size()
+	s.changed()
 	return nil
 }
 
@@ -276,6 +296,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (Item, error)
 		return Item{}, noSpace("put: fsync dir", err)
 	}
 	s.usage += n - replaced
+	s.changed()
 	return item, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,6 +125,8 @@ func (c *countingReader) Read(p []byte) (int, error) { c.n += len(p); return len
 func TestStoreCap(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := media.OpenStore(dir, 150)
+	var used, limit []int64
+	s.OnUsage(func(u, l int64) { used, limit = append(used, u), append(limit, l) })
 	a := bytes.Repeat([]byte("a"), 100)
 	if _, err := s.Put(context.Background(), bytes.NewReader(a), 1000); err != nil {
 		t.Fatal(err)
@@ -141,6 +144,11 @@ func TestStoreCap(t *testing.T) {
 	}
 	if _, err := s.Put(context.Background(), bytes.NewReader(bytes.Repeat([]byte("b"), 100)), 1000); err != nil {
 		t.Fatal(err)
+	}
+	// Told at once, after the first Put, the prune and the last Put; not
+	// after the refused Put, which changed nothing.
+	if want := []int64{0, 100, 0, 100}; !slices.Equal(used, want) || !slices.Equal(limit, []int64{150, 150, 150, 150}) {
+		t.Fatalf("usage reported %v (limits %v), want %v", used, limit, want)
 	}
 }
 

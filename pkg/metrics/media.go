@@ -13,6 +13,8 @@ type mediaMetrics struct {
 	fetches     *prometheus.CounterVec
 	bytes       *prometheus.CounterVec
 	refused     *prometheus.CounterVec
+	storeBytes  prometheus.Gauge
+	storeLimit  prometheus.Gauge
 }
 
 func newMediaMetrics(reg prometheus.Registerer) mediaMetrics {
@@ -33,8 +35,16 @@ func newMediaMetrics(reg prometheus.Registerer) mediaMetrics {
 			Name: "herald_media_links_refused_total",
 			Help: "Requests for /media/ links herald refused (404), by reason (bad_token, bad_mac, expired, missing, method; other for anything unlisted).",
 		}, []string{"reason"}),
+		storeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_media_store_bytes",
+			Help: "Bytes of the files in the media store (state_dir/media).",
+		}),
+		storeLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_media_store_limit_bytes",
+			Help: "The media store's cap, media.max_total_bytes (0: none). Downloads that would pass it fail, and the user is told.",
+		}),
 	}
-	reg.MustRegister(m.unsupported, m.fetches, m.bytes, m.refused)
+	reg.MustRegister(m.unsupported, m.fetches, m.bytes, m.refused, m.storeBytes, m.storeLimit)
 	return m
 }
 
@@ -56,6 +66,12 @@ func (m *Metrics) MediaFetch(direction, result string, bytes int64) {
 	if bytes > 0 {
 		m.media.bytes.WithLabelValues(direction).Add(float64(bytes))
 	}
+}
+
+// MediaStore sets the media store's usage and cap in bytes.
+func (m *Metrics) MediaStore(used, limit int64) {
+	m.media.storeBytes.Set(float64(used))
+	m.media.storeLimit.Set(float64(limit))
 }
 
 // linkReasons bounds the reason label of refused media links.

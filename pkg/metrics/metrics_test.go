@@ -74,6 +74,8 @@ func TestNamesAndLabels(t *testing.T) {
 		"herald_store_size_bytes":                   {dto.MetricType_GAUGE, ""},
 		"herald_store_filesystem_avail_bytes":       {dto.MetricType_GAUGE, ""},
 		"herald_store_filesystem_size_bytes":        {dto.MetricType_GAUGE, ""},
+		"herald_media_store_bytes":                  {dto.MetricType_GAUGE, ""},
+		"herald_media_store_limit_bytes":            {dto.MetricType_GAUGE, ""},
 	}
 	families, err := m.Registry.Gather()
 	if err != nil {

@@ -32,6 +32,9 @@ type Adapter struct {
 	life    *adapter.Life
 	api     *client
 
+	// progress of media parts, by idempotency key
+	progress adapter.Progress
+
 	backoff adapter.Backoff // between connection attempts; tests shorten it
 	now     func() time.Time
 }

@@ -32,6 +32,7 @@ func newHarness(t *testing.T, conf func(*Config)) *harness {
 	c.ClientID = dingtalktest.DefaultClientID
 	c.ClientSecret = adaptertest.SecretFile(t, "client_secret", dingtalktest.DefaultClientSecret)
 	c.APIURL = h.srv.URL
+	c.OAPIURL = h.srv.URL
 	if conf != nil {
 		conf(c)
 	}

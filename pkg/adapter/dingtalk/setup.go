@@ -14,6 +14,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultAPIURL         = "https://api.dingtalk.com"
+	DefaultOAPIURL        = "https://oapi.dingtalk.com"
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultPingInterval   = 30 * time.Second
 	// DefaultMaxMessageLen is the split size for replies, in characters.
@@ -37,6 +38,9 @@ type Config struct {
 	RobotCode string `yaml:"robot_code"`
 	// APIURL is the OpenAPI base URL. Default https://api.dingtalk.com.
 	APIURL string `yaml:"api_url"`
+	// OAPIURL is the base URL of the legacy server API, which holds the
+	// media upload (media/upload). Default https://oapi.dingtalk.com.
+	OAPIURL string `yaml:"oapi_url"`
 	// RequestTimeout bounds every HTTP call, the websocket dial and every
 	// frame write. Default 10s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
@@ -52,6 +56,7 @@ type Config struct {
 func NewConfig() *Config {
 	return &Config{
 		APIURL:         DefaultAPIURL,
+		OAPIURL:        DefaultOAPIURL,
 		RequestTimeout: DefaultRequestTimeout,
 		PingInterval:   DefaultPingInterval,
 		MaxMessageLen:  DefaultMaxMessageLen,
@@ -67,6 +72,7 @@ func (c *Config) Validate() error {
 	}
 	ck.Secret("client_secret", c.ClientSecret, "")
 	ck.BaseURL("api_url", c.APIURL)
+	ck.BaseURL("oapi_url", c.OAPIURL)
 	ck.Timeout("request_timeout", c.RequestTimeout, 0)
 	ck.Duration("ping_interval", c.PingInterval, time.Second, 0)
 	ck.Range("max_message_len", c.MaxMessageLen, 1, maxMessageLen)
@@ -74,6 +80,8 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) baseURL() string { return strings.TrimRight(c.APIURL, "/") }
+
+func (c *Config) oapiURL() string { return strings.TrimRight(c.OAPIURL, "/") }
 
 // TypeName is the adapter type, platforms.<name>.type.
 const TypeName = "dingtalk"

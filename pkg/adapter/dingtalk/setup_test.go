@@ -15,6 +15,7 @@ func TestValidate(t *testing.T) {
 	check("client_id", func(c *Config) { c.ClientID = " " })
 	check("api_url", func(c *Config) { c.APIURL = "ftp://x" })
 	check("api_url", func(c *Config) { c.APIURL = "https://x/?q=1" })
+	check("oapi_url", func(c *Config) { c.OAPIURL = "ftp://x" })
 	check("request_timeout", func(c *Config) { c.RequestTimeout = 0 })
 	check("ping_interval", func(c *Config) { c.PingInterval = 0 })
 	check("max_message_len", func(c *Config) { c.MaxMessageLen = 5001 })

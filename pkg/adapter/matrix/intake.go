@@ -234,7 +234,7 @@ func (s *syncer) room(ctx context.Context, room string, r *joinedRoom, initial b
 			}
 			s.encrypted(ctx, room)
 			continue
-		case "m.room.message":
+		case "m.room.message", "m.sticker":
 		default:
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -27,6 +28,12 @@ type Adapter struct {
 
 	backoff adapter.Backoff // between connection attempts; tests shorten it
 	now     func() time.Time
+
+	// uploads are the mxc:// URIs uploaded for parts whose message is
+	// not sent yet; maxUpload is the homeserver's m.upload.size, 0 until
+	// known, -1 when the homeserver cannot tell.
+	uploads   adapter.Uploads
+	maxUpload atomic.Int64
 }
 
 // New checks conf, reads the access token and builds the adapter. It does

@@ -33,6 +33,9 @@ type Adapter struct {
 	// earlier one stored too. saved is what the state file holds.
 	last, saved int64
 	saves       adapter.SaveStreak
+	// uploads are the file ids uploaded for parts whose post is not
+	// made yet.
+	uploads adapter.Uploads
 }
 
 // New checks conf, reads the token and builds the adapter. It does no

@@ -27,6 +27,8 @@ type Adapter struct {
 	crypt     *crypter
 	api       *api
 	transport *http.Transport
+	// progress of media parts, by idempotency key
+	progress adapter.Progress
 
 	intake adapter.Intake
 	creds  adapter.CredentialCheck

@@ -20,6 +20,9 @@ type Msg struct {
 	Text           string
 	// Msgtype defaults to "text".
 	Msgtype string
+	// Content is the content of a picture, file, audio, video or richText
+	// message (see the Content helpers).
+	Content any
 	// WebhookTTL is how long the session webhook stays valid (default 90
 	// minutes); negative: already expired.
 	WebhookTTL time.Duration
@@ -61,6 +64,9 @@ func (s *Server) Data(m Msg) string {
 	}
 	if m.Msgtype == "text" {
 		d["text"] = map[string]string{"content": m.Text}
+	}
+	if m.Content != nil {
+		d["content"] = m.Content
 	}
 	b, _ := json.Marshal(d)
 	return string(b)

@@ -106,6 +106,13 @@ type Server struct {
 	holdSends bool           // store a send, then never answer it
 	puts      map[string]int // transaction id → sends that carried it
 	heldSends int
+	media     map[string]*media // media id → file
+	uploads   []Upload
+	maxUpload int64
+	legacy    bool // no authenticated media endpoints (before v1.11)
+	noConfig  bool // no media config endpoint at all
+	// mediaCalls counts the calls to the media endpoints.
+	mediaCalls map[string]int
 }
 
 // New starts a fake homeserver on 127.0.0.1, closed when the test ends.
@@ -120,7 +127,8 @@ func New(t testing.TB) *Server {
 func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error)) *Server {
 	t.Helper()
 	s := &Server{Token: DefaultToken, UserID: DefaultUserID, DisplayName: DefaultDisplayName,
-		done: make(chan struct{}), changed: make(chan struct{}), txns: map[string]string{}, limits: map[string][]int{}, served: map[string]int{}, puts: map[string]int{}}
+		done: make(chan struct{}), changed: make(chan struct{}), txns: map[string]string{}, limits: map[string][]int{}, served: map[string]int{}, puts: map[string]int{},
+		media: map[string]*media{}, maxUpload: DefaultMaxUpload}
 	ln, err := listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("matrixtest: listen: %v", err)
@@ -200,7 +208,7 @@ func (s *Server) Redeliver() {
 }
 
 // RateLimit answers the next calls to endpoint ("sync", "send", "join",
-// "whoami") with 429 M_LIMIT_EXCEEDED, one per retry_after_ms given.
+// "whoami", "download", "upload", "config") with 429 M_LIMIT_EXCEEDED, one per retry_after_ms given.
 func (s *Server) RateLimit(endpoint string, retryAfterMS ...int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -337,6 +345,9 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 const prefix = "/_matrix/client/v3/"
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveMedia(w, r) {
+		return
+	}
 	path := strings.TrimPrefix(r.URL.EscapedPath(), prefix)
 	if path == r.URL.EscapedPath() {
 		writeError(w, http.StatusNotFound, "M_UNRECOGNIZED", "unknown endpoint")
@@ -369,24 +380,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "M_UNRECOGNIZED", "unknown endpoint")
 		return
 	}
-	s.mu.Lock()
-	switch {
-	case r.Header.Get("Authorization") == "":
-		s.mu.Unlock()
-		writeError(w, http.StatusUnauthorized, "M_MISSING_TOKEN", "Missing access token")
-		return
-	case s.expired || r.Header.Get("Authorization") != "Bearer "+s.Token:
-		s.mu.Unlock()
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"errcode": "M_UNKNOWN_TOKEN", "error": "Unknown access token", "soft_logout": false})
+	if !s.admit(w, r, endpoint) {
 		return
 	}
-	if l := s.limits[endpoint]; len(l) > 0 {
-		s.limits[endpoint] = l[1:]
-		s.mu.Unlock()
-		writeJSON(w, http.StatusTooManyRequests, map[string]any{"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": l[0]})
-		return
-	}
-	s.mu.Unlock()
 	switch endpoint {
 	case "whoami":
 		writeJSON(w, http.StatusOK, map[string]any{"user_id": s.UserID, "device_id": "FAKEDEVICE"})
@@ -411,6 +407,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "send":
 		s.send(w, r, parts[1], parts[3], parts[4])
 	}
+}
+
+// admit checks the access token and the rate limit of endpoint, and
+// answers the call when either refuses it.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, endpoint string) bool {
+	s.mu.Lock()
+	switch {
+	case r.Header.Get("Authorization") == "":
+		s.mu.Unlock()
+		writeError(w, http.StatusUnauthorized, "M_MISSING_TOKEN", "Missing access token")
+		return false
+	case s.expired || r.Header.Get("Authorization") != "Bearer "+s.Token:
+		s.mu.Unlock()
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"errcode": "M_UNKNOWN_TOKEN", "error": "Unknown access token", "soft_logout": false})
+		return false
+	}
+	if l := s.limits[endpoint]; len(l) > 0 {
+		s.limits[endpoint] = l[1:]
+		s.mu.Unlock()
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": l[0]})
+		return false
+	}
+	s.mu.Unlock()
+	return true
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, room, typ, txn string) {
@@ -457,9 +477,27 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, room, typ, txn str
 
 func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if q.Get("filter") == "" {
-		writeError(w, http.StatusBadRequest, "M_INVALID_PARAM", "the fake expects a filter")
+	var filter struct {
+		Room struct {
+			Timeline struct {
+				Types *[]string `json:"types"`
+			} `json:"timeline"`
+		} `json:"room"`
+	}
+	if q.Get("filter") == "" || json.Unmarshal([]byte(q.Get("filter")), &filter) != nil {
+		writeError(w, http.StatusBadRequest, "M_INVALID_PARAM", "the fake expects a filter (inline JSON)")
 		return
+	}
+	wanted := func(typ string) bool {
+		if filter.Room.Timeline.Types == nil {
+			return true
+		}
+		for _, t := range *filter.Room.Timeline.Types {
+			if t == typ {
+				return true
+			}
+		}
+		return false
 	}
 	timeout, err := strconv.Atoi(q.Get("timeout"))
 	if err != nil || timeout < 0 {
@@ -532,6 +570,8 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, e := range s.log[from:to] {
 		switch {
+		case e.ev != nil && !wanted(e.ev.Type):
+			// The filter leaves it out, as a homeserver's does.
 		case e.ev != nil:
 			tl := room(e.room)["timeline"].(map[string]any)
 			tl["events"] = append(tl["events"].([]any), e.ev)
