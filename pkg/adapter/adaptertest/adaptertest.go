@@ -6,8 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -296,6 +295,18 @@ func RequireEvent(t testing.TB, hook *logtest.Hook, id string) *logrus.Entry {
 	return nil
 }
 
+// NoSecretLogged fails t, at its end, if an entry in hook shows secret: a
+// credential must never reach the journal.
+func NoSecretLogged(t testing.TB, hook *logtest.Hook, secret string) {
+	t.Cleanup(func() {
+		for _, e := range hook.AllEntries() {
+			if s, _ := e.String(); strings.Contains(s, secret) {
+				t.Errorf("a secret leaked into a log entry: %s", s)
+			}
+		}
+	})
+}
+
 // Clamps returns the fields of the entries in hook that record a platform
 // value out of bounds (adapter.LogClamp): "given" and "used" among them.
 func Clamps(hook *logtest.Hook) []logrus.Fields {
@@ -403,24 +414,6 @@ func Stop(t testing.TB, a adapter.Adapter, timeout time.Duration) {
 	}
 }
 
-// ServeTwice hands the same callback to h twice, as a platform that
-// redelivers does, and fails t unless both answers are 200. newRequest
-// builds the request afresh each time (a body is read once).
-func ServeTwice(t testing.TB, h http.Handler, newRequest func() (*http.Request, error)) {
-	t.Helper()
-	for range 2 {
-		req, err := newRequest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			t.Fatalf("POST: %d %s", rec.Code, rec.Body)
-		}
-	}
-}
-
 // Rig is what an adapter's own tests hand it and watch: an Env (with a
 // state directory of the test's own) whose status reports, metrics and log
 // entries are recorded, and an Inbox to start it with.
@@ -430,6 +423,28 @@ type Rig struct {
 	Metrics *Metrics
 	Logs    *logtest.Hook
 	Inbox   *Inbox
+}
+
+// Build makes an adapter with newAdapter (its package's New) from conf and
+// env, failing t on an error, and stops it at the end of the test.
+func Build[C any, A adapter.Adapter](t testing.TB, newAdapter func(*C, adapter.Env) (A, error), conf *C, env adapter.Env) A {
+	t.Helper()
+	a, err := newAdapter(conf, env)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { Stop(t, a, Wait) })
+	return a
+}
+
+// Start starts a with the Rig's inbox and waits until it reports
+// Connected.
+func (r Rig) Start(t testing.TB, a adapter.Adapter) {
+	t.Helper()
+	if err := a.Start(context.Background(), r.Inbox); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	r.St.WaitPhase(t, adapter.PhaseConnected, Wait)
 }
 
 // NewRig returns a Rig for an adapter instance called name.

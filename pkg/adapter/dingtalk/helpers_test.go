@@ -42,7 +42,7 @@ func newHarness(t *testing.T, conf func(*Config)) *harness {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	a.backoff = adapter.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	a.backoff = adaptertest.FastBackoff
 	h.a = a
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

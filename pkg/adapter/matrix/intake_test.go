@@ -89,7 +89,7 @@ func TestRefusedBatchFetchedAgainAfterRestart(t *testing.T) {
 	h.fake.Members(room, 2)
 	id := h.fake.Text(room, ann, "keep me")
 	h.fake.Wait(t, wait, "a refused delivery", func() bool { return h.Inbox.Calls() >= 1 })
-	stop(t, h.a)
+	adaptertest.Stop(t, h.a, wait)
 	if len(h.Inbox.Messages()) != 0 {
 		t.Fatal("stored despite the failing inbox")
 	}
@@ -191,7 +191,7 @@ func TestEncryptedRoom(t *testing.T) {
 	h.fake.Push(room, enc)
 	h.fake.Push(room, enc)
 	h.fake.Wait(t, wait, "two encrypted events counted", func() bool { return h.Metrics.Rejections(reasonEncrypted) == 2 })
-	stop(t, h.a)
+	adaptertest.Stop(t, h.a, wait)
 
 	h.a = h.build(t)
 	h.start(t)

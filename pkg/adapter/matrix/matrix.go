@@ -4,7 +4,6 @@ package matrix
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -40,11 +39,9 @@ type Adapter struct {
 // New checks conf, reads the access token and builds the adapter. It does
 // no network I/O and starts no goroutine.
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
-	if conf == nil {
-		return nil, errors.New("matrix: no configuration")
-	}
-	if err := conf.Validate(); err != nil {
-		return nil, fmt.Errorf("matrix: %w", err)
+	env, err := adapter.Prepare(TypeName, conf, env)
+	if err != nil {
+		return nil, err
 	}
 	tok, err := conf.AccessToken.Read()
 	if err != nil {
@@ -63,9 +60,6 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		invites: map[string]bool{},
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
-	}
-	if a.name == "" {
-		a.name = TypeName
 	}
 	for _, u := range conf.JoinInvitesFrom {
 		a.invites[u] = true

@@ -130,20 +130,7 @@ func (a *Adapter) callback(w http.ResponseWriter, r *http.Request, inbox adapter
 	if in != nil {
 		ctx, cancel := context.WithDeadline(r.Context(), start.Add(a.conf.RequestTimeout))
 		defer cancel()
-		err := inbox.Deliver(ctx, in)
-		switch {
-		case err == nil:
-		case errors.Is(err, message.ErrInvalid):
-			// Never storable: acknowledging stops WeCom's retries.
-			a.metrics.Rejected(RejectMalformed)
-			a.log.WithError(err).WithField("event_id", in.EventID).Warn("wecom: message refused by the store; acknowledged and dropped")
-		case errors.Is(err, adapter.ErrStopping):
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "herald is stopping; retry", http.StatusServiceUnavailable)
-			return
-		default:
-			a.log.WithError(err).WithField("event_id", in.EventID).Error("wecom: cannot store message; WeCom will retry")
-			http.Error(w, "message not stored; retry", http.StatusInternalServerError)
+		if !a.refuse.Store(ctx, w, inbox, in, RejectMalformed) {
 			return
 		}
 	}

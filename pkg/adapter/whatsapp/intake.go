@@ -156,21 +156,9 @@ func (a *Adapter) notification(w http.ResponseWriter, r *http.Request, inbox ada
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
 	for _, m := range msgs {
-		err := inbox.Deliver(ctx, m)
-		switch {
-		case err == nil:
-		case errors.Is(err, message.ErrInvalid):
-			// Never storable: acknowledging is the only way to stop Meta
-			// from sending it for seven days.
-			a.metrics.Rejected(RejectMalformed)
-			a.log.WithError(err).WithField("event_id", m.EventID).Warn("whatsapp: message refused by the store; acknowledged and dropped")
-		case errors.Is(err, adapter.ErrStopping):
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "herald is stopping; retry", http.StatusServiceUnavailable)
-			return
-		default:
-			a.log.WithError(err).WithField("event_id", m.EventID).Error("whatsapp: cannot store message; Meta will retry")
-			http.Error(w, "message not stored; retry", http.StatusInternalServerError)
+		// A message the store refuses for good is acknowledged: else Meta
+		// sends it again for seven days.
+		if !a.refuse.Store(ctx, w, inbox, m, RejectMalformed) {
 			return
 		}
 	}
@@ -348,17 +336,7 @@ func verifySignature(secret []byte, header string, body []byte) error {
 // reject answers status with msg, counts reason and logs at level
 // (rate-limited). Neither the body nor any secret is logged.
 func (a *Adapter) reject(w http.ResponseWriter, r *http.Request, status int, reason, msg string, level logrus.Level) {
-	a.metrics.Rejected(reason)
-	if a.log.Logger.IsLevelEnabled(level) {
-		if ok, suppressed := a.warn.Allow(a.now()); ok {
-			e := a.log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "reason": reason})
-			if suppressed > 0 {
-				e = e.WithField("suppressed", suppressed)
-			}
-			e.Log(level, "whatsapp: request rejected: "+msg)
-		}
-	}
-	http.Error(w, msg, status)
+	a.refuse.Refuse(w, r, a.now(), status, reason, msg, level)
 }
 
 func truncate(s string, n int) string {

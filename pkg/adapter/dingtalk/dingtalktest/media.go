@@ -80,11 +80,7 @@ func (s *Server) FailUploads(errcodes ...int) {
 }
 
 // Uploads returns the files media/upload accepted so far.
-func (s *Server) Uploads() []Upload {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Upload(nil), s.uploads...)
-}
+func (s *Server) Uploads() []Upload { return fakeserver.Copy(&s.mu, &s.uploads) }
 
 // downloadCode answers robot/messageFiles/download {downloadCode,
 // robotCode} with a downloadUrl.

@@ -71,35 +71,19 @@ func (s *Server) DeleteMedia(uri string) {
 }
 
 // SetMaxUpload sets m.upload.size: larger uploads answer 413 M_TOO_LARGE.
-func (s *Server) SetMaxUpload(n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maxUpload = n
-}
+func (s *Server) SetMaxUpload(n int64) { fakeserver.Set(&s.mu, &s.maxUpload, n) }
 
 // LegacyMedia makes the fake a homeserver before spec v1.11: the
 // authenticated /_matrix/client/v1/media endpoints answer 404
 // M_UNRECOGNIZED, and media is served by /_matrix/media/v3/download.
-func (s *Server) LegacyMedia(legacy bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.legacy = legacy
-}
+func (s *Server) LegacyMedia(legacy bool) { fakeserver.Set(&s.mu, &s.legacy, legacy) }
 
 // HideMediaConfig makes both media config endpoints answer 404
 // M_UNRECOGNIZED, as a homeserver that has neither.
-func (s *Server) HideMediaConfig(hide bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.noConfig = hide
-}
+func (s *Server) HideMediaConfig(hide bool) { fakeserver.Set(&s.mu, &s.noConfig, hide) }
 
 // Uploads returns the files uploaded so far, in order.
-func (s *Server) Uploads() []Upload {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Upload(nil), s.uploads...)
-}
+func (s *Server) Uploads() []Upload { return fakeserver.Copy(&s.mu, &s.uploads) }
 
 // MediaRequests counts the calls to a media endpoint ("download",
 // "legacy download", "upload", "config", "legacy config").

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // Defaults of a new Server.
@@ -224,11 +225,7 @@ func (s *Server) Blackhole() {
 // HoldSends makes every later send (until HoldSends(false)) store the
 // message, so that the room shows it, and then never answer: the sender
 // cannot know whether it arrived.
-func (s *Server) HoldSends(hold bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.holdSends = hold
-}
+func (s *Server) HoldSends(hold bool) { fakeserver.Set(&s.mu, &s.holdSends, hold) }
 
 // Puts returns how many sends carried the transaction id, the
 // deduplicated repeats included.
@@ -251,11 +248,7 @@ func (s *Server) Expire() {
 }
 
 // Sent returns the messages sent so far, deduplicated by transaction id.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
+func (s *Server) Sent() []Sent { return fakeserver.Copy(&s.mu, &s.sent) }
 
 // Replies returns the messages sent in reply to the event id (its
 // m.in_reply_to, threads included), as the user sees them.
@@ -270,17 +263,9 @@ func (s *Server) Replies(id string) []Sent {
 }
 
 // Joins and Leaves return the rooms joined and left, in order.
-func (s *Server) Joins() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.joins...)
-}
+func (s *Server) Joins() []string { return fakeserver.Copy(&s.mu, &s.joins) }
 
-func (s *Server) Leaves() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.leaves...)
-}
+func (s *Server) Leaves() []string { return fakeserver.Copy(&s.mu, &s.leaves) }
 
 // Syncs returns how many /sync calls were answered or held.
 func (s *Server) Syncs() int { return fakeserver.Get(&s.mu, &s.syncs) }
@@ -297,11 +282,7 @@ func (s *Server) Blackholed() int { return fakeserver.Get(&s.mu, &s.blackholed) 
 
 // Since returns the since parameters of the /sync calls so far ("" for an
 // initial sync).
-func (s *Server) Since() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.sinces...)
-}
+func (s *Server) Since() []string { return fakeserver.Copy(&s.mu, &s.sinces) }
 
 // InitialSyncs returns how many /sync calls came without since: a client
 // that resumes from a saved token makes one in its whole life.
@@ -328,13 +309,7 @@ func (s *Server) Position() string {
 // Wait polls cond until it holds, failing the test after timeout.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Within(t, timeout, "matrixtest: "+what, cond)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

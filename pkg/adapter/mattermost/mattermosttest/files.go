@@ -126,18 +126,10 @@ func (s *Server) DeleteFile(id string) {
 }
 
 // SetMaxFileSize sets FileSettings.MaxFileSize.
-func (s *Server) SetMaxFileSize(n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maxFile = n
-}
+func (s *Server) SetMaxFileSize(n int64) { fakeserver.Set(&s.mu, &s.maxFile, n) }
 
 // Uploads returns the files the bot uploaded, oldest first.
-func (s *Server) Uploads() []Upload {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Upload(nil), s.uploads...)
-}
+func (s *Server) Uploads() []Upload { return fakeserver.Copy(&s.mu, &s.uploads) }
 
 // getFile answers GET /api/v4/files/{file_id} with the file's bytes, to a
 // member of its channel; 404 for an unknown or deleted file.

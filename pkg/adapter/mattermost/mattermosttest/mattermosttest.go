@@ -172,9 +172,7 @@ func (s *Server) notify() { s.changes.Notify() }
 // the test after timeout with what.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !s.changes.Await(timeout, cond) {
-		t.Fatalf("mattermosttest: no %s within %v", what, timeout)
-	}
+	s.changes.Wait(t, timeout, "mattermosttest: "+what, cond)
 }
 
 func newID() string {
@@ -553,11 +551,7 @@ func (s *Server) Disconnect() {
 
 // RefuseWebsocket makes websocket handshakes fail with 503 (true) or work
 // again (false), so that posts are made while no websocket is connected.
-func (s *Server) RefuseWebsocket(refuse bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refuseWS = refuse
-}
+func (s *Server) RefuseWebsocket(refuse bool) { fakeserver.Set(&s.mu, &s.refuseWS, refuse) }
 
 // Blackhole makes every open websocket silent: no events, no pongs, no
 // reads; it stays open. Later connections work normally.
@@ -592,27 +586,15 @@ func (s *Server) RateLimit(n int, retryAfter, reset string) {
 
 // LoseAnswers makes the next n POST /api/v4/posts create the post and then
 // drop the connection without an answer.
-func (s *Server) LoseAnswers(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.loseAnswer = n
-}
+func (s *Server) LoseAnswers(n int) { fakeserver.Set(&s.mu, &s.loseAnswer, n) }
 
 // HoldAnswers makes the next n POST /api/v4/posts create the post and
 // hold the answer until the client goes away (herald killed mid-send).
-func (s *Server) HoldAnswers(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.holdAnswer = n
-}
+func (s *Server) HoldAnswers(n int) { fakeserver.Set(&s.mu, &s.holdAnswer, n) }
 
 // FailPosts makes the next n POST /api/v4/posts answer 503 without
 // creating a post.
-func (s *Server) FailPosts(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failPosts = n
-}
+func (s *Server) FailPosts(n int) { fakeserver.Set(&s.mu, &s.failPosts, n) }
 
 // Held returns how many answers were held so far.
 func (s *Server) Held() int { return fakeserver.Get(&s.mu, &s.held) }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // Kept is how many events the fake keeps for Last-Event-ID, as signal-cli.
@@ -337,13 +338,7 @@ func (s *Server) Sends() int { return fakeserver.Get(&s.mu, &s.sends) }
 // Wait polls cond until it holds, failing the test after timeout.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("signaltest: timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Within(t, timeout, "signaltest: "+what, cond)
 }
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {

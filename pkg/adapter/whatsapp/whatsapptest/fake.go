@@ -195,9 +195,7 @@ func (f *Fake) Blackholed() int { return fakeserver.Get(&f.mu, &f.blackholed) }
 // something, failing t after timeout.
 func (f *Fake) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !f.changes.Await(timeout, cond) {
-		t.Fatalf("whatsapptest: no %s within %v", what, timeout)
-	}
+	f.changes.Wait(t, timeout, "whatsapptest: "+what, cond)
 }
 
 // wake signals a change; called with mu held.
