@@ -6,7 +6,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -98,6 +101,7 @@ func benchPipeline(b *testing.B, syncFull bool, senders int) {
 	commits.Store(0)
 	statements.Store(0)
 	cpu0 := processCPU()
+	io0 := processIO()
 	start := time.Now()
 	if senders == 1 {
 		for i := range b.N {
@@ -141,6 +145,12 @@ func benchPipeline(b *testing.B, syncFull bool, senders int) {
 	b.ReportMetric((processCPU()-cpu0).Seconds()*1e6/float64(b.N), "cpu-µs/msg")
 	b.ReportMetric(float64(commits.Load())/float64(b.N), "commits/msg")
 	b.ReportMetric(float64(statements.Load())/float64(b.N), "stmts/msg")
+	// Bytes the process wrote: in write calls (wchar) and to the storage
+	// layer (write_bytes: pages dirtied, what the device must eventually
+	// take; a page written again while still dirty counts once).
+	io1 := processIO()
+	b.ReportMetric(float64(io1.wchar-io0.wchar)/float64(b.N), "wB/msg")
+	b.ReportMetric(float64(io1.writeBytes-io0.writeBytes)/float64(b.N), "diskB/msg")
 	if n := rec.distinct(); n != b.N {
 		b.Fatalf("%d distinct replies sent for %d messages", n, b.N)
 	}
@@ -214,6 +224,32 @@ func (r *recorder) distinct() int {
 
 // Interface guards.
 var _ adapter.Adapter = (*recorder)(nil)
+
+// ioCounts are the write counters of /proc/self/io (zero where the kernel
+// does not keep them).
+type ioCounts struct{ wchar, writeBytes int64 }
+
+func processIO() ioCounts {
+	var c ioCounts
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return c
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "wchar":
+			c.wchar = n
+		case "write_bytes":
+			c.writeBytes = n
+		}
+	}
+	return c
+}
 
 // processCPU is the CPU time the test process used so far.
 func processCPU() time.Duration {

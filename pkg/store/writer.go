@@ -50,7 +50,7 @@ const (
 	sqlSelectInboundID = `SELECT id FROM inbound WHERE platform = ? AND event_id = ?`
 	sqlFinishInbound   = `UPDATE inbound SET state = ?, finished_at = ? WHERE id = ?`
 	sqlFinishPending   = `UPDATE inbound SET state = ?, finished_at = ? WHERE id = ? AND state = 0`
-	sqlInsertOutbox    = `INSERT INTO outbox(inbound_id, session_key, platform, idem_key, state, msg, created_at) VALUES(?, ?, ?, ?, 0, ?, ?) ON CONFLICT(idem_key) DO NOTHING`
+	sqlInsertOutbox    = `INSERT INTO outbox(inbound_id, session_key, platform, idem_key, state, msg, created_at) VALUES(?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING`
 	sqlInsertHistory   = `INSERT INTO history(session_key, generation, role, content, created_at) VALUES(?, ?, ?, ?, ?)`
 	sqlDelivered       = `UPDATE outbox SET state = 1, attempts = ?, platform_msg_id = ?, finished_at = ?, last_error = NULL WHERE id = ?`
 	sqlRetry           = `UPDATE outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?`
