@@ -610,7 +610,7 @@ func (d *Dispatcher) scheduleLocked(s *session) {
 
 func (d *Dispatcher) startTurnLocked(s *session) {
 	it := s.queue[0]
-	s.queue = s.queue[1:]
+	s.queue = popFront(s.queue)
 	d.queued--
 	d.metrics.QueueDepth(d.queued)
 	ctx, cancel := context.WithCancelCause(d.ctx)
@@ -636,7 +636,7 @@ func (d *Dispatcher) turnEndedLocked(s *session, t *turn) {
 	d.scheduleLocked(s)
 	for len(d.ready) > 0 && d.running < d.opts.MaxConcurrentTurns && !d.draining {
 		next := d.ready[0]
-		d.ready = d.ready[1:]
+		d.ready = popFront(d.ready)
 		next.inReady = false
 		d.scheduleLocked(next)
 	}
@@ -644,10 +644,30 @@ func (d *Dispatcher) turnEndedLocked(s *session, t *turn) {
 	d.signal()
 }
 
+// popFront removes the first element of a queue. The slot is cleared
+// first: the backing array outlives the slice's start, and a pointer left
+// in it would keep what it points to (a session with its queue and
+// replies) alive until the array is reallocated.
+func popFront[T any](q []*T) []*T {
+	q[0] = nil
+	if len(q) == 1 {
+		return nil
+	}
+	return q[1:]
+}
+
 // gcLocked forgets an idle session so memory follows active sessions only.
 func (d *Dispatcher) gcLocked(s *session) {
 	if s.turn == nil && len(s.queue) == 0 && len(s.outq) == 0 && !s.delivering && !s.inReady && s.retryTimer == nil {
 		delete(d.sessions, s.key)
+		// A Go map keeps the buckets of its largest size: after a burst of
+		// thousands of sessions, a new empty map gives them back.
+		if len(d.sessions) == 0 {
+			d.sessions = map[string]*session{}
+		}
+		if len(d.tracked) == 0 {
+			d.tracked = map[int64]struct{}{}
+		}
 	}
 }
 
