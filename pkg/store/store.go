@@ -102,6 +102,7 @@ type Store struct {
 	rdb  *sql.DB // read-only pool
 
 	prep     map[string]*sql.Stmt // hot statements, prepared on wdb
+	rprep    map[string]*sql.Stmt // hot reads, prepared on rdb
 	reqs     chan *request
 	stop     chan struct{}
 	done     chan struct{}
@@ -141,8 +142,11 @@ const outboxColumns = `(
 		finished_at INTEGER
 	) STRICT`
 
-// readIdleConns is how many read connections stay open when idle.
-const readIdleConns = 2
+// readConns is how many read connections the store opens at most. They
+// stay open while herald is busy: each new connection reads the schema and
+// prepares the hot reads again. ShrinkMemory closes them when a burst is
+// over.
+const readConns = 4
 
 // SQLite's page cache per connection (PRAGMA cache_size, negative: KiB).
 // SQLite's default is 2 MB per connection; its pages stay allocated after
@@ -275,8 +279,20 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	rdb.SetMaxOpenConns(4)
-	rdb.SetMaxIdleConns(readIdleConns)
+	rdb.SetMaxOpenConns(readConns)
+	rdb.SetMaxIdleConns(readConns)
+	rprep := make(map[string]*sql.Stmt, len(hotReads))
+	for _, q := range hotReads {
+		st, err := rdb.PrepareContext(ctx, q)
+		if err != nil {
+			closeStmts(prep)
+			closeStmts(rprep)
+			rdb.Close()
+			wdb.Close()
+			return nil, fmt.Errorf("store: prepare: %w", err)
+		}
+		rprep[q] = st
+	}
 	s := &Store{
 		path:     path,
 		wdb:      wdb,
@@ -291,6 +307,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		now:      opts.Now,
 		health:   Health{Writable: true, Since: time.Now()},
 		prep:     prep,
+		rprep:    rprep,
 	}
 	go s.writer()
 	return s, nil
@@ -437,12 +454,17 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		close(s.stop)
 		<-s.done
-		for _, st := range s.prep {
-			st.Close()
-		}
+		closeStmts(s.prep)
+		closeStmts(s.rprep)
 		err = errors.Join(s.rdb.Close(), s.wdb.Close())
 	})
 	return err
+}
+
+func closeStmts(m map[string]*sql.Stmt) {
+	for _, st := range m {
+		st.Close()
+	}
 }
 
 // Path returns the database file.
