@@ -247,6 +247,11 @@ type item struct {
 	// notices are one-line messages for the user about media that did not
 	// reach the agent, sent before the reply.
 	notices []string
+	// fresh: stored by this Deliver (not a redelivery, not found pending
+	// at start or by the sweep) and no turn of it has started, so no
+	// backend run and no re-run attempt can be recorded for it: its first
+	// turn need not read them.
+	fresh bool
 }
 
 type turn struct {
@@ -430,7 +435,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 	}
 	d.metrics.Inbound(m.Platform, "stored")
 	d.mu.Lock()
-	d.enqueueLocked(&item{id: id, key: key, msg: *m})
+	d.enqueueLocked(&item{id: id, key: key, msg: *m, fresh: true})
 	d.mu.Unlock()
 	return nil
 }
@@ -789,16 +794,20 @@ func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Age
 		SessionKey: key,
 		Messages:   msgs,
 	}
-	attempt, err := d.store.Rerun(ctx, it.id)
-	if err != nil {
-		return "", err
+	attempt := 0
+	if !it.fresh {
+		if attempt, err = d.store.Rerun(ctx, it.id); err != nil {
+			return "", err
+		}
+		if runID, body, ok, err := d.store.Run(ctx, it.id); err != nil {
+			return "", err
+		} else if ok {
+			req.Run = &agent.Run{ID: runID, Body: body}
+		}
 	}
+	// A later turn of the message (a retry) reads what this one records.
+	it.fresh = false
 	req.IdempotencyKey = runKey(it.msg, attempt)
-	if runID, body, ok, err := d.store.Run(ctx, it.id); err != nil {
-		return "", err
-	} else if ok {
-		req.Run = &agent.Run{ID: runID, Body: body}
-	}
 	var streamer *editStreamer
 	if d.opts.StreamEdits && p != nil && p.editor != nil {
 		streamer = &editStreamer{d: d, p: p, it: it, ctx: ctx}
