@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/internal/wire"
 	"github.com/heraldgw/herald/pkg/secret"
 )
 
@@ -68,28 +69,6 @@ type team struct {
 type channel struct {
 	ID   string `json:"id"`
 	Type string `json:"type"`
-}
-
-// post is the part of a Mattermost post herald reads and writes.
-type post struct {
-	ID            string         `json:"id,omitempty"`
-	CreateAt      int64          `json:"create_at,omitempty"`
-	DeleteAt      int64          `json:"delete_at,omitempty"`
-	UserID        string         `json:"user_id,omitempty"`
-	ChannelID     string         `json:"channel_id"`
-	RootID        string         `json:"root_id,omitempty"`
-	Message       string         `json:"message"`
-	Type          string         `json:"type,omitempty"`
-	Props         map[string]any `json:"props,omitempty"`
-	PendingPostID string         `json:"pending_post_id,omitempty"`
-	FileIDs       []string       `json:"file_ids,omitempty"`
-	Metadata      *postMetadata  `json:"metadata,omitempty"`
-}
-
-// postList is the answer of the channel posts endpoints.
-type postList struct {
-	Order []string         `json:"order"`
-	Posts map[string]*post `json:"posts"`
 }
 
 // apiError is Mattermost's error body.
@@ -249,13 +228,13 @@ func (c *client) channels(ctx context.Context) ([]channel, error) {
 
 // postsSince returns the posts of channel created or changed after since
 // (milliseconds).
-func (c *client) postsSince(ctx context.Context, channelID string, since int64) ([]*post, error) {
-	var pl postList
+func (c *client) postsSince(ctx context.Context, channelID string, since int64) ([]*wire.Post, error) {
+	var pl wire.PostList
 	path := "/api/v4/channels/" + url.PathEscape(channelID) + "/posts?since=" + strconv.FormatInt(since, 10)
 	if err := c.do(ctx, http.MethodGet, path, nil, &pl); err != nil {
 		return nil, err
 	}
-	out := make([]*post, 0, len(pl.Posts))
+	out := make([]*wire.Post, 0, len(pl.Posts))
 	for id, p := range pl.Posts {
 		if p == nil {
 			continue
@@ -268,8 +247,8 @@ func (c *client) postsSince(ctx context.Context, channelID string, since int64) 
 	return out, nil
 }
 
-func (c *client) createPost(ctx context.Context, p *post) (*post, error) {
-	var out post
+func (c *client) createPost(ctx context.Context, p *wire.NewPost) (*wire.Post, error) {
+	var out wire.Post
 	if err := c.do(ctx, http.MethodPost, "/api/v4/posts", p, &out); err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/internal/wire"
 	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -22,8 +23,8 @@ import (
 func fileOf(t *testing.T, h *harness, f mattermosttest.File) (*message.Inbound, *message.Attachment) {
 	t.Helper()
 	p := h.fake.PostFiles("dm", "ann", "", f)
-	msg, reason := h.a.inbound(&post{ID: p.ID, ChannelID: p.ChannelID, UserID: p.UserID, FileIDs: p.FileIDs,
-		Metadata: &postMetadata{Files: []fileInfo{{ID: p.FileIDs[0], Name: f.Name, MimeType: f.MimeType, Size: int64(len(f.Data))}}}},
+	msg, reason := h.a.inbound(&wire.Post{ID: p.ID, ChannelID: p.ChannelID, UserID: p.UserID, FileIDs: p.FileIDs,
+		Metadata: &wire.Metadata{Files: []wire.FileInfo{{ID: p.FileIDs[0], Name: f.Name, MimeType: f.MimeType, Size: int64(len(f.Data))}}}},
 		"D", &user{ID: mmBot()})
 	if msg == nil || len(msg.Attachments) != 1 {
 		t.Fatalf("inbound %+v, %q", msg, reason)

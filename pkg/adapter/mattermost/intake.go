@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/internal/wire"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -211,7 +212,7 @@ func (a *Adapter) handle(ctx context.Context, inbox adapter.Inbox, me *user, b [
 		return nil
 	}
 	var d postedData
-	var p post
+	var p wire.Post
 	if err := json.Unmarshal(ev.Data, &d); err != nil || json.Unmarshal([]byte(d.Post), &p) != nil || p.ID == "" || p.ChannelID == "" {
 		a.metrics.Rejected("malformed")
 		a.log.WithField("seq", ev.Seq).Warn("mattermost: skipping a posted event without a readable post")
@@ -241,7 +242,7 @@ func (a *Adapter) catchUp(ctx context.Context, inbox adapter.Inbox, me *user) er
 		return err
 	}
 	types := make(map[string]string, len(chs))
-	var posts []*post
+	var posts []*wire.Post
 	for _, ch := range chs {
 		types[ch.ID] = ch.Type
 		ps, err := a.api.postsSince(ctx, ch.ID, since)
@@ -288,7 +289,7 @@ func (a *Adapter) catchUp(ctx context.Context, inbox adapter.Inbox, me *user) er
 // take turns one post into a message, stores it and moves the cursor past
 // it. What is skipped moves the cursor too; what the store refuses for
 // now does not, and ends the connection.
-func (a *Adapter) take(ctx context.Context, inbox adapter.Inbox, me *user, p *post, channelType string) error {
+func (a *Adapter) take(ctx context.Context, inbox adapter.Inbox, me *user, p *wire.Post, channelType string) error {
 	msg, reason := a.inbound(p, channelType, me)
 	if msg == nil {
 		if reason != "" {
@@ -316,7 +317,7 @@ func (a *Adapter) take(ctx context.Context, inbox adapter.Inbox, me *user, p *po
 // messages). The post's files become attachments (the message is the
 // caption; a post with only files is a message too), with their file ids
 // as references, stored with the message before the cursor moves.
-func (a *Adapter) inbound(p *post, channelType string, me *user) (*message.Inbound, string) {
+func (a *Adapter) inbound(p *wire.Post, channelType string, me *user) (*message.Inbound, string) {
 	switch {
 	case p.UserID == me.ID, p.Type != "" && !strings.HasPrefix(p.Type, customPostPrefix):
 		return nil, ""

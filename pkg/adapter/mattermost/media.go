@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/internal/wire"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -17,29 +18,12 @@ const postTypeVoice = "custom_voice"
 // a user, rendered by the plugin; herald cannot pass them on.
 const customPostPrefix = "custom_"
 
-// fileInfo is the part of a FileInfo herald reads, from a post's
-// metadata.files and from an upload's answer.
-type fileInfo struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Extension string `json:"extension"`
-	Size      int64  `json:"size"`
-	MimeType  string `json:"mime_type"`
-	Width     int    `json:"width"`
-	Height    int    `json:"height"`
-}
-
-// postMetadata is the part of a post's metadata herald reads.
-type postMetadata struct {
-	Files []fileInfo `json:"files"`
-}
-
 // attachments maps the files of p to attachments, in file_ids order; a
 // file without its FileInfo in metadata.files is passed on as a file of
 // unknown type (the download's type is sniffed anyway). A plugin's post
 // type other than a voice message is an unsupported kind.
-func attachments(p *post) (atts []message.Attachment, unsupported []string) {
-	infos := map[string]fileInfo{}
+func attachments(p *wire.Post) (atts []message.Attachment, unsupported []string) {
+	infos := map[string]wire.FileInfo{}
 	var ids []string
 	if p.Metadata != nil {
 		for _, f := range p.Metadata.Files {

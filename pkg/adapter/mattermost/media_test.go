@@ -5,6 +5,7 @@ package mattermost
 import (
 	"testing"
 
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/internal/wire"
 	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -71,8 +72,8 @@ func TestInboundFilesMentionGating(t *testing.T) {
 // files metadata.files lacks: such a file is still passed on, as a file
 // of unknown type.
 func TestAttachmentsWithoutMetadata(t *testing.T) {
-	atts, unsupported := attachments(&post{FileIDs: []string{"f1", "f2", "f1", ""},
-		Metadata: &postMetadata{Files: []fileInfo{{ID: "f2", Name: "x.jpg", MimeType: "image/jpeg", Size: -5}}}})
+	atts, unsupported := attachments(&wire.Post{FileIDs: []string{"f1", "f2", "f1", ""},
+		Metadata: &wire.Metadata{Files: []wire.FileInfo{{ID: "f2", Name: "x.jpg", MimeType: "image/jpeg", Size: -5}}}})
 	if len(unsupported) != 0 || len(atts) != 2 {
 		t.Fatalf("attachments %+v, unsupported %v", atts, unsupported)
 	}
@@ -83,13 +84,13 @@ func TestAttachmentsWithoutMetadata(t *testing.T) {
 		t.Errorf("second %+v", a)
 	}
 	// metadata.files alone (no file_ids) is read too.
-	atts, _ = attachments(&post{Metadata: &postMetadata{Files: []fileInfo{{ID: "f3", MimeType: "audio/ogg"}}}})
+	atts, _ = attachments(&wire.Post{Metadata: &wire.Metadata{Files: []wire.FileInfo{{ID: "f3", MimeType: "audio/ogg"}}}})
 	if len(atts) != 1 || atts[0].Ref != "f3" || atts[0].Kind != message.MediaAudio {
 		t.Fatalf("metadata only: %+v", atts)
 	}
 	// A system post is still skipped silently, files or not.
 	h := newHarness(t, nil, "", nil)
-	if msg, reason := h.a.inbound(&post{ID: "p", ChannelID: "town", UserID: "ann", Type: "system_join_channel", FileIDs: []string{"f"}}, "O", &user{ID: mmBot()}); msg != nil || reason != "" {
+	if msg, reason := h.a.inbound(&wire.Post{ID: "p", ChannelID: "town", UserID: "ann", Type: "system_join_channel", FileIDs: []string{"f"}}, "O", &user{ID: mmBot()}); msg != nil || reason != "" {
 		t.Fatalf("system post: %+v, %q", msg, reason)
 	}
 }

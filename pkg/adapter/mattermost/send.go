@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/internal/wire"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -40,7 +41,7 @@ func (a *Adapter) send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if msg.ChatID == "" {
 		return adapter.SendResult{}, fmt.Errorf("mattermost: send: %w: no channel id", adapter.ErrPermanent)
 	}
-	p := &post{
+	p := &wire.NewPost{
 		ChannelID:     msg.ChatID,
 		RootID:        rootID(msg),
 		Message:       Neutralize(msg.Text),

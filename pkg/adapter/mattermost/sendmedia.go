@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/internal/wire"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
@@ -91,9 +92,7 @@ func (c *client) upload(ctx context.Context, channel string, m *message.Outbound
 	if resp.StatusCode/100 != 2 {
 		return "", c.statusError(http.MethodPost, path, resp, b)
 	}
-	var out struct {
-		FileInfos []fileInfo `json:"file_infos"`
-	}
+	var out wire.Uploaded
 	if rerr != nil || json.Unmarshal(b, &out) != nil || len(out.FileInfos) != 1 || out.FileInfos[0].ID == "" {
 		return "", fmt.Errorf("POST %s: %w: no file info in the answer", path, adapter.ErrTemporary)
 	}

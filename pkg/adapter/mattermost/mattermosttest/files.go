@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/internal/wire"
 )
 
 // DefaultMaxFileSize is the server's default FileSettings.MaxFileSize:
@@ -28,19 +29,7 @@ const PostFileIDsMaxRunes = 300
 
 // FileInfo is a file's metadata in the API's JSON shape, as in a post's
 // metadata.files and in the file_infos of an upload's answer.
-type FileInfo struct {
-	ID        string `json:"id"`
-	UserID    string `json:"user_id"`
-	PostID    string `json:"post_id"`
-	ChannelID string `json:"channel_id"`
-	CreateAt  int64  `json:"create_at"`
-	Name      string `json:"name"`
-	Extension string `json:"extension"`
-	Size      int64  `json:"size"`
-	MimeType  string `json:"mime_type"`
-	Width     int    `json:"width,omitempty"`
-	Height    int    `json:"height,omitempty"`
-}
+type FileInfo = wire.FileInfo
 
 // File is a file a user attaches to a post with PostFiles.
 type File struct {
@@ -180,8 +169,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 	}
 	mr := multipart.NewReader(io.LimitReader(r.Body, maxSize+1), params["boundary"])
 	var channel string
-	var clientIDs []string
-	var infos []FileInfo
+	var out wire.Uploaded
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
@@ -197,7 +185,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 			channel = string(b)
 		case "client_ids":
 			b, _ := io.ReadAll(io.LimitReader(p, 64))
-			clientIDs = append(clientIDs, string(b))
+			out.ClientIDs = append(out.ClientIDs, string(b))
 		case "files":
 			if channel == "" {
 				writeError(w, http.StatusBadRequest, "api.context.invalid_url_param.app_error", "channel_id must come before the files")
@@ -226,17 +214,17 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 			info := s.storeLocked(channel, BotID, p.FileName(), ct, data, 0, 0, 0)
 			s.uploads = append(s.uploads, Upload{ID: info.ID, ChannelID: channel, Name: info.Name, ContentType: ct,
 				Size: info.Size, SHA256: hex.EncodeToString(sum[:])})
-			infos = append(infos, *info)
+			out.FileInfos = append(out.FileInfos, *info)
 			s.notify()
 			s.mu.Unlock()
 		}
 	}
-	if len(infos) == 0 {
+	if len(out.FileInfos) == 0 {
 		writeError(w, http.StatusBadRequest, "api.file.upload_file.read_request.app_error", "no files")
 		return
 	}
-	if clientIDs == nil {
-		clientIDs = []string{}
+	if out.ClientIDs == nil {
+		out.ClientIDs = []string{}
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"file_infos": infos, "client_ids": clientIDs})
+	writeJSON(w, http.StatusCreated, out)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/internal/wire"
 )
 
 // Fixed identities of the fake.
@@ -29,28 +30,13 @@ const (
 	TeamID       = "teamid0000000000000000000a"
 )
 
-// Post is a post as the fake stores it, in the API's JSON shape.
-type Post struct {
-	ID            string         `json:"id"`
-	CreateAt      int64          `json:"create_at"`
-	UpdateAt      int64          `json:"update_at"`
-	DeleteAt      int64          `json:"delete_at"`
-	UserID        string         `json:"user_id"`
-	ChannelID     string         `json:"channel_id"`
-	RootID        string         `json:"root_id"`
-	Message       string         `json:"message"`
-	Type          string         `json:"type"`
-	Props         map[string]any `json:"props"`
-	PendingPostID string         `json:"pending_post_id"`
-	FileIDs       []string       `json:"file_ids,omitempty"`
-	Metadata      *Metadata      `json:"metadata,omitempty"`
-}
+// Post is a post as the fake stores it and answers it, in the API's JSON
+// shape.
+type Post = wire.Post
 
 // Metadata is the part of a post's metadata the fake fills: the FileInfo
 // of each attached file.
-type Metadata struct {
-	Files []FileInfo `json:"files,omitempty"`
-}
+type Metadata = wire.Metadata
 
 // Server is one fake Mattermost.
 type Server struct {
@@ -265,18 +251,13 @@ func (s *Server) postsSince(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "api.context.permissions.app_error", "no access to the channel")
 		return
 	}
-	list := map[string]any{"order": []string{}, "posts": map[string]*Post{}}
-	var order []string
-	posts := map[string]*Post{}
+	list := wire.PostList{Order: []string{}, Posts: map[string]*Post{}}
 	for i := len(s.posts) - 1; i >= 0; i-- {
 		p := s.posts[i]
 		if p.ChannelID == ch && (p.CreateAt > since || p.UpdateAt > since) {
-			order = append(order, p.ID)
-			posts[p.ID] = p
+			list.Order = append(list.Order, p.ID)
+			list.Posts[p.ID] = p
 		}
-	}
-	if order != nil {
-		list["order"], list["posts"] = order, posts
 	}
 	writeJSON(w, http.StatusOK, list)
 }
@@ -284,7 +265,7 @@ func (s *Server) postsSince(w http.ResponseWriter, r *http.Request) {
 // createPost answers POST /api/v4/posts. A pending_post_id seen within
 // the pending TTL returns the post created then, as the server does.
 func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
-	var in Post
+	var in wire.NewPost
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil || in.ChannelID == "" {
 		writeError(w, http.StatusBadRequest, "api.context.invalid_body_param.app_error", "post")
 		return
