@@ -25,4 +25,8 @@
 // How a fault looks on the wire (a Slack {"ok":false} body, a Discord
 // retry_after, a Feishu code) is the fake's business; Hold and DropConn are
 // the parts that are the same everywhere.
+//
+// Listen, Serve, Start and Stop run a fake's HTTP server on 127.0.0.1 (or
+// in a sandbox's network namespace) and stop it without waiting on a
+// client still connected.
 package fakeserver

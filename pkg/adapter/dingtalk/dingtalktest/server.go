@@ -111,10 +111,6 @@ func New(t testing.TB, opts Options) *Server {
 // sandbox's namespace); it stops at the end of the test.
 func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error), opts Options) *Server {
 	t.Helper()
-	ln, err := listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("dingtalktest: listen: %v", err)
-	}
 	if opts.ClientID == "" {
 		opts.ClientID = DefaultClientID
 	}
@@ -133,8 +129,8 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	mux.HandleFunc("POST /v1.0/robot/messageFiles/download", s.downloadCode)
 	mux.HandleFunc("GET /file/{id}", s.download)
 	mux.HandleFunc("POST /media/upload", s.upload)
-	s.srv = &httptest.Server{Listener: &freezeListener{Listener: ln, s: s}, Config: &http.Server{Handler: mux}}
-	s.srv.Start()
+	ln := fakeserver.Listen(t, "dingtalktest", listen)
+	s.srv = fakeserver.Serve(&freezeListener{Listener: ln, s: s}, &http.Server{Handler: mux})
 	s.URL = s.srv.URL
 	t.Cleanup(s.Close)
 	return s
@@ -153,8 +149,7 @@ func (s *Server) Close() {
 	for _, rc := range raw {
 		rc.Close()
 	}
-	s.srv.CloseClientConnections()
-	s.srv.Close()
+	fakeserver.Stop(s.srv)
 }
 
 func (s *Server) changedLocked() { s.changes.Notify() }

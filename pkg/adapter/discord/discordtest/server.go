@@ -160,11 +160,8 @@ func Start(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /api/v10/interactions/{id}/{token}/callback", s.api(s.handleCallback))
 	mux.HandleFunc("GET /attachments/{channel}/{att}/{name}", s.handleCDN)
 	mux.HandleFunc("/gw/", s.handleWS)
-	s.hs = httptest.NewUnstartedServer(mux)
-	s.hs.Listener.Close()
-	s.hs.Listener = &trackingListener{Listener: ln, s: s}
-	s.hs.Config.BaseContext = func(net.Listener) context.Context { return ctx }
-	s.hs.Start()
+	s.hs = fakeserver.Serve(&trackingListener{Listener: ln, s: s},
+		&http.Server{Handler: mux, BaseContext: func(net.Listener) context.Context { return ctx }})
 	s.URL = s.hs.URL
 	s.APIURL = s.URL + "/api/v10"
 	s.GatewayURL = "ws" + strings.TrimPrefix(s.URL, "http") + "/gw"

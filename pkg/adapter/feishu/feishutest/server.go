@@ -195,12 +195,11 @@ func New(t testing.TB, opts Options) *Server {
 	mux.HandleFunc("POST /callback/ws/endpoint", s.handleBootstrap)
 	mux.HandleFunc("GET /ws/v2", s.handleWS)
 	s.restRoutes(mux)
-	if opts.Listener != nil {
-		s.hs = &httptest.Server{Listener: opts.Listener, Config: &http.Server{Handler: mux}}
-		s.hs.Start()
-	} else {
-		s.hs = httptest.NewServer(mux)
+	ln := opts.Listener
+	if ln == nil {
+		ln = fakeserver.Listen(t, "feishutest", net.Listen)
 	}
+	s.hs = fakeserver.Serve(ln, &http.Server{Handler: mux})
 	t.Cleanup(s.Close)
 	return s
 }
@@ -227,8 +226,7 @@ func (s *Server) Close() {
 	for _, c := range conns {
 		c.drop()
 	}
-	s.hs.CloseClientConnections()
-	s.hs.Close()
+	fakeserver.Stop(s.hs)
 	s.wg.Wait()
 }
 

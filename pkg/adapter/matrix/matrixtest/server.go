@@ -129,20 +129,8 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	s := &Server{Token: DefaultToken, UserID: DefaultUserID, DisplayName: DefaultDisplayName,
 		done: make(chan struct{}), changed: make(chan struct{}), txns: map[string]string{}, limits: map[string][]int{}, served: map[string]int{}, puts: map[string]int{},
 		media: map[string]*media{}, maxUpload: DefaultMaxUpload}
-	ln, err := listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("matrixtest: listen: %v", err)
-	}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.srv.Listener.Close()
-	s.srv.Listener = ln
-	s.srv.Start()
+	s.srv = fakeserver.Start(t, "matrixtest", listen, http.HandlerFunc(s.serve), func() { close(s.done) })
 	s.URL = s.srv.URL
-	t.Cleanup(func() {
-		close(s.done)
-		s.srv.CloseClientConnections()
-		s.srv.Close()
-	})
 	return s
 }
 

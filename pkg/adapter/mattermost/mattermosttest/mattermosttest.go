@@ -98,10 +98,6 @@ func New(t testing.TB, token string) *Server {
 // NewOn is New on a listener from listen (a sandbox's network namespace).
 func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error), token string) *Server {
 	t.Helper()
-	ln, err := listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("mattermosttest: listen: %v", err)
-	}
 	s := &Server{
 		t:          t,
 		token:      token,
@@ -125,11 +121,8 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	mux.HandleFunc("GET /api/v4/files/{file}", s.rest(s.getFile))
 	mux.HandleFunc("POST /api/v4/files", s.rest(s.uploadFile))
 	mux.HandleFunc("GET /api/v4/websocket", s.websocket)
-	s.srv = &httptest.Server{
-		Listener: freezeListener{ln},
-		Config:   &http.Server{Handler: mux, ConnContext: connContext},
-	}
-	s.srv.Start()
+	ln := fakeserver.Listen(t, "mattermosttest", listen)
+	s.srv = fakeserver.Serve(freezeListener{ln}, &http.Server{Handler: mux, ConnContext: connContext})
 	s.URL = s.srv.URL
 	t.Cleanup(s.close)
 	return s
@@ -147,8 +140,7 @@ func (s *Server) close() {
 		c.cancel()
 		c.ws.CloseNow()
 	}
-	s.srv.CloseClientConnections()
-	s.srv.Close()
+	fakeserver.Stop(s.srv)
 }
 
 // notify wakes Wait; s.mu held.

@@ -165,10 +165,7 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	t.Helper()
 	s := &Server{t: t, Account: account, keepAlive: DefaultKeepAlive, streams: map[chan event]struct{}{}, clock: 1700000000000, listen: listen}
 	s.prefix = strconv.FormatInt(time.Now().UnixMilli(), 10) + "-"
-	l, err := listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := fakeserver.Listen(t, "signaltest", listen)
 	s.addr = l.Addr().String()
 	s.URL = "http://" + s.addr
 	s.serve(l)

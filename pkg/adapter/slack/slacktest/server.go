@@ -156,16 +156,13 @@ func New(opts Options) *Server {
 		writeJSON(w, http.StatusNotFound, map[string]any{"ok": false, "error": "unknown_method"})
 	})
 	mux.HandleFunc("GET /link/", s.handleLink)
-	s.http = httptest.NewUnstartedServer(mux)
-	s.http.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		return context.WithValue(ctx, rawConnKey{}, c)
-	}
 	ln, err := opts.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic("slacktest: listen: " + err.Error())
 	}
-	s.http.Listener = zlistener{ln}
-	s.http.Start()
+	s.http = fakeserver.Serve(zlistener{ln}, &http.Server{Handler: mux, ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+		return context.WithValue(ctx, rawConnKey{}, c)
+	}})
 	s.hole, err = opts.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.http.Close()
@@ -209,8 +206,7 @@ func (s *Server) Close() {
 		c.cancel()
 		_ = c.raw.Close()
 	}
-	s.http.CloseClientConnections()
-	s.http.Close()
+	fakeserver.Stop(s.http)
 	s.wg.Wait()
 }
 

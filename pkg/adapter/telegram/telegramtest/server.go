@@ -117,10 +117,7 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	if token == "" {
 		token = DefaultToken
 	}
-	ln, err := listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("telegramtest: listen: %v", err)
-	}
+	ln := fakeserver.Listen(t, "telegramtest", listen)
 	s := &Server{
 		listen:      listen,
 		Token:       token,

@@ -228,17 +228,9 @@ func NewReceiver(t testing.TB, opts ...Option) *Receiver {
 		}
 	}
 	if r.listen == nil {
-		r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	} else {
-		ln, err := r.listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("webhooktest: listen: %v", err)
-		}
-		r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
-		r.srv.Listener.Close()
-		r.srv.Listener = ln
-		r.srv.Start()
+		r.listen = net.Listen
 	}
+	r.srv = fakeserver.Serve(fakeserver.Listen(t, "webhooktest", r.listen), &http.Server{Handler: http.HandlerFunc(r.serve)})
 	r.URL = r.srv.URL + "/reply"
 	t.Cleanup(r.Close)
 	return r
@@ -248,8 +240,7 @@ func NewReceiver(t testing.TB, opts ...Option) *Receiver {
 func (r *Receiver) Close() {
 	r.once.Do(func() {
 		close(r.closing)
-		r.srv.CloseClientConnections()
-		r.srv.Close()
+		fakeserver.Stop(r.srv)
 	})
 }
 

@@ -94,10 +94,6 @@ func New(t testing.TB) *Fake {
 // (systemdbox.Sandbox.Listen).
 func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error)) *Fake {
 	t.Helper()
-	ln, err := listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("wecomtest: listen: %v", err)
-	}
 	f := &Fake{CorpID: DefaultCorpID, AgentID: DefaultAgentID, Secret: DefaultSecret,
 		Crypt:  Crypt{Token: DefaultToken, EncodingAESKey: DefaultEncodingAESKey, ReceiveID: DefaultCorpID},
 		tokens: map[string]bool{}, media: map[string]*Media{}, done: make(chan struct{})}
@@ -106,16 +102,8 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	mux.HandleFunc("POST /cgi-bin/message/send", f.send)
 	mux.HandleFunc("GET /cgi-bin/media/get", f.mediaGet)
 	mux.HandleFunc("POST /cgi-bin/media/upload", f.upload)
-	f.srv = httptest.NewUnstartedServer(mux)
-	f.srv.Listener.Close()
-	f.srv.Listener = ln
-	f.srv.Start()
+	f.srv = fakeserver.Start(t, "wecomtest", listen, mux, func() { close(f.done) })
 	f.URL = f.srv.URL
-	t.Cleanup(func() {
-		close(f.done)
-		f.srv.CloseClientConnections()
-		f.srv.Close()
-	})
 	return f
 }
 

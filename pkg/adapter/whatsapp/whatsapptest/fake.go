@@ -119,10 +119,6 @@ func New(t testing.TB) *Fake {
 // (systemdbox.Sandbox.Listen).
 func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error)) *Fake {
 	t.Helper()
-	ln, err := listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("whatsapptest: listen: %v", err)
-	}
 	f := &Fake{Token: DefaultToken, AppSecret: DefaultAppSecret, PhoneNumberID: DefaultPhoneNumberID,
 		now: time.Now, lastIn: map[string]time.Time{}, done: make(chan struct{})}
 	mux := http.NewServeMux()
@@ -132,16 +128,8 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	mux.HandleFunc("POST "+base+"/media", f.upload)
 	mux.HandleFunc("GET /"+DefaultVersion+"/{media}", f.mediaURL)
 	mux.HandleFunc("GET /whatsapp_business/attachments/", f.download)
-	f.srv = httptest.NewUnstartedServer(mux)
-	f.srv.Listener.Close()
-	f.srv.Listener = ln
-	f.srv.Start()
+	f.srv = fakeserver.Start(t, "whatsapptest", listen, mux, func() { close(f.done) })
 	f.URL = f.srv.URL
-	t.Cleanup(func() {
-		close(f.done)
-		f.srv.CloseClientConnections()
-		f.srv.Close()
-	})
 	return f
 }
 
