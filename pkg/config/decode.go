@@ -328,6 +328,21 @@ type field struct {
 	index []int
 }
 
+// Keys returns the keys of a configuration struct (t, or the struct t
+// points to) as the loader reads them: the fields of an embedded struct
+// tagged `yaml:",inline"` are keys of the struct itself.
+func Keys(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	fields := structFields(t)
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = f.name
+	}
+	return out
+}
+
 func structFields(t reflect.Type) []field {
 	var out []field
 	for i := 0; i < t.NumField(); i++ {

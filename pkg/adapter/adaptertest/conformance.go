@@ -343,12 +343,7 @@ func checkReadme(t *testing.T, typ adapter.Type) {
 		}
 	}
 	conf := Section(doc, "Configuration")
-	rt := reflect.TypeOf(typ.NewConfig()).Elem()
-	for i := range rt.NumField() {
-		key, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
-		if key == "" || key == "-" {
-			continue
-		}
+	for _, key := range config.Keys(reflect.TypeOf(typ.NewConfig())) {
 		if !strings.Contains(conf, "| `"+key+"` |") {
 			t.Errorf("README Configuration table lacks key %q", key)
 		}

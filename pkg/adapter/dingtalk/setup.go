@@ -41,25 +41,24 @@ type Config struct {
 	// OAPIURL is the base URL of the legacy server API, which holds the
 	// media upload (media/upload). Default https://oapi.dingtalk.com.
 	OAPIURL string `yaml:"oapi_url"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds every HTTP call, the websocket dial and every
 	// frame write. Default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageLen is the split size the core uses for replies, in
+	// characters. Default 4000.
+	config.AdapterLimits `yaml:",inline"`
 	// PingInterval is how often herald pings the stream; a ping not
 	// answered within RequestTimeout ends the connection. Default 30s.
 	PingInterval time.Duration `yaml:"ping_interval"`
-	// MaxMessageLen is the split size the core uses for replies, in
-	// characters. Default 4000.
-	MaxMessageLen int `yaml:"max_message_len"`
 }
 
 // NewConfig returns a Config with defaults filled in.
 func NewConfig() *Config {
 	return &Config{
-		APIURL:         DefaultAPIURL,
-		OAPIURL:        DefaultOAPIURL,
-		RequestTimeout: DefaultRequestTimeout,
-		PingInterval:   DefaultPingInterval,
-		MaxMessageLen:  DefaultMaxMessageLen,
+		APIURL:        DefaultAPIURL,
+		OAPIURL:       DefaultOAPIURL,
+		AdapterLimits: config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: DefaultMaxMessageLen},
+		PingInterval:  DefaultPingInterval,
 	}
 }
 
@@ -73,9 +72,8 @@ func (c *Config) Validate() error {
 	ck.Secret("client_secret", c.ClientSecret, "")
 	ck.BaseURL("api_url", c.APIURL)
 	ck.BaseURL("oapi_url", c.OAPIURL)
-	ck.Timeout("request_timeout", c.RequestTimeout, 0)
+	c.AdapterLimits.Check(&ck, 0, maxMessageLen)
 	ck.Duration("ping_interval", c.PingInterval, time.Second, 0)
-	ck.Range("max_message_len", c.MaxMessageLen, 1, maxMessageLen)
 	return ck.Err()
 }
 

@@ -58,12 +58,12 @@ type Config struct {
 	// or reply to one of its messages are taken. Default true. Direct
 	// messages are always taken.
 	RequireMention bool `yaml:"require_mention"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds one REST request, the websocket handshake and
 	// the wait for Hello. Default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// MaxMessageLen is the split size reported to the core (characters).
 	// Default and maximum 2000.
-	MaxMessageLen int `yaml:"max_message_len"`
+	config.AdapterLimits `yaml:",inline"`
 	// ResumeWindow: a session saved in the platform's state directory is
 	// resumed after a restart if it was saved at most this long ago.
 	// Default 5m; 0 keeps sessions in memory only (a restart identifies).
@@ -76,8 +76,7 @@ func NewConfig() *Config {
 		APIURL:         DefaultAPIURL,
 		Intents:        DefaultIntents,
 		RequireMention: true,
-		RequestTimeout: DefaultRequestTimeout,
-		MaxMessageLen:  MaxContentLen,
+		AdapterLimits:  config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: MaxContentLen},
 		ResumeWindow:   DefaultResumeWindow,
 	}
 }
@@ -95,8 +94,7 @@ func (c *Config) Validate() error {
 	case c.Intents&(IntentGuildMessages|IntentDirectMessages) == 0:
 		ck.Add("intents", "%d has neither GUILD_MESSAGES (512) nor DIRECT_MESSAGES (4096): herald would receive no messages", c.Intents)
 	}
-	ck.Timeout("request_timeout", c.RequestTimeout, 0)
-	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxContentLen)
+	c.AdapterLimits.Check(&ck, 0, MaxContentLen)
 	if c.ResumeWindow < 0 || c.ResumeWindow > MaxResumeWindow {
 		ck.Add("resume_window", "%v is outside 0..%v (0 = do not resume across restarts)", c.ResumeWindow, MaxResumeWindow)
 	}

@@ -48,12 +48,12 @@ type Config struct {
 	// BaseURL overrides the domain's URL, for tests against feishutest or a
 	// proxy: http(s)://host[:port][/prefix].
 	BaseURL string `yaml:"base_url"`
-	// MaxMessageLen is the reply split size in characters. Default 8000,
-	// at most 30000.
-	MaxMessageLen int `yaml:"max_message_len"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds every REST call, the endpoint bootstrap and the
 	// websocket handshake. Default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageLen is the reply split size in characters. Default 8000,
+	// at most 30000.
+	config.AdapterLimits `yaml:",inline"`
 	// FragmentTTL is how long a partly received fragmented event is kept
 	// waiting for its other fragments. Default 10s.
 	FragmentTTL time.Duration `yaml:"fragment_ttl"`
@@ -65,8 +65,7 @@ type Config struct {
 func newConfig(domain string) *Config {
 	return &Config{
 		Domain:         domain,
-		MaxMessageLen:  DefaultMaxMessageLen,
-		RequestTimeout: DefaultRequestTimeout,
+		AdapterLimits:  config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: DefaultMaxMessageLen},
 		FragmentTTL:    DefaultFragmentTTL,
 		RequireMention: true,
 	}
@@ -92,8 +91,7 @@ func (c *Config) Validate() error {
 			ck.Add("base_url", "%q is not an http(s)://host[:port][/prefix] URL", c.BaseURL)
 		}
 	}
-	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxMaxMessageLen)
-	ck.Timeout("request_timeout", c.RequestTimeout, 5*time.Minute)
+	c.AdapterLimits.Check(&ck, 5*time.Minute, MaxMaxMessageLen)
 	ck.Timeout("fragment_ttl", c.FragmentTTL, 5*time.Minute)
 	return ck.Err()
 }

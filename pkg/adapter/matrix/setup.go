@@ -36,9 +36,12 @@ type Config struct {
 	AccessToken secret.Ref `yaml:"access_token"`
 	// PollTimeout is /sync's timeout parameter. Default 30s.
 	PollTimeout time.Duration `yaml:"poll_timeout"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds every other call and is the grace on top of
 	// PollTimeout for /sync. Default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageLen is the split size for replies, in characters.
+	// Default 8000.
+	config.AdapterLimits `yaml:",inline"`
 	// RequireMention passes room messages (rooms with more than two
 	// members) on only when they mention the bot. Default true.
 	RequireMention bool `yaml:"require_mention"`
@@ -46,9 +49,6 @@ type Config struct {
 	// accepts; other invites are declined. The adapter does not see the
 	// platform's allowed_users, so list the same ids here.
 	JoinInvitesFrom []string `yaml:"join_invites_from"`
-	// MaxMessageLen is the split size for replies, in characters.
-	// Default 8000.
-	MaxMessageLen int `yaml:"max_message_len"`
 	// EncryptedNotice is sent once to an encrypted room.
 	EncryptedNotice string `yaml:"encrypted_notice"`
 }
@@ -57,9 +57,8 @@ type Config struct {
 func NewConfig() *Config {
 	return &Config{
 		PollTimeout:     DefaultPollTimeout,
-		RequestTimeout:  DefaultRequestTimeout,
+		AdapterLimits:   config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: DefaultMaxMessageLen},
 		RequireMention:  true,
-		MaxMessageLen:   DefaultMaxMessageLen,
 		EncryptedNotice: DefaultEncryptedNotice,
 	}
 }
@@ -72,8 +71,7 @@ func (c *Config) Validate() error {
 	ck.Secret("access_token", c.AccessToken, "")
 	// Under 1s long polling turns into a busy loop.
 	ck.Duration("poll_timeout", c.PollTimeout, time.Second, maxPollTimeout)
-	ck.Timeout("request_timeout", c.RequestTimeout, 0)
-	ck.Range("max_message_len", c.MaxMessageLen, 1, maxMessageLen)
+	c.AdapterLimits.Check(&ck, 0, maxMessageLen)
 	if strings.TrimSpace(c.EncryptedNotice) == "" {
 		ck.Add("encrypted_notice", "must not be empty")
 	}

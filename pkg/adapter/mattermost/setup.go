@@ -31,27 +31,26 @@ type Config struct {
 	// Token is a bot account's access token or a user's personal access
 	// token. Required.
 	Token secret.Ref `yaml:"token"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds every REST call, the websocket handshake and
 	// each ping. Default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageLen is the split size for replies, in characters. Default
+	// 4000, at most 16383.
+	config.AdapterLimits `yaml:",inline"`
 	// PingInterval is how often the websocket is pinged; a ping unanswered
 	// within request_timeout ends the connection. Default 30s.
 	PingInterval time.Duration `yaml:"ping_interval"`
 	// MentionOnly passes on posts in public and private channels only when
 	// they mention the bot's @username. Default true.
 	MentionOnly bool `yaml:"mention_only"`
-	// MaxMessageLen is the split size for replies, in characters. Default
-	// 4000, at most 16383.
-	MaxMessageLen int `yaml:"max_message_len"`
 }
 
 // NewConfig returns a Config with defaults filled in.
 func NewConfig() *Config {
 	return &Config{
-		RequestTimeout: DefaultRequestTimeout,
-		PingInterval:   DefaultPingInterval,
-		MentionOnly:    true,
-		MaxMessageLen:  DefaultMaxMessageLen,
+		AdapterLimits: config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: DefaultMaxMessageLen},
+		PingInterval:  DefaultPingInterval,
+		MentionOnly:   true,
 	}
 }
 
@@ -60,9 +59,8 @@ func (c *Config) Validate() error {
 	var ck config.Checks
 	ck.BaseURL("url", c.URL)
 	ck.Secret("token", c.Token, "")
-	ck.Timeout("request_timeout", c.RequestTimeout, 0)
+	c.AdapterLimits.Check(&ck, 0, MaxPostRunes)
 	ck.Duration("ping_interval", c.PingInterval, time.Second, 0)
-	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxPostRunes)
 	return ck.Err()
 }
 

@@ -50,16 +50,16 @@ type Config struct {
 	// (multi-account mode): its number (+E.164) or ACI. Empty for a daemon
 	// started with -a ACCOUNT.
 	Account string `yaml:"account"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds every JSON-RPC call and the opening of the
 	// event stream. A send to a large group takes signal-cli a while.
 	// Default 30s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageLen is the split size the core uses for replies, in
+	// characters (code points). Default 2000.
+	config.AdapterLimits `yaml:",inline"`
 	// IdleTimeout: an event stream silent for this long (no event, no
 	// keepalive) is taken for dead and reopened. Default 45s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// MaxMessageLen is the split size the core uses for replies, in
-	// characters (code points). Default 2000.
-	MaxMessageLen int `yaml:"max_message_len"`
 	// InterruptedSend is what becomes of a reply whose send may or may not
 	// have reached Signal: ResendMarked (default) or AtMostOnce. Signal
 	// has no idempotency key and signal-cli no history to look in.
@@ -70,9 +70,8 @@ type Config struct {
 func NewConfig() *Config {
 	return &Config{
 		URL:             DefaultURL,
-		RequestTimeout:  DefaultRequestTimeout,
+		AdapterLimits:   config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: DefaultMaxMessageLen},
 		IdleTimeout:     DefaultIdleTimeout,
-		MaxMessageLen:   DefaultMaxMessageLen,
 		InterruptedSend: ResendMarked,
 	}
 }
@@ -85,10 +84,9 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Account) != c.Account || strings.ContainsAny(c.Account, "/?#&") {
 		ck.Add("account", "%q is not a number (+E.164) or an ACI", c.Account)
 	}
-	ck.Timeout("request_timeout", c.RequestTimeout, 0)
+	c.AdapterLimits.Check(&ck, 0, maxMessageLen)
 	// signal-cli sends a keepalive every 15s.
 	ck.Duration("idle_timeout", c.IdleTimeout, minIdleTimeout, 0)
-	ck.Range("max_message_len", c.MaxMessageLen, 1, maxMessageLen)
 	ck.OneOf("interrupted_send", c.InterruptedSend, ResendMarked, AtMostOnce)
 	return ck.Err()
 }

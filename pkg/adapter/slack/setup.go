@@ -42,18 +42,18 @@ type Config struct {
 	// ping unanswered within request_timeout drops the connection and
 	// reconnects. Default 30s.
 	PingInterval time.Duration `yaml:"ping_interval"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds one Web API request, the websocket handshake,
 	// the wait for hello, a ping and storing one event. Default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageLen is the split size reported to the core, in characters.
+	// Default 39000, at most 40000.
+	config.AdapterLimits `yaml:",inline"`
 	// ConflictWindow is how long Slack may count more Socket Mode
 	// connections of the app than herald holds before the Status alarm
 	// says another client holds one: a connection Slack has not seen
 	// closed yet (the previous instance's right after a restart) counts
 	// for a while. Default 60s.
 	ConflictWindow time.Duration `yaml:"conflict_window"`
-	// MaxMessageLen is the split size reported to the core, in characters.
-	// Default 39000, at most 40000.
-	MaxMessageLen int `yaml:"max_message_len"`
 	// ReplyInThread answers a top-level mention in a channel in a thread
 	// under it (the thread is also the session). Direct messages are
 	// answered inline unless they were written in a thread. Default true.
@@ -65,9 +65,8 @@ func NewConfig() *Config {
 	return &Config{
 		APIURL:         DefaultAPIURL,
 		PingInterval:   DefaultPingInterval,
-		RequestTimeout: DefaultRequestTimeout,
+		AdapterLimits:  config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: DefaultMaxMessageLen},
 		ConflictWindow: DefaultConflictWindow,
-		MaxMessageLen:  DefaultMaxMessageLen,
 		ReplyInThread:  true,
 	}
 }
@@ -81,9 +80,8 @@ func (c *Config) Validate() error {
 		ck.Add("api_url", "%v", err)
 	}
 	ck.Timeout("ping_interval", c.PingInterval, 10*time.Minute)
-	ck.Timeout("request_timeout", c.RequestTimeout, 5*time.Minute)
+	c.AdapterLimits.Check(&ck, 5*time.Minute, MaxTextLen)
 	ck.Timeout("conflict_window", c.ConflictWindow, time.Hour)
-	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxTextLen)
 	return ck.Err()
 }
 

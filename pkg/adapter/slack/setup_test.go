@@ -32,7 +32,8 @@ func TestRegistered(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := NewConfig()
-	want := Config{APIURL: "https://slack.com/api", PingInterval: 30 * time.Second, RequestTimeout: 10 * time.Second, ConflictWindow: time.Minute, MaxMessageLen: 39000, ReplyInThread: true}
+	want := Config{APIURL: "https://slack.com/api", PingInterval: 30 * time.Second, ConflictWindow: time.Minute, ReplyInThread: true,
+		AdapterLimits: config.AdapterLimits{RequestTimeout: 10 * time.Second, MaxMessageLen: 39000}}
 	if *c != want {
 		t.Fatalf("NewConfig() = %+v, want %+v", *c, want)
 	}
@@ -110,7 +111,8 @@ platforms:
 	got := c.Platforms["slack"].Settings.(*Config)
 	want := Config{
 		AppToken: secret.Ref{Credential: "slack-app"}, BotToken: secret.Ref{File: "/etc/herald/slack-bot"},
-		APIURL: DefaultAPIURL, PingInterval: 20 * time.Second, RequestTimeout: 5 * time.Second, ConflictWindow: 2 * time.Minute, MaxMessageLen: 3000,
+		APIURL: DefaultAPIURL, PingInterval: 20 * time.Second, ConflictWindow: 2 * time.Minute,
+		AdapterLimits: config.AdapterLimits{RequestTimeout: 5 * time.Second, MaxMessageLen: 3000},
 	}
 	if *got != want {
 		t.Fatalf("decoded %+v, want %+v", *got, want)

@@ -46,9 +46,13 @@ type Config struct {
 	// seconds. The HTTP request may take PollTimeout + RequestTimeout.
 	// Default 50s.
 	PollTimeout time.Duration `yaml:"poll_timeout"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds every other call (getMe, sendMessage …) and is
 	// the grace on top of PollTimeout for getUpdates. Default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageLen is the split size the core uses for replies, in
+	// characters (code points). Default 4096. A part longer than 4096
+	// UTF-16 code units is sent as several Telegram messages.
+	config.AdapterLimits `yaml:",inline"`
 	// ConflictWindow is how long after start a 409 Conflict is taken for
 	// the previous instance's lingering poll: retried quietly. After it the
 	// 409 raises the Status alarm. Default 60s (longer than one poll).
@@ -56,10 +60,6 @@ type Config struct {
 	// GroupMentionOnly passes group messages on only when they mention the
 	// bot, reply to it, or are commands. Default true.
 	GroupMentionOnly bool `yaml:"group_mention_only"`
-	// MaxMessageLen is the split size the core uses for replies, in
-	// characters (code points). Default 4096. A part longer than 4096
-	// UTF-16 code units is sent as several Telegram messages.
-	MaxMessageLen int `yaml:"max_message_len"`
 	// AllowedUpdates is getUpdates' allowed_updates. Default [message,
 	// callback_query]. Message updates become messages and callback
 	// queries button presses; others are counted and skipped. Without
@@ -77,10 +77,9 @@ func NewConfig() *Config {
 	return &Config{
 		APIURL:           DefaultAPIURL,
 		PollTimeout:      DefaultPollTimeout,
-		RequestTimeout:   DefaultRequestTimeout,
+		AdapterLimits:    config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: MaxTextUnits},
 		ConflictWindow:   DefaultConflictWindow,
 		GroupMentionOnly: true,
-		MaxMessageLen:    MaxTextUnits,
 		AllowedUpdates:   []string{"message", "callback_query"},
 		InterruptedSend:  ResendMarked,
 	}
@@ -99,8 +98,7 @@ func (c *Config) Validate() error {
 	if c.PollTimeout > time.Second && c.PollTimeout%time.Second != 0 {
 		ck.Add("poll_timeout", "%s is not a whole number of seconds", c.PollTimeout)
 	}
-	ck.Timeout("request_timeout", c.RequestTimeout, 0)
-	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxTextUnits)
+	c.AdapterLimits.Check(&ck, 0, MaxTextUnits)
 	ck.OneOf("interrupted_send", c.InterruptedSend, ResendMarked, AtMostOnce)
 	hasMessage := false
 	seen := map[string]bool{}

@@ -167,9 +167,7 @@ func TestReadme(t *testing.T) {
 		section(t, doc, s)
 	}
 	conf := section(t, doc, "Configuration")
-	typ := reflect.TypeOf(Config{})
-	for i := 0; i < typ.NumField(); i++ {
-		key, _, _ := strings.Cut(typ.Field(i).Tag.Get("yaml"), ",")
+	for _, key := range config.Keys(reflect.TypeOf(Config{})) {
 		if !strings.Contains(conf, "| `"+key+"` |") {
 			t.Errorf("configuration key %q is not in the Configuration table", key)
 		}

@@ -47,9 +47,12 @@ type Config struct {
 	// MaxBodyBytes is the largest request body accepted (413 above).
 	// Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds reading a request body and storing the message,
 	// counted from the moment the handler starts. Default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageLen is the longest reply part in characters; the core
+	// splits longer replies. Default 4000.
+	config.AdapterLimits `yaml:",inline"`
 	// ReplyURL receives replies to messages that carry no reply_url of
 	// their own. A per-message reply_url under this URL is always allowed.
 	ReplyURL string `yaml:"reply_url"`
@@ -58,18 +61,14 @@ type Config struct {
 	// OutboundSecret signs replies (Standard Webhooks). whsec_<base64> or
 	// raw. Optional: without it replies are sent unsigned.
 	OutboundSecret secret.Ref `yaml:"outbound_secret"`
-	// MaxMessageLen is the longest reply part in characters; the core
-	// splits longer replies. Default 4000.
-	MaxMessageLen int `yaml:"max_message_len"`
 }
 
 // NewConfig returns a Config with defaults filled in (adapter.Type.NewConfig).
 func NewConfig() *Config {
 	return &Config{
-		Signature:      SchemeAny,
-		MaxBodyBytes:   DefaultMaxBodyBytes,
-		RequestTimeout: DefaultRequestTimeout,
-		MaxMessageLen:  4000,
+		Signature:     SchemeAny,
+		MaxBodyBytes:  DefaultMaxBodyBytes,
+		AdapterLimits: config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: 4000},
 	}
 }
 
@@ -103,7 +102,7 @@ func (c *Config) Validate() error {
 	}
 	ck.OneOf("signature", c.Signature, SchemeGitHub, SchemeStandard, SchemeAny)
 	ck.Bytes("max_body_bytes", c.MaxBodyBytes, maxMaxBodyBytes)
-	ck.Timeout("request_timeout", c.RequestTimeout, maxRequestTimeout)
+	c.AdapterLimits.Check(&ck, maxRequestTimeout, maxMessageLenLimit)
 	if c.ReplyURL != "" {
 		if _, err := parseReplyURL(c.ReplyURL); err != nil {
 			ck.Add("reply_url", "%v", err)
@@ -114,7 +113,6 @@ func (c *Config) Validate() error {
 			ck.Add(fmt.Sprintf("reply_url_allow[%d]", i), "%v", err)
 		}
 	}
-	ck.Range("max_message_len", c.MaxMessageLen, 1, maxMessageLenLimit)
 	return ck.Err()
 }
 

@@ -100,9 +100,9 @@ platforms:
 	}
 	want := webhook.Config{
 		Path: "/in/ci", Secret: secret.Ref{Credential: "ci-hook"}, Signature: "github", MaxBodyBytes: 65536,
-		RequestTimeout: 3 * time.Second, ReplyURL: "https://ci.example.com/herald/replies",
+		ReplyURL:      "https://ci.example.com/herald/replies",
 		ReplyURLAllow: []string{"https://ci.example.com/other/"}, OutboundSecret: secret.Ref{File: "/etc/herald/ci-out"},
-		MaxMessageLen: 2000,
+		AdapterLimits: config.AdapterLimits{RequestTimeout: 3 * time.Second, MaxMessageLen: 2000},
 	}
 	if got.Path != want.Path || got.Secret != want.Secret || got.Signature != want.Signature ||
 		got.MaxBodyBytes != want.MaxBodyBytes || got.RequestTimeout != want.RequestTimeout ||

@@ -50,24 +50,23 @@ type Config struct {
 	Path string `yaml:"path"`
 	// APIURL is the server API base URL. Default https://qyapi.weixin.qq.com.
 	APIURL string `yaml:"api_url"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds every API call, and reading and storing one
 	// callback. Default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageLen is the split size for replies in characters. Default
+	// 512, at most 2048; a part over 2048 bytes is refused.
+	config.AdapterLimits `yaml:",inline"`
 	// MaxBodyBytes is the largest callback body accepted (413 above).
 	// Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// MaxMessageLen is the split size for replies in characters. Default
-	// 512, at most 2048; a part over 2048 bytes is refused.
-	MaxMessageLen int `yaml:"max_message_len"`
 }
 
 // NewConfig returns a Config with defaults filled in.
 func NewConfig() *Config {
 	return &Config{
-		APIURL:         DefaultAPIURL,
-		RequestTimeout: DefaultRequestTimeout,
-		MaxBodyBytes:   DefaultMaxBodyBytes,
-		MaxMessageLen:  DefaultMaxMessageLen,
+		APIURL:        DefaultAPIURL,
+		AdapterLimits: config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: DefaultMaxMessageLen},
+		MaxBodyBytes:  DefaultMaxBodyBytes,
 	}
 }
 
@@ -87,9 +86,8 @@ func (c *Config) Validate() error {
 	ck.Secret("encoding_aes_key", c.EncodingAESKey, "")
 	ck.Path("path", c.Path)
 	ck.BaseURL("api_url", c.APIURL)
-	ck.Timeout("request_timeout", c.RequestTimeout, maxRequestTimeout)
+	c.AdapterLimits.Check(&ck, maxRequestTimeout, MaxTextBytes)
 	ck.Bytes("max_body_bytes", c.MaxBodyBytes, maxMaxBodyBytes)
-	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxTextBytes)
 	return ck.Err()
 }
 

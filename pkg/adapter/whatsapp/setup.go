@@ -50,15 +50,15 @@ type Config struct {
 	GraphURL string `yaml:"graph_url"`
 	// APIVersion is the Graph API version path segment. Default v21.0.
 	APIVersion string `yaml:"api_version"`
+	// AdapterLimits: request_timeout and max_message_len.
 	// RequestTimeout bounds every Graph API call, and reading and storing
 	// one webhook request. Default 10s.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxMessageLen is the split size for replies in characters. Default
+	// and maximum 4096.
+	config.AdapterLimits `yaml:",inline"`
 	// MaxBodyBytes is the largest webhook body accepted (413 above).
 	// Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// MaxMessageLen is the split size for replies in characters. Default
-	// and maximum 4096.
-	MaxMessageLen int `yaml:"max_message_len"`
 	// TemplateName is an approved message template sent instead of a
 	// free-form push outside the 24-hour window. Empty: such pushes fail.
 	TemplateName string `yaml:"template_name"`
@@ -74,9 +74,8 @@ func NewConfig() *Config {
 	return &Config{
 		GraphURL:         DefaultGraphURL,
 		APIVersion:       DefaultAPIVersion,
-		RequestTimeout:   DefaultRequestTimeout,
+		AdapterLimits:    config.AdapterLimits{RequestTimeout: DefaultRequestTimeout, MaxMessageLen: MaxTextLen},
 		MaxBodyBytes:     DefaultMaxBodyBytes,
-		MaxMessageLen:    MaxTextLen,
 		TemplateLanguage: "en_US",
 	}
 }
@@ -102,9 +101,8 @@ func (c *Config) Validate() error {
 	if !versionRE.MatchString(c.APIVersion) {
 		ck.Add("api_version", "%q is not a Graph API version such as v21.0", c.APIVersion)
 	}
-	ck.Timeout("request_timeout", c.RequestTimeout, maxRequestTimeout)
+	c.AdapterLimits.Check(&ck, maxRequestTimeout, MaxTextLen)
 	ck.Bytes("max_body_bytes", c.MaxBodyBytes, maxMaxBodyBytes)
-	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxTextLen)
 	if c.TemplateName != "" && !templateRE.MatchString(c.TemplateName) {
 		ck.Add("template_name", "%q is not a template name (lowercase letters, digits, _)", c.TemplateName)
 	}
