@@ -20,8 +20,8 @@ const DefaultStopGrace = 50 * time.Millisecond
 var ErrStopped = errors.New("adapter stopped")
 
 // Life is the start-once, stop-once lifecycle every adapter embeds, so that
-// none writes its own state machine. Build it with NewLife in the adapter's
-// constructor; the adapter's Start and Stop call Life.Start and Life.Stop.
+// none writes its own state machine. Build it with NewLife (NewBase does,
+// for the adapter's Base) in the adapter's constructor; the adapter's Start and Stop call Life.Start and Life.Stop.
 //
 // A started adapter runs one intake goroutine (run, given to Start) and any
 // number of helpers launched with Go. They see two contexts:

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
@@ -25,12 +23,9 @@ const maxFrame = 1 << 20
 // Adapter is one DingTalk app's robot in Stream mode. Build it with New
 // (or through the registry); see the adapter package for the lifecycle.
 type Adapter struct {
-	name    string
-	conf    Config
-	log     *logrus.Entry
-	metrics adapter.Metrics
-	life    *adapter.Life
-	api     *client
+	adapter.Base
+	conf Config
+	api  *client
 
 	// progress of media parts, by idempotency key
 	progress adapter.Progress
@@ -51,16 +46,13 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("dingtalk: client_secret: %w", err)
 	}
 	a := &Adapter{
-		name:    env.Name,
+		Base:    adapter.NewBase(TypeName, env),
 		conf:    *conf,
-		log:     env.Log,
-		metrics: env.Metrics,
-		life:    adapter.NewLife(TypeName, env.Report),
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
 	}
-	a.api = newClient(a.conf.baseURL(), a.conf.ClientID, sec, a.log)
-	a.life.OnStop(func(context.Context, error) { a.api.close() })
+	a.api = newClient(a.conf.baseURL(), a.conf.ClientID, sec, a.Log)
+	a.Life.OnStop(func(context.Context, error) { a.api.close() })
 	return a, nil
 }
 
@@ -70,13 +62,13 @@ func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 // Start launches the stream goroutine and returns at once; an unreachable
 // DingTalk is retried in the background.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	return a.life.Start(ctx, inbox, func(soft, _ context.Context) { a.stream(soft, inbox) })
+	return a.Life.Start(ctx, inbox, func(soft, _ context.Context) { a.stream(soft, inbox) })
 }
 
 // Stop closes the stream and cancels any Send, and waits for them. It
 // returns within 100 ms of ctx ending; the error says what was still
 // running then.
-func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
+func (a *Adapter) Stop(ctx context.Context) error { return a.Life.Stop(ctx, nil) }
 
 // Interface guards
 var (

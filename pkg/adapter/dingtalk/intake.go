@@ -22,7 +22,7 @@ import (
 // rejected.
 func (a *Adapter) stream(ctx context.Context, inbox adapter.Inbox) {
 	adapter.Reconnect{
-		Life: a.life, Log: a.log, Metrics: a.metrics,
+		Life: a.Life, Log: a.Log, Metrics: a.Metrics,
 		Backoff: a.backoff,
 	}.Run(ctx, func(ctx context.Context) adapter.Attempt { return a.session(ctx, inbox) })
 }
@@ -53,9 +53,9 @@ func (a *Adapter) session(ctx context.Context, inbox adapter.Inbox) adapter.Atte
 
 	cctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	a.life.Go(func() { a.keepalive(cctx, stop, conn) })
-	a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
-	a.log.Info("dingtalk: stream connected")
+	a.Life.Go(func() { a.keepalive(cctx, stop, conn) })
+	a.Life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+	a.Log.Info("dingtalk: stream connected")
 
 	err = a.serve(cctx, conn, inbox)
 	if c := context.Cause(cctx); c != nil && ctx.Err() == nil {
@@ -63,7 +63,7 @@ func (a *Adapter) session(ctx context.Context, inbox adapter.Inbox) adapter.Atte
 	}
 	if errors.Is(err, errDisconnect) {
 		a.closeGracefully(ctx, conn)
-		a.log.Info("dingtalk: DingTalk asked to reconnect; stored frames acknowledged, opening a new connection")
+		a.Log.Info("dingtalk: DingTalk asked to reconnect; stored frames acknowledged, opening a new connection")
 		return adapter.Attempt{Err: err, Healthy: true, Immediate: true}
 	}
 	return adapter.Attempt{Err: err, Healthy: true}
@@ -140,14 +140,14 @@ func (a *Adapter) serve(ctx context.Context, conn *websocket.Conn, inbox adapter
 			return fmt.Errorf("dingtalk: stream read: %w", err)
 		}
 		if typ != websocket.MessageText {
-			a.metrics.Rejected(reasonMalformed)
-			a.log.Warn("dingtalk: binary stream frame ignored")
+			a.Metrics.Rejected(reasonMalformed)
+			a.Log.Warn("dingtalk: binary stream frame ignored")
 			continue
 		}
 		var f frame
 		if err := json.Unmarshal(b, &f); err != nil {
-			a.metrics.Rejected(reasonMalformed)
-			a.log.WithError(err).Warn("dingtalk: unreadable stream frame ignored")
+			a.Metrics.Rejected(reasonMalformed)
+			a.Log.WithError(err).Warn("dingtalk: unreadable stream frame ignored")
 			continue
 		}
 		if err := a.handle(ctx, conn, inbox, &f); err != nil {
@@ -158,7 +158,7 @@ func (a *Adapter) serve(ctx context.Context, conn *websocket.Conn, inbox adapter
 
 // handle answers one frame. A non-nil error ends the connection.
 func (a *Adapter) handle(ctx context.Context, conn *websocket.Conn, inbox adapter.Inbox, f *frame) error {
-	log := a.log.WithFields(logrus.Fields{"type": f.Type, "topic": f.topic(), "frame_id": f.messageID()})
+	log := a.Log.WithFields(logrus.Fields{"type": f.Type, "topic": f.topic(), "frame_id": f.messageID()})
 	switch {
 	case f.Type == typeSystem && f.topic() == topicPing:
 		return a.ack(ctx, conn, newAck(f.messageID(), 200, "OK", f.Data))
@@ -177,11 +177,11 @@ func (a *Adapter) handle(ctx context.Context, conn *websocket.Conn, inbox adapte
 	case f.Type == typeEvent:
 		// herald subscribes to events only because DingTalk expects a
 		// stream to; none becomes a message.
-		a.metrics.Rejected(reasonTopic)
+		a.Metrics.Rejected(reasonTopic)
 		log.Debug("dingtalk: event acknowledged and skipped")
 		return a.ack(ctx, conn, newAck(f.messageID(), 200, "OK", ackEventData))
 	default:
-		a.metrics.Rejected(reasonTopic)
+		a.Metrics.Rejected(reasonTopic)
 		log.Warn("dingtalk: frame of an unsubscribed type or topic answered 404")
 		return a.ack(ctx, conn, newAck(f.messageID(), 404, "handler not found", ""))
 	}
@@ -190,11 +190,11 @@ func (a *Adapter) handle(ctx context.Context, conn *websocket.Conn, inbox adapte
 // botMessage stores a bot message and acknowledges it once stored, or once
 // it is clear it can never be stored.
 func (a *Adapter) botMessage(ctx context.Context, conn *websocket.Conn, inbox adapter.Inbox, f *frame, log *logrus.Entry) error {
-	msg, err := inbound(a.name, f.Data, a.now())
+	msg, err := inbound(a.Name, f.Data, a.now())
 	var rj *rejectError
 	switch {
 	case errors.As(err, &rj):
-		a.metrics.Rejected(rj.reason)
+		a.Metrics.Rejected(rj.reason)
 		level := logrus.WarnLevel
 		if rj.reason == reasonEmpty {
 			level = logrus.InfoLevel
@@ -208,7 +208,7 @@ func (a *Adapter) botMessage(ctx context.Context, conn *websocket.Conn, inbox ad
 		switch err := inbox.Deliver(ctx, msg); {
 		case err == nil:
 		case errors.Is(err, message.ErrInvalid):
-			a.metrics.Rejected(reasonInvalid)
+			a.Metrics.Rejected(reasonInvalid)
 			log.WithError(err).Warn("dingtalk: bot message refused by the store; acknowledged so DingTalk stops sending it")
 		default:
 			// Not stored, so not acknowledged: DingTalk sends it again.
@@ -224,8 +224,8 @@ func (a *Adapter) botMessage(ctx context.Context, conn *websocket.Conn, inbox ad
 // ack writes one acknowledgement, bounded by request_timeout.
 func (a *Adapter) ack(ctx context.Context, conn *websocket.Conn, ack ackFrame) error {
 	if strings.TrimSpace(ack.Headers["messageId"]) == "" {
-		a.metrics.Rejected(reasonMalformed)
-		a.log.Warn("dingtalk: frame without messageId cannot be acknowledged")
+		a.Metrics.Rejected(reasonMalformed)
+		a.Log.Warn("dingtalk: frame without messageId cannot be acknowledged")
 		return nil
 	}
 	b, err := json.Marshal(ack)

@@ -167,7 +167,7 @@ func TestSkippedFramesAcked(t *testing.T) {
 func TestRejectedCredentialsFatal(t *testing.T) {
 	h := newHarness(t, nil)
 	h.srv.RejectCredentials()
-	logs := adaptertest.Logs(adapter.Env{Log: h.a.log})
+	logs := adaptertest.Logs(adapter.Env{Log: h.a.Log})
 	if err := h.a.Start(context.Background(), h.inbox); err != nil {
 		t.Fatal(err)
 	}

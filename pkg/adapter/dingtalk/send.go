@@ -28,7 +28,7 @@ import (
 // 5xx and failures before the request was written → ErrTemporary; a failure
 // after it was written → ErrAmbiguous (DingTalk has no idempotency key).
 func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
-	ctx, end, err := a.life.Begin(ctx)
+	ctx, end, err := a.Life.Begin(ctx)
 	if err != nil {
 		return adapter.SendResult{}, fmt.Errorf("dingtalk: send: %w: %w", adapter.ErrTemporary, err)
 	}
@@ -54,7 +54,7 @@ func (a *Adapter) sendText(ctx context.Context, msg *message.Outbound, text stri
 		}
 		// DingTalk refused the webhook (expired, revoked): nothing was
 		// shown, so the robot API may send it.
-		a.log.WithError(err).Info("dingtalk: session webhook refused; replying through the robot API")
+		a.Log.WithError(err).Info("dingtalk: session webhook refused; replying through the robot API")
 	}
 	return a.sendRobot(ctx, msg, "sampleText", textBody{text})
 }
@@ -68,7 +68,7 @@ func (a *Adapter) sessionWebhook(msg *message.Outbound) (string, bool) {
 	}
 	u, err := url.Parse(hook)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		a.log.Warn("dingtalk: session webhook is not an http(s) URL; using the robot API")
+		a.Log.Warn("dingtalk: session webhook is not an http(s) URL; using the robot API")
 		return "", false
 	}
 	ms, err := strconv.ParseInt(msg.Meta[MetaSessionWebhookExpires], 10, 64)
@@ -182,7 +182,7 @@ func (a *Adapter) withToken(ctx context.Context, timeout time.Duration, call fun
 		var ae *apiError
 		if err != nil && try == 0 && tok != "" && errors.As(err, &ae) && ae.unauthorized() {
 			a.api.dropToken(tok)
-			a.log.WithError(err).Info("dingtalk: access token rejected; fetching a new one")
+			a.Log.WithError(err).Info("dingtalk: access token rejected; fetching a new one")
 			continue
 		}
 		return err

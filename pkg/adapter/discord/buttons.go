@@ -149,27 +149,27 @@ func (in *intake) pressed(i *interactionData, now time.Time) (*message.Inbound, 
 func (a *Adapter) interaction(ctx context.Context, p payload) error {
 	var i interactionData
 	if err := json.Unmarshal(p.D, &i); err != nil {
-		a.metrics.Rejected("malformed")
-		a.log.WithError(err).WithField("seq", p.S).Warn("discord: dropping malformed interaction")
+		a.Metrics.Rejected("malformed")
+		a.Log.WithError(err).WithField("seq", p.S).Warn("discord: dropping malformed interaction")
 		return nil
 	}
-	in := &intake{platform: a.name, botID: a.botID, isThread: a.isThread}
+	in := &intake{platform: a.Name, botID: a.botID, isThread: a.isThread}
 	msg, skip := in.pressed(&i, time.Now())
 	if msg == nil {
 		// Not a button press: another part of the application may answer
 		// it (a slash command handled elsewhere); herald does not.
-		a.log.WithFields(map[string]any{"interaction": i.ID, "reason": skip}).Debug("discord: interaction skipped")
+		a.Log.WithFields(map[string]any{"interaction": i.ID, "reason": skip}).Debug("discord: interaction skipped")
 		return nil
 	}
-	log := a.log.WithField("interaction", i.ID)
+	log := a.Log.WithField("interaction", i.ID)
 	if err := msg.Validate(); err != nil {
-		a.metrics.Rejected("malformed")
+		a.Metrics.Rejected("malformed")
 		log.WithError(err).Warn("discord: dropping an invalid button press")
 	} else if err := a.inbox.Deliver(ctx, msg); err != nil {
 		if !errors.Is(err, message.ErrInvalid) {
 			return fmt.Errorf("discord: inbox: interaction %s (seq %d) not stored, resuming from seq %d to have it replayed: %w", i.ID, p.S, a.seq.Load(), err)
 		}
-		a.metrics.Rejected("malformed")
+		a.Metrics.Rejected("malformed")
 		log.WithError(err).Warn("discord: inbox refused a button press for good")
 	}
 	a.answerInteraction(ctx, &i, log)

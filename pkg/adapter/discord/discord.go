@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -68,19 +66,15 @@ func defaultTunables() tunables {
 
 // Adapter is a Discord bot connected through the gateway.
 type Adapter struct {
-	name    string
-	cfg     Config
-	token   secret.Value
-	log     *logrus.Entry
-	metrics adapter.Metrics
-	rest    *restClient
+	adapter.Base
+	cfg   Config
+	token secret.Value
+	rest  *restClient
 	// wsTransport dials gateway connections only, so that each dial opens a
 	// fresh TCP connection whose net.Conn the adapter can close by force.
 	wsTransport *http.Transport
 	wsClient    *http.Client
 	tun         tunables
-
-	life *adapter.Life
 
 	// Session state, owned by the run goroutine: only it writes these
 	// fields, under persistMu for sessionID, resumeURL and botID, which the
@@ -119,7 +113,7 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 	if strings.HasPrefix(tok.Reveal(), "Bot ") {
 		return nil, fmt.Errorf("discord: token: %s holds \"Bot <token>\": store the bare token, herald adds the prefix", cfg.Token)
 	}
-	log, metrics := env.Log, env.Metrics
+	log := env.Log
 	if cfg.Intents&IntentMessageContent == 0 {
 		log.Warn("discord: intents lack MESSAGE_CONTENT (32768): guild messages that do not mention the bot arrive without text")
 	}
@@ -136,12 +130,9 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 		IdleConnTimeout:       time.Second,
 	}
 	a := &Adapter{
-		name:        env.Name,
+		Base:        adapter.NewBase(TypeName, env),
 		cfg:         *cfg,
 		token:       tok,
-		log:         log,
-		metrics:     metrics,
-		life:        adapter.NewLife(TypeName, env.Report),
 		rest:        newRESTClient(cfg.APIURL, tok, cfg.RequestTimeout, log),
 		wsTransport: wsTr,
 		wsClient:    &http.Client{Transport: wsTr},
@@ -150,7 +141,7 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 		state:       st,
 		tokenFP:     tokenFingerprint(tok.Reveal()),
 	}
-	a.life.OnStop(func(context.Context, error) {
+	a.Life.OnStop(func(context.Context, error) {
 		a.rest.tr.CloseIdleConnections()
 		a.wsTransport.CloseIdleConnections()
 	})
@@ -163,8 +154,8 @@ func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
 // Start launches the gateway client and returns at once. Connection
 // failures are retried in the background; see Status reports.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	a.life.CloseBound, a.life.Grace = a.tun.closeBound, a.tun.closeGrace
-	return a.life.Start(ctx, inbox, func(soft, hard context.Context) {
+	a.Life.CloseBound, a.Life.Grace = a.tun.closeBound, a.tun.closeGrace
+	return a.Life.Start(ctx, inbox, func(soft, hard context.Context) {
 		a.inbox = inbox
 		a.run(soft, hard)
 	})
@@ -181,7 +172,7 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 // then the TCP connection is closed by force. An event still being stored
 // when the bound runs out gets its context cancelled; it is not counted as
 // handled, so a resume replays it. See the README on what is guaranteed.
-func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
+func (a *Adapter) Stop(ctx context.Context) error { return a.Life.Stop(ctx, nil) }
 
 func (a *Adapter) invalidSessionDelay() time.Duration {
 	lo, hi := a.tun.invalidMin, a.tun.invalidMax

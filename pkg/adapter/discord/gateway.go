@@ -143,9 +143,9 @@ type outcome struct {
 func (a *Adapter) run(stopCtx, hardCtx context.Context) {
 	a.restoreSession()
 	rc := adapter.Reconnect{
-		Life:    a.life,
-		Log:     a.log,
-		Metrics: a.metrics,
+		Life:    a.Life,
+		Log:     a.Log,
+		Metrics: a.Metrics,
 		Backoff: adapter.Backoff{Min: a.tun.backoffBase, Max: a.tun.backoffMax},
 	}
 	rc.Run(stopCtx, func(context.Context) adapter.Attempt {
@@ -197,7 +197,7 @@ func (a *Adapter) connect(stopCtx, hardCtx context.Context) outcome {
 			// resume through the main gateway instead (Discord answers op 9
 			// if it will not resume there).
 			if a.resumeDialFails++; a.resumeDialFails >= maxResumeDialFails {
-				a.log.WithField("resume_gateway_url", a.resumeURL).Warn("discord: resume gateway unreachable, using the main gateway")
+				a.Log.WithField("resume_gateway_url", a.resumeURL).Warn("discord: resume gateway unreachable, using the main gateway")
 				a.setResumeURL("")
 				a.resumeDialFails = 0
 			}
@@ -273,7 +273,7 @@ func (a *Adapter) connect(stopCtx, hardCtx context.Context) outcome {
 	if err != nil {
 		return a.readFailed(c, fmt.Errorf("discord: gateway: sending %s: %w", map[bool]string{true: "Resume", false: "Identify"}[resume], err), false)
 	}
-	a.log.WithField("resume", resume).Debug("discord: gateway connected, session requested")
+	a.Log.WithField("resume", resume).Debug("discord: gateway connected, session requested")
 	return a.readLoop(connCtx, c)
 }
 
@@ -323,8 +323,8 @@ func (a *Adapter) readLoop(ctx context.Context, c *gwConn) outcome {
 		}
 		p, err := parsePayload(data)
 		if err != nil {
-			a.metrics.Rejected("malformed")
-			a.log.WithError(err).Warn("discord: gateway: ignoring malformed frame")
+			a.Metrics.Rejected("malformed")
+			a.Log.WithError(err).Warn("discord: gateway: ignoring malformed frame")
 			continue
 		}
 		switch p.Op {
@@ -354,7 +354,7 @@ func (a *Adapter) readLoop(ctx context.Context, c *gwConn) outcome {
 			return outcome{err: errInvalidNew, healthy: healthy, delay: a.invalidSessionDelay()}
 		case opHello:
 		default:
-			a.log.WithField("op", p.Op).Debug("discord: gateway: ignoring unknown opcode")
+			a.Log.WithField("op", p.Op).Debug("discord: gateway: ignoring unknown opcode")
 		}
 	}
 }
@@ -386,7 +386,7 @@ func (a *Adapter) dispatch(ctx context.Context, p payload, healthy *bool) (out o
 	case "READY":
 		r, err := parseReady(p.D)
 		if err != nil {
-			a.metrics.Rejected("malformed")
+			a.Metrics.Rejected("malformed")
 			return outcome{err: fmt.Errorf("discord: gateway: %w", err)}, true
 		}
 		a.setSession(r.SessionID, r.ResumeGatewayURL, r.User.ID, p.S)
@@ -394,15 +394,15 @@ func (a *Adapter) dispatch(ctx context.Context, p payload, healthy *bool) (out o
 		// Saved at once: a crash right after READY must not lose the
 		// session.
 		a.saveSession(true)
-		a.log.WithFields(map[string]any{"bot_id": r.User.ID, "bot": r.User.Username}).Info("discord: connected (READY)")
-		a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+		a.Log.WithFields(map[string]any{"bot_id": r.User.ID, "bot": r.User.Username}).Info("discord: connected (READY)")
+		a.Life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	case "RESUMED":
 		a.advance(p.S)
 		*healthy = true
 		// The session is known alive again: refresh saved_at at once.
 		a.saveSession(true)
-		a.log.WithField("seq", a.seq.Load()).Info("discord: session resumed")
-		a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+		a.Log.WithField("seq", a.seq.Load()).Info("discord: session resumed")
+		a.Life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	case "MESSAGE_CREATE", "INTERACTION_CREATE":
 		store := a.intake
 		if p.T == "INTERACTION_CREATE" {
@@ -434,25 +434,25 @@ func (a *Adapter) dispatch(ctx context.Context, p payload, healthy *bool) (out o
 func (a *Adapter) intake(ctx context.Context, p payload) error {
 	m, err := parseMessage(p.D)
 	if err != nil {
-		a.metrics.Rejected("malformed")
-		a.log.WithError(err).WithField("seq", p.S).Warn("discord: dropping malformed event")
+		a.Metrics.Rejected("malformed")
+		a.Log.WithError(err).WithField("seq", p.S).Warn("discord: dropping malformed event")
 		return nil
 	}
-	in := &intake{platform: a.name, botID: a.botID, requireMention: a.cfg.RequireMention, isThread: a.isThread}
+	in := &intake{platform: a.Name, botID: a.botID, requireMention: a.cfg.RequireMention, isThread: a.isThread}
 	msg, skip := in.inbound(m, time.Now())
 	if msg == nil {
-		a.log.WithFields(map[string]any{"message_id": m.ID, "reason": skip}).Debug("discord: message skipped")
+		a.Log.WithFields(map[string]any{"message_id": m.ID, "reason": skip}).Debug("discord: message skipped")
 		return nil
 	}
 	if err := msg.Validate(); err != nil {
-		a.metrics.Rejected("malformed")
-		a.log.WithError(err).WithField("message_id", m.ID).Warn("discord: dropping invalid message")
+		a.Metrics.Rejected("malformed")
+		a.Log.WithError(err).WithField("message_id", m.ID).Warn("discord: dropping invalid message")
 		return nil
 	}
 	if err := a.inbox.Deliver(ctx, msg); err != nil {
 		if errors.Is(err, message.ErrInvalid) {
-			a.metrics.Rejected("malformed")
-			a.log.WithError(err).WithField("message_id", m.ID).Warn("discord: inbox refused message for good, skipping it")
+			a.Metrics.Rejected("malformed")
+			a.Log.WithError(err).WithField("message_id", m.ID).Warn("discord: inbox refused message for good, skipping it")
 			return nil
 		}
 		return fmt.Errorf("discord: inbox: message %s (seq %d) not stored, resuming from seq %d to have it replayed: %w", m.ID, p.S, a.seq.Load(), err)
@@ -515,7 +515,7 @@ func (a *Adapter) heartbeat(ctx context.Context, c *gwConn, interval time.Durati
 		}
 		if !c.acked.Swap(false) {
 			c.zombie.Store(true)
-			a.log.Warn("discord: heartbeat not acknowledged: zombie connection, closing to resume")
+			a.Log.Warn("discord: heartbeat not acknowledged: zombie connection, closing to resume")
 			c.close(closeReconnect, "heartbeat ack missing", a.tun.closeBound, hard)
 			return
 		}

@@ -109,7 +109,7 @@ func (h *harness) connected(t *testing.T) {
 // runEnded reports whether the gateway goroutine has returned.
 func (h *harness) runEnded() bool {
 	select {
-	case <-h.a.life.RunDone():
+	case <-h.a.Life.RunDone():
 		return true
 	default:
 		return false

@@ -29,7 +29,7 @@ func (a *Adapter) restoreSession() {
 	a.state.cleanTemp()
 	now := time.Now()
 	s, err := a.state.load(now, a.cfg.ResumeWindow, a.tokenFP, a.cfg.Intents)
-	log := a.log.WithField("file", a.state.path())
+	log := a.Log.WithField("file", a.state.path())
 	switch {
 	case errors.Is(err, errStateIgnored):
 		log.WithError(err).Info("discord: saved session not resumed, identifying")
@@ -79,7 +79,7 @@ func (a *Adapter) dropSession() {
 	if err := a.state.remove(); err != nil {
 		// A leftover file is harmless: Discord refuses the Resume and the
 		// next process identifies.
-		a.log.WithError(err).Warn("discord: removing the invalidated saved session")
+		a.Log.WithError(err).Warn("discord: removing the invalidated saved session")
 	}
 }
 
@@ -118,7 +118,7 @@ func (a *Adapter) saveSession(force bool) {
 		TokenFP:   a.tokenFP,
 		SavedAt:   now.UTC(),
 	})
-	if a.saves.Done(a.log.WithField("dir", a.state.dir), err, "discord", "the session", "a restart will identify and lose what is sent meanwhile") {
+	if a.saves.Done(a.Log.WithField("dir", a.state.dir), err, "discord", "the session", "a restart will identify and lose what is sent meanwhile") {
 		a.saved = m
 	}
 }

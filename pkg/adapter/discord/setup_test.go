@@ -113,7 +113,7 @@ func TestRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := a.(*Adapter).name; n != "dc" {
+	if n := a.(*Adapter).Name; n != "dc" {
 		t.Errorf("name %q", n)
 	}
 	if _, err := typ.New(struct{}{}, env); err == nil {

@@ -116,7 +116,7 @@ func (a *Adapter) pressed(eventID string, raw json.RawMessage) (*message.Inbound
 		sender = ev.Operator.UnionID
 	}
 	return &message.Inbound{
-		Platform:   a.name,
+		Platform:   a.Name,
 		EventID:    eventID,
 		ChatID:     ev.Context.OpenChatID,
 		ChatType:   chatType,

@@ -76,7 +76,7 @@ var (
 func (a *Adapter) interval(name string, v float64, bounds [2]time.Duration) time.Duration {
 	d, clamped := adapter.BoundWait(v, time.Second, bounds[0], bounds[1])
 	if clamped {
-		adapter.LogClamp(a.log, "feishu: ClientConfig "+name+" (seconds)", v, d)
+		adapter.LogClamp(a.Log, "feishu: ClientConfig "+name+" (seconds)", v, d)
 	}
 	return d
 }
@@ -110,7 +110,7 @@ func (a *Adapter) applyConfig(w *wireClientConfig) (pingChanged bool) {
 		a.cc.pingInterval = a.interval("PingInterval", *w.PingInterval, pingIntervalBounds)
 	}
 	if a.cc != old {
-		a.log.WithFields(map[string]any{
+		a.Log.WithFields(map[string]any{
 			"ping_interval": a.cc.pingInterval, "reconnect_interval": a.cc.reconnectInterval,
 			"reconnect_nonce": a.cc.reconnectNonce, "reconnect_count": a.cc.reconnectCount,
 		}).Debug("feishu: client config from the platform")
@@ -154,7 +154,7 @@ func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 			if !a.sleep(ctx, delay, lastErr) {
 				return
 			}
-			a.metrics.Reconnect()
+			a.Metrics.Reconnect()
 		}
 		sess, err := a.connect(ctx)
 		if ctx.Err() != nil || a.isStopping() {
@@ -168,7 +168,7 @@ func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 				a.giveUp(err)
 				return
 			}
-			a.log.WithError(err).Warn("feishu: connect failed; retrying")
+			a.Log.WithError(err).Warn("feishu: connect failed; retrying")
 			lastErr = err
 			continue
 		}
@@ -177,22 +177,22 @@ func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 			return
 		}
 		retries = 0
-		a.log.WithFields(map[string]any{"conn_id": sess.ep.deviceID, "endpoint": sess.ep.safe}).Info("feishu: connected")
-		a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+		a.Log.WithFields(map[string]any{"conn_id": sess.ep.deviceID, "endpoint": sess.ep.safe}).Info("feishu: connected")
+		a.Life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 		err = sess.serve(ctx, inbox)
 		a.unpublish(sess)
 		if ctx.Err() != nil || a.isStopping() {
 			return
 		}
-		a.log.WithError(err).Warn("feishu: connection lost; reconnecting")
+		a.Log.WithError(err).Warn("feishu: connection lost; reconnecting")
 		lastErr = err
 	}
 }
 
 // giveUp reports a fatal error: herald stops retrying this platform.
 func (a *Adapter) giveUp(err error) {
-	logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).Error("feishu: giving up on the long connection; fix the app or its configuration, then reload herald")
-	a.life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
+	logging.Event(a.Log, logging.MsgAdapterFatal).WithError(err).Error("feishu: giving up on the long connection; fix the app or its configuration, then reload herald")
+	a.Life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
 }
 
 // backoff returns the delay before retry number n (0-based) of a reconnect
@@ -211,7 +211,7 @@ func (a *Adapter) backoff(n int, cc clientConfig) time.Duration {
 
 // sleep reports PhaseReconnecting and waits d; false if ctx ended first.
 func (a *Adapter) sleep(ctx context.Context, d time.Duration, cause error) bool {
-	a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now().Add(d), Err: cause})
+	a.Life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now().Add(d), Err: cause})
 	return adapter.Sleep(ctx, d)
 }
 
@@ -429,7 +429,7 @@ func (s *session) serve(ctx context.Context, inbox adapter.Inbox) error {
 // handshake is one that Stop waits for.
 func (s *session) closeGracefully(ctx context.Context, wait time.Duration) {
 	done := make(chan struct{})
-	s.a.life.Go(func() {
+	s.a.Life.Go(func() {
 		defer close(done)
 		_ = s.conn.Close(websocket.StatusNormalClosure, "")
 	})
@@ -438,7 +438,7 @@ func (s *session) closeGracefully(ctx context.Context, wait time.Duration) {
 	select {
 	case <-done:
 	case <-t.C:
-		s.a.log.Warn("feishu: the platform did not answer the close frame in time; closing the connection")
+		s.a.Log.Warn("feishu: the platform did not answer the close frame in time; closing the connection")
 	case <-ctx.Done():
 	}
 	s.raw.close()
@@ -470,7 +470,7 @@ func (s *session) pingLoop(ctx context.Context) {
 		cancel()
 		if err != nil {
 			// A failed write closes the connection; the read loop reports it.
-			s.a.log.WithError(err).Debug("feishu: ping failed")
+			s.a.Log.WithError(err).Debug("feishu: ping failed")
 			return
 		}
 		last = time.Now()
@@ -495,7 +495,7 @@ func (s *session) readLoop(ctx context.Context, inbox adapter.Inbox) error {
 			}
 		}
 		if typ != websocket.MessageBinary {
-			s.a.log.Debug("feishu: ignoring a text websocket message")
+			s.a.Log.Debug("feishu: ignoring a text websocket message")
 			continue
 		}
 		s.handleFrame(ctx, inbox, b)
@@ -509,8 +509,8 @@ func (s *session) handleFrame(ctx context.Context, inbox adapter.Inbox, b []byte
 	start := time.Now()
 	f, err := pbbp2.Unmarshal(b)
 	if err != nil {
-		s.a.log.WithError(err).Warn("feishu: dropping an undecodable frame")
-		s.a.metrics.Rejected(reasonMalformed)
+		s.a.Log.WithError(err).Warn("feishu: dropping an undecodable frame")
+		s.a.Metrics.Rejected(reasonMalformed)
 		return
 	}
 	switch f.Method {
@@ -520,7 +520,7 @@ func (s *session) handleFrame(ctx context.Context, inbox adapter.Inbox, b []byte
 		}
 		var w wireClientConfig
 		if err := json.Unmarshal(f.Payload, &w); err != nil {
-			s.a.log.WithError(err).Warn("feishu: ignoring an undecodable ClientConfig in a pong")
+			s.a.Log.WithError(err).Warn("feishu: ignoring an undecodable ClientConfig in a pong")
 			return
 		}
 		if s.a.applyConfig(&w) {
@@ -536,27 +536,27 @@ func (s *session) handleFrame(ctx context.Context, inbox adapter.Inbox, b []byte
 		case pbbp2.TypeCard:
 			// herald subscribes to no card callbacks; like the SDK without a
 			// card handler it does not answer.
-			s.a.log.Debug("feishu: ignoring a card callback")
+			s.a.Log.Debug("feishu: ignoring a card callback")
 		default:
-			s.a.log.WithField("type", f.Type()).Debug("feishu: ignoring a data frame of unknown type")
+			s.a.Log.WithField("type", f.Type()).Debug("feishu: ignoring a data frame of unknown type")
 		}
 	default:
-		s.a.log.WithField("method", f.Method).Debug("feishu: ignoring a frame with unknown method")
+		s.a.Log.WithField("method", f.Method).Debug("feishu: ignoring a frame with unknown method")
 	}
 }
 
 func (s *session) handleEvent(ctx context.Context, inbox adapter.Inbox, f *pbbp2.Frame, start time.Time) {
 	payload, complete, dropped, err := s.frags.add(f, start)
 	if dropped > 0 {
-		s.a.log.WithField("sets", dropped).Warn("feishu: dropped incomplete fragmented events (older than fragment_ttl, or crowded out by newer ones); the platform will redeliver them")
+		s.a.Log.WithField("sets", dropped).Warn("feishu: dropped incomplete fragmented events (older than fragment_ttl, or crowded out by newer ones); the platform will redeliver them")
 		for range dropped {
-			s.a.metrics.Rejected(reasonIncomplete)
+			s.a.Metrics.Rejected(reasonIncomplete)
 		}
 	}
 	if err != nil {
 		// Bad fragment headers: this frame can never be reassembled.
-		s.a.log.WithError(err).Warn("feishu: acknowledging a malformed event frame")
-		s.a.metrics.Rejected(reasonMalformed)
+		s.a.Log.WithError(err).Warn("feishu: acknowledging a malformed event frame")
+		s.a.Metrics.Rejected(reasonMalformed)
 		s.ack(ctx, f, start)
 		return
 	}
@@ -590,6 +590,6 @@ func (s *session) ackWith(ctx context.Context, f *pbbp2.Frame, start time.Time, 
 	wctx, cancel := context.WithTimeout(ctx, s.a.timing.writeTimeout)
 	defer cancel()
 	if err := s.conn.Write(wctx, websocket.MessageBinary, reply.Marshal()); err != nil {
-		s.a.log.WithError(err).Debug("feishu: ack not sent; the platform will redeliver")
+		s.a.Log.WithError(err).Debug("feishu: ack not sent; the platform will redeliver")
 	}
 }

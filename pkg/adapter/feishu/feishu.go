@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -63,24 +61,21 @@ var defaultTiming = timing{
 // Adapter is a Feishu/Lark platform instance: a long-connection client for
 // intake and a REST client for replies.
 type Adapter struct {
-	name    string
-	conf    *Config
-	appID   string
-	secret  secret.Value
-	log     *logrus.Entry
-	metrics adapter.Metrics
-	timing  timing
-	tr      *http.Transport // bootstrap and REST; websocket dials get their own
-	rest    *restClient
+	adapter.Base
+	conf   *Config
+	appID  string
+	secret secret.Value
+	timing timing
+	tr     *http.Transport // bootstrap and REST; websocket dials get their own
+	rest   *restClient
 
 	cfgMu sync.Mutex
 	cc    clientConfig // the platform's latest ClientConfig
 
 	bot botIdentity
 
-	life *adapter.Life
-	mu   sync.Mutex
-	cur  *session // the open connection, if any
+	mu  sync.Mutex
+	cur *session // the open connection, if any
 }
 
 // New builds an adapter: it validates c and reads the app secret. It does no
@@ -95,14 +90,11 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("feishu: app_secret: %w", err)
 	}
 	a := &Adapter{
-		name:    env.Name,
-		conf:    c,
-		appID:   c.AppID,
-		secret:  sec,
-		log:     env.Log,
-		life:    adapter.NewLife("feishu", env.Report),
-		metrics: env.Metrics,
-		timing:  defaultTiming,
+		Base:   adapter.NewBase("feishu", env),
+		conf:   c,
+		appID:  c.AppID,
+		secret: sec,
+		timing: defaultTiming,
 	}
 	a.cc = a.timing.defaults
 	a.tr = &http.Transport{
@@ -114,7 +106,7 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		TLSHandshakeTimeout:   c.RequestTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
-	a.life.OnStop(func(context.Context, error) { a.tr.CloseIdleConnections() })
+	a.Life.OnStop(func(context.Context, error) { a.tr.CloseIdleConnections() })
 	a.rest = &restClient{
 		base:    c.baseURL(),
 		appID:   c.AppID,
@@ -123,7 +115,7 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		timeout: c.RequestTimeout,
 		now:     time.Now,
 		sem:     make(chan struct{}, 1),
-		log:     a.log,
+		log:     a.Log,
 	}
 	return a, nil
 }
@@ -134,14 +126,14 @@ func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 // Start launches the long-connection client and returns at once. Connection
 // failures are retried in the background; see README.md for the policy.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	return a.life.Start(ctx, inbox, func(_, hard context.Context) { a.run(hard, inbox) })
+	return a.Life.Start(ctx, inbox, func(_, hard context.Context) { a.run(hard, inbox) })
 }
 
 // Stop sends a close frame on the open connection, waits for the platform's
 // answer at most 2 s (and never past ctx), then tears everything down. It
 // returns within 100 ms of ctx ending in every state.
 func (a *Adapter) Stop(ctx context.Context) error {
-	return a.life.Stop(ctx, func(ctx context.Context) {
+	return a.Life.Stop(ctx, func(ctx context.Context) {
 		a.mu.Lock()
 		sess := a.cur
 		a.mu.Unlock()
@@ -152,14 +144,14 @@ func (a *Adapter) Stop(ctx context.Context) error {
 }
 
 // isStopping reports whether Stop has been called.
-func (a *Adapter) isStopping() bool { return a.life.Stopping() }
+func (a *Adapter) isStopping() bool { return a.Life.Stopping() }
 
 // publish makes sess the connection Stop closes. It fails once Stop has
 // begun.
 func (a *Adapter) publish(sess *session) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.life.Stopping() {
+	if a.Life.Stopping() {
 		return false
 	}
 	a.cur = sess

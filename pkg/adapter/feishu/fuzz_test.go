@@ -352,7 +352,7 @@ func FuzzProcess(f *testing.F) {
 	a := fuzzAdapter(f)
 	f.Fuzz(func(t *testing.T, payload []byte, botKnown, requireMention, storeFails bool) {
 		m := &adaptertest.Metrics{}
-		a.metrics = m
+		a.Metrics = m
 		a.conf.RequireMention = requireMention
 		a.bot.openID, a.bot.lastTry = "", time.Now()
 		if botKnown {
@@ -584,9 +584,9 @@ func FuzzFrames(f *testing.F) {
 
 	a := fuzzAdapter(f)
 	a.bot.openID = "ou_bot"
-	a.log = logrus.NewEntry(logrus.New())
-	a.log.Logger.SetOutput(io.Discard)
-	a.log.Logger.SetLevel(logrus.DebugLevel)
+	a.Log = logrus.NewEntry(logrus.New())
+	a.Log.Logger.SetOutput(io.Discard)
+	a.Log.Logger.SetLevel(logrus.DebugLevel)
 	peer, conn := newAckServer(f)
 	s := &session{a: a, conn: conn, raw: &rawConn{}, ep: &endpoint{}, cfgChanged: make(chan struct{}, 1)}
 	f.Fuzz(func(t *testing.T, data []byte) {

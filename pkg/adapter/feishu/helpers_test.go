@@ -114,12 +114,12 @@ func (h *harness) assertStopped() {
 	h.t.Helper()
 	h.stopped = true
 	select {
-	case <-h.a.life.RunDone():
+	case <-h.a.Life.RunDone():
 	default:
 		h.t.Fatal("intake goroutine still running after Stop")
 	}
 	select {
-	case <-h.a.life.Done():
+	case <-h.a.Life.Done():
 	default:
 		h.t.Fatal("adapter goroutines still running after Stop")
 	}
@@ -133,7 +133,7 @@ func (h *harness) assertStopped() {
 func (h *harness) waitRunDone() {
 	h.t.Helper()
 	select {
-	case <-h.a.life.RunDone():
+	case <-h.a.Life.RunDone():
 	case <-time.After(wait):
 		h.t.Fatal("intake goroutine did not end")
 	}

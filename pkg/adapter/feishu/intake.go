@@ -93,22 +93,22 @@ func (a *Adapter) process(ctx context.Context, inbox adapter.Inbox, payload []by
 
 // processEvent is process; card reports a card callback.
 func (a *Adapter) processEvent(ctx context.Context, inbox adapter.Inbox, payload []byte, traceID string) (ack, card bool) {
-	log := a.log.WithField("trace_id", traceID)
+	log := a.Log.WithField("trace_id", traceID)
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil {
 		log.WithError(err).Warn("feishu: acknowledging an event that is not JSON")
-		a.metrics.Rejected(reasonMalformed)
+		a.Metrics.Rejected(reasonMalformed)
 		return true, card
 	}
 	if env.Encrypt != nil {
 		log.Error("feishu: acknowledging an encrypted event: the long connection delivers plaintext; remove the app's Encrypt Key")
-		a.metrics.Rejected(reasonEncrypted)
+		a.Metrics.Rejected(reasonEncrypted)
 		return true, card
 	}
 	log = log.WithFields(map[string]any{"event_id": env.Header.EventID, "event_type": env.Header.EventType})
 	if env.Header.EventID == "" {
 		log.Warn("feishu: acknowledging an event without header.event_id (not a v2 event)")
-		a.metrics.Rejected(reasonMalformed)
+		a.Metrics.Rejected(reasonMalformed)
 		return true, card
 	}
 	var msg *message.Inbound
@@ -118,7 +118,7 @@ func (a *Adapter) processEvent(ctx context.Context, inbox adapter.Inbox, payload
 		var ev messageReceive
 		if err := json.Unmarshal(env.Event, &ev); err != nil {
 			log.WithError(err).Warn("feishu: acknowledging a malformed message event")
-			a.metrics.Rejected(reasonMalformed)
+			a.Metrics.Rejected(reasonMalformed)
 			return true, card
 		}
 		msg, reason = a.inbound(ctx, env.Header.EventID, &ev)
@@ -130,12 +130,12 @@ func (a *Adapter) processEvent(ctx context.Context, inbox adapter.Inbox, payload
 		}
 	default:
 		log.Debug("feishu: acknowledging an event type herald does not handle")
-		a.metrics.Rejected(reasonUnsupported)
+		a.Metrics.Rejected(reasonUnsupported)
 		return true, card
 	}
 	if reason != "" {
 		log.WithField("reason", reason).Debug("feishu: acknowledging a message herald does not take")
-		a.metrics.Rejected(reason)
+		a.Metrics.Rejected(reason)
 		return true, card
 	}
 	if err := msg.Validate(); err != nil {
@@ -144,7 +144,7 @@ func (a *Adapter) processEvent(ctx context.Context, inbox adapter.Inbox, payload
 			reason = reasonTooLarge
 		}
 		log.WithError(err).Warn("feishu: acknowledging a message that cannot be stored")
-		a.metrics.Rejected(reason)
+		a.Metrics.Rejected(reason)
 		return true, card
 	}
 	dctx, cancel := context.WithTimeout(ctx, a.timing.deliverTimeout)
@@ -155,7 +155,7 @@ func (a *Adapter) processEvent(ctx context.Context, inbox adapter.Inbox, payload
 		return true, card
 	case errors.Is(err, message.ErrInvalid):
 		log.WithError(err).Warn("feishu: acknowledging a message the store refused as invalid")
-		a.metrics.Rejected(reasonInvalid)
+		a.Metrics.Rejected(reasonInvalid)
 		return true, card
 	case errors.Is(err, adapter.ErrStopping), ctx.Err() != nil:
 		log.WithError(err).Info("feishu: not acknowledging (stopping); the platform will redeliver")
@@ -186,12 +186,12 @@ func (a *Adapter) inbound(ctx context.Context, eventID string, ev *messageReceiv
 	}
 	text, err := messageText(m.MessageType, m.Content)
 	if err != nil {
-		a.log.WithError(err).WithField("message_type", m.MessageType).Warn("feishu: undecodable message content")
+		a.Log.WithError(err).WithField("message_type", m.MessageType).Warn("feishu: undecodable message content")
 		return nil, reasonMalformed
 	}
 	atts, unsupported, err := messageMedia(m.MessageID, m.MessageType, m.Content)
 	if err != nil {
-		a.log.WithError(err).WithField("message_type", m.MessageType).Warn("feishu: undecodable message content")
+		a.Log.WithError(err).WithField("message_type", m.MessageType).Warn("feishu: undecodable message content")
 		return nil, reasonMalformed
 	}
 	botID := ""
@@ -206,7 +206,7 @@ func (a *Adapter) inbound(ctx context.Context, eventID string, ev *messageReceiv
 		sender = ev.Sender.SenderID.UnionID
 	}
 	in := &message.Inbound{
-		Platform:   a.name,
+		Platform:   a.Name,
 		EventID:    eventID,
 		ChatID:     m.ChatID,
 		ChatType:   chatType,
@@ -388,7 +388,7 @@ func (a *Adapter) botOpenID(ctx context.Context) string {
 	defer cancel()
 	id, err := a.rest.botInfo(ctx)
 	if err != nil {
-		a.log.WithError(err).Warn("feishu: cannot read the bot's open_id; any mention in a group counts as a mention of the bot")
+		a.Log.WithError(err).Warn("feishu: cannot read the bot's open_id; any mention in a group counts as a mention of the bot")
 		return ""
 	}
 	a.bot.openID = id

@@ -93,7 +93,7 @@ func TestFactory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := a.(*Adapter).name; n != "work" || a.(*Adapter).secret.Reveal() != "s3cret" {
+	if n := a.(*Adapter).Name; n != "work" || a.(*Adapter).secret.Reveal() != "s3cret" {
 		t.Errorf("adapter %q secret read wrongly", n)
 	}
 }

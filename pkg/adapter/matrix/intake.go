@@ -34,9 +34,9 @@ type syncer struct {
 
 func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 	s := &syncer{a: a, inbox: inbox, direct: map[string]bool{}, notified: map[string]bool{},
-		cls:       classifier{platform: a.name, requireMention: a.conf.RequireMention},
+		cls:       classifier{platform: a.Name, requireMention: a.conf.RequireMention},
 		deliverBo: a.backoff}
-	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
+	adapter.Reconnect{Life: a.Life, Log: a.Log, Metrics: a.Metrics,
 		Backoff: a.backoff}.
 		Run(ctx, s.connect)
 }
@@ -45,7 +45,7 @@ func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 func (s *syncer) restore(userID string) {
 	s.a.state.cleanTemp()
 	saved, err := s.a.state.load()
-	log := s.a.log.WithField("file", s.a.state.path())
+	log := s.a.Log.WithField("file", s.a.state.path())
 	switch {
 	case err != nil:
 		log.WithError(err).Warn("matrix: ignoring an unreadable saved sync position; starting from now")
@@ -80,10 +80,10 @@ func (s *syncer) connect(ctx context.Context) adapter.Attempt {
 		name, err := a.api.displayName(cctx, user)
 		cancel()
 		if err != nil {
-			a.log.WithError(err).Debug("matrix: no display name; room mentions must use the user id")
+			a.Log.WithError(err).Debug("matrix: no display name; room mentions must use the user id")
 		}
 		s.cls.userID, s.cls.displayName = user, name
-		a.log.WithField("user", user).Info("matrix: access token accepted")
+		a.Log.WithField("user", user).Info("matrix: access token accepted")
 		s.restore(user)
 	}
 	healthy := false
@@ -102,7 +102,7 @@ func (s *syncer) connect(ctx context.Context) adapter.Attempt {
 		}
 		if !healthy {
 			healthy = true
-			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+			a.Life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 		}
 		if err := s.handle(ctx, resp); err != nil {
 			if ctx.Err() != nil {
@@ -111,7 +111,7 @@ func (s *syncer) connect(ctx context.Context) adapter.Attempt {
 			// The connection is fine: stay connected, and ask again from
 			// the unchanged since token after a backoff.
 			d := s.deliverBo.Next()
-			entry := a.log.WithError(err).WithField("retry_in", d.Round(time.Millisecond).String())
+			entry := a.Log.WithError(err).WithField("retry_in", d.Round(time.Millisecond).String())
 			if errors.Is(err, adapter.ErrStopping) {
 				entry.Info("matrix: herald is stopping; batch left unacknowledged for the next instance")
 			} else {
@@ -166,18 +166,18 @@ func (s *syncer) handle(ctx context.Context, resp *syncResponse) error {
 func (s *syncer) save() {
 	err := s.a.state.save(&savedState{Version: stateVersion, UserID: s.cls.userID, Since: s.since,
 		Direct: keys(s.direct), Notified: keys(s.notified)})
-	s.saves.Done(s.a.log.WithField("dir", s.a.state.dir), err, "matrix", "the sync position", "a restart fetches stored events again (the store drops them)")
+	s.saves.Done(s.a.Log.WithField("dir", s.a.state.dir), err, "matrix", "the sync position", "a restart fetches stored events again (the store drops them)")
 }
 
 // invite joins a room the bot was invited to by a listed user, and
 // declines the others.
 func (s *syncer) invite(ctx context.Context, room string, r *invitedRoom) error {
 	from, direct := inviter(r, s.cls.userID)
-	log := s.a.log.WithFields(logrus.Fields{"room": room, "inviter": from})
+	log := s.a.Log.WithFields(logrus.Fields{"room": room, "inviter": from})
 	cctx, cancel := context.WithTimeout(ctx, s.a.conf.RequestTimeout)
 	defer cancel()
 	if !s.a.invites[from] {
-		s.a.metrics.Rejected(reasonInvite)
+		s.a.Metrics.Rejected(reasonInvite)
 		log.Warn("matrix: declining an invite from a user not in join_invites_from")
 		if err := s.a.api.leave(cctx, room); err != nil {
 			log.WithError(err).Info("matrix: declining the invite failed; it stays pending")
@@ -216,7 +216,7 @@ func (s *syncer) room(ctx context.Context, room string, r *joinedRoom, initial b
 		}
 	}
 	if r.Timeline.Limited && !initial {
-		s.a.log.WithField("room", room).Warn("matrix: the room had more new events than one sync returns; the oldest were not fetched")
+		s.a.Log.WithField("room", room).Warn("matrix: the room had more new events than one sync returns; the oldest were not fetched")
 	}
 	for _, raw := range r.Timeline.Events {
 		var ev event
@@ -278,20 +278,20 @@ func (s *syncer) encrypted(ctx context.Context, room string) {
 	defer cancel()
 	content := map[string]any{"msgtype": "m.notice", "body": s.a.conf.EncryptedNotice, "m.mentions": map[string]any{}}
 	if _, err := s.a.api.send(cctx, room, txn, content); err != nil {
-		s.a.log.WithError(err).WithField("room", room).Warn("matrix: cannot tell an encrypted room that herald cannot read it")
+		s.a.Log.WithError(err).WithField("room", room).Warn("matrix: cannot tell an encrypted room that herald cannot read it")
 		return
 	}
 	s.notified[room] = true
-	s.a.log.WithField("room", room).Warn("matrix: room is encrypted; herald cannot read it and said so in the room")
+	s.a.Log.WithField("room", room).Warn("matrix: room is encrypted; herald cannot read it and said so in the room")
 }
 
 func (s *syncer) skip(reason, room, id, detail string) {
-	s.a.metrics.Rejected(reason)
+	s.a.Metrics.Rejected(reason)
 	level := logrus.DebugLevel
 	if reason == reasonMalformed || reason == reasonInvalid || reason == reasonEncrypted {
 		level = logrus.WarnLevel
 	}
-	s.a.log.WithFields(logrus.Fields{"room": room, "event_id": id, "reason": reason}).Logf(level, "matrix: event skipped %s", detail)
+	s.a.Log.WithFields(logrus.Fields{"room": room, "event_id": id, "reason": reason}).Logf(level, "matrix: event skipped %s", detail)
 }
 
 func keys[V any](m map[string]V) []string {

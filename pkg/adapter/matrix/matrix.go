@@ -9,20 +9,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // Adapter is one Matrix bot account. Build it with New (or through the
 // registry); see the adapter package for the lifecycle.
 type Adapter struct {
-	name    string
+	adapter.Base
 	conf    Config
-	log     *logrus.Entry
-	metrics adapter.Metrics
 	api     *client
-	life    *adapter.Life
 	state   stateFile
 	invites map[string]bool
 
@@ -51,11 +46,8 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("matrix: access_token: %s does not hold an access token (empty or with white space)", conf.AccessToken)
 	}
 	a := &Adapter{
-		name:    env.Name,
+		Base:    adapter.NewBase(TypeName, env),
 		conf:    *conf,
-		log:     env.Log,
-		metrics: env.Metrics,
-		life:    adapter.NewLife(TypeName, env.Report),
 		state:   stateFile{dir: env.StateDir},
 		invites: map[string]bool{},
 		backoff: adapter.ReconnectBackoff(),
@@ -65,8 +57,8 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		a.invites[u] = true
 	}
 	a.conf.JoinInvitesFrom = append([]string(nil), conf.JoinInvitesFrom...)
-	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout, a.log)
-	a.life.OnStop(func(context.Context, error) { a.api.close() })
+	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout, a.Log)
+	a.Life.OnStop(func(context.Context, error) { a.api.close() })
 	return a, nil
 }
 
@@ -77,17 +69,17 @@ func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 // and returns at once; an unreachable homeserver is retried in the
 // background.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	return a.life.Start(ctx, inbox, func(soft, _ context.Context) { a.run(soft, inbox) })
+	return a.Life.Start(ctx, inbox, func(soft, _ context.Context) { a.run(soft, inbox) })
 }
 
 // Stop cancels the intake (the in-flight /sync included) and any Send,
 // waits for them and closes idle connections. The since token needs no
 // goodbye: it is saved after each stored batch.
-func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
+func (a *Adapter) Stop(ctx context.Context) error { return a.Life.Stop(ctx, nil) }
 
 // begin registers a Send: Stop waits for it and cancels it.
 func (a *Adapter) begin(ctx context.Context) (context.Context, func(), error) {
-	ctx, end, err := a.life.Begin(ctx)
+	ctx, end, err := a.Life.Begin(ctx)
 	if err != nil {
 		return ctx, end, fmt.Errorf("matrix: send: %w: %w", adapter.ErrTemporary, err)
 	}

@@ -147,7 +147,7 @@ func (a *Adapter) uploadLimit(ctx context.Context) int64 {
 		}
 	}
 	if err != nil || cfg.Size <= 0 {
-		a.log.WithError(err).Debug("matrix: the homeserver's upload limit is not known; uploading without checking it")
+		a.Log.WithError(err).Debug("matrix: the homeserver's upload limit is not known; uploading without checking it")
 		return 0
 	}
 	a.maxUpload.Store(cfg.Size)

@@ -53,7 +53,7 @@ type postedData struct {
 
 // run holds the connection until soft ends or credentials are rejected.
 func (a *Adapter) run(soft context.Context, inbox adapter.Inbox) {
-	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
+	adapter.Reconnect{Life: a.Life, Log: a.Log, Metrics: a.Metrics,
 		Backoff: a.backoff}.
 		Run(soft, func(ctx context.Context) adapter.Attempt { return a.connect(ctx, inbox) })
 }
@@ -81,13 +81,13 @@ func (a *Adapter) connect(ctx context.Context, inbox adapter.Inbox) adapter.Atte
 	// a reader held up by a long catch-up does not answer them.
 	frames := make(chan []byte, 64)
 	readErr := make(chan error, 1)
-	a.life.Go(func() { readErr <- a.read(cctx, ws, frames) })
+	a.Life.Go(func() { readErr <- a.read(cctx, ws, frames) })
 	if err := a.catchUp(cctx, inbox, me); err != nil {
 		return attemptFor(fmt.Errorf("mattermost: catch-up: %w", err))
 	}
-	a.life.Go(func() { a.ping(cctx, ws, cancel) })
-	a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
-	a.log.WithField("bot", me.Username).Info("mattermost: connected")
+	a.Life.Go(func() { a.ping(cctx, ws, cancel) })
+	a.Life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+	a.Log.WithField("bot", me.Username).Info("mattermost: connected")
 	for {
 		select {
 		case b := <-frames:
@@ -191,7 +191,7 @@ func (a *Adapter) ping(ctx context.Context, ws *websocket.Conn, cancel context.C
 		pcancel()
 		if err != nil {
 			if ctx.Err() == nil {
-				a.log.WithError(err).Warn("mattermost: websocket ping unanswered; reconnecting")
+				a.Log.WithError(err).Warn("mattermost: websocket ping unanswered; reconnecting")
 			}
 			cancel()
 			return
@@ -204,8 +204,8 @@ func (a *Adapter) ping(ctx context.Context, ws *websocket.Conn, cancel context.C
 func (a *Adapter) handle(ctx context.Context, inbox adapter.Inbox, me *user, b []byte) error {
 	var ev wsEvent
 	if err := json.Unmarshal(b, &ev); err != nil {
-		a.metrics.Rejected("malformed")
-		a.log.WithError(err).Warn("mattermost: skipping a malformed websocket frame")
+		a.Metrics.Rejected("malformed")
+		a.Log.WithError(err).Warn("mattermost: skipping a malformed websocket frame")
 		return nil
 	}
 	if ev.Event != "posted" {
@@ -214,8 +214,8 @@ func (a *Adapter) handle(ctx context.Context, inbox adapter.Inbox, me *user, b [
 	var d postedData
 	var p wire.Post
 	if err := json.Unmarshal(ev.Data, &d); err != nil || json.Unmarshal([]byte(d.Post), &p) != nil || p.ID == "" || p.ChannelID == "" {
-		a.metrics.Rejected("malformed")
-		a.log.WithField("seq", ev.Seq).Warn("mattermost: skipping a posted event without a readable post")
+		a.Metrics.Rejected("malformed")
+		a.Log.WithField("seq", ev.Seq).Warn("mattermost: skipping a posted event without a readable post")
 		return nil
 	}
 	return a.take(ctx, inbox, me, &p, d.ChannelType)
@@ -249,14 +249,14 @@ func (a *Adapter) catchUp(ctx context.Context, inbox adapter.Inbox, me *user) er
 		if errors.Is(err, adapter.ErrPermanent) {
 			// Left or lost access since the list was made: nothing
 			// there is for the bot now; the other channels still are.
-			a.log.WithError(err).WithField("channel_id", ch.ID).Warn("mattermost: catch-up: skipping a channel the bot cannot read")
+			a.Log.WithError(err).WithField("channel_id", ch.ID).Warn("mattermost: catch-up: skipping a channel the bot cannot read")
 			continue
 		}
 		if err != nil {
 			return err
 		}
 		if len(ps) >= sinceLimit {
-			a.log.WithFields(map[string]any{"channel_id": ch.ID, "posts": len(ps)}).
+			a.Log.WithFields(map[string]any{"channel_id": ch.ID, "posts": len(ps)}).
 				Warn("mattermost: catch-up: the server's limit of posts per answer was reached; older posts made while disconnected may be missed")
 		}
 		for _, p := range ps {
@@ -276,7 +276,7 @@ func (a *Adapter) catchUp(ctx context.Context, inbox adapter.Inbox, me *user) er
 		return posts[i].ID < posts[j].ID
 	})
 	if len(posts) > 0 {
-		a.log.WithField("posts", len(posts)).Info("mattermost: catching up on posts made while disconnected")
+		a.Log.WithField("posts", len(posts)).Info("mattermost: catching up on posts made while disconnected")
 	}
 	for _, p := range posts {
 		if err := a.take(ctx, inbox, me, p, types[p.ChannelID]); err != nil {
@@ -293,8 +293,8 @@ func (a *Adapter) take(ctx context.Context, inbox adapter.Inbox, me *user, p *wi
 	msg, reason := a.inbound(p, channelType, me)
 	if msg == nil {
 		if reason != "" {
-			a.metrics.Rejected(reason)
-			a.log.WithFields(map[string]any{"post_id": p.ID, "reason": reason}).Debug("mattermost: post skipped")
+			a.Metrics.Rejected(reason)
+			a.Log.WithFields(map[string]any{"post_id": p.ID, "reason": reason}).Debug("mattermost: post skipped")
 		}
 		a.advance(p.CreateAt)
 		return nil
@@ -303,8 +303,8 @@ func (a *Adapter) take(ctx context.Context, inbox adapter.Inbox, me *user, p *wi
 	switch {
 	case err == nil:
 	case errors.Is(err, message.ErrInvalid):
-		a.metrics.Rejected("invalid")
-		a.log.WithError(err).WithField("post_id", p.ID).Warn("mattermost: the store refused a post as invalid; skipping it")
+		a.Metrics.Rejected("invalid")
+		a.Log.WithError(err).WithField("post_id", p.ID).Warn("mattermost: the store refused a post as invalid; skipping it")
 	default:
 		return fmt.Errorf("mattermost: deliver %s: %w", p.ID, err)
 	}
@@ -347,7 +347,7 @@ func (a *Adapter) inbound(p *wire.Post, channelType string, me *user) (*message.
 		return nil, "not_mentioned"
 	}
 	return &message.Inbound{
-		Platform:    a.name,
+		Platform:    a.Name,
 		EventID:     p.ID,
 		ChatID:      p.ChannelID,
 		ChatType:    ct,

@@ -179,7 +179,7 @@ func TestCursorWaitsForTheStore(t *testing.T) {
 
 func TestExpiredTokenIsFatal(t *testing.T) {
 	h := newHarness(t, nil, "", nil)
-	logs := adaptertest.Logs(adapter.Env{Log: h.a.log})
+	logs := adaptertest.Logs(adapter.Env{Log: h.a.Log})
 	h.connected(t)
 	h.fake.Expire()
 	h.fake.Disconnect()
@@ -226,7 +226,7 @@ func TestBlackholedWebsocketReconnects(t *testing.T) {
 
 func TestRateLimitedConnectWaits(t *testing.T) {
 	h := newHarness(t, nil, "", nil)
-	logs := adaptertest.Logs(adapter.Env{Log: h.a.log})
+	logs := adaptertest.Logs(adapter.Env{Log: h.a.Log})
 	h.fake.RateLimit(1, "", "0")
 	h.start(t)
 	h.st.WaitPhase(t, adapter.PhaseConnected, wait)

@@ -8,21 +8,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // Adapter is one Mattermost bot. Build it with New (or through the
 // registry); see the adapter package for the lifecycle.
 type Adapter struct {
-	name    string
-	conf    Config
-	log     *logrus.Entry
-	metrics adapter.Metrics
-	api     *client
-	life    *adapter.Life
-	cursor  cursorFile
+	adapter.Base
+	conf   Config
+	api    *client
+	cursor cursorFile
 
 	backoff adapter.Backoff // between connection attempts; tests shorten it
 	now     func() time.Time
@@ -50,17 +45,14 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("mattermost: token: %w", err)
 	}
 	a := &Adapter{
-		name:    env.Name,
+		Base:    adapter.NewBase(TypeName, env),
 		conf:    *conf,
-		log:     env.Log,
-		metrics: env.Metrics,
-		life:    adapter.NewLife(TypeName, env.Report),
 		cursor:  cursorFile{dir: env.StateDir},
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
 	}
-	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout, a.log)
-	a.life.OnStop(func(context.Context, error) { a.api.close() })
+	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout, a.Log)
+	a.Life.OnStop(func(context.Context, error) { a.api.close() })
 	return a, nil
 }
 
@@ -70,7 +62,7 @@ func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 // Start launches intake: it loads the saved cursor and connects in the
 // background; it returns at once.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	return a.life.Start(ctx, inbox, func(soft, _ context.Context) {
+	return a.Life.Start(ctx, inbox, func(soft, _ context.Context) {
 		a.loadCursor()
 		a.run(soft, inbox)
 	})
@@ -78,7 +70,7 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 
 // Stop ends intake, cancels any Send and closes connections; it returns
 // within 100 ms of ctx ending.
-func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
+func (a *Adapter) Stop(ctx context.Context) error { return a.Life.Stop(ctx, nil) }
 
 // loadCursor restores the saved cursor; whatever goes wrong, the adapter
 // starts from the time of its first connection.
@@ -86,14 +78,14 @@ func (a *Adapter) loadCursor() {
 	a.cursor.cleanTemp()
 	at, err := a.cursor.load()
 	if err != nil {
-		a.log.WithError(err).Warn("mattermost: ignoring an unreadable cursor; posts made while herald was down are not fetched")
+		a.Log.WithError(err).Warn("mattermost: ignoring an unreadable cursor; posts made while herald was down are not fetched")
 		return
 	}
 	a.mu.Lock()
 	a.last, a.saved = at, at
 	a.mu.Unlock()
 	if at > 0 {
-		a.log.WithField("last_post_at", at).Info("mattermost: catching up from the saved cursor")
+		a.Log.WithField("last_post_at", at).Info("mattermost: catching up from the saved cursor")
 	}
 }
 
@@ -115,7 +107,7 @@ func (a *Adapter) saveLocked() {
 		return
 	}
 	err := a.cursor.save(a.last)
-	if a.saves.Done(a.log.WithField("dir", a.cursor.dir), err, "mattermost", "the cursor", "a restart catches up from an older post (the store drops duplicates)") {
+	if a.saves.Done(a.Log.WithField("dir", a.cursor.dir), err, "mattermost", "the cursor", "a restart catches up from an older post (the store drops duplicates)") {
 		a.saved = a.last
 	}
 }
@@ -147,7 +139,7 @@ func (a *Adapter) bot(ctx context.Context) (*user, error) {
 
 // begin registers an outbound call: Stop waits for it and cancels it.
 func (a *Adapter) begin(ctx context.Context, method string) (context.Context, func(), error) {
-	ctx, end, err := a.life.Begin(ctx)
+	ctx, end, err := a.Life.Begin(ctx)
 	if err != nil {
 		return ctx, end, fmt.Errorf("mattermost: %s: %w: %w", method, adapter.ErrTemporary, err)
 	}

@@ -106,7 +106,7 @@ func (a *Adapter) Recover(ctx context.Context, msg *message.Outbound, since time
 	}
 	for _, p := range posts {
 		if p.UserID == me.ID && p.DeleteAt == 0 && p.Props[keyProp] == msg.IdempotencyKey {
-			a.log.WithField("post_id", p.ID).Info("mattermost: an interrupted send had reached the channel; not sending it again")
+			a.Log.WithField("post_id", p.ID).Info("mattermost: an interrupted send had reached the channel; not sending it again")
 			return adapter.SendResult{MessageID: p.ID}, nil
 		}
 	}

@@ -94,7 +94,7 @@ func TestSendRateLimited(t *testing.T) {
 		{"", strconv.FormatInt(time.Now().Add(time.Hour+time.Minute).Unix(), 10), adapter.MaxRetryAfter, true},
 	} {
 		h := newHarness(t, nil, "", nil)
-		logs := adaptertest.Logs(adapter.Env{Log: h.a.log})
+		logs := adaptertest.Logs(adapter.Env{Log: h.a.Log})
 		h.fake.RateLimit(1, c.retryAfter, c.reset)
 		_, err := h.a.Send(context.Background(), reply("town", message.ChatChannel, "", "p", "x"))
 		d, ok := adapter.RetryAfter(err)

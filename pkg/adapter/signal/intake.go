@@ -42,7 +42,7 @@ var (
 
 // intake holds the event stream open, reopening it with backoff.
 func (a *Adapter) intake(ctx context.Context, inbox adapter.Inbox) {
-	adapter.Reconnect{Life: a.life, Log: a.log, Metrics: a.metrics,
+	adapter.Reconnect{Life: a.Life, Log: a.Log, Metrics: a.Metrics,
 		Backoff: a.backoff}.
 		Run(ctx, func(ctx context.Context) adapter.Attempt { return a.stream(ctx, inbox) })
 }
@@ -67,7 +67,7 @@ func (a *Adapter) stream(ctx context.Context, inbox adapter.Inbox) adapter.Attem
 		return adapter.Attempt{Err: fmt.Errorf("signal: events: %w", err), Fatal: true}
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	last := a.cursor.get(a.log)
+	last := a.cursor.get(a.Log)
 	if last != "" {
 		req.Header.Set("Last-Event-ID", last)
 	}
@@ -83,8 +83,8 @@ func (a *Adapter) stream(ctx context.Context, inbox adapter.Inbox) adapter.Attem
 	if err := checkStream(resp, a.conf.Account); err != nil {
 		return adapter.Attempt{Err: err, Fatal: resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed}
 	}
-	a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
-	a.log.WithField("last_event_id", last).Debug("signal: event stream open")
+	a.Life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+	a.Log.WithField("last_event_id", last).Debug("signal: event stream open")
 	idle := time.AfterFunc(a.conf.IdleTimeout, func() { cancel(errIdle) })
 	defer idle.Stop()
 	sc := bufio.NewScanner(resp.Body)
@@ -204,17 +204,17 @@ func (a *Adapter) advance(id string) {
 		return
 	}
 	if err := a.cursor.set(id); err != nil {
-		a.log.WithError(err).Warn("signal: could not save the last event id; after a restart the daemon sends its kept events again and the store deduplicates them")
+		a.Log.WithError(err).Warn("signal: could not save the last event id; after a restart the daemon sends its kept events again and the store deduplicates them")
 	}
 }
 
 func (a *Adapter) skip(id, reason, detail string) {
-	a.metrics.Rejected(reason)
+	a.Metrics.Rejected(reason)
 	level := logrus.DebugLevel
 	if reason == reasonMalformed || reason == reasonInvalid {
 		level = logrus.WarnLevel
 	}
-	a.log.WithFields(logrus.Fields{"event_id": id, "reason": reason}).Logf(level, "signal: event skipped: %s", detail)
+	a.Log.WithFields(logrus.Fields{"event_id": id, "reason": reason}).Logf(level, "signal: event skipped: %s", detail)
 	a.advance(id)
 }
 
@@ -291,7 +291,7 @@ func (a *Adapter) inbound(data []byte) (*message.Inbound, string, string) {
 	}
 	ts := strconv.FormatInt(env.Timestamp, 10)
 	msg := &message.Inbound{
-		Platform:    a.name,
+		Platform:    a.Name,
 		EventID:     key + ":" + ts,
 		ChatID:      sender,
 		ChatType:    message.ChatDirect,

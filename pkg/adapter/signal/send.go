@@ -81,7 +81,7 @@ var rpcSeq atomic.Uint64
 // ErrPermanent; the daemon not answering → ErrTemporary; a failure after
 // the request was written → ErrAmbiguous: Signal has no idempotency key.
 func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
-	ctx, end, err := a.life.Begin(ctx)
+	ctx, end, err := a.Life.Begin(ctx)
 	if err != nil {
 		return adapter.SendResult{}, fmt.Errorf("signal: send: %w: %w", adapter.ErrTemporary, err)
 	}
@@ -191,7 +191,7 @@ func (a *Adapter) post(ctx context.Context, method string, body io.Reader, lengt
 	// A call that ends after Stop must not leave a keep-alive connection
 	// (and its goroutines) behind.
 	defer func() {
-		if a.life.Stopping() {
+		if a.Life.Stopping() {
 			a.tr.CloseIdleConnections()
 		}
 	}()
@@ -260,7 +260,7 @@ func (a *Adapter) outcome(res sendResult) error {
 			if r.RetryAfterSeconds != nil {
 				d, clamped := adapter.BoundWait(float64(*r.RetryAfterSeconds), time.Second, time.Second, adapter.MaxRetryAfter)
 				if clamped {
-					adapter.LogClamp(a.log, "signal: retryAfterSeconds of send", *r.RetryAfterSeconds, d)
+					adapter.LogClamp(a.Log, "signal: retryAfterSeconds of send", *r.RetryAfterSeconds, d)
 				}
 				wait = max(wait, d)
 			}
@@ -276,7 +276,7 @@ func (a *Adapter) outcome(res sendResult) error {
 	case limited > 0:
 		err := fmt.Errorf("%w: %d of %d recipients rate limited", adapter.ErrRateLimited, limited, len(res.Results))
 		if token != "" {
-			a.log.Error("signal: Signal demands a proof (captcha) before more messages can be sent; solve it and run signal-cli submitRateLimitChallenge, or wait")
+			a.Log.Error("signal: Signal demands a proof (captcha) before more messages can be sent; solve it and run signal-cli submitRateLimitChallenge, or wait")
 		}
 		if wait > 0 {
 			return &adapter.RetryAfterError{After: wait, Err: err}
@@ -297,7 +297,7 @@ func (a *Adapter) logPartial(res sendResult) {
 		}
 	}
 	if len(failed) > 0 {
-		a.log.WithFields(logrus.Fields{"timestamp": res.Timestamp, "failed": failed}).Warn("signal: message sent, but not to every group member")
+		a.Log.WithFields(logrus.Fields{"timestamp": res.Timestamp, "failed": failed}).Warn("signal: message sent, but not to every group member")
 	}
 }
 
@@ -306,5 +306,5 @@ func (a *Adapter) logPartial(res sendResult) {
 // interrupted_send decides (adapter.RecoverByPolicy): at_most_once declines,
 // resend_marked sends it again once, marked.
 func (a *Adapter) Recover(ctx context.Context, msg *message.Outbound, since time.Time) (adapter.SendResult, error) {
-	return adapter.RecoverByPolicy(ctx, a.conf.InterruptedSend, "signal: send", msg, since, a.log, a.Send)
+	return adapter.RecoverByPolicy(ctx, a.conf.InterruptedSend, "signal: send", msg, since, a.Log, a.Send)
 }

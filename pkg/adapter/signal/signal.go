@@ -8,22 +8,17 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // Adapter is one signal-cli account. Build it with New (or through the
 // registry); see the adapter package for the lifecycle.
 type Adapter struct {
-	name    string
-	conf    Config
-	log     *logrus.Entry
-	metrics adapter.Metrics
-	life    *adapter.Life
-	tr      *http.Transport
-	http    *http.Client
-	cursor  *cursor
+	adapter.Base
+	conf   Config
+	tr     *http.Transport
+	http   *http.Client
+	cursor *cursor
 
 	backoff adapter.Backoff // between connection attempts; tests shorten it
 	now     func() time.Time
@@ -38,11 +33,8 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		return nil, err
 	}
 	a := &Adapter{
-		name:    env.Name,
+		Base:    adapter.NewBase(TypeName, env),
 		conf:    *conf,
-		log:     env.Log,
-		metrics: env.Metrics,
-		life:    adapter.NewLife(TypeName, env.Report),
 		cursor:  newCursor(env.StateDir),
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
@@ -59,7 +51,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	// No http.Client.Timeout: every call carries a context deadline, and
 	// the event stream has none (the idle timer watches it).
 	a.http = &http.Client{Transport: a.tr}
-	a.life.OnStop(func(context.Context, error) { a.tr.CloseIdleConnections() })
+	a.Life.OnStop(func(context.Context, error) { a.tr.CloseIdleConnections() })
 	return a, nil
 }
 
@@ -70,12 +62,12 @@ func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 // It returns at once; a daemon that is down is retried in the background
 // (the status board shows reconnecting).
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	return a.life.Start(ctx, inbox, func(soft, _ context.Context) { a.intake(soft, inbox) })
+	return a.Life.Start(ctx, inbox, func(soft, _ context.Context) { a.intake(soft, inbox) })
 }
 
 // Stop ends the event stream and any Send, waits for them and closes idle
 // connections. It returns within 100 ms of ctx ending.
-func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
+func (a *Adapter) Stop(ctx context.Context) error { return a.Life.Stop(ctx, nil) }
 
 // Interface guards
 var (

@@ -193,10 +193,10 @@ func (a *Adapter) dial(ctx context.Context, wsURL string) (*conn, error) {
 		disc:   make(chan string, 8),
 		done:   make(chan struct{}),
 	}
-	c.log = a.log.WithField("conn", c.id)
+	c.log = a.Log.WithField("conn", c.id)
 	a.open.Add(1) // until the reader returns
-	a.life.Go(func() { a.read(c) })
-	a.life.Go(func() { a.ping(c) })
+	a.Life.Go(func() { a.read(c) })
+	a.Life.Go(func() { a.ping(c) })
 	return c, nil
 }
 
@@ -229,7 +229,7 @@ func (a *Adapter) read(c *conn) {
 		}
 		env, err := decodeEnvelope(data)
 		if err != nil {
-			a.metrics.Rejected("malformed")
+			a.Metrics.Rejected("malformed")
 			c.log.WithError(err).Warn("slack: ignoring an unreadable frame")
 			continue
 		}

@@ -46,7 +46,7 @@ func (a *Adapter) handle(ctx context.Context, it intakeItem) {
 	msg, skip, err := a.mapper.inbound(env, time.Now())
 	switch {
 	case err != nil:
-		a.metrics.Rejected("malformed")
+		a.Metrics.Rejected("malformed")
 		log.WithError(err).Warn("slack: acknowledging an envelope herald cannot read")
 	case msg == nil:
 		log.Debugf("slack: acknowledging without storing: %s", skip)
@@ -57,7 +57,7 @@ func (a *Adapter) handle(ctx context.Context, it intakeItem) {
 			if len(msg.Text) > message.MaxTextBytes {
 				reason = "too_large"
 			}
-			a.metrics.Rejected(reason)
+			a.Metrics.Rejected(reason)
 			log.WithError(verr).Warn("slack: acknowledging an event that cannot be stored")
 			break
 		}
@@ -66,7 +66,7 @@ func (a *Adapter) handle(ctx context.Context, it intakeItem) {
 		cancel()
 		if err != nil {
 			if errors.Is(err, message.ErrInvalid) {
-				a.metrics.Rejected("malformed")
+				a.Metrics.Rejected("malformed")
 				log.WithError(err).Warn("slack: store refused the event; acknowledging so Slack stops redelivering it")
 				break
 			}

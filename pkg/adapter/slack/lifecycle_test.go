@@ -23,7 +23,7 @@ import (
 func (h *harness) waitEnded() {
 	h.t.Helper()
 	select {
-	case <-h.a.life.RunDone():
+	case <-h.a.Life.RunDone():
 	case <-time.After(wait):
 		h.t.Fatal("the adapter kept running")
 	}
@@ -419,7 +419,7 @@ func TestStartContextEndsIntake(t *testing.T) {
 		t.Fatalf("closed with %v, want 1000", code)
 	}
 	select {
-	case <-h.a.life.Done():
+	case <-h.a.Life.Done():
 	case <-time.After(wait):
 		t.Fatal("goroutines still running after Start's context ended")
 	}

@@ -81,10 +81,10 @@ func (a *Adapter) Recover(ctx context.Context, msg *message.Outbound, since time
 		return adapter.SendResult{}, err
 	}
 	if ts != "" {
-		a.log.WithField("ts", ts).Info("slack: the reply whose send was interrupted is in the conversation; not posting it again")
+		a.Log.WithField("ts", ts).Info("slack: the reply whose send was interrupted is in the conversation; not posting it again")
 		return adapter.SendResult{MessageID: ts}, nil
 	}
-	a.log.Info("slack: the reply whose send was interrupted is not in the conversation; posting it")
+	a.Log.Info("slack: the reply whose send was interrupted is not in the conversation; posting it")
 	return a.Send(ctx, msg)
 }
 

@@ -157,8 +157,8 @@ func TestNewChecksTokens(t *testing.T) {
 				if err != nil {
 					t.Fatalf("New: %v", err)
 				}
-				if a.name != "slack" {
-					t.Fatalf("name = %q", a.name)
+				if a.Name != "slack" {
+					t.Fatalf("name = %q", a.Name)
 				}
 				return
 			}

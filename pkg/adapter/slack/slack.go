@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/secret"
 )
@@ -37,9 +35,7 @@ const (
 
 // Adapter is a Slack Socket Mode adapter. Create it with New.
 type Adapter struct {
-	name     string
-	log      *logrus.Entry
-	metrics  adapter.Metrics
+	adapter.Base
 	conf     Config
 	appToken secret.Value
 	botToken secret.Value
@@ -51,8 +47,6 @@ type Adapter struct {
 	backoff     adapter.Backoff
 	closeWait   time.Duration
 	stableAfter time.Duration
-
-	life *adapter.Life
 
 	// open counts herald's Socket Mode connections from the websocket
 	// handshake until their reader returns, so that a connection being
@@ -93,7 +87,6 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	if !strings.HasPrefix(bot.Reveal(), "xoxb-") {
 		log.Warn("slack: bot_token does not start with xoxb-: replies are posted as whoever owns the token")
 	}
-	metrics := env.Metrics
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: c.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -104,10 +97,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		ExpectContinueTimeout: time.Second,
 	}
 	a := &Adapter{
-		name:        env.Name,
-		log:         log,
-		metrics:     metrics,
-		life:        adapter.NewLife(TypeName, env.Report),
+		Base:        adapter.NewBase(TypeName, env),
 		conf:        c,
 		appToken:    app,
 		botToken:    bot,
@@ -121,8 +111,8 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	// Connections outlive a cancelled Start context by the close
 	// handshake, so they hang off their own context; the supervisor
 	// watches Start's context.
-	a.life.Detached = true
-	a.life.OnStop(func(context.Context, error) { a.api.client.CloseIdleConnections() })
+	a.Life.Detached = true
+	a.Life.OnStop(func(context.Context, error) { a.api.client.CloseIdleConnections() })
 	return a, nil
 }
 
@@ -136,13 +126,13 @@ func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 	// The supervisor's close handshakes are bounded by closeWait; this
 	// only guards against one that is not.
-	a.life.CloseBound = 2 * a.closeWait
-	return a.life.Start(ctx, inbox, func(soft, hard context.Context) {
+	a.Life.CloseBound = 2 * a.closeWait
+	return a.Life.Start(ctx, inbox, func(soft, hard context.Context) {
 		a.inbox = inbox
 		a.runCtx = hard
 		a.intakeCtx, a.intakeCancel = context.WithCancel(hard)
 		a.intake = make(chan intakeItem, intakeQueue)
-		a.life.Go(a.work)
+		a.Life.Go(a.work)
 		a.supervise(ctx, soft)
 	})
 }
@@ -151,7 +141,7 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 // frame on every connection and waits for Slack's answer at most two
 // seconds and never past ctx, then drops the connections. It returns
 // within 100 ms of ctx ending and leaves no goroutine behind.
-func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
+func (a *Adapter) Stop(ctx context.Context) error { return a.Life.Stop(ctx, nil) }
 
 // Interface guards.
 var (

@@ -47,13 +47,13 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 	// (a look at num_connections is not one).
 	start := func(reconnect bool) {
 		if reconnect && attempts > 0 {
-			a.metrics.Reconnect()
+			a.Metrics.Reconnect()
 		}
 		attempts++
 		actx, cancel := context.WithCancel(ctx)
 		ch := make(chan attemptResult, 1)
 		attempt, abort = ch, cancel
-		a.life.Go(func() {
+		a.Life.Go(func() {
 			c, err := a.connect(actx)
 			ch <- attemptResult{c, err}
 		})
@@ -92,8 +92,8 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 		wg.Wait()
 	}
 	fatal := func(err error) {
-		logging.Event(a.log, logging.MsgAdapterFatal).WithError(err).Error("slack: giving up: no retry can fix this")
-		a.life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
+		logging.Event(a.Log, logging.MsgAdapterFatal).WithError(err).Error("slack: giving up: no retry can fix this")
+		a.Life.Report(adapter.Status{Phase: adapter.PhaseFatal, Err: err})
 		a.intakeCancel()
 		end(ctx)
 	}
@@ -115,7 +115,7 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 		select {
 		case <-soft.Done():
 			a.intakeCancel()
-			end(a.life.StopContext())
+			end(a.Life.StopContext())
 			return
 		case <-startCtx.Done():
 			a.intakeCancel()
@@ -139,11 +139,11 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 				d := a.delay(fails, r.err)
 				schedule(d)
 				if cur != nil {
-					a.log.WithError(r.err).Warnf("slack: opening the next connection failed, retrying in %v; the current one stays open", d.Round(time.Millisecond))
+					a.Log.WithError(r.err).Warnf("slack: opening the next connection failed, retrying in %v; the current one stays open", d.Round(time.Millisecond))
 					continue
 				}
-				a.log.WithError(r.err).Warnf("slack: connecting failed, retrying in %v", d.Round(time.Millisecond))
-				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: r.err, Alarm: rival.alarm})
+				a.Log.WithError(r.err).Warnf("slack: connecting failed, retrying in %v", d.Round(time.Millisecond))
+				a.Life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: r.err, Alarm: rival.alarm})
 				continue
 			}
 			fails = 0
@@ -159,15 +159,15 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 			}
 			if cur != nil {
 				old := cur
-				a.life.Go(func() { a.closeConn(ctx, old) })
+				a.Life.Go(func() { a.closeConn(ctx, old) })
 				cur = r.c
 				if rival.alarm != was {
-					a.life.Report(adapter.Status{Phase: adapter.PhaseConnected, Alarm: rival.alarm})
+					a.Life.Report(adapter.Status{Phase: adapter.PhaseConnected, Alarm: rival.alarm})
 				}
 				continue
 			}
 			cur = r.c
-			a.life.Report(adapter.Status{Phase: adapter.PhaseConnected, Alarm: rival.alarm})
+			a.Life.Report(adapter.Status{Phase: adapter.PhaseConnected, Alarm: rival.alarm})
 
 		case reason := <-curDisc:
 			if reason == reasonLinkDisabled {
@@ -195,9 +195,9 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 			dropped.log.WithError(err).Warn("slack: connection lost")
 			switch {
 			case attempt != nil:
-				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err, Alarm: rival.alarm})
+				a.Life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err, Alarm: rival.alarm})
 			case retry != nil:
-				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err, Alarm: rival.alarm})
+				a.Life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err, Alarm: rival.alarm})
 			default:
 				if time.Since(dropped.helloAt) >= a.stableAfter {
 					fails = 0
@@ -205,12 +205,12 @@ func (a *Adapter) supervise(startCtx, soft context.Context) {
 					fails++
 				}
 				if fails == 0 {
-					a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err, Alarm: rival.alarm})
+					a.Life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: time.Now(), Err: err, Alarm: rival.alarm})
 					start(true)
 					continue
 				}
 				schedule(a.delay(fails, nil))
-				a.life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err, Alarm: rival.alarm})
+				a.Life.Report(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: retryAt, Err: err, Alarm: rival.alarm})
 			}
 
 		case <-retryC:

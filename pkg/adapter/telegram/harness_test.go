@@ -131,7 +131,7 @@ func phase(p adapter.Phase) func(adapter.Status) bool {
 
 // loopDone reports whether the intake goroutine has ended.
 func (h *harness) loopDone() bool {
-	done := h.a.life.RunDone()
+	done := h.a.Life.RunDone()
 	if done == nil {
 		return true
 	}

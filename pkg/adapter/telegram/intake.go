@@ -63,7 +63,7 @@ func newPoller(a *Adapter, inbox adapter.Inbox, started time.Time) *poller {
 		a:          a,
 		inbox:      inbox,
 		started:    started,
-		f:          filter{platform: a.name, groupMentionOnly: a.conf.GroupMentionOnly},
+		f:          filter{platform: a.Name, groupMentionOnly: a.conf.GroupMentionOnly},
 		bo:         adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff},
 		conflictBo: adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff},
 		deliverBo:  adapter.Backoff{Min: a.minBackoff, Max: a.maxBackoff},
@@ -71,7 +71,7 @@ func newPoller(a *Adapter, inbox adapter.Inbox, started time.Time) *poller {
 	}
 }
 
-func (p *poller) log() *logrus.Entry { return p.a.log }
+func (p *poller) log() *logrus.Entry { return p.a.Log }
 
 // run validates the token with getMe, then long-polls until ctx ends or the
 // token is rejected.
@@ -188,7 +188,7 @@ func (p *poller) handle(ctx context.Context, raws []json.RawMessage) error {
 }
 
 func (p *poller) skip(reason string, id int64, detail string) {
-	p.a.metrics.Rejected(reason)
+	p.a.Metrics.Rejected(reason)
 	level := logrus.DebugLevel
 	if reason == reasonMalformed || reason == reasonInvalid {
 		level = logrus.WarnLevel
@@ -258,7 +258,7 @@ func (p *poller) retry(ctx context.Context, op string, err error) bool {
 			entry.Warn("telegram: intake failed; reconnecting with backoff")
 		}
 	}
-	p.a.metrics.Reconnect()
+	p.a.Metrics.Reconnect()
 	p.setStatus(adapter.Status{Phase: adapter.PhaseReconnecting, RetryAt: now.Add(delay), Err: err, Alarm: p.alarm})
 	return adapter.Sleep(ctx, delay)
 }
@@ -269,5 +269,5 @@ func (p *poller) setStatus(st adapter.Status) {
 		return
 	}
 	p.last = st
-	p.a.life.Report(st)
+	p.a.Life.Report(st)
 }

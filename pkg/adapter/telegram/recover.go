@@ -17,7 +17,7 @@ import (
 // resend_marked it sends the reply again, starting with RecoveredMark. A
 // marked resend whose own outcome is unknown is not sent a third time.
 func (a *Adapter) Recover(ctx context.Context, msg *message.Outbound, since time.Time) (adapter.SendResult, error) {
-	return adapter.RecoverByPolicy(ctx, a.conf.InterruptedSend, "telegram: sendMessage", msg, since, a.log, a.Send)
+	return adapter.RecoverByPolicy(ctx, a.conf.InterruptedSend, "telegram: sendMessage", msg, since, a.Log, a.Send)
 }
 
 var _ adapter.Recoverer = (*Adapter)(nil)

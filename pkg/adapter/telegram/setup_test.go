@@ -107,7 +107,7 @@ func TestRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := a.(*Adapter).name; n != "tg" {
+	if n := a.(*Adapter).Name; n != "tg" {
 		t.Errorf("name %q", n)
 	}
 }

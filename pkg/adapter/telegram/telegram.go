@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
@@ -25,12 +23,9 @@ const (
 // Adapter is one Telegram bot. Build it with New (or through the registry);
 // see the adapter package for the lifecycle.
 type Adapter struct {
-	name    string
-	conf    Config
-	log     *logrus.Entry
-	metrics adapter.Metrics
-	api     *client
-	life    *adapter.Life
+	adapter.Base
+	conf Config
+	api  *client
 
 	minBackoff, maxBackoff time.Duration
 	confirmTimeout         time.Duration
@@ -58,11 +53,8 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		return nil, fmt.Errorf("telegram: token: %s does not hold a bot token (<digits>:<letters, digits, _ or ->)", conf.Token)
 	}
 	a := &Adapter{
-		name:           env.Name,
+		Base:           adapter.NewBase(TypeName, env),
 		conf:           *conf,
-		log:            env.Log,
-		life:           adapter.NewLife(TypeName, env.Report),
-		metrics:        env.Metrics,
 		minBackoff:     defaultMinBackoff,
 		maxBackoff:     defaultMaxBackoff,
 		confirmTimeout: confirmTimeout,
@@ -70,8 +62,8 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	}
 	a.conf.AllowedUpdates = append([]string(nil), conf.AllowedUpdates...)
 	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout)
-	a.api.log = a.log
-	a.life.OnStop(func(ctx context.Context, err error) {
+	a.api.log = a.Log
+	a.Life.OnStop(func(ctx context.Context, err error) {
 		if p := a.poller.Load(); p != nil && err == nil {
 			a.confirm(ctx, p)
 		}
@@ -114,7 +106,7 @@ func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 // returns at once; an unreachable Telegram is retried in the background.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 	p := newPoller(a, inbox, a.now())
-	if err := a.life.Start(ctx, inbox, func(soft, _ context.Context) { p.run(soft) }); err != nil {
+	if err := a.Life.Start(ctx, inbox, func(soft, _ context.Context) { p.run(soft) }); err != nil {
 		return err
 	}
 	a.poller.Store(p)
@@ -125,7 +117,7 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 // Send, waits for them, confirms stored updates to Telegram if ctx leaves
 // time, and closes idle connections. It returns within 100 ms of ctx
 // ending; the error says what was still running then.
-func (a *Adapter) Stop(ctx context.Context) error { return a.life.Stop(ctx, nil) }
+func (a *Adapter) Stop(ctx context.Context) error { return a.Life.Stop(ctx, nil) }
 
 // confirm tells Telegram that the updates stored since the last poll are
 // done, with one short getUpdates, so that the next instance does not fetch
@@ -139,16 +131,16 @@ func (a *Adapter) confirm(ctx context.Context, p *poller) {
 	defer cancel()
 	_, err := a.api.getUpdates(cctx, getUpdatesParams{Offset: p.offset, Limit: 1, AllowedUpdates: a.conf.AllowedUpdates})
 	if err != nil {
-		a.log.WithError(err).Info("telegram: could not confirm stored updates at stop; the next start fetches them again and the store deduplicates them")
+		a.Log.WithError(err).Info("telegram: could not confirm stored updates at stop; the next start fetches them again and the store deduplicates them")
 		return
 	}
-	a.log.WithField("offset", p.offset).Debug("telegram: stored updates confirmed")
+	a.Log.WithField("offset", p.offset).Debug("telegram: stored updates confirmed")
 }
 
 // begin registers a Send/Edit/Typing call: Stop waits for it and cancels
 // it. The call is refused once Stop has begun.
 func (a *Adapter) begin(ctx context.Context, method string) (context.Context, func(), error) {
-	ctx, end, err := a.life.Begin(ctx)
+	ctx, end, err := a.Life.Begin(ctx)
 	if err != nil {
 		return ctx, end, fmt.Errorf("telegram: %s: %w: %w", method, adapter.ErrTemporary, err)
 	}

@@ -139,7 +139,7 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// even returns. The token goes into the stored message, so only
 		// this request receives its reply, and only if it stored it.
 		if token, waiting, err = a.waiters.add(id); err != nil {
-			a.log.WithError(err).Error("webhook: cannot register the wait; the request is told to retry")
+			a.Log.WithError(err).Error("webhook: cannot register the wait; the request is told to retry")
 			writeJSON(w, http.StatusInternalServerError, errorBody{"message not stored; retry"})
 			return
 		}
@@ -152,8 +152,8 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cancel()
 	switch {
 	case err == nil:
-		if a.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
-			a.log.WithFields(logrus.Fields{"event_id": id, "conversation_id": m.ChatID}).Debug("webhook: accepted")
+		if a.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+			a.Log.WithFields(logrus.Fields{"event_id": id, "conversation_id": m.ChatID}).Debug("webhook: accepted")
 		}
 		if waiting != nil {
 			a.await(w, r, id, wait, token, waiting)
@@ -164,10 +164,10 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{"herald is stopping; retry"})
 	case errors.Is(err, message.ErrInvalid):
-		a.log.WithError(err).WithField("event_id", id).Warn("webhook: message refused by the store")
+		a.Log.WithError(err).WithField("event_id", id).Warn("webhook: message refused by the store")
 		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
 	default:
-		a.log.WithError(err).WithField("event_id", id).Error("webhook: cannot store message; the sender is told to retry")
+		a.Log.WithError(err).WithField("event_id", id).Error("webhook: cannot store message; the sender is told to retry")
 		writeJSON(w, http.StatusInternalServerError, errorBody{"message not stored; retry"})
 	}
 }
@@ -289,7 +289,7 @@ func (a *Adapter) parse(body []byte, id string) (*message.Inbound, int, string, 
 		return bad("chat_type %q is not one of dm, group, channel", truncate(in.ChatType, 32))
 	}
 	m := &message.Inbound{
-		Platform:    a.name,
+		Platform:    a.Name,
 		EventID:     id,
 		ChatID:      in.ConversationID,
 		ChatType:    chatType,
@@ -364,10 +364,10 @@ func truncate(s string, n int) string {
 // reject answers status with msg, counts reason and logs at level with the
 // remote address (rate-limited). Neither the body nor any secret is logged.
 func (a *Adapter) reject(w http.ResponseWriter, r *http.Request, status int, reason, msg string, level logrus.Level) {
-	a.metrics.Rejected(reason)
-	if a.log.Logger.IsLevelEnabled(level) {
+	a.Metrics.Rejected(reason)
+	if a.Log.Logger.IsLevelEnabled(level) {
 		if ok, suppressed := a.warn.Allow(a.now()); ok {
-			e := a.log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "reason": reason})
+			e := a.Log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "reason": reason})
 			if suppressed > 0 {
 				e = e.WithField("suppressed", suppressed)
 			}

@@ -91,7 +91,7 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if msg == nil {
 		return adapter.SendResult{}, fmt.Errorf("webhook: send: %w: nil message", adapter.ErrPermanent)
 	}
-	if a.life.Stopping() {
+	if a.Life.Stopping() {
 		return adapter.SendResult{}, fmt.Errorf("webhook: send: %w: adapter stopped", adapter.ErrTemporary)
 	}
 	if delivered, err := a.waiters.offer(ctx, msg); err != nil || delivered {
@@ -160,7 +160,7 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	// A Send that finishes after Stop must not leave a keep-alive
 	// connection (and its goroutines) behind.
 	defer func() {
-		if a.life.Stopping() {
+		if a.Life.Stopping() {
 			a.transport.CloseIdleConnections()
 		}
 	}()

@@ -142,7 +142,7 @@ func (a *Adapter) await(w http.ResponseWriter, r *http.Request, id string, wait 
 	// The body is read: the read deadline no longer applies, the wait
 	// does; the server's write deadline is moved past it.
 	if err := rc.SetWriteDeadline(a.now().Add(wait + 5*time.Second)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		a.log.WithError(err).Debug("webhook: cannot extend the write deadline")
+		a.Log.WithError(err).Debug("webhook: cannot extend the write deadline")
 	}
 	timeout, stop := a.waitTimer(wait)
 	defer stop()
@@ -187,7 +187,7 @@ loop:
 			p.written <- err
 			if err != nil {
 				broken = true
-				a.log.WithError(err).WithField("event_id", id).Info("webhook: cannot write the reply to the waiting request; it takes the reply URL")
+				a.Log.WithError(err).WithField("event_id", id).Info("webhook: cannot write the reply to the waiting request; it takes the reply URL")
 				break loop
 			}
 			written[p.part] = true

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/internal/signature"
 )
@@ -23,12 +21,10 @@ const MetaReplyURL = "reply_url"
 // Adapter is one webhook platform instance. It is an http.Handler for its
 // inbound route (also returned by Routes).
 type Adapter struct {
-	name    string
-	cfg     Config
-	path    string
-	log     *logrus.Entry
-	metrics adapter.Metrics
-	now     func() time.Time
+	adapter.Base
+	cfg  Config
+	path string
+	now  func() time.Time
 	// waitTimer starts the timer of a ?wait= request (tests replace it).
 	waitTimer func(time.Duration) (<-chan time.Time, func() bool)
 
@@ -41,7 +37,6 @@ type Adapter struct {
 	transport *http.Transport
 	client    *http.Client
 
-	life *adapter.Life
 	// live holds the inbox while intake is open: nil before Start and after
 	// Stop, which is what makes the handler answer 503.
 	live atomic.Pointer[liveInbox]
@@ -60,12 +55,9 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		return nil, err
 	}
 	a := &Adapter{
-		name:    env.Name,
-		cfg:     *c,
-		log:     env.Log,
-		metrics: env.Metrics,
-		now:     time.Now,
-		life:    adapter.NewLife(TypeName, env.Report),
+		Base: adapter.NewBase(TypeName, env),
+		cfg:  *c,
+		now:  time.Now,
 
 		waitTimer: newWaitTimer,
 	}
@@ -120,7 +112,7 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		// allowed; 3xx is reported as a permanent failure instead.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	a.life.OnStop(func(context.Context, error) { a.transport.CloseIdleConnections() })
+	a.Life.OnStop(func(context.Context, error) { a.transport.CloseIdleConnections() })
 	return a, nil
 }
 
@@ -139,27 +131,27 @@ func (a *Adapter) MaxMessageLen() int { return a.cfg.MaxMessageLen }
 // starts no goroutine; the route is live as soon as it returns, so it
 // reports PhaseConnected at once. An adapter is started at most once.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	if err := a.life.Start(ctx, inbox, nil); err != nil {
+	if err := a.Life.Start(ctx, inbox, nil); err != nil {
 		return err
 	}
 	if a.cfg.InsecureNoSignature {
-		a.log.Warn("webhook: inbound signatures are NOT verified (insecure_no_signature: true): anyone who can reach the listener can talk to the agent")
+		a.Log.Warn("webhook: inbound signatures are NOT verified (insecure_no_signature: true): anyone who can reach the listener can talk to the agent")
 	}
 	switch {
 	case a.replyURL == nil && len(a.allow) == 0:
-		a.log.Info("webhook: no reply_url or reply_url_allow configured: replies reach only senders that wait for them (POST ...?wait=10s); others fail with \"no reply_url\"")
+		a.Log.Info("webhook: no reply_url or reply_url_allow configured: replies reach only senders that wait for them (POST ...?wait=10s); others fail with \"no reply_url\"")
 	case a.outKey == nil:
-		a.log.Warn("webhook: replies are sent unsigned (no outbound_secret)")
+		a.Log.Warn("webhook: replies are sent unsigned (no outbound_secret)")
 	}
 	a.live.Store(&liveInbox{inbox: inbox})
-	if a.life.Stopping() {
+	if a.Life.Stopping() {
 		// A Stop that ran meanwhile may have closed intake before it was
 		// open: close it again (Stop marks stopping before it closes).
 		a.live.Store(nil)
 		return nil
 	}
-	a.log.WithField("path", a.path).Info("webhook: route live")
-	a.life.Report(adapter.Status{Phase: adapter.PhaseConnected})
+	a.Log.WithField("path", a.path).Info("webhook: route live")
+	a.Life.Report(adapter.Status{Phase: adapter.PhaseConnected})
 	return nil
 }
 
@@ -168,7 +160,7 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 // Sends in flight end with their own contexts and close their connections
 // when they do.
 func (a *Adapter) Stop(ctx context.Context) error {
-	return a.life.Stop(ctx, func(context.Context) { a.live.Store(nil) })
+	return a.Life.Stop(ctx, func(context.Context) { a.live.Store(nil) })
 }
 
 // Interface guards

@@ -32,7 +32,7 @@ func FuzzCallback(f *testing.F) {
 			t.Fatal(err)
 		}
 		inbox := &adaptertest.Inbox{}
-		a.intake.Open(a.life, inbox)
+		a.intake.Open(a.Life, inbox)
 		q := good.Query
 		var envl envelope
 		if sign && xmlEnvelope(body, &envl) {

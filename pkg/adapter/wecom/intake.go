@@ -92,7 +92,7 @@ func (a *Adapter) verifyURL(w http.ResponseWriter, r *http.Request) {
 		a.reject(w, r, http.StatusBadRequest, RejectBadCipher, "URL verification refused: echostr: "+err.Error(), logrus.WarnLevel)
 		return
 	}
-	a.log.Info("wecom: callback URL verified by WeCom")
+	a.Log.Info("wecom: callback URL verified by WeCom")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write(plain)
@@ -143,18 +143,18 @@ func (a *Adapter) callback(w http.ResponseWriter, r *http.Request, inbox adapter
 // and skips what herald cannot carry (nil).
 func (a *Adapter) inbound(m *inMessage, received time.Time) *message.Inbound {
 	if m.AgentID != "" && m.AgentID != strconv.FormatInt(a.conf.AgentID, 10) {
-		a.metrics.Rejected(RejectOtherAgent)
-		a.log.WithField("agent_id", m.AgentID).Debug("wecom: message for another application skipped")
+		a.Metrics.Rejected(RejectOtherAgent)
+		a.Log.WithField("agent_id", m.AgentID).Debug("wecom: message for another application skipped")
 		return nil
 	}
 	if m.MsgType == "event" {
-		a.metrics.Rejected(RejectUnsupported)
-		a.log.WithFields(logrus.Fields{"type": m.MsgType, "event": m.Event}).
+		a.Metrics.Rejected(RejectUnsupported)
+		a.Log.WithFields(logrus.Fields{"type": m.MsgType, "event": m.Event}).
 			Info("wecom: event acknowledged and skipped (events are not messages)")
 		return nil
 	}
 	in := &message.Inbound{
-		Platform:   a.name,
+		Platform:   a.Name,
 		EventID:    m.MsgID,
 		ChatID:     m.FromUserName,
 		ChatType:   message.ChatDirect,
@@ -165,8 +165,8 @@ func (a *Adapter) inbound(m *inMessage, received time.Time) *message.Inbound {
 	content(m, in)
 	if m.MsgID == "" || m.FromUserName == "" || len(m.MsgID) > maxIDLen || len(m.FromUserName) > maxIDLen ||
 		strings.TrimSpace(in.Text) == "" && len(in.Attachments) == 0 && len(in.Unsupported) == 0 {
-		a.metrics.Rejected(RejectMalformed)
-		a.log.WithField("type", m.MsgType).Warn("wecom: message without MsgId, sender or content skipped")
+		a.Metrics.Rejected(RejectMalformed)
+		a.Log.WithField("type", m.MsgType).Warn("wecom: message without MsgId, sender or content skipped")
 		return nil
 	}
 	return in

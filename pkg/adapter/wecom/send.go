@@ -71,7 +71,7 @@ type sendResponse struct {
 // a failure after the request was written → ErrAmbiguous.
 func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	const what = "send message"
-	ctx, end, err := a.life.Begin(ctx)
+	ctx, end, err := a.Life.Begin(ctx)
 	if err != nil {
 		return adapter.SendResult{}, fmt.Errorf("wecom: %s: %w: %w", what, adapter.ErrTemporary, err)
 	}

@@ -8,21 +8,16 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // Adapter is one WeCom self-built application. It is an http.Handler for
 // its callback URL (also returned by Routes).
 type Adapter struct {
-	name    string
-	conf    Config
-	path    string
-	log     *logrus.Entry
-	metrics adapter.Metrics
-	life    *adapter.Life
-	now     func() time.Time
+	adapter.Base
+	conf Config
+	path string
+	now  func() time.Time
 
 	crypt     *crypter
 	api       *api
@@ -42,11 +37,10 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Adapter{name: env.Name, conf: *conf, log: env.Log, metrics: env.Metrics, now: time.Now}
-	a.refuse = adapter.Refuser{Log: a.log, Metrics: a.metrics, Prefix: TypeName}
-	a.life = adapter.NewLife(TypeName, env.Report)
-	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: adapter.CheckBackoff()}
-	if a.path, err = adapter.CallbackPath(conf.Path, "/wecom/", a.name); err != nil {
+	a := &Adapter{Base: adapter.NewBase(TypeName, env), conf: *conf, now: time.Now}
+	a.refuse = adapter.Refuser{Log: a.Log, Metrics: a.Metrics, Prefix: TypeName}
+	a.creds = adapter.CredentialCheck{Life: a.Life, Log: a.Log, Metrics: a.Metrics, Backoff: adapter.CheckBackoff()}
+	if a.path, err = adapter.CallbackPath(conf.Path, "/wecom/", a.Name); err != nil {
 		return nil, fmt.Errorf("wecom: %w", err)
 	}
 	var rd adapter.Secrets
@@ -61,7 +55,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	}
 	a.transport = http.DefaultTransport.(*http.Transport).Clone()
 	a.api = newAPI(conf.APIURL, conf.CorpID, sec, &http.Client{Transport: a.transport}, conf.RequestTimeout)
-	a.life.OnStop(func(context.Context, error) { a.transport.CloseIdleConnections() })
+	a.Life.OnStop(func(context.Context, error) { a.transport.CloseIdleConnections() })
 	return a, nil
 }
 
@@ -82,11 +76,11 @@ func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 // WeCom issues one, Fatal when it rejects the corp id or secret, retried
 // with backoff while WeCom is unreachable.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	if err := a.life.Start(ctx, inbox, func(soft, _ context.Context) { a.check(soft) }); err != nil {
+	if err := a.Life.Start(ctx, inbox, func(soft, _ context.Context) { a.check(soft) }); err != nil {
 		return err
 	}
-	if a.intake.Open(a.life, inbox) {
-		a.log.WithField("path", a.path).Info("wecom: callback URL live")
+	if a.intake.Open(a.Life, inbox) {
+		a.Log.WithField("path", a.path).Info("wecom: callback URL live")
 	}
 	return nil
 }
@@ -95,7 +89,7 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 // retries), ends the token check and waits for Sends in flight, within
 // 100 ms of ctx ending.
 func (a *Adapter) Stop(ctx context.Context) error {
-	return a.life.Stop(ctx, func(context.Context) { a.intake.Close() })
+	return a.Life.Stop(ctx, func(context.Context) { a.intake.Close() })
 }
 
 // check fetches an access token until WeCom issues or refuses one, then

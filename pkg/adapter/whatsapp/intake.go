@@ -128,7 +128,7 @@ func (a *Adapter) handshake(w http.ResponseWriter, r *http.Request) {
 		a.reject(w, r, http.StatusForbidden, RejectBadVerify, "verification refused", logrus.WarnLevel)
 		return
 	}
-	a.log.Info("whatsapp: callback URL verified by the verification handshake")
+	a.Log.Info("whatsapp: callback URL verified by the verification handshake")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = io.WriteString(w, challenge)
@@ -166,7 +166,7 @@ func (a *Adapter) notification(w http.ResponseWriter, r *http.Request, inbox ada
 		if err := a.window.seen(times, a.now()); err != nil {
 			// The messages are stored; without the record a later reply
 			// is tried and WhatsApp decides (131047 outside the window).
-			a.log.WithError(err).Warn("whatsapp: cannot save the customer-service window record")
+			a.Log.WithError(err).Warn("whatsapp: cannot save the customer-service window record")
 		}
 	}
 	a.statusEvents(&p)
@@ -192,8 +192,8 @@ func (a *Adapter) messages(p *payload, received time.Time) ([]*message.Inbound, 
 			if v.Metadata.PhoneNumberID != "" && v.Metadata.PhoneNumberID != a.conf.PhoneNumberID {
 				// One app may serve several numbers; another herald
 				// instance answers this one.
-				a.metrics.Rejected(RejectOtherNumber)
-				a.log.WithField("phone_number_id", v.Metadata.PhoneNumberID).Debug("whatsapp: message for another phone number id skipped")
+				a.Metrics.Rejected(RejectOtherNumber)
+				a.Log.WithField("phone_number_id", v.Metadata.PhoneNumberID).Debug("whatsapp: message for another phone number id skipped")
 				continue
 			}
 			names := map[string]string{}
@@ -202,8 +202,8 @@ func (a *Adapter) messages(p *payload, received time.Time) ([]*message.Inbound, 
 			}
 			for _, m := range v.Messages {
 				if m.ID == "" || m.From == "" || len(m.ID) > maxIDLen || len(m.From) > maxIDLen {
-					a.metrics.Rejected(RejectMalformed)
-					a.log.Warn("whatsapp: message without a valid id or sender skipped")
+					a.Metrics.Rejected(RejectMalformed)
+					a.Log.Warn("whatsapp: message without a valid id or sender skipped")
 					continue
 				}
 				if ts, err := strconv.ParseInt(m.Timestamp, 10, 64); err == nil && ts > times[m.From] {
@@ -219,15 +219,15 @@ func (a *Adapter) messages(p *payload, received time.Time) ([]*message.Inbound, 
 						text = m.Text.Body
 					}
 					if strings.TrimSpace(text) == "" {
-						a.metrics.Rejected(RejectUnsupported)
-						a.log.WithField("event_id", m.ID).Info("whatsapp: text message without text; skipped")
+						a.Metrics.Rejected(RejectUnsupported)
+						a.Log.WithField("event_id", m.ID).Info("whatsapp: text message without text; skipped")
 						continue
 					}
 				} else if m.Type == "system" {
 					// WhatsApp's own notice (the user changed their
 					// number), not something the user sent.
-					a.metrics.Rejected(RejectUnsupported)
-					a.log.WithField("event_id", m.ID).Info("whatsapp: system message skipped")
+					a.Metrics.Rejected(RejectUnsupported)
+					a.Log.WithField("event_id", m.ID).Info("whatsapp: system message skipped")
 					continue
 				} else {
 					att, caption, kind := m.media()
@@ -240,7 +240,7 @@ func (a *Adapter) messages(p *payload, received time.Time) ([]*message.Inbound, 
 					}
 				}
 				in := &message.Inbound{
-					Platform:    a.name,
+					Platform:    a.Name,
 					EventID:     m.ID,
 					ChatID:      m.From,
 					ChatType:    message.ChatDirect,
@@ -277,7 +277,7 @@ func (a *Adapter) statusEvents(p *payload) {
 				a.statuses[st]++
 				cur := a.reported
 				a.statusMu.Unlock()
-				log := a.log.WithFields(logrus.Fields{"message_id": s.ID, "status": s.Status, "recipient": s.RecipientID})
+				log := a.Log.WithFields(logrus.Fields{"message_id": s.ID, "status": s.Status, "recipient": s.RecipientID})
 				if st != "failed" {
 					log.Debug("whatsapp: message status")
 					continue
@@ -292,7 +292,7 @@ func (a *Adapter) statusEvents(p *payload) {
 				// must not change (a rejected token stays fatal).
 				if cur.Phase != "" && cur.Phase != adapter.PhaseStopped {
 					cur.Alarm = fmt.Sprintf("last delivery failed (%s, %s)", truncate(s.ID, 64), truncate(reason, 128))
-					a.life.Report(cur)
+					a.Life.Report(cur)
 				}
 			}
 		}

@@ -85,7 +85,7 @@ type sendResponse struct {
 // has no idempotency key).
 func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	const what = "send message"
-	ctx, end, err := a.life.Begin(ctx)
+	ctx, end, err := a.Life.Begin(ctx)
 	if err != nil {
 		return adapter.SendResult{}, fmt.Errorf("whatsapp: %s: %w: %w", what, adapter.ErrTemporary, err)
 	}

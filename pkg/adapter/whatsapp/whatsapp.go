@@ -11,21 +11,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // Adapter is one WhatsApp business phone number. It is an http.Handler for
 // its callback URL (also returned by Routes).
 type Adapter struct {
-	name    string
-	conf    Config
-	path    string
-	log     *logrus.Entry
-	metrics adapter.Metrics
-	life    *adapter.Life
-	now     func() time.Time
+	adapter.Base
+	conf Config
+	path string
+	now  func() time.Time
 
 	appSecret   []byte
 	verifyToken []byte
@@ -57,22 +52,21 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		return nil, err
 	}
 	a := &Adapter{
-		name:     env.Name,
 		conf:     *conf,
-		log:      env.Log,
-		metrics:  env.Metrics,
 		now:      time.Now,
 		statuses: map[string]int64{},
 	}
-	a.life = adapter.NewLife(TypeName, func(st adapter.Status) {
+	report := env.Report
+	env.Report = func(st adapter.Status) {
 		a.statusMu.Lock()
 		a.reported = st
 		a.statusMu.Unlock()
-		env.Report(st)
-	})
-	a.refuse = adapter.Refuser{Log: a.log, Metrics: a.metrics, Prefix: TypeName}
-	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: adapter.CheckBackoff()}
-	if a.path, err = adapter.CallbackPath(conf.Path, "/whatsapp/", a.name); err != nil {
+		report(st)
+	}
+	a.Base = adapter.NewBase(TypeName, env)
+	a.refuse = adapter.Refuser{Log: a.Log, Metrics: a.Metrics, Prefix: TypeName}
+	a.creds = adapter.CredentialCheck{Life: a.Life, Log: a.Log, Metrics: a.Metrics, Backoff: adapter.CheckBackoff()}
+	if a.path, err = adapter.CallbackPath(conf.Path, "/whatsapp/", a.Name); err != nil {
 		return nil, fmt.Errorf("whatsapp: %w", err)
 	}
 	var rd adapter.Secrets
@@ -91,9 +85,9 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	}
 	a.window.dir = env.StateDir
 	if err := a.window.load(); err != nil {
-		a.log.WithError(err).Warn("whatsapp: ignoring the saved customer-service window record; free-form sends are tried and WhatsApp decides")
+		a.Log.WithError(err).Warn("whatsapp: ignoring the saved customer-service window record; free-form sends are tried and WhatsApp decides")
 	}
-	a.life.OnStop(func(context.Context, error) { a.transport.CloseIdleConnections() })
+	a.Life.OnStop(func(context.Context, error) { a.transport.CloseIdleConnections() })
 	return a, nil
 }
 
@@ -117,16 +111,16 @@ func (a *Adapter) MaxMessageLen() int { return a.conf.MaxMessageLen }
 // /{phone-number-id}: Connected once the Graph API accepts it, Fatal when
 // it rejects it, retried with backoff while the Graph API is unreachable.
 func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
-	if err := a.life.Start(ctx, inbox, func(soft, _ context.Context) { a.check(soft) }); err != nil {
+	if err := a.Life.Start(ctx, inbox, func(soft, _ context.Context) { a.check(soft) }); err != nil {
 		return err
 	}
 	a.live.Store(&liveInbox{inbox: inbox})
-	if a.life.Stopping() {
+	if a.Life.Stopping() {
 		// A Stop that ran meanwhile closed intake before it was open.
 		a.live.Store(nil)
 		return nil
 	}
-	a.log.WithField("path", a.path).Info("whatsapp: callback URL live")
+	a.Log.WithField("path", a.path).Info("whatsapp: callback URL live")
 	return nil
 }
 
@@ -134,7 +128,7 @@ func (a *Adapter) Start(ctx context.Context, inbox adapter.Inbox) error {
 // retries), ends the token check and waits for Sends in flight, within
 // 100 ms of ctx ending.
 func (a *Adapter) Stop(ctx context.Context) error {
-	return a.life.Stop(ctx, func(context.Context) { a.live.Store(nil) })
+	return a.Life.Stop(ctx, func(context.Context) { a.live.Store(nil) })
 }
 
 // check verifies the access token until the Graph API accepts or rejects
@@ -161,7 +155,7 @@ func (a *Adapter) rejected(err error) {
 }
 
 func (a *Adapter) logClamp(given string, used time.Duration) {
-	adapter.LogClamp(a.log, "whatsapp: Retry-After", given, used)
+	adapter.LogClamp(a.Log, "whatsapp: Retry-After", given, used)
 }
 
 // Interface guards
