@@ -82,6 +82,7 @@ type Lease struct {
 	kind    string
 	key     string
 	node    string
+	value   []byte
 	cfg     LeaseConfig
 	stop    func(ctx context.Context)
 	metrics Metrics
@@ -96,11 +97,17 @@ type Lease struct {
 
 // NewLease prepares a lease on key in kv for node. stop must return once
 // the work the lease guards has stopped, or when its context ends.
+// The key's value is the node's name.
 func NewLease(kv jetstream.KeyValue, kind, key, node string, cfg LeaseConfig, stop func(ctx context.Context), m Metrics, log *logrus.Entry) (*Lease, error) {
+	return newLease(kv, kind, key, node, []byte(node), cfg, stop, m, log)
+}
+
+// newLease is NewLease with the value every write stores.
+func newLease(kv jetstream.KeyValue, kind, key, node string, value []byte, cfg LeaseConfig, stop func(ctx context.Context), m Metrics, log *logrus.Entry) (*Lease, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Lease{kv: kv, kind: kind, key: key, node: node, cfg: cfg.withDefaults(), stop: stop, metrics: m,
+	return &Lease{kv: kv, kind: kind, key: key, node: node, value: value, cfg: cfg.withDefaults(), stop: stop, metrics: m,
 		log: log.WithFields(logrus.Fields{"lease": key, "kind": kind})}, nil
 }
 
@@ -123,7 +130,7 @@ func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 		<-l.done // the renewer of an earlier, lost holding has finished
 	}
 	sent := time.Now()
-	rev, err := l.kv.Create(ctx, l.key, []byte(l.node))
+	rev, err := l.kv.Create(ctx, l.key, l.value)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return false, nil
 	}
@@ -165,7 +172,7 @@ func (l *Lease) renew(t0 time.Time, rev uint64, quit, done chan struct{}) {
 			}
 		}()
 		sent := time.Now()
-		nrev, err := l.kv.Update(ctx, l.key, []byte(l.node), rev)
+		nrev, err := l.kv.Update(ctx, l.key, l.value, rev)
 		cancel()
 		switch {
 		case err == nil:
@@ -189,15 +196,17 @@ func (l *Lease) renew(t0 time.Time, rev uint64, quit, done chan struct{}) {
 	}
 }
 
-// lose stops the guarded work, bounded, and marks the lease not held.
+// lose marks the lease not held and stops the guarded work, bounded. Held
+// reports false from the moment the lease is lost; a TryAcquire meanwhile
+// waits until the stop callback has returned.
 func (l *Lease) lose(rev uint64, why string) {
 	l.log.WithField("revision", rev).Warn("lease lost: " + why + "; stopping work")
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StopTimeout)
-	l.stop(ctx)
-	cancel()
 	l.mu.Lock()
 	l.held = false
 	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StopTimeout)
+	l.stop(ctx)
+	cancel()
 	l.metrics.LeaseLost(l.kind)
 }
 

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package cluster
+
+import (
+	"context"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
+)
+
+// seen is the last write of a key this node saw, with the local monotonic
+// time it saw it.
+type seen struct {
+	value   []byte
+	at      time.Time
+	deleted bool
+}
+
+// view follows every key of a TTL bucket through a watcher. A key counts
+// as live until TTL after this node last saw it written: the server expires
+// it TTL after it stored the write, which was before this node saw it, and
+// an expiry sends no event, so the local clock decides. A deleted key is
+// gone at once.
+type view struct {
+	kv       jetstream.KeyValue
+	ttl      time.Duration
+	log      *logrus.Entry
+	onChange func(key string, deleted bool)
+
+	mu       sync.Mutex
+	keys     map[string]seen
+	syncedAt time.Time // when the first watcher delivered every current key
+}
+
+func newView(kv jetstream.KeyValue, ttl time.Duration, log *logrus.Entry, onChange func(string, bool)) *view {
+	return &view{kv: kv, ttl: ttl, log: log, onChange: onChange, keys: map[string]seen{}}
+}
+
+// run watches the bucket until ctx ends, starting the watcher again with
+// jittered backoff when it fails or ends.
+func (v *view) run(ctx context.Context) {
+	var bo backoff
+	bo.min, bo.max = 100*time.Millisecond, 5*time.Second
+	for ctx.Err() == nil {
+		if v.watch(ctx) {
+			bo.reset()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(bo.next()):
+		}
+	}
+}
+
+// watch follows one watcher until it ends; it reports whether it delivered
+// the bucket's current keys.
+func (v *view) watch(ctx context.Context) bool {
+	w, err := v.kv.WatchAll(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			v.log.WithError(err).Warn("cluster: watch bucket failed; retrying")
+		}
+		return false
+	}
+	defer w.Stop()
+	synced := false
+	for {
+		select {
+		case <-ctx.Done():
+			return synced
+		case e, ok := <-w.Updates():
+			if !ok {
+				return synced
+			}
+			if e == nil {
+				synced = true
+				v.mu.Lock()
+				if v.syncedAt.IsZero() {
+					v.syncedAt = time.Now()
+				}
+				v.mu.Unlock()
+				v.onChange("", false)
+				continue
+			}
+			deleted := e.Operation() != jetstream.KeyValuePut
+			v.mu.Lock()
+			v.keys[e.Key()] = seen{value: e.Value(), at: time.Now(), deleted: deleted}
+			v.mu.Unlock()
+			v.onChange(e.Key(), deleted)
+		}
+	}
+}
+
+// live returns the keys written less than TTL ago and not deleted, with
+// their values.
+func (v *view) live(now time.Time) map[string][]byte {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := map[string][]byte{}
+	for k, s := range v.keys {
+		if !s.deleted && now.Sub(s.at) < v.ttl {
+			out[k] = s.value
+		}
+	}
+	return out
+}
+
+// freeSince is when key became free as far as this node knows: deleted,
+// or TTL after its last write, or, never seen, when the view first synced.
+// ok is false while the key is live or before the view synced.
+func (v *view) freeSince(key string, now time.Time) (since time.Time, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s, found := v.keys[key]
+	switch {
+	case !found:
+		return v.syncedAt, !v.syncedAt.IsZero()
+	case s.deleted:
+		return s.at, true
+	case now.Sub(s.at) >= v.ttl:
+		return s.at.Add(v.ttl), true
+	}
+	return time.Time{}, false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// backoff is capped exponential backoff with jitter: each wait is drawn
+// from the upper half of the current step.
+type backoff struct {
+	min, max time.Duration
+	cur      time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur < b.min {
+		b.cur = b.min
+	} else if b.cur *= 2; b.cur > b.max {
+		b.cur = b.max
+	}
+	half := b.cur / 2
+	return half + rand.N(half+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }
