@@ -49,9 +49,11 @@ func (r Resource) Key() string {
 func (r Resource) String() string { return r.Key() }
 
 // Worker runs the work the leases guard. Start launches the resource's
-// work and returns promptly. Stop returns once that work has stopped, or
-// when ctx ends (after the lease's StopTimeout). For one resource on one
-// node, Start and Stop alternate, starting with Start.
+// work and returns promptly. Stop returns once that work has stopped
+// acting (no more turns run, no more platform calls made); ctx ends at the
+// lease's StopTimeout, the bound Stop must meet for the fencing to hold.
+// For one resource on one node, Start and Stop alternate, starting with
+// Start, and never run at the same time.
 type Worker interface {
 	Start(r Resource)
 	Stop(ctx context.Context, r Resource)
@@ -163,10 +165,12 @@ type Coordinator struct {
 	lastErrAt   time.Time
 	changed     chan struct{}
 	fallbackSig map[string]string // platform key -> member set it was taken under as a fallback
+	badMember   map[string]bool   // member keys already warned about; reconcileLoop only
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed atomic.Bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started atomic.Bool
+	closed  atomic.Bool
 }
 
 // NewCoordinator prepares a coordinator; Start runs it.
@@ -182,7 +186,7 @@ func NewCoordinator(cfg Config, js jetstream.JetStream, b Buckets, w Worker, m M
 	}
 	c := &Coordinator{cfg: cfg, js: js, b: b, work: w, metrics: m, log: log.WithField("node", cfg.Node),
 		byKey: map[string]*slot{}, kick: make(chan struct{}, 1), joinKey: make(chan struct{}, 1),
-		changed: make(chan struct{}), fallbackSig: map[string]string{}}
+		changed: make(chan struct{}), fallbackSig: map[string]string{}, badMember: map[string]bool{}}
 	c.self = Member{Node: cfg.Node, Started: time.Now().UTC().Truncate(time.Second), Version: cfg.Version, HTTP: cfg.HTTP, Platforms: cfg.Platforms}
 	value, err := json.Marshal(c.self)
 	if err != nil {
@@ -217,15 +221,20 @@ var instanceName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 // Start checks the buckets' TTLs against the configuration and starts the
 // coordinator's goroutines; Close stops them.
 func (c *Coordinator) Start(ctx context.Context) error {
+	if c.closed.Load() || !c.started.CompareAndSwap(false, true) {
+		return errors.New("cluster: coordinator already started")
+	}
 	for _, b := range []struct {
 		kv  jetstream.KeyValue
 		ttl time.Duration
 	}{{c.b.Leases, c.cfg.Lease.TTL}, {c.b.Members, c.cfg.Member.TTL}} {
 		st, err := b.kv.Status(ctx)
 		if err != nil {
+			c.started.Store(false)
 			return fmt.Errorf("cluster: bucket status: %w", err)
 		}
 		if st.TTL() != b.ttl {
+			c.started.Store(false)
 			return fmt.Errorf("cluster: bucket %s has ttl %v, the configuration says %v", st.Bucket(), st.TTL(), b.ttl)
 		}
 	}
@@ -384,9 +393,12 @@ func (c *Coordinator) joinLoop(ctx context.Context) {
 }
 
 // leaseChanged wakes the slot of a deleted key at once: a released key is
-// free now.
+// free now. Renewals change no want; the next tick sees a platform taken.
 func (c *Coordinator) leaseChanged(key string, deleted bool) {
-	if s := c.byKey[key]; s != nil && deleted {
+	if key != "" && !deleted {
+		return
+	}
+	if s := c.byKey[key]; s != nil {
 		signal(s.wake)
 	}
 	signal(c.kick)
@@ -409,7 +421,9 @@ func (c *Coordinator) reconcileLoop(ctx context.Context) {
 
 // reconcile sets each slot's want from the live members.
 func (c *Coordinator) reconcile(now time.Time) {
-	joined := c.joined.Load()
+	// Until the members are known, this node would think itself alone and
+	// want every lease.
+	joined := c.joined.Load() && c.members.synced()
 	var live []Member
 	for k, v := range c.members.live(now) {
 		if k == c.cfg.Node {
@@ -417,7 +431,10 @@ func (c *Coordinator) reconcile(now time.Time) {
 		}
 		var m Member
 		if err := json.Unmarshal(v, &m); err != nil || m.Node != k {
-			c.log.WithField("member", k).Warn("cluster: member value is not a member announcement; ignored")
+			if !c.badMember[k] {
+				c.badMember[k] = true
+				c.log.WithField("member", k).Warn("cluster: member value is not a member announcement; ignored")
+			}
 			continue
 		}
 		live = append(live, m)

@@ -318,7 +318,7 @@ func TestCoordinatorCutNodeFencedBeforeTakeover(t *testing.T) {
 	a := startNode(t, proxy.URL(), "n1", cfg, 1, trackedWorker{tr: tr, node: "n1", stopDelay: 100 * time.Millisecond}, &m)
 	b := startNode(t, s.ClientURL(), "n2", cfg, 1, trackedWorker{tr: tr, node: "n2"}, &m)
 	c := startNode(t, s.ClientURL(), "n3", cfg, 1, trackedWorker{tr: tr, node: "n3"}, &m)
-	// b's view of the bucket is the reference: a's connection is cut below.
+	// n2 is first: its view of the bucket is the reference, n1 is cut below.
 	waitConverged(t, cfg, tr, []*node{b, a, c})
 	var held []string
 	for key, owner := range owners(cfg, []string{"n1", "n2", "n3"}) {
@@ -328,12 +328,12 @@ func TestCoordinatorCutNodeFencedBeforeTakeover(t *testing.T) {
 	}
 	sort.Strings(held)
 	if len(held) == 0 {
-		t.Fatal("a holds nothing to take over")
+		t.Fatal("n1 holds nothing to take over")
 	}
 
 	proxy.Cut()
 	cut := time.Now()
-	waitFor(t, "b and c run everything a ran", func() bool {
+	waitFor(t, "n2 and n3 run everything n1 ran", func() bool {
 		for _, key := range held {
 			if on := tr.runningOn(key); on != "n2" && on != "n3" {
 				return false
@@ -341,7 +341,7 @@ func TestCoordinatorCutNodeFencedBeforeTakeover(t *testing.T) {
 		}
 		return true
 	})
-	waitFor(t, "a counted itself out", func() bool { return !a.c.Status().Member })
+	waitFor(t, "n1 counted itself out", func() bool { return !a.c.Status().Member })
 	waitConverged(t, cfg, tr, []*node{b, c})
 	tr.check(t)
 
@@ -361,7 +361,7 @@ func TestCoordinatorCutNodeFencedBeforeTakeover(t *testing.T) {
 			}
 		}
 		if stopA.IsZero() || startNew.IsZero() || !stopA.Before(startNew) {
-			t.Fatalf("%s: a stopped at %v, the new owner started at %v", key, stopA, startNew)
+			t.Fatalf("%s: n1 stopped at %v, the new owner started at %v", key, stopA, startNew)
 		}
 		took := startNew.Sub(cut)
 		if fastest == 0 || took < fastest {
@@ -370,7 +370,7 @@ func TestCoordinatorCutNodeFencedBeforeTakeover(t *testing.T) {
 		slowest = max(slowest, took)
 		aStopLast = max(aStopLast, stopA.Sub(cut))
 	}
-	t.Logf("lease TTL %v: a stopped all %d resources by %v after the cut; takeover %v..%v after the cut",
+	t.Logf("lease TTL %v: n1 stopped all %d resources by %v after the cut; takeover %v..%v after the cut",
 		cfg.Lease.TTL, len(held), aStopLast.Round(time.Millisecond), fastest.Round(time.Millisecond), slowest.Round(time.Millisecond))
 	if bound := cfg.Lease.TTL + 2*time.Second; slowest > bound {
 		t.Fatalf("takeover took %v, more than TTL + 2 s = %v", slowest, bound)
@@ -428,5 +428,74 @@ func TestCoordinatorSurvivesNATSNodeLoss(t *testing.T) {
 	}
 	closeNode(t, nodes[2])
 	waitConverged(t, cfg, tr, nodes[:2])
+	tr.check(t)
+}
+
+// TestCoordinatorPlatformFallback: a platform's preferred owner is a member
+// that never takes it; after the grace period the other node takes it, and
+// the partitions the silent member wins stay unheld until it leaves.
+func TestCoordinatorPlatformFallback(t *testing.T) {
+	s := natstest.StartServer(t)
+	cfg := testConfig(3 * time.Second)
+	cfg.Platforms = []string{"telegram-main"}
+	cfg.Grace = time.Second
+	ghost := ""
+	for i := 0; ghost == ""; i++ {
+		if name := fmt.Sprintf("ghost-%d", i); OwnerOf("telegram-main", []string{name, "n1"}) == name {
+			ghost = name
+		}
+	}
+	js := connect(t, s.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := OpenBuckets(ctx, js, "herald-", cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The ghost announces itself and the platform, and renews, but runs no coordinator.
+	value := fmt.Appendf(nil, `{"node":%q,"version":"test","platforms":["telegram-main"]}`, ghost)
+	var m counters
+	g, err := newLease(b.Members, KindMember, ghost, ghost, value, cfg.Member, func(context.Context) {}, &m, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := g.TryAcquire(ctx); !ok || err != nil {
+		t.Fatalf("ghost joins: %v, %v", ok, err)
+	}
+	tr := newTracker()
+	started := time.Now()
+	n1 := startNode(t, s.ClientURL(), "n1", cfg, 1, trackedWorker{tr: tr, node: "n1"}, &m)
+	key := Resource{Kind: KindPlatform, Platform: "telegram-main"}.Key()
+	waitFor(t, "n1 takes the platform the ghost does not", func() bool { return tr.runningOn(key) == "n1" })
+	var took time.Time
+	for _, iv := range tr.snapshot() {
+		if iv.key == key {
+			took = iv.start
+		}
+	}
+	if took.Sub(started) < cfg.Grace {
+		t.Fatalf("n1 took the platform %v after it started, before the grace %v", took.Sub(started), cfg.Grace)
+	}
+	var mine, ghosts []int
+	for p := 0; p < cfg.Partitions; p++ {
+		if Owner(p, []string{ghost, "n1"}) == "n1" {
+			mine = append(mine, p)
+		} else {
+			ghosts = append(ghosts, p)
+		}
+	}
+	waitFor(t, "n1 holds its partitions", func() bool { return slices.Equal(n1.c.Status().Partitions, mine) })
+	for _, p := range ghosts {
+		if on := tr.runningOn(Resource{Kind: KindPartition, Partition: p}.Key()); on != "" {
+			t.Fatalf("partition %d of the live ghost runs on %s", p, on)
+		}
+	}
+	t.Logf("n1 took the platform %v after it started (grace %v)", took.Sub(started).Round(time.Millisecond), cfg.Grace)
+
+	// The ghost leaves: n1 takes everything.
+	if err := g.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, cfg, tr, []*node{n1})
 	tr.check(t)
 }

@@ -232,7 +232,9 @@ func (l *Lease) Release(ctx context.Context) error {
 	if !l.held {
 		return nil
 	}
-	sctx, cancel := context.WithTimeout(ctx, l.cfg.StopTimeout)
+	// The work gets its whole StopTimeout whatever is left of ctx: a stop
+	// cut short would let the next holder start while it still runs.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.StopTimeout)
 	l.stop(sctx)
 	cancel()
 	l.held = false

@@ -308,3 +308,40 @@ func TestLeaseSurvivesNATSNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLeaseReleaseGivesStopItsTimeout: Release with a context that has
+// already ended still gives the work its whole StopTimeout to stop, so the
+// key is never given up while the work runs; the delete then fails and the
+// key expires after the TTL.
+func TestLeaseReleaseGivesStopItsTimeout(t *testing.T) {
+	s := natstest.StartServer(t)
+	js := connect(t, s.ClientURL())
+	cfg := LeaseConfig{TTL: 2 * time.Second, Renew: 200 * time.Millisecond, StopTimeout: 500 * time.Millisecond, Drift: 200 * time.Millisecond}
+	kv := bucket(t, js, cfg.TTL, 1)
+	var m counters
+	var stopErr error
+	var left time.Duration
+	l, err := NewLease(kv, "platform", "telegram", "a", cfg, func(ctx context.Context) {
+		stopErr = ctx.Err()
+		if d, ok := ctx.Deadline(); ok {
+			left = time.Until(d)
+		}
+	}, &m, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.TryAcquire(context.Background()); !ok || err != nil {
+		t.Fatalf("acquire = %v, %v", ok, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.Release(ctx); err == nil {
+		t.Fatal("release with an ended context deleted the key")
+	}
+	if stopErr != nil || left <= cfg.StopTimeout/2 {
+		t.Fatalf("stop got ctx err %v with %v left, want its StopTimeout %v", stopErr, left, cfg.StopTimeout)
+	}
+	if l.Held() || m.released.Load() != 1 {
+		t.Fatalf("held=%v released=%d after release", l.Held(), m.released.Load())
+	}
+}

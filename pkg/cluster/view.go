@@ -96,6 +96,13 @@ func (v *view) watch(ctx context.Context) bool {
 	}
 }
 
+// synced reports whether a watcher has delivered the bucket's keys once.
+func (v *view) synced() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return !v.syncedAt.IsZero()
+}
+
 // live returns the keys written less than TTL ago and not deleted, with
 // their values.
 func (v *view) live(now time.Time) map[string][]byte {
