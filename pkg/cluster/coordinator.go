@@ -127,15 +127,18 @@ func OpenBuckets(ctx context.Context, js jetstream.JetStream, prefix string, cfg
 
 // Status is a snapshot of one node's view of the cluster.
 type Status struct {
-	Node        string
-	Member      bool     // this node holds its membership
-	Members     []Member // live members, sorted by node, this node included while it is a member
-	Partitions  []int    // partitions this node holds, sorted
-	Platforms   []string // platforms this node holds, sorted
-	Holders     map[string]string
-	LastError   string
-	LastErrorAt time.Time
-	NATS        string // the NATS connection's state
+	Node       string
+	Member     bool              // this node holds its membership
+	Members    []Member          // live members, sorted by node, this node included while it is a member
+	Partitions []int             // partitions this node holds, sorted
+	Platforms  []string          // platforms this node holds, sorted
+	Holders    map[string]string // lease key -> holding node, as this node sees the bucket
+	// MemberChanges counts changes of the member list since Start: a
+	// number that keeps growing in a steady cluster means flapping.
+	MemberChanges uint64
+	LastError     string
+	LastErrorAt   time.Time
+	NATS          string // the NATS connection's state
 }
 
 // Coordinator holds, for one node, exactly the partition leases the node
@@ -159,18 +162,20 @@ type Coordinator struct {
 	kick    chan struct{}
 	joinKey chan struct{}
 
-	mu          sync.Mutex
-	live        []Member // last computed, sorted
-	lastErr     string
-	lastErrAt   time.Time
-	changed     chan struct{}
-	fallbackSig map[string]string // platform key -> member set it was taken under as a fallback
-	badMember   map[string]bool   // member keys already warned about; reconcileLoop only
+	mu            sync.Mutex
+	live          []Member // last computed, sorted
+	memberChanges uint64
+	lastErr       string
+	lastErrAt     time.Time
+	changed       chan struct{}
+	fallbackSig   map[string]string // platform key -> member set it was taken under as a fallback
+	badMember     map[string]bool   // member keys already warned about; reconcileLoop only
 
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	started atomic.Bool
-	closed  atomic.Bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // join, reconcile and slot goroutines
+	watchers sync.WaitGroup // the two bucket watchers
+	started  atomic.Bool
+	closed   atomic.Bool
 }
 
 // NewCoordinator prepares a coordinator; Start runs it.
@@ -211,8 +216,11 @@ func NewCoordinator(cfg Config, js jetstream.JetStream, b Buckets, w Worker, m M
 		c.slots = append(c.slots, s)
 		c.byKey[r.Key()] = s
 	}
-	c.members = newView(b.Members, cfg.Member.TTL, c.log, func(string, bool) { signal(c.kick) })
-	c.leases = newView(b.Leases, cfg.Lease.TTL, c.log, c.leaseChanged)
+	// A watcher silent for two renewals and a second has died: this node's
+	// own renewals would have shown; it is restarted well before a member
+	// or a key unseen for one TTL counts as gone.
+	c.members = newView(b.Members, cfg.Member.TTL, 2*cfg.Member.Renew+time.Second, c.log, func(string, bool) { signal(c.kick) })
+	c.leases = newView(b.Leases, cfg.Lease.TTL, 2*cfg.Lease.Renew+time.Second, c.log, c.leaseChanged)
 	return c, nil
 }
 
@@ -240,9 +248,10 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.wg.Add(4 + len(c.slots))
-	go func() { defer c.wg.Done(); c.members.run(rctx) }()
-	go func() { defer c.wg.Done(); c.leases.run(rctx) }()
+	c.watchers.Add(2)
+	go func() { defer c.watchers.Done(); c.members.run(rctx) }()
+	go func() { defer c.watchers.Done(); c.leases.run(rctx) }()
+	c.wg.Add(2 + len(c.slots))
 	go func() { defer c.wg.Done(); c.joinLoop(rctx) }()
 	go func() { defer c.wg.Done(); c.reconcileLoop(rctx) }()
 	for _, s := range c.slots {
@@ -255,7 +264,8 @@ func (c *Coordinator) Start(ctx context.Context) error {
 // node's member key so the others rebalance at once, then stops the work
 // of every lease it holds and deletes the keys, so the new owners start
 // without waiting for the TTL. Each step is bounded; a key that cannot be
-// deleted expires after the TTL.
+// deleted expires after the TTL. It waits for the bucket watchers to stop
+// until ctx ends.
 func (c *Coordinator) Close(ctx context.Context) error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
@@ -282,7 +292,20 @@ func (c *Coordinator) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	c.mu.Lock()
+	c.live = nil
+	c.mu.Unlock()
 	c.notify()
+	// A watcher's Stop deletes its consumer with one request, which on a
+	// connection cut off takes the client's request timeout; wait for it
+	// only as long as ctx allows.
+	stopped := make(chan struct{})
+	go func() { c.watchers.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		c.log.Warn("cluster: close: bucket watchers still stopping; they end with the NATS request timeout")
+	}
 	return errors.Join(errs...)
 }
 
@@ -332,7 +355,7 @@ func (c *Coordinator) Status() Status {
 		st.Holders[k] = string(v)
 	}
 	c.mu.Lock()
-	st.LastError, st.LastErrorAt = c.lastErr, c.lastErrAt
+	st.LastError, st.LastErrorAt, st.MemberChanges = c.lastErr, c.lastErrAt, c.memberChanges
 	c.mu.Unlock()
 	if nc := c.js.Conn(); nc != nil {
 		st.NATS = nc.Status().String()
@@ -452,6 +475,9 @@ func (c *Coordinator) reconcile(now time.Time) {
 	c.mu.Lock()
 	membersChanged := !slices.EqualFunc(live, c.live, func(a, b Member) bool { return a.Node == b.Node })
 	c.live = live
+	if membersChanged {
+		c.memberChanges++
+	}
 	c.mu.Unlock()
 	if membersChanged {
 		c.log.WithField("members", names).Info("cluster: members changed")
@@ -491,8 +517,13 @@ func (c *Coordinator) wantPlatform(s *slot, live []Member, sig string, now time.
 		delete(c.fallbackSig, key)
 		return true
 	}
-	if s.running.Load() && c.fallbackSig[key] == sig {
-		return true
+	if c.fallbackSig[key] == sig {
+		// Taken as a fallback: kept while the members stay the same. The
+		// bucket shows this node as holder as soon as its Create landed,
+		// before the work has started.
+		if holder, _ := c.leases.value(key, now); s.running.Load() || holder == c.cfg.Node {
+			return true
+		}
 	}
 	if since, free := c.leases.freeSince(key, now); free && now.Sub(since) >= c.cfg.Grace {
 		c.fallbackSig[key] = sig

@@ -375,6 +375,16 @@ func TestCoordinatorCutNodeFencedBeforeTakeover(t *testing.T) {
 	if bound := cfg.Lease.TTL + 2*time.Second; slowest > bound {
 		t.Fatalf("takeover took %v, more than TTL + 2 s = %v", slowest, bound)
 	}
+	// Cut off, n1 has nothing left to release; Close returns by its
+	// context although the watchers' consumer deletes are blackholed.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := a.c.Close(ctx); err != nil {
+		t.Fatalf("close n1: %v", err)
+	}
+	if st := a.c.Status(); st.Member || len(st.Partitions)+len(st.Platforms) != 0 {
+		t.Fatalf("n1 after close: %+v", st)
+	}
 }
 
 // TestCoordinatorSurvivesNATSNodeLoss: with R3 buckets on a 3-node
@@ -419,12 +429,25 @@ func TestCoordinatorSurvivesNATSNodeLoss(t *testing.T) {
 		})
 	}
 	before := len(tr.snapshot())
+	changes := map[string]uint64{}
+	for _, n := range nodes {
+		changes[n.name] = n.c.Status().MemberChanges
+	}
 
 	servers[2].Shutdown()
-	renewed("after a NATS server shut down")
-	renewed("once more")
+	down := time.Now()
+	// Renewal rounds for longer than a member TTL: a bucket watcher whose
+	// consumer was on the lost server must not let a live member expire.
+	for round := 1; round == 1 || time.Since(down) < 3*cfg.Member.TTL/2; round++ {
+		renewed(fmt.Sprintf("round %d after a NATS server shut down", round))
+	}
 	if m.lost.Load() != 0 || len(tr.snapshot()) != before {
 		t.Fatalf("after the NATS server shut down: %d leases lost, %d new intervals", m.lost.Load(), len(tr.snapshot())-before)
+	}
+	for _, n := range nodes {
+		if st := n.c.Status(); st.MemberChanges != changes[n.name] || len(st.Members) != 3 {
+			t.Fatalf("%s: members changed %d times after a NATS server shut down; members %v", n.name, st.MemberChanges-changes[n.name], st.Members)
+		}
 	}
 	closeNode(t, nodes[2])
 	waitConverged(t, cfg, tr, nodes[:2])

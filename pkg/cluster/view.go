@@ -29,6 +29,7 @@ type seen struct {
 type view struct {
 	kv       jetstream.KeyValue
 	ttl      time.Duration
+	stall    time.Duration // no update for this long: start the watcher again
 	log      *logrus.Entry
 	onChange func(key string, deleted bool)
 
@@ -37,17 +38,19 @@ type view struct {
 	syncedAt time.Time // when the first watcher delivered every current key
 }
 
-func newView(kv jetstream.KeyValue, ttl time.Duration, log *logrus.Entry, onChange func(string, bool)) *view {
-	return &view{kv: kv, ttl: ttl, log: log, onChange: onChange, keys: map[string]seen{}}
+func newView(kv jetstream.KeyValue, ttl, stall time.Duration, log *logrus.Entry, onChange func(string, bool)) *view {
+	return &view{kv: kv, ttl: ttl, stall: stall, log: log, onChange: onChange, keys: map[string]seen{}}
 }
 
 // run watches the bucket until ctx ends, starting the watcher again with
-// jittered backoff when it fails or ends.
+// jittered backoff when it fails, ends, or stalls.
 func (v *view) run(ctx context.Context) {
+	var stops sync.WaitGroup
+	defer stops.Wait()
 	var bo backoff
 	bo.min, bo.max = 100*time.Millisecond, 5*time.Second
 	for ctx.Err() == nil {
-		if v.watch(ctx) {
+		if v.watch(ctx, &stops) {
 			bo.reset()
 		}
 		select {
@@ -57,9 +60,13 @@ func (v *view) run(ctx context.Context) {
 	}
 }
 
-// watch follows one watcher until it ends; it reports whether it delivered
-// the bucket's current keys.
-func (v *view) watch(ctx context.Context) bool {
+// watch follows one watcher until it ends or delivers nothing for stall;
+// it reports whether it delivered the bucket's current keys. A watcher's
+// consumer lives on one NATS server: when that server goes away, the
+// watcher can stay silent for several seconds before the client notices,
+// longer than a member may go unseen. The members and leases a node holds
+// itself are rewritten every Renew, so silence means a dead watcher.
+func (v *view) watch(ctx context.Context, stops *sync.WaitGroup) bool {
 	w, err := v.kv.WatchAll(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -67,16 +74,27 @@ func (v *view) watch(ctx context.Context) bool {
 		}
 		return false
 	}
-	defer w.Stop()
+	// Stop deletes the consumer with one request, bounded by the client's
+	// request timeout; do not hold up the next watcher for it.
+	stops.Add(1)
+	defer func() {
+		go func() { defer stops.Done(); w.Stop() }()
+	}()
 	synced := false
+	stall := time.NewTimer(v.stall)
+	defer stall.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return synced
+		case <-stall.C:
+			v.log.WithField("silent", v.stall).Warn("cluster: bucket watcher delivered nothing; watching again")
 			return synced
 		case e, ok := <-w.Updates():
 			if !ok {
 				return synced
 			}
+			stall.Reset(v.stall)
 			if e == nil {
 				synced = true
 				v.mu.Lock()
@@ -115,6 +133,17 @@ func (v *view) live(now time.Time) map[string][]byte {
 		}
 	}
 	return out
+}
+
+// value is the key's value while it is live.
+func (v *view) value(key string, now time.Time) (string, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s, ok := v.keys[key]
+	if !ok || s.deleted || now.Sub(s.at) >= v.ttl {
+		return "", false
+	}
+	return string(s.value), true
 }
 
 // freeSince is when key became free as far as this node knows: deleted,
