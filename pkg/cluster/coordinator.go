@@ -29,7 +29,8 @@ const (
 // when no event arrives: expiries send no event.
 const tick = 250 * time.Millisecond
 
-var nodeName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$`)
+// nodeName is a node id that is a valid key: dot-separated tokens.
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 
 // Resource is one thing a lease guards: a partition or a platform instance.
 type Resource struct {
@@ -181,8 +182,8 @@ type Coordinator struct {
 // NewCoordinator prepares a coordinator; Start runs it.
 func NewCoordinator(cfg Config, js jetstream.JetStream, b Buckets, w Worker, m Metrics, log *logrus.Entry) (*Coordinator, error) {
 	cfg = cfg.withDefaults()
-	if !nodeName.MatchString(cfg.Node) {
-		return nil, fmt.Errorf("cluster: node id %q must match %s", cfg.Node, nodeName)
+	if !nodeName.MatchString(cfg.Node) || len(cfg.Node) > 64 {
+		return nil, fmt.Errorf("cluster: node id %q must match %s, at most 64 characters", cfg.Node, nodeName)
 	}
 	for _, p := range cfg.Platforms {
 		if !instanceName.MatchString(p) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -301,6 +302,22 @@ func TestCoordinatorSplitsJoinsAndLeaves(t *testing.T) {
 	done := waitConverged(t, cfg, tr, rest)
 	tr.check(t)
 	t.Logf("n2 closed: handed over in %v (lease TTL %v)", done.Sub(left).Round(time.Millisecond), cfg.Lease.TTL)
+	// The new owners took n2's keys when it deleted them, not when they
+	// expired: each started less than one TTL after n2 stopped it.
+	stopped := map[string]time.Time{}
+	for _, iv := range tr.snapshot() {
+		if iv.node == "n2" && !iv.stop.IsZero() && iv.stop.After(left) {
+			stopped[iv.key] = iv.stop
+		}
+	}
+	for _, iv := range tr.snapshot() {
+		if at, ok := stopped[iv.key]; ok && iv.node != "n2" && iv.start.After(at) && iv.start.Sub(at) >= cfg.Lease.TTL {
+			t.Fatalf("%s: %s started %v after n2 stopped it, as if the key had expired", iv.key, iv.node, iv.start.Sub(at))
+		}
+	}
+	if len(stopped) == 0 {
+		t.Fatal("n2 stopped nothing when it closed")
+	}
 	if m.lost.Load() != 0 {
 		t.Fatalf("%d leases lost; none should be", m.lost.Load())
 	}
@@ -521,4 +538,45 @@ func TestCoordinatorPlatformFallback(t *testing.T) {
 	}
 	waitConverged(t, cfg, tr, []*node{n1})
 	tr.check(t)
+}
+
+// TestCoordinatorRejectsBadConfig: a node id or platform name that is not
+// a valid key, and buckets whose TTL is not the configured one, are clear
+// errors before anything is written.
+func TestCoordinatorRejectsBadConfig(t *testing.T) {
+	s := natstest.StartServer(t)
+	js := connect(t, s.ClientURL())
+	cfg := testConfig(3 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := OpenBuckets(ctx, js, "herald-", cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := trackedWorker{tr: newTracker(), node: "n1"}
+	for _, node := range []string{"", "a b", "a.", ".a", "a..b", "a*", strings.Repeat("x", 65)} {
+		c := cfg
+		c.Node = node
+		if _, err := NewCoordinator(c, js, b, w, &counters{}, quietLog()); err == nil {
+			t.Errorf("node id %q accepted", node)
+		}
+	}
+	c := cfg
+	c.Node = "n1.example"
+	c.Platforms = []string{"Telegram/main"}
+	if _, err := NewCoordinator(c, js, b, w, &counters{}, quietLog()); err == nil {
+		t.Error("platform name Telegram/main accepted")
+	}
+	c.Platforms = nil
+	c.Lease.TTL = 4 * time.Second
+	co, err := NewCoordinator(c, js, b, w, &counters{}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := co.Start(ctx); err == nil || !strings.Contains(err.Error(), "ttl") {
+		t.Fatalf("start with a bucket of another ttl: %v", err)
+	}
+	if err := co.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

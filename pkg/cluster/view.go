@@ -5,7 +5,6 @@ package cluster
 import (
 	"context"
 	"math/rand/v2"
-	"sort"
 	"sync"
 	"time"
 
@@ -162,15 +161,6 @@ func (v *view) freeSince(key string, now time.Time) (since time.Time, ok bool) {
 		return s.at.Add(v.ttl), true
 	}
 	return time.Time{}, false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // backoff is capped exponential backoff with jitter: each wait is drawn
