@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/testsupport/natstest"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
 )
 
 // interval is one stretch during which a node ran a resource, on the
@@ -118,6 +120,30 @@ func (tr *tracker) check(t *testing.T) {
 	}
 }
 
+// testLog keeps a node's log and prints it when the test fails.
+func testLog(t *testing.T) *logrus.Entry {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	l := logrus.New()
+	l.SetOutput(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			t.Log(buf.String())
+			mu.Unlock()
+		}
+	})
+	return logrus.NewEntry(l)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
 var testPlatforms = []string{"discord-main", "mattermost-ops", "slack-team", "telegram-main"}
 
 func testConfig(ttl time.Duration) Config {
@@ -142,7 +168,7 @@ func startNode(t *testing.T, url, name string, cfg Config, replicas int, w Worke
 	}
 	cfg.Node = name
 	cfg.HTTP = "127.0.0.1:0"
-	c, err := NewCoordinator(cfg, js, b, w, m, quietLog())
+	c, err := NewCoordinator(cfg, js, b, w, m, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,16 +445,26 @@ func TestCoordinatorSurvivesNATSNodeLoss(t *testing.T) {
 		nodes = append(nodes, startNode(t, url, name, cfg, 3, trackedWorker{tr: tr, node: name}, &m))
 	}
 	waitConverged(t, cfg, tr, nodes)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	keys := owners(cfg, names(nodes))
+	get := func(key string) (jetstream.KeyValueEntry, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return nodes[0].kv.Get(ctx, key)
+	}
 	// renewed waits until every lease key has been written again.
 	renewed := func(what string) {
 		revs := map[string]uint64{}
+		var last string
+		defer func() {
+			if t.Failed() {
+				t.Logf("last failure: %s", last)
+			}
+		}()
 		waitFor(t, what+": every lease key readable", func() bool {
 			for key := range keys {
-				e, err := nodes[0].kv.Get(ctx, key)
+				e, err := get(key)
 				if err != nil {
+					last = fmt.Sprintf("get %s: %v", key, err)
 					return false
 				}
 				revs[key] = e.Revision()
@@ -437,7 +473,7 @@ func TestCoordinatorSurvivesNATSNodeLoss(t *testing.T) {
 		})
 		waitFor(t, what+": every lease renewed", func() bool {
 			for key, rev := range revs {
-				e, err := nodes[0].kv.Get(ctx, key)
+				e, err := get(key)
 				if err != nil || e.Revision() <= rev {
 					return false
 				}
