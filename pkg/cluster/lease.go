@@ -58,18 +58,34 @@ func (c LeaseConfig) validate() error {
 	return nil
 }
 
-// LeaseBucket creates or opens the key-value bucket that holds leases of
-// one TTL, with the given replicas.
+// LeaseBucket creates the key-value bucket that holds leases of one TTL,
+// with the given replicas, or opens it if it exists with that TTL. It never
+// changes an existing bucket's TTL: a shorter TTL would let keys expire
+// before their holders' fencing deadlines, so a bucket with another TTL is
+// an error.
 func LeaseBucket(ctx context.Context, js jetstream.JetStream, name string, ttl time.Duration, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:   name,
 		History:  1,
 		TTL:      ttl,
 		Replicas: replicas,
 		Storage:  jetstream.FileStorage,
 	})
-	if err != nil {
+	if err == nil {
+		return kv, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketExists) {
 		return nil, fmt.Errorf("cluster: create bucket %s: %w", name, err)
+	}
+	if kv, err = js.KeyValue(ctx, name); err != nil {
+		return nil, fmt.Errorf("cluster: open bucket %s: %w", name, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: bucket %s status: %w", name, err)
+	}
+	if st.TTL() != ttl {
+		return nil, fmt.Errorf("cluster: bucket %s exists with ttl %v, not %v; every node must use the same ttl", name, st.TTL(), ttl)
 	}
 	return kv, nil
 }

@@ -345,3 +345,29 @@ func TestLeaseReleaseGivesStopItsTimeout(t *testing.T) {
 		t.Fatalf("held=%v released=%d after release", l.Held(), m.released.Load())
 	}
 }
+
+// TestLeaseBucketKeepsItsTTL: opening a lease bucket with another TTL is an
+// error and leaves the bucket's TTL alone; a shorter TTL would let keys
+// expire before their holders fence.
+func TestLeaseBucketKeepsItsTTL(t *testing.T) {
+	s := natstest.StartServer(t)
+	js := connect(t, s.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := LeaseBucket(ctx, js, "leases", 3*time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LeaseBucket(ctx, js, "leases", 3*time.Second, 1); err != nil {
+		t.Fatalf("reopen with the same ttl: %v", err)
+	}
+	if _, err := LeaseBucket(ctx, js, "leases", 2*time.Second, 1); err == nil {
+		t.Fatal("opened with a shorter ttl")
+	}
+	kv, err := js.KeyValue(ctx, "leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := kv.Status(ctx); err != nil || st.TTL() != 3*time.Second {
+		t.Fatalf("bucket ttl after a mismatched open: %v, %v", st, err)
+	}
+}
