@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -255,11 +256,31 @@ func (l *Lease) Release(ctx context.Context) error {
 	cancel()
 	l.held = false
 	l.metrics.LeaseReleased(l.kind)
-	if err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev)); err != nil {
+	if err := l.deleteOwn(ctx); err != nil {
 		return fmt.Errorf("cluster: delete %s: %w", l.key, err)
 	}
 	l.log.Info("lease released")
 	return nil
+}
+
+// deleteOwn deletes the key against the revision this holder last wrote.
+// Release cancels a renewal in flight, and the server may have stored it
+// all the same: then the key holds this holder's value at a newer revision,
+// and the delete is tried again against that one. A revision written by
+// anyone else is left alone.
+func (l *Lease) deleteOwn(ctx context.Context) error {
+	rev := l.rev
+	for attempt := 0; ; attempt++ {
+		err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(rev))
+		if err == nil || attempt == 2 || !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return err
+		}
+		e, gerr := l.kv.Get(ctx, l.key)
+		if gerr != nil || !bytes.Equal(e.Value(), l.value) || e.Revision() <= rev {
+			return err
+		}
+		rev = e.Revision()
+	}
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -369,5 +370,48 @@ func TestLeaseBucketKeepsItsTTL(t *testing.T) {
 	}
 	if st, err := kv.Status(ctx); err != nil || st.TTL() != 3*time.Second {
 		t.Fatalf("bucket ttl after a mismatched open: %v, %v", st, err)
+	}
+}
+
+// TestLeaseReleaseAfterUnrecordedRenewal: Release cancels a renewal in
+// flight, which the server may store all the same. The key then holds this
+// holder's value at a revision it never recorded; Release still deletes it,
+// so the next holder need not wait for the TTL. A key someone else wrote is
+// left alone.
+func TestLeaseReleaseAfterUnrecordedRenewal(t *testing.T) {
+	s := natstest.StartServer(t)
+	js := connect(t, s.ClientURL())
+	// Renew is long: the renewer does not run during the test.
+	cfg := LeaseConfig{TTL: 10 * time.Second, Renew: 5 * time.Second, StopTimeout: time.Second, Drift: time.Second}
+	kv := bucket(t, js, cfg.TTL, 1)
+	ctx := context.Background()
+	var m counters
+	for _, writer := range []string{"a", "b"} {
+		l, err := NewLease(kv, "platform", "telegram", "a", cfg, func(context.Context) {}, &m, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := l.TryAcquire(ctx); !ok || err != nil {
+			t.Fatalf("acquire = %v, %v", ok, err)
+		}
+		e, err := kv.Get(ctx, "telegram")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Update(ctx, "telegram", []byte(writer), e.Revision()); err != nil {
+			t.Fatal(err)
+		}
+		err = l.Release(ctx)
+		_, gerr := kv.Get(ctx, "telegram")
+		switch writer {
+		case "a":
+			if err != nil || !errors.Is(gerr, jetstream.ErrKeyNotFound) {
+				t.Fatalf("own unrecorded renewal: release = %v, key after: %v", err, gerr)
+			}
+		case "b":
+			if err == nil || gerr != nil {
+				t.Fatalf("someone else's write: release = %v, key after: %v", err, gerr)
+			}
+		}
 	}
 }
