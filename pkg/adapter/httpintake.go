@@ -3,6 +3,7 @@
 package adapter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/message"
 	"github.com/sirupsen/logrus"
 )
 
@@ -155,6 +157,31 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, now time.Time, 
 		}
 	}
 	http.Error(w, msg, status)
+}
+
+// Store hands m to inbox for a callback handler and says whether the
+// callback may be acknowledged: m was stored, or the store refused it for
+// good (message.ErrInvalid: counted as reason and logged, since
+// acknowledging is the only way to stop the platform's retries). When it
+// returns false Store has answered w and the platform retries: 503 with
+// Retry-After: 1 while herald is stopping, 500 when the store failed.
+func (f *Refuser) Store(ctx context.Context, w http.ResponseWriter, inbox Inbox, m *message.Inbound, reason string) bool {
+	err := inbox.Deliver(ctx, m)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, message.ErrInvalid):
+		f.Metrics.Rejected(reason)
+		f.Log.WithError(err).WithField("event_id", m.EventID).Warn(f.Prefix + ": message refused by the store; acknowledged and dropped")
+		return true
+	case errors.Is(err, ErrStopping):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "herald is stopping; retry", http.StatusServiceUnavailable)
+	default:
+		f.Log.WithError(err).WithField("event_id", m.EventID).Error(f.Prefix + ": cannot store message; the platform will retry")
+		http.Error(w, "message not stored; retry", http.StatusInternalServerError)
+	}
+	return false
 }
 
 // Intake is whether a callback URL accepts events: open (with the inbox)

@@ -125,3 +125,39 @@ func TestIntake(t *testing.T) {
 		t.Fatal("intake opened after Stop")
 	}
 }
+
+type errInbox struct{ err error }
+
+func (i errInbox) Deliver(context.Context, *message.Inbound) error { return i.err }
+
+// TestRefuserStore: stored and refused-for-good are acknowledged (the
+// latter counted and logged); stopping answers 503 with Retry-After and a
+// failed store 500, and neither is acknowledged.
+func TestRefuserStore(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		ack    bool
+		status int
+		count  int
+	}{
+		{nil, true, http.StatusOK, 0},
+		{message.ErrInvalid, true, http.StatusOK, 1},
+		{ErrStopping, false, http.StatusServiceUnavailable, 0},
+		{errors.New("disk full"), false, http.StatusInternalServerError, 0},
+	} {
+		log, hook := logtest.NewNullLogger()
+		m := &countMetrics{rejected: map[string]int{}}
+		f := Refuser{Log: logrus.NewEntry(log), Metrics: m, Prefix: "x"}
+		rec := httptest.NewRecorder()
+		ack := f.Store(context.Background(), rec, errInbox{tc.err}, &message.Inbound{EventID: "e1"}, "malformed")
+		if ack != tc.ack || rec.Code != tc.status || m.rejected["malformed"] != tc.count {
+			t.Errorf("%v: ack %v, status %d, counted %d; want %v %d %d", tc.err, ack, rec.Code, m.rejected["malformed"], tc.ack, tc.status, tc.count)
+		}
+		if tc.status == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") != "1" {
+			t.Errorf("stopping: Retry-After %q", rec.Header().Get("Retry-After"))
+		}
+		if logged := len(hook.Entries) > 0; logged != (tc.err != nil && tc.err != ErrStopping) {
+			t.Errorf("%v: logged %d entries", tc.err, len(hook.Entries))
+		}
+	}
+}

@@ -14,13 +14,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// stopBound is the contract of Adapter.Stop.
-const stopBound = 100 * time.Millisecond
 
 var nopInbox = adapter.InboxFunc(func(context.Context, *message.Inbound) error { return nil })
 
@@ -72,9 +70,7 @@ func stopCancelled(t *testing.T, l *adapter.Life, graceful func(context.Context)
 	cancel()
 	start := time.Now()
 	err := l.Stop(ctx, graceful)
-	if d := time.Since(start); d > stopBound {
-		t.Fatalf("Stop returned %v after its context ended, bound %v", d, stopBound)
-	}
+	adaptertest.CheckBound(t, "Stop after its context ended", time.Since(start), adaptertest.StopBound)
 	return err
 }
 

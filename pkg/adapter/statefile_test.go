@@ -3,9 +3,14 @@
 package adapter
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 )
 
 func TestSaveStateFile(t *testing.T) {
@@ -37,5 +42,62 @@ func TestSaveStateFile(t *testing.T) {
 	}
 	if err := SaveStateFile(filepath.Join(dir, "missing"), "state.json", nil); err == nil {
 		t.Fatal("saving into a missing directory succeeded")
+	}
+}
+
+// TestLoadSaveState: a saved value loads back; no directory and no file
+// load nothing without an error; an oversized or corrupt file is an error.
+func TestLoadSaveState(t *testing.T) {
+	type state struct {
+		Version int    `json:"version"`
+		Since   string `json:"since"`
+	}
+	var got state
+	if ok, err := LoadState("", "s.json", 1024, &got); ok || err != nil {
+		t.Fatalf("no directory: %v %v", ok, err)
+	}
+	if err := SaveState("", "s.json", state{}); err != nil {
+		t.Fatalf("save without a directory: %v", err)
+	}
+	dir := t.TempDir()
+	if ok, err := LoadState(dir, "s.json", 1024, &got); ok || err != nil {
+		t.Fatalf("no file: %v %v", ok, err)
+	}
+	if err := SaveState(dir, "s.json", state{Version: 1, Since: "s9"}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := LoadState(dir, "s.json", 1024, &got); !ok || err != nil || got != (state{1, "s9"}) {
+		t.Fatalf("LoadState = %v %v %+v", ok, err, got)
+	}
+	if _, err := LoadState(dir, "s.json", 8, &got); err == nil {
+		t.Fatal("a file over the limit loaded")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadState(dir, "bad.json", 1024, &got); err == nil {
+		t.Fatal("a corrupt file loaded")
+	}
+}
+
+// TestSaveStreak: one warning per streak of failures, one info line when
+// saving works again, nothing for successes in a row.
+func TestSaveStreak(t *testing.T) {
+	log, hook := logtest.NewNullLogger()
+	e := logrus.NewEntry(log)
+	var s SaveStreak
+	fail := errors.New("disk full")
+	for _, err := range []error{nil, fail, fail, fail, nil, nil, fail} {
+		if ok := s.Done(e, err, "x", "the cursor", "a restart repeats"); ok != (err == nil) {
+			t.Fatalf("Done(%v) = %v", err, ok)
+		}
+	}
+	var got []string
+	for _, en := range hook.AllEntries() {
+		got = append(got, en.Level.String()+" "+en.Message)
+	}
+	want := []string{"warning x: cannot save the cursor: a restart repeats", "info x: saving the cursor works again", "warning x: cannot save the cursor: a restart repeats"}
+	if strings.Join(got, "|") != strings.Join(want, "|") || s.Failed() != 1 {
+		t.Fatalf("logged %q, failed %d; want %q, 1", got, s.Failed(), want)
 	}
 }

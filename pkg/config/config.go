@@ -134,6 +134,11 @@ type Store struct {
 	// session keeps only its newest agent.history_messages entries, the
 	// most a turn sends. Default 720h.
 	HistoryRetention time.Duration `yaml:"history_retention"`
+	// Backend: sqlite (the database at path, default) or nats (NATS
+	// JetStream, for cluster mode; see nats).
+	Backend string `yaml:"backend"`
+	// NATS configures the nats backend.
+	NATS StoreNATS `yaml:"nats"`
 }
 
 // Agent configures the agent backend.
@@ -340,6 +345,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Store.Sync, "full")
 	defDur(&c.Store.Retention, 72*time.Hour)
 	defDur(&c.Store.HistoryRetention, 30*24*time.Hour)
+	c.storeNATSDefaults()
 	def(&c.Agent.Kind, "echo")
 	def(&c.Agent.Model, "hermes-agent")
 	defDur(&c.Agent.ConnectTimeout, 10*time.Second)
@@ -633,6 +639,7 @@ func (c *Config) validate() error {
 	c.validateAPI(add)
 	c.validateLimits(add)
 	c.validateMedia(add)
+	c.validateStoreNATS(add)
 	names := make([]string, 0, len(c.Platforms))
 	for n := range c.Platforms {
 		names = append(names, n)

@@ -20,7 +20,7 @@ import (
 // configuration and in the built-in adapters'.
 var secretKeys = map[string]bool{
 	"key": true, "token": true, "secret": true, "outbound_secret": true,
-	"app_secret": true, "app_token": true, "bot_token": true,
+	"app_secret": true, "app_token": true, "bot_token": true, "tls_key": true,
 }
 
 // inlineSecrets returns the scalar values written directly under a secret

@@ -90,7 +90,7 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 	pop := func() {
 		d.mu.Lock()
 		if len(s.outq) > 0 && s.outq[0] == dl {
-			s.outq = s.outq[1:]
+			s.outq = popFront(s.outq)
 		}
 		d.mu.Unlock()
 	}

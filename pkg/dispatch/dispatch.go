@@ -252,6 +252,11 @@ type item struct {
 	// notices are one-line messages for the user about media that did not
 	// reach the agent, sent before the reply.
 	notices []string
+	// fresh: stored by this Deliver (not a redelivery, not found pending
+	// at start or by the sweep) and no turn of it has started, so no
+	// backend run and no re-run attempt can be recorded for it: its first
+	// turn need not read them.
+	fresh bool
 }
 
 type turn struct {
@@ -435,7 +440,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 	}
 	d.metrics.Inbound(m.Platform, "stored")
 	d.mu.Lock()
-	d.enqueueLocked(&item{id: id, key: key, msg: *m})
+	d.enqueueLocked(&item{id: id, key: key, msg: *m, fresh: true})
 	d.mu.Unlock()
 	return nil
 }
@@ -615,7 +620,7 @@ func (d *Dispatcher) scheduleLocked(s *session) {
 
 func (d *Dispatcher) startTurnLocked(s *session) {
 	it := s.queue[0]
-	s.queue = s.queue[1:]
+	s.queue = popFront(s.queue)
 	d.queued--
 	d.metrics.QueueDepth(d.queued)
 	ctx, cancel := context.WithCancelCause(d.ctx)
@@ -641,7 +646,7 @@ func (d *Dispatcher) turnEndedLocked(s *session, t *turn) {
 	d.scheduleLocked(s)
 	for len(d.ready) > 0 && d.running < d.opts.MaxConcurrentTurns && !d.draining {
 		next := d.ready[0]
-		d.ready = d.ready[1:]
+		d.ready = popFront(d.ready)
 		next.inReady = false
 		d.scheduleLocked(next)
 	}
@@ -649,10 +654,30 @@ func (d *Dispatcher) turnEndedLocked(s *session, t *turn) {
 	d.signal()
 }
 
+// popFront removes the first element of a queue. The slot is cleared
+// first: the backing array outlives the slice's start, and a pointer left
+// in it would keep what it points to (a session with its queue and
+// replies) alive until the array is reallocated.
+func popFront[T any](q []*T) []*T {
+	q[0] = nil
+	if len(q) == 1 {
+		return nil
+	}
+	return q[1:]
+}
+
 // gcLocked forgets an idle session so memory follows active sessions only.
 func (d *Dispatcher) gcLocked(s *session) {
 	if s.turn == nil && len(s.queue) == 0 && len(s.outq) == 0 && !s.delivering && !s.inReady && s.retryTimer == nil {
 		delete(d.sessions, s.key)
+		// A Go map keeps the buckets of its largest size: after a burst of
+		// thousands of sessions, a new empty map gives them back.
+		if len(d.sessions) == 0 {
+			d.sessions = map[string]*session{}
+		}
+		if len(d.tracked) == 0 {
+			d.tracked = map[int64]struct{}{}
+		}
 	}
 }
 
@@ -774,16 +799,20 @@ func (d *Dispatcher) callAgent(ctx context.Context, key string, it *item, ag Age
 		SessionKey: key,
 		Messages:   msgs,
 	}
-	attempt, err := d.store.Rerun(ctx, it.id)
-	if err != nil {
-		return "", err
+	attempt := 0
+	if !it.fresh {
+		if attempt, err = d.store.Rerun(ctx, it.id); err != nil {
+			return "", err
+		}
+		if runID, body, ok, err := d.store.Run(ctx, it.id); err != nil {
+			return "", err
+		} else if ok {
+			req.Run = &agent.Run{ID: runID, Body: body}
+		}
 	}
+	// A later turn of the message (a retry) reads what this one records.
+	it.fresh = false
 	req.IdempotencyKey = runKey(it.msg, attempt)
-	if runID, body, ok, err := d.store.Run(ctx, it.id); err != nil {
-		return "", err
-	} else if ok {
-		req.Run = &agent.Run{ID: runID, Body: body}
-	}
 	var streamer *editStreamer
 	if d.opts.StreamEdits && p != nil && p.editor != nil {
 		streamer = &editStreamer{d: d, p: p, it: it, ctx: ctx}

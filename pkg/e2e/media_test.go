@@ -110,12 +110,23 @@ platforms:
 
 	chat := telegramtest.Chat{ID: 555, Type: "private"}
 	ann := telegramtest.User{ID: 555, FirstName: "Ann"}
-	tg.Push(telegramtest.Update{Message: &telegramtest.Message{From: &ann, Chat: chat,
+	photoID := tg.Push(telegramtest.Update{Message: &telegramtest.Message{From: &ann, Chat: chat,
 		Photo: []telegramtest.PhotoSz{{FileID: "photo-1", FileUniqueID: "u-photo-1", Width: 64, Height: 48}}}})
 	from := `"from":{"id":555,"is_bot":false,"first_name":"Ann"},"chat":{"id":555,"type":"private"},"date":1760000000`
+	// Once herald has confirmed the photo (a getUpdates offset past it),
+	// the next updates must carry higher update_ids: Telegram never returns
+	// lower ones after a confirmation.
+	tg.Wait(t, sendOnceWait, "the photo confirmed", func() bool {
+		for _, r := range tg.Requests("getUpdates") {
+			if r.Params.Int("offset") > photoID {
+				return true
+			}
+		}
+		return false
+	})
 	for _, raw := range []string{
-		fmt.Sprintf(`{"update_id":100,"message":{"message_id":100,%s,"document":{"file_id":"doc-1","file_unique_id":"u-doc-1","file_name":"minutes.pdf","mime_type":"application/pdf","file_size":%d}}}`, from, len(doc)),
-		fmt.Sprintf(`{"update_id":101,"message":{"message_id":101,%s,"voice":{"file_id":"voice-1","file_unique_id":"u-voice-1","duration":2,"mime_type":"audio/ogg","file_size":%d}}}`, from, len(voice)),
+		fmt.Sprintf(`{"update_id":%d,"message":{"message_id":100,%s,"document":{"file_id":"doc-1","file_unique_id":"u-doc-1","file_name":"minutes.pdf","mime_type":"application/pdf","file_size":%d}}}`, photoID+1, from, len(doc)),
+		fmt.Sprintf(`{"update_id":%d,"message":{"message_id":101,%s,"voice":{"file_id":"voice-1","file_unique_id":"u-voice-1","duration":2,"mime_type":"audio/ogg","file_size":%d}}}`, photoID+2, from, len(voice)),
 	} {
 		if _, err := tg.PushRaw(raw); err != nil {
 			t.Fatal(err)
@@ -123,10 +134,8 @@ platforms:
 	}
 	fs.Push(feishutest.Event{MessageID: "om_img", MessageType: "image", Content: `{"image_key":"img_1"}`})
 
-	// Generous: under a loaded machine a download may need its retry
-	// (download_timeout 10s per try).
-	tg.Wait(t, 3*sendOnceWait, "a reply to each Telegram message", func() bool { return len(tg.Sent()) >= 3 })
-	fs.WaitMessages(t, 1, 3*sendOnceWait)
+	tg.Wait(t, sendOnceWait, "a reply to each Telegram message", func() bool { return len(tg.Sent()) >= 3 })
+	fs.WaitMessages(t, 1, sendOnceWait)
 	e.settled()
 	if n, m := len(tg.Sent()), len(fs.Messages()); n != 3 || m != 1 {
 		t.Fatalf("%d Telegram and %d Feishu replies, want 3 and 1", n, m)

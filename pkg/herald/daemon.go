@@ -95,6 +95,11 @@ func Run(ctx context.Context, opts Options) error {
 	logging.Event(log, logging.MsgStarting).WithFields(logrus.Fields{
 		"version": version.String(), "config": describeConfig(cfg),
 	}).Info("herald starting")
+	if limit, err := memoryLimitFromCgroup(os.Getenv, "/sys/fs/cgroup", "/proc/self/cgroup"); err != nil {
+		log.WithError(err).Warn("cannot read the unit's MemoryHigh; the Go runtime has no memory limit")
+	} else if limit > 0 {
+		log.WithField("limit_bytes", limit).Debug("Go memory limit set from the unit's MemoryHigh")
+	}
 	startFaults, err := d.armFaults()
 	if err != nil {
 		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")

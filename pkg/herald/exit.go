@@ -29,7 +29,8 @@ const (
 	// ExitListen: a listener could not be obtained (EX_OSERR).
 	ExitListen = 71
 	// ExitStoreIO: the message store cannot be opened, read or written
-	// for any reason but corruption: I/O error, permissions, full disk
+	// for any reason but corruption, or the media store or a key in the
+	// state directory cannot be set up: I/O error, permissions, full disk
 	// (EX_IOERR). The unit restarts herald after it.
 	ExitStoreIO = 74
 	// ExitConfig: the configuration is invalid, or a credential it names

@@ -4,7 +4,13 @@ package herald
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -70,4 +76,55 @@ func (d *daemon) shrinkStore() {
 	if err := d.store.ShrinkMemory(ctx); err != nil {
 		d.log.WithError(err).Debug("store: shrink memory failed")
 	}
+}
+
+// memLimitShare is the part of the unit's MemoryHigh= that the Go runtime
+// takes as its soft memory limit: above MemoryHigh the kernel throttles
+// the whole cgroup and reclaims its pages, so the collector works harder
+// a little before, where it still can (SQLite's page cache, thread stacks
+// and the binary's own pages are outside the Go heap).
+const memLimitShare = 0.9
+
+// memoryLimitFromCgroup sets the Go runtime's soft memory limit
+// (debug.SetMemoryLimit) from the memory.high of the cgroup this process
+// runs in (the unit's MemoryHigh=), unless GOMEMLIMIT is set (the runtime
+// applied it already) or the cgroup has no such bound. cgroupRoot is where
+// the cgroup v2 hierarchy is mounted (/sys/fs/cgroup), procCgroup the
+// process's /proc/self/cgroup. It returns the limit set, 0 if none.
+func memoryLimitFromCgroup(getenv func(string) string, cgroupRoot, procCgroup string) (int64, error) {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, nil
+	}
+	b, err := os.ReadFile(procCgroup)
+	if err != nil {
+		return 0, fmt.Errorf("memory limit: %w", err)
+	}
+	// cgroup v2: a single line "0::/system.slice/herald.service".
+	var rel string
+	for _, l := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			rel = p
+		}
+	}
+	if rel == "" {
+		return 0, nil // cgroup v1, or no cgroup: nothing to derive from
+	}
+	hb, err := os.ReadFile(filepath.Join(cgroupRoot, filepath.Clean("/"+rel), "memory.high"))
+	if os.IsNotExist(err) {
+		return 0, nil // no memory controller for this cgroup
+	}
+	if err != nil {
+		return 0, fmt.Errorf("memory limit: %w", err)
+	}
+	v := strings.TrimSpace(string(hb))
+	if v == "max" {
+		return 0, nil
+	}
+	high, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || high <= 0 {
+		return 0, fmt.Errorf("memory limit: memory.high %q: not a byte count", v)
+	}
+	limit := int64(math.Floor(float64(high) * memLimitShare))
+	debug.SetMemoryLimit(limit)
+	return limit, nil
 }

@@ -3,6 +3,10 @@
 package herald
 
 import (
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -41,5 +45,72 @@ func TestMemReturner(t *testing.T) {
 	}
 	if released != 2 {
 		t.Fatalf("released %d times, want 2", released)
+	}
+}
+
+// TestMemoryLimitFromCgroup: the Go runtime's memory limit comes from the
+// memory.high of the process's own cgroup (MemoryHigh=), 90% of it; not
+// when GOMEMLIMIT is set, when memory.high is "max", when the cgroup has
+// no memory controller or the system no unified hierarchy; a value that
+// is not a byte count is an error, and no limit.
+func TestMemoryLimitFromCgroup(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	root := t.TempDir()
+	unit := filepath.Join(root, "system.slice", "herald.service")
+	if err := os.MkdirAll(unit, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	procCgroup := filepath.Join(root, "proc-self-cgroup")
+	write := func(path, s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noEnv := func(string) string { return "" }
+	write(procCgroup, "0::/system.slice/herald.service\n")
+	tests := []struct {
+		name    string
+		high    string // "" = no memory.high file
+		getenv  func(string) string
+		want    int64
+		wantErr bool
+	}{
+		{"bounded", "67108864\n", noEnv, 60397977, false},
+		{"GOMEMLIMIT set", "67108864\n", func(k string) string {
+			if k == "GOMEMLIMIT" {
+				return "100MiB"
+			}
+			return ""
+		}, 0, false},
+		{"unbounded", "max\n", noEnv, 0, false},
+		{"no memory controller", "", noEnv, 0, false},
+		{"garbage", "lots\n", noEnv, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			debug.SetMemoryLimit(math.MaxInt64)
+			os.Remove(filepath.Join(unit, "memory.high"))
+			if tt.high != "" {
+				write(filepath.Join(unit, "memory.high"), tt.high)
+			}
+			got, err := memoryLimitFromCgroup(tt.getenv, root, procCgroup)
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Fatalf("limit %d, err %v; want %d, error %v", got, err, tt.want, tt.wantErr)
+			}
+			want := tt.want
+			if want == 0 {
+				want = math.MaxInt64
+			}
+			if cur := debug.SetMemoryLimit(-1); cur != want {
+				t.Fatalf("runtime memory limit %d, want %d", cur, want)
+			}
+		})
+	}
+	// cgroup v1 (no unified line): nothing to derive from.
+	write(procCgroup, "4:memory:/system.slice/herald.service\n")
+	if got, err := memoryLimitFromCgroup(noEnv, root, procCgroup); got != 0 || err != nil {
+		t.Fatalf("cgroup v1: %d %v", got, err)
 	}
 }

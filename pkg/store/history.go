@@ -13,9 +13,7 @@ func (s *Store) History(ctx context.Context, sessionKey string, gen int64, limit
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT role, content FROM (
-		SELECT id, role, content FROM history WHERE session_key = ? AND generation = ? ORDER BY id DESC LIMIT ?
-	) ORDER BY id`, sessionKey, gen, limit)
+	rows, err := s.readRows(ctx, sqlReadHistory, sessionKey, gen, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: query history: %w", err)
 	}

@@ -62,7 +62,7 @@ func (s *Store) AddInbound(ctx context.Context, sessionKey string, m *message.In
 // IsPending reports whether inbound message id still waits for its turn.
 func (s *Store) IsPending(ctx context.Context, id int64) (bool, error) {
 	var st int
-	err := s.rdb.QueryRowContext(ctx, `SELECT state FROM inbound WHERE id = ?`, id).Scan(&st)
+	err := s.readRow(ctx, sqlReadIsPending, id).Scan(&st)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

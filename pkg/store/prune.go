@@ -133,7 +133,7 @@ func (s *Store) ShrinkMemory(ctx context.Context) error {
 		return fmt.Errorf("store: shrink memory: %w", err)
 	}
 	s.rdb.SetMaxIdleConns(0)
-	s.rdb.SetMaxIdleConns(readIdleConns)
+	s.rdb.SetMaxIdleConns(readConns)
 	return nil
 }
 

@@ -72,7 +72,7 @@ func (s *Store) SetRerun(ctx context.Context, id int64, attempt int) error {
 // if none was.
 func (s *Store) Rerun(ctx context.Context, id int64) (int, error) {
 	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT attempt FROM agent_rerun WHERE inbound_id = ?`, id).Scan(&n)
+	err := s.readRow(ctx, sqlReadRerun, id).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -85,7 +85,7 @@ func (s *Store) Rerun(ctx context.Context, id int64) (int, error) {
 // Run returns the backend run recorded for inbound message id; ok is false
 // if none was.
 func (s *Store) Run(ctx context.Context, id int64) (runID string, body []byte, ok bool, err error) {
-	err = s.rdb.QueryRowContext(ctx, `SELECT run_id, body FROM agent_run WHERE inbound_id = ?`, id).Scan(&runID, &body)
+	err = s.readRow(ctx, sqlReadRun, id).Scan(&runID, &body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil, false, nil
 	}

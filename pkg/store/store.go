@@ -102,6 +102,7 @@ type Store struct {
 	rdb  *sql.DB // read-only pool
 
 	prep     map[string]*sql.Stmt // hot statements, prepared on wdb
+	rprep    map[string]*sql.Stmt // hot reads, prepared on rdb
 	reqs     chan *request
 	stop     chan struct{}
 	done     chan struct{}
@@ -119,10 +120,33 @@ type Store struct {
 	health   Health
 }
 
-const schemaVersion = 1
+// schemaVersion 2: the outbox's key is unique per inbound message
+// (outbox_reply_key, outbox_send_key) instead of in a UNIQUE column; see
+// migrateOutboxKey.
+const schemaVersion = 2
 
-// readIdleConns is how many read connections stay open when idle.
-const readIdleConns = 2
+// outboxColumns is the outbox table's definition after CREATE TABLE name.
+const outboxColumns = `(
+		id INTEGER PRIMARY KEY,
+		inbound_id INTEGER,
+		session_key TEXT NOT NULL,
+		platform TEXT NOT NULL,
+		idem_key TEXT NOT NULL,
+		state INTEGER NOT NULL,
+		msg BLOB NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		next_at INTEGER NOT NULL DEFAULT 0,
+		last_error TEXT,
+		platform_msg_id TEXT,
+		created_at INTEGER NOT NULL,
+		finished_at INTEGER
+	) STRICT`
+
+// readConns is how many read connections the store opens at most. They
+// stay open while herald is busy: each new connection reads the schema and
+// prepares the hot reads again. ShrinkMemory closes them when a burst is
+// over.
+const readConns = 4
 
 // SQLite's page cache per connection (PRAGMA cache_size, negative: KiB).
 // SQLite's default is 2 MB per connection; its pages stay allocated after
@@ -134,6 +158,8 @@ const (
 	readCacheKiB  = -256
 )
 
+// schema creates what is missing; its first statement creates meta, which
+// holds the schema version.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`,
 	`CREATE TABLE IF NOT EXISTS inbound(
@@ -148,22 +174,21 @@ var schema = []string{
 		UNIQUE(platform, event_id)
 	) STRICT`,
 	`CREATE INDEX IF NOT EXISTS inbound_pending ON inbound(id) WHERE state = 0`,
-	`CREATE TABLE IF NOT EXISTS outbox(
-		id INTEGER PRIMARY KEY,
-		inbound_id INTEGER,
-		session_key TEXT NOT NULL,
-		platform TEXT NOT NULL,
-		idem_key TEXT NOT NULL UNIQUE,
-		state INTEGER NOT NULL,
-		msg BLOB NOT NULL,
-		attempts INTEGER NOT NULL DEFAULT 0,
-		next_at INTEGER NOT NULL DEFAULT 0,
-		last_error TEXT,
-		platform_msg_id TEXT,
-		created_at INTEGER NOT NULL,
-		finished_at INTEGER
-	) STRICT`,
+	`CREATE TABLE IF NOT EXISTS outbox` + outboxColumns,
 	`CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(id) WHERE state = 0`,
+	// A reply's idempotency key is unique among the replies of its
+	// inbound message, in an index ordered by the message (its entries
+	// are appended where the previous message's are); a part with no
+	// inbound message (a send, a notice) has its key unique among those.
+	// Every key comes from message.IdempotencyKey over the platform and
+	// the message's event id, or over a text no event id has (a send's
+	// key, an event id and a notice's name joined by a NUL), so a key
+	// cannot be both a reply's and a send's: together the two indexes
+	// keep every key once in the outbox, as a UNIQUE key column did, but
+	// without writing one page at a random place of a key-ordered index
+	// per reply (half of what a message wrote to disk).
+	`CREATE UNIQUE INDEX IF NOT EXISTS outbox_reply_key ON outbox(inbound_id, idem_key) WHERE inbound_id IS NOT NULL`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS outbox_send_key ON outbox(idem_key) WHERE inbound_id IS NULL`,
 	`CREATE TABLE IF NOT EXISTS history(
 		id INTEGER PRIMARY KEY,
 		session_key TEXT NOT NULL,
@@ -254,8 +279,20 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	rdb.SetMaxOpenConns(4)
-	rdb.SetMaxIdleConns(readIdleConns)
+	rdb.SetMaxOpenConns(readConns)
+	rdb.SetMaxIdleConns(readConns)
+	rprep := make(map[string]*sql.Stmt, len(hotReads))
+	for _, q := range hotReads {
+		st, err := rdb.PrepareContext(ctx, q)
+		if err != nil {
+			closeStmts(prep)
+			closeStmts(rprep)
+			rdb.Close()
+			wdb.Close()
+			return nil, fmt.Errorf("store: prepare: %w", err)
+		}
+		rprep[q] = st
+	}
 	s := &Store{
 		path:     path,
 		wdb:      wdb,
@@ -270,6 +307,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		now:      opts.Now,
 		health:   Health{Writable: true, Since: time.Now()},
 		prep:     prep,
+		rprep:    rprep,
 	}
 	go s.writer()
 	return s, nil
@@ -353,25 +391,55 @@ func initSchema(ctx context.Context, db *sql.DB, path string) error {
 		return classify("begin", err)
 	}
 	defer tx.Rollback()
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return classify("create schema", err)
-		}
+	if _, err := tx.ExecContext(ctx, schema[0]); err != nil {
+		return classify("create schema", err)
 	}
 	var v sql.NullString
 	if err := tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'schema'").Scan(&v); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return classify("read schema version", err)
 	}
-	switch {
-	case !v.Valid:
-		if _, err := tx.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('schema', ?)", fmt.Sprint(schemaVersion)); err != nil {
+	if v.Valid && v.String != "1" && v.String != fmt.Sprint(schemaVersion) {
+		return fmt.Errorf("%w: %s has schema version %s, this herald understands %d", ErrCorrupt, path, v.String, schemaVersion)
+	}
+	if v.String == "1" {
+		if err := migrateOutboxKey(ctx, tx); err != nil {
+			return classify("migrate outbox to schema 2", err)
+		}
+	}
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return classify("create schema", err)
+		}
+	}
+	if v.String != fmt.Sprint(schemaVersion) {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('schema', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", fmt.Sprint(schemaVersion)); err != nil {
 			return classify("write schema version", err)
 		}
-	case v.String != fmt.Sprint(schemaVersion):
-		return fmt.Errorf("%w: %s has schema version %s, this herald understands %d", ErrCorrupt, path, v.String, schemaVersion)
 	}
 	if err := tx.Commit(); err != nil {
 		return classify("commit schema", err)
+	}
+	return nil
+}
+
+// migrateOutboxKey upgrades a schema 1 database, whose outbox had its key
+// in a UNIQUE column, to schema 2 (see outbox_reply_key). SQLite cannot
+// drop a column's UNIQUE, so the table is copied into one with the new
+// definition, in the transaction of initSchema: a crash leaves the old
+// database as it was. The copy keeps every row and id; the indexes and
+// triggers of the table, dropped with it, are created again by the schema
+// that follows. It takes about a second per 100 MiB of outbox, once.
+func migrateOutboxKey(ctx context.Context, tx *sql.Tx) error {
+	for _, q := range []string{
+		`CREATE TABLE outbox_v2` + outboxColumns,
+		`INSERT INTO outbox_v2(id, inbound_id, session_key, platform, idem_key, state, msg, attempts, next_at, last_error, platform_msg_id, created_at, finished_at)
+			SELECT id, inbound_id, session_key, platform, idem_key, state, msg, attempts, next_at, last_error, platform_msg_id, created_at, finished_at FROM outbox`,
+		`DROP TABLE outbox`,
+		`ALTER TABLE outbox_v2 RENAME TO outbox`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -386,12 +454,17 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		close(s.stop)
 		<-s.done
-		for _, st := range s.prep {
-			st.Close()
-		}
+		closeStmts(s.prep)
+		closeStmts(s.rprep)
 		err = errors.Join(s.rdb.Close(), s.wdb.Close())
 	})
 	return err
+}
+
+func closeStmts(m map[string]*sql.Stmt) {
+	for _, st := range m {
+		st.Close()
+	}
 }
 
 // Path returns the database file.

@@ -5,12 +5,16 @@ package adaptertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -22,15 +26,16 @@ import (
 	"github.com/heraldgw/herald/pkg/secret"
 )
 
-// Platform describes an adapter type and its fake platform to Conformance.
-type Platform struct {
+// Platform describes an adapter type, whose configuration is a C, and its
+// fake platform to Conformance.
+type Platform[C any] struct {
 	// Type is the registered type name.
 	Type string
 	// Configure fills conf, the value the type's NewConfig returned, with
 	// credentials (files under t.TempDir()) and points it at the platform
 	// at url. url may be an address that refuses connections or one that
-	// never answers.
-	Configure func(t testing.TB, conf any, url string)
+	// never answers. Nil leaves the defaults.
+	Configure func(t testing.TB, conf *C, url string)
 	// Fake starts the platform's fake for one test. Nil for a platform
 	// without network (the fault adapter): the states that need one are
 	// skipped.
@@ -38,7 +43,10 @@ type Platform struct {
 	// Outbound is a reply Send accepts, for the mid-send state.
 	Outbound *message.Outbound
 	// Passive adapters receive on herald's listener and connect to
-	// nothing: Start reports Connected at once.
+	// nothing: Start reports Connected at once. An adapter that receives
+	// on the listener but checks its credentials with the platform at
+	// Start (WeCom, WhatsApp) is not Passive: the suite's connecting and
+	// backoff states apply to it.
 	Passive bool
 	// Attachment is an inbound attachment (of Inbound) the adapter's
 	// FetchMedia accepts, for the media checks of a MediaFetcher; nil
@@ -59,10 +67,84 @@ type Fake struct {
 	// once the adapter reported Connected, and returns once the fake is
 	// silent.
 	Blackhole func(t testing.TB)
-	// Redeliver, if set, makes the platform deliver one event twice, the
-	// way it redelivers an event it thinks was lost. It calls start to
-	// start the adapter when the fake is ready for it.
+	// Twice, if set, makes the platform deliver one event twice, the way
+	// it redelivers an event it thinks was lost. The suite calls it once
+	// the adapter reported Connected.
+	Twice func(t testing.TB)
+	// Callback, if set, returns the request by which the platform posts
+	// one event to path, the adapter's POST route on herald's listener,
+	// built afresh on each call (a body is read once). The suite serves it
+	// twice through the adapter's routes (adapter.RouteProvider) once it
+	// is connected, and wants a 2xx answer both times.
+	Callback func(ctx context.Context, path string) (*http.Request, error)
+	// Redeliver is Twice for a fake that must act before the adapter
+	// starts: it calls start to start the adapter when the fake is ready
+	// for it.
 	Redeliver func(t testing.TB, a adapter.Adapter, start func())
+}
+
+// redeliver returns the fake's way of delivering one event twice; nil
+// when it has none.
+func (f Fake) redeliver() func(t testing.TB, a adapter.Adapter, start func()) {
+	switch {
+	case f.Redeliver != nil:
+		return f.Redeliver
+	case f.Twice != nil:
+		return func(t testing.TB, _ adapter.Adapter, start func()) {
+			start()
+			f.Twice(t)
+		}
+	case f.Callback != nil:
+		return func(t testing.TB, a adapter.Adapter, start func()) {
+			start()
+			h := Handler(t, a)
+			path := ""
+			for _, r := range a.(adapter.RouteProvider).Routes() {
+				if p, ok := strings.CutPrefix(r.Pattern, http.MethodPost+" "); ok {
+					path = p
+				}
+			}
+			for range 2 {
+				req, err := f.Callback(context.Background(), path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code/100 != 2 {
+					t.Fatalf("%s %s: %d %s", req.Method, req.URL.Path, rec.Code, rec.Body)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Handler returns a's routes (adapter.RouteProvider) on one ServeMux, the
+// way herald's listener serves them.
+func Handler(t testing.TB, a adapter.Adapter) http.Handler {
+	t.Helper()
+	rp, ok := a.(adapter.RouteProvider)
+	if !ok {
+		t.Fatalf("%T serves no routes", a)
+	}
+	mux := http.NewServeMux()
+	for _, r := range rp.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+	return mux
+}
+
+// configure applies p.Configure to conf, a value of the type's NewConfig.
+func (p Platform[C]) configure(t testing.TB, conf any, url string) {
+	t.Helper()
+	c, ok := conf.(*C)
+	if !ok {
+		t.Fatalf("NewConfig returns %T, the Platform describes %T", conf, c)
+	}
+	if p.Configure != nil {
+		p.Configure(t, c, url)
+	}
 }
 
 // Conformance runs the contract every adapter must meet against the
@@ -74,7 +156,7 @@ type Fake struct {
 // goroutine of the adapter behind, and an event delivered twice is stored
 // once. Call it from the adapter package's tests (its README.md is read
 // from the working directory).
-func Conformance(t *testing.T, p Platform) {
+func Conformance[C any](t *testing.T, p Platform[C]) {
 	typ, ok := adapter.Lookup(p.Type)
 	if !ok {
 		t.Fatalf("type %q is not registered", p.Type)
@@ -175,13 +257,14 @@ func Conformance(t *testing.T, p Platform) {
 	})
 	t.Run("duplicate stored once", func(t *testing.T) {
 		f := p.Fake(t)
-		if f.Redeliver == nil {
+		redeliver := f.redeliver()
+		if redeliver == nil {
 			t.Skip("the fake cannot redeliver")
 		}
 		env, st, _ := Env(t, p.Type)
 		a := buildEnv(t, p, typ, f.URL, env)
 		inbox := &Inbox{}
-		f.Redeliver(t, a, func() {
+		redeliver(t, a, func() {
 			if err := a.Start(context.Background(), inbox); err != nil {
 				t.Fatalf("Start: %v", err)
 			}
@@ -199,10 +282,19 @@ func Conformance(t *testing.T, p Platform) {
 	})
 }
 
-// waitFor bounds every wait for something expected.
-const waitFor = 10 * time.Second
+// Wait bounds a test's wait for something expected: generous, since the
+// machine may be loaded, and only ever paid by a test that fails.
+const Wait = 10 * time.Second
 
-func checkRegistration(t *testing.T, p Platform, typ adapter.Type) {
+// waitFor bounds every wait of the suite.
+const waitFor = Wait
+
+// FastBackoff is the reconnect backoff of adapters under test: short
+// enough for several reconnects in one test, long enough that a hot loop
+// shows.
+var FastBackoff = adapter.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+
+func checkRegistration[C any](t *testing.T, p Platform[C], typ adapter.Type) {
 	conf := typ.NewConfig()
 	if v := reflect.ValueOf(conf); v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
 		t.Fatalf("NewConfig returns %T, want a pointer to a struct", conf)
@@ -215,7 +307,7 @@ func checkRegistration(t *testing.T, p Platform, typ adapter.Type) {
 	}
 	env, _, _ := Env(t, p.Type)
 	conf = typ.NewConfig()
-	p.Configure(t, conf, refused(t))
+	p.configure(t, conf, refused(t))
 	if v, ok := conf.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
 			t.Fatalf("configured Validate: %v", err)
@@ -244,11 +336,7 @@ func CodeBlocks(text, lang string) []string {
 // checkReadme: the sections every adapter README has, every
 // configuration key in the Configuration table, every YAML example loads.
 func checkReadme(t *testing.T, typ adapter.Type) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
+	doc := Readme(t)
 	for _, s := range []string{"Name", "Description", "Wire protocol", "Configuration", "Limits", "Failure handling", "Metrics", "Examples"} {
 		if !strings.Contains(doc, "\n## "+s+"\n") {
 			t.Errorf("README lacks section %q", s)
@@ -280,6 +368,50 @@ func checkReadme(t *testing.T, typ adapter.Type) {
 	}
 }
 
+// Readme returns README.md of the package under test (the working
+// directory of its tests).
+func Readme(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// ReadmeShows fails t for each of values that text (a README or a section
+// of it) does not show in backquotes; what names them in the failure ("the
+// default", "the fatal code").
+func ReadmeShows(t testing.TB, text, what string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if !strings.Contains(text, "`"+v+"`") {
+			t.Errorf("README does not show %s %q", what, v)
+		}
+	}
+}
+
+// ReadmeLists fails t for each of values that is not the first cell of a
+// row of table (a README section: the Metrics table's rejection reasons).
+func ReadmeLists(t testing.TB, table, what string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if !strings.Contains(table, "| `"+v+"` |") {
+			t.Errorf("README table lacks %s %q", what, v)
+		}
+	}
+}
+
+// Keys returns the keys of m as text (fmt.Sprint), for ReadmeShows.
+func Keys[K comparable, V any](m map[K]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, fmt.Sprint(k))
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Section returns the text of the "## name" section of a README, up to the
 // next "## " heading; empty if there is none.
 func Section(doc, name string) string {
@@ -293,16 +425,16 @@ func Section(doc, name string) string {
 	return rest
 }
 
-func build(t *testing.T, p Platform, typ adapter.Type, url string) (adapter.Adapter, *Statuses) {
+func build[C any](t *testing.T, p Platform[C], typ adapter.Type, url string) (adapter.Adapter, *Statuses) {
 	t.Helper()
 	env, st, _ := Env(t, p.Type)
 	return buildEnv(t, p, typ, url, env), st
 }
 
-func buildEnv(t *testing.T, p Platform, typ adapter.Type, url string, env adapter.Env) adapter.Adapter {
+func buildEnv[C any](t *testing.T, p Platform[C], typ adapter.Type, url string, env adapter.Env) adapter.Adapter {
 	t.Helper()
 	conf := typ.NewConfig()
-	p.Configure(t, conf, url)
+	p.configure(t, conf, url)
 	a, err := typ.New(conf, env)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -459,11 +591,36 @@ func WantFieldError(t testing.TB, err error, key string) {
 	}
 }
 
+// ValidateCheck returns a function that checks one change to a valid
+// configuration: it applies edit to a fresh configuration, from newConfig
+// and filled by configure (the Platform's Configure, for a loopback URL;
+// nil when the defaults are valid), and wants Validate to report an error
+// for key (WantFieldError; "" for none, the configuration stays valid). A
+// table of changes reads
+//
+//	check := adaptertest.ValidateCheck(t, NewConfig, configure)
+//	check("", func(*Config) {})
+//	check("api_url", func(c *Config) { c.APIURL = "ftp://x" })
+func ValidateCheck[C any, P interface {
+	*C
+	Validate() error
+}](t testing.TB, newConfig func() P, configure func(testing.TB, P, string)) func(key string, edit func(P)) {
+	return func(key string, edit func(P)) {
+		t.Helper()
+		c := newConfig()
+		if configure != nil {
+			configure(t, c, "http://127.0.0.1:1")
+		}
+		edit(c)
+		WantFieldError(t, c.Validate(), key)
+	}
+}
+
 // checkMedia runs the media contract for adapters that implement
 // MediaFetcher or MediaSender: FetchMedia returns within StopBound of its
 // context ending, and a Send whose Media.Path does not exist fails with an
 // error rather than a panic or a post without the file.
-func checkMedia(t *testing.T, p Platform, typ adapter.Type) {
+func checkMedia[C any](t *testing.T, p Platform[C], typ adapter.Type) {
 	url := ""
 	if p.Fake != nil {
 		url = p.Fake(t).URL

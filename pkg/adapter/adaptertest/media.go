@@ -3,9 +3,13 @@
 package adaptertest
 
 import (
+	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -37,5 +41,46 @@ func ApprovalButtons() []message.Button {
 	return []message.Button{
 		{Label: "Approve", Data: "hr1:a:xyz", Style: "primary"},
 		{Label: "Deny", Data: "hr1:d:xyz", Style: "danger"},
+	}
+}
+
+// ReadEndsOnCancel reads one byte of body (a download that trickles),
+// calls cancel (the download's context ends) and fails the test unless
+// reading the rest ends with an error within timeout.
+func ReadEndsOnCancel(t testing.TB, body io.Reader, cancel func(), timeout time.Duration) {
+	t.Helper()
+	if _, err := io.ReadFull(body, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(body); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("read ended without error")
+		}
+	case <-time.After(timeout):
+		t.Fatal("read did not end after the context was cancelled")
+	}
+}
+
+// FetchEndsWithContext runs fetch (a FetchMedia and the read of its body)
+// with a context that ends after a moment, against a fake dripping the body
+// one byte an hour, and fails unless it returns the context's deadline
+// error in time.
+func FetchEndsWithContext(t testing.TB, fetch func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fetch(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("slow download: err %v, want the context's deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the download did not end with its context")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,8 +75,12 @@ var limitErrCodes = map[int]bool{130101: true, 90018: true, 90002: true}
 
 // unauthorized reports a rejected credential or access token.
 func (e *apiError) unauthorized() bool {
-	return e.Status == http.StatusUnauthorized || authCodes[e.Code]
+	return e.Status == http.StatusUnauthorized || authCodes[e.Code] || authErrCodes[e.ErrCode]
 }
+
+// Legacy errcodes of the oapi (media upload) for a token it does not take:
+// 40014 invalid access_token, 42001 access_token expired.
+var authErrCodes = map[int]bool{40014: true, 42001: true}
 
 // limited reports a frequency limit: HTTP 429, the OpenAPI flow-control
 // codes (Forbidden.AccessDenied.QpsLimitForApi,
@@ -146,9 +151,20 @@ func (c *client) post(ctx context.Context, url, token string, body, out any) err
 	if token != "" {
 		req.Header.Set(headerToken, token)
 	}
+	return c.do(req, &written, out)
+}
+
+// do sends req (built with a context carrying a trace that sets *written)
+// and decodes a 2xx answer into out (nil: discard). A transport error
+// never quotes the URL, whose query may hold a token.
+func (c *client) do(req *http.Request, written *bool, out any) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &transportError{Written: written, Err: err}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("%s %s%s: %w", req.Method, req.URL.Host, req.URL.Path, ue.Err)
+		}
+		return &transportError{Written: *written, Err: err}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
@@ -192,6 +208,24 @@ func (c *client) post(ctx context.Context, url, token string, body, out any) err
 		}
 	}
 	return nil
+}
+
+// upload posts a multipart body of length bytes to url (the legacy oapi,
+// whose access token is a query parameter) and decodes the answer into
+// out. The caller bounds ctx.
+func (c *client) upload(ctx context.Context, url string, body io.Reader, contentType string, length int64, out any) error {
+	var written bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { written = true },
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
+	if err != nil {
+		return errors.New("build request: invalid URL")
+	}
+	req.ContentLength = length
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	return c.do(req, &written, out)
 }
 
 func snippet(b []byte) string {

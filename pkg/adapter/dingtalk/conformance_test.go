@@ -5,21 +5,15 @@ package dingtalk
 import (
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/dingtalk/dingtalktest"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
-		Type: TypeName,
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*Config)
-			c.ClientID = dingtalktest.DefaultClientID
-			c.ClientSecret = adaptertest.SecretFile(t, "client_secret", dingtalktest.DefaultClientSecret)
-			c.APIURL = url
-		},
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
+		Type:      TypeName,
+		Configure: configure,
 		Fake: func(t testing.TB) adaptertest.Fake {
 			srv := dingtalktest.New(t, dingtalktest.Options{})
 			return adaptertest.Fake{
@@ -28,8 +22,7 @@ func TestConformance(t *testing.T) {
 					srv.Await(t, "stream connected", wait, (*dingtalktest.Server).Connected)
 					srv.Blackhole()
 				},
-				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
-					start()
+				Twice: func(t testing.TB) {
 					// DingTalk sends a message again when it thinks the
 					// acknowledgement was lost: a new frame, the same msgId.
 					srv.Push(dingtalktest.Msg{MsgID: "msgtwice", Text: "twice"})
@@ -39,4 +32,11 @@ func TestConformance(t *testing.T) {
 		},
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: "cidfakeconversation", ChatType: message.ChatGroup, Text: "hello"},
 	})
+}
+
+// configure fills a Config for the fake at url with the fake's defaults.
+func configure(t testing.TB, c *Config, url string) {
+	c.ClientID = dingtalktest.DefaultClientID
+	c.ClientSecret = adaptertest.SecretFile(t, "client_secret", dingtalktest.DefaultClientSecret)
+	c.APIURL = url
 }

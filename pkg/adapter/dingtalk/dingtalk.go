@@ -4,7 +4,6 @@ package dingtalk
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -33,6 +32,9 @@ type Adapter struct {
 	life    *adapter.Life
 	api     *client
 
+	// progress of media parts, by idempotency key
+	progress adapter.Progress
+
 	backoff adapter.Backoff // between connection attempts; tests shorten it
 	now     func() time.Time
 }
@@ -40,19 +42,13 @@ type Adapter struct {
 // New checks conf, reads the client secret and builds the adapter. It does
 // no network I/O and starts no goroutine.
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
-	if conf == nil {
-		return nil, errors.New("dingtalk: no configuration")
-	}
-	env = env.Defaults()
-	if err := conf.Validate(); err != nil {
-		return nil, fmt.Errorf("dingtalk: %w", err)
+	env, err := adapter.Prepare(TypeName, conf, env)
+	if err != nil {
+		return nil, err
 	}
 	sec, err := conf.ClientSecret.Read()
 	if err != nil {
 		return nil, fmt.Errorf("dingtalk: client_secret: %w", err)
-	}
-	if sec.IsZero() {
-		return nil, fmt.Errorf("dingtalk: client_secret: %s is empty", conf.ClientSecret)
 	}
 	a := &Adapter{
 		name:    env.Name,
@@ -62,9 +58,6 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		life:    adapter.NewLife(TypeName, env.Report),
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
-	}
-	if a.name == "" {
-		a.name = TypeName
 	}
 	a.api = newClient(a.conf.baseURL(), a.conf.ClientID, sec, a.log)
 	a.life.OnStop(func(context.Context, error) { a.api.close() })

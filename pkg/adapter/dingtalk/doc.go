@@ -21,6 +21,11 @@
 //     Agent text is sent as plain text with at.isAtAll false, and "@all"
 //     and "@所有人" are broken with a zero-width space.
 //
+// Pictures, files, voice and video arrive with a downloadCode, which is
+// stored with the message and exchanged for a short-lived URL when the
+// core fetches the bytes; images and files go out through the media upload
+// and the robot's sampleImageMsg and sampleFile templates.
+//
 // The wire protocol, configuration keys, limits and failure handling are
 // documented in README.md next to this file.
 package dingtalk

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/message"
@@ -95,11 +94,10 @@ type botMessage struct {
 
 // Rejection reasons (Metrics.Rejected).
 const (
-	reasonMalformed   = "malformed"
-	reasonInvalid     = "invalid"
-	reasonUnsupported = "unsupported_msgtype"
-	reasonTopic       = "unsupported_topic"
-	reasonEmpty       = "empty"
+	reasonMalformed = "malformed"
+	reasonInvalid   = "invalid"
+	reasonTopic     = "unsupported_topic"
+	reasonEmpty     = "empty"
 )
 
 // rejectError is a bot message that can never become an Inbound; it is
@@ -133,7 +131,7 @@ func inbound(platform, data string, now time.Time) (*message.Inbound, error) {
 	default:
 		return nil, reject(reasonMalformed, "bot message %s: unknown conversationType %q", m.MsgID, m.ConversationType)
 	}
-	text, err := messageText(&m)
+	text, atts, unsupported, err := messageContent(&m)
 	if err != nil {
 		return nil, err
 	}
@@ -157,52 +155,19 @@ func inbound(platform, data string, now time.Time) (*message.Inbound, error) {
 		meta[MetaStaffID] = m.SenderStaffID
 	}
 	return &message.Inbound{
-		Platform:   platform,
-		EventID:    m.MsgID,
-		ChatID:     m.ConversationID,
-		ChatType:   ct,
-		SenderID:   sender,
-		SenderName: m.SenderNick,
-		MessageID:  m.MsgID,
-		Text:       text,
-		Meta:       meta,
-		ReceivedAt: at,
+		Platform:    platform,
+		EventID:     m.MsgID,
+		ChatID:      m.ConversationID,
+		ChatType:    ct,
+		SenderID:    sender,
+		SenderName:  m.SenderNick,
+		MessageID:   m.MsgID,
+		Text:        text,
+		Attachments: atts,
+		Unsupported: unsupported,
+		Meta:        meta,
+		ReceivedAt:  at,
 	}, nil
-}
-
-// messageText returns the text of a text or richText message. Other
-// message types (picture, audio, video, file) carry media, which herald
-// does not fetch yet.
-func messageText(m *botMessage) (string, error) {
-	var text string
-	switch m.Msgtype {
-	case "text":
-		text = m.Text.Content
-	case "richText":
-		var rc struct {
-			RichText []struct {
-				Text string `json:"text"`
-			} `json:"richText"`
-		}
-		if err := json.Unmarshal(m.Content, &rc); err != nil {
-			return "", reject(reasonMalformed, "bot message %s: richText content: %v", m.MsgID, err)
-		}
-		var parts []string
-		for _, p := range rc.RichText {
-			if p.Text != "" {
-				parts = append(parts, p.Text)
-			}
-		}
-		text = strings.Join(parts, "\n")
-	default:
-		return "", reject(reasonUnsupported, "bot message %s: msgtype %q is not supported (media is not built yet)", m.MsgID, m.Msgtype)
-	}
-	// A group message starts with a space where the robot's @mention was.
-	text = strings.TrimSpace(text)
-	if text == "" {
-		return "", reject(reasonEmpty, "bot message %s: no text", m.MsgID)
-	}
-	return text, nil
 }
 
 var errDisconnect = errors.New("DingTalk asked to reconnect (SYSTEM disconnect)")

@@ -32,6 +32,7 @@ func newHarness(t *testing.T, conf func(*Config)) *harness {
 	c.ClientID = dingtalktest.DefaultClientID
 	c.ClientSecret = adaptertest.SecretFile(t, "client_secret", dingtalktest.DefaultClientSecret)
 	c.APIURL = h.srv.URL
+	c.OAPIURL = h.srv.URL
 	if conf != nil {
 		conf(c)
 	}
@@ -41,7 +42,7 @@ func newHarness(t *testing.T, conf func(*Config)) *harness {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	a.backoff = adapter.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	a.backoff = adaptertest.FastBackoff
 	h.a = a
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

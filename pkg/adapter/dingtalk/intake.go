@@ -196,7 +196,7 @@ func (a *Adapter) botMessage(ctx context.Context, conn *websocket.Conn, inbox ad
 	case errors.As(err, &rj):
 		a.metrics.Rejected(rj.reason)
 		level := logrus.WarnLevel
-		if rj.reason == reasonUnsupported || rj.reason == reasonEmpty {
+		if rj.reason == reasonEmpty {
 			level = logrus.InfoLevel
 		}
 		log.WithError(err).Logf(level, "dingtalk: bot message skipped (%s)", rj.reason)

@@ -139,7 +139,7 @@ func TestReplayStoredOnce(t *testing.T) {
 func TestSkippedFramesAcked(t *testing.T) {
 	h := newHarness(t, nil)
 	h.start(t)
-	pic := h.srv.Push(dingtalktest.Msg{MsgID: "pic", Msgtype: "picture"})
+	pic := h.srv.Push(dingtalktest.Msg{MsgID: "pic", Text: "  "})
 	bad := h.srv.PushFrame("CALLBACK", TopicBotMessage, "{not json")
 	ev := h.srv.PushFrame("EVENT", "chat_update_title", `{"eventId":"e1"}`)
 	other := h.srv.PushFrame("CALLBACK", "/v1.0/card/instances/callback", `{}`)
@@ -157,7 +157,7 @@ func TestSkippedFramesAcked(t *testing.T) {
 	if len(h.inbox.Messages()) != 0 {
 		t.Fatal("a skipped frame was stored")
 	}
-	for reason, n := range map[string]int{reasonUnsupported: 1, reasonMalformed: 1, reasonTopic: 2} {
+	for reason, n := range map[string]int{reasonEmpty: 1, reasonMalformed: 1, reasonTopic: 2} {
 		if got := h.metrics.Rejections(reason); got != n {
 			t.Errorf("Rejected(%s) = %d, want %d", reason, got, n)
 		}

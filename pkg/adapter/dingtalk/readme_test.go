@@ -4,35 +4,19 @@ package dingtalk
 
 import (
 	"fmt"
-	"os"
-	"strings"
 	"testing"
+
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 )
 
 // TestReadme keeps the README in step with the code beyond what the
 // conformance suite checks: every default, every credential and limit
 // code.
 func TestReadme(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(b)
+	readme := adaptertest.Readme(t)
 	d := NewConfig()
-	for _, v := range []string{d.APIURL, d.RequestTimeout.String(), d.PingInterval.String(), fmt.Sprint(d.MaxMessageLen),
-		TopicBotMessage, ackCallbackData, ackEventData} {
-		if !strings.Contains(readme, "`"+v+"`") {
-			t.Errorf("README does not show %q", v)
-		}
-	}
-	for code := range authCodes {
-		if !strings.Contains(readme, "`"+code+"`") {
-			t.Errorf("README does not list the credential code %q", code)
-		}
-	}
-	for code := range limitErrCodes {
-		if !strings.Contains(readme, fmt.Sprintf("`%d`", code)) {
-			t.Errorf("README does not list the frequency errcode %d", code)
-		}
-	}
+	adaptertest.ReadmeShows(t, readme, "the value", d.APIURL, d.RequestTimeout.String(), d.PingInterval.String(), fmt.Sprint(d.MaxMessageLen),
+		TopicBotMessage, ackCallbackData, ackEventData)
+	adaptertest.ReadmeShows(t, readme, "the credential code", adaptertest.Keys(authCodes)...)
+	adaptertest.ReadmeShows(t, readme, "the frequency errcode", adaptertest.Keys(limitErrCodes)...)
 }

@@ -17,7 +17,8 @@ import (
 	"github.com/heraldgw/herald/pkg/message"
 )
 
-// Send delivers one reply part as a plain text message: through the
+// Send delivers one reply part with a file as an uploaded image or file
+// (see sendMedia), and any other as a plain text message: through the
 // message's session webhook while it is valid (at.isAtAll false), else
 // through the robot API (oToMessages/batchSend for a 1:1 chat,
 // groupMessages/send for a group, msgKey sampleText).
@@ -32,10 +33,19 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 		return adapter.SendResult{}, fmt.Errorf("dingtalk: send: %w: %w", adapter.ErrTemporary, err)
 	}
 	defer end()
+	if msg.Media != nil {
+		return a.sendMedia(ctx, msg)
+	}
 	if strings.TrimSpace(msg.Text) == "" {
 		return adapter.SendResult{}, fmt.Errorf("dingtalk: send: %w: empty text", adapter.ErrPermanent)
 	}
-	text := Neutralize(msg.Text)
+	return a.sendText(ctx, msg, msg.Text)
+}
+
+// sendText sends text through the session webhook while it is valid, else
+// through the robot API.
+func (a *Adapter) sendText(ctx context.Context, msg *message.Outbound, text string) (adapter.SendResult, error) {
+	text = Neutralize(text)
 	if hook, ok := a.sessionWebhook(msg); ok {
 		err := a.sendWebhook(ctx, hook, text)
 		var ae *apiError
@@ -46,7 +56,7 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 		// shown, so the robot API may send it.
 		a.log.WithError(err).Info("dingtalk: session webhook refused; replying through the robot API")
 	}
-	return a.sendRobot(ctx, msg, text)
+	return a.sendRobot(ctx, msg, "sampleText", textBody{text})
 }
 
 // sessionWebhook returns the message's session webhook if it is valid for
@@ -95,18 +105,14 @@ type robotSendAnswer struct {
 	FlowControlledStaffIDList []string `json:"flowControlledStaffIdList"`
 }
 
-func (a *Adapter) sendRobot(ctx context.Context, msg *message.Outbound, text string) (adapter.SendResult, error) {
-	param, err := json.Marshal(textBody{text})
+// sendRobot sends one message of the template msgKey with its parameters
+// through the robot API.
+func (a *Adapter) sendRobot(ctx context.Context, msg *message.Outbound, msgKey string, msgParam any) (adapter.SendResult, error) {
+	param, err := json.Marshal(msgParam)
 	if err != nil {
 		return adapter.SendResult{}, fmt.Errorf("dingtalk: send: encode: %w", err)
 	}
-	robot := a.conf.RobotCode
-	if robot == "" {
-		robot = msg.Meta[MetaRobotCode]
-	}
-	if robot == "" {
-		robot = a.conf.ClientID
-	}
+	robot := a.robotCode(msg.Meta)
 	var path, op string
 	var body any
 	if msg.ChatType == message.ChatDirect {
@@ -123,7 +129,7 @@ func (a *Adapter) sendRobot(ctx context.Context, msg *message.Outbound, text str
 			UserIDs   []string `json:"userIds"`
 			MsgKey    string   `json:"msgKey"`
 			MsgParam  string   `json:"msgParam"`
-		}{robot, []string{user}, "sampleText", string(param)}
+		}{robot, []string{user}, msgKey, string(param)}
 	} else {
 		if msg.ChatID == "" {
 			return adapter.SendResult{}, fmt.Errorf("dingtalk: groupMessages/send: %w: no conversation id", adapter.ErrPermanent)
@@ -134,28 +140,13 @@ func (a *Adapter) sendRobot(ctx context.Context, msg *message.Outbound, text str
 			OpenConversationID string `json:"openConversationId"`
 			MsgKey             string `json:"msgKey"`
 			MsgParam           string `json:"msgParam"`
-		}{robot, msg.ChatID, "sampleText", string(param)}
+		}{robot, msg.ChatID, msgKey, string(param)}
 	}
 	var out robotSendAnswer
-	// A token DingTalk rejects before its time is dropped and fetched
-	// again, once: the rejected request sent nothing.
-	for try := 0; ; try++ {
-		cctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
-		tok, err := a.api.accessToken(cctx)
-		if err == nil {
-			err = a.api.post(cctx, a.api.base+path, tok, body, &out)
-		}
-		cancel()
-		var ae *apiError
-		if err != nil && try == 0 && tok != "" && errors.As(err, &ae) && ae.unauthorized() {
-			a.api.dropToken(tok)
-			a.log.WithError(err).Info("dingtalk: access token rejected; fetching a new one")
-			continue
-		}
-		if err != nil {
-			return adapter.SendResult{}, classify(op, err)
-		}
-		break
+	if err := a.withToken(ctx, a.conf.RequestTimeout, func(ctx context.Context, tok string) error {
+		return a.api.post(ctx, a.api.base+path, tok, body, &out)
+	}); err != nil {
+		return adapter.SendResult{}, classify(op, err)
 	}
 	switch {
 	case len(out.FlowControlledStaffIDList) > 0:
@@ -164,6 +155,38 @@ func (a *Adapter) sendRobot(ctx context.Context, msg *message.Outbound, text str
 		return adapter.SendResult{}, fmt.Errorf("dingtalk: %s: %w: invalid staff id", op, adapter.ErrPermanent)
 	}
 	return adapter.SendResult{MessageID: out.ProcessQueryKey}, nil
+}
+
+// robotCode is robot_code, else the message's robotCode, else client_id.
+func (a *Adapter) robotCode(meta map[string]string) string {
+	switch {
+	case a.conf.RobotCode != "":
+		return a.conf.RobotCode
+	case meta[MetaRobotCode] != "":
+		return meta[MetaRobotCode]
+	}
+	return a.conf.ClientID
+}
+
+// withToken calls call with the app access token, each try bounded by
+// timeout. A token DingTalk rejects before its time (the rejected request
+// did nothing) is dropped and fetched again, once.
+func (a *Adapter) withToken(ctx context.Context, timeout time.Duration, call func(ctx context.Context, tok string) error) error {
+	for try := 0; ; try++ {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		tok, err := a.api.accessToken(cctx)
+		if err == nil {
+			err = call(cctx, tok)
+		}
+		cancel()
+		var ae *apiError
+		if err != nil && try == 0 && tok != "" && errors.As(err, &ae) && ae.unauthorized() {
+			a.api.dropToken(tok)
+			a.log.WithError(err).Info("dingtalk: access token rejected; fetching a new one")
+			continue
+		}
+		return err
+	}
 }
 
 // limitDelay is the wait after a frequency limit that came without a

@@ -3,7 +3,6 @@
 package dingtalk
 
 import (
-	"errors"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultAPIURL         = "https://api.dingtalk.com"
+	DefaultOAPIURL        = "https://oapi.dingtalk.com"
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultPingInterval   = 30 * time.Second
 	// DefaultMaxMessageLen is the split size for replies, in characters.
@@ -38,6 +38,9 @@ type Config struct {
 	RobotCode string `yaml:"robot_code"`
 	// APIURL is the OpenAPI base URL. Default https://api.dingtalk.com.
 	APIURL string `yaml:"api_url"`
+	// OAPIURL is the base URL of the legacy server API, which holds the
+	// media upload (media/upload). Default https://oapi.dingtalk.com.
+	OAPIURL string `yaml:"oapi_url"`
 	// RequestTimeout bounds every HTTP call, the websocket dial and every
 	// frame write. Default 10s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
@@ -53,6 +56,7 @@ type Config struct {
 func NewConfig() *Config {
 	return &Config{
 		APIURL:         DefaultAPIURL,
+		OAPIURL:        DefaultOAPIURL,
 		RequestTimeout: DefaultRequestTimeout,
 		PingInterval:   DefaultPingInterval,
 		MaxMessageLen:  DefaultMaxMessageLen,
@@ -62,30 +66,22 @@ func NewConfig() *Config {
 // Validate checks c. Keys in the returned errors are relative to the
 // platform section.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
+	var ck config.Checks
 	if strings.TrimSpace(c.ClientID) == "" {
-		add("client_id", "required: the app's Client ID (AppKey)")
+		ck.Add("client_id", "required: the app's Client ID (AppKey)")
 	}
-	if c.ClientSecret.IsZero() {
-		add("client_secret", "required: {credential: NAME} or {file: /absolute/path}")
-	}
-	if err := adapter.ValidBaseURL(c.APIURL); err != nil {
-		add("api_url", "%v", err)
-	}
-	if c.RequestTimeout <= 0 {
-		add("request_timeout", "must be positive")
-	}
-	if c.PingInterval < time.Second {
-		add("ping_interval", "%s is shorter than 1s", c.PingInterval)
-	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > maxMessageLen {
-		add("max_message_len", "%d is not between 1 and %d", c.MaxMessageLen, maxMessageLen)
-	}
-	return errors.Join(errs...)
+	ck.Secret("client_secret", c.ClientSecret, "")
+	ck.BaseURL("api_url", c.APIURL)
+	ck.BaseURL("oapi_url", c.OAPIURL)
+	ck.Timeout("request_timeout", c.RequestTimeout, 0)
+	ck.Duration("ping_interval", c.PingInterval, time.Second, 0)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, maxMessageLen)
+	return ck.Err()
 }
 
 func (c *Config) baseURL() string { return strings.TrimRight(c.APIURL, "/") }
+
+func (c *Config) oapiURL() string { return strings.TrimRight(c.OAPIURL, "/") }
 
 // TypeName is the adapter type, platforms.<name>.type.
 const TypeName = "dingtalk"

@@ -6,30 +6,20 @@ import (
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/secret"
 )
 
 func TestValidate(t *testing.T) {
-	for _, c := range []struct {
-		key  string
-		edit func(*Config)
-	}{
-		{"", func(*Config) {}},
-		{"client_id", func(c *Config) { c.ClientID = " " }},
-		{"api_url", func(c *Config) { c.APIURL = "ftp://x" }},
-		{"api_url", func(c *Config) { c.APIURL = "https://x/?q=1" }},
-		{"request_timeout", func(c *Config) { c.RequestTimeout = 0 }},
-		{"ping_interval", func(c *Config) { c.PingInterval = 0 }},
-		{"max_message_len", func(c *Config) { c.MaxMessageLen = 5001 }},
-	} {
-		conf := NewConfig()
-		conf.ClientID = "dingid"
-		conf.ClientSecret = adaptertest.SecretFile(t, "s", "secret")
-		c.edit(conf)
-		adaptertest.WantFieldError(t, conf.Validate(), c.key)
-	}
-	conf := NewConfig()
-	conf.ClientID = "dingid"
-	adaptertest.WantFieldError(t, conf.Validate(), "client_secret")
+	check := adaptertest.ValidateCheck(t, NewConfig, configure)
+	check("", func(*Config) {})
+	check("client_id", func(c *Config) { c.ClientID = " " })
+	check("api_url", func(c *Config) { c.APIURL = "ftp://x" })
+	check("api_url", func(c *Config) { c.APIURL = "https://x/?q=1" })
+	check("oapi_url", func(c *Config) { c.OAPIURL = "ftp://x" })
+	check("request_timeout", func(c *Config) { c.RequestTimeout = 0 })
+	check("ping_interval", func(c *Config) { c.PingInterval = 0 })
+	check("max_message_len", func(c *Config) { c.MaxMessageLen = 5001 })
+	check("client_secret", func(c *Config) { c.ClientSecret = secret.Ref{} })
 }
 
 func TestStreamURL(t *testing.T) {

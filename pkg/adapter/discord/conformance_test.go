@@ -5,17 +5,15 @@ package discord
 import (
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
 		Type: TypeName,
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*Config)
+		Configure: func(t testing.TB, c *Config, url string) {
 			c.Token = adaptertest.SecretFile(t, "token", discordtest.DefaultToken)
 			c.APIURL = url
 		},
@@ -31,8 +29,7 @@ func TestConformance(t *testing.T) {
 					}
 					srv.Await(t, "server deaf", wait, srv.Deafened)
 				},
-				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
-					start()
+				Twice: func(t testing.TB) {
 					// The same message twice, as a resumed session
 					// replays what the last one already handled.
 					srv.PushMessage(discordtest.Msg{ID: "900000000000000001", Content: "twice"})

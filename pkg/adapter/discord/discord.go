@@ -103,13 +103,14 @@ type Adapter struct {
 	tokenFP   string
 	persistMu sync.Mutex
 	saved     savedMark // what the file holds
-	saveErrs  int       // failed saves in a row (logged once per streak)
+	saves     adapter.SaveStreak
 }
 
 // New builds a Discord adapter; it reads the token but does no network I/O.
 func New(cfg *Config, env adapter.Env) (*Adapter, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("discord: %w", err)
+	env, err := adapter.Prepare(TypeName, cfg, env)
+	if err != nil {
+		return nil, err
 	}
 	tok, err := cfg.Token.Read()
 	if err != nil {
@@ -118,7 +119,6 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 	if strings.HasPrefix(tok.Reveal(), "Bot ") {
 		return nil, fmt.Errorf("discord: token: %s holds \"Bot <token>\": store the bare token, herald adds the prefix", cfg.Token)
 	}
-	env = env.Defaults()
 	log, metrics := env.Log, env.Metrics
 	if cfg.Intents&IntentMessageContent == 0 {
 		log.Warn("discord: intents lack MESSAGE_CONTENT (32768): guild messages that do not mention the bot arrive without text")

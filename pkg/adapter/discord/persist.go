@@ -118,17 +118,7 @@ func (a *Adapter) saveSession(force bool) {
 		TokenFP:   a.tokenFP,
 		SavedAt:   now.UTC(),
 	})
-	if err != nil {
-		if a.saveErrs == 0 {
-			a.log.WithError(err).WithField("dir", a.state.dir).
-				Warn("discord: cannot save the session: a restart will identify and lose what is sent meanwhile")
-		}
-		a.saveErrs++
-		return
+	if a.saves.Done(a.log.WithField("dir", a.state.dir), err, "discord", "the session", "a restart will identify and lose what is sent meanwhile") {
+		a.saved = m
 	}
-	if a.saveErrs > 0 {
-		a.log.WithField("failed_saves", a.saveErrs).Info("discord: saving the session works again")
-		a.saveErrs = 0
-	}
-	a.saved = m
 }

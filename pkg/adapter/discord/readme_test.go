@@ -4,20 +4,17 @@ package discord
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 )
 
 // TestReadme keeps the README in step with the code beyond what the
 // conformance suite checks: every default, every close code.
 func TestReadme(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(b)
+	readme := adaptertest.Readme(t)
 	d := NewConfig()
 	// Durations as a person writes them: 5m rather than Go's 5m0s.
 	dur := func(d time.Duration) string {
@@ -27,11 +24,7 @@ func TestReadme(t *testing.T) {
 		}
 		return s
 	}
-	for _, v := range []string{d.APIURL, fmt.Sprint(d.Intents), dur(d.RequestTimeout), fmt.Sprint(d.MaxMessageLen), fmt.Sprint(d.RequireMention), dur(d.ResumeWindow)} {
-		if !strings.Contains(readme, "`"+v+"`") {
-			t.Errorf("README does not show the default %q", v)
-		}
-	}
+	adaptertest.ReadmeShows(t, readme, "the default", d.APIURL, fmt.Sprint(d.Intents), dur(d.RequestTimeout), fmt.Sprint(d.MaxMessageLen), fmt.Sprint(d.RequireMention), dur(d.ResumeWindow))
 	for code := range closeCodes {
 		if !strings.Contains(readme, fmt.Sprint(int(code))) {
 			t.Errorf("README does not mention close code %d", code)

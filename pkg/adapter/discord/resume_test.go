@@ -448,7 +448,7 @@ func TestSaveFailureLoggedOnce(t *testing.T) {
 	srv.Await(t, "several failed saves", wait, func() bool {
 		h.a.persistMu.Lock()
 		defer h.a.persistMu.Unlock()
-		return h.a.saveErrs >= 3
+		return h.a.saves.Failed() >= 3
 	})
 	n := 0
 	for _, w := range h.warnings() {

@@ -3,7 +3,6 @@
 package discord
 
 import (
-	"errors"
 	"net/url"
 	"time"
 
@@ -85,31 +84,23 @@ func NewConfig() *Config {
 
 // Validate checks the values; keys are relative to the platform section.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.Token.IsZero() {
-		// The shape of a set reference is checked by secret.Ref's own
-		// Validate, which the config decoder calls.
-		errs = append(errs, config.Errorf("token", "required: the bot token, as {credential: NAME} or {file: /path}"))
-	}
+	var ck config.Checks
+	ck.Secret("token", c.Token, "the bot token")
 	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		errs = append(errs, config.Errorf("api_url", "%q is not an http(s) URL", c.APIURL))
+		ck.Add("api_url", "%q is not an http(s) URL", c.APIURL)
 	}
 	switch {
 	case c.Intents <= 0 || c.Intents >= 1<<30:
-		errs = append(errs, config.Errorf("intents", "%d is not a gateway intents bitfield", c.Intents))
+		ck.Add("intents", "%d is not a gateway intents bitfield", c.Intents)
 	case c.Intents&(IntentGuildMessages|IntentDirectMessages) == 0:
-		errs = append(errs, config.Errorf("intents", "%d has neither GUILD_MESSAGES (512) nor DIRECT_MESSAGES (4096): herald would receive no messages", c.Intents))
+		ck.Add("intents", "%d has neither GUILD_MESSAGES (512) nor DIRECT_MESSAGES (4096): herald would receive no messages", c.Intents)
 	}
-	if c.RequestTimeout <= 0 {
-		errs = append(errs, config.Errorf("request_timeout", "must be positive"))
-	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxContentLen {
-		errs = append(errs, config.Errorf("max_message_len", "%d is outside 1..%d", c.MaxMessageLen, MaxContentLen))
-	}
+	ck.Timeout("request_timeout", c.RequestTimeout, 0)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxContentLen)
 	if c.ResumeWindow < 0 || c.ResumeWindow > MaxResumeWindow {
-		errs = append(errs, config.Errorf("resume_window", "%v is outside 0..%v (0 = do not resume across restarts)", c.ResumeWindow, MaxResumeWindow))
+		ck.Add("resume_window", "%v is outside 0..%v (0 = do not resume across restarts)", c.ResumeWindow, MaxResumeWindow)
 	}
-	return errors.Join(errs...)
+	return ck.Err()
 }
 
 // TypeName is the platform type name in herald.yaml.

@@ -5,10 +5,8 @@ package discord
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -80,24 +78,9 @@ var errStateIgnored = errors.New("not usable")
 // for window, other token, other intents), and any other error when it
 // cannot be read or is corrupt.
 func (f stateFile) load(now time.Time, window time.Duration, tokenFP string, intents int) (*savedSession, error) {
-	fh, err := os.Open(f.path())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, maxStateFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxStateFile {
-		return nil, fmt.Errorf("larger than %d bytes", maxStateFile)
-	}
 	var s savedSession
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+	if ok, err := adapter.LoadState(f.dir, stateFileName, maxStateFile, &s); !ok || err != nil {
+		return nil, err
 	}
 	if err := s.check(); err != nil {
 		return nil, err
@@ -169,11 +152,7 @@ func isLoopback(host string) bool {
 // save writes s atomically (adapter.SaveStateFile): a crash leaves either
 // the old or the new file, never a torn one.
 func (f stateFile) save(s *savedSession) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return adapter.SaveStateFile(f.dir, stateFileName, append(b, '\n'))
+	return adapter.SaveState(f.dir, stateFileName, s)
 }
 
 // remove deletes the saved session; a missing file is not an error.

@@ -178,9 +178,7 @@ func TestStopCloseBound(t *testing.T) {
 	if err := h.a.Stop(ctx); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	if d := time.Since(start); d > h.a.tun.closeBound+adaptertest.StopBound {
-		t.Fatalf("Stop took %v, bound %v + %v", d, h.a.tun.closeBound, adaptertest.StopBound)
-	}
+	adaptertest.CheckBound(t, "Stop", time.Since(start), h.a.tun.closeBound+adaptertest.StopBound)
 }
 
 func TestDefaultCloseBound(t *testing.T) {

@@ -4,6 +4,7 @@ package fakeserver
 
 import (
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -54,5 +55,14 @@ func (c *Changes) Await(timeout time.Duration, cond func() bool) bool {
 		case <-deadline.C:
 			return cond()
 		}
+	}
+}
+
+// Wait is Await that fails t, naming what, when cond does not hold within
+// timeout: the Wait method of a fake is this call.
+func (c *Changes) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !c.Await(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
 	}
 }

@@ -76,3 +76,23 @@ func TestGetReadsUnderLock(t *testing.T) {
 		t.Fatalf("Get = %d, want 100", got)
 	}
 }
+
+// TestCopySetLocked: Copy returns a copy, not the recorded slice; Set and
+// Locked run under the lock; Wait returns once the condition holds.
+func TestCopySetLocked(t *testing.T) {
+	var mu sync.Mutex
+	sent := []int{1, 2}
+	got := Copy(&mu, &sent)
+	got[0] = 9
+	if sent[0] != 1 {
+		t.Fatal("Copy shares the recorded slice")
+	}
+	on := false
+	Set(&mu, &on, true)
+	var c Changes
+	c.Wait(t, 10*time.Second, "the switch", Locked(&mu, func() bool { return on }))
+	if !mu.TryLock() {
+		t.Fatal("Locked left the lock held")
+	}
+	mu.Unlock()
+}

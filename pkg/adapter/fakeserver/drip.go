@@ -4,6 +4,7 @@ package fakeserver
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -27,4 +28,19 @@ func Drip(w http.ResponseWriter, r *http.Request, data []byte, every time.Durati
 		}
 		_ = rc.Flush()
 	}
+}
+
+// ServeBytes writes data as a 200 body with its Content-Length (the
+// caller sets the other headers): at once, or one byte per every when
+// every is positive (the headers flushed first, so the client sees a
+// download start and stall).
+func ServeBytes(w http.ResponseWriter, r *http.Request, data []byte, every time.Duration, done <-chan struct{}) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	if every <= 0 {
+		_, _ = w.Write(data)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	_ = http.NewResponseController(w).Flush()
+	Drip(w, r, data, every, done)
 }

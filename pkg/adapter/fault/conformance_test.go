@@ -11,9 +11,8 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
-		Type:      "fault",
-		Configure: func(testing.TB, any, string) {},
-		NoReadme:  true,
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
+		Type:     "fault",
+		NoReadme: true,
 	})
 }

@@ -5,17 +5,15 @@ package feishu
 import (
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/feishutest"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
 		Type: "feishu",
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*Config)
+		Configure: func(t testing.TB, c *Config, url string) {
 			c.AppID = "cli_test"
 			c.AppSecret = adaptertest.SecretFile(t, "app_secret", "test-secret")
 			c.BaseURL = url
@@ -24,8 +22,7 @@ func TestConformance(t *testing.T) {
 			fake := feishutest.New(t, feishutest.Options{})
 			return adaptertest.Fake{
 				URL: fake.URL(),
-				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
-					start()
+				Twice: func(t testing.TB) {
 					ev := feishutest.Event{EventID: "ev_twice", MessageID: "om_twice", Text: "twice"}
 					fake.Push(ev)
 					fake.Push(ev)

@@ -4,7 +4,6 @@ package feishu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -87,12 +86,9 @@ type Adapter struct {
 // New builds an adapter: it validates c and reads the app secret. It does no
 // network I/O and starts no goroutine.
 func New(c *Config, env adapter.Env) (*Adapter, error) {
-	if c == nil {
-		return nil, errors.New("feishu: no configuration")
-	}
-	env = env.Defaults()
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("feishu: %w", err)
+	env, err := adapter.Prepare("feishu", c, env)
+	if err != nil {
+		return nil, err
 	}
 	sec, err := c.AppSecret.Read()
 	if err != nil {
@@ -107,9 +103,6 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 		life:    adapter.NewLife("feishu", env.Report),
 		metrics: env.Metrics,
 		timing:  defaultTiming,
-	}
-	if a.name == "" {
-		a.name = "feishu"
 	}
 	a.cc = a.timing.defaults
 	a.tr = &http.Transport{

@@ -278,9 +278,7 @@ func TestStopCloseUnanswered(t *testing.T) {
 		h.connect()
 		start := time.Now()
 		adaptertest.StopAfter(t, h.a, 10*time.Second)
-		if d := time.Since(start); d > h.a.timing.closeWait+adaptertest.StopBound {
-			t.Errorf("Stop took %v; the close wait is bounded by %v", d, h.a.timing.closeWait)
-		}
+		adaptertest.CheckBound(t, "Stop with the close wait", time.Since(start), h.a.timing.closeWait+adaptertest.StopBound)
 		h.assertStopped()
 	})
 	t.Run("bounded by ctx", func(t *testing.T) {

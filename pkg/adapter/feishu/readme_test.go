@@ -3,7 +3,6 @@
 package feishu
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -14,11 +13,7 @@ import (
 // conformance suite checks: every default, every rejection reason, both
 // domains' examples.
 func TestReadme(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
+	doc := adaptertest.Readme(t)
 	conf := adaptertest.Section(doc, "Configuration")
 	for key, def := range map[string]string{
 		"domain": "feishu", "base_url": `""`, "max_message_len": "8000", "request_timeout": "10s",
@@ -32,13 +27,8 @@ func TestReadme(t *testing.T) {
 	if d.MaxMessageLen != 8000 || d.RequestTimeout.String() != "10s" || d.FragmentTTL.String() != "10s" || !d.RequireMention {
 		t.Errorf("defaults changed: %+v; update README.md", d)
 	}
-	metrics := adaptertest.Section(doc, "Metrics")
-	for _, r := range []string{reasonMalformed, reasonEncrypted, reasonUnsupported, reasonFromBot, reasonNotAddressed,
-		reasonTooLarge, reasonInvalid, reasonIncomplete} {
-		if !strings.Contains(metrics, "| `"+r+"` |") {
-			t.Errorf("rejection reason %q is not in the Metrics table", r)
-		}
-	}
+	adaptertest.ReadmeLists(t, adaptertest.Section(doc, "Metrics"), "the rejection reason", reasonMalformed, reasonEncrypted, reasonUnsupported,
+		reasonFromBot, reasonNotAddressed, reasonTooLarge, reasonInvalid, reasonIncomplete)
 	if n := len(adaptertest.CodeBlocks(adaptertest.Section(doc, "Examples"), "yaml")); n < 2 {
 		t.Errorf("%d YAML examples, want 2", n)
 	}

@@ -3,7 +3,6 @@
 package feishu
 
 import (
-	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -76,38 +75,27 @@ func newConfig(domain string) *Config {
 // Validate checks the configuration without I/O. Keys are relative to the
 // platform section.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
+	var ck config.Checks
 	switch {
 	case c.AppID == "":
-		add("app_id", "required (the app's id, cli_…)")
+		ck.Add("app_id", "required (the app's id, cli_…)")
 	case strings.TrimSpace(c.AppID) != c.AppID || strings.ContainsAny(c.AppID, " \t\r\n/"):
-		add("app_id", "%q must not contain white space or '/'", c.AppID)
+		ck.Add("app_id", "%q must not contain white space or '/'", c.AppID)
 	}
-	if c.AppSecret.IsZero() {
-		// The shape of a set reference is checked by secret.Ref's own
-		// Validate when the decoder reaches it.
-		add("app_secret", "required: {credential: NAME} or {file: /path}")
-	}
+	ck.Secret("app_secret", c.AppSecret, "")
 	if _, ok := domainURLs[c.Domain]; !ok {
-		add("domain", "%q is not one of feishu, lark", c.Domain)
+		ck.Add("domain", "%q is not one of feishu, lark", c.Domain)
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			add("base_url", "%q is not an http(s)://host[:port][/prefix] URL", c.BaseURL)
+			ck.Add("base_url", "%q is not an http(s)://host[:port][/prefix] URL", c.BaseURL)
 		}
 	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxMaxMessageLen {
-		add("max_message_len", "%d is not between 1 and %d", c.MaxMessageLen, MaxMaxMessageLen)
-	}
-	if c.RequestTimeout <= 0 || c.RequestTimeout > 5*time.Minute {
-		add("request_timeout", "%s is not between 0s (exclusive) and 5m", c.RequestTimeout)
-	}
-	if c.FragmentTTL <= 0 || c.FragmentTTL > 5*time.Minute {
-		add("fragment_ttl", "%s is not between 0s (exclusive) and 5m", c.FragmentTTL)
-	}
-	return errors.Join(errs...)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxMaxMessageLen)
+	ck.Timeout("request_timeout", c.RequestTimeout, 5*time.Minute)
+	ck.Timeout("fragment_ttl", c.FragmentTTL, 5*time.Minute)
+	return ck.Err()
 }
 
 // baseURL is where the bootstrap and REST calls go, without a trailing

@@ -208,10 +208,10 @@ func (c *client) send(ctx context.Context, room, txn string, content any) (strin
 	return r.EventID, nil
 }
 
-// syncFilter keeps /sync to what herald handles: room messages, encryption
-// and membership, no presence, account data or receipts.
+// syncFilter keeps /sync to what herald handles: room messages and
+// stickers, encryption and membership, no presence, account data or receipts.
 const syncFilter = `{"presence":{"types":[]},"account_data":{"types":[]},` +
-	`"room":{"timeline":{"types":["m.room.message","m.room.encrypted","m.room.encryption","m.room.member"],"limit":100},` +
+	`"room":{"timeline":{"types":["m.room.message","m.sticker","m.room.encrypted","m.room.encryption","m.room.member"],"limit":100},` +
 	`"state":{"types":["m.room.encryption","m.room.member"],"lazy_load_members":true},` +
 	`"ephemeral":{"types":[]},"account_data":{"types":[]}}}`
 

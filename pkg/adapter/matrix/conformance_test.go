@@ -5,19 +5,15 @@ package matrix
 import (
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/matrix/matrixtest"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
-		Type: TypeName,
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*Config)
-			*c = *testConfig(t, url)
-		},
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
+		Type:      TypeName,
+		Configure: configure,
 		Fake: func(t testing.TB) adaptertest.Fake {
 			fake := matrixtest.New(t)
 			return adaptertest.Fake{
@@ -27,10 +23,9 @@ func TestConformance(t *testing.T) {
 					fake.Blackhole()
 					fake.Wait(t, wait, "a blackholed sync", func() bool { return fake.Blackholed() == 1 })
 				},
-				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
+				Twice: func(t testing.TB) {
 					// The adapter skips what precedes its first sync,
 					// so it starts first; then one batch comes twice.
-					start()
 					fake.Wait(t, wait, "a sync from the initial position", func() bool { return len(fake.Since()) >= 2 })
 					fake.Redeliver()
 					fake.Members(room, 2)
@@ -41,3 +36,6 @@ func TestConformance(t *testing.T) {
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: room, Text: "hello", IdempotencyKey: "k1"},
 	})
 }
+
+// configure fills c as testConfig does.
+func configure(t testing.TB, c *Config, url string) { *c = *testConfig(t, url) }

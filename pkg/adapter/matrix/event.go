@@ -65,6 +65,12 @@ type messageContent struct {
 	} `json:"m.mentions"`
 	Membership string `json:"membership"`
 	IsDirect   bool   `json:"is_direct"`
+	// Media messages (m.image, m.file, m.audio, m.video).
+	URL      string          `json:"url"`
+	File     json.RawMessage `json:"file"`
+	Filename string          `json:"filename"`
+	Info     *mediaInfo      `json:"info"`
+	Voice    json.RawMessage `json:"org.matrix.msc3245.voice"`
 }
 
 // Reasons an event is not passed on, the labels of Metrics.Rejected.
@@ -87,8 +93,12 @@ type classifier struct {
 	requireMention bool
 }
 
-// inbound converts an m.room.message. It returns the message, or nil and
-// the reason it is skipped.
+// inbound converts an m.room.message (or an m.sticker). It returns the
+// message, or nil and the reason it is skipped. A media message becomes an
+// attachment whose reference is its mxc:// URI, stored with the message
+// before the sync position moves past it; its caption is the text.
+// Stickers, locations and encrypted files are passed on as unsupported
+// kinds, so that the core answers and counts them.
 func (c *classifier) inbound(room string, ev *event, direct bool, now time.Time) (*message.Inbound, string) {
 	if ev.EventID == "" || ev.Sender == "" {
 		return nil, reasonMalformed
@@ -100,9 +110,30 @@ func (c *classifier) inbound(room string, ev *event, direct bool, now time.Time)
 	if err := json.Unmarshal(ev.Content, &mc); err != nil {
 		return nil, reasonMalformed
 	}
-	switch mc.MsgType {
-	case "m.text", "m.emote":
-	case "m.notice":
+	text := mc.Body
+	var atts []message.Attachment
+	var unsupported []string
+	switch kind, media := msgKinds[mc.MsgType]; {
+	case ev.Type == "m.sticker":
+		// A sticker is its own event type: an image with a body that
+		// describes it, not something the agent is asked about.
+		text, unsupported = "", []string{"sticker"}
+	case media:
+		att, caption, unsup := mediaOf(&mc, kind)
+		text = caption
+		if att != nil {
+			atts = append(atts, *att)
+		}
+		if unsup != "" {
+			unsupported = append(unsupported, unsup)
+		}
+		if att == nil && unsup == "" {
+			return nil, reasonMalformed
+		}
+	case mc.MsgType == "m.location":
+		text, unsupported = "", []string{"location"}
+	case mc.MsgType == "m.text", mc.MsgType == "m.emote":
+	case mc.MsgType == "m.notice":
 		// Notices are what bots send; answering them would start loops.
 		return nil, reasonUnsupported
 	default:
@@ -111,18 +142,20 @@ func (c *classifier) inbound(room string, ev *event, direct bool, now time.Time)
 	if mc.RelatesTo != nil && mc.RelatesTo.RelType == "m.replace" {
 		return nil, reasonEdit
 	}
-	if !direct && c.requireMention && !c.mentioned(&mc) {
+	if !direct && c.requireMention && !c.mentioned(&mc, text) {
 		return nil, reasonNotMention
 	}
 	msg := &message.Inbound{
-		Platform:   c.platform,
-		EventID:    ev.EventID,
-		ChatID:     room,
-		ChatType:   message.ChatGroup,
-		SenderID:   ev.Sender,
-		MessageID:  ev.EventID,
-		Text:       mc.Body,
-		ReceivedAt: now,
+		Platform:    c.platform,
+		EventID:     ev.EventID,
+		ChatID:      room,
+		ChatType:    message.ChatGroup,
+		SenderID:    ev.Sender,
+		MessageID:   ev.EventID,
+		Text:        text,
+		Attachments: atts,
+		Unsupported: unsupported,
+		ReceivedAt:  now,
 	}
 	if direct {
 		msg.ChatType = message.ChatDirect
@@ -134,8 +167,9 @@ func (c *classifier) inbound(room string, ev *event, direct bool, now time.Time)
 }
 
 // mentioned: m.mentions names the bot, or (for clients without
-// intentional mentions) the body holds its user id or display name.
-func (c *classifier) mentioned(mc *messageContent) bool {
+// intentional mentions) text (the body, or a file's caption: never its
+// name) holds its user id or display name.
+func (c *classifier) mentioned(mc *messageContent, text string) bool {
 	if mc.Mentions != nil {
 		for _, u := range mc.Mentions.UserIDs {
 			if u == c.userID {
@@ -143,7 +177,7 @@ func (c *classifier) mentioned(mc *messageContent) bool {
 			}
 		}
 	}
-	body := strings.ToLower(mc.Body)
+	body := strings.ToLower(text)
 	if strings.Contains(body, strings.ToLower(c.userID)) {
 		return true
 	}

@@ -3,14 +3,11 @@
 package matrix
 
 import (
-	"context"
-	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/matrix/matrixtest"
 )
@@ -22,9 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const (
 	testPollTimeout    = time.Second
 	testRequestTimeout = 2 * time.Second
-	testMinBackoff     = 20 * time.Millisecond
-	testMaxBackoff     = 100 * time.Millisecond
-	wait               = 10 * time.Second
+	wait               = adaptertest.Wait
 )
 
 const (
@@ -62,13 +57,7 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 	}
 	h.Rig = adaptertest.NewRig(t, "mx")
 	h.a = h.build(t)
-	t.Cleanup(func() {
-		for _, e := range h.Logs.AllEntries() {
-			if s, _ := e.String(); strings.Contains(s, h.fake.Token) {
-				t.Errorf("token leaked into a log entry: %s", s)
-			}
-		}
-	})
+	adaptertest.NoSecretLogged(t, h.Logs, h.fake.Token)
 	return h
 }
 
@@ -76,27 +65,15 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 // and recorders (a restart).
 func (h *harness) build(t *testing.T) *Adapter {
 	t.Helper()
-	a, err := New(h.conf, h.Env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.backoff = adapter.Backoff{Min: testMinBackoff, Max: testMaxBackoff}
-	t.Cleanup(func() { stop(t, a) })
+	a := adaptertest.Build(t, New, h.conf, h.Env)
+	a.backoff = adaptertest.FastBackoff
 	return a
-}
-
-func stop(t *testing.T, a *Adapter) {
-	t.Helper()
-	adaptertest.Stop(t, a, wait)
 }
 
 // start starts the adapter and waits until it is connected and past its
 // initial sync, so that what is pushed next is new.
 func (h *harness) start(t *testing.T) {
 	t.Helper()
-	if err := h.a.Start(context.Background(), h.Inbox); err != nil {
-		t.Fatal(err)
-	}
-	h.St.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.Rig.Start(t, h.a)
 	h.fake.Wait(t, wait, "a sync from the initial position", func() bool { return len(h.fake.Since()) > h.fake.InitialSyncs() })
 }

@@ -27,8 +27,7 @@ type syncer struct {
 	since    string
 	direct   map[string]bool
 	notified map[string]bool
-	// saveErrs counts consecutive failed saves, to log the first only.
-	saveErrs int
+	saves    adapter.SaveStreak // logs the first of consecutive failed saves
 	// deliverBo spaces the retries of a batch the core could not store.
 	deliverBo adapter.Backoff
 }
@@ -167,15 +166,7 @@ func (s *syncer) handle(ctx context.Context, resp *syncResponse) error {
 func (s *syncer) save() {
 	err := s.a.state.save(&savedState{Version: stateVersion, UserID: s.cls.userID, Since: s.since,
 		Direct: keys(s.direct), Notified: keys(s.notified)})
-	if err != nil {
-		if s.saveErrs == 0 {
-			s.a.log.WithError(err).WithField("dir", s.a.state.dir).
-				Error("matrix: cannot save the sync position: a restart fetches stored events again (the store drops them)")
-		}
-		s.saveErrs++
-		return
-	}
-	s.saveErrs = 0
+	s.saves.Done(s.a.log.WithField("dir", s.a.state.dir), err, "matrix", "the sync position", "a restart fetches stored events again (the store drops them)")
 }
 
 // invite joins a room the bot was invited to by a listed user, and
@@ -243,7 +234,7 @@ func (s *syncer) room(ctx context.Context, room string, r *joinedRoom, initial b
 			}
 			s.encrypted(ctx, room)
 			continue
-		case "m.room.message":
+		case "m.room.message", "m.sticker":
 		default:
 			continue
 		}

@@ -89,7 +89,7 @@ func TestRefusedBatchFetchedAgainAfterRestart(t *testing.T) {
 	h.fake.Members(room, 2)
 	id := h.fake.Text(room, ann, "keep me")
 	h.fake.Wait(t, wait, "a refused delivery", func() bool { return h.Inbox.Calls() >= 1 })
-	stop(t, h.a)
+	adaptertest.Stop(t, h.a, wait)
 	if len(h.Inbox.Messages()) != 0 {
 		t.Fatal("stored despite the failing inbox")
 	}
@@ -124,7 +124,9 @@ func TestRoomRules(t *testing.T) {
 	h.fake.Push(room, matrixtest.Event{Sender: matrixtest.DefaultUserID, Content: map[string]any{"msgtype": "m.text", "body": "herald's own, Herald"}})
 	h.fake.Push(room, matrixtest.Event{Sender: ann, Content: map[string]any{"msgtype": "m.notice", "body": "Herald notice"}})
 	text("* Herald edited", map[string]any{"m.relates_to": map[string]any{"rel_type": "m.replace", "event_id": "$x"}})
-	h.fake.Push(room, matrixtest.Event{Sender: ann, Content: map[string]any{"msgtype": "m.image", "body": "Herald.png"}})
+	// A file's name is not a mention, only its caption is.
+	h.fake.Push(room, matrixtest.Event{Sender: ann, Content: map[string]any{"msgtype": "m.image", "body": "Herald.png", "url": "mxc://fake.test/x"}})
+	h.fake.Push(room, matrixtest.Event{Sender: ann, Content: map[string]any{"msgtype": "m.server_notice", "body": "Herald"}})
 	byPill := text("hi there", map[string]any{"m.mentions": map[string]any{"user_ids": []string{matrixtest.DefaultUserID}}})
 	byName := text("herald: what time is it", nil)
 	inThread := text("@herald:fake.test in a thread", map[string]any{"m.relates_to": map[string]any{
@@ -142,7 +144,7 @@ func TestRoomRules(t *testing.T) {
 	if msgs[2].ThreadID != "$root" || msgs[0].ThreadID != "" {
 		t.Errorf("thread ids %q, %q", msgs[0].ThreadID, msgs[2].ThreadID)
 	}
-	for reason, n := range map[string]int{reasonNotMention: 1, reasonOwn: 1, reasonUnsupported: 2, reasonEdit: 1} {
+	for reason, n := range map[string]int{reasonNotMention: 2, reasonOwn: 1, reasonUnsupported: 2, reasonEdit: 1} {
 		if got := h.Metrics.Rejections(reason); got != n {
 			t.Errorf("Rejected(%s) = %d, want %d", reason, got, n)
 		}
@@ -189,7 +191,7 @@ func TestEncryptedRoom(t *testing.T) {
 	h.fake.Push(room, enc)
 	h.fake.Push(room, enc)
 	h.fake.Wait(t, wait, "two encrypted events counted", func() bool { return h.Metrics.Rejections(reasonEncrypted) == 2 })
-	stop(t, h.a)
+	adaptertest.Stop(t, h.a, wait)
 
 	h.a = h.build(t)
 	h.start(t)

@@ -4,9 +4,9 @@ package matrix
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -28,16 +28,20 @@ type Adapter struct {
 
 	backoff adapter.Backoff // between connection attempts; tests shorten it
 	now     func() time.Time
+
+	// uploads are the mxc:// URIs uploaded for parts whose message is
+	// not sent yet; maxUpload is the homeserver's m.upload.size, 0 until
+	// known, -1 when the homeserver cannot tell.
+	uploads   adapter.Uploads
+	maxUpload atomic.Int64
 }
 
 // New checks conf, reads the access token and builds the adapter. It does
 // no network I/O and starts no goroutine.
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
-	if conf == nil {
-		return nil, errors.New("matrix: no configuration")
-	}
-	if err := conf.Validate(); err != nil {
-		return nil, fmt.Errorf("matrix: %w", err)
+	env, err := adapter.Prepare(TypeName, conf, env)
+	if err != nil {
+		return nil, err
 	}
 	tok, err := conf.AccessToken.Read()
 	if err != nil {
@@ -56,9 +60,6 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		invites: map[string]bool{},
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
-	}
-	if a.name == "" {
-		a.name = TypeName
 	}
 	for _, u := range conf.JoinInvitesFrom {
 		a.invites[u] = true

@@ -3,12 +3,8 @@
 package matrix
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -46,27 +42,9 @@ func (f stateFile) path() string { return filepath.Join(f.dir, stateFileName) }
 
 // load returns the saved state, nil if there is none.
 func (f stateFile) load() (*savedState, error) {
-	if f.dir == "" {
-		return nil, nil
-	}
-	fh, err := os.Open(f.path())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, maxStateFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxStateFile {
-		return nil, fmt.Errorf("larger than %d bytes", maxStateFile)
-	}
 	var s savedState
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+	if ok, err := adapter.LoadState(f.dir, stateFileName, maxStateFile, &s); !ok || err != nil {
+		return nil, err
 	}
 	if s.Version != stateVersion {
 		return nil, fmt.Errorf("version %d, want %d", s.Version, stateVersion)
@@ -80,14 +58,7 @@ func (f stateFile) load() (*savedState, error) {
 // save writes s atomically (adapter.SaveStateFile): a crash leaves
 // either the old or the new file.
 func (f stateFile) save(s *savedState) error {
-	if f.dir == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return adapter.SaveStateFile(f.dir, stateFileName, append(b, '\n'))
+	return adapter.SaveState(f.dir, stateFileName, s)
 }
 
 // cleanTemp removes temporary files left by a crash during save.

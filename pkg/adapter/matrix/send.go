@@ -33,7 +33,10 @@ func neutralise(s string) string {
 // thread (m.thread relation, falling back to a reply for clients without
 // threads) or as a reply to msg.ReplyTo. The transaction id is
 // msg.IdempotencyKey: the homeserver answers a repeated transaction with
-// the event of the first, so a retry never shows the reply twice.
+// the event of the first, so a retry never shows the reply twice. A part
+// with a file uploads it to the media repository first and sends an
+// m.image, m.file, m.audio or m.video with its mxc:// URI under the same
+// transaction id.
 //
 // Errors: 429 → *adapter.RetryAfterError (ErrRateLimited); M_UNKNOWN_TOKEN
 // → ErrUnauthorized; other 4xx (M_FORBIDDEN: not in the room) →
@@ -49,7 +52,7 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if !strings.HasPrefix(msg.ChatID, "!") || !strings.Contains(msg.ChatID, ":") {
 		return adapter.SendResult{}, fmt.Errorf("matrix: send: %w: chat id %q is not a room id (!opaque:server)", adapter.ErrPermanent, msg.ChatID)
 	}
-	if strings.TrimSpace(msg.Text) == "" {
+	if strings.TrimSpace(msg.Text) == "" && msg.Media == nil {
 		return adapter.SendResult{}, fmt.Errorf("matrix: send: %w: empty text", adapter.ErrPermanent)
 	}
 	txn := msg.IdempotencyKey
@@ -58,11 +61,14 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 		_, _ = rand.Read(b[:])
 		txn = "herald-" + hex.EncodeToString(b[:])
 	}
+	if msg.Media != nil {
+		return a.sendMedia(ctx, msg, txn)
+	}
 	cctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
 	defer cancel()
 	id, err := a.api.send(cctx, msg.ChatID, txn, content(msg))
 	if err != nil {
-		return adapter.SendResult{}, classify(err)
+		return adapter.SendResult{}, classify("send", err)
 	}
 	return adapter.SendResult{MessageID: id}, nil
 }
@@ -99,8 +105,9 @@ func content(msg *message.Outbound) map[string]any {
 	return c
 }
 
-// classify maps a failed send to the adapter sentinels.
-func classify(err error) error {
+// classify maps a failed call (op: send, upload, download) to the adapter
+// sentinels.
+func classify(op string, err error) error {
 	var ae *apiError
 	var te *transportError
 	switch {
@@ -111,19 +118,21 @@ func classify(err error) error {
 			if after <= 0 {
 				after = time.Second
 			}
-			return fmt.Errorf("matrix: send: %w",
+			return fmt.Errorf("matrix: %s: %w", op,
 				&adapter.RetryAfterError{After: after, Err: fmt.Errorf("%w: %v", adapter.ErrRateLimited, ae)})
 		case ae.unauthorized():
-			return fmt.Errorf("matrix: send: %w: %v", adapter.ErrUnauthorized, ae)
+			return fmt.Errorf("matrix: %s: %w: %v", op, adapter.ErrUnauthorized, ae)
+		case ae.Errcode == "M_TOO_LARGE" || ae.Status == http.StatusRequestEntityTooLarge:
+			return fmt.Errorf("matrix: %s: %w: %w: %v", op, adapter.ErrPermanent, adapter.ErrTooLarge, ae)
 		case ae.Status >= 500:
-			return fmt.Errorf("matrix: send: %w: %v", adapter.ErrTemporary, ae)
+			return fmt.Errorf("matrix: %s: %w: %v", op, adapter.ErrTemporary, ae)
 		default:
-			return fmt.Errorf("matrix: send: %w: %v", adapter.ErrPermanent, ae)
+			return fmt.Errorf("matrix: %s: %w: %v", op, adapter.ErrPermanent, ae)
 		}
 	case errors.As(err, &te) && te.Written:
-		return fmt.Errorf("matrix: send: %w: %v (the homeserver may have stored it; a retry with the same transaction id is deduplicated)",
-			adapter.ErrAmbiguous, te)
+		return fmt.Errorf("matrix: %s: %w: %v (the homeserver may have stored it; a retry with the same transaction id is deduplicated)",
+			op, adapter.ErrAmbiguous, te)
 	default:
-		return fmt.Errorf("matrix: send: %w: %w", adapter.ErrTemporary, err)
+		return fmt.Errorf("matrix: %s: %w: %w", op, adapter.ErrTemporary, err)
 	}
 }

@@ -3,7 +3,6 @@
 package matrix
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -68,35 +67,22 @@ func NewConfig() *Config {
 // Validate checks c. Keys in the returned errors are relative to the
 // platform section.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
-	if err := adapter.ValidBaseURL(c.Homeserver); err != nil {
-		add("homeserver", "%v", err)
-	}
-	if c.AccessToken.IsZero() {
-		add("access_token", "required: {credential: NAME} or {file: /absolute/path}")
-	}
-	switch {
-	case c.PollTimeout < time.Second:
-		add("poll_timeout", "%s is shorter than 1s (0 would turn long polling into a busy loop)", c.PollTimeout)
-	case c.PollTimeout > maxPollTimeout:
-		add("poll_timeout", "%s is longer than the %s limit", c.PollTimeout, maxPollTimeout)
-	}
-	if c.RequestTimeout <= 0 {
-		add("request_timeout", "must be positive")
-	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > maxMessageLen {
-		add("max_message_len", "%d is not between 1 and %d", c.MaxMessageLen, maxMessageLen)
-	}
+	var ck config.Checks
+	ck.BaseURL("homeserver", c.Homeserver)
+	ck.Secret("access_token", c.AccessToken, "")
+	// Under 1s long polling turns into a busy loop.
+	ck.Duration("poll_timeout", c.PollTimeout, time.Second, maxPollTimeout)
+	ck.Timeout("request_timeout", c.RequestTimeout, 0)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, maxMessageLen)
 	if strings.TrimSpace(c.EncryptedNotice) == "" {
-		add("encrypted_notice", "must not be empty")
+		ck.Add("encrypted_notice", "must not be empty")
 	}
 	for i, u := range c.JoinInvitesFrom {
 		if !validUserID(u) {
-			add(fmt.Sprintf("join_invites_from[%d]", i), "%q is not a Matrix user id (@localpart:server)", u)
+			ck.Add(fmt.Sprintf("join_invites_from[%d]", i), "%q is not a Matrix user id (@localpart:server)", u)
 		}
 	}
-	return errors.Join(errs...)
+	return ck.Err()
 }
 
 // validUserID checks the shape @localpart:server.

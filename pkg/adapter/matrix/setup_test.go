@@ -15,27 +15,17 @@ import (
 )
 
 func TestValidate(t *testing.T) {
-	for _, tc := range []struct {
-		key   string
-		tweak func(*Config)
-	}{
-		{"", func(*Config) {}},
-		{"homeserver", func(c *Config) { c.Homeserver = "matrix.example.org" }},
-		{"homeserver", func(c *Config) { c.Homeserver = "https://u:p@matrix.example.org" }},
-		{"access_token", func(c *Config) { c.AccessToken = secret.Ref{} }},
-		{"poll_timeout", func(c *Config) { c.PollTimeout = 0 }},
-		{"poll_timeout", func(c *Config) { c.PollTimeout = maxPollTimeout + 1 }},
-		{"request_timeout", func(c *Config) { c.RequestTimeout = 0 }},
-		{"max_message_len", func(c *Config) { c.MaxMessageLen = maxMessageLen + 1 }},
-		{"encrypted_notice", func(c *Config) { c.EncryptedNotice = " " }},
-		{"join_invites_from[0]", func(c *Config) { c.JoinInvitesFrom = []string{"alice"} }},
-	} {
-		t.Run(tc.key, func(t *testing.T) {
-			c := testConfig(t, "https://matrix.example.org")
-			tc.tweak(c)
-			adaptertest.WantFieldError(t, c.Validate(), tc.key)
-		})
-	}
+	check := adaptertest.ValidateCheck(t, NewConfig, configure)
+	check("", func(*Config) {})
+	check("homeserver", func(c *Config) { c.Homeserver = "matrix.example.org" })
+	check("homeserver", func(c *Config) { c.Homeserver = "https://u:p@matrix.example.org" })
+	check("access_token", func(c *Config) { c.AccessToken = secret.Ref{} })
+	check("poll_timeout", func(c *Config) { c.PollTimeout = 0 })
+	check("poll_timeout", func(c *Config) { c.PollTimeout = maxPollTimeout + 1 })
+	check("request_timeout", func(c *Config) { c.RequestTimeout = 0 })
+	check("max_message_len", func(c *Config) { c.MaxMessageLen = maxMessageLen + 1 })
+	check("encrypted_notice", func(c *Config) { c.EncryptedNotice = " " })
+	check("join_invites_from[0]", func(c *Config) { c.JoinInvitesFrom = []string{"alice"} })
 }
 
 func TestNewRejectsBadToken(t *testing.T) {

@@ -82,6 +82,8 @@ type post struct {
 	Type          string         `json:"type,omitempty"`
 	Props         map[string]any `json:"props,omitempty"`
 	PendingPostID string         `json:"pending_post_id,omitempty"`
+	FileIDs       []string       `json:"file_ids,omitempty"`
+	Metadata      *postMetadata  `json:"metadata,omitempty"`
 }
 
 // postList is the answer of the channel posts endpoints.
@@ -162,6 +164,11 @@ func (c *client) statusError(method, path string, resp *http.Response, body []by
 		return fmt.Errorf("%w: %s", adapter.ErrUnauthorized, desc)
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return &adapter.RetryAfterError{After: c.rateWait(resp.Header, method+" "+path), Err: fmt.Errorf("%w: %s", adapter.ErrRateLimited, desc)}
+	case resp.StatusCode == http.StatusRequestEntityTooLarge:
+		return fmt.Errorf("%w: %w: %s", adapter.ErrPermanent, adapter.ErrTooLarge, desc)
+	case resp.StatusCode == http.StatusNotImplemented:
+		// A feature the server has off (file storage): not for now.
+		return fmt.Errorf("%w: %s", adapter.ErrPermanent, desc)
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
 		return fmt.Errorf("%w: %s", adapter.ErrTemporary, desc)
 	default:

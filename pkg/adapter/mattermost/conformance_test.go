@@ -5,20 +5,15 @@ package mattermost
 import (
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
-		Type: TypeName,
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*Config)
-			c.Token = adaptertest.SecretFile(t, "token", mattermosttest.DefaultToken)
-			c.URL = url
-		},
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
+		Type:      TypeName,
+		Configure: configure,
 		Fake: func(t testing.TB) adaptertest.Fake {
 			fake := mattermosttest.New(t, mattermosttest.DefaultToken)
 			return adaptertest.Fake{
@@ -27,8 +22,7 @@ func TestConformance(t *testing.T) {
 					fake.Wait(t, wait, "a websocket", func() bool { return fake.Connections() == 1 })
 					fake.Blackhole()
 				},
-				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
-					start()
+				Twice: func(t testing.TB) {
 					fake.Wait(t, wait, "a websocket", func() bool { return fake.Connections() == 1 })
 					fake.PostTwice("dm", "ann", "twice")
 				},
@@ -36,4 +30,10 @@ func TestConformance(t *testing.T) {
 		},
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: "town", Text: "hello"},
 	})
+}
+
+// configure fills a Config for the fake at url with the fake's token.
+func configure(t testing.TB, c *Config, url string) {
+	c.Token = adaptertest.SecretFile(t, "token", mattermosttest.DefaultToken)
+	c.URL = url
 }

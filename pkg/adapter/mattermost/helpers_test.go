@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
 	"github.com/heraldgw/herald/pkg/secret"
@@ -45,7 +44,7 @@ func newHarness(t *testing.T, fake *mattermosttest.Server, stateDir string, edit
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.backoff = adapter.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	a.backoff = adaptertest.FastBackoff
 	h := &harness{fake: fake, a: a, inbox: &adaptertest.Inbox{}, st: st, metrics: m}
 	t.Cleanup(func() { h.stop(t) })
 	return h

@@ -313,10 +313,12 @@ func (a *Adapter) take(ctx context.Context, inbox adapter.Inbox, me *user, p *po
 
 // inbound builds the message of post p, or nil and the reason it is
 // skipped ("" for posts that are not for herald at all: the bot's own, system
-// messages).
+// messages). The post's files become attachments (the message is the
+// caption; a post with only files is a message too), with their file ids
+// as references, stored with the message before the cursor moves.
 func (a *Adapter) inbound(p *post, channelType string, me *user) (*message.Inbound, string) {
 	switch {
-	case p.UserID == me.ID, p.Type != "":
+	case p.UserID == me.ID, p.Type != "" && !strings.HasPrefix(p.Type, customPostPrefix):
 		return nil, ""
 	case p.DeleteAt != 0:
 		return nil, ""
@@ -326,10 +328,12 @@ func (a *Adapter) inbound(p *post, channelType string, me *user) (*message.Inbou
 		return nil, "malformed"
 	case !utf8.ValidString(p.Message):
 		return nil, "malformed"
-	case strings.TrimSpace(p.Message) == "":
-		return nil, "no_text"
 	case len(p.Message) > message.MaxTextBytes:
 		return nil, "too_large"
+	}
+	atts, unsupported := attachments(p)
+	if strings.TrimSpace(p.Message) == "" && len(atts) == 0 && len(unsupported) == 0 {
+		return nil, "no_text"
 	}
 	ct := message.ChatChannel
 	switch channelType {
@@ -342,15 +346,17 @@ func (a *Adapter) inbound(p *post, channelType string, me *user) (*message.Inbou
 		return nil, "not_mentioned"
 	}
 	return &message.Inbound{
-		Platform:   a.name,
-		EventID:    p.ID,
-		ChatID:     p.ChannelID,
-		ChatType:   ct,
-		ThreadID:   p.RootID,
-		SenderID:   p.UserID,
-		MessageID:  p.ID,
-		Text:       p.Message,
-		ReceivedAt: a.now(),
+		Platform:    a.name,
+		EventID:     p.ID,
+		ChatID:      p.ChannelID,
+		ChatType:    ct,
+		ThreadID:    p.RootID,
+		SenderID:    p.UserID,
+		MessageID:   p.ID,
+		Text:        p.Message,
+		Attachments: atts,
+		Unsupported: unsupported,
+		ReceivedAt:  a.now(),
 	}, ""
 }
 

@@ -4,7 +4,6 @@ package mattermost
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -33,25 +32,22 @@ type Adapter struct {
 	// last is the cursor: create_at (ms) of the newest post stored, every
 	// earlier one stored too. saved is what the state file holds.
 	last, saved int64
-	saveErrs    int
+	saves       adapter.SaveStreak
+	// uploads are the file ids uploaded for parts whose post is not
+	// made yet.
+	uploads adapter.Uploads
 }
 
 // New checks conf, reads the token and builds the adapter. It does no
 // network I/O and starts no goroutine.
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
-	if conf == nil {
-		return nil, errors.New("mattermost: no configuration")
-	}
-	env = env.Defaults()
-	if err := conf.Validate(); err != nil {
-		return nil, fmt.Errorf("mattermost: %w", err)
+	env, err := adapter.Prepare(TypeName, conf, env)
+	if err != nil {
+		return nil, err
 	}
 	tok, err := conf.Token.Read()
 	if err != nil {
 		return nil, fmt.Errorf("mattermost: token: %w", err)
-	}
-	if tok.IsZero() {
-		return nil, fmt.Errorf("mattermost: token: %s is empty", conf.Token)
 	}
 	a := &Adapter{
 		name:    env.Name,
@@ -62,9 +58,6 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		cursor:  cursorFile{dir: env.StateDir},
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
-	}
-	if a.name == "" {
-		a.name = TypeName
 	}
 	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout, a.log)
 	a.life.OnStop(func(context.Context, error) { a.api.close() })
@@ -121,19 +114,10 @@ func (a *Adapter) saveLocked() {
 	if a.last == a.saved {
 		return
 	}
-	if err := a.cursor.save(a.last); err != nil {
-		if a.saveErrs == 0 {
-			a.log.WithError(err).WithField("dir", a.cursor.dir).
-				Warn("mattermost: cannot save the cursor: a restart catches up from an older post (the store drops duplicates)")
-		}
-		a.saveErrs++
-		return
+	err := a.cursor.save(a.last)
+	if a.saves.Done(a.log.WithField("dir", a.cursor.dir), err, "mattermost", "the cursor", "a restart catches up from an older post (the store drops duplicates)") {
+		a.saved = a.last
 	}
-	if a.saveErrs > 0 {
-		a.log.WithField("failed_saves", a.saveErrs).Info("mattermost: saving the cursor works again")
-		a.saveErrs = 0
-	}
-	a.saved = a.last
 }
 
 // lastPostAt returns the cursor.

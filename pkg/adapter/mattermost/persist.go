@@ -3,11 +3,7 @@
 package mattermost
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -32,21 +28,18 @@ type cursorFile struct{ dir string }
 
 func (f cursorFile) path() string { return filepath.Join(f.dir, cursorFileName) }
 
+// maxCursorFile bounds what is read: a valid file is a few dozen bytes.
+const maxCursorFile = 64 << 10
+
 // load returns the saved cursor, 0 if there is none.
 func (f cursorFile) load() (int64, error) {
-	if f.dir == "" {
-		return 0, nil
-	}
-	b, err := os.ReadFile(f.path())
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
 	var c savedCursor
-	if err := json.Unmarshal(b, &c); err != nil {
+	ok, err := adapter.LoadState(f.dir, cursorFileName, maxCursorFile, &c)
+	if err != nil {
 		return 0, fmt.Errorf("%s: %w", f.path(), err)
+	}
+	if !ok {
+		return 0, nil
 	}
 	if c.Version != cursorVersion || c.LastPostAt < 0 {
 		return 0, fmt.Errorf("%s: unknown version %d or negative cursor", f.path(), c.Version)
@@ -57,14 +50,7 @@ func (f cursorFile) load() (int64, error) {
 // save writes the cursor atomically (adapter.SaveStateFile): a crash
 // leaves the old or the new cursor, never a torn file.
 func (f cursorFile) save(at int64) error {
-	if f.dir == "" {
-		return nil
-	}
-	b, err := json.Marshal(savedCursor{Version: cursorVersion, LastPostAt: at})
-	if err != nil {
-		return err
-	}
-	return adapter.SaveStateFile(f.dir, cursorFileName, append(b, '\n'))
+	return adapter.SaveState(f.dir, cursorFileName, savedCursor{Version: cursorVersion, LastPostAt: at})
 }
 
 // cleanTemp removes temporary files left by a crash during save.

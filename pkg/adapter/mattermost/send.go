@@ -24,7 +24,9 @@ const recoverLookback = time.Minute
 // Send posts one reply part with POST /api/v4/posts. In a thread (or
 // answering a post in a channel) it replies in the thread through root_id.
 // The idempotency key goes in pending_post_id, which the server uses to drop
-// a repeat within 30 seconds, and in props, where Recover looks for it.
+// a repeat within 30 seconds, and in props, where Recover looks for it. A
+// part with a file uploads it first (POST /api/v4/files) and posts it
+// with the caption as the message and the file id in file_ids.
 func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.SendResult, error) {
 	ctx, end, err := a.begin(ctx, "send")
 	if err != nil {
@@ -47,7 +49,17 @@ func (a *Adapter) send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if msg.IdempotencyKey != "" {
 		p.Props = map[string]any{keyProp: msg.IdempotencyKey}
 	}
+	if msg.Media != nil {
+		id, err := a.attachMedia(ctx, msg)
+		if err != nil {
+			return adapter.SendResult{}, fmt.Errorf("mattermost: send: upload: %w", err)
+		}
+		p.FileIDs, p.Message = []string{id}, caption(msg, a.conf.MaxMessageLen)
+	}
 	out, err := a.api.createPost(ctx, p)
+	if msg.Media != nil && (err == nil || !adapter.Retryable(err)) {
+		a.uploads.Forget(msg.IdempotencyKey)
+	}
 	if err != nil {
 		return adapter.SendResult{}, fmt.Errorf("mattermost: send: %w", err)
 	}

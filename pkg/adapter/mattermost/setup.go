@@ -3,7 +3,6 @@
 package mattermost
 
 import (
-	"errors"
 	"strings"
 	"time"
 
@@ -58,24 +57,13 @@ func NewConfig() *Config {
 
 // Validate checks c; keys in errors are relative to the platform section.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
-	if err := adapter.ValidBaseURL(c.URL); err != nil {
-		add("url", "%v", err)
-	}
-	if c.Token.IsZero() {
-		add("token", "required: {credential: NAME} or {file: /absolute/path}")
-	}
-	if c.RequestTimeout <= 0 {
-		add("request_timeout", "must be positive")
-	}
-	if c.PingInterval < time.Second {
-		add("ping_interval", "%s is shorter than 1s", c.PingInterval)
-	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxPostRunes {
-		add("max_message_len", "%d is not between 1 and %d", c.MaxMessageLen, MaxPostRunes)
-	}
-	return errors.Join(errs...)
+	var ck config.Checks
+	ck.BaseURL("url", c.URL)
+	ck.Secret("token", c.Token, "")
+	ck.Timeout("request_timeout", c.RequestTimeout, 0)
+	ck.Duration("ping_interval", c.PingInterval, time.Second, 0)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxPostRunes)
+	return ck.Err()
 }
 
 // baseURL returns URL without trailing slashes.

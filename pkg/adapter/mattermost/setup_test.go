@@ -11,25 +11,15 @@ import (
 )
 
 func TestValidate(t *testing.T) {
-	for _, c := range []struct {
-		edit func(*Config)
-		key  string
-	}{
-		{func(*Config) {}, ""},
-		{func(c *Config) { c.URL = "" }, "url"},
-		{func(c *Config) { c.URL = "ftp://chat" }, "url"},
-		{func(c *Config) { c.URL = "https://u:p@chat" }, "url"},
-		{func(c *Config) { c.Token.File = "" }, "token"},
-		{func(c *Config) { c.RequestTimeout = 0 }, "request_timeout"},
-		{func(c *Config) { c.PingInterval = time.Millisecond }, "ping_interval"},
-		{func(c *Config) { c.MaxMessageLen = MaxPostRunes + 1 }, "max_message_len"},
-	} {
-		conf := NewConfig()
-		conf.URL = "https://chat.example.com"
-		conf.Token = adaptertest.SecretFile(t, "token", "x")
-		c.edit(conf)
-		adaptertest.WantFieldError(t, conf.Validate(), c.key)
-	}
+	check := adaptertest.ValidateCheck(t, NewConfig, configure)
+	check("", func(*Config) {})
+	check("url", func(c *Config) { c.URL = "" })
+	check("url", func(c *Config) { c.URL = "ftp://chat" })
+	check("url", func(c *Config) { c.URL = "https://u:p@chat" })
+	check("token", func(c *Config) { c.Token.File = "" })
+	check("request_timeout", func(c *Config) { c.RequestTimeout = 0 })
+	check("ping_interval", func(c *Config) { c.PingInterval = time.Millisecond })
+	check("max_message_len", func(c *Config) { c.MaxMessageLen = MaxPostRunes + 1 })
 }
 
 func TestNewRefusesAnEmptyToken(t *testing.T) {

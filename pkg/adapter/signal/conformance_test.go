@@ -5,17 +5,15 @@ package signal
 import (
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/signal/signaltest"
 	"github.com/heraldgw/herald/pkg/message"
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
 		Type: TypeName,
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*Config)
+		Configure: func(t testing.TB, c *Config, url string) {
 			c.URL = url
 			c.RequestTimeout = testRequestTimeout
 		},
@@ -27,9 +25,8 @@ func TestConformance(t *testing.T) {
 					fake.Wait(t, wait, "an open stream", func() bool { return fake.Opened() > 0 })
 					fake.Blackhole()
 				},
-				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
+				Twice: func(t testing.TB) {
 					// A replay: the daemon writes one envelope twice.
-					start()
 					env := fake.Message("twice")
 					fake.Push(env)
 					fake.Push(env)

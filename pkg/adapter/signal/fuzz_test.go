@@ -20,6 +20,7 @@ func FuzzInbound(f *testing.F) {
 	f.Add(`{"envelope":{"source":"+1","timestamp":5,"dataMessage":{"message":"a\ufffcb","mentions":[{"name":"x","start":1,"length":1}]}}}`)
 	f.Add(`{"envelope":{"source":"+1","timestamp":5,"dataMessage":{"message":"\ufffc","mentions":[{"start":9223372036854775807,"length":9223372036854775807}]}}}`)
 	f.Add(`{"envelope":null}`)
+	f.Add(`{"envelope":{"source":"+1","timestamp":5,"dataMessage":{"message":null,"attachments":[{"contentType":"image/png","id":"a.png","size":-1,"width":-3},{"id":null}],"sticker":{},"reaction":null}}}`)
 	a, err := New(NewConfig(), adapter.Env{})
 	if err != nil {
 		f.Fatal(err)

@@ -3,13 +3,11 @@
 package signal
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/signal/signaltest"
 )
@@ -20,9 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // loaded machine does not hit them by accident.
 const (
 	testRequestTimeout = 2 * time.Second
-	testMinBackoff     = 20 * time.Millisecond
-	testMaxBackoff     = 100 * time.Millisecond
-	wait               = 10 * time.Second
+	wait               = adaptertest.Wait
 	account            = "+15550100"
 )
 
@@ -53,25 +49,13 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 
 func (h *harness) build(t *testing.T) *Adapter {
 	t.Helper()
-	a, err := New(h.conf, h.Env)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	a.backoff = adapter.Backoff{Min: testMinBackoff, Max: testMaxBackoff}
-	t.Cleanup(func() { stop(t, a) })
+	a := adaptertest.Build(t, New, h.conf, h.Env)
+	a.backoff = adaptertest.FastBackoff
 	return a
-}
-
-func stop(t *testing.T, a *Adapter) {
-	t.Helper()
-	adaptertest.Stop(t, a, wait)
 }
 
 // start starts h.a and waits until its stream is open.
 func (h *harness) start(t *testing.T) {
 	t.Helper()
-	if err := h.a.Start(context.Background(), h.Inbox); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	h.St.WaitPhase(t, adapter.PhaseConnected, wait)
+	h.Rig.Start(t, h.a)
 }

@@ -211,7 +211,7 @@ func (a *Adapter) advance(id string) {
 func (a *Adapter) skip(id, reason, detail string) {
 	a.metrics.Rejected(reason)
 	level := logrus.DebugLevel
-	if reason == reasonMalformed || reason == reasonInvalid || reason == reasonNoText {
+	if reason == reasonMalformed || reason == reasonInvalid {
 		level = logrus.WarnLevel
 	}
 	a.log.WithFields(logrus.Fields{"event_id": id, "reason": reason}).Logf(level, "signal: event skipped: %s", detail)
@@ -239,6 +239,12 @@ type dataMessage struct {
 	GroupInfo   *groupInfo        `json:"groupInfo"`
 	Mentions    []mention         `json:"mentions"`
 	Attachments []json.RawMessage `json:"attachments"`
+	// Kinds herald cannot pass to the agent; only their presence matters.
+	Reaction   json.RawMessage `json:"reaction"`
+	Sticker    json.RawMessage `json:"sticker"`
+	Contacts   json.RawMessage `json:"contacts"`
+	Payment    json.RawMessage `json:"payment"`
+	PollCreate json.RawMessage `json:"pollCreate"`
 }
 
 type groupInfo struct {
@@ -268,8 +274,15 @@ func (a *Adapter) inbound(data []byte) (*message.Inbound, string, string) {
 		return nil, reasonNotMessage, "receipt, typing or sync message"
 	}
 	dm := env.DataMessage
-	if dm.Message == nil || *dm.Message == "" {
-		return nil, reasonNoText, fmt.Sprintf("message without text (%d attachments): media is not supported", len(dm.Attachments))
+	atts, unsupported, caption := dm.media()
+	text := caption
+	if dm.Message != nil && *dm.Message != "" {
+		text = expandMentions(*dm.Message, dm.Mentions)
+	}
+	if text == "" && len(atts) == 0 && len(unsupported) == 0 {
+		// A deletion, poll vote, pin or expiry-timer change: nothing to
+		// answer.
+		return nil, reasonNoText, "message without text, attachments or content herald answers"
 	}
 	key := firstOf(env.SourceUUID, env.Source, env.SourceNumber)
 	sender := firstOf(env.SourceNumber, env.SourceUUID, env.Source)
@@ -278,15 +291,17 @@ func (a *Adapter) inbound(data []byte) (*message.Inbound, string, string) {
 	}
 	ts := strconv.FormatInt(env.Timestamp, 10)
 	msg := &message.Inbound{
-		Platform:   a.name,
-		EventID:    key + ":" + ts,
-		ChatID:     sender,
-		ChatType:   message.ChatDirect,
-		SenderID:   sender,
-		SenderName: env.SourceName,
-		MessageID:  ts,
-		Text:       expandMentions(*dm.Message, dm.Mentions),
-		ReceivedAt: a.now(),
+		Platform:    a.name,
+		EventID:     key + ":" + ts,
+		ChatID:      sender,
+		ChatType:    message.ChatDirect,
+		SenderID:    sender,
+		SenderName:  env.SourceName,
+		MessageID:   ts,
+		Text:        text,
+		Attachments: atts,
+		Unsupported: unsupported,
+		ReceivedAt:  a.now(),
 	}
 	if g := dm.GroupInfo; g != nil {
 		if g.GroupID == "" {

@@ -119,7 +119,7 @@ func TestResumeAcrossRestart(t *testing.T) {
 	a := h.fake.Message("before")
 	id := h.fake.Push(a)
 	h.Inbox.WaitN(t, 1, wait)
-	stop(t, h.a)
+	adaptertest.Stop(t, h.a, wait)
 
 	h.fake.Push(h.fake.Message("while down"))
 	second := h.build(t)

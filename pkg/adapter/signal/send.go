@@ -67,7 +67,8 @@ type recipientResult struct {
 
 var rpcSeq atomic.Uint64
 
-// Send delivers one reply part with the JSON-RPC method send: to
+// Send delivers one reply part with the JSON-RPC method send (a part with
+// Media as an attachment: sendMedia): to
 // params.groupId for a ChatID starting with GroupPrefix, else to
 // params.recipient. In a group it quotes the message answered (ReplyTo, by
 // RecipientID). The text is sent as it is, without mention or text-style
@@ -85,7 +86,13 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 		return adapter.SendResult{}, fmt.Errorf("signal: send: %w: %w", adapter.ErrTemporary, err)
 	}
 	defer end()
-	params, err := a.sendParams(msg)
+	if msg.Media != nil {
+		return a.sendMedia(ctx, msg)
+	}
+	if strings.TrimSpace(msg.Text) == "" {
+		return adapter.SendResult{}, fmt.Errorf("signal: send: %w: empty text", adapter.ErrPermanent)
+	}
+	params, err := a.sendParams(msg, msg.Text)
 	if err != nil {
 		return adapter.SendResult{}, fmt.Errorf("signal: send: %w", err)
 	}
@@ -99,11 +106,13 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	return adapter.SendResult{MessageID: strconv.FormatInt(res.Timestamp, 10)}, nil
 }
 
-func (a *Adapter) sendParams(msg *message.Outbound) (map[string]any, error) {
-	if strings.TrimSpace(msg.Text) == "" {
-		return nil, fmt.Errorf("%w: empty text", adapter.ErrPermanent)
+// sendParams builds send's params for msg with text as the message
+// (omitted when empty: a file alone).
+func (a *Adapter) sendParams(msg *message.Outbound, text string) (map[string]any, error) {
+	p := map[string]any{}
+	if text != "" {
+		p["message"] = text
 	}
-	p := map[string]any{"message": msg.Text}
 	if a.conf.Account != "" {
 		p["account"] = a.conf.Account
 	}
@@ -128,46 +137,30 @@ func (a *Adapter) sendParams(msg *message.Outbound) (map[string]any, error) {
 func (a *Adapter) call(ctx context.Context, method string, params map[string]any, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
 	defer cancel()
-	body, err := json.Marshal(rpcRequest{JSONRPC: "2.0", Method: method, Params: params,
-		ID: "herald-" + strconv.FormatUint(rpcSeq.Add(1), 10)})
+	body, err := json.Marshal(newRequest(method, params))
 	if err != nil {
 		return fmt.Errorf("%w: %v", adapter.ErrPermanent, err)
 	}
-	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
-	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.conf.baseURL()+"/api/v1/rpc", bytes.NewReader(body))
+	resp, err := a.post(ctx, method, bytes.NewReader(body), int64(len(body)))
 	if err != nil {
-		return fmt.Errorf("%w: %v", adapter.ErrPermanent, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	// A call that ends after Stop must not leave a keep-alive connection
-	// (and its goroutines) behind.
-	defer func() {
-		if a.life.Stopping() {
-			a.tr.CloseIdleConnections()
-		}
-	}()
-	resp, err := a.http.Do(req)
-	if err != nil {
-		if wrote.Load() {
-			return fmt.Errorf("%w: %s: %v", adapter.ErrAmbiguous, method, err)
-		}
-		return fmt.Errorf("%w: %s: daemon not answering: %v", adapter.ErrTemporary, method, err)
+		return err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("%w: %s: reading the answer: %v", adapter.ErrAmbiguous, method, err)
-	case resp.StatusCode == http.StatusOK:
-	case resp.StatusCode >= 400 && resp.StatusCode < 500:
-		// 404/405/415: not signal-cli's endpoint or a request it cannot read.
-		return fmt.Errorf("%w: %s: HTTP %d", adapter.ErrPermanent, method, resp.StatusCode)
-	default:
-		return fmt.Errorf("%w: %s: HTTP %d", adapter.ErrAmbiguous, method, resp.StatusCode)
 	}
+	return decodeAnswer(method, raw, out)
+}
+
+func newRequest(method string, params map[string]any) rpcRequest {
+	return rpcRequest{JSONRPC: "2.0", Method: method, Params: params,
+		ID: "herald-" + strconv.FormatUint(rpcSeq.Add(1), 10)}
+}
+
+// decodeAnswer decodes a JSON-RPC answer's result into out, or classifies
+// its error.
+func decodeAnswer(method string, raw []byte, out any) error {
 	var r rpcResponse
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return fmt.Errorf("%w: %s: answer is not JSON-RPC: %v", adapter.ErrAmbiguous, method, err)
@@ -179,6 +172,50 @@ func (a *Adapter) call(ctx context.Context, method string, params map[string]any
 		return fmt.Errorf("%w: %s: unexpected result: %v", adapter.ErrAmbiguous, method, err)
 	}
 	return nil
+}
+
+// post sends one JSON-RPC request body of length bytes to POST
+// /api/v1/rpc and returns the 200 answer, whose body the caller reads and
+// closes. A failure after the request was written is ErrAmbiguous.
+func (a *Adapter) post(ctx context.Context, method string, body io.Reader, length int64) (*http.Response, error) {
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.conf.baseURL()+"/api/v1/rpc", body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", adapter.ErrPermanent, err)
+	}
+	req.ContentLength = length
+	req.Header.Set("Content-Type", "application/json")
+	// A call that ends after Stop must not leave a keep-alive connection
+	// (and its goroutines) behind.
+	defer func() {
+		if a.life.Stopping() {
+			a.tr.CloseIdleConnections()
+		}
+	}()
+	resp, err := a.http.Do(req)
+	if err != nil {
+		if wrote.Load() {
+			return nil, fmt.Errorf("%w: %s: %v", adapter.ErrAmbiguous, method, err)
+		}
+		return nil, fmt.Errorf("%w: %s: daemon not answering: %v", adapter.ErrTemporary, method, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return resp, nil
+	case resp.StatusCode == http.StatusRequestEntityTooLarge:
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: %w: %s: HTTP 413", adapter.ErrPermanent, adapter.ErrTooLarge, method)
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		// 404/405/415: not signal-cli's endpoint or a request it cannot read.
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: %s: HTTP %d", adapter.ErrPermanent, method, resp.StatusCode)
+	default:
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: %s: HTTP %d", adapter.ErrAmbiguous, method, resp.StatusCode)
+	}
 }
 
 // classifyRPC maps a JSON-RPC error of signal-cli to the sentinels.

@@ -3,7 +3,6 @@
 package signal
 
 import (
-	"errors"
 	"strings"
 	"time"
 
@@ -81,27 +80,17 @@ func NewConfig() *Config {
 // Validate checks c. Keys in the returned errors are relative to the
 // platform section.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
-	if err := adapter.ValidBaseURL(c.URL); err != nil {
-		add("url", "%v", err)
-	}
+	var ck config.Checks
+	ck.BaseURL("url", c.URL)
 	if strings.TrimSpace(c.Account) != c.Account || strings.ContainsAny(c.Account, "/?#&") {
-		add("account", "%q is not a number (+E.164) or an ACI", c.Account)
+		ck.Add("account", "%q is not a number (+E.164) or an ACI", c.Account)
 	}
-	if c.RequestTimeout <= 0 {
-		add("request_timeout", "must be positive")
-	}
-	if c.IdleTimeout < minIdleTimeout {
-		add("idle_timeout", "%s is shorter than %s (signal-cli sends a keepalive every 15s)", c.IdleTimeout, minIdleTimeout)
-	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > maxMessageLen {
-		add("max_message_len", "%d is not between 1 and %d", c.MaxMessageLen, maxMessageLen)
-	}
-	if c.InterruptedSend != ResendMarked && c.InterruptedSend != AtMostOnce {
-		add("interrupted_send", "%q is neither %s nor %s", c.InterruptedSend, ResendMarked, AtMostOnce)
-	}
-	return errors.Join(errs...)
+	ck.Timeout("request_timeout", c.RequestTimeout, 0)
+	// signal-cli sends a keepalive every 15s.
+	ck.Duration("idle_timeout", c.IdleTimeout, minIdleTimeout, 0)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, maxMessageLen)
+	ck.OneOf("interrupted_send", c.InterruptedSend, ResendMarked, AtMostOnce)
+	return ck.Err()
 }
 
 // baseURL returns URL without trailing slashes.

@@ -4,8 +4,6 @@ package signal
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -35,12 +33,9 @@ type Adapter struct {
 // no goroutine. The id of the last stored event is kept in env.StateDir
 // (in memory only when there is none).
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
-	if conf == nil {
-		return nil, errors.New("signal: no configuration")
-	}
-	env = env.Defaults()
-	if err := conf.Validate(); err != nil {
-		return nil, fmt.Errorf("signal: %w", err)
+	env, err := adapter.Prepare(TypeName, conf, env)
+	if err != nil {
+		return nil, err
 	}
 	a := &Adapter{
 		name:    env.Name,
@@ -51,9 +46,6 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		cursor:  newCursor(env.StateDir),
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
-	}
-	if a.name == "" {
-		a.name = TypeName
 	}
 	dialer := &net.Dialer{Timeout: conf.RequestTimeout, KeepAlive: 30 * time.Second}
 	a.tr = &http.Transport{

@@ -5,7 +5,6 @@ package slack
 import (
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/slack/slacktest"
 	"github.com/heraldgw/herald/pkg/message"
@@ -13,10 +12,9 @@ import (
 
 func TestConformance(t *testing.T) {
 	var fake *slacktest.Server
-	adaptertest.Conformance(t, adaptertest.Platform{
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
 		Type: TypeName,
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*Config)
+		Configure: func(t testing.TB, c *Config, url string) {
 			app, bot := "xapp-1-A-1", "xoxb-1"
 			if fake != nil {
 				app, bot = fake.AppToken(), fake.BotToken()
@@ -32,8 +30,7 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { fake = nil })
 			return adaptertest.Fake{
 				URL: f.APIURL(),
-				Redeliver: func(t testing.TB, _ adapter.Adapter, start func()) {
-					start()
+				Twice: func(t testing.TB) {
 					f.WaitHellos(t, 1, wait)
 					p := f.PushEvent(slacktest.Event{Channel: "D1", ChannelType: "im", User: "U1", Text: "twice"})
 					f.WaitAck(t, p.EventID, wait)

@@ -400,9 +400,7 @@ func TestStopWaitsAtMostCloseWait(t *testing.T) {
 	if err := h.a.Stop(context.Background()); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	if d := time.Since(start); d > h.a.closeWait+adaptertest.StopBound {
-		t.Fatalf("Stop took %v with closeWait %v", d, h.a.closeWait)
-	}
+	adaptertest.CheckBound(t, "Stop with the close wait", time.Since(start), h.a.closeWait+adaptertest.StopBound)
 }
 
 // Cancelling Start's context ends intake like Stop: close frame, no

@@ -74,31 +74,17 @@ func NewConfig() *Config {
 
 // Validate checks the values; keys are relative to the platform section.
 func (c *Config) Validate() error {
-	var errs []error
-	// The shape of a set reference is checked by secret.Ref's own Validate,
-	// which the config decoder calls; New reads both.
-	if c.AppToken.IsZero() {
-		errs = append(errs, config.Errorf("app_token", "required: the app-level token (xapp-…), as {credential: NAME} or {file: /path}"))
-	}
-	if c.BotToken.IsZero() {
-		errs = append(errs, config.Errorf("bot_token", "required: the bot token (xoxb-…), as {credential: NAME} or {file: /path}"))
-	}
+	var ck config.Checks
+	ck.Secret("app_token", c.AppToken, "the app-level token (xapp-…)")
+	ck.Secret("bot_token", c.BotToken, "the bot token (xoxb-…)")
 	if err := checkAPIURL(c.APIURL); err != nil {
-		errs = append(errs, config.Errorf("api_url", "%v", err))
+		ck.Add("api_url", "%v", err)
 	}
-	if c.PingInterval <= 0 || c.PingInterval > 10*time.Minute {
-		errs = append(errs, config.Errorf("ping_interval", "%s is not between 0 and 10m", c.PingInterval))
-	}
-	if c.RequestTimeout <= 0 || c.RequestTimeout > 5*time.Minute {
-		errs = append(errs, config.Errorf("request_timeout", "%s is not between 0 and 5m", c.RequestTimeout))
-	}
-	if c.ConflictWindow <= 0 || c.ConflictWindow > time.Hour {
-		errs = append(errs, config.Errorf("conflict_window", "%s is not between 0 and 1h", c.ConflictWindow))
-	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxTextLen {
-		errs = append(errs, config.Errorf("max_message_len", "%d is not between 1 and %d", c.MaxMessageLen, MaxTextLen))
-	}
-	return errors.Join(errs...)
+	ck.Timeout("ping_interval", c.PingInterval, 10*time.Minute)
+	ck.Timeout("request_timeout", c.RequestTimeout, 5*time.Minute)
+	ck.Timeout("conflict_window", c.ConflictWindow, time.Hour)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxTextLen)
+	return ck.Err()
 }
 
 // checkAPIURL accepts https URLs, and http only for loopback hosts: the

@@ -70,13 +70,11 @@ type Adapter struct {
 // New builds a Slack adapter. It reads both tokens; it does no network
 // I/O.
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
-	if conf == nil {
-		return nil, errors.New("slack: no configuration")
+	env, err := adapter.Prepare(TypeName, conf, env)
+	if err != nil {
+		return nil, err
 	}
 	c := *conf
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("slack: %w", err)
-	}
 	app, err := c.AppToken.Read()
 	if err != nil {
 		return nil, fmt.Errorf("slack: app_token: %w", err)
@@ -91,7 +89,6 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	if strings.HasPrefix(bot.Reveal(), "xapp-") {
 		return nil, errors.New("slack: bot_token: this is an app-level token; use the Bot User OAuth Token (xoxb-…)")
 	}
-	env = env.Defaults()
 	log := env.Log
 	if !strings.HasPrefix(bot.Reveal(), "xoxb-") {
 		log.Warn("slack: bot_token does not start with xoxb-: replies are posted as whoever owns the token")

@@ -12,10 +12,9 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
+	adaptertest.Conformance(t, adaptertest.Platform[Config]{
 		Type: TypeName,
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*Config)
+		Configure: func(t testing.TB, c *Config, url string) {
 			c.Token = adaptertest.SecretFile(t, "token", telegramtest.DefaultToken)
 			c.APIURL = url
 			c.PollTimeout = testPollTimeout

@@ -29,8 +29,6 @@ const (
 	testPollTimeout    = time.Second
 	testRequestTimeout = 500 * time.Millisecond
 	testConflictWindow = 300 * time.Millisecond
-	testMinBackoff     = 20 * time.Millisecond
-	testMaxBackoff     = 100 * time.Millisecond
 	wait               = 5 * time.Second
 )
 
@@ -65,14 +63,7 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 	h.logs = logtest.NewLocal(h.env.Log.Logger)
 	h.inbox = &adaptertest.Inbox{}
 	h.a = h.build(t)
-	t.Cleanup(func() {
-		for _, e := range h.logs.AllEntries() {
-			s, _ := e.String()
-			if strings.Contains(s, h.fake.Token) {
-				t.Errorf("token leaked into a log entry: %s", s)
-			}
-		}
-	})
+	adaptertest.NoSecretLogged(t, h.logs, h.fake.Token)
 	return h
 }
 
@@ -84,7 +75,7 @@ func (h *harness) build(t *testing.T) *Adapter {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	a.minBackoff, a.maxBackoff = testMinBackoff, testMaxBackoff
+	a.minBackoff, a.maxBackoff = adaptertest.FastBackoff.Min, adaptertest.FastBackoff.Max
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -306,15 +306,15 @@ func TestConflictAlarmAndBackoff(t *testing.T) {
 	testwait.For(t, "409 logged at error", func() bool { return h.logged(logrus.ErrorLevel, "409 Conflict") })
 
 	// No hot loop: every retry waits its backoff, whose floor is half of
-	// testMinBackoff, so consecutive polls arrive at least that far apart
+	// adaptertest.FastBackoff.Min, so consecutive polls arrive at least that far apart
 	// (a slow machine only spreads them further); a loop without backoff
 	// would send them back to back.
 	n0 := h.fake.Count("getUpdates")
 	testwait.For(t, "5 more polls during the conflict", func() bool { return h.fake.Count("getUpdates") >= n0+5 })
 	polls := h.fake.Requests("getUpdates")[n0-1:]
 	for i := 1; i < len(polls); i++ {
-		if gap := polls[i].At.Sub(polls[i-1].At); gap < testMinBackoff/2 {
-			t.Fatalf("getUpdates %v after the previous one during a conflict, below the backoff floor %v: hot loop", gap, testMinBackoff/2)
+		if gap := polls[i].At.Sub(polls[i-1].At); gap < adaptertest.FastBackoff.Min/2 {
+			t.Fatalf("getUpdates %v after the previous one during a conflict, below the backoff floor %v: hot loop", gap, adaptertest.FastBackoff.Min/2)
 		}
 	}
 	for _, s := range h.st.All() {
@@ -522,8 +522,8 @@ func TestUnreadableBatchBacksOff(t *testing.T) {
 	testwait.For(t, "error logged", func() bool { return h.logged(logrus.ErrorLevel, "only unreadable updates") })
 	testwait.For(t, "fetched again", func() bool { return h.metrics.Rejections(reasonMalformed) >= 2 })
 	reqs := h.fake.Requests("getUpdates")
-	if gap := reqs[1].At.Sub(reqs[0].At); gap < testMinBackoff/2 {
-		t.Fatalf("fetched again after %v, want a backoff of at least %v", gap, testMinBackoff/2)
+	if gap := reqs[1].At.Sub(reqs[0].At); gap < adaptertest.FastBackoff.Min/2 {
+		t.Fatalf("fetched again after %v, want a backoff of at least %v", gap, adaptertest.FastBackoff.Min/2)
 	}
 }
 

@@ -3,9 +3,7 @@
 package telegram
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -92,49 +90,35 @@ func NewConfig() *Config {
 // platform section. The token's file is not read here (New reads it); the
 // shape of a given token reference is checked by secret.Ref's own Validate.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
-	if c.Token.IsZero() {
-		add("token", "required: {credential: NAME} or {file: /absolute/path}")
+	var ck config.Checks
+	ck.Secret("token", c.Token, "")
+	ck.BaseURL("api_url", c.APIURL)
+	// Under 1s long polling turns into a busy loop; the Bot API takes
+	// whole seconds.
+	ck.Duration("poll_timeout", c.PollTimeout, time.Second, maxPollTimeout)
+	if c.PollTimeout > time.Second && c.PollTimeout%time.Second != 0 {
+		ck.Add("poll_timeout", "%s is not a whole number of seconds", c.PollTimeout)
 	}
-	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
-		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		add("api_url", "%q is not an http(s) URL without query, fragment or user info", c.APIURL)
-	}
-	switch {
-	case c.PollTimeout < time.Second:
-		add("poll_timeout", "%s is shorter than 1s (0 would turn long polling into a busy loop)", c.PollTimeout)
-	case c.PollTimeout > maxPollTimeout:
-		add("poll_timeout", "%s is longer than the %s limit", c.PollTimeout, maxPollTimeout)
-	case c.PollTimeout%time.Second != 0:
-		add("poll_timeout", "%s is not a whole number of seconds", c.PollTimeout)
-	}
-	if c.RequestTimeout <= 0 {
-		add("request_timeout", "must be positive")
-	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxTextUnits {
-		add("max_message_len", "%d is not between 1 and %d", c.MaxMessageLen, MaxTextUnits)
-	}
-	if c.InterruptedSend != ResendMarked && c.InterruptedSend != AtMostOnce {
-		add("interrupted_send", "%q is neither %s nor %s", c.InterruptedSend, ResendMarked, AtMostOnce)
-	}
+	ck.Timeout("request_timeout", c.RequestTimeout, 0)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxTextUnits)
+	ck.OneOf("interrupted_send", c.InterruptedSend, ResendMarked, AtMostOnce)
 	hasMessage := false
 	seen := map[string]bool{}
 	for i, u := range c.AllowedUpdates {
 		key := fmt.Sprintf("allowed_updates[%d]", i)
 		switch {
 		case strings.TrimSpace(u) == "":
-			add(key, "empty update type")
+			ck.Add(key, "empty update type")
 		case seen[u]:
-			add(key, "%q listed twice", u)
+			ck.Add(key, "%q listed twice", u)
 		}
 		seen[u] = true
 		hasMessage = hasMessage || u == "message"
 	}
 	if !hasMessage {
-		add("allowed_updates", "must include message (herald only handles message updates)")
+		ck.Add("allowed_updates", "must include message (herald only handles message updates)")
 	}
-	return errors.Join(errs...)
+	return ck.Err()
 }
 
 // baseURL returns APIURL without trailing slashes.

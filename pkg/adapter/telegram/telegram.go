@@ -4,7 +4,6 @@ package telegram
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -47,12 +46,9 @@ type Adapter struct {
 // New checks conf, reads the token and builds the adapter. It does no
 // network I/O and starts no goroutine.
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
-	if conf == nil {
-		return nil, errors.New("telegram: no configuration")
-	}
-	env = env.Defaults()
-	if err := conf.Validate(); err != nil {
-		return nil, fmt.Errorf("telegram: %w", err)
+	env, err := adapter.Prepare(TypeName, conf, env)
+	if err != nil {
+		return nil, err
 	}
 	tok, err := conf.Token.Read()
 	if err != nil {
@@ -73,9 +69,6 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		now:            time.Now,
 	}
 	a.conf.AllowedUpdates = append([]string(nil), conf.AllowedUpdates...)
-	if a.name == "" {
-		a.name = TypeName
-	}
 	a.api = newClient(a.conf.baseURL(), tok, a.conf.RequestTimeout)
 	a.api.log = a.log
 	a.life.OnStop(func(ctx context.Context, err error) {

@@ -5,10 +5,8 @@ package webhook_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
-	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
@@ -18,35 +16,19 @@ import (
 const conformanceSecret = "conformance-secret"
 
 func TestConformance(t *testing.T) {
-	adaptertest.Conformance(t, adaptertest.Platform{
+	adaptertest.Conformance(t, adaptertest.Platform[webhook.Config]{
 		Type:    webhook.TypeName,
 		Passive: true,
-		Configure: func(t testing.TB, conf any, url string) {
-			c := conf.(*webhook.Config)
+		Configure: func(t testing.TB, c *webhook.Config, url string) {
 			c.Secret = adaptertest.SecretFile(t, "secret", conformanceSecret)
 			c.ReplyURL = url
 		},
 		Fake: func(t testing.TB) adaptertest.Fake {
 			r := webhooktest.NewReceiver(t)
-			return adaptertest.Fake{
-				URL: r.URL,
-				Redeliver: func(t testing.TB, a adapter.Adapter, start func()) {
-					start()
-					h := a.(adapter.RouteProvider).Routes()[0].Handler
-					body := []byte(`{"conversation_id":"c1","user_id":"u1","text":"twice"}`)
-					for range 2 {
-						req, err := webhooktest.NewRequest(context.Background(), "/hooks/webhook", conformanceSecret, body, "msg_twice")
-						if err != nil {
-							t.Fatal(err)
-						}
-						rec := httptest.NewRecorder()
-						h.ServeHTTP(rec, req)
-						if rec.Code != http.StatusAccepted {
-							t.Fatalf("POST: %d %s", rec.Code, rec.Body)
-						}
-					}
-				},
-			}
+			body := []byte(`{"conversation_id":"c1","user_id":"u1","text":"twice"}`)
+			return adaptertest.Fake{URL: r.URL, Callback: func(ctx context.Context, path string) (*http.Request, error) {
+				return webhooktest.NewRequest(ctx, path, conformanceSecret, body, "msg_twice")
+			}}
 		},
 		Outbound: &message.Outbound{Platform: "webhook", ChatID: "c1", Text: "hello"},
 	})

@@ -4,7 +4,6 @@ package webhook_test
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -80,11 +79,7 @@ func start(t testing.TB, opts ...harnessOpt) *harness {
 // mount serves h's routes on a loopback server and starts the adapter.
 func mount(t testing.TB, h *harness) *harness {
 	t.Helper()
-	mux := http.NewServeMux()
-	for _, r := range h.a.Routes() {
-		mux.Handle(r.Pattern, r.Handler)
-	}
-	h.srv = httptest.NewServer(mux)
+	h.srv = httptest.NewServer(adaptertest.Handler(t, h.a))
 	t.Cleanup(h.srv.Close)
 	h.url = h.srv.URL + h.a.Path()
 	if err := h.a.Start(context.Background(), h.inbox); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
 	"github.com/heraldgw/herald/pkg/message"
@@ -473,11 +474,7 @@ func TestInboundReplyURL(t *testing.T) {
 
 func TestInboundNotLive(t *testing.T) {
 	h := newAdapter(t)
-	mux := http.NewServeMux()
-	for _, r := range h.a.Routes() {
-		mux.Handle(r.Pattern, r.Handler)
-	}
-	srv := newServer(t, mux)
+	srv := newServer(t, adaptertest.Handler(t, h.a))
 	url := srv + h.a.Path()
 
 	check := func(when string) {

@@ -4,7 +4,6 @@ package webhook_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -15,24 +14,11 @@ import (
 	"github.com/heraldgw/herald/pkg/secret"
 )
 
-func readme(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestReadme keeps README.md in step with the code beyond what the
 // conformance suite checks: every metric label documented.
 func TestReadme(t *testing.T) {
-	metrics := adaptertest.Section(readme(t), "Metrics")
-	for _, l := range []string{webhook.RejectBadSignature, webhook.RejectMalformed, webhook.RejectTooLarge, webhook.RejectReplyURLDenied, webhook.RejectReadError} {
-		if !strings.Contains(metrics, "| `"+l+"` |") {
-			t.Errorf("rejection reason %q is not in the Metrics table", l)
-		}
-	}
+	adaptertest.ReadmeLists(t, adaptertest.Section(adaptertest.Readme(t), "Metrics"), "the rejection reason",
+		webhook.RejectBadSignature, webhook.RejectMalformed, webhook.RejectTooLarge, webhook.RejectReplyURLDenied, webhook.RejectReadError)
 }
 
 // TestReadmeShellExamples runs the curl examples against a live adapter,
@@ -50,7 +36,7 @@ func TestReadmeShellExamples(t *testing.T) {
 	signed := start(t) // testSecret is the README's example secret
 	demo := start(t, withConfig(func(c *webhook.Config) { c.Secret, c.InsecureNoSignature = secret.Ref{}, true }))
 	var ran int
-	for _, example := range adaptertest.CodeBlocks(adaptertest.Section(readme(t), "Examples"), "sh") {
+	for _, example := range adaptertest.CodeBlocks(adaptertest.Section(adaptertest.Readme(t), "Examples"), "sh") {
 		script := example
 		h := signed
 		switch {

@@ -3,7 +3,6 @@
 package webhook
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -90,44 +89,33 @@ func (c *Config) DemoDefaults() {
 // checked by the config decoder (secret.Ref.Validate) and again when New
 // reads them; here only their presence is.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
+	var ck config.Checks
 	if c.Path != "" {
 		if err := validPath(c.Path); err != nil {
-			add("path", "%v", err)
+			ck.Add("path", "%v", err)
 		}
 	}
 	switch {
 	case c.InsecureNoSignature && !c.Secret.IsZero():
-		add("insecure_no_signature", "insecure_no_signature: true and secret exclude each other")
+		ck.Add("insecure_no_signature", "insecure_no_signature: true and secret exclude each other")
 	case !c.InsecureNoSignature && c.Secret.IsZero():
-		add("secret", "required (or set insecure_no_signature: true to accept unsigned requests)")
+		ck.Add("secret", "required (or set insecure_no_signature: true to accept unsigned requests)")
 	}
-	switch c.Signature {
-	case SchemeGitHub, SchemeStandard, SchemeAny:
-	default:
-		add("signature", "%q is not one of github, standard, any", c.Signature)
-	}
-	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > maxMaxBodyBytes {
-		add("max_body_bytes", "%d is outside 1..%d", c.MaxBodyBytes, maxMaxBodyBytes)
-	}
-	if c.RequestTimeout <= 0 || c.RequestTimeout > maxRequestTimeout {
-		add("request_timeout", "%s is outside (0, %s]", c.RequestTimeout, maxRequestTimeout)
-	}
+	ck.OneOf("signature", c.Signature, SchemeGitHub, SchemeStandard, SchemeAny)
+	ck.Bytes("max_body_bytes", c.MaxBodyBytes, maxMaxBodyBytes)
+	ck.Timeout("request_timeout", c.RequestTimeout, maxRequestTimeout)
 	if c.ReplyURL != "" {
 		if _, err := parseReplyURL(c.ReplyURL); err != nil {
-			add("reply_url", "%v", err)
+			ck.Add("reply_url", "%v", err)
 		}
 	}
 	for i, p := range c.ReplyURLAllow {
 		if _, err := parseReplyURL(p); err != nil {
-			add(fmt.Sprintf("reply_url_allow[%d]", i), "%v", err)
+			ck.Add(fmt.Sprintf("reply_url_allow[%d]", i), "%v", err)
 		}
 	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > maxMessageLenLimit {
-		add("max_message_len", "%d is outside 1..%d", c.MaxMessageLen, maxMessageLenLimit)
-	}
-	return errors.Join(errs...)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, maxMessageLenLimit)
+	return ck.Err()
 }
 
 // validPath accepts a plain absolute path usable in a net/http.ServeMux

@@ -4,7 +4,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -56,13 +55,10 @@ type liveInbox struct{ inbox adapter.Inbox }
 // New builds an adapter from a decoded configuration. It validates c and
 // reads the secrets; it does no network I/O and starts no goroutine.
 func New(c *Config, env adapter.Env) (*Adapter, error) {
-	if c == nil {
-		return nil, errors.New("webhook: nil configuration")
+	env, err := adapter.Prepare(TypeName, c, env)
+	if err != nil {
+		return nil, err
 	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("webhook: %w", err)
-	}
-	env = env.Defaults()
 	a := &Adapter{
 		name:    env.Name,
 		cfg:     *c,
@@ -102,7 +98,6 @@ func New(c *Config, env adapter.Env) (*Adapter, error) {
 			return nil, fmt.Errorf("webhook: outbound_secret (%s): %w", c.OutboundSecret, err)
 		}
 	}
-	var err error
 	if c.ReplyURL != "" {
 		if a.replyURL, err = parseReplyURL(c.ReplyURL); err != nil {
 			return nil, fmt.Errorf("webhook: reply_url: %w", err)

@@ -163,17 +163,22 @@ func (c *api) accessToken(ctx context.Context) (string, error) {
 // call runs method path with the access token, renewing the token once
 // when WeCom answers that it expired or is invalid (nothing was done).
 func (c *api) call(ctx context.Context, method, path string, body, out any) error {
+	return c.withToken(ctx, c.timeout, func(ctx context.Context, tok string) error {
+		return c.do(ctx, method, withToken(path, tok), body, out)
+	})
+}
+
+// withToken calls fn with the access token, each try bounded by timeout;
+// a token WeCom answers as expired or invalid (nothing was done) is
+// renewed and fn called once more.
+func (c *api) withToken(ctx context.Context, timeout time.Duration, fn func(ctx context.Context, tok string) error) error {
 	for attempt := 0; ; attempt++ {
 		tok, err := c.accessToken(ctx)
 		if err != nil {
 			return err
 		}
-		sep := "?"
-		if strings.Contains(path, "?") {
-			sep = "&"
-		}
-		cctx, cancel := context.WithTimeout(ctx, c.timeout)
-		err = c.do(cctx, method, path+sep+"access_token="+url.QueryEscape(tok), body, out)
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err = fn(cctx, tok)
 		cancel()
 		var ae *apiError
 		if attempt == 0 && errors.As(err, &ae) && ae.tokenRefresh() {
@@ -184,24 +189,41 @@ func (c *api) call(ctx context.Context, method, path string, body, out any) erro
 	}
 }
 
+// withToken appends the access_token parameter to path.
+func withToken(path, tok string) string {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + "access_token=" + url.QueryEscape(tok)
+}
+
 // do sends method path with body (JSON, may be nil) and decodes the
 // answer into out (may be nil); a nonzero errcode is an *apiError.
 func (c *api) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
+	var ct string
+	var length int64
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
-		rd = bytes.NewReader(b)
+		rd, ct, length = bytes.NewReader(b), "application/json", int64(len(b))
 	}
+	return c.send(ctx, method, path, rd, ct, length, out)
+}
+
+// send is do with a prepared body of length bytes and its Content-Type.
+func (c *api) send(ctx context.Context, method, path string, rd io.Reader, contentType string, length int64, out any) error {
 	ctx, written := adapter.TrackWritten(ctx)
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return fmt.Errorf("build request: %w", c.scrub(err))
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if rd != nil {
+		req.Header.Set("Content-Type", contentType)
+		req.ContentLength = length
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {

@@ -17,5 +17,7 @@
 // Replies go out with POST /cgi-bin/message/send, authenticated with an
 // access_token from GET /cgi-bin/gettoken (corp id and the application's
 // secret), cached and renewed before it expires, and renewed once more
-// when WeCom answers 42001 (expired) or 40014 (invalid).
+// when WeCom answers 42001 (expired) or 40014 (invalid). Media go through
+// the temporary media API: received files are fetched by MediaId with
+// media/get, replies upload theirs with media/upload and send the media_id.
 package wecom

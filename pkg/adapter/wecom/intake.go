@@ -24,7 +24,7 @@ const (
 	RejectMalformed    = "malformed"             // 400
 	RejectTooLarge     = adapter.RejectTooLarge  // 413
 	RejectReadError    = adapter.RejectReadError // 408 or 400
-	RejectUnsupported  = "unsupported_type"      // 200: a message herald cannot carry (media, events …)
+	RejectUnsupported  = "unsupported_type"      // 200: an event, not a message
 	RejectOtherAgent   = "other_agent"           // 200: addressed to another application
 )
 
@@ -45,6 +45,12 @@ type inMessage struct {
 	MsgID        string `xml:"MsgId"`
 	AgentID      string `xml:"AgentID"`
 	Event        string `xml:"Event"`
+	// Media messages: image (PicUrl, MediaId), voice (MediaId, Format,
+	// Recognition), video (MediaId, ThumbMediaId), file (MediaId).
+	PicURL      string `xml:"PicUrl"`
+	MediaID     string `xml:"MediaId"`
+	Format      string `xml:"Format"`
+	Recognition string `xml:"Recognition"`
 }
 
 const maxIDLen = 256
@@ -124,20 +130,7 @@ func (a *Adapter) callback(w http.ResponseWriter, r *http.Request, inbox adapter
 	if in != nil {
 		ctx, cancel := context.WithDeadline(r.Context(), start.Add(a.conf.RequestTimeout))
 		defer cancel()
-		err := inbox.Deliver(ctx, in)
-		switch {
-		case err == nil:
-		case errors.Is(err, message.ErrInvalid):
-			// Never storable: acknowledging stops WeCom's retries.
-			a.metrics.Rejected(RejectMalformed)
-			a.log.WithError(err).WithField("event_id", in.EventID).Warn("wecom: message refused by the store; acknowledged and dropped")
-		case errors.Is(err, adapter.ErrStopping):
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "herald is stopping; retry", http.StatusServiceUnavailable)
-			return
-		default:
-			a.log.WithError(err).WithField("event_id", in.EventID).Error("wecom: cannot store message; WeCom will retry")
-			http.Error(w, "message not stored; retry", http.StatusInternalServerError)
+		if !a.refuse.Store(ctx, w, inbox, in, RejectMalformed) {
 			return
 		}
 	}
@@ -154,28 +147,29 @@ func (a *Adapter) inbound(m *inMessage, received time.Time) *message.Inbound {
 		a.log.WithField("agent_id", m.AgentID).Debug("wecom: message for another application skipped")
 		return nil
 	}
-	if m.MsgType != "text" {
+	if m.MsgType == "event" {
 		a.metrics.Rejected(RejectUnsupported)
-		a.log.WithFields(logrus.Fields{"event_id": m.MsgID, "type": m.MsgType, "event": m.Event}).
-			Info("wecom: message type not supported (only text is); acknowledged and skipped")
+		a.log.WithFields(logrus.Fields{"type": m.MsgType, "event": m.Event}).
+			Info("wecom: event acknowledged and skipped (events are not messages)")
 		return nil
 	}
-	if m.MsgID == "" || m.FromUserName == "" || len(m.MsgID) > maxIDLen || len(m.FromUserName) > maxIDLen ||
-		strings.TrimSpace(m.Content) == "" {
-		a.metrics.Rejected(RejectMalformed)
-		a.log.Warn("wecom: text message without MsgId, sender or content skipped")
-		return nil
-	}
-	return &message.Inbound{
+	in := &message.Inbound{
 		Platform:   a.name,
 		EventID:    m.MsgID,
 		ChatID:     m.FromUserName,
 		ChatType:   message.ChatDirect,
 		SenderID:   m.FromUserName,
 		MessageID:  m.MsgID,
-		Text:       m.Content,
 		ReceivedAt: received,
 	}
+	content(m, in)
+	if m.MsgID == "" || m.FromUserName == "" || len(m.MsgID) > maxIDLen || len(m.FromUserName) > maxIDLen ||
+		strings.TrimSpace(in.Text) == "" && len(in.Attachments) == 0 && len(in.Unsupported) == 0 {
+		a.metrics.Rejected(RejectMalformed)
+		a.log.WithField("type", m.MsgType).Warn("wecom: message without MsgId, sender or content skipped")
+		return nil
+	}
+	return in
 }
 
 // reject answers status with msg, counts reason and logs at level.

@@ -60,7 +60,7 @@ func TestCallbackStoresOnce(t *testing.T) {
 }
 
 // TestCallbackRefuses: a forged signature is 401 and stores nothing;
-// events, images and other applications' messages are acknowledged and
+// events and other applications' messages are acknowledged and
 // skipped; a store failure is not acknowledged, so WeCom retries.
 func TestCallbackRefuses(t *testing.T) {
 	h := newHarness(t, nil).start()
@@ -70,7 +70,7 @@ func TestCallbackRefuses(t *testing.T) {
 	}
 	for _, m := range []wecomtest.Message{
 		{From: "zhangsan", Type: "event"},
-		{ID: "2", From: "zhangsan", Type: "image"},
+		{ID: "2", From: "zhangsan", Type: "event"},
 		{ID: "3", From: "zhangsan", Text: "hi", AgentID: 1000099},
 	} {
 		if rec := h.post(h.fake.Text(m)); rec.Code != http.StatusOK {

@@ -18,19 +18,33 @@ import (
 // "@". "|" (which separates several recipients) is not among them.
 var userIDRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
 
-// sendRequest is the body of POST /cgi-bin/message/send for a text
-// message.
+// sendRequest is the body of POST /cgi-bin/message/send: a text, image,
+// voice, video or file message.
 type sendRequest struct {
-	ToUser  string `json:"touser"`
-	MsgType string `json:"msgtype"`
-	AgentID int64  `json:"agentid"`
-	Text    struct {
-		Content string `json:"content"`
-	} `json:"text"`
-	Safe                   int `json:"safe"`
-	EnableIDTrans          int `json:"enable_id_trans"`
-	EnableDuplicateCheck   int `json:"enable_duplicate_check"`
-	DuplicateCheckInterval int `json:"duplicate_check_interval,omitempty"`
+	ToUser                 string       `json:"touser"`
+	MsgType                string       `json:"msgtype"`
+	AgentID                int64        `json:"agentid"`
+	Text                   *textContent `json:"text,omitempty"`
+	Image                  *mediaRef    `json:"image,omitempty"`
+	Voice                  *mediaRef    `json:"voice,omitempty"`
+	Video                  *mediaRef    `json:"video,omitempty"`
+	File                   *mediaRef    `json:"file,omitempty"`
+	Safe                   int          `json:"safe"`
+	EnableIDTrans          int          `json:"enable_id_trans"`
+	EnableDuplicateCheck   int          `json:"enable_duplicate_check"`
+	DuplicateCheckInterval int          `json:"duplicate_check_interval,omitempty"`
+}
+
+type textContent struct {
+	Content string `json:"content"`
+}
+
+// mediaRef is the content of a media message: an uploaded media_id (a
+// video also has a title and a description).
+type mediaRef struct {
+	MediaID     string `json:"media_id"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
 }
 
 type sendResponse struct {
@@ -39,8 +53,9 @@ type sendResponse struct {
 }
 
 // Send delivers one reply part as a text message from the application to
-// msg.ChatID, the userid of the member who wrote. WeCom's application
-// messages have no quoting, so msg.ReplyTo is not used.
+// msg.ChatID, the userid of the member who wrote, or a part with a file as
+// an uploaded media message followed by its caption (see sendMedia).
+// WeCom's application messages have no quoting, so msg.ReplyTo is not used.
 //
 // The recipient must be a single userid: "@all" (every member who can see
 // the application) and "a|b" (several) are refused, so that no text from
@@ -64,6 +79,9 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if !userIDRE.MatchString(msg.ChatID) || strings.EqualFold(msg.ChatID, "@all") {
 		return adapter.SendResult{}, fmt.Errorf("wecom: %s: %w: chat id %q is not a single WeCom userid", what, adapter.ErrPermanent, msg.ChatID)
 	}
+	if msg.Media != nil {
+		return a.sendMedia(ctx, msg)
+	}
 	if strings.TrimSpace(msg.Text) == "" {
 		return adapter.SendResult{}, fmt.Errorf("wecom: %s: %w: empty text", what, adapter.ErrPermanent)
 	}
@@ -71,7 +89,13 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 		return adapter.SendResult{}, fmt.Errorf("wecom: %s: %w: text is %d bytes, WeCom's limit is %d", what, adapter.ErrPermanent, n, MaxTextBytes)
 	}
 	req := sendRequest{ToUser: msg.ChatID, MsgType: "text", AgentID: a.conf.AgentID}
-	req.Text.Content = msg.Text
+	req.Text = &textContent{Content: msg.Text}
+	return a.sendMessage(ctx, &req)
+}
+
+// sendMessage posts one message/send request.
+func (a *Adapter) sendMessage(ctx context.Context, req *sendRequest) (adapter.SendResult, error) {
+	const what = "send message"
 	var out sendResponse
 	if err := a.api.call(ctx, http.MethodPost, "/cgi-bin/message/send", req, &out); err != nil {
 		err = classify(what, err, true)

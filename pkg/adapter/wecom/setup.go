@@ -3,7 +3,6 @@
 package wecom
 
 import (
-	"errors"
 	"regexp"
 	"time"
 
@@ -76,40 +75,22 @@ var corpIDRE = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
 
 // Validate checks c (config.Validator). Secret files are read by New.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
+	var ck config.Checks
 	if !corpIDRE.MatchString(c.CorpID) {
-		add("corp_id", "%q is not a WeCom corp id (letters and digits)", c.CorpID)
+		ck.Add("corp_id", "%q is not a WeCom corp id (letters and digits)", c.CorpID)
 	}
 	if c.AgentID <= 0 {
-		add("agent_id", "required: the application's AgentId (a positive number)")
+		ck.Add("agent_id", "required: the application's AgentId (a positive number)")
 	}
-	for _, s := range []struct {
-		key string
-		ref secret.Ref
-	}{{"secret", c.Secret}, {"token", c.Token}, {"encoding_aes_key", c.EncodingAESKey}} {
-		if s.ref.IsZero() {
-			add(s.key, "required: {credential: NAME} or {file: /absolute/path}")
-		}
-	}
-	if c.Path != "" {
-		if err := adapter.ValidPath(c.Path); err != nil {
-			add("path", "%v", err)
-		}
-	}
-	if err := adapter.ValidBaseURL(c.APIURL); err != nil {
-		add("api_url", "%v", err)
-	}
-	if c.RequestTimeout <= 0 || c.RequestTimeout > maxRequestTimeout {
-		add("request_timeout", "%s is outside (0, %s]", c.RequestTimeout, maxRequestTimeout)
-	}
-	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > maxMaxBodyBytes {
-		add("max_body_bytes", "%d is outside 1..%d", c.MaxBodyBytes, maxMaxBodyBytes)
-	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxTextBytes {
-		add("max_message_len", "%d is outside 1..%d", c.MaxMessageLen, MaxTextBytes)
-	}
-	return errors.Join(errs...)
+	ck.Secret("secret", c.Secret, "")
+	ck.Secret("token", c.Token, "")
+	ck.Secret("encoding_aes_key", c.EncodingAESKey, "")
+	ck.Path("path", c.Path)
+	ck.BaseURL("api_url", c.APIURL)
+	ck.Timeout("request_timeout", c.RequestTimeout, maxRequestTimeout)
+	ck.Bytes("max_body_bytes", c.MaxBodyBytes, maxMaxBodyBytes)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxTextBytes)
+	return ck.Err()
 }
 
 // TypeName is the adapter type, platforms.<name>.type.

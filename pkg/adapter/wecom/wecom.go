@@ -4,7 +4,6 @@ package wecom
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -28,6 +27,8 @@ type Adapter struct {
 	crypt     *crypter
 	api       *api
 	transport *http.Transport
+	// progress of media parts, by idempotency key
+	progress adapter.Progress
 
 	intake adapter.Intake
 	creds  adapter.CredentialCheck
@@ -37,41 +38,23 @@ type Adapter struct {
 // New checks conf and reads the credentials. It does no network I/O and
 // starts no goroutine.
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
-	if conf == nil {
-		return nil, errors.New("wecom: no configuration")
-	}
-	env = env.Defaults()
-	if err := conf.Validate(); err != nil {
-		return nil, fmt.Errorf("wecom: %w", err)
+	env, err := adapter.Prepare(TypeName, conf, env)
+	if err != nil {
+		return nil, err
 	}
 	a := &Adapter{name: env.Name, conf: *conf, log: env.Log, metrics: env.Metrics, now: time.Now}
-	if a.name == "" {
-		a.name = TypeName
-	}
 	a.refuse = adapter.Refuser{Log: a.log, Metrics: a.metrics, Prefix: TypeName}
 	a.life = adapter.NewLife(TypeName, env.Report)
 	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: adapter.CheckBackoff()}
-	a.path = conf.Path
-	if a.path == "" {
-		a.path = "/wecom/" + a.name
-		if err := adapter.ValidPath(a.path); err != nil {
-			return nil, fmt.Errorf("wecom: default path from instance name: %w", err)
-		}
+	if a.path, err = adapter.CallbackPath(conf.Path, "/wecom/", a.name); err != nil {
+		return nil, fmt.Errorf("wecom: %w", err)
 	}
-	sec, err := conf.Secret.Read()
-	if err != nil {
-		return nil, fmt.Errorf("wecom: secret: %w", err)
-	}
-	tok, err := conf.Token.Read()
-	if err != nil {
-		return nil, fmt.Errorf("wecom: token: %w", err)
-	}
-	key, err := conf.EncodingAESKey.Read()
-	if err != nil {
-		return nil, fmt.Errorf("wecom: encoding_aes_key: %w", err)
-	}
-	if sec.IsZero() || tok.IsZero() {
-		return nil, errors.New("wecom: secret and token must not be empty")
+	var rd adapter.Secrets
+	sec := rd.Read("secret", conf.Secret)
+	tok := rd.Read("token", conf.Token)
+	key := rd.Read("encoding_aes_key", conf.EncodingAESKey)
+	if err := rd.Err(); err != nil {
+		return nil, fmt.Errorf("wecom: %w", err)
 	}
 	if a.crypt, err = newCrypter(tok.Reveal(), key.Reveal(), conf.CorpID); err != nil {
 		return nil, fmt.Errorf("wecom: %w", err)

@@ -21,6 +21,9 @@ func FuzzNotification(f *testing.F) {
 	f.Add([]byte(`{"entry":[{"changes":[{"value":{"messages":[{"id":"w","from":"","type":"text","text":{"body":"x"}}]}}]}]}`))
 	f.Add([]byte(`{"entry":[{"changes":[{"value":{"messages":[{"id":"w","from":"1","type":"text","timestamp":"99999999999999999999"}]}}]}]}`))
 	f.Add([]byte(`null`))
+	f.Add(whatsapptest.Notification(whatsapptest.DefaultPhoneNumberID, []whatsapptest.Message{
+		{ID: "wamid.m", From: "49", Type: "document", MediaID: "1", MIME: "application/pdf", Filename: "r.pdf", Caption: "c"},
+		{ID: "wamid.s", From: "49", Type: "sticker", MediaID: "2"}, {ID: "wamid.l", From: "49", Type: "Lo cation!"}}, nil))
 	h := newHarness(f, "", nil)
 	// The fuzz target may not log through f.
 	h.env.Log.Logger.SetOutput(io.Discard)

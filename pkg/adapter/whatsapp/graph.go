@@ -69,25 +69,31 @@ type graph struct {
 // do sends method path with body (JSON, may be nil) and decodes a 2xx
 // answer into out (may be nil).
 func (g *graph) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		rd = bytes.NewReader(b)
+	if body == nil {
+		return g.doRaw(ctx, method, path, nil, "", 0, out)
 	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	return g.doRaw(ctx, method, path, bytes.NewReader(b), "application/json", int64(len(b)), out)
+}
+
+// doRaw sends method path with body (nil: none) of contentType and length
+// bytes, and decodes a 2xx answer into out (may be nil).
+func (g *graph) doRaw(ctx context.Context, method, path string, body io.Reader, contentType string, length int64, out any) error {
 	var written atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteRequest: func(httptrace.WroteRequestInfo) { written.Store(true) },
 	})
-	req, err := http.NewRequestWithContext(ctx, method, g.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, g.base+path, body)
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+g.token.Reveal())
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
+		req.ContentLength = length
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {

@@ -30,7 +30,7 @@ const (
 	RejectMalformed    = "malformed"             // 400
 	RejectTooLarge     = adapter.RejectTooLarge  // 413
 	RejectReadError    = adapter.RejectReadError // 408 or 400
-	RejectUnsupported  = "unsupported_type"      // 200: a message herald cannot carry (media, reactions …)
+	RejectUnsupported  = "unsupported_type"      // 200: a text message without text, a system message
 	RejectOtherNumber  = "other_number"          // 200: addressed to another phone number id
 )
 
@@ -80,6 +80,7 @@ type inMessage struct {
 	Context *struct {
 		ID string `json:"id"`
 	} `json:"context"`
+	inMedia
 }
 
 type statusEvent struct {
@@ -155,21 +156,9 @@ func (a *Adapter) notification(w http.ResponseWriter, r *http.Request, inbox ada
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
 	for _, m := range msgs {
-		err := inbox.Deliver(ctx, m)
-		switch {
-		case err == nil:
-		case errors.Is(err, message.ErrInvalid):
-			// Never storable: acknowledging is the only way to stop Meta
-			// from sending it for seven days.
-			a.metrics.Rejected(RejectMalformed)
-			a.log.WithError(err).WithField("event_id", m.EventID).Warn("whatsapp: message refused by the store; acknowledged and dropped")
-		case errors.Is(err, adapter.ErrStopping):
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "herald is stopping; retry", http.StatusServiceUnavailable)
-			return
-		default:
-			a.log.WithError(err).WithField("event_id", m.EventID).Error("whatsapp: cannot store message; Meta will retry")
-			http.Error(w, "message not stored; retry", http.StatusInternalServerError)
+		// A message the store refuses for good is acknowledged: else Meta
+		// sends it again for seven days.
+		if !a.refuse.Store(ctx, w, inbox, m, RejectMalformed) {
 			return
 		}
 	}
@@ -185,9 +174,12 @@ func (a *Adapter) notification(w http.ResponseWriter, r *http.Request, inbox ada
 	_, _ = io.WriteString(w, "ok")
 }
 
-// messages turns the notification's text messages into Inbound messages,
-// and returns each sender's latest message time (unix seconds). Messages
-// herald cannot carry are counted and skipped.
+// messages turns the notification's messages into Inbound messages, and
+// returns each sender's latest message time (unix seconds). Text is the
+// text; an image, document, audio or video becomes an attachment (by media
+// id) with its caption as the text; any other type (sticker, location,
+// contacts, reaction …) is named in Unsupported, so that the core answers
+// and counts it.
 func (a *Adapter) messages(p *payload, received time.Time) ([]*message.Inbound, map[string]int64) {
 	var out []*message.Inbound
 	times := map[string]int64{}
@@ -219,23 +211,47 @@ func (a *Adapter) messages(p *payload, received time.Time) ([]*message.Inbound, 
 				} else if err != nil && times[m.From] == 0 {
 					times[m.From] = received.Unix()
 				}
-				if m.Type != "text" || m.Text == nil || strings.TrimSpace(m.Text.Body) == "" {
+				text := ""
+				var atts []message.Attachment
+				var unsupported []string
+				if m.Type == "text" {
+					if m.Text != nil {
+						text = m.Text.Body
+					}
+					if strings.TrimSpace(text) == "" {
+						a.metrics.Rejected(RejectUnsupported)
+						a.log.WithField("event_id", m.ID).Info("whatsapp: text message without text; skipped")
+						continue
+					}
+				} else if m.Type == "system" {
+					// WhatsApp's own notice (the user changed their
+					// number), not something the user sent.
 					a.metrics.Rejected(RejectUnsupported)
-					a.log.WithFields(logrus.Fields{"event_id": m.ID, "type": m.Type}).
-						Info("whatsapp: message type not supported (only text is); skipped")
+					a.log.WithField("event_id", m.ID).Info("whatsapp: system message skipped")
 					continue
+				} else {
+					att, caption, kind := m.media()
+					if att != nil {
+						atts, text = []message.Attachment{*att}, caption
+					} else {
+						// The core answers that herald cannot pass it on,
+						// and counts it.
+						unsupported = []string{kind}
+					}
 				}
 				in := &message.Inbound{
-					Platform:   a.name,
-					EventID:    m.ID,
-					ChatID:     m.From,
-					ChatType:   message.ChatDirect,
-					SenderID:   m.From,
-					SenderName: names[m.From],
-					MessageID:  m.ID,
-					Text:       m.Text.Body,
-					ReceivedAt: received,
-					Meta:       map[string]string{MetaPhoneNumberID: a.conf.PhoneNumberID},
+					Platform:    a.name,
+					EventID:     m.ID,
+					ChatID:      m.From,
+					ChatType:    message.ChatDirect,
+					SenderID:    m.From,
+					SenderName:  names[m.From],
+					MessageID:   m.ID,
+					Text:        text,
+					Attachments: atts,
+					Unsupported: unsupported,
+					ReceivedAt:  received,
+					Meta:        map[string]string{MetaPhoneNumberID: a.conf.PhoneNumberID},
 				}
 				out = append(out, in)
 			}
@@ -320,17 +336,7 @@ func verifySignature(secret []byte, header string, body []byte) error {
 // reject answers status with msg, counts reason and logs at level
 // (rate-limited). Neither the body nor any secret is logged.
 func (a *Adapter) reject(w http.ResponseWriter, r *http.Request, status int, reason, msg string, level logrus.Level) {
-	a.metrics.Rejected(reason)
-	if a.log.Logger.IsLevelEnabled(level) {
-		if ok, suppressed := a.warn.Allow(a.now()); ok {
-			e := a.log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "reason": reason})
-			if suppressed > 0 {
-				e = e.WithField("suppressed", suppressed)
-			}
-			e.Log(level, "whatsapp: request rejected: "+msg)
-		}
-	}
-	http.Error(w, msg, status)
+	a.refuse.Refuse(w, r, a.now(), status, reason, msg, level)
 }
 
 func truncate(s string, n int) string {

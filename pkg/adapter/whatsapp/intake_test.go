@@ -120,18 +120,19 @@ func TestBodyBounds(t *testing.T) {
 
 func TestUnsupportedAndOtherNumberAcknowledged(t *testing.T) {
 	h := newHarness(t, "", nil).start()
-	h.deliver(h.fake.Text(whatsapptest.Message{ID: "wamid.img", From: ann, Type: "image"}))
+	h.deliver(h.fake.Text(whatsapptest.Message{ID: "wamid.loc", From: ann, Type: "location"}))
 	other := whatsapptest.Notification("999", []whatsapptest.Message{{ID: "wamid.o", From: ann, Text: "hi"}}, nil)
 	h.deliver(other)
-	if h.inbox.Calls() != 0 {
-		t.Fatalf("%d deliveries, want none", h.inbox.Calls())
+	msgs := h.inbox.Messages()
+	if len(msgs) != 1 || msgs[0].EventID != "wamid.loc" || len(msgs[0].Unsupported) != 1 || msgs[0].Unsupported[0] != "location" {
+		t.Fatalf("deliveries %+v, want the location as unsupported", msgs)
 	}
-	if h.metrics.Rejections(RejectUnsupported) != 1 || h.metrics.Rejections(RejectOtherNumber) != 1 {
+	if h.metrics.Rejections(RejectOtherNumber) != 1 {
 		t.Errorf("rejections %v", h.metrics.Rejects)
 	}
-	// The image still opened the window: a push goes out as text.
-	if _, err := h.a.Send(t.Context(), &message.Outbound{ChatID: ann, Text: "about your image"}); err != nil {
-		t.Fatalf("push after an image: %v", err)
+	// The location opened the window: a push goes out as text.
+	if _, err := h.a.Send(t.Context(), &message.Outbound{ChatID: ann, Text: "about your location"}); err != nil {
+		t.Fatalf("push after a location: %v", err)
 	}
 }
 

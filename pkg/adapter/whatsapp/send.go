@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -52,6 +53,10 @@ type sendRequest struct {
 	} `json:"context,omitempty"`
 	Text     *textBody     `json:"text,omitempty"`
 	Template *templateBody `json:"template,omitempty"`
+	Image    *mediaBody    `json:"image,omitempty"`
+	Document *mediaBody    `json:"document,omitempty"`
+	Audio    *mediaBody    `json:"audio,omitempty"`
+	Video    *mediaBody    `json:"video,omitempty"`
 }
 
 type sendResponse struct {
@@ -88,25 +93,22 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 	if !digits.MatchString(msg.ChatID) {
 		return adapter.SendResult{}, fmt.Errorf("whatsapp: %s: %w: chat id %q is not a WhatsApp id (digits)", what, adapter.ErrPermanent, msg.ChatID)
 	}
+	if msg.Media != nil {
+		return a.sendMedia(ctx, msg)
+	}
 	if strings.TrimSpace(msg.Text) == "" {
 		return adapter.SendResult{}, fmt.Errorf("whatsapp: %s: %w: empty text", what, adapter.ErrPermanent)
 	}
 	if n := utf8.RuneCountInString(msg.Text); n > MaxTextLen {
 		return adapter.SendResult{}, fmt.Errorf("whatsapp: %s: %w: text is %d characters, WhatsApp's limit is %d", what, adapter.ErrPermanent, n, MaxTextLen)
 	}
-	req := sendRequest{MessagingProduct: "whatsapp", RecipientType: "individual", To: msg.ChatID}
-	last, known := a.window.get(msg.ChatID)
-	inside := known && a.now().Sub(last) < Window
-	switch {
-	case inside || (!known && (msg.ReplyTo != "" || a.conf.TemplateName == "")):
-		req.Type = "text"
-		req.Text = &textBody{Body: neutralise(msg.Text, MaxTextLen)}
-		if msg.ReplyTo != "" {
-			req.Context = &struct {
-				MessageID string `json:"message_id"`
-			}{msg.ReplyTo}
-		}
-	case msg.ReplyTo == "" && a.conf.TemplateName != "":
+	req := a.newRequest(msg)
+	template, err := a.route(msg, false)
+	if err != nil {
+		return adapter.SendResult{}, fmt.Errorf("whatsapp: %s: %w", what, err)
+	}
+	if template {
+		req.Context = nil
 		req.Type = "template"
 		req.Template = &templateBody{Name: a.conf.TemplateName}
 		req.Template.Language.Code = a.conf.TemplateLanguage
@@ -114,15 +116,52 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 			req.Template.Components = []templateComponent{{Type: "body",
 				Parameters: []templateParameter{{Type: "text", Text: neutralise(msg.Text, MaxTextLen)}}}}
 		}
-	default:
-		since := "last wrote at " + last.UTC().Format("2006-01-02 15:04:05 UTC")
-		hint := "WhatsApp accepts only a template message now"
-		if msg.ReplyTo == "" {
-			hint += "; set template_name to send pushes as a template"
-		}
-		return adapter.SendResult{}, fmt.Errorf("whatsapp: %s: %w: %w: the user %s; %s", what, adapter.ErrPermanent, ErrOutsideWindow, since, hint)
+	} else {
+		req.Type = "text"
+		req.Text = &textBody{Body: neutralise(msg.Text, MaxTextLen)}
 	}
-	cctx, cancel := context.WithTimeout(ctx, a.conf.RequestTimeout)
+	return a.post(ctx, what, req, a.conf.RequestTimeout)
+}
+
+// newRequest starts the body of a message to msg.ChatID, quoting
+// msg.ReplyTo.
+func (a *Adapter) newRequest(msg *message.Outbound) sendRequest {
+	req := sendRequest{MessagingProduct: "whatsapp", RecipientType: "individual", To: msg.ChatID}
+	if msg.ReplyTo != "" {
+		req.Context = &struct {
+			MessageID string `json:"message_id"`
+		}{msg.ReplyTo}
+	}
+	return req
+}
+
+// route decides between a free-form message and the template by the
+// user's 24-hour window (see Send); media has no template, so a push of a
+// file outside the window is refused. The error wraps ErrPermanent and
+// ErrOutsideWindow.
+func (a *Adapter) route(msg *message.Outbound, media bool) (template bool, err error) {
+	last, known := a.window.get(msg.ChatID)
+	inside := known && a.now().Sub(last) < Window
+	switch {
+	case inside || (!known && (msg.ReplyTo != "" || a.conf.TemplateName == "" || media)):
+		return false, nil
+	case msg.ReplyTo == "" && a.conf.TemplateName != "" && !media:
+		return true, nil
+	}
+	since := "has not written"
+	if known {
+		since = "last wrote at " + last.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	hint := "WhatsApp accepts only a template message now"
+	if msg.ReplyTo == "" && !media {
+		hint += "; set template_name to send pushes as a template"
+	}
+	return false, fmt.Errorf("%w: %w: the user %s; %s", adapter.ErrPermanent, ErrOutsideWindow, since, hint)
+}
+
+// post sends req with POST /{phone-number-id}/messages within timeout.
+func (a *Adapter) post(ctx context.Context, what string, req sendRequest, timeout time.Duration) (adapter.SendResult, error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var out sendResponse
 	if err := a.api.do(cctx, http.MethodPost, "/"+a.conf.PhoneNumberID+"/messages", req, &out); err != nil {

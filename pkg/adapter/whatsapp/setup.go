@@ -3,7 +3,6 @@
 package whatsapp
 
 import (
-	"errors"
 	"regexp"
 	"time"
 
@@ -91,49 +90,31 @@ var (
 
 // Validate checks c (config.Validator). Secret files are read by New.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) { errs = append(errs, config.Errorf(key, format, args...)) }
+	var ck config.Checks
 	if !digits.MatchString(c.PhoneNumberID) {
-		add("phone_number_id", "%q is not a Graph API phone number id (digits)", c.PhoneNumberID)
+		ck.Add("phone_number_id", "%q is not a Graph API phone number id (digits)", c.PhoneNumberID)
 	}
-	for _, s := range []struct {
-		key string
-		ref secret.Ref
-	}{{"access_token", c.AccessToken}, {"app_secret", c.AppSecret}, {"verify_token", c.VerifyToken}} {
-		if s.ref.IsZero() {
-			add(s.key, "required: {credential: NAME} or {file: /absolute/path}")
-		}
-	}
-	if c.Path != "" {
-		if err := adapter.ValidPath(c.Path); err != nil {
-			add("path", "%v", err)
-		}
-	}
-	if err := adapter.ValidBaseURL(c.GraphURL); err != nil {
-		add("graph_url", "%v", err)
-	}
+	ck.Secret("access_token", c.AccessToken, "")
+	ck.Secret("app_secret", c.AppSecret, "")
+	ck.Secret("verify_token", c.VerifyToken, "")
+	ck.Path("path", c.Path)
+	ck.BaseURL("graph_url", c.GraphURL)
 	if !versionRE.MatchString(c.APIVersion) {
-		add("api_version", "%q is not a Graph API version such as v21.0", c.APIVersion)
+		ck.Add("api_version", "%q is not a Graph API version such as v21.0", c.APIVersion)
 	}
-	if c.RequestTimeout <= 0 || c.RequestTimeout > maxRequestTimeout {
-		add("request_timeout", "%s is outside (0, %s]", c.RequestTimeout, maxRequestTimeout)
-	}
-	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > maxMaxBodyBytes {
-		add("max_body_bytes", "%d is outside 1..%d", c.MaxBodyBytes, maxMaxBodyBytes)
-	}
-	if c.MaxMessageLen < 1 || c.MaxMessageLen > MaxTextLen {
-		add("max_message_len", "%d is outside 1..%d", c.MaxMessageLen, MaxTextLen)
-	}
+	ck.Timeout("request_timeout", c.RequestTimeout, maxRequestTimeout)
+	ck.Bytes("max_body_bytes", c.MaxBodyBytes, maxMaxBodyBytes)
+	ck.Range("max_message_len", c.MaxMessageLen, 1, MaxTextLen)
 	if c.TemplateName != "" && !templateRE.MatchString(c.TemplateName) {
-		add("template_name", "%q is not a template name (lowercase letters, digits, _)", c.TemplateName)
+		ck.Add("template_name", "%q is not a template name (lowercase letters, digits, _)", c.TemplateName)
 	}
 	if !languageRE.MatchString(c.TemplateLanguage) {
-		add("template_language", "%q is not a language code such as en_US", c.TemplateLanguage)
+		ck.Add("template_language", "%q is not a language code such as en_US", c.TemplateLanguage)
 	}
 	if c.TemplateTextParam && c.TemplateName == "" {
-		add("template_text_param", "needs template_name")
+		ck.Add("template_text_param", "needs template_name")
 	}
-	return errors.Join(errs...)
+	return ck.Err()
 }
 
 // TypeName is the adapter type, platforms.<name>.type.

@@ -14,32 +14,23 @@ import (
 )
 
 func TestValidate(t *testing.T) {
-	for _, tc := range []struct {
-		key  string
-		edit func(*Config)
-	}{
-		{"", func(*Config) {}},
-		{"phone_number_id", func(c *Config) { c.PhoneNumberID = "+1 555" }},
-		{"access_token", func(c *Config) { c.AccessToken = secret.Ref{} }},
-		{"app_secret", func(c *Config) { c.AppSecret = secret.Ref{} }},
-		{"verify_token", func(c *Config) { c.VerifyToken = secret.Ref{} }},
-		{"path", func(c *Config) { c.Path = "/whatsapp/" }},
-		{"path", func(c *Config) { c.Path = "/a/../b" }},
-		{"path", func(c *Config) { c.Path = "/{x}" }},
-		{"graph_url", func(c *Config) { c.GraphURL = "ftp://graph" }},
-		{"api_version", func(c *Config) { c.APIVersion = "21" }},
-		{"request_timeout", func(c *Config) { c.RequestTimeout = 0 }},
-		{"max_body_bytes", func(c *Config) { c.MaxBodyBytes = 0 }},
-		{"max_message_len", func(c *Config) { c.MaxMessageLen = MaxTextLen + 1 }},
-		{"template_name", func(c *Config) { c.TemplateName = "Hello World" }},
-		{"template_language", func(c *Config) { c.TemplateLanguage = "english" }},
-		{"template_text_param", func(c *Config) { c.TemplateTextParam = true }},
-	} {
-		c := NewConfig()
-		configure(t, c, "http://127.0.0.1:1")
-		tc.edit(c)
-		adaptertest.WantFieldError(t, c.Validate(), tc.key)
-	}
+	check := adaptertest.ValidateCheck(t, NewConfig, configure)
+	check("", func(*Config) {})
+	check("phone_number_id", func(c *Config) { c.PhoneNumberID = "+1 555" })
+	check("access_token", func(c *Config) { c.AccessToken = secret.Ref{} })
+	check("app_secret", func(c *Config) { c.AppSecret = secret.Ref{} })
+	check("verify_token", func(c *Config) { c.VerifyToken = secret.Ref{} })
+	check("path", func(c *Config) { c.Path = "/whatsapp/" })
+	check("path", func(c *Config) { c.Path = "/a/../b" })
+	check("path", func(c *Config) { c.Path = "/{x}" })
+	check("graph_url", func(c *Config) { c.GraphURL = "ftp://graph" })
+	check("api_version", func(c *Config) { c.APIVersion = "21" })
+	check("request_timeout", func(c *Config) { c.RequestTimeout = 0 })
+	check("max_body_bytes", func(c *Config) { c.MaxBodyBytes = 0 })
+	check("max_message_len", func(c *Config) { c.MaxMessageLen = MaxTextLen + 1 })
+	check("template_name", func(c *Config) { c.TemplateName = "Hello World" })
+	check("template_language", func(c *Config) { c.TemplateLanguage = "english" })
+	check("template_text_param", func(c *Config) { c.TemplateTextParam = true })
 }
 
 func TestNewRefusesEmptySecretAndKeepsItOutOfErrors(t *testing.T) {

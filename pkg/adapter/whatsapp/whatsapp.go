@@ -4,7 +4,6 @@ package whatsapp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -34,6 +33,9 @@ type Adapter struct {
 	transport   *http.Transport
 
 	window windows
+	// uploads remembers the media id uploaded for a part whose message is
+	// not sent yet, so that its retry does not upload the file again.
+	uploads adapter.Uploads
 	// live holds the inbox while intake is open: nil before Start and
 	// after Stop, which makes the handler answer 503.
 	live atomic.Pointer[liveInbox]
@@ -42,7 +44,7 @@ type Adapter struct {
 	statuses map[string]int64 // status webhooks seen, by status
 	reported adapter.Status   // the last status reported, under statusMu
 	creds    adapter.CredentialCheck
-	warn     adapter.LogLimiter
+	refuse   adapter.Refuser
 }
 
 type liveInbox struct{ inbox adapter.Inbox }
@@ -50,12 +52,9 @@ type liveInbox struct{ inbox adapter.Inbox }
 // New checks conf, reads the credentials and the saved window record. It
 // does no network I/O and starts no goroutine.
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
-	if conf == nil {
-		return nil, errors.New("whatsapp: no configuration")
-	}
-	env = env.Defaults()
-	if err := conf.Validate(); err != nil {
-		return nil, fmt.Errorf("whatsapp: %w", err)
+	env, err := adapter.Prepare(TypeName, conf, env)
+	if err != nil {
+		return nil, err
 	}
 	a := &Adapter{
 		name:     env.Name,
@@ -65,42 +64,23 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		now:      time.Now,
 		statuses: map[string]int64{},
 	}
-	if a.name == "" {
-		a.name = TypeName
-	}
 	a.life = adapter.NewLife(TypeName, func(st adapter.Status) {
 		a.statusMu.Lock()
 		a.reported = st
 		a.statusMu.Unlock()
 		env.Report(st)
 	})
+	a.refuse = adapter.Refuser{Log: a.log, Metrics: a.metrics, Prefix: TypeName}
 	a.creds = adapter.CredentialCheck{Life: a.life, Log: a.log, Metrics: a.metrics, Backoff: adapter.CheckBackoff()}
-	a.path = conf.Path
-	if a.path == "" {
-		a.path = "/whatsapp/" + a.name
-		if err := adapter.ValidPath(a.path); err != nil {
-			return nil, fmt.Errorf("whatsapp: default path from instance name: %w", err)
-		}
+	if a.path, err = adapter.CallbackPath(conf.Path, "/whatsapp/", a.name); err != nil {
+		return nil, fmt.Errorf("whatsapp: %w", err)
 	}
-	tok, err := conf.AccessToken.Read()
-	if err != nil {
-		return nil, fmt.Errorf("whatsapp: access_token: %w", err)
-	}
-	sec, err := conf.AppSecret.Read()
-	if err != nil {
-		return nil, fmt.Errorf("whatsapp: app_secret: %w", err)
-	}
-	vt, err := conf.VerifyToken.Read()
-	if err != nil {
-		return nil, fmt.Errorf("whatsapp: verify_token: %w", err)
-	}
-	for _, v := range []struct {
-		key   string
-		empty bool
-	}{{"access_token", tok.IsZero()}, {"app_secret", sec.IsZero()}, {"verify_token", vt.IsZero()}} {
-		if v.empty {
-			return nil, fmt.Errorf("whatsapp: %s: empty", v.key)
-		}
+	var rd adapter.Secrets
+	tok := rd.Read("access_token", conf.AccessToken)
+	sec := rd.Read("app_secret", conf.AppSecret)
+	vt := rd.Read("verify_token", conf.VerifyToken)
+	if err := rd.Err(); err != nil {
+		return nil, fmt.Errorf("whatsapp: %w", err)
 	}
 	a.appSecret, a.verifyToken = sec.Bytes(), vt.Bytes()
 	a.transport = http.DefaultTransport.(*http.Transport).Clone()

@@ -3,20 +3,20 @@
 package whatsapp
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // windowFile is the file in the state directory that holds each user's
 // last message time, so that a restarted herald still knows who is inside
 // the 24-hour customer-service window.
 const windowFile = "window.json"
+
+// maxWindowFile bounds what is read: an entry is about 30 bytes.
+const maxWindowFile = 64 << 20
 
 // maxWindowUsers bounds the entries kept; beyond it the oldest go first.
 const maxWindowUsers = 100_000
@@ -37,18 +37,8 @@ func (w *windows) load() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.last = map[string]int64{}
-	if w.dir == "" {
-		return nil
-	}
-	b, err := os.ReadFile(filepath.Join(w.dir, windowFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("window: read: %w", err)
-	}
 	var saved map[string]int64
-	if err := json.Unmarshal(b, &saved); err != nil {
+	if _, err := adapter.LoadState(w.dir, windowFile, maxWindowFile, &saved); err != nil {
 		return fmt.Errorf("window: %s: %w", windowFile, err)
 	}
 	for k, v := range saved {
@@ -109,27 +99,7 @@ func (w *windows) save(now time.Time) error {
 		}
 		delete(w.last, oldest)
 	}
-	b, err := json.Marshal(w.last)
-	if err != nil {
-		return fmt.Errorf("window: encode: %w", err)
-	}
-	f, err := os.CreateTemp(w.dir, windowFile+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("window: create: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(w.dir, windowFile))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := adapter.SaveState(w.dir, windowFile, w.last); err != nil {
 		return fmt.Errorf("window: write: %w", err)
 	}
 	return nil

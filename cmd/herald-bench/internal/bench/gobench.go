@@ -105,7 +105,9 @@ Deliver (store the inbound message) → echo agent → Finish (reply into the ou
 Send (a recording fake) → Delivered, with a real SQLite store in a temporary directory on the host's
 disk. `+"`serial`"+` waits for each reply before the next message (ns/op = per-message latency);
 `+"`concurrent=64`"+` has 64 goroutines delivering messages of 1,024 sessions (ns/op = per-message cost
-under load). Command: `+"`go %s`"+` (%s).`, strings.Join(args, " "), time.Since(start).Round(time.Second))),
+under load); `+"`closed=64`"+` has 64 goroutines each waiting for its message's reply before the
+next (a closed loop like the throughput measure: msgs/s is bound by the latency of the store's
+group commits). Command: `+"`go %s`"+` (%s).`, strings.Join(args, " "), time.Since(start).Round(time.Second))),
 		t,
 	}
 	if len(parsed.Failures) > 0 {

@@ -20,6 +20,9 @@ type Msg struct {
 	Text           string
 	// Msgtype defaults to "text".
 	Msgtype string
+	// Content is the content of a picture, file, audio, video or richText
+	// message (see the Content helpers).
+	Content any
 	// WebhookTTL is how long the session webhook stays valid (default 90
 	// minutes); negative: already expired.
 	WebhookTTL time.Duration
@@ -61,6 +64,9 @@ func (s *Server) Data(m Msg) string {
 	}
 	if m.Msgtype == "text" {
 		d["text"] = map[string]string{"content": m.Text}
+	}
+	if m.Content != nil {
+		d["content"] = m.Content
 	}
 	b, _ := json.Marshal(d)
 	return string(b)
@@ -115,27 +121,15 @@ func (s *Server) ExpireTokens() {
 }
 
 // LimitAPI answers the next n robot sends with the flow-control error.
-func (s *Server) LimitAPI(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.limitAPI = n
-}
+func (s *Server) LimitAPI(n int) { fakeserver.Set(&s.mu, &s.limitAPI, n) }
 
 // LimitWebhook answers the next n session webhook sends with errcode
 // 130101 (send too fast).
-func (s *Server) LimitWebhook(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.limitHook = n
-}
+func (s *Server) LimitWebhook(n int) { fakeserver.Set(&s.mu, &s.limitHook, n) }
 
 // HoldWebhook makes the session webhook show each message (it is recorded
 // in Sent) but never answer, until the client gives up or hold is false.
-func (s *Server) HoldWebhook(hold bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.holdHook = hold
-}
+func (s *Server) HoldWebhook(hold bool) { fakeserver.Set(&s.mu, &s.holdHook, hold) }
 
 // ExpireWebhooks makes every session webhook answer that it expired.
 func (s *Server) ExpireWebhooks() {
@@ -145,18 +139,10 @@ func (s *Server) ExpireWebhooks() {
 }
 
 // Sent returns the replies accepted so far.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
+func (s *Server) Sent() []Sent { return fakeserver.Copy(&s.mu, &s.sent) }
 
 // Acks returns the acknowledgements received so far.
-func (s *Server) Acks() []Ack {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Ack(nil), s.acks...)
-}
+func (s *Server) Acks() []Ack { return fakeserver.Copy(&s.mu, &s.acks) }
 
 // Pending is the number of frames not acknowledged yet.
 func (s *Server) Pending() int {

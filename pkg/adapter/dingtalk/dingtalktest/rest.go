@@ -44,10 +44,14 @@ func (s *Server) robotSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var param struct {
-		Content string `json:"content"`
+		Content  string `json:"content"`  // sampleText
+		PhotoURL string `json:"photoURL"` // sampleImageMsg: a media_id
+		MediaID  string `json:"mediaId"`  // sampleFile
+		FileName string `json:"fileName"`
+		FileType string `json:"fileType"`
 	}
-	if req.MsgKey != "sampleText" || json.Unmarshal([]byte(req.MsgParam), &param) != nil || req.RobotCode == "" {
-		apiError(w, 400, "InvalidParameter", "msgKey, msgParam or robotCode is invalid")
+	if json.Unmarshal([]byte(req.MsgParam), &param) != nil || req.RobotCode == "" {
+		apiError(w, 400, "InvalidParameter", "msgParam or robotCode is invalid")
 		return
 	}
 	s.mu.Lock()
@@ -62,7 +66,25 @@ func (s *Server) robotSend(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 403, "Forbidden.AccessDenied.QpsLimitForApi", "too many requests")
 		return
 	}
-	sent := Sent{Text: param.Content, Robot: req.RobotCode}
+	sent := Sent{MsgKey: req.MsgKey, Text: param.Content, Robot: req.RobotCode}
+	switch req.MsgKey {
+	case "sampleText":
+	case "sampleImageMsg":
+		if up, ok := s.media[param.PhotoURL]; !ok || up.Type != "image" {
+			apiError(w, 400, "InvalidParameter", "photoURL is not an image media_id")
+			return
+		}
+		sent.MediaID = param.PhotoURL
+	case "sampleFile":
+		if up, ok := s.media[param.MediaID]; !ok || up.Type != "file" || param.FileName == "" || param.FileType == "" {
+			apiError(w, 400, "InvalidParameter", "mediaId, fileName or fileType is invalid")
+			return
+		}
+		sent.MediaID, sent.FileName, sent.FileType = param.MediaID, param.FileName, param.FileType
+	default:
+		apiError(w, 400, "InvalidParameter", "msgKey is not supported")
+		return
+	}
 	if r.URL.Path == "/v1.0/robot/oToMessages/batchSend" {
 		if len(req.UserIDs) != 1 {
 			apiError(w, 400, "InvalidParameter", "userIds is required")

@@ -63,6 +63,13 @@ type Server struct {
 	limitHook int
 	hooksDead bool
 	holdHook  bool
+	files     map[string]*File  // by downloadCode
+	links     map[string]string // downloadUrl id → downloadCode
+	linksDead bool
+	slow      time.Duration
+	uploads   []Upload
+	media     map[string]Upload // by media_id
+	failUp    []int
 }
 
 type pushed struct {
@@ -82,6 +89,11 @@ type Ack struct {
 type Sent struct {
 	// Via is "webhook", "batchSend" or "groupSend".
 	Via string
+	// MsgKey is the robot template: sampleText, sampleImageMsg or
+	// sampleFile ("" through the webhook).
+	MsgKey string
+	// MediaID, FileName and FileType are the media template's parameters.
+	MediaID, FileName, FileType string
 	// To is the conversation (group, webhook) or staff id (batchSend).
 	To      string
 	Text    string
@@ -109,7 +121,8 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	if opts.ClientSecret == "" {
 		opts.ClientSecret = DefaultClientSecret
 	}
-	s := &Server{opts: opts, closed: make(chan struct{}), tickets: map[string]bool{}, tokens: map[string]bool{}}
+	s := &Server{opts: opts, closed: make(chan struct{}), tickets: map[string]bool{}, tokens: map[string]bool{},
+		files: map[string]*File{}, links: map[string]string{}, media: map[string]Upload{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1.0/gateway/connections/open", s.open)
 	mux.HandleFunc("GET /connect", s.connect)
@@ -117,6 +130,9 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	mux.HandleFunc("POST /v1.0/robot/oToMessages/batchSend", s.robotSend)
 	mux.HandleFunc("POST /v1.0/robot/groupMessages/send", s.robotSend)
 	mux.HandleFunc("POST /robot/sendBySession", s.webhook)
+	mux.HandleFunc("POST /v1.0/robot/messageFiles/download", s.downloadCode)
+	mux.HandleFunc("GET /file/{id}", s.download)
+	mux.HandleFunc("POST /media/upload", s.upload)
 	s.srv = &httptest.Server{Listener: &freezeListener{Listener: ln, s: s}, Config: &http.Server{Handler: mux}}
 	s.srv.Start()
 	s.URL = s.srv.URL

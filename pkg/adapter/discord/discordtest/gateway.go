@@ -3,6 +3,7 @@
 package discordtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Identify is a received op 2.
@@ -342,15 +344,9 @@ func (s *Server) MessageData(m Msg) map[string]any {
 		m.ID = strconv.FormatInt(700000000000000000+s.nextEventMsg, 10)
 		s.mu.Unlock()
 	}
-	if m.ChannelID == "" {
-		m.ChannelID = "200000000000000001"
-	}
-	if m.AuthorID == "" {
-		m.AuthorID = "300000000000000001"
-	}
-	if m.AuthorName == "" {
-		m.AuthorName = "ann"
-	}
+	m.ChannelID = cmp.Or(m.ChannelID, "200000000000000001")
+	m.AuthorID = cmp.Or(m.AuthorID, "300000000000000001")
+	m.AuthorName = cmp.Or(m.AuthorName, "ann")
 	mentions := []any{}
 	for _, id := range m.Mentions {
 		mentions = append(mentions, map[string]any{"id": id, "username": "u" + id})
@@ -509,61 +505,29 @@ func (s *Server) Deafened() bool {
 
 // NoReady makes Identify go unanswered (the connection stays up and
 // heartbeats are acknowledged).
-func (s *Server) NoReady(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.noReady = on
-}
+func (s *Server) NoReady(on bool) { fakeserver.Set(&s.mu, &s.noReady, on) }
 
 // HoldResume makes Resume go unanswered.
-func (s *Server) HoldResume(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.holdResume = on
-}
+func (s *Server) HoldResume(on bool) { fakeserver.Set(&s.mu, &s.holdResume, on) }
 
 // RejectResume answers every Resume with op 9 d=false.
-func (s *Server) RejectResume(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rejectResume = on
-}
+func (s *Server) RejectResume(on bool) { fakeserver.Set(&s.mu, &s.rejectResume, on) }
 
 // CloseOnIdentify makes the server answer Identify by closing with code
 // (4004, 4010–4014 …); 0 restores READY.
-func (s *Server) CloseOnIdentify(code int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.identifyClose = code
-}
+func (s *Server) CloseOnIdentify(code int) { fakeserver.Set(&s.mu, &s.identifyClose, code) }
 
 // Identifies returns the Identify commands received.
-func (s *Server) Identifies() []Identify {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Identify(nil), s.identifies...)
-}
+func (s *Server) Identifies() []Identify { return fakeserver.Copy(&s.mu, &s.identifies) }
 
 // Resumes returns the Resume commands received.
-func (s *Server) Resumes() []Resume {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Resume(nil), s.resumes...)
-}
+func (s *Server) Resumes() []Resume { return fakeserver.Copy(&s.mu, &s.resumes) }
 
 // Heartbeats returns the heartbeats received.
-func (s *Server) Heartbeats() []Heartbeat {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Heartbeat(nil), s.heartbeats...)
-}
+func (s *Server) Heartbeats() []Heartbeat { return fakeserver.Copy(&s.mu, &s.heartbeats) }
 
 // ClientCloses returns the close codes clients sent.
-func (s *Server) ClientCloses() []int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]int(nil), s.clientCloses...)
-}
+func (s *Server) ClientCloses() []int { return fakeserver.Copy(&s.mu, &s.clientCloses) }
 
 // Connections counts accepted gateway websockets.
 func (s *Server) Connections() int {
@@ -573,11 +537,7 @@ func (s *Server) Connections() int {
 }
 
 // Upgrades counts websocket handshake requests, blackholed ones included.
-func (s *Server) Upgrades() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.upgrades
-}
+func (s *Server) Upgrades() int { return fakeserver.Get(&s.mu, &s.upgrades) }
 
 // Seq returns the current session's last sequence number.
 func (s *Server) Seq() int64 {

@@ -3,6 +3,7 @@
 package discordtest
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -37,12 +38,8 @@ type interactionState struct {
 // PushPress dispatches the INTERACTION_CREATE of a button press and
 // returns the interaction's id.
 func (s *Server) PushPress(p Press) string {
-	if p.ChannelID == "" {
-		p.ChannelID = "200000000000000001"
-	}
-	if p.UserID == "" {
-		p.UserID = "300000000000000001"
-	}
+	p.ChannelID = cmp.Or(p.ChannelID, "200000000000000001")
+	p.UserID = cmp.Or(p.UserID, "300000000000000001")
 	s.mu.Lock()
 	s.nextEventMsg++
 	id := strconv.FormatInt(800000000000000000+s.nextEventMsg, 10)

@@ -339,11 +339,7 @@ func (s *Server) handleGateway(w http.ResponseWriter, r *http.Request, _ []byte)
 }
 
 // SetGatewayStatus makes GET /gateway[/bot] answer status (0 restores 200).
-func (s *Server) SetGatewayStatus(status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gatewayStatus = status
-}
+func (s *Server) SetGatewayStatus(status int) { fakeserver.Set(&s.mu, &s.gatewayStatus, status) }
 
 // SetSessionStartLimit makes GET /gateway/bot report remaining session
 // starts and the reset_after (ms) of the daily budget.
@@ -354,18 +350,10 @@ func (s *Server) SetSessionStartLimit(remaining, resetAfterMs int64) {
 }
 
 // GatewayRequests counts GET /gateway[/bot] requests.
-func (s *Server) GatewayRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.gwRequests
-}
+func (s *Server) GatewayRequests() int { return fakeserver.Get(&s.mu, &s.gwRequests) }
 
 // Requests returns every REST request so far.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
+func (s *Server) Requests() []Request { return fakeserver.Copy(&s.mu, &s.requests) }
 
 // Message is a message created through REST, as a user sees it.
 type Message struct {
@@ -459,11 +447,7 @@ func (s *Server) SetBucket(limit int, window time.Duration) {
 }
 
 // Violations counts requests sent to an exhausted bucket.
-func (s *Server) Violations() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.violations
-}
+func (s *Server) Violations() int { return fakeserver.Get(&s.mu, &s.violations) }
 
 // Messages returns the messages users see, edits applied.
 func (s *Server) Messages() []Message {
@@ -477,11 +461,7 @@ func (s *Server) Messages() []Message {
 }
 
 // Typing counts typing requests.
-func (s *Server) Typing() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.typing
-}
+func (s *Server) Typing() int { return fakeserver.Get(&s.mu, &s.typing) }
 
 var errorBodies = map[int]map[string]any{
 	http.StatusBadRequest:          {"message": "Invalid Form Body", "code": 50035},

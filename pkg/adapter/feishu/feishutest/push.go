@@ -3,6 +3,7 @@
 package feishutest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/feishu/internal/pbbp2"
 )
 
@@ -116,30 +118,14 @@ func (s *Server) Push(ev Event) string {
 	s.eventIDs++
 	n := s.eventIDs
 	s.mu.Unlock()
-	if ev.EventID == "" {
-		ev.EventID = fmt.Sprintf("ev_%d", n)
-	}
-	if ev.EventType == "" {
-		ev.EventType = "im.message.receive_v1"
-	}
-	if ev.MessageID == "" {
-		ev.MessageID = fmt.Sprintf("om_%d", n)
-	}
-	if ev.ChatID == "" {
-		ev.ChatID = "oc_chat"
-	}
-	if ev.ChatType == "" {
-		ev.ChatType = "p2p"
-	}
-	if ev.SenderOpenID == "" {
-		ev.SenderOpenID = "ou_user"
-	}
-	if ev.SenderType == "" {
-		ev.SenderType = "user"
-	}
-	if ev.MessageType == "" {
-		ev.MessageType = "text"
-	}
+	ev.EventID = cmp.Or(ev.EventID, fmt.Sprintf("ev_%d", n))
+	ev.EventType = cmp.Or(ev.EventType, "im.message.receive_v1")
+	ev.MessageID = cmp.Or(ev.MessageID, fmt.Sprintf("om_%d", n))
+	ev.ChatID = cmp.Or(ev.ChatID, "oc_chat")
+	ev.ChatType = cmp.Or(ev.ChatType, "p2p")
+	ev.SenderOpenID = cmp.Or(ev.SenderOpenID, "ou_user")
+	ev.SenderType = cmp.Or(ev.SenderType, "user")
+	ev.MessageType = cmp.Or(ev.MessageType, "text")
 	s.push(ev.EventID, ev.Payload(), ev.Fragments, ev.Order)
 	return ev.EventID
 }
@@ -163,15 +149,9 @@ func (s *Server) PushCardAction(ca CardAction) string {
 	s.eventIDs++
 	n := s.eventIDs
 	s.mu.Unlock()
-	if ca.EventID == "" {
-		ca.EventID = fmt.Sprintf("ev_card_%d", n)
-	}
-	if ca.OperatorOpenID == "" {
-		ca.OperatorOpenID = "ou_user"
-	}
-	if ca.ChatID == "" {
-		ca.ChatID = "oc_chat"
-	}
+	ca.EventID = cmp.Or(ca.EventID, fmt.Sprintf("ev_card_%d", n))
+	ca.OperatorOpenID = cmp.Or(ca.OperatorOpenID, "ou_user")
+	ca.ChatID = cmp.Or(ca.ChatID, "oc_chat")
 	b, _ := json.Marshal(map[string]any{
 		"schema": "2.0",
 		"header": map[string]any{
@@ -335,11 +315,7 @@ func (s *Server) handleAck(f *pbbp2.Frame) {
 }
 
 // Acks returns the acknowledgements received so far.
-func (s *Server) Acks() []Ack {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Ack(nil), s.acks...)
-}
+func (s *Server) Acks() []Ack { return fakeserver.Copy(&s.mu, &s.acks) }
 
 // AcksFor returns how many acks name eventID.
 func (s *Server) AcksFor(eventID string) int {

@@ -3,6 +3,7 @@
 package feishutest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -122,9 +123,9 @@ type Server struct {
 	quit   chan struct{} // closed by Close: releases blackholed handlers
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	closed bool
-	notify chan struct{}
+	mu      sync.Mutex
+	closed  bool
+	changes fakeserver.Changes // wakes waitFor on every change
 
 	bootstrapMode BootstrapMode
 	bootstraps    []Bootstrap
@@ -166,12 +167,8 @@ func (w *wsConn) drop() {
 // New starts a Server on 127.0.0.1 and registers its Close with t.Cleanup.
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
-	if opts.AppID == "" {
-		opts.AppID = "cli_test"
-	}
-	if opts.AppSecret == "" {
-		opts.AppSecret = "test-secret"
-	}
+	opts.AppID = cmp.Or(opts.AppID, "cli_test")
+	opts.AppSecret = cmp.Or(opts.AppSecret, "test-secret")
 	if opts.ServiceID == 0 {
 		opts.ServiceID = 7
 	}
@@ -184,14 +181,11 @@ func New(t testing.TB, opts Options) *Server {
 	if opts.TokenExpire == 0 {
 		opts.TokenExpire = 7200
 	}
-	if opts.BotOpenID == "" {
-		opts.BotOpenID = "ou_bot"
-	}
+	opts.BotOpenID = cmp.Or(opts.BotOpenID, "ou_bot")
 	s := &Server{
 		t:          t,
 		opts:       opts,
 		quit:       make(chan struct{}),
-		notify:     make(chan struct{}),
 		pending:    map[string]*attempt{},
 		deliveries: map[string]int{},
 		rest:       newRestState(),
@@ -239,47 +233,21 @@ func (s *Server) Close() {
 }
 
 // changed wakes every Wait* helper; call with s.mu held.
-func (s *Server) changed() {
-	close(s.notify)
-	s.notify = make(chan struct{})
-}
+func (s *Server) changed() { s.changes.Notify() }
 
 // waitFor waits until cond (called with s.mu held) is true.
 func (s *Server) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		ok := cond()
-		ch := s.notify
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("feishutest: timed out after %v waiting for %s", timeout, what)
-		}
-	}
+	s.changes.Wait(t, timeout, "feishutest: "+what, fakeserver.Locked(&s.mu, cond))
 }
 
 // ---- bootstrap ----
 
 // SetBootstrapMode changes how later bootstrap requests are answered.
-func (s *Server) SetBootstrapMode(m BootstrapMode) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.bootstrapMode = m
-}
+func (s *Server) SetBootstrapMode(m BootstrapMode) { fakeserver.Set(&s.mu, &s.bootstrapMode, m) }
 
 // Bootstraps returns the bootstrap requests received so far.
-func (s *Server) Bootstraps() []Bootstrap {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Bootstrap(nil), s.bootstraps...)
-}
+func (s *Server) Bootstraps() []Bootstrap { return fakeserver.Copy(&s.mu, &s.bootstraps) }
 
 // WaitBootstraps waits until at least n bootstrap requests have arrived.
 func (s *Server) WaitBootstraps(t testing.TB, n int, timeout time.Duration) {
@@ -350,11 +318,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // SetFreeze makes later websocket connections go silent after the
 // handshake: the fake never reads (so it never answers pings or a close
 // frame) and never writes.
-func (s *Server) SetFreeze(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.freeze = on
-}
+func (s *Server) SetFreeze(on bool) { fakeserver.Set(&s.mu, &s.freeze, on) }
 
 // SetPongConfig makes pongs carry cfg as their payload (nil: empty pongs).
 func (s *Server) SetPongConfig(cfg *ClientConfig) {
@@ -364,11 +328,7 @@ func (s *Server) SetPongConfig(cfg *ClientConfig) {
 }
 
 // WSAttempts is the number of websocket upgrade requests received.
-func (s *Server) WSAttempts() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.wsAttempts
-}
+func (s *Server) WSAttempts() int { return fakeserver.Get(&s.mu, &s.wsAttempts) }
 
 // WaitWSAttempts waits for n websocket upgrade requests.
 func (s *Server) WaitWSAttempts(t testing.TB, n int, timeout time.Duration) {
@@ -377,11 +337,7 @@ func (s *Server) WaitWSAttempts(t testing.TB, n int, timeout time.Duration) {
 }
 
 // Connections is the number of websocket connections accepted so far.
-func (s *Server) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.connCount
-}
+func (s *Server) Connections() int { return fakeserver.Get(&s.mu, &s.connCount) }
 
 // WaitConnections waits until n websocket connections have been accepted.
 func (s *Server) WaitConnections(t testing.TB, n int, timeout time.Duration) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // Defaults of a new Server.
@@ -105,6 +106,13 @@ type Server struct {
 	holdSends bool           // store a send, then never answer it
 	puts      map[string]int // transaction id → sends that carried it
 	heldSends int
+	media     map[string]*media // media id → file
+	uploads   []Upload
+	maxUpload int64
+	legacy    bool // no authenticated media endpoints (before v1.11)
+	noConfig  bool // no media config endpoint at all
+	// mediaCalls counts the calls to the media endpoints.
+	mediaCalls map[string]int
 }
 
 // New starts a fake homeserver on 127.0.0.1, closed when the test ends.
@@ -119,7 +127,8 @@ func New(t testing.TB) *Server {
 func NewOn(t testing.TB, listen func(network, address string) (net.Listener, error)) *Server {
 	t.Helper()
 	s := &Server{Token: DefaultToken, UserID: DefaultUserID, DisplayName: DefaultDisplayName,
-		done: make(chan struct{}), changed: make(chan struct{}), txns: map[string]string{}, limits: map[string][]int{}, served: map[string]int{}, puts: map[string]int{}}
+		done: make(chan struct{}), changed: make(chan struct{}), txns: map[string]string{}, limits: map[string][]int{}, served: map[string]int{}, puts: map[string]int{},
+		media: map[string]*media{}, maxUpload: DefaultMaxUpload}
 	ln, err := listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("matrixtest: listen: %v", err)
@@ -199,7 +208,7 @@ func (s *Server) Redeliver() {
 }
 
 // RateLimit answers the next calls to endpoint ("sync", "send", "join",
-// "whoami") with 429 M_LIMIT_EXCEEDED, one per retry_after_ms given.
+// "whoami", "download", "upload", "config") with 429 M_LIMIT_EXCEEDED, one per retry_after_ms given.
 func (s *Server) RateLimit(endpoint string, retryAfterMS ...int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,11 +225,7 @@ func (s *Server) Blackhole() {
 // HoldSends makes every later send (until HoldSends(false)) store the
 // message, so that the room shows it, and then never answer: the sender
 // cannot know whether it arrived.
-func (s *Server) HoldSends(hold bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.holdSends = hold
-}
+func (s *Server) HoldSends(hold bool) { fakeserver.Set(&s.mu, &s.holdSends, hold) }
 
 // Puts returns how many sends carried the transaction id, the
 // deduplicated repeats included.
@@ -243,11 +248,7 @@ func (s *Server) Expire() {
 }
 
 // Sent returns the messages sent so far, deduplicated by transaction id.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
+func (s *Server) Sent() []Sent { return fakeserver.Copy(&s.mu, &s.sent) }
 
 // Replies returns the messages sent in reply to the event id (its
 // m.in_reply_to, threads included), as the user sees them.
@@ -262,17 +263,9 @@ func (s *Server) Replies(id string) []Sent {
 }
 
 // Joins and Leaves return the rooms joined and left, in order.
-func (s *Server) Joins() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.joins...)
-}
+func (s *Server) Joins() []string { return fakeserver.Copy(&s.mu, &s.joins) }
 
-func (s *Server) Leaves() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.leaves...)
-}
+func (s *Server) Leaves() []string { return fakeserver.Copy(&s.mu, &s.leaves) }
 
 // Syncs returns how many /sync calls were answered or held.
 func (s *Server) Syncs() int { return fakeserver.Get(&s.mu, &s.syncs) }
@@ -289,11 +282,7 @@ func (s *Server) Blackholed() int { return fakeserver.Get(&s.mu, &s.blackholed) 
 
 // Since returns the since parameters of the /sync calls so far ("" for an
 // initial sync).
-func (s *Server) Since() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.sinces...)
-}
+func (s *Server) Since() []string { return fakeserver.Copy(&s.mu, &s.sinces) }
 
 // InitialSyncs returns how many /sync calls came without since: a client
 // that resumes from a saved token makes one in its whole life.
@@ -320,13 +309,7 @@ func (s *Server) Position() string {
 // Wait polls cond until it holds, failing the test after timeout.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Within(t, timeout, "matrixtest: "+what, cond)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -342,6 +325,9 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 const prefix = "/_matrix/client/v3/"
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveMedia(w, r) {
+		return
+	}
 	path := strings.TrimPrefix(r.URL.EscapedPath(), prefix)
 	if path == r.URL.EscapedPath() {
 		writeError(w, http.StatusNotFound, "M_UNRECOGNIZED", "unknown endpoint")
@@ -374,24 +360,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "M_UNRECOGNIZED", "unknown endpoint")
 		return
 	}
-	s.mu.Lock()
-	switch {
-	case r.Header.Get("Authorization") == "":
-		s.mu.Unlock()
-		writeError(w, http.StatusUnauthorized, "M_MISSING_TOKEN", "Missing access token")
-		return
-	case s.expired || r.Header.Get("Authorization") != "Bearer "+s.Token:
-		s.mu.Unlock()
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"errcode": "M_UNKNOWN_TOKEN", "error": "Unknown access token", "soft_logout": false})
+	if !s.admit(w, r, endpoint) {
 		return
 	}
-	if l := s.limits[endpoint]; len(l) > 0 {
-		s.limits[endpoint] = l[1:]
-		s.mu.Unlock()
-		writeJSON(w, http.StatusTooManyRequests, map[string]any{"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": l[0]})
-		return
-	}
-	s.mu.Unlock()
 	switch endpoint {
 	case "whoami":
 		writeJSON(w, http.StatusOK, map[string]any{"user_id": s.UserID, "device_id": "FAKEDEVICE"})
@@ -416,6 +387,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "send":
 		s.send(w, r, parts[1], parts[3], parts[4])
 	}
+}
+
+// admit checks the access token and the rate limit of endpoint, and
+// answers the call when either refuses it.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, endpoint string) bool {
+	s.mu.Lock()
+	switch {
+	case r.Header.Get("Authorization") == "":
+		s.mu.Unlock()
+		writeError(w, http.StatusUnauthorized, "M_MISSING_TOKEN", "Missing access token")
+		return false
+	case s.expired || r.Header.Get("Authorization") != "Bearer "+s.Token:
+		s.mu.Unlock()
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"errcode": "M_UNKNOWN_TOKEN", "error": "Unknown access token", "soft_logout": false})
+		return false
+	}
+	if l := s.limits[endpoint]; len(l) > 0 {
+		s.limits[endpoint] = l[1:]
+		s.mu.Unlock()
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": l[0]})
+		return false
+	}
+	s.mu.Unlock()
+	return true
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, room, typ, txn string) {
@@ -462,9 +457,27 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, room, typ, txn str
 
 func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if q.Get("filter") == "" {
-		writeError(w, http.StatusBadRequest, "M_INVALID_PARAM", "the fake expects a filter")
+	var filter struct {
+		Room struct {
+			Timeline struct {
+				Types *[]string `json:"types"`
+			} `json:"timeline"`
+		} `json:"room"`
+	}
+	if q.Get("filter") == "" || json.Unmarshal([]byte(q.Get("filter")), &filter) != nil {
+		writeError(w, http.StatusBadRequest, "M_INVALID_PARAM", "the fake expects a filter (inline JSON)")
 		return
+	}
+	wanted := func(typ string) bool {
+		if filter.Room.Timeline.Types == nil {
+			return true
+		}
+		for _, t := range *filter.Room.Timeline.Types {
+			if t == typ {
+				return true
+			}
+		}
+		return false
 	}
 	timeout, err := strconv.Atoi(q.Get("timeout"))
 	if err != nil || timeout < 0 {
@@ -537,6 +550,8 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, e := range s.log[from:to] {
 		switch {
+		case e.ev != nil && !wanted(e.ev.Type):
+			// The filter leaves it out, as a homeserver's does.
 		case e.ev != nil:
 			tl := room(e.room)["timeline"].(map[string]any)
 			tl["events"] = append(tl["events"].([]any), e.ev)

@@ -42,6 +42,14 @@ type Post struct {
 	Type          string         `json:"type"`
 	Props         map[string]any `json:"props"`
 	PendingPostID string         `json:"pending_post_id"`
+	FileIDs       []string       `json:"file_ids,omitempty"`
+	Metadata      *Metadata      `json:"metadata,omitempty"`
+}
+
+// Metadata is the part of a post's metadata the fake fills: the FileInfo
+// of each attached file.
+type Metadata struct {
+	Files []FileInfo `json:"files,omitempty"`
 }
 
 // Server is one fake Mattermost.
@@ -73,6 +81,12 @@ type Server struct {
 	requests   map[string]int
 	written    int // events written to websockets
 	changes    fakeserver.Changes
+	files      map[string]*file
+	uploads    []Upload
+	maxFile    int64
+	failPosts  int
+	ctx        context.Context
+	cancel     context.CancelFunc
 }
 
 type pendingEntry struct {
@@ -112,13 +126,18 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 		conns:      map[*conn]bool{},
 		all:        map[*conn]bool{},
 		requests:   map[string]int{},
+		files:      map[string]*file{},
+		maxFile:    DefaultMaxFileSize,
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v4/users/me", s.rest(s.me))
 	mux.HandleFunc("GET /api/v4/users/me/teams", s.rest(s.teams))
 	mux.HandleFunc("GET /api/v4/users/me/teams/{team}/channels", s.rest(s.listChannels))
 	mux.HandleFunc("GET /api/v4/channels/{channel}/posts", s.rest(s.postsSince))
 	mux.HandleFunc("POST /api/v4/posts", s.rest(s.createPost))
+	mux.HandleFunc("GET /api/v4/files/{file}", s.rest(s.getFile))
+	mux.HandleFunc("POST /api/v4/files", s.rest(s.uploadFile))
 	mux.HandleFunc("GET /api/v4/websocket", s.websocket)
 	s.srv = &httptest.Server{
 		Listener: freezeListener{ln},
@@ -131,6 +150,7 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 }
 
 func (s *Server) close() {
+	s.cancel()
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.all))
 	for c := range s.all {
@@ -152,9 +172,7 @@ func (s *Server) notify() { s.changes.Notify() }
 // the test after timeout with what.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !s.changes.Await(timeout, cond) {
-		t.Fatalf("mattermosttest: no %s within %v", what, timeout)
-	}
+	s.changes.Wait(t, timeout, "mattermosttest: "+what, cond)
 }
 
 func newID() string {
@@ -277,14 +295,26 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "api.context.permissions.app_error", "no permission to post")
 		return
 	}
+	if s.failPosts > 0 {
+		s.failPosts--
+		s.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "api.context.server_busy.app_error", "Server is busy")
+		return
+	}
 	if e, ok := s.pending[in.PendingPostID]; ok && in.PendingPostID != "" && time.Since(e.at) < s.pendingTTL {
 		p := s.find(e.id)
 		s.mu.Unlock()
 		writeJSON(w, http.StatusCreated, p)
 		return
 	}
+	if ids, _ := json.Marshal(in.FileIDs); len(in.FileIDs) > 0 && len(ids) > PostFileIDsMaxRunes {
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, "model.post.is_valid.file_ids.app_error", "Invalid file ids.")
+		return
+	}
 	p := s.addLocked(in.ChannelID, BotID, in.Message, in.RootID)
 	p.Props, p.PendingPostID = in.Props, in.PendingPostID
+	s.attachLocked(p, BotID, in.FileIDs)
 	if in.PendingPostID != "" {
 		s.pending[in.PendingPostID] = pendingEntry{id: p.ID, at: time.Now()}
 	}
@@ -521,11 +551,7 @@ func (s *Server) Disconnect() {
 
 // RefuseWebsocket makes websocket handshakes fail with 503 (true) or work
 // again (false), so that posts are made while no websocket is connected.
-func (s *Server) RefuseWebsocket(refuse bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refuseWS = refuse
-}
+func (s *Server) RefuseWebsocket(refuse bool) { fakeserver.Set(&s.mu, &s.refuseWS, refuse) }
 
 // Blackhole makes every open websocket silent: no events, no pongs, no
 // reads; it stays open. Later connections work normally.
@@ -560,19 +586,15 @@ func (s *Server) RateLimit(n int, retryAfter, reset string) {
 
 // LoseAnswers makes the next n POST /api/v4/posts create the post and then
 // drop the connection without an answer.
-func (s *Server) LoseAnswers(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.loseAnswer = n
-}
+func (s *Server) LoseAnswers(n int) { fakeserver.Set(&s.mu, &s.loseAnswer, n) }
 
 // HoldAnswers makes the next n POST /api/v4/posts create the post and
 // hold the answer until the client goes away (herald killed mid-send).
-func (s *Server) HoldAnswers(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.holdAnswer = n
-}
+func (s *Server) HoldAnswers(n int) { fakeserver.Set(&s.mu, &s.holdAnswer, n) }
+
+// FailPosts makes the next n POST /api/v4/posts answer 503 without
+// creating a post.
+func (s *Server) FailPosts(n int) { fakeserver.Set(&s.mu, &s.failPosts, n) }
 
 // Held returns how many answers were held so far.
 func (s *Server) Held() int { return fakeserver.Get(&s.mu, &s.held) }
@@ -590,6 +612,14 @@ func (s *Server) AddChannel(id, typ string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels[id] = typ
+}
+
+// RemoveChannel makes the bot no longer a member of channel id: it is not
+// listed, and its posts and files answer 403.
+func (s *Server) RemoveChannel(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.channels, id)
 }
 
 // Forbid makes reading channel id's posts answer 403 while it is still

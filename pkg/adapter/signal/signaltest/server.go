@@ -4,6 +4,7 @@ package signaltest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // Kept is how many events the fake keeps for Last-Event-ID, as signal-cli.
@@ -33,6 +35,11 @@ type Envelope struct {
 	NoData bool
 	// GroupID makes it a group message (dataMessage.groupInfo).
 	GroupID string
+	// Attachments go in dataMessage.attachments and the daemon's store.
+	Attachments []Attachment
+	// Extra adds fields to dataMessage: "sticker", "reaction",
+	// "contacts", "remoteDelete" …
+	Extra map[string]any
 }
 
 // JSON returns the event data signal-cli writes for e for account.
@@ -46,6 +53,16 @@ func (e Envelope) JSON(account string) string {
 		env["receiptMessage"] = map[string]any{"when": e.Timestamp + 10, "isDelivery": true, "timestamps": []int64{e.Timestamp - 1}}
 	} else {
 		dm := map[string]any{"timestamp": e.Timestamp, "message": e.Text, "expiresInSeconds": 0, "viewOnce": false}
+		if e.Text == "" {
+			dm["message"] = nil
+		}
+		for _, a := range e.Attachments {
+			atts, _ := dm["attachments"].([]map[string]any)
+			dm["attachments"] = append(atts, a.json())
+		}
+		for k, v := range e.Extra {
+			dm[k] = v
+		}
 		if e.GroupID != "" {
 			dm["groupInfo"] = map[string]any{"groupId": e.GroupID, "groupName": "g", "revision": 3, "type": "DELIVER"}
 		}
@@ -74,6 +91,8 @@ type Sent struct {
 	Mention   []string
 	TextStyle []string
 	Timestamp int64
+	// Attachments are the files sent, decoded.
+	Attachments []SentAttachment
 }
 
 // Reply scripts the answer to one send.
@@ -132,6 +151,8 @@ type Server struct {
 	script     []Reply
 	sends      int
 	clock      int64
+	files      map[string]Attachment
+	fetches    int
 }
 
 // New starts a fake on 127.0.0.1 serving account; it stops with the test.
@@ -232,7 +253,10 @@ func (s *Server) Restart() {
 }
 
 // Push makes the daemon receive e and returns its event id.
-func (s *Server) Push(e Envelope) string { return s.PushRaw(e.JSON(s.Account)) }
+func (s *Server) Push(e Envelope) string {
+	s.store(e.Attachments)
+	return s.PushRaw(e.JSON(s.Account))
+}
 
 // Message returns a direct text message from +15550001 with a fresh
 // timestamp.
@@ -314,13 +338,7 @@ func (s *Server) Sends() int { return fakeserver.Get(&s.mu, &s.sends) }
 // Wait polls cond until it holds, failing the test after timeout.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("signaltest: timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Within(t, timeout, "signaltest: "+what, cond)
 }
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
@@ -441,6 +459,7 @@ type sendParams struct {
 	QuoteAuthor    string   `json:"quoteAuthor"`
 	Mention        []string `json:"mention"`
 	TextStyle      []string `json:"textStyle"`
+	Attachments    []string `json:"attachments"`
 }
 
 func (s *Server) handleRPC(w http.ResponseWriter, r *http.Request) {
@@ -456,9 +475,17 @@ func (s *Server) handleRPC(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnsupportedMediaType)
 		return
 	}
+	if r.ContentLength > MaxRequest {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		return
+	}
 	var req rpcRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, MaxRequest)).Decode(&req); err != nil {
 		writeJSON(w, map[string]any{"jsonrpc": "2.0", "id": nil, "error": map[string]any{"code": -32700, "message": err.Error()}})
+		return
+	}
+	if req.Method == "getAttachment" {
+		s.getAttachment(w, r, req)
 		return
 	}
 	if req.Method != "send" {
@@ -492,7 +519,16 @@ func (s *Server) handleRPC(w http.ResponseWriter, r *http.Request) {
 		rpcErr(w, req.ID, -32602, "Specified account does not exist")
 		return
 	}
-	if p.Message == "" {
+	atts, err := decodeAttachments(p.Attachments)
+	switch {
+	case errors.Is(err, errAttachmentTooLarge):
+		rpcErr(w, req.ID, -1, "Attachment too large")
+		return
+	case err != nil:
+		rpcErr(w, req.ID, -1, "Invalid attachment: "+err.Error())
+		return
+	}
+	if p.Message == "" && len(atts) == 0 {
 		rpcErr(w, req.ID, -1, "Sending empty message is not allowed, either a message, attachment or sticker must be given.")
 		return
 	}
@@ -527,7 +563,8 @@ func (s *Server) handleRPC(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		s.mu.Lock()
 		s.sent = append(s.sent, Sent{Recipient: p.Recipient, GroupID: p.GroupID, Message: p.Message, Account: p.Account,
-			QuoteTimestamp: p.QuoteTimestamp, QuoteAuthor: p.QuoteAuthor, Mention: p.Mention, TextStyle: p.TextStyle, Timestamp: ts})
+			QuoteTimestamp: p.QuoteTimestamp, QuoteAuthor: p.QuoteAuthor, Mention: p.Mention, TextStyle: p.TextStyle, Timestamp: ts,
+			Attachments: atts})
 		if reply.Hold {
 			s.held++
 		}

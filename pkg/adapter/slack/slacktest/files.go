@@ -3,6 +3,7 @@
 package slacktest
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -75,9 +76,7 @@ type pendingUpload struct {
 func (s *Server) AddFile(f File) map[string]any {
 	s.mu.Lock()
 	s.seq++
-	if f.ID == "" {
-		f.ID = fmt.Sprintf("F%06d", s.seq)
-	}
+	f.ID = cmp.Or(f.ID, fmt.Sprintf("F%06d", s.seq))
 	if s.files == nil {
 		s.files = map[string]*File{}
 	}

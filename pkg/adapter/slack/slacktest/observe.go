@@ -8,14 +8,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
 
 // Opens counts apps.connections.open calls.
-func (s *Server) Opens() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.opens
-}
+func (s *Server) Opens() int { return fakeserver.Get(&s.mu, &s.opens) }
 
 // Live returns the ids of open connections that have been sent hello,
 // ascending.
@@ -86,11 +83,7 @@ func (s *Server) WaitClosed(t testing.TB, id int, timeout time.Duration) websock
 }
 
 // Acks returns the acknowledgements received so far.
-func (s *Server) Acks() []Ack {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Ack(nil), s.acks...)
-}
+func (s *Server) Acks() []Ack { return fakeserver.Copy(&s.mu, &s.acks) }
 
 // WaitAck waits for an acknowledgement of eventID and returns the first.
 func (s *Server) WaitAck(t testing.TB, eventID string, timeout time.Duration) Ack {

@@ -3,6 +3,7 @@
 package slacktest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -34,15 +35,9 @@ func (s *Server) eventPayload(ev *Event) map[string]any {
 	s.seq++
 	n := s.seq
 	s.mu.Unlock()
-	if ev.EventID == "" {
-		ev.EventID = fmt.Sprintf("Ev%06d", n)
-	}
-	if ev.Type == "" {
-		ev.Type = "message"
-	}
-	if ev.TS == "" {
-		ev.TS = fmt.Sprintf("1690000000.%06d", n)
-	}
+	ev.EventID = cmp.Or(ev.EventID, fmt.Sprintf("Ev%06d", n))
+	ev.Type = cmp.Or(ev.Type, "message")
+	ev.TS = cmp.Or(ev.TS, fmt.Sprintf("1690000000.%06d", n))
 	e := map[string]any{"type": ev.Type, "channel": ev.Channel, "user": ev.User, "text": ev.Text, "ts": ev.TS, "event_ts": ev.TS}
 	for k, v := range map[string]string{"channel_type": ev.ChannelType, "thread_ts": ev.ThreadTS, "bot_id": ev.BotID, "subtype": ev.Subtype} {
 		if v != "" {

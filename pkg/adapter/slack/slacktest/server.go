@@ -3,6 +3,7 @@
 package slacktest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"net"
@@ -48,15 +49,9 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.AppToken == "" {
-		o.AppToken = "xapp-1-A1-test"
-	}
-	if o.BotToken == "" {
-		o.BotToken = "xoxb-test"
-	}
-	if o.BotUserID == "" {
-		o.BotUserID = "UBOT"
-	}
+	o.AppToken = cmp.Or(o.AppToken, "xapp-1-A1-test")
+	o.BotToken = cmp.Or(o.BotToken, "xoxb-test")
+	o.BotUserID = cmp.Or(o.BotUserID, "UBOT")
 	if o.PingInterval <= 0 {
 		o.PingInterval = 10 * time.Second
 	}
@@ -87,7 +82,7 @@ type Server struct {
 	fakeserver.Faults
 
 	mu        sync.Mutex
-	changed   chan struct{}
+	changes   fakeserver.Changes // wakes waitFor on every change
 	opens     int
 	holdHello bool
 	others    int // connections another client holds, counted in hello
@@ -141,7 +136,6 @@ func New(opts Options) *Server {
 		opts:    opts,
 		ctx:     ctx,
 		stop:    stop,
-		changed: make(chan struct{}),
 		tickets: map[string]bool{},
 		conns:   map[int]*wsConn{},
 		all:     map[int]*wsConn{},
@@ -221,29 +215,11 @@ func (s *Server) Close() {
 }
 
 // notify wakes waiters; call with s.mu held.
-func (s *Server) notify() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
+func (s *Server) notify() { s.changes.Notify() }
 
-// waitFor polls cond on every state change until it holds or timeout.
+// waitFor waits until cond (called with s.mu held) holds, re-checked on
+// every state change, failing t after timeout.
 func (s *Server) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		ok := cond()
-		ch := s.changed
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("slacktest: %s: not within %v", what, timeout)
-			return
-		}
-	}
+	s.changes.Wait(t, timeout, "slacktest: "+what, fakeserver.Locked(&s.mu, cond))
 }

@@ -159,11 +159,7 @@ func readFileParts(f *multipart.Form) []filePart {
 }
 
 // Uploads returns the files received so far.
-func (s *Server) Uploads() []Upload {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Upload(nil), s.uploads...)
-}
+func (s *Server) Uploads() []Upload { return fakeserver.Copy(&s.mu, &s.uploads) }
 
 // upload answers a send<Media> call: the file must come as a multipart part
 // named after the method's field (photo, document, voice, audio, video).

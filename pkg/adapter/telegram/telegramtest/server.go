@@ -74,7 +74,7 @@ type Server struct {
 	once   sync.Once
 
 	mu          sync.Mutex
-	changed     chan struct{} // closed and replaced on every change
+	changes     fakeserver.Changes // notified on every change
 	srv         *http.Server
 	down        chan struct{} // closed by Refuse for the serving generation
 	serveDone   chan struct{}
@@ -127,7 +127,6 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 		Bot:         User{ID: 42, IsBot: true, FirstName: "gw", Username: "gw_bot"},
 		addr:        ln.Addr().String(),
 		closed:      make(chan struct{}),
-		changed:     make(chan struct{}),
 		nextUpdate:  1000,
 		nextMessage: 0,
 		scripts:     map[string][]Reply{},
@@ -230,10 +229,7 @@ func (s *Server) leave() {
 }
 
 // notifyLocked wakes everyone waiting for a change.
-func (s *Server) notifyLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
+func (s *Server) notifyLocked() { s.changes.Notify() }
 
 // ServeHTTP implements the Bot API routes: /bot<token>/<method>.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -451,7 +447,7 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p Params, do
 		}
 		s.held++
 		s.notifyLocked()
-		ch := s.changed
+		ch := s.changes.C()
 		s.mu.Unlock()
 		var end func()
 		select {
@@ -782,11 +778,7 @@ func (s *Server) Transcript(chatID string) []string {
 
 // Confirmed returns the highest offset received: every update below it is
 // confirmed and forgotten.
-func (s *Server) Confirmed() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.confirmed
-}
+func (s *Server) Confirmed() int64 { return fakeserver.Get(&s.mu, &s.confirmed) }
 
 // Pending returns how many updates are queued and not confirmed.
 func (s *Server) Pending() int {
@@ -797,45 +789,18 @@ func (s *Server) Pending() int {
 
 // NegativeOffsetSeen reports whether any getUpdates used a negative offset,
 // which throws pending updates away.
-func (s *Server) NegativeOffsetSeen() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.negative
-}
+func (s *Server) NegativeOffsetSeen() bool { return fakeserver.Get(&s.mu, &s.negative) }
 
 // Held returns how many getUpdates calls are waiting for an update now.
-func (s *Server) Held() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.held
-}
+func (s *Server) Held() int { return fakeserver.Get(&s.mu, &s.held) }
 
 // Blackholed returns how many requests are being blackholed now.
-func (s *Server) Blackholed() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.blackholed
-}
+func (s *Server) Blackholed() int { return fakeserver.Get(&s.mu, &s.blackholed) }
 
 // Wait blocks until cond returns true, re-checking after every change of
 // the server's state (a request, an update, a poll held or released), and
 // fails the test after timeout. cond may call the accessors of s.
 func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		ch := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("telegramtest: %s: not reached within %v", what, timeout)
-			return
-		}
-	}
+	s.changes.Wait(t, timeout, "telegramtest: "+what, cond)
 }

@@ -261,26 +261,14 @@ func (r *Receiver) Script(steps ...Step) {
 }
 
 // Requests returns every request so far, in arrival order.
-func (r *Receiver) Requests() []Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Request(nil), r.requests...)
-}
+func (r *Receiver) Requests() []Request { return fakeserver.Copy(&r.mu, &r.requests) }
 
 // Delivered returns the distinct replies delivered, as the platform's users
 // would see them: a retry recognised by its Idempotency-Key is not repeated.
-func (r *Receiver) Delivered() []Reply {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Reply(nil), r.delivered...)
-}
+func (r *Receiver) Delivered() []Reply { return fakeserver.Copy(&r.mu, &r.delivered) }
 
 // Duplicates counts requests answered from the Idempotency-Key record.
-func (r *Receiver) Duplicates() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.duplicates
-}
+func (r *Receiver) Duplicates() int { return fakeserver.Get(&r.mu, &r.duplicates) }
 
 // WaitRequests waits until n requests have arrived (been read, before any
 // scripted step or processing) and returns them. A returned Request may

@@ -31,8 +31,15 @@ type Message struct {
 	From string // the sender's userid (FromUserName)
 	Text string // Content
 	At   time.Time
-	// Type overrides "text" (e.g. "image", or "event" for an event).
+	// Type overrides "text": "image", "voice", "video", "file",
+	// "location", "link", or "event" for an event.
 	Type string
+	// MediaID is the MediaId of an image, voice, video or file message
+	// (default "media"); see Fake.AddMedia.
+	MediaID string
+	// Format is a voice message's Format (default "amr"), Recognition its
+	// transcript (only when the application has voice recognition on).
+	Format, Recognition string
 	// AgentID overrides the fake's agent id.
 	AgentID int64
 }
@@ -82,6 +89,17 @@ func (c Crypt) Sign(timestamp, nonce, encrypted string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+func media(m Message) string {
+	if m.MediaID == "" {
+		return "media"
+	}
+	return m.MediaID
+}
+
+func cdata(tag, text string) string {
+	return "<" + tag + "><![CDATA[" + text + "]]></" + tag + ">"
+}
+
 // Plain is the decrypted XML of a text message (or of another type).
 func Plain(corpID string, agentID int64, m Message) []byte {
 	at := m.At
@@ -104,8 +122,28 @@ func Plain(corpID string, agentID int64, m Message) []byte {
 		b.WriteString("</Content>")
 	case "event":
 		b.WriteString("<Event><![CDATA[enter_agent]]></Event><EventKey><![CDATA[]]></EventKey>")
+	case "image":
+		b.WriteString("<PicUrl><![CDATA[https://example.invalid/p.jpg]]></PicUrl>" + cdata("MediaId", media(m)))
+	case "voice":
+		format := m.Format
+		if format == "" {
+			format = "amr"
+		}
+		b.WriteString(cdata("MediaId", media(m)) + cdata("Format", format))
+		if m.Recognition != "" {
+			b.WriteString(cdata("Recognition", m.Recognition))
+		}
+	case "video":
+		b.WriteString(cdata("MediaId", media(m)) + cdata("ThumbMediaId", "thumb-"+media(m)))
+	case "file":
+		b.WriteString(cdata("MediaId", media(m)))
+	case "location":
+		b.WriteString("<Location_X>23.134521</Location_X><Location_Y>113.358803</Location_Y><Scale>20</Scale>" + cdata("Label", "somewhere"))
+	case "link":
+		b.WriteString(cdata("Title", "a title") + cdata("Description", "a description") + cdata("Url", "https://example.invalid/") +
+			cdata("PicUrl", "https://example.invalid/p.jpg"))
 	default:
-		b.WriteString("<PicUrl><![CDATA[https://example.invalid/p.jpg]]></PicUrl><MediaId><![CDATA[media]]></MediaId>")
+		b.WriteString(cdata("MediaId", media(m)))
 	}
 	if typ != "event" {
 		b.WriteString("<MsgId>" + m.ID + "</MsgId>")

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 )
@@ -33,11 +34,16 @@ const (
 
 // Sent is a message the fake accepted.
 type Sent struct {
-	MsgID   string
-	ToUser  string
+	MsgID  string
+	ToUser string
+	// MsgType is text, image, voice, video or file.
+	MsgType string
 	Text    string
-	AgentID int64
-	Token   string
+	// MediaID is the media_id of an image, voice, video or file message,
+	// Title a video's title.
+	MediaID, Title string
+	AgentID        int64
+	Token          string
 }
 
 // Fault points (fakeserver.Faults.Inject). WeCom answers its errors with
@@ -45,8 +51,10 @@ type Sent struct {
 // Code), a Reject(http.StatusOK).WithCode("…") fault that errcode, a
 // Reject of another status that HTTP status.
 const (
-	Token fakeserver.Point = "gettoken"
-	Send  fakeserver.Point = "message/send"
+	Token       fakeserver.Point = "gettoken"
+	Send        fakeserver.Point = "message/send"
+	MediaGet    fakeserver.Point = "media/get"
+	MediaUpload fakeserver.Point = "media/upload"
 )
 
 // Fake is a running fake WeCom.
@@ -69,6 +77,9 @@ type Fake struct {
 	sent       []Sent
 	blackholed int
 	seq        int
+	media      map[string]*Media
+	uploads    []Upload
+	slow       time.Duration
 }
 
 // New starts a fake on 127.0.0.1 with the default credentials; it stops
@@ -89,10 +100,12 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 	}
 	f := &Fake{CorpID: DefaultCorpID, AgentID: DefaultAgentID, Secret: DefaultSecret,
 		Crypt:  Crypt{Token: DefaultToken, EncodingAESKey: DefaultEncodingAESKey, ReceiveID: DefaultCorpID},
-		tokens: map[string]bool{}, done: make(chan struct{})}
+		tokens: map[string]bool{}, media: map[string]*Media{}, done: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /cgi-bin/gettoken", f.gettoken)
 	mux.HandleFunc("POST /cgi-bin/message/send", f.send)
+	mux.HandleFunc("GET /cgi-bin/media/get", f.mediaGet)
+	mux.HandleFunc("POST /cgi-bin/media/upload", f.upload)
 	f.srv = httptest.NewUnstartedServer(mux)
 	f.srv.Listener.Close()
 	f.srv.Listener = ln
@@ -223,6 +236,36 @@ type sendBody struct {
 	Text    *struct {
 		Content string `json:"content"`
 	} `json:"text"`
+	Image *mediaRef `json:"image"`
+	Voice *mediaRef `json:"voice"`
+	Video *mediaRef `json:"video"`
+	File  *mediaRef `json:"file"`
+}
+
+type mediaRef struct {
+	MediaID     string `json:"media_id"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+}
+
+// token checks the request's access_token, answering its errcode if it is
+// missing, unknown or expired.
+func (f *Fake) token(w http.ResponseWriter, r *http.Request) (string, bool) {
+	tok := r.URL.Query().Get("access_token")
+	f.mu.Lock()
+	valid, known := f.tokens[tok]
+	f.mu.Unlock()
+	switch {
+	case tok == "":
+		answer(w, 41001, "access_token missing", nil)
+	case !known:
+		answer(w, 40014, "invalid access_token", nil)
+	case !valid:
+		answer(w, 42001, "access_token expired", nil)
+	default:
+		return tok, true
+	}
+	return "", false
 }
 
 func (f *Fake) send(w http.ResponseWriter, r *http.Request) {
@@ -233,24 +276,10 @@ func (f *Fake) send(w http.ResponseWriter, r *http.Request) {
 	if f.fault(Send, w, r) {
 		return
 	}
-	tok := r.URL.Query().Get("access_token")
-	f.mu.Lock()
-	valid, known := f.tokens[tok]
-	switch {
-	case tok == "":
-		f.mu.Unlock()
-		answer(w, 41001, "access_token missing", nil)
-		return
-	case !known:
-		f.mu.Unlock()
-		answer(w, 40014, "invalid access_token", nil)
-		return
-	case !valid:
-		f.mu.Unlock()
-		answer(w, 42001, "access_token expired", nil)
+	tok, ok := f.token(w, r)
+	if !ok {
 		return
 	}
-	f.mu.Unlock()
 	var b sendBody
 	switch {
 	case json.Unmarshal(body, &b) != nil:
@@ -262,7 +291,10 @@ func (f *Fake) send(w http.ResponseWriter, r *http.Request) {
 	case b.ToUser == "" && b.ToParty == "" && b.ToTag == "":
 		answer(w, 40035, "invalid parameter: touser, toparty and totag empty", nil)
 		return
-	case b.MsgType != "text" || b.Text == nil:
+	case b.MsgType != "text":
+		f.sendMedia(w, tok, &b)
+		return
+	case b.Text == nil:
 		answer(w, 40008, "invalid message type", nil)
 		return
 	case b.Text.Content == "":
@@ -274,7 +306,7 @@ func (f *Fake) send(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.seq++
-	s := Sent{MsgID: fmt.Sprintf("fake-msgid-%06d", f.seq), ToUser: b.ToUser, Text: b.Text.Content, AgentID: b.AgentID, Token: tok}
+	s := Sent{MsgID: fmt.Sprintf("fake-msgid-%06d", f.seq), ToUser: b.ToUser, MsgType: "text", Text: b.Text.Content, AgentID: b.AgentID, Token: tok}
 	f.sent = append(f.sent, s)
 	f.mu.Unlock()
 	answer(w, 0, "ok", map[string]any{"invaliduser": "", "invalidparty": "", "invalidtag": "", "unlicenseduser": "", "msgid": s.MsgID})

@@ -32,13 +32,18 @@ const Window = 24 * time.Hour
 type Sent struct {
 	ID       string
 	To       string
-	Type     string // text or template
+	Type     string // text, template, image, document, audio or video
 	Text     string // text.body
 	ReplyTo  string // context.message_id
 	Template string // template.name
 	Language string // template.language.code
 	Params   []string
 	Auth     string
+	// MediaID, Caption and Filename are the media object of an image,
+	// document, audio or video message.
+	MediaID  string
+	Caption  string
+	Filename string
 }
 
 // Failure is a scripted answer to the next send (or check).
@@ -49,7 +54,13 @@ type Failure struct {
 	RetryAfter string
 	// Blackhole holds the request unanswered until the client gives up.
 	Blackhole bool
+	// Pass lets the request through, answered as usual: a script can
+	// fail the second of two calls (a media message after its upload).
+	Pass bool
 }
+
+// Pass is a scripted entry that lets its request through.
+func Pass() Failure { return Failure{Pass: true} }
 
 // RateLimited is HTTP 429 with WhatsApp's throughput code 130429 and
 // Retry-After seconds (empty: none).
@@ -85,6 +96,15 @@ type Fake struct {
 	lastIn     map[string]time.Time
 	seq        int
 	changes    fakeserver.Changes
+	done       chan struct{}
+
+	media          map[string]*mediaFile
+	urlGen         int
+	expireNext     bool
+	uploads        []Upload
+	lookups        int
+	downloads      int
+	downloadNoAuth int
 }
 
 // New starts a fake on 127.0.0.1 with the default credentials; it stops
@@ -104,17 +124,21 @@ func NewOn(t testing.TB, listen func(network, address string) (net.Listener, err
 		t.Fatalf("whatsapptest: listen: %v", err)
 	}
 	f := &Fake{Token: DefaultToken, AppSecret: DefaultAppSecret, PhoneNumberID: DefaultPhoneNumberID,
-		now: time.Now, lastIn: map[string]time.Time{}}
+		now: time.Now, lastIn: map[string]time.Time{}, done: make(chan struct{})}
 	mux := http.NewServeMux()
 	base := "/" + DefaultVersion + "/" + f.PhoneNumberID
 	mux.HandleFunc("GET "+base, f.check)
 	mux.HandleFunc("POST "+base+"/messages", f.messages)
+	mux.HandleFunc("POST "+base+"/media", f.upload)
+	mux.HandleFunc("GET /"+DefaultVersion+"/{media}", f.mediaURL)
+	mux.HandleFunc("GET /whatsapp_business/attachments/", f.download)
 	f.srv = httptest.NewUnstartedServer(mux)
 	f.srv.Listener.Close()
 	f.srv.Listener = ln
 	f.srv.Start()
 	f.URL = f.srv.URL
 	t.Cleanup(func() {
+		close(f.done)
 		f.srv.CloseClientConnections()
 		f.srv.Close()
 	})
@@ -171,9 +195,7 @@ func (f *Fake) Blackholed() int { return fakeserver.Get(&f.mu, &f.blackholed) }
 // something, failing t after timeout.
 func (f *Fake) Wait(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !f.changes.Await(timeout, cond) {
-		t.Fatalf("whatsapptest: no %s within %v", what, timeout)
-	}
+	f.changes.Wait(t, timeout, "whatsapptest: "+what, cond)
 }
 
 // wake signals a change; called with mu held.
@@ -199,6 +221,10 @@ func (f *Fake) answer(w http.ResponseWriter, r *http.Request) bool {
 	}
 	fl := f.script[0]
 	f.script = f.script[1:]
+	if fl.Pass {
+		f.mu.Unlock()
+		return true
+	}
 	if fl.Blackhole {
 		f.blackholed++
 		f.wake()
@@ -249,6 +275,10 @@ type sendBody struct {
 	Text *struct {
 		Body string `json:"body"`
 	} `json:"text"`
+	Image    *sendMedia `json:"image"`
+	Document *sendMedia `json:"document"`
+	Audio    *sendMedia `json:"audio"`
+	Video    *sendMedia `json:"video"`
 	Template *struct {
 		Name     string `json:"name"`
 		Language struct {
@@ -262,6 +292,29 @@ type sendBody struct {
 			} `json:"parameters"`
 		} `json:"components"`
 	} `json:"template"`
+}
+
+// sendMedia is the media object of a sent image, document, audio or video
+// message.
+type sendMedia struct {
+	ID       string `json:"id"`
+	Link     string `json:"link"`
+	Caption  string `json:"caption"`
+	Filename string `json:"filename"`
+}
+
+func (b *sendBody) media() *sendMedia {
+	switch b.Type {
+	case "image":
+		return b.Image
+	case "document":
+		return b.Document
+	case "audio":
+		return b.Audio
+	case "video":
+		return b.Video
+	}
+	return nil
 }
 
 func (f *Fake) messages(w http.ResponseWriter, r *http.Request) {
@@ -292,6 +345,17 @@ func (f *Fake) messages(w http.ResponseWriter, r *http.Request) {
 				s.Params = append(s.Params, p.Text)
 			}
 		}
+	case b.media() != nil:
+		m := b.media()
+		if !f.uploadedMedia(m.ID) {
+			writeError(w, GraphError(http.StatusBadRequest, 131053, "(#131053) Media upload error: unknown media id"))
+			return
+		}
+		if n := len([]rune(m.Caption)); n > 1024 || m.Caption != "" && b.Type == "audio" {
+			writeError(w, GraphError(http.StatusBadRequest, 100, "(#100) Invalid parameter: caption"))
+			return
+		}
+		s.MediaID, s.Caption, s.Filename = m.ID, m.Caption, m.Filename
 	default:
 		writeError(w, GraphError(http.StatusBadRequest, 100, "(#100) Invalid parameter"))
 		return
@@ -300,7 +364,7 @@ func (f *Fake) messages(w http.ResponseWriter, r *http.Request) {
 		s.ReplyTo = b.Context.MessageID
 	}
 	f.mu.Lock()
-	if s.Type == "text" {
+	if s.Type != "template" {
 		if last, ok := f.lastIn[s.To]; !ok || f.now().Sub(last) >= Window {
 			f.mu.Unlock()
 			writeError(w, GraphError(http.StatusBadRequest, 131047,

@@ -26,8 +26,33 @@ type Message struct {
 	Name string // profile name
 	Text string
 	At   time.Time // zero: now
-	// Type overrides "text" (e.g. "image", which herald does not carry).
+	// Type overrides "text": image, document, audio, video and sticker
+	// carry the media fields below; other types (location, contacts,
+	// reaction …) an empty object.
 	Type string
+	// MediaID (from AddMedia), MIME, Caption (image, video, document),
+	// Filename (document) and Voice (audio) make the media object.
+	MediaID  string
+	MIME     string
+	Caption  string
+	Filename string
+	Voice    bool
+}
+
+// mediaObject is the media object of m: id, mime_type, sha256 (a
+// placeholder), and caption, filename and voice when set.
+func (m Message) mediaObject() map[string]any {
+	o := map[string]any{"id": m.MediaID, "mime_type": m.MIME, "sha256": "c2hhMjU2"}
+	if m.Caption != "" {
+		o["caption"] = m.Caption
+	}
+	if m.Filename != "" {
+		o["filename"] = m.Filename
+	}
+	if m.Type == "audio" {
+		o["voice"] = m.Voice
+	}
+	return o
 }
 
 // Status is a status change of a sent message for a notification.
@@ -80,8 +105,10 @@ func Notification(phoneNumberID string, msgs []Message, sts []Status) []byte {
 		msg := obj{"from": m.From, "id": m.ID, "timestamp": strconv.FormatInt(at.Unix(), 10), "type": typ}
 		if typ == "text" {
 			msg["text"] = obj{"body": m.Text}
+		} else if m.MediaID != "" {
+			msg[typ] = m.mediaObject()
 		} else {
-			msg[typ] = obj{"id": "media-1", "mime_type": "image/jpeg"}
+			msg[typ] = obj{}
 		}
 		messages = append(messages, msg)
 	}

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package jsstore
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/heraldgw/herald/pkg/config"
+)
+
+// Dial connects to the NATS servers of store.nats, authenticated as it
+// says (a creds file, an nkey seed or a token, each read from its secret
+// reference), over TLS when tls_ca or a client certificate is set. The
+// attempt is bounded by timeout; once connected the client reconnects on
+// its own, without limit, and logs each loss and recovery to log.
+func Dial(cfg config.StoreNATS, name string, timeout time.Duration, log *logrus.Entry) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.Timeout(timeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.WithError(err).Warn("NATS connection lost; reconnecting")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.WithField("server", nc.ConnectedUrlRedacted()).Info("NATS connection restored")
+		}),
+	}
+	switch cfg.Auth {
+	case "creds":
+		p, err := cfg.Secret.Path()
+		if err != nil {
+			return nil, fmt.Errorf("jsstore: store.nats.secret: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(p))
+	case "nkey":
+		p, err := cfg.Secret.Path()
+		if err != nil {
+			return nil, fmt.Errorf("jsstore: store.nats.secret: %w", err)
+		}
+		o, err := nats.NkeyOptionFromSeed(p)
+		if err != nil {
+			return nil, fmt.Errorf("jsstore: store.nats.secret: %w", err)
+		}
+		opts = append(opts, o)
+	case "token":
+		v, err := cfg.Secret.Read()
+		if err != nil {
+			return nil, fmt.Errorf("jsstore: store.nats.secret: %w", err)
+		}
+		opts = append(opts, nats.Token(v.Reveal()))
+	}
+	if cfg.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(cfg.TLSCA))
+	}
+	if cfg.TLSCert != "" {
+		key, err := cfg.TLSKey.Path()
+		if err != nil {
+			return nil, fmt.Errorf("jsstore: store.nats.tls_key: %w", err)
+		}
+		opts = append(opts, nats.ClientCert(cfg.TLSCert, key))
+	}
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("jsstore: connect to %s: %w", strings.Join(cfg.URLs, ", "), err)
+	}
+	return nc, nil
+}
