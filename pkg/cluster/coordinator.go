@@ -111,20 +111,31 @@ type Buckets struct {
 	Members jetstream.KeyValue // membership, TTL Config.Member.TTL
 }
 
-// OpenBuckets creates or opens prefix+"leases" and prefix+"members" with
-// the TTLs of cfg and the given replicas.
+// OpenBuckets creates or opens the buckets <prefix>_leases and
+// <prefix>_members with the TTLs of cfg and the given replicas (replicas
+// apply when a bucket is created). The prefix is the one the JetStream
+// store uses, so several herald clusters can share one NATS; default
+// "herald".
 func OpenBuckets(ctx context.Context, js jetstream.JetStream, prefix string, cfg Config, replicas int) (Buckets, error) {
 	cfg = cfg.withDefaults()
-	leases, err := LeaseBucket(ctx, js, prefix+"leases", cfg.Lease.TTL, replicas)
+	if prefix == "" {
+		prefix = "herald"
+	}
+	if !bucketPrefix.MatchString(prefix) {
+		return Buckets{}, fmt.Errorf("cluster: prefix %q: only letters, digits, '-' and '_'", prefix)
+	}
+	leases, err := LeaseBucket(ctx, js, prefix+"_leases", cfg.Lease.TTL, replicas)
 	if err != nil {
 		return Buckets{}, err
 	}
-	members, err := LeaseBucket(ctx, js, prefix+"members", cfg.Member.TTL, replicas)
+	members, err := LeaseBucket(ctx, js, prefix+"_members", cfg.Member.TTL, replicas)
 	if err != nil {
 		return Buckets{}, err
 	}
 	return Buckets{Leases: leases, Members: members}, nil
 }
+
+var bucketPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // Status is a snapshot of one node's view of the cluster.
 type Status struct {

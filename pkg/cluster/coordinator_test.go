@@ -162,7 +162,7 @@ func startNode(t *testing.T, url, name string, cfg Config, replicas int, w Worke
 	js := connect(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := OpenBuckets(ctx, js, "herald-", cfg, replicas)
+	b, err := OpenBuckets(ctx, js, "herald", cfg, replicas)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +524,7 @@ func TestCoordinatorPlatformFallback(t *testing.T) {
 	js := connect(t, s.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := OpenBuckets(ctx, js, "herald-", cfg, 1)
+	b, err := OpenBuckets(ctx, js, "herald", cfg, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -585,7 +585,7 @@ func TestCoordinatorRejectsBadConfig(t *testing.T) {
 	cfg := testConfig(3 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := OpenBuckets(ctx, js, "herald-", cfg, 1)
+	b, err := OpenBuckets(ctx, js, "herald", cfg, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,5 +614,22 @@ func TestCoordinatorRejectsBadConfig(t *testing.T) {
 	}
 	if err := co.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOpenBucketsNames(t *testing.T) {
+	s := natstest.StartServer(t)
+	js := connect(t, s.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := OpenBuckets(ctx, js, "", testConfig(3*time.Second), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Leases.Bucket() != "herald_leases" || b.Members.Bucket() != "herald_members" {
+		t.Fatalf("buckets %s, %s", b.Leases.Bucket(), b.Members.Bucket())
+	}
+	if _, err := OpenBuckets(ctx, js, "a.b", testConfig(3*time.Second), 1); err == nil {
+		t.Fatal("prefix a.b accepted")
 	}
 }

@@ -29,7 +29,11 @@
 // So the holder has stopped all work by t0 + TTL − Drift, which on the
 // server's clock is at or before t0 + TTL: before another node can hold the
 // key. A revision mismatch on Update (someone else wrote the key) stops the
-// work at once.
+// work at once. Release stops the work, then deletes the key against the
+// holder's revision (or a newer one holding its own value: a renewal that
+// Release cancelled may have been stored). LeaseBucket never changes an
+// existing bucket's TTL: a shorter one would expire keys before their
+// holders fence.
 //
 // With the defaults (TTL 10 s, Renew 2 s, StopTimeout 3 s, Drift 1 s, so
 // Margin 4 s): a holder renews five times per TTL; after its last success it
@@ -50,10 +54,11 @@
 // server; when that server goes away the watcher can stay silent for longer
 // than a TTL, so a watcher that delivers nothing for two Renew intervals and
 // a second (this node's own renewals would have shown) is started again,
-// and its first delivery of every current key refreshes them all. A node
-// that cannot renew its membership
-// counts itself out at its fencing deadline: it then wants no lease,
-// releases what it holds, and tries to join again with backoff. A node that
+// and its first delivery of every current key refreshes them all.
+//
+// A node that cannot renew its membership counts itself out at its fencing
+// deadline: it then wants no lease, releases what it holds, and tries to
+// join again with backoff. A node that
 // restarts after a crash finds its id still held by its earlier run and
 // joins once that key expires. A node wants no lease until it has joined
 // and has read the members bucket once, so it never starts thinking it is
@@ -90,8 +95,8 @@
 // themselves as above; the others drop it from their view one member TTL
 // after its last membership write and take each key once it has expired.
 // With the member TTL equal to the lease TTL, a lost node's work is taken
-// over within TTL + tick (250 ms) + one retry (at most 500 ms) of its last
-// successful write.
+// over within TTL + tick (250 ms) + one retry (at most 500 ms) + the
+// server's expiry delay, counted from its last successful write.
 //
 // # Connections
 //
