@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,18 +59,34 @@ func (c LeaseConfig) validate() error {
 	return nil
 }
 
-// LeaseBucket creates or opens the key-value bucket that holds leases of
-// one TTL, with the given replicas.
+// LeaseBucket creates the key-value bucket that holds leases of one TTL,
+// with the given replicas, or opens it if it exists with that TTL. It never
+// changes an existing bucket's TTL: a shorter TTL would let keys expire
+// before their holders' fencing deadlines, so a bucket with another TTL is
+// an error.
 func LeaseBucket(ctx context.Context, js jetstream.JetStream, name string, ttl time.Duration, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:   name,
 		History:  1,
 		TTL:      ttl,
 		Replicas: replicas,
 		Storage:  jetstream.FileStorage,
 	})
-	if err != nil {
+	if err == nil {
+		return kv, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketExists) {
 		return nil, fmt.Errorf("cluster: create bucket %s: %w", name, err)
+	}
+	if kv, err = js.KeyValue(ctx, name); err != nil {
+		return nil, fmt.Errorf("cluster: open bucket %s: %w", name, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: bucket %s status: %w", name, err)
+	}
+	if st.TTL() != ttl {
+		return nil, fmt.Errorf("cluster: bucket %s exists with ttl %v, not %v; every node must use the same ttl", name, st.TTL(), ttl)
 	}
 	return kv, nil
 }
@@ -82,6 +99,7 @@ type Lease struct {
 	kind    string
 	key     string
 	node    string
+	value   []byte
 	cfg     LeaseConfig
 	stop    func(ctx context.Context)
 	metrics Metrics
@@ -96,11 +114,17 @@ type Lease struct {
 
 // NewLease prepares a lease on key in kv for node. stop must return once
 // the work the lease guards has stopped, or when its context ends.
+// The key's value is the node's name.
 func NewLease(kv jetstream.KeyValue, kind, key, node string, cfg LeaseConfig, stop func(ctx context.Context), m Metrics, log *logrus.Entry) (*Lease, error) {
+	return newLease(kv, kind, key, node, []byte(node), cfg, stop, m, log)
+}
+
+// newLease is NewLease with the value every write stores.
+func newLease(kv jetstream.KeyValue, kind, key, node string, value []byte, cfg LeaseConfig, stop func(ctx context.Context), m Metrics, log *logrus.Entry) (*Lease, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Lease{kv: kv, kind: kind, key: key, node: node, cfg: cfg.withDefaults(), stop: stop, metrics: m,
+	return &Lease{kv: kv, kind: kind, key: key, node: node, value: value, cfg: cfg.withDefaults(), stop: stop, metrics: m,
 		log: log.WithFields(logrus.Fields{"lease": key, "kind": kind})}, nil
 }
 
@@ -123,7 +147,7 @@ func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 		<-l.done // the renewer of an earlier, lost holding has finished
 	}
 	sent := time.Now()
-	rev, err := l.kv.Create(ctx, l.key, []byte(l.node))
+	rev, err := l.kv.Create(ctx, l.key, l.value)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return false, nil
 	}
@@ -165,7 +189,7 @@ func (l *Lease) renew(t0 time.Time, rev uint64, quit, done chan struct{}) {
 			}
 		}()
 		sent := time.Now()
-		nrev, err := l.kv.Update(ctx, l.key, []byte(l.node), rev)
+		nrev, err := l.kv.Update(ctx, l.key, l.value, rev)
 		cancel()
 		switch {
 		case err == nil:
@@ -189,15 +213,17 @@ func (l *Lease) renew(t0 time.Time, rev uint64, quit, done chan struct{}) {
 	}
 }
 
-// lose stops the guarded work, bounded, and marks the lease not held.
+// lose marks the lease not held and stops the guarded work, bounded. Held
+// reports false from the moment the lease is lost; a TryAcquire meanwhile
+// waits until the stop callback has returned.
 func (l *Lease) lose(rev uint64, why string) {
 	l.log.WithField("revision", rev).Warn("lease lost: " + why + "; stopping work")
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StopTimeout)
-	l.stop(ctx)
-	cancel()
 	l.mu.Lock()
 	l.held = false
 	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StopTimeout)
+	l.stop(ctx)
+	cancel()
 	l.metrics.LeaseLost(l.kind)
 }
 
@@ -223,16 +249,38 @@ func (l *Lease) Release(ctx context.Context) error {
 	if !l.held {
 		return nil
 	}
-	sctx, cancel := context.WithTimeout(ctx, l.cfg.StopTimeout)
+	// The work gets its whole StopTimeout whatever is left of ctx: a stop
+	// cut short would let the next holder start while it still runs.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.StopTimeout)
 	l.stop(sctx)
 	cancel()
 	l.held = false
 	l.metrics.LeaseReleased(l.kind)
-	if err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev)); err != nil {
+	if err := l.deleteOwn(ctx); err != nil {
 		return fmt.Errorf("cluster: delete %s: %w", l.key, err)
 	}
 	l.log.Info("lease released")
 	return nil
+}
+
+// deleteOwn deletes the key against the revision this holder last wrote.
+// Release cancels a renewal in flight, and the server may have stored it
+// all the same: then the key holds this holder's value at a newer revision,
+// and the delete is tried again against that one. A revision written by
+// anyone else is left alone.
+func (l *Lease) deleteOwn(ctx context.Context) error {
+	rev := l.rev
+	for attempt := 0; ; attempt++ {
+		err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(rev))
+		if err == nil || attempt == 2 || !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return err
+		}
+		e, gerr := l.kv.Get(ctx, l.key)
+		if gerr != nil || !bytes.Equal(e.Value(), l.value) || e.Revision() <= rev {
+			return err
+		}
+		rev = e.Revision()
+	}
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,7 @@ func quietLog() *logrus.Entry {
 
 func connect(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Timeout(5*time.Second), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.ReconnectBufSize(-1))
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}
@@ -306,5 +307,111 @@ func TestLeaseSurvivesNATSNodeLoss(t *testing.T) {
 	})
 	if err := b.Release(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLeaseReleaseGivesStopItsTimeout: Release with a context that has
+// already ended still gives the work its whole StopTimeout to stop, so the
+// key is never given up while the work runs; the delete then fails and the
+// key expires after the TTL.
+func TestLeaseReleaseGivesStopItsTimeout(t *testing.T) {
+	s := natstest.StartServer(t)
+	js := connect(t, s.ClientURL())
+	cfg := LeaseConfig{TTL: 2 * time.Second, Renew: 200 * time.Millisecond, StopTimeout: 500 * time.Millisecond, Drift: 200 * time.Millisecond}
+	kv := bucket(t, js, cfg.TTL, 1)
+	var m counters
+	var stopErr error
+	var left time.Duration
+	l, err := NewLease(kv, "platform", "telegram", "a", cfg, func(ctx context.Context) {
+		stopErr = ctx.Err()
+		if d, ok := ctx.Deadline(); ok {
+			left = time.Until(d)
+		}
+	}, &m, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.TryAcquire(context.Background()); !ok || err != nil {
+		t.Fatalf("acquire = %v, %v", ok, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.Release(ctx); err == nil {
+		t.Fatal("release with an ended context deleted the key")
+	}
+	if stopErr != nil || left <= cfg.StopTimeout/2 {
+		t.Fatalf("stop got ctx err %v with %v left, want its StopTimeout %v", stopErr, left, cfg.StopTimeout)
+	}
+	if l.Held() || m.released.Load() != 1 {
+		t.Fatalf("held=%v released=%d after release", l.Held(), m.released.Load())
+	}
+}
+
+// TestLeaseBucketKeepsItsTTL: opening a lease bucket with another TTL is an
+// error and leaves the bucket's TTL alone; a shorter TTL would let keys
+// expire before their holders fence.
+func TestLeaseBucketKeepsItsTTL(t *testing.T) {
+	s := natstest.StartServer(t)
+	js := connect(t, s.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := LeaseBucket(ctx, js, "leases", 3*time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LeaseBucket(ctx, js, "leases", 3*time.Second, 1); err != nil {
+		t.Fatalf("reopen with the same ttl: %v", err)
+	}
+	if _, err := LeaseBucket(ctx, js, "leases", 2*time.Second, 1); err == nil {
+		t.Fatal("opened with a shorter ttl")
+	}
+	kv, err := js.KeyValue(ctx, "leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := kv.Status(ctx); err != nil || st.TTL() != 3*time.Second {
+		t.Fatalf("bucket ttl after a mismatched open: %v, %v", st, err)
+	}
+}
+
+// TestLeaseReleaseAfterUnrecordedRenewal: Release cancels a renewal in
+// flight, which the server may store all the same. The key then holds this
+// holder's value at a revision it never recorded; Release still deletes it,
+// so the next holder need not wait for the TTL. A key someone else wrote is
+// left alone.
+func TestLeaseReleaseAfterUnrecordedRenewal(t *testing.T) {
+	s := natstest.StartServer(t)
+	js := connect(t, s.ClientURL())
+	// Renew is long: the renewer does not run during the test.
+	cfg := LeaseConfig{TTL: 10 * time.Second, Renew: 5 * time.Second, StopTimeout: time.Second, Drift: time.Second}
+	kv := bucket(t, js, cfg.TTL, 1)
+	ctx := context.Background()
+	var m counters
+	for _, writer := range []string{"a", "b"} {
+		l, err := NewLease(kv, "platform", "telegram", "a", cfg, func(context.Context) {}, &m, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := l.TryAcquire(ctx); !ok || err != nil {
+			t.Fatalf("acquire = %v, %v", ok, err)
+		}
+		e, err := kv.Get(ctx, "telegram")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Update(ctx, "telegram", []byte(writer), e.Revision()); err != nil {
+			t.Fatal(err)
+		}
+		err = l.Release(ctx)
+		_, gerr := kv.Get(ctx, "telegram")
+		switch writer {
+		case "a":
+			if err != nil || !errors.Is(gerr, jetstream.ErrKeyNotFound) {
+				t.Fatalf("own unrecorded renewal: release = %v, key after: %v", err, gerr)
+			}
+		case "b":
+			if err == nil || gerr != nil {
+				t.Fatalf("someone else's write: release = %v, key after: %v", err, gerr)
+			}
+		}
 	}
 }

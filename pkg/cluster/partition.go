@@ -33,6 +33,23 @@ func Owner(p int, members []string) string {
 	return best
 }
 
+// OwnerOf is Owner for a named resource, such as a platform instance: the
+// member with the highest rendezvous weight for name, or "" with no members.
+func OwnerOf(name string, members []string) string {
+	var best string
+	var bestW uint64
+	for _, m := range members {
+		h := fnv.New64a()
+		h.Write([]byte(m))
+		h.Write([]byte{0})
+		h.Write([]byte(name))
+		if w := mix(h.Sum64()); best == "" || w > bestW || (w == bestW && m > best) {
+			best, bestW = m, w
+		}
+	}
+	return best
+}
+
 func weight(p int, member string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(member))

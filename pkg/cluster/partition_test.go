@@ -53,3 +53,19 @@ func TestPartitionOfSpreads(t *testing.T) {
 		}
 	}
 }
+
+func TestOwnerOfSpreadsPlatforms(t *testing.T) {
+	members := []string{"a", "b", "c"}
+	count := map[string]int{}
+	for i := 0; i < 300; i++ {
+		count[OwnerOf(fmt.Sprintf("telegram-%d", i), members)]++
+	}
+	for _, m := range members {
+		if count[m] < 50 {
+			t.Fatalf("member %s owns %d of 300 platforms: %v", m, count[m], count)
+		}
+	}
+	if OwnerOf("x", nil) != "" || OwnerOf("x", []string{"a"}) != "a" {
+		t.Fatal("OwnerOf with zero or one member")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/discord/discordtest"
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -83,18 +84,5 @@ func TestFetchMediaDripHonoursContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer body.Close()
-	if _, err := io.ReadFull(body, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	done := make(chan error, 1)
-	go func() { _, err := io.ReadAll(body); done <- err }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("read ended without error")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("read did not end after the context was cancelled")
-	}
+	adaptertest.ReadEndsOnCancel(t, body, cancel, 5*time.Second)
 }

@@ -63,16 +63,6 @@ type inboundBody struct {
 	Attachments []inboundAttachment `json:"attachments"`
 }
 
-// inboundAttachment is one entry of an inbound body's attachments.
-type inboundAttachment struct {
-	URL  string `json:"url"`
-	Name string `json:"name"`
-	MIME string `json:"mime"`
-	// Kind is image, file, voice, audio or video; default image for an
-	// image/* mime, else file.
-	Kind string `json:"kind"`
-}
-
 type acceptedBody struct {
 	ID string `json:"id"`
 }
@@ -260,22 +250,9 @@ func (a *Adapter) parse(body []byte, id string) (*message.Inbound, int, string, 
 	if len(in.Attachments) > message.MaxAttachments {
 		return bad("%d attachments, limit %d", len(in.Attachments), message.MaxAttachments)
 	}
-	var atts []message.Attachment
-	for i, at := range in.Attachments {
-		if !strings.HasPrefix(at.URL, "http://") && !strings.HasPrefix(at.URL, "https://") {
-			return bad("attachments[%d].url must be an http:// or https:// URL", i)
-		}
-		kind := message.MediaKind(at.Kind)
-		if at.Kind == "" {
-			kind = message.MediaFile
-			if strings.HasPrefix(at.MIME, "image/") {
-				kind = message.MediaImage
-			}
-		}
-		if !kind.Valid() {
-			return bad("attachments[%d].kind %q is not one of image, file, voice, audio, video", i, truncate(at.Kind, 32))
-		}
-		atts = append(atts, message.Attachment{Kind: kind, Ref: at.URL, Name: at.Name, MIME: at.MIME})
+	atts, err := attachments(in.Attachments)
+	if err != nil {
+		return bad("%v", err)
 	}
 	if len(in.Text) > message.MaxTextBytes {
 		return nil, http.StatusRequestEntityTooLarge, RejectTooLarge, fmt.Errorf("text is %d bytes, limit %d", len(in.Text), message.MaxTextBytes)
