@@ -68,9 +68,9 @@ func stopCancelled(t *testing.T, l *adapter.Life, graceful func(context.Context)
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	start := time.Now()
+	tm := adaptertest.StartTiming()
 	err := l.Stop(ctx, graceful)
-	adaptertest.CheckBound(t, "Stop after its context ended", time.Since(start), adaptertest.StopBound)
+	tm.Check(t, "Stop after its context ended", adaptertest.StopBound)
 	return err
 }
 

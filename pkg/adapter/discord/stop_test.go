@@ -174,11 +174,11 @@ func TestStopCloseBound(t *testing.T) {
 	srv.Await(t, "server deaf", wait, srv.Deafened)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	start := time.Now()
+	tm := adaptertest.StartTiming()
 	if err := h.a.Stop(ctx); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	adaptertest.CheckBound(t, "Stop", time.Since(start), h.a.tun.closeBound+adaptertest.StopBound)
+	tm.Check(t, "Stop", h.a.tun.closeBound+adaptertest.StopBound)
 }
 
 func TestDefaultCloseBound(t *testing.T) {

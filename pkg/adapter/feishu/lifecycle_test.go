@@ -276,9 +276,9 @@ func TestStopCloseUnanswered(t *testing.T) {
 		h.a.timing.closeWait = 300 * time.Millisecond
 		h.fake.SetFreeze(true)
 		h.connect()
-		start := time.Now()
+		tm := adaptertest.StartTiming()
 		adaptertest.StopAfter(t, h.a, 10*time.Second)
-		adaptertest.CheckBound(t, "Stop with the close wait", time.Since(start), h.a.timing.closeWait+adaptertest.StopBound)
+		tm.Check(t, "Stop with the close wait", h.a.timing.closeWait+adaptertest.StopBound)
 		h.assertStopped()
 	})
 	t.Run("bounded by ctx", func(t *testing.T) {

@@ -396,11 +396,11 @@ func TestStopWaitsAtMostCloseWait(t *testing.T) {
 	h.connected()
 	h.fake.Zombie()
 	h.fake.Inject(slacktest.Open, fakeserver.Blackhole())
-	start := time.Now()
+	tm := adaptertest.StartTiming()
 	if err := h.a.Stop(context.Background()); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	adaptertest.CheckBound(t, "Stop with the close wait", time.Since(start), h.a.closeWait+adaptertest.StopBound)
+	tm.Check(t, "Stop with the close wait", h.a.closeWait+adaptertest.StopBound)
 }
 
 // Cancelling Start's context ends intake like Stop: close frame, no
