@@ -23,8 +23,9 @@ func pushFile(t *testing.T, h *harness, a signaltest.Attachment) (*message.Inbou
 	t.Helper()
 	e := h.fake.Message("")
 	e.Attachments = []signaltest.Attachment{a}
+	n := len(h.Inbox.Messages()) // before the push, which may be stored at once
 	h.fake.Push(e)
-	m := h.Inbox.WaitN(t, len(h.Inbox.Messages())+1, wait)
+	m := h.Inbox.WaitN(t, n+1, wait)
 	in := m[len(m)-1]
 	if len(in.Attachments) != 1 {
 		t.Fatalf("message %+v", in)
