@@ -128,7 +128,7 @@ func selfProperties(ctx context.Context, conn *dbus.Conn) (unit, svc map[string]
 		select {
 		case c = <-calls[i].Done:
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("Get %s.%s: %w", p.iface, p.name, ctx.Err())
+			return nil, nil, fmt.Errorf("get %s.%s: %w", p.iface, p.name, ctx.Err())
 		}
 		var v dbus.Variant
 		if err := c.Store(&v); err != nil {
@@ -136,7 +136,7 @@ func selfProperties(ctx context.Context, conn *dbus.Conn) (unit, svc map[string]
 			if errors.As(err, &remote) && !p.required {
 				continue
 			}
-			return nil, nil, fmt.Errorf("Get %s.%s: %w", p.iface, p.name, err)
+			return nil, nil, fmt.Errorf("get %s.%s: %w", p.iface, p.name, err)
 		}
 		if p.iface == unitIface {
 			unit[p.name] = v.Value()
