@@ -14,9 +14,19 @@ import (
 	"github.com/heraldgw/herald/pkg/message"
 )
 
-// userIDRE is a WeCom userid: 1 to 64 letters, digits, "_", "-", "." or
-// "@". "|" (which separates several recipients) is not among them.
-var userIDRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
+// userIDRE is a WeCom userid: letters, digits, "_", "-", "." or "@", 1 to
+// maxUserIDLen of them. "|" (which separates several recipients) is not among
+// them. The length is checked apart (validID): a bounded repetition {1,64}
+// compiles to 64 copies of the class, at every herald start.
+var userIDRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`)
+
+// maxUserIDLen is the longest userid and corp id WeCom issues.
+const maxUserIDLen = 64
+
+// validID reports whether s is 1 to maxUserIDLen characters that re matches.
+func validID(re *regexp.Regexp, s string) bool {
+	return len(s) <= maxUserIDLen && re.MatchString(s)
+}
 
 // sendRequest is the body of POST /cgi-bin/message/send: a text, image,
 // voice, video or file message.
@@ -76,7 +86,7 @@ func (a *Adapter) Send(ctx context.Context, msg *message.Outbound) (adapter.Send
 		return adapter.SendResult{}, fmt.Errorf("wecom: %s: %w: %w", what, adapter.ErrTemporary, err)
 	}
 	defer end()
-	if !userIDRE.MatchString(msg.ChatID) || strings.EqualFold(msg.ChatID, "@all") {
+	if !validID(userIDRE, msg.ChatID) || strings.EqualFold(msg.ChatID, "@all") {
 		return adapter.SendResult{}, fmt.Errorf("wecom: %s: %w: chat id %q is not a single WeCom userid", what, adapter.ErrPermanent, msg.ChatID)
 	}
 	if msg.Media != nil {

@@ -142,7 +142,7 @@ func TestSendRefuses(t *testing.T) {
 	h := newHarness(t, nil)
 	for _, m := range []*message.Outbound{
 		out("@all", "hi"), out("@ALL", "hi"), out("zhangsan|lisi", "hi"), out("", "hi"),
-		out("zhangsan", "  "), out("zhangsan", strings.Repeat("字", 683)),
+		out("zhangsan", "  "), out("zhangsan", strings.Repeat("字", 683)), out(strings.Repeat("a", maxUserIDLen+1), "hi"),
 	} {
 		if _, err := h.a.Send(context.Background(), m); !errors.Is(err, adapter.ErrPermanent) {
 			t.Errorf("%q: %v", m.ChatID, err)

@@ -70,12 +70,12 @@ func NewConfig() *Config {
 	}
 }
 
-var corpIDRE = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+var corpIDRE = regexp.MustCompile(`^[A-Za-z0-9]+$`) // 1 to maxUserIDLen: validID
 
 // Validate checks c (config.Validator). Secret files are read by New.
 func (c *Config) Validate() error {
 	var ck config.Checks
-	if !corpIDRE.MatchString(c.CorpID) {
+	if !validID(corpIDRE, c.CorpID) {
 		ck.Add("corp_id", "%q is not a WeCom corp id (letters and digits)", c.CorpID)
 	}
 	if c.AgentID <= 0 {

@@ -80,10 +80,16 @@ func NewConfig() *Config {
 	}
 }
 
+// maxTemplateName is the longest template name WhatsApp accepts.
+const maxTemplateName = 512
+
 var (
-	digits     = regexp.MustCompile(`^[0-9]{1,32}$`)
-	versionRE  = regexp.MustCompile(`^v[0-9]{1,3}\.[0-9]{1,3}$`)
-	templateRE = regexp.MustCompile(`^[a-z0-9_]{1,512}$`)
+	digits    = regexp.MustCompile(`^[0-9]{1,32}$`)
+	versionRE = regexp.MustCompile(`^v[0-9]{1,3}\.[0-9]{1,3}$`)
+	// The length (1 to maxTemplateName) is checked apart: a bounded
+	// repetition {1,512} compiles to 512 copies of the class, about a
+	// millisecond of every herald start (package initialisation).
+	templateRE = regexp.MustCompile(`^[a-z0-9_]+$`)
 	languageRE = regexp.MustCompile(`^[a-z]{2,3}(_[A-Za-z]{2,4})?$`)
 )
 
@@ -103,7 +109,7 @@ func (c *Config) Validate() error {
 	}
 	c.AdapterLimits.Check(&ck, maxRequestTimeout, MaxTextLen)
 	ck.Bytes("max_body_bytes", c.MaxBodyBytes, maxMaxBodyBytes)
-	if c.TemplateName != "" && !templateRE.MatchString(c.TemplateName) {
+	if c.TemplateName != "" && (len(c.TemplateName) > maxTemplateName || !templateRE.MatchString(c.TemplateName)) {
 		ck.Add("template_name", "%q is not a template name (lowercase letters, digits, _)", c.TemplateName)
 	}
 	if !languageRE.MatchString(c.TemplateLanguage) {

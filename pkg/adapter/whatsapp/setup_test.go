@@ -29,6 +29,8 @@ func TestValidate(t *testing.T) {
 	check("max_body_bytes", func(c *Config) { c.MaxBodyBytes = 0 })
 	check("max_message_len", func(c *Config) { c.MaxMessageLen = MaxTextLen + 1 })
 	check("template_name", func(c *Config) { c.TemplateName = "Hello World" })
+	check("template_name", func(c *Config) { c.TemplateName = strings.Repeat("a", maxTemplateName+1) })
+	check("", func(c *Config) { c.TemplateName = strings.Repeat("a", maxTemplateName) })
 	check("template_language", func(c *Config) { c.TemplateLanguage = "english" })
 	check("template_text_param", func(c *Config) { c.TemplateTextParam = true })
 }

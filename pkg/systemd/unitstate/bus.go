@@ -106,6 +106,15 @@ func busName(user bool) string {
 // lifetime is bound to ctx as well: godbus closes the connection when ctx
 // ends, which also unblocks a peer that stops answering mid-handshake.
 func connect(ctx context.Context, user bool) (*sd.Conn, error) {
+	// dial's errors name the bus and its address.
+	return sd.NewConnection(func() (*dbus.Conn, error) { return dial(ctx, user) })
+}
+
+// dial opens one authenticated connection to the system or user bus, bound
+// to ctx like connect's. go-systemd's connection opens two (one for its
+// signals) and subscribes to job signals; a caller that only reads
+// properties needs neither.
+func dial(ctx context.Context, user bool) (*dbus.Conn, error) {
 	addr := systemBusAddress()
 	if user {
 		var err error
@@ -113,27 +122,20 @@ func connect(ctx context.Context, user bool) (*sd.Conn, error) {
 			return nil, err
 		}
 	}
-	dial := func() (*dbus.Conn, error) {
-		c, err := dbus.Dial(addr, dbus.WithContext(ctx))
-		if err != nil {
-			return nil, err
-		}
-		// EXTERNAL with the numeric uid, as go-systemd does (no user lookup).
-		if err := c.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
-			_ = c.Close()
-			return nil, err
-		}
-		if err := c.Hello(); err != nil {
-			_ = c.Close()
-			return nil, err
-		}
-		return c, nil
-	}
-	conn, err := sd.NewConnection(dial)
+	c, err := dbus.Dial(addr, dbus.WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("%s bus %s: %w", busName(user), addr, err)
 	}
-	return conn, nil
+	// EXTERNAL with the numeric uid, as go-systemd does (no user lookup).
+	if err := c.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("%s bus %s: %w", busName(user), addr, err)
+	}
+	if err := c.Hello(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("%s bus %s: %w", busName(user), addr, err)
+	}
+	return c, nil
 }
 
 // withDeadline applies DefaultTimeout to a context without a deadline.

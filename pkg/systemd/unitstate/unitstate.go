@@ -15,6 +15,7 @@ import (
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 )
 
@@ -56,15 +57,19 @@ func Self(ctx context.Context, log *logrus.Entry) (*SelfInfo, error) {
 
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
-	conn, err := connect(ctx, user)
+	// One connection and the seven properties asked for at once: this runs
+	// on every start before READY=1, and go-systemd's connection (two
+	// connections and a signal subscription) followed by GetAll of the
+	// unit's and the service's hundreds of properties took most of herald's
+	// start-up time.
+	conn, err := dial(ctx, user)
 	if err != nil {
 		return nil, fmt.Errorf("unitstate: self: %w", err)
 	}
 	defer conn.Close()
-
-	unit, err := conn.GetUnitPropertiesContext(ctx, "self")
+	unit, svc, err := selfProperties(ctx, conn)
 	if err != nil {
-		return nil, fmt.Errorf("unitstate: self: unit properties on the %s bus: %w", busName(user), err)
+		return nil, fmt.Errorf("unitstate: self: properties on the %s bus: %w", busName(user), err)
 	}
 	info := &SelfInfo{
 		Unit:        str(unit, "Id"),
@@ -82,10 +87,6 @@ func Self(ctx context.Context, log *logrus.Entry) (*SelfInfo, error) {
 	if !strings.HasSuffix(info.Unit, ".service") {
 		return nil, fmt.Errorf("unitstate: self: this process belongs to %s, not a service unit: %w", info.Unit, ErrNotSelf)
 	}
-	svc, err := conn.GetUnitTypePropertiesContext(ctx, "self", "Service")
-	if err != nil {
-		return nil, fmt.Errorf("unitstate: self: service properties of %s: %w", info.Unit, err)
-	}
 	info.MainPID = u32(svc, "MainPID")
 	info.TimeoutStop = usec(u64(svc, "TimeoutStopUSec"))
 	info.Watchdog = usec(u64(svc, "WatchdogUSec"))
@@ -99,6 +100,51 @@ func Self(ctx context.Context, log *logrus.Entry) (*SelfInfo, error) {
 		"timeout_stop": info.TimeoutStop.String(), "watchdog": info.Watchdog.String(),
 	}).Debug("running as systemd unit")
 	return info, nil
+}
+
+// selfProperties reads, for the unit this process belongs to, the unit
+// properties Id, InvocationID, ActiveState and SubState and the service
+// properties MainPID, TimeoutStopUSec and WatchdogUSec, all requests sent
+// before the first answer is read. A property the manager does not have
+// (older systemd, or a unit that is not a service) reads as the zero value,
+// as it would be missing from GetAll; Id and InvocationID are required.
+func selfProperties(ctx context.Context, conn *dbus.Conn) (unit, svc map[string]any, err error) {
+	const unitIface, svcIface = "org.freedesktop.systemd1.Unit", "org.freedesktop.systemd1.Service"
+	props := []struct {
+		iface, name string
+		required    bool
+	}{
+		{unitIface, "Id", true}, {unitIface, "InvocationID", true}, {unitIface, "ActiveState", false}, {unitIface, "SubState", false},
+		{svcIface, "MainPID", false}, {svcIface, "TimeoutStopUSec", false}, {svcIface, "WatchdogUSec", false},
+	}
+	obj := conn.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1/unit/self")
+	calls := make([]*dbus.Call, len(props))
+	for i, p := range props {
+		calls[i] = obj.GoWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, make(chan *dbus.Call, 1), p.iface, p.name)
+	}
+	unit, svc = map[string]any{}, map[string]any{}
+	for i, p := range props {
+		var c *dbus.Call
+		select {
+		case c = <-calls[i].Done:
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("get %s.%s: %w", p.iface, p.name, ctx.Err())
+		}
+		var v dbus.Variant
+		if err := c.Store(&v); err != nil {
+			var remote dbus.Error
+			if errors.As(err, &remote) && !p.required {
+				continue
+			}
+			return nil, nil, fmt.Errorf("get %s.%s: %w", p.iface, p.name, err)
+		}
+		if p.iface == unitIface {
+			unit[p.name] = v.Value()
+		} else {
+			svc[p.name] = v.Value()
+		}
+	}
+	return unit, svc, nil
 }
 
 // RunningError reports a herald unit that is running (or about to) under a

@@ -123,6 +123,39 @@ func TestSelf(t *testing.T) {
 	if *info != want {
 		t.Errorf("Self = %+v\nwant   %+v", *info, want)
 	}
+	// Self runs before every READY=1: it asks for the seven properties it
+	// uses, never for all of them (GetAll of a service serializes hundreds,
+	// some read from the unit's cgroup).
+	if n := fake.Calls("GetAll"); n != 0 {
+		t.Errorf("Self called GetAll %d times, want 0", n)
+	}
+	if n := fake.Calls("Get"); n != 7 {
+		t.Errorf("Self called Get %d times, want 7", n)
+	}
+}
+
+// TestSelfOptionalPropertiesMissing: a property an older manager does not
+// have reads as its zero value, as a GetAll without it did; Id and
+// InvocationID are required.
+func TestSelfOptionalPropertiesMissing(t *testing.T) {
+	env(t)
+	_, fake := systemBus(t)
+	u := selfUnit()
+	fake.SetUnit(u)
+	fake.SetSelf(u.Name)
+	fake.HideProperty("WatchdogUSec")
+	t.Setenv("INVOCATION_ID", invocation)
+	info, err := Self(ctx(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Watchdog != 0 || info.TimeoutStop != 90*time.Second {
+		t.Errorf("Self = %+v, want Watchdog 0 and TimeoutStop 90s", info)
+	}
+	fake.HideProperty("InvocationID")
+	if info, err := Self(ctx(t), nil); err == nil || errors.Is(err, ErrNotSelf) {
+		t.Fatalf("Self without InvocationID = %+v, %v; want an operational error", info, err)
+	}
 }
 
 func TestSelfUserManager(t *testing.T) {

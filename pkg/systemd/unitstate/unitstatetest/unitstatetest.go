@@ -169,6 +169,9 @@ type Systemd struct {
 	units map[string]Unit
 	self  string
 	calls map[string]int
+	// hidden properties are missing from every unit, as on an older
+	// systemd.
+	hidden map[string]bool
 }
 
 // NewSystemd connects to b, owns org.freedesktop.systemd1 and serves the
@@ -180,7 +183,7 @@ func NewSystemd(t testing.TB, b *Bus) *Systemd {
 		t.Fatalf("unitstatetest: connecting to %s: %v", b.Address(), err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	s := &Systemd{conn: conn, units: map[string]Unit{}, calls: map[string]int{}}
+	s := &Systemd{conn: conn, units: map[string]Unit{}, calls: map[string]int{}, hidden: map[string]bool{}}
 	if err := conn.Export(manager{s}, managerPath, ifaceMgr); err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +209,14 @@ func (s *Systemd) SetSelf(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.self = name
+}
+
+// HideProperty removes a property from every unit, as on a systemd that
+// does not have it: Get answers UnknownProperty and GetAll leaves it out.
+func (s *Systemd) HideProperty(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hidden[name] = true
 }
 
 // Calls returns how often a method ("ListUnitsByPatterns", "GetAll",
@@ -291,7 +302,7 @@ func (p properties) GetAll(msg dbus.Message, iface string) (map[string]dbus.Vari
 	if err != nil {
 		return nil, err
 	}
-	props, ok := propertyMap(u, iface)
+	props, ok := p.s.propertyMap(u, iface)
 	if !ok {
 		return nil, dbus.NewError("org.freedesktop.DBus.Error.UnknownInterface", []any{"Unknown interface " + iface})
 	}
@@ -305,7 +316,7 @@ func (p properties) Get(msg dbus.Message, iface, name string) (dbus.Variant, *db
 	if err != nil {
 		return dbus.Variant{}, err
 	}
-	props, ok := propertyMap(u, iface)
+	props, ok := p.s.propertyMap(u, iface)
 	if !ok {
 		return dbus.Variant{}, dbus.NewError("org.freedesktop.DBus.Error.UnknownInterface", []any{"Unknown interface " + iface})
 	}
@@ -343,6 +354,17 @@ func unescape(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// propertyMap is the unit's properties of iface, without the hidden ones.
+func (s *Systemd) propertyMap(u Unit, iface string) (map[string]dbus.Variant, bool) {
+	props, ok := propertyMap(u, iface)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name := range s.hidden {
+		delete(props, name)
+	}
+	return props, ok
 }
 
 func propertyMap(u Unit, iface string) (map[string]dbus.Variant, bool) {
