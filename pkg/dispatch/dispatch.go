@@ -184,6 +184,7 @@ type Dispatcher struct {
 	sessions    map[string]*session
 	ready       []*session
 	running     int
+	turns       uint64 // turns started since Start (Stats.Turns)
 	deliverers  int
 	commands    int // command goroutines still writing their answer
 	sending     int
@@ -627,6 +628,7 @@ func (d *Dispatcher) startTurnLocked(s *session) {
 	t := &turn{item: it, cancel: cancel, started: time.Now()}
 	s.turn = t
 	d.running++
+	d.turns++
 	d.metrics.TurnsInFlight(d.running)
 	ag := d.agent
 	gen := d.gens[s.key]
@@ -920,9 +922,12 @@ func (d *Dispatcher) replies(it *item, text string, limit int) []message.Outboun
 
 // Stats is a snapshot of the dispatcher's work.
 type Stats struct {
-	TurnsInFlight  int
-	Queued         int
-	Sessions       int
+	TurnsInFlight int
+	Queued        int
+	Sessions      int
+	// Turns counts the turns started since Start: two snapshots with the
+	// same count and no session between them saw no activity.
+	Turns          uint64
 	RepliesPending int
 	Sending        int
 	// Unrecorded counts finished turns whose end the store has not taken
@@ -942,6 +947,7 @@ func (d *Dispatcher) Stats() Stats {
 		TurnsInFlight: d.running,
 		Queued:        d.queued,
 		Sessions:      len(d.sessions),
+		Turns:         d.turns,
 		Sending:       d.sending,
 		Unrecorded:    d.unrecorded,
 		IntakeOpen:    d.intakeOpen,

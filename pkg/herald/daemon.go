@@ -254,7 +254,10 @@ func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 			d.notifier.Status(d.statusLine())
 		case <-statusTick.C:
 			d.notifier.Status(d.statusLine())
-			if d.disp != nil && mem.tick(d.disp.Stats().Sessions) {
+			if d.disp == nil {
+				continue
+			}
+			if st := d.disp.Stats(); mem.tick(st.Sessions, st.Turns) {
 				d.log.Debug("the burst is over: returned free memory to the kernel")
 			}
 		}

@@ -32,6 +32,7 @@ const memIdleAfter = 40 * time.Second
 type memReturner struct {
 	busy      bool      // a session was active since the last return
 	idleSince time.Time // first tick without a session after a busy one
+	turns     uint64    // the dispatcher's turn count at the last tick
 	now       func() time.Time
 	release   func()
 }
@@ -43,10 +44,14 @@ func newMemReturner(shrink func()) *memReturner {
 	}}
 }
 
-// tick is called with the number of active sessions. It returns true when
-// it released memory.
-func (m *memReturner) tick(sessions int) bool {
-	if sessions > 0 {
+// tick is called with the number of active sessions and the number of
+// turns started so far. A burst that began and ended between two ticks
+// (10,000 short turns take about two seconds) shows in the turn count, not
+// in the sessions. It returns true when it released memory.
+func (m *memReturner) tick(sessions int, turns uint64) bool {
+	moved := turns != m.turns
+	m.turns = turns
+	if sessions > 0 || moved {
 		m.busy, m.idleSince = true, time.Time{}
 		return false
 	}
