@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
-	"time"
 	"weak"
 
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
@@ -20,12 +19,18 @@ import (
 // its queue and its replies) reachable after the burst.
 func TestBurstLeavesNoSession(t *testing.T) {
 	e := newEnv(t, Options{MaxConcurrentTurns: 2}, allowAll)
-	e.agent.delay = 2 * time.Millisecond
+	// The turns wait at the gate until every message is in, so all but
+	// the two running sessions wait for a turn slot, however slow the
+	// machine.
+	e.agent.gate = make(chan struct{})
 	const sessions = 60
 	for i := range sessions {
 		e.deliver(in(fmt.Sprint("b", i), fmt.Sprint("chat", i), "u", "hello"))
 	}
-	// Most sessions wait for a turn slot now; take a weak pointer to each.
+	if !testwait.Until(testwait.Timeout, func() bool { return e.d.Stats().TurnsInFlight == 2 }) {
+		t.Fatalf("%d turns running, want 2", e.d.Stats().TurnsInFlight)
+	}
+	// Take a weak pointer to each session.
 	e.d.mu.Lock()
 	var held []weak.Pointer[session]
 	for _, s := range e.d.sessions {
@@ -36,6 +41,7 @@ func TestBurstLeavesNoSession(t *testing.T) {
 	if waiting < 2 {
 		t.Fatalf("only %d sessions waited for a turn slot: the test does not exercise the ready queue", waiting)
 	}
+	close(e.agent.gate)
 	e.ad.waitSent(t, sessions)
 	if !testwait.Until(testwait.Timeout, func() bool { return e.d.Stats().Sessions == 0 }) {
 		t.Fatalf("%d sessions still active after every reply was sent", e.d.Stats().Sessions)
