@@ -103,10 +103,36 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	s.subj = "$KV." + s.bucket + "."
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
-	if err := s.ensureBucket(ctx, opts.Replicas); err != nil {
-		return nil, err
+	// A replica that missed its heartbeats (a busy host) is "offline" to
+	// the meta leader for a moment, and placing an R3 bucket then fails
+	// with "no suitable peers": a temporary state, retried until ctx ends.
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		err = s.ensureBucket(ctx, opts.Replicas)
+		if err == nil {
+			return s, nil
+		}
+		if !noPeers(err) {
+			return nil, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
 	}
-	return s, nil
+}
+
+// errCodeNoPeers is JetStream's error code for "no suitable peers for
+// placement" (the client names no constant for it).
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
+// noPeers reports whether err is JetStream's "no suitable peers for
+// placement".
+func noPeers(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeNoPeers
 }
 
 // ensureBucket creates the bucket, or binds to it, and makes sure its
