@@ -144,7 +144,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return d.storeFailed("cannot open the message store", err)
 	}
-	d.store = st
+	d.store = sqliteBackend{st}
 	m.WatchStore(st.Path())
 	defer d.closeStore()
 	d.importPairings(ctx, cfg.File, log)
@@ -176,7 +176,7 @@ func Run(ctx context.Context, opts Options) error {
 	if dopts.ButtonKey, err = buttonKey(cfg); err != nil {
 		return d.setupFailed(cfg.File, "cannot set up approval buttons; herald does not start", err)
 	}
-	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dopts, logger.WithField("component", "dispatch"), m)
+	d.disp = dispatch.New(d.store, ag, dispatchPlatforms(platforms, cfg), dopts, logger.WithField("component", "dispatch"), m)
 	recovered, replies, err := d.disp.Start(ctx)
 	if err != nil {
 		return d.storeFailed("cannot read the work left in the message store", err)
@@ -345,7 +345,7 @@ type daemon struct {
 	httpLn  net.Listener
 	adminLn net.Listener
 	lock    *instance.Lock
-	store   *store.Store
+	store   backend
 	disp    *dispatch.Dispatcher
 
 	httpSrv *http.Server
