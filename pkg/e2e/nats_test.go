@@ -158,3 +158,24 @@ func (ne *natsEnv) writeRequest(t *testing.T, id string, want int) {
 	}
 	t.Logf("post %s: %d %s", id, code, strings.TrimSpace(body))
 }
+
+// TestNATSStopWhileDown: a herald waiting for NATS stops cleanly when
+// asked: the background retry ends with the daemon, systemd does not have
+// to kill it (Result success), and the next start waits for NATS again.
+func TestNATSStopWhileDown(t *testing.T) {
+	ne := newNATSEnv(t)
+	ne.proxy.Cut()
+	ne.startReady()
+	took, code, out := ne.timed("stop", "herald.service")
+	if code != 0 {
+		t.Fatalf("systemctl stop: exit %d: %s", code, out)
+	}
+	if p := ne.show("herald.service", "ActiveState", "Result"); p["ActiveState"] != "inactive" || p["Result"] != "success" {
+		t.Fatalf("after stop: %v", p)
+	}
+	t.Logf("stop while waiting for NATS took %s", took.Round(time.Millisecond))
+	ne.startReady()
+	if st := ne.show("herald.service", "StatusText")["StatusText"]; !strings.Contains(st, "NATS unreachable") {
+		t.Fatalf("StatusText after a second start with NATS down: %q", st)
+	}
+}
