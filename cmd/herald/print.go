@@ -95,6 +95,21 @@ func printStore(w io.Writer, r *adminapi.StoreReport) {
 	if r == nil {
 		return
 	}
+	if r.Backend == "nats" {
+		if r.Writable {
+			fmt.Fprintf(w, "  store (nats) %s: connected\n", r.Path)
+			return
+		}
+		fmt.Fprintf(w, "  store (nats) %s: DEGRADED since %s (%s ago): %s\n",
+			r.Path, r.Since.Format(time.RFC3339), time.Since(r.Since).Round(time.Second), r.Cause)
+		if r.Unrecorded > 0 {
+			fmt.Fprintf(w, "    %d finished turns keep their reply in memory until the store takes it\n", r.Unrecorded)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(w, "    error: %s\n", r.Error)
+		}
+		return
+	}
 	space := store.Space{Free: r.FreeBytes, Total: r.TotalBytes}
 	if r.Writable {
 		fmt.Fprintf(w, "  store %s: writable, %s\n", r.Path, space)

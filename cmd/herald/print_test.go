@@ -66,6 +66,27 @@ func TestPrintStore(t *testing.T) {
 	}
 }
 
+// TestPrintStoreNATS: the JetStream store's line names the backend, its
+// servers, and why it is degraded.
+func TestPrintStoreNATS(t *testing.T) {
+	var b bytes.Buffer
+	printStore(&b, &adminapi.StoreReport{Backend: "nats", Path: "nats://10.0.0.1:4222", Since: time.Now(), Cause: "NATS unreachable", Error: "i/o timeout"})
+	out := b.String()
+	for _, want := range []string{"store (nats) nats://10.0.0.1:4222: DEGRADED", "NATS unreachable", "error: i/o timeout"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "free of") {
+		t.Errorf("status shows disk space for NATS:\n%s", out)
+	}
+	b.Reset()
+	printStore(&b, &adminapi.StoreReport{Backend: "nats", Path: "herald_store at nats://10.0.0.1:4222", Writable: true})
+	if got := b.String(); got != "  store (nats) herald_store at nats://10.0.0.1:4222: connected\n" {
+		t.Errorf("connected store: %q", got)
+	}
+}
+
 // An adapter's alarm (here Slack's: another client holds a connection of
 // the app) shows in herald status next to the connected platform.
 func TestStatusPrintsAlarm(t *testing.T) {

@@ -30,6 +30,10 @@ var (
 	// ErrStopping is returned by Inbox.Deliver once herald has stopped
 	// intake: do not acknowledge, the platform will redeliver.
 	ErrStopping = errors.New("herald is stopping")
+	// ErrUnavailable is returned by Inbox.Deliver while the message store
+	// cannot be reached (store.backend nats, NATS unreachable): do not
+	// acknowledge, the platform will redeliver; herald retries by itself.
+	ErrUnavailable = errors.New("message store unavailable")
 	// ErrAmbiguous: the request may or may not have reached the platform (a
 	// timeout after the request was written). Retried only when the message
 	// carries an idempotency key the platform honours.

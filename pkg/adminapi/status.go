@@ -46,6 +46,10 @@ type PlatformReport struct {
 
 // StoreReport is the message store's state in StatusReport.
 type StoreReport struct {
+	// Backend is "nats" for the JetStream store; empty for SQLite.
+	Backend string `json:"backend,omitempty"`
+	// Path is the SQLite file; with backend nats, the bucket and the
+	// NATS servers.
 	Path     string    `json:"path"`
 	Writable bool      `json:"writable"`
 	Since    time.Time `json:"since"`

@@ -40,6 +40,7 @@ type Config struct {
 	Shutdown Shutdown `yaml:"shutdown"`
 	Watchdog Watchdog `yaml:"watchdog"`
 	Store    Store    `yaml:"store"`
+	Cluster  Cluster  `yaml:"cluster"`
 	Agent    Agent    `yaml:"agent"`
 	Dispatch Dispatch `yaml:"dispatch"`
 	Delivery Delivery `yaml:"delivery"`
@@ -346,6 +347,7 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Store.Retention, 72*time.Hour)
 	defDur(&c.Store.HistoryRetention, 30*24*time.Hour)
 	c.storeNATSDefaults()
+	c.clusterDefaults()
 	def(&c.Agent.Kind, "echo")
 	def(&c.Agent.Model, "hermes-agent")
 	defDur(&c.Agent.ConnectTimeout, 10*time.Second)
@@ -640,6 +642,7 @@ func (c *Config) validate() error {
 	c.validateLimits(add)
 	c.validateMedia(add)
 	c.validateStoreNATS(add)
+	c.validateCluster(add)
 	names := make([]string, 0, len(c.Platforms))
 	for n := range c.Platforms {
 		names = append(names, n)

@@ -74,7 +74,7 @@ func (d *Dispatcher) Turn(ctx context.Context, req TurnRequest) (int64, error) {
 		SenderID: req.UserID,
 		Text:     req.Text,
 	}
-	if err := d.Deliver(ctx, m); errors.Is(err, adapter.ErrStopping) {
+	if err := d.Deliver(ctx, m); errors.Is(err, adapter.ErrStopping) || errors.Is(err, adapter.ErrUnavailable) {
 		return 0, ErrNotAccepting
 	} else if err != nil {
 		return 0, fmt.Errorf("dispatch: turn: %w", err)

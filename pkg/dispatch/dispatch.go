@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -196,6 +197,9 @@ type Dispatcher struct {
 	refusals    map[string]time.Time
 	started     bool
 	missingWarn map[string]bool
+	// housekept is set once Start has started the housekeeping loop;
+	// Check reads it without the lock, which it must not wait for.
+	housekept atomic.Bool
 	// tracked holds the ids of stored messages this dispatcher has in a
 	// queue, a running turn or a command being answered. A pending message
 	// outside it is an orphan (stored by a Deliver whose caller gave up
@@ -392,6 +396,7 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	}
 	d.intakeOpen = true
 	d.wg.Add(1)
+	d.housekept.Store(true)
 	go d.housekeeping()
 	return len(pending), len(outbox), nil
 }
@@ -399,9 +404,15 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 // Deliver implements adapter.Inbox for every platform.
 func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 	d.mu.Lock()
-	open := d.intakeOpen
+	open, started := d.intakeOpen, d.started
 	p := d.platforms[m.Platform]
 	d.mu.Unlock()
+	if !open && !started {
+		// Not started yet: the store is not reachable (store.backend
+		// nats, NATS down at start). The platform redelivers.
+		d.metrics.Inbound(m.Platform, "unavailable")
+		return fmt.Errorf("dispatch: %w: not started", adapter.ErrUnavailable)
+	}
 	if !open {
 		d.metrics.Inbound(m.Platform, "stopping")
 		return adapter.ErrStopping
@@ -973,6 +984,12 @@ func (d *Dispatcher) Stats() Stats {
 // dispatcher's housekeeping loop, which takes the dispatcher's lock,
 // answers before ctx ends.
 func (d *Dispatcher) Check(ctx context.Context) error {
+	if !d.housekept.Load() {
+		// No housekeeping loop to probe before Start (the daemon waits
+		// for an unreachable store). The lock is not taken here: Check
+		// must fail, not hang, when it is held.
+		return nil
+	}
 	reply := make(chan struct{})
 	select {
 	case d.probe <- reply:

@@ -22,6 +22,12 @@ const (
 // storeChecks are doctor's checks of the message store: whether the
 // running herald can write it, and the free space of its file system.
 func storeChecks(cfg *config.Config, o Options, rep *adminapi.StatusReport) []Check {
+	if rep != nil && rep.Store != nil && rep.Store.Backend == "nats" {
+		return []Check{natsCheck(rep.Store)}
+	}
+	if rep == nil && cfg != nil && cfg.Store.Backend == "nats" {
+		return nil // no file to check; the running herald reports NATS
+	}
 	path := ""
 	switch {
 	case rep != nil && rep.Store != nil:
@@ -72,4 +78,20 @@ func storeChecks(cfg *config.Config, o Options, rep *adminapi.StatusReport) []Ch
 		out = append(out, Check{"store free space", Pass, space, ""})
 	}
 	return out
+}
+
+// natsCheck is the check "nats": whether the running herald's JetStream
+// store is open and its NATS connection up.
+func natsCheck(s *adminapi.StoreReport) Check {
+	if s.Writable {
+		return Check{"nats", Pass, "connected: " + s.Path, ""}
+	}
+	detail := fmt.Sprintf("%s since %s (%s ago): %s", s.Cause, s.Since.Format(time.RFC3339), time.Since(s.Since).Round(time.Second), s.Path)
+	if s.Error != "" {
+		detail += "; error: " + s.Error
+	}
+	if s.Unrecorded > 0 {
+		detail += fmt.Sprintf("; %d finished turns keep their reply in memory", s.Unrecorded)
+	}
+	return Check{"nats", Fail, detail, "check that the NATS servers of store.nats.urls run and are reachable from this host (nats server check, firewall, TLS and credentials); herald retries by itself: platforms redeliver what it refused meanwhile"}
 }

@@ -51,3 +51,24 @@ func TestStoreChecks(t *testing.T) {
 		t.Errorf("missing state directory: %+v", cs)
 	}
 }
+
+// TestStoreChecksNATS: with the JetStream store doctor has one check,
+// "nats", failing with the cause while NATS is unreachable, and no SQLite
+// file checks; with herald down it checks nothing of the store.
+func TestStoreChecksNATS(t *testing.T) {
+	cfg := config.Default()
+	cfg.Store.Backend = "nats"
+	down := &adminapi.StatusReport{Store: &adminapi.StoreReport{Backend: "nats", Path: "nats://10.0.0.1:4222", Since: time.Now().Add(-time.Minute), Cause: "NATS unreachable", Error: "i/o timeout"}}
+	cs := storeChecks(cfg, Options{}, down)
+	if len(cs) != 1 || cs[0].Name != "nats" || cs[0].Result != "FAIL" || !strings.Contains(cs[0].Detail, "NATS unreachable") ||
+		!strings.Contains(cs[0].Detail, "i/o timeout") || !strings.Contains(cs[0].Fix, "store.nats.urls") {
+		t.Errorf("NATS down: %+v", cs)
+	}
+	up := &adminapi.StatusReport{Store: &adminapi.StoreReport{Backend: "nats", Path: "herald_store at nats://10.0.0.1:4222", Writable: true}}
+	if cs := storeChecks(cfg, Options{}, up); len(cs) != 1 || cs[0].Name != "nats" || cs[0].Result != "PASS" {
+		t.Errorf("NATS up: %+v", cs)
+	}
+	if cs := storeChecks(cfg, Options{}, nil); len(cs) != 0 {
+		t.Errorf("herald down: %+v", cs)
+	}
+}

@@ -139,15 +139,28 @@ func Run(ctx context.Context, opts Options) error {
 			Warn("the unit's TimeoutStopSec is below herald's stop bound (drain_timeout + adapter_timeout + 2s): herald extends it while turns drain, but an idle stop must fit in it")
 	}
 
-	// 4. State: the message store. herald never runs without it.
-	st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreCommit, OnHealth: d.onStoreHealth(cfg.Store.Path)})
-	if err != nil {
-		return d.storeFailed("cannot open the message store", err)
+	// 4. State: the message store. herald never runs without it. With
+	// backend nats, one bounded attempt to reach NATS here; if it fails
+	// herald still starts and gets ready, degraded, and retries (step 5).
+	if cfg.Store.Backend == "nats" {
+		d.nats = newNATSBackend(cfg.Store.NATS, natsClientName(), logger.WithField("component", "store"), d.onNATSState)
+		d.store = d.nats
+		defer d.closeStore()
+		if err := d.nats.connect(ctx); err != nil {
+			d.nats.log.WithError(err).Warn("NATS unreachable at start: herald starts degraded, refuses new messages (platforms redeliver) and retries")
+		} else {
+			d.importPairings(ctx, cfg.File, log)
+		}
+	} else {
+		st, err := store.Open(ctx, cfg.Store.Path, store.Options{SyncFull: cfg.Store.Sync == "full", OnCommit: m.StoreCommit, OnHealth: d.onStoreHealth(cfg.Store.Path)})
+		if err != nil {
+			return d.storeFailed("cannot open the message store", err)
+		}
+		d.store = sqliteBackend{st}
+		m.WatchStore(st.Path())
+		defer d.closeStore()
+		d.importPairings(ctx, cfg.File, log)
 	}
-	d.store = st
-	m.WatchStore(st.Path())
-	defer d.closeStore()
-	d.importPairings(ctx, cfg.File, log)
 
 	// 5. The core and the adapters. Building validates credentials (no
 	// network); starting never blocks on a platform: one that cannot be
@@ -176,13 +189,11 @@ func Run(ctx context.Context, opts Options) error {
 	if dopts.ButtonKey, err = buttonKey(cfg); err != nil {
 		return d.setupFailed(cfg.File, "cannot set up approval buttons; herald does not start", err)
 	}
-	d.disp = dispatch.New(st, ag, dispatchPlatforms(platforms, cfg), dopts, logger.WithField("component", "dispatch"), m)
-	recovered, replies, err := d.disp.Start(ctx)
-	if err != nil {
+	d.disp = dispatch.New(d.store, ag, dispatchPlatforms(platforms, cfg), dopts, logger.WithField("component", "dispatch"), m)
+	if d.nats != nil {
+		d.startNATS(ctx)
+	} else if err := d.startDispatch(ctx); err != nil {
 		return d.storeFailed("cannot read the work left in the message store", err)
-	}
-	if recovered+replies > 0 {
-		log.WithFields(logrus.Fields{"messages": recovered, "replies": replies}).Info("resuming work left by the previous instance")
 	}
 	// Adapters start before the HTTP listener serves: requests that queued
 	// in the socket's backlog during a restart must find the webhook route
@@ -267,6 +278,7 @@ func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 // stop is the bounded stop sequence.
 func (d *daemon) stop() {
 	close(d.stopping)
+	d.haltNATS(false)
 	cfg := d.cfg
 	start := time.Now()
 	bound := cfg.Shutdown.DrainTimeout + cfg.Shutdown.AdapterTimeout + stopSlack
@@ -345,7 +357,9 @@ type daemon struct {
 	httpLn  net.Listener
 	adminLn net.Listener
 	lock    *instance.Lock
-	store   *store.Store
+	store   backend
+	nats    *natsBackend // d.store with backend nats, else nil
+	natsRun natsRunner
 	disp    *dispatch.Dispatcher
 
 	httpSrv *http.Server
@@ -487,7 +501,21 @@ func (d *daemon) guardSingleInstance(ctx context.Context) error {
 	return nil
 }
 
+// startDispatch starts the dispatcher: it recovers the work left pending
+// in the store and opens intake.
+func (d *daemon) startDispatch(ctx context.Context) error {
+	recovered, replies, err := d.disp.Start(ctx)
+	if err != nil {
+		return err
+	}
+	if recovered+replies > 0 {
+		d.log.WithFields(logrus.Fields{"messages": recovered, "replies": replies}).Info("resuming work left by the previous instance")
+	}
+	return nil
+}
+
 func (d *daemon) closeStore() {
+	d.haltNATS(true)
 	if err := d.store.Close(); err != nil {
 		d.log.WithError(err).Error("closing the message store")
 	}

@@ -78,7 +78,7 @@ func (d *daemon) shrinkStore() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := d.store.ShrinkMemory(ctx); err != nil {
+	if err := d.store.shrinkMemory(ctx); err != nil {
 		d.log.WithError(err).Debug("store: shrink memory failed")
 	}
 }

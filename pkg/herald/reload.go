@@ -134,6 +134,7 @@ func restartOnly(a, b *config.Config) []string {
 	check("listen", a.Listen, b.Listen)
 	check("admin", a.Admin, b.Admin)
 	check("store", a.Store, b.Store)
+	check("cluster", a.Cluster, b.Cluster)
 	check("log.format", a.Log.Format, b.Log.Format)
 	check("dispatch", a.Dispatch, b.Dispatch)
 	check("delivery", a.Delivery, b.Delivery)

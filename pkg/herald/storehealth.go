@@ -56,25 +56,14 @@ func (d *daemon) storeNote() string {
 	if d.store == nil {
 		return ""
 	}
-	h := d.store.Health()
-	if h.Writable {
-		return ""
-	}
-	return fmt.Sprintf("message store cannot be written (%s, %s)", h.Cause, describeSpace(d.store.Path()))
+	return d.store.note()
 }
 
 func (d *daemon) storeReport() *adminapi.StoreReport {
 	if d.store == nil {
 		return nil
 	}
-	h := d.store.Health()
-	r := &adminapi.StoreReport{Path: d.store.Path(), Writable: h.Writable, Since: h.Since, Cause: h.Cause}
-	if h.Err != nil {
-		r.Error = h.Err.Error()
-	}
-	if sp, err := store.FreeSpace(r.Path); err == nil {
-		r.FreeBytes, r.TotalBytes = sp.Free, sp.Total
-	}
+	r := d.store.report()
 	if d.disp != nil {
 		r.Unrecorded = d.disp.Stats().Unrecorded
 	}

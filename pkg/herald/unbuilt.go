@@ -9,13 +9,14 @@ import (
 )
 
 // NotRunnable reports a configuration that is valid but asks for what this
-// herald cannot run yet: `store.backend: nats` (the JetStream store exists
-// as a package and is tested, but the daemon does not open it; see
-// docs/scaling.md). herald refuses it rather than silently running on
-// SQLite.
+// herald cannot run yet: `cluster.enabled: true` (the cluster package
+// holds partition and platform leases, but the dispatcher and the
+// platforms do not follow them yet; see docs/scaling.md). herald refuses
+// it rather than run as one node that believes it shares the work.
+// `store.backend: nats` on one node runs.
 func NotRunnable(c *config.Config) error {
-	if c.Store.Backend == "nats" {
-		return fmt.Errorf("%s: store.backend: nats is not supported by this herald yet (cluster mode is not wired into the daemon, see docs/scaling.md); use sqlite", c.File)
+	if c.Cluster.Enabled {
+		return fmt.Errorf("%s: cluster.enabled: cluster mode is not wired into the daemon yet (see docs/scaling.md); run one herald node per store.nats.prefix without it", c.File)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func New(version string) *Metrics {
 		Registry: reg,
 		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_inbound_messages_total",
-			Help: "Inbound messages handed to the core, by platform and result (stored, duplicate, refused, over_budget, invalid, stopping, error).",
+			Help: "Inbound messages handed to the core, by platform and result (stored, duplicate, refused, over_budget, invalid, stopping, unavailable, error).",
 		}, []string{"platform", "result"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_inbound_rejected_total",

@@ -127,6 +127,8 @@ func (p *poller) run(ctx context.Context) {
 			switch {
 			case errors.Is(err, adapter.ErrStopping):
 				entry.Info("telegram: herald is stopping; updates left unconfirmed for the next instance")
+			case errors.Is(err, adapter.ErrUnavailable):
+				entry.Warn("telegram: message store unavailable; updates left unconfirmed and fetched again")
 			case errors.Is(err, errNoProgress):
 				entry.Error("telegram: getUpdates returned only unreadable updates; asking again after a backoff")
 			default:

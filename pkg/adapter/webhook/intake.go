@@ -153,6 +153,10 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, adapter.ErrStopping):
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{"herald is stopping; retry"})
+	case errors.Is(err, adapter.ErrUnavailable):
+		a.Log.WithError(err).WithField("event_id", id).Warn("webhook: message store unavailable; the sender is told to retry")
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{"message store unavailable; retry"})
 	case errors.Is(err, message.ErrInvalid):
 		a.Log.WithError(err).WithField("event_id", id).Warn("webhook: message refused by the store")
 		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})

@@ -400,6 +400,7 @@ func TestInboundInboxErrors(t *testing.T) {
 		retryAfter string
 	}{
 		{"stopping", fmt.Errorf("store: %w", adapter.ErrStopping), 503, "1"},
+		{"store unavailable", fmt.Errorf("dispatch: %w", adapter.ErrUnavailable), 503, "5"},
 		{"invalid", fmt.Errorf("store: %w: nope", message.ErrInvalid), 400, ""},
 		{"disk full", errors.New("store: disk I/O error"), 500, ""},
 	}

@@ -4,8 +4,8 @@
 // mode: the same methods as the SQLite store (dispatch.Store), with the
 // same guarantee that a call which returns without error is durable. Here
 // that means JetStream acknowledged the write; with replicas (default 3)
-// JetStream acknowledges after a quorum of servers stored it. It is not
-// wired into the daemon yet.
+// JetStream acknowledges after a quorum of servers stored it. The daemon
+// opens it with store.backend nats (pkg/herald).
 //
 // # Layout
 //

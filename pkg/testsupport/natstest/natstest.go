@@ -63,6 +63,14 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("natstest: proxy listen: %v", err)
 	}
+	return ServeProxy(t, ln, target)
+}
+
+// ServeProxy forwards the connections accepted on ln to target until the
+// test ends, when it closes ln. ln may be a listener the test opened
+// elsewhere, in a sandbox's network namespace say, so that a client
+// there reaches a server of the test process.
+func ServeProxy(t testing.TB, ln net.Listener, target string) *Proxy {
 	p := &Proxy{ln: ln, target: target}
 	p.wg.Add(1)
 	go p.accept()
@@ -78,6 +86,19 @@ func (p *Proxy) Cut() {
 	p.mu.Lock()
 	p.cut = true
 	p.mu.Unlock()
+}
+
+// Restore ends a Cut: the connections made before or during it are
+// closed (their clients see the loss and reconnect), new ones are
+// forwarded.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
 
 func (p *Proxy) isCut() bool {
