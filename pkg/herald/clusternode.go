@@ -52,7 +52,9 @@ import (
 type clusterNode struct {
 	d   *daemon
 	cfg config.Cluster
-	log *logrus.Entry
+	// wake is the prefix of the wake subjects: "<store.nats.prefix>.wake."
+	wake string
+	log  *logrus.Entry
 
 	coord atomic.Pointer[cluster.Coordinator]
 	// nc is the connection wakes are published on, once the store is
@@ -68,8 +70,9 @@ type clusterNode struct {
 
 var _ cluster.Worker = (*clusterNode)(nil)
 
-func newClusterNode(d *daemon, cfg config.Cluster, log *logrus.Entry) *clusterNode {
-	return &clusterNode{d: d, cfg: cfg, log: log, intake: map[string]*platform{}, stopped: make(chan struct{})}
+func newClusterNode(d *daemon, cfg *config.Config, log *logrus.Entry) *clusterNode {
+	return &clusterNode{d: d, cfg: cfg.Cluster, wake: cfg.Store.NATS.Prefix + ".wake.", log: log,
+		intake: map[string]*platform{}, stopped: make(chan struct{})}
 }
 
 // leasedPlatforms names the enabled platform instances of cfg whose intake
@@ -128,9 +131,8 @@ func (n *clusterNode) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	prefix := cfg.Store.NATS.Prefix + ".wake."
-	sub, err := nc.Subscribe(prefix+"*", func(m *nats.Msg) {
-		p, err := strconv.Atoi(strings.TrimPrefix(m.Subject, prefix))
+	sub, err := nc.Subscribe(n.wake+"*", func(m *nats.Msg) {
+		p, err := strconv.Atoi(strings.TrimPrefix(m.Subject, n.wake))
 		if err != nil || p < 0 || p >= n.cfg.Partitions {
 			n.log.WithField("subject", m.Subject).Debug("cluster: wake for no partition; ignored")
 			return
@@ -176,10 +178,7 @@ func (n *clusterNode) announce(p int) {
 	if nc == nil {
 		return
 	}
-	n.d.mu.Lock()
-	prefix := n.d.cfg.Store.NATS.Prefix
-	n.d.mu.Unlock()
-	if err := nc.Publish(prefix+".wake."+strconv.Itoa(p), nil); err != nil {
+	if err := nc.Publish(n.wake+strconv.Itoa(p), nil); err != nil {
 		n.log.WithError(err).WithField("partition", p).Debug("cluster: wake not sent; the owner's refresh finds the work")
 	}
 }
