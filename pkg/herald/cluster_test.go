@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,18 +36,18 @@ type clusterTestNode struct {
 // startClusterNodes starts one herald per id on the JetStream server at
 // natsURL, in cluster mode, each with the webhook platform (replies to
 // replyURL) and the platforms of extra, and waits until every node sees
-// them all as members and every partition held. urls, if given, names
-// the NATS URL of each node instead.
-func startClusterNodes(t *testing.T, natsURL, replyURL, extra string, ids []string, urls ...string) []*clusterTestNode {
+// them all as members and every partition held. Each option edits the
+// configuration of node i (nodeURL: its NATS URL instead).
+func startClusterNodes(t *testing.T, natsURL, replyURL, extra string, ids []string, opts ...func(i int, c *testConfig)) []*clusterTestNode {
 	t.Helper()
 	var nodes []*clusterTestNode
 	for i, id := range ids {
-		url := natsURL
-		if urls != nil {
-			url = urls[i]
-		}
 		n := &clusterTestNode{id: id, dir: t.TempDir(), addr: freePort(t)}
-		cfg := writeConfig(t, testConfig{Dir: n.dir, HTTP: n.addr, ReplyURL: replyURL, Top: clusterTop(url, id), Extra: extra})
+		c := testConfig{Dir: n.dir, HTTP: n.addr, ReplyURL: replyURL, Top: clusterTop(natsURL, id), Extra: extra}
+		for _, o := range opts {
+			o(i, &c)
+		}
+		cfg := writeConfig(t, c)
 		n.p = start(t, cfg, startOpts{})
 		nodes = append(nodes, n)
 	}
@@ -59,6 +61,11 @@ func startClusterNodes(t *testing.T, natsURL, replyURL, extra string, ids []stri
 		})
 	}
 	return nodes
+}
+
+// nodeURL makes node i reach NATS at urls[i].
+func nodeURL(ids, urls []string) func(int, *testConfig) {
+	return func(i int, c *testConfig) { c.Top = clusterTop(urls[i], ids[i]) }
 }
 
 // clusterTop is the store and cluster sections of node id on NATS at url.
@@ -292,7 +299,7 @@ func TestClusterNATSPartition(t *testing.T) {
 	cut := cluster.OwnerOf("telegram", ids)
 	urls := []string{srv.ClientURL(), srv.ClientURL()}
 	urls[slices.Index(ids, cut)] = proxy.URL()
-	nodes := startClusterNodes(t, "", recv.URL, extra, ids, urls...)
+	nodes := startClusterNodes(t, "", recv.URL, extra, ids, nodeURL(ids, urls))
 	held, other := nodes[0], nodes[1]
 	if held.id != cut {
 		held, other = other, held
@@ -367,4 +374,86 @@ func TestClusterNATSDownAtStart(t *testing.T) {
 	if code := p.wait(30 * time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+}
+
+// TestClusterRollingRestart: three nodes take webhook messages for nine
+// conversations, spread over the nodes, while each node in turn is
+// stopped (SIGTERM) and started again. Senders retry on another node
+// until one acknowledges. Every message gets exactly one reply as the
+// receiver shows it: the partitions a stopping node releases are taken
+// over with their pending work, nothing is lost or answered twice.
+func TestClusterRollingRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three nodes under load")
+	}
+	const messages = 90
+	srv := natstest.StartServer(t)
+	recv := webhooktest.NewReceiver(t)
+	ids := []string{"node-a", "node-b", "node-c"}
+	// Each turn takes a moment (the echo agent waits between words), so
+	// that turns are in flight when a node stops.
+	nodes := startClusterNodes(t, srv.ClientURL(), recv.URL, "", ids, func(_ int, c *testConfig) { c.WordDelay = "30ms" })
+	cfgs := make([]string, len(nodes))
+	for i, n := range nodes {
+		cfgs[i] = filepath.Join(n.dir, "herald.yaml")
+	}
+
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < 3; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				for try := i; ; try++ {
+					n := nodes[try%len(nodes)]
+					code, err := post(t, n.addr, fmt.Sprintf("msg-%03d", i), fmt.Sprintf("conv-%d", i%9), fmt.Sprintf("m %03d", i))
+					if err == nil && code == http.StatusAccepted {
+						acked.Add(1)
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	go func() {
+		for i := 0; i < messages; i++ {
+			next <- i
+			time.Sleep(5 * time.Millisecond)
+		}
+		close(next)
+	}()
+
+	for i, n := range nodes {
+		want := int64((i + 1) * messages / (len(nodes) + 1))
+		testwait.Until(testwait.Timeout, func() bool { return acked.Load() >= want })
+		n.stop(t)
+		n.p = start(t, cfgs[i], startOpts{})
+		n.p.ready()
+		for _, o := range nodes {
+			waitStatus(t, o.dir, func(s adminapi.StatusReport) bool {
+				c := s.Cluster
+				return c != nil && c.Member && len(c.Members) == len(nodes) && len(c.UnheldPartitions) == 0
+			})
+		}
+	}
+	wg.Wait()
+	if !testwait.Until(60*time.Second, func() bool { return len(recv.Delivered()) >= messages }) {
+		t.Fatalf("%d replies of %d messages", len(recv.Delivered()), messages)
+	}
+	for _, n := range nodes {
+		n.stop(t)
+	}
+	got := map[string]int{}
+	for _, r := range recv.Delivered() {
+		got[r.Text]++
+	}
+	for i := 0; i < messages; i++ {
+		if want := fmt.Sprintf("echo: m %03d", i); got[want] != 1 {
+			t.Errorf("message %d: %d replies shown, want exactly 1", i, got[want])
+		}
+	}
+	t.Logf("%d replies shown; %d duplicate deliveries absorbed by the idempotency key", len(recv.Delivered()), recv.Duplicates())
 }
