@@ -3,6 +3,7 @@
 package herald_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
@@ -456,4 +460,36 @@ func TestClusterRollingRestart(t *testing.T) {
 		}
 	}
 	t.Logf("%d replies shown; %d duplicate deliveries absorbed by the idempotency key", len(recv.Delivered()), recv.Duplicates())
+}
+
+// TestClusterStartError: a node whose coordinator cannot start (the
+// leases bucket was made with another lease TTL) stays up, not joined,
+// and its STATUS= says why.
+func TestClusterStartError(t *testing.T) {
+	srv := natstest.StartServer(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Timeout)
+	defer cancel()
+	if _, err := cluster.LeaseBucket(ctx, js, "herald_leases", 7*time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := start(t, writeConfig(t, testConfig{Dir: dir, Top: clusterTop(srv.ClientURL(), "solo")}), startOpts{})
+	p.ready()
+	waitStatus(t, dir, func(s adminapi.StatusReport) bool {
+		return s.Cluster != nil && !s.Cluster.Member &&
+			strings.HasPrefix(s.StatusLine, "degraded: cluster: not joined yet (cluster: bucket herald_leases exists with ttl 7s, not 5s")
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
 }

@@ -57,6 +57,8 @@ type clusterNode struct {
 	log  *logrus.Entry
 
 	coord atomic.Pointer[cluster.Coordinator]
+	// startErr is why the last start failed ("" before any).
+	startErr atomic.Pointer[string]
 	// nc is the connection wakes are published on, once the store is
 	// open.
 	nc atomic.Pointer[nats.Conn]
@@ -109,6 +111,15 @@ func (n *clusterNode) start(ctx context.Context) error {
 	if n.coord.Load() != nil {
 		return nil
 	}
+	err := n.startCoordinator(ctx)
+	if err != nil {
+		msg := err.Error()
+		n.startErr.Store(&msg)
+	}
+	return err
+}
+
+func (n *clusterNode) startCoordinator(ctx context.Context) error {
 	nc := n.d.nats.conn()
 	if nc == nil {
 		return errStoreUnavailable
@@ -299,18 +310,22 @@ func (n *clusterNode) Status() cluster.Status {
 }
 
 // summary is the cluster's part of STATUS=, e.g. "cluster 3 nodes, 21
-// partitions, platforms telegram-main".
-func (n *clusterNode) summary() string {
+// partitions, platforms telegram-main"; member is false while this node is
+// not a member of the cluster (it then runs no turn).
+func (n *clusterNode) summary() (text string, member bool) {
 	if n.coord.Load() == nil {
-		return "cluster: not joined yet (waiting for NATS)"
+		if msg := n.startErr.Load(); msg != nil {
+			return "cluster: not joined yet (" + *msg + "; retrying)", false
+		}
+		return "cluster: not joined yet (waiting for NATS)", false
 	}
 	st := n.Status()
 	if !st.Member {
-		return "cluster: joining"
+		return "cluster: joining", false
 	}
 	s := fmt.Sprintf("cluster %d nodes, %d partitions", len(st.Members), len(st.Partitions))
 	if len(st.Platforms) > 0 {
 		s += ", platforms " + strings.Join(st.Platforms, " ")
 	}
-	return s
+	return s, true
 }
