@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -94,7 +93,7 @@ func printCluster(w io.Writer, c *adminapi.ClusterReport, now time.Time) {
 	if len(c.Platforms) > 0 {
 		platforms = strings.Join(c.Platforms, ", ")
 	}
-	fmt.Fprintf(w, "    this node: %d of %d partitions (%s), platforms %s\n", len(c.Partitions), c.PartitionCount, intRanges(c.Partitions), platforms)
+	fmt.Fprintf(w, "    this node: %d of %d partitions (%s), platforms %s\n", len(c.Partitions), c.PartitionCount, doctor.Ranges(c.Partitions), platforms)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, m := range c.Members {
 		name, addr, plats := m.Node, m.HTTP, strings.Join(m.Platforms, ",")
@@ -124,7 +123,7 @@ func printCluster(w io.Writer, c *adminapi.ClusterReport, now time.Time) {
 	if len(c.UnheldPartitions)+len(c.UnheldPlatforms) > 0 {
 		var parts []string
 		if len(c.UnheldPartitions) > 0 {
-			parts = append(parts, fmt.Sprintf("%d partitions (%s)", len(c.UnheldPartitions), intRanges(c.UnheldPartitions)))
+			parts = append(parts, fmt.Sprintf("%d partitions (%s)", len(c.UnheldPartitions), doctor.Ranges(c.UnheldPartitions)))
 		}
 		if len(c.UnheldPlatforms) > 0 {
 			parts = append(parts, "platforms "+strings.Join(c.UnheldPlatforms, ", "))
@@ -134,28 +133,6 @@ func printCluster(w io.Writer, c *adminapi.ClusterReport, now time.Time) {
 	if c.LastError != "" {
 		fmt.Fprintf(w, "    last error %s ago: %s\n", ago(c.LastErrorAt), c.LastError)
 	}
-}
-
-// intRanges writes sorted numbers as ranges: "0-3, 7, 9-10"; "-" for
-// none.
-func intRanges(ns []int) string {
-	if len(ns) == 0 {
-		return "-"
-	}
-	var out []string
-	for i := 0; i < len(ns); {
-		j := i
-		for j+1 < len(ns) && ns[j+1] == ns[j]+1 {
-			j++
-		}
-		if j == i {
-			out = append(out, strconv.Itoa(ns[i]))
-		} else {
-			out = append(out, strconv.Itoa(ns[i])+"-"+strconv.Itoa(ns[j]))
-		}
-		i = j + 1
-	}
-	return strings.Join(out, ", ")
 }
 
 // retryDetail describes a reconnection due in wait. A retry time already

@@ -277,6 +277,11 @@ func Doctor(ctx context.Context, o Options) *Report {
 		add(c)
 	}
 
+	// Cluster mode: membership, partitions, platforms, NATS.
+	for _, c := range clusterChecks(cfg, rep, time.Now()) {
+		add(c)
+	}
+
 	// Clock against the agent backend.
 	if cfg != nil && cfg.Agent.Kind != "echo" && cfg.Agent.URL != "" {
 		add(clockCheck(ctx, cfg.Agent.URL))
