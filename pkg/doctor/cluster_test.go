@@ -3,12 +3,15 @@
 package doctor
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/herald"
 )
 
 // healthy is node a of three, every partition and platform held.
@@ -144,5 +147,62 @@ func TestRanges(t *testing.T) {
 		if got := Ranges(tt.in); got != tt.want {
 			t.Errorf("Ranges(%v) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestClusterExampleConfig: the packaged example of a cluster node
+// (packaging/herald-cluster-node.yaml) passes herald check-config with its
+// secrets in place, and is what it says: cluster mode on the JetStream
+// store, three replicas over TLS, an explicit node id, every secret a
+// credential reference, one leased platform and the webhook.
+func TestClusterExampleConfig(t *testing.T) {
+	path := filepath.Join("..", "..", "packaging", "herald-cluster-node.yaml")
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("invalid: %v", err)
+	}
+	n := cfg.Store.NATS
+	if !cfg.Cluster.Enabled || cfg.Cluster.NodeID != "herald-a" || cfg.Store.Backend != "nats" || n.Replicas != 3 || n.Prefix == "" ||
+		n.Auth != "creds" || n.TLSCA == "" || len(n.URLs) != 3 {
+		t.Errorf("not a cluster node over TLS with three replicas: cluster %+v, store.nats %+v", cfg.Cluster, n)
+	}
+	for _, u := range n.URLs {
+		if !strings.HasPrefix(u, "tls://") {
+			t.Errorf("url %s is not TLS", u)
+		}
+	}
+	refs := secretRefs(cfg)
+	if _, ok := refs["store.nats.secret"]; !ok {
+		t.Errorf("no NATS secret among %v", refs)
+	}
+	creds := t.TempDir()
+	for key, r := range refs {
+		if r.Credential == "" {
+			t.Errorf("%s is not a credential reference: %+v", key, r)
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(creds, r.Credential), []byte("secret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, typ := range map[string]string{"webhook": "webhook", "telegram": "telegram"} {
+		if p, ok := cfg.Platforms[name]; !ok || p.Type != typ || !p.IsEnabled() {
+			t.Errorf("platform %s: %+v", name, p)
+		}
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	var out strings.Builder
+	err = CheckConfig(path, creds, &out)
+	if refused := herald.NotRunnable(cfg); refused != nil {
+		// Until the daemon runs cluster mode, check-config refuses
+		// cluster.enabled and nothing else; the secrets were checked
+		// above by the same references.
+		if err == nil || !strings.Contains(err.Error(), refused.Error()) || !strings.Contains(refused.Error(), "cluster.enabled") {
+			t.Fatalf("check-config: %v; want only the refusal %v", err, refused)
+		}
+		return
+	}
+	if err != nil || !strings.Contains(out.String(), "valid (2 platforms enabled, agent hermes") {
+		t.Fatalf("check-config: %v\n%s", err, out.String())
 	}
 }

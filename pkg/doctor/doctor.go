@@ -364,6 +364,9 @@ func secretRefs(cfg *config.Config) map[string]secret.Ref {
 		}
 	}
 	walk("agent", reflect.ValueOf(cfg.Agent))
+	if cfg.Store.Backend == "nats" {
+		walk("store.nats", reflect.ValueOf(cfg.Store.NATS))
+	}
 	for name, p := range cfg.Platforms {
 		if p.IsEnabled() {
 			walk("platforms."+name, reflect.ValueOf(p.Settings))
