@@ -194,13 +194,7 @@ func TestClusterExampleConfig(t *testing.T) {
 	var out strings.Builder
 	err = CheckConfig(path, creds, &out)
 	if refused := herald.NotRunnable(cfg); refused != nil {
-		// Until the daemon runs cluster mode, check-config refuses
-		// cluster.enabled and nothing else; the secrets were checked
-		// above by the same references.
-		if err == nil || !strings.Contains(err.Error(), refused.Error()) || !strings.Contains(refused.Error(), "cluster.enabled") {
-			t.Fatalf("check-config: %v; want only the refusal %v", err, refused)
-		}
-		return
+		t.Fatalf("the example is refused: %v", refused)
 	}
 	if err != nil || !strings.Contains(out.String(), "valid (2 platforms enabled, agent hermes") {
 		t.Fatalf("check-config: %v\n%s", err, out.String())
