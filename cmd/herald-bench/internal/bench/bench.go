@@ -40,7 +40,7 @@ type Options struct {
 }
 
 // Measures are the keys Options.Only accepts, in the order they run.
-var Measures = []string{"start", "idle", "restart", "hung", "load", "throughput", "sessions", "media", "profile"}
+var Measures = []string{"start", "idle", "restart", "hung", "load", "throughput", "sessions", "media", "nats", "profile"}
 
 // plan is how much of everything a run does.
 type plan struct {
@@ -125,6 +125,7 @@ func Main(ctx context.Context, opts Options) error {
 		{"throughput", "throughput", r.throughput},
 		{"sessions", "memory with many sessions", r.sessionsMemory},
 		{"media", "media in", r.mediaIn},
+		{"nats", "JetStream store", r.natsThroughput},
 		{"profile", "profiles", r.profile},
 	}
 	for _, s := range steps {

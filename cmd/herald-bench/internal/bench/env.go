@@ -275,6 +275,10 @@ type heraldConf struct {
 	// Media lets herald fetch attachments from loopback (the bench's file
 	// server in the sandbox).
 	Media bool
+	// NATS, if set, puts the store on JetStream (store.backend: nats) at
+	// these URLs, with Replicas replicas of the store's stream.
+	NATS     []string
+	Replicas int
 }
 
 var confTemplate = template.Must(template.New("herald.yaml").Parse(`# herald-bench configuration
@@ -285,6 +289,12 @@ shutdown:
   adapter_timeout: {{.AdapterTimeout}}
 store:
   sync: {{.Sync}}
+{{- if .NATS}}
+  backend: nats
+  nats:
+    urls: [{{range $i, $u := .NATS}}{{if $i}}, {{end}}"{{$u}}"{{end}}]
+    replicas: {{.Replicas}}
+{{- end}}
 delivery:
   initial_backoff: 200ms
   max_backoff: 2s
