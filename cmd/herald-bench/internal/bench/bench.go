@@ -40,7 +40,7 @@ type Options struct {
 }
 
 // Measures are the keys Options.Only accepts, in the order they run.
-var Measures = []string{"start", "idle", "restart", "hung", "load", "throughput", "sessions", "media", "nats", "failover", "herald-failover", "profile"}
+var Measures = []string{"start", "idle", "restart", "hung", "load", "throughput", "sessions", "media", "nats", "failover", "profile"}
 
 // plan is how much of everything a run does.
 type plan struct {
@@ -127,8 +127,7 @@ func Main(ctx context.Context, opts Options) error {
 		{"sessions", "memory with many sessions", r.sessionsMemory},
 		{"media", "media in", r.mediaIn},
 		{"nats", "JetStream store", r.natsThroughput},
-		{"failover", "platform failover", r.failover},
-		{"herald-failover", "platform failover between herald nodes", r.heraldFailover},
+		{"failover", "platform failover between herald nodes", r.failover},
 		{"profile", "profiles", r.profile},
 	}
 	for _, s := range steps {
