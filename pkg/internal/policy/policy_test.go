@@ -225,7 +225,7 @@ func TestDependencies(t *testing.T) {
 		"go.uber.org/goleak":                  "goroutine-leak checks in tests",
 		"golang.org/x/sys":                    "setns/unshare in the test sandbox",
 		"github.com/nats-io/nats.go":          "cluster mode: leases over JetStream KV",
-		"github.com/nats-io/nats-server/v2":   "in-process JetStream for cluster tests only (never in the herald binary)",
+		"github.com/nats-io/nats-server/v2":   "in-process JetStream for cluster tests and herald-bench only (never in the herald binary)",
 	}
 	f, err := os.Open(filepath.Join(repoRoot(t), "go.mod"))
 	if err != nil {

@@ -14,32 +14,12 @@ import (
 // StartServer starts a single JetStream server and stops it when the test ends.
 func StartServer(t testing.TB) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(baseOptions(t))
+	servers, err := Run(Config{Dir: t.TempDir(), N: 1, Ready: 30 * time.Second})
 	if err != nil {
-		t.Fatalf("natstest: new server: %v", err)
+		t.Fatal(err)
 	}
-	go s.Start()
-	if !s.ReadyForConnections(30 * time.Second) {
-		s.Shutdown()
-		t.Fatal("natstest: server not ready within 30s")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
-}
-
-// baseOptions: JetStream on a random loopback port with a temporary store.
-func baseOptions(t testing.TB) *server.Options {
-	return &server.Options{
-		Host:      "127.0.0.1",
-		Port:      -1,
-		JetStream: true,
-		StoreDir:  t.TempDir(),
-		NoLog:     true,
-		NoSigs:    true,
-	}
+	t.Cleanup(func() { Shutdown(servers) })
+	return servers[0]
 }
 
 // Proxy forwards TCP connections from a loopback port to a target address.
@@ -71,10 +51,17 @@ func StartProxy(t testing.TB, target string) *Proxy {
 // elsewhere, in a sandbox's network namespace say, so that a client
 // there reaches a server of the test process.
 func ServeProxy(t testing.TB, ln net.Listener, target string) *Proxy {
+	p := Forward(ln, target)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Forward is ServeProxy outside a test: the caller stops the proxy with
+// Close.
+func Forward(ln net.Listener, target string) *Proxy {
 	p := &Proxy{ln: ln, target: target}
 	p.wg.Add(1)
 	go p.accept()
-	t.Cleanup(p.close)
 	return p
 }
 
@@ -145,7 +132,9 @@ func (p *Proxy) pipe(src, dst net.Conn) {
 	}
 }
 
-func (p *Proxy) close() {
+// Close closes the listener and every connection and waits for the
+// forwarding goroutines to end.
+func (p *Proxy) Close() {
 	p.ln.Close()
 	p.mu.Lock()
 	for _, c := range p.conns {

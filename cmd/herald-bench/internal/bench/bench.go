@@ -40,7 +40,7 @@ type Options struct {
 }
 
 // Measures are the keys Options.Only accepts, in the order they run.
-var Measures = []string{"start", "idle", "restart", "hung", "load", "throughput", "sessions", "media", "profile"}
+var Measures = []string{"start", "idle", "restart", "hung", "load", "throughput", "sessions", "media", "nats", "failover", "profile"}
 
 // plan is how much of everything a run does.
 type plan struct {
@@ -50,6 +50,7 @@ type plan struct {
 	warmup, window, intake                             time.Duration
 	sessions                                           int
 	mediaReps                                          int
+	failoverReps                                       int
 	profile                                            time.Duration
 	goBenchTime                                        string
 	goBenchCount                                       int
@@ -59,11 +60,11 @@ func planFor(quick bool) plan {
 	if quick {
 		return plan{startReps: 4, restartReps: 4, cliReps: 2, hungReps: 2, rssReps: 2, loadRestarts: 4,
 			loadBaseline: 2 * time.Second, warmup: time.Second, window: 3 * time.Second, intake: 2 * time.Second,
-			sessions: 1000, mediaReps: 5, profile: 3 * time.Second, goBenchTime: "200ms", goBenchCount: 1}
+			sessions: 1000, mediaReps: 5, failoverReps: 2, profile: 3 * time.Second, goBenchTime: "200ms", goBenchCount: 1}
 	}
 	return plan{startReps: 20, restartReps: 20, cliReps: 10, hungReps: 10, rssReps: 5, loadRestarts: 20,
 		loadBaseline: 10 * time.Second, warmup: 3 * time.Second, window: 10 * time.Second, intake: 5 * time.Second,
-		sessions: 10000, mediaReps: 100, profile: 10 * time.Second, goBenchTime: "1s", goBenchCount: 5}
+		sessions: 10000, mediaReps: 100, failoverReps: 5, profile: 10 * time.Second, goBenchTime: "1s", goBenchCount: 5}
 }
 
 // runner carries a run's state between the measures.
@@ -125,6 +126,8 @@ func Main(ctx context.Context, opts Options) error {
 		{"throughput", "throughput", r.throughput},
 		{"sessions", "memory with many sessions", r.sessionsMemory},
 		{"media", "media in", r.mediaIn},
+		{"nats", "JetStream store", r.natsThroughput},
+		{"failover", "platform failover between herald nodes", r.failover},
 		{"profile", "profiles", r.profile},
 	}
 	for _, s := range steps {

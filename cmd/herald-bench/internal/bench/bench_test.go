@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -299,6 +300,8 @@ func TestBenchConfigsAreValid(t *testing.T) {
 		{AdapterTimeout: time.Second, Stuck: true},
 		{WordDelay: 30 * time.Second, DrainTimeout: time.Second},
 		{Media: true},
+		{NATS: []string{"nats://127.0.0.1:4222"}, Replicas: 1},
+		{NATS: []string{"nats://127.0.0.1:4222", "nats://127.0.0.1:4223", "nats://127.0.0.1:4224"}, Replicas: 3},
 	} {
 		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
 			text := c.render()
@@ -320,6 +323,13 @@ func TestBenchConfigsAreValid(t *testing.T) {
 			}
 			if c.AdapterTimeout != 0 && cfg.Shutdown.AdapterTimeout != c.AdapterTimeout {
 				t.Errorf("adapter_timeout = %v", cfg.Shutdown.AdapterTimeout)
+			}
+			wantBackend := map[bool]string{true: "nats", false: "sqlite"}[c.NATS != nil]
+			if cfg.Store.Backend != wantBackend {
+				t.Errorf("store.backend = %q, want %q", cfg.Store.Backend, wantBackend)
+			}
+			if c.NATS != nil && (!slices.Equal(cfg.Store.NATS.URLs, c.NATS) || cfg.Store.NATS.Replicas != c.Replicas) {
+				t.Errorf("store.nats = %v × %d, want %v × %d", cfg.Store.NATS.URLs, cfg.Store.NATS.Replicas, c.NATS, c.Replicas)
 			}
 		})
 	}

@@ -156,8 +156,14 @@ func (e *env) countFlushes(ctx context.Context, unit string, d time.Duration) *f
 		e.log("  flush count: %v", err)
 		return fc
 	}
+	return e.countFlushesOf(ctx, host, d)
+}
+
+// countFlushesOf counts the device flushes of a host process for d.
+func (e *env) countFlushesOf(ctx context.Context, hostPID int, d time.Duration) *flushCounter {
+	fc := &flushCounter{}
 	fc.cmd = exec.CommandContext(ctx, "perf", "stat", "-x,", "-e", "syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync",
-		"-p", strconv.Itoa(host), "--", "sleep", fmt.Sprintf("%.3f", d.Seconds()))
+		"-p", strconv.Itoa(hostPID), "--", "sleep", fmt.Sprintf("%.3f", d.Seconds()))
 	fc.cmd.Stderr = &fc.out
 	if err := fc.cmd.Start(); err != nil {
 		e.log("  flush count: perf: %v", err)

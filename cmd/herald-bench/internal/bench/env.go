@@ -53,7 +53,10 @@ type env struct {
 	hc         *http.Client
 	log        func(format string, args ...any)
 
-	heraldService  string // units/herald.service as shipped
+	heraldService string // units/herald.service as shipped
+	// heraldFiles are herald's units, sysusers file and packaged
+	// configuration, by their path in a sandbox.
+	heraldFiles    map[string]string
 	systemdVersion string // of the sandbox's PID 1
 }
 
@@ -163,35 +166,25 @@ func setup(ctx context.Context, opts Options, logf func(string, ...any)) (e *env
 			return e, err
 		}
 	}
-	files := map[string]string{
+	e.heraldFiles = map[string]string{
 		"/etc/systemd/system/herald.service":      e.heraldService,
 		"/etc/systemd/system/herald.socket":       heraldSocket,
 		"/etc/systemd/system/herald-admin.socket": adminSocket,
-		"/etc/systemd/system/floor.service":       floorService(e.heraldService, "/usr/bin/herald-floor -reply-url "+receiverURL, "floor.socket", "herald-floor"),
-		"/etc/systemd/system/floor.socket":        floorSocket(heraldSocket, floorAddr, "floor.service"),
-		"/etc/systemd/system/floor-bare.service":  bareService("/usr/bin/herald-floor -reply-url "+receiverURL, "floor-bare.socket"),
-		"/etc/systemd/system/floor-bare.socket":   floorSocket(heraldSocket, bareAddr, "floor-bare.service"),
 		"/usr/lib/sysusers.d/herald.conf":         sysusers,
 		paths.ConfigFile:                          string(packaged),
-		paths.CredentialsDir + "/.keep":           "",
 	}
-	for p, c := range files {
-		if err := e.sbx.WriteFile(p, []byte(c), 0o644); err != nil {
-			return e, err
-		}
+	files := map[string]string{
+		"/etc/systemd/system/floor.service":      floorService(e.heraldService, "/usr/bin/herald-floor -reply-url "+receiverURL, "floor.socket", "herald-floor"),
+		"/etc/systemd/system/floor.socket":       floorSocket(heraldSocket, floorAddr, "floor.service"),
+		"/etc/systemd/system/floor-bare.service": bareService("/usr/bin/herald-floor -reply-url "+receiverURL, "floor-bare.socket"),
+		"/etc/systemd/system/floor-bare.socket":  floorSocket(heraldSocket, bareAddr, "floor-bare.service"),
 	}
-	script := `set -e
-install -m 0755 ` + shareGuest + `/herald /usr/bin/herald
-install -m 0755 ` + shareGuest + `/herald-floor /usr/bin/herald-floor
-install -m 0755 ` + shareGuest + `/herald-prof /usr/bin/herald-prof
-install -m 0755 ` + shareGuest + `/herald-test /usr/bin/herald-test
-rm -f ` + paths.CredentialsDir + `/.keep
-chmod 0700 ` + paths.CredentialsDir + `
-systemd-sysusers
-systemctl daemon-reload
-systemctl start herald.socket herald-admin.socket floor.socket floor-bare.socket
-systemctl --version | head -n1`
-	out, err := e.run(ctx, "sh", "-c", script)
+	out, err := e.install(ctx, e.sbx, files, `
+install -m 0755 `+shareGuest+`/herald-floor /usr/bin/herald-floor
+install -m 0755 `+shareGuest+`/herald-prof /usr/bin/herald-prof
+install -m 0755 `+shareGuest+`/herald-test /usr/bin/herald-test
+systemctl start floor.socket floor-bare.socket
+systemctl --version | head -n1`)
 	if err != nil {
 		return e, err
 	}
@@ -218,9 +211,35 @@ systemctl --version | head -n1`
 	return e, nil
 }
 
+// install writes herald's files (e.heraldFiles), then files, into sbx,
+// installs herald from the share with its user, credentials directory and
+// sockets, then runs more (shell commands); it returns their output.
+func (e *env) install(ctx context.Context, sbx *systemdbox.Sandbox, files map[string]string, more string) (string, error) {
+	for _, m := range []map[string]string{e.heraldFiles, files, {paths.CredentialsDir + "/.keep": ""}} {
+		for p, c := range m {
+			if err := sbx.WriteFile(p, []byte(c), 0o644); err != nil {
+				return "", err
+			}
+		}
+	}
+	script := `set -e
+install -m 0755 ` + shareGuest + `/herald /usr/bin/herald
+rm -f ` + paths.CredentialsDir + `/.keep
+chmod 0700 ` + paths.CredentialsDir + `
+systemd-sysusers
+systemctl daemon-reload
+systemctl start herald.socket herald-admin.socket` + more
+	return runIn(ctx, sbx, "sh", "-c", script)
+}
+
 // run runs a command in the sandbox; a non-zero exit is an error.
 func (e *env) run(ctx context.Context, name string, args ...string) (string, error) {
-	out, stderr, code, err := e.sbx.Run(ctx, name, args...)
+	return runIn(ctx, e.sbx, name, args...)
+}
+
+// runIn runs a command in sbx; a non-zero exit is an error.
+func runIn(ctx context.Context, sbx *systemdbox.Sandbox, name string, args ...string) (string, error) {
+	out, stderr, code, err := sbx.Run(ctx, name, args...)
 	if err != nil {
 		return out, err
 	}
@@ -275,6 +294,10 @@ type heraldConf struct {
 	// Media lets herald fetch attachments from loopback (the bench's file
 	// server in the sandbox).
 	Media bool
+	// NATS, if set, puts the store on JetStream (store.backend: nats) at
+	// these URLs, with Replicas replicas of the store's stream.
+	NATS     []string
+	Replicas int
 }
 
 var confTemplate = template.Must(template.New("herald.yaml").Parse(`# herald-bench configuration
@@ -285,6 +308,12 @@ shutdown:
   adapter_timeout: {{.AdapterTimeout}}
 store:
   sync: {{.Sync}}
+{{- if .NATS}}
+  backend: nats
+  nats:
+    urls: [{{range $i, $u := .NATS}}{{if $i}}, {{end}}"{{$u}}"{{end}}]
+    replicas: {{.Replicas}}
+{{- end}}
 delivery:
   initial_backoff: 200ms
   max_backoff: 2s

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -457,9 +458,67 @@ ExecStart=/usr/bin/herald-floor -reply-url %s -durable %s/relay.db -sync %s
 `, receiverURL, floorStateGuest, sync)
 }
 
+// The closed loop of the throughput measures: senders, each with convs
+// conversations of its own.
+const senders, convs = 64, 16
+
+// loopResult is one subject's window of the closed loop.
+type loopResult struct {
+	res       *loadResult
+	rate      float64 // replies per second in the window
+	e2e, post Summary // end-to-end and POST→202 latencies
+	cpu       cpuUsage
+	cpuPerMsg float64 // CPU seconds of the subject's main process per reply
+	writes    perMsg  // the subject's writes per reply
+	// benchFlushes are the device flushes of the bench process per reply:
+	// those of the NATS servers it runs.
+	benchFlushes float64
+}
+
+// closedLoop runs the throughput load on a started subject: a warm-up, then
+// the window, with the CPU, write and flush counters read around it.
+// durable says the subject is the durable relay (its own counters).
+func (r *runner) closedLoop(ctx context.Context, s subject, durable bool) (loopResult, error) {
+	var w loopResult
+	r.e.trk.reset()
+	snd := r.e.sender(s.addr, fmt.Sprintf("tp-%d", time.Now().UnixNano()))
+	spec := loadSpec{Senders: senders, Convs: convs, WaitReply: true, ReplyTimeout: 10 * time.Second, Duration: r.plan.warmup}
+	snd.run(ctx, spec)
+	spec.Duration = r.plan.window
+	c0, err := r.e.cpuSnap(ctx, s.unit)
+	if err != nil {
+		return w, err
+	}
+	w0, err := r.e.counters(ctx, s, durable)
+	if err != nil {
+		return w, err
+	}
+	flushes := r.e.countFlushes(ctx, s.unit, r.plan.window)
+	own := r.e.countFlushesOf(ctx, os.Getpid(), r.plan.window)
+	w.res = snd.run(ctx, spec)
+	nFlush, nOwn := flushes.wait(), own.wait()
+	c1, err := r.e.cpuSnap(ctx, s.unit)
+	if err != nil {
+		return w, err
+	}
+	w1, err := r.e.counters(ctx, s, durable)
+	if err != nil {
+		return w, err
+	}
+	w.cpu = c0.to(c1)
+	w.cpuPerMsg, w.benchFlushes = math.NaN(), math.NaN()
+	if w.res.Completed > 0 {
+		w.cpuPerMsg = w.cpu.Unit / float64(w.res.Completed)
+		w.benchFlushes = nOwn / float64(w.res.Completed)
+	}
+	w.writes = w0.perMsg(w1, nFlush, w.res.Completed)
+	w.rate = float64(w.res.Completed) / w.res.Elapsed.Seconds()
+	w.e2e, w.post = Summarize(Seconds(w.res.E2ELat)), Summarize(Seconds(w.res.PostLat))
+	return w, nil
+}
+
 // 5. Throughput and overhead.
 func (r *runner) throughput(ctx context.Context) error {
-	const senders, convs = 64, 16
 	type variant struct {
 		s       subject
 		label   string
@@ -504,50 +563,23 @@ func (r *runner) throughput(ctx context.Context) error {
 		if _, err := r.e.mgr.start(ctx, v.s.unit); err != nil {
 			return err
 		}
-		r.e.trk.reset()
-		snd := r.e.sender(v.s.addr, fmt.Sprintf("tp-%d", time.Now().UnixNano()))
-		spec := loadSpec{Senders: senders, Convs: convs, WaitReply: true, ReplyTimeout: 10 * time.Second, Duration: r.plan.warmup}
-		snd.run(ctx, spec)
-		spec.Duration = r.plan.window
-		c0, err := r.e.cpuSnap(ctx, v.s.unit)
+		w, err := r.closedLoop(ctx, v.s, v.durable)
 		if err != nil {
 			return err
 		}
-		w0, err := r.e.counters(ctx, v.s, v.durable)
-		if err != nil {
-			return err
-		}
-		flushes := r.e.countFlushes(ctx, v.s.unit, r.plan.window)
-		res := snd.run(ctx, spec)
-		nFlush := flushes.wait()
-		c1, err := r.e.cpuSnap(ctx, v.s.unit)
-		if err != nil {
-			return err
-		}
-		w1, err := r.e.counters(ctx, v.s, v.durable)
-		if err != nil {
-			return err
-		}
-		cu := c0.to(c1)
-		perMsgCPU := math.NaN()
-		if res.Completed > 0 {
-			perMsgCPU = cu.Unit / float64(res.Completed)
-		}
-		cpuPer[v.label] = perMsgCPU
-		cpuT.Rows = append(cpuT.Rows, []string{v.label, fmt.Sprintf("%.0f µs", perMsgCPU*1e6), fmt.Sprintf("%.2f", cu.UnitCores),
-			fmt.Sprintf("%.2f", cu.BenchCores), fmt.Sprintf("%.0f%%", cu.MachineBusy*100)})
-		pm := w0.perMsg(w1, nFlush, res.Completed)
+		cpuPer[v.label] = w.cpuPerMsg
+		cpuT.Rows = append(cpuT.Rows, []string{v.label, fmt.Sprintf("%.0f µs", w.cpuPerMsg*1e6), fmt.Sprintf("%.2f", w.cpu.UnitCores),
+			fmt.Sprintf("%.2f", w.cpu.BenchCores), fmt.Sprintf("%.0f%%", w.cpu.MachineBusy*100)})
+		pm := w.writes
 		writes[v.label] = pm
 		wrT.Rows = append(wrT.Rows, []string{v.label, num(pm.Commits, 3), num(pm.Statements, 2), num(pm.Flushes, 3),
 			kb(pm.Bytes), perCommit(pm)})
-		rt := float64(res.Completed) / res.Elapsed.Seconds()
-		es, ps := Summarize(Seconds(res.E2ELat)), Summarize(Seconds(res.PostLat))
-		e2e[v.label] = es
-		rates[v.label] = rt
-		t.Rows = append(t.Rows, []string{v.label, rate(rt), ms(es.P50), ms(es.P99), ms(es.Max), ms(ps.P50), ms(ps.P99),
-			fmt.Sprint(res.Late), fmt.Sprint(res.Failed)})
+		e2e[v.label] = w.e2e
+		rates[v.label] = w.rate
+		t.Rows = append(t.Rows, []string{v.label, rate(w.rate), ms(w.e2e.P50), ms(w.e2e.P99), ms(w.e2e.Max), ms(w.post.P50), ms(w.post.P99),
+			fmt.Sprint(w.res.Late), fmt.Sprint(w.res.Failed)})
 		r.logf("  %s: %s, end-to-end p50 %s p99 %s, CPU %.0f µs/msg, %s commits, %s statements, %s flushes, %s per message",
-			v.label, rate(rt), ms(es.P50), ms(es.P99), perMsgCPU*1e6, num(pm.Commits, 3), num(pm.Statements, 2), num(pm.Flushes, 3), kb(pm.Bytes))
+			v.label, rate(w.rate), ms(w.e2e.P50), ms(w.e2e.P99), w.cpuPerMsg*1e6, num(pm.Commits, 3), num(pm.Statements, 2), num(pm.Flushes, 3), kb(pm.Bytes))
 		if _, err := r.e.mgr.stop(ctx, v.s.unit); err != nil {
 			return err
 		}
