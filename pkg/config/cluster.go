@@ -14,8 +14,9 @@ import (
 // one node at a time owns through a lease.
 type Cluster struct {
 	// Enabled makes this node a member of the cluster of its
-	// store.nats.prefix. Requires store.backend nats. Default false (one
-	// node).
+	// store.nats.prefix. Required with store.backend nats, where a node
+	// alone is a cluster of one: nothing else would keep a second node
+	// on the same prefix from running the same turns. Default false.
 	Enabled bool `yaml:"enabled"`
 	// NodeID names this node in the cluster, unique among its nodes:
 	// letters, digits, '-', '_' and dots, at most 64 characters. Default:
@@ -77,6 +78,12 @@ func (c *Config) validateCluster(add func(key, format string, args ...any)) {
 	cl := &c.Cluster
 	if cl.Enabled && c.Store.Backend != "nats" {
 		add("cluster.enabled", "requires store.backend: nats (the nodes share its JetStream)")
+	}
+	if !cl.Enabled && c.Store.Backend == "nats" {
+		// Nothing would stop a second node on the same prefix from running
+		// the same turns: a node on the shared store holds its
+		// conversations through leases, even alone.
+		add("cluster.enabled", "must be true with store.backend: nats (a node on a JetStream store is a cluster member, even alone)")
 	}
 	if cl.Enabled && cl.NodeID == "" {
 		add("cluster.node_id", "required: neither /etc/machine-id nor the host name gives one")

@@ -27,6 +27,9 @@ func TestStoreNATSDefaults(t *testing.T) {
     tls_key: {file: /etc/herald/nats-client.key}
     replicas: 5
     prefix: team-a
+cluster:
+  enabled: true
+  node_id: n1
 `))
 	if err != nil {
 		t.Fatal(err)

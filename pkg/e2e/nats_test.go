@@ -43,6 +43,9 @@ store:
   nats:
     urls: ["` + ne.proxy.URL() + `"]
     replicas: 1
+cluster:
+  enabled: true
+  node_id: e2e
 platforms:
   webhook:
     allow_all: true

@@ -313,6 +313,9 @@ store:
   nats:
     urls: [{{range $i, $u := .NATS}}{{if $i}}, {{end}}"{{$u}}"{{end}}]
     replicas: {{.Replicas}}
+cluster:
+  enabled: true
+  node_id: bench
 {{- end}}
 delivery:
   initial_backoff: 200ms
