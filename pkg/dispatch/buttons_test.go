@@ -195,8 +195,9 @@ func TestSetButtonKey(t *testing.T) {
 	}
 	got := e.ad.waitSent(t, 3)
 	waitPending(t, e.st, 0)
-	if got[1].Text != "Approved." {
-		t.Fatalf("the press was answered %q", got[1].Text)
+	want := texts([]message.Outbound{{Text: approvalAsk}, {Text: "Approved."}, {Text: "run: approved rm -rf /tmp/x"}})
+	if g := texts(got[:3]); strings.Join(g, "|") != strings.Join(want, "|") {
+		t.Fatalf("the user sees %q, want %q", g, want)
 	}
 	if a := e.f.Approvals(); len(a) != 1 || a[0].Choice != "once" {
 		t.Fatalf("approvals %+v", a)
