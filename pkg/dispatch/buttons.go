@@ -33,7 +33,7 @@ const buttonMACLen = 18
 // approvalButtons returns the Approve and Deny buttons for request
 // requestID of session key, or nil without a key.
 func (d *Dispatcher) approvalButtons(key, requestID string) []message.Button {
-	if len(d.opts.ButtonKey) == 0 {
+	if len(*d.buttonKey.Load()) == 0 {
 		return nil
 	}
 	return []message.Button{
@@ -43,7 +43,7 @@ func (d *Dispatcher) approvalButtons(key, requestID string) []message.Button {
 }
 
 func (d *Dispatcher) buttonData(key, requestID, cmd string) string {
-	mac := hmac.New(sha256.New, d.opts.ButtonKey)
+	mac := hmac.New(sha256.New, *d.buttonKey.Load())
 	fmt.Fprintf(mac, "herald approval button\x00%s\x00%s\x00%s", key, requestID, cmd)
 	return buttonPrefix + cmd[:1] + ":" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:buttonMACLen])
 }
@@ -72,10 +72,21 @@ func buttonCommand(data string) string {
 // validButton reports whether data is the button cmd of request requestID
 // in session key.
 func (d *Dispatcher) validButton(data, key, requestID, cmd string) bool {
-	if len(d.opts.ButtonKey) == 0 {
+	if len(*d.buttonKey.Load()) == 0 {
 		return false
 	}
 	return hmac.Equal([]byte(data), []byte(d.buttonData(key, requestID, cmd)))
+}
+
+// SetButtonKey makes key the key that signs and checks approval buttons
+// from now on (cluster mode: the key every node shares, set before the
+// node runs any turn). An empty key is ignored.
+func (d *Dispatcher) SetButtonKey(key []byte) {
+	if len(key) == 0 {
+		return
+	}
+	k := append([]byte(nil), key...)
+	d.buttonKey.Store(&k)
 }
 
 // showsButtons reports whether the adapter of platform name shows native

@@ -178,3 +178,28 @@ func TestApprovalPromptWithoutButtons(t *testing.T) {
 		t.Fatalf("buttons %+v on a platform without them", p.Buttons)
 	}
 }
+
+// A button made by one node is accepted by a node whose own key differs
+// once SetButtonKey gave it the key the cluster shares.
+func TestSetButtonKey(t *testing.T) {
+	e := newButtonsEnv(t)
+	p := askApproval(t, e)
+	shared := e.opts.ButtonKey
+	e.stop()
+	e.opts.ButtonKey = []byte("another node's own key, 32 bytes")
+	e.open()
+	e.d.SetButtonKey(nil) // ignored
+	e.d.SetButtonKey(shared)
+	if err := e.d.Deliver(context.Background(), press("cb-1", "c", "u", p.Buttons[0].Data)); err != nil {
+		t.Fatal(err)
+	}
+	got := e.ad.waitSent(t, 3)
+	waitPending(t, e.st, 0)
+	want := texts([]message.Outbound{{Text: approvalAsk}, {Text: "Approved."}, {Text: "run: approved rm -rf /tmp/x"}})
+	if g := texts(got[:3]); strings.Join(g, "|") != strings.Join(want, "|") {
+		t.Fatalf("the user sees %q, want %q", g, want)
+	}
+	if a := e.f.Approvals(); len(a) != 1 || a[0].Choice != "once" {
+		t.Fatalf("approvals %+v", a)
+	}
+}

@@ -105,13 +105,13 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 		pop()
 		return
 	}
-	d.prepareMediaPart(p, &msg)
-	d.mu.Lock()
-	d.sending++
-	d.mu.Unlock()
 	// parent ends at the hard stop, or in cluster mode when the
 	// session's partition was taken from this node.
 	parent := d.sendContext(s)
+	d.prepareMediaPart(parent, p, &msg)
+	d.mu.Lock()
+	d.sending++
+	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(parent, d.opts.DeliveryTimeout)
 	started := time.Now()
 	marked := false

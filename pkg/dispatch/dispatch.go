@@ -115,7 +115,8 @@ type Options struct {
 	// ButtonKey signs the data of approval buttons (see buttons.go). It
 	// must be the same in every instance sharing the store, so a button
 	// pressed after a restart is still valid. Empty: no buttons, only
-	// /approve and /deny.
+	// /approve and /deny. In cluster mode SetButtonKey replaces it with
+	// the key every node shares.
 	ButtonKey []byte
 }
 
@@ -175,10 +176,13 @@ func (o *Options) defaults() {
 // Dispatcher is the core. Create it with New, then Start it before any
 // adapter starts delivering.
 type Dispatcher struct {
-	opts    Options
-	store   Store
-	log     *logrus.Entry
-	metrics *metrics.Metrics
+	opts Options
+	// buttonKey is the key signing approval buttons (Options.ButtonKey,
+	// or the one given to SetButtonKey).
+	buttonKey atomic.Pointer[[]byte]
+	store     Store
+	log       *logrus.Entry
+	metrics   *metrics.Metrics
 
 	// ctx is cancelled at the hard stop (Drain's deadline or Close); every
 	// turn and delivery runs below it.
@@ -347,6 +351,7 @@ func New(st Store, ag Agent, platforms map[string]Platform, opts Options, log *l
 		d.recentDone = map[int64]time.Time{}
 		d.recentOut = map[int64]time.Time{}
 	}
+	d.buttonKey.Store(&opts.ButtonKey)
 	d.setPlatformsLocked(platforms)
 	return d
 }

@@ -93,7 +93,7 @@ func (d *Dispatcher) userMessage(ctx context.Context, it *item, p *platform) (ag
 		if ok && f.Error == "" {
 			var err error
 			if item, err = m.Store.Stat(f.SHA256); err != nil {
-				ok = false // pruned meanwhile: fetch again
+				ok = false // pruned, or fetched by another node (cluster mode): fetch again
 			}
 		}
 		if !ok {

@@ -406,3 +406,109 @@ func TestMediaStoreFullPrunesAtOnce(t *testing.T) {
 		t.Fatalf("orphan kept %v, usage %d", st.Has(orphan.SHA256), st.Usage())
 	}
 }
+
+// A reply part whose file this node does not hold (cluster mode: another
+// node stored it, then the conversation moved here) is fetched again from
+// its source and delivered once, with the file; when its source is gone or
+// now gives another file, the part becomes a text line with the reason and
+// the source, once, under the part's idempotency key.
+func TestMediaReplyFileMissingHere(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		serve func(w http.ResponseWriter) // the source after the move; nil: gone
+		want  string
+	}{
+		{name: "fetched again", serve: func(w http.ResponseWriter) { w.Write(pngHeader(1280, 720)) }},
+		{name: "source gone", want: "chart\n[img.png could not be sent: the file is not stored here and could not be fetched again (its source refused it)] "},
+		{name: "source changed", serve: func(w http.ResponseWriter) { w.Write(pngHeader(640, 480)) },
+			want: "chart\n[img.png could not be sent: the file is not stored here and its source now gives another file] "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var after atomic.Bool
+			var hits atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				switch {
+				case !after.Load():
+					w.Write(pngHeader(1280, 720))
+				case tc.serve != nil:
+					tc.serve(w)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			e := newEnv(t, Options{Media: mediaOptions(t, true), InitialBackoff: 300 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}, allowAll)
+			e.ad.fail = []error{adapter.ErrTemporary}
+			e.deliver(in("1", "c", "u", "x\n![chart]("+srv.URL+"/img.png)"))
+			testwait.For(t, "a recorded retry of the first part", func() bool {
+				ob, _ := e.st.PendingOutbox(t.Context())
+				return len(ob) == 2 && ob[0].Attempts == 1
+			})
+			e.close()
+			after.Store(true)
+			// Another node: the same message store, its own media store.
+			e.ad = newFakeAdapter("p")
+			e.ad.media = true
+			other := mediaOptions(t, true)
+			e.open(Options{Media: other}, allowAll)
+			sent := e.ad.waitSent(t, 2)
+			waitDelivered(t, e.st, 1)
+			if n := len(e.ad.Sent()); n != 2 {
+				t.Fatalf("%d sends, want 2", n)
+			}
+			if sent[1].IdempotencyKey != message.IdempotencyKey("p", "1", 2) {
+				t.Fatalf("the part lost its key: %+v", sent[1])
+			}
+			if hits.Load() != 2 {
+				t.Fatalf("%d downloads, want the first and one again", hits.Load())
+			}
+			if tc.want == "" {
+				if sent[1].Media == nil {
+					t.Fatalf("the file was not sent: %+v", sent[1])
+				}
+				if b, err := os.ReadFile(sent[1].Media.Path); err != nil || !bytes.Equal(b, pngHeader(1280, 720)) || !strings.HasPrefix(sent[1].Media.Path, other.Store.Dir()) {
+					t.Fatalf("file sent from %s: %v", sent[1].Media.Path, err)
+				}
+				return
+			}
+			if sent[1].Media != nil || sent[1].Text != tc.want+srv.URL+"/img.png" {
+				t.Fatalf("the part became %+v, want the text %q and the source", sent[1], tc.want)
+			}
+		})
+	}
+}
+
+// A turn run again on a node that does not hold the file its first run
+// fetched (cluster mode: the conversation moved; the fetch's record is in
+// the shared store) fetches it again rather than losing it.
+func TestMediaInboundFileMissingHere(t *testing.T) {
+	srv := newMediaServer(t)
+	e := newEnv(t, Options{Media: mediaOptions(t, true)}, allowAll)
+	e.agent.gate = make(chan struct{})
+	e.deliver(withAttachments(in("1", "c", "u", "caption"), srv.URL, "img.png"))
+	select {
+	case <-e.agent.started:
+	case <-time.After(testwait.Timeout):
+		t.Fatal("the turn did not start")
+	}
+	f, err := e.st.MediaFetches(t.Context(), 1)
+	if err != nil || len(f) != 1 || f[0].SHA256 == "" {
+		t.Fatalf("recorded fetches %+v %v", f, err)
+	}
+	e.close() // the turn is interrupted: the message stays pending
+	e.agent.mu.Lock()
+	e.agent.gate = nil
+	e.agent.mu.Unlock()
+	other := mediaOptions(t, true)
+	e.open(Options{Media: other}, allowAll)
+	e.ad.waitSent(t, 1)
+	if !other.Store.Has(f[0].SHA256) || srv.hits.Load() != 2 {
+		t.Fatalf("the other node holds the file: %v; %d downloads, want 2", other.Store.Has(f[0].SHA256), srv.hits.Load())
+	}
+	calls := e.agent.Calls()
+	um := calls[len(calls)-1].Messages[len(calls[len(calls)-1].Messages)-1]
+	if !strings.Contains(um.Content, "caption\n[image 1280×720 png, 233 B] http://herald.test/media/") || len(um.Parts) != 2 {
+		t.Fatalf("the re-run turn gave the agent %q, %d parts", um.Content, len(um.Parts))
+	}
+}

@@ -45,7 +45,7 @@ func (d *Dispatcher) mediaReplies(it *item, text string, limit int) []message.Ou
 			}
 			continue
 		}
-		om, err := d.fetchOutbound(s)
+		om, err := d.fetchOutbound(d.ctx, s)
 		var size int64
 		if om != nil {
 			size = om.Size
@@ -79,17 +79,17 @@ func (d *Dispatcher) mediaReplies(it *item, text string, limit int) []message.Ou
 // fetchOutbound stores the file a reply segment names: a URL through the
 // guarded client, a path only under media.outbound_dirs. A full store is
 // pruned at once and the file fetched again.
-func (d *Dispatcher) fetchOutbound(s media.Segment) (*message.OutboundMedia, error) {
-	om, err := d.fetchOutboundOnce(s)
-	if errors.Is(err, media.ErrStoreFull) && d.ctx.Err() == nil && d.pruneMediaNow(d.ctx) {
-		om, err = d.fetchOutboundOnce(s)
+func (d *Dispatcher) fetchOutbound(ctx context.Context, s media.Segment) (*message.OutboundMedia, error) {
+	om, err := d.fetchOutboundOnce(ctx, s)
+	if errors.Is(err, media.ErrStoreFull) && ctx.Err() == nil && d.pruneMediaNow(ctx) {
+		om, err = d.fetchOutboundOnce(ctx, s)
 	}
 	return om, err
 }
 
-func (d *Dispatcher) fetchOutboundOnce(s media.Segment) (*message.OutboundMedia, error) {
+func (d *Dispatcher) fetchOutboundOnce(ctx context.Context, s media.Segment) (*message.OutboundMedia, error) {
 	m := d.opts.Media
-	ctx, cancel := context.WithTimeout(d.ctx, m.DownloadTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.DownloadTimeout)
 	defer cancel()
 	var item media.Item
 	name := path.Base(s.Source)
@@ -125,14 +125,21 @@ func outboundReason(err error) string {
 		return "not under media.outbound_dirs"
 	case errors.Is(err, media.ErrForbiddenAddress):
 		return "its address is not allowed"
+	case errors.Is(err, adapter.ErrPermanent) && !errors.Is(err, adapter.ErrTooLarge):
+		return "its source refused it"
 	}
 	return fetchReason(err, &message.Attachment{}, 0)
 }
 
 // prepareMediaPart readies a media part for Send: the file's path and a
-// signed link, or, for a platform that cannot upload this kind (or when the
-// file is gone), a text line with the link instead.
-func (d *Dispatcher) prepareMediaPart(p *platform, msg *message.Outbound) {
+// signed link, or, for a platform that cannot upload this kind, a text line
+// with the link instead. A file this node does not hold (in cluster mode
+// another node stored it and the conversation moved here; or it was
+// pruned) is fetched again from its source, within ctx; when that fails,
+// or gives other bytes than the reply named, the part becomes a text line
+// with the reason and the source's link: the part is never dropped, and
+// it keeps its idempotency key.
+func (d *Dispatcher) prepareMediaPart(ctx context.Context, p *platform, msg *message.Outbound) {
 	om := msg.Media
 	m := d.opts.Media
 	if om == nil || m == nil {
@@ -140,8 +147,14 @@ func (d *Dispatcher) prepareMediaPart(p *platform, msg *message.Outbound) {
 	}
 	item, err := m.Store.Stat(om.SHA256)
 	if err != nil {
+		item, err = d.refetchPart(ctx, msg)
+	}
+	if err != nil {
 		msg.Media = nil
-		msg.Text = fmt.Sprintf("[%s could not be sent: the file is no longer stored]", om.Source)
+		msg.Text = strings.TrimSpace(om.Caption + "\n" + fmt.Sprintf("[%s could not be sent: %s]", om.Name, err.Error()))
+		if strings.HasPrefix(om.Source, "http://") || strings.HasPrefix(om.Source, "https://") {
+			msg.Text += " " + om.Source
+		}
 		return
 	}
 	link, err := m.Signer.URL(m.PublicURL, item, om.Name, m.URLTTL)
@@ -158,6 +171,41 @@ func (d *Dispatcher) prepareMediaPart(p *platform, msg *message.Outbound) {
 	om2.Path = m.Store.Path(om.SHA256)
 	om2.URL = link
 	msg.Media = &om2
+}
+
+// errRefetch says why a reply's file this node does not hold could not be
+// fetched again; its text is shown to the user.
+type errRefetch string
+
+func (e errRefetch) Error() string { return string(e) }
+
+// refetchPart fetches the file of media part msg again from its source
+// into this node's store, and checks that it is the file the reply named.
+func (d *Dispatcher) refetchPart(ctx context.Context, msg *message.Outbound) (media.Item, error) {
+	m := d.opts.Media
+	om := msg.Media
+	log := d.log.WithFields(logrus.Fields{"platform": msg.Platform, "chat": msg.ChatID, "source": om.Source, "sha256": om.SHA256})
+	got, err := d.fetchOutbound(ctx, media.Segment{Source: om.Source})
+	var size int64
+	if got != nil {
+		size = got.Size
+	}
+	d.metrics.MediaFetch("out", fetchResult(err), size)
+	if err != nil {
+		log.WithError(err).Warn("the file of a reply is not stored here and cannot be fetched again; sending its source instead")
+		return media.Item{}, errRefetch("the file is not stored here and could not be fetched again (" + outboundReason(err) + ")")
+	}
+	if got.SHA256 != om.SHA256 {
+		log.WithField("fetched", got.SHA256).Warn("the file of a reply is not stored here and its source now gives another file; sending its source instead")
+		return media.Item{}, errRefetch("the file is not stored here and its source now gives another file")
+	}
+	item, err := m.Store.Stat(om.SHA256)
+	if err != nil {
+		// Pruned at once (a full store): as good as a failed fetch.
+		return media.Item{}, errRefetch("the file is not stored here and could not be kept")
+	}
+	log.Info("the file of a reply was not stored here: fetched again from its source")
+	return item, nil
 }
 
 // mediaGrace protects a file just stored whose reference is not yet

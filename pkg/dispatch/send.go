@@ -104,7 +104,7 @@ func (d *Dispatcher) Send(ctx context.Context, req SendRequest) (id int64, dup b
 	// so that delivery, after a restart too, needs nothing but the store.
 	files := make([]*message.OutboundMedia, len(req.Media))
 	for i, f := range req.Media {
-		om, err := d.fetchOutbound(media.Segment{Source: f.Source, Alt: f.Caption})
+		om, err := d.fetchOutbound(d.ctx, media.Segment{Source: f.Source, Alt: f.Caption})
 		var size int64
 		if om != nil {
 			size = om.Size

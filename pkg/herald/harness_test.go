@@ -81,6 +81,7 @@ type testConfig struct {
 	MaxConns  int    // listen.max_connections; 0: the default
 	Extra     string // appended verbatim under platforms:
 	Top       string // appended verbatim at the top level
+	Agent     string // the agent: section; default the echo agent
 	Metrics   string // listen.metrics, if set
 }
 
@@ -104,10 +105,14 @@ shutdown:
 delivery:
   initial_backoff: 50ms
   max_backoff: 500ms
+{{- if .Agent}}
+{{.Agent}}
+{{- else}}
 agent:
   kind: echo
   echo:
     word_delay: {{.WordDelay}}
+{{- end}}
 {{.Top}}
 platforms:
   webhook:

@@ -16,7 +16,9 @@ import (
 type natsRunner struct {
 	mu     sync.Mutex // held while the dispatcher starts; halt waits for it
 	halted bool
-	// dispatching: the dispatcher started (the first step of startWork).
+	// keysShared: in cluster mode, the shared keys are in use (the
+	// first step of startWork); dispatching: the dispatcher started.
+	keysShared  bool
 	dispatching bool
 	cancel      context.CancelFunc
 	done        chan struct{}
@@ -79,13 +81,27 @@ func (d *daemon) startDispatchUnlessHalted(ctx context.Context) bool {
 	return true
 }
 
-// startWork starts what needs the open store: the dispatcher, which
+// startWork starts what needs the open store: in cluster mode the keys
+// every node shares (shareKeys), the dispatcher, which
 // recovers the work left pending (in cluster mode it only opens intake),
 // then in cluster mode the coordinator, which starts the partitions and
 // platforms this node should hold. A step that succeeded is not repeated
 // when a later one failed and startWork is called again. It runs before
 // the main loop, or under natsRunner.mu.
 func (d *daemon) startWork(ctx context.Context) error {
+	if d.clusterNode != nil && !d.natsRun.keysShared {
+		js, err := d.nats.open()
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		stateDir := d.cfg.StateDir
+		d.mu.Unlock()
+		if err := d.shareKeys(ctx, js, stateDir); err != nil {
+			return err
+		}
+		d.natsRun.keysShared = true
+	}
 	if !d.natsRun.dispatching {
 		if err := d.startDispatch(ctx); err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 )
@@ -36,7 +37,7 @@ const PathPrefix = "/media/"
 // Signer makes and checks signed, expiring URLs for stored files, and
 // serves them.
 type Signer struct {
-	key   []byte
+	key   atomic.Pointer[[]byte]
 	store *Store
 	now   func() time.Time
 	// OnReject, if set, is called with a short reason for each refused
@@ -110,11 +111,26 @@ func NewSigner(key []byte, store *Store) (*Signer, error) {
 	if len(key) != keyLen {
 		return nil, fmt.Errorf("media: signer: key of %d bytes, want %d", len(key), keyLen)
 	}
-	return &Signer{key: append([]byte(nil), key...), store: store, now: time.Now}, nil
+	s := &Signer{store: store, now: time.Now}
+	k := append([]byte(nil), key...)
+	s.key.Store(&k)
+	return s, nil
+}
+
+// SetKey makes key (32 bytes) the signing key from now on: links signed
+// with the previous key are refused after it. Cluster mode sets the key
+// every node shares, so that a link signed by one node is valid on all.
+func (s *Signer) SetKey(key []byte) error {
+	if len(key) != keyLen {
+		return fmt.Errorf("media: signer: key of %d bytes, want %d", len(key), keyLen)
+	}
+	k := append([]byte(nil), key...)
+	s.key.Store(&k)
+	return nil
 }
 
 func (s *Signer) mac(sha []byte, exp uint64) []byte {
-	m := hmac.New(sha256.New, s.key)
+	m := hmac.New(sha256.New, *s.key.Load())
 	m.Write([]byte("herald media v1\x00"))
 	m.Write(sha)
 	var b [8]byte

@@ -39,6 +39,7 @@
 //	run.<id>, rerun.<id>    the agent run of inbound message id, its re-run
 //	appr.<session>.<id>     a pending approval
 //	mf.<id>.<index>         the fetch outcome of an attachment
+//	key.<name>              a key every node shares (SharedKey)
 //	bud.<platform>.<user>.<period>  a per-user budget count
 //	preq, pcode, pok        pairing requests, their codes, paired users
 //
