@@ -16,7 +16,7 @@ import (
 // savedSince returns the since token in the state file ("" if none).
 func (h *harness) savedSince(t *testing.T) string {
 	t.Helper()
-	s, err := stateFile{dir: h.Env.StateDir}.load()
+	s, err := stateFile{states: adapter.DirStates(h.Env.StateDir)}.load()
 	if err != nil {
 		t.Fatal(err)
 	}
