@@ -201,10 +201,16 @@ func telegramPlatform(t *testing.T) (*telegramtest.Server, string) {
 // the holder.
 func telegramHolder(t *testing.T, n *clusterTestNode) string {
 	t.Helper()
+	return platformHolder(t, n, "telegram")
+}
+
+// platformHolder is telegramHolder for the platform instance name.
+func platformHolder(t *testing.T, n *clusterTestNode, name string) string {
+	t.Helper()
 	var h string
 	waitStatus(t, n.dir, func(s adminapi.StatusReport) bool {
-		h = s.Cluster.PlatformHolders["telegram"]
-		return h != "" && slices.Contains(s.Cluster.Platforms, "telegram") == (h == n.id)
+		h = s.Cluster.PlatformHolders[name]
+		return h != "" && slices.Contains(s.Cluster.Platforms, name) == (h == n.id)
 	})
 	return h
 }
