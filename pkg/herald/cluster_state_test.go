@@ -41,18 +41,7 @@ func TestClusterMattermostLeaseMoves(t *testing.T) {
 	ids := []string{"node-a", "node-b"}
 	nodes := startClusterNodes(t, srv.ClientURL(), recv.URL, extra, ids)
 
-	first := platformHolder(t, nodes[0], "mattermost")
-	if h := platformHolder(t, nodes[1], "mattermost"); h != first {
-		t.Fatalf("node-a sees %q holding mattermost, node-b %q", first, h)
-	}
-	var held, standby *clusterTestNode
-	for _, n := range nodes {
-		if n.id == first {
-			held = n
-		} else {
-			standby = n
-		}
-	}
+	held, standby := holderAndStandby(t, nodes, "mattermost")
 	answers := func(text string) int {
 		n := 0
 		for _, m := range fake.Sent() {
