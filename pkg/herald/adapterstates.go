@@ -5,6 +5,7 @@ package herald
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -24,6 +25,15 @@ func platformStates(cfg *config.Config, bk *natsBackend, name, typ, dir string, 
 	return adapter.DirStates(dir)
 }
 
+// stateSaveTimeout bounds a Save or Remove of a leased platform's position
+// (a JetStream write of a few hundred bytes: milliseconds). Adapters save
+// while they stop (Discord saves its session before closing), and a stop
+// must end within the lease's fencing bound; a save that misses the bound
+// leaves the older position, from which the next holder replays what the
+// store then drops as duplicates. Load, at the start of intake, has the
+// store's own timeout.
+const stateSaveTimeout = 2 * time.Second
+
 // adapterStateStore is the part of the JetStream store that keeps the
 // adapters' resume positions (jsstore.Store).
 type adapterStateStore interface {
@@ -37,8 +47,8 @@ type adapterStateStore interface {
 // cursor, the Matrix sync token, the Signal event id) lives in the
 // cluster's store, so that the node that takes the platform over resumes
 // where the last holder stopped instead of starting from the current
-// position and losing what was sent in between. Each call is bounded by
-// the store's timeout.
+// position and losing what was sent in between. Load is bounded by the
+// store's timeout, Save and Remove by stateSaveTimeout.
 //
 // Migration: when the store holds no value for a name and this node's
 // state directory has a file for it (written before cluster mode was
@@ -88,22 +98,26 @@ func (s *sharedStates) Load(name string, max int64) ([]byte, bool, error) {
 	return data, true, nil
 }
 
-// Save writes name to the store.
+// Save writes name to the store, within stateSaveTimeout.
 func (s *sharedStates) Save(name string, data []byte) error {
 	st, err := s.open()
 	if err != nil {
 		return err
 	}
-	return st.SetAdapterState(context.Background(), s.instance, name, data)
+	ctx, cancel := context.WithTimeout(context.Background(), stateSaveTimeout)
+	defer cancel()
+	return st.SetAdapterState(ctx, s.instance, name, data)
 }
 
-// Remove deletes name from the store.
+// Remove deletes name from the store, within stateSaveTimeout.
 func (s *sharedStates) Remove(name string) error {
 	st, err := s.open()
 	if err != nil {
 		return err
 	}
-	return st.DeleteAdapterState(context.Background(), s.instance, name)
+	ctx, cancel := context.WithTimeout(context.Background(), stateSaveTimeout)
+	defer cancel()
+	return st.DeleteAdapterState(ctx, s.instance, name)
 }
 
 // String names the states in logs.

@@ -95,6 +95,40 @@ func TestSharedStates(t *testing.T) {
 	}
 }
 
+// TestSharedStatesSaveBounded: with NATS cut off (a proxy that
+// blackholes) a Save fails with its own bound, stateSaveTimeout, well
+// before the store's 10 s timeout: an adapter that saves while it stops
+// keeps within its stop bound.
+func TestSharedStatesSaveBounded(t *testing.T) {
+	srv := natstest.StartServer(t)
+	proxy := natstest.StartProxy(t, srv.Addr().String())
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	bk := newNATSBackend(config.StoreNATS{URLs: []string{proxy.URL()}, Replicas: 1, Prefix: "bounded"}, "herald-test", logrus.NewEntry(l), func(bool) {})
+	defer bk.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := bk.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := &sharedStates{open: bk.storeStates, instance: "discord", log: logrus.NewEntry(l)}
+	proxy.Cut()
+	for what, call := range map[string]func() error{
+		"Save":   func() error { return s.Save("session.json", []byte("{}")) },
+		"Remove": func() error { return s.Remove("session.json") },
+	} {
+		begin := time.Now()
+		err := call()
+		took := time.Since(begin)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s while cut: %v, want the deadline", what, err)
+		}
+		if took >= 8*time.Second {
+			t.Errorf("%s while cut took %v: not bounded by stateSaveTimeout (%v) but by the store's 10 s", what, took, stateSaveTimeout)
+		}
+	}
+}
+
 // TestPlatformStates: in cluster mode a leased platform's position is
 // shared through the store and an every-node platform's stays in its
 // directory; without cluster mode every platform keeps files.
