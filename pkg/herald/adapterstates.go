@@ -4,7 +4,9 @@ package herald
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -54,11 +56,20 @@ type adapterStateStore interface {
 // state directory has a file for it (written before cluster mode was
 // turned on), Load returns the file, copies it into the store and
 // removes it, so the position is used once and not lost.
+//
+// A Load that cannot read the store (unreachable just then) leaves the
+// adapter starting from the current position; its Saves of that name are
+// then refused until a Load succeeds, so that the position in the store
+// stays where the last holder left it for the next holder, instead of
+// jumping past what was sent while nobody received.
 type sharedStates struct {
 	open     func() (adapterStateStore, error)
 	instance string
 	local    adapter.DirStates // this node's files of the instance
 	log      *logrus.Entry
+
+	mu       sync.Mutex
+	unloaded map[string]bool // names whose last Load could not read the store
 }
 
 var _ adapter.States = (*sharedStates)(nil)
@@ -66,10 +77,17 @@ var _ adapter.States = (*sharedStates)(nil)
 // Load reads name from the store, or migrates this node's file of it.
 func (s *sharedStates) Load(name string, max int64) ([]byte, bool, error) {
 	st, err := s.open()
-	if err != nil {
-		return nil, false, err
+	var data []byte
+	var ok bool
+	if err == nil {
+		data, ok, err = st.AdapterState(context.Background(), s.instance, name)
 	}
-	data, ok, err := st.AdapterState(context.Background(), s.instance, name)
+	s.mu.Lock()
+	if s.unloaded == nil {
+		s.unloaded = map[string]bool{}
+	}
+	s.unloaded[name] = err != nil
+	s.mu.Unlock()
 	if err != nil {
 		return nil, false, err
 	}
@@ -98,8 +116,17 @@ func (s *sharedStates) Load(name string, max int64) ([]byte, bool, error) {
 	return data, true, nil
 }
 
+// errNotLoaded refuses a Save after a Load that could not read the store.
+var errNotLoaded = errors.New("the position in the store could not be read at start; not replacing it")
+
 // Save writes name to the store, within stateSaveTimeout.
 func (s *sharedStates) Save(name string, data []byte) error {
+	s.mu.Lock()
+	refused := s.unloaded[name]
+	s.mu.Unlock()
+	if refused {
+		return errNotLoaded
+	}
 	st, err := s.open()
 	if err != nil {
 		return err

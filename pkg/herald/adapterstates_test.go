@@ -37,11 +37,11 @@ func TestSharedStates(t *testing.T) {
 	bkA, a := node()
 	bkB, b := node()
 
-	if _, _, err := a.Load("cursor.json", 1024); !errors.Is(err, adapter.ErrUnavailable) {
-		t.Fatalf("Load before the store opened: %v, want ErrUnavailable", err)
-	}
 	if err := a.Save("cursor.json", []byte("x")); !errors.Is(err, adapter.ErrUnavailable) {
 		t.Fatalf("Save before the store opened: %v, want ErrUnavailable", err)
+	}
+	if _, _, err := b.Load("cursor.json", 1024); !errors.Is(err, adapter.ErrUnavailable) {
+		t.Fatalf("Load before the store opened: %v, want ErrUnavailable", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -49,6 +49,12 @@ func TestSharedStates(t *testing.T) {
 		if err := bk.connect(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// B's Load failed: its Saves are refused, so that its position (the
+	// current one) never replaces the one in the store.
+	if err := b.Save("cursor.json", []byte("from a failed start")); !errors.Is(err, errNotLoaded) {
+		t.Fatalf("Save after a failed Load: %v, want errNotLoaded", err)
 	}
 
 	// Both nodes have a file from before cluster mode; A loads first.
