@@ -173,13 +173,18 @@ type Env struct {
 	Report func(Status)
 	// Metrics receives adapter events for the metrics endpoint. Never nil.
 	Metrics Metrics
-	// StateDir is a directory private to this platform instance
-	// (<state_dir>/platforms/<name>, mode 0700), for the little state an
-	// adapter must keep across restarts (Discord's session and sequence,
-	// so the next instance resumes instead of losing what was sent in
-	// between). Empty when there is none (tests); adapters then keep such
-	// state in memory only.
+	// StateDir is a directory private to this platform instance on this
+	// node (<state_dir>/platforms/<name>, mode 0700). Empty when there is
+	// none (tests).
 	StateDir string
+	// States keeps the little state an adapter must carry across
+	// restarts (Discord's session and sequence, a cursor, a sync token, so
+	// that the next instance resumes instead of losing what was sent in
+	// between). Defaults (nil): DirStates(StateDir), files in StateDir;
+	// with no StateDir either, such state stays in memory only. In cluster
+	// mode a leased platform's States is the cluster's store, shared by
+	// every node that may take the platform over.
+	States States
 }
 
 // Metrics is the subset of herald's metrics an adapter reports directly.
@@ -194,8 +199,8 @@ type Metrics interface {
 }
 
 // Defaults returns env with what a test may leave out filled in: a logger
-// that discards, a Report and Metrics that do nothing. Define applies it,
-// so adapters need not check for nil.
+// that discards, a Report and Metrics that do nothing, States in StateDir.
+// Define applies it, so adapters need not check for nil.
 func (env Env) Defaults() Env {
 	if env.Log == nil {
 		l := logrus.New()
@@ -207,6 +212,9 @@ func (env Env) Defaults() Env {
 	}
 	if env.Metrics == nil {
 		env.Metrics = NopMetrics{}
+	}
+	if env.States == nil {
+		env.States = DirStates(env.StateDir)
 	}
 	return env
 }

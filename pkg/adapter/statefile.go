@@ -14,29 +14,102 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// LoadState decodes the JSON file name in dir (an adapter's Env.StateDir)
-// into v, reading at most max bytes. It reports false, and no error, when
-// dir is "" (state kept in memory only) or there is no file yet. An error
-// says why a file that exists cannot be used; the caller checks the
-// fields of v it relies on.
-func LoadState(dir, name string, max int64, v any) (bool, error) {
-	if dir == "" {
-		return false, nil
+// States is where an adapter keeps the little state it must carry across
+// restarts (Discord's session, a cursor, a sync token): named values of a
+// few bytes to a few hundred kilobytes, each private to one platform
+// instance. DirStates keeps them in files of a directory on this node; in
+// cluster mode a leased platform's values live in the cluster's store, so
+// that the node taking the platform over resumes where the last holder
+// stopped.
+type States interface {
+	// Load returns the value saved under name, reading at most max
+	// bytes. It reports false, and no error, when there is none; an error
+	// says why one that exists cannot be read.
+	Load(name string, max int64) (data []byte, ok bool, err error)
+	// Save replaces the value under name; a failure leaves the old value
+	// or the new one, never a torn one.
+	Save(name string, data []byte) error
+	// Remove forgets the value under name; a missing value is no error.
+	Remove(name string) error
+}
+
+// DirStates keeps each value in a file of the directory (an adapter's
+// Env.StateDir), written with SaveStateFile. The empty DirStates keeps
+// nothing: Load finds nothing and Save and Remove do nothing.
+type DirStates string
+
+// Load reads the file name.
+func (d DirStates) Load(name string, max int64) ([]byte, bool, error) {
+	if d == "" {
+		return nil, false, nil
 	}
-	fh, err := os.Open(filepath.Join(dir, name))
+	fh, err := os.Open(filepath.Join(string(d), name))
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	defer fh.Close()
 	b, err := io.ReadAll(io.LimitReader(fh, max+1))
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	if int64(len(b)) > max {
-		return false, fmt.Errorf("larger than %d bytes", max)
+		return nil, false, fmt.Errorf("larger than %d bytes", max)
+	}
+	return b, true, nil
+}
+
+// Save writes the file name atomically (SaveStateFile).
+func (d DirStates) Save(name string, data []byte) error {
+	if d == "" {
+		return nil
+	}
+	return SaveStateFile(string(d), name, data)
+}
+
+// Remove deletes the file name and makes the removal durable.
+func (d DirStates) Remove(name string) error {
+	if d == "" {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(string(d), name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return SyncDir(string(d))
+}
+
+// String is the directory, for logs.
+func (d DirStates) String() string { return string(d) }
+
+// StateWhere names the value name of s for logs and errors: the file's
+// path for DirStates, else what s says it is (fmt.Stringer) and name.
+func StateWhere(s States, name string) string {
+	switch v := s.(type) {
+	case DirStates:
+		return filepath.Join(string(v), name)
+	case fmt.Stringer:
+		return v.String() + ": " + name
+	}
+	return name
+}
+
+// Keeps reports whether s keeps anything: false for nil and for the empty
+// DirStates (state in memory only).
+func Keeps(s States) bool { return s != nil && s != DirStates("") }
+
+// LoadState decodes the JSON value name of s into v, reading at most max
+// bytes. It reports false, and no error, when s keeps nothing or there is
+// no value yet. An error says why a value that exists cannot be used; the
+// caller checks the fields of v it relies on.
+func LoadState(s States, name string, max int64, v any) (bool, error) {
+	if !Keeps(s) {
+		return false, nil
+	}
+	b, ok, err := s.Load(name, max)
+	if err != nil || !ok {
+		return false, err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return false, fmt.Errorf("decode: %w", err)
@@ -44,17 +117,17 @@ func LoadState(dir, name string, max int64, v any) (bool, error) {
 	return true, nil
 }
 
-// SaveState writes v as indented JSON to the file name in dir with
-// SaveStateFile; with dir "" it writes nothing.
-func SaveState(dir, name string, v any) error {
-	if dir == "" {
+// SaveState saves v as indented JSON under name in s; when s keeps
+// nothing it writes nothing.
+func SaveState(s States, name string, v any) error {
+	if !Keeps(s) {
 		return nil
 	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return SaveStateFile(dir, name, append(b, '\n'))
+	return s.Save(name, append(b, '\n'))
 }
 
 // SaveStateFile writes data to the file name in dir (an adapter's
@@ -94,9 +167,13 @@ func SaveStateFile(dir, name string, data []byte) error {
 }
 
 // CleanStateTemp removes the temporary files of SaveStateFile for name
-// that a crash left in dir.
-func CleanStateTemp(dir, name string) {
-	m, _ := filepath.Glob(filepath.Join(dir, "."+name+".*"))
+// that a crash left in the directory of s; other States leave none.
+func CleanStateTemp(s States, name string) {
+	d, ok := s.(DirStates)
+	if !ok || d == "" {
+		return
+	}
+	m, _ := filepath.Glob(filepath.Join(string(d), "."+name+".*"))
 	for _, p := range m {
 		os.Remove(p)
 	}

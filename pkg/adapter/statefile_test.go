@@ -33,7 +33,7 @@ func TestSaveStateFile(t *testing.T) {
 	if err := os.WriteFile(left, []byte("torn"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	CleanStateTemp(dir, "state.json")
+	CleanStateTemp(DirStates(dir), "state.json")
 	if _, err := os.Stat(left); !os.IsNotExist(err) {
 		t.Fatalf("temporary file still there: %v", err)
 	}
@@ -53,29 +53,38 @@ func TestLoadSaveState(t *testing.T) {
 		Since   string `json:"since"`
 	}
 	var got state
-	if ok, err := LoadState("", "s.json", 1024, &got); ok || err != nil {
+	if ok, err := LoadState(DirStates(""), "s.json", 1024, &got); ok || err != nil {
 		t.Fatalf("no directory: %v %v", ok, err)
 	}
-	if err := SaveState("", "s.json", state{}); err != nil {
+	if err := SaveState(DirStates(""), "s.json", state{}); err != nil {
 		t.Fatalf("save without a directory: %v", err)
 	}
 	dir := t.TempDir()
-	if ok, err := LoadState(dir, "s.json", 1024, &got); ok || err != nil {
+	if ok, err := LoadState(DirStates(dir), "s.json", 1024, &got); ok || err != nil {
 		t.Fatalf("no file: %v %v", ok, err)
 	}
-	if err := SaveState(dir, "s.json", state{Version: 1, Since: "s9"}); err != nil {
+	if err := SaveState(DirStates(dir), "s.json", state{Version: 1, Since: "s9"}); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := LoadState(dir, "s.json", 1024, &got); !ok || err != nil || got != (state{1, "s9"}) {
+	if ok, err := LoadState(DirStates(dir), "s.json", 1024, &got); !ok || err != nil || got != (state{1, "s9"}) {
 		t.Fatalf("LoadState = %v %v %+v", ok, err, got)
 	}
-	if _, err := LoadState(dir, "s.json", 8, &got); err == nil {
+	if _, err := LoadState(DirStates(dir), "s.json", 8, &got); err == nil {
 		t.Fatal("a file over the limit loaded")
+	}
+	if err := DirStates(dir).Remove("s.json"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := LoadState(DirStates(dir), "s.json", 1024, &got); ok || err != nil {
+		t.Fatalf("after Remove: %v %v", ok, err)
+	}
+	if err := DirStates(dir).Remove("s.json"); err != nil {
+		t.Fatalf("removing what is not there: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadState(dir, "bad.json", 1024, &got); err == nil {
+	if _, err := LoadState(DirStates(dir), "bad.json", 1024, &got); err == nil {
 		t.Fatal("a corrupt file loaded")
 	}
 }

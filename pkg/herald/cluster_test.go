@@ -201,10 +201,34 @@ func telegramPlatform(t *testing.T) (*telegramtest.Server, string) {
 // the holder.
 func telegramHolder(t *testing.T, n *clusterTestNode) string {
 	t.Helper()
+	return platformHolder(t, n, "telegram")
+}
+
+// holderAndStandby waits until both nodes agree on the holder of the
+// platform instance name, and returns the holder and the other node.
+func holderAndStandby(t *testing.T, nodes []*clusterTestNode, name string) (held, standby *clusterTestNode) {
+	t.Helper()
+	first := platformHolder(t, nodes[0], name)
+	if h := platformHolder(t, nodes[1], name); h != first {
+		t.Fatalf("%s sees %q holding %s, %s %q", nodes[0].id, first, name, nodes[1].id, h)
+	}
+	for _, n := range nodes {
+		if n.id == first {
+			held = n
+		} else {
+			standby = n
+		}
+	}
+	return held, standby
+}
+
+// platformHolder is telegramHolder for the platform instance name.
+func platformHolder(t *testing.T, n *clusterTestNode, name string) string {
+	t.Helper()
 	var h string
 	waitStatus(t, n.dir, func(s adminapi.StatusReport) bool {
-		h = s.Cluster.PlatformHolders["telegram"]
-		return h != "" && slices.Contains(s.Cluster.Platforms, "telegram") == (h == n.id)
+		h = s.Cluster.PlatformHolders[name]
+		return h != "" && slices.Contains(s.Cluster.Platforms, name) == (h == n.id)
 	})
 	return h
 }
@@ -242,18 +266,7 @@ func TestClusterTelegramLease(t *testing.T) {
 	ids := []string{"node-a", "node-b"}
 	nodes := startClusterNodes(t, srv.ClientURL(), recv.URL, extra, ids)
 
-	first := telegramHolder(t, nodes[0])
-	if h := telegramHolder(t, nodes[1]); h != first {
-		t.Fatalf("node-a sees %q holding telegram, node-b %q", first, h)
-	}
-	var held, standby *clusterTestNode
-	for _, n := range nodes {
-		if n.id == first {
-			held = n
-		} else {
-			standby = n
-		}
-	}
+	held, standby := holderAndStandby(t, nodes, "telegram")
 	// The standby node's telegram stays in standby: its STATUS= part.
 	waitStatus(t, standby.dir, func(s adminapi.StatusReport) bool {
 		for _, p := range s.Platforms {

@@ -79,6 +79,7 @@ func (d *daemon) buildAdapter(cfg *config.Config, name string, pc *config.Platfo
 	} else {
 		env.StateDir = stateDir
 	}
+	env.States = platformStates(cfg, d.nats, name, pc.Type, env.StateDir, env.Log)
 	a, err := t.New(pc.Settings, env)
 	if err != nil {
 		return nil, fmt.Errorf("%s: platforms.%s: %w", cfg.File, name, err)

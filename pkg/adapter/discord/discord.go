@@ -89,10 +89,10 @@ type Adapter struct {
 	// resumeDialFails counts failed dials of resume_gateway_url in a row.
 	resumeDialFails int
 
-	// Persistence of the session across restarts (state.go). state.dir is
-	// "" when disabled (no StateDir, or resume_window 0). persistMu orders
-	// every file operation with session changes, so that a dropped session
-	// is never written back by a concurrent save.
+	// Persistence of the session across restarts (state.go). state.states
+	// keeps nothing when disabled (no States, or resume_window 0).
+	// persistMu orders every save and removal with session changes, so
+	// that a dropped session is never written back by a concurrent save.
 	state     stateFile
 	tokenFP   string
 	persistMu sync.Mutex
@@ -117,9 +117,9 @@ func New(cfg *Config, env adapter.Env) (*Adapter, error) {
 	if cfg.Intents&IntentMessageContent == 0 {
 		log.Warn("discord: intents lack MESSAGE_CONTENT (32768): guild messages that do not mention the bot arrive without text")
 	}
-	st := stateFile{dir: env.StateDir}
+	st := stateFile{states: env.States}
 	if cfg.ResumeWindow == 0 {
-		st.dir = ""
+		st.states = nil
 	}
 	wsTr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,

@@ -25,11 +25,13 @@
 // # Across restarts
 //
 // Resume also works from a new process, as long as Discord still keeps the
-// session (a few minutes). With a state directory (adapter.Env.StateDir) the
-// adapter saves session id, that sequence number and resume_gateway_url in
-// a small JSON file (state.go), never the token, and Stop closes with 4000
-// instead of 1000, which would end the session. The next process resumes
-// and the store deduplicates whatever Discord replays twice.
+// session (a few minutes). With States that keep it (adapter.Env.States: a
+// file in the platform's state directory, or in cluster mode the cluster's
+// store, where the next holder of the platform finds it) the adapter saves
+// session id, that sequence number and resume_gateway_url as a small JSON
+// value (state.go), never the token, and Stop closes with 4000 instead of
+// 1000, which would end the session. The next process resumes and the
+// store deduplicates whatever Discord replays twice.
 //
 // # Ownership
 //

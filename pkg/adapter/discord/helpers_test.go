@@ -60,6 +60,13 @@ func newHarness(t *testing.T, srv *discordtest.Server, mut ...func(*Config)) *ha
 // one test sharing stateDir are successive herald processes.
 func newStateHarness(t *testing.T, srv *discordtest.Server, stateDir string, mut ...func(*Config)) *harness {
 	t.Helper()
+	return newEnvHarness(t, srv, func(env *adapter.Env) { env.StateDir = stateDir }, mut...)
+}
+
+// newEnvHarness is newHarness with setEnv choosing the Env's state
+// directory and States.
+func newEnvHarness(t *testing.T, srv *discordtest.Server, setEnv func(*adapter.Env), mut ...func(*Config)) *harness {
+	t.Helper()
 	cfg := NewConfig()
 	cfg.Token = tokenFile(t, srv.Token)
 	cfg.APIURL = srv.APIURL
@@ -68,7 +75,7 @@ func newStateHarness(t *testing.T, srv *discordtest.Server, stateDir string, mut
 		f(cfg)
 	}
 	env, st, m := adaptertest.Env(t, "discord")
-	env.StateDir = stateDir
+	setEnv(&env)
 	hook := logtest.NewLocal(env.Log.Logger)
 	a, err := New(cfg, env)
 	if err != nil {

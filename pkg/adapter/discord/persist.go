@@ -5,6 +5,8 @@ package discord
 import (
 	"errors"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // savedMark is what the state file holds, to skip writes that change
@@ -18,7 +20,7 @@ type savedMark struct {
 }
 
 // persisting reports whether sessions are saved across restarts.
-func (a *Adapter) persisting() bool { return a.state.dir != "" }
+func (a *Adapter) persisting() bool { return adapter.Keeps(a.state.states) }
 
 // restoreSession loads a saved session at start, so that the first
 // connection resumes it. Whatever goes wrong, the adapter identifies.
@@ -29,7 +31,7 @@ func (a *Adapter) restoreSession() {
 	a.state.cleanTemp()
 	now := time.Now()
 	s, err := a.state.load(now, a.cfg.ResumeWindow, a.tokenFP, a.cfg.Intents)
-	log := a.Log.WithField("file", a.state.path())
+	log := a.Log.WithField("file", a.state.where())
 	switch {
 	case errors.Is(err, errStateIgnored):
 		log.WithError(err).Info("discord: saved session not resumed, identifying")
@@ -118,7 +120,7 @@ func (a *Adapter) saveSession(force bool) {
 		TokenFP:   a.tokenFP,
 		SavedAt:   now.UTC(),
 	})
-	if a.saves.Done(a.Log.WithField("dir", a.state.dir), err, "discord", "the session", "a restart will identify and lose what is sent meanwhile") {
+	if a.saves.Done(a.Log.WithField("file", a.state.where()), err, "discord", "the session", "a restart will identify and lose what is sent meanwhile") {
 		a.saved = m
 	}
 }

@@ -128,6 +128,67 @@ func TestRestartResumes(t *testing.T) {
 	}
 }
 
+// TestSessionMovesToAnotherNode: in cluster mode the session is kept in
+// the cluster's store (a States shared by every node). The instance that
+// takes the platform over on another node, whose own state directory is
+// empty, resumes the session and gets the messages sent while no instance
+// ran, exactly once; a session Discord invalidates is replaced there by
+// the new one.
+func TestSessionMovesToAnotherNode(t *testing.T) {
+	leakCheck(t)
+	srv := discordtest.New(t, discordtest.Options{})
+	shared := &adaptertest.States{}
+	var dirs []string
+	onNode := func() *harness {
+		dir := t.TempDir()
+		dirs = append(dirs, dir)
+		return newEnvHarness(t, srv, func(env *adapter.Env) { env.StateDir, env.States = dir, shared })
+	}
+	a := onNode()
+	a.connected(t)
+	srv.PushMessage(discordtest.Msg{Content: "before"})
+	a.inbox.WaitN(t, 1, wait)
+	srv.Await(t, "sequence caught up", wait, func() bool { return a.a.seq.Load() == srv.Seq() })
+	stop(t, a)
+	var saved savedSession
+	if err := json.Unmarshal([]byte(shared.Get(stateFileName)), &saved); err != nil || saved.SessionID != srv.SessionID() || saved.Seq != srv.Seq() {
+		t.Fatalf("shared session %+v (%v), want %s at seq %d", saved, err, srv.SessionID(), srv.Seq())
+	}
+
+	for i := range 2 {
+		srv.PushMessage(discordtest.Msg{Content: fmt.Sprint("while moving ", i)})
+	}
+	b := onNode()
+	b.connected(t)
+	msgs := b.inbox.WaitN(t, 2, wait)
+	if got, want := texts(msgs), "while moving 0,while moving 1"; got != want {
+		t.Fatalf("the new node stored %q, want %q", got, want)
+	}
+	if n := b.inbox.Calls(); n != 2 {
+		t.Errorf("Deliver called %d times, want 2 (nothing replayed that was stored)", n)
+	}
+	if res := srv.Resumes(); len(res) != 1 || res[0].SessionID != saved.SessionID || res[0].Seq != saved.Seq {
+		t.Errorf("resumes %+v, want one of %s at seq %d", res, saved.SessionID, saved.Seq)
+	}
+	if n := len(srv.Identifies()); n != 1 {
+		t.Errorf("%d identifies, want 1 (the new node resumed)", n)
+	}
+	for _, dir := range dirs {
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("node directory %s holds %d files, want none (the session is shared)", dir, len(ents))
+		}
+	}
+	// Discord invalidates the session: the new node identifies, and the
+	// shared session is the new one, which a later holder resumes.
+	if err := srv.InvalidSession(false); err != nil {
+		t.Fatal(err)
+	}
+	srv.Await(t, "the new session shared", wait, func() bool {
+		var s savedSession
+		return json.Unmarshal([]byte(shared.Get(stateFileName)), &s) == nil && s.SessionID != saved.SessionID && s.SessionID == srv.SessionID()
+	})
+}
+
 // TestCrashResumesFromPeriodicSave: a process killed without Stop leaves
 // the last periodic save; the next process resumes from it, Discord
 // replays what was already stored, and the store deduplicates.

@@ -7,17 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
-// stateFileName is the saved session inside Env.StateDir. The directory is
+// stateFileName is the name of the saved session in Env.States, which is
 // private to one platform instance, so the name needs no instance part.
 const stateFileName = "session.json"
 
@@ -60,13 +57,14 @@ func tokenFingerprint(token string) string {
 	return hex.EncodeToString(h[:8])
 }
 
-// stateFile reads and writes the saved session atomically. An empty dir
-// disables it.
+// stateFile reads and writes the saved session in states (Env.States);
+// states that keep nothing (adapter.Keeps) disable it.
 type stateFile struct {
-	dir string
+	states adapter.States
 }
 
-func (f stateFile) path() string { return filepath.Join(f.dir, stateFileName) }
+// where names the saved session for logs.
+func (f stateFile) where() string { return adapter.StateWhere(f.states, stateFileName) }
 
 // errStateIgnored wraps the reasons a readable file is not used that are
 // expected in normal operation (too old, other token or intents), as
@@ -79,7 +77,7 @@ var errStateIgnored = errors.New("not usable")
 // cannot be read or is corrupt.
 func (f stateFile) load(now time.Time, window time.Duration, tokenFP string, intents int) (*savedSession, error) {
 	var s savedSession
-	if ok, err := adapter.LoadState(f.dir, stateFileName, maxStateFile, &s); !ok || err != nil {
+	if ok, err := adapter.LoadState(f.states, stateFileName, maxStateFile, &s); !ok || err != nil {
 		return nil, err
 	}
 	if err := s.check(); err != nil {
@@ -149,20 +147,19 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// save writes s atomically (adapter.SaveStateFile): a crash leaves either
-// the old or the new file, never a torn one.
+// save writes s atomically (in a directory, adapter.SaveStateFile): a
+// crash leaves either the old or the new session, never a torn one.
 func (f stateFile) save(s *savedSession) error {
-	return adapter.SaveState(f.dir, stateFileName, s)
+	return adapter.SaveState(f.states, stateFileName, s)
 }
 
-// remove deletes the saved session; a missing file is not an error.
+// remove deletes the saved session; a missing one is not an error.
 func (f stateFile) remove() error {
-	err := os.Remove(f.path())
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	if !adapter.Keeps(f.states) {
+		return nil
 	}
-	return adapter.SyncDir(f.dir)
+	return f.states.Remove(stateFileName)
 }
 
 // cleanTemp removes temporary files left by a crash during save.
-func (f stateFile) cleanTemp() { adapter.CleanStateTemp(f.dir, stateFileName) }
+func (f stateFile) cleanTemp() { adapter.CleanStateTemp(f.states, stateFileName) }

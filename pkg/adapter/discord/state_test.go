@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldgw/herald/pkg/adapter"
 )
 
 // window is the resume window of these tests.
@@ -32,7 +34,7 @@ func validSaved(now time.Time) *savedSession {
 
 func TestStateFileRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	f := stateFile{dir: dir}
+	f := stateFile{states: adapter.DirStates(dir)}
 	now := time.Now()
 	want := validSaved(now)
 	if err := f.save(want); err != nil {
@@ -50,14 +52,14 @@ func TestStateFileRoundTrip(t *testing.T) {
 		t.Errorf("load = %+v, want %+v", *got, *want)
 	}
 
-	fi, err := os.Stat(f.path())
+	fi, err := os.Stat(f.where())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m := fi.Mode().Perm(); m != 0o600 {
 		t.Errorf("mode %o, want 600", m)
 	}
-	b, _ := os.ReadFile(f.path())
+	b, _ := os.ReadFile(f.where())
 	if strings.Contains(string(b), testToken) || strings.Contains(string(b), "c2VjcmV0") {
 		t.Errorf("state file contains the token: %s", b)
 	}
@@ -127,7 +129,7 @@ func TestStateFileLoad(t *testing.T) {
 		{name: "url without host", mut: func(s *savedSession) { s.ResumeURL = "wss:///gw" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := stateFile{dir: t.TempDir()}
+			f := stateFile{states: adapter.DirStates(t.TempDir())}
 			var content string
 			if tc.content != nil {
 				content = tc.content()
@@ -139,7 +141,7 @@ func TestStateFileLoad(t *testing.T) {
 				b, _ := json.Marshal(s)
 				content = string(b)
 			}
-			if err := os.WriteFile(f.path(), []byte(content), 0o600); err != nil {
+			if err := os.WriteFile(f.where(), []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			got, err := f.load(now, window, fp, DefaultIntents)
@@ -157,10 +159,10 @@ func TestStateFileLoad(t *testing.T) {
 }
 
 func TestStateFileUnreadable(t *testing.T) {
-	f := stateFile{dir: t.TempDir()}
+	f := stateFile{states: adapter.DirStates(t.TempDir())}
 	// A directory in the file's place: unreadable whatever the user (tests
 	// may run as root, which ignores file modes).
-	if err := os.Mkdir(f.path(), 0o700); err != nil {
+	if err := os.Mkdir(f.where(), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	got, err := f.load(time.Now(), window, "x", DefaultIntents)
@@ -170,16 +172,16 @@ func TestStateFileUnreadable(t *testing.T) {
 	if err := f.save(validSaved(time.Now())); err == nil {
 		t.Fatal("save over a directory succeeded")
 	}
-	ents, _ := os.ReadDir(f.dir)
+	ents, _ := os.ReadDir(string(f.states.(adapter.DirStates)))
 	if len(ents) != 1 {
 		t.Errorf("failed save left %d entries, want 1 (no temporary file)", len(ents))
 	}
 }
 
 func TestStateFileCleanTemp(t *testing.T) {
-	f := stateFile{dir: t.TempDir()}
-	left := filepath.Join(f.dir, "."+stateFileName+".123456")
-	other := filepath.Join(f.dir, "keep.me")
+	f := stateFile{states: adapter.DirStates(t.TempDir())}
+	left := filepath.Join(string(f.states.(adapter.DirStates)), "."+stateFileName+".123456")
+	other := filepath.Join(string(f.states.(adapter.DirStates)), "keep.me")
 	for _, p := range []string{left, other} {
 		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
 			t.Fatal(err)

@@ -45,7 +45,7 @@ func (a *Adapter) run(ctx context.Context, inbox adapter.Inbox) {
 func (s *syncer) restore(userID string) {
 	s.a.state.cleanTemp()
 	saved, err := s.a.state.load()
-	log := s.a.Log.WithField("file", s.a.state.path())
+	log := s.a.Log.WithField("file", s.a.state.where())
 	switch {
 	case err != nil:
 		log.WithError(err).Warn("matrix: ignoring an unreadable saved sync position; starting from now")
@@ -166,7 +166,7 @@ func (s *syncer) handle(ctx context.Context, resp *syncResponse) error {
 func (s *syncer) save() {
 	err := s.a.state.save(&savedState{Version: stateVersion, UserID: s.cls.userID, Since: s.since,
 		Direct: keys(s.direct), Notified: keys(s.notified)})
-	s.saves.Done(s.a.Log.WithField("dir", s.a.state.dir), err, "matrix", "the sync position", "a restart fetches stored events again (the store drops them)")
+	s.saves.Done(s.a.Log.WithField("file", s.a.state.where()), err, "matrix", "the sync position", "a restart fetches stored events again (the store drops them)")
 }
 
 // invite joins a room the bot was invited to by a listed user, and

@@ -4,6 +4,7 @@ package matrix
 
 import (
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/adapter"
@@ -16,7 +17,7 @@ import (
 // savedSince returns the since token in the state file ("" if none).
 func (h *harness) savedSince(t *testing.T) string {
 	t.Helper()
-	s, err := stateFile{dir: h.Env.StateDir}.load()
+	s, err := stateFile{states: adapter.DirStates(h.Env.StateDir)}.load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +106,54 @@ func TestRefusedBatchFetchedAgainAfterRestart(t *testing.T) {
 	if initial := h.fake.InitialSyncs(); initial != 1 {
 		t.Fatalf("%d initial syncs, want 1 (the restart resumes from the saved position)", initial)
 	}
+}
+
+// TestSyncMovesToAnotherNode: in cluster mode the sync position is kept
+// in the cluster's store (a States shared by every node). The instance
+// that takes the platform over on another node, whose own state directory
+// is empty, syncs from it, without an initial sync of its own, and stores
+// the event sent while no instance ran.
+func TestSyncMovesToAnotherNode(t *testing.T) {
+	shared := &adaptertest.States{}
+	h := newHarness(t)
+	h.Env.States = shared
+	h.a = h.build(t)
+	h.fake.Members(room, 2)
+	h.start(t)
+	first := h.fake.Text(room, ann, "before")
+	h.Inbox.WaitN(t, 1, wait)
+	after := h.fake.Position()
+	sharedSince := func() string {
+		s, err := stateFile{states: shared}.load()
+		if err != nil || s == nil {
+			return ""
+		}
+		return s.Since
+	}
+	h.fake.Wait(t, wait, "the position saved in the shared states", func() bool { return sharedSince() == after })
+	adaptertest.Stop(t, h.a, wait)
+
+	moved := h.fake.Text(room, ann, "while the platform moved")
+	other := adaptertest.NewRig(t, "mx") // another node: its own state directory
+	other.Env.States = shared
+	second := adaptertest.Build(t, New, h.conf, other.Env)
+	second.backoff = adaptertest.FastBackoff
+	other.Start(t, second)
+	if m := other.Inbox.WaitN(t, 1, wait)[0]; m.EventID != moved {
+		t.Fatalf("the new node stored %q (%s) first, want the event sent while the platform moved", m.Text, m.EventID)
+	}
+	if initial := h.fake.InitialSyncs(); initial != 1 {
+		t.Errorf("%d initial syncs, want 1 (the new node resumes from the shared position)", initial)
+	}
+	for _, m := range other.Inbox.Messages() {
+		if m.EventID == first {
+			t.Errorf("the new node stored the event the first one had stored")
+		}
+	}
+	if ents, _ := os.ReadDir(other.Env.StateDir); len(ents) != 0 {
+		t.Errorf("the new node's state directory holds %d files, want none", len(ents))
+	}
+	adaptertest.Stop(t, second, wait)
 }
 
 // In rooms, only mentions pass: by m.mentions, user id or display name.

@@ -48,7 +48,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	a := &Adapter{
 		Base:    adapter.NewBase(TypeName, env),
 		conf:    *conf,
-		state:   stateFile{dir: env.StateDir},
+		state:   stateFile{states: env.States},
 		invites: map[string]bool{},
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,

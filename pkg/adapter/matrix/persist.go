@@ -5,12 +5,11 @@ package matrix
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
-// stateFileName is the saved sync position inside Env.StateDir.
+// stateFileName is the name of the saved sync position in Env.States.
 const stateFileName = "sync.json"
 
 // stateVersion is bumped when the meaning of a field changes; a file of
@@ -34,16 +33,17 @@ type savedState struct {
 	Notified []string `json:"notified,omitempty"`
 }
 
-// stateFile reads and writes the saved state atomically. An empty dir
-// keeps the state in memory only.
-type stateFile struct{ dir string }
+// stateFile reads and writes the saved state in Env.States; States that
+// keep nothing keep the state in memory only.
+type stateFile struct{ states adapter.States }
 
-func (f stateFile) path() string { return filepath.Join(f.dir, stateFileName) }
+// where names the saved state for logs.
+func (f stateFile) where() string { return adapter.StateWhere(f.states, stateFileName) }
 
 // load returns the saved state, nil if there is none.
 func (f stateFile) load() (*savedState, error) {
 	var s savedState
-	if ok, err := adapter.LoadState(f.dir, stateFileName, maxStateFile, &s); !ok || err != nil {
+	if ok, err := adapter.LoadState(f.states, stateFileName, maxStateFile, &s); !ok || err != nil {
 		return nil, err
 	}
 	if s.Version != stateVersion {
@@ -55,15 +55,11 @@ func (f stateFile) load() (*savedState, error) {
 	return &s, nil
 }
 
-// save writes s atomically (adapter.SaveStateFile): a crash leaves
-// either the old or the new file.
+// save writes s atomically (in a directory, adapter.SaveStateFile): a
+// crash leaves either the old or the new state.
 func (f stateFile) save(s *savedState) error {
-	return adapter.SaveState(f.dir, stateFileName, s)
+	return adapter.SaveState(f.states, stateFileName, s)
 }
 
 // cleanTemp removes temporary files left by a crash during save.
-func (f stateFile) cleanTemp() {
-	if f.dir != "" {
-		adapter.CleanStateTemp(f.dir, stateFileName)
-	}
-}
+func (f stateFile) cleanTemp() { adapter.CleanStateTemp(f.states, stateFileName) }

@@ -15,8 +15,10 @@
 // GET /api/v4/channels/{id}/posts?since=<cursor>, so nothing posted while
 // herald was away is lost; the store deduplicates on the post id, which is
 // the event id, so a post seen by both paths is stored once. The cursor is
-// saved atomically in the platform's state directory after the posts up to
-// it are stored, so the next herald process catches up from there.
+// saved atomically in the platform's States (its state directory, or in
+// cluster mode the cluster's store) after the posts up to it are stored, so
+// the next herald process, or the next node holding the platform, catches
+// up from there.
 //
 // # Sends
 //

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
 	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
 	"github.com/heraldgw/herald/pkg/secret"
@@ -28,11 +29,18 @@ type harness struct {
 // short timings; edit changes the configuration.
 func newHarness(t *testing.T, fake *mattermosttest.Server, stateDir string, edit func(*Config)) *harness {
 	t.Helper()
+	return newHarnessEnv(t, fake, func(env *adapter.Env) { env.StateDir = stateDir }, edit)
+}
+
+// newHarnessEnv is newHarness with setEnv choosing the Env's state
+// directory and States.
+func newHarnessEnv(t *testing.T, fake *mattermosttest.Server, setEnv func(*adapter.Env), edit func(*Config)) *harness {
+	t.Helper()
 	if fake == nil {
 		fake = mattermosttest.New(t, mattermosttest.DefaultToken)
 	}
 	env, st, m := adaptertest.Env(t, TypeName)
-	env.StateDir = stateDir
+	setEnv(&env)
 	c := NewConfig()
 	c.URL = fake.URL
 	c.Token = adaptertest.SecretFile(t, "token", mattermosttest.DefaultToken)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
+	"github.com/heraldgw/herald/pkg/adapter/mattermost/mattermosttest"
 	"github.com/heraldgw/herald/pkg/logging"
 	"github.com/heraldgw/herald/pkg/message"
 )
@@ -140,6 +141,52 @@ func TestCursorSurvivesRestart(t *testing.T) {
 	})
 	// The cursor is saved after the post is stored: wait for it.
 	eventually(t, "the cursor of the second message saved", func() bool { return readCursor(t, dir) == two.CreateAt })
+}
+
+// TestCursorMovesToAnotherNode: in cluster mode the cursor is kept in
+// the cluster's store (a States shared by every node), not in a node's
+// state directory. The instance that takes the platform over on another
+// node, whose own directory is empty, catches up the post made while no
+// instance ran (starting from its own first connection, it would not).
+func TestCursorMovesToAnotherNode(t *testing.T) {
+	shared := &adaptertest.States{}
+	var dirs []string
+	onNode := func(fake *mattermosttest.Server) *harness {
+		dir := t.TempDir()
+		dirs = append(dirs, dir)
+		return newHarnessEnv(t, fake, func(env *adapter.Env) { env.StateDir, env.States = dir, shared }, nil)
+	}
+	sharedCursor := func() int64 {
+		var c savedCursor
+		if err := json.Unmarshal([]byte(shared.Get(cursorFileName)), &c); err != nil {
+			return 0
+		}
+		return c.LastPostAt
+	}
+	h := onNode(nil)
+	h.connected(t)
+	one := h.fake.Post("dm", "ann", "one", "")
+	h.inbox.WaitN(t, 1, wait)
+	eventually(t, "the cursor saved in the shared states", func() bool { return sharedCursor() == one.CreateAt })
+	h.stop(t)
+
+	two := h.fake.Post("dm", "ann", "two, while the platform moved", "")
+	h2 := onNode(h.fake)
+	h2.start(t)
+	eventually(t, "the post made while the platform moved", func() bool {
+		for _, m := range h2.inbox.Messages() {
+			if m.EventID == two.ID {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, "the cursor of the second post saved", func() bool { return sharedCursor() == two.CreateAt })
+	for _, dir := range dirs {
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("node directory %s holds %d files, want none (the cursor is shared)", dir, len(ents))
+		}
+	}
 }
 
 func readCursor(t *testing.T, dir string) int64 {

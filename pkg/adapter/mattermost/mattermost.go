@@ -47,7 +47,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	a := &Adapter{
 		Base:    adapter.NewBase(TypeName, env),
 		conf:    *conf,
-		cursor:  cursorFile{dir: env.StateDir},
+		cursor:  cursorFile{states: env.States},
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
 	}
@@ -107,7 +107,7 @@ func (a *Adapter) saveLocked() {
 		return
 	}
 	err := a.cursor.save(a.last)
-	if a.saves.Done(a.Log.WithField("dir", a.cursor.dir), err, "mattermost", "the cursor", "a restart catches up from an older post (the store drops duplicates)") {
+	if a.saves.Done(a.Log.WithField("file", a.cursor.where()), err, "mattermost", "the cursor", "a restart catches up from an older post (the store drops duplicates)") {
 		a.saved = a.last
 	}
 }

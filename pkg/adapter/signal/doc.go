@@ -14,7 +14,8 @@
 //     stream. Recent signal-cli versions number their events and keep the
 //     last 1000 in memory; a client that reconnects with Last-Event-ID gets
 //     the ones after it. The adapter records the id of the last event the
-//     core has stored (in the platform's state directory) and resumes from
+//     core has stored (in the platform's States: its state directory, or
+//     in cluster mode the cluster's store) and resumes from
 //     it, so that an event written to the stream but not yet stored when
 //     herald died is sent again, as long as the daemon kept running.
 //   - An event sent again carries the same envelope: the EventID is the

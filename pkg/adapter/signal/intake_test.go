@@ -140,6 +140,41 @@ func TestResumeAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestCursorMovesToAnotherNode: in cluster mode the last event id is kept
+// in the cluster's store (a States shared by every node). The instance
+// that takes the platform over on another node, whose own state directory
+// is empty, asks for the events after it and gets the one that arrived
+// while no instance ran.
+func TestCursorMovesToAnotherNode(t *testing.T) {
+	shared := &adaptertest.States{}
+	h := newHarness(t)
+	h.Env.States = shared
+	h.a = h.build(t)
+	h.start(t)
+	id := h.fake.Push(h.fake.Message("before"))
+	h.Inbox.WaitN(t, 1, wait)
+	h.fake.Wait(t, wait, "the id saved in the shared states", func() bool { return strings.TrimSpace(shared.Get(cursorFile)) == id })
+	adaptertest.Stop(t, h.a, wait)
+
+	h.fake.Push(h.fake.Message("while the platform moved"))
+	other := adaptertest.NewRig(t, TypeName) // another node: its own state directory
+	other.Env.States = shared
+	second := adaptertest.Build(t, New, h.conf, other.Env)
+	second.backoff = adaptertest.FastBackoff
+	if err := second.Start(t.Context(), other.Inbox); err != nil {
+		t.Fatal(err)
+	}
+	if got := other.Inbox.WaitN(t, 1, wait); got[0].Text != "while the platform moved" {
+		t.Errorf("the new node got %q first, want the message sent while the platform moved", got[0].Text)
+	}
+	if ids := h.fake.LastEventIDs(); ids[len(ids)-1] != id {
+		t.Errorf("Last-Event-ID %q, want %q", ids[len(ids)-1], id)
+	}
+	if ents, _ := os.ReadDir(other.Env.StateDir); len(ents) != 0 {
+		t.Errorf("the new node's state directory holds %d files, want none", len(ents))
+	}
+}
+
 // A restarted daemon does not know the old id: it sends every kept event,
 // and the store keeps each once.
 func TestDaemonRestartSendsKept(t *testing.T) {

@@ -25,8 +25,8 @@ type Adapter struct {
 }
 
 // New checks conf and builds the adapter. It does no network I/O and starts
-// no goroutine. The id of the last stored event is kept in env.StateDir
-// (in memory only when there is none).
+// no goroutine. The id of the last stored event is kept in env.States
+// (in memory only when they keep nothing).
 func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	env, err := adapter.Prepare(TypeName, conf, env)
 	if err != nil {
@@ -35,7 +35,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 	a := &Adapter{
 		Base:    adapter.NewBase(TypeName, env),
 		conf:    *conf,
-		cursor:  newCursor(env.StateDir),
+		cursor:  newCursor(env.States),
 		backoff: adapter.ReconnectBackoff(),
 		now:     time.Now,
 	}

@@ -83,7 +83,7 @@ func New(conf *Config, env adapter.Env) (*Adapter, error) {
 		token:  tok,
 		client: &http.Client{Transport: a.transport},
 	}
-	a.window.dir = env.StateDir
+	a.window.states = env.States
 	if err := a.window.load(); err != nil {
 		a.Log.WithError(err).Warn("whatsapp: ignoring the saved customer-service window record; free-form sends are tried and WhatsApp decides")
 	}

@@ -10,9 +10,10 @@ import (
 	"github.com/heraldgw/herald/pkg/adapter"
 )
 
-// windowFile is the file in the state directory that holds each user's
-// last message time, so that a restarted herald still knows who is inside
-// the 24-hour customer-service window.
+// windowFile is the name in the platform's States (files in its state
+// directory on this node: whatsapp runs on every node) that holds each
+// user's last message time, so that a restarted herald still knows who is
+// inside the 24-hour customer-service window.
 const windowFile = "window.json"
 
 // maxWindowFile bounds what is read: an entry is about 30 bytes.
@@ -22,13 +23,15 @@ const maxWindowFile = 64 << 20
 const maxWindowUsers = 100_000
 
 // windows records the last inbound message time per user (wa_id), in
-// memory and, with a state directory, on disk. Entries older than Window
+// memory and, with States that keep it, on disk. Entries older than Window
 // are dropped when the file is written: outside the window a missing entry
 // and an old one mean the same.
 type windows struct {
-	mu   sync.Mutex
-	dir  string // "" keeps the times in memory only
-	last map[string]int64
+	mu sync.Mutex
+	// states keeps the record; one that keeps nothing (adapter.Keeps)
+	// keeps the times in memory only.
+	states adapter.States
+	last   map[string]int64
 }
 
 // load reads the saved times; a missing file is an empty record, an
@@ -38,7 +41,7 @@ func (w *windows) load() error {
 	defer w.mu.Unlock()
 	w.last = map[string]int64{}
 	var saved map[string]int64
-	if _, err := adapter.LoadState(w.dir, windowFile, maxWindowFile, &saved); err != nil {
+	if _, err := adapter.LoadState(w.states, windowFile, maxWindowFile, &saved); err != nil {
 		return fmt.Errorf("window: %s: %w", windowFile, err)
 	}
 	for k, v := range saved {
@@ -75,7 +78,7 @@ func (w *windows) seen(at map[string]int64, now time.Time) error {
 			changed = true
 		}
 	}
-	if !changed || w.dir == "" {
+	if !changed || !adapter.Keeps(w.states) {
 		return nil
 	}
 	return w.save(now)
@@ -99,7 +102,7 @@ func (w *windows) save(now time.Time) error {
 		}
 		delete(w.last, oldest)
 	}
-	if err := adapter.SaveState(w.dir, windowFile, w.last); err != nil {
+	if err := adapter.SaveState(w.states, windowFile, w.last); err != nil {
 		return fmt.Errorf("window: write: %w", err)
 	}
 	return nil

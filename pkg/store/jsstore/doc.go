@@ -42,6 +42,9 @@
 //	key.<name>              a key every node shares (SharedKey)
 //	bud.<platform>.<user>.<period>  a per-user budget count
 //	preq, pcode, pok        pairing requests, their codes, paired users
+//	ast.<instance>.<name>   an adapter's resume position (cluster mode:
+//	                        the leased platform's session, cursor or
+//	                        sync token, read by the next holder)
 //
 // Reading an immutable record by id is a direct get of the stream message
 // at that sequence: it is the record as long as the key was not written
