@@ -13,6 +13,10 @@ import (
 	"github.com/heraldgw/herald/pkg/config"
 )
 
+// pingInterval is how often the client pings its server; a variable for
+// tests.
+var pingInterval = 5 * time.Second
+
 // Dial connects to the NATS servers of store.nats, authenticated as it
 // says (a creds file, an nkey seed or a token, each read from its secret
 // reference), over TLS when tls_ca or a client certificate is set. The
@@ -30,6 +34,13 @@ func Dial(cfg config.StoreNATS, name string, timeout time.Duration, log *logrus.
 		// could otherwise take a key nobody renews, and a late store write
 		// would land after its caller gave up on it.
 		nats.ReconnectBufSize(-1),
+		// A server that stops answering without closing the connection
+		// (a host gone, a network that drops packets) is noticed after
+		// three silent pings and the client moves to another server;
+		// the client's defaults (2 minutes, 2 pings) would take up to six
+		// minutes.
+		nats.PingInterval(pingInterval),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.WithError(err).Warn("NATS connection lost; reconnecting")
 		}),
