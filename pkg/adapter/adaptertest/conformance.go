@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -706,6 +707,26 @@ func checkMedia[C any](t *testing.T, p Platform[C], typ adapter.Type) {
 		case <-done:
 		case <-time.After(StopBound + waitFor):
 			t.Error("FetchMedia did not return after its context ended")
+		}
+	}
+	if fetcher && p.Attachment != nil && p.Inbound != nil && url != "" {
+		// In cluster mode a turn runs on the node that owns its
+		// conversation, which fetches through its instance of the
+		// platform that was never started (another node receives).
+		c, _ := build(t, p, typ, url)
+		f := c.(adapter.MediaFetcher)
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		in, att := *p.Inbound, *p.Attachment
+		body, _, err := f.FetchMedia(ctx, &in, &att)
+		if err != nil {
+			t.Errorf("FetchMedia on an instance never started: %v", err)
+		} else {
+			n, rerr := io.Copy(io.Discard, body)
+			body.Close()
+			if rerr != nil || n == 0 {
+				t.Errorf("FetchMedia on an instance never started: read %d bytes: %v", n, rerr)
+			}
 		}
 	}
 	if sender && p.Outbound != nil {
