@@ -693,6 +693,9 @@ func checkMedia[C any](t *testing.T, p Platform[C], typ adapter.Type) {
 	if !fetcher && !sender {
 		t.Skip("the adapter implements neither MediaFetcher nor MediaSender")
 	}
+	if fetcher && p.Fake != nil && fake.Media == nil {
+		t.Fatalf("%T implements adapter.MediaFetcher but the Platform's Fake sets no Media: the fetch checks cannot run", a)
+	}
 	start(t, a)
 	defer stopChecked(t, a)
 	if fetcher && fake.Media != nil {
