@@ -3,6 +3,7 @@
 package adaptertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -49,11 +50,6 @@ type Platform[C any] struct {
 	// Start (WeCom, WhatsApp) is not Passive: the suite's connecting and
 	// backoff states apply to it.
 	Passive bool
-	// Attachment is an inbound attachment (of Inbound) the adapter's
-	// FetchMedia accepts, for the media checks of a MediaFetcher; nil
-	// skips them.
-	Attachment *message.Attachment
-	Inbound    *message.Inbound
 	// NoReadme skips the README checks, for a hidden test-only type whose
 	// README documents fault injection rather than a platform.
 	NoReadme bool
@@ -82,6 +78,15 @@ type Fake struct {
 	// starts: it calls start to start the adapter when the fake is ready
 	// for it.
 	Redeliver func(t testing.TB, a adapter.Adapter, start func())
+	// Media puts a file on the fake and returns an inbound message, one
+	// of its attachments and the file's bytes, as the adapter's intake
+	// would store them: FetchMedia of an adapter pointed at this fake
+	// reads those bytes. An attachment that carries its own address (a
+	// CDN or file URL) carries it on base's host (OnHost): base is the
+	// URL the adapter is pointed at, this fake's or one that never
+	// answers. It is required when the adapter implements
+	// adapter.MediaFetcher.
+	Media func(t testing.TB, base string) (*message.Inbound, *message.Attachment, []byte)
 }
 
 // redeliver returns the fake's way of delivering one event twice; nil
@@ -672,12 +677,15 @@ func ValidateCheck[C any, P interface {
 
 // checkMedia runs the media contract for adapters that implement
 // MediaFetcher or MediaSender: FetchMedia returns within StopBound of its
-// context ending, and a Send whose Media.Path does not exist fails with an
+// context ending, FetchMedia reads a file through an instance that was
+// never started, and a Send whose Media.Path does not exist fails with an
 // error rather than a panic or a post without the file.
 func checkMedia[C any](t *testing.T, p Platform[C], typ adapter.Type) {
 	url := ""
+	var fake Fake
 	if p.Fake != nil {
-		url = p.Fake(t).URL
+		fake = p.Fake(t)
+		url = fake.URL
 	}
 	a, _ := build(t, p, typ, url)
 	_, fetcher := a.(adapter.MediaFetcher)
@@ -685,47 +693,59 @@ func checkMedia[C any](t *testing.T, p Platform[C], typ adapter.Type) {
 	if !fetcher && !sender {
 		t.Skip("the adapter implements neither MediaFetcher nor MediaSender")
 	}
+	if fetcher && p.Fake != nil && fake.Media == nil {
+		t.Fatalf("%T implements adapter.MediaFetcher but the Platform's Fake sets no Media: the fetch checks cannot run", a)
+	}
 	start(t, a)
 	defer stopChecked(t, a)
-	if fetcher && p.Attachment != nil && p.Inbound != nil {
+	if fetcher && fake.Media != nil {
 		// Against a platform that accepts the connection and never
-		// answers, the fetch must end with its context.
+		// answers, the fetch must wait for it and end with its context.
 		bh := blackhole(t)
+		in, att, _ := fake.Media(t, bh.url)
 		b, _ := build(t, p, typ, bh.url)
 		f := b.(adapter.MediaFetcher)
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		done := make(chan struct{})
+		done := make(chan error, 1)
 		go func() {
-			defer close(done)
-			in, att := *p.Inbound, *p.Attachment
-			if body, _, err := f.FetchMedia(ctx, &in, &att); err == nil {
+			body, _, err := f.FetchMedia(ctx, in, att)
+			if err == nil {
 				body.Close()
+				err = errors.New("it succeeded")
+			} else if ctx.Err() == nil {
+				err = fmt.Errorf("it failed before its context ended, without waiting for the platform: %w", err)
+			} else {
+				err = nil
 			}
+			done <- err
 		}()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("FetchMedia from a platform that never answers: %v", err)
+			}
 		case <-time.After(StopBound + waitFor):
 			t.Error("FetchMedia did not return after its context ended")
 		}
 	}
-	if fetcher && p.Attachment != nil && p.Inbound != nil && url != "" {
+	if fetcher && fake.Media != nil {
 		// In cluster mode a turn runs on the node that owns its
 		// conversation, which fetches through its instance of the
 		// platform that was never started (another node receives).
+		in, att, want := fake.Media(t, url)
 		c, _ := build(t, p, typ, url)
 		f := c.(adapter.MediaFetcher)
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
-		in, att := *p.Inbound, *p.Attachment
-		body, _, err := f.FetchMedia(ctx, &in, &att)
+		body, _, err := f.FetchMedia(ctx, in, att)
 		if err != nil {
 			t.Errorf("FetchMedia on an instance never started: %v", err)
 		} else {
-			n, rerr := io.Copy(io.Discard, body)
+			got, rerr := io.ReadAll(body)
 			body.Close()
-			if rerr != nil || n == 0 {
-				t.Errorf("FetchMedia on an instance never started: read %d bytes: %v", n, rerr)
+			if rerr != nil || len(want) == 0 || !bytes.Equal(got, want) {
+				t.Errorf("FetchMedia on an instance never started: read %d bytes (%v), want the %d bytes of the file", len(got), rerr, len(want))
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,6 +33,22 @@ func MediaFile(t testing.TB, kind message.MediaKind, name, mime string, data []b
 		}
 	}
 	return &message.OutboundMedia{Kind: kind, Name: name, MIME: mime, Size: size, Path: path, Source: "https://example.org/" + name}
+}
+
+// OnHost returns ref, an absolute URL, moved to the host of base: for a
+// Fake's Media whose attachment carries its own address.
+func OnHost(t testing.TB, ref, base string) string {
+	t.Helper()
+	u, err := url.Parse(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Scheme, u.Host = b.Scheme, b.Host
+	return u.String()
 }
 
 // ApprovalButtons returns the Approve and Deny buttons the core attaches

@@ -28,6 +28,14 @@ func TestConformance(t *testing.T) {
 					srv.Push(dingtalktest.Msg{MsgID: "msgtwice", Text: "twice"})
 					srv.Push(dingtalktest.Msg{MsgID: "msgtwice", Text: "twice"})
 				},
+				Media: func(t testing.TB, _ string) (*message.Inbound, *message.Attachment, []byte) {
+					// A received file is fetched with its downloadCode and
+					// the robot code that received it.
+					data := []byte("\x89PNG conformance")
+					att := message.Attachment{Kind: message.MediaImage, Ref: srv.AddFile(data)}
+					in := &message.Inbound{Platform: TypeName, Meta: map[string]string{MetaRobotCode: dingtalktest.DefaultClientID}, Attachments: []message.Attachment{att}}
+					return in, &att, data
+				},
 			}
 		},
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: "cidfakeconversation", ChatType: message.ChatGroup, Text: "hello"},

@@ -35,6 +35,13 @@ func TestConformance(t *testing.T) {
 					srv.PushMessage(discordtest.Msg{ID: "900000000000000001", Content: "twice"})
 					srv.PushMessage(discordtest.Msg{ID: "900000000000000001", Content: "twice"})
 				},
+				Media: func(t testing.TB, base string) (*message.Inbound, *message.Attachment, []byte) {
+					data := []byte("\x89PNG conformance")
+					obj := srv.AddAttachment("200000000000000001", "900000000000000002", discordtest.Attachment{Name: "a.png", ContentType: "image/png", Data: data})
+					obj["url"] = adaptertest.OnHost(t, obj["url"].(string), base)
+					in, att := attachmentOf(t, obj, "200000000000000001", "900000000000000002")
+					return in, att, data
+				},
 			}
 		},
 		Outbound: &message.Outbound{Platform: "discord", ChatID: "200000000000000001", Text: "hello"},

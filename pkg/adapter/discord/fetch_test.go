@@ -19,7 +19,7 @@ import (
 
 // attachmentOf builds the inbound message and attachment the intake makes
 // of an attachment object of the fake.
-func attachmentOf(t *testing.T, obj map[string]any, channel, msgID string) (*message.Inbound, *message.Attachment) {
+func attachmentOf(t testing.TB, obj map[string]any, channel, msgID string) (*message.Inbound, *message.Attachment) {
 	t.Helper()
 	in := &intake{platform: "discord"}
 	m := &messageData{ID: msgID, ChannelID: channel, Author: user{ID: "31"}, Attachments: []attachmentData{{

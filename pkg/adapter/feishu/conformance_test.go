@@ -27,6 +27,12 @@ func TestConformance(t *testing.T) {
 					fake.Push(ev)
 					fake.Push(ev)
 				},
+				Media: func(t testing.TB, _ string) (*message.Inbound, *message.Attachment, []byte) {
+					data := []byte("\x89PNG conformance")
+					fake.AddResource("om_media", "img_media", "image", feishutest.Resource{Data: data, ContentType: "image/png"})
+					in, att := imageAttachment("om_media", "img_media")
+					return in, att, data
+				},
 			}
 		},
 		Outbound: &message.Outbound{Platform: "feishu", ChatID: "oc_chat", Text: "hello"},

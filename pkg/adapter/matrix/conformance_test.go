@@ -31,6 +31,12 @@ func TestConformance(t *testing.T) {
 					fake.Members(room, 2)
 					fake.Text(room, ann, "twice")
 				},
+				Media: func(t testing.TB, _ string) (*message.Inbound, *message.Attachment, []byte) {
+					data := []byte("\x89PNG conformance")
+					uri := fake.AddMedia(matrixtest.Media{ContentType: "image/png", Filename: "a.png", Data: data})
+					att := message.Attachment{Kind: message.MediaImage, Ref: uri, Name: "a.png"}
+					return &message.Inbound{Platform: TypeName, ChatID: room, Attachments: []message.Attachment{att}}, &att, data
+				},
 			}
 		},
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: room, Text: "hello", IdempotencyKey: "k1"},

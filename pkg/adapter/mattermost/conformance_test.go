@@ -26,6 +26,13 @@ func TestConformance(t *testing.T) {
 					fake.Wait(t, wait, "a websocket", func() bool { return fake.Connections() == 1 })
 					fake.PostTwice("dm", "ann", "twice")
 				},
+				Media: func(t testing.TB, _ string) (*message.Inbound, *message.Attachment, []byte) {
+					// A post with a file, as the intake stores it.
+					data := []byte("\x89PNG conformance")
+					p := fake.PostFiles("dm", "ann", "", mattermosttest.File{Name: "a.png", MimeType: "image/png", Data: data})
+					att := message.Attachment{Kind: message.MediaImage, Ref: p.FileIDs[0], Name: "a.png", MIME: "image/png", Size: int64(len(data))}
+					return &message.Inbound{Platform: TypeName, ChatID: p.ChannelID, MessageID: p.ID, Attachments: []message.Attachment{att}}, &att, data
+				},
 			}
 		},
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: "town", Text: "hello"},

@@ -31,6 +31,17 @@ func TestConformance(t *testing.T) {
 					fake.Push(env)
 					fake.Push(env)
 				},
+				Media: func(t testing.TB, _ string) (*message.Inbound, *message.Attachment, []byte) {
+					// The daemon keeps what it receives: the message
+					// with the file is pushed, its attachment fetched
+					// by id from the sender.
+					data := []byte("\x89PNG conformance")
+					env := fake.Message("")
+					env.Attachments = []signaltest.Attachment{{ContentType: "image/png", ID: "conformance.png", Data: data}}
+					fake.Push(env)
+					att := message.Attachment{Kind: message.MediaImage, Ref: "conformance.png", MIME: "image/png"}
+					return &message.Inbound{Platform: TypeName, ChatID: env.Source, Attachments: []message.Attachment{att}}, &att, data
+				},
 			}
 		},
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: "+15550001", Text: "hello"},

@@ -3,6 +3,7 @@
 package slack
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/heraldgw/herald/pkg/adapter/adaptertest"
@@ -35,6 +36,23 @@ func TestConformance(t *testing.T) {
 					p := f.PushEvent(slacktest.Event{Channel: "D1", ChannelType: "im", User: "U1", Text: "twice"})
 					f.WaitAck(t, p.EventID, wait)
 					f.Redeliver(p.EventID)
+				},
+				Media: func(t testing.TB, base string) (*message.Inbound, *message.Attachment, []byte) {
+					data := []byte("\x89PNG conformance")
+					raw, err := json.Marshal(f.AddFile(slacktest.File{Name: "shot.png", Mimetype: "image/png", Data: data}))
+					var file slackFile
+					if err == nil {
+						err = json.Unmarshal(raw, &file)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					file.URLPrivateDownload = adaptertest.OnHost(t, file.URLPrivateDownload, base)
+					atts, _ := fileAttachments([]slackFile{file})
+					if len(atts) != 1 {
+						t.Fatalf("file %+v: attachments %+v", file, atts)
+					}
+					return &message.Inbound{Platform: "slack", ChatID: "D1", Attachments: atts}, &atts[0], data
 				},
 			}
 		},

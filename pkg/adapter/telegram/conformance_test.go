@@ -36,6 +36,12 @@ func TestConformance(t *testing.T) {
 					}
 					start()
 				},
+				Media: func(t testing.TB, _ string) (*message.Inbound, *message.Attachment, []byte) {
+					data := []byte("\x89PNG conformance")
+					fake.AddFile("conformance", telegramtest.File{Data: data})
+					return &message.Inbound{Platform: "telegram", ChatID: "555"},
+						&message.Attachment{Kind: message.MediaImage, Ref: "conformance", MIME: "image/png"}, data
+				},
 			}
 		},
 		Outbound: &message.Outbound{Platform: "telegram", ChatID: "555", Text: "hello"},

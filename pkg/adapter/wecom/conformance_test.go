@@ -17,7 +17,15 @@ func TestConformance(t *testing.T) {
 		Fake: func(t testing.TB) adaptertest.Fake {
 			fake := wecomtest.New(t)
 			cb := fake.Text(wecomtest.Message{ID: "7000000000000000001", From: "zhangsan", Text: "twice"})
-			return adaptertest.Fake{URL: fake.URL, Callback: cb.Request}
+			return adaptertest.Fake{
+				URL:      fake.URL,
+				Callback: cb.Request,
+				Media: func(t testing.TB, _ string) (*message.Inbound, *message.Attachment, []byte) {
+					data := []byte("\x89PNG conformance")
+					att := message.Attachment{Kind: message.MediaImage, Ref: fake.AddMedia(data, "image/png", "a.png")}
+					return &message.Inbound{Platform: TypeName, ChatID: "zhangsan", Attachments: []message.Attachment{att}}, &att, data
+				},
+			}
 		},
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: "zhangsan", ReplyTo: "1", Text: "hello"},
 	})

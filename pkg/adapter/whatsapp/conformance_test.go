@@ -19,9 +19,18 @@ func TestConformance(t *testing.T) {
 		Fake: func(t testing.TB) adaptertest.Fake {
 			fake := whatsapptest.New(t)
 			body := fake.Text(whatsapptest.Message{ID: "wamid.twice", From: "4915550001", Text: "twice"})
-			return adaptertest.Fake{URL: fake.URL, Callback: func(ctx context.Context, path string) (*http.Request, error) {
-				return whatsapptest.NewRequest(ctx, path, fake.AppSecret, body)
-			}}
+			return adaptertest.Fake{
+				URL: fake.URL,
+				Callback: func(ctx context.Context, path string) (*http.Request, error) {
+					return whatsapptest.NewRequest(ctx, path, fake.AppSecret, body)
+				},
+				Media: func(t testing.TB, _ string) (*message.Inbound, *message.Attachment, []byte) {
+					data := []byte("jpeg conformance")
+					id := fake.AddMedia(whatsapptest.Media{MIME: "image/jpeg", Data: data})
+					att := message.Attachment{Kind: message.MediaImage, Ref: id, MIME: "image/jpeg"}
+					return &message.Inbound{Platform: TypeName, ChatID: ann, Attachments: []message.Attachment{att}}, &att, data
+				},
+			}
 		},
 		Outbound: &message.Outbound{Platform: TypeName, ChatID: "4915550001", ReplyTo: "wamid.x", Text: "hello"},
 	})
