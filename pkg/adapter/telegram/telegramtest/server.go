@@ -91,6 +91,11 @@ type Server struct {
 	sent        []*SentMessage
 	held        int
 	blackholed  int
+	// pollers is the number of getUpdates calls being answered now, and
+	// maxPollers the most there ever were at once: Telegram allows one
+	// poller per bot and ends an older poll with 409 when a newer comes.
+	pollers    int
+	maxPollers int
 	poll        chan struct{} // closing it terminates the held poll with 409
 	files       map[string]*storedFile
 	uploads     []Upload
@@ -413,6 +418,14 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p Params, do
 	defer timer.Stop()
 
 	s.mu.Lock()
+	s.pollers++
+	s.maxPollers = max(s.maxPollers, s.pollers)
+	defer func() {
+		s.mu.Lock()
+		s.pollers--
+		s.notifyLocked()
+		s.mu.Unlock()
+	}()
 	if p.Has("allowed_updates") {
 		var kinds []string
 		if err := p.Decode("allowed_updates", &kinds); err != nil {
@@ -790,6 +803,15 @@ func (s *Server) NegativeOffsetSeen() bool { return fakeserver.Get(&s.mu, &s.neg
 
 // Held returns how many getUpdates calls are waiting for an update now.
 func (s *Server) Held() int { return fakeserver.Get(&s.mu, &s.held) }
+
+// Pollers returns how many getUpdates calls are being answered now, held
+// or not.
+func (s *Server) Pollers() int { return fakeserver.Get(&s.mu, &s.pollers) }
+
+// MaxPollers returns the most getUpdates calls that were ever being
+// answered at once. A bot has one poller: more than 1 means two clients
+// polled at the same time (Telegram ends the older poll with 409).
+func (s *Server) MaxPollers() int { return fakeserver.Get(&s.mu, &s.maxPollers) }
 
 // Blackholed returns how many requests are being blackholed now.
 func (s *Server) Blackholed() int { return fakeserver.Get(&s.mu, &s.blackholed) }

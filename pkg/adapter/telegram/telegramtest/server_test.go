@@ -227,6 +227,25 @@ func TestNewerPollTerminatesOlder(t *testing.T) {
 	if code := <-done; code != 409 {
 		t.Fatalf("older poll: %d, want 409", code)
 	}
+	if got := s.MaxPollers(); got != 2 {
+		t.Fatalf("MaxPollers = %d after two overlapping polls, want 2", got)
+	}
+	s.Wait(t, 5*time.Second, "no poller", func() bool { return s.Pollers() == 0 })
+}
+
+// TestMaxPollersSequential: polls one after the other, as a single
+// client makes them, never count as two pollers.
+func TestMaxPollersSequential(t *testing.T) {
+	s := New(t, "")
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	for i := 0; i < 3; i++ {
+		if code, _ := callJSON(t, s, "getUpdates", map[string]any{"timeout": 0}); code != 200 {
+			t.Fatalf("poll %d: %d", i, code)
+		}
+	}
+	if got := s.MaxPollers(); got != 1 {
+		t.Fatalf("MaxPollers = %d after sequential polls, want 1", got)
+	}
 }
 
 func TestClientGoneReleasesPoll(t *testing.T) {
