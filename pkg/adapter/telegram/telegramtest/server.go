@@ -96,9 +96,9 @@ type Server struct {
 	// poller per bot and ends an older poll with 409 when a newer comes.
 	pollers    int
 	maxPollers int
-	poll        chan struct{} // closing it terminates the held poll with 409
-	files       map[string]*storedFile
-	uploads     []Upload
+	poll       chan struct{} // closing it terminates the held poll with 409
+	files      map[string]*storedFile
+	uploads    []Upload
 	// allowed is the last allowed_updates given to getUpdates, which
 	// Telegram keeps until it is given again; nil lets every kind through.
 	allowed []string
