@@ -67,6 +67,14 @@ type Type struct {
 	// connects out (a long poll, a websocket) and receives nothing unless
 	// herald already runs, so the service must start at boot.
 	Passive bool
+	// EveryNode: in cluster mode every node runs this type's intake (a
+	// platform that posts callbacks to whichever node its load balancer
+	// picks). Every other type's intake runs on one node at a time, the
+	// holder of the instance's platform lease: a connection the platform
+	// allows once per bot (Telegram's getUpdates poller, Discord's gateway
+	// session), or one herald keeps single so that an event is not seen by
+	// several nodes. Sending does not follow the lease: any node sends.
+	EveryNode bool
 }
 
 // NeedsRunning reports whether an instance of the named type receives
@@ -95,6 +103,14 @@ func Register(t Type) {
 		panic(fmt.Sprintf("adapter: type %q registered twice", t.Name))
 	}
 	types[t.Name] = t
+}
+
+// Leased reports whether, in cluster mode, the named type's intake runs
+// only on the node holding the instance's platform lease: true for every
+// type but the EveryNode ones, and for unknown names.
+func Leased(name string) bool {
+	t, ok := Lookup(name)
+	return !ok || !t.EveryNode
 }
 
 // DeduplicatesSends reports whether the named type's platform deduplicates

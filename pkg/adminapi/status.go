@@ -31,6 +31,52 @@ type StatusReport struct {
 	AgentNote string       `json:"agent_note,omitempty"`
 	Store     *StoreReport `json:"store,omitempty"`
 	Users     *UsersReport `json:"users,omitempty"`
+	// Cluster is this node's view of the cluster; nil without cluster
+	// mode.
+	Cluster *ClusterReport `json:"cluster,omitempty"`
+}
+
+// ClusterReport is one node's view of the cluster in StatusReport.
+type ClusterReport struct {
+	Node string `json:"node"`
+	// Member: this node holds its membership. A node that is not a
+	// member holds no lease.
+	Member  bool            `json:"member"`
+	Members []ClusterMember `json:"members"`
+	// PartitionCount is cluster.partitions; LeaseTTL is cluster.lease_ttl
+	// in seconds.
+	PartitionCount int     `json:"partition_count"`
+	LeaseTTL       float64 `json:"lease_ttl_seconds"`
+	// Partitions and Platforms are the leases this node holds.
+	Partitions []int    `json:"partitions"`
+	Platforms  []string `json:"platforms"`
+	// PartitionHolders counts the partitions each node holds, and
+	// PlatformHolders names the holder of each platform lease, as this
+	// node sees the leases bucket.
+	PartitionHolders map[string]int    `json:"partition_holders"`
+	PlatformHolders  map[string]string `json:"platform_holders"`
+	// Unheld lists the leases no node holds: partitions, and platforms
+	// some member runs. UnheldSince is since when the longest-unheld of
+	// them has had no holder, as this node saw at its status ticks.
+	UnheldPartitions []int     `json:"unheld_partitions,omitempty"`
+	UnheldPlatforms  []string  `json:"unheld_platforms,omitempty"`
+	UnheldSince      time.Time `json:"unheld_since,omitzero"`
+	// MemberChanges counts changes of the member list since start.
+	MemberChanges uint64    `json:"member_changes"`
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorAt   time.Time `json:"last_error_at,omitzero"`
+	// NATS is the cluster's NATS connection state ("CONNECTED",
+	// "RECONNECTING", ...).
+	NATS string `json:"nats"`
+}
+
+// ClusterMember is one live member in ClusterReport.
+type ClusterMember struct {
+	Node      string    `json:"node"`
+	Version   string    `json:"version"`
+	Started   time.Time `json:"started"`
+	HTTP      string    `json:"http,omitempty"`
+	Platforms []string  `json:"platforms,omitempty"`
 }
 
 // PlatformReport is one platform's state in StatusReport.

@@ -153,6 +153,7 @@ func (d *daemon) statusReport() adminapi.StatusReport {
 		LastReloadError: lastReload,
 		Store:           d.storeReport(),
 		Users:           d.usersReport(),
+		Cluster:         d.clusterReport(),
 	}
 	if d.isStopping() {
 		rep.State = "stopping"

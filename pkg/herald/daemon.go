@@ -265,6 +265,7 @@ func (d *daemon) serve(ctx context.Context, sigs <-chan os.Signal) {
 			d.notifier.Status(d.statusLine())
 		case <-statusTick.C:
 			d.notifier.Status(d.statusLine())
+			d.clusterTick()
 			if d.disp == nil {
 				continue
 			}
@@ -361,6 +362,11 @@ type daemon struct {
 	nats    *natsBackend // d.store with backend nats, else nil
 	natsRun natsRunner
 	disp    *dispatch.Dispatcher
+	// cluster is the cluster mode's Coordinator (nil when cluster mode is
+	// off), set before the main loop and the admin API start; clusterSeen
+	// remembers since when leases have had no holder (clusterstatus.go).
+	cluster     clusterSource
+	clusterSeen unheldLeases
 
 	httpSrv *http.Server
 	httpMux *swapHandler

@@ -34,6 +34,7 @@ type Metrics struct {
 	store           storeMetrics
 	send            sendMetrics
 	media           mediaMetrics
+	cluster         clusterMetrics
 
 	// ops: the metrics of the operations pack (ops.go).
 	ops *ops
@@ -137,6 +138,7 @@ func New(version string) *Metrics {
 	m.store = newStoreMetrics(reg)
 	m.send = newSendMetrics(reg)
 	m.media = newMediaMetrics(reg)
+	m.cluster = newClusterMetrics(reg)
 	m.ops = newOps(reg, time.Now())
 	return m
 }

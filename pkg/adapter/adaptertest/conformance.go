@@ -153,8 +153,9 @@ func (p Platform[C]) configure(t testing.TB, conf any, url string) {
 // promptly when the platform is unreachable, Stop returns within
 // StopBound of its context in every state (not started, connecting,
 // connected, blackholed, mid-send, mid-reconnect backoff) and leaves no
-// goroutine of the adapter behind, and an event delivered twice is stored
-// once. Call it from the adapter package's tests (its README.md is read
+// goroutine of the adapter behind, an event delivered twice is stored
+// once, and Send works on an instance that was never started, beside
+// another that starts and stops (cluster mode). Call it from the adapter package's tests (its README.md is read
 // from the working directory).
 func Conformance[C any](t *testing.T, p Platform[C]) {
 	typ, ok := adapter.Lookup(p.Type)
@@ -280,6 +281,40 @@ func Conformance[C any](t *testing.T, p Platform[C]) {
 		}
 		stopChecked(t, a)
 	})
+	t.Run("send/any node", func(t *testing.T) { checkSendAnyNode(t, p, typ) })
+}
+
+// checkSendAnyNode: in cluster mode the node that owns a conversation
+// sends its replies whether or not it holds the platform's lease. It sends
+// through an instance of the adapter that is never started, while the
+// lease holder (perhaps this node) runs the platform's intake in another
+// instance of the same configuration, started when the lease is taken and
+// stopped when it is lost. So Send must work on an instance that was never
+// started: before any intake instance started, while one runs, and after
+// one stopped.
+func checkSendAnyNode[C any](t *testing.T, p Platform[C], typ adapter.Type) {
+	if p.Outbound == nil {
+		t.Skip("no Outbound given")
+	}
+	f := p.Fake(t)
+	sender, _ := build(t, p, typ, f.URL)
+	send := func(when string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		msg := *p.Outbound
+		if _, err := sender.Send(ctx, &msg); err != nil {
+			t.Fatalf("Send on an instance never started, %s: %v", when, err)
+		}
+	}
+	send("before any intake started")
+	intake, st := build(t, p, typ, f.URL)
+	start(t, intake)
+	st.WaitPhase(t, adapter.PhaseConnected, waitFor)
+	send("while an intake instance runs")
+	StopWithin(t, intake)
+	send("after the intake instance stopped")
+	stopChecked(t, sender)
 }
 
 // Wait bounds a test's wait for something expected: generous, since the
@@ -347,6 +382,15 @@ func checkReadme(t *testing.T, typ adapter.Type) {
 		if !strings.Contains(conf, "| `"+key+"` |") {
 			t.Errorf("README Configuration table lacks key %q", key)
 		}
+	}
+	// The README says what the registration says about cluster mode.
+	_, cl, ok := strings.Cut(Section(doc, "Limits"), "\n### Cluster mode\n\n")
+	want := "Every node:"
+	if adapter.Leased(typ.Name) {
+		want = "Leased:"
+	}
+	if !ok || !strings.HasPrefix(cl, want) {
+		t.Errorf("README Limits lacks a \"### Cluster mode\" part beginning %q", want)
 	}
 	examples := 0
 	for _, ex := range CodeBlocks(Section(doc, "Examples"), "yaml") {

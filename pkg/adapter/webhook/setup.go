@@ -144,5 +144,6 @@ func init() {
 	t.DeduplicatesSends = true
 	// Requests on herald.socket start herald.
 	t.Passive = true
+	t.EveryNode = true
 	adapter.Register(t)
 }

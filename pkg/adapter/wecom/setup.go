@@ -98,5 +98,6 @@ func init() {
 	t := adapter.Define(TypeName, NewConfig, New)
 	// Callbacks arrive on herald.socket, which starts herald.
 	t.Passive = true
+	t.EveryNode = true
 	adapter.Register(t)
 }

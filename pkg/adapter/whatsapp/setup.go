@@ -128,5 +128,6 @@ func init() {
 	t := adapter.Define(TypeName, NewConfig, New)
 	// Webhooks arrive on herald.socket, which starts herald.
 	t.Passive = true
+	t.EveryNode = true
 	adapter.Register(t)
 }

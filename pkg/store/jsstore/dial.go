@@ -17,13 +17,19 @@ import (
 // says (a creds file, an nkey seed or a token, each read from its secret
 // reference), over TLS when tls_ca or a client certificate is set. The
 // attempt is bounded by timeout; once connected the client reconnects on
-// its own, without limit, and logs each loss and recovery to log.
+// its own, without limit, and logs each loss and recovery to log; while
+// it is disconnected a publish fails at once (no reconnect buffer).
 func Dial(cfg config.StoreNATS, name string, timeout time.Duration, log *logrus.Entry) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.Timeout(timeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
+		// A write made while disconnected fails at once instead of being
+		// sent after the reconnect: a late lease Create (pkg/cluster)
+		// could otherwise take a key nobody renews, and a late store write
+		// would land after its caller gave up on it.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.WithError(err).Warn("NATS connection lost; reconnecting")
 		}),

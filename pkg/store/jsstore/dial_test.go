@@ -54,6 +54,9 @@ func TestDialToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	if nc.Opts.ReconnectBufSize != -1 {
+		t.Errorf("reconnect buffer %d bytes: a write made while disconnected would be sent after the reconnect", nc.Opts.ReconnectBufSize)
+	}
 	s, err := jsstore.Open(context.Background(), nc, jsstore.Options{Prefix: "dial", Replicas: 1})
 	if err != nil {
 		t.Fatal(err)
