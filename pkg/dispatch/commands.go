@@ -113,12 +113,19 @@ func (d *Dispatcher) commandLocked(s *session, it *item, cmd string) {
 	// drops, so a stop right after a command does not leave its answer to
 	// the next instance.
 	d.commands++
+	ps := s.part
+	if ps != nil {
+		ps.commands++
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer func() {
 			d.mu.Lock()
 			d.commands--
+			if ps != nil {
+				ps.commands--
+			}
 			d.mu.Unlock()
 			d.signal()
 		}()
@@ -144,12 +151,12 @@ func (d *Dispatcher) commandLocked(s *session, it *item, cmd string) {
 		}
 		d.finish(it, store.Done, text, nil)
 		d.mu.Lock()
-		delete(d.tracked, it.id)
+		d.untrackLocked(it.id)
 		for _, id := range dropped {
 			// The running turn's own id is untracked when its goroutine
 			// ends; queued ones end here.
 			if s.turn == nil || s.turn.item.id != id {
-				delete(d.tracked, id)
+				d.untrackLocked(id)
 			}
 		}
 		d.mu.Unlock()

@@ -22,7 +22,7 @@ const metaEditID = "herald_edit_message_id"
 // and none runs. One goroutine per session keeps a session's replies in
 // order.
 func (d *Dispatcher) kickDeliveryLocked(s *session) {
-	if s.delivering || len(s.outq) == 0 || d.ctx.Err() != nil {
+	if s.delivering || len(s.outq) == 0 || d.ctx.Err() != nil || !d.mayRunLocked(s) {
 		return
 	}
 	s.delivering = true
@@ -45,7 +45,7 @@ func (d *Dispatcher) deliverLoop(s *session) {
 	}
 	for {
 		d.mu.Lock()
-		if len(s.outq) == 0 || d.ctx.Err() != nil {
+		if len(s.outq) == 0 || d.ctx.Err() != nil || !d.mayRunLocked(s) {
 			end()
 			return
 		}
@@ -91,6 +91,7 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 		d.mu.Lock()
 		if len(s.outq) > 0 && s.outq[0] == dl {
 			s.outq = popFront(s.outq)
+			d.untrackOutLocked(dl.rec.ID)
 		}
 		d.mu.Unlock()
 	}
@@ -108,7 +109,10 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 	d.mu.Lock()
 	d.sending++
 	d.mu.Unlock()
-	ctx, cancel := context.WithTimeout(d.ctx, d.opts.DeliveryTimeout)
+	// parent ends at the hard stop, or in cluster mode when the
+	// session's partition was taken from this node.
+	parent := d.sendContext(s)
+	ctx, cancel := context.WithTimeout(parent, d.opts.DeliveryTimeout)
 	started := time.Now()
 	marked := false
 	// mark durably records that a send the platform cannot deduplicate
@@ -177,9 +181,9 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 			log.WithError(serr).Error("cannot record that a send failed; the next instance will take its outcome for unknown")
 		}
 	}
-	if d.ctx.Err() != nil && err != nil {
-		// Cancelled by the hard stop: the attempt does not count, the next
-		// instance retries it.
+	if parent.Err() != nil && err != nil {
+		// Cancelled by the hard stop (or its partition moved): the attempt
+		// does not count, the next instance (or owner) retries it.
 		settleFailed()
 		return
 	}

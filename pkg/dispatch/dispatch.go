@@ -102,6 +102,16 @@ type Options struct {
 	Limits UserLimits
 	// Media passes attachments to the agent; nil names them in a note.
 	Media *Media
+	// Partitions > 0 is cluster mode: the number of partitions
+	// conversations hash to (the same on every node). The dispatcher then
+	// runs only the partitions given to StartPartition (see partition.go).
+	// 0: it owns every conversation.
+	Partitions int
+	// Announce is called in cluster mode, without locks, after this node
+	// stored work (a message, a reply, a sent message) for partition p
+	// that it does not own, so that p's owner reads it at once (its Wake).
+	// It must not block.
+	Announce func(p int)
 	// ButtonKey signs the data of approval buttons (see buttons.go). It
 	// must be the same in every instance sharing the store, so a button
 	// pressed after a restart is still valid. Empty: no buttons, only
@@ -225,6 +235,21 @@ type Dispatcher struct {
 	// store last triggered one out of turn (see pruneMediaNow).
 	mediaPrune    sync.Mutex
 	mediaPrunedAt time.Time
+
+	// changed is closed and replaced whenever activity decreases (see
+	// signal): StopPartition waits on it. signal runs with and without mu
+	// held, so changed has a lock of its own.
+	changedMu sync.Mutex
+	changed   chan struct{}
+	// Cluster mode (partition.go): the partitions owned, the refresher's
+	// wake-up, the reply parts in hand, the ids finished lately and when
+	// the paired users were read.
+	owned       map[int]*partState
+	refreshKick chan struct{}
+	outTracked  map[int64]struct{}
+	recentDone  map[int64]time.Time
+	recentOut   map[int64]time.Time
+	pairedAt    time.Time
 }
 
 type platform struct {
@@ -243,6 +268,8 @@ type session struct {
 	retryTimer *time.Timer
 	outq       []*delivery
 	delivering bool
+	// part is the owned partition the session belongs to, in cluster mode.
+	part *partState
 }
 
 type item struct {
@@ -274,6 +301,9 @@ type turn struct {
 	// endState is set when the turn is cancelled on purpose: Dropped by
 	// /stop or /new, Interrupted by a newer message.
 	endState store.State
+	// fenced: its partition was taken from this node (cluster mode); the
+	// turn ends and leaves its message pending for the next owner.
+	fenced bool
 }
 
 type delivery struct {
@@ -308,6 +338,14 @@ func New(st Store, ag Agent, platforms map[string]Platform, opts Options, log *l
 		tracked:     map[int64]struct{}{},
 		orphans:     map[int64]bool{},
 		nextOrphans: map[int64]bool{},
+		changed:     make(chan struct{}),
+	}
+	if opts.Partitions > 0 {
+		d.owned = map[int]*partState{}
+		d.refreshKick = make(chan struct{}, 1)
+		d.outTracked = map[int64]struct{}{}
+		d.recentDone = map[int64]time.Time{}
+		d.recentOut = map[int64]time.Time{}
 	}
 	d.setPlatformsLocked(platforms)
 	return d
@@ -356,6 +394,9 @@ func (d *Dispatcher) setPlatformsLocked(ps map[string]Platform) {
 // turn did not finish, replies not delivered) and opens intake. It returns
 // the number of messages and replies recovered.
 func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
+	if d.clustered() {
+		return 0, 0, d.startClustered(ctx)
+	}
 	pending, err := d.store.Pending(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("dispatch: recover messages: %w", err)
@@ -451,6 +492,10 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 		return nil
 	}
 	d.metrics.Inbound(m.Platform, "stored")
+	if d.clustered() {
+		d.enqueueOwned(&item{id: id, key: key, msg: *m, fresh: true})
+		return nil
+	}
 	d.mu.Lock()
 	d.enqueueLocked(&item{id: id, key: key, msg: *m, fresh: true})
 	d.mu.Unlock()
@@ -461,6 +506,11 @@ func (d *Dispatcher) Deliver(ctx context.Context, m *message.Inbound) error {
 // but not tracked: its first Deliver gave up waiting for the commit (the
 // platform was told it failed and redelivered), yet the commit happened.
 func (d *Dispatcher) adoptIfOrphan(ctx context.Context, id int64, key string, m *message.Inbound) {
+	if d.clustered() {
+		// The owner's refresh takes any pending message it does not have.
+		d.announceOrWake(key)
+		return
+	}
 	d.mu.Lock()
 	_, known := d.tracked[id]
 	d.mu.Unlock()
@@ -571,6 +621,11 @@ func (d *Dispatcher) sessionLocked(key string) *session {
 		s = &session{key: key}
 		d.sessions[key] = s
 	}
+	if d.clustered() {
+		if ps := d.owned[d.partitionOf(key)]; ps != nil {
+			s.part = ps
+		}
+	}
 	return s
 }
 
@@ -606,7 +661,7 @@ func (d *Dispatcher) enqueueLocked(it *item) {
 // scheduleLocked starts the session's next turn if it may run now, or puts
 // it in line for a turn slot.
 func (d *Dispatcher) scheduleLocked(s *session) {
-	if s.turn != nil || len(s.queue) == 0 || d.draining || d.ctx.Err() != nil {
+	if s.turn != nil || len(s.queue) == 0 || d.draining || d.ctx.Err() != nil || !d.mayRunLocked(s) {
 		return
 	}
 	if wait := time.Until(s.queue[0].notBefore); wait > 0 {
@@ -635,7 +690,7 @@ func (d *Dispatcher) startTurnLocked(s *session) {
 	s.queue = popFront(s.queue)
 	d.queued--
 	d.metrics.QueueDepth(d.queued)
-	ctx, cancel := context.WithCancelCause(d.ctx)
+	ctx, cancel := context.WithCancelCause(d.turnContextLocked(s))
 	t := &turn{item: it, cancel: cancel, started: time.Now()}
 	s.turn = t
 	d.running++
@@ -694,12 +749,23 @@ func (d *Dispatcher) gcLocked(s *session) {
 	}
 }
 
-// signal wakes Drain after activity decreased.
+// signal wakes Drain and StopPartition after activity decreased.
 func (d *Dispatcher) signal() {
 	select {
 	case d.activity <- struct{}{}:
 	default:
 	}
+	d.changedMu.Lock()
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.changedMu.Unlock()
+}
+
+// changedCh returns the channel the next signal closes.
+func (d *Dispatcher) changedCh() <-chan struct{} {
+	d.changedMu.Lock()
+	defer d.changedMu.Unlock()
+	return d.changed
 }
 
 // runTurn calls the agent for one message and records the outcome.
@@ -709,7 +775,7 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 	text, err := d.callAgent(ctx, s.key, it, ag, gen, p)
 	d.mu.Lock()
 	endState := t.endState
-	hardStop := d.ctx.Err() != nil
+	hardStop := d.ctx.Err() != nil || t.fenced
 	d.mu.Unlock()
 	elapsed := time.Since(t.started)
 	log := d.log.WithFields(logrus.Fields{"platform": it.msg.Platform, "session": s.key, "message": it.id})
@@ -736,6 +802,11 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 			hist = []store.HistoryEntry{{Role: "user", Content: user}, {Role: "assistant", Content: text}}
 		}
 		d.finish(it, store.Done, text, hist)
+	case t.fenced:
+		// Its partition moved to another node, which runs it again.
+		d.metrics.Turn(it.msg.Platform, "cancelled", elapsed)
+		d.metrics.AgentTurn("cancelled")
+		log.Info("turn cancelled: its partition moved to another node; left pending for the new owner")
 	case hardStop || errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		// Shutdown: left pending for the next instance.
 		d.metrics.Turn(it.msg.Platform, "cancelled", elapsed)
@@ -777,7 +848,7 @@ func (d *Dispatcher) runTurn(ctx context.Context, s *session, t *turn, ag Agent,
 	d.forgetApprovalLocked(it.key, it.id, "")
 	// Recorded (or, if recording failed, left pending for the sweep or the
 	// next instance): no longer this dispatcher's.
-	delete(d.tracked, it.id)
+	d.untrackLocked(it.id)
 	d.turnEndedLocked(s, t)
 	d.mu.Unlock()
 }
@@ -896,14 +967,32 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 
 // queueDeliveries hands stored reply parts of session key to delivery.
 func (d *Dispatcher) queueDeliveries(key string, recs []store.OutboxRecord) {
+	if len(recs) == 0 {
+		return
+	}
 	d.mu.Lock()
+	if d.clustered() && d.ownedLocked(key) == nil {
+		// Another node's partition: its owner delivers them, in order with
+		// the rest of the conversation.
+		d.mu.Unlock()
+		d.announce(key)
+		return
+	}
 	defer d.mu.Unlock()
 	s := d.sessionLocked(key)
 	for _, r := range recs {
-		s.outq = append(s.outq, &delivery{rec: r})
+		d.addDeliveryLocked(s, &delivery{rec: r})
 	}
 	d.kickDeliveryLocked(s)
 	d.gcLocked(s)
+}
+
+// addDeliveryLocked queues a reply part of session s.
+func (d *Dispatcher) addDeliveryLocked(s *session, dl *delivery) {
+	if d.outTracked != nil {
+		d.outTracked[dl.rec.ID] = struct{}{}
+	}
+	s.outq = append(s.outq, dl)
 }
 
 func (d *Dispatcher) replies(it *item, text string, limit int) []message.Outbound {
@@ -1034,7 +1123,11 @@ func (d *Dispatcher) housekeeping() {
 			}
 			d.mu.Unlock()
 		case <-sweep.C:
-			d.sweepOrphans()
+			if d.clustered() {
+				d.sweepPartitions()
+			} else {
+				d.sweepOrphans()
+			}
 		case <-prune.C:
 			d.prune()
 		}

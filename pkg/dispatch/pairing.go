@@ -57,6 +57,14 @@ func (d *Dispatcher) mayTalk(p *platform, name, user string) bool {
 		return true
 	}
 	d.mu.Lock()
+	ok, stale := d.paired[name][user], d.clustered() && time.Since(d.pairedAt) > pairedStale
+	d.mu.Unlock()
+	if ok || !stale {
+		return ok
+	}
+	// Cluster mode: another node may have paired the sender.
+	d.reloadPaired()
+	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.paired[name][user]
 }

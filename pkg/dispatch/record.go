@@ -36,6 +36,12 @@ func (d *Dispatcher) record(it *item, st store.State, gen int64, replies []messa
 		}
 	}()
 	for attempt := 1; ; attempt++ {
+		if d.fencedKey(it.key) {
+			// Cluster mode: the conversation's partition moved to another
+			// node after this turn's stop bound; the new owner records it.
+			log.Warn("turn ended after its partition moved to another node; its outcome is not recorded here, the message stays pending for the new owner")
+			return nil, false
+		}
 		ctx, cancel := context.WithTimeout(d.bg(), 30*time.Second)
 		recs, err := d.store.Finish(ctx, it.id, st, it.key, gen, replies, hist)
 		cancel()

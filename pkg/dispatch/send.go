@@ -151,14 +151,7 @@ func (d *Dispatcher) Send(ctx context.Context, req SendRequest) (id int64, dup b
 	if dup {
 		return id, true, nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := d.sessionLocked(key)
-	for _, r := range recs {
-		s.outq = append(s.outq, &delivery{rec: r})
-	}
-	d.kickDeliveryLocked(s)
-	d.gcLocked(s)
+	d.queueDeliveries(key, recs)
 	return id, false, nil
 }
 

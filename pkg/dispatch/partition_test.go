@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldgw/herald/pkg/agent"
+	"github.com/heraldgw/herald/pkg/cluster"
+	"github.com/heraldgw/herald/pkg/metrics"
+	"github.com/heraldgw/herald/pkg/store"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
+)
+
+const testPartitions = 8
+
+// node is one dispatcher of a two-node cluster sharing one store, with
+// its own agent and the platform adapter both share (as two herald nodes
+// send to the same platform).
+type node struct {
+	d     *Dispatcher
+	agent *fakeAgent
+}
+
+// twoNodes starts two clustered dispatchers on one SQLite store whose
+// announcements wake each other. Neither owns a partition yet.
+func twoNodes(t *testing.T, announce bool) (a, b *node, st *store.Store, ad *fakeAdapter) {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad = newFakeAdapter("p")
+	a, b = &node{agent: newFakeAgent()}, &node{agent: newFakeAgent()}
+	for _, n := range []*node{a, b} {
+		other := b
+		if n == b {
+			other = a
+		}
+		opts := Options{Partitions: testPartitions, InitialBackoff: 10 * time.Millisecond, TurnRetryBackoff: 10 * time.Millisecond}
+		if announce {
+			opts.Announce = func(p int) { other.d.Wake(p) }
+		}
+		n.d = New(st, n.agent, map[string]Platform{"p": {Adapter: ad, Policy: allowAll, Idempotent: true}}, opts, quietLog(), metrics.Nop())
+	}
+	for _, n := range []*node{a, b} {
+		if _, _, err := n.d.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		a.d.Close()
+		b.d.Close()
+		st.Close()
+	})
+	return a, b, st, ad
+}
+
+// sessionIn returns a chat whose direct session falls in partition p.
+func sessionIn(t *testing.T, p int) string {
+	t.Helper()
+	return chatIn(t, p, func(chat string) string { return in("x", chat, "u", "x").SessionKey(allowAll.GroupSessionsPerUser) })
+}
+
+// sendChatIn returns a chat whose sent messages' session falls in
+// partition p.
+func sendChatIn(t *testing.T, p int) string {
+	t.Helper()
+	return chatIn(t, p, func(chat string) string { return sendSessionPrefix + "p\x00" + chat + "\x00" })
+}
+
+func chatIn(t *testing.T, p int, key func(chat string) string) string {
+	t.Helper()
+	for i := 0; i < 10000; i++ {
+		chat := fmt.Sprint("c", i)
+		if cluster.PartitionOf(key(chat), testPartitions) == p {
+			return chat
+		}
+	}
+	t.Fatalf("no chat for partition %d", p)
+	return ""
+}
+
+// Every message is answered once, by the owner of its partition, whichever
+// node received it.
+func TestPartitionsShareWork(t *testing.T) {
+	a, b, _, ad := twoNodes(t, true)
+	for p := 0; p < testPartitions; p++ {
+		if p%2 == 0 {
+			a.d.StartPartition(p)
+		} else {
+			b.d.StartPartition(p)
+		}
+	}
+	const msgs = 48
+	for i := 0; i < msgs; i++ {
+		m := in(fmt.Sprint("e", i), fmt.Sprint("chat", i%12), "u", fmt.Sprint("hi ", i))
+		n := a
+		if i%3 == 0 {
+			n = b
+		}
+		if err := n.d.Deliver(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ad.waitSent(t, msgs)
+	for name, n := range map[string]*node{"a": a, "b": b} {
+		for _, c := range n.agent.Calls() {
+			p := cluster.PartitionOf(c.SessionID, testPartitions)
+			if (p%2 == 0) != (name == "a") {
+				t.Errorf("node %s ran a turn of partition %d", name, p)
+			}
+		}
+	}
+	if got := len(a.agent.Calls()) + len(b.agent.Calls()); got != msgs {
+		t.Fatalf("%d turns for %d messages", got, msgs)
+	}
+	if a.agent.overlaps+b.agent.overlaps != 0 {
+		t.Fatal("two turns of one session at once")
+	}
+	if got := len(a.d.Owned()) + len(b.d.Owned()); got != testPartitions {
+		t.Fatalf("owned %v and %v", a.d.Owned(), b.d.Owned())
+	}
+}
+
+// StopPartition ends the partition's turn at once without recording it;
+// the next owner runs it and answers once, and the first node's turn,
+// ending later, records nothing.
+func TestStopPartitionFences(t *testing.T) {
+	a, b, st, ad := twoNodes(t, true)
+	const p = 3
+	a.d.StartPartition(p)
+	a.agent.gate = make(chan struct{}) // never opened: only a cancel ends the turn
+	if err := a.d.Deliver(context.Background(), in("e1", sessionIn(t, p), "u", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	<-a.agent.started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a.d.StopPartition(ctx, p)
+	if ctx.Err() != nil {
+		t.Fatal("StopPartition waited for its bound: the turn was not cancelled")
+	}
+	if len(a.d.Owned()) != 0 {
+		t.Fatalf("a still owns %v", a.d.Owned())
+	}
+	waitPending(t, st, 1)
+	b.d.StartPartition(p)
+	sent := ad.waitSent(t, 1)
+	if sent[0].Text != "re: hello" {
+		t.Fatalf("sent %+v", sent)
+	}
+	waitPending(t, st, 0)
+	if got := len(b.agent.Calls()); got != 1 {
+		t.Fatalf("b ran %d turns", got)
+	}
+	testwait.For(t, "a's turns ended", func() bool { return a.d.Stats().TurnsInFlight == 0 })
+	if got := len(ad.Sent()); got != 1 {
+		t.Fatalf("%d replies", got)
+	}
+}
+
+// A turn whose agent answers after its partition was stopped (past the
+// stop bound) records nothing: the message is the new owner's.
+func TestLateTurnRecordsNothing(t *testing.T) {
+	a, _, st, ad := twoNodes(t, true)
+	const p = 5
+	a.d.StartPartition(p)
+	release := make(chan struct{})
+	blocking := &blockingAgent{release: release, started: make(chan struct{})}
+	a.d.SetAgent(blocking)
+	if err := a.d.Deliver(context.Background(), in("e1", sessionIn(t, p), "u", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	<-blocking.started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	a.d.StopPartition(ctx, p)
+	cancel()
+	close(release)
+	testwait.For(t, "a's turn ended", func() bool { return a.d.Stats().TurnsInFlight == 0 })
+	waitPending(t, st, 1)
+	if got := len(ad.Sent()); got != 0 {
+		t.Fatalf("%d replies from a fenced turn", got)
+	}
+}
+
+// blockingAgent answers only when released, ignoring its context, like a
+// backend whose answer is already on its way.
+type blockingAgent struct {
+	release chan struct{}
+	started chan struct{}
+	once    sync.Once
+}
+
+func (a *blockingAgent) KeepsHistory() bool { return false }
+
+func (a *blockingAgent) Complete(ctx context.Context, req agent.Request, ev agent.Events) (string, error) {
+	a.once.Do(func() { close(a.started) })
+	<-a.release
+	return "late", nil
+}
+
+// Work stored while no node owned its partition (no wake reached anyone)
+// is recovered by the next StartPartition; a message sent through the
+// send API of a node that does not own its chat's partition is delivered
+// by the owner.
+func TestStartPartitionRecovers(t *testing.T) {
+	a, b, st, ad := twoNodes(t, false)
+	const p = 6
+	if err := a.d.Deliver(context.Background(), in("e1", sessionIn(t, p), "u", "left")); err != nil {
+		t.Fatal(err)
+	}
+	waitPending(t, st, 1)
+	if _, _, err := a.d.Send(context.Background(), SendRequest{Platform: "p", ChatID: sendChatIn(t, p), Text: "pushed", IdempotencyKey: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.d.Stats().RepliesPending; got != 0 {
+		t.Fatalf("a queued %d replies of a partition it does not own", got)
+	}
+	b.d.StartPartition(p)
+	sent := ad.waitSent(t, 2)
+	texts := map[string]bool{}
+	for _, m := range sent {
+		texts[m.Text] = true
+	}
+	if !texts["re: left"] || !texts["pushed"] {
+		t.Fatalf("sent %+v", sent)
+	}
+	waitPending(t, st, 0)
+	waitOutbox(t, st, 0, 0)
+}
