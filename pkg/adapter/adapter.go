@@ -142,6 +142,11 @@ const (
 	PhaseFatal Phase = "fatal"
 	// PhaseStopped: Stop has returned.
 	PhaseStopped Phase = "stopped"
+	// PhaseStandby: cluster mode, a leased platform whose intake does not
+	// run on this node (another node holds its lease, or none yet). This
+	// node still sends the replies of the conversations it owns. The core
+	// reports it; adapters never do.
+	PhaseStandby Phase = "standby"
 )
 
 // Status is an adapter's report of its connection state.

@@ -134,9 +134,9 @@ func Run(ctx context.Context, opts Options) error {
 		return d.failed(ExitCode(err), err)
 	}
 	defer d.closeAPI()
-	if bound := cfg.Shutdown.DrainTimeout + cfg.Shutdown.AdapterTimeout + stopSlack; d.timeoutStop > 0 && bound > d.timeoutStop {
+	if bound := stopBound(cfg); d.timeoutStop > 0 && bound > d.timeoutStop {
 		log.WithFields(logrus.Fields{"stop_bound": bound, "timeout_stop": d.timeoutStop}).
-			Warn("the unit's TimeoutStopSec is below herald's stop bound (drain_timeout + adapter_timeout + 2s): herald extends it while turns drain, but an idle stop must fit in it")
+			Warn("the unit's TimeoutStopSec is below herald's stop bound (drain_timeout + adapter_timeout + 2s, plus adapter_timeout in cluster mode): herald extends it while turns drain, but an idle stop must fit in it")
 	}
 
 	// 4. State: the message store. herald never runs without it. With
@@ -188,6 +188,12 @@ func Run(ctx context.Context, opts Options) error {
 	// still recognised.
 	if dopts.ButtonKey, err = buttonKey(cfg); err != nil {
 		return d.setupFailed(cfg.File, "cannot set up approval buttons; herald does not start", err)
+	}
+	if cfg.Cluster.Enabled {
+		d.clusterNode = newClusterNode(d, cfg.Cluster, logger.WithField("component", "cluster"))
+		d.cluster = d.clusterNode
+		dopts.Partitions = cfg.Cluster.Partitions
+		dopts.Announce = d.clusterNode.announce
 	}
 	d.disp = dispatch.New(d.store, ag, dispatchPlatforms(platforms, cfg), dopts, logger.WithField("component", "dispatch"), m)
 	if d.nats != nil {
@@ -282,7 +288,7 @@ func (d *daemon) stop() {
 	d.haltNATS(false)
 	cfg := d.cfg
 	start := time.Now()
-	bound := cfg.Shutdown.DrainTimeout + cfg.Shutdown.AdapterTimeout + stopSlack
+	bound := stopBound(cfg)
 	if d.opts.OnStopping != nil {
 		d.opts.OnStopping(bound)
 	}
@@ -334,14 +340,35 @@ drain:
 		logging.Event(d.log, logging.MsgDrainFinished).WithField("took", time.Since(start).Round(time.Millisecond)).Info("drain finished")
 	}
 
+	// Cluster mode: leave the cluster. The coordinator stops this node's
+	// partitions and the intakes of the platforms it holds, then releases
+	// their leases, so other nodes take them over at once rather than
+	// after cluster.lease_ttl. Bounded by adapter_timeout.
+	ps := d.running()
+	if d.clusterNode != nil {
+		d.notifier.Status("stopping: leaving the cluster")
+		ps = append(ps, d.clusterNode.close(cfg.Shutdown.AdapterTimeout)...)
+	}
+
 	// Stop every adapter at once, each bounded; one that overruns is
 	// abandoned (named in the log), never waited for.
 	d.notifier.Status("stopping: disconnecting platforms")
-	d.stopPlatforms(d.running(), cfg.Shutdown.AdapterTimeout)
+	d.stopPlatforms(ps, cfg.Shutdown.AdapterTimeout)
 
 	d.stopAdmin()
 	d.stopMetrics()
 	logging.Event(d.log, logging.MsgStopped).WithField("took", time.Since(start).Round(time.Millisecond)).Info("herald stopped")
+}
+
+// stopBound is the longest the stop sequence takes: the drain, the
+// adapters' stop, a small constant, and in cluster mode leaving the
+// cluster (bounded like the adapters' stop, whose intakes it stops).
+func stopBound(cfg *config.Config) time.Duration {
+	bound := cfg.Shutdown.DrainTimeout + cfg.Shutdown.AdapterTimeout + stopSlack
+	if cfg.Cluster.Enabled {
+		bound += cfg.Shutdown.AdapterTimeout
+	}
+	return bound
 }
 
 // daemon is the state Run builds up; its methods are the steps of Run.
@@ -367,6 +394,8 @@ type daemon struct {
 	// remembers since when leases have had no holder (clusterstatus.go).
 	cluster     clusterSource
 	clusterSeen unheldLeases
+	// clusterNode is d.cluster's concrete value: nil without cluster mode.
+	clusterNode *clusterNode
 
 	httpSrv *http.Server
 	httpMux *swapHandler

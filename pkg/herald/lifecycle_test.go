@@ -343,8 +343,8 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown platform", "platforms:\n  irc: {}\n", ":2:3: platforms.irc.type: unknown platform type \"irc\""},
 		{"invalid value", "agent:\n  kind: telepathy\n", ":2:9: agent.kind: \"telepathy\" is not one of echo, openai, hermes"},
 		{"credential missing", "agent:\n  kind: openai\n  url: http://127.0.0.1:9\n  key: {file: /nonexistent/key}\n", "/nonexistent/key does not exist"},
-		// Valid, but not wired into the daemon yet: refused, never run as a lone node instead.
-		{"cluster", "store:\n  backend: nats\n  nats:\n    urls: [\"nats://127.0.0.1:4222\"]\ncluster:\n  enabled: true\n  node_id: n1\n", "cluster.enabled: cluster mode is not wired into the daemon yet"},
+		// Cluster mode needs the shared JetStream store.
+		{"cluster", "cluster:\n  enabled: true\n  node_id: n1\n", "cluster.enabled: requires store.backend: nats"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -63,6 +63,16 @@ func newNATSBackend(cfg config.StoreNATS, name string, log *logrus.Entry, onStat
 	return &natsBackend{cfg: cfg, name: name, log: log, onState: onState, writable: true, since: time.Now()}
 }
 
+// conn is the NATS connection of the open store; nil before it opened.
+func (bk *natsBackend) conn() *nats.Conn {
+	bk.mu.Lock()
+	defer bk.mu.Unlock()
+	if bk.st.Load() == nil {
+		return nil
+	}
+	return bk.nc
+}
+
 func (bk *natsBackend) open() (*jsstore.Store, error) {
 	if js := bk.st.Load(); js != nil {
 		return js, nil

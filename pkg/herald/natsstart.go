@@ -16,21 +16,23 @@ import (
 type natsRunner struct {
 	mu     sync.Mutex // held while the dispatcher starts; halt waits for it
 	halted bool
-	cancel context.CancelFunc
-	done   chan struct{}
+	// dispatching: the dispatcher started (the first step of startWork).
+	dispatching bool
+	cancel      context.CancelFunc
+	done        chan struct{}
 }
 
-// startNATS starts the dispatcher now if the store is open and its work
-// can be read, else in the background once NATS answers. Until then the
-// dispatcher refuses intake with adapter.ErrUnavailable and STATUS= says
-// why.
+// startNATS starts the dispatcher (and in cluster mode the coordinator)
+// now if the store is open and its work can be read, else in the
+// background once NATS answers. Until then the dispatcher refuses intake
+// with adapter.ErrUnavailable and STATUS= says why.
 func (d *daemon) startNATS(ctx context.Context) {
 	if _, err := d.nats.open(); err == nil {
-		err := d.startDispatch(ctx)
+		err := d.startWork(ctx)
 		if err == nil {
 			return
 		}
-		d.log.WithError(err).Warn("cannot read the work left in the message store; retrying")
+		d.log.WithError(err).Warn("cannot start work on the message store; retrying")
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	d.natsRun.cancel, d.natsRun.done = cancel, make(chan struct{})
@@ -69,12 +71,31 @@ func (d *daemon) startDispatchUnlessHalted(ctx context.Context) bool {
 	if r.halted {
 		return true
 	}
-	if err := d.startDispatch(ctx); err != nil {
-		d.log.WithError(err).Warn("cannot read the work left in the message store; retrying")
+	if err := d.startWork(ctx); err != nil {
+		d.log.WithError(err).Warn("cannot start work on the message store; retrying")
 		return false
 	}
 	d.log.Info("message store open: herald takes messages")
 	return true
+}
+
+// startWork starts what needs the open store: the dispatcher, which
+// recovers the work left pending (in cluster mode it only opens intake),
+// then in cluster mode the coordinator, which starts the partitions and
+// platforms this node should hold. A step that succeeded is not repeated
+// when a later one failed and startWork is called again. It runs before
+// the main loop, or under natsRunner.mu.
+func (d *daemon) startWork(ctx context.Context) error {
+	if !d.natsRun.dispatching {
+		if err := d.startDispatch(ctx); err != nil {
+			return err
+		}
+		d.natsRun.dispatching = true
+	}
+	if d.clusterNode != nil {
+		return d.clusterNode.start(ctx)
+	}
+	return nil
 }
 
 // haltNATS ends the background start: after it returns the dispatcher is

@@ -53,28 +53,37 @@ func (d *daemon) buildPlatforms(cfg *config.Config, keep map[string]*platform) (
 			out[name] = &platform{name: name, conf: pc, adapter: old.adapter, cancel: old.cancel}
 			continue
 		}
-		t, _ := adapter.Lookup(pc.Type) // validated by config
-		env := adapter.Env{
-			Name:    name,
-			Log:     d.logger.WithFields(logrus.Fields{"component": "adapter/" + pc.Type, "platform": name}),
-			Report:  d.board.reporter(name, pc.Type),
-			Metrics: d.metrics.ForAdapter(name),
-		}
-		// A private directory for state the adapter keeps across restarts
-		// (Discord's resumable session). Without it the adapter still runs.
-		stateDir := filepath.Join(cfg.StateDir, "platforms", name)
-		if err := os.MkdirAll(stateDir, 0o700); err != nil {
-			env.Log.WithError(err).Warn("cannot create the platform's state directory; it keeps no state across restarts")
-		} else {
-			env.StateDir = stateDir
-		}
-		a, err := t.New(pc.Settings, env)
+		a, err := d.buildAdapter(cfg, name, pc)
 		if err != nil {
-			return nil, fmt.Errorf("%s: platforms.%s: %w", cfg.File, name, err)
+			return nil, err
 		}
 		out[name] = &platform{name: name, conf: pc, adapter: a}
 	}
 	return out, nil
+}
+
+// buildAdapter builds one adapter of platform name (no network I/O).
+func (d *daemon) buildAdapter(cfg *config.Config, name string, pc *config.Platform) (adapter.Adapter, error) {
+	t, _ := adapter.Lookup(pc.Type) // validated by config
+	env := adapter.Env{
+		Name:    name,
+		Log:     d.logger.WithFields(logrus.Fields{"component": "adapter/" + pc.Type, "platform": name}),
+		Report:  d.board.reporter(name, pc.Type),
+		Metrics: d.metrics.ForAdapter(name),
+	}
+	// A private directory for state the adapter keeps across restarts
+	// (Discord's resumable session). Without it the adapter still runs.
+	stateDir := filepath.Join(cfg.StateDir, "platforms", name)
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		env.Log.WithError(err).Warn("cannot create the platform's state directory; it keeps no state across restarts")
+	} else {
+		env.StateDir = stateDir
+	}
+	a, err := t.New(pc.Settings, env)
+	if err != nil {
+		return nil, fmt.Errorf("%s: platforms.%s: %w", cfg.File, name, err)
+	}
+	return a, nil
 }
 
 // sameAdapterSettings reports whether a platform can keep its running
@@ -137,7 +146,10 @@ func dispatchOptions(cfg *config.Config) dispatch.Options {
 
 // startPlatforms starts the adapters of ps that are not running yet.
 // Start does not block on the network; an adapter whose Start fails is
-// shown as fatal and the others run on.
+// shown as fatal and the others run on. In cluster mode the adapter of a
+// leased platform is not started: the dispatcher sends through it, and
+// the platform's intake runs in another instance on the holder of its
+// lease (clusterNode).
 func (d *daemon) startPlatforms(ps map[string]*platform) {
 	for _, p := range ps {
 		if p.cancel != nil {
@@ -145,6 +157,10 @@ func (d *daemon) startPlatforms(ps map[string]*platform) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		p.cancel = cancel
+		if d.clusterNode != nil && adapter.Leased(p.conf.Type) {
+			d.board.reportFirst(p.name, p.conf.Type, adapter.Status{Phase: adapter.PhaseStandby})
+			continue
+		}
 		d.board.report(p.name, p.conf.Type, adapter.Status{Phase: adapter.PhaseStarting})
 		if err := p.adapter.Start(ctx, d.disp); err != nil {
 			logging.Event(d.log, logging.MsgAdapterFatal).WithError(err).WithField("platform", p.name).Error("platform failed to start")
@@ -255,9 +271,18 @@ func (b *board) reporter(name, typ string) func(adapter.Status) {
 	return func(st adapter.Status) { b.report(name, typ, st) }
 }
 
-func (b *board) report(name, typ string, st adapter.Status) {
+func (b *board) report(name, typ string, st adapter.Status) { b.set(name, typ, st, false) }
+
+// reportFirst reports st unless the platform has reported already.
+func (b *board) reportFirst(name, typ string, st adapter.Status) { b.set(name, typ, st, true) }
+
+func (b *board) set(name, typ string, st adapter.Status, first bool) {
 	b.mu.Lock()
-	prev := b.states[name]
+	prev, seen := b.states[name]
+	if first && seen {
+		b.mu.Unlock()
+		return
+	}
 	since := prev.Since
 	if prev.Status.Phase != st.Phase || since.IsZero() {
 		since = time.Now()
@@ -323,6 +348,10 @@ func (b *board) summary() (connected, total int, detail string) {
 				note += ", " + st.Alarm
 			}
 			notes = append(notes, note)
+		case adapter.PhaseStandby:
+			// Cluster mode: another node receives for it.
+			total--
+			notes = append(notes, n+": standby")
 		case adapter.PhaseFatal:
 			note := n + ": failed"
 			if st.Err != nil {
@@ -358,6 +387,9 @@ func (d *daemon) statusLine() string {
 		if st.Unrecorded > 0 {
 			fmt.Fprintf(&b, ", %d finished turns waiting for the store", st.Unrecorded)
 		}
+	}
+	if d.clusterNode != nil {
+		fmt.Fprintf(&b, "; %s", d.clusterNode.summary())
 	}
 	d.mu.Lock()
 	rejected := d.lastReloadErr

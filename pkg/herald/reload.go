@@ -5,11 +5,13 @@ package herald
 import (
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/heraldgw/herald/pkg/adapter"
 	"github.com/heraldgw/herald/pkg/agent"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/logging"
@@ -85,6 +87,11 @@ func (d *daemon) applyReload() (changed []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.clusterNode != nil {
+		if keys := leasedChanged(current, next); len(keys) > 0 {
+			return nil, fmt.Errorf("%s: %s cannot change while herald runs in cluster mode (leased platforms: their leases are announced at start); restart it to apply (systemctl restart %s)", cfg.File, strings.Join(keys, ", "), cfg.Unit)
+		}
+	}
 	// From here on nothing fails: apply.
 	var stop []*platform
 	for name, p := range current {
@@ -119,6 +126,25 @@ func (d *daemon) applyReload() (changed []string, err error) {
 	d.cfg = cfg
 	d.mu.Unlock()
 	return changed, nil
+}
+
+// leasedChanged lists the leased platforms (adapter.Leased) that a reload
+// from current to next would add, remove or rebuild. Their policy may
+// change.
+func leasedChanged(current, next map[string]*platform) []string {
+	var keys []string
+	for name, p := range current {
+		if np, ok := next[name]; adapter.Leased(p.conf.Type) && (!ok || np.adapter != p.adapter) {
+			keys = append(keys, "platforms."+name)
+		}
+	}
+	for name, np := range next {
+		if _, ok := current[name]; !ok && adapter.Leased(np.conf.Type) {
+			keys = append(keys, "platforms."+name)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // restartOnly lists the keys whose change a reload cannot apply.

@@ -8,15 +8,13 @@ import (
 	"github.com/heraldgw/herald/pkg/config"
 )
 
-// NotRunnable reports a configuration that is valid but asks for what this
-// herald cannot run yet: `cluster.enabled: true` (the cluster package
-// holds partition and platform leases, but the dispatcher and the
-// platforms do not follow them yet; see docs/scaling.md). herald refuses
-// it rather than run as one node that believes it shares the work.
-// `store.backend: nats` on one node runs.
+// NotRunnable reports a configuration that herald cannot run although its
+// sections may each look valid: cluster mode without the JetStream store
+// its nodes share. config.Load refuses that already; NotRunnable also
+// guards a configuration built in code.
 func NotRunnable(c *config.Config) error {
-	if c.Cluster.Enabled {
-		return fmt.Errorf("%s: cluster.enabled: cluster mode is not wired into the daemon yet (see docs/scaling.md); run one herald node per store.nats.prefix without it", c.File)
+	if c.Cluster.Enabled && c.Store.Backend != "nats" {
+		return fmt.Errorf("%s: cluster.enabled: requires store.backend: nats (the nodes share its JetStream)", c.File)
 	}
 	return nil
 }
