@@ -151,7 +151,7 @@ func newClusterEnv(t *testing.T) *clusterEnv {
 		e.write("/etc/systemd/system/herald-"+name+".socket", r.Replace(httpSocket))
 		e.write("/etc/systemd/system/herald-"+name+"-admin.socket", r.Replace(adminSocket))
 		e.write("/etc/herald/"+name+".yaml", fmt.Sprintf(`log:
-  level: debug
+  level: info
 shutdown:
   drain_timeout: 5s
   adapter_timeout: 2s
@@ -186,7 +186,42 @@ platforms:
 		c.nodes = append(c.nodes, n)
 	}
 	e.systemctl("daemon-reload")
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.dump()
+		}
+	})
 	return c
+}
+
+// dump logs, for a failed test, the Telegram calls of every node and each
+// unit's state.
+func (c *clusterEnv) dump() {
+	var lines []string
+	running := map[string]bool{}
+	for _, cl := range c.rec.calls() {
+		if !cl.ended {
+			running[cl.key] = true
+		}
+	}
+	for _, cl := range c.rec.calls() {
+		if cl.kind != "telegram" && !running[cl.key] {
+			continue
+		}
+		end := "running"
+		if cl.ended {
+			end = fmt.Sprintf("%s %d", cl.end.Format("15:04:05.000"), cl.status)
+		}
+		lines = append(lines, fmt.Sprintf("%s %s %s %s → %s", cl.node, cl.kind, cl.key, cl.start.Format("15:04:05.000"), end))
+	}
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
+	}
+	c.t.Logf("Telegram calls (last %d):\n%s", len(lines), strings.Join(lines, "\n"))
+	for _, n := range c.nodes {
+		p, err := c.s.Show(context.Background(), n.unit, "ActiveState", "SubState", "MainPID", "NRestarts", "StatusText")
+		c.t.Logf("%s: %v %v", n.unit, p, err)
+	}
 }
 
 // unitFile reads one of the project's unit files from the shared build.
@@ -207,7 +242,7 @@ func (c *clusterEnv) startAll() {
 	}
 	for _, n := range c.nodes {
 		c.waitProps(n.unit, map[string]string{"ActiveState": "active", "SubState": "running"}, clusterWait)
-		c.waitJoined(n)
+		c.waitJoined(n, 0)
 	}
 	c.waitPoller(time.Time{}, "")
 }
@@ -217,10 +252,17 @@ func (c *clusterEnv) invocation(n *clusterNode) string {
 	return c.show(n.unit, "InvocationID")["InvocationID"]
 }
 
-// waitJoined waits until the node's current run has joined the cluster.
-func (c *clusterEnv) waitJoined(n *clusterNode) {
+// joined is how many times the node's current run has joined the
+// cluster.
+func (c *clusterEnv) joined(n *clusterNode) int {
+	return len(c.journal("", map[string]string{"MESSAGE": "cluster: joined", "INVOCATION_ID": c.invocation(n)}))
+}
+
+// waitJoined waits until the node's current run has joined the cluster
+// more than before times.
+func (c *clusterEnv) waitJoined(n *clusterNode, before int) {
 	c.t.Helper()
-	c.waitJournal("", map[string]string{"MESSAGE": "cluster: joined", "INVOCATION_ID": c.invocation(n)}, clusterWait)
+	testwait.Within(c.t, clusterWait, n.unit+" to join the cluster", func() bool { return c.joined(n) > before })
 }
 
 // waitPoller waits for a getUpdates that started after since on a node
@@ -563,7 +605,7 @@ func TestClusterNodeLoss(t *testing.T) {
 			t.Errorf("Telegram failover took %s, want ≤ lease_ttl %s + 2s", took.Round(time.Millisecond), clusterTTL)
 		}
 		c.restarted(victim, before)
-		c.waitJoined(victim)
+		c.waitJoined(victim, 0)
 	}
 	l.wait(t)
 	a := c.waitAnswered(l)
@@ -646,8 +688,9 @@ func TestClusterPartition(t *testing.T) {
 	rerun := c.checkNoOverlap()
 
 	// Back on NATS, the node joins again and takes its share.
+	joins := c.joined(victim)
 	victim.restore()
-	c.waitJoined(victim)
+	c.waitJoined(victim, joins)
 	after := c.startLoad(loadSpec{prefix: "back", webhook: 60, every: 20 * time.Millisecond, node: func(i int) int { return i % 3 }})
 	after.wait(t)
 	a = c.waitAnswered(warm, l, after)
@@ -709,7 +752,7 @@ func TestClusterRollingRestart(t *testing.T) {
 		if c.show(n.unit, "MainPID")["MainPID"] == pid {
 			t.Fatalf("%s was not restarted", n.unit)
 		}
-		c.waitJoined(n)
+		c.waitJoined(n, 0)
 		t.Logf("%s restarted in %s", n.unit, took.Round(time.Millisecond))
 	}
 	// Some more messages on the restarted cluster, then stop.
@@ -795,6 +838,7 @@ func (r *recorder) front(t *testing.T, ln net.Listener, node, kind, target strin
 			switch kind {
 			case "telegram":
 				c.key = path.Base(req.URL.Path)
+				req.Header.Set(telegramtest.ClientHeader, node)
 			case "agent":
 				raw, _ := io.ReadAll(io.LimitReader(req.Body, 16<<20))
 				req.Body = io.NopCloser(bytes.NewReader(raw))
@@ -807,11 +851,15 @@ func (r *recorder) front(t *testing.T, ln net.Listener, node, kind, target strin
 			r.notifyLocked()
 			r.mu.Unlock()
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			// Deferred: the proxy panics with http.ErrAbortHandler when
+			// the client leaves in the middle of the response.
+			defer func() {
+				r.mu.Lock()
+				c.end, c.ended, c.status = time.Now(), true, sw.status
+				r.notifyLocked()
+				r.mu.Unlock()
+			}()
 			proxy.ServeHTTP(sw, req)
-			r.mu.Lock()
-			c.end, c.ended, c.status = time.Now(), true, sw.status
-			r.notifyLocked()
-			r.mu.Unlock()
 		})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

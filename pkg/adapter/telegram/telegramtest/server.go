@@ -91,10 +91,11 @@ type Server struct {
 	sent        []*SentMessage
 	held        int
 	blackholed  int
-	// pollers is the number of getUpdates calls being answered now, and
-	// maxPollers the most there ever were at once: Telegram allows one
-	// poller per bot and ends an older poll with 409 when a newer comes.
-	pollers    int
+	// polling counts the getUpdates calls being answered now per client
+	// (see ClientHeader), and maxPollers is the most clients that ever
+	// polled at once: Telegram allows one poller per bot and ends an older
+	// poll with 409 when a newer comes.
+	polling    map[string]int
 	maxPollers int
 	poll       chan struct{} // closing it terminates the held poll with 409
 	files      map[string]*storedFile
@@ -417,12 +418,21 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p Params, do
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 
+	client := r.Header.Get(ClientHeader)
+	if client == "" {
+		client = r.RemoteAddr
+	}
 	s.mu.Lock()
-	s.pollers++
-	s.maxPollers = max(s.maxPollers, s.pollers)
+	if s.polling == nil {
+		s.polling = map[string]int{}
+	}
+	s.polling[client]++
+	s.maxPollers = max(s.maxPollers, len(s.polling))
 	defer func() {
 		s.mu.Lock()
-		s.pollers--
+		if s.polling[client]--; s.polling[client] == 0 {
+			delete(s.polling, client)
+		}
 		s.notifyLocked()
 		s.mu.Unlock()
 	}()
@@ -804,13 +814,26 @@ func (s *Server) NegativeOffsetSeen() bool { return fakeserver.Get(&s.mu, &s.neg
 // Held returns how many getUpdates calls are waiting for an update now.
 func (s *Server) Held() int { return fakeserver.Get(&s.mu, &s.held) }
 
-// Pollers returns how many getUpdates calls are being answered now, held
-// or not.
-func (s *Server) Pollers() int { return fakeserver.Get(&s.mu, &s.pollers) }
+// ClientHeader names the client a request comes from, for the count of
+// pollers: a test that puts several clients behind proxies of its own
+// (one per herald node, say) sets it to tell them apart, as their
+// addresses would for Telegram. Without it each connection is a client of
+// its own.
+const ClientHeader = "X-Telegramtest-Client"
 
-// MaxPollers returns the most getUpdates calls that were ever being
-// answered at once. A bot has one poller: more than 1 means two clients
-// polled at the same time (Telegram ends the older poll with 409).
+// Pollers returns how many clients have a getUpdates call being answered
+// now, held or not.
+func (s *Server) Pollers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.polling)
+}
+
+// MaxPollers returns the most clients that ever had a getUpdates call
+// being answered at once. A bot has one poller: more than 1 means two
+// clients polled at the same time (Telegram ends the older poll with 409).
+// One client that gives up a poll and polls again at once counts once,
+// however late the server notices the first one gone.
 func (s *Server) MaxPollers() int { return fakeserver.Get(&s.mu, &s.maxPollers) }
 
 // Blackholed returns how many requests are being blackholed now.
