@@ -19,6 +19,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -676,10 +677,30 @@ func TestClusterPartition(t *testing.T) {
 	if lastEnd.IsZero() {
 		stopped = 0
 	}
-	t.Logf("node %s stopped its platforms and turns %s after the cut (fencing starts %s after the last renewal, work stopped by %s)", victim.name, stopped.Round(time.Millisecond), fenceStart, stoppedBy)
+	t.Logf("node %s: its last call to the fakes (Telegram, agent) ended %s after the cut", victim.name, stopped.Round(time.Millisecond))
 	if stopped > stoppedBy {
 		t.Errorf("node %s stopped %s after the cut, past the fencing bound %s", victim.name, stopped.Round(time.Millisecond), stoppedBy)
 	}
+	// What the journals say: the cut node fenced its leases and stopped
+	// the work of each (its Telegram intake, its partitions) before
+	// another node started it.
+	fenced, hs := c.fence(victim, cut)
+	var lastStop time.Duration
+	var moved []string
+	for _, h := range hs {
+		lastStop = max(lastStop, h.stopped)
+		moved = append(moved, fmt.Sprintf("%s stopped %s, started on %s %s", h.lease, h.stopped.Round(time.Millisecond), h.by, h.started.Round(time.Millisecond)))
+		if h.started == 0 {
+			t.Errorf("lease %s: stopped on the cut node %s, started by no other node", h.lease, victim.name)
+		} else if h.started < h.stopped {
+			t.Errorf("lease %s: started on node %s %s after the cut, before the cut node stopped it (%s)", h.lease, h.by, h.started.Round(time.Millisecond), h.stopped.Round(time.Millisecond))
+		}
+	}
+	if fenced == 0 || len(hs) == 0 || !strings.Contains(strings.Join(moved, " "), "platform/telegram") {
+		t.Errorf("node %s: fenced %s after the cut, stopped leases %v: want the Telegram platform and its partitions fenced", victim.name, fenced, moved)
+	}
+	t.Logf("node %s: first lease fenced %s after the cut, the last lease stopped %s after the cut (fencing starts %s after the last renewal, the work is stopped by %s); %d leases moved: %s",
+		victim.name, fenced.Round(time.Millisecond), lastStop.Round(time.Millisecond), fenceStart, stoppedBy, len(hs), strings.Join(moved, "; "))
 	if !at.After(lastPoll) {
 		t.Errorf("node %s polled Telegram at %s, before the cut node's last Telegram call ended at %s", node, at.Format("15:04:05.000"), lastPoll.Format("15:04:05.000"))
 	}
@@ -700,6 +721,63 @@ func TestClusterPartition(t *testing.T) {
 	wh, tg := l.texts()
 	t.Logf("during the cut: %d webhook, %d Telegram messages; Telegram interrupted-send window %d; turns run again %d; webhook POSTs not accepted at first %d; Telegram max_pollers %d",
 		len(wh), len(tg), window, rerun, len(l.failed), c.tg.MaxPollers())
+}
+
+// journalAt is when journald received entry e.
+func journalAt(e map[string]any) (time.Time, bool) {
+	raw, _ := e["__REALTIME_TIMESTAMP"].(string)
+	us, err := strconv.ParseInt(raw, 10, 64)
+	return time.UnixMicro(us), err == nil
+}
+
+// handover is what the journals say of one lease after a cut: when the
+// cut node stopped its work, and when and where another node started it.
+type handover struct {
+	lease            string
+	stopped, started time.Duration // after the cut; started 0: not yet
+	by               string
+}
+
+// fence reads the journals since cut: how long after it the cut node n
+// fenced its first lease ("lease lost: ..."), and for each lease it
+// stopped (journal "cluster: stopped"), when another node started it
+// ("cluster: started").
+func (c *clusterEnv) fence(n *clusterNode, cut time.Time) (fenced time.Duration, hs []handover) {
+	c.t.Helper()
+	byLease := map[string]*handover{}
+	for _, e := range c.journal("", map[string]string{"INVOCATION_ID": c.invocation(n)}) {
+		at, ok := journalAt(e)
+		if !ok || at.Before(cut) {
+			continue
+		}
+		msg, _ := e["MESSAGE"].(string)
+		lease, _ := e["LEASE"].(string)
+		switch {
+		case strings.HasPrefix(msg, "lease lost: ") && fenced == 0:
+			fenced = at.Sub(cut)
+		case msg == "cluster: stopped" && byLease[lease] == nil:
+			byLease[lease] = &handover{lease: lease, stopped: at.Sub(cut)}
+		}
+	}
+	for _, o := range c.nodes {
+		if o == n {
+			continue
+		}
+		for _, e := range c.journal("", map[string]string{"INVOCATION_ID": c.invocation(o), "MESSAGE": "cluster: started"}) {
+			at, ok := journalAt(e)
+			lease, _ := e["LEASE"].(string)
+			h := byLease[lease]
+			if !ok || h == nil || at.Before(cut) || h.started != 0 && h.started <= at.Sub(cut) {
+				continue
+			}
+			h.started, h.by = at.Sub(cut), o.name
+		}
+	}
+	for _, h := range byLease {
+		hs = append(hs, *h)
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i].lease < hs[j].lease })
+	return fenced, hs
 }
 
 // TestClusterNATSNodeLoss: one of the three NATS servers is shut down
