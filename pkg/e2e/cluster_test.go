@@ -222,6 +222,8 @@ func (c *clusterEnv) dump() {
 	for _, n := range c.nodes {
 		p, err := c.s.Show(context.Background(), n.unit, "ActiveState", "SubState", "MainPID", "NRestarts", "StatusText")
 		c.t.Logf("%s: %v %v", n.unit, p, err)
+		out, _, _, _ := c.s.Run(context.Background(), "journalctl", "-u", n.unit, "-p", "warning", "-n", "30", "--no-pager", "-o", "short-precise")
+		c.t.Logf("%s warnings and errors (last 30):\n%s", n.unit, out)
 	}
 }
 
