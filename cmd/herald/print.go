@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,7 +72,67 @@ func printStatus(w io.Writer, doc *doctor.StatusDoc) {
 		fmt.Fprintf(w, "  last reload rejected: %s\n", r.LastReloadError)
 	}
 	printStore(w, r.Store)
+	printCluster(w, r.Cluster, time.Now())
 	printUsers(w, r.Users)
+}
+
+// printCluster is the cluster section of `herald status`: this node's
+// membership and leases, the other nodes, the holders of the leases, the
+// leases nobody holds, and the NATS connection.
+func printCluster(w io.Writer, c *adminapi.ClusterReport, now time.Time) {
+	if c == nil {
+		return
+	}
+	ago := func(t time.Time) string { return now.Sub(t).Round(time.Second).String() }
+	member := "member"
+	if !c.Member {
+		member = "NOT A MEMBER (holds no lease)"
+	}
+	fmt.Fprintf(w, "  cluster: node %s, %s, %d members, NATS %s, %d member changes\n", c.Node, member, len(c.Members), c.NATS, c.MemberChanges)
+	platforms := "none"
+	if len(c.Platforms) > 0 {
+		platforms = strings.Join(c.Platforms, ", ")
+	}
+	fmt.Fprintf(w, "    this node: %d of %d partitions (%s), platforms %s\n", len(c.Partitions), c.PartitionCount, doctor.Ranges(c.Partitions), platforms)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, m := range c.Members {
+		name, addr, plats := m.Node, m.HTTP, strings.Join(m.Platforms, ",")
+		if addr == "" {
+			addr = "-"
+		}
+		if plats == "" {
+			plats = "-"
+		}
+		if m.Node == c.Node {
+			name += " (this node)"
+		}
+		fmt.Fprintf(tw, "    %s\t%s\tup %s\t%s\tpartitions %d\tplatforms %s\n", name, m.Version, ago(m.Started), addr, c.PartitionHolders[m.Node], plats)
+	}
+	tw.Flush()
+	if len(c.PlatformHolders) > 0 {
+		names := make([]string, 0, len(c.PlatformHolders))
+		for p := range c.PlatformHolders {
+			names = append(names, p)
+		}
+		sort.Strings(names)
+		for i, p := range names {
+			names[i] = p + " on " + c.PlatformHolders[p]
+		}
+		fmt.Fprintf(w, "    platform leases: %s\n", strings.Join(names, ", "))
+	}
+	if len(c.UnheldPartitions)+len(c.UnheldPlatforms) > 0 {
+		var parts []string
+		if len(c.UnheldPartitions) > 0 {
+			parts = append(parts, fmt.Sprintf("%d partitions (%s)", len(c.UnheldPartitions), doctor.Ranges(c.UnheldPartitions)))
+		}
+		if len(c.UnheldPlatforms) > 0 {
+			parts = append(parts, "platforms "+strings.Join(c.UnheldPlatforms, ", "))
+		}
+		fmt.Fprintf(w, "    UNHELD: %s, for %s\n", strings.Join(parts, " and "), ago(c.UnheldSince))
+	}
+	if c.LastError != "" {
+		fmt.Fprintf(w, "    last error %s ago: %s\n", ago(c.LastErrorAt), c.LastError)
+	}
 }
 
 // retryDetail describes a reconnection due in wait. A retry time already

@@ -101,3 +101,48 @@ func TestStatusPrintsAlarm(t *testing.T) {
 		t.Fatalf("status:\n%s", out)
 	}
 }
+
+// TestPrintCluster: the cluster section of herald status, whole.
+func TestPrintCluster(t *testing.T) {
+	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	c := &adminapi.ClusterReport{
+		Node: "a", Member: true, PartitionCount: 8, LeaseTTL: 10, NATS: "CONNECTED", MemberChanges: 3,
+		Members: []adminapi.ClusterMember{
+			{Node: "a", Version: "1.2.0", Started: now.Add(-time.Hour), HTTP: "10.0.0.1:8080", Platforms: []string{"tg"}},
+			{Node: "b", Version: "1.2.0", Started: now.Add(-2 * time.Minute), Platforms: []string{"mm", "tg"}},
+		},
+		Partitions:       []int{0, 1, 2, 5},
+		Platforms:        []string{"tg"},
+		PartitionHolders: map[string]int{"a": 4, "b": 2},
+		PlatformHolders:  map[string]string{"tg": "a"},
+		UnheldPartitions: []int{6, 7},
+		UnheldPlatforms:  []string{"mm"},
+		UnheldSince:      now.Add(-12 * time.Second),
+		LastError:        "cluster: create partition/006: context deadline exceeded",
+		LastErrorAt:      now.Add(-90 * time.Second),
+	}
+	var b bytes.Buffer
+	printCluster(&b, c, now)
+	want := `  cluster: node a, member, 2 members, NATS CONNECTED, 3 member changes
+    this node: 4 of 8 partitions (0-2, 5), platforms tg
+    a (this node)  1.2.0  up 1h0m0s  10.0.0.1:8080  partitions 4  platforms tg
+    b              1.2.0  up 2m0s    -              partitions 2  platforms mm,tg
+    platform leases: tg on a
+    UNHELD: 2 partitions (6-7) and platforms mm, for 12s
+    last error 1m30s ago: cluster: create partition/006: context deadline exceeded
+`
+	if got := b.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	b.Reset()
+	printCluster(&b, &adminapi.ClusterReport{Node: "c", NATS: "RECONNECTING", PartitionCount: 64}, now)
+	want = "  cluster: node c, NOT A MEMBER (holds no lease), 0 members, NATS RECONNECTING, 0 member changes\n    this node: 0 of 64 partitions (-), platforms none\n"
+	if got := b.String(); got != want {
+		t.Errorf("not a member:\ngot  %q\nwant %q", got, want)
+	}
+	b.Reset()
+	printCluster(&b, nil, now)
+	if b.Len() != 0 {
+		t.Errorf("without cluster mode: %q", b.String())
+	}
+}

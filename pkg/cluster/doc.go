@@ -4,8 +4,8 @@
 // NATS JetStream key-value bucket (a partition, or a platform instance such
 // as "telegram-main"), membership, the rendezvous hashing that says which
 // live node should own each partition, and the Coordinator that holds, for
-// one node, exactly the leases it should. It is not wired into the daemon
-// yet.
+// one node, exactly the leases it should. The daemon (pkg/herald) runs a
+// Coordinator in cluster mode.
 //
 // # Leases and fencing
 //

@@ -277,6 +277,11 @@ func Doctor(ctx context.Context, o Options) *Report {
 		add(c)
 	}
 
+	// Cluster mode: membership, partitions, platforms, NATS.
+	for _, c := range clusterChecks(cfg, rep, time.Now()) {
+		add(c)
+	}
+
 	// Clock against the agent backend.
 	if cfg != nil && cfg.Agent.Kind != "echo" && cfg.Agent.URL != "" {
 		add(clockCheck(ctx, cfg.Agent.URL))
@@ -359,6 +364,9 @@ func secretRefs(cfg *config.Config) map[string]secret.Ref {
 		}
 	}
 	walk("agent", reflect.ValueOf(cfg.Agent))
+	if cfg.Store.Backend == "nats" {
+		walk("store.nats", reflect.ValueOf(cfg.Store.NATS))
+	}
 	for name, p := range cfg.Platforms {
 		if p.IsEnabled() {
 			walk("platforms."+name, reflect.ValueOf(p.Settings))

@@ -263,6 +263,9 @@ func pkExpected(unitDir string) map[string]string {
 		"/usr/share/herald/monitoring/herald_rules.test.yml": "-rw-r--r--",
 		"/usr/share/herald/monitoring/herald-dashboard.json": "-rw-r--r--",
 		"/usr/share/herald/monitoring/metrics.md":            "-rw-r--r--",
+
+		// The example configuration of a cluster node.
+		"/usr/share/herald/examples/cluster-node.yaml": "-rw-r--r--",
 	}
 }
 
@@ -358,6 +361,7 @@ func pkCheckRPMContents(t *testing.T, b *pkBuild) {
 	// The operations pack's directories belong to the package.
 	want["/usr/share/herald"] = "drwxr-xr-x"
 	want["/usr/share/herald/monitoring"] = "drwxr-xr-x"
+	want["/usr/share/herald/examples"] = "drwxr-xr-x"
 	for p, mode := range want {
 		if got[p] != mode {
 			t.Errorf("rpm: %s: mode %q, want %q", p, got[p], mode)

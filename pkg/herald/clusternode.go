@@ -52,9 +52,13 @@ import (
 type clusterNode struct {
 	d   *daemon
 	cfg config.Cluster
-	log *logrus.Entry
+	// wake is the prefix of the wake subjects: "<store.nats.prefix>.wake."
+	wake string
+	log  *logrus.Entry
 
 	coord atomic.Pointer[cluster.Coordinator]
+	// startErr is why the last start failed ("" before any).
+	startErr atomic.Pointer[string]
 	// nc is the connection wakes are published on, once the store is
 	// open.
 	nc atomic.Pointer[nats.Conn]
@@ -68,8 +72,9 @@ type clusterNode struct {
 
 var _ cluster.Worker = (*clusterNode)(nil)
 
-func newClusterNode(d *daemon, cfg config.Cluster, log *logrus.Entry) *clusterNode {
-	return &clusterNode{d: d, cfg: cfg, log: log, intake: map[string]*platform{}, stopped: make(chan struct{})}
+func newClusterNode(d *daemon, cfg *config.Config, log *logrus.Entry) *clusterNode {
+	return &clusterNode{d: d, cfg: cfg.Cluster, wake: cfg.Store.NATS.Prefix + ".wake.", log: log,
+		intake: map[string]*platform{}, stopped: make(chan struct{})}
 }
 
 // leasedPlatforms names the enabled platform instances of cfg whose intake
@@ -106,6 +111,15 @@ func (n *clusterNode) start(ctx context.Context) error {
 	if n.coord.Load() != nil {
 		return nil
 	}
+	err := n.startCoordinator(ctx)
+	if err != nil {
+		msg := err.Error()
+		n.startErr.Store(&msg)
+	}
+	return err
+}
+
+func (n *clusterNode) startCoordinator(ctx context.Context) error {
 	nc := n.d.nats.conn()
 	if nc == nil {
 		return errStoreUnavailable
@@ -128,9 +142,8 @@ func (n *clusterNode) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	prefix := cfg.Store.NATS.Prefix + ".wake."
-	sub, err := nc.Subscribe(prefix+"*", func(m *nats.Msg) {
-		p, err := strconv.Atoi(strings.TrimPrefix(m.Subject, prefix))
+	sub, err := nc.Subscribe(n.wake+"*", func(m *nats.Msg) {
+		p, err := strconv.Atoi(strings.TrimPrefix(m.Subject, n.wake))
 		if err != nil || p < 0 || p >= n.cfg.Partitions {
 			n.log.WithField("subject", m.Subject).Debug("cluster: wake for no partition; ignored")
 			return
@@ -176,10 +189,7 @@ func (n *clusterNode) announce(p int) {
 	if nc == nil {
 		return
 	}
-	n.d.mu.Lock()
-	prefix := n.d.cfg.Store.NATS.Prefix
-	n.d.mu.Unlock()
-	if err := nc.Publish(prefix+".wake."+strconv.Itoa(p), nil); err != nil {
+	if err := nc.Publish(n.wake+strconv.Itoa(p), nil); err != nil {
 		n.log.WithError(err).WithField("partition", p).Debug("cluster: wake not sent; the owner's refresh finds the work")
 	}
 }
@@ -300,18 +310,22 @@ func (n *clusterNode) Status() cluster.Status {
 }
 
 // summary is the cluster's part of STATUS=, e.g. "cluster 3 nodes, 21
-// partitions, platforms telegram-main".
-func (n *clusterNode) summary() string {
+// partitions, platforms telegram-main"; member is false while this node is
+// not a member of the cluster (it then runs no turn).
+func (n *clusterNode) summary() (text string, member bool) {
 	if n.coord.Load() == nil {
-		return "cluster: not joined yet (waiting for NATS)"
+		if msg := n.startErr.Load(); msg != nil {
+			return "cluster: not joined yet (" + *msg + "; retrying)", false
+		}
+		return "cluster: not joined yet (waiting for NATS)", false
 	}
 	st := n.Status()
 	if !st.Member {
-		return "cluster: joining"
+		return "cluster: joining", false
 	}
 	s := fmt.Sprintf("cluster %d nodes, %d partitions", len(st.Members), len(st.Partitions))
 	if len(st.Platforms) > 0 {
 		s += ", platforms " + strings.Join(st.Platforms, " ")
 	}
-	return s
+	return s, true
 }

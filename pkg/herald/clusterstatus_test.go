@@ -3,7 +3,9 @@
 package herald
 
 import (
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,25 +120,25 @@ func TestClusterTick(t *testing.T) {
 	if d.clusterReport() != nil {
 		t.Fatal("report without cluster mode")
 	}
-	if got := gauges(t, d.metrics, "herald_cluster_member"); len(got) != 0 {
-		t.Fatalf("gauges without cluster mode: %v", got)
+	if text := scrape(t, d.metrics); strings.Contains(text, "herald_cluster_member ") {
+		t.Fatalf("gauges without cluster mode:\n%s", text)
 	}
 	d.cluster = &fakeCluster{st: threeNodes()}
 	d.clusterTick()
 	first := time.Now()
-	want := map[string]map[string]float64{
-		"herald_cluster_member":         {"": 1},
-		"herald_cluster_members":        {"": 3},
-		"herald_cluster_leases":         {"partition": 2, "platform": 0},
-		"herald_cluster_unheld_leases":  {"partition": 2, "platform": 1},
-		"herald_cluster_nats_connected": {"": 1},
-	}
-	for name, series := range want {
-		got := gauges(t, d.metrics, name)
-		for k, v := range series {
-			if got[k] != v {
-				t.Errorf("%s{%s} = %v, want %v", name, k, got[k], v)
-			}
+	text := scrape(t, d.metrics)
+	for _, want := range []string{
+		"herald_cluster_member 1\n",
+		"herald_cluster_members 3\n",
+		`herald_cluster_leases{kind="partition"} 2` + "\n",
+		`herald_cluster_leases{kind="platform"} 0` + "\n",
+		`herald_cluster_unheld_leases{kind="partition"} 2` + "\n",
+		`herald_cluster_unheld_leases{kind="platform"} 1` + "\n",
+		"herald_cluster_nats_connected 1\n",
+		"herald_cluster_member_changes_total 4\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("scrape lacks %q", want)
 		}
 	}
 	rep := d.clusterReport()
@@ -145,29 +147,13 @@ func TestClusterTick(t *testing.T) {
 	}
 }
 
-// gauges returns the values of family name by its label values joined
-// with ",".
-func gauges(t *testing.T, m *metrics.Metrics, name string) map[string]float64 {
+// scrape returns the metrics as a scrape of the admin socket sees them.
+func scrape(t *testing.T, m *metrics.Metrics) string {
 	t.Helper()
-	fams, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+	rec := httptest.NewRecorder()
+	metricsHandler(m.Registry).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("scrape: %d %s", rec.Code, rec.Body)
 	}
-	out := map[string]float64{}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, s := range f.GetMetric() {
-			key := ""
-			for i, l := range s.GetLabel() {
-				if i > 0 {
-					key += ","
-				}
-				key += l.GetValue()
-			}
-			out[key] = s.GetGauge().GetValue()
-		}
-	}
-	return out
+	return rec.Body.String()
 }

@@ -190,7 +190,7 @@ func Run(ctx context.Context, opts Options) error {
 		return d.setupFailed(cfg.File, "cannot set up approval buttons; herald does not start", err)
 	}
 	if cfg.Cluster.Enabled {
-		d.clusterNode = newClusterNode(d, cfg.Cluster, logger.WithField("component", "cluster"))
+		d.clusterNode = newClusterNode(d, cfg, logger.WithField("component", "cluster"))
 		d.cluster = d.clusterNode
 		dopts.Partitions = cfg.Cluster.Partitions
 		dopts.Announce = d.clusterNode.announce

@@ -370,7 +370,16 @@ func (b *board) summary() (connected, total int, detail string) {
 func (d *daemon) statusLine() string {
 	connected, total, detail := d.board.summary()
 	var b strings.Builder
-	if note := d.storeNote(); note != "" {
+	note, cl := d.storeNote(), ""
+	if d.clusterNode != nil {
+		// A node that is not a cluster member runs no turn: degraded.
+		var member bool
+		cl, member = d.clusterNode.summary()
+		if !member && note == "" {
+			note, cl = cl, ""
+		}
+	}
+	if note != "" {
 		fmt.Fprintf(&b, "degraded: %s; %d/%d platforms connected", note, connected, total)
 	} else {
 		fmt.Fprintf(&b, "ready: %d/%d platforms connected", connected, total)
@@ -388,8 +397,8 @@ func (d *daemon) statusLine() string {
 			fmt.Fprintf(&b, ", %d finished turns waiting for the store", st.Unrecorded)
 		}
 	}
-	if d.clusterNode != nil {
-		fmt.Fprintf(&b, "; %s", d.clusterNode.summary())
+	if cl != "" {
+		fmt.Fprintf(&b, "; %s", cl)
 	}
 	d.mu.Lock()
 	rejected := d.lastReloadErr

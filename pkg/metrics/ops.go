@@ -14,7 +14,7 @@ import (
 
 // AdapterStates are the values of herald_adapter_state's state label: the
 // adapter phases (pkg/adapter), a fixed set.
-var AdapterStates = []string{"starting", "connected", "reconnecting", "fatal", "stopped"}
+var AdapterStates = []string{"starting", "connected", "reconnecting", "fatal", "stopped", "standby"}
 
 // ops holds the metrics the operations pack (alerts, dashboard) needs
 // beyond the core ones: platform state as an enum, the start time, withheld
@@ -33,7 +33,7 @@ func newOps(reg *prometheus.Registry, now time.Time) *ops {
 	o := &ops{
 		adapterState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "herald_adapter_state",
-			Help: "1 for the platform's current state (starting, connected, reconnecting, fatal, stopped), 0 for the others. fatal: an error retrying cannot fix, most often rejected credentials.",
+			Help: "1 for the platform's current state (starting, connected, reconnecting, fatal, stopped, standby), 0 for the others. fatal: an error retrying cannot fix, most often rejected credentials. standby: cluster mode, another node receives for the platform.",
 		}, []string{"platform", "type", "state"}),
 		startTime: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "herald_start_time_seconds",

@@ -5,7 +5,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -44,37 +43,6 @@ func startedAttempts(t *testing.T, s *Store) map[int64]time.Time {
 		t.Fatal(err)
 	}
 	return got
-}
-
-// A started attempt is durable: a store opened anew (the next instance
-// after a SIGKILL) finds it, with the time of the earliest attempt.
-func TestAttemptStartedSurvivesReopen(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "herald.db")
-	s, err := Open(ctx, path, Options{SyncFull: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := queueReplies(t, s, "e1", 2)
-	first := time.UnixMilli(time.Now().Add(-time.Minute).UnixMilli())
-	if err := s.AttemptStarted(ctx, recs[0].ID, first); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AttemptStarted(ctx, recs[0].ID, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(ctx, path, Options{SyncFull: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	got := startedAttempts(t, s)
-	if len(got) != 1 || !got[recs[0].ID].Equal(first) {
-		t.Fatalf("started attempts after reopen = %v, want only record %d at %v", got, recs[0].ID, first)
-	}
 }
 
 // Every way an outcome becomes known removes the mark: delivered, given

@@ -221,6 +221,35 @@ type PairingImport struct {
 	Approved map[string][]string `json:"approved"`
 }
 
+// ReadPairingImport reads and checks the PairingImport file at path, for
+// a store to import: the users, and the hex SHA-256 of the file's bytes,
+// which the store records so that the file is imported once. A missing
+// file is found false with no error; an unknown field, or an empty
+// platform or user id, is an error.
+func ReadPairingImport(path string) (in PairingImport, digest string, found bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return PairingImport{}, "", false, nil
+	}
+	if err != nil {
+		return PairingImport{}, "", false, fmt.Errorf("store: read pairing import: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return PairingImport{}, "", false, fmt.Errorf("store: read pairing import %s: %w", path, err)
+	}
+	for p, users := range in.Approved {
+		for _, u := range users {
+			if p == "" || u == "" {
+				return PairingImport{}, "", false, fmt.Errorf("store: read pairing import %s: empty platform or user id", path)
+			}
+		}
+	}
+	sum := sha256.Sum256(data)
+	return in, hex.EncodeToString(sum[:]), true, nil
+}
+
 func init() {
 	schema = append(schema, `CREATE TABLE IF NOT EXISTS pairing_imports(
 		digest TEXT PRIMARY KEY,
@@ -235,28 +264,10 @@ func init() {
 // A missing file is no error. It returns the users added and whether the
 // file was new.
 func (s *Store) ImportPairingFile(ctx context.Context, path string) (added int, imported bool, err error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
+	in, digest, found, err := ReadPairingImport(path)
+	if err != nil || !found {
+		return 0, false, err
 	}
-	if err != nil {
-		return 0, false, fmt.Errorf("store: read pairing import: %w", err)
-	}
-	var in PairingImport
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return 0, false, fmt.Errorf("store: read pairing import %s: %w", path, err)
-	}
-	for p, users := range in.Approved {
-		for _, u := range users {
-			if p == "" || u == "" {
-				return 0, false, fmt.Errorf("store: read pairing import %s: empty platform or user id", path)
-			}
-		}
-	}
-	sum := sha256.Sum256(data)
-	digest := hex.EncodeToString(sum[:])
 	now := ms(s.now())
 	var r struct {
 		added int

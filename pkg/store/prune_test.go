@@ -165,45 +165,6 @@ func TestCompactShrinksAfterBurst(t *testing.T) {
 	}
 }
 
-// TestPruneHistoryKeepsNewest: in each session only the newest entries a
-// turn can send survive, and entries past the history retention go.
-func TestPruneHistoryKeepsNewest(t *testing.T) {
-	s, clock := openClocked(t)
-	ctx := context.Background()
-	for i := 0; i < 10; i++ {
-		turn(t, s, clock.Now(), fmt.Sprint("a", i), "busy", fmt.Sprint("busy ", i))
-	}
-	turn(t, s, clock.Now(), "old", "idle", "long ago")
-	clock.Set(clock.Now().Add(48 * time.Hour))
-	turn(t, s, clock.Now(), "new", "recent", "just now")
-	n, err := s.PruneHistory(ctx, clock.Now().Add(-24*time.Hour), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 22 { // 20 + 2 of busy, idle's 2 by age
-		t.Errorf("pruned %d entries, want 22", n)
-	}
-	h, _ := s.History(ctx, "busy", 0, 100)
-	if len(h) != 0 {
-		t.Errorf("busy's history is older than the retention, %d entries left", len(h))
-	}
-	h, _ = s.History(ctx, "recent", 0, 100)
-	if len(h) != 2 || h[0].Content != "just now" {
-		t.Errorf("recent session's history: %+v", h)
-	}
-	// The count cap alone.
-	for i := 0; i < 10; i++ {
-		turn(t, s, clock.Now(), fmt.Sprint("c", i), "chatty", fmt.Sprint("chatty ", i))
-	}
-	if _, err := s.PruneHistory(ctx, clock.Now().Add(-24*time.Hour), 4); err != nil {
-		t.Fatal(err)
-	}
-	h, _ = s.History(ctx, "chatty", 0, 100)
-	if len(h) != 4 || h[0].Content != "chatty 8" || h[3].Content != "re: chatty 9" {
-		t.Errorf("chatty's history after the cap of 4: %+v", h)
-	}
-}
-
 // TestExistingDatabaseConverted: a database made without incremental
 // vacuum (by an earlier herald) is converted at open, data intact.
 func TestExistingDatabaseConverted(t *testing.T) {

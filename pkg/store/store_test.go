@@ -33,122 +33,6 @@ func msg(event, chat, text string) *message.Inbound {
 	return &message.Inbound{Platform: "p", EventID: event, ChatID: chat, ChatType: message.ChatDirect, SenderID: "u", Text: text, ReceivedAt: time.Now()}
 }
 
-func TestAddInboundDedupe(t *testing.T) {
-	s := open(t)
-	ctx := context.Background()
-	id1, dup, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi"), Pending)
-	if err != nil || dup {
-		t.Fatalf("first add: id=%d dup=%v err=%v", id1, dup, err)
-	}
-	id2, dup, err := s.AddInbound(ctx, "k", msg("e1", "c", "hi again"), Pending)
-	if err != nil || !dup || id2 != id1 {
-		t.Fatalf("redelivery: id=%d dup=%v err=%v, want id=%d dup=true", id2, dup, err, id1)
-	}
-	other := msg("e1", "c", "x")
-	other.Platform = "q"
-	if _, dup, err := s.AddInbound(ctx, "k2", other, Pending); err != nil || dup {
-		t.Fatalf("same event id on another platform: dup=%v err=%v", dup, err)
-	}
-	p, err := s.Pending(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p) != 2 || p[0].Msg.Text != "hi" {
-		t.Fatalf("pending = %+v, want 2 with the first text kept", p)
-	}
-}
-
-func TestFinishAtomicAndIdempotent(t *testing.T) {
-	s := open(t)
-	ctx := context.Background()
-	in := msg("e1", "c", "hi")
-	id, _, err := s.AddInbound(ctx, "k", in, Pending)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reply := in.ReplyTo()
-	reply.Text = "hello"
-	reply.IdempotencyKey = message.IdempotencyKey("p", "e1", 1)
-	recs, err := s.Finish(ctx, id, Done, "k", 0, []message.Outbound{reply}, []HistoryEntry{{"user", "hi"}, {"assistant", "hello"}})
-	if err != nil || len(recs) != 1 {
-		t.Fatalf("finish: %v %v", recs, err)
-	}
-	// A second finish of the same turn (re-run after a crash, or retried
-	// after an error although the first one committed) must not queue the
-	// reply twice, nor append the exchange to the history twice.
-	recs2, err := s.Finish(ctx, id, Done, "k", 0, []message.Outbound{reply}, []HistoryEntry{{"user", "hi"}, {"assistant", "hello"}})
-	if err != nil || len(recs2) != 0 {
-		t.Fatalf("second finish queued %d replies (err %v), want 0", len(recs2), err)
-	}
-	p, _ := s.Pending(ctx)
-	if len(p) != 0 {
-		t.Fatalf("pending after finish: %d", len(p))
-	}
-	ob, _ := s.PendingOutbox(ctx)
-	if len(ob) != 1 || ob[0].Msg.Text != "hello" {
-		t.Fatalf("outbox = %+v", ob)
-	}
-	h, _ := s.History(ctx, "k", 0, 10)
-	if len(h) != 2 || h[1].Content != "hello" {
-		t.Fatalf("history = %+v", h)
-	}
-	if err := s.Delivered(ctx, ob[0].ID, 1, "pm1"); err != nil {
-		t.Fatal(err)
-	}
-	if ob, _ := s.PendingOutbox(ctx); len(ob) != 0 {
-		t.Fatalf("outbox after delivery: %d", len(ob))
-	}
-}
-
-func TestHistoryLimitAndReset(t *testing.T) {
-	s := open(t)
-	ctx := context.Background()
-	for i := 0; i < 5; i++ {
-		if _, err := s.Finish(ctx, 0, Done, "k", 0, nil, []HistoryEntry{{"user", fmt.Sprint(i)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h, _ := s.History(ctx, "k", 0, 3)
-	if len(h) != 3 || h[0].Content != "2" || h[2].Content != "4" {
-		t.Fatalf("history limit 3 = %+v, want 2,3,4", h)
-	}
-	gen, err := s.ResetSession(ctx, "k")
-	if err != nil || gen != 1 {
-		t.Fatalf("reset: gen=%d err=%v", gen, err)
-	}
-	if gens, _ := s.Generations(ctx); gens["k"] != 1 || len(gens) != 1 {
-		t.Fatalf("generations = %v, want k: 1", gens)
-	}
-	if h, _ := s.History(ctx, "k", gen, 10); len(h) != 0 {
-		t.Fatalf("history after reset = %+v", h)
-	}
-}
-
-func TestRetryGiveUpStats(t *testing.T) {
-	s := open(t)
-	ctx := context.Background()
-	in := msg("e1", "c", "hi")
-	id, _, _ := s.AddInbound(ctx, "k", in, Pending)
-	r := in.ReplyTo()
-	r.Text, r.IdempotencyKey = "x", "k1"
-	recs, _ := s.Finish(ctx, id, Done, "k", 0, []message.Outbound{r}, nil)
-	next := time.Now().Add(time.Minute).Truncate(time.Millisecond)
-	if err := s.Retry(ctx, recs[0].ID, 1, next, "boom"); err != nil {
-		t.Fatal(err)
-	}
-	ob, _ := s.PendingOutbox(ctx)
-	if len(ob) != 1 || ob[0].Attempts != 1 || !ob[0].NextAt.Equal(next) {
-		t.Fatalf("outbox after retry = %+v", ob)
-	}
-	if err := s.GiveUp(ctx, recs[0].ID, 2, "permanent"); err != nil {
-		t.Fatal(err)
-	}
-	st, err := s.Stats(ctx)
-	if err != nil || st.PendingOutbox != 0 || st.FailedOutbox != 1 || st.PendingInbound != 0 {
-		t.Fatalf("stats = %+v err %v", st, err)
-	}
-}
-
 func TestConcurrentGroupCommit(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
@@ -203,30 +87,6 @@ func TestFailingRequestDoesNotUndoOthers(t *testing.T) {
 	}
 }
 
-func TestPersistsAcrossReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "herald.db")
-	ctx := context.Background()
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.AddInbound(ctx, "k", msg("e", "c", "t"), Pending); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if _, _, err := s.AddInbound(ctx, "k", msg("e2", "c", "t"), Pending); !errors.Is(err, ErrClosed) {
-		t.Fatalf("add after close: %v, want ErrClosed", err)
-	}
-	s, err = Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if p, _ := s.Pending(ctx); len(p) != 1 {
-		t.Fatalf("pending after reopen = %d", len(p))
-	}
-}
-
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage.db")
@@ -271,26 +131,6 @@ func TestOpenErrors(t *testing.T) {
 				t.Fatalf("Open(%s) = %v, want %v", tt.path, err, tt.want)
 			}
 		})
-	}
-}
-
-func TestPrune(t *testing.T) {
-	s := open(t)
-	ctx := context.Background()
-	id, _, _ := s.AddInbound(ctx, "k", msg("old", "c", "t"), Pending)
-	s.Finish(ctx, id, Done, "k", 0, nil, nil)
-	s.AddInbound(ctx, "k", msg("pending", "c", "t"), Pending)
-	n, err := s.Prune(ctx, time.Now().Add(time.Second))
-	if err != nil || n != 1 {
-		t.Fatalf("prune = %d, %v; want 1", n, err)
-	}
-	if p, _ := s.Pending(ctx); len(p) != 1 {
-		t.Fatalf("pending after prune = %d", len(p))
-	}
-	// The pruned event is no longer deduplicated: that is the retention
-	// window's meaning.
-	if _, dup, _ := s.AddInbound(ctx, "k", msg("old", "c", "t"), Pending); dup {
-		t.Fatal("pruned event still deduplicated")
 	}
 }
 
@@ -408,34 +248,5 @@ func TestFinishedIndexesDropped(t *testing.T) {
 	}
 	if n != 0 {
 		t.Fatalf("%d of the finished indexes still there", n)
-	}
-}
-
-// TestStatsOldestOutbox: Stats reports when the oldest undelivered reply
-// part was stored, and zero once every part is delivered.
-func TestStatsOldestOutbox(t *testing.T) {
-	s := open(t)
-	ctx := context.Background()
-	if st, err := s.Stats(ctx); err != nil || !st.OldestOutbox.IsZero() {
-		t.Fatalf("empty store: %+v %v", st, err)
-	}
-	in := msg("e1", "c", "hi")
-	id, _, _ := s.AddInbound(ctx, "k", in, Pending)
-	r := in.ReplyTo()
-	r.Text, r.IdempotencyKey = "x", "k1"
-	before := time.Now().Truncate(time.Millisecond)
-	recs, err := s.Finish(ctx, id, Done, "k", 0, []message.Outbound{r}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := s.Stats(ctx)
-	if err != nil || st.OldestOutbox.Before(before) || st.OldestOutbox.After(time.Now()) {
-		t.Fatalf("stats = %+v err %v, want the oldest reply stored after %v", st, err, before)
-	}
-	if err := s.Delivered(ctx, recs[0].ID, 1, "m1"); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := s.Stats(ctx); err != nil || !st.OldestOutbox.IsZero() {
-		t.Fatalf("after delivery: %+v %v", st, err)
 	}
 }

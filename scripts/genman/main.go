@@ -40,6 +40,7 @@ var Sections = []struct{ README, Man string }{
 	{"Letting people in", "PAIRING"},
 	{"Exit codes", "EXIT STATUS"},
 	{"Troubleshooting", "TROUBLESHOOTING"},
+	{"Cluster mode", "CLUSTER MODE"},
 }
 
 // linkTargets rewrites repository paths the README links to into what an
@@ -75,6 +76,9 @@ The units (\fI/usr/lib/systemd/system/\fP on RPM-based systems).
 .I /usr/lib/systemd/catalog/herald.catalog
 Explanations of herald's journal events, shown by
 .BR "journalctl \-x" .
+.TP
+.I /usr/share/herald/examples/cluster\-node.yaml
+An example configuration of a node in cluster mode.
 `
 
 const seeAlso = `.BR systemctl (1),

@@ -289,9 +289,9 @@ func Conformance[C any](t *testing.T, p Platform[C]) {
 // through an instance of the adapter that is never started, while the
 // lease holder (perhaps this node) runs the platform's intake in another
 // instance of the same configuration, started when the lease is taken and
-// stopped when it is lost. So Send must work on an instance that was never
-// started: before any intake instance started, while one runs, and after
-// one stopped.
+// stopped when it is lost. So Send, and Edit and Recover where the adapter
+// has them, must work on an instance that was never started: before any
+// intake instance started, while one runs, and after one stopped.
 func checkSendAnyNode[C any](t *testing.T, p Platform[C], typ adapter.Type) {
 	if p.Outbound == nil {
 		t.Skip("no Outbound given")
@@ -303,8 +303,22 @@ func checkSendAnyNode[C any](t *testing.T, p Platform[C], typ adapter.Type) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
 		msg := *p.Outbound
-		if _, err := sender.Send(ctx, &msg); err != nil {
+		res, err := sender.Send(ctx, &msg)
+		if err != nil {
 			t.Fatalf("Send on an instance never started, %s: %v", when, err)
+		}
+		if ed, ok := sender.(adapter.Editor); ok && res.MessageID != "" {
+			edit := msg
+			edit.Text += " (edited)"
+			if err := ed.Edit(ctx, &edit, res.MessageID); err != nil {
+				t.Fatalf("Edit on an instance never started, %s: %v", when, err)
+			}
+		}
+		if rc, ok := sender.(adapter.Recoverer); ok {
+			// Either settles the send or declines by policy.
+			if _, err := rc.Recover(ctx, &msg, time.Now().Add(-time.Minute)); err != nil && !errors.Is(err, adapter.ErrNotResent) {
+				t.Fatalf("Recover on an instance never started, %s: %v", when, err)
+			}
 		}
 	}
 	send("before any intake started")

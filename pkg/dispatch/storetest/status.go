@@ -159,4 +159,9 @@ func testImportPairing(t *testing.T, s Status) {
 	if _, _, err := s.ImportPairingFile(bg, path); err == nil {
 		t.Fatal("bad file imported")
 	}
+	// A refused file leaves the store importing: the next file imports.
+	noErr(t, os.WriteFile(path, []byte(`{"approved":{"slack":["U2"]}}`), 0o600))
+	if n, fresh, err := s.ImportPairingFile(bg, path); err != nil || !fresh || n != 1 {
+		t.Fatalf("fixed file: %d %v %v", n, fresh, err)
+	}
 }

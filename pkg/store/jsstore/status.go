@@ -3,15 +3,10 @@
 package jsstore
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -221,33 +216,16 @@ func (s *Store) TopUsers(ctx context.Context, n int) ([]store.UserUsage, error) 
 // revoked. Users approved already keep their approval. A missing file is
 // no error. It returns the users added and whether the file was new.
 func (s *Store) ImportPairingFile(ctx context.Context, path string) (added int, imported bool, err error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
+	in, digest, found, err := store.ReadPairingImport(path)
+	if err != nil || !found {
+		return 0, false, err
 	}
-	if err != nil {
-		return 0, false, fmt.Errorf("jsstore: read pairing import: %w", err)
-	}
-	var in store.PairingImport
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return 0, false, fmt.Errorf("jsstore: read pairing import %s: %w", path, err)
-	}
-	for p, users := range in.Approved {
-		for _, u := range users {
-			if p == "" || u == "" {
-				return 0, false, fmt.Errorf("jsstore: read pairing import %s: empty platform or user id", path)
-			}
-		}
-	}
-	sum := sha256.Sum256(data)
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
 		return 0, false, err
 	}
 	defer cancel()
-	key := "pimport." + hex.EncodeToString(sum[:])
+	key := "pimport." + digest
 	now := ms(s.now())
 	for try := 0; try < maxTries; try++ {
 		_, rev, done, err := s.get(ctx, key)
