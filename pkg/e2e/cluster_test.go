@@ -518,11 +518,24 @@ func (c *clusterEnv) checkOnce(a answers, loads ...*clusterLoad) (window int) {
 			case plain <= 1 && marked == 1:
 				window++
 			default:
-				c.t.Errorf("telegram message %s: %d replies and %d marked resends", x, plain, marked)
+				c.t.Errorf("telegram message %s: %d replies and %d marked resends: %s", x, plain, marked, c.sends(x))
 			}
 		}
 	}
 	return window
+}
+
+// sends describes the Telegram sends whose text answers message x and
+// the agent turns of x: which node, when.
+func (c *clusterEnv) sends(x string) string {
+	var out []string
+	for _, cl := range c.rec.calls() {
+		if cl.kind == "telegram" && cl.key == "sendMessage" && strings.HasSuffix(cl.text, "agent: "+x) ||
+			cl.kind == "agent" && cl.key == x {
+			out = append(out, fmt.Sprintf("%s %s %s→%s %d", cl.node, cl.kind, cl.start.Format("15:04:05.000"), cl.end.Format("15:04:05.000"), cl.status))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // turns counts the agent requests per message text and the nodes that
@@ -862,6 +875,7 @@ type recorder struct {
 // the Bot API method) or "agent" (key: the user message of the turn).
 type call struct {
 	node, kind, key string
+	text            string // of a Telegram sendMessage
 	start, end      time.Time
 	ended           bool
 	status          int
@@ -919,6 +933,19 @@ func (r *recorder) front(t *testing.T, ln net.Listener, node, kind, target strin
 			case "telegram":
 				c.key = path.Base(req.URL.Path)
 				req.Header.Set(telegramtest.ClientHeader, node)
+				if c.key == "sendMessage" {
+					raw, _ := io.ReadAll(io.LimitReader(req.Body, 16<<20))
+					req.Body = io.NopCloser(bytes.NewReader(raw))
+					var m struct {
+						Text string `json:"text"`
+					}
+					if json.Unmarshal(raw, &m) != nil {
+						if v, err := url.ParseQuery(string(raw)); err == nil {
+							m.Text = v.Get("text")
+						}
+					}
+					c.text = m.Text
+				}
 			case "agent":
 				raw, _ := io.ReadAll(io.LimitReader(req.Body, 16<<20))
 				req.Body = io.NopCloser(bytes.NewReader(raw))
