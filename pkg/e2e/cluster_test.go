@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/heraldgw/herald/pkg/adapter"
+	"github.com/heraldgw/herald/pkg/adapter/fakeserver"
 	"github.com/heraldgw/herald/pkg/adapter/telegram/telegramtest"
 	"github.com/heraldgw/herald/pkg/adapter/webhook/webhooktest"
 	"github.com/heraldgw/herald/pkg/agent/agenttest"
@@ -868,7 +869,7 @@ func TestClusterRollingRestart(t *testing.T) {
 type recorder struct {
 	mu      sync.Mutex
 	list    []*call
-	changed chan struct{}
+	changes fakeserver.Changes // notified on every call begun or ended
 }
 
 // call is one HTTP request a node made to a fake: kind "telegram" (key:
@@ -881,12 +882,7 @@ type call struct {
 	status          int
 }
 
-func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
-
-func (r *recorder) notifyLocked() {
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
+func newRecorder() *recorder { return &recorder{} }
 
 func (r *recorder) calls() []call {
 	r.mu.Lock()
@@ -901,20 +897,7 @@ func (r *recorder) calls() []call {
 // wait waits until cond holds for the calls recorded.
 func (r *recorder) wait(t *testing.T, timeout time.Duration, what string, cond func([]call) bool) {
 	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		r.mu.Lock()
-		ch := r.changed
-		r.mu.Unlock()
-		if cond(r.calls()) {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("no %s within %s", what, timeout)
-		}
-	}
+	r.changes.Wait(t, timeout, what, func() bool { return cond(r.calls()) })
 }
 
 // front serves on ln, for node, a reverse proxy to target that records
@@ -955,16 +938,16 @@ func (r *recorder) front(t *testing.T, ln net.Listener, node, kind, target strin
 			}
 			r.mu.Lock()
 			r.list = append(r.list, c)
-			r.notifyLocked()
 			r.mu.Unlock()
+			r.changes.Notify()
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 			// Deferred: the proxy panics with http.ErrAbortHandler when
 			// the client leaves in the middle of the response.
 			defer func() {
 				r.mu.Lock()
 				c.end, c.ended, c.status = time.Now(), true, sw.status
-				r.notifyLocked()
 				r.mu.Unlock()
+				r.changes.Notify()
 			}()
 			proxy.ServeHTTP(sw, req)
 		})}
