@@ -299,27 +299,44 @@ func (c *clusterEnv) waitPoller(since time.Time, victim string) (string, time.Ti
 	return node, at
 }
 
-// poller is the node that made the latest getUpdates call.
-func (c *clusterEnv) poller() *clusterNode {
+// telegramHolder waits until exactly one node runs the Telegram platform
+// by its journal (its last "cluster: started" or "cluster: stopped" of
+// the lease platform/telegram is a start) and has polled since, and
+// returns it: the holder at this moment, not one handing the platform
+// over after a membership change.
+func (c *clusterEnv) telegramHolder() *clusterNode {
 	c.t.Helper()
-	var last call
-	for _, cl := range c.rec.calls() {
-		if cl.kind == "telegram" && cl.key == "getUpdates" && cl.start.After(last.start) {
-			last = cl
+	var holder *clusterNode
+	testwait.Within(c.t, clusterWait, "one Telegram lease holder", func() bool {
+		holder = nil
+		var since time.Time
+		for _, n := range c.nodes {
+			var last map[string]any
+			for _, e := range c.journal("", map[string]string{"INVOCATION_ID": c.invocation(n), "LEASE": "platform/telegram"}) {
+				if m, _ := e["MESSAGE"].(string); m == "cluster: started" || m == "cluster: stopped" {
+					last = e
+				}
+			}
+			if last == nil || last["MESSAGE"] != "cluster: started" {
+				continue
+			}
+			if holder != nil {
+				return false
+			}
+			holder = n
+			since, _ = journalAt(last)
 		}
-	}
-	return c.node(last.node)
-}
-
-func (c *clusterEnv) node(name string) *clusterNode {
-	c.t.Helper()
-	for _, n := range c.nodes {
-		if n.name == name {
-			return n
+		if holder == nil {
+			return false
 		}
-	}
-	c.t.Fatalf("no node %q", name)
-	return nil
+		for _, cl := range c.rec.calls() {
+			if cl.node == holder.name && cl.kind == "telegram" && cl.key == "getUpdates" && cl.start.After(since) {
+				return true
+			}
+		}
+		return false
+	})
+	return holder
 }
 
 // postWebhook posts one webhook message to node i.
@@ -625,7 +642,7 @@ func TestClusterNodeLoss(t *testing.T) {
 	for k := 0; k < 2; k++ {
 		// Let the load run on a settled cluster first.
 		testwait.Within(t, clusterWait, "some replies", func() bool { return len(c.rcv.Delivered()) >= 60*(k+1) })
-		victim := c.poller()
+		victim := c.telegramHolder()
 		before := c.show(victim.unit, "MainPID", "NRestarts")
 		killed := time.Now()
 		c.systemctl("kill", "--signal=KILL", victim.unit)
@@ -668,7 +685,7 @@ func TestClusterPartition(t *testing.T) {
 	warm.wait(t)
 	c.waitAnswered(warm)
 
-	victim := c.poller()
+	victim := c.telegramHolder()
 	vi := 0
 	for i, n := range c.nodes {
 		if n == victim {
