@@ -27,7 +27,7 @@ FUZZTIME  ?= 30s
 FUZZPARALLEL ?= 1
 FUZZMINIMIZETIME ?= 10s
 
-.PHONY: help build run test unit e2e fuzz lint fmt vet staticcheck bench deps deb rpm packages clean units-check rules-test
+.PHONY: help build run test cluster-test unit e2e fuzz lint fmt vet staticcheck bench deps deb rpm packages clean units-check rules-test
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +59,15 @@ deps: ## install what the tests need (Go modules, staticcheck, Debian packages)
 test: deps lint rules-test ## everything CI runs: lint, rule tests, unit tests with -race, the real-systemd end-to-end suite
 	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
 	$(GO) test -race -count=1 -tags heraldtest $(TEST_FLAGS) ./pkg/adapter/fault/ ./pkg/adapter/all/
+
+# The cluster tests (build tag cluster) run three herald units against a
+# three-server JetStream cluster in the test process and take minutes, so
+# they are a target of their own, which CI runs after `make test`. Without
+# -race: herald runs as its own (uninstrumented) binary under systemd as in
+# every e2e test, and the race detector would only slow the in-process NATS
+# servers the nodes depend on.
+cluster-test: ## cluster mode under real systemd: node loss (SIGKILL), NATS partition, NATS server loss, rolling restart
+	$(GO) test -count=1 -timeout 20m -tags cluster -run '^TestCluster' -v $(TEST_FLAGS) ./pkg/e2e/
 
 rules-test: ## promtool: check and unit-test the Prometheus rules in packaging/monitoring/ (the Go tests check them against the registry)
 	$(PROMTOOL) check rules $(CURDIR)/packaging/monitoring/herald.rules.yml

@@ -116,6 +116,9 @@ func (p *Proxy) accept() {
 }
 
 // pipe copies src to dst while the proxy is not cut, and discards after.
+// When src ends (a server that stops closes its connections) it closes
+// dst too, as a direct connection would end, unless the proxy is cut: a
+// partition delivers nothing, a close neither.
 func (p *Proxy) pipe(src, dst net.Conn) {
 	defer p.wg.Done()
 	buf := make([]byte, 32<<10)
@@ -123,10 +126,14 @@ func (p *Proxy) pipe(src, dst net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 && !p.isCut() {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
+				src.Close()
 				return
 			}
 		}
 		if err != nil {
+			if !p.isCut() {
+				dst.Close()
+			}
 			return
 		}
 	}

@@ -91,9 +91,15 @@ type Server struct {
 	sent        []*SentMessage
 	held        int
 	blackholed  int
-	poll        chan struct{} // closing it terminates the held poll with 409
-	files       map[string]*storedFile
-	uploads     []Upload
+	// polling counts the getUpdates calls being answered now per client
+	// (see ClientHeader), and maxPollers is the most clients that ever
+	// polled at once: Telegram allows one poller per bot and ends an older
+	// poll with 409 when a newer comes.
+	polling    map[string]int
+	maxPollers int
+	poll       chan struct{} // closing it terminates the held poll with 409
+	files      map[string]*storedFile
+	uploads    []Upload
 	// allowed is the last allowed_updates given to getUpdates, which
 	// Telegram keeps until it is given again; nil lets every kind through.
 	allowed []string
@@ -412,7 +418,24 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, p Params, do
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 
+	client := r.Header.Get(ClientHeader)
+	if client == "" {
+		client = r.RemoteAddr
+	}
 	s.mu.Lock()
+	if s.polling == nil {
+		s.polling = map[string]int{}
+	}
+	s.polling[client]++
+	s.maxPollers = max(s.maxPollers, len(s.polling))
+	defer func() {
+		s.mu.Lock()
+		if s.polling[client]--; s.polling[client] == 0 {
+			delete(s.polling, client)
+		}
+		s.notifyLocked()
+		s.mu.Unlock()
+	}()
 	if p.Has("allowed_updates") {
 		var kinds []string
 		if err := p.Decode("allowed_updates", &kinds); err != nil {
@@ -790,6 +813,28 @@ func (s *Server) NegativeOffsetSeen() bool { return fakeserver.Get(&s.mu, &s.neg
 
 // Held returns how many getUpdates calls are waiting for an update now.
 func (s *Server) Held() int { return fakeserver.Get(&s.mu, &s.held) }
+
+// ClientHeader names the client a request comes from, for the count of
+// pollers: a test that puts several clients behind proxies of its own
+// (one per herald node, say) sets it to tell them apart, as their
+// addresses would for Telegram. Without it each connection is a client of
+// its own.
+const ClientHeader = "X-Telegramtest-Client"
+
+// Pollers returns how many clients have a getUpdates call being answered
+// now, held or not.
+func (s *Server) Pollers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.polling)
+}
+
+// MaxPollers returns the most clients that ever had a getUpdates call
+// being answered at once. A bot has one poller: more than 1 means two
+// clients polled at the same time (Telegram ends the older poll with 409).
+// One client that gives up a poll and polls again at once counts once,
+// however late the server notices the first one gone.
+func (s *Server) MaxPollers() int { return fakeserver.Get(&s.mu, &s.maxPollers) }
 
 // Blackholed returns how many requests are being blackholed now.
 func (s *Server) Blackholed() int { return fakeserver.Get(&s.mu, &s.blackholed) }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -226,6 +227,66 @@ func TestNewerPollTerminatesOlder(t *testing.T) {
 	}
 	if code := <-done; code != 409 {
 		t.Fatalf("older poll: %d, want 409", code)
+	}
+	if got := s.MaxPollers(); got != 2 {
+		t.Fatalf("MaxPollers = %d after two overlapping polls, want 2", got)
+	}
+	s.Wait(t, 5*time.Second, "no poller", func() bool { return s.Pollers() == 0 })
+}
+
+// TestMaxPollersOneClient: overlapping polls that carry the same
+// ClientHeader are one poller; another client's poll makes two.
+func TestMaxPollersOneClient(t *testing.T) {
+	s := New(t, "")
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	poll := func(client string, timeout int) chan int {
+		done := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, s.URL+"/bot"+s.Token+"/getUpdates", strings.NewReader(fmt.Sprintf(`{"timeout":%d}`, timeout)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(ClientHeader, client)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		return done
+	}
+	older := poll("node-a", 30)
+	s.Wait(t, 5*time.Second, "poll held", func() bool { return s.Held() == 1 })
+	if code := <-poll("node-a", 0); code != 200 {
+		t.Fatalf("newer poll: %d", code)
+	}
+	<-older
+	if got := s.MaxPollers(); got != 1 {
+		t.Fatalf("MaxPollers = %d for one client, want 1", got)
+	}
+	older = poll("node-a", 30)
+	s.Wait(t, 5*time.Second, "poll held", func() bool { return s.Held() == 1 })
+	if code := <-poll("node-b", 0); code != 200 {
+		t.Fatalf("other client's poll: %d", code)
+	}
+	<-older
+	if got := s.MaxPollers(); got != 2 {
+		t.Fatalf("MaxPollers = %d for two clients, want 2", got)
+	}
+}
+
+// TestMaxPollersSequential: polls one after the other, as a single
+// client makes them, never count as two pollers.
+func TestMaxPollersSequential(t *testing.T) {
+	s := New(t, "")
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	for i := 0; i < 3; i++ {
+		if code, _ := callJSON(t, s, "getUpdates", map[string]any{"timeout": 0}); code != 200 {
+			t.Fatalf("poll %d: %d", i, code)
+		}
+	}
+	if got := s.MaxPollers(); got != 1 {
+		t.Fatalf("MaxPollers = %d after sequential polls, want 1", got)
 	}
 }
 
