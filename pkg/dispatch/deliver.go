@@ -45,6 +45,7 @@ func (d *Dispatcher) deliverLoop(s *session) {
 	}
 	for {
 		d.mu.Lock()
+		d.dropFencedLocked(s)
 		if len(s.outq) == 0 || d.ctx.Err() != nil || !d.mayRunLocked(s) {
 			end()
 			return
@@ -107,7 +108,7 @@ func (d *Dispatcher) attempt(s *session, dl *delivery, p *platform) {
 	}
 	// parent ends at the hard stop, or in cluster mode when the
 	// session's partition was taken from this node.
-	parent := d.sendContext(s)
+	parent := d.sendContext(dl)
 	d.prepareMediaPart(parent, p, &msg)
 	d.mu.Lock()
 	d.sending++

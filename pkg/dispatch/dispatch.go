@@ -277,9 +277,12 @@ type session struct {
 }
 
 type item struct {
-	id        int64
-	key       string
-	msg       message.Inbound
+	id  int64
+	key string
+	msg message.Inbound
+	// part is the ownership of the partition it was enqueued under, in
+	// cluster mode (nil for a refusal, recorded wherever it arrived).
+	part      *partState
 	attempts  int
 	notBefore time.Time
 	// userText is what the agent was sent for msg (its text and media
@@ -311,7 +314,11 @@ type turn struct {
 }
 
 type delivery struct {
-	rec      store.OutboxRecord
+	rec store.OutboxRecord
+	// part is the ownership of the partition it was queued under, in
+	// cluster mode: once that ownership ended, the part is the next
+	// owner's, even if this node owns the partition again by then.
+	part     *partState
 	attempts int
 	nextAt   time.Time
 	// unknownSince is when the first send of this reply whose outcome is
@@ -441,9 +448,10 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 		d.kickDeliveryLocked(s)
 	}
 	d.intakeOpen = true
-	d.wg.Add(1)
+	d.wg.Add(2)
 	d.housekept.Store(true)
 	go d.housekeeping()
+	go d.chores()
 	return len(pending), len(outbox), nil
 }
 
@@ -639,6 +647,7 @@ func (d *Dispatcher) sessionLocked(key string) *session {
 func (d *Dispatcher) enqueueLocked(it *item) {
 	d.tracked[it.id] = struct{}{}
 	s := d.sessionLocked(it.key)
+	it.part = s.part
 	if it.msg.Button != "" {
 		// Deliver let only approval buttons in.
 		d.commandLocked(s, it, buttonCommand(it.msg.Button))
@@ -967,6 +976,13 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 	if !ok {
 		return
 	}
+	if d.fenced(it.part) {
+		// Recorded while its partition moved: the new owner delivers the
+		// parts (it reads them from the store), not this node, even if it
+		// owns the partition again by now.
+		d.announce(it.key)
+		return
+	}
 	d.queueDeliveries(it.key, recs)
 }
 
@@ -997,6 +1013,7 @@ func (d *Dispatcher) addDeliveryLocked(s *session, dl *delivery) {
 	if d.outTracked != nil {
 		d.outTracked[dl.rec.ID] = struct{}{}
 	}
+	dl.part = s.part
 	s.outq = append(s.outq, dl)
 }
 
@@ -1100,7 +1117,38 @@ func (d *Dispatcher) Check(ctx context.Context) error {
 	}
 }
 
+// housekeeping answers the watchdog's probe (Check) and forgets old
+// refusals. It never calls the store, whose calls may take their whole
+// timeout: a store that is slow or unreachable must not look like a hung
+// dispatcher and get herald killed by the watchdog. chores does that.
 func (d *Dispatcher) housekeeping() {
+	defer d.wg.Done()
+	refusals := time.NewTicker(5 * time.Second)
+	defer refusals.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case reply := <-d.probe:
+			d.mu.Lock()
+			// Taking the lock is the probe: a deadlocked dispatcher cannot.
+			d.mu.Unlock()
+			close(reply)
+		case <-refusals.C:
+			d.mu.Lock()
+			for k, at := range d.refusals {
+				if time.Since(at) > d.opts.RefusalInterval {
+					delete(d.refusals, k)
+				}
+			}
+			d.mu.Unlock()
+		}
+	}
+}
+
+// chores is the periodic work on the store: the gauges, the sweep (cluster
+// mode: the owned partitions read again) and the hourly prune.
+func (d *Dispatcher) chores() {
 	defer d.wg.Done()
 	gauges := time.NewTicker(5 * time.Second)
 	defer gauges.Stop()
@@ -1113,20 +1161,8 @@ func (d *Dispatcher) housekeeping() {
 		select {
 		case <-d.ctx.Done():
 			return
-		case reply := <-d.probe:
-			d.mu.Lock()
-			// Taking the lock is the probe: a deadlocked dispatcher cannot.
-			d.mu.Unlock()
-			close(reply)
 		case <-gauges.C:
 			d.updateGauges()
-			d.mu.Lock()
-			for k, at := range d.refusals {
-				if time.Since(at) > d.opts.RefusalInterval {
-					delete(d.refusals, k)
-				}
-			}
-			d.mu.Unlock()
 		case <-sweep.C:
 			if d.clustered() {
 				d.sweepPartitions()

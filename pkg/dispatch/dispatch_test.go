@@ -48,6 +48,8 @@ type fakeAdapter struct {
 	mediaErr error
 	// buttons is whether SendsButtons reports true (set before use).
 	buttons bool
+	// calls counts every Send, duplicates included.
+	calls int
 }
 
 func (f *fakeAdapter) SendsButtons() bool { return f.buttons }
@@ -79,6 +81,7 @@ func (f *fakeAdapter) Send(ctx context.Context, m *message.Outbound) (adapter.Se
 		default:
 		}
 	}()
+	f.calls++
 	if m.Media != nil && f.mediaErr != nil {
 		return adapter.SendResult{}, f.mediaErr
 	}

@@ -123,12 +123,11 @@ func (d *Dispatcher) turnContextLocked(s *session) context.Context {
 	return d.ctx
 }
 
-// sendContext is the parent of a session's send contexts.
-func (d *Dispatcher) sendContext(s *session) context.Context {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if s.part != nil {
-		return s.part.sends
+// sendContext is the parent of a reply part's send contexts: it ends at
+// the hard stop, or when the ownership it was queued under ends.
+func (d *Dispatcher) sendContext(dl *delivery) context.Context {
+	if dl.part != nil {
+		return dl.part.sends
 	}
 	return d.ctx
 }
@@ -275,16 +274,38 @@ func (d *Dispatcher) partBusyLocked(ps *partState) int {
 	return n
 }
 
-// fencedKey reports whether key's partition was taken from this
-// dispatcher: what its turns would record now belongs to the next owner.
-func (d *Dispatcher) fencedKey(key string) bool {
-	if !d.clustered() {
+// fenced reports whether the ownership ps of a partition ended (its
+// StopPartition returned): what a turn or delivery started under it would
+// record or send now belongs to the next owner, even when this node owns
+// the partition again by then. A nil ps (outside cluster mode, or work
+// that belongs to no partition's owner) is never fenced.
+func (d *Dispatcher) fenced(ps *partState) bool {
+	if ps == nil {
 		return false
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ps := d.owned[d.partitionOf(key)]
-	return ps == nil || ps.stopping && ps.sends.Err() != nil
+	return d.fencedLocked(ps)
+}
+
+func (d *Dispatcher) fencedLocked(ps *partState) bool {
+	return ps != nil && d.owned[ps.p] != ps
+}
+
+// dropFencedLocked drops from the head of s's queue the reply parts queued
+// under an ownership that ended: they wait in the store, and the partition
+// is read again so that what is still pending is queued anew.
+func (d *Dispatcher) dropFencedLocked(s *session) {
+	dropped := false
+	for len(s.outq) > 0 && d.fencedLocked(s.outq[0].part) {
+		delete(d.outTracked, s.outq[0].rec.ID)
+		s.outq = popFront(s.outq)
+		dropped = true
+	}
+	if dropped && s.part != nil && d.owned[s.part.p] == s.part {
+		s.part.dirty = true
+		d.kickRefresh()
+	}
 }
 
 // Wake tells the dispatcher that another node stored work for partition p.
@@ -531,9 +552,10 @@ func (d *Dispatcher) startClustered(ctx context.Context) error {
 	d.gens = gens
 	d.paired, d.pairedAt = paired, time.Now()
 	d.intakeOpen = true
-	d.wg.Add(2)
+	d.wg.Add(3)
 	d.housekept.Store(true)
 	go d.housekeeping()
+	go d.chores()
 	go d.refresher()
 	d.kickRefresh()
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldgw/herald/pkg/agent"
 	"github.com/heraldgw/herald/pkg/cluster"
+	"github.com/heraldgw/herald/pkg/message"
 	"github.com/heraldgw/herald/pkg/metrics"
 	"github.com/heraldgw/herald/pkg/store"
 	"github.com/heraldgw/herald/pkg/testsupport/testwait"
@@ -233,4 +234,167 @@ func TestStartPartitionRecovers(t *testing.T) {
 	}
 	waitPending(t, st, 0)
 	waitOutbox(t, st, 0, 0)
+}
+
+// gatedStore holds Finish (and, with stats set, Stats) until its gate
+// opens, as a store that stalls (NATS cut off) and answers later.
+type gatedStore struct {
+	Store
+	gate     chan struct{}
+	finish   bool          // Finish waits at the gate
+	stats    bool          // Stats waits at the gate
+	attempts bool          // AttemptStarted waits at the gate
+	held     chan struct{} // receives when a call waits at the gate
+}
+
+func (g *gatedStore) AttemptStarted(ctx context.Context, id int64, at time.Time) error {
+	if g.attempts {
+		g.wait()
+	}
+	return g.Store.AttemptStarted(ctx, id, at)
+}
+
+func (g *gatedStore) wait() {
+	select {
+	case g.held <- struct{}{}:
+	default:
+	}
+	<-g.gate
+}
+
+func (g *gatedStore) Finish(ctx context.Context, inboundID int64, st store.State, sessionKey string, gen int64, replies []message.Outbound, history []store.HistoryEntry) ([]store.OutboxRecord, error) {
+	if g.finish {
+		g.wait()
+	}
+	return g.Store.Finish(ctx, inboundID, st, sessionKey, gen, replies, history)
+}
+
+func (g *gatedStore) Stats(ctx context.Context) (store.Stats, error) {
+	if g.stats {
+		g.wait()
+	}
+	return g.Store.Stats(ctx)
+}
+
+// A turn whose Finish stalled past its partition's stop bound, and that is
+// recorded once this node owns the partition again, delivers nothing: the
+// node that took the partition in between ran it and delivered its reply.
+func TestFinishAfterOwnershipEndedDeliversNothing(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ad := newFakeAdapter("p")
+	gated := &gatedStore{Store: st, gate: make(chan struct{}), finish: true, held: make(chan struct{}, 1)}
+	opts := Options{Partitions: testPartitions, InitialBackoff: 10 * time.Millisecond}
+	platforms := map[string]Platform{"p": {Adapter: ad, Policy: allowAll, Idempotent: true}}
+	a := New(gated, newFakeAgent(), platforms, opts, quietLog(), metrics.Nop())
+	b := New(st, newFakeAgent(), platforms, opts, quietLog(), metrics.Nop())
+	defer a.Close()
+	defer b.Close()
+	for _, d := range []*Dispatcher{a, b} {
+		if _, _, err := d.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const p = 2
+	a.StartPartition(p)
+	if err := a.Deliver(context.Background(), in("e1", sessionIn(t, p), "u", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	<-gated.held // a's turn answered; its Finish stalls
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	a.StopPartition(ctx, p)
+	cancel()
+	b.StartPartition(p)
+	ad.waitSent(t, 1)
+	waitPending(t, st, 0)
+	b.StopPartition(context.Background(), p)
+	a.StartPartition(p)
+	close(gated.gate)
+	testwait.For(t, "a idle", func() bool {
+		s := a.Stats()
+		return s.TurnsInFlight == 0 && s.RepliesPending == 0 && s.Sending == 0
+	})
+	ad.mu.Lock()
+	calls := ad.calls
+	ad.mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("%d sends of one reply", calls)
+	}
+}
+
+// The watchdog's probe is answered while the store stalls: a slow store is
+// not a hung dispatcher.
+func TestCheckWhileStoreStalls(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	gated := &gatedStore{Store: st, gate: make(chan struct{}), stats: true, held: make(chan struct{}, 1)}
+	d := New(gated, newFakeAgent(), map[string]Platform{"p": {Adapter: newFakeAdapter("p"), Policy: allowAll}}, Options{}, quietLog(), metrics.Nop())
+	if _, _, err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-gated.held // the gauges' Stats waits
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = d.Check(ctx)
+	close(gated.gate)
+	d.Close()
+	if err != nil {
+		t.Fatalf("Check while the store stalls: %v", err)
+	}
+}
+
+// A reply part whose send was held (a store call stalled) past its
+// partition's stop bound is not sent by this node when it owns the
+// partition again: the node that owned it in between delivered it. The
+// platform here cannot deduplicate, so a second send would show twice.
+func TestStaleDeliveryAfterOwnershipReturns(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ad := newFakeAdapter("p")
+	gated := &gatedStore{Store: st, gate: make(chan struct{}), attempts: true, held: make(chan struct{}, 1)}
+	opts := Options{Partitions: testPartitions, InitialBackoff: 10 * time.Millisecond}
+	platforms := map[string]Platform{"p": {Adapter: ad, Policy: allowAll}}
+	a := New(gated, newFakeAgent(), platforms, opts, quietLog(), metrics.Nop())
+	b := New(st, newFakeAgent(), platforms, opts, quietLog(), metrics.Nop())
+	defer a.Close()
+	defer b.Close()
+	for _, d := range []*Dispatcher{a, b} {
+		if _, _, err := d.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const p = 4
+	a.StartPartition(p)
+	if err := a.Deliver(context.Background(), in("e1", sessionIn(t, p), "u", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	<-gated.held // a's delivery marks its attempt; the store stalls
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	a.StopPartition(ctx, p)
+	cancel()
+	b.StartPartition(p)
+	ad.waitSent(t, 1)
+	waitOutbox(t, st, 0, 0)
+	b.StopPartition(context.Background(), p)
+	a.StartPartition(p)
+	close(gated.gate)
+	testwait.For(t, "a idle", func() bool {
+		s := a.Stats()
+		return s.RepliesPending == 0 && s.Sending == 0
+	})
+	ad.mu.Lock()
+	calls := ad.calls
+	ad.mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("%d sends of one reply", calls)
+	}
 }

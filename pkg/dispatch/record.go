@@ -36,7 +36,7 @@ func (d *Dispatcher) record(it *item, st store.State, gen int64, replies []messa
 		}
 	}()
 	for attempt := 1; ; attempt++ {
-		if d.fencedKey(it.key) {
+		if d.fenced(it.part) {
 			// Cluster mode: the conversation's partition moved to another
 			// node after this turn's stop bound; the new owner records it.
 			log.Warn("turn ended after its partition moved to another node; its outcome is not recorded here, the message stays pending for the new owner")
