@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -110,15 +109,7 @@ func printCluster(w io.Writer, c *adminapi.ClusterReport, now time.Time) {
 	}
 	tw.Flush()
 	if len(c.PlatformHolders) > 0 {
-		names := make([]string, 0, len(c.PlatformHolders))
-		for p := range c.PlatformHolders {
-			names = append(names, p)
-		}
-		sort.Strings(names)
-		for i, p := range names {
-			names[i] = p + " on " + c.PlatformHolders[p]
-		}
-		fmt.Fprintf(w, "    platform leases: %s\n", strings.Join(names, ", "))
+		fmt.Fprintf(w, "    platform leases: %s\n", doctor.Holders(c.PlatformHolders))
 	}
 	if len(c.UnheldPartitions)+len(c.UnheldPlatforms) > 0 {
 		var parts []string

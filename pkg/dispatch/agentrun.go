@@ -272,7 +272,7 @@ func (d *Dispatcher) noticeButtons(it *item, what, text string, buttons []messag
 		d.log.WithError(err).WithField("message", it.id).Error("cannot queue a notice")
 		return
 	}
-	d.queueDeliveries(it.key, recs)
+	d.queueDeliveries(it.key, it.part, recs)
 }
 
 // maxReruns bounds the runs of one turn started again because the backend

@@ -431,12 +431,9 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.started {
-		return 0, 0, errors.New("dispatch: started twice")
+	if err := d.beginLocked(gens, paired); err != nil {
+		return 0, 0, err
 	}
-	d.started = true
-	d.gens = gens
-	d.paired = paired
 	for _, r := range outbox {
 		s := d.sessionLocked(r.SessionKey)
 		s.outq = append(s.outq, &delivery{rec: r, attempts: r.Attempts, nextAt: r.NextAt, unknownSince: unknown[r.ID]})
@@ -447,12 +444,29 @@ func (d *Dispatcher) Start(ctx context.Context) (msgs, replies int, err error) {
 	for _, s := range d.sessions {
 		d.kickDeliveryLocked(s)
 	}
+	d.openLocked()
+	return len(pending), len(outbox), nil
+}
+
+// beginLocked marks the dispatcher started with the shared state Start
+// read: the sessions' generations and the paired users.
+func (d *Dispatcher) beginLocked(gens map[string]int64, paired map[string]map[string]bool) error {
+	if d.started {
+		return errors.New("dispatch: started twice")
+	}
+	d.started = true
+	d.gens = gens
+	d.paired, d.pairedAt = paired, time.Now()
+	return nil
+}
+
+// openLocked opens intake and starts the housekeeping loops.
+func (d *Dispatcher) openLocked() {
 	d.intakeOpen = true
 	d.wg.Add(2)
 	d.housekept.Store(true)
 	go d.housekeeping()
 	go d.chores()
-	return len(pending), len(outbox), nil
 }
 
 // Deliver implements adapter.Inbox for every platform.
@@ -976,25 +990,23 @@ func (d *Dispatcher) finish(it *item, st store.State, text string, hist []store.
 	if !ok {
 		return
 	}
-	if d.fenced(it.part) {
-		// Recorded while its partition moved: the new owner delivers the
-		// parts (it reads them from the store), not this node, even if it
-		// owns the partition again by now.
-		d.announce(it.key)
-		return
-	}
-	d.queueDeliveries(it.key, recs)
+	d.queueDeliveries(it.key, it.part, recs)
 }
 
 // queueDeliveries hands stored reply parts of session key to delivery.
-func (d *Dispatcher) queueDeliveries(key string, recs []store.OutboxRecord) {
+// part is the ownership of the key's partition the parts were recorded
+// under (nil for work that belongs to no partition's owner, such as a
+// sent message).
+func (d *Dispatcher) queueDeliveries(key string, part *partState, recs []store.OutboxRecord) {
 	if len(recs) == 0 {
 		return
 	}
 	d.mu.Lock()
-	if d.clustered() && d.ownedLocked(key) == nil {
-		// Another node's partition: its owner delivers them, in order with
-		// the rest of the conversation.
+	if d.fencedLocked(part) || d.clustered() && d.ownedLocked(key) == nil {
+		// Another node's partition, or one whose ownership ended while the
+		// parts were recorded (even if this node owns it again by now):
+		// the owner reads them from the store and delivers them, in order
+		// with the rest of the conversation.
 		d.mu.Unlock()
 		d.announce(key)
 		return

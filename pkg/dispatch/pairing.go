@@ -58,6 +58,10 @@ func (d *Dispatcher) mayTalk(p *platform, name, user string) bool {
 	}
 	d.mu.Lock()
 	ok, stale := d.paired[name][user], d.clustered() && time.Since(d.pairedAt) > pairedStale
+	if !ok && stale {
+		// This caller reads them again; the others meanwhile use the cache.
+		d.pairedAt = time.Now()
+	}
 	d.mu.Unlock()
 	if ok || !stale {
 		return ok

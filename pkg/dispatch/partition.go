@@ -4,7 +4,7 @@ package dispatch
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -206,10 +206,7 @@ func (d *Dispatcher) StopPartition(ctx context.Context, p int) {
 		if s.delivering && len(s.outq) > 0 {
 			keep = 1
 		}
-		for _, dl := range s.outq[keep:] {
-			delete(d.outTracked, dl.rec.ID)
-		}
-		s.outq = s.outq[:keep]
+		d.dropOutLocked(s, keep)
 		if s.turn != nil && s.turn.endState == store.Pending {
 			s.turn.fenced = true
 		}
@@ -243,10 +240,7 @@ func (d *Dispatcher) StopPartition(ctx context.Context, p int) {
 	for _, s := range d.sessions {
 		if s.part == ps && !s.delivering {
 			// A part whose attempt was cancelled: pending in the store.
-			for _, dl := range s.outq {
-				delete(d.outTracked, dl.rec.ID)
-			}
-			s.outq = nil
+			d.dropOutLocked(s, 0)
 			d.gcLocked(s)
 		}
 	}
@@ -290,6 +284,16 @@ func (d *Dispatcher) fenced(ps *partState) bool {
 
 func (d *Dispatcher) fencedLocked(ps *partState) bool {
 	return ps != nil && d.owned[ps.p] != ps
+}
+
+// dropOutLocked forgets the reply parts of s's queue after the first keep:
+// they wait in the store for the partition's next owner.
+func (d *Dispatcher) dropOutLocked(s *session, keep int) {
+	for _, dl := range s.outq[keep:] {
+		delete(d.outTracked, dl.rec.ID)
+	}
+	clear(s.outq[keep:])
+	s.outq = s.outq[:keep]
 }
 
 // dropFencedLocked drops from the head of s's queue the reply parts queued
@@ -356,17 +360,19 @@ func (d *Dispatcher) refresher() {
 		}
 		d.mu.Lock()
 		parts := map[int]bool{}
-		recover := map[int]bool{}
+		recovering := map[int]bool{}
 		for p, ps := range d.owned {
 			if ps.dirty && !ps.stopping {
 				parts[p] = true
-				recover[p] = !ps.ready
+				if !ps.ready {
+					recovering[p] = true
+				}
 				ps.dirty = false
 			}
 		}
 		d.mu.Unlock()
 		if len(parts) > 0 {
-			if err := d.refresh(parts, recover); err != nil && d.ctx.Err() == nil {
+			if err := d.refresh(parts, recovering); err != nil && d.ctx.Err() == nil {
 				d.log.WithError(err).Warn("cannot read the partitions' pending work; trying again")
 				d.mu.Lock()
 				for p := range parts {
@@ -387,35 +393,31 @@ func (d *Dispatcher) refresher() {
 }
 
 // refresh takes the pending messages and reply parts of parts that this
-// dispatcher does not have in hand. For the partitions in recover (just
+// dispatcher does not have in hand. For the partitions in recovering (just
 // started) it first reads their conversations' generations and then marks
 // them ready.
-func (d *Dispatcher) refresh(parts, recover map[int]bool) error {
+func (d *Dispatcher) refresh(parts, recovering map[int]bool) error {
 	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
 	defer cancel()
 	var gens map[string]int64
-	recovering := false
-	for _, r := range recover {
-		recovering = recovering || r
-	}
-	if recovering {
+	if len(recovering) > 0 {
 		var err error
 		if gens, err = d.store.Generations(ctx); err != nil {
-			return errors.Join(errors.New("dispatch: read sessions"), err)
+			return fmt.Errorf("dispatch: read sessions: %w", err)
 		}
 	}
 	pending, err := d.store.Pending(ctx)
 	if err != nil {
-		return errors.Join(errors.New("dispatch: read pending messages"), err)
+		return fmt.Errorf("dispatch: read pending messages: %w", err)
 	}
 	outbox, err := d.store.PendingOutbox(ctx)
 	if err != nil {
-		return errors.Join(errors.New("dispatch: read pending replies"), err)
+		return fmt.Errorf("dispatch: read pending replies: %w", err)
 	}
 	var unknown map[int64]time.Time
 	if len(outbox) > 0 {
 		if unknown, err = d.store.StartedAttempts(ctx); err != nil {
-			return errors.Join(errors.New("dispatch: read send attempts"), err)
+			return fmt.Errorf("dispatch: read send attempts: %w", err)
 		}
 	}
 	d.mu.Lock()
@@ -430,19 +432,19 @@ func (d *Dispatcher) refresh(parts, recover map[int]bool) error {
 		}
 		return d.ownedLocked(key)
 	}
-	if recovering {
+	if len(recovering) > 0 {
 		for key := range d.gens {
-			if recover[d.partitionOf(key)] {
+			if recovering[d.partitionOf(key)] {
 				delete(d.gens, key)
 			}
 		}
 		for key, g := range gens {
-			if recover[d.partitionOf(key)] {
+			if recovering[d.partitionOf(key)] {
 				d.gens[key] = g
 			}
 		}
-		for p, r := range recover {
-			if ps := d.owned[p]; r && ps != nil && !ps.stopping {
+		for p := range recovering {
+			if ps := d.owned[p]; ps != nil && !ps.stopping {
 				ps.ready = true
 			}
 		}
@@ -537,7 +539,7 @@ func (d *Dispatcher) reloadPaired() {
 func (d *Dispatcher) startClustered(ctx context.Context) error {
 	gens, err := d.store.Generations(ctx)
 	if err != nil {
-		return errors.Join(errors.New("dispatch: read sessions"), err)
+		return fmt.Errorf("dispatch: read sessions: %w", err)
 	}
 	paired, err := d.loadPaired(ctx)
 	if err != nil {
@@ -545,17 +547,11 @@ func (d *Dispatcher) startClustered(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.started {
-		return errors.New("dispatch: started twice")
+	if err := d.beginLocked(gens, paired); err != nil {
+		return err
 	}
-	d.started = true
-	d.gens = gens
-	d.paired, d.pairedAt = paired, time.Now()
-	d.intakeOpen = true
-	d.wg.Add(3)
-	d.housekept.Store(true)
-	go d.housekeeping()
-	go d.chores()
+	d.openLocked()
+	d.wg.Add(1)
 	go d.refresher()
 	d.kickRefresh()
 	return nil
@@ -589,9 +585,12 @@ func (d *Dispatcher) enqueueOwned(it *item) {
 func (d *Dispatcher) announceOrWake(key string) {
 	d.mu.Lock()
 	ps := d.ownedLocked(key)
+	if ps != nil {
+		ps.dirty = true
+	}
 	d.mu.Unlock()
 	if ps != nil {
-		d.Wake(ps.p)
+		d.kickRefresh()
 		return
 	}
 	d.announce(key)

@@ -151,7 +151,7 @@ func (d *Dispatcher) Send(ctx context.Context, req SendRequest) (id int64, dup b
 	if dup {
 		return id, true, nil
 	}
-	d.queueDeliveries(key, recs)
+	d.queueDeliveries(key, nil, recs)
 	return id, false, nil
 }
 

@@ -104,12 +104,18 @@ func platformsCheck(c *adminapi.ClusterReport, ttl time.Duration, now time.Time)
 	if len(c.PlatformHolders) == 0 {
 		return Check{name, Pass, "no leased platform (webhook, whatsapp and wecom accept on every node)", ""}
 	}
-	names := make([]string, 0, len(c.PlatformHolders))
-	for p, node := range c.PlatformHolders {
+	return Check{name, Pass, Holders(c.PlatformHolders), ""}
+}
+
+// Holders writes the holders of the platform leases, "platform on node",
+// sorted by platform and separated by commas.
+func Holders(m map[string]string) string {
+	names := make([]string, 0, len(m))
+	for p, node := range m {
 		names = append(names, p+" on "+node)
 	}
 	sort.Strings(names)
-	return Check{name, Pass, strings.Join(names, ", "), ""}
+	return strings.Join(names, ", ")
 }
 
 // clusterNATSCheck: the leases live in NATS; a node that cannot reach it

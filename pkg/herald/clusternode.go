@@ -232,17 +232,15 @@ func (n *clusterNode) startIntake(name string) {
 		n.d.board.report(name, pc.Type, adapter.Status{Phase: adapter.PhaseFatal, Err: err})
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &platform{name: name, conf: pc, adapter: a, cancel: cancel}
-	n.d.board.report(name, pc.Type, adapter.Status{Phase: adapter.PhaseStarting})
-	if err := a.Start(ctx, n.d.disp); err != nil {
-		logging.Event(n.log, logging.MsgAdapterFatal).WithError(err).WithField("platform", name).Error("platform failed to start")
-		n.d.board.report(name, pc.Type, adapter.Status{Phase: adapter.PhaseFatal, Err: err})
-	}
+	p := &platform{name: name, conf: pc, adapter: a}
+	err = n.d.startAdapter(p)
+	// Kept even when it failed: stopIntake and close stop it either way.
 	n.mu.Lock()
 	n.intake[name] = p
 	n.mu.Unlock()
-	n.log.WithField("platform", name).Info("cluster: platform lease held: receiving")
+	if err == nil {
+		n.log.WithField("platform", name).Info("cluster: platform lease held: receiving")
+	}
 }
 
 // stopIntake stops the intake of name within ctx (an adapter's Stop

@@ -100,10 +100,6 @@ func Run(ctx context.Context, opts Options) error {
 	} else if limit > 0 {
 		log.WithField("limit_bytes", limit).Debug("Go memory limit set from the unit's MemoryHigh")
 	}
-	if err := NotRunnable(cfg); err != nil {
-		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")
-		return d.failed(ExitConfig, err)
-	}
 	startFaults, err := d.armFaults()
 	if err != nil {
 		logging.Event(log, logging.MsgConfigInvalid).WithError(err).Error("invalid configuration; herald does not start")

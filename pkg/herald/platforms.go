@@ -156,21 +156,30 @@ func (d *daemon) startPlatforms(ps map[string]*platform) {
 		if p.cancel != nil {
 			continue
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		p.cancel = cancel
 		if d.clusterNode != nil && adapter.Leased(p.conf.Type) {
+			_, p.cancel = context.WithCancel(context.Background())
 			d.board.reportFirst(p.name, p.conf.Type, adapter.Status{Phase: adapter.PhaseStandby})
 			continue
 		}
-		d.board.report(p.name, p.conf.Type, adapter.Status{Phase: adapter.PhaseStarting})
-		if err := p.adapter.Start(ctx, d.disp); err != nil {
-			logging.Event(d.log, logging.MsgAdapterFatal).WithError(err).WithField("platform", p.name).Error("platform failed to start")
-			d.board.report(p.name, p.conf.Type, adapter.Status{Phase: adapter.PhaseFatal, Err: err})
-		}
+		_ = d.startAdapter(p)
 	}
 	d.mu.Lock()
 	d.platforms = ps
 	d.mu.Unlock()
+}
+
+// startAdapter starts p's adapter with the dispatcher as its inbox. A
+// failure is logged and shown as fatal on the board, and returned.
+func (d *daemon) startAdapter(p *platform) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	d.board.report(p.name, p.conf.Type, adapter.Status{Phase: adapter.PhaseStarting})
+	err := p.adapter.Start(ctx, d.disp)
+	if err != nil {
+		logging.Event(d.log, logging.MsgAdapterFatal).WithError(err).WithField("platform", p.name).Error("platform failed to start")
+		d.board.report(p.name, p.conf.Type, adapter.Status{Phase: adapter.PhaseFatal, Err: err})
+	}
+	return err
 }
 
 func (d *daemon) running() []*platform {

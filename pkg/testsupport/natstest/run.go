@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -93,21 +94,18 @@ func Run(cfg Config) ([]*server.Server, error) {
 	if cfg.N == 1 {
 		return servers, nil
 	}
-	for {
-		ready := 0
+	current := testwait.Until(time.Until(deadline), func() bool {
 		for _, s := range servers {
-			if s.JetStreamIsClustered() && s.JetStreamIsCurrent() {
-				ready++
+			if !s.JetStreamIsClustered() || !s.JetStreamIsCurrent() {
+				return false
 			}
 		}
-		if ready == cfg.N {
-			return servers, nil
-		}
-		if time.Now().After(deadline) {
-			return fail(errors.New("natstest: JetStream cluster not ready within " + cfg.Ready.String()))
-		}
-		time.Sleep(50 * time.Millisecond)
+		return true
+	})
+	if !current {
+		return fail(errors.New("natstest: JetStream cluster not ready within " + cfg.Ready.String()))
 	}
+	return servers, nil
 }
 
 // Shutdown stops servers and waits until each has stopped.

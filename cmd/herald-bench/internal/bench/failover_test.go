@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/config"
+	"github.com/heraldgw/herald/pkg/testsupport/testwait"
 )
 
 // TestGoalFailover: every failover must end within lease_ttl + 2 s: the
@@ -126,21 +127,10 @@ func TestTGFake(t *testing.T) {
 			_, _, _ = call(hctx, node, tgToken, "getUpdates", `{"timeout":30}`)
 		}()
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(f.pollers()) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("pollers = %v, want both nodes", f.pollers())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Within(t, 30*time.Second, "both nodes polling", func() bool { return len(f.pollers()) == 2 })
 	cancel()
 	wg.Wait()
-	for len(f.pollers()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("pollers = %v after the clients left", f.pollers())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Within(t, 30*time.Second, "no node polling after the clients left", func() bool { return len(f.pollers()) == 0 })
 	if got := f.maxPollers(); got != 2 {
 		t.Errorf("maxPollers = %d, want 2", got)
 	}
