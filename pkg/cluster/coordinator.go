@@ -236,6 +236,26 @@ func NewCoordinator(cfg Config, js jetstream.JetStream, b Buckets, w Worker, m M
 	return c, nil
 }
 
+// bucketStatus reads a bucket's status, each attempt bounded by a second
+// and tried again until ctx ends: while its stream elects a leader (just
+// created, or a NATS server gone) a request can go unanswered, and the
+// next one finds the new leader.
+func bucketStatus(ctx context.Context, kv jetstream.KeyValue) (jetstream.KeyValueStatus, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := kv.Status(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 var instanceName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
 // Start checks the buckets' TTLs against the configuration and starts the
@@ -248,7 +268,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 		kv  jetstream.KeyValue
 		ttl time.Duration
 	}{{c.b.Leases, c.cfg.Lease.TTL}, {c.b.Members, c.cfg.Member.TTL}} {
-		st, err := b.kv.Status(ctx)
+		st, err := bucketStatus(ctx, b.kv)
 		if err != nil {
 			c.started.Store(false)
 			return fmt.Errorf("cluster: bucket status: %w", err)

@@ -5,6 +5,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/testsupport/natstest"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
 )
@@ -631,5 +633,51 @@ func TestOpenBucketsNames(t *testing.T) {
 	}
 	if _, err := OpenBuckets(ctx, js, "a.b", testConfig(3*time.Second), 1); err == nil {
 		t.Fatal("prefix a.b accepted")
+	}
+}
+
+// silentStatus is a bucket whose first status requests go unanswered, as
+// while its stream elects a leader.
+type silentStatus struct {
+	jetstream.KeyValue
+	silent int
+}
+
+func (s *silentStatus) Status(ctx context.Context) (jetstream.KeyValueStatus, error) {
+	if s.silent > 0 {
+		s.silent--
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.KeyValue.Status(ctx)
+}
+
+// TestBucketStatusRetries: an unanswered status request is sent again
+// until the start's context ends.
+func TestBucketStatusRetries(t *testing.T) {
+	srv := natstest.StartServer(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := LeaseBucket(ctx, js, "retry_leases", 5*time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := bucketStatus(ctx, &silentStatus{KeyValue: kv, silent: 2})
+	if err != nil || st.TTL() != 5*time.Second {
+		t.Fatalf("status after two unanswered requests: %v, %v", st, err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancelShort()
+	if _, err := bucketStatus(short, &silentStatus{KeyValue: kv, silent: 100}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("status with every request unanswered: %v, want the deadline", err)
 	}
 }
