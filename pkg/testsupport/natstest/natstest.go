@@ -30,10 +30,11 @@ type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	cut    bool
+	closed bool // set by Close: a connection accepted meanwhile is closed at once
+	conns  []net.Conn
+	wg     sync.WaitGroup
 }
 
 // StartProxy listens on 127.0.0.1 and forwards to target until the test ends.
@@ -107,6 +108,14 @@ func (p *Proxy) accept() {
 			continue
 		}
 		p.mu.Lock()
+		if p.closed {
+			// Accepted before Close and dialled after it went through
+			// the connections: nobody else would close these.
+			p.mu.Unlock()
+			c.Close()
+			u.Close()
+			return
+		}
 		p.conns = append(p.conns, c, u)
 		p.mu.Unlock()
 		p.wg.Add(2)
@@ -144,6 +153,7 @@ func (p *Proxy) pipe(src, dst net.Conn) {
 func (p *Proxy) Close() {
 	p.ln.Close()
 	p.mu.Lock()
+	p.closed = true
 	for _, c := range p.conns {
 		c.Close()
 	}
