@@ -66,7 +66,7 @@ type Member struct {
 	Started   time.Time `json:"started"`
 	Version   string    `json:"version"`
 	HTTP      string    `json:"http,omitempty"`
-	Platforms []string  `json:"platforms,omitempty"` // platform instances this node can run
+	Platforms []string  `json:"platforms,omitempty"` // platform instances this node runs, less those it declines
 }
 
 // Config is one node's cluster configuration.
@@ -145,12 +145,22 @@ type Status struct {
 	Partitions []int             // partitions this node holds, sorted
 	Platforms  []string          // platforms this node holds, sorted
 	Holders    map[string]string // lease key -> holding node, as this node sees the bucket
+	Declined   []Declined        // platforms this node declines for now (Decline), sorted
+	// Declines counts Decline calls since Start.
+	Declines uint64
 	// MemberChanges counts changes of the member list since Start: a
 	// number that keeps growing in a steady cluster means flapping.
 	MemberChanges uint64
 	LastError     string
 	LastErrorAt   time.Time
 	NATS          string // the NATS connection's state
+}
+
+// Declined is a platform this node gave up for a while (Decline).
+type Declined struct {
+	Platform string
+	Until    time.Time
+	Why      string
 }
 
 // Coordinator holds, for one node, exactly the partition leases the node
@@ -181,7 +191,9 @@ type Coordinator struct {
 	lastErrAt     time.Time
 	changed       chan struct{}
 	fallbackSig   map[string]string // platform key -> member set it was taken under as a fallback
-	badMember     map[string]bool   // member keys already warned about; reconcileLoop only
+	declined      map[string]Declined
+	declines      uint64
+	badMember     map[string]bool // member keys already warned about; reconcileLoop only
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // join, reconcile and slot goroutines
@@ -203,7 +215,7 @@ func NewCoordinator(cfg Config, js jetstream.JetStream, b Buckets, w Worker, m M
 	}
 	c := &Coordinator{cfg: cfg, js: js, b: b, work: w, metrics: m, log: log.WithField("node", cfg.Node),
 		byKey: map[string]*slot{}, kick: make(chan struct{}, 1), joinKey: make(chan struct{}, 1),
-		changed: make(chan struct{}), fallbackSig: map[string]string{}, badMember: map[string]bool{}}
+		changed: make(chan struct{}), fallbackSig: map[string]string{}, badMember: map[string]bool{}, declined: map[string]Declined{}}
 	c.self = Member{Node: cfg.Node, Started: time.Now().UTC().Truncate(time.Second), Version: cfg.Version, HTTP: cfg.HTTP, Platforms: cfg.Platforms}
 	value, err := json.Marshal(c.self)
 	if err != nil {
@@ -388,7 +400,12 @@ func (c *Coordinator) Status() Status {
 	}
 	c.mu.Lock()
 	st.LastError, st.LastErrorAt, st.MemberChanges = c.lastErr, c.lastErrAt, c.memberChanges
+	for _, d := range c.declined {
+		st.Declined = append(st.Declined, d)
+	}
+	st.Declines = c.declines
 	c.mu.Unlock()
+	slices.SortFunc(st.Declined, func(a, b Declined) int { return strings.Compare(a.Platform, b.Platform) })
 	if nc := c.js.Conn(); nc != nil {
 		st.NATS = nc.Status().String()
 	}
@@ -476,6 +493,16 @@ func (c *Coordinator) reconcileLoop(ctx context.Context) {
 
 // reconcile sets each slot's want from the live members.
 func (c *Coordinator) reconcile(now time.Time) {
+	c.mu.Lock()
+	for name, d := range c.declined {
+		if !now.Before(d.Until) {
+			delete(c.declined, name)
+			c.announceLocked()
+			c.log.WithField("platform", name).Info("cluster: platform declined until " + d.Until.Format(time.TimeOnly) + ": runs here again")
+		}
+	}
+	self := c.self
+	c.mu.Unlock()
 	// Until the members are known, this node would think itself alone and
 	// want every lease.
 	joined := c.joined.Load() && c.members.synced()
@@ -495,7 +522,7 @@ func (c *Coordinator) reconcile(now time.Time) {
 		live = append(live, m)
 	}
 	if joined {
-		live = append(live, c.self)
+		live = append(live, self)
 	}
 	slices.SortFunc(live, func(a, b Member) int { return strings.Compare(a.Node, b.Node) })
 	names := make([]string, len(live))
@@ -545,6 +572,10 @@ func (c *Coordinator) wantPlatform(s *slot, live []Member, sig string, now time.
 	key := s.res.Key()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, ok := c.declined[s.res.Platform]; ok {
+		delete(c.fallbackSig, key)
+		return false
+	}
 	if OwnerOf(s.res.Platform, able) == c.cfg.Node {
 		delete(c.fallbackSig, key)
 		return true
@@ -562,6 +593,50 @@ func (c *Coordinator) wantPlatform(s *slot, live []Member, sig string, now time.
 		return true
 	}
 	return false
+}
+
+// Decline gives up this node's claim on platform for d, because the
+// platform cannot run here (its intake failed to start, or has not
+// connected for long); why is shown in Status. The node stops wanting the
+// lease (a held one is released, its work stopped) and announces itself
+// without the platform at its next membership renewal, so the preferred
+// owner among the other members that run it takes it, and no node falls
+// back to this one meanwhile. Once d has passed the node runs the platform
+// again as before, and takes the lease back if it is the preferred owner.
+// A platform this node does not run is ignored; declining one again sets
+// a new end.
+func (c *Coordinator) Decline(platform string, d time.Duration, why string) {
+	if !slices.Contains(c.cfg.Platforms, platform) {
+		return
+	}
+	until := time.Now().Add(d)
+	c.mu.Lock()
+	c.declined[platform] = Declined{Platform: platform, Until: until, Why: why}
+	c.declines++
+	c.announceLocked()
+	c.mu.Unlock()
+	c.log.WithFields(logrus.Fields{"platform": platform, "until": until.Format(time.TimeOnly), "reason": why}).
+		Warn("cluster: platform declined: handing its lease over")
+	signal(c.kick)
+	c.notify()
+}
+
+// announceLocked sets this node's announcement to the platforms it runs
+// less those it declines; the member lease writes it at its next renewal.
+func (c *Coordinator) announceLocked() {
+	var ps []string
+	for _, p := range c.cfg.Platforms {
+		if _, ok := c.declined[p]; !ok {
+			ps = append(ps, p)
+		}
+	}
+	c.self.Platforms = ps
+	value, err := json.Marshal(c.self)
+	if err != nil {
+		c.log.WithError(err).Error("cluster: member value")
+		return
+	}
+	c.member.SetValue(value)
 }
 
 // slot is one resource's lease on this node and the goroutine that

@@ -578,6 +578,72 @@ func TestCoordinatorPlatformFallback(t *testing.T) {
 	tr.check(t)
 }
 
+// TestCoordinatorDecline: the preferred owner of a platform declines it.
+// It releases the lease, announces itself without the platform, and the
+// preferred owner among the others takes it over within a few renewals,
+// not after the grace (set long here), and keeps it while the decline
+// lasts. When the decline ends the first node takes the platform back. No
+// two nodes run it at once; a platform the node does not run is ignored.
+func TestCoordinatorDecline(t *testing.T) {
+	s := natstest.StartServer(t)
+	cfg := testConfig(3 * time.Second)
+	cfg.Grace = time.Hour
+	tr := newTracker()
+	var m counters
+	var nodes []*node
+	for _, name := range []string{"n1", "n2", "n3"} {
+		nodes = append(nodes, startNode(t, s.ClientURL(), name, cfg, 1, trackedWorker{tr: tr, node: name}, &m))
+	}
+	waitConverged(t, cfg, tr, nodes)
+	const platform = "telegram-main"
+	key := Resource{Kind: KindPlatform, Platform: platform}.Key()
+	first := OwnerOf(platform, names(nodes))
+	var decliner *node
+	var others []string
+	for _, n := range nodes {
+		if n.name == first {
+			decliner = n
+		} else {
+			others = append(others, n.name)
+		}
+	}
+	next := OwnerOf(platform, others)
+
+	decliner.c.Decline("no-such-platform", time.Hour, "ignored")
+	declined := time.Now()
+	decliner.c.Decline(platform, time.Hour, "credentials rejected")
+	waitFor(t, platform+" on "+next, func() bool { return tr.runningOn(key) == next })
+	took := time.Since(declined)
+	if took >= cfg.Grace {
+		t.Fatalf("%s took %s after %v: the grace, not the decline", next, platform, took)
+	}
+	st := decliner.c.Status()
+	if len(st.Declined) != 1 || st.Declined[0].Platform != platform || st.Declined[0].Why != "credentials rejected" ||
+		st.Declines != 1 || slices.Contains(st.Platforms, platform) {
+		t.Fatalf("decliner's status: declined %+v, declines %d, platforms %v", st.Declined, st.Declines, st.Platforms)
+	}
+	for _, n := range nodes {
+		waitFor(t, n.name+" sees "+first+" announce itself without "+platform, func() bool {
+			ms := n.c.Status().Members
+			i := slices.IndexFunc(ms, func(mb Member) bool { return mb.Node == first })
+			return i >= 0 && !slices.Contains(ms[i].Platforms, platform)
+		})
+	}
+	t.Logf("%s declined %s: %s took it %v later (renew %v)", first, platform, next, took.Round(time.Millisecond), cfg.Lease.Renew)
+
+	// The decline ends: the preferred owner takes the platform back.
+	decliner.c.Decline(platform, 500*time.Millisecond, "short")
+	waitFor(t, platform+" back on "+first, func() bool { return tr.runningOn(key) == first })
+	waitConverged(t, cfg, tr, nodes)
+	if st := decliner.c.Status(); len(st.Declined) != 0 || st.Declines != 2 {
+		t.Fatalf("after the decline: declined %+v, declines %d", st.Declined, st.Declines)
+	}
+	tr.check(t)
+	if m.lost.Load() != 0 {
+		t.Fatalf("%d leases lost; none should be", m.lost.Load())
+	}
+}
+
 // TestCoordinatorRejectsBadConfig: a node id or platform name that is not
 // a valid key, and buckets whose TTL is not the configured one, are clear
 // errors before anything is written.

@@ -87,6 +87,16 @@
 // under; when the members change, the preference rule applies again, so a
 // platform moves at most once per membership change.
 //
+// Declining: a node on which a platform cannot run (herald calls Decline
+// when its intake fails to start, reports a fatal error, or has not
+// connected for minutes while another member runs the platform) stops
+// wanting that platform for a while, releases its lease, and announces
+// itself without it at its next membership write (within Renew). The
+// others then see another preferred owner, which takes the key; the
+// fallback after Grace never picks a node that declines. When the decline
+// ends, the node announces the platform again and, if it is the preferred
+// owner, takes it back once the holder has released it.
+//
 // Join: others see the new member's first write, release what it wins, and
 // it takes each key when the delete arrives. Leave (Close): the node deletes
 // its member key first, so the others want its share, then stops and

@@ -99,17 +99,18 @@ type Lease struct {
 	kind    string
 	key     string
 	node    string
-	value   []byte
 	cfg     LeaseConfig
 	stop    func(ctx context.Context)
 	metrics Metrics
 	log     *logrus.Entry
 
-	mu   sync.Mutex
-	held bool
-	rev  uint64
-	quit chan struct{}
-	done chan struct{}
+	mu    sync.Mutex
+	value []byte // what every write stores; SetValue changes it
+	prior []byte // the value before the last SetValue, for deleteOwn
+	held  bool
+	rev   uint64
+	quit  chan struct{}
+	done  chan struct{}
 }
 
 // NewLease prepares a lease on key in kv for node. stop must return once
@@ -133,6 +134,17 @@ func (l *Lease) Held() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.held
+}
+
+// SetValue changes the value the lease's writes store from now on: the
+// next renewal, within Renew, carries it to the other nodes.
+func (l *Lease) SetValue(v []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if bytes.Equal(v, l.value) {
+		return
+	}
+	l.prior, l.value = l.value, bytes.Clone(v)
 }
 
 // TryAcquire takes the key if it is absent, deleted or expired. It reports
@@ -188,8 +200,11 @@ func (l *Lease) renew(t0 time.Time, rev uint64, quit, done chan struct{}) {
 			case <-ctx.Done():
 			}
 		}()
+		l.mu.Lock()
+		value := l.value
+		l.mu.Unlock()
 		sent := time.Now()
-		nrev, err := l.kv.Update(ctx, l.key, l.value, rev)
+		nrev, err := l.kv.Update(ctx, l.key, value, rev)
 		cancel()
 		switch {
 		case err == nil:
@@ -265,9 +280,10 @@ func (l *Lease) Release(ctx context.Context) error {
 
 // deleteOwn deletes the key against the revision this holder last wrote.
 // Release cancels a renewal in flight, and the server may have stored it
-// all the same: then the key holds this holder's value at a newer revision,
-// and the delete is tried again against that one. A revision written by
-// anyone else is left alone.
+// all the same: then the key holds this holder's value (the current one,
+// or the one before a SetValue) at a newer revision, and the delete is
+// tried again against that one. A revision written by anyone else is left
+// alone.
 func (l *Lease) deleteOwn(ctx context.Context) error {
 	rev := l.rev
 	for attempt := 0; ; attempt++ {
@@ -276,7 +292,7 @@ func (l *Lease) deleteOwn(ctx context.Context) error {
 			return err
 		}
 		e, gerr := l.kv.Get(ctx, l.key)
-		if gerr != nil || !bytes.Equal(e.Value(), l.value) || e.Revision() <= rev {
+		if gerr != nil || e.Revision() <= rev || !bytes.Equal(e.Value(), l.value) && (l.prior == nil || !bytes.Equal(e.Value(), l.prior)) {
 			return err
 		}
 		rev = e.Revision()

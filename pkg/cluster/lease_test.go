@@ -65,6 +65,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// TestLeaseSetValue: a value set while the lease is held is stored by the
+// next renewal, and Release still deletes the key.
+func TestLeaseSetValue(t *testing.T) {
+	s := natstest.StartServer(t)
+	js := connect(t, s.ClientURL())
+	cfg := LeaseConfig{TTL: 2 * time.Second, Renew: 200 * time.Millisecond, StopTimeout: 500 * time.Millisecond, Drift: 200 * time.Millisecond}
+	kv := bucket(t, js, cfg.TTL, 1)
+	ctx := context.Background()
+	var m counters
+	l, err := newLease(kv, KindMember, "node-a", "node-a", []byte("one"), cfg, func(context.Context) {}, &m, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.TryAcquire(ctx); !ok || err != nil {
+		t.Fatalf("acquire = %v, %v", ok, err)
+	}
+	l.SetValue([]byte("two"))
+	waitFor(t, "the renewal to store the new value", func() bool {
+		e, err := kv.Get(ctx, "node-a")
+		return err == nil && string(e.Value()) == "two"
+	})
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(ctx, "node-a"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("after Release: %v, want ErrKeyNotFound", err)
+	}
+}
+
 func TestLeaseAcquireRenewRelease(t *testing.T) {
 	s := natstest.StartServer(t)
 	js := connect(t, s.ClientURL())
