@@ -120,6 +120,7 @@ func TestPrintCluster(t *testing.T) {
 		UnheldSince:      now.Add(-12 * time.Second),
 		LastError:        "cluster: create partition/006: context deadline exceeded",
 		LastErrorAt:      now.Add(-90 * time.Second),
+		Declined:         []adminapi.ClusterDeclined{{Platform: "mm", Until: now.Add(58 * time.Second), Reason: "failed: mattermost: 401 Unauthorized"}},
 	}
 	var b bytes.Buffer
 	printCluster(&b, c, now)
@@ -129,6 +130,7 @@ func TestPrintCluster(t *testing.T) {
     b              1.2.0  up 2m0s    -              partitions 2  platforms mm,tg
     platform leases: tg on a
     UNHELD: 2 partitions (6-7) and platforms mm, for 12s
+    DECLINED: mm cannot run on this node (failed: mattermost: 401 Unauthorized): handed over, tried here again in 58s
     last error 1m30s ago: cluster: create partition/006: context deadline exceeded
 `
 	if got := b.String(); got != want {

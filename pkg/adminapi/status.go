@@ -68,6 +68,17 @@ type ClusterReport struct {
 	// NATS is the cluster's NATS connection state ("CONNECTED",
 	// "RECONNECTING", ...).
 	NATS string `json:"nats"`
+	// Declined lists the leased platforms this node has given up for a
+	// while because they cannot run here; the other members that run
+	// them take them over.
+	Declined []ClusterDeclined `json:"declined,omitempty"`
+}
+
+// ClusterDeclined is a platform this node declines until Until, and why.
+type ClusterDeclined struct {
+	Platform string    `json:"platform"`
+	Until    time.Time `json:"until"`
+	Reason   string    `json:"reason"`
 }
 
 // ClusterMember is one live member in ClusterReport.

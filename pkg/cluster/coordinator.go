@@ -146,8 +146,6 @@ type Status struct {
 	Platforms  []string          // platforms this node holds, sorted
 	Holders    map[string]string // lease key -> holding node, as this node sees the bucket
 	Declined   []Declined        // platforms this node declines for now (Decline), sorted
-	// Declines counts Decline calls since Start.
-	Declines uint64
 	// MemberChanges counts changes of the member list since Start: a
 	// number that keeps growing in a steady cluster means flapping.
 	MemberChanges uint64
@@ -192,7 +190,6 @@ type Coordinator struct {
 	changed       chan struct{}
 	fallbackSig   map[string]string // platform key -> member set it was taken under as a fallback
 	declined      map[string]Declined
-	declines      uint64
 	badMember     map[string]bool // member keys already warned about; reconcileLoop only
 
 	cancel   context.CancelFunc
@@ -403,7 +400,6 @@ func (c *Coordinator) Status() Status {
 	for _, d := range c.declined {
 		st.Declined = append(st.Declined, d)
 	}
-	st.Declines = c.declines
 	c.mu.Unlock()
 	slices.SortFunc(st.Declined, func(a, b Declined) int { return strings.Compare(a.Platform, b.Platform) })
 	if nc := c.js.Conn(); nc != nil {
@@ -612,7 +608,6 @@ func (c *Coordinator) Decline(platform string, d time.Duration, why string) {
 	until := time.Now().Add(d)
 	c.mu.Lock()
 	c.declined[platform] = Declined{Platform: platform, Until: until, Why: why}
-	c.declines++
 	c.announceLocked()
 	c.mu.Unlock()
 	c.log.WithFields(logrus.Fields{"platform": platform, "until": until.Format(time.TimeOnly), "reason": why}).

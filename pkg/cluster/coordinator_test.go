@@ -619,8 +619,8 @@ func TestCoordinatorDecline(t *testing.T) {
 	}
 	st := decliner.c.Status()
 	if len(st.Declined) != 1 || st.Declined[0].Platform != platform || st.Declined[0].Why != "credentials rejected" ||
-		st.Declines != 1 || slices.Contains(st.Platforms, platform) {
-		t.Fatalf("decliner's status: declined %+v, declines %d, platforms %v", st.Declined, st.Declines, st.Platforms)
+		slices.Contains(st.Platforms, platform) {
+		t.Fatalf("decliner's status: declined %+v, platforms %v", st.Declined, st.Platforms)
 	}
 	for _, n := range nodes {
 		waitFor(t, n.name+" sees "+first+" announce itself without "+platform, func() bool {
@@ -635,8 +635,8 @@ func TestCoordinatorDecline(t *testing.T) {
 	decliner.c.Decline(platform, 500*time.Millisecond, "short")
 	waitFor(t, platform+" back on "+first, func() bool { return tr.runningOn(key) == first })
 	waitConverged(t, cfg, tr, nodes)
-	if st := decliner.c.Status(); len(st.Declined) != 0 || st.Declines != 2 {
-		t.Fatalf("after the decline: declined %+v, declines %d", st.Declined, st.Declines)
+	if st := decliner.c.Status(); len(st.Declined) != 0 {
+		t.Fatalf("after the decline: declined %+v", st.Declined)
 	}
 	tr.check(t)
 	if m.lost.Load() != 0 {

@@ -101,6 +101,18 @@ func platformsCheck(c *adminapi.ClusterReport, ttl time.Duration, now time.Time)
 		}
 		return Check{name, Fail, detail, "run herald status on the nodes that run them (members lists each node's platforms): the platform must be configured there and the node a member"}
 	}
+	if len(c.Declined) > 0 {
+		var parts []string
+		for _, d := range c.Declined {
+			parts = append(parts, fmt.Sprintf("%s (%s; tried here again in %s)", d.Platform, d.Reason, d.Until.Sub(now).Round(time.Second)))
+		}
+		detail := "cannot run on this node, handed over: " + strings.Join(parts, ", ")
+		if len(c.PlatformHolders) > 0 {
+			detail += "; held: " + Holders(c.PlatformHolders)
+		}
+		return Check{name, Warn, detail,
+			"journalctl -u herald -g 'handing it over' on this node says why; check the platform's configuration and secrets on this node, and its network route to the platform"}
+	}
 	if len(c.PlatformHolders) == 0 {
 		return Check{name, Pass, "no leased platform (webhook, whatsapp and wecom accept on every node)", ""}
 	}

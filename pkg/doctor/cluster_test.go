@@ -110,6 +110,12 @@ func TestClusterChecks(t *testing.T) {
 	})
 	expect("joining member", joined["cluster partitions"], Pass)
 
+	// This node declined tg, which b holds now: WARN with the reason.
+	declined := run(func(c *adminapi.ClusterReport) {
+		c.Declined = []adminapi.ClusterDeclined{{Platform: "tg", Until: now.Add(50 * time.Second), Reason: "failed: telegram: 401 Unauthorized"}}
+	})
+	expect("declined", declined["cluster platforms"], Warn, "tg (failed: telegram: 401 Unauthorized; tried here again in 50s)", "tg on b")
+
 	none := run(func(c *adminapi.ClusterReport) {
 		c.PlatformHolders = map[string]string{}
 		for i := range c.Members {

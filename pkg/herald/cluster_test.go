@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -297,6 +299,72 @@ func TestClusterTelegramLease(t *testing.T) {
 		if n := answered(text); n != 1 {
 			t.Errorf("%q answered %d times, want 1", text, n)
 		}
+	}
+	noConflict(t, nodes)
+}
+
+// TestClusterIntakeFailureHandsOver: the bot's preferred holder cannot run
+// it: its token is rejected (401 at getMe). It declines the platform, and
+// the other node takes the bot over at once instead of the bot staying
+// deaf while the failed node holds its lease; that node answers. The
+// declining node's status says what it declined and why, and the bot is
+// not counted as unheld.
+func TestClusterIntakeFailureHandsOver(t *testing.T) {
+	srv := natstest.StartServer(t)
+	recv := webhooktest.NewReceiver(t)
+	fake, extra := telegramPlatform(t)
+	ids := []string{"node-a", "node-b"}
+	bad := cluster.OwnerOf("telegram", ids)
+	badToken := filepath.Join(t.TempDir(), "bad-token")
+	if err := os.WriteFile(badToken, []byte("123:rejected"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wrong := regexp.MustCompile(`token: \{file: [^}]+\}`).ReplaceAllString(extra, "token: {file: "+badToken+"}")
+	began := time.Now()
+	nodes := startClusterNodes(t, srv.ClientURL(), recv.URL, extra, ids, func(i int, c *testConfig) {
+		if ids[i] == bad {
+			c.Extra = wrong
+		}
+	})
+	var failed, good *clusterTestNode
+	for _, n := range nodes {
+		if n.id == bad {
+			failed = n
+		} else {
+			good = n
+		}
+	}
+	st := waitStatus(t, failed.dir, func(s adminapi.StatusReport) bool {
+		return len(s.Cluster.Declined) == 1 && s.Cluster.PlatformHolders["telegram"] == good.id
+	})
+	if d := st.Cluster.Declined[0]; d.Platform != "telegram" || !strings.Contains(d.Reason, "Unauthorized") || time.Until(d.Until) <= 0 {
+		t.Fatalf("declined: %+v", d)
+	}
+	if slices.Contains(st.Cluster.UnheldPlatforms, "telegram") || !strings.Contains(st.StatusLine, "declined telegram until") {
+		t.Fatalf("unheld %v; STATUS=%q", st.Cluster.UnheldPlatforms, st.StatusLine)
+	}
+	platformHolder(t, good, "telegram")
+	t.Logf("the bot moved from %s (token rejected) to %s %v after the nodes started", failed.id, good.id, time.Since(began).Round(time.Millisecond))
+
+	// A conversation whose partition the good node owns: the failed node
+	// cannot send with its token either.
+	id := int64(555)
+	for ; ; id++ {
+		in := message.Inbound{Platform: "telegram", ChatType: message.ChatDirect, ChatID: strconv.FormatInt(id, 10)}
+		if cluster.Owner(cluster.PartitionOf(in.SessionKey(true), clusterPartitions), ids) == good.id {
+			break
+		}
+	}
+	fake.PushText(telegramtest.Chat{ID: id, Type: "private"}, telegramtest.User{ID: id, FirstName: "Ann"}, "after the handover")
+	fake.Wait(t, testwait.Timeout, "the answer", func() bool { return telegramAnswers(fake, "after the handover") >= 1 })
+	for _, n := range nodes {
+		n.stop(t)
+	}
+	if n := telegramAnswers(fake, "after the handover"); n != 1 {
+		t.Errorf("answered %d times, want 1", n)
+	}
+	if out := failed.p.output(); !strings.Contains(out, "handing it over") {
+		t.Errorf("%s logged no handover:\n%s", failed.id, out)
 	}
 	noConflict(t, nodes)
 }

@@ -5,6 +5,7 @@ package herald
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,13 +69,32 @@ type clusterNode struct {
 	stopped chan struct{} // ends the status poker
 	pokes   sync.WaitGroup
 	intake  map[string]*platform // leased platforms whose intake runs here
+	// lastUp is, per leased platform whose lease this node holds, when its
+	// intake started or was last seen connected; declines counts the
+	// platform's declines since its intake was last seen connected.
+	lastUp   map[string]time.Time
+	declines map[string]int
 }
+
+// A leased platform that cannot run on this node is handed over to
+// another: its intake could not be built or started, it reported a fatal
+// error (credentials rejected, say), or it has not connected for
+// intakeStuckAfter while another member runs the platform (this node's
+// route to the platform is broken, say). The node declines the platform
+// (cluster.Coordinator.Decline) for declineFirst, doubled at each decline
+// until the intake is seen connected, up to declineMax; then it runs the
+// platform again when it is the preferred owner or the platform is free.
+const (
+	intakeStuckAfter = 2 * time.Minute
+	declineFirst     = time.Minute
+	declineMax       = 16 * time.Minute
+)
 
 var _ cluster.Worker = (*clusterNode)(nil)
 
 func newClusterNode(d *daemon, cfg *config.Config, log *logrus.Entry) *clusterNode {
 	return &clusterNode{d: d, cfg: cfg.Cluster, wake: cfg.Store.NATS.Prefix + ".wake.", log: log,
-		intake: map[string]*platform{}, stopped: make(chan struct{})}
+		intake: map[string]*platform{}, stopped: make(chan struct{}), lastUp: map[string]time.Time{}, declines: map[string]int{}}
 }
 
 // leasedPlatforms names the enabled platform instances of cfg whose intake
@@ -218,6 +238,9 @@ func (n *clusterNode) Stop(ctx context.Context, r cluster.Resource) {
 // startIntake builds a fresh instance of the leased platform name (an
 // adapter starts once) and starts it with the dispatcher as its inbox.
 func (n *clusterNode) startIntake(name string) {
+	n.mu.Lock()
+	n.lastUp[name] = time.Now()
+	n.mu.Unlock()
 	n.d.mu.Lock()
 	cfg := n.d.cfg
 	n.d.mu.Unlock()
@@ -250,6 +273,7 @@ func (n *clusterNode) stopIntake(ctx context.Context, name string) {
 	n.mu.Lock()
 	p := n.intake[name]
 	delete(n.intake, name)
+	delete(n.lastUp, name)
 	n.mu.Unlock()
 	if p == nil {
 		return
@@ -264,6 +288,69 @@ func (n *clusterNode) stopIntake(ctx context.Context, name string) {
 		entry.Info("cluster: platform lease ended: not receiving")
 	}
 	n.d.board.report(name, p.conf.Type, adapter.Status{Phase: adapter.PhaseStandby})
+}
+
+// checkIntakes declines the leased platforms this node holds whose intake
+// cannot run here (see intakeStuckAfter). The daemon calls it at each
+// status tick (2 s).
+func (n *clusterNode) checkIntakes(now time.Time) {
+	c := n.coord.Load()
+	if c == nil {
+		return
+	}
+	st := c.Status()
+	states := n.d.board.snapshot()
+	for _, name := range st.Platforms {
+		if slices.ContainsFunc(st.Declined, func(d cluster.Declined) bool { return d.Platform == name }) {
+			continue // declined at an earlier tick; its lease is being released
+		}
+		others := false
+		for _, m := range st.Members {
+			others = others || m.Node != st.Node && slices.Contains(m.Platforms, name)
+		}
+		n.mu.Lock()
+		up, ok := n.lastUp[name]
+		if ps := states[name]; ok && ps.Status.Phase == adapter.PhaseConnected {
+			n.lastUp[name], n.declines[name] = now, 0
+			n.mu.Unlock()
+			continue
+		}
+		why := ""
+		if ok {
+			why = intakeTrouble(states[name].Status, now.Sub(up), others)
+		}
+		k := n.declines[name]
+		if why != "" {
+			n.declines[name] = k + 1
+		}
+		n.mu.Unlock()
+		if why != "" {
+			d := min(declineFirst<<min(k, 10), declineMax)
+			n.log.WithFields(logrus.Fields{"platform": name, "for": d, "reason": why}).
+				Error("cluster: platform cannot run on this node: handing it over")
+			c.Decline(name, d, why)
+		}
+	}
+}
+
+// intakeTrouble says why a held platform's intake in state st, not seen
+// connected for down, should be handed over, or "" when it should not;
+// others tells whether another member runs the platform.
+func intakeTrouble(st adapter.Status, down time.Duration, others bool) string {
+	switch {
+	case st.Phase == adapter.PhaseFatal:
+		if st.Err != nil {
+			return "failed: " + st.Err.Error()
+		}
+		return "failed"
+	case st.Phase != adapter.PhaseConnected && others && down >= intakeStuckAfter:
+		why := fmt.Sprintf("not connected for %v (%s", down.Round(time.Second), st.Phase)
+		if st.Err != nil {
+			why += ": " + st.Err.Error()
+		}
+		return why + ")"
+	}
+	return ""
 }
 
 // close leaves the cluster within timeout: the coordinator releases every
@@ -324,6 +411,9 @@ func (n *clusterNode) summary() (text string, member bool) {
 	s := fmt.Sprintf("cluster %d nodes, %d partitions", len(st.Members), len(st.Partitions))
 	if len(st.Platforms) > 0 {
 		s += ", platforms " + strings.Join(st.Platforms, " ")
+	}
+	for _, d := range st.Declined {
+		s += ", declined " + d.Platform + " until " + d.Until.Format(time.TimeOnly)
 	}
 	return s, true
 }

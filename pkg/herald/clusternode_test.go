@@ -4,8 +4,10 @@ package herald
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/heraldgw/herald/pkg/adapter"
 	_ "github.com/heraldgw/herald/pkg/adapter/all"
@@ -63,6 +65,33 @@ func TestLeasedChanged(t *testing.T) {
 	} {
 		if got := leasedChanged(current, tt.next); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestIntakeTrouble: a held platform's intake is handed over when it
+// failed, or when it has not connected for intakeStuckAfter while another
+// member runs the platform; not while it connects, nor when no other
+// member could take it.
+func TestIntakeTrouble(t *testing.T) {
+	errAuth := errors.New("telegram: 401 Unauthorized")
+	errDial := errors.New("dial tcp: i/o timeout")
+	for _, c := range []struct {
+		st     adapter.Status
+		down   time.Duration
+		others bool
+		want   string
+	}{
+		{adapter.Status{Phase: adapter.PhaseConnected}, time.Hour, true, ""},
+		{adapter.Status{Phase: adapter.PhaseFatal, Err: errAuth}, 0, false, "failed: telegram: 401 Unauthorized"},
+		{adapter.Status{Phase: adapter.PhaseFatal}, 0, true, "failed"},
+		{adapter.Status{Phase: adapter.PhaseReconnecting, Err: errDial}, intakeStuckAfter - time.Second, true, ""},
+		{adapter.Status{Phase: adapter.PhaseReconnecting, Err: errDial}, intakeStuckAfter, true, "not connected for 2m0s (reconnecting: dial tcp: i/o timeout)"},
+		{adapter.Status{Phase: adapter.PhaseStarting}, 3 * time.Minute, true, "not connected for 3m0s (starting)"},
+		{adapter.Status{Phase: adapter.PhaseReconnecting, Err: errDial}, time.Hour, false, ""},
+	} {
+		if got := intakeTrouble(c.st, c.down, c.others); got != c.want {
+			t.Errorf("intakeTrouble(%s, %v, others %v) = %q, want %q", c.st.Phase, c.down, c.others, got, c.want)
 		}
 	}
 }

@@ -35,6 +35,9 @@ func (d *daemon) clusterTick() {
 	if d.cluster == nil {
 		return
 	}
+	if d.clusterNode != nil {
+		d.clusterNode.checkIntakes(time.Now())
+	}
 	st := d.cluster.Status()
 	rep := clusterReportOf(st, d.clusterConfig())
 	d.clusterSeen.stamp(rep, time.Now(), true)
@@ -103,6 +106,12 @@ func clusterReportOf(st cluster.Status, shape clusterShape) *adminapi.ClusterRep
 		for _, p := range m.Platforms {
 			leased[p] = true
 		}
+	}
+	// A platform this node declines is still one it runs: when no other
+	// member takes it, it is unheld.
+	for _, d := range st.Declined {
+		leased[d.Platform] = true
+		rep.Declined = append(rep.Declined, adminapi.ClusterDeclined{Platform: d.Platform, Until: d.Until, Reason: d.Why})
 	}
 	for p := range leased {
 		if _, ok := rep.PlatformHolders[p]; !ok {

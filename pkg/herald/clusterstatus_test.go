@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldgw/herald/pkg/adminapi"
 	"github.com/heraldgw/herald/pkg/cluster"
 	"github.com/heraldgw/herald/pkg/config"
 	"github.com/heraldgw/herald/pkg/metrics"
@@ -65,6 +66,16 @@ func TestClusterReportOf(t *testing.T) {
 	}
 	if !slices.Equal(rep.UnheldPartitions, []int{4, 5}) || !slices.Equal(rep.UnheldPlatforms, []string{"mm"}) {
 		t.Errorf("unheld: %v %v", rep.UnheldPartitions, rep.UnheldPlatforms)
+	}
+	// A platform this node declines and no member announces (it runs
+	// here only) is unheld too, and the decline is in the report.
+	st := threeNodes()
+	until := time.Date(2026, 1, 2, 3, 5, 5, 0, time.UTC)
+	st.Declined = []cluster.Declined{{Platform: "dc", Until: until, Why: "failed: discord: 4004 authentication failed"}}
+	declined := clusterReportOf(st, clusterShape{partitions: 6, ttl: 10 * time.Second})
+	if !slices.Equal(declined.UnheldPlatforms, []string{"dc", "mm"}) ||
+		!slices.Equal(declined.Declined, []adminapi.ClusterDeclined{{Platform: "dc", Until: until, Reason: "failed: discord: 4004 authentication failed"}}) {
+		t.Errorf("declined: unheld %v, declined %+v", declined.UnheldPlatforms, declined.Declined)
 	}
 	// A node that has seen nothing yet: every partition unheld, no
 	// nil lists in the JSON.

@@ -56,6 +56,7 @@ type ClusterView struct {
 	Unheld        map[string]int // leases nobody holds, by kind, as this node sees the bucket
 	NATSConnected bool           // the cluster's NATS connection is up
 	MemberChanges uint64         // changes of the member list since start
+	Declined      int            // platforms this node declines for now
 }
 
 // ClusterStatus sets the cluster gauges. Before the first call (a node
@@ -76,13 +77,14 @@ func ClusterViewOf(st cluster.Status) ClusterView {
 		},
 		NATSConnected: st.NATS == "CONNECTED",
 		MemberChanges: st.MemberChanges,
+		Declined:      len(st.Declined),
 	}
 }
 
 // clusterCollector exports the last ClusterView at scrape time.
 type clusterCollector struct {
-	v                                                 atomic.Pointer[ClusterView]
-	member, members, leases, unheld, nats, memberChgs *prometheus.Desc
+	v                                                           atomic.Pointer[ClusterView]
+	member, members, leases, unheld, nats, memberChgs, declined *prometheus.Desc
 }
 
 func newClusterCollector() *clusterCollector {
@@ -99,6 +101,8 @@ func newClusterCollector() *clusterCollector {
 			"Cluster mode: 1 while the cluster's NATS connection is up, else 0.", nil, nil),
 		memberChgs: prometheus.NewDesc("herald_cluster_member_changes_total",
 			"Cluster mode: changes of the live member list this node saw since it started; growing in a steady cluster means a member flaps.", nil, nil),
+		declined: prometheus.NewDesc("herald_cluster_declined_platforms",
+			"Cluster mode: leased platforms this node declines for now because they cannot run here (their intake failed to start, reported a fatal error, or did not connect for 2 minutes while another member runs them); another member takes each over. A node retries after 1 minute, then 2, 4, up to 16.", nil, nil),
 	}
 }
 
@@ -110,7 +114,7 @@ func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *clusterCollector) descTypes() map[*prometheus.Desc]string {
 	return map[*prometheus.Desc]string{c.member: "gauge", c.members: "gauge", c.leases: "gauge",
-		c.unheld: "gauge", c.nats: "gauge", c.memberChgs: "counter"}
+		c.unheld: "gauge", c.nats: "gauge", c.memberChgs: "counter", c.declined: "gauge"}
 }
 
 func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
@@ -124,6 +128,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.member, bool01(v.Member))
 	gauge(c.members, float64(v.Members))
 	gauge(c.nats, bool01(v.NATSConnected))
+	gauge(c.declined, float64(v.Declined))
 	for _, kind := range []string{cluster.KindPartition, cluster.KindPlatform} {
 		gauge(c.leases, float64(v.Held[kind]), kind)
 		gauge(c.unheld, float64(v.Unheld[kind]), kind)

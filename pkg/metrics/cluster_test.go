@@ -33,7 +33,7 @@ func TestClusterLeaseChanges(t *testing.T) {
 // ClusterStatus, then show the view; ClusterViewOf reads a Status.
 func TestClusterStatusGauges(t *testing.T) {
 	m := New("v")
-	for _, name := range []string{"herald_cluster_member", "herald_cluster_members", "herald_cluster_leases", "herald_cluster_nats_connected", "herald_cluster_unheld_leases", "herald_cluster_member_changes_total"} {
+	for _, name := range []string{"herald_cluster_member", "herald_cluster_members", "herald_cluster_leases", "herald_cluster_nats_connected", "herald_cluster_unheld_leases", "herald_cluster_member_changes_total", "herald_cluster_declined_platforms"} {
 		if got := gather(t, m, name); len(got) != 0 {
 			t.Errorf("%s before any status: %v", name, got)
 		}
@@ -64,9 +64,12 @@ func TestClusterStatusGauges(t *testing.T) {
 	check("herald_cluster_unheld_leases", "platform", 0)
 	check("herald_cluster_nats_connected", "", 1)
 	check("herald_cluster_member_changes_total", "", 5)
+	check("herald_cluster_declined_platforms", "", 0)
 
 	st.Member, st.NATS, st.Partitions, st.Platforms = false, "RECONNECTING", nil, nil
+	st.Declined = []cluster.Declined{{Platform: "tg", Why: "failed"}}
 	m.ClusterStatus(ClusterViewOf(st))
+	check("herald_cluster_declined_platforms", "", 1)
 	check("herald_cluster_member", "", 0)
 	check("herald_cluster_nats_connected", "", 0)
 	check("herald_cluster_leases", "partition", 0)
