@@ -275,19 +275,28 @@ func waitConverged(t *testing.T, cfg Config, tr *tracker, nodes []*node) time.Ti
 	}
 }
 
+// startThree starts nodes n1, n2 and n3 on the NATS server at url, their
+// work recorded by one tracker and their lease changes by one counters,
+// and waits until they have converged.
+func startThree(t *testing.T, url string, cfg Config) (*tracker, *counters, []*node) {
+	t.Helper()
+	tr := newTracker()
+	m := &counters{}
+	var nodes []*node
+	for _, name := range []string{"n1", "n2", "n3"} {
+		nodes = append(nodes, startNode(t, url, name, cfg, 1, trackedWorker{tr: tr, node: name}, m))
+	}
+	waitConverged(t, cfg, tr, nodes)
+	return tr, m, nodes
+}
+
 // TestCoordinatorSplitsJoinsAndLeaves: three nodes split the partitions
 // and platforms, each held and run once; a fourth takes only its share; a
 // node that closes hands its share over at once.
 func TestCoordinatorSplitsJoinsAndLeaves(t *testing.T) {
 	s := natstest.StartServer(t)
 	cfg := testConfig(3 * time.Second)
-	tr := newTracker()
-	var m counters
-	var nodes []*node
-	for _, name := range []string{"n1", "n2", "n3"} {
-		nodes = append(nodes, startNode(t, s.ClientURL(), name, cfg, 1, trackedWorker{tr: tr, node: name}, &m))
-	}
-	waitConverged(t, cfg, tr, nodes)
+	tr, m, nodes := startThree(t, s.ClientURL(), cfg)
 	tr.check(t)
 	for _, n := range nodes {
 		st := n.c.Status()
@@ -298,7 +307,7 @@ func TestCoordinatorSplitsJoinsAndLeaves(t *testing.T) {
 
 	// A fourth node joins: only what it wins moves.
 	joined := time.Now()
-	nodes = append(nodes, startNode(t, s.ClientURL(), "n4", cfg, 1, trackedWorker{tr: tr, node: "n4"}, &m))
+	nodes = append(nodes, startNode(t, s.ClientURL(), "n4", cfg, 1, trackedWorker{tr: tr, node: "n4"}, m))
 	waitConverged(t, cfg, tr, nodes)
 	tr.check(t)
 	four := owners(cfg, names(nodes))
@@ -588,13 +597,7 @@ func TestCoordinatorDecline(t *testing.T) {
 	s := natstest.StartServer(t)
 	cfg := testConfig(3 * time.Second)
 	cfg.Grace = time.Hour
-	tr := newTracker()
-	var m counters
-	var nodes []*node
-	for _, name := range []string{"n1", "n2", "n3"} {
-		nodes = append(nodes, startNode(t, s.ClientURL(), name, cfg, 1, trackedWorker{tr: tr, node: name}, &m))
-	}
-	waitConverged(t, cfg, tr, nodes)
+	tr, m, nodes := startThree(t, s.ClientURL(), cfg)
 	const platform = "telegram-main"
 	key := Resource{Kind: KindPlatform, Platform: platform}.Key()
 	first := OwnerOf(platform, names(nodes))

@@ -65,13 +65,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// fastLease is the lease timing of the lease tests: a 2 s TTL.
+var fastLease = LeaseConfig{TTL: 2 * time.Second, Renew: 200 * time.Millisecond, StopTimeout: 500 * time.Millisecond, Drift: 200 * time.Millisecond}
+
+// fastLeaseBucket starts a NATS server and returns a bucket of
+// fastLease's TTL on it, and fastLease.
+func fastLeaseBucket(t *testing.T) (jetstream.KeyValue, LeaseConfig) {
+	t.Helper()
+	s := natstest.StartServer(t)
+	return bucket(t, connect(t, s.ClientURL()), fastLease.TTL, 1), fastLease
+}
+
 // TestLeaseSetValue: a value set while the lease is held is stored by the
 // next renewal, and Release still deletes the key.
 func TestLeaseSetValue(t *testing.T) {
-	s := natstest.StartServer(t)
-	js := connect(t, s.ClientURL())
-	cfg := LeaseConfig{TTL: 2 * time.Second, Renew: 200 * time.Millisecond, StopTimeout: 500 * time.Millisecond, Drift: 200 * time.Millisecond}
-	kv := bucket(t, js, cfg.TTL, 1)
+	kv, cfg := fastLeaseBucket(t)
 	ctx := context.Background()
 	var m counters
 	l, err := newLease(kv, KindMember, "node-a", "node-a", []byte("one"), cfg, func(context.Context) {}, &m, quietLog())
@@ -95,10 +103,7 @@ func TestLeaseSetValue(t *testing.T) {
 }
 
 func TestLeaseAcquireRenewRelease(t *testing.T) {
-	s := natstest.StartServer(t)
-	js := connect(t, s.ClientURL())
-	cfg := LeaseConfig{TTL: 2 * time.Second, Renew: 200 * time.Millisecond, StopTimeout: 500 * time.Millisecond, Drift: 200 * time.Millisecond}
-	kv := bucket(t, js, cfg.TTL, 1)
+	kv, cfg := fastLeaseBucket(t)
 	ctx := context.Background()
 	var m counters
 	var stopped atomic.Int64
@@ -166,7 +171,7 @@ func (r *recorder) add(node, what string) {
 // retake it; at no instant do two nodes hold it.
 func TestLeaseRaceOneHolder(t *testing.T) {
 	s := natstest.StartServer(t)
-	cfg := LeaseConfig{TTL: 2 * time.Second, Renew: 200 * time.Millisecond, StopTimeout: 500 * time.Millisecond, Drift: 200 * time.Millisecond}
+	cfg := fastLease
 	var rec recorder
 	var m counters
 	ctx := context.Background()
@@ -344,10 +349,7 @@ func TestLeaseSurvivesNATSNodeLoss(t *testing.T) {
 // key is never given up while the work runs; the delete then fails and the
 // key expires after the TTL.
 func TestLeaseReleaseGivesStopItsTimeout(t *testing.T) {
-	s := natstest.StartServer(t)
-	js := connect(t, s.ClientURL())
-	cfg := LeaseConfig{TTL: 2 * time.Second, Renew: 200 * time.Millisecond, StopTimeout: 500 * time.Millisecond, Drift: 200 * time.Millisecond}
-	kv := bucket(t, js, cfg.TTL, 1)
+	kv, cfg := fastLeaseBucket(t)
 	var m counters
 	var stopErr error
 	var left time.Duration

@@ -214,14 +214,16 @@ func holderAndStandby(t *testing.T, nodes []*clusterTestNode, name string) (held
 	if h := platformHolder(t, nodes[1], name); h != first {
 		t.Fatalf("%s sees %q holding %s, %s %q", nodes[0].id, first, name, nodes[1].id, h)
 	}
-	for _, n := range nodes {
-		if n.id == first {
-			held = n
-		} else {
-			standby = n
-		}
-	}
+	held, standby = splitPair(nodes, first)
 	return held, standby
+}
+
+// splitPair returns, of two nodes, the one named id and the other.
+func splitPair(nodes []*clusterTestNode, id string) (named, other *clusterTestNode) {
+	if nodes[0].id == id {
+		return nodes[0], nodes[1]
+	}
+	return nodes[1], nodes[0]
 }
 
 // platformHolder is telegramHolder for the platform instance name.
@@ -326,14 +328,7 @@ func TestClusterIntakeFailureHandsOver(t *testing.T) {
 			c.Extra = wrong
 		}
 	})
-	var failed, good *clusterTestNode
-	for _, n := range nodes {
-		if n.id == bad {
-			failed = n
-		} else {
-			good = n
-		}
-	}
+	failed, good := splitPair(nodes, bad)
 	st := waitStatus(t, failed.dir, func(s adminapi.StatusReport) bool {
 		return len(s.Cluster.Declined) == 1 && s.Cluster.PlatformHolders["telegram"] == good.id
 	})

@@ -42,14 +42,7 @@ func TestClusterApprovalButtonMoves(t *testing.T) {
 
 	in := message.Inbound{Platform: "telegram", ChatType: message.ChatDirect, ChatID: fmt.Sprint(chat.ID), SenderID: fmt.Sprint(ann.ID)}
 	owner := cluster.Owner(cluster.PartitionOf(in.SessionKey(true), clusterPartitions), ids)
-	var first, second *clusterTestNode
-	for _, n := range nodes {
-		if n.id == owner {
-			first = n
-		} else {
-			second = n
-		}
-	}
+	first, second := splitPair(nodes, owner)
 	telegramHolder(t, nodes[0])
 	fake.PushText(chat, ann, agenttest.InputApprove+" rm -rf /tmp/x")
 	fake.Wait(t, testwait.Timeout, "the prompt", func() bool { return len(fake.Sent()) >= 1 })
