@@ -122,8 +122,7 @@ func printCluster(w io.Writer, c *adminapi.ClusterReport, now time.Time) {
 		fmt.Fprintf(w, "    UNHELD: %s, for %s\n", strings.Join(parts, " and "), ago(c.UnheldSince))
 	}
 	for _, d := range c.Declined {
-		fmt.Fprintf(w, "    DECLINED: %s cannot run on this node (%s): handed over, tried here again in %s\n",
-			d.Platform, d.Reason, d.Until.Sub(now).Round(time.Second))
+		fmt.Fprintf(w, "    DECLINED: %s cannot run on this node (%s): handed over, %s\n", d.Platform, d.Reason, doctor.DeclinedRetry(d, now))
 	}
 	if c.LastError != "" {
 		fmt.Fprintf(w, "    last error %s ago: %s\n", ago(c.LastErrorAt), c.LastError)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/heraldgw/herald/pkg/testsupport/natstest"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
 )
@@ -589,9 +588,9 @@ func TestCoordinatorPlatformFallback(t *testing.T) {
 
 // TestCoordinatorDecline: the preferred owner of a platform declines it.
 // It releases the lease, announces itself without the platform, and the
-// preferred owner among the others takes it over within a few renewals,
-// not after the grace (set long here), and keeps it while the decline
-// lasts. When the decline ends the first node takes the platform back. No
+// preferred owner among the others takes it over (the grace, an hour here,
+// is not what moves it). When the decline ends the first node takes the
+// platform back. No
 // two nodes run it at once; a platform the node does not run is ignored.
 func TestCoordinatorDecline(t *testing.T) {
 	s := natstest.StartServer(t)
@@ -617,9 +616,6 @@ func TestCoordinatorDecline(t *testing.T) {
 	decliner.c.Decline(platform, time.Hour, "credentials rejected")
 	waitFor(t, platform+" on "+next, func() bool { return tr.runningOn(key) == next })
 	took := time.Since(declined)
-	if took >= cfg.Grace {
-		t.Fatalf("%s took %s after %v: the grace, not the decline", next, platform, took)
-	}
 	st := decliner.c.Status()
 	if len(st.Declined) != 1 || st.Declined[0].Platform != platform || st.Declined[0].Why != "credentials rejected" ||
 		slices.Contains(st.Platforms, platform) {
@@ -724,16 +720,7 @@ func (s *silentStatus) Status(ctx context.Context) (jetstream.KeyValueStatus, er
 // TestBucketStatusRetries: an unanswered status request is sent again
 // until the start's context ends.
 func TestBucketStatusRetries(t *testing.T) {
-	srv := natstest.StartServer(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connect(t, natstest.StartServer(t).ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	kv, err := LeaseBucket(ctx, js, "retry_leases", 5*time.Second, 1)

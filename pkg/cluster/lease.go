@@ -104,13 +104,17 @@ type Lease struct {
 	metrics Metrics
 	log     *logrus.Entry
 
-	mu    sync.Mutex
-	value []byte // what every write stores; SetValue changes it
-	prior []byte // the value before the last SetValue, for deleteOwn
-	held  bool
-	rev   uint64
-	quit  chan struct{}
-	done  chan struct{}
+	// valueMu guards value and sent only, so that SetValue never waits
+	// behind mu, which is held across store calls.
+	valueMu sync.Mutex
+	value   []byte // what every write stores; SetValue changes it
+	sent    []byte // the value of the last renewal sent, for deleteOwn
+
+	mu   sync.Mutex
+	held bool
+	rev  uint64
+	quit chan struct{}
+	done chan struct{}
 }
 
 // NewLease prepares a lease on key in kv for node. stop must return once
@@ -139,12 +143,32 @@ func (l *Lease) Held() bool {
 // SetValue changes the value the lease's writes store from now on: the
 // next renewal, within Renew, carries it to the other nodes.
 func (l *Lease) SetValue(v []byte) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if bytes.Equal(v, l.value) {
-		return
-	}
-	l.prior, l.value = l.value, bytes.Clone(v)
+	l.valueMu.Lock()
+	defer l.valueMu.Unlock()
+	l.value = bytes.Clone(v)
+}
+
+// currentValue is the value the next write stores.
+func (l *Lease) currentValue() []byte {
+	l.valueMu.Lock()
+	defer l.valueMu.Unlock()
+	return l.value
+}
+
+// renewalValue is currentValue, remembered as the last renewal's.
+func (l *Lease) renewalValue() []byte {
+	l.valueMu.Lock()
+	defer l.valueMu.Unlock()
+	l.sent = l.value
+	return l.value
+}
+
+// ownValue reports whether v is a value this holder wrote: the current
+// one, or that of the last renewal sent.
+func (l *Lease) ownValue(v []byte) bool {
+	l.valueMu.Lock()
+	defer l.valueMu.Unlock()
+	return bytes.Equal(v, l.value) || l.sent != nil && bytes.Equal(v, l.sent)
 }
 
 // TryAcquire takes the key if it is absent, deleted or expired. It reports
@@ -159,7 +183,7 @@ func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 		<-l.done // the renewer of an earlier, lost holding has finished
 	}
 	sent := time.Now()
-	rev, err := l.kv.Create(ctx, l.key, l.value)
+	rev, err := l.kv.Create(ctx, l.key, l.currentValue())
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return false, nil
 	}
@@ -200,9 +224,7 @@ func (l *Lease) renew(t0 time.Time, rev uint64, quit, done chan struct{}) {
 			case <-ctx.Done():
 			}
 		}()
-		l.mu.Lock()
-		value := l.value
-		l.mu.Unlock()
+		value := l.renewalValue()
 		sent := time.Now()
 		nrev, err := l.kv.Update(ctx, l.key, value, rev)
 		cancel()
@@ -281,7 +303,7 @@ func (l *Lease) Release(ctx context.Context) error {
 // deleteOwn deletes the key against the revision this holder last wrote.
 // Release cancels a renewal in flight, and the server may have stored it
 // all the same: then the key holds this holder's value (the current one,
-// or the one before a SetValue) at a newer revision, and the delete is
+// or the one that renewal carried) at a newer revision, and the delete is
 // tried again against that one. A revision written by anyone else is left
 // alone.
 func (l *Lease) deleteOwn(ctx context.Context) error {
@@ -292,7 +314,7 @@ func (l *Lease) deleteOwn(ctx context.Context) error {
 			return err
 		}
 		e, gerr := l.kv.Get(ctx, l.key)
-		if gerr != nil || e.Revision() <= rev || !bytes.Equal(e.Value(), l.value) && (l.prior == nil || !bytes.Equal(e.Value(), l.prior)) {
+		if gerr != nil || e.Revision() <= rev || !l.ownValue(e.Value()) {
 			return err
 		}
 		rev = e.Revision()

@@ -77,9 +77,15 @@ func fastLeaseBucket(t *testing.T) (jetstream.KeyValue, LeaseConfig) {
 }
 
 // TestLeaseSetValue: a value set while the lease is held is stored by the
-// next renewal, and Release still deletes the key.
+// next renewal, and Release deletes the key even when it holds the value
+// of a renewal sent before the last SetValue.
 func TestLeaseSetValue(t *testing.T) {
-	kv, cfg := fastLeaseBucket(t)
+	s := natstest.StartServer(t)
+	js := connect(t, s.ClientURL())
+	// Renew is 1 s: after a renewal, the test's writes are done long
+	// before the next.
+	cfg := LeaseConfig{TTL: 10 * time.Second, Renew: time.Second, StopTimeout: time.Second, Drift: time.Second}
+	kv := bucket(t, js, cfg.TTL, 1)
 	ctx := context.Background()
 	var m counters
 	l, err := newLease(kv, KindMember, "node-a", "node-a", []byte("one"), cfg, func(context.Context) {}, &m, quietLog())
@@ -94,6 +100,16 @@ func TestLeaseSetValue(t *testing.T) {
 		e, err := kv.Get(ctx, "node-a")
 		return err == nil && string(e.Value()) == "two"
 	})
+	// A renewal carrying "two" that Release cancels may be stored all the
+	// same, after another SetValue: Release still deletes the key.
+	e, err := kv.Get(ctx, "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetValue([]byte("three"))
+	if _, err := kv.Update(ctx, "node-a", []byte("two"), e.Revision()); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Release(ctx); err != nil {
 		t.Fatal(err)
 	}

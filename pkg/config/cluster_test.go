@@ -62,6 +62,7 @@ cluster:
 func TestClusterErrors(t *testing.T) {
 	tests := []struct{ src, want string }{
 		{"cluster:\n  enabled: true\n  node_id: a\n", "cluster.enabled: requires store.backend: nats"},
+		{"store:\n  backend: nats\n  nats:\n    urls: [nats://127.0.0.1:4222]\n", "cluster.enabled: must be true with store.backend: nats"},
 		{"cluster:\n  node_id: a/b\n", `cluster.node_id: "a/b": letters, digits`},
 		{"cluster:\n  node_id: " + strings.Repeat("n", 65) + "\n", "at most 64 characters"},
 		{"cluster:\n  partitions: 2000\n", "cluster.partitions: 2000 is not between 1 and 1024"},

@@ -1006,18 +1006,30 @@ func (d *Dispatcher) queueDeliveries(key string, part *partState, recs []store.O
 		// Another node's partition, or one whose ownership ended while the
 		// parts were recorded (even if this node owns it again by now):
 		// the owner reads them from the store and delivers them, in order
-		// with the rest of the conversation.
+		// with the rest of the conversation (woken here when it is this
+		// node).
 		d.mu.Unlock()
-		d.announce(key)
+		d.announceOrWake(key)
 		return
 	}
 	defer d.mu.Unlock()
 	s := d.sessionLocked(key)
 	for _, r := range recs {
-		d.addDeliveryLocked(s, &delivery{rec: r})
+		// A refresh between the store's commit and this lock may have
+		// queued the part already.
+		if !d.outInHandLocked(r.ID) {
+			d.addDeliveryLocked(s, &delivery{rec: r})
+		}
 	}
 	d.kickDeliveryLocked(s)
 	d.gcLocked(s)
+}
+
+// outInHandLocked reports whether reply part id is queued or being sent
+// here, or was delivered here a moment ago.
+func (d *Dispatcher) outInHandLocked(id int64) bool {
+	_, ok := d.outTracked[id]
+	return ok || !d.recentOut[id].IsZero()
 }
 
 // addDeliveryLocked queues a reply part of session s.

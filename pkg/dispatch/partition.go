@@ -454,7 +454,7 @@ func (d *Dispatcher) refresh(parts, recovering map[int]bool) error {
 		if current(r.SessionKey) == nil {
 			continue
 		}
-		if _, ok := d.outTracked[r.ID]; ok || d.recentOut[r.ID] != (time.Time{}) {
+		if d.outInHandLocked(r.ID) {
 			continue
 		}
 		s := d.sessionLocked(r.SessionKey)

@@ -254,6 +254,16 @@ func (g *gatedStore) AttemptStarted(ctx context.Context, id int64, at time.Time)
 	return g.Store.AttemptStarted(ctx, id, at)
 }
 
+// waitHeld waits until a call waits at the gate, bounded.
+func (g *gatedStore) waitHeld(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.held:
+	case <-time.After(testwait.Timeout):
+		t.Fatal("no store call reached the gate")
+	}
+}
+
 func (g *gatedStore) wait() {
 	select {
 	case g.held <- struct{}{}:
@@ -283,6 +293,60 @@ func TestFinishAfterOwnershipEndedDeliversNothing(t *testing.T) {
 	ownershipReturns(t, &gatedStore{finish: true}, true)
 }
 
+// wakingStore wakes its dispatcher's refresh right after a Finish has
+// committed, and returns only once the refresh queued the new parts: the
+// race of another node's wake with a turn's own delivery.
+type wakingStore struct {
+	Store
+	d *Dispatcher
+	p int
+}
+
+func (w *wakingStore) Finish(ctx context.Context, inboundID int64, st store.State, sessionKey string, gen int64, replies []message.Outbound, history []store.HistoryEntry) ([]store.OutboxRecord, error) {
+	recs, err := w.Store.Finish(ctx, inboundID, st, sessionKey, gen, replies, history)
+	if err == nil && len(recs) > 0 {
+		w.d.Wake(w.p)
+		testwait.Until(testwait.Timeout, func() bool { return w.d.Stats().RepliesPending > 0 })
+	}
+	return recs, err
+}
+
+// A reply part that a refresh queued between the store's commit and the
+// turn's own delivery is sent once, on a platform that cannot deduplicate.
+func TestFinishRacesRefresh(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const p = 3
+	ad := newFakeAdapter("p")
+	waking := &wakingStore{Store: st, p: p}
+	d := New(waking, newFakeAgent(), map[string]Platform{"p": {Adapter: ad, Policy: allowAll}},
+		Options{Partitions: testPartitions, InitialBackoff: 10 * time.Millisecond}, quietLog(), metrics.Nop())
+	waking.d = d
+	defer d.Close()
+	if _, _, err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d.StartPartition(p)
+	if err := d.Deliver(context.Background(), in("e1", sessionIn(t, p), "u", "hello")); err != nil {
+		t.Fatal(err)
+	}
+	ad.waitSent(t, 1)
+	waitOutbox(t, st, 0, 0)
+	testwait.For(t, "idle", func() bool {
+		s := d.Stats()
+		return s.TurnsInFlight == 0 && s.RepliesPending == 0 && s.Sending == 0
+	})
+	ad.mu.Lock()
+	calls := ad.calls
+	ad.mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("%d sends of one reply", calls)
+	}
+}
+
 // The watchdog's probe is answered while the store stalls: a slow store is
 // not a hung dispatcher.
 func TestCheckWhileStoreStalls(t *testing.T) {
@@ -296,7 +360,7 @@ func TestCheckWhileStoreStalls(t *testing.T) {
 	if _, _, err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	<-gated.held // the gauges' Stats waits
+	gated.waitHeld(t) // the gauges' Stats waits
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = d.Check(ctx)
@@ -345,7 +409,7 @@ func ownershipReturns(t *testing.T, gated *gatedStore, idempotent bool) {
 	if err := a.Deliver(context.Background(), in("e1", sessionIn(t, p), "u", "hello")); err != nil {
 		t.Fatal(err)
 	}
-	<-gated.held
+	gated.waitHeld(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	a.StopPartition(ctx, p)
 	cancel()

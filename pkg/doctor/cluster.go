@@ -104,19 +104,29 @@ func platformsCheck(c *adminapi.ClusterReport, ttl time.Duration, now time.Time)
 	if len(c.Declined) > 0 {
 		var parts []string
 		for _, d := range c.Declined {
-			parts = append(parts, fmt.Sprintf("%s (%s; tried here again in %s)", d.Platform, d.Reason, d.Until.Sub(now).Round(time.Second)))
+			parts = append(parts, fmt.Sprintf("%s (%s; %s)", d.Platform, d.Reason, DeclinedRetry(d, now)))
 		}
 		detail := "cannot run on this node, handed over: " + strings.Join(parts, ", ")
 		if len(c.PlatformHolders) > 0 {
 			detail += "; held: " + Holders(c.PlatformHolders)
 		}
 		return Check{name, Warn, detail,
-			"journalctl -u herald -g 'handing it over' on this node says why; check the platform's configuration and secrets on this node, and its network route to the platform"}
+			"journalctl -u herald -g 'platform declined' on this node says why; check the platform's configuration and secrets on this node, and its network route to the platform"}
 	}
 	if len(c.PlatformHolders) == 0 {
 		return Check{name, Pass, "no leased platform (webhook, whatsapp and wecom accept on every node)", ""}
 	}
 	return Check{name, Pass, Holders(c.PlatformHolders), ""}
+}
+
+// DeclinedRetry says when this node tries a platform it declined again:
+// "tried here again in 50s", or "tried here again now" once the time has
+// passed (the coordinator drops the decline at its next round).
+func DeclinedRetry(d adminapi.ClusterDeclined, now time.Time) string {
+	if wait := d.Until.Sub(now).Round(time.Second); wait > 0 {
+		return "tried here again in " + wait.String()
+	}
+	return "tried here again now"
 }
 
 // Holders writes the holders of the platform leases, "platform on node",

@@ -115,6 +115,10 @@ func TestClusterChecks(t *testing.T) {
 		c.Declined = []adminapi.ClusterDeclined{{Platform: "tg", Until: now.Add(50 * time.Second), Reason: "failed: telegram: 401 Unauthorized"}}
 	})
 	expect("declined", declined["cluster platforms"], Warn, "tg (failed: telegram: 401 Unauthorized; tried here again in 50s)", "tg on b")
+	due := run(func(c *adminapi.ClusterReport) {
+		c.Declined = []adminapi.ClusterDeclined{{Platform: "tg", Until: now.Add(-2 * time.Second), Reason: "failed"}}
+	})
+	expect("decline ending", due["cluster platforms"], Warn, "tg (failed; tried here again now)")
 
 	none := run(func(c *adminapi.ClusterReport) {
 		c.PlatformHolders = map[string]string{}

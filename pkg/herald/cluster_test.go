@@ -358,7 +358,7 @@ func TestClusterIntakeFailureHandsOver(t *testing.T) {
 	if n := telegramAnswers(fake, "after the handover"); n != 1 {
 		t.Errorf("answered %d times, want 1", n)
 	}
-	if out := failed.p.output(); !strings.Contains(out, "handing it over") {
+	if out := failed.p.output(); !strings.Contains(out, "platform declined: handing its lease over") {
 		t.Errorf("%s logged no handover:\n%s", failed.id, out)
 	}
 	noConflict(t, nodes)

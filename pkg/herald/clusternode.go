@@ -276,6 +276,14 @@ func (n *clusterNode) stopIntake(ctx context.Context, name string) {
 	delete(n.lastUp, name)
 	n.mu.Unlock()
 	if p == nil {
+		// Its adapter could not be built: no longer failed here, since
+		// another node receives for it.
+		n.d.mu.Lock()
+		pc := n.d.cfg.Platforms[name]
+		n.d.mu.Unlock()
+		if pc != nil {
+			n.d.board.report(name, pc.Type, adapter.Status{Phase: adapter.PhaseStandby})
+		}
 		return
 	}
 	start := time.Now()
@@ -290,15 +298,14 @@ func (n *clusterNode) stopIntake(ctx context.Context, name string) {
 	n.d.board.report(name, p.conf.Type, adapter.Status{Phase: adapter.PhaseStandby})
 }
 
-// checkIntakes declines the leased platforms this node holds whose intake
-// cannot run here (see intakeStuckAfter). The daemon calls it at each
-// status tick (2 s).
-func (n *clusterNode) checkIntakes(now time.Time) {
+// checkIntakes declines the leased platforms this node holds, as of st,
+// whose intake cannot run here (see intakeStuckAfter). The daemon calls
+// it at each status tick (2 s).
+func (n *clusterNode) checkIntakes(st cluster.Status, now time.Time) {
 	c := n.coord.Load()
 	if c == nil {
 		return
 	}
-	st := c.Status()
 	states := n.d.board.snapshot()
 	for _, name := range st.Platforms {
 		if slices.ContainsFunc(st.Declined, func(d cluster.Declined) bool { return d.Platform == name }) {
@@ -325,12 +332,15 @@ func (n *clusterNode) checkIntakes(now time.Time) {
 		}
 		n.mu.Unlock()
 		if why != "" {
-			d := min(declineFirst<<min(k, 10), declineMax)
-			n.log.WithFields(logrus.Fields{"platform": name, "for": d, "reason": why}).
-				Error("cluster: platform cannot run on this node: handing it over")
-			c.Decline(name, d, why)
+			c.Decline(name, declineFor(k), why)
 		}
 	}
+}
+
+// declineFor is how long a platform is declined after k declines since
+// its intake was last seen connected.
+func declineFor(k int) time.Duration {
+	return min(declineFirst<<min(k, 5), declineMax)
 }
 
 // intakeTrouble says why a held platform's intake in state st, not seen

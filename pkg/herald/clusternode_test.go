@@ -95,3 +95,16 @@ func TestIntakeTrouble(t *testing.T) {
 		}
 	}
 }
+
+// TestDeclineFor: a platform is declined for 1 minute, doubled at each
+// decline since its intake was last seen connected, up to 16.
+func TestDeclineFor(t *testing.T) {
+	for k, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 16 * time.Minute, 16 * time.Minute} {
+		if got := declineFor(k); got != want {
+			t.Errorf("declineFor(%d) = %v, want %v", k, got, want)
+		}
+	}
+	if got := declineFor(1000); got != declineMax {
+		t.Errorf("declineFor(1000) = %v, want %v", got, declineMax)
+	}
+}

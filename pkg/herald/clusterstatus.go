@@ -35,10 +35,10 @@ func (d *daemon) clusterTick() {
 	if d.cluster == nil {
 		return
 	}
-	if d.clusterNode != nil {
-		d.clusterNode.checkIntakes(time.Now())
-	}
 	st := d.cluster.Status()
+	if d.clusterNode != nil {
+		d.clusterNode.checkIntakes(st, time.Now())
+	}
 	rep := clusterReportOf(st, d.clusterConfig())
 	d.clusterSeen.stamp(rep, time.Now(), true)
 	v := metrics.ClusterViewOf(st)

@@ -157,7 +157,7 @@ func (d *daemon) startPlatforms(ps map[string]*platform) {
 			continue
 		}
 		if d.clusterNode != nil && adapter.Leased(p.conf.Type) {
-			_, p.cancel = context.WithCancel(context.Background())
+			p.cancel = func() {} // marks it started
 			d.board.reportFirst(p.name, p.conf.Type, adapter.Status{Phase: adapter.PhaseStandby})
 			continue
 		}

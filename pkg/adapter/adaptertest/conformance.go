@@ -79,8 +79,8 @@ type Fake struct {
 	// for it.
 	Redeliver func(t testing.TB, a adapter.Adapter, start func())
 	// Media puts a file on the fake and returns an inbound message, one
-	// of its attachments and the file's bytes, as the adapter's intake
-	// would store them: FetchMedia of an adapter pointed at this fake
+	// of its attachments (with the Ref the adapter's intake sets) and the
+	// file's bytes: FetchMedia of an adapter pointed at this fake
 	// reads those bytes. An attachment that carries its own address (a
 	// CDN or file URL) carries it on base's host (OnHost): base is the
 	// URL the adapter is pointed at, this fake's or one that never

@@ -14,9 +14,8 @@ import (
 // its own): what one saves the next one loads, as through the cluster's
 // store. The zero value is ready; it is safe for concurrent use.
 type States struct {
-	mu    sync.Mutex
-	vals  map[string][]byte
-	saves int
+	mu   sync.Mutex
+	vals map[string][]byte
 }
 
 var _ adapter.States = (*States)(nil)
@@ -43,7 +42,6 @@ func (s *States) Save(name string, data []byte) error {
 		s.vals = map[string][]byte{}
 	}
 	s.vals[name] = append([]byte(nil), data...)
-	s.saves++
 	return nil
 }
 
@@ -60,13 +58,6 @@ func (s *States) Get(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return string(s.vals[name])
-}
-
-// Saves counts the calls of Save.
-func (s *States) Saves() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.saves
 }
 
 // String names the states in logs.

@@ -203,9 +203,9 @@ func (a *Adapter) advance(id string) {
 	if id == "" {
 		return
 	}
-	if err := a.cursor.set(id); err != nil {
-		a.Log.WithError(err).Warn("signal: could not save the last event id; after a restart the daemon sends its kept events again and the store deduplicates them")
-	}
+	err := a.cursor.set(id)
+	a.saves.Done(a.Log.WithField("file", adapter.StateWhere(a.cursor.states, cursorFile)), err, "signal", "the last event id",
+		"after a restart the daemon sends its kept events again and the store deduplicates them")
 }
 
 func (a *Adapter) skip(id, reason, detail string) {

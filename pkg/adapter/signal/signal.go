@@ -19,6 +19,7 @@ type Adapter struct {
 	tr     *http.Transport
 	http   *http.Client
 	cursor *cursor
+	saves  adapter.SaveStreak // of the cursor; the event stream's goroutine only
 
 	backoff adapter.Backoff // between connection attempts; tests shorten it
 	now     func() time.Time

@@ -36,7 +36,7 @@ func Dial(cfg config.StoreNATS, name string, timeout time.Duration, log *logrus.
 		nats.ReconnectBufSize(-1),
 		// A server that stops answering without closing the connection
 		// (a host gone, a network that drops packets) is noticed after
-		// three silent pings and the client moves to another server;
+		// two unanswered pings (10 to 15 s) and the client moves to another server;
 		// the client's defaults (2 minutes, 2 pings) would take up to six
 		// minutes.
 		nats.PingInterval(pingInterval),

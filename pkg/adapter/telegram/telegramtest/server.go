@@ -832,8 +832,9 @@ func (s *Server) Pollers() int {
 // MaxPollers returns the most clients that ever had a getUpdates call
 // being answered at once. A bot has one poller: more than 1 means two
 // clients polled at the same time (Telegram ends the older poll with 409).
-// One client that gives up a poll and polls again at once counts once,
-// however late the server notices the first one gone.
+// A client that names itself in ClientHeader and gives up a poll and
+// polls again at once counts once, however late the server notices the
+// first one gone; without the header a client is its connection.
 func (s *Server) MaxPollers() int { return fakeserver.Get(&s.mu, &s.maxPollers) }
 
 // Blackholed returns how many requests are being blackholed now.
