@@ -100,12 +100,16 @@ lint: fmt vet staticcheck units-check ## gofmt check, go vet, staticcheck, unit 
 fmt:
 	@out=$$(gofmt -l cmd pkg scripts packaging); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# The cluster tests (build tag cluster) are vetted and checked too: only
+# make cluster-test builds them otherwise.
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags cluster ./pkg/e2e/
 
 staticcheck:
 	@test -x $(GOBIN)/staticcheck || (cd / && GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION))
 	$(GOBIN)/staticcheck ./...
+	$(GOBIN)/staticcheck -tags cluster ./pkg/e2e/
 
 units-check: ## offline checks of the unit files (security exposure ≤ 1.5, system and user unit)
 	@for u in units/herald.service; do \

@@ -512,3 +512,11 @@ func TestMediaInboundFileMissingHere(t *testing.T) {
 		t.Fatalf("the re-run turn gave the agent %q, %d parts", um.Content, len(um.Parts))
 	}
 }
+
+// A file of a reply over media.max_bytes says the limit it is over.
+func TestOutboundReasonTooLarge(t *testing.T) {
+	d := &Dispatcher{opts: Options{Media: &Media{MaxBytes: 1000}}}
+	if got, want := d.outboundReason(fmt.Errorf("fetch: %w", adapter.ErrTooLarge)), "too large (over 1000 B)"; got != want {
+		t.Errorf("outboundReason = %q, want %q", got, want)
+	}
+}

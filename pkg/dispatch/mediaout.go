@@ -53,7 +53,7 @@ func (d *Dispatcher) mediaReplies(it *item, text string, limit int) []message.Ou
 		d.metrics.MediaFetch("out", fetchResult(err), size)
 		if err != nil {
 			d.log.WithFields(logrus.Fields{"platform": it.msg.Platform, "message": it.id}).WithError(err).Warn("cannot fetch a file of the reply; sending its link instead")
-			parts = append(parts, part{text: fmt.Sprintf("[%s could not be sent: %s]", s.Source, outboundReason(err))})
+			parts = append(parts, part{text: fmt.Sprintf("[%s could not be sent: %s]", s.Source, d.outboundReason(err))})
 			continue
 		}
 		parts = append(parts, part{m: om})
@@ -119,7 +119,9 @@ func (d *Dispatcher) fetchOutboundOnce(ctx context.Context, s media.Segment) (*m
 		Size: item.Size, SHA256: item.SHA256, Caption: s.Alt}, nil
 }
 
-func outboundReason(err error) string {
+// outboundReason says why a file of a reply or of the send API could not
+// be fetched.
+func (d *Dispatcher) outboundReason(err error) string {
 	switch {
 	case errors.Is(err, media.ErrOutsideDirs):
 		return "not under media.outbound_dirs"
@@ -128,7 +130,11 @@ func outboundReason(err error) string {
 	case errors.Is(err, adapter.ErrPermanent) && !errors.Is(err, adapter.ErrTooLarge):
 		return "its source refused it"
 	}
-	return fetchReason(err, &message.Attachment{}, 0)
+	var maxBytes int64
+	if d.opts.Media != nil {
+		maxBytes = d.opts.Media.MaxBytes
+	}
+	return fetchReason(err, &message.Attachment{}, maxBytes)
 }
 
 // prepareMediaPart readies a media part for Send: the file's path and a
@@ -193,7 +199,7 @@ func (d *Dispatcher) refetchPart(ctx context.Context, msg *message.Outbound) (me
 	d.metrics.MediaFetch("out", fetchResult(err), size)
 	if err != nil {
 		log.WithError(err).Warn("the file of a reply is not stored here and cannot be fetched again; sending its source instead")
-		return media.Item{}, errRefetch("the file is not stored here and could not be fetched again (" + outboundReason(err) + ")")
+		return media.Item{}, errRefetch("the file is not stored here and could not be fetched again (" + d.outboundReason(err) + ")")
 	}
 	if got.SHA256 != om.SHA256 {
 		log.WithField("fetched", got.SHA256).Warn("the file of a reply is not stored here and its source now gives another file; sending its source instead")

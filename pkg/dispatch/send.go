@@ -112,7 +112,7 @@ func (d *Dispatcher) Send(ctx context.Context, req SendRequest) (id int64, dup b
 		d.metrics.MediaFetch("out", fetchResult(err), size)
 		if err != nil {
 			if sendFetchRefused(err) {
-				return 0, false, &FieldError{"media", fmt.Sprintf("media[%d]: %s", i, outboundReason(err))}
+				return 0, false, &FieldError{"media", fmt.Sprintf("media[%d]: %s", i, d.outboundReason(err))}
 			}
 			return 0, false, fmt.Errorf("dispatch: send: media[%d]: %w", i, err)
 		}

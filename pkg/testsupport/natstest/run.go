@@ -26,8 +26,8 @@ type Config struct {
 	// default JetStream flushes every 2 minutes and relies on replication
 	// for durability.
 	SyncAlways bool
-	// Ready bounds the wait for the servers and, with N > 1, for the
-	// JetStream meta group to have a leader; default 60 s.
+	// Ready bounds the wait for the servers and, with N > 1, for
+	// JetStream to be clustered and current on each; default 60 s.
 	Ready time.Duration
 }
 
@@ -48,7 +48,7 @@ func Run(cfg Config) ([]*server.Server, error) {
 	ports := make([]int, cfg.N)
 	for i := range ports {
 		if cfg.N == 1 {
-			break
+			break // a single server has no routes
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -194,7 +194,7 @@ systemctl --version | head -n1`)
 	if err != nil {
 		return e, err
 	}
-	ln, err := listenInNetNS(e.sbx.PID1(), receiverAddr)
+	ln, err := listenInSandbox(e.sbx, receiverAddr)
 	if err != nil {
 		return e, err
 	}
@@ -235,6 +235,17 @@ systemctl start herald.socket herald-admin.socket` + more
 // run runs a command in the sandbox; a non-zero exit is an error.
 func (e *env) run(ctx context.Context, name string, args ...string) (string, error) {
 	return runIn(ctx, e.sbx, name, args...)
+}
+
+// listenInSandbox opens a TCP listener in the sandbox's network
+// namespace, so that services in the sandbox reach the bench at the
+// sandbox's 127.0.0.1.
+func listenInSandbox(sbx *systemdbox.Sandbox, addr string) (net.Listener, error) {
+	ln, err := sbx.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("bench: listen %s in the sandbox: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // runIn runs a command in sbx; a non-zero exit is an error.

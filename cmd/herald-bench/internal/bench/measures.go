@@ -477,8 +477,10 @@ type loopResult struct {
 
 // closedLoop runs the throughput load on a started subject: a warm-up, then
 // the window, with the CPU, write and flush counters read around it.
-// durable says the subject is the durable relay (its own counters).
-func (r *runner) closedLoop(ctx context.Context, s subject, durable bool) (loopResult, error) {
+// durable says the subject is the durable relay (its own counters);
+// ownFlushes counts the bench process's flushes too (the NATS servers it
+// runs), else benchFlushes is NaN.
+func (r *runner) closedLoop(ctx context.Context, s subject, durable, ownFlushes bool) (loopResult, error) {
 	var w loopResult
 	r.e.trk.reset()
 	snd := r.e.sender(s.addr, fmt.Sprintf("tp-%d", time.Now().UnixNano()))
@@ -494,7 +496,10 @@ func (r *runner) closedLoop(ctx context.Context, s subject, durable bool) (loopR
 		return w, err
 	}
 	flushes := r.e.countFlushes(ctx, s.unit, r.plan.window)
-	own := r.e.countFlushesOf(ctx, os.Getpid(), r.plan.window)
+	own := &flushCounter{}
+	if ownFlushes {
+		own = r.e.countFlushesOf(ctx, os.Getpid(), r.plan.window)
+	}
 	w.res = snd.run(ctx, spec)
 	nFlush, nOwn := flushes.wait(), own.wait()
 	c1, err := r.e.cpuSnap(ctx, s.unit)
@@ -563,7 +568,7 @@ func (r *runner) throughput(ctx context.Context) error {
 		if _, err := r.e.mgr.start(ctx, v.s.unit); err != nil {
 			return err
 		}
-		w, err := r.closedLoop(ctx, v.s, v.durable)
+		w, err := r.closedLoop(ctx, v.s, v.durable, false)
 		if err != nil {
 			return err
 		}

@@ -71,7 +71,7 @@ func (r *runner) mediaIn(ctx context.Context) error {
 		return err
 	}
 	fs := &fileServer{body: body}
-	ln, err := listenInNetNS(r.e.sbx.PID1(), mediaAddr)
+	ln, err := listenInSandbox(r.e.sbx, mediaAddr)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (e *env) startNATS(name string, n int, syncAlways bool) (*natsCluster, erro
 	c := &natsCluster{servers: servers}
 	for i, s := range servers {
 		addr := fmt.Sprintf("127.0.0.1:%d", natsPortBase+i)
-		ln, err := listenInNetNS(e.sbx.PID1(), addr)
+		ln, err := listenInSandbox(e.sbx, addr)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -186,7 +186,7 @@ func (r *runner) backendWindow(ctx context.Context, name string, v backendVarian
 	if _, err := r.e.mgr.start(ctx, s.unit); err != nil {
 		return loopResult{}, err
 	}
-	w, err := r.closedLoop(ctx, s, false)
+	w, err := r.closedLoop(ctx, s, false, v.servers > 0)
 	// herald stops before its servers do (the deferred Close), so its
 	// stop does not wait on a NATS that is gone.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
